@@ -1,0 +1,29 @@
+"""remotemedia: real-time audio pipelines from a manifest, zero-copy and measured.
+
+    import remotemedia as rm
+    pipeline = rm.Pipeline.from_manifest("manifests/gain.yaml")
+    with pipeline.session() as session:
+        outputs = session.push(frame)        # direct calls, no copies
+        print(session.stats())
+
+Importing remotemedia does not import sounddevice: PortAudio is loaded only when a device is used.
+"""
+
+from .engine import (AudioFormat, DeviceError, InputRequirement, Manifest, ManifestError, Node,
+                     NodeError, NodeRegistry, Param, Pipeline, PipelineBroken, PipelineClosed,
+                     RemoteMediaError, RuntimeData, SerializationError, Session, UsageError,
+                     from_runtime_data, load_manifest, node_function, register_node, registry,
+                     to_runtime_data)
+from .runtime import (execute_pipeline, execute_pipeline_with_input, get_runtime_version,
+                      is_available)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AudioFormat", "DeviceError", "InputRequirement", "Manifest", "ManifestError", "Node",
+    "NodeError", "NodeRegistry", "Param", "Pipeline", "PipelineBroken", "PipelineClosed",
+    "RemoteMediaError", "RuntimeData", "SerializationError", "Session", "UsageError",
+    "__version__", "execute_pipeline", "execute_pipeline_with_input", "from_runtime_data",
+    "get_runtime_version", "is_available", "load_manifest", "node_function", "register_node",
+    "registry", "to_runtime_data",
+]

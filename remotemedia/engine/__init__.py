@@ -1,0 +1,18 @@
+"""The engine: data model, nodes, manifests, sessions and counters. No I/O, no UI."""
+
+from .data import RuntimeData, from_runtime_data, to_runtime_data
+from .errors import (DeviceError, ManifestError, NodeError, PipelineBroken, PipelineClosed,
+                     RemoteMediaError, SerializationError, UsageError)
+from .manifest import Manifest, load_manifest
+from .node import (AudioFormat, InputRequirement, Node, NodeRegistry, Param, node_function,
+                   register_node, registry)
+from .serialization import record_encode
+from .session import Pipeline, Session
+
+__all__ = [
+    "AudioFormat", "DeviceError", "InputRequirement", "Manifest", "ManifestError", "Node",
+    "NodeError", "NodeRegistry", "Param", "Pipeline", "PipelineBroken", "PipelineClosed",
+    "RemoteMediaError", "RuntimeData", "SerializationError", "Session", "UsageError",
+    "from_runtime_data", "load_manifest", "node_function", "record_encode", "register_node",
+    "registry", "to_runtime_data",
+]

@@ -1,0 +1,386 @@
+"""RuntimeData: the values that flow through a graph.
+
+A closed family of immutable variants, reached as attributes of `RuntimeData`:
+
+- `RuntimeData.Numpy`   an ndarray held as a read-only view, never a copy, plus sample_rate,
+                        pts (in samples at sample_rate), seq and a read-only metadata mapping
+- `RuntimeData.Text`    a str
+- `RuntimeData.Json`    a JSON-shaped value (dict, list, numbers, strings)
+- `RuntimeData.Binary`  bytes
+- `RuntimeData.Control` a stream event: end_of_stream, flush, reset, discontinuity
+
+Writability follows GStreamer's rule: `frame.writable()` hands back the frame's own buffer only
+when the engine owns it (it allocated it, or the producer transferred it) and no other reader can
+see it; otherwise it copies, and the copy is counted as one copy-on-write (`cow`) copy.
+"""
+
+from __future__ import annotations
+
+import threading
+from types import MappingProxyType
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+
+EMPTY_METADATA: Mapping[str, Any] = MappingProxyType({})
+
+CONTROL_EVENTS = frozenset({"end_of_stream", "flush", "reset", "discontinuity"})
+
+# The counters of the session currently pushing on this thread, so that writable() can count a
+# copy-on-write copy without every frame carrying a session reference.
+_context = threading.local()
+
+
+def current_counters():
+    return getattr(_context, "counters", None)
+
+
+def set_current_counters(counters):
+    previous = getattr(_context, "counters", None)
+    _context.counters = counters
+    return previous
+
+
+class BufferOwnership:
+    """Shared by every frame that views one buffer: who may write it, and how many read it.
+
+    `readers` is kept by the engine: each delivery of a frame to a consumer adds one, and a
+    consumer that has finished with its input gives one back. `owned` is True when the buffer was
+    allocated by the engine or a node, or handed over by its producer.
+    """
+
+    __slots__ = ("owned", "readers")
+
+    def __init__(self, owned: bool, readers: int = 0):
+        self.owned = owned
+        self.readers = readers
+
+    def __repr__(self) -> str:
+        return f"BufferOwnership(owned={self.owned}, readers={self.readers})"
+
+
+class _Immutable:
+    __slots__ = ()
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__qualname__} is immutable; use replace()")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"{type(self).__qualname__} is immutable")
+
+
+class RuntimeData(_Immutable):
+    """Base of the variants. `kind` names the variant: numpy, text, json, binary, control."""
+
+    __slots__ = ()
+    kind: ClassVar[str] = ""
+    is_audio: ClassVar[bool] = False
+
+    # Variants are attached below: RuntimeData.Numpy, .Text, .Json, .Binary, .Control
+    Numpy: ClassVar[type]
+    Text: ClassVar[type]
+    Json: ClassVar[type]
+    Binary: ClassVar[type]
+    Control: ClassVar[type]
+
+
+_set = object.__setattr__
+
+
+def _readonly_view(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+def _freeze_metadata(metadata) -> Mapping[str, Any]:
+    if metadata is None:
+        return EMPTY_METADATA
+    if isinstance(metadata, MappingProxyType):
+        return metadata
+    return MappingProxyType(dict(metadata))
+
+
+class NumpyData(RuntimeData):
+    """An ndarray as a read-only view: any dtype, any shape, any strides, preserved exactly."""
+
+    __slots__ = ("array", "sample_rate", "pts", "seq", "metadata", "_source", "_ownership")
+    kind = "numpy"
+    is_audio = True
+
+    def __init__(self, array, *, sample_rate: int | None = None, pts: int | None = None,
+                 seq: int | None = None, metadata: Mapping[str, Any] | None = None,
+                 owned: bool = False):
+        source = array if isinstance(array, np.ndarray) else as_shared_array(array)
+        _set(self, "_source", source)
+        _set(self, "array", _readonly_view(source))
+        _set(self, "sample_rate", sample_rate)
+        _set(self, "pts", pts)
+        _set(self, "seq", seq)
+        _set(self, "metadata", _freeze_metadata(metadata))
+        _set(self, "_ownership", BufferOwnership(owned))
+
+    @classmethod
+    def _make(cls, source, view, sample_rate, pts, seq, metadata, ownership):
+        frame = object.__new__(cls)
+        _set(frame, "_source", source)
+        _set(frame, "array", view)
+        _set(frame, "sample_rate", sample_rate)
+        _set(frame, "pts", pts)
+        _set(frame, "seq", seq)
+        _set(frame, "metadata", metadata)
+        _set(frame, "_ownership", ownership)
+        return frame
+
+    # -- shape helpers -------------------------------------------------------------------------
+    @property
+    def samples(self) -> int:
+        return self.array.shape[0] if self.array.ndim else 1
+
+    @property
+    def channels(self) -> int:
+        return self.array.shape[1] if self.array.ndim >= 2 else 1
+
+    @property
+    def ownership(self) -> BufferOwnership:
+        return self._ownership
+
+    # -- writing ---------------------------------------------------------------------------------
+    def writable(self) -> np.ndarray:
+        """A writable array with this frame's samples: its own buffer when no one else can see
+        it, else a fresh copy (counted as one `cow` copy). Wrap the result with `with_array`."""
+        ownership = self._ownership
+        if ownership.owned and ownership.readers <= 1:
+            source = self._source
+            if not source.flags.writeable:
+                try:
+                    source.flags.writeable = True
+                except ValueError:  # the memory underneath is read-only: fall through and copy
+                    return self._copy_on_write()
+            return source
+        return self._copy_on_write()
+
+    def _copy_on_write(self) -> np.ndarray:
+        copy = self.array.copy(order="K")
+        counters = current_counters()
+        if counters is not None:
+            counters.cow += 1
+        return copy
+
+    # -- deriving --------------------------------------------------------------------------------
+    def with_array(self, array: np.ndarray, **changes) -> "NumpyData":
+        """A frame carrying `array` and this frame's sample_rate, pts, seq and metadata (override
+        any with keywords). An array that may share this frame's buffer shares its ownership;
+        any other array is taken as newly allocated and owned."""
+        if array is self._source or np.may_share_memory(array, self._source):
+            ownership = self._ownership
+        else:
+            ownership = BufferOwnership(True)
+        view = array.view()
+        view.flags.writeable = False
+        if not changes:
+            return NumpyData._make(array, view, self.sample_rate, self.pts, self.seq,
+                                   self.metadata, ownership)
+        return self._derive(array, view, ownership, changes)
+
+    def replace(self, **changes) -> "NumpyData":
+        """The same samples with other sample_rate, pts, seq or metadata."""
+        if "array" in changes:
+            return self.with_array(changes.pop("array"), **changes)
+        return self._derive(self._source, self.array, self._ownership, changes)
+
+    def _derive(self, source, view, ownership, changes: dict) -> "NumpyData":
+        sample_rate = changes.pop("sample_rate", self.sample_rate)
+        pts = changes.pop("pts", self.pts)
+        seq = changes.pop("seq", self.seq)
+        metadata = _freeze_metadata(changes.pop("metadata", self.metadata))
+        if changes:
+            raise TypeError(f"unknown field(s): {', '.join(sorted(changes))}")
+        return NumpyData._make(source, view, sample_rate, pts, seq, metadata, ownership)
+
+    def __repr__(self) -> str:
+        a = self.array
+        return (f"RuntimeData.Numpy(shape={a.shape}, dtype={a.dtype}, sample_rate={self.sample_rate},"
+                f" pts={self.pts}, seq={self.seq})")
+
+    def __reduce__(self):
+        # Pickling a frame pickles its array, which the serialization monitor counts.
+        return (_rebuild_numpy, (self.array, self.sample_rate, self.pts, self.seq,
+                                 dict(self.metadata)))
+
+
+def _rebuild_numpy(array, sample_rate, pts, seq, metadata):
+    return NumpyData(array, sample_rate=sample_rate, pts=pts, seq=seq, metadata=metadata)
+
+
+class TextData(RuntimeData):
+    __slots__ = ("text", "pts", "metadata")
+    kind = "text"
+
+    def __init__(self, text: str, *, pts: int | None = None, metadata=None):
+        if not isinstance(text, str):
+            raise TypeError(f"Text needs a str, not {type(text).__name__}")
+        _set(self, "text", text)
+        _set(self, "pts", pts)
+        _set(self, "metadata", _freeze_metadata(metadata))
+
+    def __repr__(self):
+        return f"RuntimeData.Text({self.text!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, TextData) and other.text == self.text
+
+    __hash__ = None
+
+
+class JsonData(RuntimeData):
+    __slots__ = ("value", "pts", "metadata")
+    kind = "json"
+
+    def __init__(self, value: Any, *, pts: int | None = None, metadata=None):
+        _set(self, "value", value)
+        _set(self, "pts", pts)
+        _set(self, "metadata", _freeze_metadata(metadata))
+
+    def __repr__(self):
+        return f"RuntimeData.Json({self.value!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, JsonData) and other.value == self.value
+
+    __hash__ = None
+
+
+class BinaryData(RuntimeData):
+    __slots__ = ("data", "pts", "metadata")
+    kind = "binary"
+
+    def __init__(self, data: bytes, *, pts: int | None = None, metadata=None):
+        if not isinstance(data, bytes):
+            raise TypeError(f"Binary needs bytes, not {type(data).__name__}")
+        _set(self, "data", data)
+        _set(self, "pts", pts)
+        _set(self, "metadata", _freeze_metadata(metadata))
+
+    def __repr__(self):
+        return f"RuntimeData.Binary({len(self.data)} bytes)"
+
+    def __eq__(self, other):
+        return isinstance(other, BinaryData) and other.data == self.data
+
+    __hash__ = None
+
+
+class ControlData(RuntimeData):
+    """A stream event. Nodes that do not handle control data let it pass to their consumers."""
+
+    __slots__ = ("event", "pts", "metadata")
+    kind = "control"
+
+    def __init__(self, event: str, *, pts: int | None = None, metadata=None):
+        if event not in CONTROL_EVENTS:
+            raise ValueError(f"unknown control event {event!r}; expected one of "
+                             f"{', '.join(sorted(CONTROL_EVENTS))}")
+        _set(self, "event", event)
+        _set(self, "pts", pts)
+        _set(self, "metadata", _freeze_metadata(metadata))
+
+    def __repr__(self):
+        return f"RuntimeData.Control({self.event!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, ControlData) and other.event == self.event
+
+    __hash__ = None
+
+
+RuntimeData.Numpy = NumpyData
+RuntimeData.Text = TextData
+RuntimeData.Json = JsonData
+RuntimeData.Binary = BinaryData
+RuntimeData.Control = ControlData
+
+
+# -- conversion -----------------------------------------------------------------------------------
+
+def _exposes_buffer(obj) -> bool:
+    try:
+        memoryview(obj).release()
+    except TypeError:
+        return False
+    return True
+
+
+def as_shared_array(obj) -> np.ndarray:
+    """An ndarray over `obj`'s own memory, found by capability (array interface or buffer
+    protocol). Raises TypeError when that is impossible without a copy."""
+    if isinstance(obj, np.ndarray):
+        return obj
+    try:
+        return np.asarray(obj) if _is_numpy_scalar(obj) else np.array(obj, copy=False)
+    except ValueError as exc:  # numpy says a copy would be needed
+        raise TypeError(f"{type(obj).__name__} cannot be viewed without a copy: {exc}") from exc
+
+
+def _is_numpy_scalar(obj) -> bool:
+    return isinstance(obj, np.generic)
+
+
+def to_runtime_data(obj: Any) -> RuntimeData:
+    """Convert a Python object to RuntimeData without copying array memory.
+
+    ndarray and anything with `__array_interface__`, `__array_struct__` or the buffer protocol
+    becomes Numpy (a view); str becomes Text; bytes becomes Binary (checked before the buffer
+    protocol); a dict in the upstream audio shape becomes Numpy viewing its samples; any other
+    dict, list, number or bool becomes Json. A numpy scalar has no buffer, so it becomes a 0-d
+    array: the one documented copy.
+    """
+    if isinstance(obj, RuntimeData):
+        return obj
+    if isinstance(obj, np.ndarray):
+        return NumpyData(obj)
+    if isinstance(obj, str):
+        return TextData(obj)
+    if isinstance(obj, bytes):
+        return BinaryData(obj)
+    if isinstance(obj, np.generic):
+        return NumpyData(np.asarray(obj))
+    if isinstance(obj, dict):
+        if obj.get("type") == "audio" and "samples" in obj:
+            return _audio_dict_to_numpy(obj)
+        return JsonData(obj)
+    if (hasattr(obj, "__array_interface__") or hasattr(obj, "__array_struct__")
+            or _exposes_buffer(obj)):
+        return NumpyData(as_shared_array(obj))
+    if obj is None or isinstance(obj, (list, tuple, int, float, bool)):
+        return JsonData(obj)
+    raise TypeError(f"cannot convert {type(obj).__name__} to RuntimeData")
+
+
+def _audio_dict_to_numpy(obj: dict) -> NumpyData:
+    samples = obj["samples"]
+    array = samples if isinstance(samples, np.ndarray) else np.asarray(samples)
+    channels = int(obj.get("channels", 1) or 1)
+    if channels > 1 and array.ndim == 1:
+        # Interleaved upstream samples: a (frames, channels) view, no copy for contiguous data.
+        array = array.reshape(-1, channels)
+    metadata = {k: v for k, v in obj.items()
+                if k not in ("type", "samples", "sample_rate", "channels", "pts", "seq")}
+    return NumpyData(array, sample_rate=obj.get("sample_rate"), pts=obj.get("pts"),
+                     seq=obj.get("seq"), metadata=metadata or None)
+
+
+def from_runtime_data(data: RuntimeData) -> Any:
+    """The Python value inside: the same read-only ndarray view for Numpy, str, the JSON value,
+    bytes, or the event name for Control."""
+    if isinstance(data, NumpyData):
+        return data.array
+    if isinstance(data, TextData):
+        return data.text
+    if isinstance(data, JsonData):
+        return data.value
+    if isinstance(data, BinaryData):
+        return data.data
+    if isinstance(data, ControlData):
+        return data
+    raise TypeError(f"not RuntimeData: {type(data).__name__}")

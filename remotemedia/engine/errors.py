@@ -1,0 +1,72 @@
+"""One exception tree for the whole project.
+
+    RemoteMediaError                 exit_code 1 unless a subclass says otherwise
+     +-- ManifestError               a manifest that cannot run (exit 2)
+     +-- UsageError                  a bad argument, SPEC or file name (exit 2)
+     +-- DeviceError                 an audio device that cannot be used (exit 2 when
+     |                               named wrongly by the user, 1 when it fails while running)
+     +-- NodeError                   a node raised while processing; names the node
+     +-- SerializationError          strict mode saw an array being serialized
+     +-- PipelineClosed              the session was closed by its owner
+     +-- PipelineBroken              the session failed and cannot take more frames
+
+Every message is one line; the CLI prints `str(exc)` and exits with `exc.exit_code`.
+Third-party errors are translated where they enter (devices, files) and chained with `from`.
+"""
+
+from __future__ import annotations
+
+
+class RemoteMediaError(Exception):
+    """Base of every error remotemedia raises on purpose."""
+
+    exit_code = 1
+
+
+class ManifestError(RemoteMediaError):
+    """The manifest is invalid: names the file, the node id where there is one, and the problem."""
+
+    exit_code = 2
+
+    def __init__(self, problem: str, *, source: str | None = None, node_id: str | None = None):
+        self.problem = problem
+        self.source = source
+        self.node_id = node_id
+        where = source or "<manifest>"
+        if node_id is not None:
+            where = f"{where}: node '{node_id}'"
+        super().__init__(f"{where}: {problem}")
+
+
+class UsageError(RemoteMediaError):
+    """A bad command-line argument, SPEC, or file given by the user."""
+
+    exit_code = 2
+
+
+class DeviceError(RemoteMediaError):
+    """An audio device could not be opened or failed while running."""
+
+    def __init__(self, message: str, *, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class NodeError(RemoteMediaError):
+    """A node raised while processing a frame; the original exception is the __cause__."""
+
+    def __init__(self, node_id: str, exc: BaseException):
+        self.node_id = node_id
+        super().__init__(f"node '{node_id}' failed: {type(exc).__name__}: {exc}")
+
+
+class SerializationError(RemoteMediaError):
+    """Strict mode: an ndarray was serialized while a session was open."""
+
+
+class PipelineClosed(RemoteMediaError):
+    """The session was closed by its owner; no more frames can be pushed."""
+
+
+class PipelineBroken(RemoteMediaError):
+    """The session stopped after a failure; no more frames can be pushed."""

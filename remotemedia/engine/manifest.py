@@ -1,0 +1,394 @@
+"""Manifests: parse JSON or YAML, validate everything before any audio flows.
+
+Shape (compatible with the upstream's):
+
+    version: v1
+    metadata: {name: ..., description: ...}
+    audio: {sample_rate: 48000, block_size: 960, channels: 1}    # optional defaults
+    on_error: fail                                               # or skip; per node too
+    nodes:
+      - {id: gain, node_type: Gain, params: {db: -6}}
+    connections:
+      - {from: input, to: gain}
+      - {from: gain, to: output}
+
+Every failure is a `ManifestError` whose one-line message names the file, the node id where
+there is one, and the problem.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping
+
+from .errors import ManifestError
+from .node import AudioFormat, Node, NodeRegistry, UnknownNodeType, registry as default_registry
+
+INPUT = "input"
+OUTPUT = "output"
+RESERVED_IDS = frozenset({INPUT, OUTPUT})
+SUPPORTED_VERSIONS = ("v1",)
+EXECUTORS = ("inline",)  # "thread" and "process" arrive with their executors
+ON_ERROR = ("fail", "skip")
+QUEUE_POLICIES = ("block", "drop_oldest", "drop_newest")
+
+DEFAULT_AUDIO = AudioFormat(sample_rate=48000, channels=1, block_size=960)
+
+_TOP_KEYS = {"version", "metadata", "audio", "nodes", "connections", "on_error"}
+_NODE_KEYS = {"id", "node_type", "params", "executor", "on_error", "queue_size", "queue_policy",
+              "description"}
+_CONN_KEYS = {"from", "to", "input"}
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    id: str
+    node_type: str
+    node_class: type[Node]
+    params: Mapping[str, Any]
+    executor: str = "inline"
+    on_error: str = "fail"
+    queue_size: int = 8
+    queue_policy: str = "block"
+
+
+@dataclass(frozen=True)
+class Connection:
+    source: str
+    target: str
+    input: str          # the input name at the target; defaults to the source id
+
+
+@dataclass(frozen=True)
+class Manifest:
+    source: str
+    version: str
+    metadata: Mapping[str, Any]
+    audio: AudioFormat
+    nodes: tuple[NodeSpec, ...]
+    connections: tuple[Connection, ...]
+    order: tuple[str, ...]                      # topological, stable in manifest order
+    formats: Mapping[str, AudioFormat] = field(default_factory=dict)  # output format per node
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name") or Path(self.source).stem)
+
+    def node(self, node_id: str) -> NodeSpec:
+        for spec in self.nodes:
+            if spec.id == node_id:
+                return spec
+        raise KeyError(node_id)
+
+    def consumers(self, node_id: str) -> list[str]:
+        return [c.target for c in self.connections if c.source == node_id]
+
+    def producers(self, node_id: str) -> list[str]:
+        return [c.source for c in self.connections if c.target == node_id]
+
+    @property
+    def output_format(self) -> AudioFormat:
+        fmts = [self.formats[c.source] if c.source != INPUT else self.audio
+                for c in self.connections if c.target == OUTPUT]
+        return fmts[0] if fmts else self.audio
+
+
+# -- parsing --------------------------------------------------------------------------------------
+
+def read_manifest_document(src: Any) -> tuple[dict, str]:
+    """The raw mapping and a name for messages, from a path, a dict, or a JSON/YAML string."""
+    if isinstance(src, Mapping):
+        return dict(src), "<dict>"
+    if isinstance(src, Path) or (isinstance(src, str) and not _looks_inline(src)):
+        path = Path(src)
+        name = str(src)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ManifestError("file not found", source=name) from None
+        except IsADirectoryError:
+            raise ManifestError("is a directory, not a manifest file", source=name) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ManifestError(f"cannot read: {exc}", source=name) from None
+        return _parse_text(text, name, suffix=path.suffix.lower()), name
+    if isinstance(src, str):
+        return _parse_text(src, "<string>", suffix=""), "<string>"
+    raise ManifestError(f"a manifest must be a path, a dict or a JSON string, "
+                        f"not {type(src).__name__}")
+
+
+def _looks_inline(text: str) -> bool:
+    stripped = text.lstrip()
+    return stripped.startswith("{") or "\n" in stripped
+
+
+def _parse_text(text: str, name: str, suffix: str) -> dict:
+    if suffix == ".json" or (not suffix and text.lstrip().startswith("{")):
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ManifestError(f"invalid JSON at line {exc.lineno} column {exc.colno}: "
+                                f"{exc.msg}", source=name) from None
+    else:
+        import yaml
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ManifestError(f"invalid YAML{where}: {problem}", source=name) from None
+    if not isinstance(doc, dict):
+        raise ManifestError(f"top level must be a mapping, got {type(doc).__name__}",
+                            source=name)
+    return doc
+
+
+# -- validation -----------------------------------------------------------------------------------
+
+def load_manifest(src: Any, *, allow_import: Iterable[str] = (),
+                  registry: NodeRegistry | None = None,
+                  audio_overrides: Mapping[str, Any] | None = None) -> Manifest:
+    """Parse and validate a manifest; raise ManifestError naming the first problem."""
+    doc, name = read_manifest_document(src)
+    return validate_manifest(doc, source=name, allow_import=allow_import,
+                             registry=registry or default_registry,
+                             audio_overrides=audio_overrides)
+
+
+def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (),
+                      registry: NodeRegistry = default_registry,
+                      audio_overrides: Mapping[str, Any] | None = None) -> Manifest:
+    def fail(problem: str, node_id: str | None = None):
+        raise ManifestError(problem, source=source, node_id=node_id)
+
+    unknown = sorted(set(doc) - _TOP_KEYS)
+    if unknown:
+        fail(f"unknown top-level key '{unknown[0]}' (expected: {', '.join(sorted(_TOP_KEYS))})")
+    version = doc.get("version")
+    if version is None:
+        fail("missing 'version' (expected 'v1')")
+    if str(version) not in SUPPORTED_VERSIONS:
+        fail(f"unsupported version {version!r} (supported: {', '.join(SUPPORTED_VERSIONS)})")
+    metadata = doc.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        fail("'metadata' must be a mapping")
+    audio = _check_audio(doc.get("audio"), fail, audio_overrides)
+    default_on_error = doc.get("on_error", "fail")
+    if default_on_error not in ON_ERROR:
+        fail(f"'on_error' must be one of {', '.join(ON_ERROR)}, got {default_on_error!r}")
+
+    raw_nodes = doc.get("nodes")
+    if not isinstance(raw_nodes, list) or not raw_nodes:
+        fail("'nodes' must be a non-empty list")
+    specs: list[NodeSpec] = []
+    seen: set[str] = set()
+    allow_import = tuple(allow_import)
+    for i, raw in enumerate(raw_nodes):
+        specs.append(_check_node(raw, i, seen, fail, registry, allow_import, default_on_error))
+    by_id = {s.id: s for s in specs}
+
+    raw_conns = doc.get("connections")
+    if not isinstance(raw_conns, list) or not raw_conns:
+        fail("'connections' must be a non-empty list (start one at 'input')")
+    connections = [_check_connection(raw, i, by_id, fail) for i, raw in enumerate(raw_conns)]
+
+    _check_fan_in(connections, by_id, fail)
+    order = _topological_order(specs, connections, fail)
+    _check_reachable(specs, connections, fail)
+    formats = _propagate_formats(order, by_id, connections, audio, fail)
+    return Manifest(source=source, version=str(version),
+                    metadata=MappingProxyType(dict(metadata)), audio=audio,
+                    nodes=tuple(specs), connections=tuple(connections), order=tuple(order),
+                    formats=MappingProxyType(formats))
+
+
+def _check_audio(raw, fail, overrides) -> AudioFormat:
+    values = {"sample_rate": DEFAULT_AUDIO.sample_rate, "channels": DEFAULT_AUDIO.channels,
+              "block_size": DEFAULT_AUDIO.block_size}
+    if raw is not None:
+        if not isinstance(raw, dict):
+            fail("'audio' must be a mapping of sample_rate, block_size, channels")
+        for key, value in raw.items():
+            if key not in values:
+                fail(f"unknown key 'audio.{key}' (expected: sample_rate, block_size, channels)")
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                fail(f"'audio.{key}' must be a positive integer, got {value!r}")
+            values[key] = value
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = value
+    return AudioFormat(**values)
+
+
+def _check_node(raw, index, seen, fail, registry, allow_import, default_on_error) -> NodeSpec:
+    if not isinstance(raw, dict):
+        fail(f"nodes[{index}] must be a mapping with 'id' and 'node_type'")
+    node_id = raw.get("id")
+    if not isinstance(node_id, str) or not node_id:
+        fail(f"nodes[{index}] needs a string 'id'")
+    if node_id in RESERVED_IDS:
+        fail(f"'{node_id}' is reserved for the session's own end; choose another id", node_id)
+    if node_id in seen:
+        fail("duplicate node id", node_id)
+    seen.add(node_id)
+    unknown = sorted(set(raw) - _NODE_KEYS)
+    if unknown:
+        fail(f"unknown key '{unknown[0]}' (expected: {', '.join(sorted(_NODE_KEYS))})", node_id)
+    node_type = raw.get("node_type")
+    if not isinstance(node_type, str) or not node_type:
+        fail("missing 'node_type'", node_id)
+    try:
+        cls = registry.resolve(node_type, allow_import)
+    except UnknownNodeType as exc:
+        fail(str(exc), node_id)
+    params = raw.get("params") or {}
+    if not isinstance(params, dict):
+        fail("'params' must be a mapping", node_id)
+    try:
+        checked = cls.check_params(params)
+    except ValueError as exc:
+        fail(str(exc), node_id)
+    executor = raw.get("executor", "inline")
+    if executor not in EXECUTORS:
+        fail(f"'executor' must be one of {', '.join(EXECUTORS)}, got {executor!r}", node_id)
+    on_error = raw.get("on_error", default_on_error)
+    if on_error not in ON_ERROR:
+        fail(f"'on_error' must be one of {', '.join(ON_ERROR)}, got {on_error!r}", node_id)
+    queue_size = raw.get("queue_size", 8)
+    if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
+        fail(f"'queue_size' must be a positive integer, got {queue_size!r}", node_id)
+    policy = raw.get("queue_policy", "block")
+    if policy not in QUEUE_POLICIES:
+        fail(f"'queue_policy' must be one of {', '.join(QUEUE_POLICIES)}, got {policy!r}",
+             node_id)
+    return NodeSpec(node_id, node_type, cls, MappingProxyType(checked), executor, on_error,
+                    queue_size, policy)
+
+
+def _check_connection(raw, index, by_id, fail) -> Connection:
+    if not isinstance(raw, dict):
+        fail(f"connections[{index}] must be a mapping with 'from' and 'to'")
+    unknown = sorted(set(raw) - _CONN_KEYS)
+    if unknown:
+        fail(f"connections[{index}]: unknown key '{unknown[0]}' (expected: from, to, input)")
+    src, dst = raw.get("from"), raw.get("to")
+    if not isinstance(src, str) or not isinstance(dst, str):
+        fail(f"connections[{index}] needs string 'from' and 'to'")
+    if src == OUTPUT:
+        fail(f"connections[{index}]: 'output' is the session's end and cannot be a source")
+    if dst == INPUT:
+        fail(f"connections[{index}]: 'input' is the session's start and cannot be a target")
+    for end, role in ((src, "from"), (dst, "to")):
+        if end not in by_id and end not in RESERVED_IDS:
+            from .node import _did_you_mean
+            hint = _did_you_mean(end, list(by_id) + [INPUT, OUTPUT])
+            fail(f"connection {src} -> {dst}: '{role}' names no node{hint}", end)
+    if src == dst:
+        fail(f"connection {src} -> {dst} forms a cycle", src)
+    name = raw.get("input", src)
+    if not isinstance(name, str) or not name:
+        fail(f"connection {src} -> {dst}: 'input' must be a non-empty string", dst)
+    return Connection(src, dst, name)
+
+
+def _check_fan_in(connections, by_id, fail) -> None:
+    incoming: dict[str, list[Connection]] = {}
+    for c in connections:
+        incoming.setdefault(c.target, []).append(c)
+    for target, conns in incoming.items():
+        if target == OUTPUT:
+            continue
+        spec = by_id[target]
+        names = [c.input for c in conns]
+        if len(set(names)) != len(names):
+            dup = next(n for n in names if names.count(n) > 1)
+            fail(f"two connections into it share the input name '{dup}'", target)
+        if len(conns) > 1 and spec.node_class.inputs != "many":
+            fail(f"{spec.node_type} takes one input but {len(conns)} connections lead into it "
+                 f"(from {', '.join(c.source for c in conns)}); use a Mix node to combine them",
+                 target)
+
+
+def _topological_order(specs, connections, fail) -> list[str]:
+    ids = [s.id for s in specs]
+    indegree = {i: 0 for i in ids}
+    edges: dict[str, list[str]] = {i: [] for i in ids}
+    for c in connections:
+        if c.source in edges and c.target in indegree:
+            edges[c.source].append(c.target)
+            indegree[c.target] += 1
+    rank = {i: n for n, i in enumerate(ids)}
+    ready = [i for i in ids if indegree[i] == 0]
+    order = []
+    while ready:
+        ready.sort(key=rank.__getitem__)
+        node = ready.pop(0)
+        order.append(node)
+        for nxt in edges[node]:
+            indegree[nxt] -= 1
+            if indegree[nxt] == 0:
+                ready.append(nxt)
+    if len(order) != len(ids):
+        stuck = [i for i in ids if indegree[i] > 0]
+        cycle = _find_cycle(stuck, edges)
+        fail(f"connections form a cycle: {' -> '.join(cycle)}", cycle[0])
+    return order
+
+
+def _find_cycle(stuck, edges) -> list[str]:
+    stuck_set = set(stuck)
+    node = stuck[0]
+    path, seen = [], {}
+    while node not in seen:
+        seen[node] = len(path)
+        path.append(node)
+        node = next(n for n in edges[node] if n in stuck_set)
+    return path[seen[node]:] + [node]
+
+
+def _check_reachable(specs, connections, fail) -> None:
+    reach = {INPUT}
+    changed = True
+    while changed:
+        changed = False
+        for c in connections:
+            if c.source in reach and c.target not in reach:
+                reach.add(c.target)
+                changed = True
+    for s in specs:
+        if s.id not in reach:
+            fail("unreachable from 'input' (no chain of connections leads to it)", s.id)
+
+
+def _propagate_formats(order, by_id, connections, audio, fail) -> dict[str, AudioFormat]:
+    formats: dict[str, AudioFormat] = {}
+    incoming: dict[str, list[Connection]] = {}
+    for c in connections:
+        incoming.setdefault(c.target, []).append(c)
+    for node_id in order:
+        spec = by_id[node_id]
+        ins = {c.input: (audio if c.source == INPUT else formats[c.source])
+               for c in incoming.get(node_id, [])}
+        probe = spec.node_class.__new__(spec.node_class)
+        _init_probe(probe, spec)
+        try:
+            if spec.node_class.inputs == "many":
+                fmt_in = probe.merge_formats(ins)
+            else:
+                fmt_in = next(iter(ins.values()))
+            formats[node_id] = probe.output_format(fmt_in)
+        except ValueError as exc:
+            fail(str(exc), node_id)
+    return formats
+
+
+def _init_probe(probe: Node, spec: NodeSpec) -> None:
+    # A lightweight instance for format checks: params set, setup() not run.
+    probe.node_id = spec.id
+    probe.config = dict(spec.params)
+    for name, value in spec.params.items():
+        setattr(probe, name, value)

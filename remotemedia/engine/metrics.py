@@ -1,0 +1,108 @@
+"""Counters and latency rings: cheap to update on the hot path, summarized on demand.
+
+The hot path only increments ints and writes an int into a preallocated list slot; percentiles are
+computed when someone asks (`stats()`), off the audio path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, asdict
+
+import numpy as np
+
+RING_SIZE = 4096  # a power of two: the index wraps with a mask
+
+
+class Counters:
+    """Session-wide counts. Plain int attributes: `counters.drops += 1` is the whole cost."""
+
+    __slots__ = ("frames_in", "frames_out", "events_out", "cow", "engine_copies", "io",
+                 "drops", "errors", "input_overflow", "output_underflow")
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.frames_in = 0
+        self.frames_out = 0
+        self.events_out = 0
+        self.cow = 0
+        self.engine_copies = 0
+        self.io = 0
+        self.drops = 0
+        self.errors = 0
+        self.input_overflow = 0
+        self.output_underflow = 0
+
+
+class LatencyRing:
+    """The last RING_SIZE latencies in nanoseconds, plus the all-time count and max."""
+
+    __slots__ = ("values", "index", "count", "max_ns")
+
+    def __init__(self):
+        self.values = [0] * RING_SIZE
+        self.reset()
+
+    def reset(self):
+        self.index = 0
+        self.count = 0
+        self.max_ns = 0
+
+    def add(self, ns: int) -> None:
+        i = self.index
+        self.values[i] = ns
+        self.index = (i + 1) & (RING_SIZE - 1)
+        self.count += 1
+        if ns > self.max_ns:
+            self.max_ns = ns
+
+    def recent_ns(self) -> np.ndarray:
+        """The recorded window in arrival order (oldest first)."""
+        n = min(self.count, RING_SIZE)
+        values = np.asarray(self.values, dtype=np.int64)
+        if self.count <= RING_SIZE:
+            return values[:n]
+        return np.roll(values, -self.index)
+
+    def summary_us(self) -> "LatencySummary | None":
+        if self.count == 0:
+            return None
+        window = self.recent_ns()
+        p50, p95, p99 = np.percentile(window, (50, 95, 99))
+        return LatencySummary(p50=round(float(p50) / 1e3, 3), p95=round(float(p95) / 1e3, 3),
+                              p99=round(float(p99) / 1e3, 3), max=round(self.max_ns / 1e3, 3))
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    """Percentiles over the recent window (RING_SIZE frames) and the all-time maximum, in us."""
+
+    p50: float
+    p95: float
+    p99: float
+    max: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class NodeStatistics:
+    """One node's record, as the TUI and the report read it."""
+
+    node_id: str
+    node_type: str
+    calls: int
+    errors: int
+    latency_us: LatencySummary | None
+
+    def as_dict(self) -> dict:
+        lat = self.latency_us
+        return {
+            "type": self.node_type,
+            "calls": self.calls,
+            "errors": self.errors,
+            "latency_us": ({"p50": lat.p50, "p99": lat.p99, "max": lat.max} if lat else
+                           {"p50": 0.0, "p99": 0.0, "max": 0.0}),
+        }

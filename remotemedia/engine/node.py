@@ -1,0 +1,343 @@
+"""Nodes: the base class, typed parameters, input requirements, and the registry.
+
+A node declares what it is (`node_type`, `description`, `params`), what it takes (`inputs`: one
+input, or many keyed by input name; `accepts`: the RuntimeData kinds it wants to see; `requires`:
+a dtype or contiguity it needs, which the engine adapts once and counts as an `engine` copy), and
+how it changes the audio format (`output_format`, used to validate a manifest before it runs).
+
+Data a node does not accept flows past it to its consumers untouched, so events (Json, Control)
+travel down the graph to `output` without every node having to forward them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Iterable
+
+import numpy as np
+
+from .data import NumpyData, RuntimeData
+
+REQUIRED = object()
+
+_TYPE_NAMES = {int: "int", float: "float", str: "str", bool: "bool", list: "list", dict: "dict"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A typed node parameter, checked when the manifest loads."""
+
+    name: str
+    type: type
+    default: Any = REQUIRED
+    doc: str = ""
+    choices: tuple | None = None
+    min: float | None = None
+    max: float | None = None
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def type_name(self) -> str:
+        return _TYPE_NAMES.get(self.type, getattr(self.type, "__name__", str(self.type)))
+
+    def check(self, value: Any) -> Any:
+        """Return the value in its declared type, or raise ValueError saying what is wrong."""
+        if value is None and self.default is None:
+            return None
+        t = self.type
+        if t is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        elif t is int and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if t in (int, float) and isinstance(value, bool) or not isinstance(value, t):
+            raise ValueError(f"param '{self.name}' must be {self.type_name}, "
+                             f"got {type(value).__name__} {value!r}")
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"param '{self.name}' must be one of "
+                             f"{', '.join(map(repr, self.choices))}, got {value!r}")
+        if self.min is not None and value < self.min:
+            raise ValueError(f"param '{self.name}' must be >= {self.min}, got {value!r}")
+        if self.max is not None and value > self.max:
+            raise ValueError(f"param '{self.name}' must be <= {self.max}, got {value!r}")
+        return value
+
+    def describe(self) -> dict:
+        out = {"name": self.name, "type": self.type_name,
+               "default": None if self.required else self.default,
+               "required": self.required, "doc": self.doc}
+        if self.choices is not None:
+            out["choices"] = list(self.choices)
+        return out
+
+
+@dataclass(frozen=True)
+class InputRequirement:
+    """What a node needs of its input arrays. A frame that does not meet it is converted once,
+    before the node, and counted as one `engine` copy."""
+
+    dtype: str | None = None          # a dtype name, or "floating" for any float dtype
+    c_contiguous: bool = False
+
+    def satisfied_by(self, array: np.ndarray) -> bool:
+        if self.c_contiguous and not array.flags.c_contiguous:
+            return False
+        if self.dtype == "floating":
+            return array.dtype.kind == "f"
+        if self.dtype is not None:
+            return array.dtype == np.dtype(self.dtype)
+        return True
+
+    def adapt(self, array: np.ndarray) -> np.ndarray:
+        if self.dtype == "floating":
+            dtype = array.dtype if array.dtype.kind == "f" else np.float32
+        else:
+            dtype = self.dtype or array.dtype
+        order = "C" if self.c_contiguous else "K"
+        return np.array(array, dtype=dtype, order=order, copy=True)
+
+
+@dataclass(frozen=True)
+class AudioFormat:
+    """What is known about a stream at one edge: None means unknown or any."""
+
+    sample_rate: int | None = None
+    channels: int | None = None
+    block_size: int | None = None
+
+    def replace(self, **changes) -> "AudioFormat":
+        values = {"sample_rate": self.sample_rate, "channels": self.channels,
+                  "block_size": self.block_size}
+        values.update(changes)
+        return AudioFormat(**values)
+
+
+class Node:
+    """Base class of every node. Subclasses set the class attributes and override `process`."""
+
+    node_type: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    params: ClassVar[tuple[Param, ...]] = ()
+    inputs: ClassVar[str] = "one"            # "one", or "many" for fan-in keyed by input name
+    accepts: ClassVar[frozenset[str]] = frozenset({"numpy"})
+    requires: ClassVar[InputRequirement | None] = None
+    retains_input: ClassVar[bool] = False    # True if process() keeps its input frame
+
+    def __init__(self, node_id: str = "", **params: Any):
+        self.node_id = node_id or self.node_type
+        self.config = self.check_params(params)
+        for name, value in self.config.items():
+            setattr(self, name, value)
+        self.format = AudioFormat()
+
+    @classmethod
+    def check_params(cls, params: dict) -> dict:
+        """Validated params with defaults filled in; ValueError names the first problem."""
+        known = {p.name: p for p in cls.params}
+        unknown = [k for k in params if k not in known]
+        if unknown:
+            hint = _did_you_mean(unknown[0], known)
+            raise ValueError(f"unknown param '{unknown[0]}' for {cls.node_type}{hint}"
+                             f" (known: {', '.join(known) or 'none'})")
+        out = {}
+        for p in cls.params:
+            if p.name in params:
+                out[p.name] = p.check(params[p.name])
+            elif p.required:
+                raise ValueError(f"missing required param '{p.name}' for {cls.node_type}")
+            else:
+                out[p.name] = p.default
+        cls.check_config(out)
+        return out
+
+    @classmethod
+    def check_config(cls, config: dict) -> None:
+        """Cross-parameter checks; raise ValueError with one line."""
+
+    # -- format ----------------------------------------------------------------------------------
+    def output_format(self, fmt: AudioFormat) -> AudioFormat:
+        """The format this node emits for input `fmt`; raise ValueError if it cannot take it."""
+        return fmt
+
+    def merge_formats(self, formats: dict[str, AudioFormat]) -> AudioFormat:
+        """For fan-in nodes: all inputs must agree on what they declare."""
+        rates = {f.sample_rate for f in formats.values() if f.sample_rate is not None}
+        if len(rates) > 1:
+            raise ValueError("inputs disagree on sample rate: " + ", ".join(
+                f"{k}={f.sample_rate}" for k, f in formats.items()))
+        chans = {f.channels for f in formats.values() if f.channels is not None}
+        if len(chans) > 1:
+            raise ValueError("inputs disagree on channel count: " + ", ".join(
+                f"{k}={f.channels}" for k, f in formats.items()))
+        first = next(iter(formats.values()), AudioFormat())
+        return AudioFormat(rates.pop() if rates else None, chans.pop() if chans else None,
+                           first.block_size)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Called once before the first frame: load models, allocate buffers."""
+
+    def teardown(self) -> None:
+        """Called once when the session closes."""
+
+    def process(self, data):
+        """Return None, one RuntimeData, or an iterable of them. For inputs="many" `data` is a
+        dict of input name -> RuntimeData."""
+        raise NotImplementedError
+
+    def on_control(self, event: RuntimeData) -> Iterable[RuntimeData] | None:
+        """Handle a Control event (flush, end_of_stream, reset, ...) before it passes on; return
+        any frames it releases (a buffering node flushes its remainder here)."""
+        return None
+
+    @classmethod
+    def describe(cls) -> dict:
+        return {"node_type": cls.node_type, "description": cls.description,
+                "inputs": cls.inputs, "params": [p.describe() for p in cls.params]}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.node_id!r}>"
+
+
+def _did_you_mean(name: str, candidates) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    if not close:
+        lower = {c.lower(): c for c in candidates}
+        if name.lower() in lower:
+            close = [lower[name.lower()]]
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+# -- registry -------------------------------------------------------------------------------------
+
+ENTRY_POINT_GROUP = "remotemedia.nodes"
+
+
+class UnknownNodeType(KeyError):
+    def __init__(self, name: str, hint: str):
+        super().__init__(name)
+        self.name = name
+        self.hint = hint
+
+    def __str__(self):
+        return f"unknown node type '{self.name}'{self.hint}"
+
+
+class NodeRegistry:
+    """Node types by name: built-ins, entry points (group `remotemedia.nodes`), and classes
+    named by import path where the caller allows that module."""
+
+    def __init__(self):
+        self._types: dict[str, type[Node]] = {}
+        self._entry_points_loaded = False
+        self._builtins_loaded = False
+
+    def register(self, cls: type[Node], name: str | None = None) -> type[Node]:
+        if not (isinstance(cls, type) and issubclass(cls, Node)):
+            raise TypeError(f"{cls!r} is not a Node subclass")
+        name = name or cls.node_type or cls.__name__
+        if not cls.node_type:
+            cls.node_type = name
+        self._types[name] = cls
+        return cls
+
+    def load_entry_points(self) -> None:
+        if self._entry_points_loaded:
+            return
+        self._entry_points_loaded = True
+        from importlib.metadata import entry_points
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            obj = ep.load()
+            if isinstance(obj, type) and issubclass(obj, Node):
+                self.register(obj, ep.name if not obj.node_type else None)
+            elif callable(obj):
+                obj(self)  # a function that registers several types
+
+    def names(self) -> list[str]:
+        self._ensure_loaded()
+        return sorted(self._types)
+
+    def types(self) -> dict[str, type[Node]]:
+        self._ensure_loaded()
+        return dict(sorted(self._types.items()))
+
+    def resolve(self, name: str, allow_import: Iterable[str] = ()) -> type[Node]:
+        self._ensure_loaded()
+        cls = self._types.get(name)
+        if cls is not None:
+            return cls
+        if ":" in name or "." in name:
+            return self._import(name, tuple(allow_import))
+        raise UnknownNodeType(name, _did_you_mean(name, self._types))
+
+    def _import(self, path: str, allowed: tuple[str, ...]) -> type[Node]:
+        module_name, _, attr = path.partition(":") if ":" in path else path.rpartition(".")
+        if not any(module_name == m or module_name.startswith(m + ".") for m in allowed):
+            raise UnknownNodeType(path, f" (importing '{module_name}' runs its code; allow it "
+                                        f"with --allow-import {module_name})")
+        try:
+            obj = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise UnknownNodeType(path, f" (cannot import: {exc})") from exc
+        if not (isinstance(obj, type) and issubclass(obj, Node)):
+            raise UnknownNodeType(path, " (not a Node subclass)")
+        return obj
+
+    def _ensure_loaded(self) -> None:
+        if not self._builtins_loaded and self is registry:
+            self._builtins_loaded = True
+            importlib.import_module("remotemedia.nodes")  # registers the built-ins
+        self.load_entry_points()
+
+
+registry = NodeRegistry()
+
+
+def register_node(cls: type[Node] | None = None, *, name: str | None = None):
+    """Class decorator: add a Node subclass to the default registry."""
+    def deco(c):
+        return registry.register(c, name)
+    return deco(cls) if cls is not None else deco
+
+
+def node_function(name: str | None = None, *, description: str = "",
+                  registry_: NodeRegistry | None = None):
+    """Register a plain function `fn(frame, **params)` as a node.
+
+    Keyword parameters with defaults become typed params (the type of the default, or the
+    annotation). The function may return None, RuntimeData, an iterable of RuntimeData, or an
+    ndarray, which becomes a frame carrying the input's timing and metadata.
+    """
+    def deco(fn: Callable):
+        sig = inspect.signature(fn)
+        params = []
+        for p in list(sig.parameters.values())[1:]:
+            ptype = p.annotation if isinstance(p.annotation, type) else (
+                type(p.default) if p.default is not inspect.Parameter.empty else float)
+            default = REQUIRED if p.default is inspect.Parameter.empty else p.default
+            params.append(Param(p.name, ptype, default))
+        names = tuple(p.name for p in params)
+
+        def process(self, data):
+            result = fn(data, **{n: getattr(self, n) for n in names})
+            if isinstance(result, np.ndarray) and isinstance(data, NumpyData):
+                return data.with_array(result)
+            return result
+
+        cls = type(fn.__name__, (Node,), {
+            "node_type": name or fn.__name__,
+            "description": description or (inspect.getdoc(fn) or "").split("\n")[0],
+            "params": tuple(params),
+            "process": process,
+            "__module__": fn.__module__,
+            "__doc__": fn.__doc__,
+        })
+        (registry_ or registry).register(cls)
+        cls.function = staticmethod(fn)
+        return cls
+    return deco

@@ -1,0 +1,3 @@
+"""Built-in nodes, one module per family. Importing this package registers them."""
+
+from . import analysis, audio, basic  # noqa: F401

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Run remotemedia, making .venv and installing the package first if needed.
+#   ./run.sh stream --manifest manifests/passthrough.yaml --duration 5
+set -euo pipefail
+source "$(dirname "$0")/scripts/env.sh"
+ensure_system_packages libportaudio2
+ensure_venv "voice"
+exec "$VENV/bin/remotemedia" "$@"

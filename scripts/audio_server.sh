@@ -1,0 +1,39 @@
+# Start and stop JACK's dummy driver: a clocked virtual audio server for machines with no sound
+# card (48 kHz, 960-frame periods, 20 ms callbacks). Sourced by run_test.sh.
+
+JACK_LOG="${TMPDIR:-/tmp}/remotemedia-jackd.$$.log"
+JACK_PID=""
+
+start_audio_server() {
+    if ! command -v jackd >/dev/null || ! command -v jack_wait >/dev/null; then
+        log "note: jackd not available; device tests will skip (they fail under CI=true)"
+        return 0
+    fi
+    if jack_wait -c >/dev/null 2>&1; then
+        log "using the JACK server already running"
+        return 0
+    fi
+    # No D-Bus device reservation on headless machines.
+    export JACK_NO_AUDIO_RESERVATION=1
+    jackd --no-realtime -d dummy -r 48000 -p 960 >"$JACK_LOG" 2>&1 &
+    JACK_PID=$!
+    if jack_wait -w -t 8 >/dev/null 2>&1; then
+        export REMOTEMEDIA_AUDIO_SERVER=jack
+        log "started jackd (dummy driver, 48000 Hz, 960 frames) pid $JACK_PID"
+    else
+        log "warning: jackd did not start: $(tail -n 3 "$JACK_LOG" | tr '\n' ' ')"
+        kill "$JACK_PID" 2>/dev/null || true
+        JACK_PID=""
+    fi
+}
+
+# Only after every Python process that imported sounddevice has exited: a process whose
+# JACK server dies under it aborts at exit with code 134.
+stop_audio_server() {
+    if [ -n "$JACK_PID" ]; then
+        kill "$JACK_PID" 2>/dev/null || true
+        wait "$JACK_PID" 2>/dev/null || true
+        JACK_PID=""
+    fi
+    rm -f "$JACK_LOG"
+}
