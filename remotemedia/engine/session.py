@@ -13,6 +13,7 @@ when the buffer is owned and this node is its only reader.
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections import deque
 from typing import Any, AsyncIterable, AsyncIterator, Iterable
@@ -117,7 +118,7 @@ class Session:
         steps: dict[str, _Step] = {}
         for node_id in m.order:
             spec = specs[node_id]
-            node = spec.node_class(node_id, **spec.params)
+            node = _make_node(spec)
             node.format = _input_format(m, node_id)
             node.setup()
             steps[node_id] = _Step(node, spec.on_error)
@@ -407,6 +408,18 @@ class Session:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# Executors other than "inline" live outside the engine; each module exposes
+# make_executor_node(spec) returning a Node that forwards to where the real node runs.
+EXECUTOR_MODULES = {"process": "remotemedia.ipc"}
+
+
+def _make_node(spec) -> Node:
+    if spec.executor == "inline":
+        return spec.node_class(spec.id, **spec.params)
+    module = importlib.import_module(EXECUTOR_MODULES[spec.executor])
+    return module.make_executor_node(spec)
 
 
 def _input_format(m: Manifest, node_id: str):
