@@ -86,6 +86,10 @@ class StreamRunner:
         if self.stop_reason is None:
             self.stop_reason = reason
         self._stop.set()
+        # A source blocked waiting for input (stdin) returns early instead of hanging the stop.
+        interrupt = getattr(self.source, "interrupt", None)
+        if interrupt is not None:
+            interrupt()
 
     def start(self) -> threading.Thread:
         """Run in a background thread (for the TUI); `join()` or `stop()` it."""
@@ -126,7 +130,7 @@ class StreamRunner:
         finally:
             if self.session is not None:
                 self._final_stats = self.stats()
-        self.state = STOPPED if self.stop_reason == "stopped" else FINISHED
+        self.state = STOPPED if self._stop.is_set() else FINISHED
         return self._final_stats
 
     def _loop(self, session: Session) -> None:
@@ -157,16 +161,20 @@ class StreamRunner:
             self._deliver(session.push(frame, transfer=True))
             pts += block.shape[0] if block.ndim else 1
             n += 1
-        # Let buffering nodes release what they hold, on every clean path.
-        self._deliver(session.end_of_stream())
+        # Let buffering nodes release what they hold, on every clean path. The end_of_stream
+        # event itself comes back out of `output`; it is ours, not news for on_event.
+        self._deliver(session.end_of_stream(), final=True)
 
-    def _deliver(self, outputs: list) -> None:
+    def _deliver(self, outputs: list, final: bool = False) -> None:
         for out in outputs:
             if type(out) is NumpyData:
                 if self.measure_levels:
                     self._measure(out.array, "output")
                 self.sink.write(out)
-            elif out.kind != "control" and self.on_event is not None:
+            elif final and out.kind == "control" and out.event == "end_of_stream":
+                # Our own end_of_stream coming back out: not an output event of the graph.
+                self.session.counters.events_out -= 1
+            elif self.on_event is not None:
                 self.on_event(out)
 
     def _measure(self, array: np.ndarray, end: str) -> None:

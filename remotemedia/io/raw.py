@@ -1,0 +1,160 @@
+"""Raw PCM: interleaved float32 little-endian samples, no header, on stdin/stdout or a file.
+
+RawSource reads straight into a fresh float32 buffer (no intermediate bytes object). Reading
+stdin waits in short select() slices, so a stop request (Ctrl-C, SIGTERM, the TUI's stop
+button) ends a read that would otherwise block until the writer sends more. At end of input the
+last block is passed on short; trailing bytes that do not make a whole sample frame are dropped
+with a note on stderr.
+
+RawSink writes each frame with os.write, unbuffered, so a reader downstream gets audio as it is
+produced. A frame that is already contiguous little-endian float32 is written from its own
+memory; anything else is converted once (counted as an `io` copy).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ..engine.errors import RemoteMediaError, UsageError
+from ..engine.node import AudioFormat
+from .base import Sink, Source
+
+RAW_DTYPE = np.dtype("<f4")
+_POLL_S = 0.1
+
+
+class RawSource(Source):
+    def __init__(self, target: str, fmt: AudioFormat):
+        super().__init__(fmt)
+        self.target = target
+        self.channels = fmt.channels or 1
+        self.description = "raw f32le stdin" if target == "-" else f"raw f32le {target}"
+        if target != "-":
+            path = Path(target)
+            if not path.is_file():
+                raise UsageError(f"raw input file not found: {target}")
+            if not os.access(path, os.R_OK):
+                raise UsageError(f"raw input file is not readable: {target}")
+        self._shape = (fmt.block_size,) if self.channels == 1 else (fmt.block_size,
+                                                                    self.channels)
+        self._frame_bytes = RAW_DTYPE.itemsize * self.channels
+        self._fd: int | None = None
+        self._owns_fd = False
+        self._interrupted = threading.Event()
+        self._poll = False
+
+    def open(self) -> None:
+        if self.target == "-":
+            try:
+                self._fd = sys.stdin.fileno()
+            except (AttributeError, ValueError, OSError) as exc:
+                raise UsageError("raw:- needs a readable stdin") from exc
+            self._poll = True
+        else:
+            self._fd = os.open(self.target, os.O_RDONLY)
+            self._owns_fd = True
+
+    def interrupt(self) -> None:
+        """Make a read waiting for input return what it has. Safe from a signal handler."""
+        self._interrupted.set()
+
+    def read(self) -> np.ndarray | None:
+        block = np.empty(self._shape, dtype=RAW_DTYPE)
+        view = memoryview(block).cast("B")
+        want, got = view.nbytes, 0
+        fd = self._fd
+        while got < want and not self._interrupted.is_set():
+            if self._poll:
+                ready, _, _ = select.select((fd,), (), (), _POLL_S)
+                if not ready:
+                    continue
+            try:
+                n = os.readv(fd, (view[got:],))
+            except InterruptedError:
+                continue
+            if n == 0:
+                break
+            got += n
+        view.release()
+        if got == want:
+            return block
+        whole = got - got % self._frame_bytes
+        if whole != got:
+            print(f"remotemedia: raw input ended inside a sample frame; dropped the last "
+                  f"{got - whole} byte(s)", file=sys.stderr)
+        if whole == 0:
+            return None
+        return block[:whole // self._frame_bytes]
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None and self._owns_fd:
+            os.close(fd)
+
+
+class RawSink(Sink):
+    def __init__(self, target: str, fmt: AudioFormat):
+        super().__init__(fmt)
+        self.target = target
+        self.channels = fmt.channels or 1
+        self.description = "raw f32le stdout" if target == "-" else f"raw f32le {target}"
+        if target != "-":
+            parent = Path(target).parent
+            if not parent.is_dir():
+                raise UsageError(f"output directory does not exist: {parent}")
+            if Path(target).is_dir():
+                raise UsageError(f"output is a directory: {target}")
+        self._fd: int | None = None
+        self._owns_fd = False
+        self._counters = None
+
+    @property
+    def uses_stdout(self) -> bool:
+        return self.target == "-"
+
+    def attach(self, session) -> None:
+        self._counters = session.counters
+
+    def open(self) -> None:
+        if self.target == "-":
+            sys.stdout.flush()
+            self._fd = sys.stdout.fileno()
+        else:
+            try:
+                self._fd = os.open(self.target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            except OSError as exc:
+                raise UsageError(f"cannot create {self.target}: {exc.strerror}") from exc
+            self._owns_fd = True
+
+    def write(self, frame) -> None:
+        array = frame.array
+        channels = array.shape[1] if array.ndim == 2 else 1
+        if channels != self.channels or array.ndim > 2:
+            raise RemoteMediaError(f"a frame of shape {array.shape} reached output, but raw "
+                                   f"output was set up for {self.channels} channel(s)")
+        if array.dtype != RAW_DTYPE or not array.flags.c_contiguous:
+            array = np.ascontiguousarray(array, dtype=RAW_DTYPE)
+            if self._counters is not None:
+                self._counters.io += 1
+        view = memoryview(array).cast("B")
+        try:
+            written = 0
+            while written < view.nbytes:
+                written += os.write(self._fd, view[written:])
+        except BrokenPipeError as exc:
+            raise RemoteMediaError("raw output: the reader closed the pipe") from exc
+        except OSError as exc:
+            raise RemoteMediaError(f"raw output failed: {exc.strerror}") from exc
+        finally:
+            view.release()
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None and self._owns_fd:
+            os.close(fd)

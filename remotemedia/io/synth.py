@@ -1,0 +1,123 @@
+"""Generated sources: sine, chirp, noise and silence.
+
+Each returns blocks of `block_size` samples, shaped (samples,) for mono and (samples, channels)
+otherwise, with every channel the same signal. They never end (a run stops at --duration, a
+signal, or the sink), are not clocked (the runner paces them when a device is involved), and
+are deterministic: the same spec gives the same samples, so a test can regenerate what a run
+played. Each block is a fresh buffer handed over to the engine, which may write it in place.
+
+Phase is carried as a sample counter wrapped to one period, so a sine stays clean for hours.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..engine.node import AudioFormat
+from .base import Source
+
+DTYPE = np.float32
+
+
+class _Generator(Source):
+    realtime = False
+    clocked = False
+    #: never returns None; the CLI warns when such a run is neither paced nor bounded
+    endless = True
+
+    def __init__(self, fmt: AudioFormat):
+        super().__init__(fmt)
+        self.sample_rate = fmt.sample_rate
+        self.block_size = fmt.block_size
+        self.channels = fmt.channels or 1
+        self._shape = (self.block_size,) if self.channels == 1 else (self.block_size,
+                                                                     self.channels)
+
+    def _spread(self, mono: np.ndarray) -> np.ndarray:
+        # Mono signal into the block layout; the multichannel case needs one buffer of its own.
+        if self.channels == 1:
+            return mono
+        out = np.empty(self._shape, dtype=DTYPE)
+        out[:] = mono[:, None]
+        return out
+
+
+class SineSource(_Generator):
+    """A sine at `freq` Hz and `amplitude` (linear, full scale = 1.0)."""
+
+    def __init__(self, fmt: AudioFormat, freq: float = 440.0, amplitude: float = 0.5):
+        super().__init__(fmt)
+        self.freq = freq
+        self.amplitude = amplitude
+        self.description = f"sine {freq:g} Hz"
+        self._step = 2.0 * math.pi * freq / self.sample_rate
+        self._index = np.arange(self.block_size, dtype=np.float64)
+        self._scratch = np.empty(self.block_size, dtype=np.float64)
+        self._phase = 0.0
+
+    def read(self) -> np.ndarray:
+        phase = self._scratch
+        np.multiply(self._index, self._step, out=phase)
+        phase += self._phase
+        np.sin(phase, out=phase)
+        phase *= self.amplitude
+        self._phase = math.fmod(self._phase + self._step * self.block_size, 2.0 * math.pi)
+        return self._spread(phase.astype(DTYPE))
+
+
+class ChirpSource(_Generator):
+    """A logarithmic sweep from f0 to f1 Hz over `seconds`, then again from f0."""
+
+    def __init__(self, fmt: AudioFormat, f0: float = 20.0, f1: float | None = None,
+                 seconds: float = 5.0, amplitude: float = 0.5):
+        super().__init__(fmt)
+        self.f0 = f0
+        self.f1 = f1 if f1 is not None else min(20000.0, 0.45 * self.sample_rate)
+        self.seconds = seconds
+        self.amplitude = amplitude
+        self.description = f"chirp {self.f0:g}-{self.f1:g} Hz / {seconds:g} s"
+        self._period = max(1, int(round(seconds * self.sample_rate)))
+        # Instantaneous frequency f0 * k**(t/T); phase is its integral, computed per sample.
+        self._k = math.log(self.f1 / self.f0)
+        self._pos = 0
+        self._phase = 0.0
+
+    def read(self) -> np.ndarray:
+        n = self.block_size
+        t = ((self._pos + np.arange(n, dtype=np.float64)) % self._period) / self.sample_rate
+        step = (2.0 * math.pi / self.sample_rate) * self.f0 * np.exp(self._k * t / self.seconds)
+        # The first sample uses the phase carried over; each later one adds its own step.
+        phase = np.cumsum(step)
+        phase += self._phase - step[0]
+        self._phase = math.fmod(float(phase[-1] + step[-1]), 2.0 * math.pi)
+        self._pos = (self._pos + n) % self._period
+        np.sin(phase, out=phase)
+        phase *= self.amplitude
+        return self._spread(phase.astype(DTYPE))
+
+
+class NoiseSource(_Generator):
+    """Uniform white noise in [-amplitude, amplitude), seeded so runs repeat."""
+
+    def __init__(self, fmt: AudioFormat, amplitude: float = 0.25, seed: int = 0):
+        super().__init__(fmt)
+        self.amplitude = amplitude
+        self.description = f"white noise {amplitude:g}"
+        self._rng = np.random.default_rng(seed)
+
+    def read(self) -> np.ndarray:
+        out = self._rng.random(self._shape, dtype=DTYPE)
+        out *= 2.0 * self.amplitude
+        out -= self.amplitude
+        return out
+
+
+class SilenceSource(_Generator):
+    """Zeros."""
+
+    description = "silence"
+
+    def read(self) -> np.ndarray:
+        return np.zeros(self._shape, dtype=DTYPE)
