@@ -1,0 +1,369 @@
+"""Voice activity detection: Silero's ONNX model (VAD) and a model-free energy gate (EnergyVAD).
+
+Both pass their audio on unchanged and emit Json events when speech starts and ends:
+
+    {"type": "speech_start", "node": "vad", "pts": 12000, "sample_rate": 16000, "time_s": 0.75}
+    {"type": "speech_end",   "node": "vad", "pts": 40480, "sample_rate": 16000, "time_s": 2.53,
+     "duration_s": 1.78}
+
+`pts` is the edge itself (in samples at the node's input rate, padded by pad_ms), not the moment
+the decision was made: a start is only confirmed after min_speech_ms of speech and an end after
+min_silence_ms of silence, so events arrive that much after the edge they name.
+
+The Silero model ships inside the `silero-vad` package. Its Python package imports torch, so it
+is never imported: the .onnx file is found with `importlib.util.find_spec` and run directly with
+onnxruntime. The model (checked against the ONNX session's own signature) takes
+`input` float32 (batch, 64 + 512): 64 samples of context (the previous window's tail) followed by
+a 512-sample window at 16 kHz; `state` float32 (2, batch, 128); `sr` int64 scalar. It returns
+`output` (batch, 1), the speech probability, and `stateN`, the state for the next window.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+
+import numpy as np
+
+from ..engine.data import JsonData
+from ..engine.node import AudioFormat, Node, Param, register_node
+from .analysis import full_scale
+
+MODEL_RATE = 16000
+WINDOW = 512          # samples per model call at 16 kHz
+CONTEXT = 64          # samples of the previous window the model sees first
+STATE_SHAPE = (2, 1, 128)
+MODEL_FILE = "silero_vad.onnx"
+HYSTERESIS = 0.15     # speech ends below threshold - 0.15, as in Silero's own iterator
+
+
+class ModelUnavailable(RuntimeError):
+    """The Silero model cannot be loaded here; the message says why and what to install."""
+
+
+def silero_model_path() -> str:
+    """The ONNX file inside the installed `silero-vad` package, without importing it."""
+    spec = importlib.util.find_spec("silero_vad")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelUnavailable("the silero-vad package is not installed "
+                               "(pip install --no-deps silero-vad)")
+    for root in spec.submodule_search_locations:
+        path = os.path.join(root, "data", MODEL_FILE)
+        if os.path.isfile(path):
+            return path
+    raise ModelUnavailable(f"silero-vad is installed but has no data/{MODEL_FILE}")
+
+
+def load_silero_session(path: str | None = None):
+    """An onnxruntime session on the Silero model, one thread, CPU."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ModelUnavailable("onnxruntime is not installed (pip install "
+                               "'remotemedia[voice]')") from exc
+    opts = onnxruntime.SessionOptions()
+    # One window is a few hundred FLOP-heavy microseconds: more threads only add wake-ups, and
+    # an audio thread must not fan out over the other core the device callback needs.
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(path or silero_model_path(), sess_options=opts,
+                                        providers=["CPUExecutionProvider"])
+
+
+class SpeechGate:
+    """The decision logic both detectors share, in samples.
+
+    Each analysis window is `active` (speech), `inactive` (silence), or neither (between the two
+    thresholds), which continues whatever run is in progress. Speech starts after
+    `min_speech` samples of it and ends after `min_silence` samples of silence; the edges are
+    padded by `pad` samples each way.
+    """
+
+    __slots__ = ("min_speech", "min_silence", "pad", "speaking", "run_start", "run",
+                 "speech_start", "origin")
+
+    def __init__(self, min_speech: int, min_silence: int, pad: int):
+        self.min_speech = min_speech
+        self.min_silence = min_silence
+        self.pad = pad
+        self.reset(0)
+
+    def reset(self, origin: int) -> None:
+        self.origin = origin           # the stream's first pts: a padded start stops here
+        self.speaking = False
+        self.run_start = None          # first window of the run that may change the state
+        self.run = 0
+        self.speech_start = 0
+
+    def step(self, active: bool, inactive: bool, start: int, length: int):
+        """Feed one window starting at pts `start`; return ('start'|'end', pts) or None."""
+        if not self.speaking:
+            if active or (self.run_start is not None and not inactive):
+                if self.run_start is None:
+                    self.run_start = start
+                self.run += length
+                if self.run >= self.min_speech:
+                    self.speaking = True
+                    self.speech_start = max(self.origin, self.run_start - self.pad)
+                    self.run_start, self.run = None, 0
+                    return "speech_start", self.speech_start
+            else:
+                self.run_start, self.run = None, 0
+            return None
+        if inactive or (self.run_start is not None and not active):
+            if self.run_start is None:
+                self.run_start = start
+            self.run += length
+            if self.run >= self.min_silence:
+                return self._end(self.run_start + self.pad)
+        else:
+            self.run_start, self.run = None, 0
+        return None
+
+    def close(self, end: int):
+        """At the end of the stream: the speech still open ends at `end` (or its padded last
+        speech edge, if silence had begun)."""
+        if not self.speaking:
+            return None
+        edge = end if self.run_start is None else min(end, self.run_start + self.pad)
+        return self._end(edge)
+
+    def _end(self, pts: int):
+        self.speaking = False
+        self.run_start, self.run = None, 0
+        return "speech_end", pts
+
+
+class _VadBase(Node):
+    """Event plumbing shared by VAD and EnergyVAD."""
+
+    retains_input = False
+
+    def _make_gate(self, rate: int) -> SpeechGate:
+        ms = rate / 1000.0
+        return SpeechGate(int(round(self.min_speech_ms * ms)),
+                          int(round(self.min_silence_ms * ms)), int(round(self.pad_ms * ms)))
+
+    def _event(self, kind: str, pts: int, rate: int) -> JsonData:
+        value = {"type": kind, "node": self.node_id, "pts": pts, "sample_rate": rate,
+                 "time_s": round(pts / rate, 4)}
+        if kind == "speech_end":
+            value["duration_s"] = round((pts - self._speech_pts) / rate, 4)
+        else:
+            self._speech_pts = pts
+        return JsonData(value, pts=pts)
+
+    def _out(self, frame, events):
+        if not self.pass_audio:
+            return events or None
+        if not events:
+            return frame
+        return [frame, *events]
+
+
+_COMMON_PARAMS = (
+    Param("min_speech_ms", float, 250.0, "speech must last this long to start an utterance",
+          min=0),
+    Param("min_silence_ms", float, 100.0, "silence must last this long to end one", min=0),
+    Param("pad_ms", float, 30.0, "move each start earlier and each end later by this", min=0),
+    Param("pass_audio", bool, True,
+          "pass the audio on; false emits only the events (to send them to an output "
+          "that plays another rate)"),
+)
+
+
+@register_node
+class VAD(_VadBase):
+    node_type = "VAD"
+    description = "Silero voice activity detection (ONNX, 16 kHz mono); emits speech events."
+    params = (Param("threshold", float, 0.5, "speech probability that counts as speech",
+                    min=0.0, max=1.0),) + _COMMON_PARAMS
+
+    def output_format(self, fmt: AudioFormat) -> AudioFormat:
+        if fmt.sample_rate is not None and fmt.sample_rate != MODEL_RATE:
+            raise ValueError(f"VAD needs {MODEL_RATE} Hz input, got {fmt.sample_rate} Hz "
+                             f"(put a Resample node with rate: {MODEL_RATE} before it)")
+        if fmt.channels is not None and fmt.channels != 1:
+            raise ValueError(f"VAD needs mono input, got {fmt.channels} channels "
+                             f"(put a Downmix or ChannelSelect node before it)")
+        return fmt
+
+    def setup(self):
+        self._session = load_silero_session()
+        # Preallocated model inputs: [context | window] is filled in place, so a window costs
+        # one ONNX call and two small copies.
+        self._x = np.zeros((1, CONTEXT + WINDOW), dtype=np.float32)
+        self._window = self._x[0, CONTEXT:]
+        self._state = np.zeros(STATE_SHAPE, dtype=np.float32)
+        self._sr = np.array(MODEL_RATE, dtype=np.int64)
+        self._feed = {"input": self._x, "state": self._state, "sr": self._sr}
+        self._fill = 0
+        # Below a low threshold the fixed hysteresis would reach zero and silence never count.
+        self._off = max(self.threshold - HYSTERESIS, self.threshold / 2)
+        self._gate = self._make_gate(MODEL_RATE)
+        self._next_pts = None      # pts of the first sample of the window being filled
+        self._speech_pts = 0
+        self.last_probability = 0.0
+
+    def reset_model(self) -> None:
+        self._x.fill(0.0)
+        self._state = np.zeros(STATE_SHAPE, dtype=np.float32)
+        self._feed["state"] = self._state
+        self._fill = 0
+        self._next_pts = None
+
+    def probability(self) -> float:
+        """Run the model on the full window; keep its state and the window's tail as context."""
+        prob, state = self._session.run(None, self._feed)
+        self._state = state
+        self._feed["state"] = state
+        self._x[0, :CONTEXT] = self._x[0, WINDOW:]
+        p = float(prob[0, 0])
+        self.last_probability = p
+        return p
+
+    def process(self, frame):
+        array = frame.array
+        if frame.sample_rate is not None and frame.sample_rate != MODEL_RATE:
+            raise ValueError(f"VAD needs {MODEL_RATE} Hz input, got a {frame.sample_rate} Hz "
+                             f"frame")
+        if array.ndim == 2:
+            if array.shape[1] != 1:
+                raise ValueError(f"VAD needs mono input, got {array.shape[1]} channels")
+            array = array[:, 0]
+        if self._next_pts is None:
+            self._next_pts = frame.pts or 0
+            self._gate.reset(self._next_pts)
+        scale = None if array.dtype.kind == "f" else 1.0 / full_scale(array.dtype)
+        events = None
+        n, i = array.shape[0], 0
+        window, gate = self._window, self._gate
+        while i < n:
+            take = min(WINDOW - self._fill, n - i)
+            dst = window[self._fill:self._fill + take]
+            np.copyto(dst, array[i:i + take], casting="unsafe")
+            if scale is not None:
+                dst *= scale
+            self._fill += take
+            i += take
+            if self._fill == WINDOW:
+                p = self.probability()
+                start = self._next_pts
+                self._next_pts += WINDOW
+                self._fill = 0
+                hit = gate.step(p >= self.threshold, p < self._off, start, WINDOW)
+                if hit is not None:
+                    events = events or []
+                    events.append(self._event(hit[0], hit[1], MODEL_RATE))
+        return self._out(frame, events)
+
+    def on_control(self, event):
+        name = event.event
+        if name in ("flush", "end_of_stream", "discontinuity"):
+            events = []
+            if self._next_pts is not None:
+                end = self._next_pts + self._fill
+                if self._fill:
+                    # The last partial window, zero-padded, so its speech is not lost.
+                    self._window[self._fill:] = 0.0
+                    p = self.probability()
+                    hit = self._gate.step(p >= self.threshold, p < self._off,
+                                          self._next_pts, self._fill)
+                    if hit is not None:
+                        events.append(self._event(hit[0], hit[1], MODEL_RATE))
+                hit = self._gate.close(end)
+                if hit is not None:
+                    events.append(self._event(hit[0], hit[1], MODEL_RATE))
+            self.reset_model()
+            return events or None
+        if name == "reset":
+            self.reset_model()
+        return None
+
+
+@register_node
+class EnergyVAD(_VadBase):
+    node_type = "EnergyVAD"
+    description = "Model-free voice activity by RMS level in short windows; any rate, any dtype."
+    params = (
+        Param("threshold_db", float, -40.0, "window RMS (dBFS) at or above which is speech",
+              max=0.0),
+        Param("hysteresis_db", float, 6.0, "speech ends below threshold_db minus this", min=0.0),
+        Param("window_ms", float, 10.0, "analysis window", min=1.0, max=100.0),
+    ) + _COMMON_PARAMS
+
+    def setup(self):
+        self._rate = self.format.sample_rate
+        self._gate = None
+        self._next_pts = None
+        self._speech_pts = 0
+        self._on = 10.0 ** (self.threshold_db / 20.0)
+        self._off = 10.0 ** ((self.threshold_db - self.hysteresis_db) / 20.0)
+
+    def _begin(self, frame) -> None:
+        rate = frame.sample_rate or self._rate
+        if rate is None:
+            raise ValueError("EnergyVAD needs a sample rate: frames carry none and the "
+                             "manifest gives none")
+        self._rate = rate
+        self._window = max(1, int(round(self.window_ms * rate / 1000.0)))
+        self._gate = self._make_gate(rate)
+        self._next_pts = frame.pts or 0
+        self._gate.reset(self._next_pts)
+        # Mean square over full scale^2, accumulated across frame boundaries.
+        self._sum = 0.0
+        self._count = 0
+
+    def process(self, frame):
+        if self._next_pts is None:
+            self._begin(frame)
+        elif frame.sample_rate is not None and frame.sample_rate != self._rate:
+            raise ValueError(f"sample rate changed mid-stream from {self._rate} to "
+                             f"{frame.sample_rate} Hz")
+        array = frame.array
+        if array.dtype.kind != "f":
+            # Integer squares overflow their own dtype; work in float, scaled to full scale.
+            array = array * (1.0 / full_scale(array.dtype))
+        channels = array.shape[1] if array.ndim == 2 else 1
+        n, i = array.shape[0], 0
+        events = None
+        while i < n:
+            take = min(self._window - self._count, n - i)
+            chunk = array[i:i + take]
+            flat = chunk if chunk.ndim == 1 else chunk.reshape(-1)
+            self._sum += float(np.dot(flat, flat)) / channels
+            self._count += take
+            i += take
+            if self._count == self._window:
+                hit = self._decide()
+                if hit is not None:
+                    events = events or []
+                    events.append(self._event(hit[0], hit[1], self._rate))
+        return self._out(frame, events)
+
+    def _decide(self):
+        rms = math.sqrt(self._sum / self._count)
+        start, length = self._next_pts, self._count
+        self._next_pts += length
+        self._sum, self._count = 0.0, 0
+        return self._gate.step(rms >= self._on, rms < self._off, start, length)
+
+    def on_control(self, event):
+        name = event.event
+        if name in ("flush", "end_of_stream", "discontinuity"):
+            events = []
+            if self._next_pts is not None:
+                end = self._next_pts + self._count
+                if self._count:
+                    hit = self._decide()
+                    if hit is not None:
+                        events.append(self._event(hit[0], hit[1], self._rate))
+                hit = self._gate.close(end)
+                if hit is not None:
+                    events.append(self._event(hit[0], hit[1], self._rate))
+            self._next_pts = None
+            return events or None
+        if name == "reset":
+            self._next_pts = None
+        return None
