@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from types import MappingProxyType
+from operator import attrgetter
 from typing import Any, ClassVar, Mapping
 
 import numpy as np
@@ -26,8 +27,8 @@ EMPTY_METADATA: Mapping[str, Any] = MappingProxyType({})
 
 CONTROL_EVENTS = frozenset({"end_of_stream", "flush", "reset", "discontinuity"})
 
-# The counters of the session currently pushing on this thread, so that writable() can count a
-# copy-on-write copy without every frame carrying a session reference.
+# The counters of the session pushing on this thread, for executor nodes (process nodes) that
+# count io copies and drops. Set only by sessions that have such nodes: it costs ~0.3 us a push.
 _context = threading.local()
 
 
@@ -46,14 +47,16 @@ class BufferOwnership:
 
     `readers` is kept by the engine: each delivery of a frame to a consumer adds one, and a
     consumer that has finished with its input gives one back. `owned` is True when the buffer was
-    allocated by the engine or a node, or handed over by its producer.
+    allocated by the engine or a node, or handed over by its producer. `counters` is the session
+    that last carried the buffer, so a copy-on-write copy is counted where it happens.
     """
 
-    __slots__ = ("owned", "readers")
+    __slots__ = ("owned", "readers", "counters")
 
-    def __init__(self, owned: bool, readers: int = 0):
+    def __init__(self, owned: bool, readers: int = 0, counters=None):
         self.owned = owned
         self.readers = readers
+        self.counters = counters
 
     def __repr__(self) -> str:
         return f"BufferOwnership(owned={self.owned}, readers={self.readers})"
@@ -69,7 +72,7 @@ class _Immutable:
         raise AttributeError(f"{type(self).__qualname__} is immutable")
 
 
-class RuntimeData(_Immutable):
+class RuntimeData:
     """Base of the variants. `kind` names the variant: numpy, text, json, binary, control."""
 
     __slots__ = ()
@@ -89,7 +92,7 @@ _set = object.__setattr__
 
 def _readonly_view(array: np.ndarray) -> np.ndarray:
     view = array.view()
-    view.flags.writeable = False
+    view.setflags(write=False)
     return view
 
 
@@ -102,48 +105,54 @@ def _freeze_metadata(metadata) -> Mapping[str, Any]:
 
 
 class NumpyData(RuntimeData):
-    """An ndarray as a read-only view: any dtype, any shape, any strides, preserved exactly."""
+    """An ndarray as a read-only view: any dtype, any shape, any strides, preserved exactly.
 
-    __slots__ = ("array", "sample_rate", "pts", "seq", "metadata", "_source", "_ownership")
+    Fields are read-only properties over private slots: a frame is built with plain slot writes
+    (it is made once per node per frame, so that cost matters) and cannot be changed after."""
+
+    __slots__ = ("_array", "_sample_rate", "_pts", "_seq", "_metadata", "_source", "_ownership")
     kind = "numpy"
     is_audio = True
+
+    array = property(attrgetter("_array"), doc="the samples, as a read-only ndarray view")
+    sample_rate = property(attrgetter("_sample_rate"), doc="samples per second, or None")
+    pts = property(attrgetter("_pts"), doc="time of the first sample, in samples")
+    seq = property(attrgetter("_seq"), doc="frame counter")
+    metadata = property(attrgetter("_metadata"), doc="read-only mapping passed on by nodes")
+    ownership = property(attrgetter("_ownership"), doc="the buffer's BufferOwnership")
 
     def __init__(self, array, *, sample_rate: int | None = None, pts: int | None = None,
                  seq: int | None = None, metadata: Mapping[str, Any] | None = None,
                  owned: bool = False):
         source = array if isinstance(array, np.ndarray) else as_shared_array(array)
-        _set(self, "_source", source)
-        _set(self, "array", _readonly_view(source))
-        _set(self, "sample_rate", sample_rate)
-        _set(self, "pts", pts)
-        _set(self, "seq", seq)
-        _set(self, "metadata", _freeze_metadata(metadata))
-        _set(self, "_ownership", BufferOwnership(owned))
+        self._source = source
+        self._array = _readonly_view(source)
+        self._sample_rate = sample_rate
+        self._pts = pts
+        self._seq = seq
+        self._metadata = _freeze_metadata(metadata)
+        self._ownership = BufferOwnership(owned)
 
     @classmethod
     def _make(cls, source, view, sample_rate, pts, seq, metadata, ownership):
-        frame = object.__new__(cls)
-        _set(frame, "_source", source)
-        _set(frame, "array", view)
-        _set(frame, "sample_rate", sample_rate)
-        _set(frame, "pts", pts)
-        _set(frame, "seq", seq)
-        _set(frame, "metadata", metadata)
-        _set(frame, "_ownership", ownership)
+        frame = _new(cls)
+        frame._source = source
+        frame._array = view
+        frame._sample_rate = sample_rate
+        frame._pts = pts
+        frame._seq = seq
+        frame._metadata = metadata
+        frame._ownership = ownership
         return frame
 
     # -- shape helpers -------------------------------------------------------------------------
     @property
     def samples(self) -> int:
-        return self.array.shape[0] if self.array.ndim else 1
+        return self._array.shape[0] if self._array.ndim else 1
 
     @property
     def channels(self) -> int:
-        return self.array.shape[1] if self.array.ndim >= 2 else 1
-
-    @property
-    def ownership(self) -> BufferOwnership:
-        return self._ownership
+        return self._array.shape[1] if self._array.ndim >= 2 else 1
 
     # -- writing ---------------------------------------------------------------------------------
     def writable(self) -> np.ndarray:
@@ -154,15 +163,15 @@ class NumpyData(RuntimeData):
             source = self._source
             if not source.flags.writeable:
                 try:
-                    source.flags.writeable = True
+                    source.setflags(write=True)
                 except ValueError:  # the memory underneath is read-only: fall through and copy
                     return self._copy_on_write()
             return source
         return self._copy_on_write()
 
     def _copy_on_write(self) -> np.ndarray:
-        copy = self.array.copy(order="K")
-        counters = current_counters()
+        copy = self._array.copy(order="K")
+        counters = self._ownership.counters
         if counters is not None:
             counters.cow += 1
         return copy
@@ -172,48 +181,55 @@ class NumpyData(RuntimeData):
         """A frame carrying `array` and this frame's sample_rate, pts, seq and metadata (override
         any with keywords). An array that may share this frame's buffer shares its ownership;
         any other array is taken as newly allocated and owned."""
-        if array is self._source or np.may_share_memory(array, self._source):
-            ownership = self._ownership
+        if array is self._source:
+            # Written in place: the same buffer, the same read-only view.
+            view, ownership = self._array, self._ownership
         else:
-            ownership = BufferOwnership(True)
-        view = array.view()
-        view.flags.writeable = False
+            view = array.view()
+            view.setflags(write=False)
+            if np.may_share_memory(array, self._source):
+                ownership = self._ownership
+            else:
+                ownership = BufferOwnership(True, 0, self._ownership.counters)
         if not changes:
-            return NumpyData._make(array, view, self.sample_rate, self.pts, self.seq,
-                                   self.metadata, ownership)
+            return NumpyData._make(array, view, self._sample_rate, self._pts, self._seq,
+                                   self._metadata, ownership)
         return self._derive(array, view, ownership, changes)
 
     def replace(self, **changes) -> "NumpyData":
         """The same samples with other sample_rate, pts, seq or metadata."""
         if "array" in changes:
             return self.with_array(changes.pop("array"), **changes)
-        return self._derive(self._source, self.array, self._ownership, changes)
+        return self._derive(self._source, self._array, self._ownership, changes)
 
     def _derive(self, source, view, ownership, changes: dict) -> "NumpyData":
-        sample_rate = changes.pop("sample_rate", self.sample_rate)
-        pts = changes.pop("pts", self.pts)
-        seq = changes.pop("seq", self.seq)
-        metadata = _freeze_metadata(changes.pop("metadata", self.metadata))
+        sample_rate = changes.pop("sample_rate", self._sample_rate)
+        pts = changes.pop("pts", self._pts)
+        seq = changes.pop("seq", self._seq)
+        metadata = _freeze_metadata(changes.pop("metadata", self._metadata))
         if changes:
             raise TypeError(f"unknown field(s): {', '.join(sorted(changes))}")
         return NumpyData._make(source, view, sample_rate, pts, seq, metadata, ownership)
 
     def __repr__(self) -> str:
-        a = self.array
-        return (f"RuntimeData.Numpy(shape={a.shape}, dtype={a.dtype}, sample_rate={self.sample_rate},"
-                f" pts={self.pts}, seq={self.seq})")
+        a = self._array
+        return (f"RuntimeData.Numpy(shape={a.shape}, dtype={a.dtype}, "
+                f"sample_rate={self._sample_rate}, pts={self._pts}, seq={self._seq})")
 
     def __reduce__(self):
         # Pickling a frame pickles its array, which the serialization monitor counts.
-        return (_rebuild_numpy, (self.array, self.sample_rate, self.pts, self.seq,
-                                 dict(self.metadata)))
+        return (_rebuild_numpy, (self._array, self._sample_rate, self._pts, self._seq,
+                                 dict(self._metadata)))
+
+
+_new = object.__new__
 
 
 def _rebuild_numpy(array, sample_rate, pts, seq, metadata):
     return NumpyData(array, sample_rate=sample_rate, pts=pts, seq=seq, metadata=metadata)
 
 
-class TextData(RuntimeData):
+class TextData(_Immutable, RuntimeData):
     __slots__ = ("text", "pts", "metadata")
     kind = "text"
 
@@ -233,7 +249,7 @@ class TextData(RuntimeData):
     __hash__ = None
 
 
-class JsonData(RuntimeData):
+class JsonData(_Immutable, RuntimeData):
     __slots__ = ("value", "pts", "metadata")
     kind = "json"
 
@@ -251,7 +267,7 @@ class JsonData(RuntimeData):
     __hash__ = None
 
 
-class BinaryData(RuntimeData):
+class BinaryData(_Immutable, RuntimeData):
     __slots__ = ("data", "pts", "metadata")
     kind = "binary"
 
@@ -271,7 +287,7 @@ class BinaryData(RuntimeData):
     __hash__ = None
 
 
-class ControlData(RuntimeData):
+class ControlData(_Immutable, RuntimeData):
     """A stream event. Nodes that do not handle control data let it pass to their consumers."""
 
     __slots__ = ("event", "pts", "metadata")

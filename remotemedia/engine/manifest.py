@@ -196,8 +196,8 @@ def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (
         fail("'connections' must be a non-empty list (start one at 'input')")
     connections = [_check_connection(raw, i, by_id, fail) for i, raw in enumerate(raw_conns)]
 
-    _check_fan_in(connections, by_id, fail)
     order = _topological_order(specs, connections, fail)
+    _check_fan_in(connections, by_id, fail)
     _check_reachable(specs, connections, fail)
     formats = _propagate_formats(order, by_id, connections, audio, fail)
     return Manifest(source=source, version=str(version),

@@ -205,11 +205,11 @@ class Node:
 
 
 def _did_you_mean(name: str, candidates) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    if not close:
-        lower = {c.lower(): c for c in candidates}
-        if name.lower() in lower:
-            close = [lower[name.lower()]]
+    candidates = list(candidates)
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    if not close:  # a different case, or swapped letters ("bd" for "db")
+        key = sorted(name.lower())
+        close = [c for c in candidates if sorted(c.lower()) == key][:1]
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 

@@ -16,27 +16,31 @@ from __future__ import annotations
 import importlib
 import time
 from collections import deque
+from functools import partial
 from typing import Any, AsyncIterable, AsyncIterator, Iterable
 
 from .data import ControlData, NumpyData, RuntimeData, set_current_counters, to_runtime_data
 from .errors import NodeError, PipelineBroken, PipelineClosed, RemoteMediaError
 from .manifest import INPUT, OUTPUT, Manifest, load_manifest
-from .metrics import Counters, LatencyRing, NodeStatistics
+from .metrics import RING_SIZE, Counters, LatencyRing, NodeStatistics
 from .node import Node
 from .serialization import SerializationWatch, start_watching, stop_watching
 
 _now_ns = time.perf_counter_ns
 _Numpy = NumpyData
+_RING_MASK = RING_SIZE - 1
 
 
-class _Step:
-    """One node in the compiled schedule, with its inbox and its counters."""
+class _Step(LatencyRing):
+    """One node in the compiled schedule. Its latency ring is itself (count = completed calls),
+    so recording a call is a few slot writes, not a method call."""
 
-    __slots__ = ("node", "node_id", "node_type", "process", "on_control", "accepts", "requires",
-                 "retains", "skip_errors", "fan_in", "inbox", "pending", "sinks", "readers",
-                 "calls", "errors", "latency")
+    __slots__ = ("node", "node_id", "node_type", "process", "on_control", "accepts",
+                 "accepts_numpy", "requires", "retains", "skip_errors", "fan_in", "pending",
+                 "consumers", "readers", "errors", "session", "counters")
 
-    def __init__(self, node: Node, on_error: str):
+    def __init__(self, node: Node, on_error: str, session: "Session"):
+        super().__init__()
         cls = type(node)
         self.node = node
         self.node_id = node.node_id
@@ -44,25 +48,137 @@ class _Step:
         self.process = node.process
         self.on_control = node.on_control
         self.accepts = cls.accepts
+        self.accepts_numpy = "numpy" in cls.accepts
         self.requires = cls.requires
         self.retains = cls.retains_input
         self.skip_errors = on_error == "skip"
         self.fan_in = cls.inputs == "many"
-        self.inbox: list = []
         self.pending: dict[str, deque] = {}
-        self.sinks: list = []            # bound append methods of consumers' inboxes
-        self.readers = 0                 # consumers, plus one if it feeds the output
-        self.calls = 0
+        self.consumers: list = []        # callables taking one RuntimeData
+        self.readers = 0                 # consumers, counting the session output as one
         self.errors = 0
-        self.latency = LatencyRing()
+        self.session = session
+        self.counters = session.counters
 
-    def take_fan_in(self) -> list:
-        """Complete sets of inputs (one frame per input name) ready for a fan-in node."""
+    @property
+    def calls(self) -> int:
+        return self.count + self.errors
+
+    def receive(self, item) -> None:
+        """Run the node on one input and hand its outputs to the consumers, depth first."""
+        if type(item) is _Numpy:
+            if not self.accepts_numpy:
+                return self.forward(item)
+            requires = self.requires
+            if requires is not None and not requires.satisfied_by(item._array):
+                item = self.session._adapt(item, requires)
+        elif item.kind not in self.accepts:
+            return self.pass_event(item)
+        t0 = _now_ns()
+        try:
+            out = self.process(item)
+        except Exception as exc:
+            return self.failed(item, exc)
+        dt = _now_ns() - t0
+        i = self.index
+        self.values[i] = dt
+        self.index = (i + 1) & _RING_MASK
+        self.count += 1
+        if dt > self.max_ns:
+            self.max_ns = dt
+        if type(item) is _Numpy and not self.retains:
+            item._ownership.readers -= 1
+        if out is None:
+            return
+        if type(out) is _Numpy:
+            ownership = out._ownership
+            ownership.readers += self.readers
+            ownership.counters = self.counters
+            for consumer in self.consumers:
+                consumer(out)
+        else:
+            self.emit(out)
+
+    def receive_named(self, name: str, item) -> None:
+        """Fan-in: queue the frame under its input name; run once every input has one."""
+        if type(item) is not _Numpy and item.kind not in self.accepts:
+            if type(item) is ControlData:
+                # A control event passes a fan-in node once, when its first copy arrives.
+                return self.pass_event(item) if name == next(iter(self.pending)) else None
+            return self.forward(item)
         pending = self.pending
-        ready = []
+        pending[name].append(item)
         while all(pending.values()):
-            ready.append({name: q.popleft() for name, q in pending.items()})
-        return ready
+            self.receive_set({n: q.popleft() for n, q in pending.items()})
+
+    def receive_set(self, frames: dict) -> None:
+        requires = self.requires
+        if requires is not None:
+            for name, frame in frames.items():
+                if type(frame) is _Numpy and not requires.satisfied_by(frame.array):
+                    frames[name] = self.session._adapt(frame, requires)
+        t0 = _now_ns()
+        try:
+            out = self.process(frames)
+        except Exception as exc:
+            return self.failed(frames, exc)
+        self.add(_now_ns() - t0)
+        if not self.retains:
+            for frame in frames.values():
+                if type(frame) is _Numpy:
+                    frame._ownership.readers -= 1
+        if out is not None:
+            self.emit(out)
+
+    def emit(self, out) -> None:
+        """Outputs other than a single Numpy frame: events, or an iterable of frames."""
+        if isinstance(out, RuntimeData):
+            if type(out) is _Numpy:
+                out._ownership.readers += self.readers
+                out._ownership.counters = self.counters
+            for consumer in self.consumers:
+                consumer(out)
+            return
+        for one in out:
+            if not isinstance(one, RuntimeData):
+                raise NodeError(self.node_id, TypeError(
+                    f"process() returned {type(one).__name__}, not RuntimeData"))
+            self.emit(one)
+
+    def forward(self, item) -> None:
+        # Data the node does not take flows past it; its reader slot moves on downstream.
+        if type(item) is _Numpy:
+            item._ownership.readers += self.readers - 1
+        for consumer in self.consumers:
+            consumer(item)
+
+    def pass_event(self, item) -> None:
+        if type(item) is ControlData:
+            try:
+                released = self.on_control(item)
+            except Exception as exc:
+                self.failed(item, exc)
+                released = None
+            if released:
+                self.emit(released)
+        self.forward(item)
+
+    def failed(self, item, exc: Exception) -> None:
+        self.errors += 1
+        counters = self.counters
+        counters.errors += 1
+        if self.skip_errors:
+            frames = item.values() if isinstance(item, dict) else (item,)
+            for frame in frames:
+                if type(frame) is _Numpy:
+                    counters.drops += 1
+                    frame._ownership.readers -= 1
+            return
+        raise NodeError(self.node_id, exc) from exc
+
+    def statistics(self) -> NodeStatistics:
+        return NodeStatistics(self.node_id, self.node_type, self.calls, self.errors,
+                              self.summary_us())
 
 
 class Pipeline:
@@ -99,6 +215,8 @@ class Session:
         self.serialization = SerializationWatch(strict=strict_serialization)
         self.bypass = False
         self._closed = False
+        self._unusable = False           # closed or broken: one check on the hot path
+        self._sets_context = False       # executor nodes read the counters from the thread
         self._broken: RemoteMediaError | None = None
         self._samples_in = 0
         self._started_ns = _now_ns()
@@ -121,27 +239,32 @@ class Session:
             node = _make_node(spec)
             node.format = _input_format(m, node_id)
             node.setup()
-            steps[node_id] = _Step(node, spec.on_error)
+            steps[node_id] = _Step(node, spec.on_error, self)
             self._steps.append(steps[node_id])
-        input_sinks, input_readers = [], 0
+            if spec.executor != "inline":
+                self._sets_context = True
+        input_consumers, input_readers = [], 0
         for c in m.connections:
             if c.target == OUTPUT:
-                sink = self._outputs.append
+                consumer = self._outputs.append
             else:
                 target = steps[c.target]
                 if target.fan_in:
-                    sink = target.pending.setdefault(c.input, deque()).append
+                    target.pending[c.input] = deque()
+                    consumer = partial(target.receive_named, c.input)
                 else:
-                    sink = target.inbox.append
+                    consumer = target.receive
             if c.source == INPUT:
-                input_sinks.append(sink)
+                input_consumers.append(consumer)
                 input_readers += 1
             else:
-                steps[c.source].sinks.append(sink)
+                steps[c.source].consumers.append(consumer)
                 steps[c.source].readers += 1
-        self._input_sinks = input_sinks
+        self._input_consumers = tuple(input_consumers)
         self._input_readers = input_readers
         self._step_by_id = steps
+        for step in self._steps:
+            step.consumers = tuple(step.consumers)
 
     # -- the hot path ----------------------------------------------------------------------------
     def push(self, data: Any, *, transfer: bool = False) -> list[RuntimeData]:
@@ -149,158 +272,58 @@ class Session:
 
         `transfer=True` hands the buffer to the engine (the caller will not read or reuse it), so
         a node may write it in place; otherwise a writer gets a counted copy."""
-        if self._closed or self._broken is not None:
+        if self._unusable:
             self._raise_unusable()
         frame = data if isinstance(data, RuntimeData) else to_runtime_data(data)
-        counters = self.counters
-        previous = set_current_counters(counters)
         t_start = _now_ns()
+        counters = self.counters
         if type(frame) is _Numpy:
             counters.frames_in += 1
-            shape = frame.array.shape
+            shape = frame._array.shape
             self._samples_in += shape[0] if shape else 1
             ownership = frame._ownership
             if transfer:
                 ownership.owned = True
             ownership.readers += self._input_readers
+            ownership.counters = counters
+        outputs = self._outputs
         if self.bypass:
-            self._outputs.append(frame)
+            outputs.append(frame)
         else:
-            for sink in self._input_sinks:
-                sink(frame)
+            previous = set_current_counters(counters) if self._sets_context else None
             try:
-                self._run_schedule(counters)
-            except BaseException:
+                for consumer in self._input_consumers:
+                    consumer(frame)
+            except BaseException as exc:
                 self._discard_in_flight()
-                set_current_counters(previous)
+                if isinstance(exc, NodeError):
+                    self._broken = exc
+                    self._unusable = True
                 raise
-        outputs = self._outputs[:]
-        self._outputs.clear()
-        for out in outputs:
+            finally:
+                if self._sets_context:
+                    set_current_counters(previous)
+        result = outputs[:]
+        outputs.clear()
+        for out in result:
             if type(out) is _Numpy:
                 counters.frames_out += 1
             else:
                 counters.events_out += 1
         self.engine_latency.add(_now_ns() - t_start)
-        set_current_counters(previous)
-        return outputs
+        return result
 
-    def _run_schedule(self, counters: Counters) -> None:
-        for step in self._steps:
-            if step.fan_in:
-                if not all(step.pending.values()):
-                    continue
-                items = step.take_fan_in()
-            else:
-                items = step.inbox
-                if not items:
-                    continue
-            for item in items:
-                if step.fan_in:
-                    self._run_fan_in(step, item, counters)
-                    continue
-                if type(item) is _Numpy:
-                    if "numpy" not in step.accepts:
-                        self._forward(step, item)
-                        continue
-                    requires = step.requires
-                    if requires is not None and not requires.satisfied_by(item.array):
-                        item = self._adapt(item, requires, counters)
-                elif item.kind not in step.accepts:
-                    self._pass_event(step, item)
-                    continue
-                t0 = _now_ns()
-                try:
-                    out = step.process(item)
-                except Exception as exc:
-                    self._node_failed(step, item, exc, counters)
-                    continue
-                finally:
-                    step.calls += 1
-                step.latency.add(_now_ns() - t0)
-                if type(item) is _Numpy and not step.retains:
-                    item._ownership.readers -= 1
-                if out is not None:
-                    self._emit(step, out)
-            if not step.fan_in:
-                items.clear()
-
-    def _emit(self, step: _Step, out) -> None:
-        if isinstance(out, RuntimeData):
-            if type(out) is _Numpy:
-                out._ownership.readers += step.readers
-            for sink in step.sinks:
-                sink(out)
-            return
-        for one in out:
-            if not isinstance(one, RuntimeData):
-                raise NodeError(step.node_id, TypeError(
-                    f"process() returned {type(one).__name__}, not RuntimeData"))
-            self._emit(step, one)
-
-    def _forward(self, step: _Step, item: RuntimeData) -> None:
-        # Data the node does not accept flows past it: its reader slot moves on.
-        if type(item) is _Numpy:
-            item._ownership.readers += step.readers - 1
-        for sink in step.sinks:
-            sink(item)
-
-    def _pass_event(self, step: _Step, item: RuntimeData) -> None:
-        if type(item) is ControlData:
-            try:
-                released = step.on_control(item)
-            except Exception as exc:
-                self._node_failed(step, item, exc, self.counters)
-                released = None
-            if released:
-                self._emit(step, released)
-        self._forward(step, item)
-
-    def _run_fan_in(self, step: _Step, inputs: dict, counters: Counters) -> None:
-        frames = {}
-        for name, item in inputs.items():
-            if type(item) is _Numpy and step.requires is not None \
-                    and not step.requires.satisfied_by(item.array):
-                item = self._adapt(item, step.requires, counters)
-            frames[name] = item
-        t0 = _now_ns()
-        try:
-            out = step.process(frames)
-        except Exception as exc:
-            self._node_failed(step, next(iter(inputs.values())), exc, counters)
-            return
-        finally:
-            step.calls += 1
-        step.latency.add(_now_ns() - t0)
-        if not step.retains:
-            for item in frames.values():
-                if type(item) is _Numpy:
-                    item._ownership.readers -= 1
-        if out is not None:
-            self._emit(step, out)
-
-    def _adapt(self, item: NumpyData, requires, counters: Counters) -> NumpyData:
-        counters.engine_copies += 1
+    def _adapt(self, item: NumpyData, requires) -> NumpyData:
+        """Meet a node's declared input requirement: one conversion, counted as an engine copy."""
+        self.counters.engine_copies += 1
         item._ownership.readers -= 1
         adapted = item.with_array(requires.adapt(item.array))
         adapted._ownership.readers += 1
+        adapted._ownership.counters = self.counters
         return adapted
-
-    def _node_failed(self, step: _Step, item, exc: Exception, counters: Counters) -> None:
-        step.errors += 1
-        counters.errors += 1
-        if step.skip_errors:
-            if type(item) is _Numpy:
-                counters.drops += 1
-                item._ownership.readers -= 1
-            return
-        error = NodeError(step.node_id, exc)
-        self._broken = error
-        raise error from exc
 
     def _discard_in_flight(self) -> None:
         for step in self._steps:
-            step.inbox.clear()
             for q in step.pending.values():
                 q.clear()
         self._outputs.clear()
@@ -342,8 +365,8 @@ class Session:
         return self._step_by_id[node_id].node
 
     def node_statistics(self) -> list[NodeStatistics]:
-        return [NodeStatistics(s.node_id, s.node_type, s.calls, s.errors, s.latency.summary_us())
-                for s in self._steps]
+        """Per-node records in topological order (frozen: safe to hand to another thread)."""
+        return [step.statistics() for step in self._steps]
 
     def record_end_to_end_ns(self, ns: int) -> None:
         """For device I/O: one frame's ADC-to-DAC latency from PortAudio's clock."""
@@ -357,8 +380,8 @@ class Session:
         self._samples_in = 0
         self._started_ns = _now_ns()
         for step in self._steps:
-            step.calls = step.errors = 0
-            step.latency.reset()
+            step.errors = 0
+            step.reset()
 
     def stats(self) -> dict:
         """The stats report of DESIGN.md, as a dict ready for JSON."""
@@ -393,6 +416,7 @@ class Session:
         if self._closed:
             return
         self._closed = True
+        self._unusable = True
         stop_watching(self.serialization)
         errors = []
         for step in reversed(self._steps):

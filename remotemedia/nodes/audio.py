@@ -92,7 +92,7 @@ class ChannelSelect(Node):
             if self.channel != 0:
                 raise ValueError(f"channel {self.channel} does not exist in a mono frame")
             return frame
-        return frame.with_array(frame._source[:, self.channel])
+        return frame.with_array(frame.array[:, self.channel])
 
 
 @register_node
@@ -106,7 +106,7 @@ class Downmix(Node):
     def process(self, frame):
         array = frame.array
         if array.ndim == 1 or array.shape[1] == 1:
-            return frame if array.ndim == 1 else frame.with_array(frame._source[:, 0])
+            return frame if array.ndim == 1 else frame.with_array(frame.array[:, 0])
         return frame.with_array(array.mean(axis=1, dtype=array.dtype if array.dtype.kind == "f"
                                            else np.float64))
 
