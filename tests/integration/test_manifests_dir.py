@@ -1,0 +1,38 @@
+"""Every manifest shipped in manifests/ loads and runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import remotemedia as rm
+
+MANIFESTS = sorted((Path(__file__).resolve().parents[2] / "manifests").glob("*.y*ml")) + \
+    sorted((Path(__file__).resolve().parents[2] / "manifests").glob("*.json"))
+
+
+def test_there_are_manifests():
+    names = {p.stem for p in MANIFESTS}
+    assert {"passthrough", "gain", "meter", "mix", "five"} <= names
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
+def test_manifest_loads_and_runs(path):
+    pipeline = rm.Pipeline.from_manifest(path)
+    audio = pipeline.manifest.audio
+    shape = (audio.block_size,) if audio.channels == 1 else (audio.block_size, audio.channels)
+    rng = np.random.default_rng(1)
+    with pipeline.session() as s:
+        outs = []
+        for i in range(10):
+            block = (0.1 * rng.standard_normal(shape)).astype(np.float32)
+            outs += s.push(rm.RuntimeData.Numpy(block, sample_rate=audio.sample_rate,
+                                                pts=i * audio.block_size, seq=i))
+        outs += s.end_of_stream()
+        st = s.stats()
+    assert st["frames_in"] == 10
+    assert st["errors"] == 0 and st["serialization_events"] == 0
+    assert st["copies"]["engine"] <= 10 * len(pipeline.manifest.nodes)
+    assert all(n["calls"] > 0 for n in st["nodes"].values())
