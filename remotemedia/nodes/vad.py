@@ -8,7 +8,9 @@ Both pass their audio on unchanged and emit Json events when speech starts and e
 
 `pts` is the edge itself (in samples at the node's input rate, padded by pad_ms), not the moment
 the decision was made: a start is only confirmed after min_speech_ms of speech and an end after
-min_silence_ms of silence, so events arrive that much after the edge they name.
+min_silence_ms of silence, so events arrive that much after the edge they name. Silero's
+probability trails the audio by a window or two (about 40 ms measured on espeak-ng speech, at
+both edges), so its edges land that much late; pad_ms moves starts back and ends on.
 
 The Silero model ships inside the `silero-vad` package. Its Python package imports torch, so it
 is never imported: the .onnx file is found with `importlib.util.find_spec` and run directly with
@@ -72,16 +74,19 @@ def load_silero_session(path: str | None = None):
 
 
 class SpeechGate:
-    """The decision logic both detectors share, in samples.
+    """The decision logic both detectors share, counted in samples.
 
     Each analysis window is `active` (speech), `inactive` (silence), or neither (between the two
-    thresholds), which continues whatever run is in progress. Speech starts after
-    `min_speech` samples of it and ends after `min_silence` samples of silence; the edges are
-    padded by `pad` samples each way.
+    thresholds: it changes nothing). Speech begins at its first active window and is confirmed
+    once it spans `min_speech` samples; silence inside it shorter than `min_silence` does not
+    break it (a short word followed by a pause still counts), as in Silero's own segmenting.
+    Speech ends after `min_silence` samples of silence, and the edge is placed after the last
+    active window, not where the silence was confirmed. Edges are padded by `pad` each way,
+    never before the stream's start or the previous speech's end.
     """
 
-    __slots__ = ("min_speech", "min_silence", "pad", "speaking", "run_start", "run",
-                 "speech_start", "origin")
+    __slots__ = ("min_speech", "min_silence", "pad", "speaking", "candidate", "last_active_end",
+                 "gap", "floor")
 
     def __init__(self, min_speech: int, min_silence: int, pad: int):
         self.min_speech = min_speech
@@ -90,48 +95,48 @@ class SpeechGate:
         self.reset(0)
 
     def reset(self, origin: int) -> None:
-        self.origin = origin           # the stream's first pts: a padded start stops here
+        self.floor = origin            # a padded start goes no earlier than this
         self.speaking = False
-        self.run_start = None          # first window of the run that may change the state
-        self.run = 0
-        self.speech_start = 0
+        self.candidate = None          # start of speech not yet confirmed
+        self.last_active_end = origin
+        self.gap = None                # start of the silence in progress, if any
 
     def step(self, active: bool, inactive: bool, start: int, length: int):
-        """Feed one window starting at pts `start`; return ('start'|'end', pts) or None."""
-        if not self.speaking:
-            if active or (self.run_start is not None and not inactive):
-                if self.run_start is None:
-                    self.run_start = start
-                self.run += length
-                if self.run >= self.min_speech:
-                    self.speaking = True
-                    self.speech_start = max(self.origin, self.run_start - self.pad)
-                    self.run_start, self.run = None, 0
-                    return "speech_start", self.speech_start
-            else:
-                self.run_start, self.run = None, 0
-            return None
-        if inactive or (self.run_start is not None and not active):
-            if self.run_start is None:
-                self.run_start = start
-            self.run += length
-            if self.run >= self.min_silence:
-                return self._end(self.run_start + self.pad)
-        else:
-            self.run_start, self.run = None, 0
+        """Feed one window starting at pts `start`; return ('speech_start'|'speech_end', pts)
+        when a decision is made, else None."""
+        end = start + length
+        if active:
+            if not self.speaking and self.candidate is None:
+                self.candidate = start
+            self.last_active_end = end
+            self.gap = None
+        elif inactive and self.gap is None and (self.speaking or self.candidate is not None):
+            self.gap = start
+        if self.speaking:
+            if self.gap is not None and end - self.gap >= self.min_silence:
+                return self._end(self.last_active_end + self.pad)
+        elif self.candidate is not None:
+            if self.gap is not None:
+                if end - self.gap >= self.min_silence:   # too short: it was not speech
+                    self.candidate = self.gap = None
+            elif self.last_active_end - self.candidate >= self.min_speech:
+                self.speaking = True
+                edge = max(self.floor, self.candidate - self.pad)
+                self.candidate = None
+                return "speech_start", edge
         return None
 
     def close(self, end: int):
-        """At the end of the stream: the speech still open ends at `end` (or its padded last
-        speech edge, if silence had begun)."""
+        """At the end of the stream: speech still open ends at `end`, or at its padded last
+        active window if silence had begun."""
         if not self.speaking:
             return None
-        edge = end if self.run_start is None else min(end, self.run_start + self.pad)
-        return self._end(edge)
+        return self._end(end if self.gap is None else min(end, self.last_active_end + self.pad))
 
     def _end(self, pts: int):
         self.speaking = False
-        self.run_start, self.run = None, 0
+        self.gap = None
+        self.floor = pts
         return "speech_end", pts
 
 
