@@ -54,7 +54,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit code 2 through UsageError."""
 
     def error(self, message: str):
-        raise UsageError(f"{self.prog}: {message} (see --help)")
+        command = self.prog[len(PROG):].strip()
+        raise UsageError(f"{command + ': ' if command else ''}{message} (see --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,14 +141,14 @@ def cmd_stream(args) -> int:
     from .io.spec import make_sink, make_source
     from .runner import StreamRunner
 
+    if args.json and args.output.strip() == "raw:-":
+        raise UsageError("--json prints the report on stdout, which --output raw:- uses for "
+                         "audio; drop one of them")
     pipeline = Pipeline.from_manifest(args.manifest, allow_import=args.allow_import)
     manifest = pipeline.manifest
     source = make_source(args.input, manifest.audio)
     sink = make_sink(args.output, manifest.output_format)
     sink_on_stdout = getattr(sink, "uses_stdout", False)
-    if sink_on_stdout and args.json:
-        raise UsageError("--json prints the report on stdout, which --output raw:- uses for "
-                         "audio; drop one of them")
     events = _open_events(args.events, sink_on_stdout)
     runner = StreamRunner(pipeline, source, sink, realtime=args.realtime,
                           duration=args.duration, strict=args.strict, on_event=events)

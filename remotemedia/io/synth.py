@@ -1,7 +1,7 @@
 """Generated sources: sine, chirp, noise and silence.
 
 Each returns blocks of `block_size` samples, shaped (samples,) for mono and (samples, channels)
-otherwise, with every channel the same signal. They never end (a run stops at --duration, a
+otherwise, with every channel the same signal (noise excepted: its channels are uncorrelated). They never end (a run stops at --duration, a
 signal, or the sink), are not clocked (the runner paces them when a device is involved), and
 are deterministic: the same spec gives the same samples, so a test can regenerate what a run
 played. Each block is a fresh buffer handed over to the engine, which may write it in place.
@@ -68,7 +68,8 @@ class SineSource(_Generator):
 
 
 class ChirpSource(_Generator):
-    """A logarithmic sweep from f0 to f1 Hz over `seconds`, then again from f0."""
+    """A logarithmic sweep from f0 to f1 Hz over `seconds`, then again from f0, each sweep
+    starting at phase 0 (so the signal is periodic)."""
 
     def __init__(self, fmt: AudioFormat, f0: float = 20.0, f1: float | None = None,
                  seconds: float = 5.0, amplitude: float = 0.5):
@@ -79,27 +80,27 @@ class ChirpSource(_Generator):
         self.amplitude = amplitude
         self.description = f"chirp {self.f0:g}-{self.f1:g} Hz / {seconds:g} s"
         self._period = max(1, int(round(seconds * self.sample_rate)))
-        # Instantaneous frequency f0 * k**(t/T); phase is its integral, computed per sample.
-        self._k = math.log(self.f1 / self.f0)
+        # f(t) = f0 * exp(k t / T); its phase has a closed form, so nothing accumulates.
+        self._k = math.log(self.f1 / self.f0) or 1e-12
+        self._scale = 2.0 * math.pi * self.f0 * seconds / self._k
+        self._index = np.arange(self.block_size, dtype=np.float64)
         self._pos = 0
-        self._phase = 0.0
 
     def read(self) -> np.ndarray:
-        n = self.block_size
-        t = ((self._pos + np.arange(n, dtype=np.float64)) % self._period) / self.sample_rate
-        step = (2.0 * math.pi / self.sample_rate) * self.f0 * np.exp(self._k * t / self.seconds)
-        # The first sample uses the phase carried over; each later one adds its own step.
-        phase = np.cumsum(step)
-        phase += self._phase - step[0]
-        self._phase = math.fmod(float(phase[-1] + step[-1]), 2.0 * math.pi)
-        self._pos = (self._pos + n) % self._period
-        np.sin(phase, out=phase)
-        phase *= self.amplitude
-        return self._spread(phase.astype(DTYPE))
+        t = self._index + self._pos
+        np.remainder(t, self._period, out=t)
+        t *= self._k / self.sample_rate / self.seconds
+        np.expm1(t, out=t)
+        t *= self._scale
+        np.sin(t, out=t)
+        t *= self.amplitude
+        self._pos = (self._pos + self.block_size) % self._period
+        return self._spread(t.astype(DTYPE))
 
 
 class NoiseSource(_Generator):
-    """Uniform white noise in [-amplitude, amplitude), seeded so runs repeat."""
+    """Uniform white noise in [-amplitude, amplitude), seeded so runs repeat; each channel
+    gets its own (uncorrelated) noise."""
 
     def __init__(self, fmt: AudioFormat, amplitude: float = 0.25, seed: int = 0):
         super().__init__(fmt)
