@@ -31,8 +31,8 @@ INPUT = "input"
 OUTPUT = "output"
 RESERVED_IDS = frozenset({INPUT, OUTPUT})
 SUPPORTED_VERSIONS = ("v1",)
-EXECUTORS = ("inline",)  # "thread" and "process" arrive with their executors
-ON_ERROR = ("fail", "skip")
+EXECUTORS = ("inline", "process")  # "thread" arrives with its executor
+ON_ERROR = ("fail", "skip", "restart")  # restart: respawn a process node's crashed worker
 QUEUE_POLICIES = ("block", "drop_oldest", "drop_newest")
 
 DEFAULT_AUDIO = AudioFormat(sample_rate=48000, channels=1, block_size=960)
@@ -258,6 +258,14 @@ def _check_node(raw, index, seen, fail, registry, allow_import, default_on_error
     on_error = raw.get("on_error", default_on_error)
     if on_error not in ON_ERROR:
         fail(f"'on_error' must be one of {', '.join(ON_ERROR)}, got {on_error!r}", node_id)
+    if on_error == "restart" and executor != "process":
+        if "on_error" in raw:
+            fail("'on_error: restart' needs 'executor: process' (only a worker can restart)",
+                 node_id)
+        on_error = "fail"   # a manifest-wide restart applies to process nodes only
+    if executor == "process" and cls.inputs == "many":
+        fail(f"{node_type} takes several inputs; 'executor: process' runs one-input nodes",
+             node_id)
     queue_size = raw.get("queue_size", 8)
     if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
         fail(f"'queue_size' must be a positive integer, got {queue_size!r}", node_id)

@@ -1,0 +1,22 @@
+"""Process-isolated nodes: `executor: process` runs a node in its own Python process.
+
+Frames cross in shared memory through iceoryx2: the array bytes are written once into a loaned
+sample and the other side reads them through a read-only numpy view; dtype, shape, strides,
+sample rate, pts, seq and the metadata mapping cross in a small binary header (`codec`), never a
+pickle. Each crossing counts one `io` copy, so a frame through a process node and back costs two.
+
+    codec    the header format and the tagged value format for metadata and Json values
+    channel  iceoryx2 domains, service naming, file permissions and cleanup, sample leases
+    wire     writing RuntimeData into a sample and reading it back as a view
+    worker   the worker process (`python -m remotemedia.ipc.worker`)
+    proxy    the node that stands in for the real one; queue policy, crashes, restarts
+
+The engine imports this package only for manifests that ask for `executor: process`, through
+`make_executor_node(spec)`.
+"""
+
+from .proxy import (ProcessNode, RemoteNodeError, WorkerCrashed, WorkerError, WorkerStartError,
+                    make_executor_node)
+
+__all__ = ["ProcessNode", "RemoteNodeError", "WorkerCrashed", "WorkerError", "WorkerStartError",
+           "make_executor_node"]

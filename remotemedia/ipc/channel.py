@@ -1,0 +1,213 @@
+"""Shared-memory channels between the engine and one worker process, over iceoryx2.
+
+Naming and files. Every worker incarnation gets its own iceoryx2 *domain*: a config whose file
+prefix is `rmx<parent pid>x<token>_` and whose root directory is `$TMPDIR/remotemedia-<uid>/iox/`
+(created 0700). `token` is `secrets.token_hex(16)`, so the service names
+(`remotemedia/<token>/<node id>/req|rep|req_ev|rep_ev`) and the files behind them cannot be
+guessed by another user. iceoryx2 creates its shared-memory files 0600 except one 16-byte
+`.global_mgmt` file (0666), which `tighten_permissions` sets to 0600 as soon as it appears.
+
+Cleanup. A domain is removed by prefix when its worker stops or crashes (`remove_domain`): the
+files a SIGKILLed process leaves in /dev/shm and under the root directory all carry the prefix.
+`remove_stale_domains` runs before every start and removes the domains of parents that no longer
+exist, which is what a crashed engine leaves behind.
+
+Services. `req` (parent publishes, worker subscribes) and `rep` (the other way) are
+publish-subscribe services of byte slices; `req_ev` and `rep_ev` are event services used to wake a
+side that has stopped spinning. A received sample is handed out as a numpy view whose memory stays
+borrowed until the last view of it is collected (`Lease`).
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import os
+import re
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+
+import iceoryx2 as iox
+
+SHM_DIR = Path("/dev/shm")
+PREFIX_RE = re.compile(r"^rmx(\d+)x([0-9a-f]{32})_")
+SLICE = iox.Slice[ctypes.c_uint8]
+PAYLOAD_ALIGN = 64
+REP_BUFFER = 256          # replies queued for the parent before the worker waits
+REP_BORROW = 32           # reply samples the parent may hold as views at once
+REQ_BORROW_SLACK = 4      # request samples the worker may hold beyond the queue
+
+iox.set_log_level(iox.LogLevel.Error)
+
+
+def root_dir() -> Path:
+    root = Path(tempfile.gettempdir()) / f"remotemedia-{os.getuid()}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    if root.stat().st_uid != os.getuid():
+        raise PermissionError(f"{root} belongs to another user; refusing to use it")
+    os.chmod(root, 0o700)
+    return root
+
+
+def new_prefix(parent_pid: int | None = None) -> tuple[str, str]:
+    """(prefix, token) for a fresh domain."""
+    token = secrets.token_hex(16)
+    return f"rmx{parent_pid or os.getpid()}x{token}_", token
+
+
+def make_config(prefix: str):
+    cfg = iox.config.default()
+    cfg.global_cfg.prefix = iox.FileName.new(prefix)
+    cfg.global_cfg.root_path = iox.Path.new(str(root_dir() / "iox") + "/")
+    return cfg
+
+
+def make_node(prefix: str):
+    node = (iox.NodeBuilder.new().config(make_config(prefix))
+            .signal_handling_mode(iox.SignalHandlingMode.Disabled)
+            .create(iox.ServiceType.Ipc))
+    tighten_permissions(prefix)
+    return node
+
+
+def domain_files(prefix: str) -> list[Path]:
+    """Every file or directory of a domain, in /dev/shm and under the root directory."""
+    found = [p for p in SHM_DIR.glob(prefix + "*")]
+    iox_root = root_dir() / "iox"
+    if iox_root.exists():
+        found += [p for p in iox_root.rglob(prefix + "*")]
+    return found
+
+
+def tighten_permissions(prefix: str) -> None:
+    for path in SHM_DIR.glob(prefix + "*"):
+        try:
+            if path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)
+        except FileNotFoundError:
+            pass
+
+
+def remove_domain(prefix: str) -> int:
+    """Remove every file of a domain; return how many were removed."""
+    removed = 0
+    for path in domain_files(prefix):
+        try:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # someone else's process: alive, and not ours to clean
+        return True
+    return True
+
+
+def remove_stale_domains() -> int:
+    """Remove the domains whose parent process is gone (left by a crash); return file count."""
+    stale = set()
+    candidates = list(SHM_DIR.glob("rmx*"))
+    iox_root = root_dir() / "iox"
+    if iox_root.exists():
+        candidates += list(iox_root.rglob("rmx*"))
+    for path in candidates:
+        m = PREFIX_RE.match(path.name)
+        if m and not _alive(int(m.group(1))):
+            stale.add(m.group(0))
+    return sum(remove_domain(prefix) for prefix in stale)
+
+
+def service_names(token: str, node_id: str) -> dict[str, str]:
+    safe_id = re.sub(r"[^A-Za-z0-9_.-]", "_", node_id)[:64]
+    base = f"remotemedia/{token}/{safe_id}"
+    return {k: f"{base}/{k}" for k in ("req", "rep", "req_ev", "rep_ev")}
+
+
+def pubsub(node, name: str, *, buffer: int, borrow: int, safe_overflow: bool, create: bool):
+    builder = (node.service_builder(iox.ServiceName.new(name))
+               .publish_subscribe(SLICE)
+               .payload_alignment(iox.Alignment.new(PAYLOAD_ALIGN))
+               .max_publishers(1).max_subscribers(1).max_nodes(2)
+               .history_size(0)
+               .subscriber_max_buffer_size(buffer)
+               .subscriber_max_borrowed_samples(borrow)
+               .enable_safe_overflow(safe_overflow))
+    return builder.create() if create else builder.open()
+
+
+def event(node, name: str, *, create: bool):
+    builder = node.service_builder(iox.ServiceName.new(name)).event()
+    return builder.create() if create else builder.open()
+
+
+def publisher(service, max_slice_len: int, *, block: bool):
+    strategy = (iox.BackpressureStrategy.RetryUntilDelivered if block
+                else iox.BackpressureStrategy.DiscardData)
+    return (service.publisher_builder()
+            .initial_max_slice_len(max_slice_len)
+            .allocation_strategy(iox.AllocationStrategy.PowerOfTwo)
+            .max_loaned_samples(2)
+            .backpressure_strategy(strategy)
+            .create())
+
+
+class Lease:
+    """Keeps one received sample borrowed while any view of its memory lives.
+
+    The buffer object numpy views is a ctypes array over the sample; it carries the lease, so
+    the sample goes back to its publisher when the last view is collected, on whatever thread
+    that happens (iceoryx2's Python samples may be released from any thread). `released` is a
+    deque because appending to it is atomic under the GIL."""
+
+    __slots__ = ("sample", "released")
+
+    def __init__(self, sample, released: collections.deque):
+        self.sample = sample
+        self.released = released
+
+    def __del__(self):
+        self.sample.delete()
+        self.released.append(1)
+
+
+class Borrowed:
+    """Counts samples held as views: taken here, given back by `Lease.__del__`."""
+
+    __slots__ = ("taken", "released")
+
+    def __init__(self):
+        self.taken = 0
+        self.released = collections.deque()
+
+    def count(self) -> int:
+        released = self.released
+        while released:
+            released.popleft()
+            self.taken -= 1
+        return self.taken
+
+    def buffer(self, sample) -> ctypes.Array:
+        """A ctypes byte array over the sample's payload that owns a lease on it."""
+        n = sample.header.number_of_elements
+        buf = (ctypes.c_uint8 * n).from_address(sample.payload_ptr)
+        buf._lease = Lease(sample, self.released)
+        self.taken += 1
+        return buf
+
+
+def payload_view(sample) -> memoryview:
+    """A writable byte view of a loaned sample's payload (for writing the header)."""
+    n = sample.header.number_of_elements
+    return memoryview((ctypes.c_uint8 * n).from_address(sample.payload_ptr)).cast("B")

@@ -1,0 +1,462 @@
+"""The node that stands in for a node running in its own process.
+
+`make_executor_node(spec)` returns a `ProcessNode` whose class carries the wrapped class's
+`node_type`, `inputs`, `accepts` and `requires`, so the engine schedules it like the real node.
+
+Frames in flight. `process(frame)` copies the frame into a loaned sample (one `io` copy), sends
+it, and then waits up to REPLY_WAIT_S for its answer, so a fast node's outputs leave in the same
+`push`; a slower node's outputs leave with a later `push`, or with `flush`/`end_of_stream`, which
+wait until nothing is in flight. Each numpy output the worker writes into shared memory counts one
+more `io` copy and reaches the engine as a read-only view onto that memory (no further copy),
+unless the engine already holds REP_BORROW - 1 such views, in which case it is copied out and the
+copy counted. At most `queue_size` requests are in flight; when that many are, `queue_policy`
+decides: `block` waits for a slot, `drop_newest` drops the incoming frame, `drop_oldest` abandons
+the oldest frame in flight (its result is discarded when it comes back, or it is overwritten in
+the worker's queue before it is read). Every dropped frame counts in `drops`.
+
+Failures. The worker's exit is noticed at the next call, and within POLL_S while waiting; a
+worker with a request in flight for longer than DEADLINE_S is killed and counts as crashed. The
+frames in flight with a crashed worker count as drops, the crash counts as an error, and then
+`on_error` applies: `fail` raises `WorkerCrashed` (the session turns it into a `NodeError` naming
+the node and breaks); `restart` and `skip` start a new worker, which handshakes before the next
+frame (more than MAX_RESTARTS restarts within RESTART_WINDOW_S raise instead). A node that raises
+inside the worker fails the session under `fail` and drops that one frame under `skip` and
+`restart`, counted as an error and a drop.
+
+Settings come from the environment when a worker starts: REMOTEMEDIA_IPC_DEADLINE_MS,
+REMOTEMEDIA_IPC_REPLY_WAIT_MS, REMOTEMEDIA_IPC_START_TIMEOUT_MS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import OrderedDict, deque
+
+from ..engine.data import ControlData, NumpyData, current_counters
+from ..engine.errors import RemoteMediaError
+from ..engine.node import AudioFormat, Node
+from ..engine.serialization import record_encode
+from . import channel, codec, wire
+
+DEADLINE_S = 2.0          # a request unanswered this long means the worker hangs
+REPLY_WAIT_S = 0.005      # how long process() waits for the frame it just sent
+START_TIMEOUT_S = 30.0    # from spawn to READY (imports and the node's setup())
+STOP_TIMEOUT_S = 2.0      # from STOP to exit, before SIGKILL
+SPIN_S = 0.0002           # busy-poll this long before sleeping on the event listener
+POLL_S = 0.005            # the longest sleep between liveness checks while waiting
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 60.0
+HEADER_ROOM = 4096        # header bytes budgeted beyond the payload when sizing the pool
+
+
+class WorkerError(RemoteMediaError):
+    """The worker process of a node failed; the session wraps it in a NodeError."""
+
+
+class WorkerCrashed(WorkerError):
+    """The worker died, or stopped answering, with frames in flight."""
+
+
+class WorkerStartError(WorkerError):
+    """The worker could not start, import or set up its node."""
+
+
+class RemoteNodeError(WorkerError):
+    """The node raised inside its worker; the message carries its type and text."""
+
+
+class _Died(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _env_seconds(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) / 1000.0 if value else default
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+class _Request:
+    __slots__ = ("sent_ns", "is_frame", "abandoned")
+
+    def __init__(self, sent_ns: int, is_frame: bool):
+        self.sent_ns = sent_ns
+        self.is_frame = is_frame
+        self.abandoned = False
+
+
+class _Worker:
+    """One worker incarnation: its process, its domain and the parent's ports."""
+
+    def __init__(self, spec, fmt: AudioFormat, max_slice_len: int):
+        self.prefix, token = channel.new_prefix()
+        self.node = channel.make_node(self.prefix)
+        names = channel.service_names(token, spec.id)
+        queue = spec.queue_size
+        self.req = channel.pubsub(self.node, names["req"], buffer=queue + 2,
+                                  borrow=queue + channel.REQ_BORROW_SLACK, safe_overflow=True,
+                                  create=True)
+        self.rep = channel.pubsub(self.node, names["rep"], buffer=channel.REP_BUFFER,
+                                  borrow=channel.REP_BORROW, safe_overflow=False, create=True)
+        self.req_ev = channel.event(self.node, names["req_ev"], create=True)
+        self.rep_ev = channel.event(self.node, names["rep_ev"], create=True)
+        self.pub = channel.publisher(self.req, max_slice_len, block=False)
+        self.sub = self.rep.subscriber_builder().buffer_size(channel.REP_BUFFER).create()
+        self.notifier = self.req_ev.notifier_builder().create()
+        self.listener = self.rep_ev.listener_builder().create()
+        cls = spec.node_class
+        config = {
+            "node_class": f"{cls.__module__}:{cls.__qualname__}",
+            "node_type": spec.node_type,
+            "node_id": spec.id,
+            "params": dict(spec.params),
+            "format": {"sample_rate": fmt.sample_rate, "channels": fmt.channels,
+                       "block_size": fmt.block_size},
+            "prefix": self.prefix,
+            "token": token,
+            "parent_pid": os.getpid(),
+            "queue_size": queue,
+            "max_slice_len": max_slice_len,
+            "sys_path": [p for p in sys.path if isinstance(p, str)],
+        }
+        # Its own session: a Ctrl-C in the terminal reaches the engine, which stops the worker.
+        self.proc = subprocess.Popen([sys.executable, "-m", "remotemedia.ipc.worker"],
+                                     stdin=subprocess.PIPE, start_new_session=True,
+                                     close_fds=True)
+        self.pid = self.proc.pid
+        self.proc.stdin.write(json.dumps(config).encode())
+        self.proc.stdin.close()
+
+    def exit_code(self):
+        return self.proc.poll()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+    def close(self) -> None:
+        """Drop the ports, then remove every file of the domain (a dead worker leaves some)."""
+        for name in ("listener", "notifier", "sub", "pub", "req_ev", "rep_ev", "req", "rep",
+                     "node"):
+            setattr(self, name, None)
+        channel.remove_domain(self.prefix)
+
+
+class ProcessNode(Node):
+    """Stands in for `wrapped` (a Node class) running in a worker process."""
+
+    wrapped: type[Node] = Node
+    retains_input = False   # the frame is copied into shared memory before process() returns
+
+    def __init__(self, spec):
+        self.node_id = spec.id
+        self.spec = spec
+        self.config = dict(spec.params)
+        self.format = AudioFormat()
+        self.worker: _Worker | None = None
+        self.restarts = 0
+        self._restart_times: deque = deque()
+        self._inflight: OrderedDict[int, _Request] = OrderedDict()
+        self._next_id = 1
+        self._borrowed = channel.Borrowed()
+        self._counters = None
+        self._policy = spec.queue_policy
+        self._queue = spec.queue_size
+        self._on_error = spec.on_error
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def setup(self) -> None:
+        self.deadline_s = _env_seconds("REMOTEMEDIA_IPC_DEADLINE_MS", DEADLINE_S)
+        self.reply_wait_s = _env_seconds("REMOTEMEDIA_IPC_REPLY_WAIT_MS", REPLY_WAIT_S)
+        self.start_timeout_s = _env_seconds("REMOTEMEDIA_IPC_START_TIMEOUT_MS", START_TIMEOUT_S)
+        fmt = self.format
+        frame_bytes = (fmt.block_size or 960) * (fmt.channels or 1) * 8
+        self._max_slice_len = frame_bytes + HEADER_ROOM
+        channel.remove_stale_domains()
+        self._start()
+
+    def _start(self) -> None:
+        worker = _Worker(self.spec, self.format, self._max_slice_len)
+        self.worker = worker
+        try:
+            self._handshake(worker)
+        except BaseException:
+            self._discard_worker()
+            raise
+        channel.tighten_permissions(worker.prefix)
+
+    def _handshake(self, worker: _Worker) -> None:
+        give_up = time.monotonic() + self.start_timeout_s
+        timeout = channel.iox.Duration.from_secs_f64(POLL_S * 4)
+        while True:
+            got = wire.receive(worker.sub, self._borrowed)
+            if got is not None:
+                h, data, _ = got
+                if h.kind == codec.READY:
+                    worker.pub.update_connections()
+                    return
+                if h.kind == codec.ERROR:
+                    worker.proc.wait(STOP_TIMEOUT_S)
+                    raise WorkerStartError(f"worker for {self.spec.node_type} could not start: "
+                                           f"{data['type']}: {data['message']}")
+                continue
+            code = worker.exit_code()
+            if code is not None:
+                raise WorkerStartError(f"worker for {self.spec.node_type} {_describe_exit(code)} "
+                                       f"before it was ready")
+            if time.monotonic() > give_up:
+                raise WorkerStartError(f"worker for {self.spec.node_type} was not ready within "
+                                       f"{self.start_timeout_s:g} s")
+            worker.listener.timed_wait(timeout)
+
+    def _discard_worker(self) -> None:
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.kill()
+            worker.close()
+
+    def teardown(self) -> None:
+        worker = self.worker
+        if worker is None:
+            return
+        lost = sum(1 for r in self._inflight.values() if r.is_frame and not r.abandoned)
+        self._inflight.clear()
+        if lost and self._counters is not None:
+            self._counters.drops += lost
+        try:
+            if worker.exit_code() is None:
+                wire.send_bytes(worker.pub, codec.STOP, self._take_id(), flags=codec.LAST)
+                worker.notifier.notify()
+                try:
+                    worker.proc.wait(STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    pass
+        finally:
+            self._discard_worker()
+
+    @property
+    def pid(self) -> int | None:
+        return self.worker.pid if self.worker is not None else None
+
+    @property
+    def in_flight(self) -> int:
+        return sum(1 for r in self._inflight.values() if not r.abandoned)
+
+    # -- the hot path ----------------------------------------------------------------------------
+    def process(self, data):
+        counters = current_counters()
+        self._counters = counters
+        out: list = []
+        sent = False
+        try:
+            self._check_alive()
+            self._drain(out, counters)
+            if self.in_flight >= self._queue:
+                if not self._make_room(out, counters):
+                    return out
+            rid = self._send(data, counters)
+            sent = True
+            if self.reply_wait_s > 0:
+                self._wait(out, counters, lambda: rid not in self._inflight, self.reply_wait_s)
+            return out
+        except _Died as died:
+            self._crashed(died.reason, counters)   # raises under on_error "fail"
+            if not sent:   # the new worker takes the frame the old one never got
+                out.extend(self.process(data))
+            return out
+
+    def on_control(self, event):
+        counters = current_counters()
+        self._counters = counters
+        out: list = []
+        try:
+            self._check_alive()
+            if self.in_flight >= self._queue:
+                self._wait(out, counters, lambda: self.in_flight < self._queue, None)
+            self._send(event, counters)
+            self._wait(out, counters, lambda: not self._inflight, None)
+        except _Died as died:
+            self._crashed(died.reason, counters)
+        return out
+
+    def _take_id(self) -> int:
+        rid = self._next_id
+        self._next_id += 1
+        return rid
+
+    def _send(self, data, counters) -> int:
+        rid = self._take_id()
+        worker = self.worker
+        wire.send_data(worker.pub, data, rid)
+        is_frame = type(data) is NumpyData
+        if is_frame and counters is not None:
+            counters.io += 1
+        self._inflight[rid] = _Request(time.perf_counter_ns(), is_frame)
+        worker.notifier.notify()
+        return rid
+
+    def _make_room(self, out, counters) -> bool:
+        """Apply the queue policy with `queue_size` requests in flight; False drops the frame."""
+        if self._policy == "block":
+            self._wait(out, counters, lambda: self.in_flight < self._queue, None)
+            return True
+        if counters is not None:
+            counters.drops += 1
+        if self._policy == "drop_newest":
+            return False
+        for request in self._inflight.values():   # drop_oldest
+            if not request.abandoned:
+                request.abandoned = True
+                break
+        return True
+
+    def _check_alive(self) -> None:
+        worker = self.worker
+        if worker is None:
+            raise _Died("has no worker (a restart failed earlier)")
+        code = worker.exit_code()
+        if code is not None:
+            raise _Died(f"worker pid {worker.pid} {_describe_exit(code)}")
+        if self._inflight:
+            oldest = next(iter(self._inflight.values()))
+            age = (time.perf_counter_ns() - oldest.sent_ns) / 1e9
+            if age > self.deadline_s:
+                worker.kill()
+                raise _Died(f"worker pid {worker.pid} did not answer within "
+                            f"{self.deadline_s * 1000:g} ms and was killed")
+
+    def _wait(self, out, counters, done, timeout_s) -> None:
+        """Collect replies until done() or timeout_s (None: as long as the worker lives)."""
+        start = time.perf_counter()
+        spin_end = start + SPIN_S
+        worker = self.worker
+        iox_poll = channel.iox.Duration.from_secs_f64(POLL_S)
+        while True:
+            self._drain(out, counters)
+            if done():
+                return
+            now = time.perf_counter()
+            if timeout_s is not None and now - start >= timeout_s:
+                return
+            if now < spin_end:
+                continue
+            self._check_alive()
+            if timeout_s is not None and timeout_s - (now - start) < POLL_S:
+                worker.listener.timed_wait(channel.iox.Duration.from_secs_f64(
+                    max(timeout_s - (now - start), 1e-6)))
+            else:
+                worker.listener.timed_wait(iox_poll)
+
+    def _drain(self, out, counters) -> None:
+        worker = self.worker
+        inflight = self._inflight
+        borrowed = self._borrowed
+        while True:
+            copy_out = borrowed.count() >= channel.REP_BORROW - 1
+            got = wire.receive(worker.sub, borrowed, copy_out=copy_out)
+            if got is None:
+                return
+            h, data, copied = got
+            if counters is not None:
+                counters.io += (h.kind == codec.NUMPY) + copied + h.worker_io
+                counters.cow += h.cow
+            for _ in range(h.worker_ser):
+                record_encode(None, "ipc-worker")
+            rid = h.request_id
+            request = inflight.get(rid)
+            if request is None:
+                continue   # an answer to a request already written off
+            # Answers come in order: anything older still in flight was overwritten unread.
+            while True:
+                first_id = next(iter(inflight))
+                if first_id == rid:
+                    break
+                lost = inflight.pop(first_id)
+                if lost.is_frame and not lost.abandoned and counters is not None:
+                    counters.drops += 1
+            if h.kind == codec.ERROR:
+                if h.last:
+                    del inflight[rid]
+                self._node_raised(request, data, counters)
+            elif not request.abandoned and data is not None and h.kind != codec.DONE:
+                out.append(data)
+            if h.last and rid in inflight:
+                del inflight[rid]
+
+    def _node_raised(self, request: _Request, info: dict, counters) -> None:
+        message = f"{info['type']}: {info['message']}"
+        if self._on_error == "fail":
+            raise RemoteNodeError(f"{message} (in worker pid {self.worker.pid})")
+        if counters is not None:
+            counters.errors += 1
+            if request.is_frame and not request.abandoned:
+                counters.drops += 1
+
+    def _crashed(self, reason: str, counters) -> None:
+        lost = sum(1 for r in self._inflight.values() if r.is_frame and not r.abandoned)
+        self._inflight.clear()
+        if counters is not None:
+            counters.drops += lost
+        self._discard_worker()
+        message = f"{reason}; {lost} frame(s) in flight lost"
+        if self._on_error == "fail":
+            raise WorkerCrashed(message)
+        if counters is not None:
+            counters.errors += 1
+        now = time.monotonic()
+        times = self._restart_times
+        while times and now - times[0] > RESTART_WINDOW_S:
+            times.popleft()
+        if len(times) >= MAX_RESTARTS:
+            raise WorkerCrashed(f"{message}; not restarted: {len(times)} restarts in the last "
+                                f"{RESTART_WINDOW_S:g} s")
+        times.append(now)
+        self.restarts += 1
+        self._start()
+
+
+_proxy_classes: dict[type, type] = {}
+
+
+def proxy_class(cls: type[Node]) -> type[ProcessNode]:
+    """A ProcessNode subclass that looks like `cls` to the engine (one per wrapped class)."""
+    proxy = _proxy_classes.get(cls)
+    if proxy is None:
+        proxy = type(f"Process{cls.__name__}", (ProcessNode,), {
+            "wrapped": cls,
+            "node_type": cls.node_type,
+            "description": cls.description,
+            "params": cls.params,
+            "inputs": cls.inputs,
+            "accepts": cls.accepts,
+            "requires": cls.requires,
+            "__module__": __name__,
+        })
+        _proxy_classes[cls] = proxy
+    return proxy
+
+
+def make_executor_node(spec) -> ProcessNode:
+    """The engine's entry point for `executor: process`."""
+    if spec.node_class.inputs == "many":
+        raise WorkerStartError(f"node '{spec.id}': {spec.node_type} takes several inputs, "
+                               f"which executor 'process' does not support")
+    if spec.node_class.__module__ == "__main__":
+        raise WorkerStartError(f"node '{spec.id}': {spec.node_class.__qualname__} is defined "
+                               f"in __main__; a worker process can only import it from a module")
+    return proxy_class(spec.node_class)(spec)

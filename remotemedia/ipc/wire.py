@@ -1,0 +1,155 @@
+"""Writing RuntimeData into a loaned sample and reading it back as a view: both sides use these.
+
+Writing a numpy frame copies the array's bytes once, straight from the frame's memory into the
+loaned sample (one `memmove` of the span it touches, or one `np.copyto` for a very sparse view);
+the header beside it is metadata only. Reading wraps the sample in a read-only ndarray with the
+sender's dtype, shape and strides and no copy; the sample stays borrowed while the array lives.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import traceback
+
+import numpy as np
+
+from ..engine.data import BinaryData, ControlData, JsonData, NumpyData, TextData
+from . import codec
+from .channel import Borrowed, payload_view
+
+
+def _dtype_bytes(dtype: np.dtype) -> bytes:
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+        raise codec.CodecError(f"dtype {dtype} cannot cross a process boundary "
+                               f"(plain numeric, bool, bytes and datetime dtypes can)")
+    return dtype.str.encode("ascii")
+
+
+def encode_meta(data) -> bytes:
+    """The metadata bytes of any RuntimeData (computed first, so worker counts can follow)."""
+    return codec.encode_metadata(data.metadata)
+
+
+def send_data(publisher, data, request_id: int, *, flags: int = 0, meta: bytes | None = None,
+              cow: int = 0, worker_io: int = 0, worker_ser: int = 0) -> None:
+    """Loan a sample, write `data` into it, send it."""
+    if meta is None:
+        meta = encode_meta(data)
+    counts = {"cow": cow, "worker_io": worker_io, "worker_ser": worker_ser}
+    if type(data) is NumpyData:
+        _send_array(publisher, data, request_id, flags, meta, counts)
+        return
+    if type(data) is TextData:
+        kind, payload = codec.TEXT, data.text.encode("utf-8")
+    elif type(data) is BinaryData:
+        kind, payload = codec.BINARY, data.data
+    elif type(data) is JsonData:
+        kind, payload = codec.JSON, codec.encode_value(data.value)
+    elif type(data) is ControlData:
+        kind, payload = codec.CONTROL, data.event.encode("ascii")
+    else:
+        raise codec.CodecError(f"{type(data).__name__} cannot cross a process boundary")
+    send_bytes(publisher, kind, request_id, payload, flags=flags, pts=data.pts, meta=meta,
+               **counts)
+
+
+def send_bytes(publisher, kind: int, request_id: int, payload: bytes = b"", *, flags: int = 0,
+               pts=None, meta: bytes = b"", cow: int = 0, worker_io: int = 0,
+               worker_ser: int = 0) -> None:
+    hlen = codec.header_size(0, 0, len(meta))
+    sample = publisher.loan_slice_uninit(hlen + len(payload))
+    buf = payload_view(sample)
+    codec.encode_header(buf, kind, request_id, flags=flags, pts=pts, meta=meta,
+                        payload_len=len(payload), cow=cow, worker_io=worker_io,
+                        worker_ser=worker_ser)
+    buf[hlen:hlen + len(payload)] = payload
+    buf.release()
+    sample.assume_init().send()
+
+
+def _send_array(publisher, data: NumpyData, request_id, flags, meta, counts) -> None:
+    a = data.array
+    dtype = _dtype_bytes(a.dtype)
+    low, span, compact = codec.array_span(a)
+    if compact:
+        strides = _c_strides(a.shape, a.itemsize)
+        pad, data_offset, payload_len = 0, 0, a.nbytes
+    else:
+        strides = a.strides
+        pad = low % codec.ALIGN            # keep the source's alignment within 64 bytes
+        data_offset = pad + (a.ctypes.data - low)
+        payload_len = pad + span
+    hlen = codec.header_size(a.ndim, len(dtype), len(meta))
+    sample = publisher.loan_slice_uninit(hlen + payload_len)
+    buf = payload_view(sample)
+    codec.encode_header(buf, codec.NUMPY, request_id, flags=flags, sample_rate=data.sample_rate,
+                        pts=data.pts, seq=data.seq, meta=meta, shape=a.shape, strides=strides,
+                        data_offset=data_offset, dtype=dtype, payload_len=payload_len, **counts)
+    if compact:
+        if a.size:
+            dest = np.ndarray(a.shape, a.dtype, buffer=buf, offset=hlen)
+            np.copyto(dest, a)
+            del dest
+    else:
+        ctypes.memmove(sample.payload_ptr + hlen + pad, low, span)   # the one copy
+    buf.release()
+    sample.assume_init().send()
+
+
+def _c_strides(shape, itemsize) -> tuple[int, ...]:
+    strides, step = [], itemsize
+    for n in reversed(shape):
+        strides.append(step)
+        step *= max(n, 1)
+    return tuple(reversed(strides))
+
+
+def receive(subscriber, borrowed: Borrowed, *, copy_out: bool = False):
+    """(header, RuntimeData or None, copied) for the next sample, or None if there is none.
+
+    A numpy payload becomes a read-only view that keeps the sample borrowed; `copy_out`
+    copies it instead and releases the sample at once (then `copied` is True)."""
+    sample = subscriber.receive()
+    if sample is None:
+        return None
+    buf = borrowed.buffer(sample)
+    del sample
+    view = memoryview(buf).cast("B")
+    try:
+        h = codec.decode_header(view)
+        payload = view[h.header_len:h.header_len + h.payload_len]
+        copied = False
+        if h.kind == codec.NUMPY:
+            array = np.ndarray(h.shape, np.dtype(h.dtype), buffer=buf,
+                               offset=h.header_len + h.data_offset, strides=h.strides)
+            array.flags.writeable = False
+            if copy_out:
+                array = array.copy(order="K")
+                copied = True
+            data = NumpyData(array, sample_rate=h.sample_rate, pts=h.pts, seq=h.seq,
+                             metadata=h.metadata)
+        elif h.kind == codec.TEXT:
+            data = TextData(payload.tobytes().decode("utf-8"), pts=h.pts, metadata=h.metadata)
+        elif h.kind == codec.BINARY:
+            data = BinaryData(payload.tobytes(), pts=h.pts, metadata=h.metadata)
+        elif h.kind == codec.JSON:
+            data = JsonData(codec.decode_value_bytes(payload), pts=h.pts, metadata=h.metadata)
+        elif h.kind == codec.CONTROL:
+            data = ControlData(payload.tobytes().decode("ascii"), pts=h.pts,
+                               metadata=h.metadata)
+        elif h.kind == codec.ERROR:
+            data = codec.decode_value_bytes(payload)
+        elif h.kind == codec.READY:
+            data = payload.tobytes().decode("utf-8")
+        else:
+            data = None
+        payload.release()
+    finally:
+        view.release()
+    return h, data, copied
+
+
+def error_payload(exc: BaseException) -> bytes:
+    tb = "".join(traceback.format_exception(exc))
+    return codec.encode_value({"type": type(exc).__name__, "message": str(exc),
+                               "traceback": tb[-4000:]})
