@@ -1,0 +1,513 @@
+"""`remotemedia tui`: a live Textual session over one pipeline.
+
+    ┌ title: manifest name, description, file ─────────────────────────────────────────┐
+    │ state: RUNNING / STOPPED / FINISHED / FAILED and why · audio time · speed · BYPASS  │
+    │ io: input → output, sample rate, block size, channels, mode                        │
+    │ [frames in] [frames out] [serialization]  [latency: engine, end-to-end sparklines] │
+    │ copies engine/cow/io · drops · xruns · errors · events                             │
+    │ [levels: IN / OUT meters in dBFS, peak hold, clip]                                 │
+    │ [pipeline: one row per node, topological order]  [graph: edges]                    │
+    └ keys ──────────────────────────────────────────────────────────────────────────────┘
+
+Threads: the StreamRunner moves audio on its own thread and never waits for the UI. The app polls
+it POLL_HZ times a second from Textual's event loop (`capture()` reads plain attributes and the
+session's report); nothing the UI does can hold up a frame except the GIL, which `run_app` asks
+Python to hand over every millisecond instead of every five. Every stop path (space, switching
+manifest or devices, q, an exception in the app) stops the runner and joins its thread, so the
+stream's files are finalized and no thread outlives the app.
+
+The TUI is a live session, so it paces in real time by default even when neither end is a device
+(a generator into `null` plays at the rate you would hear it); tests inject a faster clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widgets import Digits, Footer, Static
+
+from .engine.errors import ManifestError, RemoteMediaError
+from .engine.node import AudioFormat
+from .engine.session import Pipeline
+from .io.base import Sink, Source
+from .io.clock import Clock
+from .runner import FAILED, FINISHED, IDLE, RUNNING, Levels, StreamRunner
+from .tui.choices import io_choices
+from .tui.meters import LevelMeters
+from .tui.screens import HelpScreen, IoPicker, ManifestPicker
+from .tui.snapshot import Snapshot, capture, one_line
+from .tui.widgets import MUTED, CounterPanel, LatencyView, PipelineView, StateLine
+
+POLL_HZ = 20.0
+STOP_TIMEOUT_S = 3.0
+#: while the TUI runs, the audio thread waits at most this long for the GIL (Python's default: 5 ms)
+SWITCH_INTERVAL_S = 0.001
+
+SourceFactory = Callable[[str, AudioFormat], Source]
+SinkFactory = Callable[[str, AudioFormat], Sink]
+ClockFactory = Callable[[float], Clock]
+
+# Actions that change what runs; they wait while a picker or the help is open.
+_MAIN_SCREEN_ACTIONS = {"toggle_run", "reset", "pick_manifest", "pick_devices", "toggle_bypass",
+                        "save_stats", "help"}
+
+
+def default_manifests_dir() -> Path:
+    """./manifests when there is one, else the manifests that ship beside the package."""
+    here = Path.cwd() / "manifests"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parent.parent / "manifests"
+
+
+def _spec_factories() -> tuple[SourceFactory, SinkFactory]:
+    from .io.spec import make_sink, make_source
+    return make_source, make_sink
+
+
+class RemoteMediaApp(App[None]):
+    """The live session. `manifest` None opens the manifest picker first.
+
+    For tests and embedding: `make_source`/`make_sink` build the ends from SPEC strings (default:
+    remotemedia.io.spec), `clock_factory(period_s)` gives each run its clock, `stats_dir` is
+    where `s` writes, and `autostart=False` leaves the pipeline stopped until space."""
+
+    CSS_PATH = "tui/app.tcss"
+    TITLE = "remotemedia"
+    BINDINGS = [
+        Binding("space", "toggle_run", "Start/Stop"),
+        Binding("r", "reset", "Reset"),
+        Binding("m", "pick_manifest", "Manifest"),
+        Binding("d", "pick_devices", "In/Out"),
+        Binding("b", "toggle_bypass", "Bypass"),
+        Binding("s", "save_stats", "Save"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    bypass: reactive[bool] = reactive(False)
+
+    def __init__(self, manifest: str | Path | None = None, input_spec: str | None = "default",
+                 output_spec: str | None = "default", *, manifests_dir: str | Path | None = None,
+                 stats_dir: str | Path | None = None, make_source: SourceFactory | None = None,
+                 make_sink: SinkFactory | None = None, clock_factory: ClockFactory | None = None,
+                 realtime: bool = True, autostart: bool = True, poll_hz: float = POLL_HZ):
+        super().__init__()
+        self.manifest_path = Path(manifest) if manifest is not None else None
+        self.input_spec = input_spec or "default"
+        self.output_spec = output_spec or "default"
+        self.manifests_dir = Path(manifests_dir) if manifests_dir else default_manifests_dir()
+        self.stats_dir = Path(stats_dir) if stats_dir else Path.cwd()
+        self._make_source = make_source
+        self._make_sink = make_sink
+        self.clock_factory = clock_factory
+        self.realtime = realtime
+        self.autostart = autostart
+        self.poll_hz = poll_hz
+        self.pipeline: Pipeline | None = None
+        self.runner: StreamRunner | None = None
+        #: why the last start attempt failed before a runner existed (a bad SPEC, ...)
+        self.failure: str | None = None
+        #: where `s` last wrote the stats report
+        self.last_saved: Path | None = None
+        self.snapshot = Snapshot()
+        self._stats_override: dict | None = None   # the report after `r` on a stopped run
+        self._announced: set[int] = set()           # runners whose ending was announced
+        self._io_line = ""
+
+    # -- layout ------------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Static(id="title")
+        yield StateLine(id="state")
+        yield Static(id="io-line")
+        with Horizontal(id="top"):
+            for widget_id, title in (("frames-in", "frames in"), ("frames-out", "frames out"),
+                                     ("serialization", "serialization")):
+                digits = Digits("0", id=widget_id, classes="big")
+                digits.border_title = title
+                yield digits
+            counters = CounterPanel(id="counters")
+            counters.border_title = "copies · xruns · drops"
+            yield counters
+        with Vertical(id="latency") as latency:
+            latency.border_title = "latency"
+            yield LatencyView("engine", id="engine-latency")
+            yield LatencyView("end-to-end", id="e2e-latency")
+        meters = LevelMeters(id="levels")
+        meters.border_title = "levels"
+        yield meters
+        yield PipelineView(id="pipeline")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0 / self.poll_hz, self.poll)
+        if self.manifest_path is not None:
+            if self.load_manifest(self.manifest_path) and self.autostart:
+                self.start_run()
+        else:
+            self.action_pick_manifest()
+        self._show_title()
+        self.poll()
+
+    async def on_unmount(self) -> None:
+        self.shutdown()
+
+    # -- the run -----------------------------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        """A runner is starting or running (its thread is, or is about to be, alive)."""
+        return self.runner is not None and self.runner.state in (IDLE, RUNNING)
+
+    def load_manifest(self, path: str | Path) -> bool:
+        """Validate and show a manifest; on a problem, say so and keep what was loaded."""
+        try:
+            pipeline = Pipeline.from_manifest(path)
+        except ManifestError as exc:
+            self.notify(str(exc), title="manifest", severity="error", timeout=10, markup=False)
+            return False
+        self.pipeline = pipeline
+        self.manifest_path = Path(path)
+        manifest = pipeline.manifest
+        self.query_one(PipelineView).set_pipeline(
+            [(node_id, manifest.node(node_id).node_type) for node_id in pipeline.order],
+            pipeline.edges())
+        self._show_title()
+        return True
+
+    def start_run(self) -> bool:
+        """Start the loaded pipeline with fresh ends. A failure to build them is shown, not
+        raised: the app stays up so the user can pick something else."""
+        if self.pipeline is None:
+            self.notify("no manifest loaded: press m to pick one", severity="warning")
+            return False
+        if self.active or not self._retire_runner():
+            return False
+        manifest = self.pipeline.manifest
+        make_source, make_sink = self._factories()
+        self.failure = None
+        try:
+            source = make_source(self.input_spec, manifest.audio)
+            try:
+                sink = make_sink(self.output_spec, manifest.output_format)
+            except BaseException:
+                source.close()
+                raise
+        except RemoteMediaError as exc:
+            self.failure = one_line(exc)
+            self.notify(self.failure, title="cannot start", severity="error", timeout=10,
+                        markup=False)
+            self.poll()
+            return False
+        period_s = manifest.audio.block_size / manifest.audio.sample_rate
+        clock = self.clock_factory(period_s) if self.clock_factory is not None else None
+        runner = StreamRunner(self.pipeline, source, sink, realtime=self.realtime, clock=clock,
+                              measure_levels=True)
+        self.runner = runner
+        self._stats_override = None
+        self.query_one(LevelMeters).reset()
+        runner.start()
+        self.poll()
+        return True
+
+    def stop_run(self) -> None:
+        """Ask the runner to stop after the current frame; the next poll shows it stopped."""
+        if self.runner is not None:
+            self.runner.stop("stopped")
+
+    def _retire_runner(self) -> bool:
+        """Stop the current runner and wait for its thread; False if it would not stop."""
+        runner = self.runner
+        if runner is None:
+            return True
+        runner.stop("stopped")
+        if not runner.join(STOP_TIMEOUT_S):
+            self.notify(f"the running pipeline did not stop within {STOP_TIMEOUT_S:g} s",
+                        severity="error", timeout=10)
+            return False
+        return True
+
+    def shutdown(self) -> bool:
+        """Stop and join the runner (safe to call twice). True when no runner thread is left."""
+        return self._retire_runner()
+
+    def _factories(self) -> tuple[SourceFactory, SinkFactory]:
+        if self._make_source is None or self._make_sink is None:
+            make_source, make_sink = _spec_factories()
+            self._make_source = self._make_source or make_source
+            self._make_sink = self._make_sink or make_sink
+        return self._make_source, self._make_sink
+
+    # -- polling -----------------------------------------------------------------------------------
+    def take_snapshot(self) -> Snapshot:
+        """Everything the screen shows, read from the runner without waiting for it."""
+        t = time.monotonic()
+        runner = self.runner
+        if runner is None:
+            state = FAILED if self.failure else IDLE
+            reason = self.failure or (None if self.pipeline else "no manifest: press m")
+            return Snapshot(state=state, reason=reason, stats=self._stats_override, t=t)
+        snap = capture(runner, t=t, stats_override=self._stats_override)
+        if self.failure:
+            snap = dataclasses.replace(snap, state=FAILED, reason=self.failure)
+        return snap
+
+    def poll(self) -> None:
+        runner = self.runner
+        if runner is not None and runner.session is not None \
+                and runner.session.bypass != self.bypass:
+            runner.session.bypass = self.bypass
+        snap = self.take_snapshot()
+        self.snapshot = snap
+        self.show(snap)
+        self._announce()
+
+    def show(self, snap: Snapshot) -> None:
+        stats = snap.stats
+        period_s = self._period_s()
+        self._set_digits("#frames-in", stats["frames_in"] if stats else 0)
+        self._set_digits("#frames-out", stats["frames_out"] if stats else 0)
+        events = stats["serialization_events"] if stats else 0
+        serialization = self._set_digits("#serialization", events)
+        serialization.set_class(events == 0, "ok")
+        serialization.set_class(events > 0, "alarm")
+        self.query_one(CounterPanel).show(stats)
+        latency = stats.get("latency_us") if stats else None
+        budget_us = period_s * 1e6 if period_s else None
+        self.query_one("#engine-latency", LatencyView).show(
+            snap.engine_us, latency["engine"] if latency and snap.engine_us else None, budget_us)
+        self.query_one("#e2e-latency", LatencyView).show(
+            snap.end_to_end_us, latency.get("end_to_end") if latency else None, budget_us,
+            missing="— (measured between live devices)")
+        self.query_one(LevelMeters).show(snap.levels if snap.running else Levels(), snap.t)
+        self.query_one(PipelineView).show(stats.get("nodes") if stats else None)
+        self.query_one(StateLine).show(snap.state, snap.reason, stats, period_s, self.bypass)
+        self._show_io_line(snap)
+
+    def _announce(self) -> None:
+        """One notification when a run fails or ends by itself."""
+        runner = self.runner
+        if runner is None or runner.state not in (FAILED, FINISHED) \
+                or id(runner) in self._announced:
+            return
+        self._announced.add(id(runner))
+        if runner.state == FAILED:
+            self.notify(self.snapshot.reason or "the pipeline failed", title="pipeline failed",
+                        severity="error", timeout=10, markup=False)
+        else:
+            self.notify(f"finished: {self.snapshot.reason}", title="pipeline", markup=False)
+
+    def _set_digits(self, selector: str, value: int) -> Digits:
+        digits = self.query_one(selector, Digits)
+        text = str(value)
+        if digits.value != text:
+            digits.update(text)
+        return digits
+
+    def _period_s(self) -> float | None:
+        if self.pipeline is None:
+            return None
+        audio = self.pipeline.manifest.audio
+        return audio.block_size / audio.sample_rate
+
+    def _show_title(self) -> None:
+        title = Text(no_wrap=True, overflow="ellipsis")
+        title.append("remotemedia", style="bold #8ab4f8")
+        if self.pipeline is not None:
+            manifest = self.pipeline.manifest
+            title.append("  │  ", style="#3a3f4b")
+            title.append(manifest.name, style="bold")
+            description = manifest.metadata.get("description")
+            if description:
+                title.append(f"  {description}", style=MUTED)
+            title.append("  │  ", style="#3a3f4b")
+            title.append(str(self.manifest_path), style=MUTED)
+        self.query_one("#title", Static).update(title)
+
+    def _show_io_line(self, snap: Snapshot) -> None:
+        runner = self.runner
+        parts: list[tuple[str, str]] = [("in ", MUTED), (self.input_spec, "bold #8ab4f8")]
+        if runner is not None:
+            parts.append((f" ({runner.source.description})", MUTED))
+        parts += [("  →  out ", MUTED), (self.output_spec, "bold #8ab4f8")]
+        if runner is not None:
+            parts.append((f" ({runner.sink.description})", MUTED))
+        if self.pipeline is not None:
+            audio = self.pipeline.manifest.audio
+            parts += [("  │  ", "#3a3f4b"), (f"{audio.sample_rate} Hz", "bold"), (" · ", MUTED),
+                      (f"{audio.block_size} smp", "bold"),
+                      (f" ({1000 * audio.block_size / audio.sample_rate:.1f} ms)", MUTED),
+                      (" · ", MUTED), (f"{audio.channels} ch", "bold")]
+        parts += [("  │  mode ", MUTED), (self._mode(), "bold")]
+        key = "".join(text for text, _ in parts)
+        if key != self._io_line:
+            self._io_line = key
+            self.query_one("#io-line", Static).update(Text.assemble(*parts, no_wrap=True,
+                                                                    overflow="ellipsis"))
+
+    def _mode(self) -> str:
+        runner = self.runner
+        if runner is None:
+            return "real time" if self.realtime else "as fast as possible"
+        mode = getattr(runner, "mode", None)   # callback / queued, with live devices
+        if mode:
+            return str(mode)
+        if runner.source.clocked:
+            return "clocked by the input device"
+        if runner.realtime:
+            return "real time"
+        return "as fast as possible"
+
+    # -- actions -----------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in _MAIN_SCREEN_ACTIONS and isinstance(self.screen, ModalScreen):
+            return False
+        return True
+
+    def action_toggle_run(self) -> None:
+        if self.active:
+            self.stop_run()
+        else:
+            self.start_run()
+        self.poll()
+
+    def action_reset(self) -> None:
+        runner = self.runner
+        if runner is not None and runner.session is not None:
+            runner.session.reset_stats()
+            if not self.active:
+                report = runner.session.stats()
+                report["stop_reason"] = runner.stop_reason
+                self._stats_override = report
+        self.query_one(LevelMeters).reset()
+        self.notify("counters, latency, peak holds and clip lights reset", timeout=3)
+        self.poll()
+
+    def watch_bypass(self, bypass: bool) -> None:
+        runner = self.runner
+        if runner is not None and runner.session is not None:
+            runner.session.bypass = bypass
+
+    def action_toggle_bypass(self) -> None:
+        self.bypass = not self.bypass
+        self.poll()
+
+    def action_save_stats(self) -> None:
+        report = self.current_report()
+        if report is None:
+            self.notify("nothing to save yet: no run has started", severity="warning")
+            return
+        try:
+            self.stats_dir.mkdir(parents=True, exist_ok=True)
+            path = self._stats_path()
+            path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            self.notify(f"cannot save the stats: {exc}", severity="error", timeout=10,
+                        markup=False)
+            return
+        self.last_saved = path.resolve()
+        self.notify(f"stats saved to {self.last_saved}", title="saved", timeout=8, markup=False)
+
+    def current_report(self) -> dict[str, Any] | None:
+        """The stats report of the current (or last) run, with what ran and where."""
+        runner = self.runner
+        if runner is None or runner.session is None:
+            return None
+        report = dict(self._stats_override or runner.stats())
+        report["state"] = runner.state
+        report["manifest"] = str(self.manifest_path)
+        report["input"] = self.input_spec
+        report["output"] = self.output_spec
+        report["bypass"] = self.bypass
+        report["saved_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
+        return report
+
+    def _stats_path(self) -> Path:
+        stem = self.manifest_path.stem if self.manifest_path else "session"
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = self.stats_dir / f"remotemedia-stats-{stem}-{stamp}.json"
+        n = 1
+        while path.exists():
+            n += 1
+            path = self.stats_dir / f"remotemedia-stats-{stem}-{stamp}-{n}.json"
+        return path
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_pick_manifest(self) -> None:
+        self.push_screen(ManifestPicker(self.manifests_dir, self.manifest_path),
+                         self._manifest_picked)
+
+    def _manifest_picked(self, path: Path | None) -> None:
+        if path is None:
+            return
+        try:
+            Pipeline.from_manifest(path)
+        except ManifestError as exc:
+            self.notify(str(exc), title="manifest", severity="error", timeout=10, markup=False)
+            return
+        if not self._retire_runner():
+            return
+        self.runner = None
+        self._stats_override = None
+        self.load_manifest(path)
+        if self.autostart:
+            self.start_run()
+        self.poll()
+
+    def action_pick_devices(self) -> None:
+        inputs, outputs = io_choices()
+        self.push_screen(IoPicker(inputs, outputs, (self.input_spec, self.output_spec)),
+                         self._devices_picked)
+
+    def _devices_picked(self, choice: tuple[str, str] | None) -> None:
+        if choice is None:
+            return
+        self.input_spec, self.output_spec = choice
+        if not self._retire_runner():
+            return
+        if self.pipeline is not None and self.autostart:
+            self.start_run()
+        self.poll()
+
+    async def action_quit(self) -> None:
+        stopped = self.shutdown()
+        self.exit(return_code=0 if stopped else 1)
+
+
+def run_app(manifest: str | Path | None = None, input_spec: str | None = "default",
+            output_spec: str | None = "default") -> int:
+    """Run the TUI in this terminal; return the exit code.
+
+    A bad manifest or SPEC raises its RemoteMediaError (exit code 2) before the screen changes,
+    so the command line reports it in one line like every other command."""
+    input_spec = input_spec or "default"
+    output_spec = output_spec or "default"
+    fmt = AudioFormat(48000, 1, 960)
+    out_fmt = fmt
+    if manifest is not None:
+        pipeline = Pipeline.from_manifest(manifest)
+        fmt, out_fmt = pipeline.manifest.audio, pipeline.manifest.output_format
+    make_source, make_sink = _spec_factories()
+    make_source(input_spec, fmt).close()     # construct only: nothing is opened until a run
+    make_sink(output_spec, out_fmt).close()
+    app = RemoteMediaApp(manifest, input_spec, output_spec)
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    try:
+        app.run()
+    finally:
+        sys.setswitchinterval(previous)
+    return app.return_code or 0

@@ -1,0 +1,185 @@
+"""Level meters in dBFS: an RMS bar, the instantaneous peak, a held peak and a latched clip light.
+
+Scale and colours follow the usual digital-meter convention: -60..0 dBFS, green below -18 dBFS
+(the EBU alignment level), amber from -18 to -6, red above -6. The held peak stays for HOLD_S
+seconds and then falls at FALL_DB_PER_S; the clip light latches until reset (key r), so a clip
+seen once is never missed by looking away.
+"""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+from textual.widget import Widget
+
+from ..nodes.analysis import SILENCE_DBFS
+from ..runner import Levels
+
+FLOOR_DBFS = -60.0
+HOLD_S = 1.5
+FALL_DB_PER_S = 20.0
+GREEN_BELOW = -18.0
+RED_ABOVE = -6.0
+SCALE_MARKS = (-60, -48, -36, -24, -18, -12, -6, -3, 0)
+_PARTIALS = " ▏▎▍▌▋▊▉█"
+
+LABEL_W = 4
+READOUT_W = 41  # "  rms -12.0  pk  -6.0  hold  -6.0   CLIP "
+
+
+class PeakHold:
+    """Held peak and latched clip for one meter; time comes from the caller (deterministic)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.value = SILENCE_DBFS
+        self.since: float | None = None
+        self.clipped = False
+
+    def level(self, t: float) -> float:
+        """The held peak at time t: flat for HOLD_S, then falling."""
+        if self.since is None:
+            return SILENCE_DBFS
+        age = t - self.since
+        if age <= HOLD_S:
+            return self.value
+        return max(SILENCE_DBFS, self.value - (age - HOLD_S) * FALL_DB_PER_S)
+
+    def update(self, peak_dbfs: float, clipped: bool, t: float) -> None:
+        if self.since is None or peak_dbfs >= self.level(t):
+            self.value = peak_dbfs
+            self.since = t
+        if clipped:
+            self.clipped = True
+
+
+def zone_color(dbfs: float) -> str:
+    if dbfs > RED_ABOVE:
+        return "#ff4d4d"
+    if dbfs >= GREEN_BELOW:
+        return "#f2c94c"
+    return "#3ddc84"
+
+
+def _dim_color(dbfs: float) -> str:
+    if dbfs > RED_ABOVE:
+        return "#7a2b2b"
+    if dbfs >= GREEN_BELOW:
+        return "#74622a"
+    return "#1f6b43"
+
+
+def fraction(dbfs: float) -> float:
+    """Position of a level on the meter, 0 at the floor and 1 at 0 dBFS."""
+    if not math.isfinite(dbfs):
+        return 0.0
+    return min(1.0, max(0.0, (dbfs - FLOOR_DBFS) / -FLOOR_DBFS))
+
+
+def fmt_db(dbfs: float) -> str:
+    return "  -inf" if dbfs <= SILENCE_DBFS else f"{dbfs:6.1f}"
+
+
+def meter_bar(rms_dbfs: float, peak_dbfs: float, hold_dbfs: float, width: int) -> Text:
+    """One bar `width` cells wide: solid to the RMS level (with eighth-cell resolution), a dim
+    band from there to the peak, a marker at the held peak, and a faint track beyond."""
+    bar = Text()
+    if width <= 0:
+        return bar
+    rms_cells = fraction(rms_dbfs) * width
+    peak_cell = fraction(peak_dbfs) * width
+    hold_cell = int(min(width - 1, fraction(hold_dbfs) * width)) if hold_dbfs > FLOOR_DBFS else -1
+    full = int(rms_cells)
+    for i in range(width):
+        cell_db = FLOOR_DBFS + (i + 0.5) / width * -FLOOR_DBFS
+        if i == hold_cell and i >= full:
+            bar.append("▌", style=f"bold {zone_color(cell_db)}")
+        elif i < full:
+            bar.append("█", style=zone_color(cell_db))
+        elif i == full and rms_cells - full >= 1 / 8:
+            eighth = _PARTIALS[int((rms_cells - full) * 8)]
+            bar.append(eighth, style=f"{zone_color(cell_db)} on {_dim_color(cell_db)}"
+                       if i < peak_cell else zone_color(cell_db))
+        elif i < peak_cell:
+            bar.append("█", style=_dim_color(cell_db))
+        else:
+            bar.append("·", style="#3a3f4b")
+    return bar
+
+
+def scale_line(width: int) -> Text:
+    """Tick labels under the bars, placed where they fit."""
+    cells = [" "] * width
+    for mark in SCALE_MARKS:
+        label = str(mark)
+        pos = int(round(fraction(mark) * width)) - len(label)
+        pos = max(0, min(width - len(label), pos if mark == 0 else pos + len(label) // 2))
+        span = range(max(0, pos - 1), min(width, pos + len(label) + 1))
+        if all(cells[i] == " " for i in span):
+            cells[pos:pos + len(label)] = label
+    return Text("".join(cells), style="#7f8796")
+
+
+class LevelMeters(Widget):
+    """Input and output meters with a shared scale. `show(levels, t)` feeds one poll."""
+
+    DEFAULT_CSS = """
+    LevelMeters { height: 3; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.levels = Levels()
+        self.t = 0.0
+        self.holds = {"input": PeakHold(), "output": PeakHold()}
+
+    def show(self, levels: Levels, t: float) -> None:
+        self.levels = levels
+        self.t = t
+        self.holds["input"].update(levels.input_peak_dbfs, levels.input_clipped, t)
+        self.holds["output"].update(levels.output_peak_dbfs, levels.output_clipped, t)
+        self.refresh()
+
+    def reset(self) -> None:
+        for hold in self.holds.values():
+            hold.reset()
+        self.levels = Levels()
+        self.refresh()
+
+    def clip_lit(self, end: str) -> bool:
+        return self.holds[end].clipped
+
+    def held_dbfs(self, end: str) -> float:
+        return self.holds[end].level(self.t)
+
+    def render(self) -> Text:
+        width = self.size.width
+        bar_w = max(10, width - LABEL_W - READOUT_W)
+        lv = self.levels
+        out = Text()
+        rows = (("IN", "input", lv.input_rms_dbfs, lv.input_peak_dbfs),
+                ("OUT", "output", lv.output_rms_dbfs, lv.output_peak_dbfs))
+        for label, end, rms, peak in rows:
+            hold = self.holds[end]
+            held = hold.level(self.t)
+            out.append(f"{label:<{LABEL_W - 1}} ", style="bold #c0c6d4")
+            out.append_text(meter_bar(rms, peak, held, bar_w))
+            out.append("  rms", style="#7f8796")
+            out.append(fmt_db(rms), style="bold")
+            out.append("  pk", style="#7f8796")
+            out.append(fmt_db(peak))
+            out.append("  hold", style="#7f8796")
+            out.append(fmt_db(held), style=zone_color(held) if held > FLOOR_DBFS else "")
+            out.append("  ")
+            if hold.clipped:
+                out.append(" CLIP ", style="bold #ffffff on #d62d2d")
+            else:
+                out.append(" clip ", style="#4b5263 on #1c1f26")
+            out.append("\n")
+        out.append(" " * LABEL_W)
+        out.append_text(scale_line(bar_w))
+        out.append("  dBFS", style="#7f8796")
+        return out

@@ -1,0 +1,247 @@
+"""Modal screens: help, the manifest picker (key m) and the input/output picker (key d)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from ..engine.errors import ManifestError
+from ..engine.manifest import read_manifest_document
+
+MUTED = "#7f8796"
+
+KEYS = (
+    ("space", "start / stop the pipeline (a stopped or failed run restarts from scratch)"),
+    ("r", "reset counters, latency windows, peak holds and clip lights"),
+    ("m", "pick a manifest from the manifests folder; the new pipeline starts at once"),
+    ("d", "pick the input and output (devices, generators, files)"),
+    ("b", "bypass: pass input straight to output, to compare with the processed signal"),
+    ("s", "save the stats report as JSON (the path is shown in a notification)"),
+    ("?", "this help"),
+    ("q", "quit: stops the stream, closes devices and files, leaves no thread running"),
+)
+
+LEGEND = (
+    ("frames in / out", "audio frames pushed into the graph / that reached its output"),
+    ("serialization", "arrays pickled or encoded while the session is open; must stay 0"),
+    ("copies engine", "adaptations to a node's declared dtype/layout (0 without one)"),
+    ("copies cow", "copy-on-write: a node wrote to a frame that another reader shares"),
+    ("copies io", "the one copy at a live device boundary, per block"),
+    ("drops", "frames dropped by a full queue or a node set to on_error: skip"),
+    ("xruns in / out", "input overflows / output underflows reported by the device"),
+    ("latency", "engine: frame in to last output; end-to-end: ADC to DAC (devices only)"),
+    ("p99 load", "engine p99 latency as a share of one block's duration"),
+    ("meters", "RMS bar, dim band to the peak, ▌ held peak (1.5 s), CLIP latches until r"),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys and what the numbers mean."""
+
+    BINDINGS = [Binding("escape,question_mark,enter", "close", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-box") as box:
+            box.border_title = "remotemedia tui · help"
+            box.border_subtitle = "esc or ? to close"
+            yield Static(self._table("key", "does", KEYS), id="help-keys")
+            yield Static(self._table("counter", "means", LEGEND), id="help-legend")
+
+    @staticmethod
+    def _table(left: str, right: str, rows) -> Table:
+        table = Table(box=None, expand=True, show_edge=False, pad_edge=False,
+                      header_style=f"bold {MUTED}")
+        table.add_column(left, style="bold #f2c94c", no_wrap=True)
+        table.add_column(right, ratio=1)
+        for key, text in rows:
+            table.add_row(key, text)
+        return table
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+# -- manifests --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    path: Path
+    name: str
+    description: str
+    problem: str | None = None   # why it cannot be read, shown instead of a description
+
+
+def list_manifests(folder: Path) -> list[ManifestEntry]:
+    """Every .yaml/.yml/.json file in `folder`, with its metadata name and description. Files
+    that do not parse are listed with the problem (and cannot be picked)."""
+    entries = []
+    if not folder.is_dir():
+        return entries
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in (".yaml", ".yml", ".json") or not path.is_file():
+            continue
+        try:
+            doc, _ = read_manifest_document(path)
+        except ManifestError as exc:
+            entries.append(ManifestEntry(path, path.stem, "", problem=exc.problem))
+            continue
+        meta = doc.get("metadata") if isinstance(doc, dict) else None
+        meta = meta if isinstance(meta, dict) else {}
+        entries.append(ManifestEntry(path, str(meta.get("name") or path.stem),
+                                     str(meta.get("description") or "")))
+    return entries
+
+
+class ManifestPicker(ModalScreen[Path | None]):
+    """Pick a manifest from a folder; dismisses with its path, or None on escape."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, folder: Path, current: Path | None = None) -> None:
+        super().__init__()
+        self.folder = folder
+        self.current = current.resolve() if current is not None else None
+        self.entries = list_manifests(folder)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="picker-box") as box:
+            box.border_title = f"pick a manifest · {self.folder}"
+            box.border_subtitle = "↑↓ move · enter run · esc cancel"
+            if not self.entries:
+                yield Static(Text(f"no manifests (*.yaml, *.yml, *.json) in {self.folder}",
+                                  style="bold #ff4d4d"), id="picker-empty")
+            options = []
+            for i, entry in enumerate(self.entries):
+                prompt = Text(no_wrap=True, overflow="ellipsis")
+                marker = "● " if entry.path.resolve() == self.current else "  "
+                prompt.append(marker, style="#3ddc84")
+                prompt.append(f"{entry.path.name:<20}", style="bold")
+                prompt.append(f" {entry.name}", style="#8ab4f8")
+                if entry.problem:
+                    prompt.append(f"  {entry.problem}", style="#ff4d4d")
+                elif entry.description:
+                    prompt.append(f"  {entry.description}", style=MUTED)
+                options.append(Option(prompt, id=str(i), disabled=entry.problem is not None))
+            yield OptionList(*options, id="manifest-list")
+
+    def on_mount(self) -> None:
+        options = self.query_one("#manifest-list", OptionList)
+        for i, entry in enumerate(self.entries):
+            if entry.path.resolve() == self.current:
+                options.highlighted = i
+        options.focus()
+
+    @on(OptionList.OptionSelected, "#manifest-list")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.entries[int(event.option.id)].path)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+# -- inputs and outputs -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IoChoice:
+    spec: str
+    description: str
+
+
+class IoPicker(ModalScreen[tuple[str, str] | None]):
+    """Pick an input and an output. Enter on the input list (or a typed SPEC) moves to the
+    output list; enter there applies both. Dismisses with (input, output), or None on escape."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, inputs: Sequence[IoChoice], outputs: Sequence[IoChoice],
+                 current: tuple[str, str]) -> None:
+        super().__init__()
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.chosen_input, self.chosen_output = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="picker-box") as box:
+            box.border_title = "input and output"
+            box.border_subtitle = "enter pick · tab next · type a SPEC and enter · esc cancel"
+            with Horizontal(id="io-columns"):
+                for end, choices, current in (("input", self.inputs, self.chosen_input),
+                                              ("output", self.outputs, self.chosen_output)):
+                    with Vertical(classes="io-column") as column:
+                        column.border_title = end
+                        yield OptionList(*self._options(choices, current), id=f"{end}-list")
+                        yield Input(placeholder=f"or type an {end} SPEC", id=f"{end}-spec")
+            yield Static(self._summary(), id="io-summary")
+
+    @staticmethod
+    def _options(choices: Sequence[IoChoice], current: str) -> list[Option]:
+        options = []
+        for i, choice in enumerate(choices):
+            prompt = Text(no_wrap=True, overflow="ellipsis")
+            prompt.append("● " if choice.spec == current else "  ", style="#3ddc84")
+            prompt.append(f"{choice.spec:<14}", style="bold")
+            prompt.append(f" {choice.description}", style=MUTED)
+            options.append(Option(prompt, id=str(i)))
+        return options
+
+    def _summary(self) -> Text:
+        text = Text()
+        text.append("in ", style=MUTED)
+        text.append(self.chosen_input, style="bold #8ab4f8")
+        text.append("  →  out ", style=MUTED)
+        text.append(self.chosen_output, style="bold #8ab4f8")
+        return text
+
+    def on_mount(self) -> None:
+        for end, choices, current in (("input", self.inputs, self.chosen_input),
+                                      ("output", self.outputs, self.chosen_output)):
+            options = self.query_one(f"#{end}-list", OptionList)
+            for i, choice in enumerate(choices):
+                if choice.spec == current:
+                    options.highlighted = i
+        self.query_one("#input-list", OptionList).focus()
+
+    @on(OptionList.OptionHighlighted)
+    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_list.id == "input-list":
+            self.chosen_input = self.inputs[int(event.option.id)].spec
+        else:
+            self.chosen_output = self.outputs[int(event.option.id)].spec
+        self.query_one("#io-summary", Static).update(self._summary())
+
+    @on(OptionList.OptionSelected, "#input-list")
+    def _input_picked(self, event: OptionList.OptionSelected) -> None:
+        self.chosen_input = self.inputs[int(event.option.id)].spec
+        self.query_one("#output-list", OptionList).focus()
+
+    @on(OptionList.OptionSelected, "#output-list")
+    def _output_picked(self, event: OptionList.OptionSelected) -> None:
+        self.chosen_output = self.outputs[int(event.option.id)].spec
+        self.dismiss((self.chosen_input, self.chosen_output))
+
+    @on(Input.Submitted, "#input-spec")
+    def _input_typed(self, event: Input.Submitted) -> None:
+        if event.value.strip():
+            self.chosen_input = event.value.strip()
+            self.query_one("#io-summary", Static).update(self._summary())
+            self.query_one("#output-list", OptionList).focus()
+
+    @on(Input.Submitted, "#output-spec")
+    def _output_typed(self, event: Input.Submitted) -> None:
+        if event.value.strip():
+            self.chosen_output = event.value.strip()
+            self.dismiss((self.chosen_input, self.chosen_output))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

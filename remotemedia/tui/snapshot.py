@@ -1,0 +1,89 @@
+"""What the TUI shows, captured in one frozen record that the app polls from a runner.
+
+The runner's thread never waits for the UI: the app reads plain attributes and the session's
+counters from its own thread, a few tens of times a second, and every widget renders from the
+resulting `Snapshot`. A test can build a Snapshot by hand to pin the look of the screen.
+
+    runner thread:  source.read() -> session.push() -> sink.write()     (never blocks on the UI)
+    UI thread:      every 1/POLL_HZ s: capture(runner) -> Snapshot -> widgets
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from ..runner import FAILED, IDLE, RUNNING, Levels, StreamRunner
+
+#: how many recent frames the latency sparklines show (3 s of 20 ms blocks)
+SPARK_FRAMES = 150
+
+_REASONS = {
+    "stopped": "stopped by user",
+    "end_of_input": "end of input",
+    "duration": "duration reached",
+}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One poll of a run, in the form the widgets want.
+
+    state:          idle, running, stopped, finished or failed
+    reason:         one line saying why it stopped or failed, or None
+    stats:          the stats report (DESIGN.md contract), None before anything ran
+    levels:         the most recent block levels at input and output, in dBFS
+    engine_us:      recent engine latencies in microseconds, oldest first
+    end_to_end_us:  recent ADC-to-DAC latencies in microseconds, or None without a device
+    t:              monotonic time of the poll, in seconds (drives peak-hold decay)
+    """
+
+    state: str = IDLE
+    reason: str | None = None
+    stats: Mapping[str, Any] | None = None
+    levels: Levels = field(default_factory=Levels)
+    engine_us: Sequence[float] = ()
+    end_to_end_us: Sequence[float] | None = None
+    t: float = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self.state == RUNNING
+
+
+def describe_reason(runner: StreamRunner) -> str | None:
+    """One line for the state line: the error of a failed run, or why a run ended."""
+    if runner.state == FAILED and runner.error is not None:
+        return one_line(runner.error)
+    reason = runner.stop_reason
+    return _REASONS.get(reason, reason) if reason else None
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.split())
+
+
+def capture(runner: StreamRunner, *, t: float,
+            stats_override: Mapping[str, Any] | None = None) -> Snapshot:
+    """Read a runner without stopping it. Safe while its thread runs: only attribute reads and
+    the session's own report, which computes percentiles on this (the UI's) thread."""
+    state = runner.state
+    session = runner.session
+    stats = None
+    engine_us: Sequence[float] = ()
+    e2e_us = None
+    if session is not None:
+        stats = stats_override if stats_override is not None else runner.stats()
+        engine_us = _recent_us(session.engine_latency.recent_ns())
+        if stats.get("latency_us", {}).get("end_to_end") is not None:
+            e2e_us = _recent_us(session.end_to_end_latency.recent_ns())
+    return Snapshot(state=state, reason=describe_reason(runner), stats=stats,
+                    levels=dataclasses.replace(runner.levels), engine_us=engine_us,
+                    end_to_end_us=e2e_us, t=t)
+
+
+def _recent_us(recent_ns) -> tuple[float, ...]:
+    tail = recent_ns[-SPARK_FRAMES:]
+    return tuple((tail / 1e3).tolist())

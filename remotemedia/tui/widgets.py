@@ -1,0 +1,251 @@
+"""The panels of the main screen. Each renders from plain values the app hands it once per poll;
+none of them touches the runner or the session."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Sparkline, Static
+
+from ..runner import FAILED, FINISHED, IDLE, RUNNING, STOPPED
+
+MUTED = "#7f8796"
+GOOD = "#3ddc84"
+WARN = "#f2c94c"
+BAD = "#ff4d4d"
+
+
+def fmt_us(us: float | None) -> str:
+    """A latency for people: microseconds below 1 ms, milliseconds above."""
+    if us is None:
+        return "—"
+    if us < 1000:
+        return f"{us:.1f}µs"
+    return f"{us / 1000:.2f}ms"
+
+
+def fmt_clock(seconds: float) -> str:
+    minutes, sec = divmod(max(0.0, seconds), 60.0)
+    hours, minutes = divmod(int(minutes), 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{sec:06.3f}"
+    return f"{minutes:02d}:{sec:06.3f}"
+
+
+# -- counters ---------------------------------------------------------------------------------------
+
+class CounterPanel(Static):
+    """The smaller counters, three lines: copies by kind; drops, errors, events; xruns.
+
+    Counts that mean trouble (drops, xruns, errors, engine copies) turn red or amber above zero."""
+
+    def show(self, stats: Mapping[str, Any] | None) -> None:
+        self.update(self.lines(stats))
+
+    @staticmethod
+    def lines(stats: Mapping[str, Any] | None) -> Text:
+        s = stats or {}
+        copies = s.get("copies", {})
+        xruns = s.get("xruns", {})
+        out = Text(no_wrap=True, overflow="ellipsis")
+
+        def head(label: str) -> None:
+            out.append(f"{label:<7}", style="bold #c0c6d4")
+
+        def item(label: str, value: int, bad: str | None = None, width: int = 5) -> None:
+            out.append(f"{label} ", style=MUTED)
+            style = f"bold {bad}" if bad and value else "bold"
+            out.append(f"{value:<{width},}", style=style)
+
+        head("copies")
+        item("engine", copies.get("engine", 0), WARN)
+        item("cow", copies.get("cow", 0))
+        item("io", copies.get("io", 0))
+        out.append("\n")
+        head("xruns")
+        item("in", xruns.get("input_overflow", 0), BAD, 9)
+        item("out", xruns.get("output_underflow", 0), BAD)
+        out.append("\n")
+        head("drops")
+        item("", s.get("drops", 0), BAD, 6)
+        item("errors", s.get("errors", 0), BAD)
+        item("ev", s.get("events_out", 0))
+        return out
+
+
+# -- latency ----------------------------------------------------------------------------------------
+
+class LatencyView(Horizontal):
+    """Recent per-frame latencies: the name and p50/p95/p99/max (and the p99 as a share of the
+    block's duration) on the left, a sparkline of the last frames on the right."""
+
+    DEFAULT_CSS = """
+    LatencyView { height: 2; }
+    LatencyView > .latency-stats { width: 50; height: 2; }
+    LatencyView > Sparkline { width: 1fr; height: 2; }
+    LatencyView.missing { height: 1; }
+    LatencyView.missing > Sparkline { display: none; }
+    """
+
+    def __init__(self, title: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.title = title
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(self.title), classes="latency-stats")
+        yield Sparkline([], classes="latency-spark")
+
+    def show(self, recent_us: Sequence[float] | None, summary: Mapping[str, float] | None,
+             budget_us: float | None, missing: str = "no data yet") -> None:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(self.title, style="bold #c0c6d4")
+        spark = self.query_one(Sparkline)
+        self.set_class(summary is None, "missing")
+        if summary is None:
+            text.append(f"  {missing}", style=MUTED)
+            spark.data = []
+        else:
+            if budget_us:
+                load = 100.0 * summary.get("p99", 0.0) / budget_us
+                text.append("   p99 load ", style=MUTED)
+                text.append(f"{load:.2f}%", style=f"bold {BAD if load >= 50 else GOOD}")
+                text.append(f" of {budget_us / 1000:g} ms", style=MUTED)
+            text.append("\n")
+            for key in ("p50", "p95", "p99", "max"):
+                text.append(f"{key} ", style=MUTED)
+                text.append(f"{fmt_us(summary.get(key)):<8}", style="bold")
+            spark.data = list(recent_us or ())
+        self.query_one(".latency-stats", Static).update(text)
+
+
+# -- state ------------------------------------------------------------------------------------------
+
+_BADGES = {
+    RUNNING: ("● RUNNING", "bold #0b1a10 on #3ddc84"),
+    STOPPED: ("■ STOPPED", "bold #1c1f26 on #c0c6d4"),
+    FINISHED: ("◆ FINISHED", "bold #1c1f26 on #8ab4f8"),
+    FAILED: ("✖ FAILED", "bold #ffffff on #d62d2d"),
+    IDLE: ("○ IDLE", "bold #1c1f26 on #7f8796"),
+}
+
+
+class StateLine(Static):
+    """Running, stopped, finished or failed, and why; audio time; realtime factor; bypass."""
+
+    def show(self, state: str, reason: str | None, stats: Mapping[str, Any] | None,
+             period_s: float | None, bypass: bool) -> None:
+        self.update(self.line(state, reason, stats, period_s, bypass))
+
+    @staticmethod
+    def line(state: str, reason: str | None, stats: Mapping[str, Any] | None,
+             period_s: float | None, bypass: bool) -> Text:
+        label, style = _BADGES.get(state, (state.upper(), "bold"))
+        out = Text(no_wrap=True, overflow="ellipsis")
+        out.append(f" {label} ", style=style)
+        if bypass:
+            out.append(" ")
+            out.append(" BYPASS ", style="bold #1c1f26 on #f2c94c")
+        if stats is not None and period_s:
+            out.append("  t ", style=MUTED)
+            out.append(fmt_clock(stats.get("frames_in", 0) * period_s), style="bold")
+            if state == RUNNING:
+                out.append("  speed ", style=MUTED)
+                out.append(f"×{stats.get('realtime_factor', 0.0):.2f}", style="bold")
+        if reason:
+            out.append("  ")
+            out.append(reason, style=f"bold {BAD}" if state == FAILED else MUTED)
+        return out
+
+
+# -- pipeline ---------------------------------------------------------------------------------------
+
+NODE_COLUMNS = (("#", "idx"), ("node", "id"), ("type", "type"), ("calls", "calls"),
+                ("errors", "errors"), ("p50 µs", "p50"), ("p99 µs", "p99"), ("max µs", "max"))
+_NUMBER_WIDTHS = {"calls": 11, "errors": 6, "p50": 9, "p99": 9, "max": 10}
+
+
+class PipelineView(Horizontal):
+    """One row per node in topological order (a DataTable) beside the graph's edges."""
+
+    def compose(self) -> ComposeResult:
+        table = DataTable(id="nodes", cursor_type="row", zebra_stripes=True)
+        table.border_title = "pipeline"
+        yield table
+        edges = Static(id="edges")
+        edges.border_title = "graph"
+        yield edges
+
+    def set_pipeline(self, nodes: Sequence[tuple[str, str]], edges: Sequence[tuple[str, str]]):
+        """nodes: (id, type) in topological order; edges: (from, to)."""
+        table = self.query_one("#nodes", DataTable)
+        table.clear(columns=True)
+        widths = {"idx": len(str(len(nodes))),
+                  "id": max([4, *(len(node_id) for node_id, _ in nodes)]),
+                  "type": max([4, *(len(node_type) for _, node_type in nodes)]),
+                  **_NUMBER_WIDTHS}
+        for label, key in NODE_COLUMNS:
+            header = Text(label, justify="right" if key in _NUMBER_WIDTHS else "left")
+            table.add_column(header, key=key, width=widths[key])
+        self._values: dict[str, tuple] = {}
+        for i, (node_id, node_type) in enumerate(nodes, 1):
+            table.add_row(Text(str(i), style=MUTED), Text(node_id, style="bold"), node_type,
+                          *self._cells(None), key=node_id)
+        self.query_one("#edges", Static).update(edge_text(edges))
+
+    def show(self, node_stats: Mapping[str, Mapping[str, Any]] | None) -> None:
+        table = self.query_one("#nodes", DataTable)
+        values = getattr(self, "_values", {})
+        for node_id in list(table.rows):
+            record = (node_stats or {}).get(node_id.value)
+            key = _record_key(record)
+            if values.get(node_id.value) == key:
+                continue
+            values[node_id.value] = key
+            for (_, column), cell in zip(NODE_COLUMNS[3:], self._cells(record)):
+                table.update_cell(node_id, column, cell)
+
+    @staticmethod
+    def _cells(record: Mapping[str, Any] | None) -> tuple[Text, ...]:
+        if record is None:
+            dash = Text("—", style=MUTED, justify="right")
+            return (Text("0", justify="right"), Text("0", justify="right"), dash, dash, dash)
+        lat = record.get("latency_us") or {}
+        errors = record.get("errors", 0)
+        return (Text(f"{record.get('calls', 0):,}", justify="right"),
+                Text(f"{errors:,}", style=f"bold {BAD}" if errors else "", justify="right"),
+                *(Text(f"{lat.get(k, 0.0):,.1f}", justify="right") for k in ("p50", "p99", "max")))
+
+
+def _record_key(record: Mapping[str, Any] | None):
+    if record is None:
+        return None
+    lat = record.get("latency_us") or {}
+    return (record.get("calls"), record.get("errors"), lat.get("p50"), lat.get("p99"),
+            lat.get("max"))
+
+
+def edge_text(edges: Sequence[tuple[str, str]]) -> Text:
+    """Edges grouped by source: `gain ─▶ meter, output`; the session's ends stand out."""
+    out = Text()
+    targets: dict[str, list[str]] = {}
+    for src, dst in edges:
+        targets.setdefault(src, []).append(dst)
+
+    def name(node: str) -> Text:
+        if node in ("input", "output"):
+            return Text(node, style=f"bold {GOOD}")
+        return Text(node, style="bold #c0c6d4")
+
+    for i, (src, dsts) in enumerate(targets.items()):
+        if i:
+            out.append("\n")
+        out.append_text(name(src))
+        out.append(" ─▶ ", style=MUTED)
+        for j, dst in enumerate(dsts):
+            if j:
+                out.append(", ", style=MUTED)
+            out.append_text(name(dst))
+    return out
