@@ -66,12 +66,25 @@ class LatencyRing:
         return np.roll(values, -self.index)
 
     def summary_us(self) -> "LatencySummary | None":
-        if self.count == 0:
-            return None
-        window = self.recent_ns()
-        p50, p95, p99 = np.percentile(window, (50, 95, 99))
-        return LatencySummary(p50=round(float(p50) / 1e3, 3), p95=round(float(p95) / 1e3, 3),
-                              p99=round(float(p99) / 1e3, 3), max=round(self.max_ns / 1e3, 3))
+        return summarize(self.values, self.count, self.max_ns, 1e-3)
+
+
+def window(values: list, count: int) -> np.ndarray:
+    """The filled part of a ring whose next write goes to `count & (RING_SIZE - 1)`, in
+    arrival order (oldest first)."""
+    array = np.asarray(values)
+    if count <= RING_SIZE:
+        return array[:count]
+    return np.roll(array, -(count & (RING_SIZE - 1)))
+
+
+def summarize(values: list, count: int, max_value, to_us: float) -> "LatencySummary | None":
+    """Percentiles of a ring's window and its all-time max, converted to microseconds."""
+    if count == 0:
+        return None
+    p50, p95, p99 = np.percentile(window(values, count), (50, 95, 99)) * to_us
+    return LatencySummary(p50=round(float(p50), 3), p95=round(float(p95), 3),
+                          p99=round(float(p99), 3), max=round(float(max_value) * to_us, 3))
 
 
 @dataclass(frozen=True)

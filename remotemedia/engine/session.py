@@ -19,28 +19,34 @@ from collections import deque
 from functools import partial
 from typing import Any, AsyncIterable, AsyncIterator, Iterable
 
-from .data import ControlData, NumpyData, RuntimeData, set_current_counters, to_runtime_data
+import numpy as np
+
+from .data import (EMPTY_METADATA, BufferOwnership, ControlData, NumpyData, RuntimeData,
+                   _readonly_view, set_current_counters, to_runtime_data)
 from .errors import NodeError, PipelineBroken, PipelineClosed, RemoteMediaError
 from .manifest import INPUT, OUTPUT, Manifest, load_manifest
-from .metrics import RING_SIZE, Counters, LatencyRing, NodeStatistics
+from .metrics import RING_SIZE, Counters, LatencyRing, LatencySummary, NodeStatistics, summarize
 from .node import Node
 from .serialization import SerializationWatch, start_watching, stop_watching
 
 _now_ns = time.perf_counter_ns
+_now = time.perf_counter           # float seconds: cheaper to subtract than big ints
 _Numpy = NumpyData
+_make_numpy = NumpyData._make.__func__
+_ndarray = np.ndarray
 _RING_MASK = RING_SIZE - 1
 
 
-class _Step(LatencyRing):
-    """One node in the compiled schedule. Its latency ring is itself (count = completed calls),
-    so recording a call is a few slot writes, not a method call."""
+class _Step:
+    """One node in the compiled schedule. Its hot path is a closure built by _compile_receive;
+    the closure keeps the latency ring's position and maximum, which `latency()` reads."""
 
     __slots__ = ("node", "node_id", "node_type", "process", "on_control", "accepts",
                  "accepts_numpy", "requires", "retains", "skip_errors", "fan_in", "pending",
-                 "consumers", "readers", "errors", "session", "counters")
+                 "consumers", "readers", "errors", "session", "counters", "receive",
+                 "latency_values", "latency_state", "latency_reset", "record")
 
     def __init__(self, node: Node, on_error: str, session: "Session"):
-        super().__init__()
         cls = type(node)
         self.node = node
         self.node_id = node.node_id
@@ -54,50 +60,45 @@ class _Step(LatencyRing):
         self.skip_errors = on_error == "skip"
         self.fan_in = cls.inputs == "many"
         self.pending: dict[str, deque] = {}
-        self.consumers: list = []        # callables taking one RuntimeData
+        self.consumers: tuple = ()       # callables taking one RuntimeData
         self.readers = 0                 # consumers, counting the session output as one
         self.errors = 0
         self.session = session
         self.counters = session.counters
+        self.latency_values = [0.0] * RING_SIZE   # seconds, written by the closure
+
+    @property
+    def count(self) -> int:
+        """Completed process() calls."""
+        return self.latency_state()[0]
 
     @property
     def calls(self) -> int:
         return self.count + self.errors
 
-    def receive(self, item) -> None:
-        """Run the node on one input and hand its outputs to the consumers, depth first."""
+    def reset(self) -> None:
+        self.errors = 0
+        self.latency_reset()
+
+    def summary_us(self) -> LatencySummary | None:
+        count, max_s = self.latency_state()
+        return summarize(self.latency_values, count, max_s, 1e6)
+
+    def prepare(self, item):
+        """Slow path before process(): data the node does not take, or a requirement to meet.
+        Returns the frame to process, or None when it was passed on."""
         if type(item) is _Numpy:
             if not self.accepts_numpy:
-                return self.forward(item)
+                self.forward(item)
+                return None
             requires = self.requires
             if requires is not None and not requires.satisfied_by(item._array):
-                item = self.session._adapt(item, requires)
-        elif item.kind not in self.accepts:
-            return self.pass_event(item)
-        t0 = _now_ns()
-        try:
-            out = self.process(item)
-        except Exception as exc:
-            return self.failed(item, exc)
-        dt = _now_ns() - t0
-        i = self.index
-        self.values[i] = dt
-        self.index = (i + 1) & _RING_MASK
-        self.count += 1
-        if dt > self.max_ns:
-            self.max_ns = dt
-        if type(item) is _Numpy and not self.retains:
-            item._ownership.readers -= 1
-        if out is None:
-            return
-        if type(out) is _Numpy:
-            ownership = out._ownership
-            ownership.readers += self.readers
-            ownership.counters = self.counters
-            for consumer in self.consumers:
-                consumer(out)
-        else:
-            self.emit(out)
+                return self.session._adapt(item, requires)
+            return item
+        if item.kind not in self.accepts:
+            self.pass_event(item)
+            return None
+        return item
 
     def receive_named(self, name: str, item) -> None:
         """Fan-in: queue the frame under its input name; run once every input has one."""
@@ -117,12 +118,15 @@ class _Step(LatencyRing):
             for name, frame in frames.items():
                 if type(frame) is _Numpy and not requires.satisfied_by(frame.array):
                     frames[name] = self.session._adapt(frame, requires)
-        t0 = _now_ns()
+        clock = self.session._clock
         try:
             out = self.process(frames)
         except Exception as exc:
+            clock[0] = _now()
             return self.failed(frames, exc)
-        self.add(_now_ns() - t0)
+        t1 = _now()
+        self.record(t1 - clock[0])
+        clock[0] = t1
         if not self.retains:
             for frame in frames.values():
                 if type(frame) is _Numpy:
@@ -218,9 +222,9 @@ class Session:
         self._unusable = False           # closed or broken: one check on the hot path
         self._sets_context = False       # executor nodes read the counters from the thread
         self._broken: RemoteMediaError | None = None
-        self._samples_in = 0
         self._started_ns = _now_ns()
         self._outputs: list[RuntimeData] = []
+        self._clock = [0]                # the last timestamp taken on the current push
         self._steps: list[_Step] = []
         start_watching(self.serialization)
         try:
@@ -243,28 +247,29 @@ class Session:
             self._steps.append(steps[node_id])
             if spec.executor != "inline":
                 self._sets_context = True
-        input_consumers, input_readers = [], 0
+        # Consumers first: a step's receive() calls its consumers' receive() directly, so
+        # closures are built from the last step back to the first.
+        consumer_ids: dict[str, list] = {i: [] for i in ("input", *steps)}
         for c in m.connections:
-            if c.target == OUTPUT:
-                consumer = self._outputs.append
-            else:
-                target = steps[c.target]
-                if target.fan_in:
-                    target.pending[c.input] = deque()
-                    consumer = partial(target.receive_named, c.input)
-                else:
-                    consumer = target.receive
-            if c.source == INPUT:
-                input_consumers.append(consumer)
-                input_readers += 1
-            else:
-                steps[c.source].consumers.append(consumer)
+            consumer_ids[c.source].append(c)
+            if c.source != INPUT:
                 steps[c.source].readers += 1
-        self._input_consumers = tuple(input_consumers)
-        self._input_readers = input_readers
+
+        def consumer_for(c):
+            if c.target == OUTPUT:
+                return self._outputs.append
+            target = steps[c.target]
+            if target.fan_in:
+                target.pending[c.input] = deque()
+                return partial(target.receive_named, c.input)
+            return target.receive
+
+        for step in reversed(self._steps):
+            step.consumers = tuple(consumer_for(c) for c in consumer_ids[step.node_id])
+            _compile_receive(step)
+        self._input_consumers = tuple(consumer_for(c) for c in consumer_ids[INPUT])
+        self._input_readers = len(self._input_consumers)
         self._step_by_id = steps
-        for step in self._steps:
-            step.consumers = tuple(step.consumers)
 
     # -- the hot path ----------------------------------------------------------------------------
     def push(self, data: Any, *, transfer: bool = False) -> list[RuntimeData]:
@@ -274,18 +279,24 @@ class Session:
         a node may write it in place; otherwise a writer gets a counted copy."""
         if self._unusable:
             self._raise_unusable()
-        frame = data if isinstance(data, RuntimeData) else to_runtime_data(data)
-        t_start = _now_ns()
+        t_start = self._clock[0] = _now()
         counters = self.counters
-        if type(frame) is _Numpy:
+        if type(data) is _ndarray:
+            # The common case, without the general conversion's checks.
+            view = data.view()
+            view.setflags(write=False)
+            frame = _make_numpy(_Numpy, data, view, None, None, None, EMPTY_METADATA,
+                                BufferOwnership(transfer, self._input_readers, counters))
             counters.frames_in += 1
-            shape = frame._array.shape
-            self._samples_in += shape[0] if shape else 1
-            ownership = frame._ownership
-            if transfer:
-                ownership.owned = True
-            ownership.readers += self._input_readers
-            ownership.counters = counters
+        else:
+            frame = data if isinstance(data, RuntimeData) else to_runtime_data(data)
+            if type(frame) is _Numpy:
+                counters.frames_in += 1
+                ownership = frame._ownership
+                if transfer:
+                    ownership.owned = True
+                ownership.readers += self._input_readers
+                ownership.counters = counters
         outputs = self._outputs
         if self.bypass:
             outputs.append(frame)
@@ -310,7 +321,14 @@ class Session:
                 counters.frames_out += 1
             else:
                 counters.events_out += 1
-        self.engine_latency.add(_now_ns() - t_start)
+        ring = self.engine_latency
+        dt = int((_now() - t_start) * 1e9)
+        i = ring.index
+        ring.values[i] = dt
+        ring.index = (i + 1) & _RING_MASK
+        ring.count += 1
+        if dt > ring.max_ns:
+            ring.max_ns = dt
         return result
 
     def _adapt(self, item: NumpyData, requires) -> NumpyData:
@@ -377,18 +395,18 @@ class Session:
         self.engine_latency.reset()
         self.end_to_end_latency.reset()
         self.serialization.events = 0
-        self._samples_in = 0
         self._started_ns = _now_ns()
         for step in self._steps:
-            step.errors = 0
             step.reset()
 
     def stats(self) -> dict:
         """The stats report of DESIGN.md, as a dict ready for JSON."""
         c = self.counters
         duration = max((_now_ns() - self._started_ns) / 1e9, 1e-9)
-        rate = self.manifest.audio.sample_rate or 0
-        audio_seconds = self._samples_in / rate if rate else 0.0
+        # Audio time pushed, counted in blocks of the manifest's size (a short last block of a
+        # file counts as a whole one): realtime_factor = audio seconds per wall-clock second.
+        audio = self.manifest.audio
+        audio_seconds = c.frames_in * audio.block_size / audio.sample_rate
         engine = self.engine_latency.summary_us()
         e2e = self.end_to_end_latency.summary_us()
         zero = {"p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0}
@@ -444,6 +462,92 @@ def _make_node(spec) -> Node:
         return spec.node_class(spec.id, **spec.params)
     module = importlib.import_module(EXECUTOR_MODULES[spec.executor])
     return module.make_executor_node(spec)
+
+
+def _compile_receive(step: _Step) -> None:
+    """Build the hot path for one node: a closure over everything that does not change.
+
+    It runs the node on one input, records the node's latency, keeps the buffer's reader count,
+    and hands the output straight to the consumers (depth first). The latency ring's position
+    and maximum live in the closure (`nonlocal`): cheaper than attribute writes per frame."""
+    process = step.process
+    consumers = step.consumers
+    single = consumers[0] if len(consumers) == 1 else None
+    readers = step.readers
+    counters = step.counters
+    plain = step.accepts_numpy and step.requires is None
+    retains = step.retains
+    prepare = step.prepare
+    failed = step.failed
+    emit = step.emit
+    values = step.latency_values
+    mask = _RING_MASK
+    now = _now
+    Numpy = _Numpy
+    # One clock read per node: a node's time runs from the previous timestamp on this push (the
+    # push's start, or the end of the node that ran last) to the end of its own process().
+    clock = step.session._clock
+    count = 0
+    max_s = 0.0
+
+    def receive(item) -> None:
+        nonlocal count, max_s
+        numpy_in = type(item) is Numpy
+        if not (plain and numpy_in):
+            item = prepare(item)
+            if item is None:
+                return
+        try:
+            out = process(item)
+        except Exception as exc:
+            clock[0] = now()
+            return failed(item, exc)
+        t1 = now()
+        dt = t1 - clock[0]
+        clock[0] = t1
+        values[count & mask] = dt
+        count += 1
+        if dt > max_s:
+            max_s = dt
+        if out is item and numpy_in:
+            # Passed on unchanged: this node's reader slot becomes its consumers'.
+            if readers != 1 or retains:
+                item._ownership.readers += readers - (not retains)
+        else:
+            if numpy_in and not retains:
+                item._ownership.readers -= 1
+            if out is None:
+                return
+            if type(out) is not Numpy:
+                return emit(out)
+            ownership = out._ownership
+            ownership.readers += readers
+            ownership.counters = counters
+        if single is not None:
+            single(out)
+        else:
+            for consumer in consumers:
+                consumer(out)
+
+    def record(dt: float) -> None:
+        nonlocal count, max_s
+        values[count & mask] = dt
+        count += 1
+        if dt > max_s:
+            max_s = dt
+
+    def state() -> tuple[int, float]:
+        return count, max_s
+
+    def reset() -> None:
+        nonlocal count, max_s
+        count = 0
+        max_s = 0.0
+
+    step.receive = receive
+    step.record = record
+    step.latency_state = state
+    step.latency_reset = reset
 
 
 def _input_format(m: Manifest, node_id: str):
