@@ -529,6 +529,34 @@ def _compile_receive(step: _Step) -> None:
             for consumer in consumers:
                 consumer(out)
 
+    def receive_plain(item) -> None:
+        # The common case, specialised: takes Numpy as it comes, one consumer, keeps nothing.
+        nonlocal count, max_s
+        if type(item) is not Numpy:
+            return receive(item)
+        try:
+            out = process(item)
+        except Exception as exc:
+            clock[0] = now()
+            return failed(item, exc)
+        t1 = now()
+        dt = t1 - clock[0]
+        clock[0] = t1
+        values[count & mask] = dt
+        count += 1
+        if dt > max_s:
+            max_s = dt
+        if out is not item:
+            item._ownership.readers -= 1
+            if out is None:
+                return
+            if type(out) is not Numpy:
+                return emit(out)
+            ownership = out._ownership
+            ownership.readers += 1
+            ownership.counters = counters
+        single(out)
+
     def record(dt: float) -> None:
         nonlocal count, max_s
         values[count & mask] = dt
@@ -544,7 +572,7 @@ def _compile_receive(step: _Step) -> None:
         count = 0
         max_s = 0.0
 
-    step.receive = receive
+    step.receive = receive_plain if plain and single is not None and not retains else receive
     step.record = record
     step.latency_state = state
     step.latency_reset = reset
