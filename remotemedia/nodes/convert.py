@@ -13,6 +13,8 @@ float32 would lose bits (an int32 target or source, float64 input), float32 othe
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..engine.node import Node, Param, register_node
@@ -76,9 +78,11 @@ class FormatConvert(Node):
         else:
             np.multiply(array, factor, out=work, casting="unsafe")
         np.rint(work, out=work)
-        if src.kind == "f":
-            np.nan_to_num(work, copy=False, nan=0.0, posinf=info.max, neginf=info.min)
         np.clip(work, info.min, info.max, out=work)
+        # Clipping leaves only NaN non-finite, and NaN poisons a sum: one cheap pass to find
+        # out, the costly repair only when there is one.
+        if src.kind == "f" and math.isnan(work.sum()):
+            np.nan_to_num(work, copy=False, nan=0.0)
         out = np.empty(array.shape, dtype=target)
         np.copyto(out, work, casting="unsafe")
         return frame.with_array(out)

@@ -206,3 +206,20 @@ def test_dc_threshold_is_a_parameter():
     x = sine() + np.float32(0.005)                 # -46 dBFS of offset
     assert run("DCOffset", x) == []
     assert [e["type"] for e in run("DCOffset", x, {"threshold_db": -50})] == ["dc_offset"]
+
+
+def test_run_finder_matches_a_plain_loop():
+    from remotemedia.nodes.health import _runs
+    rng = np.random.default_rng(11)
+    masks = [np.ones(5, bool), np.zeros(5, bool), np.array([True]), np.array([False])]
+    masks += [rng.random(int(rng.integers(1, 60))) < rng.random() for _ in range(300)]
+    for mask in masks:
+        expected, start = [], None
+        for i, m in enumerate(list(mask) + [False]):
+            if m and start is None:
+                start = i
+            elif not m and start is not None:
+                expected.append((start, i))
+                start = None
+        starts, ends = _runs(mask)
+        assert list(zip(starts.tolist(), ends.tolist())) == expected
