@@ -148,6 +148,7 @@ def cmd_stream(args) -> int:
     manifest = pipeline.manifest
     source = make_source(args.input, manifest.audio)
     sink = make_sink(args.output, manifest.output_format)
+    _refuse_same_file(source, sink)
     sink_on_stdout = getattr(sink, "uses_stdout", False)
     events = _open_events(args.events, sink_on_stdout)
     runner = StreamRunner(pipeline, source, sink, realtime=args.realtime,
@@ -184,8 +185,7 @@ def cmd_stream(args) -> int:
             stats["stop_reason"] = STOP_REASON[signals.received]
         print(format_summary(stats, manifest.name), file=sys.stderr)
         if args.json:
-            sys.stdout.write(json.dumps(stats) + "\n")
-            sys.stdout.flush()
+            _print_stdout(json.dumps(stats))
     if signals.received is not None:
         return EXIT_SIGNAL[signals.received]
     if failure is None:
@@ -197,6 +197,23 @@ def cmd_stream(args) -> int:
     if os.environ.get("REMOTEMEDIA_DEBUG"):
         traceback.print_exception(failure)
     return EXIT_FAILED
+
+
+def _refuse_same_file(source, sink) -> None:
+    # Opening the output truncates it: the input would be read back as silence or garbage.
+    src, dst = getattr(source, "path", None), getattr(sink, "path", None)
+    if src is not None and dst is not None and dst.exists() and os.path.samefile(src, dst):
+        raise UsageError(f"input and output are the same file: {src}")
+
+
+def _print_stdout(line: str) -> None:
+    """One line on stdout; a reader that went away (`| head`) is not worth a traceback."""
+    try:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _open_events(path: str | None, stdout_taken: bool) -> "_EventWriter":
@@ -264,17 +281,26 @@ class _EventWriter:
                 _note("events are not written: stdout carries raw audio (use --events FILE)")
             return
         line = json.dumps(event_record(data), default=_json_default)
-        self.stream.write(line + "\n")
-        if self.flush_each:
-            self.stream.flush()
+        try:
+            self.stream.write(line + "\n")
+            if self.flush_each:
+                self.stream.flush()
+        except BrokenPipeError as exc:
+            self.stream = None
+            raise RemoteMediaError("events: the reader of stdout went away") from exc
+        except OSError as exc:
+            raise RemoteMediaError(f"events: cannot write: {exc.strerror}") from exc
 
     def close(self) -> None:
         if self.stream is None:
             return
-        if self.owns:
-            self.stream.close()
-        else:
-            self.stream.flush()
+        try:
+            if self.owns:
+                self.stream.close()
+            else:
+                self.stream.flush()
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def event_record(data) -> dict:
@@ -399,4 +425,5 @@ def cmd_tui(args) -> int:
     except ImportError as exc:
         _error(f"the TUI is not available: {exc}")
         return EXIT_FAILED
-    return run_app(manifest=args.manifest, input_spec=args.input, output_spec=args.output)
+    return int(run_app(manifest=args.manifest, input_spec=args.input,
+                       output_spec=args.output) or 0)

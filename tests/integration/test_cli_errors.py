@@ -56,6 +56,8 @@ CASES = [
                             "file:missing.wav"], ["input file not found: missing.wav"]),
     ("unreadable input", ["stream", "-m", "{m}/passthrough.yaml", "--input", "file:junk.wav"],
      ["cannot read junk.wav as audio"]),
+    ("same file in and out", ["stream", "-m", "{m}/passthrough.yaml", "--input", "file:ok.wav",
+                              "--output", "file:./ok.wav"], ["same file"]),
     ("missing output dir", ["stream", "-m", "{m}/passthrough.yaml", "--input", "file:ok.wav",
                             "--output", "file:nodir/out.wav"], ["directory does not exist"]),
     ("wav rate mismatch", ["stream", "-m", "{m}/passthrough.yaml", "--input", "file:cd.wav"],

@@ -81,6 +81,23 @@ def test_stereo_round_trip_keeps_channels(tmp_path):
     np.testing.assert_array_equal(sf.read(out, dtype="float32")[0], x)
 
 
+def test_output_file_takes_the_graphs_output_format(tmp_path):
+    # Stereo in, Downmix to mono: the WAV written is mono, as the manifest's output declares.
+    manifest = {"version": "v1", "audio": {"sample_rate": 48000, "channels": 2,
+                                           "block_size": 960},
+                "nodes": [{"id": "down", "node_type": "Downmix"}],
+                "connections": [{"from": "input", "to": "down"},
+                                {"from": "down", "to": "output"}]}
+    x = sine(seconds=0.1, channels=2)
+    x[:, 1] = 0.25
+    src, out = tmp_path / "st.wav", tmp_path / "mono.wav"
+    sf.write(src, x, 48000, subtype="FLOAT")
+    run_files(manifest, src, out)
+    assert_wav(out, 48000, 1, x.shape[0])
+    np.testing.assert_array_equal(sf.read(out, dtype="float32")[0], x.mean(axis=1,
+                                                                            dtype=np.float32))
+
+
 def test_pcm16_output_when_the_spec_names_it(manifests_dir, input_wav, tmp_path):
     src, x = input_wav
     out = tmp_path / "o16.wav"
