@@ -11,6 +11,8 @@ the decision was made: a start is only confirmed after min_speech_ms of speech a
 min_silence_ms of silence, so events arrive that much after the edge they name. Silero's
 probability trails the audio by a window or two (about 40 ms measured on espeak-ng speech, at
 both edges), so its edges land that much late; pad_ms moves starts back and ends on.
+Frames are taken to be contiguous from the first one's pts; send `discontinuity` (or `reset`)
+when they are not.
 
 The Silero model ships inside the `silero-vad` package. Its Python package imports torch, so it
 is never imported: the .onnx file is found with `importlib.util.find_spec` and run directly with
@@ -142,8 +144,6 @@ class SpeechGate:
 
 class _VadBase(Node):
     """Event plumbing shared by VAD and EnergyVAD."""
-
-    retains_input = False
 
     def _make_gate(self, rate: int) -> SpeechGate:
         ms = rate / 1000.0
