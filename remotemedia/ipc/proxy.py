@@ -354,6 +354,8 @@ class ProcessNode(Node):
             if timeout_s is not None and now - start >= timeout_s:
                 return
             if now < spin_end:
+                # Yield, not burn: with both cores busy the worker may need this one to answer.
+                os.sched_yield()
                 continue
             self._check_alive()
             if timeout_s is not None and timeout_s - (now - start) < POLL_S:

@@ -120,12 +120,18 @@ def receive(subscriber, borrowed: Borrowed, *, copy_out: bool = False):
         payload = view[h.header_len:h.header_len + h.payload_len]
         copied = False
         if h.kind == codec.NUMPY:
-            array = np.ndarray(h.shape, np.dtype(h.dtype), buffer=buf,
-                               offset=h.header_len + h.data_offset, strides=h.strides)
-            array.flags.writeable = False
             if copy_out:
-                array = array.copy(order="K")
+                # Copy the span, not the elements, so the strides stay exactly as sent.
+                span = np.empty(h.payload_len, dtype=np.uint8)
+                ctypes.memmove(span.ctypes.data, ctypes.addressof(buf) + h.header_len,
+                               h.payload_len)
+                array = np.ndarray(h.shape, np.dtype(h.dtype), buffer=span,
+                                   offset=h.data_offset, strides=h.strides)
                 copied = True
+            else:
+                array = np.ndarray(h.shape, np.dtype(h.dtype), buffer=buf,
+                                   offset=h.header_len + h.data_offset, strides=h.strides)
+            array.flags.writeable = False
             data = NumpyData(array, sample_rate=h.sample_rate, pts=h.pts, seq=h.seq,
                              metadata=h.metadata)
         elif h.kind == codec.TEXT:

@@ -134,6 +134,7 @@ def main() -> int:
             got = wire.receive(sub, borrowed, copy_out=copy_in)
             if got is None:
                 if now() < spin_until:
+                    os.sched_yield()   # lets the engine run if it shares this core
                     continue
                 listener.timed_wait(iox_timeout)
                 if os.getppid() != parent_pid:
