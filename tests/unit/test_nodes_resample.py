@@ -207,3 +207,24 @@ def test_unsupported_dtype_is_a_clear_node_error():
             [{"id": "rs", "node_type": "Resample", "params": {"rate": 16000}}])).session() as s:
         with pytest.raises(rm.RemoteMediaError, match="FormatConvert"):
             s.push(NumpyData(x, sample_rate=48000, pts=0))
+
+
+def test_discontinuity_releases_the_tail_and_rebases_pts_on_the_next_frame():
+    from remotemedia.engine.data import ControlData
+    x = make_signal(seconds=0.2)
+    with rm.Pipeline.from_manifest(manifest(
+            [{"id": "rs", "node_type": "Resample", "params": {"rate": 16000}}])).session() as s:
+        first = []
+        for i in range(0, len(x), 960):
+            first += s.push(NumpyData(x[i:i + 960], sample_rate=48000, pts=i))
+        first += s.push(ControlData("discontinuity"))
+        audio = [o for o in first if o.kind == "numpy"]
+        assert sum(o.array.shape[0] for o in audio) == 3200      # everything, tail included
+        second = []
+        for i in range(0, len(x), 960):                          # resumes 10 s later
+            second += s.push(NumpyData(x[i:i + 960], sample_rate=48000, pts=480000 + i))
+        second += s.end_of_stream()
+    second = [o for o in second if o.kind == "numpy"]
+    assert second[0].pts == 160000
+    assert np.array_equal(np.concatenate([o.array for o in second]),
+                          np.concatenate([o.array for o in audio]))

@@ -291,3 +291,32 @@ def test_events_carry_pts_of_a_stream_that_starts_late():
                                         block=960), x, 48000, 960, pts0=480000)
     assert [e["pts"] for e in events] == [480000 + 48000, 480000 + 96000]
     assert events[0]["time_s"] == pytest.approx(11.0)
+
+
+@needs_model
+def test_vad_speech_cut_off_by_end_of_stream_still_ends(speech):
+    signal, edges = speech
+    cut = edges[0][0] + RATE                       # one second into the first phrase
+    _, events = run_events(vad_manifest(), signal[:cut], RATE, 320)
+    assert [e["type"] for e in events] == ["speech_start", "speech_end"]
+    assert abs(events[0]["pts"] - edges[0][0]) <= TOLERANCE
+    assert events[1]["pts"] <= cut and cut - events[1]["pts"] <= TOLERANCE
+
+
+@needs_model
+def test_vad_reset_forgets_the_model_state(speech):
+    """After `reset` the same audio gives the same events as a fresh session."""
+    from remotemedia.engine.data import ControlData
+    signal, _ = speech
+    piece = signal[: 5 * RATE]
+    _, fresh = run_events(vad_manifest(), piece, RATE, 320)
+    with rm.Pipeline.from_manifest(vad_manifest()).session() as s:
+        for i in range(0, 2 * RATE, 320):
+            s.push(NumpyData(signal[3 * RATE + i:3 * RATE + i + 320], sample_rate=RATE, pts=i))
+        s.push(ControlData("reset"))
+        outs = []
+        for i in range(0, piece.shape[0], 320):
+            outs += s.push(NumpyData(piece[i:i + 320], sample_rate=RATE, pts=i))
+        outs += s.end_of_stream()
+    again = [o.value for o in outs if o.kind == "json"]
+    assert fresh and again == fresh
