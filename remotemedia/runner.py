@@ -141,6 +141,16 @@ class StreamRunner:
         max_frames = self.max_frames
         pts = 0
         n = 0
+        if getattr(source, "runs_schedule", False):
+            # A device source in callback mode pushes each block through the session inside its
+            # audio callback; this thread delivers what it hands back (io/devices.py).
+            reason = source.run_schedule(session, self._deliver, stop, max_frames,
+                                         lambda pushed: setattr(self, "frames_released", pushed))
+            self.stop_reason = self.stop_reason or reason
+            self._deliver(session.end_of_stream(), final=True)
+            return
+        if max_frames is not None and hasattr(source, "limit_frames"):
+            source.limit_frames(max_frames)  # a device captures exactly what the run reads
         clock.start()
         while not stop.is_set():
             if max_frames is not None and n >= max_frames:
@@ -196,4 +206,11 @@ class StreamRunner:
             raise RemoteMediaError("the runner has not started")
         report = self.session.stats()
         report["stop_reason"] = self.stop_reason
+        # Frames inside an io end (a device's ring) at stop: frames_in == frames_out + drops +
+        # in_flight. Device ends add their count and a `device` section.
+        report["in_flight"] = 0
+        for end in (self.source, self.sink):
+            extend = getattr(end, "extend_report", None)
+            if extend is not None:
+                extend(report)
         return report
