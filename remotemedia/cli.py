@@ -37,7 +37,7 @@ STOP_REASON = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
 STATUS_INTERVAL_S = 0.25
 
 
-# -- entry point ------------------------------------------------------------------------------------
+# -- entry point -----------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
     try:
@@ -134,7 +134,7 @@ def _note(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr)
 
 
-# -- stream -----------------------------------------------------------------------------------------
+# -- stream ----------------------------------------------------------------------------------------
 
 def cmd_stream(args) -> int:
     from .engine.session import Pipeline
@@ -167,11 +167,9 @@ def cmd_stream(args) -> int:
         if status is not None:
             status.start()
         runner.run()
-    except KeyboardInterrupt as exc:  # a second signal: the runner still closed everything
-        failure = exc
-    except RemoteMediaError as exc:
-        failure = exc
-    except Exception as exc:  # a bug in a node's setup or a sink: still report, one line
+    except (KeyboardInterrupt, Exception) as exc:
+        # The runner has closed the session, the source and the sink (finalizing files) on
+        # its way out; what is left is to report. KeyboardInterrupt is a second signal.
         failure = exc
     finally:
         if status is not None:
@@ -190,10 +188,12 @@ def cmd_stream(args) -> int:
         return EXIT_SIGNAL[signals.received]
     if failure is None:
         return EXIT_OK
+    if isinstance(failure, KeyboardInterrupt):
+        return EXIT_SIGNAL[signal.SIGINT]
     if isinstance(failure, RemoteMediaError):
         _error(str(failure))
         return failure.exit_code
-    _error(f"{type(failure).__name__}: {failure}")
+    _error(f"{type(failure).__name__}: {failure} (REMOTEMEDIA_DEBUG=1 shows the traceback)")
     if os.environ.get("REMOTEMEDIA_DEBUG"):
         traceback.print_exception(failure)
     return EXIT_FAILED
@@ -392,7 +392,7 @@ def format_summary(stats: dict, name: str) -> str:
     return "\n".join(lines)
 
 
-# -- validate, nodes, tui -----------------------------------------------------------------------------
+# -- validate, nodes, tui --------------------------------------------------------------------------
 
 def cmd_validate(args) -> int:
     from .engine.manifest import load_manifest

@@ -130,7 +130,7 @@ def make_sink(spec: str, fmt: AudioFormat) -> Sink:
     raise _unknown(spec, name, "output", SINK_SPECS)
 
 
-# -- helpers ----------------------------------------------------------------------------------------
+# -- helpers ---------------------------------------------------------------------------------------
 
 def _complete(fmt: AudioFormat) -> AudioFormat:
     # A format with unknowns (a node that declares none) falls back to the engine defaults.

@@ -1,12 +1,14 @@
 """Generated sources: sine, chirp, noise and silence.
 
 Each returns blocks of `block_size` samples, shaped (samples,) for mono and (samples, channels)
-otherwise, with every channel the same signal (noise excepted: its channels are uncorrelated). They never end (a run stops at --duration, a
-signal, or the sink), are not clocked (the runner paces them when a device is involved), and
-are deterministic: the same spec gives the same samples, so a test can regenerate what a run
-played. Each block is a fresh buffer handed over to the engine, which may write it in place.
+otherwise, with every channel the same signal (noise excepted: its channels are uncorrelated).
+They never end (a run stops at --duration or a signal), are not clocked (the runner paces them
+when a device is involved), and are deterministic: the same spec gives the same samples, so a
+test can regenerate what a run played. Each block is a fresh buffer handed over to the engine,
+which may write it in place.
 
-Phase is carried as a sample counter wrapped to one period, so a sine stays clean for hours.
+A sine carries its phase wrapped to one cycle and a chirp computes its phase in closed form, so
+neither loses precision over hours.
 """
 
 from __future__ import annotations

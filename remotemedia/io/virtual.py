@@ -1,7 +1,8 @@
 """The clocked virtual device: what `default` means when there is no sound card.
 
 It stands in for an audio interface: its input delivers silence (or any generated signal it is
-given) and its output consumes frames and discards them (as `null` does), both at the pace of the stream's clock.
+given) and its output consumes frames and discards them (as `null` does), both at the pace of
+the stream's clock.
 Both ends are `realtime`, so a stream using either runs in real time by default, paced by the
 runner's clock: frame N is released at start + N x block duration against a monotonic clock,
 so it does not drift. Give the runner a SimulatedClock and the same device runs in simulated

@@ -8,7 +8,6 @@ import select
 import subprocess
 import time
 
-import numpy as np
 import pytest
 import soundfile as sf
 

@@ -8,7 +8,7 @@ import time
 
 from remotemedia.engine.session import Pipeline
 from remotemedia.io.clock import SimulatedClock
-from remotemedia.io.spec import make_sink, make_source
+from remotemedia.io.spec import make_source
 from remotemedia.io.virtual import VirtualSink, VirtualSource
 from remotemedia.runner import FINISHED, StreamRunner
 
