@@ -153,17 +153,16 @@ def cmd_stream(args) -> int:
     events = _open_events(args.events, sink_on_stdout)
     runner = StreamRunner(pipeline, source, sink, realtime=args.realtime,
                           duration=args.duration, strict=args.strict, on_event=events)
-    _note(_start_line(manifest, source, sink, runner, args.duration))
-    if not runner.realtime and args.duration is None and getattr(source, "endless", False):
-        _note("the input never ends and the run is not paced: stop it with Ctrl-C, or give "
-              "--duration")
     events.flush_each = runner.realtime
-
     signals = _SignalStop(runner)
     status = _StatusLine(runner, sys.stderr) if sys.stderr.isatty() else None
     failure: BaseException | None = None
-    signals.install()
+    signals.install()  # before anything is said: from here on a signal means a clean stop
     try:
+        _note(_start_line(manifest, source, sink, runner, args.duration))
+        if not runner.realtime and args.duration is None and getattr(source, "endless", False):
+            _note("the input never ends and the run is not paced: stop it with Ctrl-C, or "
+                  "give --duration")
         if status is not None:
             status.start()
         runner.run()

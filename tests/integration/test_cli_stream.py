@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import subprocess
 import time
 
@@ -189,3 +190,29 @@ def test_fast_and_realtime_pick_the_pace(remotemedia_cmd, manifests_dir):
                                    "20", "--json"])
     assert "as fast as possible" in synth.stderr
     assert json.loads(synth.stdout.splitlines()[-1])["frames_out"] == 1000
+
+
+def test_raw_stdout_keeps_events_off_it_and_says_so(remotemedia_cmd, ten_frames, tmp_path):
+    manifest = tmp_path / "meter_out.yaml"
+    manifest.write_text(chain_manifest(("meter", "LevelMeter")))
+    proc = subprocess.run(remotemedia_cmd + [
+        "stream", "--manifest", str(manifest), "--input", f"file:{ten_frames}",
+        "--output", "raw:-"], capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout) == 10 * 960 * 4                 # audio only
+    assert proc.stderr.count(b"events are not written") == 1
+
+
+def test_an_unbounded_fast_run_is_pointed_out(remotemedia_cmd, manifests_dir):
+    proc = subprocess.Popen(remotemedia_cmd + [
+        "stream", "--manifest", str(manifests_dir / "passthrough.yaml"), "--input", "sine",
+        "--output", "null"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first_lines = [proc.stderr.readline(), proc.stderr.readline()]
+        proc.send_signal(signal.SIGINT)
+        _, rest = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "never ends" in first_lines[1] and "--duration" in first_lines[1]
+    assert proc.returncode == 130 and "ended: interrupted" in rest
