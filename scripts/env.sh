@@ -48,7 +48,7 @@ ensure_venv() {
     "$PY" -c "import remotemedia" || { log "error: install failed"; return 1; }
     # silero-vad ships its ONNX model; its declared torch dependency would pull a multi-GB
     # CUDA build, so it is installed without dependencies (onnxruntime comes from the extra).
-    if [[ "$extras" == *voice* ]] && ! "$PY" -c "import silero_vad" 2>/dev/null; then
+    if [[ "$extras" == *voice* ]] && ! "$PY" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('silero_vad') is None)" 2>/dev/null; then
         "$PY" -m pip install -q --disable-pip-version-check --no-deps silero-vad 2>&1 \
             | grep -v "^WARNING: Location" >&2 || log "warning: silero-vad not installed"
     fi

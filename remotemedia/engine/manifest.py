@@ -388,6 +388,7 @@ def _propagate_formats(order, by_id, connections, audio, fail) -> dict[str, Audi
                 fmt_in = probe.merge_formats(ins)
             else:
                 fmt_in = next(iter(ins.values()))
+            probe.format = fmt_in
             formats[node_id] = probe.output_format(fmt_in)
         except ValueError as exc:
             fail(str(exc), node_id)
