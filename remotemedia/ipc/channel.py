@@ -1,16 +1,20 @@
 """Shared-memory channels between the engine and one worker process, over iceoryx2.
 
 Naming and files. Every worker incarnation gets its own iceoryx2 *domain*: a config whose file
-prefix is `rmx<parent pid>x<token>_` and whose root directory is `$TMPDIR/remotemedia-<uid>/iox/`
-(created 0700). `token` is `secrets.token_hex(16)`, so the service names
-(`remotemedia/<token>/<node id>/req|rep|req_ev|rep_ev`) and the files behind them cannot be
-guessed by another user. iceoryx2 creates its shared-memory files 0600 except one 16-byte
-`.global_mgmt` file (0666), which `tighten_permissions` sets to 0600 as soon as it appears.
+prefix is `rmx<parent pid>x<16 hex>_` and whose root directory (node and service descriptions,
+event sockets) is `$TMPDIR/remotemedia-<uid>/iox/`, inside a directory created 0700. The service
+names are `remotemedia/<token>/<node id>/req|rep|req_ev|rep_ev` with `token` =
+`secrets.token_hex(16)` (the prefix shows its first 16 hex digits only: /dev/shm can be listed by
+anyone, and iceoryx2 stores a service under a hash of its name), so another user can neither
+guess a service nor open its files. iceoryx2 creates its shared-memory files 0600 except one
+16-byte `.global_mgmt` file (0666), which `tighten_permissions` sets to 0600 as soon as it
+appears. (The root directory is shared by all domains because an event socket's path must fit
+in 107 bytes.)
 
 Cleanup. A domain is removed by prefix when its worker stops or crashes (`remove_domain`): the
-files a SIGKILLed process leaves in /dev/shm and under the root directory all carry the prefix.
-`remove_stale_domains` runs before every start and removes the domains of parents that no longer
-exist, which is what a crashed engine leaves behind.
+files a SIGKILLed process leaves in /dev/shm and under the root directory all carry the prefix,
+and a node directory that held them goes too. `remove_stale_domains` runs before every start and
+removes the domains of parents that no longer exist, which is what a crashed engine leaves behind.
 
 Services. `req` (parent publishes, worker subscribes) and `rep` (the other way) are
 publish-subscribe services of byte slices; `req_ev` and `rep_ev` are event services used to wake a
@@ -25,14 +29,13 @@ import ctypes
 import os
 import re
 import secrets
-import shutil
 import tempfile
 from pathlib import Path
 
 import iceoryx2 as iox
 
 SHM_DIR = Path("/dev/shm")
-PREFIX_RE = re.compile(r"^rmx(\d+)x([0-9a-f]{32})_")
+PREFIX_RE = re.compile(r"^rmx(\d+)x([0-9a-f]{16})_")
 SLICE = iox.Slice[ctypes.c_uint8]
 PAYLOAD_ALIGN = 64
 REP_BUFFER = 256          # replies queued for the parent before the worker waits
@@ -51,16 +54,20 @@ def root_dir() -> Path:
     return root
 
 
+def iox_root() -> Path:
+    return root_dir() / "iox"
+
+
 def new_prefix(parent_pid: int | None = None) -> tuple[str, str]:
-    """(prefix, token) for a fresh domain."""
+    """(prefix, token) for a fresh domain: the token names its services."""
     token = secrets.token_hex(16)
-    return f"rmx{parent_pid or os.getpid()}x{token}_", token
+    return f"rmx{parent_pid or os.getpid()}x{token[:16]}_", token
 
 
 def make_config(prefix: str):
     cfg = iox.config.default()
     cfg.global_cfg.prefix = iox.FileName.new(prefix)
-    cfg.global_cfg.root_path = iox.Path.new(str(root_dir() / "iox") + "/")
+    cfg.global_cfg.root_path = iox.Path.new(str(iox_root()) + "/")
     return cfg
 
 
@@ -73,11 +80,10 @@ def make_node(prefix: str):
 
 
 def domain_files(prefix: str) -> list[Path]:
-    """Every file or directory of a domain, in /dev/shm and under the root directory."""
-    found = [p for p in SHM_DIR.glob(prefix + "*")]
-    iox_root = root_dir() / "iox"
-    if iox_root.exists():
-        found += [p for p in iox_root.rglob(prefix + "*")]
+    """Every file of a domain, in /dev/shm and under the root directory."""
+    found = list(SHM_DIR.glob(prefix + "*"))
+    if iox_root().exists():
+        found += list(iox_root().rglob(prefix + "*"))
     return found
 
 
@@ -91,16 +97,23 @@ def tighten_permissions(prefix: str) -> None:
 
 
 def remove_domain(prefix: str) -> int:
-    """Remove every file of a domain; return how many were removed."""
+    """Remove every file of a domain, and the node directories that held them; return how
+    many files were removed. A directory that held none of them is never touched, so a domain
+    being created at the same moment is safe."""
     removed = 0
+    emptied = set()
     for path in domain_files(prefix):
         try:
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
+            path.unlink()
             removed += 1
         except FileNotFoundError:
+            continue
+        if path.parent.parent.name == "nodes":
+            emptied.add(path.parent)
+    for directory in emptied:
+        try:
+            directory.rmdir()
+        except OSError:   # something else still lives there
             pass
     return removed
 
@@ -119,9 +132,8 @@ def remove_stale_domains() -> int:
     """Remove the domains whose parent process is gone (left by a crash); return file count."""
     stale = set()
     candidates = list(SHM_DIR.glob("rmx*"))
-    iox_root = root_dir() / "iox"
-    if iox_root.exists():
-        candidates += list(iox_root.rglob("rmx*"))
+    if iox_root().exists():
+        candidates += list(iox_root().rglob("rmx*"))
     for path in candidates:
         m = PREFIX_RE.match(path.name)
         if m and not _alive(int(m.group(1))):

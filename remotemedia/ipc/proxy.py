@@ -103,7 +103,8 @@ class _Worker:
     """One worker incarnation: its process, its domain and the parent's ports."""
 
     def __init__(self, spec, fmt: AudioFormat, max_slice_len: int):
-        self.prefix, token = channel.new_prefix()
+        self.prefix, self.token = channel.new_prefix()
+        token = self.token
         self.node = channel.make_node(self.prefix)
         names = channel.service_names(token, spec.id)
         queue = spec.queue_size
@@ -280,7 +281,7 @@ class ProcessNode(Node):
                 out.extend(self.process(data))
             return out
 
-    def on_control(self, event):
+    def on_control(self, event, _retry: bool = True):
         counters = current_counters()
         self._counters = counters
         out: list = []
@@ -291,7 +292,9 @@ class ProcessNode(Node):
             self._send(event, counters)
             self._wait(out, counters, lambda: not self._inflight, None)
         except _Died as died:
-            self._crashed(died.reason, counters)
+            self._crashed(died.reason, counters)   # raises under on_error "fail"
+            if _retry:   # the new worker's node sees the event too
+                out.extend(self.on_control(event, _retry=False))
         return out
 
     def _take_id(self) -> int:

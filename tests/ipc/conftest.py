@@ -17,9 +17,12 @@ OWN_PREFIX = f"rmx{os.getpid()}x"
 def own_files() -> list[Path]:
     """Shared-memory and root-directory files of domains this test process created."""
     found = list(channel.SHM_DIR.glob(OWN_PREFIX + "*"))
-    iox_root = channel.root_dir() / "iox"
-    if iox_root.exists():
-        found += list(iox_root.rglob(OWN_PREFIX + "*"))
+    if channel.iox_root().exists():
+        found += list(channel.iox_root().rglob(OWN_PREFIX + "*"))
+        # a node directory left empty is a leak too
+        nodes = channel.iox_root() / "nodes"
+        found += [d for d in nodes.iterdir() if d.is_dir() and not any(d.iterdir())] \
+            if nodes.exists() else []
     return found
 
 

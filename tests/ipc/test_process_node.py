@@ -171,9 +171,10 @@ def test_service_names_are_unguessable_and_per_worker():
     with Pipeline.from_manifest(manifest("PassThrough")).session() as a, \
             Pipeline.from_manifest(manifest("PassThrough")).session() as b:
         pa, pb = a.node("proc").worker.prefix, b.node("proc").worker.prefix
-    assert pa != pb
-    token = channel.PREFIX_RE.match(pa).group(2)
-    assert len(token) == 32 and int(token, 16) >= 0    # 128 random bits
+        assert pa != pb
+        token = a.node("proc").worker.token
+    assert len(token) == 32 and int(token, 16) >= 0    # 128 random bits name the services
+    assert pa.startswith(f"rmx{os.getpid()}x{token[:16]}_")
     names = channel.service_names(token, "proc")
     assert all(token in name for name in names.values())
 
