@@ -47,7 +47,6 @@ No pickle anywhere.
 from __future__ import annotations
 
 import struct
-from types import MappingProxyType
 from typing import Any, Mapping
 
 import numpy as np
@@ -305,7 +304,3 @@ def _decode(buf: memoryview, pos: int):
 
 def encode_metadata(metadata: Mapping[str, Any]) -> bytes:
     return encode_value(dict(metadata)) if metadata else b""
-
-
-def freeze(mapping) -> Mapping[str, Any]:
-    return MappingProxyType(mapping) if mapping else MappingProxyType({})

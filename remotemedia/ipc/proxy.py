@@ -37,7 +37,7 @@ import sys
 import time
 from collections import OrderedDict, deque
 
-from ..engine.data import ControlData, NumpyData, current_counters
+from ..engine.data import NumpyData, current_counters
 from ..engine.errors import RemoteMediaError
 from ..engine.node import AudioFormat, Node
 from ..engine.serialization import record_encode
@@ -176,6 +176,7 @@ class ProcessNode(Node):
         self._next_id = 1
         self._borrowed = channel.Borrowed()
         self._counters = None
+        self._last_answer_ns = 0
         self._policy = spec.queue_policy
         self._queue = spec.queue_size
         self._on_error = spec.on_error
@@ -336,9 +337,11 @@ class ProcessNode(Node):
         if code is not None:
             raise _Died(f"worker pid {worker.pid} {_describe_exit(code)}")
         if self._inflight:
+            # Silent since the oldest request went out, or since the last answer if later: a
+            # slow node that keeps answering is busy, not hung.
             oldest = next(iter(self._inflight.values()))
-            age = (time.perf_counter_ns() - oldest.sent_ns) / 1e9
-            if age > self.deadline_s:
+            silent_since = max(oldest.sent_ns, self._last_answer_ns)
+            if (time.perf_counter_ns() - silent_since) / 1e9 > self.deadline_s:
                 worker.kill()
                 raise _Died(f"worker pid {worker.pid} did not answer within "
                             f"{self.deadline_s * 1000:g} ms and was killed")
@@ -377,6 +380,7 @@ class ProcessNode(Node):
             if got is None:
                 return
             h, data, copied = got
+            self._last_answer_ns = time.perf_counter_ns()
             if counters is not None:
                 counters.io += (h.kind == codec.NUMPY) + copied + h.worker_io
                 counters.cow += h.cow

@@ -63,9 +63,7 @@ def main() -> int:
     if os.getppid() != parent_pid:
         return EXIT_CODE_ORPHAN
 
-    import numpy as np  # noqa: F401  (imported before the node, as the node will need it)
-
-    from ..engine.data import ControlData, NumpyData, RuntimeData, set_current_counters
+    from ..engine.data import RuntimeData, set_current_counters
     from ..engine.metrics import Counters
     from ..engine.node import AudioFormat
     from ..engine.serialization import SerializationWatch, start_watching
@@ -150,13 +148,11 @@ def main() -> int:
                 else:
                     result = instance.process(data)
                 del data
-                outputs = _as_list(result, RuntimeData)
-            except Exception as exc:
+                answer(h.request_id, _as_list(result, RuntimeData), cow0, ser0, int(copied))
+                del result
+            except Exception as exc:   # the node's error, or an output that cannot cross
                 wire.send_bytes(pub, codec.ERROR, h.request_id, wire.error_payload(exc),
                                 flags=codec.LAST)
-            else:
-                answer(h.request_id, outputs, cow0, ser0, int(copied))
-                del outputs, result
             notifier.notify()
             spin_until = now() + SPIN_S
     finally:

@@ -117,3 +117,15 @@ class BadSetup(Node):
 
     def process(self, frame):
         return frame
+
+
+class Unsendable(Node):
+    """Answers frame seq `at` with an object array, which cannot cross a process boundary."""
+
+    node_type = "tests.ipc.nodes:Unsendable"
+    params = (Param("at", int, 0),)
+
+    def process(self, frame):
+        if frame.seq == self.at:
+            return frame.with_array(np.array([object()] * 3, dtype=object))
+        return frame

@@ -165,3 +165,23 @@ def test_frames_in_flight_at_close_count_as_drops(no_reply_wait):
         session.push(_frame(i))
     session.close()
     assert session.stats()["drops"] == 3
+
+
+def test_an_output_that_cannot_cross_is_a_node_error_not_a_crash():
+    with _session("tests.ipc.nodes:Unsendable", params={"at": 2}, on_error="skip") as s:
+        pid = s.node("proc").pid
+        outs = [o for i in range(5) for o in s.push(_frame(i))] + s.end_of_stream()
+        stats = s.stats()
+        assert s.node("proc").pid == pid and s.node("proc").restarts == 0
+    assert [o.seq for o in outs if isinstance(o, NumpyData)] == [0, 1, 3, 4]
+    assert stats["drops"] == 1 and stats["errors"] == 1
+
+
+def test_a_slow_node_that_keeps_answering_is_not_taken_for_hung(monkeypatch, no_reply_wait):
+    monkeypatch.setenv("REMOTEMEDIA_IPC_DEADLINE_MS", "300")
+    with _session("tests.ipc.nodes:Sleepy", params={"delay_ms": 100}, queue_size=8) as s:
+        outs = [o for i in range(8) for o in s.push(_frame(i))] + s.end_of_stream()
+        stats = s.stats()
+    # The last frame waits 800 ms in all, yet an answer came every 100 ms.
+    assert [o.seq for o in outs if isinstance(o, NumpyData)] == list(range(8))
+    assert stats["errors"] == 0 and stats["drops"] == 0
