@@ -1,0 +1,246 @@
+"""Streams through PortAudio against the JACK dummy server, in real time, through the runner:
+both modes, device selection, the errors a user sees, and every device counter made to fire.
+
+Latency bounds here are generous (2 shared cores); the figures go to benchmarks/bench_devices.py.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from remotemedia.engine.errors import DeviceError, NodeError
+from remotemedia.engine.node import Node, Param, register_node
+from remotemedia.engine.session import Pipeline
+from remotemedia.io.virtual import NullSink
+from remotemedia.runner import StreamRunner
+from tests.conftest import MANIFESTS
+from tests.streaming.device_support import JACK_PERIOD, jack_device  # noqa: F401
+
+pytestmark = pytest.mark.device
+
+BLOCK_US = JACK_PERIOD / 48000 * 1e6  # 20 ms
+
+
+@register_node
+class SlowPassForDeviceTests(Node):
+    """Passes frames on after sleeping `ms` milliseconds for frames with seq in [first, last)."""
+
+    node_type = "SlowPassForDeviceTests"
+    params = (Param("ms", float, 30.0), Param("first", int, 0), Param("last", int, 10 ** 9))
+
+    def process(self, frame):
+        if self.first <= (frame.seq or 0) < self.last:
+            time.sleep(self.ms / 1000)
+        return frame
+
+
+@register_node
+class FailAtForDeviceTests(Node):
+    node_type = "FailAtForDeviceTests"
+    params = (Param("seq", int, 5),)
+
+    def process(self, frame):
+        if frame.seq == self.seq:
+            raise RuntimeError("boom at frame 5")
+        return frame
+
+
+def one_node(node_type: str, **params) -> Pipeline:
+    return Pipeline.from_manifest({
+        "version": "v1", "audio": {"sample_rate": 48000, "block_size": 960, "channels": 1},
+        "nodes": [{"id": "n", "node_type": node_type, "params": params}],
+        "connections": [{"from": "input", "to": "n"}, {"from": "n", "to": "output"}]})
+
+
+def device_run(pipeline: Pipeline, device_in, device_out, *, mode="queued", duration=2.0):
+    from remotemedia.io.devices import DeviceSink, DeviceSource
+    m = pipeline.manifest
+    source = DeviceSource(m.audio, device_in, mode=mode)
+    sink = DeviceSink(m.output_format, device_out) if device_out is not None \
+        else NullSink(m.output_format)
+    runner = StreamRunner(pipeline, source, sink, duration=duration)
+    return runner, runner.run()
+
+
+def assert_accounted(stats: dict) -> None:
+    """Nothing lost silently."""
+    assert stats["frames_in"] == stats["frames_out"] + stats["drops"] + stats["in_flight"]
+
+
+@pytest.mark.parametrize("mode", ["queued", "callback"])
+def test_five_nodes_both_modes_clean_and_measured(jack_device, mode):
+    runner, stats = device_run(Pipeline.from_manifest(MANIFESTS / "five.yaml"),
+                               jack_device.index, jack_device.index, mode=mode, duration=3.0)
+    frames = 150
+    assert stats["stop_reason"] == "duration"
+    assert stats["frames_in"] == stats["frames_out"] == frames
+    assert stats["drops"] == 0 and stats["in_flight"] == 0
+    assert_accounted(stats)
+    assert stats["xruns"] == {"input_overflow": 0, "output_underflow": 0}
+    assert stats["serialization_events"] == 0
+    # one copy in per block, one copy out per block; the graph copies nothing
+    assert stats["copies"] == {"engine": 0, "cow": 0, "io": 2 * frames}
+    device = stats["device"]
+    assert device["mode"] == mode and device["host_api"].startswith("JACK")
+    assert device["captured"] == frames and device["played"] == frames
+    assert device["refused"] == 0 and device["unplayed_at_stop"] == 0
+    e2e = stats["latency_us"]["end_to_end"]
+    assert e2e is not None
+    # callback mode plays a block in the callback that captured it; queued one callback later
+    hop_us = BLOCK_US if mode == "queued" else 0.0
+    expected = device["timestamp_latency_us"] + hop_us
+    assert abs(e2e["p50"] - expected) < BLOCK_US / 2, (e2e, expected)
+    assert e2e["p99"] < expected + BLOCK_US  # generous: one block of slack
+    assert runner.frames_released == frames
+
+
+def test_select_input_by_name_and_output_by_index(jack_device):
+    name_part = jack_device.name[: max(3, len(jack_device.name) - 1)].upper()
+    runner, stats = device_run(Pipeline.from_manifest(MANIFESTS / "passthrough.yaml"),
+                               name_part, jack_device.index, duration=0.5)
+    assert runner.source.device == jack_device and runner.sink.device == jack_device
+    assert stats["frames_in"] == stats["frames_out"] == 25
+    assert stats["device"]["input"] == jack_device.name
+    assert stats["device"]["output"] == jack_device.name
+
+
+def test_input_only_stream_to_null(jack_device):
+    runner, stats = device_run(Pipeline.from_manifest(MANIFESTS / "passthrough.yaml"),
+                               str(jack_device.index), None, duration=0.5)
+    assert stats["frames_in"] == stats["frames_out"] == 25
+    assert stats["copies"]["io"] == 25  # copied in only
+    assert stats["latency_us"]["end_to_end"] is None  # no output device: nothing to measure
+    assert stats["device"]["output"] is None
+    assert stats["xruns"] == {"input_overflow": 0, "output_underflow": 0}
+
+
+def test_output_only_stream_plays_a_generated_chirp(jack_device):
+    from remotemedia.io.devices import DeviceSink
+    from remotemedia.io.synth import ChirpSource
+    pipeline = Pipeline.from_manifest(MANIFESTS / "passthrough.yaml")
+    m = pipeline.manifest
+    sink = DeviceSink(m.output_format, jack_device.name)
+    runner = StreamRunner(pipeline, ChirpSource(m.audio, 100.0, 4000.0, 1.0), sink,
+                          duration=1.0)
+    assert runner.realtime  # a device at either end runs in real time
+    stats = runner.run()
+    assert stats["frames_out"] == 50
+    assert stats["device"]["played"] == 50 and stats["device"]["unplayed_at_stop"] == 0
+    assert stats["device"]["input"] is None
+    assert stats["copies"]["io"] == 50
+    assert stats["xruns"] == {"input_overflow": 0, "output_underflow": 0}
+    assert stats["latency_us"]["end_to_end"] is None
+
+
+def test_a_bad_device_name_is_exit_2_listing_the_devices(jack_device):
+    from remotemedia.io.devices import DeviceSource
+    fmt = Pipeline.from_manifest(MANIFESTS / "passthrough.yaml").manifest.audio
+    with pytest.raises(DeviceError) as err:
+        DeviceSource(fmt, "no-such-soundcard")
+    assert err.value.exit_code == 2
+    msg = str(err.value)
+    assert "no-such-soundcard" in msg and f"{jack_device.index} '{jack_device.name}'" in msg
+
+
+def test_a_rate_the_server_does_not_run_is_one_clear_line(jack_device):
+    pipeline = Pipeline.from_manifest({
+        "version": "v1", "audio": {"sample_rate": 44100, "block_size": 882, "channels": 1},
+        "nodes": [{"id": "p", "node_type": "PassThrough"}],
+        "connections": [{"from": "input", "to": "p"}, {"from": "p", "to": "output"}]})
+    with pytest.raises(DeviceError) as err:
+        device_run(pipeline, jack_device.index, jack_device.index, duration=0.2)
+    msg = str(err.value)
+    assert "44100 Hz" in msg and "48000 Hz" in msg and "\n" not in msg
+    assert err.value.__cause__ is not None  # PortAudioError, chained
+
+
+def test_queued_slow_graph_fills_the_ring_drops_are_counted_and_nothing_is_lost(jack_device):
+    # 30 ms of work per 20 ms block: the ring fills, blocks are refused (drop-newest) and the
+    # output runs dry. Every frame is still accounted for.
+    runner, stats = device_run(one_node("SlowPassForDeviceTests", ms=30.0), jack_device.index,
+                               jack_device.index, duration=3.0)
+    assert stats["drops"] > 0
+    assert stats["device"]["refused"] == stats["drops"]
+    assert stats["frames_in"] == 150  # every block the device delivered
+    assert_accounted(stats)
+    # the listener heard gaps: the output queue ran dry (plus any xrun the server flagged)
+    assert stats["device"]["output_starved"] > 0
+    assert stats["xruns"]["output_underflow"] >= stats["device"]["output_starved"]
+    assert stats["stop_reason"] in ("duration", "end_of_input")
+
+
+def test_callback_mode_slow_node_makes_the_server_xrun_and_it_is_counted(jack_device):
+    # A node too slow for the audio thread: JACK reports an xrun, which PortAudio passes on as
+    # input overflow and output underflow. (Queued mode keeps the audio thread out of it.)
+    runner, stats = device_run(one_node("SlowPassForDeviceTests", ms=30.0, first=10, last=14),
+                               jack_device.index, jack_device.index, mode="callback",
+                               duration=1.0)
+    assert stats["xruns"]["input_overflow"] > 0
+    assert stats["xruns"]["output_underflow"] > 0
+    assert_accounted(stats)
+
+
+def test_callback_mode_node_error_stops_the_run_and_closes_the_stream(jack_device):
+    from remotemedia.io.devices import DeviceSink, DeviceSource
+    pipeline = one_node("FailAtForDeviceTests", seq=5)
+    m = pipeline.manifest
+    source = DeviceSource(m.audio, jack_device.index, mode="callback")
+    sink = DeviceSink(m.output_format, jack_device.index)
+    runner = StreamRunner(pipeline, source, sink, duration=2.0)
+    t0 = time.monotonic()
+    with pytest.raises(NodeError, match="boom at frame 5"):
+        runner.run()
+    assert time.monotonic() - t0 < 1.5
+    assert source.stream.closed
+    assert runner.state == "failed"
+
+
+@pytest.mark.parametrize("mode", ["queued", "callback"])
+def test_stop_mid_run_accounts_for_every_frame(jack_device, mode):
+    from remotemedia.io.devices import DeviceSink, DeviceSource
+    pipeline = Pipeline.from_manifest({  # a meter whose readings reach `output` as events
+        "version": "v1", "audio": {"sample_rate": 48000, "block_size": 960, "channels": 1},
+        "nodes": [{"id": "meter", "node_type": "LevelMeter"}],
+        "connections": [{"from": "input", "to": "meter"}, {"from": "meter", "to": "output"}]})
+    m = pipeline.manifest
+    events = []
+    runner = StreamRunner(pipeline, DeviceSource(m.audio, jack_device.index, mode=mode),
+                          DeviceSink(m.output_format, jack_device.index),
+                          on_event=events.append)
+    thread = runner.start()
+    time.sleep(0.5)
+    assert runner.frames_released > 0
+    live = runner.stats()  # a live report while the audio runs
+    assert "device" in live and "in_flight" in live
+    runner.stop()
+    assert runner.join(5.0)
+    stats = runner.stats()
+    assert not thread.is_alive() and runner.error is None
+    assert stats["stop_reason"] == "stopped"
+    assert_accounted(stats)
+    assert stats["frames_out"] > 10 and stats["drops"] == 0
+    # the meter's readings reached on_event on the runner's thread, one per frame, in order
+    assert len(events) == stats["frames_out"] == stats["events_out"]
+    assert [e.value["seq"] for e in events] == list(range(len(events)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["callback", "queued"])
+def test_sixty_seconds_of_five_nodes(jack_device, mode):
+    runner, stats = device_run(Pipeline.from_manifest(MANIFESTS / "five.yaml"),
+                               jack_device.index, jack_device.index, mode=mode, duration=60.0)
+    assert stats["frames_in"] == stats["frames_out"] == 3000
+    assert stats["xruns"] == {"input_overflow": 0, "output_underflow": 0}
+    assert stats["drops"] == 0 and stats["in_flight"] == 0
+    assert stats["serialization_events"] == 0
+    assert stats["copies"] == {"engine": 0, "cow": 0, "io": 6000}
+    e2e = stats["latency_us"]["end_to_end"]
+    # The device's reported latency: ADC -> DAC of one callback on PortAudio's clock, i.e. what
+    # a block that goes straight through takes. Queued adds its one block by design.
+    reported = stats["device"]["timestamp_latency_us"]
+    hop = BLOCK_US if mode == "queued" else 0.0
+    assert e2e["p99"] < reported + hop + 5000, (e2e, reported, mode)
