@@ -218,8 +218,3 @@ class Borrowed:
         self.taken += 1
         return buf
 
-
-def payload_view(sample) -> memoryview:
-    """A writable byte view of a loaned sample's payload (for writing the header)."""
-    n = sample.header.number_of_elements
-    return memoryview((ctypes.c_uint8 * n).from_address(sample.payload_ptr)).cast("B")

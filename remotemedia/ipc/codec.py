@@ -21,11 +21,11 @@ One message is one iceoryx2 sample, a slice of bytes laid out as:
     52      2     u16 io copies the worker made beyond the one per crossing
     54      2     u16 serialization events in the worker for this request
     56      8     u64 payload_len
-    64      8*n   i64 shape[n]
+    64      8*n   i64 shape[n]            (n = ndim; 0 for anything but numpy)
     ..      8*n   i64 strides[n] (bytes, exactly as the sender's array had them)
     ..      8     i64 data offset: where element 0 sits inside the payload region
-    ..      d     dtype as numpy's `dtype.str` ("<f4", "<i2", ...), ASCII
-    ..      m     metadata mapping, encoded with the tagged format below
+    ..      d     dtype as numpy's `dtype.str` ("<f4", "<i2", ...), ASCII (empty if not numpy)
+    ..      m     metadata mapping, encoded with the tagged format below (empty if none)
     ..            zero padding up to header_len
     header_len    payload_len bytes of payload
 
@@ -99,8 +99,8 @@ def array_span(array: np.ndarray) -> tuple[int, int, bool]:
     `compact` is True when the span is so much larger than the array's own bytes that it is
     cheaper to copy the elements into C order instead."""
     if array.size == 0:
-        return array.ctypes.data, 0, True
-    low = high = array.ctypes.data
+        return 0, 0, True
+    low = high = array.__array_interface__["data"][0]
     for n, s in zip(array.shape, array.strides):
         if s < 0:
             low += (n - 1) * s
@@ -110,12 +110,34 @@ def array_span(array: np.ndarray) -> tuple[int, int, bool]:
     return low, span, span > SPARSE_LIMIT * array.nbytes + 4096
 
 
-def encode_header(buf: memoryview, kind: int, request_id: int, *, flags: int = 0,
+_LAYOUTS: dict[tuple[int, int, int], tuple[struct.Struct, struct.Struct, int]] = {}
+
+
+def _layout(ndim: int, dtype_len: int, meta_len: int):
+    """(whole-header Struct, variable-part Struct, header_len), cached by sizes."""
+    key = (ndim, dtype_len, meta_len)
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        variable = f"{2 * ndim + 1}q{dtype_len}s{meta_len}s"
+        body = FIXED.size + 8 * (2 * ndim + 1) + dtype_len + meta_len
+        header_len = _align(body)
+        layout = (struct.Struct(f"{FIXED.format}{variable}{header_len - body}x"),
+                  struct.Struct(f"<{variable}"), header_len)
+        if len(_LAYOUTS) < 4096:
+            _LAYOUTS[key] = layout
+    return layout
+
+
+def header_size(ndim: int, dtype_len: int, meta_len: int) -> int:
+    return _layout(ndim, dtype_len, meta_len)[2]
+
+
+def encode_header(buf, kind: int, request_id: int, *, flags: int = 0,
                   sample_rate=None, pts=None, seq=None, meta: bytes = b"",
                   shape=(), strides=(), data_offset: int = 0, dtype: bytes = b"",
                   payload_len: int = 0, cow: int = 0, worker_io: int = 0,
                   worker_ser: int = 0) -> int:
-    """Write a header at the start of `buf`; return header_len (where the payload goes)."""
+    """Write a header at the start of `buf` (any writable buffer); return header_len."""
     ndim = len(shape)
     if ndim > MAX_NDIM:
         raise CodecError(f"{ndim} dimensions; at most {MAX_NDIM} cross a process boundary")
@@ -125,36 +147,29 @@ def encode_header(buf: memoryview, kind: int, request_id: int, *, flags: int = 0
         flags |= HAS_PTS
     if seq is not None:
         flags |= HAS_SEQ
-    header_len = header_size(ndim, len(dtype), len(meta))
-    FIXED.pack_into(buf, 0, MAGIC, VERSION, kind, flags, ndim, request_id,
+    whole, _, header_len = _layout(ndim, len(dtype), len(meta))
+    whole.pack_into(buf, 0, MAGIC, VERSION, kind, flags, ndim, request_id,
                     sample_rate or 0, pts or 0, seq or 0, header_len, len(meta), len(dtype),
                     min(cow, 0xFFFF), min(worker_io, 0xFFFF), min(worker_ser, 0xFFFF),
-                    payload_len)
-    pos = FIXED.size
-    if kind == NUMPY:
-        struct.pack_into(f"<{2 * ndim + 1}q", buf, pos, *shape, *strides, data_offset)
-        pos += 8 * (2 * ndim + 1)
-    end = pos + len(dtype)
-    buf[pos:end] = dtype
-    pos, end = end, end + len(meta)
-    buf[pos:end] = meta
-    buf[end:header_len] = bytes(header_len - end)
+                    payload_len, *shape, *strides, data_offset, dtype, meta)
     return header_len
 
 
-def header_size(ndim: int, dtype_len: int, meta_len: int) -> int:
-    return _align(FIXED.size + 8 * (2 * ndim + 1) + dtype_len + meta_len)
-
-
-def decode_header(buf: memoryview) -> Header:
-    if len(buf) < FIXED.size:
-        raise CodecError(f"message of {len(buf)} bytes is shorter than a header")
+def decode_header(buf) -> Header:
+    """Read the header at the start of `buf` (any buffer: a memoryview or a ctypes array)."""
+    size = len(buf)
+    if size < FIXED.size:
+        raise CodecError(f"message of {size} bytes is shorter than a header")
     (magic, version, kind, flags, ndim, request_id, rate, pts, seq, header_len, meta_len,
      dtype_len, cow, worker_io, worker_ser, payload_len) = FIXED.unpack_from(buf, 0)
     if magic != MAGIC or version != VERSION:
         raise CodecError(f"bad magic {magic!r} or version {version}")
-    if header_len + payload_len > len(buf):
+    if header_len + payload_len > size:
         raise CodecError("header and payload run past the end of the message")
+    _, variable, expected_len = _layout(ndim, dtype_len, meta_len)
+    if header_len != expected_len:
+        raise CodecError(f"header_len {header_len} does not match its fields ({expected_len})")
+    values = variable.unpack_from(buf, FIXED.size)
     h = Header()
     h.kind, h.flags, h.request_id = kind, flags, request_id
     h.sample_rate = rate if flags & HAS_RATE else None
@@ -162,18 +177,23 @@ def decode_header(buf: memoryview) -> Header:
     h.seq = seq if flags & HAS_SEQ else None
     h.header_len, h.payload_len = header_len, payload_len
     h.cow, h.worker_io, h.worker_ser = cow, worker_io, worker_ser
-    pos = FIXED.size
-    if kind == NUMPY:
-        values = struct.unpack_from(f"<{2 * ndim + 1}q", buf, pos)
-        h.shape, h.strides, h.data_offset = values[:ndim], values[ndim:2 * ndim], values[-1]
-        pos += 8 * (2 * ndim + 1)
-    else:
-        h.shape = h.strides = ()
-        h.data_offset = 0
-    h.dtype = bytes(buf[pos:pos + dtype_len]).decode("ascii")
-    pos += dtype_len
-    h.metadata = decode_value_bytes(buf[pos:pos + meta_len]) if meta_len else None
+    h.shape, h.strides, h.data_offset = values[:ndim], values[ndim:2 * ndim], values[2 * ndim]
+    h.dtype = _dtype_name(values[-2])
+    meta = values[-1]
+    h.metadata = decode_value_bytes(meta) if meta else None
     return h
+
+
+_DTYPE_NAMES: dict[bytes, str] = {}
+
+
+def _dtype_name(raw: bytes) -> str:
+    name = _DTYPE_NAMES.get(raw)
+    if name is None:
+        name = raw.decode("ascii")
+        if len(_DTYPE_NAMES) < 256:
+            _DTYPE_NAMES[raw] = name
+    return name
 
 
 # -- the tagged value format ------------------------------------------------------------------------

@@ -15,14 +15,31 @@ import numpy as np
 
 from ..engine.data import BinaryData, ControlData, JsonData, NumpyData, TextData
 from . import codec
-from .channel import Borrowed, payload_view
+from .channel import Borrowed
+
+
+_DTYPES: dict[np.dtype, bytes] = {}
+_ARRAY_TYPES: dict[int, type] = {}
+
+
+def _bytes_type(n: int) -> type:
+    t = _ARRAY_TYPES.get(n)
+    if t is None:
+        t = ctypes.c_uint8 * n
+        if len(_ARRAY_TYPES) < 1024:
+            _ARRAY_TYPES[n] = t
+    return t
 
 
 def _dtype_bytes(dtype: np.dtype) -> bytes:
-    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
-        raise codec.CodecError(f"dtype {dtype} cannot cross a process boundary "
-                               f"(plain numeric, bool, bytes and datetime dtypes can)")
-    return dtype.str.encode("ascii")
+    name = _DTYPES.get(dtype)
+    if name is None:
+        if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+            raise codec.CodecError(f"dtype {dtype} cannot cross a process boundary "
+                                   f"(plain numeric, bool, bytes and datetime dtypes can)")
+        name = dtype.str.encode("ascii")
+        _DTYPES[dtype] = name
+    return name
 
 
 def encode_meta(data) -> bytes:
@@ -34,10 +51,9 @@ def send_data(publisher, data, request_id: int, *, flags: int = 0, meta: bytes |
               cow: int = 0, worker_io: int = 0, worker_ser: int = 0) -> None:
     """Loan a sample, write `data` into it, send it."""
     if meta is None:
-        meta = encode_meta(data)
-    counts = {"cow": cow, "worker_io": worker_io, "worker_ser": worker_ser}
+        meta = codec.encode_metadata(data.metadata)
     if type(data) is NumpyData:
-        _send_array(publisher, data, request_id, flags, meta, counts)
+        _send_array(publisher, data, request_id, flags, meta, cow, worker_io, worker_ser)
         return
     if type(data) is TextData:
         kind, payload = codec.TEXT, data.text.encode("utf-8")
@@ -50,49 +66,55 @@ def send_data(publisher, data, request_id: int, *, flags: int = 0, meta: bytes |
     else:
         raise codec.CodecError(f"{type(data).__name__} cannot cross a process boundary")
     send_bytes(publisher, kind, request_id, payload, flags=flags, pts=data.pts, meta=meta,
-               **counts)
+               cow=cow, worker_io=worker_io, worker_ser=worker_ser)
 
 
 def send_bytes(publisher, kind: int, request_id: int, payload: bytes = b"", *, flags: int = 0,
                pts=None, meta: bytes = b"", cow: int = 0, worker_io: int = 0,
                worker_ser: int = 0) -> None:
     hlen = codec.header_size(0, 0, len(meta))
-    sample = publisher.loan_slice_uninit(hlen + len(payload))
-    buf = payload_view(sample)
-    codec.encode_header(buf, kind, request_id, flags=flags, pts=pts, meta=meta,
-                        payload_len=len(payload), cow=cow, worker_io=worker_io,
-                        worker_ser=worker_ser)
-    buf[hlen:hlen + len(payload)] = payload
-    buf.release()
+    size = hlen + len(payload)
+    sample = publisher.loan_slice_uninit(size)
+    ptr = sample.payload_ptr
+    codec.encode_header(_bytes_type(size).from_address(ptr), kind, request_id, flags=flags,
+                        pts=pts, meta=meta, payload_len=len(payload), cow=cow,
+                        worker_io=worker_io, worker_ser=worker_ser)
+    if payload:
+        ctypes.memmove(ptr + hlen, payload, len(payload))
     sample.assume_init().send()
 
 
-def _send_array(publisher, data: NumpyData, request_id, flags, meta, counts) -> None:
+def _send_array(publisher, data: NumpyData, request_id, flags, meta, cow, worker_io,
+                worker_ser) -> None:
     a = data.array
     dtype = _dtype_bytes(a.dtype)
-    low, span, compact = codec.array_span(a)
-    if compact:
-        strides = _c_strides(a.shape, a.itemsize)
-        pad, data_offset, payload_len = 0, 0, a.nbytes
+    a_flags = a.flags
+    contiguous = a.size and (a_flags.c_contiguous or a_flags.f_contiguous)
+    if contiguous:
+        strides, pad, data_offset, payload_len = a.strides, 0, 0, a.nbytes
     else:
-        strides = a.strides
-        pad = low % codec.ALIGN            # keep the source's alignment within 64 bytes
-        data_offset = pad + (a.ctypes.data - low)
-        payload_len = pad + span
+        low, span, compact = codec.array_span(a)
+        if compact:
+            strides = _c_strides(a.shape, a.itemsize)
+            pad, data_offset, payload_len = 0, 0, a.nbytes
+        else:
+            strides = a.strides
+            pad = low % codec.ALIGN            # keep the source's alignment within 64 bytes
+            data_offset = pad + (a.__array_interface__["data"][0] - low)
+            payload_len = pad + span
     hlen = codec.header_size(a.ndim, len(dtype), len(meta))
-    sample = publisher.loan_slice_uninit(hlen + payload_len)
-    buf = payload_view(sample)
+    size = hlen + payload_len
+    sample = publisher.loan_slice_uninit(size)
+    buf = _bytes_type(size).from_address(sample.payload_ptr)
     codec.encode_header(buf, codec.NUMPY, request_id, flags=flags, sample_rate=data.sample_rate,
                         pts=data.pts, seq=data.seq, meta=meta, shape=a.shape, strides=strides,
-                        data_offset=data_offset, dtype=dtype, payload_len=payload_len, **counts)
-    if compact:
+                        data_offset=data_offset, dtype=dtype, payload_len=payload_len, cow=cow,
+                        worker_io=worker_io, worker_ser=worker_ser)
+    if contiguous or compact:   # the one copy, element by element into the same layout
         if a.size:
-            dest = np.ndarray(a.shape, a.dtype, buffer=buf, offset=hlen)
-            np.copyto(dest, a)
-            del dest
-    else:
-        ctypes.memmove(sample.payload_ptr + hlen + pad, low, span)   # the one copy
-    buf.release()
+            np.copyto(np.ndarray(a.shape, a.dtype, buffer=buf, offset=hlen, strides=strides), a)
+    else:                       # the one copy, of the span the view touches
+        ctypes.memmove(sample.payload_ptr + hlen + pad, low, span)
     sample.assume_init().send()
 
 
@@ -114,44 +136,40 @@ def receive(subscriber, borrowed: Borrowed, *, copy_out: bool = False):
         return None
     buf = borrowed.buffer(sample)
     del sample
-    view = memoryview(buf).cast("B")
-    try:
-        h = codec.decode_header(view)
-        payload = view[h.header_len:h.header_len + h.payload_len]
-        copied = False
-        if h.kind == codec.NUMPY:
-            if copy_out:
-                # Copy the span, not the elements, so the strides stay exactly as sent.
-                span = np.empty(h.payload_len, dtype=np.uint8)
-                ctypes.memmove(span.ctypes.data, ctypes.addressof(buf) + h.header_len,
-                               h.payload_len)
-                array = np.ndarray(h.shape, np.dtype(h.dtype), buffer=span,
-                                   offset=h.data_offset, strides=h.strides)
-                copied = True
-            else:
-                array = np.ndarray(h.shape, np.dtype(h.dtype), buffer=buf,
-                                   offset=h.header_len + h.data_offset, strides=h.strides)
-            array.flags.writeable = False
-            data = NumpyData(array, sample_rate=h.sample_rate, pts=h.pts, seq=h.seq,
-                             metadata=h.metadata)
-        elif h.kind == codec.TEXT:
-            data = TextData(payload.tobytes().decode("utf-8"), pts=h.pts, metadata=h.metadata)
-        elif h.kind == codec.BINARY:
-            data = BinaryData(payload.tobytes(), pts=h.pts, metadata=h.metadata)
-        elif h.kind == codec.JSON:
-            data = JsonData(codec.decode_value_bytes(payload), pts=h.pts, metadata=h.metadata)
-        elif h.kind == codec.CONTROL:
-            data = ControlData(payload.tobytes().decode("ascii"), pts=h.pts,
-                               metadata=h.metadata)
-        elif h.kind == codec.ERROR:
-            data = codec.decode_value_bytes(payload)
-        elif h.kind == codec.READY:
-            data = payload.tobytes().decode("utf-8")
+    h = codec.decode_header(buf)
+    kind = h.kind
+    copied = False
+    if kind == codec.NUMPY:
+        if copy_out:
+            # Copy the span, not the elements, so the strides stay exactly as sent.
+            span = np.empty(h.payload_len, dtype=np.uint8)
+            ctypes.memmove(span.ctypes.data, ctypes.addressof(buf) + h.header_len,
+                           h.payload_len)
+            array = np.ndarray(h.shape, np.dtype(h.dtype), buffer=span, offset=h.data_offset,
+                               strides=h.strides)
+            copied = True
         else:
-            data = None
-        payload.release()
-    finally:
-        view.release()
+            array = np.ndarray(h.shape, np.dtype(h.dtype), buffer=buf,
+                               offset=h.header_len + h.data_offset, strides=h.strides)
+        array.flags.writeable = False
+        return h, NumpyData(array, sample_rate=h.sample_rate, pts=h.pts, seq=h.seq,
+                            metadata=h.metadata), copied
+    payload = (ctypes.string_at(ctypes.addressof(buf) + h.header_len, h.payload_len)
+               if h.payload_len else b"")
+    if kind == codec.TEXT:
+        data = TextData(payload.decode("utf-8"), pts=h.pts, metadata=h.metadata)
+    elif kind == codec.BINARY:
+        data = BinaryData(payload, pts=h.pts, metadata=h.metadata)
+    elif kind == codec.JSON:
+        data = JsonData(codec.decode_value_bytes(payload), pts=h.pts, metadata=h.metadata)
+    elif kind == codec.CONTROL:
+        data = ControlData(payload.decode("ascii"), pts=h.pts, metadata=h.metadata)
+    elif kind == codec.ERROR:
+        data = codec.decode_value_bytes(payload)
+    elif kind == codec.READY:
+        data = payload.decode("utf-8")
+    else:
+        data = None
     return h, data, copied
 
 
