@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rich.text import Text
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -51,6 +52,8 @@ from .tui.snapshot import Snapshot, capture, one_line
 from .tui.widgets import MUTED, CounterPanel, LatencyView, PipelineView, StateLine
 
 POLL_HZ = 20.0
+NARROW = 100
+SHORT = 30
 STOP_TIMEOUT_S = 3.0
 #: while the TUI runs, the audio thread waits at most this long for the GIL (Python's default: 5 ms)
 SWITCH_INTERVAL_S = 0.001
@@ -84,7 +87,7 @@ class RemoteMediaApp(App[None]):
     remotemedia.io.spec), `clock_factory(period_s)` gives each run its clock, `stats_dir` is
     where `s` writes, and `autostart=False` leaves the pipeline stopped until space."""
 
-    CSS_PATH = "tui/app.tcss"
+    CSS_PATH = Path(__file__).resolve().parent / "tui" / "app.tcss"   # absolute: subclasses live elsewhere
     TITLE = "remotemedia"
     BINDINGS = [
         Binding("space", "toggle_run", "Start/Stop"),
@@ -139,8 +142,9 @@ class RemoteMediaApp(App[None]):
                 digits.border_title = title
                 yield digits
             counters = CounterPanel(id="counters")
-            counters.border_title = "copies · xruns · drops"
+            counters.border_title = "copies · xruns · faults"
             yield counters
+        yield CounterPanel(compact=True, id="counters-line")
         with Vertical(id="latency") as latency:
             latency.border_title = "latency"
             yield LatencyView("engine", id="engine-latency")
@@ -152,6 +156,7 @@ class RemoteMediaApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._fit(self.size.width, self.size.height)
         self.set_interval(1.0 / self.poll_hz, self.poll)
         if self.manifest_path is not None:
             if self.load_manifest(self.manifest_path) and self.autostart:
@@ -163,6 +168,17 @@ class RemoteMediaApp(App[None]):
 
     async def on_unmount(self) -> None:
         self.shutdown()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit(event.size.width, event.size.height)
+
+    def _fit(self, width: int, height: int) -> None:
+        """Below NARROW columns the small counters fold into one line and the node table drops
+        two columns; below SHORT rows the spacing goes."""
+        narrow = width < NARROW
+        self.set_class(narrow, "-narrow")
+        self.set_class(height < SHORT, "-short")
+        self.query_one(PipelineView).compact = narrow
 
     # -- the run -----------------------------------------------------------------------------------
     @property
@@ -282,7 +298,11 @@ class RemoteMediaApp(App[None]):
         serialization = self._set_digits("#serialization", events)
         serialization.set_class(events == 0, "ok")
         serialization.set_class(events > 0, "alarm")
-        self.query_one(CounterPanel).show(stats)
+        for panel in self.query(CounterPanel):
+            panel.show(stats)
+        events_out = stats.get("events_out", 0) if stats else 0
+        self.query_one("#frames-out").border_subtitle = f"+{events_out:,} events" \
+            if events_out else ""
         latency = stats.get("latency_us") if stats else None
         budget_us = period_s * 1e6 if period_s else None
         self.query_one("#engine-latency", LatencyView).show(

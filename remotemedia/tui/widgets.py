@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.reactive import reactive
 from textual.widgets import DataTable, Sparkline, Static
 
 from ..runner import FAILED, FINISHED, IDLE, RUNNING, STOPPED
@@ -38,41 +40,59 @@ def fmt_clock(seconds: float) -> str:
 # -- counters ---------------------------------------------------------------------------------------
 
 class CounterPanel(Static):
-    """The smaller counters, three lines: copies by kind; drops, errors, events; xruns.
+    """The smaller counters: copies by kind, xruns, drops and node errors.
 
-    Counts that mean trouble (drops, xruns, errors, engine copies) turn red or amber above zero."""
+    Three aligned lines in the wide layout, one line (`compact`) in a narrow terminal. Counts
+    that mean trouble (drops, xruns, errors, engine copies) turn red or amber above zero."""
+
+    def __init__(self, *, compact: bool = False, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.compact = compact
 
     def show(self, stats: Mapping[str, Any] | None) -> None:
-        self.update(self.lines(stats))
+        self.update(self.line(stats) if self.compact else self.grid(stats))
 
     @staticmethod
-    def lines(stats: Mapping[str, Any] | None) -> Text:
+    def _values(stats: Mapping[str, Any] | None) -> list[tuple[str, list[tuple[str, int, str]]]]:
         s = stats or {}
         copies = s.get("copies", {})
         xruns = s.get("xruns", {})
+        return [
+            ("copies", [("engine", copies.get("engine", 0), WARN), ("cow", copies.get("cow", 0), ""),
+                        ("io", copies.get("io", 0), "")]),
+            ("xruns", [("in", xruns.get("input_overflow", 0), BAD),
+                       ("out", xruns.get("output_underflow", 0), BAD)]),
+            ("faults", [("drops", s.get("drops", 0), BAD), ("errors", s.get("errors", 0), BAD)]),
+        ]
+
+    @staticmethod
+    def _value(value: int, bad: str) -> Text:
+        return Text(f"{value:,}", style=f"bold {bad}" if bad and value else "bold")
+
+    @classmethod
+    def grid(cls, stats: Mapping[str, Any] | None) -> Table:
+        table = Table.grid(padding=(0, 1))
+        table.add_column(style="bold #c0c6d4", no_wrap=True)
+        for _ in range(3):
+            table.add_column(style=MUTED, no_wrap=True, justify="right")
+            table.add_column(no_wrap=True, min_width=3)
+        for head, items in cls._values(stats):
+            cells: list = [head]
+            for label, value, bad in items:
+                cells += [label, cls._value(value, bad)]
+            table.add_row(*cells)
+        return table
+
+    @classmethod
+    def line(cls, stats: Mapping[str, Any] | None) -> Text:
         out = Text(no_wrap=True, overflow="ellipsis")
-
-        def head(label: str) -> None:
-            out.append(f"{label:<7}", style="bold #c0c6d4")
-
-        def item(label: str, value: int, bad: str | None = None, width: int = 5) -> None:
-            out.append(f"{label} ", style=MUTED)
-            style = f"bold {bad}" if bad and value else "bold"
-            out.append(f"{value:<{width},}", style=style)
-
-        head("copies")
-        item("engine", copies.get("engine", 0), WARN)
-        item("cow", copies.get("cow", 0))
-        item("io", copies.get("io", 0))
-        out.append("\n")
-        head("xruns")
-        item("in", xruns.get("input_overflow", 0), BAD, 9)
-        item("out", xruns.get("output_underflow", 0), BAD)
-        out.append("\n")
-        head("drops")
-        item("", s.get("drops", 0), BAD, 6)
-        item("errors", s.get("errors", 0), BAD)
-        item("ev", s.get("events_out", 0))
+        for i, (head, items) in enumerate(cls._values(stats)):
+            if i:
+                out.append(" │ ", style="#3a3f4b")
+            out.append(head, style="bold #c0c6d4")
+            for label, value, bad in items:
+                out.append(f" {label} ", style=MUTED)
+                out.append_text(cls._value(value, bad))
         return out
 
 
@@ -164,36 +184,59 @@ class StateLine(Static):
 
 NODE_COLUMNS = (("#", "idx"), ("node", "id"), ("type", "type"), ("calls", "calls"),
                 ("errors", "errors"), ("p50 µs", "p50"), ("p99 µs", "p99"), ("max µs", "max"))
-_NUMBER_WIDTHS = {"calls": 11, "errors": 6, "p50": 9, "p99": 9, "max": 10}
+_NUMBER_WIDTHS = {"calls": 8, "errors": 6, "p50": 7, "p99": 7, "max": 8}
+#: the columns a narrow terminal drops
+_WIDE_ONLY = {"idx", "max"}
 
 
 class PipelineView(Horizontal):
-    """One row per node in topological order (a DataTable) beside the graph's edges."""
+    """One row per node in topological order (a DataTable) beside the graph's edges. In a
+    narrow terminal (`compact`) the table drops its index and max columns."""
+
+    compact: reactive[bool] = reactive(False)
 
     def compose(self) -> ComposeResult:
         table = DataTable(id="nodes", cursor_type="row", zebra_stripes=True)
         table.border_title = "pipeline"
         yield table
-        edges = Static(id="edges")
-        edges.border_title = "graph"
-        yield edges
+        with VerticalScroll(id="edges") as edges:
+            edges.border_title = "graph"
+            yield Static(id="edges-text")
 
     def set_pipeline(self, nodes: Sequence[tuple[str, str]], edges: Sequence[tuple[str, str]]):
         """nodes: (id, type) in topological order; edges: (from, to)."""
+        self._node_rows = list(nodes)
+        self._build_table()
+        self.query_one("#edges-text", Static).update(edge_text(edges))
+
+    def watch_compact(self) -> None:
+        if hasattr(self, "_node_rows"):
+            self._build_table()
+
+    def _columns(self) -> list[tuple[str, str]]:
+        return [c for c in NODE_COLUMNS if not (self.compact and c[1] in _WIDE_ONLY)]
+
+    def _build_table(self) -> None:
+        nodes = self._node_rows
         table = self.query_one("#nodes", DataTable)
         table.clear(columns=True)
         widths = {"idx": len(str(len(nodes))),
                   "id": max([4, *(len(node_id) for node_id, _ in nodes)]),
                   "type": max([4, *(len(node_type) for _, node_type in nodes)]),
                   **_NUMBER_WIDTHS}
-        for label, key in NODE_COLUMNS:
+        if self.compact:
+            widths.update(p50=6, p99=6)
+        columns = self._columns()
+        for label, key in columns:
             header = Text(label, justify="right" if key in _NUMBER_WIDTHS else "left")
             table.add_column(header, key=key, width=widths[key])
         self._values: dict[str, tuple] = {}
         for i, (node_id, node_type) in enumerate(nodes, 1):
-            table.add_row(Text(str(i), style=MUTED), Text(node_id, style="bold"), node_type,
-                          *self._cells(None), key=node_id)
-        self.query_one("#edges", Static).update(edge_text(edges))
+            first = {"idx": Text(str(i), style=MUTED), "id": Text(node_id, style="bold"),
+                     "type": node_type}
+            cells = dict(zip([k for _, k in NODE_COLUMNS[3:]], self._cells(None)))
+            row = [first.get(key, cells.get(key)) for _, key in columns]
+            table.add_row(*row, key=node_id)
 
     def show(self, node_stats: Mapping[str, Mapping[str, Any]] | None) -> None:
         table = self.query_one("#nodes", DataTable)
@@ -204,8 +247,10 @@ class PipelineView(Horizontal):
             if values.get(node_id.value) == key:
                 continue
             values[node_id.value] = key
+            shown = {column for _, column in self._columns()}
             for (_, column), cell in zip(NODE_COLUMNS[3:], self._cells(record)):
-                table.update_cell(node_id, column, cell)
+                if column in shown:
+                    table.update_cell(node_id, column, cell)
 
     @staticmethod
     def _cells(record: Mapping[str, Any] | None) -> tuple[Text, ...]:
@@ -228,23 +273,46 @@ def _record_key(record: Mapping[str, Any] | None):
 
 
 def edge_text(edges: Sequence[tuple[str, str]]) -> Text:
-    """Edges grouped by source: `gain ─▶ meter, output`; the session's ends stand out."""
-    out = Text()
+    """The graph as lines of arrows, a straight run of nodes on one line:
+
+        input ─▶ a ─▶ b ─▶ c ─▶ output        (a chain)
+        input ─▶ gain ─▶ meter, output        (a fan-out)
+        left ─▶ mix                           (one line per input of a fan-in)
+
+    Every edge appears exactly once; the session's own ends stand out."""
     targets: dict[str, list[str]] = {}
+    producers: dict[str, int] = {}
     for src, dst in edges:
         targets.setdefault(src, []).append(dst)
+        producers[dst] = producers.get(dst, 0) + 1
 
     def name(node: str) -> Text:
         if node in ("input", "output"):
             return Text(node, style=f"bold {GOOD}")
         return Text(node, style="bold #c0c6d4")
 
-    for i, (src, dsts) in enumerate(targets.items()):
-        if i:
+    arrow = Text(" ─▶ ", style=MUTED)
+    out = Text()
+    done: set[str] = set()
+    for src in targets:
+        if src in done:
+            continue
+        chain = [src]
+        done.add(src)
+        while True:
+            outs = targets[chain[-1]]
+            nxt = outs[0]
+            if len(outs) == 1 and producers[nxt] == 1 and nxt in targets and nxt not in done:
+                chain.append(nxt)
+                done.add(nxt)
+                continue
+            break
+        if out:
             out.append("\n")
-        out.append_text(name(src))
-        out.append(" ─▶ ", style=MUTED)
-        for j, dst in enumerate(dsts):
+        for node in chain:
+            out.append_text(name(node))
+            out.append_text(arrow)
+        for j, dst in enumerate(targets[chain[-1]]):
             if j:
                 out.append(", ", style=MUTED)
             out.append_text(name(dst))
