@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import time
 
 import numpy as np
@@ -76,6 +77,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
+    # Wait as long as it takes for each frame's answer, so every push is one full round trip.
+    os.environ.setdefault("REMOTEMEDIA_IPC_REPLY_WAIT_MS", "1000")
     rng = np.random.default_rng(0)
     frames = [rng.standard_normal(960).astype(np.float32) for _ in range(args.frames + WARMUP)]
     ctx = mp.get_context("spawn")

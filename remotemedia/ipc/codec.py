@@ -8,7 +8,8 @@ One message is one iceoryx2 sample, a slice of bytes laid out as:
     5       1     kind: 1 numpy, 2 text, 3 json, 4 binary, 5 control, 6 done, 7 error,
                   8 ready, 9 stop
     6       1     flags: bit0 LAST (the final message answering a request), bit1 has
-                  sample_rate, bit2 has pts, bit3 has seq
+                  sample_rate, bit2 has pts, bit3 has seq, bit4 SPIN (the engine busy-polls
+                  for this answer, so the worker may busy-poll for the next request)
     7       1     ndim (numpy only; at most 32)
     8       8     u64 request id (the parent numbers every request; replies echo it)
     16      8     i64 sample_rate
@@ -64,6 +65,7 @@ LAST = 1
 HAS_RATE = 2
 HAS_PTS = 4
 HAS_SEQ = 8
+SPIN = 16
 
 ALIGN = 64
 MAX_NDIM = 32

@@ -24,7 +24,8 @@ inside the worker fails the session under `fail` and drops that one frame under 
 `restart`, counted as an error and a drop.
 
 Settings come from the environment when a worker starts: REMOTEMEDIA_IPC_DEADLINE_MS,
-REMOTEMEDIA_IPC_REPLY_WAIT_MS, REMOTEMEDIA_IPC_START_TIMEOUT_MS.
+REMOTEMEDIA_IPC_REPLY_WAIT_MS, REMOTEMEDIA_IPC_START_TIMEOUT_MS, REMOTEMEDIA_IPC_SPIN_US (0 never
+busy-polls: each answer then wakes the waiting side through its event listener).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ DEADLINE_S = 2.0          # a request unanswered this long means the worker hang
 REPLY_WAIT_S = 0.005      # how long process() waits for the frame it just sent
 START_TIMEOUT_S = 30.0    # from spawn to READY (imports and the node's setup())
 STOP_TIMEOUT_S = 2.0      # from STOP to exit, before SIGKILL
-SPIN_S = 0.0002           # busy-poll this long before sleeping on the event listener
+SPIN_S = 0.0002           # busy-poll up to this long before sleeping (see channel.Spinner)
 POLL_S = 0.005            # the longest sleep between liveness checks while waiting
 MAX_RESTARTS = 5
 RESTART_WINDOW_S = 60.0
@@ -102,7 +103,7 @@ class _Request:
 class _Worker:
     """One worker incarnation: its process, its domain and the parent's ports."""
 
-    def __init__(self, spec, fmt: AudioFormat, max_slice_len: int):
+    def __init__(self, spec, fmt: AudioFormat, max_slice_len: int, spin_s: float):
         self.prefix, self.token = channel.new_prefix()
         token = self.token
         self.node = channel.make_node(self.prefix)
@@ -133,6 +134,7 @@ class _Worker:
             "queue_size": queue,
             "max_slice_len": max_slice_len,
             "sys_path": [p for p in sys.path if isinstance(p, str)],
+            "spin_s": spin_s,
         }
         # Its own session: a Ctrl-C in the terminal reaches the engine, which stops the worker.
         self.proc = subprocess.Popen([sys.executable, "-m", "remotemedia.ipc.worker"],
@@ -186,6 +188,9 @@ class ProcessNode(Node):
         self.deadline_s = _env_seconds("REMOTEMEDIA_IPC_DEADLINE_MS", DEADLINE_S)
         self.reply_wait_s = _env_seconds("REMOTEMEDIA_IPC_REPLY_WAIT_MS", REPLY_WAIT_S)
         self.start_timeout_s = _env_seconds("REMOTEMEDIA_IPC_START_TIMEOUT_MS", START_TIMEOUT_S)
+        self.spin_s = _env_seconds("REMOTEMEDIA_IPC_SPIN_US", SPIN_S * 1e3) / 1e3
+        self._spinner = channel.Spinner(self.spin_s)
+        self._spin_next = False
         fmt = self.format
         frame_bytes = (fmt.block_size or 960) * (fmt.channels or 1) * 8
         self._max_slice_len = frame_bytes + HEADER_ROOM
@@ -193,7 +198,7 @@ class ProcessNode(Node):
         self._start()
 
     def _start(self) -> None:
-        worker = _Worker(self.spec, self.format, self._max_slice_len)
+        worker = _Worker(self.spec, self.format, self._max_slice_len, self.spin_s)
         self.worker = worker
         try:
             self._handshake(worker)
@@ -306,7 +311,9 @@ class ProcessNode(Node):
     def _send(self, data, counters) -> int:
         rid = self._take_id()
         worker = self.worker
-        wire.send_data(worker.pub, data, rid)
+        # Decided per request and told to the worker, which spins for the next one only then.
+        self._spin_next = self._spinner.choose()
+        wire.send_data(worker.pub, data, rid, flags=codec.SPIN if self._spin_next else 0)
         is_frame = type(data) is NumpyData
         if is_frame and counters is not None:
             counters.io += 1
@@ -349,12 +356,14 @@ class ProcessNode(Node):
     def _wait(self, out, counters, done, timeout_s) -> None:
         """Collect replies until done() or timeout_s (None: as long as the worker lives)."""
         start = time.perf_counter()
-        spin_end = start + SPIN_S
+        spun = self._spin_next
+        spin_end = start + self.spin_s if spun else start
         worker = self.worker
         iox_poll = channel.iox.Duration.from_secs_f64(POLL_S)
         while True:
             self._drain(out, counters)
             if done():
+                self._spinner.record(spun, time.perf_counter() - start)
                 return
             now = time.perf_counter()
             if timeout_s is not None and now - start >= timeout_s:

@@ -9,8 +9,8 @@ Each request (a frame or a control event) is answered by its outputs, the last o
 or by one DONE or ERROR message. The node sees a read-only numpy view onto the request sample;
 the sample goes back to the parent's pool when the last view of it is collected.
 
-Waiting: after each request the worker spins for SPIN_S (a frame that follows at once is picked up
-in microseconds), then sleeps on the request event listener, waking every 100 ms to check that its
+Waiting: after answering a request flagged SPIN (the engine busy-polls, see `channel.Spinner`) the
+worker spins for SPIN_S (a frame that follows at once is picked up in microseconds), then sleeps on the request event listener, waking every 100 ms to check that its
 parent still exists. A watchdog thread covers a node stuck in `process()`: once the parent is gone
 it gives the main loop one second to exit cleanly, then ends the process.
 """
@@ -107,7 +107,8 @@ def main() -> int:
     borrow_limit = queue + channel.REQ_BORROW_SLACK
     retains = cls.retains_input
     now = time.perf_counter
-    spin_until = now() + SPIN_S
+    spin_s = cfg.get("spin_s", SPIN_S)
+    spin_until = 0.0   # when the current spin ends
     iox_timeout = channel.iox.Duration.from_secs_f64(POLL_S)
 
     def answer(request_id: int, outputs, cow0: int, ser0: int, extra_io: int) -> None:
@@ -154,7 +155,8 @@ def main() -> int:
                 wire.send_bytes(pub, codec.ERROR, h.request_id, wire.error_payload(exc),
                                 flags=codec.LAST)
             notifier.notify()
-            spin_until = now() + SPIN_S
+            # Spin for the next request only when the engine spins for answers (codec.SPIN).
+            spin_until = now() + spin_s if h.flags & codec.SPIN else 0.0
     finally:
         stopping.set()
         try:
