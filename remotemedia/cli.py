@@ -2,9 +2,10 @@
 
     remotemedia stream --manifest FILE [--input SPEC] [--output SPEC] [--duration S]
                        [--realtime | --fast] [--json] [--strict] [--events FILE]
-                       [--allow-import MODULE ...]
+                       [--allow-import MODULE ...] [--mode queued|callback]
     remotemedia validate FILE
     remotemedia nodes [--json]
+    remotemedia devices [--json]
     remotemedia tui [--manifest FILE] [--input SPEC] [--output SPEC]
 
 Exit codes: 0 success, 1 failure while running, 2 bad input (arguments, SPEC, manifest, file),
@@ -68,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stream", help="run a manifest headless, with a final stats report",
                        description="Run a manifest from an input to an output. SPEC is one of: "
-                                   "default, file:PATH.wav[:SUBTYPE], raw:- (f32 LE on "
+                                   "default, device:NAME_OR_INDEX, file:PATH.wav[:SUBTYPE], "
+                                   "raw:- (f32 LE on "
                                    "stdin/stdout), sine[:FREQ], chirp, noise, silence, null, "
                                    "virtual.")
     p.add_argument("--manifest", "-m", required=True, metavar="FILE")
@@ -91,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write non-audio outputs (JSON lines) here instead of stdout")
     p.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
                    help="let the manifest name node classes from MODULE (repeatable)")
+    p.add_argument("--mode", choices=("queued", "callback"), default=None,
+                   help="with a sound device input: run the graph on its own thread (queued, "
+                        "the default: a slow node cannot stall the audio thread) or inside the "
+                        "audio callback (callback: one block less latency)")
     p.set_defaults(command=cmd_stream)
 
     p = sub.add_parser("validate", help="check a manifest without running it")
@@ -101,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("nodes", help="list node types with their parameters")
     p.add_argument("--json", action="store_true", help="as one JSON array")
     p.set_defaults(command=cmd_nodes)
+
+    p = sub.add_parser("devices", help="list host APIs and sound devices, marking defaults")
+    p.add_argument("--json", action="store_true", help="as one JSON array")
+    p.set_defaults(command=cmd_devices)
 
     p = sub.add_parser("tui", help="the interactive terminal UI")
     p.add_argument("--manifest", "-m", metavar="FILE")
@@ -146,7 +156,10 @@ def cmd_stream(args) -> int:
                          "audio; drop one of them")
     pipeline = Pipeline.from_manifest(args.manifest, allow_import=args.allow_import)
     manifest = pipeline.manifest
-    source = make_source(args.input, manifest.audio)
+    source = make_source(args.input, manifest.audio, mode=args.mode)
+    if args.mode == "callback" and not getattr(source, "runs_schedule", False):
+        raise UsageError(f"--mode callback runs the graph in the input device's audio "
+                         f"callback; the input here is {source.description}, not a device")
     sink = make_sink(args.output, manifest.output_format)
     _refuse_same_file(source, sink)
     sink_on_stdout = getattr(sink, "uses_stdout", False)
@@ -388,6 +401,12 @@ def format_summary(stats: dict, name: str) -> str:
     if e2e:
         lines.append(f"  end-to-end latency p50 {e2e['p50'] / 1000:.2f} ms, "
                      f"p99 {e2e['p99'] / 1000:.2f} ms")
+    device = stats.get("device")
+    if device:
+        reported = device.get("timestamp_latency_us")
+        lines.append(f"  device {device['host_api']}, {device['mode']}"
+                     + (f", reported latency {reported / 1000:.2f} ms" if reported else "")
+                     + f", in flight at stop {stats.get('in_flight', 0)}")
     return "\n".join(lines)
 
 
@@ -415,6 +434,15 @@ def cmd_nodes(args) -> int:
             default = "required" if p["required"] else f"= {p['default']!r}"
             doc = f"  {p['doc']}" if p.get("doc") else ""
             print(f"    {p['name']}: {p['type']} {default}{doc}")
+    return EXIT_OK
+
+
+def cmd_devices(args) -> int:
+    from .io.devices import format_devices, list_devices
+    if args.json:
+        print(json.dumps([d.as_dict() for d in list_devices()], indent=2))
+    else:
+        print(format_devices())
     return EXIT_OK
 
 

@@ -2,6 +2,7 @@
 
     input                                   output
     default                                 default
+    device:NAME_OR_INDEX                    device:NAME_OR_INDEX   (see io/devices.py)
     virtual[:SIGNAL]  (SIGNAL a generator)  virtual
     file:PATH         (any rate/subtype     file:PATH.wav[:SUBTYPE]  (FLOAT unless named)
                        libsndfile reads)
@@ -11,8 +12,9 @@
     noise[:AMPLITUDE]
     silence
 
-`default` goes through `resolve_default()`: today it is always the clocked virtual device,
-announced once per process on stderr. Every bad SPEC is a UsageError with a one-line message.
+`default` goes through `resolve_default()`: the system's default sound device when PortAudio
+has one, else the clocked virtual device, announced once per process on stderr.
+REMOTEMEDIA_DEFAULT_DEVICE=virtual makes it the virtual device even when there is a device. Every bad SPEC is a UsageError with a one-line message.
 """
 
 from __future__ import annotations
@@ -41,23 +43,31 @@ _announced = False
 def resolve_default(kind: str) -> str:
     """The SPEC that `default` stands for at `kind` ('input' or 'output').
 
-    There is no sound-device support yet, so it is the clocked virtual device; the first call
-    in a process says so on stderr."""
+    The system's default sound device (`device:INDEX`) when PortAudio has one; otherwise the
+    clocked virtual device, and the first such call in a process says so, and why, on stderr."""
     global _announced
+    import os
+    if os.environ.get("REMOTEMEDIA_DEFAULT_DEVICE", "").lower() == "virtual":
+        why = "REMOTEMEDIA_DEFAULT_DEVICE=virtual"
+    else:
+        from .devices import default_device
+        index, why = default_device(kind)
+        if index is not None:
+            return f"device:{index}"
     if not _announced:
         _announced = True
-        print("remotemedia: no audio device support in this build; 'default' is the clocked "
-              "virtual device (input: silence, output: discarded, paced in real time)",
-              file=sys.stderr)
+        print(f"remotemedia: {why}; 'default' is the clocked virtual device (input: silence, "
+              f"output: discarded, paced in real time)", file=sys.stderr)
     return "virtual"
 
 
-def make_source(spec: str, fmt: AudioFormat) -> Source:
-    """A Source for an input SPEC, producing blocks in `fmt` (the manifest's audio format)."""
+def make_source(spec: str, fmt: AudioFormat, mode: str | None = None) -> Source:
+    """A Source for an input SPEC, producing blocks in `fmt` (the manifest's audio format).
+    `mode` ('queued' or 'callback') applies to a sound device input."""
     fmt = _complete(fmt)
     name, arg = _split(spec, "input")
     if name == "default":
-        return make_source(resolve_default("input"), fmt)
+        return make_source(resolve_default("input"), fmt, mode)
     if name == "virtual":
         if arg is None:
             return VirtualSource(fmt)
@@ -97,7 +107,8 @@ def make_source(spec: str, fmt: AudioFormat) -> Source:
     if name == "null":
         raise _bad(spec, "input", "null is an output; for an input of zeros use 'silence'")
     if name == "device":
-        raise _no_devices(spec, "input")
+        from .devices import DeviceSource
+        return DeviceSource(fmt, _device_arg(spec, arg, "input"), mode=mode)
     raise _unknown(spec, name, "input", SOURCE_SPECS)
 
 
@@ -126,7 +137,8 @@ def make_sink(spec: str, fmt: AudioFormat) -> Sink:
     if name in _GENERATORS:
         raise _bad(spec, "output", f"{name} is an input; to discard the output use 'null'")
     if name == "device":
-        raise _no_devices(spec, "output")
+        from .devices import DeviceSink
+        return DeviceSink(fmt, _device_arg(spec, arg, "output"))
     raise _unknown(spec, name, "output", SINK_SPECS)
 
 
@@ -157,9 +169,11 @@ def _unknown(spec: str, name: str, kind: str, known: tuple[str, ...]) -> UsageEr
                       f"{', '.join(known)}")
 
 
-def _no_devices(spec: str, kind: str) -> UsageError:
-    return UsageError(f"{kind} SPEC '{spec}': sound devices are not supported yet; use "
-                      f"'default' for the clocked virtual device")
+def _device_arg(spec: str, arg: str | None, kind: str) -> str:
+    if not arg or not arg.strip():
+        raise _bad(spec, kind, "device: needs a name or an index, as in device:0 (see "
+                               "`remotemedia devices`)")
+    return arg.strip()
 
 
 def _path(spec: str, arg: str | None, kind: str) -> Path:
