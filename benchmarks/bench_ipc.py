@@ -1,6 +1,6 @@
 """Round trip per frame through a process PassThrough node, beside multiprocessing.Queue.
 
-    .venv/bin/python benchmarks/bench_ipc.py [--frames 5000] [--rounds 3] [--json]
+    .venv/bin/python benchmarks/bench_ipc.py [--frames 5000] [--rounds 3] [--pace-ms 0] [--json]
 
 Both sides carry the same 960-sample float32 frames one at a time, in the same run:
 
@@ -11,7 +11,9 @@ Both sides carry the same 960-sample float32 frames one at a time, in the same r
 
 The two alternate for `--rounds` rounds (these shared 2-core machines drift between two speed
 levels); the report gives p50/p99 per round and over all rounds, and the ratio of the p50s.
-Targets (issue 6): p50 <= 80 us, and at least 3x faster than the baseline.
+Targets (issue 6): p50 <= 80 us, and at least 3x faster than the baseline. `--pace-ms 20` sends
+one frame every 20 ms as a live stream does, so both sides sleep between frames and every round
+trip includes waking them.
 """
 
 from __future__ import annotations
@@ -43,10 +45,12 @@ def _echo(inbox, outbox) -> None:
         outbox.put(item)
 
 
-def bench_iceoryx2(session, frames: list) -> np.ndarray:
+def bench_iceoryx2(session, frames: list, pace_s: float) -> np.ndarray:
     times = np.empty(len(frames), dtype=np.int64)
     clock = time.perf_counter_ns
     for i, frame in enumerate(frames):
+        if pace_s:
+            time.sleep(pace_s)
         t0 = clock()
         out = session.push(frame)
         times[i] = clock() - t0
@@ -54,10 +58,12 @@ def bench_iceoryx2(session, frames: list) -> np.ndarray:
     return times[WARMUP:]
 
 
-def bench_mp_queue(inbox, outbox, frames: list) -> np.ndarray:
+def bench_mp_queue(inbox, outbox, frames: list, pace_s: float) -> np.ndarray:
     times = np.empty(len(frames), dtype=np.int64)
     clock = time.perf_counter_ns
     for i, frame in enumerate(frames):
+        if pace_s:
+            time.sleep(pace_s)
         t0 = clock()
         inbox.put(frame)
         outbox.get()
@@ -74,6 +80,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pace-ms", type=float, default=0.0,
+                        help="sleep this long before each frame (20: a live stream's pace)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -92,18 +100,18 @@ def main() -> None:
         # A session per round, closed before the baseline pickles: the serialization watch
         # covers the whole process while a session is open.
         with pipeline.session() as session:
-            results["iceoryx2"].append(bench_iceoryx2(session, frames))
+            results["iceoryx2"].append(bench_iceoryx2(session, frames, args.pace_ms / 1e3))
             stats = session.stats()
         totals["serialization_events"] += stats["serialization_events"]
         totals["copies_io"] += stats["copies"]["io"]
         totals["frames_in"] += stats["frames_in"]
         totals["drops"] += stats["drops"]
-        results["mp_queue"].append(bench_mp_queue(inbox, outbox, frames))
+        results["mp_queue"].append(bench_mp_queue(inbox, outbox, frames, args.pace_ms / 1e3))
     inbox.put(None)
     child.join(5)
 
     report = {
-        "frames_per_round": args.frames, "rounds": args.rounds,
+        "frames_per_round": args.frames, "rounds": args.rounds, "pace_ms": args.pace_ms,
         "iceoryx2": {"rounds": [summary(r) for r in results["iceoryx2"]],
                      "all": summary(np.concatenate(results["iceoryx2"]))},
         "mp_queue": {"rounds": [summary(r) for r in results["mp_queue"]],

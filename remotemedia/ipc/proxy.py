@@ -103,9 +103,9 @@ class _Request:
 class _Worker:
     """One worker incarnation: its process, its domain and the parent's ports."""
 
-    def __init__(self, spec, fmt: AudioFormat, max_slice_len: int, spin_s: float):
-        self.prefix, self.token = channel.new_prefix()
-        token = self.token
+    def __init__(self, spec, fmt: AudioFormat, max_slice_len: int, spin_s: float,
+                 prefix: str, token: str):
+        self.prefix, self.token = prefix, token
         self.node = channel.make_node(self.prefix)
         names = channel.service_names(token, spec.id)
         queue = spec.queue_size
@@ -198,7 +198,13 @@ class ProcessNode(Node):
         self._start()
 
     def _start(self) -> None:
-        worker = _Worker(self.spec, self.format, self._max_slice_len, self.spin_s)
+        prefix, token = channel.new_prefix()
+        try:
+            worker = _Worker(self.spec, self.format, self._max_slice_len, self.spin_s, prefix,
+                             token)
+        except BaseException:
+            channel.remove_domain(prefix)   # whatever ports were made before the failure
+            raise
         self.worker = worker
         try:
             self._handshake(worker)

@@ -198,3 +198,16 @@ def test_a_node_whose_setup_fails_names_itself_and_leaves_nothing():
     assert "RuntimeError: no model file here" in text
     assert isinstance(info.value, WorkerStartError) or isinstance(info.value.__cause__,
                                                                   WorkerStartError)
+
+
+def test_outputs_kept_beyond_the_borrow_limit_stay_intact_and_their_copies_count():
+    n = 100
+    frames = [RuntimeData.Numpy(np.full(960, i, dtype=np.float32), seq=i) for i in range(n)]
+    with Pipeline.from_manifest(manifest("PassThrough")).session() as session:
+        kept = [o for f in frames for o in session.push(f)]   # all held: none is let go
+        stats = session.stats()
+    assert [o.seq for o in kept] == list(range(n))
+    for i, out in enumerate(kept):      # no sample was reused under a view still held
+        assert np.all(out.array == i)
+    held_as_views = channel.REP_BORROW - 1
+    assert stats["copies"]["io"] == 2 * n + (n - held_as_views)
