@@ -14,8 +14,14 @@ decides: `block` waits for a slot, `drop_newest` drops the incoming frame, `drop
 the oldest frame in flight (its result is discarded when it comes back, or it is overwritten in
 the worker's queue before it is read). Every dropped frame counts in `drops`.
 
+Views and the borrow limit. An output view keeps its sample borrowed until it is collected; an
+engine that keeps many outputs (a caller collecting them in a list) would run the worker's pool
+dry, so from REP_BORROW - 1 views on, outputs are copied out instead, each copy counted as one
+more `io` copy. Outputs let go as they are used (a sink, the next node) cost nothing extra.
+
 Failures. The worker's exit is noticed at the next call, and within POLL_S while waiting; a
-worker with a request in flight for longer than DEADLINE_S is killed and counts as crashed. The
+worker that stays silent for DEADLINE_S with requests in flight (nothing answered since the
+oldest went out, or since its last answer) is killed and counts as crashed. The
 frames in flight with a crashed worker count as drops, the crash counts as an error, and then
 `on_error` applies: `fail` raises `WorkerCrashed` (the session turns it into a `NodeError` naming
 the node and breaks); `restart` and `skip` start a new worker, which handshakes before the next
@@ -30,12 +36,14 @@ busy-polls: each answer then wakes the waiting side through its event listener).
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import weakref
 from collections import OrderedDict, deque
 
 from ..engine.data import NumpyData, current_counters
@@ -206,6 +214,7 @@ class ProcessNode(Node):
             channel.remove_domain(prefix)   # whatever ports were made before the failure
             raise
         self.worker = worker
+        _live.add(self)
         try:
             self._handshake(worker)
         except BaseException:
@@ -238,6 +247,7 @@ class ProcessNode(Node):
             worker.listener.timed_wait(timeout)
 
     def _discard_worker(self) -> None:
+        _live.discard(self)
         worker, self.worker = self.worker, None
         if worker is not None:
             worker.kill()
@@ -452,6 +462,17 @@ class ProcessNode(Node):
         times.append(now)
         self.restarts += 1
         self._start()
+
+
+# Workers still running when the interpreter exits (a session never closed) are stopped, so
+# their files go with them instead of waiting for the next start's stale-domain sweep.
+_live: "weakref.WeakSet[ProcessNode]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for node in list(_live):
+        node.teardown()
 
 
 _proxy_classes: dict[type, type] = {}

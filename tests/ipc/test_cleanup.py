@@ -97,3 +97,22 @@ def test_a_crashed_workers_files_are_removed_with_its_domain():
         assert len(s.push(np.ones(960, dtype=np.float32))) == 1
         assert node.worker.prefix != first           # a fresh domain and fresh names
         assert channel.domain_files(first) == []
+
+
+def test_an_engine_that_exits_without_closing_its_session_leaves_nothing():
+    script = textwrap.dedent("""
+        import numpy as np
+        from remotemedia import Pipeline
+        m = {"version": "v1",
+             "nodes": [{"id": "proc", "node_type": "PassThrough", "executor": "process"}],
+             "connections": [{"from": "input", "to": "proc"}, {"from": "proc", "to": "output"}]}
+        session = Pipeline.from_manifest(m).session()     # never closed
+        assert len(session.push(np.ones(960, dtype=np.float32))) == 1
+        print(session.node("proc").pid, session.node("proc").worker.prefix)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2], timeout=60)
+    assert done.returncode == 0, done.stderr
+    worker_pid, prefix = done.stdout.split()
+    assert _gone(int(worker_pid))
+    assert channel.domain_files(prefix) == []
