@@ -64,12 +64,13 @@ def test_chirp_comes_back_sample_exact_and_round_trip_matches_portaudio(jack_dev
             assert len(outputs) == 1 and np.shares_memory(outputs[0].array, frame.array)
             sink.write(outputs[0])
         reported_in, reported_out = stream.latency
-        ts_latency_s = stream.timestamp_latency_s
-        capture_ticks = stream.seq_capture_tick[:BLOCKS].copy()
-        play_ticks = stream.play_tick[:BLOCKS].copy()
-        play_offsets = stream.play_offset[:BLOCKS].copy()
-        played_tags = stream.play_tag[:BLOCKS].copy()
+    # closing the sink played what was queued; then the stream closed
     assert stream.closed
+    ts_latency_s = stream.timestamp_latency_s
+    capture_ticks = stream.seq_capture_tick[:BLOCKS]
+    play_ticks = stream.play_tick[:BLOCKS]
+    play_offsets = stream.play_offset[:BLOCKS]
+    played_tags = stream.play_tag[:BLOCKS]
     stats = session.stats()
 
     # Every block was captured in consecutive callbacks, and every frame was played.
