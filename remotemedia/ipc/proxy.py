@@ -265,10 +265,12 @@ class ProcessNode(Node):
             if worker.exit_code() is None:
                 wire.send_bytes(worker.pub, codec.STOP, self._take_id(), flags=codec.LAST)
                 worker.notifier.notify()
-                try:
-                    worker.proc.wait(STOP_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    pass
+                give_up = time.monotonic() + STOP_TIMEOUT_S
+                while worker.exit_code() is None and time.monotonic() < give_up:
+                    # Read what is still coming, so a worker waiting to deliver can reach STOP.
+                    while wire.receive(worker.sub, self._borrowed, copy_out=True) is not None:
+                        pass
+                    worker.listener.timed_wait(channel.iox.Duration.from_secs_f64(POLL_S))
         finally:
             self._discard_worker()
 
