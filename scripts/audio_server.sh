@@ -9,7 +9,9 @@ start_audio_server() {
         log "note: jackd not available; device tests will skip (they fail under CI=true)"
         return 0
     fi
-    if jack_wait -c >/dev/null 2>&1; then
+    # jack_wait -c exits 0 either way; it prints "running" or "not running".
+    if [ "$(jack_wait -c 2>/dev/null)" = "running" ]; then
+        export REMOTEMEDIA_AUDIO_SERVER=jack
         log "using the JACK server already running"
         return 0
     fi
