@@ -135,7 +135,7 @@ def test_a_node_error_in_the_worker_drops_one_frame_under_skip():
 
 
 def _run_policy(policy: str) -> tuple[list[int], dict]:
-    with _session("tests.ipc.nodes:Sleepy", params={"delay_ms": 60}, queue_size=2,
+    with _session("tests.ipc.nodes:Sleepy", params={"delay_ms": 200}, queue_size=2,
                   queue_policy=policy) as s:
         outs = [o for i in range(6) for o in s.push(_frame(i))] + s.end_of_stream()
         stats = s.stats()
