@@ -94,6 +94,7 @@ _SEQ_TABLE = 4096
 _SEQ_MASK = _SEQ_TABLE - 1
 _E2E_RING = 4096
 _HINT = "run `remotemedia devices` to see the devices there are"
+_perf_ns = time.perf_counter_ns
 
 
 # -- sounddevice, loaded on first use ----------------------------------------------------------------
@@ -370,6 +371,8 @@ class DeviceStream:
         # dac - adc of each callback: the latency PortAudio's timestamps give a direct
         # pass-through (duplex only)
         self.ts_latency = np.zeros(256, dtype=np.float64)
+        # time spent in each callback (ours, from entry to return)
+        self.callback_ns = np.zeros(_E2E_RING, dtype=np.int64)
         # written by the callback only
         self.ticks = 0
         self.last_tick_ns = 0
@@ -534,6 +537,7 @@ class DeviceStream:
         self._process(None, outdata, frames, t, status)
 
     def _process(self, indata, outdata, frames, t, status):
+        t0 = _perf_ns()
         tick = self.ticks
         self.ticks = tick + 1
         self.last_tick_ns = time.monotonic_ns()
@@ -559,6 +563,7 @@ class DeviceStream:
         if outdata is not None:
             self._play(outdata, frames, t.outputBufferDacTime, tick)
         self.wakeup.ring()
+        self.callback_ns[tick & (_E2E_RING - 1)] = _perf_ns() - t0
 
     def _play(self, outdata, frames, dac, tick):
         q = self.outq
@@ -722,7 +727,19 @@ class DeviceStream:
             "refused": (ring.refused if ring is not None else 0) + self.odd_blocks,
             "played": self.played,
             "output_starved": self.starved,
+            "output_dropped": self.output_dropped,
+            "events_lost": self.events_lost,
+            "callback_us": self._callback_summary(),
         }
+
+    def _callback_summary(self) -> dict | None:
+        n = min(self.ticks, self.callback_ns.size)
+        if n == 0:
+            return None
+        window = self.callback_ns[:n] / 1e3
+        p50, p99 = np.percentile(window, (50, 99))
+        return {"p50": round(float(p50), 3), "p99": round(float(p99), 3),
+                "max": round(float(window.max()), 3)}
 
     _last_latency = (0.0, 0.0)
 
