@@ -53,7 +53,7 @@ from ..engine.serialization import record_encode
 from . import channel, codec, wire
 
 DEADLINE_S = 2.0          # a request unanswered this long means the worker hangs
-REPLY_WAIT_S = 0.005      # how long process() waits for the frame it just sent
+REPLY_WAIT_S = 0.010      # how long process() waits for the frame it just sent: half a 20 ms frame
 START_TIMEOUT_S = 30.0    # from spawn to READY (imports and the node's setup())
 STOP_TIMEOUT_S = 2.0      # from STOP to exit, before SIGKILL
 SPIN_S = 0.0002           # busy-poll up to this long before sleeping (see channel.Spinner)
@@ -145,8 +145,9 @@ class _Worker:
             "spin_s": spin_s,
         }
         # Its own session: a Ctrl-C in the terminal reaches the engine, which stops the worker.
+        # Its stdout goes to stderr: the engine's stdout may be an audio stream (raw:-).
         self.proc = subprocess.Popen([sys.executable, "-m", "remotemedia.ipc.worker"],
-                                     stdin=subprocess.PIPE, start_new_session=True,
+                                     stdin=subprocess.PIPE, stdout=2, start_new_session=True,
                                      close_fds=True)
         self.pid = self.proc.pid
         self.proc.stdin.write(json.dumps(config).encode())

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from remotemedia import Pipeline
 from remotemedia.ipc import channel
@@ -21,12 +22,13 @@ from .conftest import manifest
 ENGINE_SCRIPT = textwrap.dedent("""
     import sys, time
     import numpy as np
-    from remotemedia import Pipeline
+    from remotemedia import Pipeline, RuntimeData
     m = {"version": "v1",
-         "nodes": [{"id": "proc", "node_type": "PassThrough", "executor": "process"}],
+         "nodes": [{"id": "proc", "node_type": sys.argv[1], "executor": "process",
+                    "params": {"hang_at": 0} if "Sleepy" in sys.argv[1] else {}}],
          "connections": [{"from": "input", "to": "proc"}, {"from": "proc", "to": "output"}]}
-    session = Pipeline.from_manifest(m).session()
-    assert len(session.push(np.ones(960, dtype=np.float32))) == 1
+    session = Pipeline.from_manifest(m, allow_import=["tests.ipc.nodes"]).session()
+    session.push(RuntimeData.Numpy(np.ones(960, dtype=np.float32), seq=0))
     node = session.node("proc")
     print(node.pid, node.worker.prefix, flush=True)
     time.sleep(60)
@@ -47,9 +49,12 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def test_a_worker_whose_engine_is_killed_exits_and_its_files_go_at_next_start():
-    engine = subprocess.Popen([sys.executable, "-c", ENGINE_SCRIPT], stdout=subprocess.PIPE,
-                              text=True, cwd=Path(__file__).resolve().parents[2])
+@pytest.mark.parametrize("node_type", ["PassThrough", "tests.ipc.nodes:Sleepy"],
+                         ids=["idle worker", "worker stuck in process()"])
+def test_a_worker_whose_engine_is_killed_exits_and_its_files_go_at_next_start(node_type):
+    engine = subprocess.Popen([sys.executable, "-c", ENGINE_SCRIPT, node_type],
+                              stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parents[2])
     try:
         line = engine.stdout.readline().split()
         assert line, "the engine script did not start its worker"
