@@ -156,11 +156,19 @@ def cmd_stream(args) -> int:
                          "audio; drop one of them")
     pipeline = Pipeline.from_manifest(args.manifest, allow_import=args.allow_import)
     manifest = pipeline.manifest
-    source = make_source(args.input, manifest.audio, mode=args.mode)
+    input_spec, output_spec = args.input, args.output
+    if args.realtime is False:
+        # --fast is simulated time, which only the virtual device can keep: `default` is it.
+        input_spec = "virtual" if input_spec.strip() == "default" else input_spec
+        output_spec = "virtual" if output_spec.strip() == "default" else output_spec
+    source = make_source(input_spec, manifest.audio, mode=args.mode)
     if args.mode == "callback" and not getattr(source, "runs_schedule", False):
         raise UsageError(f"--mode callback runs the graph in the input device's audio "
                          f"callback; the input here is {source.description}, not a device")
-    sink = make_sink(args.output, manifest.output_format)
+    sink = make_sink(output_spec, manifest.output_format)
+    if args.realtime is False and (source.clocked or sink.clocked):
+        raise UsageError("--fast cannot hurry a sound device, which plays and records in real "
+                         "time; use a file, a generator or the virtual device")
     _refuse_same_file(source, sink)
     sink_on_stdout = getattr(sink, "uses_stdout", False)
     events = _open_events(args.events, sink_on_stdout)

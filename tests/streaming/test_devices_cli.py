@@ -132,3 +132,18 @@ def test_resolve_default_names_the_server_device(jack_device, monkeypatch):
         assert resolve_default("input") == f"device:{jack_device.index}"
     if jack_device.default_output:
         assert resolve_default("output") == f"device:{jack_device.index}"
+
+
+def test_fast_makes_default_the_virtual_device_and_refuses_a_sound_device(
+        jack_device, remotemedia_cmd, manifests_dir):
+    fast = run(remotemedia_cmd + ["stream", "-m", str(manifests_dir / "passthrough.yaml"),
+                                  "--duration", "5", "--fast", "--json"],
+               env={"REMOTEMEDIA_DEFAULT_DEVICE": ""})
+    stats = last_json(fast)
+    assert stats["frames_out"] == 250 and "device" not in stats
+    assert stats["duration_s"] < 2.5  # simulated time, not the device's
+    proc = run(remotemedia_cmd + ["stream", "-m", str(manifests_dir / "passthrough.yaml"),
+                                  "--input", f"device:{jack_device.index}", "--output", "null",
+                                  "--duration", "5", "--fast"])
+    assert proc.returncode == 2
+    assert "--fast cannot hurry a sound device" in proc.stderr
