@@ -295,7 +295,15 @@ class ProcessNode(Node):
             if self.in_flight >= self._queue:
                 if not self._make_room(out, counters):
                     return out
-            rid = self._send(data, counters)
+            try:
+                rid = self._send(data, counters)
+            except codec.CodecError:
+                if self._on_error != "restart":
+                    raise   # the session counts it (and drops the frame under skip)
+                if counters is not None:   # restart: like a node error, this frame only
+                    counters.errors += 1
+                    counters.drops += type(data) is NumpyData
+                return out
             sent = True
             if self.reply_wait_s > 0:
                 self._wait(out, counters, lambda: rid not in self._inflight, self.reply_wait_s)

@@ -185,3 +185,21 @@ def test_a_slow_node_that_keeps_answering_is_not_taken_for_hung(monkeypatch, no_
     # The last frame waits 800 ms in all, yet an answer came every 100 ms.
     assert [o.seq for o in outs if isinstance(o, NumpyData)] == list(range(8))
     assert stats["errors"] == 0 and stats["drops"] == 0
+
+
+@pytest.mark.parametrize("policy", ["skip", "restart"])
+def test_an_input_that_cannot_cross_drops_that_frame_only(policy):
+    bad = RuntimeData.Numpy(np.array([object()] * 4, dtype=object), seq=1)
+    with _session("PassThrough", on_error=policy) as s:
+        outs = s.push(_frame(0)) + s.push(bad) + s.push(_frame(2)) + s.end_of_stream()
+        stats = s.stats()
+        assert s.node("proc").restarts == 0
+    assert [o.seq for o in outs if isinstance(o, NumpyData)] == [0, 2]
+    assert stats["drops"] == 1 and stats["errors"] == 1
+
+
+def test_an_input_that_cannot_cross_fails_the_session_under_fail():
+    bad = RuntimeData.Numpy(np.array([object()], dtype=object))
+    with _session("PassThrough") as s:
+        with pytest.raises(NodeError, match="'proc'.*cannot cross a process boundary"):
+            s.push(bad)
