@@ -30,9 +30,10 @@ One message is one iceoryx2 sample, a slice of bytes laid out as:
     ..            zero padding up to header_len
     header_len    payload_len bytes of payload
 
-The payload of a numpy message is the memory span the array touches, copied once, so strides
-(negative, F-order, every other sample) are preserved exactly; a view so sparse that its span is
-more than 4x its own bytes is compacted to C order first. Text and control payloads are UTF-8,
+The payload of a numpy message is the array's memory copied once: element by element for a C-
+or F-contiguous array, else the whole span the view touches, so strides (negative, F-order, every
+other sample) are preserved exactly. A view so sparse that its span exceeds 4x its own bytes plus
+4 KiB is compacted to C order instead (its strides then become C strides). Text and control payloads are UTF-8,
 binary is raw, json and error payloads use the tagged format.
 
 Tagged format (metadata mappings and Json values): one tag byte, then
