@@ -211,3 +211,23 @@ def test_outputs_kept_beyond_the_borrow_limit_stay_intact_and_their_copies_count
         assert np.all(out.array == i)
     held_as_views = channel.REP_BORROW - 1
     assert stats["copies"]["io"] == 2 * n + (n - held_as_views)
+
+
+def test_frames_larger_than_the_pool_was_sized_for_still_cross():
+    # The pools are sized for the manifest's block; a bigger frame grows them (power of two).
+    frames = [RuntimeData.Numpy(np.random.default_rng(i).standard_normal((48000, 2)), seq=i)
+              for i in range(3)] + [RuntimeData.Numpy(np.ones(960, dtype=np.float32), seq=3)]
+    with Pipeline.from_manifest(manifest("PassThrough")).session() as session:
+        for frame in frames:
+            (out,) = session.push(frame)
+            np.testing.assert_array_equal(out.array, frame.array)
+            assert out.array.dtype == frame.array.dtype
+
+
+def test_without_busy_polling_every_answer_still_arrives(monkeypatch):
+    monkeypatch.setenv("REMOTEMEDIA_IPC_SPIN_US", "0")     # event listeners only
+    with Pipeline.from_manifest(manifest("PassThrough")).session() as session:
+        seqs = [o.seq for i in range(300)
+                for o in session.push(RuntimeData.Numpy(np.zeros(960, np.float32), seq=i))]
+        seqs += [o.seq for o in session.flush() if isinstance(o, NumpyData)]
+    assert seqs == list(range(300))
