@@ -12,7 +12,9 @@
 Threads: the StreamRunner moves audio on its own thread and never waits for the UI. The app polls
 it POLL_HZ times a second from Textual's event loop (`capture()` reads plain attributes and the
 session's report); nothing the UI does can hold up a frame except the GIL, which `run_app` asks
-Python to hand over every millisecond instead of every five. Every stop path (space, switching
+Python to hand over every millisecond instead of every five, and a full garbage collection,
+which `run_app` keeps short by freezing the app's startup objects out of collection
+(`freeze_gc`) before audio starts. Every stop path (space, switching
 manifest or devices, q, an exception in the app) stops the runner and joins its thread, so the
 stream's files are finalized and no thread outlives the app.
 
@@ -23,6 +25,7 @@ The TUI is a live session, so it paces in real time by default even when neither
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import sys
 import time
@@ -39,7 +42,7 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Digits, Footer, Static
 
-from .engine.errors import ManifestError, RemoteMediaError
+from .engine.errors import ManifestError, RemoteMediaError, UsageError
 from .engine.node import AudioFormat
 from .engine.session import Pipeline
 from .io.base import Sink, Source
@@ -51,14 +54,17 @@ from .tui.screens import HelpScreen, IoPicker, ManifestPicker
 from .tui.snapshot import Snapshot, capture, one_line
 from .tui.widgets import MUTED, CounterPanel, LatencyView, PipelineView, StateLine
 
-POLL_HZ = 20.0
+POLL_HZ = 12.0
 NARROW = 100
 SHORT = 30
 STOP_TIMEOUT_S = 3.0
 #: while the TUI runs, the audio thread waits at most this long for the GIL (Python's default: 5 ms)
 SWITCH_INTERVAL_S = 0.001
 
-SourceFactory = Callable[[str, AudioFormat], Source]
+#: device modes (remotemedia.io.devices.MODES); the first is the default
+DEFAULT_MODE = "queued"
+
+SourceFactory = Callable[..., Source]     # (spec, fmt, *, mode=None) -> Source
 SinkFactory = Callable[[str, AudioFormat], Sink]
 ClockFactory = Callable[[float], Clock]
 
@@ -106,7 +112,8 @@ class RemoteMediaApp(App[None]):
                  output_spec: str | None = "default", *, manifests_dir: str | Path | None = None,
                  stats_dir: str | Path | None = None, make_source: SourceFactory | None = None,
                  make_sink: SinkFactory | None = None, clock_factory: ClockFactory | None = None,
-                 realtime: bool = True, autostart: bool = True, poll_hz: float = POLL_HZ):
+                 realtime: bool = True, autostart: bool = True, poll_hz: float = POLL_HZ,
+                 freeze_gc: bool = False, mode: str | None = None):
         super().__init__()
         self.manifest_path = Path(manifest) if manifest is not None else None
         self.input_spec = input_spec or "default"
@@ -119,6 +126,9 @@ class RemoteMediaApp(App[None]):
         self.realtime = realtime
         self.autostart = autostart
         self.poll_hz = poll_hz
+        self.freeze_gc = freeze_gc
+        #: device mode for a sound-device input ("queued" or "callback"); None: io's default
+        self.mode = mode
         self.pipeline: Pipeline | None = None
         self.runner: StreamRunner | None = None
         #: why the last start attempt failed before a runner existed (a bad SPEC, ...)
@@ -147,7 +157,7 @@ class RemoteMediaApp(App[None]):
         yield CounterPanel(compact=True, id="counters-line")
         with Vertical(id="latency") as latency:
             latency.border_title = "latency"
-            yield LatencyView("engine", id="engine-latency")
+            yield LatencyView("engine", id="engine-latency", show_load=True)
             yield LatencyView("end-to-end", id="e2e-latency")
         meters = LevelMeters(id="levels")
         meters.border_title = "levels"
@@ -158,13 +168,24 @@ class RemoteMediaApp(App[None]):
     def on_mount(self) -> None:
         self._fit(self.size.width, self.size.height)
         self.set_interval(1.0 / self.poll_hz, self.poll)
-        if self.manifest_path is not None:
-            if self.load_manifest(self.manifest_path) and self.autostart:
-                self.start_run()
-        else:
-            self.action_pick_manifest()
+        loaded = self.manifest_path is not None and self.load_manifest(self.manifest_path)
         self._show_title()
         self.poll()
+        # Audio starts once the first screen is drawn: the startup work (styles, first render)
+        # is done by then and, with freeze_gc, out of the collector's way.
+        self.call_after_refresh(self._first_paint_done, loaded)
+
+    def _first_paint_done(self, loaded: bool) -> None:
+        if self.freeze_gc:
+            # A full collection walks every object and holds the GIL while it does (tens of ms
+            # for a Textual app): the audio thread would wait. Everything made so far lives as
+            # long as the app, so take it out of collection; later passes walk only new objects.
+            gc.collect()
+            gc.freeze()
+        if loaded and self.autostart:
+            self.start_run()
+        elif self.manifest_path is None:
+            self.action_pick_manifest()
 
     async def on_unmount(self) -> None:
         self.shutdown()
@@ -214,8 +235,12 @@ class RemoteMediaApp(App[None]):
         make_source, make_sink = self._factories()
         self.failure = None
         try:
-            source = make_source(self.input_spec, manifest.audio)
+            source = make_source(self.input_spec, manifest.audio, mode=self.mode)
             try:
+                if self.mode == "callback" and not getattr(source, "runs_schedule", False):
+                    raise UsageError(f"callback mode runs the graph in the input device's audio "
+                                     f"callback; '{self.input_spec}' is not a device input "
+                                     f"(pick queued mode, or a device)")
                 sink = make_sink(self.output_spec, manifest.output_format)
             except BaseException:
                 source.close()
@@ -301,8 +326,10 @@ class RemoteMediaApp(App[None]):
         for panel in self.query(CounterPanel):
             panel.show(stats)
         events_out = stats.get("events_out", 0) if stats else 0
-        self.query_one("#frames-out").border_subtitle = f"+{events_out:,} events" \
-            if events_out else ""
+        subtitle = f"+{events_out:,} events" if events_out else ""
+        frames_out = self.query_one("#frames-out")
+        if frames_out.border_subtitle != subtitle:
+            frames_out.border_subtitle = subtitle
         latency = stats.get("latency_us") if stats else None
         budget_us = period_s * 1e6 if period_s else None
         self.query_one("#engine-latency", LatencyView).show(
@@ -369,20 +396,20 @@ class RemoteMediaApp(App[None]):
                       (f"{audio.block_size} smp", "bold"),
                       (f" ({1000 * audio.block_size / audio.sample_rate:.1f} ms)", MUTED),
                       (" · ", MUTED), (f"{audio.channels} ch", "bold")]
-        parts += [("  │  mode ", MUTED), (self._mode(), "bold")]
+        parts += [("  │  mode ", MUTED), (self._mode(snap.stats), "bold")]
         key = "".join(text for text, _ in parts)
         if key != self._io_line:
             self._io_line = key
-            self.query_one("#io-line", Static).update(Text.assemble(*parts, no_wrap=True,
-                                                                    overflow="ellipsis"))
+            self.query_one("#io-line", Static).update(
+                Text.assemble(*parts, no_wrap=True, overflow="ellipsis"), layout=False)
 
-    def _mode(self) -> str:
+    def _mode(self, stats: dict | None = None) -> str:
+        device = (stats or {}).get("device")
+        if device:                              # a sound device at one end or both
+            return f"{device.get('mode')} · {device.get('host_api')}"
         runner = self.runner
         if runner is None:
-            return "real time" if self.realtime else "as fast as possible"
-        mode = getattr(runner, "mode", None)   # callback / queued, with live devices
-        if mode:
-            return str(mode)
+            return self.mode or ("real time" if self.realtime else "as fast as possible")
         if runner.source.clocked:
             return "clocked by the input device"
         if runner.realtime:
@@ -488,14 +515,16 @@ class RemoteMediaApp(App[None]):
         self.poll()
 
     def action_pick_devices(self) -> None:
-        inputs, outputs = io_choices()
-        self.push_screen(IoPicker(inputs, outputs, (self.input_spec, self.output_spec)),
+        inputs, outputs, device_problem = io_choices()
+        current = (self.input_spec, self.output_spec, self.mode or DEFAULT_MODE)
+        self.push_screen(IoPicker(inputs, outputs, current, device_problem),
                          self._devices_picked)
 
-    def _devices_picked(self, choice: tuple[str, str] | None) -> None:
+    def _devices_picked(self, choice: tuple[str, str, str] | None) -> None:
         if choice is None:
             return
-        self.input_spec, self.output_spec = choice
+        self.input_spec, self.output_spec, mode = choice
+        self.mode = mode
         if not self._retire_runner():
             return
         if self.pipeline is not None and self.autostart:
@@ -508,7 +537,7 @@ class RemoteMediaApp(App[None]):
 
 
 def run_app(manifest: str | Path | None = None, input_spec: str | None = "default",
-            output_spec: str | None = "default") -> int:
+            output_spec: str | None = "default", mode: str | None = None) -> int:
     """Run the TUI in this terminal; return the exit code.
 
     A bad manifest or SPEC raises its RemoteMediaError (exit code 2) before the screen changes,
@@ -521,9 +550,9 @@ def run_app(manifest: str | Path | None = None, input_spec: str | None = "defaul
         pipeline = Pipeline.from_manifest(manifest)
         fmt, out_fmt = pipeline.manifest.audio, pipeline.manifest.output_format
     make_source, make_sink = _spec_factories()
-    make_source(input_spec, fmt).close()     # construct only: nothing is opened until a run
+    make_source(input_spec, fmt, mode=mode).close()   # construct only: opened by a run
     make_sink(output_spec, out_fmt).close()
-    app = RemoteMediaApp(manifest, input_spec, output_spec)
+    app = RemoteMediaApp(manifest, input_spec, output_spec, freeze_gc=True, mode=mode)
     previous = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:

@@ -1,8 +1,11 @@
-"""What the input/output picker offers: the SPECs that remotemedia.io understands.
+"""What the input/output picker offers: the sound devices PortAudio sees, then the SPECs that
+remotemedia.io understands.
 
-The SPEC grammar lives in `remotemedia.io.spec` (SOURCE_SPECS, SINK_SPECS); this module turns
-its entries into concrete, pickable choices with a line of description each. Templated entries
-(`sine:FREQ`, `file:PATH`) become examples; any SPEC can also be typed in the picker.
+Devices come from `remotemedia.io.devices.list_devices()` as `device:INDEX` choices (the system
+defaults marked); the SPEC grammar lives in `remotemedia.io.spec` (SOURCE_SPECS, SINK_SPECS) and
+this module turns its entries into concrete, pickable choices with a line of description each.
+Templated entries (`sine:FREQ`, `file:PATH`) become examples; any SPEC can also be typed in the
+picker.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ import importlib
 from .screens import IoChoice
 
 _DESCRIPTIONS = {
-    "default": "the system default (the clocked virtual device without a sound card)",
-    "virtual": "clocked virtual device, paced in real time",
+    "default": "the system's default device, else the virtual one",
+    "virtual": "clocked virtual device (real time)",
     "virtual:sine": "virtual device playing a 440 Hz sine",
     "sine:440": "440 Hz sine at -6 dBFS",
     "sine:1000": "1 kHz sine at -6 dBFS",
@@ -22,7 +25,7 @@ _DESCRIPTIONS = {
     "noise": "white noise at -12 dBFS",
     "silence": "digital silence",
     "null": "discard every frame",
-    "file:remotemedia-out.wav": "write a 32-bit float WAV in the working folder",
+    "file:remotemedia-out.wav": "32-bit float WAV in the working folder",
     "raw:-": "f32 little-endian on stdin/stdout (not useful inside the TUI)",
 }
 
@@ -37,10 +40,6 @@ _EXAMPLES = {
 # inputs need a real path, typed in the picker.
 _HIDDEN = {"raw:-", "file:PATH"}
 
-_FALLBACK_SOURCES = ("default", "virtual", "sine:FREQ", "chirp", "noise", "silence")
-_FALLBACK_SINKS = ("default", "virtual", "file:PATH.wav", "null")
-
-
 def _expand(specs) -> list[IoChoice]:
     out = []
     for spec in specs:
@@ -51,13 +50,34 @@ def _expand(specs) -> list[IoChoice]:
     return out
 
 
-def io_choices() -> tuple[list[IoChoice], list[IoChoice]]:
-    """(inputs, outputs) as the installed io module lists them."""
+def device_choices() -> tuple[list[IoChoice], list[IoChoice], str | None]:
+    """(inputs, outputs, problem): the sound devices as `device:INDEX` choices, or the reason
+    there are none (no PortAudio, no devices) to show in the picker."""
+    from ..engine.errors import DeviceError
+    from ..io import devices
+    if not devices.portaudio_available():
+        return [], [], "no PortAudio: sound devices are not available"
     try:
-        spec = importlib.import_module("remotemedia.io.spec")
-    except ModuleNotFoundError as exc:
-        if exc.name != "remotemedia.io.spec":
-            raise
-        return _expand(_FALLBACK_SOURCES), _expand(_FALLBACK_SINKS)
-    return (_expand(getattr(spec, "SOURCE_SPECS", _FALLBACK_SOURCES)),
-            _expand(getattr(spec, "SINK_SPECS", _FALLBACK_SINKS)))
+        found = devices.list_devices()
+    except DeviceError as exc:
+        return [], [], str(exc)
+    inputs, outputs = [], []
+    for d in found:
+        for kind, out in (("input", inputs), ("output", outputs)):
+            channels = d.channels(kind)
+            if channels <= 0:
+                continue
+            default = d.default_input if kind == "input" else d.default_output
+            api = d.host_api.replace(" Audio Connection Kit", "")
+            out.append(IoChoice(f"device:{d.index}",
+                                f"{'★ ' if default else ''}{d.name} ({api}, {channels} ch)"))
+    problem = None if inputs or outputs else "PortAudio finds no sound device"
+    return inputs, outputs, problem
+
+
+def io_choices() -> tuple[list[IoChoice], list[IoChoice], str | None]:
+    """(inputs, outputs, device problem) as the installed io module lists them: devices first,
+    then generators, files and the virtual device."""
+    dev_in, dev_out, problem = device_choices()
+    spec = importlib.import_module("remotemedia.io.spec")
+    return (dev_in + _expand(spec.SOURCE_SPECS), dev_out + _expand(spec.SINK_SPECS), problem)

@@ -21,7 +21,8 @@ HOLD_S = 1.5
 FALL_DB_PER_S = 20.0
 GREEN_BELOW = -18.0
 RED_ABOVE = -6.0
-SCALE_MARKS = (-60, -48, -36, -24, -18, -12, -6, -3, 0)
+#: scale labels, most important first: where they would crowd, the later ones give way
+SCALE_MARKS = (0, -60, -18, -6, -12, -24, -36, -48, -3)
 _PARTIALS = " ▏▎▍▌▋▊▉█"
 
 LABEL_W = 4
@@ -115,8 +116,8 @@ def scale_line(width: int) -> Text:
     cells = [" "] * width
     for mark in SCALE_MARKS:
         label = str(mark)
-        pos = int(round(fraction(mark) * width)) - len(label)
-        pos = max(0, min(width - len(label), pos if mark == 0 else pos + len(label) // 2))
+        pos = int(round(fraction(mark) * width)) - len(label) // 2   # centred on the level
+        pos = max(0, min(width - len(label), pos))
         span = range(max(0, pos - 1), min(width, pos + len(label) + 1))
         if all(cells[i] == " " for i in span):
             cells[pos:pos + len(label)] = label

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import Input, OptionList, RadioButton, RadioSet, Static
 from textual.widgets.option_list import Option
 
 from ..engine.errors import ManifestError
@@ -158,18 +158,24 @@ class IoChoice:
     description: str
 
 
-class IoPicker(ModalScreen[tuple[str, str] | None]):
-    """Pick an input and an output. Enter on the input list (or a typed SPEC) moves to the
-    output list; enter there applies both. Dismisses with (input, output), or None on escape."""
+DEVICE_MODES = (("queued", "the engine thread reads a ring the device fills"),
+                ("callback", "the graph runs inside the input device's audio callback"))
+
+
+class IoPicker(ModalScreen[tuple[str, str, str] | None]):
+    """Pick an input, an output and the device mode. Enter on the input list (or a typed SPEC)
+    moves to the output list; enter there applies. Dismisses with (input, output, mode), or
+    None on escape."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, inputs: Sequence[IoChoice], outputs: Sequence[IoChoice],
-                 current: tuple[str, str]) -> None:
+                 current: tuple[str, str, str], device_problem: str | None = None) -> None:
         super().__init__()
         self.inputs = list(inputs)
         self.outputs = list(outputs)
-        self.chosen_input, self.chosen_output = current
+        self.chosen_input, self.chosen_output, self.chosen_mode = current
+        self.device_problem = device_problem
 
     def compose(self) -> ComposeResult:
         with Vertical(id="picker-box") as box:
@@ -182,6 +188,15 @@ class IoPicker(ModalScreen[tuple[str, str] | None]):
                         column.border_title = end
                         yield OptionList(*self._options(choices, current), id=f"{end}-list")
                         yield Input(placeholder=f"or type an {end} SPEC", id=f"{end}-spec")
+            with Horizontal(id="mode-row"):
+                yield Static(Text("device mode", style=f"bold {MUTED}"), id="mode-label")
+                with RadioSet(id="mode-set"):
+                    for mode, doc in DEVICE_MODES:
+                        yield RadioButton(f"{mode}: {doc}", value=mode == self.chosen_mode,
+                                          name=mode)
+            if self.device_problem:
+                yield Static(Text(f"devices: {self.device_problem}", style="#f2c94c"),
+                             id="device-problem")
             yield Static(self._summary(), id="io-summary")
 
     @staticmethod
@@ -201,6 +216,8 @@ class IoPicker(ModalScreen[tuple[str, str] | None]):
         text.append(self.chosen_input, style="bold #8ab4f8")
         text.append("  →  out ", style=MUTED)
         text.append(self.chosen_output, style="bold #8ab4f8")
+        text.append("  ·  mode ", style=MUTED)
+        text.append(self.chosen_mode, style="bold #8ab4f8")
         return text
 
     def on_mount(self) -> None:
@@ -225,10 +242,15 @@ class IoPicker(ModalScreen[tuple[str, str] | None]):
         self.chosen_input = self.inputs[int(event.option.id)].spec
         self.query_one("#output-list", OptionList).focus()
 
+    @on(RadioSet.Changed, "#mode-set")
+    def _mode_picked(self, event: RadioSet.Changed) -> None:
+        self.chosen_mode = event.pressed.name or self.chosen_mode
+        self.query_one("#io-summary", Static).update(self._summary())
+
     @on(OptionList.OptionSelected, "#output-list")
     def _output_picked(self, event: OptionList.OptionSelected) -> None:
         self.chosen_output = self.outputs[int(event.option.id)].spec
-        self.dismiss((self.chosen_input, self.chosen_output))
+        self.dismiss((self.chosen_input, self.chosen_output, self.chosen_mode))
 
     @on(Input.Submitted, "#input-spec")
     def _input_typed(self, event: Input.Submitted) -> None:
@@ -241,7 +263,7 @@ class IoPicker(ModalScreen[tuple[str, str] | None]):
     def _output_typed(self, event: Input.Submitted) -> None:
         if event.value.strip():
             self.chosen_output = event.value.strip()
-            self.dismiss((self.chosen_input, self.chosen_output))
+            self.dismiss((self.chosen_input, self.chosen_output, self.chosen_mode))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -26,7 +26,24 @@ def fmt_us(us: float | None) -> str:
         return "—"
     if us < 1000:
         return f"{us:.1f}µs"
-    return f"{us / 1000:.2f}ms"
+    if us < 10_000:
+        return f"{us / 1000:.2f}ms"
+    return f"{us / 1000:.1f}ms"
+
+
+def fmt_count(n: int) -> str:
+    """A count in at most five characters: exact below 10,000, then 12.3k, 1.23M."""
+    if n < 10_000:
+        return str(n)
+    if n < 100_000:
+        return f"{n // 100 / 10:.1f}k"          # truncated, so 99,999 stays 99.9k
+    if n < 1_000_000:
+        return f"{n // 1000}k"
+    if n < 10_000_000:
+        return f"{n // 10_000 / 100:.2f}M"
+    if n < 100_000_000:
+        return f"{n // 100_000 / 10:.1f}M"
+    return f"{n // 1_000_000}M"
 
 
 def fmt_clock(seconds: float) -> str:
@@ -50,7 +67,11 @@ class CounterPanel(Static):
         self.compact = compact
 
     def show(self, stats: Mapping[str, Any] | None) -> None:
-        self.update(self.line(stats) if self.compact else self.grid(stats))
+        values = self._values(stats)
+        if values == getattr(self, "_shown", None):
+            return
+        self._shown = values
+        self.update(self.line(stats) if self.compact else self.grid(stats), layout=False)
 
     @staticmethod
     def _values(stats: Mapping[str, Any] | None) -> list[tuple[str, list[tuple[str, int, str]]]]:
@@ -67,7 +88,7 @@ class CounterPanel(Static):
 
     @staticmethod
     def _value(value: int, bad: str) -> Text:
-        return Text(f"{value:,}", style=f"bold {bad}" if bad and value else "bold")
+        return Text(fmt_count(value), style=f"bold {bad}" if bad and value else "bold")
 
     @classmethod
     def grid(cls, stats: Mapping[str, Any] | None) -> Table:
@@ -110,9 +131,11 @@ class LatencyView(Horizontal):
     LatencyView.missing > Sparkline { display: none; }
     """
 
-    def __init__(self, title: str, *, id: str | None = None) -> None:
+    def __init__(self, title: str, *, id: str | None = None, show_load: bool = False) -> None:
         super().__init__(id=id)
         self.title = title
+        self.show_load = show_load
+        self._shown = ""
 
     def compose(self) -> ComposeResult:
         yield Static(Text(self.title), classes="latency-stats")
@@ -128,7 +151,7 @@ class LatencyView(Horizontal):
             text.append(f"  {missing}", style=MUTED)
             spark.data = []
         else:
-            if budget_us:
+            if budget_us and self.show_load:
                 load = 100.0 * summary.get("p99", 0.0) / budget_us
                 text.append("   p99 load ", style=MUTED)
                 text.append(f"{load:.2f}%", style=f"bold {BAD if load >= 50 else GOOD}")
@@ -138,7 +161,9 @@ class LatencyView(Horizontal):
                 text.append(f"{key} ", style=MUTED)
                 text.append(f"{fmt_us(summary.get(key)):<8}", style="bold")
             spark.data = list(recent_us or ())
-        self.query_one(".latency-stats", Static).update(text)
+        if text.plain != self._shown:
+            self._shown = text.plain
+            self.query_one(".latency-stats", Static).update(text, layout=False)
 
 
 # -- state ------------------------------------------------------------------------------------------
@@ -157,7 +182,10 @@ class StateLine(Static):
 
     def show(self, state: str, reason: str | None, stats: Mapping[str, Any] | None,
              period_s: float | None, bypass: bool) -> None:
-        self.update(self.line(state, reason, stats, period_s, bypass))
+        text = self.line(state, reason, stats, period_s, bypass)
+        if text.plain != getattr(self, "_shown", None):
+            self._shown = text.plain
+            self.update(text, layout=False)
 
     @staticmethod
     def line(state: str, reason: str | None, stats: Mapping[str, Any] | None,

@@ -47,10 +47,10 @@ class BrokenDevice(Source):
         return np.zeros(self.format.block_size, np.float32)
 
 
-def make_source(spec: str, fmt):
+def make_source(spec: str, fmt, mode: str | None = None):
     if spec == "test:broken":
         return BrokenDevice(fmt)
-    return io_spec.make_source(spec, fmt)
+    return io_spec.make_source(spec, fmt, mode=mode)
 
 
 def make_app(tmp_path: Path, manifest: str | Path | None = MANIFESTS / "meter.yaml",

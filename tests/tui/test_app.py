@@ -234,8 +234,9 @@ async def test_a_device_failure_shows_and_another_input_can_be_picked(tmp_path):
         picker.query_one("#input-list", OptionList).highlighted = \
             [c.spec for c in picker.inputs].index("sine:1000")
         await press(pilot, "enter")       # input picked, focus moves to the outputs
-        await press(pilot, "enter")       # output (null, as before) picked: applies both
+        await press(pilot, "enter")       # output (null, as before) picked: applies
         await wait_for(pilot, lambda: app.snapshot.state == RUNNING, "the new input to run")
+        assert app.mode == "queued"
         assert app.input_spec == "sine:1000" and app.output_spec == "null"
         assert "sine 1000 Hz" in text_of(app, "#io-line")
         await wait_for(pilot, lambda: digits(app, "frames-in") >= 30, "frames from the sine")

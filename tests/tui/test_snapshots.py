@@ -56,11 +56,30 @@ FAILED_SNAPSHOT = Snapshot(
     stats={**frozen_stats(serialization=2), "errors": 1}, engine_us=ENGINE_US, t=100.0)
 
 
+E2E_US = tuple(round(40_000 + 250 * math.sin(i / 5) + (900 if i % 29 == 3 else 0), 1)
+               for i in range(150))
+
+DEVICE_SNAPSHOT = Snapshot(
+    state=RUNNING, reason=None,
+    stats={**frozen_stats(),
+           "latency_us": {"engine": {"p50": 52.0, "p95": 80.1, "p99": 131.9, "max": 655.0},
+                          "end_to_end": {"p50": 40012.5, "p95": 40231.0, "p99": 40790.2,
+                                         "max": 41210.7}},
+           "copies": {"engine": 0, "cow": 0, "io": 3000},
+           "xruns": {"input_overflow": 1, "output_underflow": 0},
+           "device": {"mode": "queued", "host_api": "JACK Audio Connection Kit",
+                      "input": "system", "output": "system"}},
+    levels=Levels(input_rms_dbfs=-21.5, input_peak_dbfs=-14.2, output_rms_dbfs=-27.5,
+                  output_peak_dbfs=-20.2),
+    engine_us=ENGINE_US, end_to_end_us=E2E_US, t=100.0)
+
+
 class FrozenApp(RemoteMediaApp):
     """The real app, showing a fixed snapshot and never starting a runner."""
 
-    def __init__(self, snapshot: Snapshot, **kwargs):
-        super().__init__("manifests/meter.yaml", "sine:440", "null", autostart=False,
+    def __init__(self, snapshot: Snapshot, input_spec: str = "sine:440",
+                 output_spec: str = "null", **kwargs):
+        super().__init__("manifests/meter.yaml", input_spec, output_spec, autostart=False,
                          manifests_dir=ROOT / "manifests", **kwargs)
         self.frozen = snapshot
 
@@ -88,6 +107,12 @@ def test_main_screen_failed_with_bypass(snap_compare, in_repo):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=bypass_on)
+
+
+def test_main_screen_with_devices_at_both_ends(snap_compare, in_repo):
+    """A device run: end-to-end latency appears under the engine's, the mode line names the
+    device mode and host API, io copies and an xrun show in the counters."""
+    assert snap_compare(FrozenApp(DEVICE_SNAPSHOT, "device:0", "device:0"), terminal_size=SIZE)
 
 
 def test_help_screen(snap_compare, in_repo):
