@@ -11,6 +11,10 @@ Both sides carry the same 960-sample float32 frames one at a time, in the same r
 
 The two alternate for `--rounds` rounds (these shared 2-core machines drift between two speed
 levels); the report gives p50/p99 per round and over all rounds, and the ratio of the p50s.
+Read the rounds, not only the total: with both cores free the process node busy-polls and answers
+in about 35 us while the queue pays two wake-ups from idle (about 220 us); when other work keeps
+the cores busy the node stops spinning (see remotemedia.ipc.channel.Spinner) and both sides cost
+about the same two wake-ups, near 100 us each.
 Targets (issue 6): p50 <= 80 us, and at least 3x faster than the baseline. `--pace-ms 20` sends
 one frame every 20 ms as a live stream does, so both sides sleep between frames and every round
 trip includes waking them.
