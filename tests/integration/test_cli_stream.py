@@ -158,7 +158,7 @@ def read_pty(master: int, proc: subprocess.Popen, timeout: float) -> bytes:
 
 def test_live_status_line_on_a_terminal_only(remotemedia_cmd, manifests_dir):
     cmd = remotemedia_cmd + ["stream", "--manifest", str(manifests_dir / "passthrough.yaml"),
-                             "--duration", "1.5"]
+                             "--input", "virtual", "--output", "virtual", "--duration", "1.5"]
     master, slave = os.openpty()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=slave)
