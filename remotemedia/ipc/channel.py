@@ -225,29 +225,44 @@ class Spinner:
 
     Spinning wins when the other process has a core of its own (an answer in about 10 us
     instead of about 50 us through the listener) and loses when both share one core, where the
-    spinner delays the very process it waits for. So both are measured: each wait's time to its
-    answer feeds an average per mode, the better mode is used, and EXPLORE waits out of every
-    PERIOD try the other one so its average stays current."""
+    spinner delays the very process it waits for. So both are measured: each request's time from
+    send to answer goes into a window per mode, the mode with the lower median is used (a median, so one
+    preempted wait does not condemn a mode), and EXPLORE waits in a row out of every PERIOD try
+    the other mode so its window stays current. The first wait after a switch is not recorded:
+    the worker decides whether to spin for the next request from the previous one's flag, so that
+    wait still runs half in the old mode."""
 
-    PERIOD = 64
-    EXPLORE = 4
+    PERIOD = 128
+    EXPLORE = 8
+    WINDOW = 15
 
-    __slots__ = ("budget_s", "average", "count")
+    __slots__ = ("budget_s", "samples", "median", "count", "last", "switched")
 
     def __init__(self, budget_s: float):
         self.budget_s = budget_s
-        self.average = {True: None, False: None}
+        self.samples = {True: collections.deque(maxlen=self.WINDOW),
+                        False: collections.deque(maxlen=self.WINDOW)}
+        self.median = {True: None, False: None}
         self.count = 0
+        self.last = None
+        self.switched = True
 
     def choose(self) -> bool:
         """True: spin (up to budget_s) on this wait."""
         if self.budget_s <= 0:
             return False
         self.count += 1
-        spin, sleep = self.average[True], self.average[False]
+        spin, sleep = self.median[True], self.median[False]
         best = spin is None or (sleep is not None and spin <= sleep)
-        return best if self.count % self.PERIOD >= self.EXPLORE else not best
+        mode = best if self.count % self.PERIOD >= self.EXPLORE else not best
+        self.switched = mode is not self.last
+        self.last = mode
+        return mode
 
     def record(self, spun: bool, seconds: float) -> None:
-        average = self.average[spun]
-        self.average[spun] = seconds if average is None else average + (seconds - average) / 16
+        if self.switched:
+            self.switched = False
+            return
+        window = self.samples[spun]
+        window.append(seconds)
+        self.median[spun] = sorted(window)[len(window) // 2]
