@@ -182,8 +182,7 @@ class StreamRunner:
                     self._measure(out.array, "output")
                 self.sink.write(out)
             elif final and out.kind == "control" and out.event == "end_of_stream":
-                # Our own end_of_stream coming back out: not an output event of the graph.
-                self.session.counters.events_out -= 1
+                pass  # our own end_of_stream coming back out: not an output of the graph
             elif self.on_event is not None:
                 self.on_event(out)
 

@@ -27,6 +27,12 @@ ensure_system_packages() {
         || log "warning: could not install ${missing[*]}"
 }
 
+# pip without its noise about local index mirrors; the exit status is pip's own.
+pip_quietly() {
+    "$PY" -m pip -q --disable-pip-version-check "$@" 2>&1 | grep -v "^WARNING: Location" >&2
+    return "${PIPESTATUS[0]}"
+}
+
 # Make .venv if missing and install the package with the given extras. A stamp of
 # pyproject.toml's hash skips pip entirely on a rerun when nothing changed.
 ensure_venv() {
@@ -43,14 +49,12 @@ ensure_venv() {
         return 0
     fi
     log "installing remotemedia[$extras] into $VENV ..."
-    "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[$extras]" 2>&1 \
-        | grep -v "^WARNING: Location" >&2 || true
+    pip_quietly install -e "$ROOT[$extras]" || { log "error: pip install failed"; return 1; }
     "$PY" -c "import remotemedia" || { log "error: install failed"; return 1; }
     # silero-vad ships its ONNX model; its declared torch dependency would pull a multi-GB
     # CUDA build, so it is installed without dependencies (onnxruntime comes from the extra).
     if [[ "$extras" == *voice* ]] && ! "$PY" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('silero_vad') is None)" 2>/dev/null; then
-        "$PY" -m pip install -q --disable-pip-version-check --no-deps silero-vad 2>&1 \
-            | grep -v "^WARNING: Location" >&2 || log "warning: silero-vad not installed"
+        pip_quietly install --no-deps silero-vad || log "warning: silero-vad not installed"
     fi
     echo "$want" > "$stamp"
 }

@@ -319,7 +319,7 @@ class Session:
         for out in result:
             if type(out) is _Numpy:
                 counters.frames_out += 1
-            else:
+            elif type(out) is not ControlData:   # stream signalling is not an output event
                 counters.events_out += 1
         ring = self.engine_latency
         dt = int((_now() - t_start) * 1e9)
