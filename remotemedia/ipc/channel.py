@@ -253,8 +253,10 @@ class Spinner:
             return False
         self.count += 1
         spin, sleep = self.median[True], self.median[False]
+        # an unmeasured mode is tried first: spinning, then sleeping
         best = spin is None or (sleep is not None and spin <= sleep)
-        mode = best if self.count % self.PERIOD >= self.EXPLORE else not best
+        explore = self.count % self.PERIOD >= self.PERIOD - self.EXPLORE
+        mode = not best if explore else best
         self.switched = mode is not self.last
         self.last = mode
         return mode
