@@ -42,6 +42,10 @@ Accounting (nothing is lost silently)
 - A block the callback cannot place in the ring (every slot queued or still held) is refused:
   it counts as a frame in and as a drop (drop-newest: the callback cannot wait, older blocks are
   already promised to the engine).
+- Queued, with both ends on one stream, latency is kept at one block: after a late frame the
+  output queue holds a frame too many, and if it still does at the next read the worker skips
+  that captured block (a drop) rather than play everything late from then on. (A recording to
+  a file has no output queue and never skips.)
 - With a duration, the source captures exactly the frames the run asks for; blocks captured
   but not yet read when a run stops otherwise are `in_flight` (and frames in).
 - So at stop: frames_in == frames_out + drops + in_flight, for a graph that turns one input
@@ -384,6 +388,7 @@ class DeviceStream:
         self.copies_out = 0
         self.output_dropped = 0   # callback mode: an output that found the queue full
         self.odd_blocks = 0       # a callback with another frame count (refused)
+        self.skipped = 0          # queued duplex: blocks skipped to win latency back (engine side)
         self.started_playing = False
         # switched by the engine side
         self.capturing = False
@@ -681,7 +686,7 @@ class DeviceStream:
         if not self.driving or final:
             # Counters the engine also updates, on the thread that pushes: only while no
             # callback pushes.
-            refused = (ring.refused if ring is not None else 0) + self.odd_blocks
+            refused = (ring.refused if ring is not None else 0) + self.odd_blocks + self.skipped
             now["io"] = (ring.written if ring is not None else 0) + self.copies_out
             now["frames_in"] = refused
             now["drops"] = refused + self.output_dropped
@@ -726,6 +731,7 @@ class DeviceStream:
             "captured": self.captured,
             "refused": (ring.refused if ring is not None else 0) + self.odd_blocks,
             "played": self.played,
+            "skipped_to_catch_up": self.skipped,
             "output_starved": self.starved,
             "output_dropped": self.output_dropped,
             "events_lost": self.events_lost,
@@ -853,9 +859,14 @@ class _DeviceEnd:
         if other is not None and not other._closed and other._opened:
             return  # the other end closes the stream
         stream._last_latency = stream.latency if stream._stream is not None else (0.0, 0.0)
-        stream.fold(self.session, final=True)
-        stream.close()
-        stream.fold(self.session, final=True)
+        try:
+            stream.close()
+        finally:
+            # No callback runs any more: what is left in the ring is exact.
+            source = self if self.kind == "input" else other
+            if source is not None:
+                source._count_unread()
+            stream.fold(self.session, final=True)
 
     def extend_report(self, report: dict) -> None:
         """Runner hook: add `in_flight` and the `device` section to a stats report."""
@@ -883,6 +894,7 @@ class DeviceSource(_DeviceEnd, Source):
     def __init__(self, fmt: AudioFormat, device, mode: str | None = None):
         _DeviceEnd.__init__(self, "input", fmt, device, mode)
         self._reads = 0
+        self._behind = 0
         self._interrupted = False
         self._unread_at_stop = 0
         self._counted_unread = False
@@ -916,10 +928,26 @@ class DeviceSource(_DeviceEnd, Source):
         ring = stream.ring
         if not stream.capturing and stream.captured == 0:
             stream.capturing = True  # start at the first read: no stale blocks queue up
+        outq = stream.outq if stream.deliver_audio_here else None
         while True:
             got = ring.get()
             if got is not None:
-                break
+                if outq is None or not stream.started_playing:
+                    break
+                # Catching up: normally the output queue is empty when a block is read (the
+                # callback that captured it played the previous frame). After a late frame it
+                # holds one: if it still does at the next read, this block is skipped (a
+                # counted drop) so that latency returns to one block instead of staying higher.
+                if outq.pending == 0:
+                    self._behind = 0
+                    break
+                self._behind += 1
+                if self._behind < 2:
+                    break
+                self._behind = 0
+                stream.skipped += 1
+                got = None  # the slot is free again
+                continue
             if self._interrupted or self._closed:
                 return None
             limit = stream.capture_limit
@@ -991,7 +1019,6 @@ class DeviceSource(_DeviceEnd, Source):
         if stream is None:
             return
         stream.stop_capture()
-        self._count_unread()
         if self._opened:
             self._release_stream()
 
@@ -1001,6 +1028,8 @@ class DeviceSource(_DeviceEnd, Source):
             return
         self._counted_unread = True
         stream = self.stream
+        if stream is None or stream.ring is None:
+            return
         self._unread_at_stop = stream.ring.queued
         if self.session is not None and self._unread_at_stop:
             self.session.counters.frames_in += self._unread_at_stop
@@ -1041,7 +1070,6 @@ class DeviceSink(_DeviceEnd, Sink):
         ends = _ends_by_session.get(self.session) if self.session is not None else None
         if ends is not None and ends.stream is stream and ends.source is not None:
             stream.stop_capture()   # the run is over: no more blocks come in while we drain
-            ends.source._count_unread()
         self._unplayed = stream.drain_output()
         stream.outq.release_consumed()
         if self._opened:

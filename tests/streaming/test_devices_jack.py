@@ -158,19 +158,35 @@ def test_a_rate_the_server_does_not_run_is_one_clear_line(jack_device):
     assert err.value.__cause__ is not None  # PortAudioError, chained
 
 
-def test_queued_slow_graph_fills_the_ring_drops_are_counted_and_nothing_is_lost(jack_device):
-    # 30 ms of work per 20 ms block: the ring fills, blocks are refused (drop-newest) and the
-    # output runs dry. Every frame is still accounted for.
+def test_a_slow_graph_fills_the_ring_drops_are_counted_and_nothing_is_lost(jack_device):
+    # Recording (no output device, so nothing to catch up with): 30 ms of work per 20 ms block.
+    # The ring fills and blocks are refused (drop-newest); every frame is still accounted for.
     runner, stats = device_run(one_node("SlowPassForDeviceTests", ms=30.0), jack_device.index,
-                               jack_device.index, duration=3.0)
+                               None, duration=3.0)
+    device = stats["device"]
     assert stats["drops"] > 0
-    assert stats["device"]["refused"] == stats["drops"]
+    assert device["refused"] == stats["drops"] and device["skipped_to_catch_up"] == 0
     assert stats["frames_in"] == 150  # every block the device delivered
+    assert stats["frames_out"] == 150 - stats["drops"]
     assert_accounted(stats)
-    # the listener heard gaps: the output queue ran dry (plus any xrun the server flagged)
-    assert stats["device"]["output_starved"] > 0
-    assert stats["xruns"]["output_underflow"] >= stats["device"]["output_starved"]
-    assert stats["stop_reason"] in ("duration", "end_of_input")
+    assert stats["stop_reason"] == "end_of_input"  # the device gave all it had to give
+
+
+def test_queued_mode_wins_latency_back_after_late_frames(jack_device):
+    # Frames 20..23 take 30 ms each: the output runs dry (counted), the queue then holds frames
+    # too many, and the worker skips captured blocks (counted drops) until latency is one
+    # block again, instead of playing everything late for the rest of the run.
+    runner, stats = device_run(one_node("SlowPassForDeviceTests", ms=30.0, first=20, last=24),
+                               jack_device.index, jack_device.index, duration=3.0)
+    device = stats["device"]
+    assert stats["xruns"]["output_underflow"] >= device["output_starved"] >= 1
+    assert device["skipped_to_catch_up"] >= 1
+    assert stats["drops"] == device["skipped_to_catch_up"] + device["refused"]
+    assert_accounted(stats)
+    recent = runner.session.end_to_end_latency.recent_ns() / 1e3
+    expected = device["timestamp_latency_us"] + BLOCK_US
+    assert abs(recent[-1] - expected) < BLOCK_US / 2, (recent[-20:], expected)
+    assert abs(stats["latency_us"]["end_to_end"]["p50"] - expected) < BLOCK_US / 2
 
 
 def test_callback_mode_slow_node_makes_the_server_xrun_and_it_is_counted(jack_device):
