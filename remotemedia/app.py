@@ -137,7 +137,7 @@ class RemoteMediaApp(App[None]):
         self.last_saved: Path | None = None
         self.snapshot = Snapshot()
         self._stats_override: dict | None = None   # the report after `r` on a stopped run
-        self._announced: set[int] = set()           # runners whose ending was announced
+        self._announced: StreamRunner | None = None  # the runner whose ending was announced
         self._io_line = ""
 
     # -- layout ------------------------------------------------------------------------------------
@@ -345,10 +345,9 @@ class RemoteMediaApp(App[None]):
     def _announce(self) -> None:
         """One notification when a run fails or ends by itself."""
         runner = self.runner
-        if runner is None or runner.state not in (FAILED, FINISHED) \
-                or id(runner) in self._announced:
+        if runner is None or runner.state not in (FAILED, FINISHED) or self._announced is runner:
             return
-        self._announced.add(id(runner))
+        self._announced = runner
         if runner.state == FAILED:
             self.notify(self.snapshot.reason or "the pipeline failed", title="pipeline failed",
                         severity="error", timeout=10, markup=False)

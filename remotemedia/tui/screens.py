@@ -229,17 +229,11 @@ class IoPicker(ModalScreen[tuple[str, str, str] | None]):
                     options.highlighted = i
         self.query_one("#input-list", OptionList).focus()
 
-    @on(OptionList.OptionHighlighted)
-    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        if event.option_list.id == "input-list":
-            self.chosen_input = self.inputs[int(event.option.id)].spec
-        else:
-            self.chosen_output = self.outputs[int(event.option.id)].spec
-        self.query_one("#io-summary", Static).update(self._summary())
-
     @on(OptionList.OptionSelected, "#input-list")
     def _input_picked(self, event: OptionList.OptionSelected) -> None:
+        # Moving the cursor changes nothing; enter picks (the summary line shows the picks).
         self.chosen_input = self.inputs[int(event.option.id)].spec
+        self.query_one("#io-summary", Static).update(self._summary())
         self.query_one("#output-list", OptionList).focus()
 
     @on(RadioSet.Changed, "#mode-set")

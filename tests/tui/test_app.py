@@ -57,6 +57,23 @@ async def press(pilot, *keys: str) -> None:
         await pilot.pause(0.1)
 
 
+async def open_screen(pilot, key: str | None, screen_type: type, focus: str):
+    """Press `key` (None: it opens by itself) and wait until a `screen_type` is up with its
+    widgets mounted (`focus` is one of them)."""
+    if key is not None:
+        await press(pilot, key)
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, screen_type)
+                   and bool(app.screen.query(focus)), f"the {screen_type.__name__}")
+    return app.screen
+
+
+async def notified(pilot, text: str) -> None:
+    """Wait for a notification containing `text` (notify() posts a message first)."""
+    await wait_for(pilot, lambda: any(text in n for n in notices(pilot.app)),
+                   f"a notification with {text!r}")
+
+
 def digits(app: RemoteMediaApp, widget_id: str) -> int:
     return int(app.query_one(f"#{widget_id}", Digits).value)
 
@@ -171,9 +188,10 @@ async def test_bypass_passes_input_straight_to_output(tmp_path):
         await wait_for(pilot, lambda: digits(app, "frames-out") >= frames + 30,
                        "frames to keep flowing in bypass")
         assert node_calls(app, "gain") <= calls + 1      # the graph is skipped
-        # the output is the input, level for level (no -6 dB gain)
+        # the output is the input, level for level (no -6 dB gain; a poll may read the two
+        # ends a block apart, and 440 Hz is not a whole number of cycles per block)
         levels = app.snapshot.levels
-        assert levels.output_rms_dbfs == pytest.approx(levels.input_rms_dbfs, abs=0.01)
+        assert levels.output_rms_dbfs == pytest.approx(levels.input_rms_dbfs, abs=0.2)
         await press(pilot, "b")
         assert not app.bypass and not app.runner.session.bypass
         assert "BYPASS" not in text_of(app, "#state")
@@ -203,7 +221,7 @@ async def test_a_failing_node_shows_its_error_and_the_app_can_restart(tmp_path):
             state = text_of(app, "#state")
             assert "FAILED" in state
             assert "node 'boom' failed: RuntimeError: exploded at frame 20" in state
-            assert any("node 'boom' failed" in n for n in notices(app))
+            await notified(pilot, "node 'boom' failed")
             assert digits(app, "frames-in") == 21
             assert node_calls(app, "boom") == 21
             errors = app.query_one("#nodes", DataTable).get_cell("boom", "errors")
@@ -226,11 +244,9 @@ async def test_a_device_failure_shows_and_another_input_can_be_picked(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.snapshot.state == FAILED, "the device to fail")
         assert "test device vanished" in text_of(app, "#state")
-        assert any("test device vanished" in n for n in notices(app))
+        await notified(pilot, "test device vanished")
         assert runner_threads() == []
-        await press(pilot, "d")
-        picker = app.screen
-        assert isinstance(picker, IoPicker)
+        picker = await open_screen(pilot, "d", IoPicker, "#input-list")
         picker.query_one("#input-list", OptionList).highlighted = \
             [c.spec for c in picker.inputs].index("sine:1000")
         await press(pilot, "enter")       # input picked, focus moves to the outputs
@@ -246,11 +262,10 @@ async def test_a_device_failure_shows_and_another_input_can_be_picked(tmp_path):
 async def test_a_bad_spec_is_shown_without_starting_a_thread(tmp_path):
     app = make_app(tmp_path, input_spec="sine:abc")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: app.snapshot.state == FAILED, "the start to fail")
         assert app.runner is None and runner_threads() == []
-        assert app.snapshot.state == FAILED
         assert "bad input SPEC 'sine:abc'" in text_of(app, "#state")
-        assert any("sine:abc" in n for n in notices(app))
+        await notified(pilot, "sine:abc")
         await press(pilot, "q")
 
 
@@ -260,9 +275,7 @@ async def test_device_picker_takes_a_typed_spec_and_switches_the_output(tmp_path
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: digits(app, "frames-in") >= 10, "frames to flow")
         first_runner = app.runner
-        await press(pilot, "d")
-        picker = app.screen
-        assert isinstance(picker, IoPicker)
+        picker = await open_screen(pilot, "d", IoPicker, "#input-list")
         typed = picker.query_one("#input-spec", Input)
         typed.focus()
         typed.value = "silence"
@@ -290,20 +303,33 @@ async def test_device_picker_escape_changes_nothing(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: digits(app, "frames-in") >= 10, "frames to flow")
         runner = app.runner
-        await press(pilot, "d")
-        assert isinstance(app.screen, IoPicker)
+        await open_screen(pilot, "d", IoPicker, "#input-list")
         await press(pilot, "down", "escape")
         assert not isinstance(app.screen, IoPicker)
         assert app.runner is runner and app.input_spec == "sine:440"
         await press(pilot, "q")
 
 
+async def test_device_picker_cursor_moves_pick_nothing_until_enter(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: digits(app, "frames-in") >= 10, "frames to flow")
+        picker = await open_screen(pilot, "d", IoPicker, "#input-list")
+        await press(pilot, "down", "down", "tab", "tab")    # cursor moved, nothing picked
+        assert picker.chosen_input == "sine:440"
+        outputs = picker.query_one("#output-list", OptionList)
+        assert app.focused is outputs
+        outputs.highlighted = [c.spec for c in picker.outputs].index("null")
+        await press(pilot, "enter")
+        await wait_for(pilot, lambda: app.snapshot.state == RUNNING, "the run to restart")
+        assert (app.input_spec, app.output_spec) == ("sine:440", "null")
+        await press(pilot, "q")
+
+
 async def test_without_a_manifest_the_picker_opens_and_switches_what_runs(tmp_path):
     app = make_app(tmp_path, manifest=None)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(0.1)
-        picker = app.screen
-        assert isinstance(picker, ManifestPicker)
+        picker = await open_screen(pilot, None, ManifestPicker, "#manifest-list")
         names = [entry.path.name for entry in picker.entries]
         assert {"gain.yaml", "meter.yaml", "passthrough.yaml"} <= set(names)
         assert app.runner is None and "no manifest" in text_of(app, "#state")
@@ -313,9 +339,7 @@ async def test_without_a_manifest_the_picker_opens_and_switches_what_runs(tmp_pa
         assert node_rows(app) == ["gain"]
         assert "gain.yaml" in text_of(app, "#title")
         gain_runner = app.runner
-        await press(pilot, "m")
-        picker = app.screen
-        assert isinstance(picker, ManifestPicker)
+        picker = await open_screen(pilot, "m", ManifestPicker, "#manifest-list")
         picker.query_one(OptionList).highlighted = names.index("passthrough.yaml")
         await press(pilot, "enter")
         await wait_for(pilot, lambda: node_rows(app) == ["pass"] and digits(app, "frames-in")
@@ -333,8 +357,7 @@ async def test_manifest_picker_lists_a_broken_manifest_but_cannot_pick_it(tmp_pa
     (folder / "gain.yaml").write_text((MANIFESTS / "gain.yaml").read_text())
     app = make_app(tmp_path, manifest=None, manifests_dir=folder)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(0.1)
-        picker = app.screen
+        picker = await open_screen(pilot, None, ManifestPicker, "#manifest-list")
         assert [e.path.name for e in picker.entries] == ["a_broken.yaml", "gain.yaml"]
         assert picker.entries[0].problem is not None
         options = picker.query_one(OptionList)
@@ -351,7 +374,7 @@ async def test_save_writes_the_stats_report_and_says_where(tmp_path):
         await press(pilot, "s")
         path = app.last_saved
         assert path is not None and path.parent == (tmp_path / "stats").resolve()
-        assert any(str(path) in n for n in notices(app))
+        await notified(pilot, str(path))
         report = json.loads(path.read_text())
         assert report["frames_in"] >= 30 and report["serialization_events"] == 0
         assert set(report["copies"]) == {"engine", "cow", "io"}
@@ -369,7 +392,7 @@ async def test_save_before_any_run_says_there_is_nothing(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await press(pilot, "s")
         assert app.last_saved is None
-        assert any("nothing to save" in n for n in notices(app))
+        await notified(pilot, "nothing to save")
         await press(pilot, "q")
 
 
@@ -394,8 +417,8 @@ async def test_clip_light_latches_until_reset(tmp_path):
 async def test_help_opens_and_closes(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await press(pilot, "question_mark")
-        assert isinstance(app.screen, HelpScreen)
+        await wait_for(pilot, lambda: digits(app, "frames-in") >= 10, "frames to flow")
+        await open_screen(pilot, "question_mark", HelpScreen, "#help-keys")
         console = Console(width=110, record=True, file=io.StringIO())
         console.print(app.screen.query_one("#help-keys", Static).content)
         help_text = console.export_text()

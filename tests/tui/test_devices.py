@@ -15,7 +15,7 @@ from remotemedia.tui.choices import device_choices
 from remotemedia.tui.screens import IoPicker
 
 from .conftest import make_app, runner_threads, wait_for
-from .test_app import SIZE, digits, press, text_of
+from .test_app import SIZE, digits, open_screen, press, text_of
 
 FAKE_DEVICES = [
     devices.DeviceInfo(0, "Built-in Mic", "ALSA", 2, 0, 48000.0, True, False),
@@ -53,9 +53,7 @@ async def test_picker_offers_devices_first_and_passes_the_mode(tmp_path, fake_de
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: digits(app, "frames-in") >= 10, "frames to flow")
-        await press(pilot, "d")
-        picker = app.screen
-        assert isinstance(picker, IoPicker)
+        picker = await open_screen(pilot, "d", IoPicker, "#mode-set")
         specs = [c.spec for c in picker.inputs]
         assert specs[:2] == ["device:0", "device:2"] and "sine:440" in specs
         assert [c.spec for c in picker.outputs][:2] == ["device:1", "device:2"]
