@@ -130,6 +130,8 @@ def _name_jack_client() -> None:
     possible through PortAudio's own library before sounddevice initializes it; a PortAudio
     without JACK support, or none at all, is left to sounddevice's import to report."""
     global _jack_client_name
+    if _jack_client_name:
+        return  # once per process: PortAudio may still point at the bytes given before
     import ctypes
     import ctypes.util
     path = ctypes.util.find_library("portaudio")
