@@ -80,7 +80,6 @@ import numpy as np
 
 from ..engine.data import NumpyData
 from ..engine.errors import DeviceError, UsageError
-from ..engine.metrics import Counters
 from ..engine.node import AudioFormat
 from .base import Sink, Source
 from .ring import InputRing, OutputQueue, Wakeup

@@ -6,10 +6,8 @@ Latency bounds here are generous (2 shared cores); the figures go to benchmarks/
 
 from __future__ import annotations
 
-import threading
 import time
 
-import numpy as np
 import pytest
 
 from remotemedia.engine.errors import DeviceError, NodeError
