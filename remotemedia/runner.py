@@ -33,7 +33,11 @@ IDLE, RUNNING, STOPPED, FINISHED, FAILED = "idle", "running", "stopped", "finish
 
 @dataclass
 class Levels:
-    """Most recent block levels at the two ends of the graph, in dBFS."""
+    """Most recent block levels at the two ends of the graph, in dBFS.
+
+    A reader that polls slower than blocks arrive (the TUI) would miss a single loud block, so
+    the highest peak since the reader last reset `*_peak_max_dbfs` is kept too, and clipped
+    blocks are counted (`*_clips` only grows)."""
 
     input_rms_dbfs: float = SILENCE_DBFS
     input_peak_dbfs: float = SILENCE_DBFS
@@ -41,6 +45,10 @@ class Levels:
     output_peak_dbfs: float = SILENCE_DBFS
     input_clipped: bool = False
     output_clipped: bool = False
+    input_peak_max_dbfs: float = SILENCE_DBFS
+    output_peak_max_dbfs: float = SILENCE_DBFS
+    input_clips: int = 0
+    output_clips: int = 0
 
 
 class StreamRunner:
@@ -189,12 +197,21 @@ class StreamRunner:
     def _measure(self, array: np.ndarray, end: str) -> None:
         rms, peak = rms_and_peak(array)
         levels = self.levels
+        peak_dbfs = to_dbfs(peak)
         if end == "input":
-            levels.input_rms_dbfs, levels.input_peak_dbfs = to_dbfs(rms), to_dbfs(peak)
+            levels.input_rms_dbfs, levels.input_peak_dbfs = to_dbfs(rms), peak_dbfs
             levels.input_clipped = peak >= 1.0
+            if peak_dbfs > levels.input_peak_max_dbfs:
+                levels.input_peak_max_dbfs = peak_dbfs
+            if peak >= 1.0:
+                levels.input_clips += 1
         else:
-            levels.output_rms_dbfs, levels.output_peak_dbfs = to_dbfs(rms), to_dbfs(peak)
+            levels.output_rms_dbfs, levels.output_peak_dbfs = to_dbfs(rms), peak_dbfs
             levels.output_clipped = peak >= 1.0
+            if peak_dbfs > levels.output_peak_max_dbfs:
+                levels.output_peak_max_dbfs = peak_dbfs
+            if peak >= 1.0:
+                levels.output_clips += 1
 
     # -- observing -----------------------------------------------------------------------------------
     def stats(self) -> dict:
