@@ -257,7 +257,7 @@ class RemoteMediaApp(App[None]):
                               measure_levels=True)
         self.runner = runner
         self._stats_override = None
-        self.query_one(LevelMeters).reset()
+        self.query_one(LevelMeters).reset(new_run=True)
         runner.start()
         self.poll()
         return True

@@ -133,21 +133,35 @@ class LevelMeters(Widget):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.levels = Levels()
         self.t = 0.0
         self.holds = {"input": PeakHold(), "output": PeakHold()}
+        self._clips = {"input": 0, "output": 0}
+        self._shown = {"input": (SILENCE_DBFS, SILENCE_DBFS), "output": (SILENCE_DBFS,
+                                                                         SILENCE_DBFS)}
 
     def show(self, levels: Levels, t: float) -> None:
-        self.levels = levels
+        """One poll: the last block's RMS, the highest peak since the previous poll (so a single
+        loud block between two polls still moves the hold) and the clip count."""
         self.t = t
-        self.holds["input"].update(levels.input_peak_dbfs, levels.input_clipped, t)
-        self.holds["output"].update(levels.output_peak_dbfs, levels.output_clipped, t)
+        for end in ("input", "output"):
+            rms = getattr(levels, f"{end}_rms_dbfs")
+            peak = max(getattr(levels, f"{end}_peak_dbfs"),
+                       getattr(levels, f"{end}_peak_max_dbfs"))
+            clips = getattr(levels, f"{end}_clips")
+            clipped = getattr(levels, f"{end}_clipped") or clips > self._clips[end]
+            self._clips[end] = clips
+            self._shown[end] = (rms, peak)
+            self.holds[end].update(peak, clipped, t)
         self.refresh()
 
-    def reset(self) -> None:
+    def reset(self, new_run: bool = False) -> None:
+        """Clear holds and clip lights: key r (clips already counted stay counted, so only a
+        new one lights the clip again), or a new run (whose clip count starts at 0)."""
         for hold in self.holds.values():
             hold.reset()
-        self.levels = Levels()
+        if new_run:
+            self._clips = {"input": 0, "output": 0}
+        self._shown = {end: (SILENCE_DBFS, SILENCE_DBFS) for end in self._shown}
         self.refresh()
 
     def clip_lit(self, end: str) -> bool:
@@ -159,11 +173,9 @@ class LevelMeters(Widget):
     def render(self) -> Text:
         width = self.size.width
         bar_w = max(10, width - LABEL_W - READOUT_W)
-        lv = self.levels
         out = Text()
-        rows = (("IN", "input", lv.input_rms_dbfs, lv.input_peak_dbfs),
-                ("OUT", "output", lv.output_rms_dbfs, lv.output_peak_dbfs))
-        for label, end, rms, peak in rows:
+        for label, end in (("IN", "input"), ("OUT", "output")):
+            rms, peak = self._shown[end]
             hold = self.holds[end]
             held = hold.level(self.t)
             out.append(f"{label:<{LABEL_W - 1}} ", style="bold #c0c6d4")

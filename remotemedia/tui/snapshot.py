@@ -14,6 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from ..nodes.analysis import SILENCE_DBFS
 from ..runner import FAILED, IDLE, RUNNING, Levels, StreamRunner
 
 #: how many recent frames the latency sparklines show (3 s of 20 ms blocks)
@@ -67,8 +68,12 @@ def one_line(exc: BaseException) -> str:
 
 def capture(runner: StreamRunner, *, t: float,
             stats_override: Mapping[str, Any] | None = None) -> Snapshot:
-    """Read a runner without stopping it. Safe while its thread runs: only attribute reads and
-    the session's own report, which computes percentiles on this (the UI's) thread."""
+    """Read a runner without stopping it. Safe while its thread runs: attribute reads and the
+    session's own report, which computes percentiles on this (the UI's) thread.
+
+    The one write: the highest-peak-since-last-read fields of `runner.levels` start over, so
+    each poll sees the loudest block since the previous one. (A block measured between the copy
+    and the reset is not lost from the meter's RMS or clip count, only from that maximum.)"""
     state = runner.state
     session = runner.session
     stats = None
@@ -79,9 +84,11 @@ def capture(runner: StreamRunner, *, t: float,
         engine_us = _recent_us(session.engine_latency.recent_ns())
         if stats.get("latency_us", {}).get("end_to_end") is not None:
             e2e_us = _recent_us(session.end_to_end_latency.recent_ns())
-    return Snapshot(state=state, reason=describe_reason(runner), stats=stats,
-                    levels=dataclasses.replace(runner.levels), engine_us=engine_us,
-                    end_to_end_us=e2e_us, t=t)
+    live = runner.levels
+    levels = dataclasses.replace(live)
+    live.input_peak_max_dbfs = live.output_peak_max_dbfs = SILENCE_DBFS
+    return Snapshot(state=state, reason=describe_reason(runner), stats=stats, levels=levels,
+                    engine_us=engine_us, end_to_end_us=e2e_us, t=t)
 
 
 def _recent_us(recent_ns) -> tuple[float, ...]:

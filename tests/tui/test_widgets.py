@@ -11,8 +11,8 @@ from remotemedia.io.base import Sink, Source
 from remotemedia.io.clock import SimulatedClock
 from remotemedia.nodes.analysis import SILENCE_DBFS
 from remotemedia.runner import FINISHED, IDLE, StreamRunner
-from remotemedia.tui.meters import (FALL_DB_PER_S, HOLD_S, PeakHold, fraction, meter_bar,
-                                    scale_line)
+from remotemedia.tui.meters import (FALL_DB_PER_S, HOLD_S, LevelMeters, PeakHold, fraction,
+                                    meter_bar, scale_line)
 from remotemedia.tui.screens import list_manifests
 from remotemedia.tui.snapshot import SPARK_FRAMES, capture
 from remotemedia.tui.widgets import (CounterPanel, StateLine, edge_text, fmt_clock, fmt_count,
@@ -147,3 +147,41 @@ def test_capture_reads_a_runner_before_during_and_after_a_run():
     assert after.levels.output_rms_dbfs == pytest.approx(-18.04, abs=0.01)  # 6 dB down
     runner.levels.input_rms_dbfs = 0.0                  # the snapshot holds a copy
     assert after.levels.input_rms_dbfs != 0.0
+
+
+class OneLoudBlock(Source):
+    """Quiet blocks, one of them (the third of ten) at full scale."""
+
+    def __init__(self, fmt):
+        super().__init__(fmt)
+        self.n = 0
+
+    def read(self):
+        self.n += 1
+        if self.n > 10:
+            return None
+        level = 1.0 if self.n == 3 else 0.01
+        return np.full(self.format.block_size, level, np.float32)
+
+
+def test_a_single_loud_block_between_polls_reaches_the_meter():
+    pipeline = Pipeline.from_manifest(MANIFESTS / "passthrough.yaml")
+    fmt = pipeline.manifest.audio
+    runner = StreamRunner(pipeline, OneLoudBlock(fmt), KeepSink(fmt),
+                          clock=SimulatedClock(0.02), measure_levels=True)
+    runner.run()
+    snap = capture(runner, t=5.0)
+    assert snap.levels.input_peak_dbfs == -40.0               # the last block is quiet...
+    assert snap.levels.input_peak_max_dbfs == 0.0             # ...the loud one is not lost
+    assert (snap.levels.input_clips, snap.levels.output_clips) == (1, 1)
+    assert runner.levels.input_peak_max_dbfs == SILENCE_DBFS  # the next poll starts over
+    meters = LevelMeters()
+    meters.show(snap.levels, snap.t)
+    assert meters.clip_lit("input") and meters.clip_lit("output")
+    assert meters.held_dbfs("input") == 0.0
+    meters.reset()                                            # key r
+    meters.show(capture(runner, t=5.1).levels, 5.1)           # no new clip: no light
+    assert not meters.clip_lit("input") and meters.held_dbfs("input") == -40.0
+    meters.reset(new_run=True)                                # a new run counts from 0 again
+    meters.show(snap.levels, 6.0)
+    assert meters.clip_lit("input")
