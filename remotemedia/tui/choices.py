@@ -15,17 +15,17 @@ import importlib
 from .screens import IoChoice
 
 _DESCRIPTIONS = {
-    "default": "the system's default device, else the virtual one",
-    "virtual": "clocked virtual device (real time)",
-    "virtual:sine": "virtual device playing a 440 Hz sine",
+    "default": "system default, else virtual",
+    "virtual": "clocked virtual device",
+    "virtual:sine": "virtual device, 440 Hz sine",
     "sine:440": "440 Hz sine at -6 dBFS",
     "sine:1000": "1 kHz sine at -6 dBFS",
     "sine:1000:1.0": "1 kHz sine at full scale (clips)",
-    "chirp": "20 Hz → 20 kHz sweep over 5 s, repeating",
+    "chirp": "20 Hz → 20 kHz sweep in 5 s",
     "noise": "white noise at -12 dBFS",
     "silence": "digital silence",
     "null": "discard every frame",
-    "file:remotemedia-out.wav": "32-bit float WAV in the working folder",
+    "file:out.wav": "float WAV in the working folder",
     "raw:-": "f32 little-endian on stdin/stdout (not useful inside the TUI)",
 }
 
@@ -33,7 +33,7 @@ _DESCRIPTIONS = {
 _EXAMPLES = {
     "sine:FREQ": ("sine:440", "sine:1000", "sine:1000:1.0"),
     "virtual": ("virtual", "virtual:sine"),
-    "file:PATH.wav": ("file:remotemedia-out.wav",),
+    "file:PATH.wav": ("file:out.wav",),
 }
 
 # A terminal UI owns stdin and stdout, so the raw pipe ends make no sense here; file:PATH
