@@ -93,7 +93,8 @@ class RemoteMediaApp(App[None]):
     remotemedia.io.spec), `clock_factory(period_s)` gives each run its clock, `stats_dir` is
     where `s` writes, and `autostart=False` leaves the pipeline stopped until space."""
 
-    CSS_PATH = Path(__file__).resolve().parent / "tui" / "app.tcss"   # absolute: subclasses live elsewhere
+    # absolute, so that subclasses defined in other folders (tests) find it too
+    CSS_PATH = Path(__file__).resolve().parent / "tui" / "app.tcss"
     TITLE = "remotemedia"
     BINDINGS = [
         Binding("space", "toggle_run", "Start/Stop"),

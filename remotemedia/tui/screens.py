@@ -11,7 +11,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, RadioButton, RadioSet, Static
 from textual.widgets.option_list import Option
@@ -72,7 +72,7 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-# -- manifests --------------------------------------------------------------------------------------
+# -- manifests -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class ManifestEntry:
@@ -150,7 +150,7 @@ class ManifestPicker(ModalScreen[Path | None]):
         self.dismiss(None)
 
 
-# -- inputs and outputs -----------------------------------------------------------------------------
+# -- inputs and outputs ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class IoChoice:

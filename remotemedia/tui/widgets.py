@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import DataTable, Sparkline, Static
 
@@ -54,7 +54,7 @@ def fmt_clock(seconds: float) -> str:
     return f"{minutes:02d}:{sec:06.3f}"
 
 
-# -- counters ---------------------------------------------------------------------------------------
+# -- counters --------------------------------------------------------------------------------------
 
 class CounterPanel(Static):
     """The smaller counters: copies by kind, xruns, drops and node errors.
@@ -79,8 +79,8 @@ class CounterPanel(Static):
         copies = s.get("copies", {})
         xruns = s.get("xruns", {})
         return [
-            ("copies", [("engine", copies.get("engine", 0), WARN), ("cow", copies.get("cow", 0), ""),
-                        ("io", copies.get("io", 0), "")]),
+            ("copies", [("engine", copies.get("engine", 0), WARN),
+                        ("cow", copies.get("cow", 0), ""), ("io", copies.get("io", 0), "")]),
             ("xruns", [("in", xruns.get("input_overflow", 0), BAD),
                        ("out", xruns.get("output_underflow", 0), BAD)]),
             ("faults", [("drops", s.get("drops", 0), BAD), ("errors", s.get("errors", 0), BAD)]),
@@ -117,7 +117,7 @@ class CounterPanel(Static):
         return out
 
 
-# -- latency ----------------------------------------------------------------------------------------
+# -- latency ---------------------------------------------------------------------------------------
 
 class LatencyView(Horizontal):
     """Recent per-frame latencies: the name and p50/p95/p99/max (and the p99 as a share of the
@@ -166,7 +166,7 @@ class LatencyView(Horizontal):
             self.query_one(".latency-stats", Static).update(text, layout=False)
 
 
-# -- state ------------------------------------------------------------------------------------------
+# -- state -----------------------------------------------------------------------------------------
 
 _BADGES = {
     RUNNING: ("● RUNNING", "bold #0b1a10 on #3ddc84"),
@@ -208,7 +208,7 @@ class StateLine(Static):
         return out
 
 
-# -- pipeline ---------------------------------------------------------------------------------------
+# -- pipeline --------------------------------------------------------------------------------------
 
 NODE_COLUMNS = (("#", "idx"), ("node", "id"), ("type", "type"), ("calls", "calls"),
                 ("errors", "errors"), ("p50 µs", "p50"), ("p99 µs", "p99"), ("max µs", "max"))

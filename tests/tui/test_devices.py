@@ -77,7 +77,7 @@ async def test_picker_offers_devices_first_and_passes_the_mode(tmp_path, fake_de
         await press(pilot, "q")
 
 
-# -- against the virtual audio server ------------------------------------------------------------------
+# -- against the virtual audio server --------------------------------------------------------------
 
 @pytest.mark.device
 @pytest.mark.parametrize("mode", ["queued", "callback"])
