@@ -185,7 +185,7 @@ class RemoteMediaApp(App[None]):
             gc.freeze()
         if loaded and self.autostart:
             self.start_run()
-        elif self.manifest_path is None:
+        elif not loaded:                 # none given, or it did not load: offer the folder
             self.action_pick_manifest()
 
     async def on_unmount(self) -> None:

@@ -42,6 +42,8 @@ LEGEND = (
     ("xruns in / out", "input overflows / output underflows reported by the device"),
     ("latency", "engine: frame in to last output; end-to-end: ADC to DAC (devices only)"),
     ("p99 load", "engine p99 latency as a share of one block's duration"),
+    ("mode", "queued: the engine thread reads a ring the device fills; callback: the graph "
+             "runs in the device's audio callback; real time: paced by a clock"),
     ("meters", "RMS bar, dim band to the peak, ▌ held peak (1.5 s), CLIP latches until r"),
 )
 

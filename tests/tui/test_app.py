@@ -367,6 +367,20 @@ async def test_manifest_picker_lists_a_broken_manifest_but_cannot_pick_it(tmp_pa
         await press(pilot, "q")
 
 
+async def test_a_manifest_that_does_not_load_is_reported_and_the_picker_opens(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: v1\nnodes:\n  - {id: x, node_type: NoSuchNode}\n"
+                   "connections: [{from: input, to: x}, {from: x, to: output}]\n")
+    app = make_app(tmp_path, manifest=bad)
+    async with app.run_test(size=SIZE) as pilot:
+        await notified(pilot, "unknown node type 'NoSuchNode'")
+        await open_screen(pilot, None, ManifestPicker, "#manifest-list")
+        assert app.pipeline is None and app.runner is None and runner_threads() == []
+        await press(pilot, "escape")
+        assert "no manifest" in text_of(app, "#state")
+        await press(pilot, "q")
+
+
 async def test_save_writes_the_stats_report_and_says_where(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
