@@ -390,6 +390,8 @@ class DeviceStream:
         self.output_dropped = 0   # callback mode: an output that found the queue full
         self.odd_blocks = 0       # a callback with another frame count (refused)
         self.skipped = 0          # queued duplex: blocks skipped to win latency back (engine side)
+        self.flagged = 0          # callbacks with a status flag, and the first few of them
+        self.flagged_ticks = np.zeros(8, dtype=np.int64)
         self.started_playing = False
         # switched by the engine side
         self.capturing = False
@@ -552,6 +554,10 @@ class DeviceStream:
                 self.input_overflow += 1
             if status.output_underflow:
                 self.output_underflow += 1
+            n = self.flagged
+            if n < self.flagged_ticks.size:
+                self.flagged_ticks[n] = tick
+            self.flagged = n + 1
         if indata is not None:
             adc = t.inputBufferAdcTime
             if outdata is not None:
@@ -734,6 +740,9 @@ class DeviceStream:
             "played": self.played,
             "skipped_to_catch_up": self.skipped,
             "output_starved": self.starved,
+            # which callbacks PortAudio flagged (xruns): at the start, the end, or in between
+            "flagged_callbacks": [int(t) for t in
+                                  self.flagged_ticks[:min(self.flagged, self.flagged_ticks.size)]],
             "output_dropped": self.output_dropped,
             "events_lost": self.events_lost,
             "callback_us": self._callback_summary(),
