@@ -7,6 +7,7 @@ import io
 import json
 import re
 import threading
+import time
 
 import pytest
 from rich.console import Console
@@ -127,6 +128,25 @@ async def test_counters_advance_with_no_serialization(tmp_path):
         # without a device there is no end-to-end latency, and the panel says why
         assert app.snapshot.stats["latency_us"]["end_to_end"] is None
         assert "live devices" in text_of(app, "#e2e-latency .latency-stats")
+        await press(pilot, "q")
+
+
+async def test_a_stalled_ui_does_not_hold_up_the_audio(tmp_path):
+    """The engine never waits for the screen: with the UI thread stuck (a terminal that does
+    not take output, say) for half a second, frames keep flowing on time and none is dropped."""
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: digits(app, "frames-in") >= 20, "frames to flow")
+        runner = app.runner
+        before = runner.frames_released
+        time.sleep(0.5)                      # blocks the event loop: no poll, no render
+        during = runner.frames_released - before
+        # 0.5 s at ten times real time is 250 frames of 20 ms; allow for a loaded machine
+        assert during >= 150, f"only {during} frames while the UI was stalled"
+        await pilot.pause(0.2)
+        assert app.snapshot.stats["drops"] == 0
+        assert app.snapshot.stats["xruns"] == {"input_overflow": 0, "output_underflow": 0}
+        assert digits(app, "frames-in") >= before + during   # and the screen catches up
         await press(pilot, "q")
 
 
