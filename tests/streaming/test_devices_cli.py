@@ -147,3 +147,28 @@ def test_fast_makes_default_the_virtual_device_and_refuses_a_sound_device(
                                   "--duration", "5", "--fast"])
     assert proc.returncode == 2
     assert "--fast cannot hurry a sound device" in proc.stderr
+
+
+@pytest.mark.parametrize("mode", ["queued", "callback"])
+def test_sigint_stops_a_device_stream_cleanly_with_every_frame_accounted(
+        jack_device, remotemedia_cmd, manifests_dir, mode):
+    import signal
+    import time
+    proc = subprocess.Popen(remotemedia_cmd + [
+        "stream", "-m", str(manifests_dir / "five.yaml"), "--input", f"device:{jack_device.index}",
+        "--output", f"device:{jack_device.index}", "--mode", mode, "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    stats = json.loads(out.strip().splitlines()[-1])
+    assert stats["stop_reason"] == "interrupted"
+    assert stats["frames_out"] > 20
+    assert stats["frames_in"] == stats["frames_out"] + stats["drops"] + stats["in_flight"]
+    assert stats["device"]["unplayed_at_stop"] == 0
+    assert "Traceback" not in err
