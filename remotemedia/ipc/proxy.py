@@ -228,18 +228,17 @@ class ProcessNode(Node):
         give_up = time.monotonic() + self.start_timeout_s
         timeout = channel.iox.Duration.from_secs_f64(POLL_S * 4)
         while True:
+            code = worker.exit_code()   # read before receiving: a worker that failed said why
             got = wire.receive(worker.sub, self._borrowed)
             if got is not None:
                 h, data, _ = got
                 if h.kind == codec.READY:
                     worker.pub.update_connections()
                     return
-                if h.kind == codec.ERROR:
-                    worker.proc.wait(STOP_TIMEOUT_S)
+                if h.kind == codec.ERROR:   # the worker waits to be stopped: _start kills it
                     raise WorkerStartError(f"worker for {self.spec.node_type} could not start: "
                                            f"{data['type']}: {data['message']}")
                 continue
-            code = worker.exit_code()
             if code is not None:
                 raise WorkerStartError(f"worker for {self.spec.node_type} {_describe_exit(code)} "
                                        f"before it was ready")

@@ -95,6 +95,15 @@ def main() -> int:
     except Exception as exc:
         wire.send_bytes(pub, codec.ERROR, 0, wire.error_payload(exc), flags=codec.LAST)
         notifier.notify()
+        # Stay until the engine has read why (it then stops this process): a publisher that
+        # goes away can take its unread samples with it.
+        give_up = time.monotonic() + 10
+        while time.monotonic() < give_up and os.getppid() == parent_pid:
+            listener.timed_wait(channel.iox.Duration.from_secs_f64(POLL_S))
+            got = wire.receive(sub, channel.Borrowed())
+            if got is not None and got[0].kind == codec.STOP:
+                break
+        stopping.set()
         return EXIT_CODE_SETUP
     wire.send_bytes(pub, codec.READY, 0, str(os.getpid()).encode(), flags=codec.LAST)
     notifier.notify()

@@ -88,8 +88,13 @@ def test_a_worker_that_kills_itself_mid_frame_is_restarted():
         outs = [o for i in range(20) for o in s.push(_frame(i))] + s.end_of_stream()
         stats = s.stats()
         assert s.node("proc").restarts == 1
-    assert [o.seq for o in outs if isinstance(o, NumpyData)] == [i for i in range(20) if i != 5]
-    assert stats["drops"] == 1 and stats["errors"] == 1
+    seqs = [o.seq for o in outs if isinstance(o, NumpyData)]
+    # Frame 5 dies with the worker; on a loaded machine the next frame may reach the dying
+    # worker before its exit shows, and is lost with it. Nothing else is.
+    lost = sorted(set(range(20)) - set(seqs))
+    assert seqs == sorted(seqs) and lost[0] == 5 and lost == list(range(5, 5 + len(lost)))
+    assert len(lost) <= 2
+    assert stats["drops"] == len(lost) and stats["errors"] == 1
 
 
 @pytest.mark.parametrize("policy", ["fail", "restart"])
