@@ -229,85 +229,78 @@ def _rebuild_numpy(array, sample_rate, pts, seq, metadata):
     return NumpyData(array, sample_rate=sample_rate, pts=pts, seq=seq, metadata=metadata)
 
 
-class TextData(_Immutable, RuntimeData):
-    __slots__ = ("text", "pts", "metadata")
+class _ValueData(_Immutable, RuntimeData):
+    """The non-audio variants: one payload field (named by `_field`), pts and metadata."""
+
+    __slots__ = ("pts", "metadata")
+    _field: ClassVar[str]
+
+    def __init__(self, payload, *, pts: int | None = None, metadata=None):
+        self._check(payload)
+        _set(self, self._field, payload)
+        _set(self, "pts", pts)
+        _set(self, "metadata", _freeze_metadata(metadata))
+
+    @classmethod
+    def _check(cls, payload) -> None:
+        """Raise for a payload of the wrong type."""
+
+    @property
+    def payload(self):
+        return getattr(self, self._field)
+
+    def __repr__(self):
+        return f"RuntimeData.{type(self).__name__[:-4]}({self.payload!r})"
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.payload == self.payload
+
+    __hash__ = None
+
+
+class TextData(_ValueData):
+    __slots__ = ("text",)
     kind = "text"
+    _field = "text"
 
-    def __init__(self, text: str, *, pts: int | None = None, metadata=None):
-        if not isinstance(text, str):
-            raise TypeError(f"Text needs a str, not {type(text).__name__}")
-        _set(self, "text", text)
-        _set(self, "pts", pts)
-        _set(self, "metadata", _freeze_metadata(metadata))
-
-    def __repr__(self):
-        return f"RuntimeData.Text({self.text!r})"
-
-    def __eq__(self, other):
-        return isinstance(other, TextData) and other.text == self.text
-
-    __hash__ = None
+    @classmethod
+    def _check(cls, payload):
+        if not isinstance(payload, str):
+            raise TypeError(f"Text needs a str, not {type(payload).__name__}")
 
 
-class JsonData(_Immutable, RuntimeData):
-    __slots__ = ("value", "pts", "metadata")
+class JsonData(_ValueData):
+    __slots__ = ("value",)
     kind = "json"
-
-    def __init__(self, value: Any, *, pts: int | None = None, metadata=None):
-        _set(self, "value", value)
-        _set(self, "pts", pts)
-        _set(self, "metadata", _freeze_metadata(metadata))
-
-    def __repr__(self):
-        return f"RuntimeData.Json({self.value!r})"
-
-    def __eq__(self, other):
-        return isinstance(other, JsonData) and other.value == self.value
-
-    __hash__ = None
+    _field = "value"
 
 
-class BinaryData(_Immutable, RuntimeData):
-    __slots__ = ("data", "pts", "metadata")
+class BinaryData(_ValueData):
+    __slots__ = ("data",)
     kind = "binary"
+    _field = "data"
 
-    def __init__(self, data: bytes, *, pts: int | None = None, metadata=None):
-        if not isinstance(data, bytes):
-            raise TypeError(f"Binary needs bytes, not {type(data).__name__}")
-        _set(self, "data", data)
-        _set(self, "pts", pts)
-        _set(self, "metadata", _freeze_metadata(metadata))
+    @classmethod
+    def _check(cls, payload):
+        if not isinstance(payload, bytes):
+            raise TypeError(f"Binary needs bytes, not {type(payload).__name__}")
 
     def __repr__(self):
         return f"RuntimeData.Binary({len(self.data)} bytes)"
 
-    def __eq__(self, other):
-        return isinstance(other, BinaryData) and other.data == self.data
 
-    __hash__ = None
-
-
-class ControlData(_Immutable, RuntimeData):
+class ControlData(_ValueData):
     """A stream event. Nodes that do not handle control data let it pass to their consumers."""
 
-    __slots__ = ("event", "pts", "metadata")
+    __slots__ = ("event",)
     kind = "control"
+    _field = "event"
 
-    def __init__(self, event: str, *, pts: int | None = None, metadata=None):
-        if event not in CONTROL_EVENTS:
-            raise ValueError(f"unknown control event {event!r}; expected one of "
+    @classmethod
+    def _check(cls, payload):
+        if payload not in CONTROL_EVENTS:
+            raise ValueError(f"unknown control event {payload!r}; expected one of "
                              f"{', '.join(sorted(CONTROL_EVENTS))}")
-        _set(self, "event", event)
-        _set(self, "pts", pts)
-        _set(self, "metadata", _freeze_metadata(metadata))
-
-    def __repr__(self):
-        return f"RuntimeData.Control({self.event!r})"
-
-    def __eq__(self, other):
-        return isinstance(other, ControlData) and other.event == self.event
-
-    __hash__ = None
 
 
 RuntimeData.Numpy = NumpyData
