@@ -62,7 +62,7 @@ The callback needs the GIL, and a full collection holds it for as long as it tak
 object (45 ms for the 55k objects of a test process on these machines: two missed periods).
 While a device stream runs, what existed before it started is frozen out of collection
 (`gc.freeze()` after one collection), so a collection only walks what the run itself made;
-closing the last stream unfreezes.
+closing the last stream unfreezes, unless the application had frozen its heap itself.
 """
 
 from __future__ import annotations
@@ -762,12 +762,14 @@ class DeviceStream:
 
 _gc_lock = threading.Lock()
 _gc_streams = 0
+_gc_ours = False  # True when nothing was frozen before the first stream froze it
 
 
 def _freeze_gc() -> None:
-    global _gc_streams
+    global _gc_streams, _gc_ours
     with _gc_lock:
         if _gc_streams == 0:
+            _gc_ours = gc.get_freeze_count() == 0
             gc.collect()
             gc.freeze()
         _gc_streams += 1
@@ -777,8 +779,8 @@ def _unfreeze_gc() -> None:
     global _gc_streams
     with _gc_lock:
         _gc_streams -= 1
-        if _gc_streams == 0:
-            gc.unfreeze()
+        if _gc_streams == 0 and _gc_ours:
+            gc.unfreeze()  # an application that froze its heap itself (the TUI) keeps it so
 
 
 def _as_frames(array: np.ndarray, channels: int) -> np.ndarray:

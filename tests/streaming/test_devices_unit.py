@@ -199,3 +199,22 @@ def test_importing_remotemedia_does_not_import_sounddevice():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_gc_is_frozen_while_streams_run_and_an_applications_own_freeze_is_kept():
+    import gc
+    gc.unfreeze()  # whatever an earlier test froze: start from a collector with nothing frozen
+    devices._freeze_gc()
+    devices._freeze_gc()                       # a second stream
+    assert gc.get_freeze_count() > 0
+    devices._unfreeze_gc()
+    assert gc.get_freeze_count() > 0           # one stream still runs
+    devices._unfreeze_gc()
+    assert gc.get_freeze_count() == 0
+    gc.freeze()                                # an application froze its heap itself
+    try:
+        devices._freeze_gc()
+        devices._unfreeze_gc()
+        assert gc.get_freeze_count() > 0       # and keeps it frozen
+    finally:
+        gc.unfreeze()
