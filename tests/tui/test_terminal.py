@@ -73,17 +73,20 @@ class Tmux:
                               capture_output=True, text=True, timeout=20)
 
     def screen(self) -> list[str]:
-        return self("capture-pane", "-p", "-t", "tui").stdout.splitlines()
+        """The pane's text, one string per row (empty once the session has ended)."""
+        return self("capture-pane", "-p", "-t", "tui", check=False).stdout.splitlines()
 
 
-def wait_for(predicate, what: str, timeout: float = 20.0):
+def wait_for(predicate, what: str, timeout: float = 20.0, screen=None):
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+            shown = "\n".join(screen()) if screen is not None else ""
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; the "
+                                 f"terminal shows:\n{shown}")
         time.sleep(0.2)
 
 
@@ -101,7 +104,7 @@ def test_tui_runs_in_a_terminal_counts_frames_and_quits_cleanly(tmp_path):
         def counter():
             screen = tmux.screen()
             return read_big_counter(screen, "frames in")
-        first = wait_for(counter, "the frame counter on screen")
+        first = wait_for(counter, "the frame counter on screen", screen=tmux.screen)
         time.sleep(1.0)
         screen = tmux.screen()
         second = read_big_counter(screen, "frames in")
@@ -111,7 +114,7 @@ def test_tui_runs_in_a_terminal_counts_frames_and_quits_cleanly(tmp_path):
         assert read_big_counter(screen, "serialization") == 0, text
         assert read_big_counter(screen, "frames out") > 0, text
         tmux("send-keys", "-t", "tui", "q")
-        wait_for(rc_file.exists, "the app to exit after q", timeout=15)
+        wait_for(rc_file.exists, "the app to exit after q", timeout=15, screen=tmux.screen)
         assert rc_file.read_text().strip() == "0"
     finally:
         tmux("kill-server", check=False)
