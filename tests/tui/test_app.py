@@ -469,6 +469,7 @@ async def test_help_opens_and_closes(tmp_path):
 
 
 async def test_quit_stops_the_stream_and_leaves_no_thread(tmp_path):
+    before = set(threading.enumerate())
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: digits(app, "frames-in") >= 10, "frames to flow")
@@ -478,7 +479,8 @@ async def test_quit_stops_the_stream_and_leaves_no_thread(tmp_path):
         assert runner.state == STOPPED
     assert app.return_code == 0
     assert runner_threads() == []
-    assert not [t for t in threading.enumerate() if t.name == "remotemedia-runner"]
+    left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert left == [], f"threads left running: {left}"
 
 
 async def test_leaving_the_app_any_other_way_also_stops_the_runner(tmp_path):
