@@ -112,7 +112,8 @@ def test_both_sides_see_read_only_views_onto_shared_memory():
     assert not out.array.flags.writeable
     assert type(out.array.base.base).__name__.startswith("c_ubyte_Array")
     np.testing.assert_array_equal(out.array, frame.array)
-    # A copy-on-write writer gets its own copy: shared memory is never written.
+    # A writer gets its own copy: shared memory is never written.
+    assert not np.shares_memory(out.writable(), out.array)
     assert text == TextData("saw json") and json_out == JsonData({"x": 1})
 
 
