@@ -201,6 +201,9 @@ class RemoteMediaApp(App[None]):
         self.set_class(narrow, "-narrow")
         self.set_class(height < SHORT, "-short")
         self.query_one(PipelineView).compact = narrow
+        footer = self.query_one(Footer)
+        footer.compact = narrow
+        footer.show_command_palette = not narrow
 
     # -- the run -----------------------------------------------------------------------------------
     @property
