@@ -232,9 +232,9 @@ class Spinner:
     the worker decides whether to spin for the next request from the previous one's flag, so that
     wait still runs half in the old mode."""
 
-    PERIOD = 128
+    PERIOD = 96
     EXPLORE = 8
-    WINDOW = 15
+    WINDOW = 7      # one exploring run refreshes the whole window
 
     __slots__ = ("budget_s", "samples", "median", "count", "last", "switched")
 

@@ -14,16 +14,19 @@ def _run(spinner: Spinner, cost: dict, waits: int) -> list[bool]:
     return modes
 
 
+WAITS = 10 * Spinner.PERIOD     # ten exploring runs
+
+
 def test_it_spins_when_spinning_answers_sooner():
-    modes = _run(Spinner(200e-6), {True: 30e-6, False: 90e-6}, 1280)
+    modes = _run(Spinner(200e-6), {True: 30e-6, False: 90e-6}, WAITS)
     # all but the exploring waits (and the two that first measure sleeping)
-    assert modes.count(True) >= 1280 - 10 * Spinner.EXPLORE - 2
+    assert modes.count(True) >= WAITS - 10 * Spinner.EXPLORE - 2
     assert modes.count(False) >= 9 * Spinner.EXPLORE          # still measuring sleep
 
 
 def test_it_sleeps_when_spinning_costs_more():
-    modes = _run(Spinner(200e-6), {True: 150e-6, False: 90e-6}, 1280)
-    assert modes.count(False) >= 1280 - 11 * Spinner.EXPLORE
+    modes = _run(Spinner(200e-6), {True: 150e-6, False: 90e-6}, WAITS)
+    assert modes.count(False) >= WAITS - 11 * Spinner.EXPLORE
     assert modes.count(True) >= 9 * Spinner.EXPLORE
 
 
