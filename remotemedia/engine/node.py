@@ -127,6 +127,9 @@ class Node:
     accepts: ClassVar[frozenset[str]] = frozenset({"numpy"})
     requires: ClassVar[InputRequirement | None] = None
     retains_input: ClassVar[bool] = False    # True if process() keeps its input frame
+    #: failures the node handled itself (an executor that restarts a crashed worker, say);
+    #: they appear in the node's `errors` beside the ones the engine saw
+    errors_absorbed: int = 0
 
     def __init__(self, node_id: str = "", **params: Any):
         self.node_id = node_id or self.node_type

@@ -181,7 +181,8 @@ class _Step:
         raise NodeError(self.node_id, exc) from exc
 
     def statistics(self) -> NodeStatistics:
-        return NodeStatistics(self.node_id, self.node_type, self.calls, self.errors,
+        absorbed = self.node.errors_absorbed
+        return NodeStatistics(self.node_id, self.node_type, self.calls, self.errors + absorbed,
                               self.summary_us())
 
 

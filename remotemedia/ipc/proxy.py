@@ -302,6 +302,7 @@ class ProcessNode(Node):
                     raise   # the session counts it (and drops the frame under skip)
                 if counters is not None:   # restart: like a node error, this frame only
                     counters.errors += 1
+                    self.errors_absorbed += 1
                     counters.drops += type(data) is NumpyData
                 return out
             sent = True
@@ -448,6 +449,7 @@ class ProcessNode(Node):
         message = f"{info['type']}: {info['message']}"
         if self._on_error == "fail":
             raise RemoteNodeError(f"{message} (in worker pid {self.worker.pid})")
+        self.errors_absorbed += 1
         if counters is not None:
             counters.errors += 1
             if request.is_frame and not request.abandoned:
@@ -462,6 +464,7 @@ class ProcessNode(Node):
         message = f"{reason}; {lost} frame(s) in flight lost"
         if self._on_error == "fail":
             raise WorkerCrashed(message)
+        self.errors_absorbed += 1
         if counters is not None:
             counters.errors += 1
         now = time.monotonic()

@@ -115,6 +115,8 @@ class Downmix(Node):
 class Reframe(Node):
     node_type = "Reframe"
     description = "Re-block the stream into frames of N samples, carrying pts."
+    # Partial blocks wait in _pending as views of their input buffers: no one may write those.
+    retains_input = True
     params = (
         Param("size", int, None, "samples per output frame", min=1),
         Param("pad", bool, False, "pad the last partial frame with zeros at end of stream"),

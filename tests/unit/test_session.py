@@ -242,3 +242,21 @@ def test_fan_in_waits_for_every_input():
         (out,) = s.push(np.ones(960, np.float32))
     expected = 10 ** (-6 / 20) + 10 ** (-12 / 20)
     np.testing.assert_allclose(out.array, expected, rtol=1e-6)
+
+
+def test_a_node_that_keeps_input_views_is_never_written_under():
+    # Reframe holds partial blocks as views of its inputs; a writer on a sibling branch must
+    # copy rather than change samples Reframe has not emitted yet.
+    p = chain({"id": "reframe", "node_type": "Reframe", "params": {"size": 1500}},
+              {"id": "w", "node_type": "Scale", "params": {"factor": -1.0}},
+              connections=[{"from": "input", "to": "reframe"}, {"from": "input", "to": "w"},
+                           {"from": "reframe", "to": "output"}, {"from": "w", "to": "output"}])
+    signal = np.arange(1920, dtype=np.float32)
+    with p.session() as s:
+        outs = s.push(signal[:960].copy(), transfer=True)
+        outs += s.push(signal[960:].copy(), transfer=True)
+        cow = s.stats()["copies"]["cow"]
+    reframed = [o for o in outs if o.array.shape[0] == 1500]
+    assert len(reframed) == 1
+    np.testing.assert_array_equal(reframed[0].array, signal[:1500])
+    assert cow == 2
