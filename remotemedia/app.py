@@ -552,6 +552,10 @@ def run_app(manifest: str | Path | None = None, input_spec: str | None = "defaul
     if manifest is not None:
         pipeline = Pipeline.from_manifest(manifest)
         fmt, out_fmt = pipeline.manifest.audio, pipeline.manifest.output_format
+    # Load PortAudio (if there is one) before the screen is taken: its import silences fd 2
+    # for a moment to hide libjack's probing, and fd 2 is where Textual draws.
+    from .io.devices import portaudio_available
+    portaudio_available()
     make_source, make_sink = _spec_factories()
     make_source(input_spec, fmt, mode=mode).close()   # construct only: opened by a run
     make_sink(output_spec, out_fmt).close()
