@@ -282,14 +282,17 @@ class PipelineView(Horizontal):
 
     @staticmethod
     def _cells(record: Mapping[str, Any] | None) -> tuple[Text, ...]:
+        def cell(text: str, style: str = "") -> Text:
+            # one line, never wrapped: the table re-renders every cell on each update
+            return Text(text, style=style, justify="right", no_wrap=True, end="")
+
         if record is None:
-            dash = Text("—", style=MUTED, justify="right")
-            return (Text("0", justify="right"), Text("0", justify="right"), dash, dash, dash)
+            return (cell("0"), cell("0"), *(cell("—", MUTED) for _ in range(3)))
         lat = record.get("latency_us") or {}
         errors = record.get("errors", 0)
-        return (Text(f"{record.get('calls', 0):,}", justify="right"),
-                Text(f"{errors:,}", style=f"bold {BAD}" if errors else "", justify="right"),
-                *(Text(f"{lat.get(k, 0.0):,.1f}", justify="right") for k in ("p50", "p99", "max")))
+        return (cell(f"{record.get('calls', 0):,}"),
+                cell(f"{errors:,}", f"bold {BAD}" if errors else ""),
+                *(cell(f"{lat.get(k, 0.0):,.1f}") for k in ("p50", "p99", "max")))
 
 
 def _record_key(record: Mapping[str, Any] | None):
