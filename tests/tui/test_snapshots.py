@@ -8,6 +8,7 @@ deliberate change with `pytest tests/tui --snapshot-update` and look at them bef
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,7 @@ from remotemedia.app import RemoteMediaApp
 from remotemedia.runner import FAILED, RUNNING, Levels
 from remotemedia.tui.snapshot import Snapshot
 
-from .conftest import ROOT
+HERE = Path(__file__).resolve().parent
 
 SIZE = (120, 36)
 
@@ -80,7 +81,7 @@ class FrozenApp(RemoteMediaApp):
     def __init__(self, snapshot: Snapshot, input_spec: str = "sine:440",
                  output_spec: str = "null", **kwargs):
         super().__init__("manifests/meter.yaml", input_spec, output_spec, autostart=False,
-                         manifests_dir=ROOT / "manifests", **kwargs)
+                         manifests_dir=HERE / "manifests", **kwargs)
         self.frozen = snapshot
 
     def take_snapshot(self) -> Snapshot:
@@ -90,8 +91,9 @@ class FrozenApp(RemoteMediaApp):
 @pytest.fixture
 def in_repo(monkeypatch):
     # The title shows the manifest path as given; a relative one keeps the picture the same
-    # wherever the repository is checked out.
-    monkeypatch.chdir(ROOT)
+    # wherever the repository is checked out. The manifest is a copy kept beside these tests,
+    # so editing the shipped manifests/meter.yaml does not change the pictures.
+    monkeypatch.chdir(HERE)
 
 
 def test_main_screen(snap_compare, in_repo):
