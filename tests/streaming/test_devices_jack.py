@@ -259,3 +259,19 @@ def test_sixty_seconds_of_five_nodes(jack_device, mode):
     reported = stats["device"]["timestamp_latency_us"]
     hop = BLOCK_US if mode == "queued" else 0.0
     assert e2e["p99"] < reported + hop + 5000, (e2e, reported, mode)
+
+
+@pytest.mark.parametrize("mode", ["queued", "callback"])
+def test_stereo_blocks_are_frames_by_channels_end_to_end(jack_device, mode):
+    pipeline = Pipeline.from_manifest({
+        "version": "v1", "audio": {"sample_rate": 48000, "block_size": 960, "channels": 2},
+        "nodes": [{"id": "g", "node_type": "Gain", "params": {"db": -6.0}}],
+        "connections": [{"from": "input", "to": "g"}, {"from": "g", "to": "output"}]})
+    runner, stats = device_run(pipeline, jack_device.index, jack_device.index, mode=mode,
+                               duration=1.0)
+    assert stats["frames_in"] == stats["frames_out"] == 50
+    # Gain writes in place into the ring slot the engine was handed: no copy anywhere else
+    assert stats["copies"] == {"engine": 0, "cow": 0, "io": 100}
+    assert stats["xruns"] == {"input_overflow": 0, "output_underflow": 0}, stats["device"]
+    assert runner.source.stream.ring.slots[0].shape == (960, 2)
+    assert stats["latency_us"]["end_to_end"] is not None
