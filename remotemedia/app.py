@@ -47,6 +47,7 @@ from .engine.node import AudioFormat
 from .engine.session import Pipeline
 from .io.base import Sink, Source
 from .io.clock import Clock
+from .io.devices import DEFAULT_MODE   # sounddevice itself loads only when a device is used
 from .runner import FAILED, FINISHED, IDLE, RUNNING, Levels, StreamRunner
 from .tui.choices import io_choices
 from .tui.meters import LevelMeters
@@ -60,9 +61,6 @@ SHORT = 30
 STOP_TIMEOUT_S = 3.0
 #: while the TUI runs, the audio thread waits at most this long for the GIL (Python's default: 5 ms)
 SWITCH_INTERVAL_S = 0.001
-
-#: device modes (remotemedia.io.devices.MODES); the first is the default
-DEFAULT_MODE = "queued"
 
 SourceFactory = Callable[..., Source]     # (spec, fmt, *, mode=None) -> Source
 SinkFactory = Callable[[str, AudioFormat], Sink]

@@ -25,7 +25,7 @@ KEYS = (
     ("space", "start / stop the pipeline (a stopped or failed run restarts from scratch)"),
     ("r", "reset counters, latency windows, peak holds and clip lights"),
     ("m", "pick a manifest from the manifests folder; the new pipeline starts at once"),
-    ("d", "pick the input and output (devices, generators, files)"),
+    ("d", "pick the input, the output and the device mode; the run restarts with them"),
     ("b", "bypass: pass input straight to output, to compare with the processed signal"),
     ("s", "save the stats report as JSON (the path is shown in a notification)"),
     ("?", "this help"),
@@ -160,6 +160,7 @@ class IoChoice:
     description: str
 
 
+# remotemedia.io.devices.MODES, each with a line for the picker
 DEVICE_MODES = (("queued", "the engine thread reads a ring the device fills"),
                 ("callback", "the graph runs inside the input device's audio callback"))
 
