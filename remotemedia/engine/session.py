@@ -320,7 +320,9 @@ class Session:
         for out in result:
             if type(out) is _Numpy:
                 counters.frames_out += 1
-            elif type(out) is not ControlData:   # stream signalling is not an output event
+            elif out is not frame or type(out) is not ControlData:
+                # Every non-audio output is an event, except the caller's own control event
+                # (end_of_stream, flush) coming back out at the end of the graph.
                 counters.events_out += 1
         ring = self.engine_latency
         dt = int((_now() - t_start) * 1e9)
