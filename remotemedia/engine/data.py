@@ -90,12 +90,6 @@ class RuntimeData:
 _set = object.__setattr__
 
 
-def _readonly_view(array: np.ndarray) -> np.ndarray:
-    view = array.view()
-    view.setflags(write=False)
-    return view
-
-
 def _freeze_metadata(metadata) -> Mapping[str, Any]:
     if metadata is None:
         return EMPTY_METADATA
@@ -114,7 +108,17 @@ class NumpyData(RuntimeData):
     kind = "numpy"
     is_audio = True
 
-    array = property(attrgetter("_array"), doc="the samples, as a read-only ndarray view")
+    @property
+    def array(self) -> np.ndarray:
+        """The samples, as a read-only ndarray view of the frame's buffer."""
+        view = self._array
+        if view is None:
+            # Made on first use: a frame that only passes through never pays for it (~0.2 us).
+            view = self._source.view()
+            view.setflags(write=False)
+            self._array = view
+        return view
+
     sample_rate = property(attrgetter("_sample_rate"), doc="samples per second, or None")
     pts = property(attrgetter("_pts"), doc="time of the first sample, in samples")
     seq = property(attrgetter("_seq"), doc="frame counter")
@@ -126,7 +130,7 @@ class NumpyData(RuntimeData):
                  owned: bool = False):
         source = array if isinstance(array, np.ndarray) else as_shared_array(array)
         self._source = source
-        self._array = _readonly_view(source)
+        self._array = None
         self._sample_rate = sample_rate
         self._pts = pts
         self._seq = seq
@@ -148,11 +152,11 @@ class NumpyData(RuntimeData):
     # -- shape helpers -------------------------------------------------------------------------
     @property
     def samples(self) -> int:
-        return self._array.shape[0] if self._array.ndim else 1
+        return self._source.shape[0] if self._source.ndim else 1
 
     @property
     def channels(self) -> int:
-        return self._array.shape[1] if self._array.ndim >= 2 else 1
+        return self._source.shape[1] if self._source.ndim >= 2 else 1
 
     # -- writing ---------------------------------------------------------------------------------
     def writable(self) -> np.ndarray:
@@ -170,7 +174,7 @@ class NumpyData(RuntimeData):
         return self._copy_on_write()
 
     def _copy_on_write(self) -> np.ndarray:
-        copy = self._array.copy(order="K")
+        copy = self._source.copy(order="K")
         counters = self._ownership.counters
         if counters is not None:
             counters.cow += 1
@@ -185,8 +189,7 @@ class NumpyData(RuntimeData):
             # Written in place: the same buffer, the same read-only view.
             view, ownership = self._array, self._ownership
         else:
-            view = array.view()
-            view.setflags(write=False)
+            view = None
             if np.may_share_memory(array, self._source):
                 ownership = self._ownership
             else:
@@ -212,13 +215,13 @@ class NumpyData(RuntimeData):
         return NumpyData._make(source, view, sample_rate, pts, seq, metadata, ownership)
 
     def __repr__(self) -> str:
-        a = self._array
+        a = self._source
         return (f"RuntimeData.Numpy(shape={a.shape}, dtype={a.dtype}, "
                 f"sample_rate={self._sample_rate}, pts={self._pts}, seq={self._seq})")
 
     def __reduce__(self):
         # Pickling a frame pickles its array, which the serialization monitor counts.
-        return (_rebuild_numpy, (self._array, self._sample_rate, self._pts, self._seq,
+        return (_rebuild_numpy, (self.array, self._sample_rate, self._pts, self._seq,
                                  dict(self._metadata)))
 
 

@@ -22,7 +22,7 @@ from typing import Any, AsyncIterable, AsyncIterator, Iterable
 import numpy as np
 
 from .data import (EMPTY_METADATA, BufferOwnership, ControlData, NumpyData, RuntimeData,
-                   _readonly_view, set_current_counters, to_runtime_data)
+                   set_current_counters, to_runtime_data)
 from .errors import NodeError, PipelineBroken, PipelineClosed, RemoteMediaError
 from .manifest import INPUT, OUTPUT, Manifest, load_manifest
 from .metrics import RING_SIZE, Counters, LatencyRing, LatencySummary, NodeStatistics, summarize
@@ -92,7 +92,7 @@ class _Step:
                 self.forward(item)
                 return None
             requires = self.requires
-            if requires is not None and not requires.satisfied_by(item._array):
+            if requires is not None and not requires.satisfied_by(item._source):
                 return self.session._adapt(item, requires)
             return item
         if item.kind not in self.accepts:
@@ -116,7 +116,7 @@ class _Step:
         requires = self.requires
         if requires is not None:
             for name, frame in frames.items():
-                if type(frame) is _Numpy and not requires.satisfied_by(frame.array):
+                if type(frame) is _Numpy and not requires.satisfied_by(frame._source):
                     frames[name] = self.session._adapt(frame, requires)
         clock = self.session._clock
         try:
@@ -284,9 +284,7 @@ class Session:
         counters = self.counters
         if type(data) is _ndarray:
             # The common case, without the general conversion's checks.
-            view = data.view()
-            view.setflags(write=False)
-            frame = _make_numpy(_Numpy, data, view, None, None, None, EMPTY_METADATA,
+            frame = _make_numpy(_Numpy, data, None, None, None, None, EMPTY_METADATA,
                                 BufferOwnership(transfer, self._input_readers, counters))
             counters.frames_in += 1
         else:
@@ -338,7 +336,7 @@ class Session:
         """Meet a node's declared input requirement: one conversion, counted as an engine copy."""
         self.counters.engine_copies += 1
         item._ownership.readers -= 1
-        adapted = item.with_array(requires.adapt(item.array))
+        adapted = item.with_array(requires.adapt(item._source))
         adapted._ownership.readers += 1
         adapted._ownership.counters = self.counters
         return adapted
