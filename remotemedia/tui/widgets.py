@@ -217,6 +217,24 @@ _NUMBER_WIDTHS = {"calls": 8, "errors": 6, "p50": 7, "p99": 7, "max": 8}
 _WIDE_ONLY = {"idx", "max"}
 
 
+class NodeTable(DataTable):
+    """A DataTable whose render caches stay small.
+
+    DataTable keys its render caches by an update counter, so a table whose cells change on
+    every poll never hits an old entry again. Left at their sizes (10,000 cells, 1,000 rows and
+    lines) the caches fill with dead renders, about 100k objects after a minute of polling, and
+    every full garbage collection then walks them holding the GIL for 50-100 ms: long enough for
+    a sound device to miss its deadline. A screenful is all a live table can reuse."""
+
+    CACHE_SIZES = {"_cell_render_cache": 512, "_row_render_cache": 64,
+                   "_row_renderable_cache": 64, "_line_cache": 128}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for name, size in self.CACHE_SIZES.items():
+            getattr(self, name).maxsize = size
+
+
 class PipelineView(Horizontal):
     """One row per node in topological order (a DataTable) beside the graph's edges. In a
     narrow terminal (`compact`) the table drops its index and max columns."""
@@ -224,7 +242,7 @@ class PipelineView(Horizontal):
     compact: reactive[bool] = reactive(False)
 
     def compose(self) -> ComposeResult:
-        table = DataTable(id="nodes", cursor_type="row", zebra_stripes=True)
+        table = NodeTable(id="nodes", cursor_type="row", zebra_stripes=True)
         table.border_title = "pipeline"
         yield table
         with VerticalScroll(id="edges") as edges:
