@@ -504,6 +504,16 @@ async def test_quit_stops_the_stream_and_leaves_no_thread(tmp_path):
     assert left == [], f"threads left running: {left}"
 
 
+async def test_ctrl_c_quits_as_cleanly_as_q(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: digits(app, "frames-in") >= 10, "frames to flow")
+        runner = app.runner
+        await press(pilot, "ctrl+c")
+        assert runner.state == STOPPED
+    assert app.return_code == 0 and runner_threads() == []
+
+
 async def test_leaving_the_app_any_other_way_also_stops_the_runner(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
