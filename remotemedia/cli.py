@@ -93,10 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write non-audio outputs (JSON lines) here instead of stdout")
     p.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
                    help="let the manifest name node classes from MODULE (repeatable)")
-    p.add_argument("--mode", choices=("queued", "callback"), default=None,
-                   help="with a sound device input: run the graph on its own thread (queued, "
-                        "the default: a slow node cannot stall the audio thread) or inside the "
-                        "audio callback (callback: one block less latency)")
+    add_mode_argument(p)
     p.set_defaults(command=cmd_stream)
 
     p = sub.add_parser("validate", help="check a manifest without running it")
@@ -116,8 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", "-m", metavar="FILE")
     p.add_argument("--input", "-i", metavar="SPEC")
     p.add_argument("--output", "-o", metavar="SPEC")
+    add_mode_argument(p)
     p.set_defaults(command=cmd_tui)
     return parser
+
+
+def add_mode_argument(p) -> None:
+    p.add_argument("--mode", choices=("queued", "callback"), default=None,
+                   help="with a sound device input: run the graph on its own thread (queued, "
+                        "the default: a slow node cannot stall the audio thread) or inside the "
+                        "audio callback (callback: one block less latency)")
 
 
 def parse_duration(text: str) -> float:
@@ -461,4 +466,4 @@ def cmd_tui(args) -> int:
         _error(f"the TUI is not available: {exc}")
         return EXIT_FAILED
     return int(run_app(manifest=args.manifest, input_spec=args.input,
-                       output_spec=args.output) or 0)
+                       output_spec=args.output, mode=args.mode) or 0)

@@ -75,8 +75,9 @@ def test_tui_hands_its_arguments_to_run_app(monkeypatch):
     fake.run_app = lambda **kw: calls.append(kw) or 0
     monkeypatch.setitem(sys.modules, "remotemedia.app", fake)
     assert cli.main(["tui", "--manifest", "m.yaml", "--input", "sine:440",
-                     "--output", "null"]) == 0
-    assert calls == [{"manifest": "m.yaml", "input_spec": "sine:440", "output_spec": "null"}]
+                     "--output", "null", "--mode", "callback"]) == 0
+    assert calls == [{"manifest": "m.yaml", "input_spec": "sine:440", "output_spec": "null",
+                      "mode": "callback"}]
 
 
 def test_tui_without_the_app_is_one_line_and_exit_1(monkeypatch, capsys):
