@@ -91,8 +91,9 @@ class Manifest:
 
     @property
     def output_format(self) -> AudioFormat:
-        fmts = [self.formats[c.source] if c.source != INPUT else self.audio
-                for c in self.connections if c.target == OUTPUT]
+        """The format of the audio reaching `output` (validation made every branch agree)."""
+        fmts = [f for f in _output_formats(self.connections, self.formats, self.audio).values()
+                if f.carries_audio]
         return fmts[0] if fmts else self.audio
 
 
@@ -200,6 +201,7 @@ def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (
     _check_fan_in(connections, by_id, fail)
     _check_reachable(specs, connections, fail)
     formats = _propagate_formats(order, by_id, connections, audio, fail)
+    _check_output_agrees(connections, formats, audio, fail)
     return Manifest(source=source, version=str(version),
                     metadata=MappingProxyType(dict(metadata)), audio=audio,
                     nodes=tuple(specs), connections=tuple(connections), order=tuple(order),
@@ -393,6 +395,26 @@ def _propagate_formats(order, by_id, connections, audio, fail) -> dict[str, Audi
         except ValueError as exc:
             fail(str(exc), node_id)
     return formats
+
+
+def _output_formats(connections, formats, audio) -> dict[str, AudioFormat]:
+    return {c.source: audio if c.source == INPUT else formats[c.source]
+            for c in connections if c.target == OUTPUT}
+
+
+def _check_output_agrees(connections, formats, audio, fail) -> None:
+    """Every branch that plays audio at `output` must have one rate and channel count: a sink
+    plays one stream."""
+    playing = {src: f for src, f in _output_formats(connections, formats, audio).items()
+               if f.carries_audio}
+    first_src, first = next(iter(playing.items()), (None, None))
+    for src, fmt in playing.items():
+        for field, unit in (("sample_rate", " Hz"), ("channels", " channel(s)")):
+            a, b = getattr(first, field), getattr(fmt, field)
+            if a is not None and b is not None and a != b:
+                fail(f"sends {b}{unit} audio to 'output', which also receives {a}{unit} from "
+                     f"'{first_src}' (resample or convert one branch, or send only events)",
+                     src)
 
 
 def _init_probe(probe: Node, spec: NodeSpec) -> None:

@@ -11,6 +11,7 @@ travel down the graph to `output` without every node having to forward them.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import inspect
@@ -109,12 +110,10 @@ class AudioFormat:
     sample_rate: int | None = None
     channels: int | None = None
     block_size: int | None = None
+    carries_audio: bool = True      # False where only events flow (a VAD passing no audio)
 
     def replace(self, **changes) -> "AudioFormat":
-        values = {"sample_rate": self.sample_rate, "channels": self.channels,
-                  "block_size": self.block_size}
-        values.update(changes)
-        return AudioFormat(**values)
+        return dataclasses.replace(self, **changes)
 
 
 class Node:

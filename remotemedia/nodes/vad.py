@@ -145,6 +145,10 @@ class SpeechGate:
 class _VadBase(Node):
     """Event plumbing shared by VAD and EnergyVAD."""
 
+    def output_format(self, fmt: AudioFormat) -> AudioFormat:
+        # With pass_audio false only events leave: nothing here plays at the output's rate.
+        return fmt if self.pass_audio else fmt.replace(carries_audio=False)
+
     def _make_gate(self, rate: int) -> SpeechGate:
         ms = rate / 1000.0
         return SpeechGate(int(round(self.min_speech_ms * ms)),
@@ -192,7 +196,7 @@ class VAD(_VadBase):
         if fmt.channels is not None and fmt.channels != 1:
             raise ValueError(f"VAD needs mono input, got {fmt.channels} channels "
                              f"(put a Downmix or ChannelSelect node before it)")
-        return fmt
+        return super().output_format(fmt)
 
     def setup(self):
         self._session = load_silero_session()

@@ -153,3 +153,18 @@ def test_topological_order_is_stable_in_manifest_order(manifests_dir):
     assert m.order == ("left", "right", "mix")
     five = load_manifest(manifests_dir / "five.yaml")
     assert five.order == ("a", "b", "c", "d", "e")
+
+
+def test_branches_playing_at_output_must_agree_on_rate(tmp_path):
+    doc = base(nodes=[{"id": "down", "node_type": "Resample", "params": {"rate": 16000}}],
+               connections=[{"from": "input", "to": "down"}, {"from": "input", "to": "output"},
+                            {"from": "down", "to": "output"}])
+    err = error_for(doc, tmp_path)
+    assert "node 'down': sends 16000 Hz audio to 'output', which also receives 48000 Hz from " \
+           "'input'" in str(err)
+
+
+def test_a_branch_that_sends_only_events_may_have_another_rate(manifests_dir):
+    voice = load_manifest(manifests_dir / "voice.yaml")
+    assert voice.output_format.sample_rate == 48000
+    assert voice.formats["vad"].carries_audio is False
