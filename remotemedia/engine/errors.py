@@ -55,9 +55,10 @@ class DeviceError(RemoteMediaError):
 class NodeError(RemoteMediaError):
     """A node raised while processing a frame; the original exception is the __cause__."""
 
-    def __init__(self, node_id: str, exc: BaseException):
+    def __init__(self, node_id: str, exc: BaseException, during: str = ""):
         self.node_id = node_id
-        super().__init__(f"node '{node_id}' failed: {type(exc).__name__}: {exc}")
+        when = f" in {during}" if during else ""
+        super().__init__(f"node '{node_id}' failed{when}: {type(exc).__name__}: {exc}")
 
 
 class SerializationError(RemoteMediaError):

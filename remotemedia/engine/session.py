@@ -1,9 +1,11 @@
 """Pipelines and sessions: a compiled schedule run by direct calls.
 
 `Pipeline` holds a validated manifest. `Pipeline.session()` instantiates the nodes, runs their
-`setup()`, and compiles a flat schedule in topological order. `Session.push(frame)` runs the whole
-schedule for one input: each node's inbox is drained in order by calling `process` directly. There
-is no queue, task or thread per node; fan-out appends the same read-only frame to several inboxes.
+`setup()`, and compiles the graph: each node gets a `receive` closure that calls its `process`,
+records its latency and hands the output straight to its consumers' `receive` (depth first, in
+manifest order). `Session.push(frame)` calls the input's consumers and returns what reached
+`output`. There is no queue, task or thread per node; fan-out hands the same read-only frame to
+every consumer, and a fan-in node runs once it holds a frame from each of its inputs.
 
 Reader counting for copy-on-write: delivering a Numpy frame to k consumers (the session's output
 counts as one that never lets go) adds k to its buffer's readers; a node that has finished with an
@@ -39,7 +41,7 @@ _RING_MASK = RING_SIZE - 1
 
 class _Step:
     """One node in the compiled schedule. Its hot path is a closure built by _compile_receive;
-    the closure keeps the latency ring's position and maximum, which `latency()` reads."""
+    the closure keeps the latency ring's position and maximum, which `latency_state()` reads."""
 
     __slots__ = ("node", "node_id", "node_type", "process", "on_control", "accepts",
                  "accepts_numpy", "requires", "retains", "skip_errors", "fan_in", "pending",
@@ -241,9 +243,14 @@ class Session:
         steps: dict[str, _Step] = {}
         for node_id in m.order:
             spec = specs[node_id]
-            node = _make_node(spec)
-            node.format = _input_format(m, node_id)
-            node.setup()
+            try:
+                node = _make_node(spec)
+                node.format = _input_format(m, node_id)
+                node.setup()
+            except RemoteMediaError:
+                raise
+            except Exception as exc:  # a model that will not load, a worker that will not start
+                raise NodeError(node_id, exc, during="setup") from exc
             steps[node_id] = _Step(node, spec.on_error, self)
             self._steps.append(steps[node_id])
             if spec.executor != "inline":

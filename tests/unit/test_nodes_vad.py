@@ -203,9 +203,11 @@ def test_vad_rejects_what_the_model_cannot_take():
 
 def test_vad_without_onnxruntime_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)   # makes `import onnxruntime` fail
-    with pytest.raises(vad_module.ModelUnavailable, match="onnxruntime is not installed"):
+    with pytest.raises(rm.NodeError, match="node '.*' failed in setup: ModelUnavailable: "
+                                           "onnxruntime is not installed") as info:
         with rm.Pipeline.from_manifest(vad_manifest()).session():
             pass
+    assert isinstance(info.value.__cause__, vad_module.ModelUnavailable)
 
 
 def test_missing_package_is_reported_not_downloaded(monkeypatch):

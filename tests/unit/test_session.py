@@ -260,3 +260,32 @@ def test_a_node_that_keeps_input_views_is_never_written_under():
     assert len(reframed) == 1
     np.testing.assert_array_equal(reframed[0].array, signal[:1500])
     assert cow == 2
+
+
+def test_a_node_that_fails_setup_is_named_and_the_others_are_torn_down():
+    torn = []
+
+    class Fine(Node):
+        node_type = "FineNode"
+
+        def process(self, frame):
+            return frame
+
+        def teardown(self):
+            torn.append(self.node_id)
+
+    class NoModel(Node):
+        node_type = "NoModel"
+
+        def setup(self):
+            raise FileNotFoundError("model.onnx")
+
+        def process(self, frame):
+            return frame
+
+    rm.registry.register(Fine)
+    rm.registry.register(NoModel)
+    p = chain({"id": "first", "node_type": "FineNode"}, {"id": "vad", "node_type": "NoModel"})
+    with pytest.raises(NodeError, match="node 'vad' failed in setup: FileNotFoundError: model.onnx"):
+        p.session()
+    assert torn == ["first"]
