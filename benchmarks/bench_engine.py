@@ -3,6 +3,7 @@ same run (a bare function-call chain and an asyncio.Queue per stage).
 
     .venv/bin/python benchmarks/bench_engine.py            # full run (~1 min)
     .venv/bin/python benchmarks/bench_engine.py --quick    # fewer frames
+    .venv/bin/python benchmarks/bench_engine.py --frames 300   # a smoke run (tests do this)
 
 Prints per-frame latency p50/p99 (one frame at a time), burst throughput (frames/s), and ratios.
 Counters are on, as in every session. Nothing here asserts a time: these machines are shared.
@@ -118,9 +119,10 @@ def bench_asyncio(n: int, frames: int, samples: int = 960) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="5000 frames per case")
+    ap.add_argument("--frames", type=int, help="frames per case (default 30000)")
     args = ap.parse_args()
-    frames = 5000 if args.quick else 30000
+    frames = args.frames or (5000 if args.quick else 30000)
     rows = []
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {frames} frames per case")
     print(f"{'case':32} {'p50 us':>8} {'p99 us':>8} {'frames/s':>11}")
