@@ -221,7 +221,7 @@ async def test_bypass_passes_input_straight_to_output(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: node_calls(app, "gain") >= 20, "the gain to run")
         await press(pilot, "b")
-        assert app.bypass and app.runner.session.bypass
+        await wait_for(pilot, lambda: app.bypass and app.runner.session.bypass, "bypass on")
         assert "BYPASS" in text_of(app, "#state")
         await pilot.pause(0.2)
         calls = node_calls(app, "gain")
@@ -234,7 +234,8 @@ async def test_bypass_passes_input_straight_to_output(tmp_path):
         levels = app.snapshot.levels
         assert levels.output_rms_dbfs == pytest.approx(levels.input_rms_dbfs, abs=0.2)
         await press(pilot, "b")
-        assert not app.bypass and not app.runner.session.bypass
+        await wait_for(pilot, lambda: not app.bypass and not app.runner.session.bypass,
+                       "bypass off")
         assert "BYPASS" not in text_of(app, "#state")
         await wait_for(pilot, lambda: node_calls(app, "gain") >= calls + 30,
                        "the gain to run again")
@@ -322,8 +323,10 @@ async def test_device_picker_takes_a_typed_spec_and_switches_the_output(tmp_path
         typed.value = "silence"
         await pilot.pause(0.05)
         await press(pilot, "enter")
-        assert picker.chosen_input == "silence"
-        assert app.focused is picker.query_one("#output-list")
+        # A loaded machine may take longer than press()'s pause to handle the submission.
+        await wait_for(pilot, lambda: picker.chosen_input == "silence", "the typed input")
+        await wait_for(pilot, lambda: app.focused is picker.query_one("#output-list"),
+                       "focus to move to the output list")
         typed = picker.query_one("#output-spec", Input)
         typed.focus()
         typed.value = f"file:{out}"
@@ -346,7 +349,7 @@ async def test_device_picker_escape_changes_nothing(tmp_path):
         runner = app.runner
         await open_screen(pilot, "d", IoPicker, "#input-list")
         await press(pilot, "down", "escape")
-        assert not isinstance(app.screen, IoPicker)
+        await wait_for(pilot, lambda: not isinstance(app.screen, IoPicker), "the picker to close")
         assert app.runner is runner and app.input_spec == "sine:440"
         await press(pilot, "q")
 
@@ -418,7 +421,7 @@ async def test_a_manifest_that_does_not_load_is_reported_and_the_picker_opens(tm
         await open_screen(pilot, None, ManifestPicker, "#manifest-list")
         assert app.pipeline is None and app.runner is None and runner_threads() == []
         await press(pilot, "escape")
-        assert "no manifest" in text_of(app, "#state")
+        await wait_for(pilot, lambda: "no manifest" in text_of(app, "#state"), "the state line")
         await press(pilot, "q")
 
 
@@ -438,7 +441,8 @@ async def test_save_writes_the_stats_report_and_says_where(tmp_path):
         assert (report["input"], report["output"], report["state"]) == ("sine:440", "null",
                                                                         RUNNING)
         await press(pilot, "s")
-        assert app.last_saved != path and app.last_saved.exists()
+        await wait_for(pilot, lambda: app.last_saved not in (None, path) and
+                       app.last_saved.exists(), "a second report")
         await press(pilot, "q")
 
 
@@ -465,7 +469,8 @@ async def test_clip_light_latches_until_reset(tmp_path):
         await pilot.pause(0.2)
         assert meters.clip_lit("input")                 # latched after the signal stopped
         await press(pilot, "r")
-        assert not meters.clip_lit("input") and not meters.clip_lit("output")
+        await wait_for(pilot, lambda: not meters.clip_lit("input") and
+                       not meters.clip_lit("output"), "the clip lights to clear")
         await press(pilot, "q")
 
 
