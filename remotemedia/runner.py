@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -142,7 +141,7 @@ class StreamRunner:
         return self._final_stats
 
     def _loop(self, session: Session) -> None:
-        source, sink, clock = self.source, self.sink, self.clock
+        source, clock = self.source, self.clock
         pace = self.realtime and not source.clocked
         rate = self.sample_rate
         stop = self._stop

@@ -409,8 +409,8 @@ def _check_output_agrees(connections, formats, audio, fail) -> None:
                if f.carries_audio}
     first_src, first = next(iter(playing.items()), (None, None))
     for src, fmt in playing.items():
-        for field, unit in (("sample_rate", " Hz"), ("channels", " channel(s)")):
-            a, b = getattr(first, field), getattr(fmt, field)
+        for name, unit in (("sample_rate", " Hz"), ("channels", " channel(s)")):
+            a, b = getattr(first, name), getattr(fmt, name)
             if a is not None and b is not None and a != b:
                 fail(f"sends {b}{unit} audio to 'output', which also receives {a}{unit} from "
                      f"'{first_src}' (resample or convert one branch, or send only events)",

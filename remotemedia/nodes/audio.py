@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
 from ..engine.data import NumpyData
-from ..engine.node import AudioFormat, InputRequirement, Node, Param, register_node
+from ..engine.node import InputRequirement, Node, Param, register_node
 
 # Scaling or summing in place needs a float buffer: an int16 buffer cannot hold 0.5 x a sample or
 # the sum of two full-scale ones. Such nodes declare it, and the engine converts once (counted).

@@ -100,7 +100,7 @@ def test_validation_failures_name_file_node_and_problem(doc, node_id, fragment, 
 
 
 def test_sample_rate_mismatch_between_fan_in_inputs(tmp_path):
-    from remotemedia.engine.node import AudioFormat, Node, NodeRegistry
+    from remotemedia.engine.node import Node
 
     class HalfRate(Node):
         node_type = "HalfRate"

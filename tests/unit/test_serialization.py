@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copyreg
-import io
 import pickle
 from multiprocessing.reduction import ForkingPickler
 
