@@ -29,7 +29,9 @@ ensure_system_packages() {
 
 # pip without its noise about local index mirrors; the exit status is pip's own.
 pip_quietly() {
-    "$PY" -m pip -q --disable-pip-version-check "$@" 2>&1 | grep -v "^WARNING: Location" >&2
+    # PYTHONWARNINGS reaches the build backend too (setuptools' banner about editable installs).
+    PYTHONWARNINGS=ignore "$PY" -m pip -q --disable-pip-version-check "$@" 2>&1 \
+        | grep -v "^WARNING: Location" >&2
     return "${PIPESTATUS[0]}"
 }
 
