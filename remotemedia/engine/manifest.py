@@ -72,6 +72,7 @@ class Manifest:
     connections: tuple[Connection, ...]
     order: tuple[str, ...]                      # topological, stable in manifest order
     formats: Mapping[str, AudioFormat] = field(default_factory=dict)  # output format per node
+    input_formats: Mapping[str, AudioFormat] = field(default_factory=dict)  # merged, per node
 
     @property
     def name(self) -> str:
@@ -82,12 +83,6 @@ class Manifest:
             if spec.id == node_id:
                 return spec
         raise KeyError(node_id)
-
-    def consumers(self, node_id: str) -> list[str]:
-        return [c.target for c in self.connections if c.source == node_id]
-
-    def producers(self, node_id: str) -> list[str]:
-        return [c.source for c in self.connections if c.target == node_id]
 
     @property
     def output_format(self) -> AudioFormat:
@@ -200,12 +195,13 @@ def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (
     order = _topological_order(specs, connections, fail)
     _check_fan_in(connections, by_id, fail)
     _check_reachable(specs, connections, fail)
-    formats = _propagate_formats(order, by_id, connections, audio, fail)
+    formats, input_formats = _propagate_formats(order, by_id, connections, audio, fail)
     _check_output_agrees(connections, formats, audio, fail)
     return Manifest(source=source, version=str(version),
                     metadata=MappingProxyType(dict(metadata)), audio=audio,
                     nodes=tuple(specs), connections=tuple(connections), order=tuple(order),
-                    formats=MappingProxyType(formats))
+                    formats=MappingProxyType(formats),
+                    input_formats=MappingProxyType(input_formats))
 
 
 def _check_audio(raw, fail, overrides) -> AudioFormat:
@@ -374,8 +370,11 @@ def _check_reachable(specs, connections, fail) -> None:
             fail("unreachable from 'input' (no chain of connections leads to it)", s.id)
 
 
-def _propagate_formats(order, by_id, connections, audio, fail) -> dict[str, AudioFormat]:
+def _propagate_formats(order, by_id, connections, audio, fail):
+    """Each node's input format (fan-in inputs merged) and output format, in topological
+    order; a node that cannot take its input fails validation."""
     formats: dict[str, AudioFormat] = {}
+    input_formats: dict[str, AudioFormat] = {}
     incoming: dict[str, list[Connection]] = {}
     for c in connections:
         incoming.setdefault(c.target, []).append(c)
@@ -390,11 +389,11 @@ def _propagate_formats(order, by_id, connections, audio, fail) -> dict[str, Audi
                 fmt_in = probe.merge_formats(ins)
             else:
                 fmt_in = next(iter(ins.values()))
-            probe.format = fmt_in
+            probe.format = input_formats[node_id] = fmt_in
             formats[node_id] = probe.output_format(fmt_in)
         except ValueError as exc:
             fail(str(exc), node_id)
-    return formats
+    return formats, input_formats
 
 
 def _output_formats(connections, formats, audio) -> dict[str, AudioFormat]:

@@ -38,32 +38,26 @@ class Counters:
 class LatencyRing:
     """The last RING_SIZE latencies in nanoseconds, plus the all-time count and max."""
 
-    __slots__ = ("values", "index", "count", "max_ns")
+    __slots__ = ("values", "count", "max_ns")
 
     def __init__(self):
         self.values = [0] * RING_SIZE
         self.reset()
 
     def reset(self):
-        self.index = 0
         self.count = 0
         self.max_ns = 0
 
     def add(self, ns: int) -> None:
-        i = self.index
-        self.values[i] = ns
-        self.index = (i + 1) & (RING_SIZE - 1)
-        self.count += 1
+        count = self.count
+        self.values[count & (RING_SIZE - 1)] = ns   # the next slot follows from the count
+        self.count = count + 1
         if ns > self.max_ns:
             self.max_ns = ns
 
     def recent_ns(self) -> np.ndarray:
         """The recorded window in arrival order (oldest first)."""
-        n = min(self.count, RING_SIZE)
-        values = np.asarray(self.values, dtype=np.int64)
-        if self.count <= RING_SIZE:
-            return values[:n]
-        return np.roll(values, -self.index)
+        return window(self.values, self.count).astype(np.int64, copy=False)
 
     def summary_us(self) -> "LatencySummary | None":
         return summarize(self.values, self.count, self.max_ns, 1e-3)

@@ -89,6 +89,3 @@ def stop_watching(watch: SerializationWatch) -> None:
                     else:
                         del copyreg.dispatch_table[t]
 
-
-def is_watching() -> bool:
-    return bool(_watchers)

@@ -19,66 +19,51 @@ import numpy as np
 from ..engine.node import AudioFormat
 
 
-class Source:
-    """Base class: set `format`, override `read()`."""
+class _Endpoint:
+    """What sources and sinks share: a format, how they are paced, and their lifecycle."""
 
     #: paces itself in real time (a live device); the runner then adds no clock of its own
     clocked: bool = False
     #: stands in for an audio device, so the stream runs in real time by default
     realtime: bool = False
     #: a short description for status lines and the TUI
-    description: str = "source"
+    description: str = ""
 
     def __init__(self, fmt: AudioFormat):
         self.format = fmt
 
     def attach(self, session) -> None:
-        """Called with the running Session before open(), for sources that record io copies,
+        """Called with the running Session before open(), for ends that record io copies,
         xruns or end-to-end latency into its counters."""
 
     def open(self) -> None:
-        """Acquire resources (files, streams). Called once before the first read."""
+        """Acquire resources (files, streams). Called once before the first read or write."""
+
+    def close(self) -> None:
+        """Release resources. Safe to call twice; a sink keeps everything written so far."""
+
+    def __enter__(self):
+        self.open()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Source(_Endpoint):
+    """Base class: set `format`, override `read()`."""
+
+    description = "source"
 
     def read(self) -> np.ndarray | None:
         raise NotImplementedError
 
-    def close(self) -> None:
-        """Release resources. Safe to call twice."""
 
-    def __enter__(self):
-        self.open()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-class Sink:
+class Sink(_Endpoint):
     """Base class: override `write()`."""
 
-    clocked: bool = False
-    realtime: bool = False
-    description: str = "sink"
-
-    def __init__(self, fmt: AudioFormat):
-        self.format = fmt
-
-    def attach(self, session) -> None:
-        """Called with the running Session before open() (see Source.attach)."""
-
-    def open(self) -> None:
-        """Acquire resources. Called once before the first write."""
+    description = "sink"
 
     def write(self, frame) -> None:
         """Consume one RuntimeData.Numpy frame that reached the graph's output."""
         raise NotImplementedError
-
-    def close(self) -> None:
-        """Flush and release. Safe to call twice; keeps everything written so far."""
-
-    def __enter__(self):
-        self.open()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

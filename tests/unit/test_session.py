@@ -289,3 +289,9 @@ def test_a_node_that_fails_setup_is_named_and_the_others_are_torn_down():
     with pytest.raises(NodeError, match="node 'vad' failed in setup: FileNotFoundError: model.onnx"):
         p.session()
     assert torn == ["first"]
+
+
+def test_nodes_see_their_validated_input_format():
+    with rm.Pipeline.from_manifest("manifests/mix.yaml").session() as s:
+        mix = s.node("mix").format
+    assert (mix.sample_rate, mix.channels, mix.block_size) == (48000, 1, 960)
