@@ -25,7 +25,7 @@ from .engine.errors import RemoteMediaError
 from .engine.session import Pipeline, Session
 from .io.base import Sink, Source
 from .io.clock import Clock, RealtimeClock, SimulatedClock
-from .nodes.analysis import SILENCE_DBFS, rms_and_peak, to_dbfs
+from .engine.levels import SILENCE_DBFS, measure, to_dbfs
 
 IDLE, RUNNING, STOPPED, FINISHED, FAILED = "idle", "running", "stopped", "finished", "failed"
 
@@ -194,7 +194,7 @@ class StreamRunner:
                 self.on_event(out)
 
     def _measure(self, array: np.ndarray, end: str) -> None:
-        rms, peak = rms_and_peak(array)
+        rms, peak, _ = measure(array)
         levels = self.levels
         peak_dbfs = to_dbfs(peak)
         if end == "input":

@@ -21,6 +21,7 @@ from typing import Any, Callable, ClassVar, Iterable
 import numpy as np
 
 from .data import NumpyData, RuntimeData
+from .levels import from_unit_float, to_unit_float
 
 REQUIRED = object()
 
@@ -95,12 +96,26 @@ class InputRequirement:
         return True
 
     def adapt(self, array: np.ndarray) -> np.ndarray:
+        """A new array meeting the requirement. Integer PCM going to a float dtype is scaled to
+        units of full scale (engine/levels.py), so int16 16384 becomes 0.5, never 16384.0; a
+        float going to an integer dtype is scaled, rounded and clipped the same way."""
         if self.dtype == "floating":
-            dtype = array.dtype if array.dtype.kind == "f" else np.float32
+            dtype = array.dtype if array.dtype.kind == "f" else np.dtype(np.float32)
         else:
-            dtype = self.dtype or array.dtype
+            dtype = np.dtype(self.dtype or array.dtype)
         order = "C" if self.c_contiguous else "K"
-        return np.array(array, dtype=dtype, order=order, copy=True)
+        src = array.dtype
+        if src.kind in "iu" and dtype.kind == "f":
+            array = to_unit_float(array, dtype)
+        elif src.kind == "f" and dtype.kind in "iu":
+            array = from_unit_float(array, dtype)
+        elif src.kind in "iu" and dtype.kind in "iu" and src != dtype:
+            array = from_unit_float(to_unit_float(array, np.float64), dtype)
+        else:
+            return np.array(array, dtype=dtype, order=order, copy=True)
+        # The conversions above made a new buffer: only its layout may still need fixing.
+        return np.asarray(array, dtype=dtype, order=order) if not (
+            array.dtype == dtype and (array.flags.c_contiguous or order == "K")) else array
 
 
 @dataclass(frozen=True)

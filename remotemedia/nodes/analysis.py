@@ -2,44 +2,20 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..engine.data import JsonData
 from ..engine.node import Node, Param, register_node
 
-SILENCE_DBFS = -120.0
-
-
-def full_scale(dtype: np.dtype) -> float:
-    """The value that means 0 dBFS for this dtype."""
-    if dtype.kind in "iu":
-        return float(np.iinfo(dtype).max) + 1.0
-    return 1.0
-
-
-def to_dbfs(value: float) -> float:
-    return round(20.0 * math.log10(value), 2) if value > 1e-6 else SILENCE_DBFS
+# One definition of full scale and dBFS for the whole package (engine/levels.py); re-exported
+# here for nodes written against this module.
+from ..engine.levels import SILENCE_DBFS, full_scale, measure, to_dbfs  # noqa: F401
 
 
 def rms_and_peak(array: np.ndarray) -> tuple[float, float]:
-    """RMS and peak of all samples (all channels), in units of full scale."""
-    if array.size == 0:
-        return 0.0, 0.0
-    scale = full_scale(array.dtype)
-    if array.dtype.kind == "u":  # unsigned PCM is centred on half scale
-        centred = array.astype(np.float64) - scale / 2
-        scale /= 2
-    elif array.dtype.kind == "f" and array.ndim == 1 and array.flags.c_contiguous:
-        flat = array
-        peak = float(max(flat.max(), -flat.min()))
-        return math.sqrt(float(np.dot(flat, flat)) / flat.size) / scale, peak / scale
-    else:
-        centred = array.astype(np.float64, copy=False)
-    peak = float(np.max(np.abs(centred)))
-    rms = math.sqrt(float(np.mean(np.square(centred))))
-    return rms / scale, peak / scale
+    """RMS and peak of the finite samples (all channels), in units of full scale."""
+    rms, peak, _ = measure(array)
+    return rms, peak
 
 
 @register_node
@@ -60,10 +36,12 @@ class LevelMeter(Node):
         if self._count < self.every:
             return frame
         self._count = 0
-        rms, peak = rms_and_peak(frame.array)
+        rms, peak, non_finite = measure(frame.array)
+        # Levels are over the finite samples; NaN or Inf beside them is counted, never read as
+        # silence (nor as a level no JSON can hold).
         reading = JsonData({
             "type": "level", "node": self.node_id, "pts": frame.pts, "seq": frame.seq,
             "rms_dbfs": to_dbfs(rms), "peak_dbfs": to_dbfs(peak),
-            "clipped": peak >= self._clip_level,
+            "clipped": peak >= self._clip_level, "non_finite": non_finite,
         }, pts=frame.pts)
         return (frame, reading)

@@ -7,31 +7,18 @@ is 1 - 2**-15. Going to an integer, values are scaled by `2**(bits - 1)`, rounde
 integer (ties to even, so no bias either way), and clipped to the type's range: +1.0 becomes the
 largest code (32767), never wraps to -32768. NaN becomes 0. Unsigned 8-bit PCM is centred on 128.
 
-Every path to an integer goes through one float work buffer kept between frames: float64 where
-float32 would lose bits (an int32 target or source, float64 input), float32 otherwise.
+The arithmetic is engine/levels.py's, shared with every meter, sink and the engine's own
+adaptation, so a sample means the same thing everywhere.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from ..engine.levels import from_unit_float, to_unit_float
 from ..engine.node import Node, Param, register_node
 
 TARGETS = ("float32", "float64", "int16", "int32")
-
-
-def pcm_scale(dtype: np.dtype) -> tuple[float, float]:
-    """(full scale, offset) of a dtype: float = (x - offset) / full scale."""
-    if dtype.kind == "f":
-        return 1.0, 0.0
-    if dtype.kind == "i":
-        return float(2 ** (dtype.itemsize * 8 - 1)), 0.0
-    if dtype.kind == "u":
-        half = float(2 ** (dtype.itemsize * 8 - 1))
-        return half, half
-    raise ValueError(f"cannot convert {dtype} samples: not a numeric PCM type")
 
 
 @register_node
@@ -42,13 +29,6 @@ class FormatConvert(Node):
 
     def setup(self):
         self._target = np.dtype(self.dtype)
-        self._work: np.ndarray | None = None
-
-    def _work_buffer(self, shape, dtype) -> np.ndarray:
-        work = self._work
-        if work is None or work.shape != shape or work.dtype != dtype:
-            work = self._work = np.empty(shape, dtype=dtype)
-        return work
 
     def process(self, frame):
         array = frame.array
@@ -56,33 +36,11 @@ class FormatConvert(Node):
         target = self._target
         if src == target:
             return frame
-        src_scale, offset = pcm_scale(src)
         if target.kind == "f":
             if src.kind == "f":
                 return frame.with_array(array.astype(target))
-            out = np.empty(array.shape, dtype=target)
-            if offset:
-                np.subtract(array, offset, out=out, casting="unsafe")
-                out *= 1.0 / src_scale
-            else:
-                np.multiply(array, 1.0 / src_scale, out=out, casting="unsafe")
-            return frame.with_array(out)
-        # To an integer target: scale in float, round, clip, then cast.
-        info = np.iinfo(target)
-        wide = target.itemsize > 2 or src.itemsize > 4 or (src.kind != "f" and src.itemsize > 2)
-        work = self._work_buffer(array.shape, np.float64 if wide else np.float32)
-        factor = (info.max + 1.0) / src_scale
-        if offset:
-            np.subtract(array, offset, out=work, casting="unsafe")
-            work *= factor
-        else:
-            np.multiply(array, factor, out=work, casting="unsafe")
-        np.rint(work, out=work)
-        np.clip(work, info.min, info.max, out=work)
-        # Clipping leaves only NaN non-finite, and NaN poisons a sum: one cheap pass to find
-        # out, the costly repair only when there is one.
-        if src.kind == "f" and math.isnan(work.sum()):
-            np.nan_to_num(work, copy=False, nan=0.0)
-        out = np.empty(array.shape, dtype=target)
-        np.copyto(out, work, casting="unsafe")
-        return frame.with_array(out)
+            out = to_unit_float(array, target)
+            return frame.with_array(out if out.dtype == target else out.astype(target))
+        # To an integer target: scale in float, round, clip, NaN as 0 (engine/levels.py).
+        unit = array if src.kind == "f" else to_unit_float(array, np.float64)
+        return frame.with_array(from_unit_float(unit, target))

@@ -21,17 +21,22 @@ import numpy as np
 
 from ..engine.data import JsonData
 from ..engine.node import Node, Param, register_node
-from .analysis import full_scale, rms_and_peak, to_dbfs
+from ..engine.levels import finite_or_zero, full_scale, measure, pcm_scale, to_dbfs, \
+    to_unit_float
 
 
 def _as_unit_float(array: np.ndarray) -> np.ndarray:
     """Samples in units of full scale (integers converted; floats as they are)."""
     if array.dtype.kind == "f":
         return array
-    scale = full_scale(array.dtype)
-    if array.dtype.kind == "u":
-        return (array.astype(np.float64) - scale / 2) / (scale / 2)
-    return array * (1.0 / scale)
+    return to_unit_float(array, np.float64)
+
+
+def _non_finite_event(node: Node, frame, count: int) -> JsonData:
+    """What a detector says of a block with NaN or Inf samples, instead of reading them as
+    silence or as nothing: {"type": "non_finite", "node", "pts", "samples"}."""
+    return JsonData({"type": "non_finite", "node": node.node_id, "pts": frame.pts,
+                     "samples": count}, pts=frame.pts)
 
 
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -78,11 +83,28 @@ class ClippingDetector(Node):
         if array.dtype.kind == "u":
             array = _as_unit_float(array)
         limit = self._level * full_scale(array.dtype)
-        # Clean frames stop here: two reductions, no allocation.
-        if float(array.max()) < limit and -float(array.min()) < limit:
+        # Clean frames stop here: two reductions, no allocation. max() and min() propagate
+        # NaN, which fails every comparison, so a frame with NaN never passes as clean.
+        hi, lo = float(array.max()), -float(array.min())
+        if hi < limit and lo < limit:
             if self._carry is not None:
                 self._carry[:] = 0
             return frame
+        if not (math.isfinite(hi) and math.isfinite(lo)):
+            return self._with_non_finite(frame, array, limit)
+        return self._clipping(frame, array, limit)
+
+    def _with_non_finite(self, frame, array, limit):
+        # NaN and Inf are not clipping (they are not samples at the rail): they are reported
+        # as such, and the finite samples (NaN and Inf as 0) are checked for clipping.
+        clean, bad = finite_or_zero(array)
+        out = [_non_finite_event(self, frame, bad)]
+        result = self._clipping(frame, clean, limit)
+        if isinstance(result, tuple):
+            out.append(result[1])
+        return [frame, *out]
+
+    def _clipping(self, frame, array, limit):
         grid = array if array.ndim == 2 else array[:, None]
         channels = grid.shape[1]
         carry = self._carry
@@ -202,11 +224,13 @@ class SilenceDetector(Node):
         pts = frame.pts if frame.pts is not None else self._next_pts
         self._next_pts = pts + n
         events = []
+        rms, _, bad = measure(array)
+        if bad:
+            # Reported, and contained: NaN/Inf read as 0 for dropouts (a lone one is far
+            # shorter than a dropout), and the level is that of the finite samples.
+            events.append(_non_finite_event(self, frame, bad))
+            array, _ = finite_or_zero(array)
         self._check_dropouts(array, pts, n, events)
-        if array.ndim == 1 and array.dtype.kind == "f" and array.flags.c_contiguous:
-            rms = math.sqrt(float(np.dot(array, array)) / n)
-        else:
-            rms, _ = rms_and_peak(array)
         if rms < self._silence_level:
             if self._silent_since is None:
                 self._silent_since = pts
@@ -313,14 +337,15 @@ class DCOffset(Node):
             # Per-frame weight of a one-pole average with time constant window_ms.
             self._alpha = 1.0 - math.exp(-n / (self.window_ms * rate / 1000.0))
             self._frame_len = n
-        scale = full_scale(array.dtype)
+        scale, offset = pcm_scale(array.dtype)
         kind = array.dtype.kind
+        # One NaN would stay in the running mean for ever: the block is averaged with NaN and
+        # Inf as 0, and the event says there were some.
+        array, bad = finite_or_zero(array)
         # Channel means in units of full scale (float32 sums pairwise: ample for 1e-2 offsets).
         mean = array.mean(axis=0, dtype=None if kind == "f" else np.float64)
-        if kind == "u":
-            mean = mean / (scale / 2) - 1.0
-        elif kind != "f":
-            mean = mean / scale
+        if kind != "f":
+            mean = (mean - offset) / scale
         # Two one-pole stages on the frame means. With one, a 0.8 full-scale 30 Hz tone read as
         # a -38 dBFS offset (a false alarm at -40); with two, a 0.9 full-scale 20 Hz tone reads
         # at most -45 dBFS (its first half cycle), 30 Hz -49 dBFS.
@@ -342,13 +367,14 @@ class DCOffset(Node):
             value = float(dc[idx])
         self.offset = value
         level = abs(value)
+        events = [_non_finite_event(self, frame, bad)] if bad else []
         if not self._flagged and level >= self._on:
             self._flagged = True
-            return (frame, self._event("dc_offset", frame.pts, value, idx))
-        if self._flagged and level < self._off:
+            events.append(self._event("dc_offset", frame.pts, value, idx))
+        elif self._flagged and level < self._off:
             self._flagged = False
-            return (frame, self._event("dc_offset_cleared", frame.pts, value, idx))
-        return frame
+            events.append(self._event("dc_offset_cleared", frame.pts, value, idx))
+        return [frame, *events] if events else frame
 
     def _event(self, kind, pts, value, channel) -> JsonData:
         return JsonData({"type": kind, "node": self.node_id, "pts": pts,

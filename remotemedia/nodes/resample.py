@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import soxr
 
+from ..engine.data import JsonData
+from ..engine.levels import finite_or_zero
 from ..engine.node import AudioFormat, InputRequirement, Node, Param, register_node
 
 QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")
@@ -105,8 +107,16 @@ class Resample(Node):
                 raise ValueError(f"input rate changed mid-stream from {self._in_rate} to "
                                  f"{frame.sample_rate} Hz; send a discontinuity event first")
         self._last = frame
-        out = self._stream.resample_chunk(frame.array)
-        return self._emit(frame, out)
+        # A NaN inside soxr's filter smears over every output sample its taps reach, and an
+        # Inf turns them all NaN: the filter is fed 0 for such samples (a copy only then), and
+        # the count goes out as an event.
+        array, bad = finite_or_zero(frame.array)
+        out = self._emit(frame, self._stream.resample_chunk(array))
+        if not bad:
+            return out
+        event = JsonData({"type": "non_finite", "node": self.node_id, "pts": frame.pts,
+                          "samples": bad}, pts=frame.pts)
+        return [event] if out is None else [out, event]
 
     def _emit(self, template, out: np.ndarray):
         n = out.shape[0]

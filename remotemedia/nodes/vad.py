@@ -32,7 +32,7 @@ import numpy as np
 
 from ..engine.data import JsonData
 from ..engine.node import AudioFormat, Node, Param, register_node
-from .analysis import full_scale
+from ..engine.levels import finite_or_zero, to_unit_float
 
 MODEL_RATE = 16000
 WINDOW = 512          # samples per model call at 16 kHz
@@ -163,6 +163,18 @@ class _VadBase(Node):
             self._speech_pts = pts
         return JsonData(value, pts=pts)
 
+    def _contain(self, frame, array):
+        """The block in float units of full scale with NaN/Inf as 0 (one NaN fed to a model
+        or an average would poison it for the rest of the stream), and the events list,
+        holding a `non_finite` event when there were such samples."""
+        if array.dtype.kind != "f":
+            return to_unit_float(array), None
+        array, bad = finite_or_zero(array)
+        if not bad:
+            return array, None
+        return array, [JsonData({"type": "non_finite", "node": self.node_id, "pts": frame.pts,
+                                 "samples": bad}, pts=frame.pts)]
+
     def _out(self, frame, events):
         if not self.pass_audio:
             return events or None
@@ -244,16 +256,13 @@ class VAD(_VadBase):
         if self._next_pts is None:
             self._next_pts = frame.pts or 0
             self._gate.reset(self._next_pts)
-        scale = None if array.dtype.kind == "f" else 1.0 / full_scale(array.dtype)
-        events = None
+        array, events = self._contain(frame, array)
         n, i = array.shape[0], 0
         window, gate = self._window, self._gate
         while i < n:
             take = min(WINDOW - self._fill, n - i)
             dst = window[self._fill:self._fill + take]
             np.copyto(dst, array[i:i + take], casting="unsafe")
-            if scale is not None:
-                dst *= scale
             self._fill += take
             i += take
             if self._fill == WINDOW:
@@ -330,13 +339,10 @@ class EnergyVAD(_VadBase):
         elif frame.sample_rate is not None and frame.sample_rate != self._rate:
             raise ValueError(f"sample rate changed mid-stream from {self._rate} to "
                              f"{frame.sample_rate} Hz")
-        array = frame.array
-        if array.dtype.kind != "f":
-            # Integer squares overflow their own dtype; work in float, scaled to full scale.
-            array = array * (1.0 / full_scale(array.dtype))
+        # Integer squares overflow their own dtype: work in float, in units of full scale.
+        array, events = self._contain(frame, frame.array)
         channels = array.shape[1] if array.ndim == 2 else 1
         n, i = array.shape[0], 0
-        events = None
         while i < n:
             take = min(self._window - self._count, n - i)
             chunk = array[i:i + take]

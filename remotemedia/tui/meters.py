@@ -13,7 +13,7 @@ import math
 from rich.text import Text
 from textual.widget import Widget
 
-from ..nodes.analysis import SILENCE_DBFS
+from ..engine.levels import SILENCE_DBFS
 from ..runner import Levels
 
 FLOOR_DBFS = -60.0

@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from ..nodes.analysis import SILENCE_DBFS
+from ..engine.levels import SILENCE_DBFS
 from ..runner import FAILED, IDLE, RUNNING, Levels, StreamRunner
 
 #: how many recent frames the latency sparklines show (3 s of 20 ms blocks)
