@@ -99,7 +99,8 @@ def test_engine_copy_fires_only_for_a_declared_requirement():
         st = s.stats()
     assert st["copies"]["engine"] == 1
     assert out.array.dtype == np.float32
-    np.testing.assert_allclose(out.array, 1000 * 10 ** (-6 / 20), rtol=1e-6)
+    # Scaled to full scale on the way in: int16 1000 is 1000/32768 of full scale.
+    np.testing.assert_allclose(out.array, 1000 / 32768 * 10 ** (-6 / 20), rtol=1e-6)
     assert out2.array.dtype == np.float32
 
 
