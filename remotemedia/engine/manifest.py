@@ -122,21 +122,15 @@ def _looks_inline(text: str) -> bool:
 
 
 def _parse_text(text: str, name: str, suffix: str) -> dict:
-    if suffix == ".json" or (not suffix and text.lstrip().startswith("{")):
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ManifestError(f"invalid JSON at line {exc.lineno} column {exc.colno}: "
-                                f"{exc.msg}", source=name) from None
-    else:
-        import yaml
-        try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise ManifestError(f"invalid YAML{where}: {problem}", source=name) from None
+    # Strict parsers (engine/docparse.py): duplicate keys are errors, YAML is read as 1.2.
+    from .docparse import DocumentError, load_json, load_yaml
+    try:
+        if suffix == ".json" or (not suffix and text.lstrip().startswith("{")):
+            doc = load_json(text)
+        else:
+            doc = load_yaml(text)
+    except DocumentError as exc:
+        raise ManifestError(str(exc), source=name) from None
     if not isinstance(doc, dict):
         raise ManifestError(f"top level must be a mapping, got {type(doc).__name__}",
                             source=name)

@@ -15,6 +15,7 @@ import dataclasses
 import difflib
 import importlib
 import inspect
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterable
 
@@ -39,6 +40,8 @@ class Param:
     choices: tuple | None = None
     min: float | None = None
     max: float | None = None
+    #: why the range is what it is, said in the error (e.g. "a 16-bit signal's dynamic range")
+    range_reason: str = ""
 
     @property
     def required(self) -> bool:
@@ -60,14 +63,22 @@ class Param:
         if t in (int, float) and isinstance(value, bool) or not isinstance(value, t):
             raise ValueError(f"param '{self.name}' must be {self.type_name}, "
                              f"got {type(value).__name__} {value!r}")
+        if t is float and not math.isfinite(value):
+            # `.nan` or `.inf` in YAML: no gain, threshold or duration means that.
+            raise ValueError(f"param '{self.name}' must be a finite number, got {value!r}")
         if self.choices is not None and value not in self.choices:
             raise ValueError(f"param '{self.name}' must be one of "
                              f"{', '.join(map(repr, self.choices))}, got {value!r}")
         if self.min is not None and value < self.min:
-            raise ValueError(f"param '{self.name}' must be >= {self.min}, got {value!r}")
+            raise ValueError(f"param '{self.name}' must be >= {self.min:g}{self._why()}, "
+                             f"got {value!r}")
         if self.max is not None and value > self.max:
-            raise ValueError(f"param '{self.name}' must be <= {self.max}, got {value!r}")
+            raise ValueError(f"param '{self.name}' must be <= {self.max:g}{self._why()}, "
+                             f"got {value!r}")
         return value
+
+    def _why(self) -> str:
+        return f" ({self.range_reason})" if self.range_reason else ""
 
     def describe(self) -> dict:
         out = {"name": self.name, "type": self.type_name,
@@ -75,6 +86,10 @@ class Param:
                "required": self.required, "doc": self.doc}
         if self.choices is not None:
             out["choices"] = list(self.choices)
+        if self.min is not None:
+            out["min"] = self.min
+        if self.max is not None:
+            out["max"] = self.max
         return out
 
 

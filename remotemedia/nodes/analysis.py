@@ -24,7 +24,8 @@ class LevelMeter(Node):
     description = "Measure RMS and peak in dBFS; emit a Json reading, pass the audio on."
     params = (
         Param("every", int, 1, "emit one reading every N frames", min=1),
-        Param("clip_dbfs", float, -0.01, "a peak at or above this counts as clipped"),
+        Param("clip_dbfs", float, -0.01, "a peak at or above this counts as clipped",
+              min=SILENCE_DBFS, max=0.0, range_reason="levels run from the -120 dBFS silence floor to full scale"),
     )
 
     def setup(self):

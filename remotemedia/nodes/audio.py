@@ -12,14 +12,22 @@ from ..engine.node import InputRequirement, Node, Param, register_node
 # the sum of two full-scale ones. Such nodes declare it, and the engine converts once (counted).
 FLOAT_INPUT = InputRequirement(dtype="floating")
 
+# 144 dB is the dynamic range of 24-bit PCM: a larger cut leaves nothing, a larger boost lifts
+# the quietest 24-bit step past full scale.
+MAX_GAIN_DB = 144.0
+MAX_GAIN = 10.0 ** (MAX_GAIN_DB / 20.0)
+GAIN_RANGE = "144 dB is the dynamic range of 24-bit PCM"
+
 
 @register_node
 class Gain(Node):
     node_type = "Gain"
     description = "Scale samples by a gain in dB or linear; in place when the buffer allows."
     params = (
-        Param("db", float, None, "gain in decibels"),
-        Param("linear", float, None, "gain as a factor (give db or linear, not both)"),
+        Param("db", float, None, "gain in decibels", min=-MAX_GAIN_DB, max=MAX_GAIN_DB,
+              range_reason=GAIN_RANGE),
+        Param("linear", float, None, "gain as a factor (give db or linear, not both); negative "
+              "inverts polarity", min=-MAX_GAIN, max=MAX_GAIN, range_reason=GAIN_RANGE),
     )
     requires = FLOAT_INPUT
 
@@ -117,7 +125,7 @@ class Reframe(Node):
     # Partial blocks wait in _pending as views of their input buffers: no one may write those.
     retains_input = True
     params = (
-        Param("size", int, None, "samples per output frame", min=1),
+        Param("size", int, None, "samples per output frame", min=1, max=1 << 24),
         Param("pad", bool, False, "pad the last partial frame with zeros at end of stream"),
     )
 
@@ -195,7 +203,7 @@ class Reframe(Node):
 class Delay(Node):
     node_type = "Delay"
     description = "Delay the signal by N samples (zeros first); end of stream releases the tail."
-    params = (Param("samples", int, 0, "delay in samples", min=0),)
+    params = (Param("samples", int, 0, "delay in samples", min=0, max=1 << 28),)
 
     def setup(self):
         self._history: np.ndarray | None = None

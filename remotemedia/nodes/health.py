@@ -21,8 +21,10 @@ import numpy as np
 
 from ..engine.data import JsonData
 from ..engine.node import Node, Param, register_node
-from ..engine.levels import finite_or_zero, full_scale, measure, pcm_scale, to_dbfs, \
+from ..engine.levels import SILENCE_DBFS, finite_or_zero, full_scale, measure, pcm_scale, to_dbfs, \
     to_unit_float
+
+HOUR_MS = 3_600_000.0
 
 
 def _as_unit_float(array: np.ndarray) -> np.ndarray:
@@ -66,7 +68,7 @@ class ClippingDetector(Node):
     description = "Report runs of samples at full scale (clipping); pass the audio on."
     params = (
         Param("threshold_dbfs", float, -0.01, "a sample at or above this level is at the rail",
-              max=0.0),
+              min=SILENCE_DBFS, max=0.0, range_reason="levels run from the -120 dBFS silence floor to full scale"),
         Param("min_run", int, 3, "consecutive samples at the rail that count as clipping; one "
               "touch of full scale by a clean peak is not clipping", min=1),
     )
@@ -158,15 +160,16 @@ class SilenceDetector(Node):
     description = "Report sustained silence and short dropouts (dead samples inside signal)."
     params = (
         Param("silence_db", float, -60.0, "frame RMS (dBFS) below which a frame is silent",
-              max=0.0),
+              min=SILENCE_DBFS, max=0.0, range_reason="levels run from the -120 dBFS silence floor to full scale"),
         Param("silence_ms", float, 2000.0, "silence must last this long to be reported",
-              min=1.0),
+              min=1.0, max=HOUR_MS, range_reason="a duration from 0 to one hour"),
         Param("dropout_db", float, -96.0,
               "a sample below this level (dBFS) is dead; the default is half an int16 step, so "
-              "only digital zeros count, never a quiet real signal", max=0.0),
+              "only digital zeros count, never a quiet real signal", min=-144.0, max=0.0,
+              range_reason="down to -144 dBFS, a 24-bit step"),
         Param("dropout_ms", float, 2.0,
               "a run of dead samples this long, with signal before and after, is a dropout",
-              min=0.01),
+              min=0.01, max=HOUR_MS, range_reason="a duration from 0 to one hour"),
     )
 
     def setup(self):
@@ -313,9 +316,9 @@ class DCOffset(Node):
     description = "Report a DC offset (the signal's running mean) beyond a threshold."
     params = (
         Param("threshold_db", float, -40.0, "an offset at or above this level (dBFS) is reported "
-              "(-40 dBFS = 1% of full scale)", max=0.0),
+              "(-40 dBFS = 1% of full scale)", min=SILENCE_DBFS, max=0.0, range_reason="levels run from the -120 dBFS silence floor to full scale"),
         Param("window_ms", float, 500.0, "time constant of each of the two averaging stages",
-              min=1.0),
+              min=1.0, max=HOUR_MS, range_reason="a duration from 0 to one hour"),
     )
 
     def setup(self):

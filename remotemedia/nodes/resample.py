@@ -22,17 +22,21 @@ SOXR_DTYPES = frozenset({np.dtype(np.float32), np.dtype(np.float64),
                          np.dtype(np.int16), np.dtype(np.int32)})
 
 
+# The highest rate audio interfaces offer (768 kHz, DXD x 2); soxr's own limit is far above.
+MAX_RATE = 768_000
+
+
 @register_node
 class Resample(Node):
     node_type = "Resample"
     description = "Convert the sample rate with libsoxr, keeping filter state across frames."
     params = (
-        Param("rate", int, None, "output sample rate in Hz", min=1),
+        Param("rate", int, None, "output sample rate in Hz", min=1, max=MAX_RATE),
         Param("quality", str, "HQ", "soxr quality: QQ (quick), LQ, MQ, HQ, VHQ",
               choices=QUALITIES),
         Param("input_rate", int, None,
               "input sample rate, for frames that do not carry one (default: the stream's)",
-              min=1),
+              min=1, max=MAX_RATE),
     )
     # soxr's binding takes (frames, channels) buffers in C order only; handed any other layout,
     # nanobind silently converts it, an uncounted copy. Declaring it makes the engine do that

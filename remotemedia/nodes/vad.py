@@ -32,7 +32,7 @@ import numpy as np
 
 from ..engine.data import JsonData
 from ..engine.node import AudioFormat, Node, Param, register_node
-from ..engine.levels import finite_or_zero, to_unit_float
+from ..engine.levels import SILENCE_DBFS, finite_or_zero, to_unit_float
 
 MODEL_RATE = 16000
 WINDOW = 512          # samples per model call at 16 kHz
@@ -183,11 +183,15 @@ class _VadBase(Node):
         return [frame, *events]
 
 
+MINUTE_MS = 60_000.0
+
 _COMMON_PARAMS = (
     Param("min_speech_ms", float, 250.0, "speech must last this long to start an utterance",
-          min=0),
-    Param("min_silence_ms", float, 100.0, "silence must last this long to end one", min=0),
-    Param("pad_ms", float, 30.0, "move each start earlier and each end later by this", min=0),
+          min=0, max=MINUTE_MS, range_reason="up to a minute"),
+    Param("min_silence_ms", float, 100.0, "silence must last this long to end one", min=0,
+          max=MINUTE_MS, range_reason="up to a minute"),
+    Param("pad_ms", float, 30.0, "move each start earlier and each end later by this", min=0,
+          max=MINUTE_MS, range_reason="up to a minute"),
     Param("pass_audio", bool, True,
           "pass the audio on; false emits only the events (to send them to an output "
           "that plays another rate)"),
@@ -306,8 +310,9 @@ class EnergyVAD(_VadBase):
     description = "Model-free voice activity by RMS level in short windows; any rate, any dtype."
     params = (
         Param("threshold_db", float, -40.0, "window RMS (dBFS) at or above which is speech",
-              max=0.0),
-        Param("hysteresis_db", float, 6.0, "speech ends below threshold_db minus this", min=0.0),
+              min=SILENCE_DBFS, max=0.0, range_reason="levels run from the -120 dBFS silence floor to full scale"),
+        Param("hysteresis_db", float, 6.0, "speech ends below threshold_db minus this", min=0.0,
+              max=120.0),
         Param("window_ms", float, 10.0, "analysis window", min=1.0, max=100.0),
     ) + _COMMON_PARAMS
 
