@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import json
 import sys
 import time
 from datetime import datetime
@@ -42,6 +41,7 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import Digits, Footer, Static
 
+from .engine import strictjson
 from .engine.errors import ManifestError, RemoteMediaError, UsageError
 from .engine.node import AudioFormat
 from .engine.session import Pipeline
@@ -461,7 +461,7 @@ class RemoteMediaApp(App[None]):
         try:
             self.stats_dir.mkdir(parents=True, exist_ok=True)
             path = self._stats_path()
-            path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+            path.write_text(strictjson.dumps(report, indent=2) + "\n", encoding="utf-8")
         except OSError as exc:
             self.notify(f"cannot save the stats: {exc}", severity="error", timeout=10,
                         markup=False)

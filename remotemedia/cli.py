@@ -19,7 +19,6 @@ as the last line. Everything for people (start line, live status, summary) goes 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import signal
@@ -29,6 +28,7 @@ import traceback
 
 import numpy as np
 
+from .engine import strictjson
 from .engine.errors import RemoteMediaError, UsageError
 
 PROG = "remotemedia"
@@ -41,6 +41,7 @@ STATUS_INTERVAL_S = 0.25
 # -- entry point -----------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
+    _prepare_process()
     try:
         args = build_parser().parse_args(argv)
         return args.command(args)
@@ -49,6 +50,23 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return EXIT_SIGNAL[signal.SIGINT]
+
+
+def _prepare_process() -> None:
+    # A file name that is not UTF-8 (caf\xe9.wav) reaches us as a surrogate escape; echo it
+    # back as the same bytes rather than failing to print it.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="surrogateescape")
+            except (ValueError, OSError):
+                pass
+    # Past a file-size limit (ulimit -f) the kernel's default is to kill us with SIGXFSZ and
+    # lose the file's header; ignored, the write fails with EFBIG and the sink keeps a valid
+    # file up to the last whole block.
+    if hasattr(signal, "SIGXFSZ") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -174,7 +192,8 @@ def cmd_stream(args) -> int:
     if args.realtime is False and (source.clocked or sink.clocked):
         raise UsageError("--fast cannot hurry a sound device, which plays and records in real "
                          "time; use a file, a generator or the virtual device")
-    _refuse_same_file(source, sink)
+    check_paths(reads=source.reads(), writes=sink.writes() + (
+        [("--events", args.events)] if args.events else []))
     sink_on_stdout = getattr(sink, "uses_stdout", False)
     events = _open_events(args.events, sink_on_stdout)
     runner = StreamRunner(pipeline, source, sink, realtime=args.realtime,
@@ -208,7 +227,7 @@ def cmd_stream(args) -> int:
             stats["stop_reason"] = STOP_REASON[signals.received]
         print(format_summary(stats, manifest.name), file=sys.stderr)
         if args.json:
-            _print_stdout(json.dumps(stats))
+            _print_stdout(strictjson.dumps(stats))
     if signals.received is not None:
         return EXIT_SIGNAL[signals.received]
     if failure is None:
@@ -224,11 +243,31 @@ def cmd_stream(args) -> int:
     return EXIT_FAILED
 
 
-def _refuse_same_file(source, sink) -> None:
-    # Opening the output truncates it: the input would be read back as silence or garbage.
-    src, dst = getattr(source, "path", None), getattr(sink, "path", None)
-    if src is not None and dst is not None and dst.exists() and os.path.samefile(src, dst):
-        raise UsageError(f"input and output are the same file: {src}")
+def check_paths(reads: list[tuple[str, object]], writes: list[tuple[str, object]]) -> None:
+    """Refuse a run that would write over something it reads or writes elsewhere, before
+    anything is opened for writing: `--events take.wav` would truncate `--input file:take.wav`.
+    Paths are compared by real path (symlinks, `..`, relative spellings) and, where both
+    exist, by inode (hard links). `reads`/`writes` are (what, path) pairs such as
+    ("--input", "take.wav"). Raises UsageError naming both uses."""
+    def key(path) -> bytes:
+        return os.path.realpath(os.fsencode(path))
+
+    earlier = [(what, path, key(path)) for what, path in reads]
+    for what, path in writes:
+        real = key(path)
+        for other_what, other_path, other_real in earlier:
+            if real == other_real or _same_inode(real, other_real):
+                raise UsageError(f"{what} {os.fsdecode(os.fsencode(path))} is the same file as "
+                                 f"{other_what} {os.fsdecode(os.fsencode(other_path))}: the run "
+                                 f"would overwrite it (nothing was opened)")
+        earlier.append((what, path, real))
+
+
+def _same_inode(a: bytes, b: bytes) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _print_stdout(line: str) -> None:
@@ -305,7 +344,7 @@ class _EventWriter:
                 self._warned = True
                 _note("events are not written: stdout carries raw audio (use --events FILE)")
             return
-        line = json.dumps(event_record(data), default=_json_default)
+        line = strictjson.dumps(event_record(data), default=_json_default)
         try:
             self.stream.write(line + "\n")
             if self.flush_each:
@@ -438,7 +477,7 @@ def cmd_nodes(args) -> int:
     from .engine.node import registry
     described = [cls.describe() for cls in registry.types().values()]
     if args.json:
-        print(json.dumps(described, indent=2, default=str))
+        print(strictjson.dumps(described, indent=2, default=str))
         return EXIT_OK
     for d in described:
         fan_in = " (fan-in)" if d.get("inputs") == "many" else ""
@@ -453,13 +492,21 @@ def cmd_nodes(args) -> int:
 def cmd_devices(args) -> int:
     from .io.devices import format_devices, list_devices
     if args.json:
-        print(json.dumps([d.as_dict() for d in list_devices()], indent=2))
+        print(strictjson.dumps([d.as_dict() for d in list_devices()], indent=2))
     else:
         print(format_devices())
     return EXIT_OK
 
 
+def _has_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def cmd_tui(args) -> int:
+    if not _has_terminal():
+        # Textual would wait for keys that never come and write escape codes into the files.
+        raise UsageError("tui needs an interactive terminal (stdin and stdout); use "
+                         "`remotemedia stream` to run without one")
     try:
         from .app import run_app
     except ImportError as exc:

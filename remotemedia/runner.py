@@ -71,8 +71,12 @@ class StreamRunner:
                 else SimulatedClock(self.period_s)
         self.clock = clock
         self.duration = duration
+        # --duration S means exactly round(S x rate) samples: the last block is cut short
+        # (a view, no copy) rather than the run rounding up to whole blocks.
+        self.max_samples = None if duration is None else max(1, round(
+            duration * audio.sample_rate))
         self.max_frames = None if duration is None else math.ceil(
-            duration * audio.sample_rate / audio.block_size - 1e-9)
+            self.max_samples / audio.block_size)
         self.strict = strict
         self.on_event = on_event
         self.measure_levels = measure_levels
@@ -171,6 +175,8 @@ class StreamRunner:
             if block is None:
                 self.stop_reason = self.stop_reason or "end_of_input"
                 break
+            if max_frames is not None and n == max_frames - 1 and block.ndim:
+                block = block[:self.max_samples - pts]
             frame = NumpyData(block, sample_rate=rate, pts=pts, seq=n)
             self.frames_released = n + 1
             if self.measure_levels:
@@ -224,6 +230,8 @@ class StreamRunner:
         # Frames inside an io end (a device's ring) at stop: frames_in == frames_out + drops +
         # in_flight. Device ends add their count and a `device` section.
         report["in_flight"] = 0
+        # What the output boundary had to repair (NaN, Inf, beyond full scale), per sink.
+        report["sinks"] = {self.sink.description: self.sink.repair_report()}
         for end in (self.source, self.sink):
             extend = getattr(end, "extend_report", None)
             if extend is not None:

@@ -174,3 +174,28 @@ def to_dbfs(value: float) -> float:
 def db_to_gain(db: float) -> float:
     """A relative level in dB as a linear amplitude factor: 10 ** (db / 20)."""
     return 10.0 ** (db / 20.0)
+
+
+def repair_for_output(array: np.ndarray, clip: bool) -> tuple[np.ndarray, int, int]:
+    """(block, non_finite, over_full_scale) for an output boundary.
+
+    A float block with every sample within +-1.0 comes back as itself after two reductions
+    (max and min propagate NaN, which fails both comparisons). Otherwise the samples are
+    counted: NaN/+-Inf (`non_finite`) and finite samples beyond +-1.0 (`over_full_scale`); a
+    copy repairs them when needed, NaN as 0, +-Inf as +-1.0 and, with `clip`, the over-range
+    ones clipped to +-1.0. Integer blocks are returned as they are."""
+    if array.dtype.kind != "f" or array.size == 0:
+        return array, 0, 0
+    hi, lo = float(array.max()), float(array.min())
+    if hi <= 1.0 and lo >= -1.0:
+        return array, 0, 0
+    finite = np.isfinite(array)
+    bad = int(array.size - np.count_nonzero(finite))
+    over = int(np.count_nonzero(np.abs(array, where=finite, out=np.zeros(array.shape,
+                                                                        array.dtype)) > 1.0))
+    if bad == 0 and (over == 0 or not clip):
+        return array, 0, over
+    out = np.nan_to_num(array, copy=True, nan=0.0, posinf=1.0, neginf=-1.0)
+    if clip:
+        np.clip(out, -1.0, 1.0, out=out)
+    return out, bad, over

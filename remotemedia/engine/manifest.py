@@ -18,7 +18,6 @@ there is one, and the problem.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType

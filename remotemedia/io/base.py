@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..engine.levels import repair_for_output
 from ..engine.node import AudioFormat
 
 
@@ -35,6 +36,15 @@ class _Endpoint:
     def attach(self, session) -> None:
         """Called with the running Session before open(), for ends that record io copies,
         xruns or end-to-end latency into its counters."""
+
+    def reads(self) -> list[tuple[str, object]]:
+        """Files this end reads, as (what, path) pairs, so a run can refuse to write over
+        them before anything is opened (cli.check_paths)."""
+        return []
+
+    def writes(self) -> list[tuple[str, object]]:
+        """Files this end writes (truncates on open), as (what, path) pairs."""
+        return []
 
     def open(self) -> None:
         """Acquire resources (files, streams). Called once before the first read or write."""
@@ -60,9 +70,47 @@ class Source(_Endpoint):
 
 
 class Sink(_Endpoint):
-    """Base class: override `write()`."""
+    """Base class: override `write()`, and call `repair()` on each block before encoding it.
+
+    The output boundary repairs what no encoding can hold, and counts it per sink (the stats
+    report's `sinks` section): NaN as 0 and +-Inf as +-full scale always; samples beyond full
+    scale clipped where `clips_to_full_scale` (integer and companded encodings, sound devices).
+    A float file keeps over-range samples (they are counted, not changed)."""
 
     description = "sink"
+    #: the encoding cannot hold samples beyond +-1.0: clip them (and count)
+    clips_to_full_scale: bool = False
+
+    def __init__(self, fmt: AudioFormat):
+        super().__init__(fmt)
+        self.non_finite = 0         # NaN/Inf samples written as 0 / +-full scale
+        self.over_full_scale = 0    # finite samples beyond +-1.0 (clipped if the sink clips)
+        self._counters = None
+
+    def attach(self, session) -> None:
+        self._counters = session.counters
+
+    def count_io_copy(self) -> None:
+        """Count one copy made at this boundary in the session's `copies.io`."""
+        if self._counters is not None:
+            self._counters.io += 1
+
+    def repair(self, array: np.ndarray) -> np.ndarray:
+        """`array` itself when it is clean (two reductions), else a repaired copy (counted as
+        one io copy). Float blocks only; integer PCM is within full scale by construction."""
+        out, bad, over = repair_for_output(array, self.clips_to_full_scale)
+        if out is not array:
+            self.non_finite += bad
+            self.over_full_scale += over
+            self.count_io_copy()
+        elif over:
+            self.over_full_scale += over
+        return out
+
+    def repair_report(self) -> dict:
+        """{"non_finite", "over_full_scale", "clipped"}: what this boundary repaired."""
+        return {"non_finite": self.non_finite, "over_full_scale": self.over_full_scale,
+                "clipped": self.over_full_scale if self.clips_to_full_scale else 0}
 
     def write(self, frame) -> None:
         """Consume one RuntimeData.Numpy frame that reached the graph's output."""

@@ -12,6 +12,7 @@ written so far.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -20,7 +21,9 @@ import soundfile as sf
 
 from ..engine.errors import RemoteMediaError, UsageError
 from ..engine.node import AudioFormat
+from ..engine.levels import to_unit_float
 from .base import Sink, Source
+from .wavrecover import NotRecoverable, SampleWindow, WavData, locate_wav_data
 
 DEFAULT_SUBTYPE = "FLOAT"
 
@@ -30,7 +33,18 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def _fs(path: Path) -> bytes:
+    # soundfile encodes str paths as UTF-8 and fails on names that are not (caf\xe9.wav, taken
+    # from argv as a surrogate escape): hand it the bytes the shell gave us.
+    return os.fsencode(path)
+
+
 class WavSource(Source):
+    """Blocks of a file libsndfile reads, as float32 `(block_size,)` or
+    `(block_size, channels)`; the last one short. A WAV whose header a dying recorder left
+    unfinished (data size 0, unpadded odd chunks) is recovered as ffmpeg would
+    (io/wavrecover.py); what cannot be read is a UsageError naming why (exit 2)."""
+
     def __init__(self, path: str | os.PathLike, fmt: AudioFormat):
         super().__init__(fmt)
         self.path = Path(path)
@@ -41,32 +55,66 @@ class WavSource(Source):
             raise UsageError(f"input is a directory, not an audio file: {self.path}")
         if not os.access(self.path, os.R_OK):
             raise UsageError(f"input file is not readable: {self.path}")
+        self.recovered: WavData | None = None
         try:
-            info = sf.info(str(self.path))
+            info = sf.info(_fs(self.path))
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
-            raise UsageError(f"cannot read {self.path} as audio: {_one_line(exc)}") from exc
-        self.info = info
-        if fmt.sample_rate is not None and info.samplerate != fmt.sample_rate:
+            info = None
+            problem = _one_line(exc)
+        if info is None or (info.frames == 0 and info.format in ("WAV", "WAVEX", "RF64")):
+            # libsndfile refused it, or found no samples in a file that may hold some.
+            try:
+                self.recovered = locate_wav_data(_fs(self.path))
+            except NotRecoverable as why:
+                if info is not None:
+                    self.recovered = None   # a genuinely empty WAV
+                else:
+                    raise UsageError(f"cannot read {self.path} as audio: {problem}; {why}") \
+                        from None
+            except OSError as exc:
+                raise UsageError(f"cannot read {self.path}: {exc.strerror}") from None
+            if self.recovered is not None and self.recovered.frames == 0:
+                self.recovered = None
+        if self.recovered is not None:
+            rate, channels, frames = (self.recovered.samplerate, self.recovered.channels,
+                                      self.recovered.frames)
+        else:
+            rate, channels, frames = info.samplerate, info.channels, info.frames
+        self.samplerate = rate
+        if fmt.sample_rate is not None and rate != fmt.sample_rate:
             raise UsageError(
-                f"{self.path} is {info.samplerate} Hz but the manifest runs at "
+                f"{self.path} is {rate} Hz but the manifest runs at "
                 f"{fmt.sample_rate} Hz (resample the file or set audio.sample_rate)")
-        if fmt.channels is not None and info.channels != fmt.channels:
+        if fmt.channels is not None and channels != fmt.channels:
             raise UsageError(
-                f"{self.path} has {info.channels} channel(s) but the manifest expects "
+                f"{self.path} has {channels} channel(s) but the manifest expects "
                 f"{fmt.channels} (convert the file or set audio.channels)")
-        self.channels = info.channels
-        self.frames = info.frames
+        self.channels = channels
+        self.frames = frames
         self._file: sf.SoundFile | None = None
+
+    def reads(self):
+        return [("--input", self.path)]
 
     def open(self) -> None:
         try:
-            self._file = sf.SoundFile(str(self.path), "r")
+            if self.recovered is None:
+                self._file = sf.SoundFile(_fs(self.path), "r")
+            else:
+                r = self.recovered
+                self._file = sf.SoundFile(SampleWindow(_fs(self.path), r.offset, r.length),
+                                          "r", format="RAW", subtype=r.subtype,
+                                          samplerate=r.samplerate, channels=r.channels,
+                                          endian="LITTLE")
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             raise UsageError(f"cannot open {self.path}: {_one_line(exc)}") from exc
 
     def read(self) -> np.ndarray | None:
         # soundfile allocates each block; it is ours to hand over to the engine.
-        block = self._file.read(self.format.block_size, dtype="float32", always_2d=False)
+        try:
+            block = self._file.read(self.format.block_size, dtype="float32", always_2d=False)
+        except (sf.SoundFileError, RuntimeError, OSError) as exc:
+            raise RemoteMediaError(f"reading {self.path} failed: {_one_line(exc)}") from exc
         if block.shape[0] == 0:
             return None
         return block
@@ -77,13 +125,32 @@ class WavSource(Source):
             f.close()
 
 
+# Subtypes libsndfile cannot put in RF64: compressed ones, which reach 4 GiB only after days.
+_NO_RF64 = frozenset({"IMA_ADPCM", "MS_ADPCM", "GSM610", "G721_32", "NMS_ADPCM_16",
+                      "NMS_ADPCM_24", "NMS_ADPCM_32", "MPEG_LAYER_III"})
+_SFC_RF64_AUTO_DOWNGRADE = 0x1210   # sndfile.h: write RF64, downgrade to WAV if under 4 GiB
+_FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
+_SOUNDFILE_DTYPES = frozenset({np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int16),
+                               np.dtype(np.int32)})
+
+
 class WavSink(Sink):
+    """Writes a WAV file, 32-bit float unless `subtype` names another.
+
+    The file is RF64 that libsndfile downgrades to a plain WAV at close when it stayed under
+    4 GiB (EBU Tech 3306), so a recording of any length reads back whole. Samples are repaired
+    at this boundary (io/base.py): NaN as 0, and for integer and companded subtypes clipped to
+    full scale (libsndfile's u-law and A-law encoders index tables out of bounds beyond it).
+    A write that fails (ENOSPC, EFBIG) raises RemoteMediaError naming the OS error; the file is
+    truncated to the last whole block and finalized, and stays valid."""
+
     def __init__(self, path: str | os.PathLike, fmt: AudioFormat,
                  subtype: str = DEFAULT_SUBTYPE):
         super().__init__(fmt)
         self.path = Path(path)
         self.subtype = subtype
         self.description = f"file {self.path} ({subtype})"
+        self.clips_to_full_scale = subtype not in _FLOAT_SUBTYPES
         if self.path.suffix.lower() != ".wav":
             raise UsageError(f"output file must be named *.wav (WAV is what it writes): "
                              f"{self.path}")
@@ -101,18 +168,21 @@ class WavSink(Sink):
         self.channels = fmt.channels or 1
         self.samples_written = 0
         self._file: sf.SoundFile | None = None
-        self._counters = None
 
-    def attach(self, session) -> None:
-        self._counters = session.counters
+    def writes(self):
+        return [("--output", self.path)]
 
     def open(self) -> None:
+        rf64 = self.subtype not in _NO_RF64
         try:
-            self._file = sf.SoundFile(str(self.path), "w", samplerate=self.format.sample_rate,
+            self._file = sf.SoundFile(_fs(self.path), "w", samplerate=self.format.sample_rate,
                                       channels=self.channels, subtype=self.subtype,
-                                      format="WAV")
+                                      format="RF64" if rf64 else "WAV")
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             raise UsageError(f"cannot create {self.path}: {_one_line(exc)}") from exc
+        if rf64:
+            sf._snd.sf_command(self._file._file, _SFC_RF64_AUTO_DOWNGRADE, sf._ffi.NULL,
+                               sf._snd.SF_TRUE)
 
     def write(self, frame) -> None:
         array = frame.array
@@ -120,15 +190,42 @@ class WavSink(Sink):
         if channels != self.channels or array.ndim > 2:
             raise RemoteMediaError(f"a frame of shape {array.shape} reached output, but "
                                    f"{self.path} was opened for {self.channels} channel(s)")
-        if not array.flags.c_contiguous and self._counters is not None:
-            self._counters.io += 1  # soundfile makes it contiguous: one copy at the boundary
+        if array.dtype not in _SOUNDFILE_DTYPES:
+            # int8, uint8, int64, float16 ...: libsndfile takes four dtypes; scale once.
+            array = to_unit_float(array)
+            self.count_io_copy()
+        array = self.repair(array)
+        if not array.flags.c_contiguous:
+            self.count_io_copy()  # soundfile makes it contiguous: one copy at the boundary
         try:
             self._file.write(array)
-        except (sf.SoundFileError, RuntimeError, OSError) as exc:
-            raise RemoteMediaError(f"writing {self.path} failed: {_one_line(exc)}") from exc
+        except (sf.SoundFileError, RuntimeError, OSError, AssertionError) as exc:
+            self._fail(exc)
         self.samples_written += array.shape[0]
+
+    def _fail(self, exc: BaseException):
+        # cffi keeps the errno of libsndfile's failed write(2); libsndfile only says
+        # "System error." Cut the partial block off so the header describes whole blocks.
+        code = sf._ffi.errno
+        reason = f"{os.strerror(code)} ({errno.errorcode.get(code, code)})" if code \
+            else _one_line(exc)
+        kept = self.samples_written
+        f, self._file = self._file, None
+        try:
+            f.truncate(kept)
+            f.close()
+        except (sf.SoundFileError, RuntimeError, OSError):
+            pass  # the OS refuses even that: the header stays as libsndfile last wrote it
+        seconds = kept / (self.format.sample_rate or 1)
+        raise RemoteMediaError(f"writing {self.path} failed: {reason}; kept the {kept} "
+                               f"samples ({seconds:.2f} s) written before, as a valid file") \
+            from exc
 
     def close(self) -> None:
         f, self._file = self._file, None
         if f is not None:
-            f.close()  # rewrites the header with the final length
+            try:
+                f.close()  # rewrites the header with the final length
+            except (sf.SoundFileError, RuntimeError, OSError) as exc:
+                raise RemoteMediaError(f"finalizing {self.path} failed: {_one_line(exc)}") \
+                    from exc

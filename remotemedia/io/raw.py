@@ -23,6 +23,7 @@ import numpy as np
 
 from ..engine.errors import RemoteMediaError, UsageError
 from ..engine.node import AudioFormat
+from ..engine.levels import to_unit_float
 from .base import Sink, Source
 
 RAW_DTYPE = np.dtype("<f4")
@@ -59,6 +60,9 @@ class RawSource(Source):
         else:
             self._fd = os.open(self.target, os.O_RDONLY)
             self._owns_fd = True
+
+    def reads(self):
+        return [] if self.target == "-" else [("--input", self.target)]
 
     def interrupt(self) -> None:
         """Make a read waiting for input return what it has. Safe from a signal handler."""
@@ -112,14 +116,13 @@ class RawSink(Sink):
                 raise UsageError(f"output is a directory: {target}")
         self._fd: int | None = None
         self._owns_fd = False
-        self._counters = None
 
     @property
     def uses_stdout(self) -> bool:
         return self.target == "-"
 
-    def attach(self, session) -> None:
-        self._counters = session.counters
+    def writes(self):
+        return [] if self.target == "-" else [("--output", self.target)]
 
     def open(self) -> None:
         if self.target == "-":
@@ -138,10 +141,13 @@ class RawSink(Sink):
         if channels != self.channels or array.ndim > 2:
             raise RemoteMediaError(f"a frame of shape {array.shape} reached output, but raw "
                                    f"output was set up for {self.channels} channel(s)")
+        if array.dtype.kind != "f":
+            array = to_unit_float(array)   # int16 16384 is 0.5, never 16384.0
+            self.count_io_copy()
+        array = self.repair(array)
         if array.dtype != RAW_DTYPE or not array.flags.c_contiguous:
             array = np.ascontiguousarray(array, dtype=RAW_DTYPE)
-            if self._counters is not None:
-                self._counters.io += 1
+            self.count_io_copy()
         view = memoryview(array).cast("B")
         try:
             written = 0

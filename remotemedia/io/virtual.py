@@ -69,3 +69,9 @@ class VirtualSink(NullSink):
 
     realtime = True
     description = "virtual device"
+    # A device's converter clips: count what a real one would have had to repair.
+    clips_to_full_scale = True
+
+    def write(self, frame) -> None:
+        self.repair(frame.array)
+        super().write(frame)
