@@ -53,10 +53,5 @@ ensure_venv() {
     log "installing remotemedia[$extras] into $VENV ..."
     pip_quietly install -e "$ROOT[$extras]" || { log "error: pip install failed"; return 1; }
     "$PY" -c "import remotemedia" || { log "error: install failed"; return 1; }
-    # silero-vad ships its ONNX model; its declared torch dependency would pull a multi-GB
-    # CUDA build, so it is installed without dependencies (onnxruntime comes from the extra).
-    if [[ "$extras" == *voice* ]] && ! "$PY" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('silero_vad') is None)" 2>/dev/null; then
-        pip_quietly install --no-deps silero-vad || log "warning: silero-vad not installed"
-    fi
     echo "$want" > "$stamp"
 }

@@ -14,9 +14,10 @@ both edges), so its edges land that much late; pad_ms moves starts back and ends
 Frames are taken to be contiguous from the first one's pts; send `discontinuity` (or `reset`)
 when they are not.
 
-The Silero model ships inside the `silero-vad` package. Its Python package imports torch, so it
-is never imported: the .onnx file is found with `importlib.util.find_spec` and run directly with
-onnxruntime. The model (checked against the ONNX session's own signature) takes
+The Silero model (MIT) ships inside remotemedia (nodes/models/silero_vad.onnx, from the
+silero-vad 6.2.3 wheel), so the `voice` extra needs only onnxruntime; an installed `silero-vad`
+package is the fallback, found with `importlib.util.find_spec` and never imported (it imports
+torch). The model runs directly with onnxruntime. The model (checked against the ONNX session's own signature) takes
 `input` float32 (batch, 64 + 512): 64 samples of context (the previous window's tail) followed by
 a 512-sample window at 16 kHz; `state` float32 (2, batch, 128); `sr` int64 scalar. It returns
 `output` (batch, 1), the speech probability, and `stateN`, the state for the next window.
@@ -46,12 +47,23 @@ class ModelUnavailable(RuntimeError):
     """The Silero model cannot be loaded here; the message says why and what to install."""
 
 
+#: the model shipped inside remotemedia (MIT, Silero Team; models/SILERO_VAD_LICENSE), taken
+#: from the silero-vad 6.2.3 wheel's data/silero_vad.onnx, so `pip install remotemedia[voice]`
+#: alone gives a working VAD (silero-vad itself declares torch, a multi-GB install)
+SHIPPED_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", MODEL_FILE)
+
+
 def silero_model_path() -> str:
-    """The ONNX file inside the installed `silero-vad` package, without importing it."""
+    """The Silero ONNX file: the one shipped with remotemedia, else the one inside an installed
+    `silero-vad` package (found without importing it, since it imports torch). Raises
+    ModelUnavailable saying what to install when neither is there."""
+    if os.path.isfile(SHIPPED_MODEL):
+        return SHIPPED_MODEL
     spec = importlib.util.find_spec("silero_vad")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailable("the silero-vad package is not installed "
-                               "(pip install --no-deps silero-vad)")
+        raise ModelUnavailable("the Silero model is missing from this remotemedia install and "
+                               "the silero-vad package is not installed (reinstall "
+                               "remotemedia, or pip install --no-deps silero-vad)")
     for root in spec.submodule_search_locations:
         path = os.path.join(root, "data", MODEL_FILE)
         if os.path.isfile(path):

@@ -210,10 +210,21 @@ def test_vad_without_onnxruntime_says_what_to_install(monkeypatch):
     assert isinstance(info.value.__cause__, vad_module.ModelUnavailable)
 
 
-def test_missing_package_is_reported_not_downloaded(monkeypatch):
+def test_missing_model_is_reported_not_downloaded(monkeypatch, tmp_path):
+    monkeypatch.setattr(vad_module, "SHIPPED_MODEL", str(tmp_path / "gone.onnx"))
     monkeypatch.setattr(vad_module.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(vad_module.ModelUnavailable, match="silero-vad package is not installed"):
         vad_module.silero_model_path()
+
+
+def test_the_model_ships_inside_remotemedia_and_needs_no_silero_package(monkeypatch):
+    # `pip install remotemedia[voice]` alone must give a working VAD: no silero-vad, no torch.
+    monkeypatch.setattr(vad_module.importlib.util, "find_spec", lambda name: None)
+    path = vad_module.silero_model_path()
+    assert Path(path).is_file()
+    assert Path(path).resolve().is_relative_to(Path(vad_module.__file__).resolve().parent)
+    session = vad_module.load_silero_session(path)
+    assert {i.name for i in session.get_inputs()} == {"input", "state", "sr"}
 
 
 # -- EnergyVAD: no model -----------------------------------------------------------------------
