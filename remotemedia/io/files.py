@@ -13,6 +13,8 @@ written so far.
 from __future__ import annotations
 
 import errno
+import functools
+import io
 import os
 from pathlib import Path
 
@@ -130,8 +132,23 @@ _NO_RF64 = frozenset({"IMA_ADPCM", "MS_ADPCM", "GSM610", "G721_32", "NMS_ADPCM_1
                       "NMS_ADPCM_24", "NMS_ADPCM_32", "MPEG_LAYER_III"})
 _SFC_RF64_AUTO_DOWNGRADE = 0x1210   # sndfile.h: write RF64, downgrade to WAV if under 4 GiB
 _FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
-_SOUNDFILE_DTYPES = frozenset({np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int16),
-                               np.dtype(np.int32)})
+_FLOAT_DTYPES = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
+
+
+@functools.cache
+def writable_subtypes() -> tuple[str, ...]:
+    """The WAV subtypes this libsndfile can write. It lists some it only reads (MPEG layer III
+    in most builds), so each is tried once, in memory."""
+    ok = []
+    for subtype in sorted(sf.available_subtypes("WAV")):
+        try:
+            with sf.SoundFile(io.BytesIO(), "w", samplerate=48000, channels=1,
+                              subtype=subtype, format="WAV"):
+                pass
+        except (sf.SoundFileError, RuntimeError, OSError):
+            continue
+        ok.append(subtype)
+    return tuple(ok)
 
 
 class WavSink(Sink):
@@ -154,9 +171,9 @@ class WavSink(Sink):
         if self.path.suffix.lower() != ".wav":
             raise UsageError(f"output file must be named *.wav (WAV is what it writes): "
                              f"{self.path}")
-        if not sf.check_format("WAV", subtype):
-            raise UsageError(f"WAV cannot hold subtype '{subtype}' (try one of: "
-                             f"{', '.join(sorted(sf.available_subtypes('WAV')))})")
+        if subtype not in writable_subtypes():
+            raise UsageError(f"WAV cannot hold subtype '{subtype}' here (try one of: "
+                             f"{', '.join(writable_subtypes())})")
         parent = self.path.parent
         if not parent.is_dir():
             raise UsageError(f"output directory does not exist: {parent}")
@@ -190,8 +207,9 @@ class WavSink(Sink):
         if channels != self.channels or array.ndim > 2:
             raise RemoteMediaError(f"a frame of shape {array.shape} reached output, but "
                                    f"{self.path} was opened for {self.channels} channel(s)")
-        if array.dtype not in _SOUNDFILE_DTYPES:
-            # int8, uint8, int64, float16 ...: libsndfile takes four dtypes; scale once.
+        if array.dtype not in _FLOAT_DTYPES:
+            # Integer PCM in units of full scale: libsndfile writes int16 into a FLOAT file
+            # unscaled (16384.0), and takes only four dtypes at all.
             array = to_unit_float(array)
             self.count_io_copy()
         array = self.repair(array)
