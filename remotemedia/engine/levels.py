@@ -100,10 +100,12 @@ def from_unit_float(array: np.ndarray, dtype) -> np.ndarray:
 
 def finite_block(array: np.ndarray) -> bool:
     """True when every sample of a float block is finite (integers always are). One reduction:
-    the sum is finite exactly when no sample is NaN or Inf, barring overflow of huge values,
-    which only sends the caller to its careful path."""
+    the sum (of squares) is finite exactly when no sample is NaN or Inf, barring overflow of
+    huge values, which only sends the caller to its careful path."""
     if array.dtype.kind != "f" or array.size == 0:
         return True
+    if array.ndim == 1 and array.flags.c_contiguous and array.dtype.itemsize >= 4:
+        return math.isfinite(float(np.dot(array, array)))   # BLAS: the cheapest full pass
     return math.isfinite(float(np.add.reduce(array, axis=None)))
 
 
@@ -177,24 +179,29 @@ def db_to_gain(db: float) -> float:
 
 
 def repair_for_output(array: np.ndarray, clip: bool) -> tuple[np.ndarray, int, int]:
-    """(block, non_finite, over_full_scale) for an output boundary.
+    """(block, non_finite, clipped) for an output boundary.
 
-    A float block with every sample within +-1.0 comes back as itself after two reductions
-    (max and min propagate NaN, which fails both comparisons). Otherwise the samples are
-    counted: NaN/+-Inf (`non_finite`) and finite samples beyond +-1.0 (`over_full_scale`); a
-    copy repairs them when needed, NaN as 0, +-Inf as +-1.0 and, with `clip`, the over-range
-    ones clipped to +-1.0. Integer blocks are returned as they are."""
+    A clean float block comes back as itself: for a sink that keeps floats (`clip` False)
+    after one reduction (the sum of squares is finite), for one that clips after two (max and
+    min, which propagate NaN, so it fails both comparisons). Otherwise the samples are counted,
+    NaN/+-Inf (`non_finite`) and, with `clip`, finite samples beyond +-1.0 (`clipped`), and a
+    copy repairs them: NaN as 0, +-Inf as +-1.0, over-range clipped to +-1.0. A float sink
+    keeps finite over-range samples as they are. Integer blocks are returned as they are."""
     if array.dtype.kind != "f" or array.size == 0:
         return array, 0, 0
-    hi, lo = float(array.max()), float(array.min())
-    if hi <= 1.0 and lo >= -1.0:
+    if not clip:
+        if finite_block(array):
+            return array, 0, 0
+    elif float(array.max()) <= 1.0 and float(array.min()) >= -1.0:
         return array, 0, 0
     finite = np.isfinite(array)
     bad = int(array.size - np.count_nonzero(finite))
-    over = int(np.count_nonzero(np.abs(array, where=finite, out=np.zeros(array.shape,
-                                                                        array.dtype)) > 1.0))
-    if bad == 0 and (over == 0 or not clip):
-        return array, 0, over
+    over = 0
+    if clip:
+        over = int(np.count_nonzero(np.abs(array, where=finite,
+                                           out=np.zeros(array.shape, array.dtype)) > 1.0))
+    if bad == 0 and over == 0:
+        return array, 0, 0
     out = np.nan_to_num(array, copy=True, nan=0.0, posinf=1.0, neginf=-1.0)
     if clip:
         np.clip(out, -1.0, 1.0, out=out)

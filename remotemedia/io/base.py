@@ -75,7 +75,7 @@ class Sink(_Endpoint):
     The output boundary repairs what no encoding can hold, and counts it per sink (the stats
     report's `sinks` section): NaN as 0 and +-Inf as +-full scale always; samples beyond full
     scale clipped where `clips_to_full_scale` (integer and companded encodings, sound devices).
-    A float file keeps over-range samples (they are counted, not changed)."""
+    A float file keeps finite over-range samples as they are."""
 
     description = "sink"
     #: the encoding cannot hold samples beyond +-1.0: clip them (and count)
@@ -84,7 +84,7 @@ class Sink(_Endpoint):
     def __init__(self, fmt: AudioFormat):
         super().__init__(fmt)
         self.non_finite = 0         # NaN/Inf samples written as 0 / +-full scale
-        self.over_full_scale = 0    # finite samples beyond +-1.0 (clipped if the sink clips)
+        self.clipped = 0            # finite samples beyond +-1.0 written as +-1.0
         self._counters = None
 
     def attach(self, session) -> None:
@@ -96,21 +96,18 @@ class Sink(_Endpoint):
             self._counters.io += 1
 
     def repair(self, array: np.ndarray) -> np.ndarray:
-        """`array` itself when it is clean (two reductions), else a repaired copy (counted as
-        one io copy). Float blocks only; integer PCM is within full scale by construction."""
-        out, bad, over = repair_for_output(array, self.clips_to_full_scale)
+        """`array` itself when it is clean (one or two reductions), else a repaired copy
+        (counted as one io copy). Integer PCM is within full scale by construction."""
+        out, bad, clipped = repair_for_output(array, self.clips_to_full_scale)
         if out is not array:
             self.non_finite += bad
-            self.over_full_scale += over
+            self.clipped += clipped
             self.count_io_copy()
-        elif over:
-            self.over_full_scale += over
         return out
 
     def repair_report(self) -> dict:
-        """{"non_finite", "over_full_scale", "clipped"}: what this boundary repaired."""
-        return {"non_finite": self.non_finite, "over_full_scale": self.over_full_scale,
-                "clipped": self.over_full_scale if self.clips_to_full_scale else 0}
+        """{"non_finite": int, "clipped": int}: samples this boundary had to repair."""
+        return {"non_finite": self.non_finite, "clipped": self.clipped}
 
     def write(self, frame) -> None:
         """Consume one RuntimeData.Numpy frame that reached the graph's output."""

@@ -41,3 +41,12 @@ def test_ipc_benchmark_runs_both_transports_without_pickling_frames():
     out = bench("bench_ipc.py", "--frames", "200", "--rounds", "1")
     assert "iceoryx2" in out and "mp_queue" in out
     assert "'serialization_events': 0" in out
+
+
+def test_integrity_benchmark_reports_before_and_after_in_one_run():
+    out = bench("bench_integrity.py", "--calls", "200", "--rounds", "2", "--json")
+    report = json.loads(out.strip().splitlines()[-1])
+    for row in ("meter, before", "meter, now", "boundary float, now", "boundary clip, now",
+                "sink FLOAT, before", "sink FLOAT, now", "LevelMeter node"):
+        assert report["us_per_block"][row] > 0
+    assert set(report["ratios"]) >= {"meter now/before", "sink FLOAT now/before"}
