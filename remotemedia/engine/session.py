@@ -196,9 +196,12 @@ class Pipeline:
 
     @classmethod
     def from_manifest(cls, src: Any, *, allow_import: Iterable[str] = (),
-                      audio: dict | None = None) -> "Pipeline":
-        """From a path, a dict, or a JSON string. `audio` overrides the manifest's defaults."""
-        return cls(load_manifest(src, allow_import=allow_import, audio_overrides=audio))
+                      audio: dict | None = None, registry=None) -> "Pipeline":
+        """From a path, a dict, or a JSON string. `audio` overrides the manifest's defaults;
+        `registry` resolves node types instead of the default one (remotemedia.testing's
+        isolated registries). Raises ManifestError naming the file, node and problem."""
+        return cls(load_manifest(src, allow_import=allow_import, audio_overrides=audio,
+                                 registry=registry))
 
     @property
     def order(self) -> tuple[str, ...]:

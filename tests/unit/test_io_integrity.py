@@ -13,7 +13,6 @@ import pytest
 import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 from remotemedia.engine.data import NumpyData
 from remotemedia.engine.errors import RemoteMediaError, UsageError

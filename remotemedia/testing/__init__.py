@@ -1,0 +1,33 @@
+"""remotemedia.testing: the harness remotemedia's own tests use, shipped for users.
+
+Scripted streaming verification in simulated time, without devices or sleeps:
+
+    from remotemedia.testing import chain, run_blocks, assert_audio_close
+    result = run_blocks(chain(("g", "Gain", {"db": -6})), signal)
+    assert_audio_close(result.audio, signal * 10 ** (-6 / 20), snr_db_min=120)
+
+- MockClock: simulated time with `rate` and `jump()` (trio's MockClock, for audio blocks)
+- ListSource, CollectingSink: a source of given blocks and a sink that keeps what arrives
+- run_blocks / RunResult / blocks_of: a manifest over blocks through the real StreamRunner
+- manifest, chain, one_node: manifest builders
+- isolated_registry, registered: node registries a test may change freely
+- snr_db, align, assert_audio_close, Golden: assertions and golden files
+- check_node / ConformanceReport: the conformance kit for node authors
+
+Loaded as a pytest plugin (entry point `pytest11`: remotemedia), it adds fixtures
+`rm_clock`, `rm_registry`, `rm_run` and `golden`, and the option `--update-golden`.
+"""
+
+from .audio import Golden, align, assert_audio_close, snr_db
+from .clock import MockClock
+from .conformance import ConformanceReport, check_node
+from .ends import CollectingSink, ListSource
+from .manifests import chain, manifest, one_node
+from .registry import isolated_registry, registered
+from .run import RunResult, blocks_of, run_blocks
+
+__all__ = [
+    "CollectingSink", "ConformanceReport", "Golden", "ListSource", "MockClock", "RunResult",
+    "align", "assert_audio_close", "blocks_of", "chain", "check_node", "isolated_registry",
+    "manifest", "one_node", "registered", "run_blocks", "snr_db",
+]

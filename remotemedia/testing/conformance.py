@@ -1,0 +1,213 @@
+"""`check_node`: the conformance kit a node author runs, as trio ships stream conformance checks.
+
+    from remotemedia.testing import check_node
+    def test_my_node():
+        check_node(MyNode, {"db": -3})
+
+It runs the node alone in a session (input -> node -> output) on a 440 Hz tone in blocks that
+carry pts, seq and metadata, then a block with NaN and Inf, then flush, reset and
+end_of_stream, twice over to check determinism, and fails with every broken rule listed:
+
+- outputs: process() and on_control() return None, a RuntimeData, or an iterable of them;
+- memory: the caller's blocks are never written (a writer calls frame.writable()); an output
+  whose samples equal its input's is a view of it, not a copy (a passing node copies nothing);
+- readers: when a push returns, the engine's reader count of the pushed block equals the
+  outputs still viewing it, unless the node declares `retains_input`;
+- timing: audio outputs carry pts, non-decreasing, and metadata passes through;
+- events: Json outputs serialize as strict RFC 8259 JSON;
+- stream events: flush, reset and end_of_stream are handled without error, and nothing is
+  left to release after end_of_stream;
+- non-finite input: after a block with NaN and Inf and then clean audio, no float or float
+  array the node holds is NaN or Inf;
+- determinism: the same input gives the same outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..engine import strictjson
+from ..engine.data import ControlData, NumpyData, RuntimeData
+from ..engine.node import Node
+from ..engine.session import Pipeline
+from .manifests import one_node
+from .registry import isolated_registry
+
+
+@dataclass
+class ConformanceReport:
+    """Which rules the node kept (`passed`) and which it broke (`failures`, one line each)."""
+
+    node_type: str
+    passed: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def _tone(n_blocks: int, block: int, rate: int, channels: int, dtype) -> list[np.ndarray]:
+    t = np.arange(n_blocks * block) / rate
+    x = 0.5 * np.sin(2 * np.pi * 440.0 * t)
+    x = x if channels == 1 else np.repeat(x[:, None], channels, axis=1)
+    dt = np.dtype(dtype)
+    if dt.kind in "iu":
+        from ..engine.levels import from_unit_float
+        x = from_unit_float(x, dt)
+    else:
+        x = x.astype(dt)
+    return [x[i * block:(i + 1) * block] for i in range(n_blocks)]
+
+
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return not np.isfinite(value).all()
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_non_finite(v) for v in value)
+    return False
+
+
+def _fingerprint(outputs: list) -> list:
+    out = []
+    for o in outputs:
+        if isinstance(o, NumpyData):
+            out.append(("numpy", o.array.dtype.str, o.array.shape, o.array.tobytes(), o.pts))
+        elif o.kind == "json":
+            out.append(("json", json.dumps(strictjson.clean(o.value), sort_keys=True)))
+        else:
+            out.append((o.kind, repr(o)))
+    return out
+
+
+def check_node(node_class: type[Node], params: dict | None = None, *,
+               sample_rate: int = 48000, channels: int = 1, block_size: int = 960,
+               blocks: int = 30, dtype: str = "float32", raise_on_failure: bool = True
+               ) -> ConformanceReport:
+    """Run the conformance checks above on `node_class` with `params`, in a stream of
+    `blocks` blocks of `block_size` samples (`channels`, `dtype`) at `sample_rate`.
+    Returns the ConformanceReport; raises AssertionError listing every failure unless
+    `raise_on_failure` is False. A node that cannot be built with these params raises its
+    ManifestError as it is."""
+    params = dict(params or {})
+    registry = isolated_registry()
+    node_type = node_class.node_type or node_class.__name__
+    registry.register(node_class, node_type)
+    manifest = one_node(node_type, audio={"sample_rate": sample_rate, "block_size": block_size,
+                                          "channels": channels}, **params)
+    pipeline = Pipeline.from_manifest(manifest, registry=registry)
+    report = ConformanceReport(node_type)
+    fail = report.failures.append
+    retains = bool(getattr(node_class, "retains_input", False))
+
+    def run_once() -> tuple[list, dict]:
+        outs: list = []
+        problems: dict[str, str] = {}
+        with pipeline.session() as s:
+            node = s.node("n")
+            try:
+                for i, block in enumerate(_tone(blocks, block_size, sample_rate, channels, dtype)):
+                    frame = NumpyData(block, sample_rate=sample_rate, pts=i * block_size, seq=i,
+                                      metadata={"conformance": i})
+                    before = block.copy()
+                    got = s.push(frame)
+                    if not np.array_equal(block, before, equal_nan=True):
+                        problems.setdefault("memory", "wrote into the caller's block (a writer "
+                                                      "must call frame.writable())")
+                    # Each output viewing the pushed buffer is one reader (the caller's); any
+                    # other count left over means a reader was never given back.
+                    holders = sum(1 for o in got if isinstance(o, NumpyData)
+                                  and o._ownership is frame._ownership)
+                    if not retains and frame._ownership.readers != holders:
+                        problems.setdefault("readers", f"reader count of a pushed block is "
+                                                       f"{frame._ownership.readers} after the push "
+                                                       f"returned ({holders} expected: one per "
+                                                       f"output viewing it; declare retains_input "
+                                                       f"if the node keeps frames)")
+                    for o in got:
+                        if not isinstance(o, RuntimeData):
+                            problems.setdefault("outputs", f"an output is {type(o).__name__}, "
+                                                           f"not RuntimeData")
+                        if isinstance(o, NumpyData):
+                            if o.array.shape == block.shape and o.array.dtype == block.dtype \
+                                    and np.array_equal(o.array, block) \
+                                    and not np.shares_memory(o.array, block):
+                                problems.setdefault("memory", "passed samples on unchanged but "
+                                                              "as a copy (hand on the same view)")
+                            if "conformance" not in o.metadata:
+                                problems.setdefault("metadata", "an audio output lost the input's "
+                                                                "metadata")
+                    outs += got
+            except Exception as exc:       # noqa: BLE001 (reported, not raised)
+                problems["outputs"] = f"on clean audio: {type(exc).__name__}: {exc}"
+                return outs, problems
+            # A broken block, then clean audio again.
+            bad = _tone(1, block_size, sample_rate, channels, "float32")[0].copy()
+            bad[3] = np.nan
+            bad[7] = np.inf
+            try:
+                outs += s.push(NumpyData(bad, sample_rate=sample_rate,
+                                         pts=blocks * block_size, seq=blocks))
+                for i, block in enumerate(_tone(10, block_size, sample_rate, channels,
+                                                "float32")):
+                    n = blocks + 1 + i
+                    outs += s.push(NumpyData(block, sample_rate=sample_rate,
+                                             pts=n * block_size, seq=n))
+            except Exception as exc:       # noqa: BLE001 (reported, not raised)
+                problems["non_finite"] = f"a block with NaN/Inf raised {type(exc).__name__}: {exc}"
+                return outs, problems
+            poisoned = [k for k, v in vars(node).items() if _non_finite(v)]
+            if poisoned:
+                problems["non_finite"] = (f"NaN/Inf from one bad block stays in the node's "
+                                          f"state: {', '.join(sorted(poisoned))}")
+            for event in ("flush", "reset"):
+                try:
+                    outs += s.push(ControlData(event))
+                except Exception as exc:   # noqa: BLE001 (reported, not raised)
+                    problems["stream_events"] = f"{event}: {type(exc).__name__}: {exc}"
+            try:
+                outs += s.end_of_stream()
+                again = s.end_of_stream()
+                if any(isinstance(o, NumpyData) and o.array.size for o in again):
+                    problems["stream_events"] = ("a second end_of_stream still released "
+                                                 "audio: the first did not flush everything")
+            except Exception as exc:       # noqa: BLE001
+                problems["stream_events"] = f"end_of_stream: {type(exc).__name__}: {exc}"
+        return outs, problems
+
+    first, problems = run_once()
+    second, _ = run_once()
+    for name, message in problems.items():
+        fail(f"{name}: {message}")
+    pts = [o.pts for o in first if isinstance(o, NumpyData)]
+    if any(p is None for p in pts):
+        fail("timing: an audio output carries no pts")
+    elif any(b < a for a, b in zip(pts, pts[1:])):
+        fail("timing: audio pts go backwards")
+    for o in first:
+        if isinstance(o, RuntimeData) and o.kind == "json":
+            try:
+                json.loads(strictjson.dumps(o.value),
+                           parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+            except (TypeError, ValueError) as exc:
+                fail(f"events: a Json output is not strict JSON: {exc}")
+                break
+    if _fingerprint(first) != _fingerprint(second):
+        fail("determinism: the same input gave different outputs")
+    checks = ("outputs", "memory", "readers", "metadata", "timing", "events", "stream_events",
+              "non_finite", "determinism")
+    broken = {f.split(":", 1)[0] for f in report.failures}
+    report.passed = [c for c in checks if c not in broken]
+    if report.failures and raise_on_failure:
+        raise AssertionError(f"{node_type} breaks {len(report.failures)} rule(s):\n  "
+                             + "\n  ".join(report.failures))
+    return report

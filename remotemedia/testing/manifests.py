@@ -1,0 +1,59 @@
+"""Manifest builders: the dicts a test would otherwise spell out by hand.
+
+    chain("Gain", ("meter", "LevelMeter", {"every": 5}))      # input -> gain -> meter -> output
+    one_node("Resample", rate=16000, audio={"sample_rate": 48000})
+    manifest(nodes=[...], connections=[...])
+
+A node is given as a node type ("Gain": its id is the type in lower case, numbered if it
+repeats), an (id, type) or (id, type, params) tuple, or a full node dict.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+DEFAULT_AUDIO = {"sample_rate": 48000, "block_size": 960, "channels": 1}
+
+
+def manifest(nodes: Iterable[Any], connections: Iterable[dict], *,
+             audio: dict | None = None, name: str = "test", **top: Any) -> dict:
+    """A native manifest dict: version v1, `audio` over the 48 kHz / 960 / mono defaults, and
+    any other top-level keys (`on_error`, ...) as given."""
+    return {"version": "v1", "metadata": {"name": name},
+            "audio": {**DEFAULT_AUDIO, **(audio or {})},
+            "nodes": _nodes(nodes), "connections": list(connections), **top}
+
+
+def chain(*nodes: Any, audio: dict | None = None, name: str = "chain", **top: Any) -> dict:
+    """input -> each node in turn -> output."""
+    specs = _nodes(nodes)
+    ids = ["input", *(n["id"] for n in specs), "output"]
+    connections = [{"from": a, "to": b} for a, b in zip(ids, ids[1:])]
+    return manifest(specs, connections, audio=audio, name=name, **top)
+
+
+def one_node(node_type: str, *, audio: dict | None = None, node_id: str = "n",
+             **params: Any) -> dict:
+    """input -> one node of `node_type` with `params` -> output."""
+    return chain((node_id, node_type, params), audio=audio, name=node_type)
+
+
+def _nodes(nodes: Iterable[Any]) -> list[dict]:
+    out: list[dict] = []
+    used: dict[str, int] = {}
+    for n in nodes:
+        if isinstance(n, dict):
+            out.append(dict(n))
+            continue
+        if isinstance(n, str):
+            base = n.lower()
+            used[base] = used.get(base, 0) + 1
+            node_id = base if used[base] == 1 else f"{base}{used[base]}"
+            out.append({"id": node_id, "node_type": n})
+            continue
+        node_id, node_type, *rest = n
+        spec = {"id": node_id, "node_type": node_type}
+        if rest and rest[0]:
+            spec["params"] = dict(rest[0])
+        out.append(spec)
+    return out

@@ -1,0 +1,47 @@
+"""The pytest plugin: registered through the `pytest11` entry point, so installing remotemedia
+makes these fixtures available to any test suite.
+
+- `rm_clock`: a MockClock (20 ms period, autojump)
+- `rm_registry`: an isolated node registry (built-ins copied in), discarded after the test
+- `rm_run`: `run_blocks` as a fixture, so a test needs no import
+- `golden`: a Golden rooted at a `golden/` folder beside the test file; `--update-golden`
+  (or REMOTEMEDIA_UPDATE_GOLDEN=1) rewrites the files instead of comparing
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+def pytest_addoption(parser) -> None:
+    group = parser.getgroup("remotemedia")
+    group.addoption("--update-golden", action="store_true", default=False,
+                    help="rewrite remotemedia golden files instead of comparing with them")
+
+
+@pytest.fixture
+def rm_clock():
+    from .clock import MockClock
+    return MockClock(0.02)
+
+
+@pytest.fixture
+def rm_registry():
+    from .registry import isolated_registry
+    return isolated_registry()
+
+
+@pytest.fixture
+def rm_run():
+    from .run import run_blocks
+    return run_blocks
+
+
+@pytest.fixture
+def golden(request):
+    from .audio import Golden
+    folder = Path(request.node.path).parent / "golden"
+    update = request.config.getoption("--update-golden") or None
+    return Golden(folder, update=update)
