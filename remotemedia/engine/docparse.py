@@ -21,9 +21,13 @@ import re
 
 import yaml
 
+from .errors import RemoteMediaError
 
-class DocumentError(ValueError):
+
+class DocumentError(RemoteMediaError, ValueError):
     """The text is not a valid document; `line` is 1-based, or None when unknown."""
+
+    exit_code = 2
 
     def __init__(self, problem: str, line: int | None = None):
         super().__init__(problem)

@@ -2,10 +2,14 @@
 
     RemoteMediaError                 exit_code 1 unless a subclass says otherwise
      +-- ManifestError               a manifest that cannot run (exit 2)
+     +-- UnknownNodeType             a node type no registry knows (exit 2; also a KeyError)
      +-- UsageError                  a bad argument, SPEC or file name (exit 2)
      +-- DeviceError                 an audio device that cannot be used (exit 2 when
      |                               named wrongly by the user, 1 when it fails while running)
      +-- NodeError                   a node raised while processing; names the node
+     +-- ModelError                  a model that cannot be loaded or run (Silero's ONNX file)
+     +-- CodecError                  bytes that do not follow a codec's format (also a
+     |                               ValueError): the process-node wire, recordings
      +-- SerializationError          strict mode saw an array being serialized
      +-- PipelineClosed              the session was closed by its owner
      +-- PipelineBroken              the session failed and cannot take more frames
@@ -59,6 +63,29 @@ class NodeError(RemoteMediaError):
         self.node_id = node_id
         when = f" in {during}" if during else ""
         super().__init__(f"node '{node_id}' failed{when}: {type(exc).__name__}: {exc}")
+
+
+class UnknownNodeType(RemoteMediaError, KeyError):
+    """No registry knows this node type; `hint` suggests a close name or says how to allow an
+    import path. Also a KeyError, as a failed registry lookup."""
+
+    exit_code = 2
+
+    def __init__(self, name: str, hint: str = ""):
+        super().__init__(name)
+        self.name = name
+        self.hint = hint
+
+    def __str__(self):
+        return f"unknown node type '{self.name}'{self.hint}"
+
+
+class ModelError(RemoteMediaError):
+    """A model a node needs cannot be loaded here; the message says why and what to install."""
+
+
+class CodecError(RemoteMediaError, ValueError):
+    """Bytes that do not follow the format a codec reads (a truncated or foreign message)."""
 
 
 class SerializationError(RemoteMediaError):

@@ -22,6 +22,7 @@ from typing import Any, Callable, ClassVar, Iterable
 import numpy as np
 
 from .data import NumpyData, RuntimeData
+from .errors import UnknownNodeType  # noqa: F401 (re-exported: its historic home)
 from .levels import from_unit_float, to_unit_float
 
 REQUIRED = object()
@@ -248,16 +249,6 @@ def _did_you_mean(name: str, candidates) -> str:
 # -- registry -------------------------------------------------------------------------------------
 
 ENTRY_POINT_GROUP = "remotemedia.nodes"
-
-
-class UnknownNodeType(KeyError):
-    def __init__(self, name: str, hint: str):
-        super().__init__(name)
-        self.name = name
-        self.hint = hint
-
-    def __str__(self):
-        return f"unknown node type '{self.name}'{self.hint}"
 
 
 class NodeRegistry:

@@ -25,7 +25,7 @@ import numpy as np
 
 from .data import (EMPTY_METADATA, BufferOwnership, ControlData, NumpyData, RuntimeData,
                    set_current_counters, to_runtime_data)
-from .errors import NodeError, PipelineBroken, PipelineClosed, RemoteMediaError
+from .errors import ManifestError, NodeError, PipelineBroken, PipelineClosed, RemoteMediaError
 from .manifest import INPUT, OUTPUT, Manifest, load_manifest
 from .metrics import RING_SIZE, Counters, LatencyRing, LatencySummary, NodeStatistics, summarize
 from .node import Node
@@ -250,9 +250,11 @@ class Session:
                 node = _make_node(spec)
                 node.format = m.input_formats[node_id]
                 node.setup()
-            except RemoteMediaError:
+            except (NodeError, ManifestError):
                 raise
             except Exception as exc:  # a model that will not load, a worker that will not start
+                # Named by node, whatever raised: a ModelError or a WorkerError alone would not
+                # say which node of the graph could not start.
                 raise NodeError(node_id, exc, during="setup") from exc
             steps[node_id] = _Step(node, spec.on_error, self)
             self._steps.append(steps[node_id])

@@ -53,6 +53,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..engine.errors import CodecError  # noqa: F401 (raised here; its home is the error tree)
 from ..engine.serialization import record_encode
 
 MAGIC = b"RMX1"
@@ -74,10 +75,6 @@ SPARSE_LIMIT = 4   # compact a view whose span exceeds its own bytes this many t
 
 FIXED = struct.Struct("<4sBBBBQqqqIIHHHHQ")
 assert FIXED.size == 64
-
-
-class CodecError(ValueError):
-    """A message that does not follow the format above."""
 
 
 class Header:

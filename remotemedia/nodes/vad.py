@@ -32,6 +32,7 @@ import os
 import numpy as np
 
 from ..engine.data import JsonData
+from ..engine.errors import ModelError
 from ..engine.node import AudioFormat, Node, Param, register_node
 from ..engine.levels import SILENCE_DBFS, finite_or_zero, to_unit_float
 
@@ -43,7 +44,7 @@ MODEL_FILE = "silero_vad.onnx"
 HYSTERESIS = 0.15     # speech ends below threshold - 0.15, as in Silero's own iterator
 
 
-class ModelUnavailable(RuntimeError):
+class ModelUnavailable(ModelError):
     """The Silero model cannot be loaded here; the message says why and what to install."""
 
 

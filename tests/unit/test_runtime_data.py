@@ -160,3 +160,27 @@ def test_public_api_names_are_pinned():
     assert expected <= set(rm.__all__)
     for name in rm.__all__:
         assert hasattr(rm, name), name
+
+
+def test_every_exception_class_the_package_defines_is_in_one_tree():
+    import importlib
+    import pkgutil
+
+    import remotemedia
+    foreign = []
+    for info in pkgutil.walk_packages(remotemedia.__path__, "remotemedia."):
+        if info.name.endswith("__main__") or info.name.startswith(
+                ("remotemedia.app", "remotemedia.tui", "remotemedia.testing")):
+            continue
+        try:
+            module = importlib.import_module(info.name)
+        except ImportError:
+            continue           # an optional extra not installed here
+        for name, obj in vars(module).items():
+            if isinstance(obj, type) and issubclass(obj, BaseException) \
+                    and obj.__module__ == info.name and not name.startswith("_"):
+                if not issubclass(obj, rm.RemoteMediaError):
+                    foreign.append(f"{info.name}.{name}")
+    assert foreign == []
+    assert issubclass(rm.UnknownNodeType, KeyError) and rm.UnknownNodeType.exit_code == 2
+    assert issubclass(rm.CodecError, ValueError)
