@@ -512,7 +512,8 @@ def cmd_validate(args) -> int:
         " (no connection names input or output: roots take the input, "
         + "terminal nodes reach the output)" if m.shape == "upstream" else ""))
     if m.weak_audio:
-        print(f"  {' and '.join(sorted(m.weak_audio))} not pinned: a file input's own are used")
+        print(f"  {' and '.join(sorted(m.weak_audio))}: defaults (metadata.cli_defaults, else the "
+              f"upstream CLI's 16 kHz mono) that a file input's own format replaces")
     if m.shape == "upstream":
         roots = [c.target for c in m.connections if c.source == "input"]
         sinks = [c.source for c in m.connections if c.target == "output"]

@@ -73,9 +73,8 @@ class FastResampleNode(UpstreamNode, Resample):
     def check_params(cls, params):
         params, _ = cls.normalize_params(params)
         own = Node.check_params.__func__(cls, params)
-        native = {"rate": own["target_rate"], "quality": _QUALITY[own["quality"]],
-                  "input_rate": own["source_rate"]}
-        return {**own, **native}
+        # `quality` keeps the upstream's word (Low/Medium/High); _new_stream maps it for soxr.
+        return {**own, "rate": own["target_rate"], "input_rate": own["source_rate"]}
 
     @classmethod
     def check_config(cls, config):
@@ -91,6 +90,11 @@ class FastResampleNode(UpstreamNode, Resample):
                                  f"is {fmt.sample_rate} Hz")
             return fmt
         return super().output_format(fmt)
+
+    def _new_stream(self):
+        import soxr
+        return soxr.ResampleStream(self._in_rate, self.rate, self._channels,
+                                   dtype=self._dtype, quality=_QUALITY[self.quality])
 
     def setup(self):
         self._passthrough = self.rate is None or self.rate == (
