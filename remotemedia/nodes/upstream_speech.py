@@ -97,15 +97,22 @@ class FastResampleNode(UpstreamNode, Resample):
                                    dtype=self._dtype, quality=_QUALITY[self.quality])
 
     def setup(self):
+        # Rates that agree (or no target): the audio passes through unchanged, as upstream.
         self._passthrough = self.rate is None or self.rate == (
             self.input_rate or self.format.sample_rate)
-        super().setup()
+        if not self._passthrough:
+            super().setup()
 
     def process(self, frame):
-        if self._passthrough and (frame.sample_rate is None or self.rate is None
-                                  or frame.sample_rate == self.rate):
+        if self._passthrough:
+            if self.rate is not None and frame.sample_rate not in (None, self.rate):
+                raise ValueError(f"targetRate is {self.rate} Hz and the stream was too, but a "
+                                 f"{frame.sample_rate} Hz block arrived")
             return frame
         return super().process(frame)
+
+    def on_control(self, event):
+        return None if self._passthrough else super().on_control(event)
 
 
 @register_node
@@ -257,7 +264,8 @@ class AudioBufferAccumulatorNode(UpstreamNode):
         pts = self._clock.pts(data, self.format.sample_rate)
         if not self._speaking:
             self._pending.append((pts, data))
-            horizon = pts - self._clock.rate // 2        # 500 ms of media time
+            # Kept while its start is at most 500 ms (media time) before the newest audio.
+            horizon = pts + data.samples - self._clock.rate // 2
             self._pending = [p for p in self._pending if p[0] >= horizon][-20:]
             return None
         self._acc.append(data)
