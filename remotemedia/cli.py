@@ -562,8 +562,8 @@ def cmd_nodes(args) -> int:
             tags.append("upstream node")
         if aliases.get(d["node_type"]):
             tags.append(f"upstream alias: {', '.join(aliases[d['node_type']])}")
-        tag = f" [{'; '.join(tags)}]" if tags else ""
-        print(f"{d['node_type']}{fan_in}{tag}: {d['description']}")
+        tag = f"  [{'; '.join(tags)}]" if tags else ""
+        print(f"{d['node_type']}{fan_in}: {d['description']}{tag}")
         names = {v: k for k, v in (d.get("param_aliases") or {}).items()}
         for p in d["params"]:
             default = "required" if p["required"] else f"= {p['default']!r}"
