@@ -22,6 +22,7 @@ so do these nodes, and the node's docstring says so.
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Any, ClassVar
 
 import numpy as np
@@ -182,7 +183,10 @@ class DriftMetrics:
         self.lead_us = 0.0
         self.slope = 0.0
         self.skew_us = 0.0
-        self.cadence: list[int] = []
+        # Media-time steps (us, integers: the running sums are exact), the last 1000.
+        self.cadence: deque[int] = deque()
+        self._cad_sum = 0
+        self._cad_sq = 0
         self.raised = {a: False for a in ALERTS}
         self._count = {a: 0 for a in ALERTS}
 
@@ -192,13 +196,15 @@ class DriftMetrics:
             self._count[a] = 0
 
     def cv(self) -> float:
-        c = self.cadence
-        if len(c) < 2:
+        """Population standard deviation over mean of the media steps (0 below 2 steps or a
+        mean under 1 us)."""
+        n = len(self.cadence)
+        if n < 2:
             return 0.0
-        mean = sum(c) / len(c)
+        mean = self._cad_sum / n
         if mean < 1:
             return 0.0
-        var = sum((x - mean) ** 2 for x in c) / len(c)
+        var = max(0.0, (self._cad_sq - self._cad_sum * self._cad_sum / n) / n)
         return math.sqrt(var) / mean
 
     def health_score(self) -> float:
@@ -230,9 +236,14 @@ class DriftMetrics:
             inst = (lead - prev[0]) / (elapsed - prev[1]) * 1000.0
             self.slope = self.alpha * inst + (1 - self.alpha) * self.slope
         if last is not None:
-            self.cadence.append(max(0, media_us - last))
+            step = max(0, media_us - last)
+            self.cadence.append(step)
+            self._cad_sum += step
+            self._cad_sq += step * step
             if len(self.cadence) > 1000:
-                del self.cadence[0]
+                old = self.cadence.popleft()
+                self._cad_sum -= old
+                self._cad_sq -= old * old
         prev_lead = prev[0] if prev is not None else None
         self.prev = (lead, elapsed)
         self.lead_us = lead
@@ -240,12 +251,13 @@ class DriftMetrics:
         if self.total <= self.warmup:
             return False
         health = self.health_score()
+        cv = self.cv()
         conditions = {
             "DRIFT_SLOPE": abs(self.slope) > self.slope_threshold,
             "LEAD_JUMP": prev_lead is not None and abs(lead - prev_lead) > self.lead_jump_us,
             "AV_SKEW": abs(self.skew_us) > self.av_skew_us,
             "FREEZE": False,
-            "CADENCE_UNSTABLE": self.cv() > self.cadence_cv,
+            "CADENCE_UNSTABLE": cv > self.cadence_cv,
             "HEALTH_LOW": health < self.health_threshold,
         }
         changed = False

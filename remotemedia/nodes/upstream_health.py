@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import math
+from collections import deque
 from datetime import datetime, timezone
 
 import numpy as np
@@ -598,7 +599,7 @@ class TimingDriftNode(UpstreamNode):
         self._metrics = DriftMetrics(slope_threshold=self.drift_threshold_ms_per_s,
                                      lead_jump_us=self.lead_threshold_ms * 1000,
                                      raise_after=3, clear_after=5)
-        self._jitter: list[tuple[int, int]] = []    # (arrival, inter-arrival) us
+        self._jitter: deque = deque()               # (arrival, inter-arrival) us, last 5 s
         self._last_arrival: int | None = None
         self._last_emit: int | None = None
         self._prev_alerts: set[str] = set()
@@ -611,8 +612,10 @@ class TimingDriftNode(UpstreamNode):
         media = self._clock.us(pts)
         arrival = arrival_us(frame, media)
         if self._last_arrival is not None:
-            self._jitter.append((arrival, arrival - self._last_arrival))
-            self._jitter = [j for j in self._jitter if j[0] >= arrival - 5_000_000]
+            jitter = self._jitter
+            jitter.append((arrival, arrival - self._last_arrival))
+            while jitter[0][0] < arrival - 5_000_000:
+                jitter.popleft()
         self._last_arrival = arrival
         m = self._metrics
         events = []
