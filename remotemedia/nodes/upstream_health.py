@@ -26,12 +26,9 @@ import numpy as np
 
 from ..engine.data import JsonData
 from ..engine.node import AudioFormat, Param, register_node
-from .analysis import SILENCE_DBFS, rms_and_peak, to_dbfs
+from .analysis import rms_and_peak, to_dbfs
 from .upstream_common import (DriftMetrics, MediaClock, UpstreamNode, arrival_us, event,
                               event_time_us, pop_std, stream_id, unit_float)
-
-_EVENTS_ONLY = "events"
-
 
 class _Analyzer(UpstreamNode):
     """An analyzer: audio in, one event out per block; other data flows past untouched (the
@@ -1144,4 +1141,4 @@ def health_event_lines(value, *, start_epoch_s: float, media_us: int | None) -> 
 __all__ = ["AudioLevelNode", "SilenceDetectorNode", "ClippingDetectorNode",
            "ChannelBalanceNode", "SpeechPresenceNode", "ConversationFlowNode",
            "SessionHealthNode", "TimingDriftNode", "HealthEmitterNode", "EventCorrelatorNode",
-           "AudioEvidenceNode", "health_events", "health_event_lines", "SILENCE_DBFS"]
+           "AudioEvidenceNode", "health_events", "health_event_lines"]

@@ -9,7 +9,7 @@ import pytest
 
 import remotemedia as rm
 from remotemedia import ManifestError
-from remotemedia.engine.data import JsonData, NumpyData
+from remotemedia.engine.data import NumpyData
 from remotemedia.engine.manifest import (NATIVE, UPSTREAM, load_manifest, manifest_shape,
                                          native_document)
 
