@@ -84,10 +84,10 @@ class FastResampleNode(UpstreamNode, Resample):
         if self.channels is not None and fmt.channels is not None and fmt.channels != self.channels:
             raise ValueError(f"channels is {self.channels} but the stream arriving has "
                              f"{fmt.channels}")
+        if self.input_rate is not None and fmt.sample_rate not in (None, self.input_rate):
+            raise ValueError(f"sourceRate is {self.input_rate} Hz but the stream arriving is "
+                             f"{fmt.sample_rate} Hz")
         if self.rate is None:
-            if self.input_rate is not None and fmt.sample_rate not in (None, self.input_rate):
-                raise ValueError(f"sourceRate is {self.input_rate} Hz but the stream arriving "
-                                 f"is {fmt.sample_rate} Hz")
             return fmt
         return super().output_format(fmt)
 
