@@ -98,7 +98,7 @@ class Manifest:
     shape: str = NATIVE                         # "native" or "upstream" (as read)
     warnings: tuple[str, ...] = ()              # one line each, for `remotemedia validate`
     #: audio keys no one pinned (upstream shape, no audio block): a file input's own format
-    #: may replace them (`with_file_format`)
+    #: may replace them (the CLI reloads with `audio_overrides` from the file)
     weak_audio: frozenset = frozenset()
 
     @property
