@@ -3,7 +3,9 @@
     remotemedia stream --manifest FILE [--input SPEC] [--output SPEC] [--duration S]
                        [--realtime | --fast] [--json] [--strict] [--events FILE]
                        [--allow-import MODULE ...] [--mode queued|callback]
+                       [--block-size N | --chunk-size N] [--event-format raw|health]
     remotemedia validate FILE
+    remotemedia convert-manifest FILE [--output OUT]
     remotemedia nodes [--json]
     remotemedia devices [--json]
     remotemedia tui [--manifest FILE] [--input SPEC] [--output SPEC]
@@ -24,6 +26,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 
 import numpy as np
@@ -112,7 +115,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
                    help="let the manifest name node classes from MODULE (repeatable)")
     add_mode_argument(p)
+    p.add_argument("--block-size", "--chunk-size", dest="block_size", type=parse_block_size,
+                   metavar="N", help="samples per block, overriding the manifest's (an "
+                   "upstream-shape manifest runs in its cli_defaults.chunk_size, else 4000)")
+    p.add_argument("--event-format", choices=("raw", "health"), default="raw",
+                   help="raw: each event as the node emits it; health: the upstream "
+                        "stream-health tools' HealthEvent lines (silence, low_volume, clipping, "
+                        "channel_imbalance, dropouts, drift, freeze, cadence, av_skew, health)")
     p.set_defaults(command=cmd_stream)
+
+    p = sub.add_parser("convert-manifest", help="write the native equivalent of an "
+                                                "upstream-shape manifest",
+                       description="Write the native form of a manifest: explicit input and "
+                                   "output connections, an audio block, canonical node names "
+                                   "(FastResampleNode -> Resample, ...), no keys that have no "
+                                   "effect. Notes go to stderr.")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--output", "-o", metavar="OUT", help="write here instead of stdout")
+    p.add_argument("--allow-import", action="append", default=[], metavar="MODULE")
+    p.set_defaults(command=cmd_convert_manifest)
 
     p = sub.add_parser("validate", help="check a manifest without running it")
     p.add_argument("file", metavar="FILE")
@@ -159,6 +180,19 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def parse_block_size(text: str) -> int:
+    """A positive whole number of samples."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive whole number of samples, got '{text}'") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive whole number of samples, got '{text}'")
+    return value
+
+
 def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr)
 
@@ -177,8 +211,16 @@ def cmd_stream(args) -> int:
     if args.json and args.output.strip() == "raw:-":
         raise UsageError("--json prints the report on stdout, which --output raw:- uses for "
                          "audio; drop one of them")
-    pipeline = Pipeline.from_manifest(args.manifest, allow_import=args.allow_import)
+    block = {"block_size": args.block_size} if args.block_size else None
+    pipeline = Pipeline.from_manifest(args.manifest, allow_import=args.allow_import,
+                                      audio=block)
     manifest = pipeline.manifest
+    own = _file_format(args.input, manifest)
+    if own:
+        # An upstream-shape manifest that pins no format runs at the file's own (Part A).
+        pipeline = Pipeline.from_manifest(args.manifest, allow_import=args.allow_import,
+                                          audio={**(block or {}), **own})
+        manifest = pipeline.manifest
     input_spec, output_spec = args.input, args.output
     if args.realtime is False:
         # --fast is simulated time, which only the virtual device can keep: `default` is it.
@@ -196,6 +238,8 @@ def cmd_stream(args) -> int:
         [("--events", args.events)] if args.events else []))
     sink_on_stdout = getattr(sink, "uses_stdout", False)
     events = _open_events(args.events, sink_on_stdout)
+    if args.event_format == "health":
+        events.health_start_s = time.time()  # the run's start on the wall clock, read once
     runner = StreamRunner(pipeline, source, sink, realtime=args.realtime,
                           duration=args.duration, strict=args.strict, on_event=events)
     events.flush_each = runner.realtime
@@ -270,6 +314,18 @@ def _same_inode(a: bytes, b: bytes) -> bool:
         return False
 
 
+def _file_format(spec: str, manifest) -> dict:
+    """A file input's own rate and channels, for the audio keys the manifest leaves weak."""
+    name, sep, arg = spec.partition(":")
+    if not manifest.weak_audio or name.strip().lower() != "file" or not arg:
+        return {}
+    from .engine.node import AudioFormat
+    from .io.files import WavSource
+    source = WavSource(os.path.expanduser(arg), AudioFormat())  # UsageError if unreadable
+    own = {"sample_rate": source.samplerate, "channels": source.channels}
+    return {k: v for k, v in own.items() if k in manifest.weak_audio}
+
+
 def _print_stdout(line: str) -> None:
     """One line on stdout; a reader that went away (`| head`) is not worth a traceback."""
     try:
@@ -334,6 +390,8 @@ class _EventWriter:
         self.stream = stream
         self.owns = owns
         self.flush_each = False
+        #: set (to the run's start, epoch seconds) to write HealthEvent lines instead
+        self.health_start_s: float | None = None
         self.count = 0
         self._warned = False
 
@@ -344,7 +402,13 @@ class _EventWriter:
                 self._warned = True
                 _note("events are not written: stdout carries raw audio (use --events FILE)")
             return
-        line = strictjson.dumps(event_record(data), default=_json_default)
+        if self.health_start_s is not None:
+            lines = health_lines(data, self.health_start_s)
+            if not lines:
+                return
+            line = "\n".join(strictjson.dumps(r) for r in lines)
+        else:
+            line = strictjson.dumps(event_record(data), default=_json_default)
         try:
             self.stream.write(line + "\n")
             if self.flush_each:
@@ -381,6 +445,19 @@ def event_record(data) -> dict:
     if kind == "binary":
         return {"type": "binary", "pts": pts, "bytes": len(data.data)}
     return {"type": kind, "pts": pts}
+
+
+def health_lines(data, start_epoch_s: float) -> list[dict]:
+    """An output as the upstream stream-health tools' HealthEvent lines (UPSTREAM.md §5):
+    `type`, `ts` (the run's start plus the event's media time, RFC 3339), the variant's fields,
+    `stream_id` when known. Outputs that report nothing wrong give none."""
+    if data.kind != "json":
+        return []
+    from .nodes.upstream_health import health_event_lines
+    value = data.value
+    media = value.get("timestamp_us") if isinstance(value, dict) else None
+    return health_event_lines(value, start_epoch_s=start_epoch_s,
+                              media_us=media if isinstance(media, int) else None)
 
 
 def _json_default(value):
@@ -470,6 +547,38 @@ def cmd_validate(args) -> int:
     a = m.audio
     print(f"{args.file}: ok: '{m.name}', {len(m.nodes)} node(s), {a.sample_rate} Hz, "
           f"{a.channels} ch, {a.block_size}-sample blocks; order: {' -> '.join(m.order)}")
+    print(f"shape: {m.shape}" + (
+        " (no connection names input or output: roots take the input, "
+        + "terminal nodes reach the output)" if m.shape == "upstream" else ""))
+    if m.weak_audio:
+        print(f"  {' and '.join(sorted(m.weak_audio))}: defaults (metadata.cli_defaults, else the "
+              f"upstream CLI's 16 kHz mono) that a file input's own format replaces")
+    if m.shape == "upstream":
+        roots = [c.target for c in m.connections if c.source == "input"]
+        sinks = [c.source for c in m.connections if c.target == "output"]
+        print(f"  input -> {', '.join(roots)}; {', '.join(sinks)} -> output")
+    for warning in m.warnings:
+        print(f"warning: {warning}")
+    return EXIT_OK
+
+
+def cmd_convert_manifest(args) -> int:
+    import yaml
+    from .engine.manifest import native_document
+    doc, notes = native_document(args.file, allow_import=args.allow_import)
+    text = (f"# Native form of {os.path.basename(args.file)}, written by "
+            f"`remotemedia convert-manifest`.\n"
+            + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None))
+    for note in notes:
+        _note(f"note: {note}")
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+    else:
+        _print_stdout(text.rstrip("\n"))
     return EXIT_OK
 
 
@@ -479,13 +588,27 @@ def cmd_nodes(args) -> int:
     if args.json:
         print(strictjson.dumps(described, indent=2, default=str))
         return EXIT_OK
+    aliases: dict[str, list[str]] = {}
+    for d in described:
+        if d.get("alias_of"):
+            aliases.setdefault(d["alias_of"], []).append(d["node_type"])
     for d in described:
         fan_in = " (fan-in)" if d.get("inputs") == "many" else ""
-        print(f"{d['node_type']}{fan_in}: {d['description']}")
+        tags = []
+        if d.get("alias_of"):
+            tags.append(f"upstream name for {d['alias_of']}")
+        elif d.get("upstream"):
+            tags.append("upstream node")
+        if aliases.get(d["node_type"]):
+            tags.append(f"upstream alias: {', '.join(aliases[d['node_type']])}")
+        tag = f"  [{'; '.join(tags)}]" if tags else ""
+        print(f"{d['node_type']}{fan_in}: {d['description']}{tag}")
+        names = {v: k for k, v in (d.get("param_aliases") or {}).items()}
         for p in d["params"]:
             default = "required" if p["required"] else f"= {p['default']!r}"
             doc = f"  {p['doc']}" if p.get("doc") else ""
-            print(f"    {p['name']}: {p['type']} {default}{doc}")
+            alias = f" (or {names[p['name']]})" if p["name"] in names else ""
+            print(f"    {p['name']}{alias}: {p['type']} {default}{doc}")
     return EXIT_OK
 
 

@@ -9,12 +9,23 @@ The CLI's `stream` and the TUI both run pipelines through this. One loop, on one
 
 It ends at `duration`, at end of input, on `stop()` (thread- and signal-safe) or on an error,
 and on every path closes the session, the source and the sink, so files are finalized.
+
+Arrival time. When a node of the manifest declares `uses_arrival_time = True` (the timing nodes
+TimingDriftNode and HealthEmitterNode), each block carries `metadata["arrival_us"]`: when the
+block arrived, in microseconds on the run's clock since the run started. In real time (a device
+or --realtime) that is the pacing clock (or the monotonic clock for a device that paces itself)
+read as the block is released; a test's MockClock gives its simulated time; in simulated time
+(files, generators, --fast) it is the block's media time, pts / sample_rate, so a file read
+faster than real time shows no drift and every simulated run is deterministic. Nodes never read
+the wall clock themselves. (A device input in callback mode pushes blocks from its own callback
+and does not stamp them yet: there, timing nodes see no drift.)
 """
 
 from __future__ import annotations
 
 import math
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -26,6 +37,9 @@ from .engine.session import Pipeline, Session
 from .io.base import Sink, Source
 from .io.clock import Clock, RealtimeClock, SimulatedClock
 from .engine.levels import SILENCE_DBFS, measure, to_dbfs
+
+#: the metadata key of a block's arrival time (us on the run's clock); see the module docstring
+ARRIVAL_KEY = "arrival_us"
 
 IDLE, RUNNING, STOPPED, FINISHED, FAILED = "idle", "running", "stopped", "finished", "failed"
 
@@ -162,7 +176,11 @@ class StreamRunner:
             return
         if max_frames is not None and hasattr(source, "limit_frames"):
             source.limit_frames(max_frames)  # a device captures exactly what the run reads
+        stamp = any(getattr(spec.node_class, "uses_arrival_time", False)
+                    for spec in self.pipeline.manifest.nodes)
+        real_arrival = self.realtime
         clock.start()
+        t0 = time.monotonic()
         while not stop.is_set():
             if max_frames is not None and n >= max_frames:
                 self.stop_reason = self.stop_reason or "duration"
@@ -177,7 +195,19 @@ class StreamRunner:
                 break
             if max_frames is not None and n == max_frames - 1 and block.ndim:
                 block = block[:self.max_samples - pts]
-            frame = NumpyData(block, sample_rate=rate, pts=pts, seq=n)
+            if stamp:
+                # The run's clock: the pacing clock when there is one (real, or a test's
+                # MockClock), a device's real time, else media time.
+                if pace:
+                    arrival = int(clock.now() * 1e6)
+                elif real_arrival:
+                    arrival = int((time.monotonic() - t0) * 1e6)
+                else:
+                    arrival = pts * 1_000_000 // rate
+                frame = NumpyData(block, sample_rate=rate, pts=pts, seq=n,
+                                  metadata={ARRIVAL_KEY: arrival})
+            else:
+                frame = NumpyData(block, sample_rate=rate, pts=pts, seq=n)
             self.frames_released = n + 1
             if self.measure_levels:
                 self._measure(block, "input")

@@ -14,6 +14,17 @@ Shape (compatible with the upstream's):
 
 Every failure is a `ManifestError` whose one-line message names the file, the node id where
 there is one, and the problem.
+
+Two shapes (UPSTREAM.md Part A). A manifest is in the *upstream shape* when none of its
+connections names `input` or `output` (an empty list included); it then runs as the upstream
+runs it: `upstream_to_native()` rewrites it into the native shape before the checks below, with
+every node that has no incoming edge fed from `input`, every node with no outgoing edge (or
+marked `is_output_node: true`) sent to `output`, the upstream's extra keys accepted (a warning
+for each that has no effect here), `version` `v1` or `1.0`, `metadata.cli_defaults` as weak
+audio defaults and blocks of `cli_defaults.chunk_size` or 4000 samples. Several incoming edges
+into a one-input node interleave in arrival order, as upstream; where two of them carry audio the
+manifest loads with a warning naming the edges (in a native manifest that stays an error).
+Warnings never stop a load: they are kept on `Manifest.warnings` for `remotemedia validate`.
 """
 
 from __future__ import annotations
@@ -30,6 +41,17 @@ INPUT = "input"
 OUTPUT = "output"
 RESERVED_IDS = frozenset({INPUT, OUTPUT})
 SUPPORTED_VERSIONS = ("v1",)
+UPSTREAM_VERSIONS = ("v1", "1.0")
+NATIVE, UPSTREAM = "native", "upstream"
+#: the upstream CLI's and stream-health tools' chunk (UPSTREAM.md Part A, "Block size")
+UPSTREAM_BLOCK_SIZE = 4000
+#: audio defaults of the upstream's CLI (`remotemedia stream --sample-rate 16000 --channels 1`)
+UPSTREAM_AUDIO = AudioFormat(sample_rate=16000, channels=1, block_size=UPSTREAM_BLOCK_SIZE)
+# The upstream's node keys (UPSTREAM.md §1.1). `is_output_node` takes effect here; the others
+# are accepted and have none, each said once by a warning.
+UPSTREAM_NODE_KEYS = ("is_streaming", "is_output_node", "capabilities", "media_capabilities",
+                      "host", "runtime_hint", "execution", "fast_path", "python_deps", "docker")
+RUNTIME_HINTS = ("rust_python", "cpython", "cpython_wasm", "auto")
 EXECUTORS = ("inline", "process")  # "thread" arrives with its executor
 ON_ERROR = ("fail", "skip", "restart")  # restart: respawn a process node's crashed worker
 QUEUE_POLICIES = ("block", "drop_oldest", "drop_newest")
@@ -72,6 +94,11 @@ class Manifest:
     order: tuple[str, ...]                      # topological, stable in manifest order
     formats: Mapping[str, AudioFormat] = field(default_factory=dict)  # output format per node
     input_formats: Mapping[str, AudioFormat] = field(default_factory=dict)  # merged, per node
+    shape: str = NATIVE                         # "native" or "upstream" (as read)
+    warnings: tuple[str, ...] = ()              # one line each, for `remotemedia validate`
+    #: audio keys no one pinned (upstream shape, no audio block): a file input's own format
+    #: may replace them (the CLI reloads with `audio_overrides` from the file)
+    weak_audio: frozenset = frozenset()
 
     @property
     def name(self) -> str:
@@ -154,18 +181,30 @@ def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (
     def fail(problem: str, node_id: str | None = None):
         raise ManifestError(problem, source=source, node_id=node_id)
 
+    shape = manifest_shape(doc)
+    warnings: list[str] = []
+    base = DEFAULT_AUDIO
+    weak: frozenset = frozenset()
+    if shape == UPSTREAM:
+        doc, warnings, base = upstream_to_native(doc, fail)
+        # Rate and channels nobody pinned (no audio block, no caller override) stay weak:
+        # a file input's own format replaces them.
+        pinned = set(doc.get("audio") or ()) | {k for k, v in (audio_overrides or {}).items()
+                                               if v is not None}
+        weak = frozenset({"sample_rate", "channels"} - pinned)
     unknown = sorted(set(doc) - _TOP_KEYS)
     if unknown:
         fail(f"unknown top-level key '{unknown[0]}' (expected: {', '.join(sorted(_TOP_KEYS))})")
     version = doc.get("version")
     if version is None:
         fail("missing 'version' (expected 'v1')")
-    if str(version) not in SUPPORTED_VERSIONS:
-        fail(f"unsupported version {version!r} (supported: {', '.join(SUPPORTED_VERSIONS)})")
+    supported = UPSTREAM_VERSIONS if shape == UPSTREAM else SUPPORTED_VERSIONS
+    if str(version) not in supported:
+        fail(f"unsupported version {version!r} (supported: {', '.join(supported)})")
     metadata = doc.get("metadata") or {}
     if not isinstance(metadata, dict):
         fail("'metadata' must be a mapping")
-    audio = _check_audio(doc.get("audio"), fail, audio_overrides)
+    audio = _check_audio(doc.get("audio"), fail, audio_overrides, base)
     default_on_error = doc.get("on_error", "fail")
     if default_on_error not in ON_ERROR:
         fail(f"'on_error' must be one of {', '.join(ON_ERROR)}, got {default_on_error!r}")
@@ -177,7 +216,8 @@ def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (
     seen: set[str] = set()
     allow_import = tuple(allow_import)
     for i, raw in enumerate(raw_nodes):
-        specs.append(_check_node(raw, i, seen, fail, registry, allow_import, default_on_error))
+        specs.append(_check_node(raw, i, seen, fail, registry, allow_import, default_on_error,
+                                 warnings))
     by_id = {s.id: s for s in specs}
 
     raw_conns = doc.get("connections")
@@ -186,20 +226,21 @@ def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (
     connections = [_check_connection(raw, i, by_id, fail) for i, raw in enumerate(raw_conns)]
 
     order = _topological_order(specs, connections, fail)
-    _check_fan_in(connections, by_id, fail)
     _check_reachable(specs, connections, fail)
     formats, input_formats = _propagate_formats(order, by_id, connections, audio, fail)
+    _check_fan_in(connections, by_id, formats, fail, warnings if shape == UPSTREAM else None)
     _check_output_agrees(connections, formats, audio, fail)
     return Manifest(source=source, version=str(version),
                     metadata=MappingProxyType(dict(metadata)), audio=audio,
                     nodes=tuple(specs), connections=tuple(connections), order=tuple(order),
                     formats=MappingProxyType(formats),
-                    input_formats=MappingProxyType(input_formats))
+                    input_formats=MappingProxyType(input_formats),
+                    shape=shape, warnings=tuple(warnings), weak_audio=weak)
 
 
-def _check_audio(raw, fail, overrides) -> AudioFormat:
-    values = {"sample_rate": DEFAULT_AUDIO.sample_rate, "channels": DEFAULT_AUDIO.channels,
-              "block_size": DEFAULT_AUDIO.block_size}
+def _check_audio(raw, fail, overrides, base: AudioFormat = DEFAULT_AUDIO) -> AudioFormat:
+    values = {"sample_rate": base.sample_rate, "channels": base.channels,
+              "block_size": base.block_size}
     if raw is not None:
         if not isinstance(raw, dict):
             fail("'audio' must be a mapping of sample_rate, block_size, channels")
@@ -215,7 +256,8 @@ def _check_audio(raw, fail, overrides) -> AudioFormat:
     return AudioFormat(**values)
 
 
-def _check_node(raw, index, seen, fail, registry, allow_import, default_on_error) -> NodeSpec:
+def _check_node(raw, index, seen, fail, registry, allow_import, default_on_error,
+                warnings: list[str] | None = None) -> NodeSpec:
     if not isinstance(raw, dict):
         fail(f"nodes[{index}] must be a mapping with 'id' and 'node_type'")
     node_id = raw.get("id")
@@ -239,7 +281,14 @@ def _check_node(raw, index, seen, fail, registry, allow_import, default_on_error
     params = raw.get("params") or {}
     if not isinstance(params, dict):
         fail("'params' must be a mapping", node_id)
+    # Nodes in the upstream's family name their camelCase aliases and turn a param they do not
+    # know into a warning (upstream manifests carry several), never into a silent fall-back.
+    normalize = getattr(cls, "normalize_params", None)
     try:
+        if normalize is not None:
+            params, notes = normalize(params)
+            if warnings is not None:
+                warnings.extend(f"node '{node_id}': {note}" for note in notes)
         checked = cls.check_params(params)
     except ValueError as exc:
         fail(str(exc), node_id)
@@ -294,7 +343,11 @@ def _check_connection(raw, index, by_id, fail) -> Connection:
     return Connection(src, dst, name)
 
 
-def _check_fan_in(connections, by_id, fail) -> None:
+def _check_fan_in(connections, by_id, formats, fail, warnings=None) -> None:
+    """Several connections into a one-input node: an error where two carry audio (the node would
+    see two streams as one), unless `warnings` is given (upstream shape: the upstream interleaves
+    them, so the manifest runs and the edges are named in a warning). Events from several nodes
+    into one node are fine: they arrive interleaved, in arrival order."""
     incoming: dict[str, list[Connection]] = {}
     for c in connections:
         incoming.setdefault(c.target, []).append(c)
@@ -306,10 +359,19 @@ def _check_fan_in(connections, by_id, fail) -> None:
         if len(set(names)) != len(names):
             dup = next(n for n in names if names.count(n) > 1)
             fail(f"two connections into it share the input name '{dup}'", target)
-        if len(conns) > 1 and spec.node_class.inputs != "many":
+        if len(conns) < 2 or spec.node_class.inputs == "many":
+            continue
+        audio = [c for c in conns if c.source == INPUT or formats[c.source].carries_audio]
+        if len(audio) < 2:
+            continue
+        edges = ", ".join(f"{c.source} -> {c.target}" for c in audio)
+        if warnings is None:
             fail(f"{spec.node_type} takes one input but {len(conns)} connections lead into it "
                  f"(from {', '.join(c.source for c in conns)}); use a Mix node to combine them",
                  target)
+        warnings.append(f"node '{target}': {len(audio)} audio streams merge into this "
+                        f"one-input node ({edges}); it receives their blocks interleaved, "
+                        f"as the upstream does (duplicated or interleaved audio)")
 
 
 def _topological_order(specs, connections, fail) -> list[str]:
@@ -381,7 +443,10 @@ def _propagate_formats(order, by_id, connections, audio, fail):
             if spec.node_class.inputs == "many":
                 fmt_in = probe.merge_formats(ins)
             else:
-                fmt_in = next(iter(ins.values()))
+                # Several edges into a one-input node (events, or upstream-shape fan-in): the
+                # format is that of the first one carrying audio.
+                fmt_in = next((f for f in ins.values() if f.carries_audio),
+                              next(iter(ins.values())))
             probe.format = input_formats[node_id] = fmt_in
             formats[node_id] = probe.output_format(fmt_in)
         except ValueError as exc:
@@ -415,3 +480,143 @@ def _init_probe(probe: Node, spec: NodeSpec) -> None:
     probe.config = dict(spec.params)
     for name, value in spec.params.items():
         setattr(probe, name, value)
+
+
+# -- the upstream shape ---------------------------------------------------------------------------
+
+def manifest_shape(doc: Mapping) -> str:
+    """"upstream" when `connections` is a list none of whose entries names `input` or `output`
+    (an empty list included), else "native" (UPSTREAM.md Part A, "Shape")."""
+    conns = doc.get("connections")
+    if not isinstance(conns, list):
+        return NATIVE
+    for c in conns:
+        if isinstance(c, Mapping) and (c.get("from") in RESERVED_IDS or c.get("to") in RESERVED_IDS):
+            return NATIVE
+    return UPSTREAM
+
+
+def _positive_int(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value > 0
+
+
+def upstream_to_native(doc: Mapping, fail) -> tuple[dict, list[str], AudioFormat]:
+    """Rewrite an upstream-shape document into the native shape.
+
+    Returns the native document (explicit `input`/`output` connections, the upstream's extra
+    keys removed), the warnings (one line each), and the weak audio defaults: the upstream CLI's
+    16 kHz mono in 4000-sample blocks, replaced by `metadata.cli_defaults` where it gives
+    `sample_rate`, `channels` or `chunk_size`. `fail(problem, node_id=None)` raises."""
+    warnings: list[str] = []
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key in ("version", "metadata", "nodes", "connections", "audio", "on_error"):
+            out[key] = value
+        elif key == "python_env":
+            if not isinstance(value, Mapping):
+                fail("'python_env' must be a mapping")
+            scope = value.get("scope")
+            if scope is not None and scope not in ("global", "per_pipeline", "per_node"):
+                fail(f"'python_env.scope' must be one of global, per_pipeline, per_node, "
+                     f"got {scope!r}")
+            warnings.append("'python_env' has no effect here (nodes run in this Python)")
+        else:
+            warnings.append(f"top-level key '{key}' is not part of a manifest; ignored")
+    metadata = doc.get("metadata") or {}
+    if not isinstance(metadata, Mapping):
+        fail("'metadata' must be a mapping")
+    base = {"sample_rate": UPSTREAM_AUDIO.sample_rate, "channels": UPSTREAM_AUDIO.channels,
+            "block_size": UPSTREAM_AUDIO.block_size}
+    cli = metadata.get("cli_defaults")
+    if cli is not None:
+        if not isinstance(cli, Mapping):
+            fail("'metadata.cli_defaults' must be a mapping")
+        for key, target in (("sample_rate", "sample_rate"), ("channels", "channels"),
+                            ("chunk_size", "block_size")):
+            if key in cli:
+                if not _positive_int(cli[key]):
+                    fail(f"'metadata.cli_defaults.{key}' must be a positive integer, "
+                         f"got {cli[key]!r}")
+                base[target] = cli[key]
+
+    raw_nodes = doc.get("nodes")
+    if not isinstance(raw_nodes, list) or not raw_nodes:
+        fail("'nodes' must be a non-empty list")
+    nodes, marked = [], []
+    for i, raw in enumerate(raw_nodes):
+        if not isinstance(raw, Mapping):
+            fail(f"nodes[{i}] must be a mapping with 'id' and 'node_type'")
+        node = dict(raw)
+        node_id = node.get("id")
+        label = f"node '{node_id}'" if isinstance(node_id, str) else f"nodes[{i}]"
+        for key in UPSTREAM_NODE_KEYS:
+            if key not in node:
+                continue
+            value = node.pop(key)
+            if key == "is_output_node":
+                if not isinstance(value, bool):
+                    fail(f"'is_output_node' must be true or false, got {value!r}", node_id)
+                if value:
+                    marked.append(node_id)
+            elif key == "runtime_hint" and value not in RUNTIME_HINTS:
+                fail(f"'runtime_hint' must be one of {', '.join(RUNTIME_HINTS)}, "
+                     f"got {value!r}", node_id)
+            else:
+                warnings.append(f"{label}: '{key}' has no effect here")
+        for key in sorted(set(node) - _NODE_KEYS):
+            node.pop(key)
+            hint = " (the upstream reads 'node_type' only)" if key == "nodeType" else ""
+            warnings.append(f"{label}: unknown key '{key}' ignored{hint}")
+        nodes.append(node)
+    out["nodes"] = nodes
+
+    conns = list(doc.get("connections") or [])
+    ids = [n.get("id") for n in nodes]
+    has_in = {c.get("to") for c in conns if isinstance(c, Mapping)}
+    has_out = {c.get("from") for c in conns if isinstance(c, Mapping)}
+    roots = [i for i in ids if i not in has_in]
+    sinks = [i for i in ids if i not in has_out or i in marked]
+    out["connections"] = ([{"from": INPUT, "to": i} for i in roots] + conns
+                          + [{"from": i, "to": OUTPUT} for i in sinks])
+    return out, warnings, AudioFormat(**base)
+
+
+def native_document(src: Any, *, registry: NodeRegistry | None = None,
+                    allow_import: Iterable[str] = ()) -> tuple[dict, list[str]]:
+    """The native equivalent of a manifest (for `remotemedia convert-manifest`), and the notes
+    to show with it: explicit `input`/`output` connections, an `audio` block, canonical node
+    names (an upstream alias becomes the node it stands for, its params translated), and no
+    keys or params that have no effect. The manifest is validated first; a native one comes
+    back as it is."""
+    registry = registry or default_registry
+    doc, name = read_manifest_document(src)
+    m = validate_manifest(doc, source=name, registry=registry, allow_import=allow_import)
+    notes = list(m.warnings)
+    if m.shape == NATIVE:
+        return doc, notes
+    native, _, base = upstream_to_native(doc, lambda p, n=None: None)
+    audio = {"sample_rate": m.audio.sample_rate, "channels": m.audio.channels,
+             "block_size": m.audio.block_size}
+    nodes = []
+    for raw, spec in zip(native["nodes"], m.nodes):
+        node = {k: v for k, v in raw.items() if k != "params"}
+        params = dict(raw.get("params") or {})
+        normalize = getattr(spec.node_class, "normalize_params", None)
+        if normalize is not None:
+            params, _ = normalize(params)
+        canonical = getattr(spec.node_class, "canonical", None)
+        if canonical is not None:
+            node["node_type"], params = canonical(params)
+        if params:
+            node["params"] = params
+        nodes.append(node)
+    out = {"version": "v1", "metadata": dict(native.get("metadata") or {}), "audio": audio}
+    out["metadata"].pop("cli_defaults", None)
+    if "on_error" in native:
+        out["on_error"] = native["on_error"]
+    out["nodes"] = nodes
+    out["connections"] = native["connections"]
+    if any("audio streams merge" in w for w in notes):
+        notes.append("the native shape refuses audio fan-in into a one-input node: the "
+                     "converted manifest will not load until those edges are changed")
+    return out, notes
