@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -50,12 +51,35 @@ class Levels:
     output_clips: int = 0
 
 
+class BlockObserver:
+    """What the runner tells an optional observer (`StreamRunner(observer=...)`), on the
+    runner's thread. Both calls must return quickly and never block (a recorder copies the block
+    into a preallocated ring for its own writer thread).
+
+    - `block(seq, pts, block, arrival_s, lateness_s)`: before block `seq` is pushed. `block` is
+      the ndarray (samples,) or (samples, channels) as it enters the graph (read it now: the
+      engine may write it in place after); `pts` in samples; `arrival_s` is the run clock's
+      now() in seconds since start (real for devices, simulated otherwise); `lateness_s` how
+      late the runner's clock released it (0.0 when the source paces itself).
+    - `outputs(outputs, final)`: what came out of `output` for the last push (a list of
+      RuntimeData); `final` for the end_of_stream push. Called in callback mode too (blocks
+      are then pushed in the audio callback and `block` is not called).
+    """
+
+    def block(self, seq: int, pts: int, block: np.ndarray, arrival_s: float,
+              lateness_s: float) -> None:
+        pass
+
+    def outputs(self, outputs: list, final: bool) -> None:
+        pass
+
+
 class StreamRunner:
     def __init__(self, pipeline: Pipeline, source: Source, sink: Sink, *,
                  realtime: bool | None = None, clock: Clock | None = None,
                  duration: float | None = None, strict: bool = False,
                  on_event: Callable[[RuntimeData], None] | None = None,
-                 measure_levels: bool = False):
+                 measure_levels: bool = False, observer=None, trace=None):
         audio = pipeline.manifest.audio
         self.pipeline = pipeline
         self.source = source
@@ -76,6 +100,10 @@ class StreamRunner:
         self.strict = strict
         self.on_event = on_event
         self.measure_levels = measure_levels
+        #: optional per-block observer (a recorder, a tracer: see `BlockObserver`)
+        self.observer = observer
+        #: optional `trace(node_id, process) -> process`, compiled into the session's schedule
+        self.trace = trace
         self.levels = Levels()
         self.state = IDLE
         self.stop_reason: str | None = None
@@ -123,7 +151,8 @@ class StreamRunner:
         closing everything."""
         self.state = RUNNING
         try:
-            self.session = self.pipeline.session(strict_serialization=self.strict)
+            self.session = self.pipeline.session(strict_serialization=self.strict,
+                                                 trace=self.trace)
             self.source.attach(self.session)
             self.sink.attach(self.session)
             with self.session, self.source, self.sink:
@@ -148,6 +177,7 @@ class StreamRunner:
         max_frames = self.max_frames
         pts = 0
         n = 0
+        late = 0.0
         if getattr(source, "runs_schedule", False):
             # A device source in callback mode pushes each block through the session inside its
             # audio callback; this thread delivers what it hands back (io/devices.py).
@@ -159,6 +189,11 @@ class StreamRunner:
         if max_frames is not None and hasattr(source, "limit_frames"):
             source.limit_frames(max_frames)  # a device captures exactly what the run reads
         clock.start()
+        # Arrival times for an observer: a source that paces itself (a device) is on real time,
+        # which the runner's clock does not keep for it; an unpaced run on simulated time is
+        # one period per block.
+        arrival_real = source.clocked
+        t_origin = time.monotonic()
         while not stop.is_set():
             if max_frames is not None and n >= max_frames:
                 self.stop_reason = self.stop_reason or "duration"
@@ -175,6 +210,12 @@ class StreamRunner:
             self.frames_released = n + 1
             if self.measure_levels:
                 self._measure(block, "input")
+            observer = self.observer  # read per block: the TUI attaches one mid-run
+            if observer is not None:
+                # before the push: a node may write the block in place once it is handed over
+                arrival = (time.monotonic() - t_origin if arrival_real else
+                           clock.now() if pace else n * self.period_s)
+                observer.block(n, pts, block, arrival, late)
             self._deliver(session.push(frame, transfer=True))
             pts += block.shape[0] if block.ndim else 1
             n += 1
@@ -183,6 +224,8 @@ class StreamRunner:
         self._deliver(session.end_of_stream(), final=True)
 
     def _deliver(self, outputs: list, final: bool = False) -> None:
+        if self.observer is not None:
+            self.observer.outputs(outputs, final)
         for out in outputs:
             if type(out) is NumpyData:
                 if self.measure_levels:

@@ -207,15 +207,19 @@ class Pipeline:
     def edges(self) -> list[tuple[str, str]]:
         return [(c.source, c.target) for c in self.manifest.connections]
 
-    def session(self, strict_serialization: bool = False) -> "Session":
-        return Session(self.manifest, strict_serialization=strict_serialization)
+    def session(self, strict_serialization: bool = False, trace=None) -> "Session":
+        return Session(self.manifest, strict_serialization=strict_serialization, trace=trace)
 
 
 class Session:
     """One run of a pipeline. A context manager; `close()` is safe to call twice."""
 
-    def __init__(self, manifest: Manifest, *, strict_serialization: bool = False):
+    def __init__(self, manifest: Manifest, *, strict_serialization: bool = False, trace=None):
+        """`trace`: None (the default: the schedule carries no trace code at all), or a callable
+        `trace(node_id, process) -> process` that the compiler calls once per node to wrap its
+        process() (remotemedia/trace.py makes one that records a span per call)."""
         self.manifest = manifest
+        self._trace = trace
         self.counters = Counters()
         self.engine_latency = LatencyRing()
         self.end_to_end_latency = LatencyRing()
@@ -272,8 +276,11 @@ class Session:
                 return partial(target.receive_named, c.input)
             return target.receive
 
+        trace = self._trace
         for step in reversed(self._steps):
             step.consumers = tuple(consumer_for(c) for c in consumer_ids[step.node_id])
+            if trace is not None:  # decided here, once: an untraced schedule checks nothing
+                step.process = trace(step.node_id, step.process)
             _compile_receive(step)
         self._input_consumers = tuple(consumer_for(c) for c in consumer_ids[INPUT])
         self._input_readers = len(self._input_consumers)

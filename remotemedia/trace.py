@@ -1,0 +1,272 @@
+"""Chrome trace-event JSON of a run: what ran when, per block and per node.
+
+`remotemedia stream ... --trace FILE` writes a file that ui.perfetto.dev and chrome://tracing
+open. Format: the Trace Event Format (Google, "Trace Event Format" document, the JSON Object
+Format with a `traceEvents` array): complete events (`"ph": "X"`, `ts` and `dur` in
+microseconds), instant events (`"ph": "i"`) and thread-name metadata (`"ph": "M"`).
+
+Tracks (one pid, one tid each):
+
+    1 engine         a "block N" span per pushed block (from just before the push to its
+                     outputs), and inside it one span per node per block (its process() call),
+                     named by node id; xruns, drops, errors and the graph's events as instants
+    2 audio callback one span per PortAudio callback (io/devices.py's callback_start_ns and
+                     callback_ns), when a device is involved
+
+Zero cost when off: the session compiles its schedule with a wrapper around each node's
+process() only when a tracer is given (`Session(trace=...)`); without one the compiled closures
+are the untraced ones and no per-node check exists. When on, each node call costs two clock
+reads and two list appends (benchmarks/bench_record.py measures it per block).
+
+Memory: 16 bytes-ish per int, four ints per node per block: a five-node chain traced for an hour
+(180,000 blocks) keeps about 3.6 M ints (about 100 MB). Trace runs, not days.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+from .engine.data import NumpyData
+from .engine.errors import UsageError
+from .runner import BlockObserver
+
+ENGINE_TID = 1
+DEVICE_TID = 2
+PID = 1
+_now_ns = time.perf_counter_ns
+_TICK_MASK = 4096 - 1   # io/devices.py's _E2E_RING - 1
+
+
+class Tracer(BlockObserver):
+    """Collects spans and instants during a run; `write(path)` makes the trace file.
+
+    Use: `runner.trace = tracer.wrap` and the tracer as (part of) `runner.observer`, or
+    `tracer.bind(runner)`. All times are `time.perf_counter_ns()`, the clock io/devices.py
+    stamps its callbacks with."""
+
+    def __init__(self):
+        self.node_spans: dict[str, list] = {}   # node id -> [t0, t1, t0, t1, ...] in ns
+        self.blocks: list = []                   # [seq, t0, t1, ...]
+        self.instants: list = []                 # (ns, name, category, tid, args)
+        self.device_spans: list = []             # [t0, dur, ...] ns
+        self.runner = None
+        self._block_t0 = 0
+        self._seq = -1
+        self._counts = None
+        self._tick = 0
+        self._origin = _now_ns()
+
+    def bind(self, runner) -> "Tracer":
+        from .record import combine
+        self.runner = runner
+        runner.trace = self.wrap
+        runner.observer = combine(runner.observer, self)
+        return self
+
+    # -- compiled into the schedule ----------------------------------------------------------------
+    def wrap(self, node_id: str, process):
+        """`process` with a span recorded around each call (closed even when it raises)."""
+        spans = self.node_spans.setdefault(node_id, [])
+        append = spans.append
+        now = _now_ns
+
+        def traced(item):
+            append(now())
+            try:
+                return process(item)
+            finally:
+                append(now())
+
+        traced.__wrapped__ = process
+        return traced
+
+    # -- per block -------------------------------------------------------------------------------
+    def block(self, seq, pts, block, arrival_s, lateness_s) -> None:
+        self._seq = seq
+        self._drain_device()
+        self._block_t0 = _now_ns()
+
+    def outputs(self, outputs, final) -> None:
+        t1 = _now_ns()
+        if not final and self._block_t0:
+            self.blocks += (self._seq, self._block_t0, t1)
+            self._block_t0 = 0
+        for out in outputs:
+            if type(out) is NumpyData:
+                continue
+            if final and out.kind == "control" and out.event == "end_of_stream":
+                continue
+            name = getattr(out, "event", None) if out.kind == "control" else None
+            value = getattr(out, "value", None)
+            if name is None and isinstance(value, dict):
+                name = value.get("type") or value.get("event")
+            self.instants.append((t1, str(name or out.kind), "event", ENGINE_TID,
+                                  {"seq": self._seq}))
+        self._note_counters(t1)
+
+    def _note_counters(self, t: int) -> None:
+        runner = self.runner
+        session = runner.session if runner is not None else None
+        if session is None:
+            return
+        c = session.counters
+        now = (c.input_overflow, c.output_underflow, c.drops, c.errors)
+        last = self._counts or (0, 0, 0, 0)
+        for name, before, after in zip(("input_overflow", "output_underflow", "drop", "error"),
+                                       last, now):
+            if after > before:
+                self.instants.append((t, name, "xrun" if "flow" in name else name, ENGINE_TID,
+                                      {"count": after - before, "seq": self._seq}))
+        self._counts = now
+
+    def _drain_device(self, final: bool = False) -> None:
+        runner = self.runner
+        if runner is None:
+            return
+        stream = None
+        for end in (runner.source, runner.sink):
+            stream = getattr(end, "stream", None)
+            if stream is not None:
+                break
+        if stream is None or not hasattr(stream, "callback_start_ns"):
+            return
+        # The newest callback may still be running (its duration not yet stored).
+        end = stream.ticks if final else stream.ticks - 1
+        start = max(self._tick, end - _TICK_MASK)
+        starts, durs = stream.callback_start_ns, stream.callback_ns
+        for tick in range(start, end):
+            i = tick & _TICK_MASK
+            self.device_spans += (int(starts[i]), int(durs[i]))
+        self._tick = max(self._tick, end)
+
+    # -- the file --------------------------------------------------------------------------------
+    def events(self) -> list[dict]:
+        """The trace events: metadata first, then each track's events in time order."""
+        self._drain_device(final=True)
+        spans = []   # (tid, t0_ns, dur_ns, name, args)
+        b = self.blocks
+        for i in range(0, len(b) - 2, 3):
+            spans.append((ENGINE_TID, b[i + 1], b[i + 2] - b[i + 1], f"block {b[i]}",
+                          {"seq": b[i]}))
+        for node_id, ts in self.node_spans.items():
+            for i in range(0, len(ts) - 1, 2):
+                spans.append((ENGINE_TID, ts[i], ts[i + 1] - ts[i], node_id, None))
+        d = self.device_spans
+        for i in range(0, len(d) - 1, 2):
+            if d[i]:
+                spans.append((DEVICE_TID, d[i], d[i + 1], "callback", None))
+        origin = min([s[1] for s in spans] + [e[0] for e in self.instants] + [self._origin])
+        # within a track: by start, and the enclosing (longer) span first at an equal start
+        spans.sort(key=lambda s: (s[0], s[1], -s[2]))
+        out = [{"name": "process_name", "ph": "M", "pid": PID, "tid": ENGINE_TID,
+                "args": {"name": "remotemedia"}},
+               {"name": "thread_name", "ph": "M", "pid": PID, "tid": ENGINE_TID,
+                "args": {"name": "engine"}},
+               {"name": "thread_name", "ph": "M", "pid": PID, "tid": DEVICE_TID,
+                "args": {"name": "audio callback"}}]
+        timed = []
+        for tid, t0, dur, name, args in spans:
+            ev = {"name": name, "cat": "block" if args else "node", "ph": "X", "pid": PID,
+                  "tid": tid, "ts": (t0 - origin) / 1e3, "dur": max(dur, 0) / 1e3}
+            if tid == DEVICE_TID:
+                ev["cat"] = "device"
+            if args:
+                ev["args"] = args
+            timed.append((tid, t0, 0, -dur, ev))
+        for t, name, cat, tid, args in self.instants:
+            timed.append((tid, t, 1, 0, {"name": name, "cat": cat, "ph": "i", "s": "t",
+                                         "pid": PID, "tid": tid, "ts": (t - origin) / 1e3,
+                                         "args": args}))
+        timed.sort(key=lambda e: e[:4])
+        out += [e[4] for e in timed]
+        return out
+
+    def write(self, path) -> int:
+        """Write the trace as JSON (strict RFC 8259); the number of events written."""
+        events = self.events()
+        doc = {"traceEvents": events, "displayTimeUnit": "ms",
+               "otherData": {"producer": "remotemedia", "clock": "perf_counter_ns"}}
+        Path(path).write_text(json.dumps(doc, allow_nan=False, separators=(",", ":")))
+        return len(events)
+
+
+def check_trace_path(path: str) -> Path:
+    """--trace FILE: UsageError (exit 2) before the run when it cannot be written."""
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"--trace: {p} is a directory; give a file name")
+    if not p.parent.is_dir():
+        raise UsageError(f"--trace: directory {p.parent} does not exist")
+    try:
+        with open(p, "a"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--trace: cannot write {p}: {exc.strerror}") from None
+    return p
+
+
+_PHASES = {"X", "B", "E", "i", "I", "M", "C"}
+
+
+def validate_trace(doc) -> list[str]:
+    """Problems with a trace-event document, as strings (empty when it is well formed):
+    a `traceEvents` list; every event with a known `ph`, `pid`, `tid`, `name` and a finite
+    `ts`; complete events with a finite `dur` >= 0; B/E pairs matched per track; timestamps
+    non-decreasing per track in file order; spans on a track nested (never overlapping
+    partially)."""
+    problems: list[str] = []
+    if not isinstance(doc, dict) or not isinstance(doc.get("traceEvents"), list):
+        return ["no traceEvents array"]
+    last_ts: dict = {}
+    open_b: dict = {}
+    stacks: dict = {}
+    for n, ev in enumerate(doc["traceEvents"]):
+        where = f"event {n}"
+        if not isinstance(ev, dict):
+            problems.append(f"{where}: not an object")
+            continue
+        ph = ev.get("ph")
+        if ph not in _PHASES:
+            problems.append(f"{where}: unknown ph {ph!r}")
+            continue
+        for key in ("name", "pid", "tid"):
+            if key not in ev:
+                problems.append(f"{where}: no {key}")
+        if ph == "M":
+            continue
+        ts = ev.get("ts")
+        if not isinstance(ts, (int, float)) or not math.isfinite(ts):
+            problems.append(f"{where}: ts {ts!r} is not a finite number")
+            continue
+        track = (ev.get("pid"), ev.get("tid"))
+        if ts < last_ts.get(track, -math.inf):
+            problems.append(f"{where}: ts {ts} goes back in time on track {track}")
+        last_ts[track] = ts
+        if ph == "X":
+            dur = ev.get("dur")
+            if not isinstance(dur, (int, float)) or not math.isfinite(dur) or dur < 0:
+                problems.append(f"{where}: dur {dur!r} is not a finite number >= 0")
+                continue
+            stack = stacks.setdefault(track, [])
+            while stack and stack[-1] <= ts:
+                stack.pop()
+            end = ts + dur
+            if stack and end > stack[-1] + 1e-6:
+                problems.append(f"{where}: span '{ev['name']}' [{ts}, {end}] overlaps the end "
+                                f"of its enclosing span ({stack[-1]}) on track {track}")
+            stack.append(end)
+        elif ph == "B":
+            open_b.setdefault(track, []).append((ev.get("name"), n))
+        elif ph == "E":
+            opened = open_b.get(track)
+            if not opened:
+                problems.append(f"{where}: E without a B on track {track}")
+            else:
+                opened.pop()
+    for track, opened in open_b.items():
+        for name, n in opened:
+            problems.append(f"event {n}: span '{name}' begun and never ended on track {track}")
+    return problems
