@@ -356,7 +356,10 @@ class Recorder(BlockObserver):
     def _drain(self, final: bool) -> None:
         cap = self.capacity
         stream = self._stream()
-        end = self._w if final else self._w - HOLDBACK_ROWS
+        # hold a few rows back while a device plays (their DAC time comes a block or two later)
+        hold = min(HOLDBACK_ROWS, cap // 2) if stream is not None and stream.outq is not None \
+            else 0
+        end = self._w if final else self._w - hold
         r = self._r
         while r < end:
             i = r % cap

@@ -37,7 +37,7 @@ from .io.clock import Clock
 from .record import Recording
 from .runner import BlockObserver
 
-_LINE = re.compile(r"^\s*(b(?:lock)?\s*)?(\d+)\s*:\s*([-+0-9.eE]+)\s*$")
+_LINE = re.compile(r"^\s*(b(?:lock)?\s*)?(\d+)\s*:\s*(\S+)\s*$")
 
 
 def parse_arrivals(path, block_size: int, sample_rate: int) -> np.ndarray:
@@ -62,7 +62,11 @@ def parse_arrivals(path, block_size: int, sample_rate: int) -> np.ndarray:
         if m is None:
             raise UsageError(f"--arrivals: {p} line {n}: expected 'INDEX: MICROSECONDS' "
                              f"(or 'bN: MICROSECONDS' for a block), got '{stripped}'")
-        is_block, index, us = m.group(1) is not None, int(m.group(2)), float(m.group(3))
+        is_block, index = m.group(1) is not None, int(m.group(2))
+        try:
+            us = float(m.group(3))
+        except ValueError:
+            us = math.nan
         if not math.isfinite(us) or us < 0:
             raise UsageError(f"--arrivals: {p} line {n}: arrival {m.group(3)} us is not a "
                              f"finite time >= 0")
