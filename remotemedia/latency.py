@@ -36,6 +36,7 @@ from .engine.errors import DeviceError, UsageError
 CLICK = 0.5
 GAP_S = (0.15, 0.35)
 SEARCH_S = 0.05      # a click is looked for this far either side of the rough round trip
+RING = 32            # samples either side of a found click that belong to it (not pops)
 TAIL_S = 1.0         # silence after the train, so the last click comes back
 MAX_ARM_S = 5.0      # longest wait for the loopback before the train starts
 
@@ -83,12 +84,13 @@ def analyse(capture: np.ndarray, played_at: np.ndarray, values: np.ndarray, samp
         if lo >= hi:
             result["clicks_missing"] += 1
             continue
-        claimed[lo:hi] = True
         seg = capture[lo:hi]
         k = int(np.argmax(np.abs(seg)))
         if abs(seg[k]) < threshold or np.sign(seg[k]) != np.sign(v):
             result["clicks_missing"] += 1
             continue
+        # the click and its ring (a real converter smears an impulse a little) are its own
+        claimed[max(0, lo + k - RING):lo + k + RING + 1] = True
         found_at.append(lo + k)
         trips.append(lo + k - int(p))
     # peaks where no click should be: after the first click could return

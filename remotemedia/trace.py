@@ -170,7 +170,8 @@ class Tracer(BlockObserver):
         timed = []
         for tid, t0, dur, name, args in spans:
             ev = {"name": name, "cat": "block" if args else "node", "ph": "X", "pid": PID,
-                  "tid": tid, "ts": (t0 - origin) / 1e3, "dur": max(dur, 0) / 1e3}
+                  "tid": tid, "ts": round((t0 - origin) / 1e3, 3),
+                  "dur": round(max(dur, 0) / 1e3, 3)}
             if tid == DEVICE_TID:
                 ev["cat"] = "device"
             if args:
@@ -178,7 +179,7 @@ class Tracer(BlockObserver):
             timed.append((tid, t0, 0, -dur, ev))
         for t, name, cat, tid, args in self.instants:
             timed.append((tid, t, 1, 0, {"name": name, "cat": cat, "ph": "i", "s": "t",
-                                         "pid": PID, "tid": tid, "ts": (t - origin) / 1e3,
+                                         "pid": PID, "tid": tid, "ts": round((t - origin) / 1e3, 3),
                                          "args": args}))
         timed.sort(key=lambda e: e[:4])
         out += [e[4] for e in timed]
@@ -209,6 +210,8 @@ def check_trace_path(path: str) -> Path:
 
 
 _PHASES = {"X", "B", "E", "i", "I", "M", "C"}
+#: microseconds as floats: ts + dur may land a rounding error (1e-15 s) past the next start
+_EPS_US = 1e-6
 
 
 def validate_trace(doc) -> list[str]:
@@ -251,10 +254,10 @@ def validate_trace(doc) -> list[str]:
                 problems.append(f"{where}: dur {dur!r} is not a finite number >= 0")
                 continue
             stack = stacks.setdefault(track, [])
-            while stack and stack[-1] <= ts:
+            while stack and stack[-1] <= ts + _EPS_US:
                 stack.pop()
             end = ts + dur
-            if stack and end > stack[-1] + 1e-6:
+            if stack and end > stack[-1] + _EPS_US:
                 problems.append(f"{where}: span '{ev['name']}' [{ts}, {end}] overlaps the end "
                                 f"of its enclosing span ({stack[-1]}) on track {track}")
             stack.append(end)
