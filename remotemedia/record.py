@@ -19,10 +19,13 @@ Never blocking the audio path
 The runner calls `block()` before each push and `outputs()` after it, on its own thread. Both
 only copy into preallocated rings (one copy of each input block, one of each output frame) and
 store a row tuple; a writer thread of the recorder's own drains the rings to disk, like a device
-end's ring drained by the engine thread, single producer and single consumer, no lock. When the
-writer falls behind by a whole ring (RING_BLOCKS blocks, 5 s at 20 ms), the block is not recorded
-and counted (`recording.blocks_dropped`, `recording.outputs_dropped`), never waited for. Each
-call's own time is measured (`recording.cost_us`).
+end's ring drained by the engine thread, single producer and single consumer, no lock. In a real
+time run (a device, the virtual device, --realtime), when the writer falls behind by a whole
+ring (RING_BLOCKS blocks, 5 s at 20 ms) the block is not recorded and counted
+(`recording.blocks_dropped`, `recording.outputs_dropped`), never waited for. A run that is not
+real time (a file as fast as it goes) has no deadline to miss: there the recorder waits for its
+writer instead, so nothing is lost. Each block's cost (block() + outputs()) is measured
+(`recording.cost_us`).
 
 Sources for the device columns: io/devices.py's per-sequence tables (`seq_adc`,
 `seq_capture_tick`, `play_dac`), which the device callback writes from PortAudio's
@@ -165,7 +168,12 @@ class Recorder(BlockObserver):
         self.closed = False
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
-        self._wake = threading.Event()
+        self._kick = threading.Event()    # wakes the writer early
+        self._room = threading.Event()    # the writer made room
+        self._closing = False
+        #: wait for the writer when the ring is full instead of dropping the block; bind()
+        #: sets it for runs that are not real time (nothing but the disk waits for them)
+        self.wait_when_full = False
         self._cost = np.zeros(1 << 16, dtype=np.float64)
         self._cost_n = 0
         self._t_block = 0.0
@@ -176,6 +184,7 @@ class Recorder(BlockObserver):
     # -- set up (before the run) -----------------------------------------------------------------
     def bind(self, runner) -> "Recorder":
         self.runner = runner
+        self.wait_when_full = not runner.realtime
         manifest = runner.pipeline.manifest
         audio = manifest.audio
         self.sample_rate = audio.sample_rate
@@ -235,8 +244,12 @@ class Recorder(BlockObserver):
             return
         w = self._w
         if w - self._r >= self.capacity:
-            self.blocks_dropped += 1
-            return
+            if not self.wait_when_full:
+                self.blocks_dropped += 1
+                return
+            self._wait_for_room()
+        elif self.wait_when_full and w - self._r >= self.capacity // 2:
+            self._kick.set()   # not a real-time run: have the writer catch up now
         i = w % self.capacity
         n = block.shape[0]
         slot = self._slots[i]
@@ -310,9 +323,14 @@ class Recorder(BlockObserver):
         if ch != self.out_channels or array.ndim > 2:
             self.outputs_mismatched += 1
             return
-        if self._ow + n - self._or > self._ocap or self._oew - self._oer >= len(self._oentries):
-            self.outputs_dropped += 1
-            return
+        while self._ow + n - self._or > self._ocap or \
+                self._oew - self._oer >= len(self._oentries):
+            if not self.wait_when_full or n > self._ocap or not self._thread.is_alive():
+                self.outputs_dropped += 1
+                return
+            self._kick.set()
+            self._room.wait(0.05)
+            self._room.clear()
         frames = array.reshape(n, ch)
         start = self._ow % self._ocap
         first = min(n, self._ocap - start)
@@ -322,6 +340,14 @@ class Recorder(BlockObserver):
         self._oentries[self._oew % len(self._oentries)] = n
         self._oew += 1
         self._ow += n
+
+    def _wait_for_room(self) -> None:
+        # Only in runs that are not real time (a file as fast as it goes): nothing is waiting
+        # for this block but the disk, so wait for the writer rather than lose it.
+        while self._w - self._r >= self.capacity and self._thread.is_alive():
+            self._kick.set()
+            self._room.wait(0.05)
+            self._room.clear()
 
     def _add_cost(self, t0: float) -> None:
         self._cost_block = time.perf_counter() - t0
@@ -345,8 +371,11 @@ class Recorder(BlockObserver):
     def _writer(self) -> None:
         try:
             while True:
-                stopping = self._wake.wait(0.05)
+                self._kick.wait(0.05)
+                self._kick.clear()
+                stopping = self._closing
                 self._drain(final=stopping)
+                self._room.set()
                 if stopping:
                     return
         except BaseException as exc:  # reported by close(); the audio path never waits on it
@@ -408,7 +437,8 @@ class Recorder(BlockObserver):
         self.closed = True
         self.accepting = False
         if self._thread is not None:
-            self._wake.set()
+            self._closing = True
+            self._kick.set()
             self._thread.join()
         for f in (self._in_file, self._out_file, self._timeline, self._events_file):
             f.close()

@@ -13,13 +13,14 @@ Tracks (one pid, one tid each):
     2 audio callback one span per PortAudio callback (io/devices.py's callback_start_ns and
                      callback_ns), when a device is involved
 
-Zero cost when off: the session compiles its schedule with a wrapper around each node's
-process() only when a tracer is given (`Session(trace=...)`); without one the compiled closures
-are the untraced ones and no per-node check exists. When on, each node call costs two clock
-reads and two list appends (benchmarks/bench_record.py measures it per block).
+Zero cost when off: the session compiles traced variants of its per-node closures only when a
+tracer is given (`Session(trace=...)`, engine/session.py `_compile_receive`); without one the
+closures are the untraced ones and no per-node check exists. When on, a node call costs two list
+appends (its start and end are the timestamps the engine takes anyway), and each block two
+clock reads and a few appends (benchmarks/bench_record.py measures it per block).
 
-Memory: 16 bytes-ish per int, four ints per node per block: a five-node chain traced for an hour
-(180,000 blocks) keeps about 3.6 M ints (about 100 MB). Trace runs, not days.
+Memory: two floats per node per block (about 50 bytes with the list slots): a five-node chain
+traced for an hour (180,000 blocks) keeps about 45 MB. Trace runs, not days.
 """
 
 from __future__ import annotations
@@ -36,64 +37,76 @@ from .runner import BlockObserver
 ENGINE_TID = 1
 DEVICE_TID = 2
 PID = 1
-_now_ns = time.perf_counter_ns
+_now = time.perf_counter
 _TICK_MASK = 4096 - 1   # io/devices.py's _E2E_RING - 1
 
 
 class Tracer(BlockObserver):
     """Collects spans and instants during a run; `write(path)` makes the trace file.
 
-    Use: `runner.trace = tracer.wrap` and the tracer as (part of) `runner.observer`, or
-    `tracer.bind(runner)`. All times are `time.perf_counter_ns()`, the clock io/devices.py
-    stamps its callbacks with."""
+    Use: `tracer.bind(runner)` (sets `runner.trace = tracer.spans_for` and adds the tracer to
+    `runner.observer`), or `Session(trace=tracer.spans_for)` and call block()/outputs() around
+    each push yourself. Times are time.perf_counter() seconds, the clock the engine times nodes
+    with and io/devices.py stamps its callbacks with (perf_counter_ns)."""
 
     def __init__(self):
-        self.node_spans: dict[str, list] = {}   # node id -> [t0, t1, t0, t1, ...] in ns
+        self.node_spans: dict[str, list] = {}   # node id -> [t0, t1, t0, t1, ...] seconds
         self.blocks: list = []                   # [seq, t0, t1, ...]
-        self.instants: list = []                 # (ns, name, category, tid, args)
-        self.device_spans: list = []             # [t0, dur, ...] ns
+        self.instants: list = []                 # (seconds, name, category, tid, args)
+        self.device_spans: list = []             # [t0 ns, dur ns, ...]
         self.runner = None
-        self._block_t0 = 0
+        self._block_t0 = 0.0
         self._seq = -1
-        self._counts = None
+        self._counters = None
+        self._total = 0
+        self._counts = (0, 0, 0, 0)
+        self._stream = None
+        self._stream_checked = False
         self._tick = 0
-        self._origin = _now_ns()
+        self._origin = _now()
+        self._append_block = self.blocks.append
 
     def bind(self, runner) -> "Tracer":
         from .record import combine
         self.runner = runner
-        runner.trace = self.wrap
+        runner.trace = self.spans_for
         runner.observer = combine(runner.observer, self)
         return self
 
     # -- compiled into the schedule ----------------------------------------------------------------
-    def wrap(self, node_id: str, process):
-        """`process` with a span recorded around each call (closed even when it raises)."""
-        spans = self.node_spans.setdefault(node_id, [])
-        append = spans.append
-        now = _now_ns
-
-        def traced(item):
-            append(now())
-            try:
-                return process(item)
-            finally:
-                append(now())
-
-        traced.__wrapped__ = process
-        return traced
+    def spans_for(self, node_id: str) -> list:
+        """The list the session's traced schedule appends `node_id`'s call spans to."""
+        return self.node_spans.setdefault(node_id, [])
 
     # -- per block -------------------------------------------------------------------------------
     def block(self, seq, pts, block, arrival_s, lateness_s) -> None:
         self._seq = seq
-        self._drain_device()
-        self._block_t0 = _now_ns()
+        if not self._stream_checked:
+            self._find_stream()
+        if self._stream is not None:
+            self._drain_device()
+        self._block_t0 = _now()
 
     def outputs(self, outputs, final) -> None:
-        t1 = _now_ns()
+        t1 = _now()
         if not final and self._block_t0:
-            self.blocks += (self._seq, self._block_t0, t1)
-            self._block_t0 = 0
+            append = self._append_block
+            append(self._seq)
+            append(self._block_t0)
+            append(t1)
+            self._block_t0 = 0.0
+        if len(outputs) != 1 or type(outputs[0]) is not NumpyData:
+            self._note_events(outputs, final, t1)
+        c = self._counters
+        if c is None:
+            session = self.runner.session if self.runner is not None else None
+            if session is None:
+                return
+            c = self._counters = session.counters
+        if c.input_overflow + c.output_underflow + c.drops + c.errors != self._total:
+            self._note_counters(c, t1)
+
+    def _note_events(self, outputs, final, t1) -> None:
         for out in outputs:
             if type(out) is NumpyData:
                 continue
@@ -105,34 +118,30 @@ class Tracer(BlockObserver):
                 name = value.get("type") or value.get("event")
             self.instants.append((t1, str(name or out.kind), "event", ENGINE_TID,
                                   {"seq": self._seq}))
-        self._note_counters(t1)
 
-    def _note_counters(self, t: int) -> None:
-        runner = self.runner
-        session = runner.session if runner is not None else None
-        if session is None:
-            return
-        c = session.counters
+    def _note_counters(self, c, t: float) -> None:
         now = (c.input_overflow, c.output_underflow, c.drops, c.errors)
-        last = self._counts or (0, 0, 0, 0)
         for name, before, after in zip(("input_overflow", "output_underflow", "drop", "error"),
-                                       last, now):
+                                       self._counts, now):
             if after > before:
                 self.instants.append((t, name, "xrun" if "flow" in name else name, ENGINE_TID,
                                       {"count": after - before, "seq": self._seq}))
         self._counts = now
+        self._total = sum(now)
 
-    def _drain_device(self, final: bool = False) -> None:
+    def _find_stream(self) -> None:
+        self._stream_checked = True
         runner = self.runner
         if runner is None:
             return
-        stream = None
         for end in (runner.source, runner.sink):
             stream = getattr(end, "stream", None)
-            if stream is not None:
-                break
-        if stream is None or not hasattr(stream, "callback_start_ns"):
-            return
+            if stream is not None and hasattr(stream, "callback_start_ns"):
+                self._stream = stream
+                return
+
+    def _drain_device(self, final: bool = False) -> None:
+        stream = self._stream
         # The newest callback may still be running (its duration not yet stored).
         end = stream.ticks if final else stream.ticks - 1
         start = max(self._tick, end - _TICK_MASK)
@@ -145,8 +154,9 @@ class Tracer(BlockObserver):
     # -- the file --------------------------------------------------------------------------------
     def events(self) -> list[dict]:
         """The trace events: metadata first, then each track's events in time order."""
-        self._drain_device(final=True)
-        spans = []   # (tid, t0_ns, dur_ns, name, args)
+        if self._stream is not None:
+            self._drain_device(final=True)
+        spans = []   # (tid, t0 s, dur s, name, args)
         b = self.blocks
         for i in range(0, len(b) - 2, 3):
             spans.append((ENGINE_TID, b[i + 1], b[i + 2] - b[i + 1], f"block {b[i]}",
@@ -157,10 +167,8 @@ class Tracer(BlockObserver):
         d = self.device_spans
         for i in range(0, len(d) - 1, 2):
             if d[i]:
-                spans.append((DEVICE_TID, d[i], d[i + 1], "callback", None))
+                spans.append((DEVICE_TID, d[i] / 1e9, d[i + 1] / 1e9, "callback", None))
         origin = min([s[1] for s in spans] + [e[0] for e in self.instants] + [self._origin])
-        # within a track: by start, and the enclosing (longer) span first at an equal start
-        spans.sort(key=lambda s: (s[0], s[1], -s[2]))
         out = [{"name": "process_name", "ph": "M", "pid": PID, "tid": ENGINE_TID,
                 "args": {"name": "remotemedia"}},
                {"name": "thread_name", "ph": "M", "pid": PID, "tid": ENGINE_TID,
@@ -169,18 +177,18 @@ class Tracer(BlockObserver):
                 "args": {"name": "audio callback"}}]
         timed = []
         for tid, t0, dur, name, args in spans:
-            ev = {"name": name, "cat": "block" if args else "node", "ph": "X", "pid": PID,
-                  "tid": tid, "ts": round((t0 - origin) / 1e3, 3),
-                  "dur": round(max(dur, 0) / 1e3, 3)}
-            if tid == DEVICE_TID:
-                ev["cat"] = "device"
+            # microseconds, to the nanosecond; the enclosing (longer) span first at one start
+            ts, d_us = round((t0 - origin) * 1e6, 3), round(max(dur, 0.0) * 1e6, 3)
+            ev = {"name": name, "cat": "device" if tid == DEVICE_TID else
+                  "block" if args else "node", "ph": "X", "pid": PID, "tid": tid, "ts": ts,
+                  "dur": d_us}
             if args:
                 ev["args"] = args
-            timed.append((tid, t0, 0, -dur, ev))
+            timed.append((tid, ts, 0, -d_us, ev))
         for t, name, cat, tid, args in self.instants:
-            timed.append((tid, t, 1, 0, {"name": name, "cat": cat, "ph": "i", "s": "t",
-                                         "pid": PID, "tid": tid, "ts": round((t - origin) / 1e3, 3),
-                                         "args": args}))
+            ts = round((t - origin) * 1e6, 3)
+            timed.append((tid, ts, 1, 0, {"name": name, "cat": cat, "ph": "i", "s": "t",
+                                          "pid": PID, "tid": tid, "ts": ts, "args": args}))
         timed.sort(key=lambda e: e[:4])
         out += [e[4] for e in timed]
         return out
@@ -189,7 +197,7 @@ class Tracer(BlockObserver):
         """Write the trace as JSON (strict RFC 8259); the number of events written."""
         events = self.events()
         doc = {"traceEvents": events, "displayTimeUnit": "ms",
-               "otherData": {"producer": "remotemedia", "clock": "perf_counter_ns"}}
+               "otherData": {"producer": "remotemedia", "clock": "perf_counter"}}
         Path(path).write_text(json.dumps(doc, allow_nan=False, separators=(",", ":")))
         return len(events)
 

@@ -164,6 +164,7 @@ def test_the_recorder_never_waits_for_its_writer_and_counts_what_it_could_not_ke
     runner = StreamRunner(pipeline, make_source("noise", m.audio),
                           make_sink("null", m.output_format), duration=0.4)  # 20 blocks
     rec = Recorder(tmp_path / "r", ring_blocks=4).bind(runner)
+    rec.wait_when_full = False   # as in a real-time run, where a block cannot wait
     runner.observer = rec
     rec.open()
     gate = threading.Event()
@@ -181,6 +182,21 @@ def test_the_recorder_never_waits_for_its_writer_and_counts_what_it_could_not_ke
     assert summary["outputs_recorded"] == 8 and summary["outputs_dropped"] == 12
     rec_read = Recording(tmp_path / "r")
     assert list(rec_read.timeline["seq"]) == [0, 1, 2, 3]
+
+
+def test_a_run_that_is_not_real_time_waits_for_the_writer_and_keeps_everything(tmp_path):
+    pipeline = Pipeline.from_manifest(MANIFESTS / "passthrough.yaml")
+    m = pipeline.manifest
+    runner = StreamRunner(pipeline, make_source("noise", m.audio),
+                          make_sink("null", m.output_format), duration=4.0)  # 200 blocks
+    rec = Recorder(tmp_path / "r", ring_blocks=4).bind(runner)
+    assert rec.wait_when_full and not runner.realtime
+    runner.observer = rec
+    rec.open()
+    summary = rec.close(runner.run())
+    assert summary["blocks_recorded"] == 200 and summary["blocks_dropped"] == 0
+    assert summary["outputs_recorded"] == 200 and summary["outputs_dropped"] == 0
+    assert replay(tmp_path / "r").output.tobytes() == Recording(tmp_path / "r").output()[0].tobytes()
 
 
 def test_outputs_of_another_channel_count_are_counted_not_written(tmp_path):

@@ -102,14 +102,17 @@ def test_an_untraced_session_compiles_no_trace_code():
     pipeline = Pipeline.from_manifest(MANIFESTS / "five.yaml")
     with pipeline.session() as plain:
         step = plain._steps[0]
-        assert step.process == step.node.process   # the node's own bound method, unwrapped
+        assert step.receive.__name__ == "receive_plain"
+        assert step.record.__name__ == "record"
+        assert "append" not in step.receive.__code__.co_freevars
     tracer = Tracer()
-    with pipeline.session(trace=tracer.wrap) as traced:
+    with pipeline.session(trace=tracer.spans_for) as traced:
         step = traced._steps[0]
-        assert step.process.__wrapped__ == step.node.process
+        assert step.receive.__name__ == "receive_plain_traced"
+        assert step.record.__name__ == "record_traced"
         traced.push(np.zeros(960, np.float32))
     assert {k: len(v) for k, v in tracer.node_spans.items()} == {n: 2 for n in "abcde"}
-    assert _compile_receive  # the compiler the trace hook sits in front of
+    assert _compile_receive.__code__.co_varnames[:2] == ("step", "spans")
 
 
 # -- the validator catches broken traces ---------------------------------------------------------------
