@@ -69,6 +69,8 @@ TIMELINE_COLUMNS = ("seq", "pts", "samples", "arrival_us", "lateness_us", "engin
 FILES = ("input.wav", "output.wav", "timeline.csv", "events.jsonl", "report.json",
          "manifest.json", "versions.json")
 _SFC_RF64_AUTO_DOWNGRADE = 0x1210   # sndfile.h
+_clock = time.perf_counter
+_copyto = np.copyto
 
 
 def open_float_wav(path: Path, sample_rate: int, channels: int):
@@ -197,6 +199,14 @@ class Recorder(BlockObserver):
         cap = self.capacity
         shape = (cap, self.block_size, self.channels)
         self._slots = np.zeros(shape, dtype=np.float32)
+        # what a whole block is copied into: the block's own shape, (samples,) for mono
+        self._in_views = [slot.reshape(self.block_size) if self.channels == 1 else slot
+                          for slot in self._slots]
+        self._counters = None
+        self._device = None
+        self._probes = None
+        self._node_values = None
+        self._writer_counts = None
         self._rows: list = [None] * cap
         self._w = 0   # rows published (producer)
         self._r = 0   # rows written to disk (writer)
@@ -236,7 +246,7 @@ class Recorder(BlockObserver):
 
     # -- the runner's thread: copy and note, nothing else -----------------------------------------
     def block(self, seq, pts, block, arrival_s, lateness_s) -> None:
-        t0 = time.perf_counter()
+        t0 = _clock()
         self._t_block = t0
         self._seq = seq
         self._row_index = -1
@@ -252,15 +262,17 @@ class Recorder(BlockObserver):
             self._kick.set()   # not a real-time run: have the writer catch up now
         i = w % self.capacity
         n = block.shape[0]
-        slot = self._slots[i]
-        if n == self.block_size and block.ndim == 2:
-            np.copyto(slot, block)
+        view = self._in_views[i]
+        if block.shape == view.shape:
+            _copyto(view, block)
         else:
-            np.copyto(slot[:n], block.reshape(n, -1))
-        runner = self.runner
-        c = runner.session.counters
+            _copyto(self._slots[i][:n], block.reshape(n, -1))
+        c = self._counters
+        if c is None:
+            c = self._counters = self.runner.session.counters
+            self._device = self._stream()
         adc, tick, device_drops = math.nan, -1, 0
-        stream = self._stream()
+        stream = self._device
         if stream is not None:
             device_drops = stream.skipped + stream.output_dropped + stream.odd_blocks
             if stream.ring is not None:
@@ -274,10 +286,10 @@ class Recorder(BlockObserver):
                          device_drops, c.errors, 0, 0, None]
         self._row_index = i
         self._w = w + 1   # publish after the data is in place
-        self._add_cost(t0)
+        self._cost_block = _clock() - t0
 
     def outputs(self, outputs, final) -> None:
-        t0 = time.perf_counter()
+        t0 = _clock()
         if not self.accepting:
             return
         row = self._rows[self._row_index] if self._row_index >= 0 and not final else None
@@ -293,28 +305,42 @@ class Recorder(BlockObserver):
                 self.events += 1
                 self._events.append((self._seq if not final else None, out))
         if row is not None:
-            session = self.runner.session
             row[5] = (t0 - self._t_block) * 1e6
-            row[14], row[15] = audio, events
-            row[16] = self._node_times(session)
+            row[14] = audio
+            row[15] = events
+            row[16] = self._node_times()
         if not final:
-            self._add_output_cost(t0)
+            n = self._cost_n   # one value per block: its block() and its outputs() together
+            self._cost[n & 0xFFFF] = self._cost_block + (_clock() - t0)
+            self._cost_block = 0.0
+            self._cost_n = n + 1
 
-    def _node_times(self, session) -> list:
-        # the latest value of each node's latency ring, if it ran for this block
-        last = getattr(self, "_node_counts", None)
-        steps = session._steps
+    def _node_times(self) -> list:
+        # Each node's call count now; the writer turns a count that moved into that call's
+        # latency (the ring keeps 4096 values, the writer is at most a ring of ours behind).
+        states = self._probes
+        if states is None:
+            steps = self.runner.session._steps
+            states = self._probes = [s.latency_state for s in steps]
+            self._node_values = [s.latency_values for s in steps]
+        return [state()[0] for state in states]
+
+    def _node_latencies(self, counts: list | None) -> list:
+        """Writer thread: per node, the latency (us) of its call for this row's block, or NaN
+        when it did not run for it."""
+        last = self._writer_counts
+        if counts is None or self._node_values is None:
+            return [math.nan] * len(self.manifest.order)
         if last is None:
-            last = self._node_counts = [0] * len(steps)
-        times = []
-        for j, step in enumerate(steps):
-            count = step.latency_state()[0]
+            last = self._writer_counts = [0] * len(counts)
+        out = []
+        for j, count in enumerate(counts):
             if count != last[j]:
-                times.append(step.latency_values[(count - 1) & 4095] * 1e6)
+                out.append(self._node_values[j][(count - 1) & 4095] * 1e6)
                 last[j] = count
             else:
-                times.append(math.nan)
-        return times
+                out.append(math.nan)
+        return out
 
     def _put_output(self, out) -> None:
         array = out.array
@@ -322,6 +348,15 @@ class Recorder(BlockObserver):
         ch = array.shape[1] if array.ndim == 2 else 1
         if ch != self.out_channels or array.ndim > 2:
             self.outputs_mismatched += 1
+            return
+        start = self._ow % self._ocap
+        if start + n <= self._ocap and self._ow + n - self._or <= self._ocap and \
+                self._oew - self._oer < len(self._oentries):
+            # the common case: it fits in one piece
+            _copyto(self._obuf[start:start + n], array.reshape(n, ch))
+            self._oentries[self._oew % len(self._oentries)] = n
+            self._oew += 1
+            self._ow += n
             return
         while self._ow + n - self._or > self._ocap or \
                 self._oew - self._oer >= len(self._oentries):
@@ -348,16 +383,6 @@ class Recorder(BlockObserver):
             self._kick.set()
             self._room.wait(0.05)
             self._room.clear()
-
-    def _add_cost(self, t0: float) -> None:
-        self._cost_block = time.perf_counter() - t0
-
-    def _add_output_cost(self, t0: float) -> None:
-        # one value per block: its block() and its outputs() together
-        n = self._cost_n
-        self._cost[n & 0xFFFF] = self._cost_block + (time.perf_counter() - t0)
-        self._cost_block = 0.0
-        self._cost_n = n + 1
 
     def _stream(self):
         runner = self.runner
@@ -399,7 +424,7 @@ class Recorder(BlockObserver):
                 k = row[0] & _SEQ_MASK
                 if stream.play_tag[k] == row[0]:
                     row[7] = float(stream.play_dac[k])
-            nodes = row[16] or [math.nan] * len(self.manifest.order)
+            nodes = self._node_latencies(row[16])
             self._csv.writerow([_cell(v) for v in row[:16]] + [_cell(v) for v in nodes])
             self._rows[i] = None
             self.blocks_recorded += 1

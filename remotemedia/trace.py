@@ -15,12 +15,12 @@ Tracks (one pid, one tid each):
 
 Zero cost when off: the session compiles traced variants of its per-node closures only when a
 tracer is given (`Session(trace=...)`, engine/session.py `_compile_receive`); without one the
-closures are the untraced ones and no per-node check exists. When on, a node call costs two list
-appends (its start and end are the timestamps the engine takes anyway), and each block two
-clock reads and a few appends (benchmarks/bench_record.py measures it per block).
+closures are the untraced ones and no per-node check exists. When on, a node call costs one list
+append (its end: the timestamp the engine takes anyway; it started at the previous one), and
+each block two clock reads and a few appends (benchmarks/bench_record.py measures it per block).
 
-Memory: two floats per node per block (about 50 bytes with the list slots): a five-node chain
-traced for an hour (180,000 blocks) keeps about 45 MB. Trace runs, not days.
+Memory: one float per node per block (about 32 bytes with its list slot): a five-node chain
+traced for an hour (180,000 blocks) keeps about 30 MB. Trace runs, not days.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class Tracer(BlockObserver):
     with and io/devices.py stamps its callbacks with (perf_counter_ns)."""
 
     def __init__(self):
-        self.node_spans: dict[str, list] = {}   # node id -> [t0, t1, t0, t1, ...] seconds
+        self.node_spans: dict[str, list] = {}   # node id -> [end, end, ...] seconds
         self.blocks: list = []                   # [seq, t0, t1, ...]
         self.instants: list = []                 # (seconds, name, category, tid, args)
         self.device_spans: list = []             # [t0 ns, dur ns, ...]
@@ -151,6 +151,33 @@ class Tracer(BlockObserver):
             self.device_spans += (int(starts[i]), int(durs[i]))
         self._tick = max(self._tick, end)
 
+    def _node_spans(self) -> list:
+        """Node calls as (tid, start, duration, name, None). The schedule keeps only each
+        call's end; a call started at the previous timestamp of its push: the end of the call
+        before it in the same block, or the block's start. Calls after the last block (the
+        end_of_stream push) start where the call before them ended; calls with no block at all
+        (callback mode pushes in the audio callback) are marks of no duration."""
+        ends = sorted((t, node_id) for node_id, ts in self.node_spans.items() for t in ts)
+        b = self.blocks
+        blocks = [(b[i + 1], b[i + 2]) for i in range(0, len(b) - 2, 3)]
+        out = []
+        k = 0
+        prev = None
+        last_end = blocks[-1][1] if blocks else None
+        for t, node_id in ends:
+            while k < len(blocks) and blocks[k][1] < t:
+                k += 1
+                prev = None
+            if k < len(blocks) and blocks[k][0] <= t:
+                start = blocks[k][0] if prev is None else prev
+            elif last_end is not None and t > last_end:
+                start = last_end if prev is None else prev
+            else:
+                start = t
+            out.append((ENGINE_TID, start, t - start, node_id, None))
+            prev = t
+        return out
+
     # -- the file --------------------------------------------------------------------------------
     def events(self) -> list[dict]:
         """The trace events: metadata first, then each track's events in time order."""
@@ -161,9 +188,7 @@ class Tracer(BlockObserver):
         for i in range(0, len(b) - 2, 3):
             spans.append((ENGINE_TID, b[i + 1], b[i + 2] - b[i + 1], f"block {b[i]}",
                           {"seq": b[i]}))
-        for node_id, ts in self.node_spans.items():
-            for i in range(0, len(ts) - 1, 2):
-                spans.append((ENGINE_TID, ts[i], ts[i + 1] - ts[i], node_id, None))
+        spans += self._node_spans()
         d = self.device_spans
         for i in range(0, len(d) - 1, 2):
             if d[i]:

@@ -217,9 +217,9 @@ class Session:
     def __init__(self, manifest: Manifest, *, strict_serialization: bool = False, trace=None):
         """`trace`: None (the default: the schedule carries no trace code at all), or a callable
         `trace(node_id) -> list` that the compiler calls once per node; that node's compiled
-        hot path then appends the start and end of each process() call to the list, as
-        time.perf_counter() seconds (the engine's own two timestamps: the one it takes anyway
-        and the previous one). remotemedia/trace.py turns them into a trace."""
+        hot path then appends the end of each process() call to the list, as
+        time.perf_counter() seconds (the timestamp the engine takes anyway; a call starts at
+        the previous timestamp of the same push). remotemedia/trace.py makes a trace of them."""
         self.manifest = manifest
         self._trace = trace
         self.counters = Counters()
@@ -481,8 +481,8 @@ def _compile_receive(step: _Step, spans: list | None = None) -> None:
     and maximum live in the closure (`nonlocal`): cheaper than attribute writes per frame.
 
     With `spans` (a list, tracing on) the traced variants are compiled instead: they also
-    append each call's start and end (perf_counter seconds) to `spans`, failed calls included.
-    Without it nothing of tracing is in the closures."""
+    append each call's end (perf_counter seconds, the node's own timestamp) to `spans`, failed
+    calls included. Without it nothing of tracing is in the closures."""
     process = step.process
     consumers = step.consumers
     single = consumers[0] if len(consumers) == 1 else None
@@ -578,23 +578,19 @@ def _compile_receive(step: _Step, spans: list | None = None) -> None:
         append = spans.append
 
         def receive_plain_traced(item) -> None:
-            # receive_plain, plus the span: the start is the timestamp the engine already has
+            # receive_plain, plus the end of the call (it started at the previous timestamp)
             nonlocal count, max_s
             if type(item) is not Numpy:
                 return receive(item)
             try:
                 out = process(item)
             except Exception as exc:
-                t1 = now()
-                append(clock[0])
+                t1 = clock[0] = now()
                 append(t1)
-                clock[0] = t1
                 return fail(item, exc)
             t1 = now()
-            t0 = clock[0]
-            append(t0)
             append(t1)
-            dt = t1 - t0
+            dt = t1 - clock[0]
             clock[0] = t1
             values[count & mask] = dt
             count += 1
@@ -614,9 +610,7 @@ def _compile_receive(step: _Step, spans: list | None = None) -> None:
         def record_traced(dt: float) -> None:
             # called with clock[0] still the call's start
             nonlocal count, max_s
-            t0 = clock[0]
-            append(t0)
-            append(t0 + dt)
+            append(clock[0] + dt)
             values[count & mask] = dt
             count += 1
             if dt > max_s:
@@ -625,9 +619,7 @@ def _compile_receive(step: _Step, spans: list | None = None) -> None:
         fail = step.failed
 
         def failed_traced(item, exc):
-            # receive() set clock[0] to the failed call's end and lost its start: a mark there
-            append(clock[0])
-            append(clock[0])
+            append(clock[0])   # receive() has set it to the failed call's end
             return fail(item, exc)
 
         failed = failed_traced
