@@ -7,6 +7,10 @@
     remotemedia nodes [--json]
     remotemedia devices [--json]
     remotemedia tui [--manifest FILE] [--input SPEC] [--output SPEC]
+    remotemedia stream ... [--record DIR] [--trace FILE] [--arrivals FILE]
+    remotemedia replay DIR [--manifest FILE] [--output SPEC] [--realtime] [--compare FILE]
+    remotemedia report DIR|REPORT.json [--out DIR]
+    remotemedia latency [--input DEVICE] [--output DEVICE] [--jack-loopback] [--json]
 
 Exit codes: 0 success, 1 failure while running, 2 bad input (arguments, SPEC, manifest, file),
 130 after SIGINT and 143 after SIGTERM (the report is printed and files are finalized first).

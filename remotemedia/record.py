@@ -226,9 +226,10 @@ class Recorder(BlockObserver):
         if self.runner is None:
             raise RemoteMediaError("Recorder.open() before bind(runner)")
         p = self.path
-        (p / "manifest.json").write_text(json.dumps(
-            resolved_manifest(self.manifest, self.manifest_document), indent=2, default=str,
-            allow_nan=False) + "\n")
+        manifest = json.loads(json.dumps(resolved_manifest(self.manifest,
+                                                           self.manifest_document), default=str))
+        (p / "manifest.json").write_text(json.dumps(_finite(manifest), indent=2,
+                                                    allow_nan=False) + "\n")
         (p / "versions.json").write_text(json.dumps(versions(), indent=2) + "\n")
         self._in_file = open_float_wav(p / "input.wav", self.sample_rate, self.channels)
         self._out_file = open_float_wav(p / "output.wav", self.out_rate, self.out_channels)
@@ -445,9 +446,9 @@ class Recorder(BlockObserver):
             from .cli import _json_default, event_record
             while self._events:
                 seq, data = self._events.popleft()
-                self._events_file.write(json.dumps(
-                    {"seq": seq, "event": event_record(data)}, default=_json_default,
-                    allow_nan=False) + "\n")
+                record = json.loads(json.dumps({"seq": seq, "event": event_record(data)},
+                                               default=_json_default))
+                self._events_file.write(json.dumps(_finite(record), allow_nan=False) + "\n")
 
     # -- the end -----------------------------------------------------------------------------------
     def stop(self) -> None:

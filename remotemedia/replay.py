@@ -258,9 +258,10 @@ class EventCollector(BlockObserver):
                 continue
             if final and out.kind == "control" and out.event == "end_of_stream":
                 continue
+            from .record import _finite
             record = {"seq": None if final else self._seq, "event": event_record(out)}
             # through JSON, as the recording holds it
-            self.events.append(json.loads(json.dumps(record, default=_json_default)))
+            self.events.append(_finite(json.loads(json.dumps(record, default=_json_default))))
 
 
 class ReplayResult:
@@ -298,7 +299,7 @@ def replay(recording: Recording | str | Path, *, manifest=None, output: str | No
                                       allow_import=allow_import)
     m = pipeline.manifest
     recorded = rec.manifest.get("audio", {})
-    for key in ("sample_rate", "channels"):
+    for key in ("sample_rate", "channels", "block_size"):
         ours = getattr(m.audio, key)
         if recorded.get(key) is not None and ours != recorded[key]:
             raise UsageError(f"manifest {m.name} runs at {key} {ours}, the recording in "

@@ -348,3 +348,29 @@ def test_timeline_columns_are_documented_in_order(tmp_path):
     path, _, _ = record(tmp_path, seconds=0.1)
     header = (path / "timeline.csv").read_text().splitlines()[0].split(",")
     assert tuple(header[:len(TIMELINE_COLUMNS)]) == TIMELINE_COLUMNS
+
+
+def test_a_replay_through_a_manifest_of_another_block_size_is_refused(tmp_path):
+    path, _, _ = record(tmp_path, seconds=0.1)
+    other = json.loads(json.dumps(METERED))
+    other["audio"]["block_size"] = 480
+    with pytest.raises(UsageError, match="block_size 480, the recording"):
+        replay(path, manifest=other)
+
+
+def test_events_with_non_finite_values_are_recorded_as_strict_json(tmp_path):
+    from remotemedia.engine.data import JsonData
+    from remotemedia.engine.node import node_function
+
+    @node_function("RecordTestNaNEvent")
+    def nan_event(frame):
+        return (frame, JsonData({"type": "odd", "value": float("nan")}, pts=frame.pts))
+
+    manifest = {"version": "v1", "audio": METERED["audio"],
+                "nodes": [{"id": "n", "node_type": "RecordTestNaNEvent"}],
+                "connections": [{"from": "input", "to": "n"}, {"from": "n", "to": "output"}]}
+    path, _, _ = record(tmp_path, manifest=manifest, seconds=0.1)
+    lines = (path / "events.jsonl").read_text().splitlines()
+    assert len(lines) == 5 and "NaN" not in lines[0]
+    assert json.loads(lines[0])["event"] == {"type": "odd", "value": None}
+    assert replay(path).events == Recording(path).events
