@@ -61,9 +61,12 @@ _SEQ_MASK = 4096 - 1   # io/devices.py's _SEQ_TABLE - 1
 #: started; adc_time/dac_time are PortAudio's stream clock in seconds (empty without a device);
 #: the counters are the session's running totals after the block was read; device_drops is
 #: the device end's own part of drops (blocks refused by its ring, skipped to catch up, outputs
-#: it could not queue), which a replay puts back where it happened.
+#: it could not queue), which a replay puts back where it happened; status is PortAudio's
+#: callback flags of the callback that captured the block (paInputUnderflow 1, paInputOverflow 2,
+#: paOutputUnderflow 4, paOutputOverflow 8, paPrimingOutput 16; 0 when none, -1 without a
+#: device input).
 TIMELINE_COLUMNS = ("seq", "pts", "samples", "arrival_us", "lateness_us", "engine_us",
-                    "adc_time", "dac_time", "capture_tick", "input_overflow",
+                    "adc_time", "dac_time", "capture_tick", "status", "input_overflow",
                     "output_underflow", "drops", "device_drops", "errors", "audio_out", "events_out")
 
 FILES = ("input.wav", "output.wav", "timeline.csv", "events.jsonl", "report.json",
@@ -272,7 +275,7 @@ class Recorder(BlockObserver):
         if c is None:
             c = self._counters = self.runner.session.counters
             self._device = self._stream()
-        adc, tick, device_drops = math.nan, -1, 0
+        adc, tick, device_drops, flags = math.nan, -1, 0, -1
         stream = self._device
         if stream is not None:
             device_drops = stream.skipped + stream.output_dropped + stream.odd_blocks
@@ -281,9 +284,11 @@ class Recorder(BlockObserver):
                 k = seq & _SEQ_MASK
                 if stream.seq_tag[k] == seq:
                     adc, tick = float(stream.seq_adc[k]), int(stream.seq_capture_tick[k])
+                    j = tick & 4095
+                    flags = int(stream.status_flags[j]) if stream.status_tick[j] == tick else 0
         # the rest of the row (engine time, outputs, node times) is filled by outputs()
         self._rows[i] = [seq, pts, n, arrival_s * 1e6, lateness_s * 1e6, math.nan, adc,
-                         math.nan, tick, c.input_overflow, c.output_underflow, c.drops,
+                         math.nan, tick, flags, c.input_overflow, c.output_underflow, c.drops,
                          device_drops, c.errors, 0, 0, None]
         self._row_index = i
         self._w = w + 1   # publish after the data is in place
@@ -307,9 +312,9 @@ class Recorder(BlockObserver):
                 self._events.append((self._seq if not final else None, out))
         if row is not None:
             row[5] = (t0 - self._t_block) * 1e6
-            row[14] = audio
-            row[15] = events
-            row[16] = self._node_times()
+            row[15] = audio
+            row[16] = events
+            row[17] = self._node_times()
         if not final:
             n = self._cost_n   # one value per block: its block() and its outputs() together
             self._cost[n & 0xFFFF] = self._cost_block + (_clock() - t0)
@@ -425,8 +430,8 @@ class Recorder(BlockObserver):
                 k = row[0] & _SEQ_MASK
                 if stream.play_tag[k] == row[0]:
                     row[7] = float(stream.play_dac[k])
-            nodes = self._node_latencies(row[16])
-            self._csv.writerow([_cell(v) for v in row[:16]] + [_cell(v) for v in nodes])
+            nodes = self._node_latencies(row[17])
+            self._csv.writerow([_cell(v) for v in row[:17]] + [_cell(v) for v in nodes])
             self._rows[i] = None
             self.blocks_recorded += 1
             r += 1
@@ -545,7 +550,8 @@ class Recording:
     {"seq", "event"}), `versions` (dict), `path`. UsageError (exit 2) naming the file when
     something is missing or unreadable."""
 
-    INT_COLUMNS = {"seq", "pts", "samples", "capture_tick", "input_overflow", "output_underflow",
+    INT_COLUMNS = {"seq", "pts", "samples", "capture_tick", "status", "input_overflow",
+                   "output_underflow",
                    "drops", "device_drops", "errors", "audio_out", "events_out"}
 
     def __init__(self, directory):

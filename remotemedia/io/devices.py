@@ -394,6 +394,10 @@ class DeviceStream:
         self.skipped = 0          # queued duplex: blocks skipped to win latency back (engine side)
         self.flagged = 0          # callbacks with a status flag, and the first few of them
         self.flagged_ticks = np.zeros(8, dtype=np.int64)
+        # PortAudio's status flags of each flagged callback (paInputUnderflow 1, paInputOverflow
+        # 2, paOutputUnderflow 4, paOutputOverflow 8, paPrimingOutput 16), by tick
+        self.status_tick = np.full(_E2E_RING, -1, dtype=np.int64)
+        self.status_flags = np.zeros(_E2E_RING, dtype=np.int64)
         self.started_playing = False
         # switched by the engine side
         self.capturing = False
@@ -559,6 +563,11 @@ class DeviceStream:
             n = self.flagged
             if n < self.flagged_ticks.size:
                 self.flagged_ticks[n] = tick
+            k = tick & (_E2E_RING - 1)
+            self.status_flags[k] = (status.input_underflow | status.input_overflow << 1
+                                    | status.output_underflow << 2
+                                    | status.output_overflow << 3 | status.priming_output << 4)
+            self.status_tick[k] = tick
             self.flagged = n + 1
         if indata is not None:
             adc = t.inputBufferAdcTime

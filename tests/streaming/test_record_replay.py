@@ -71,16 +71,22 @@ def test_a_run_recorded_from_jack_replays_bit_for_bit(jack_device, metronome, tm
 
     rec = Recording(rec_dir)
     t = rec.timeline
-    assert rec.blocks == stats["frames_in"] - stats["drops"] - stats["in_flight"] == 150
+    # every block the graph got is recorded (a loaded machine may make the device drop some)
+    assert rec.blocks == stats["frames_in"] - stats["drops"] - stats["in_flight"] >= 140
     assert stats["recording"]["blocks_dropped"] == 0
     # real time, from PortAudio's clock
     assert np.isfinite(t["adc_time"]).all()
     assert np.all(np.diff(t["adc_time"]) > 0)
     played = np.isfinite(t["dac_time"])
-    assert played.sum() >= rec.blocks - 2
+    assert played.sum() >= rec.blocks - 2 - stats["drops"]
     assert np.all(t["dac_time"][played] > t["adc_time"][played])
     assert np.all(np.diff(t["arrival_us"]) >= 0) and t["arrival_us"][-1] > 2.5e6
     assert np.all(np.diff(t["capture_tick"]) >= 1)
+    # PortAudio's flags of each block's capture callback: known (>= 0) for every block, and
+    # none flagged unless the run counted an xrun
+    assert (t["status"] >= 0).all()
+    if stats["xruns"]["input_overflow"] == 0:
+        assert not (t["status"] & 2).any()
     data, _ = sf.read(rec_dir / "input.wav", dtype="float32")
     assert np.abs(data).max() > 0.1, "the metronome's clicks reached the recorded input"
 
@@ -89,7 +95,7 @@ def test_a_run_recorded_from_jack_replays_bit_for_bit(jack_device, metronome, tm
     assert rate == result.rate
     assert result.output.shape == recorded.shape
     assert result.output.tobytes() == recorded.tobytes(), "bit for bit"
-    assert result.events == rec.events and len(rec.events) == stats["events_out"] == 30
+    assert result.events == rec.events and len(rec.events) == stats["events_out"] >= 28
     assert result.stats["xruns"] == stats["xruns"]
     assert result.stats["frames_out"] == stats["frames_out"] == rec.blocks
     assert result.speed > 1.0
@@ -98,7 +104,7 @@ def test_a_run_recorded_from_jack_replays_bit_for_bit(jack_device, metronome, tm
     assert validate_trace(doc) == []
     callbacks = [e for e in doc["traceEvents"] if e["ph"] == "X" and e["tid"] == DEVICE_TID]
     assert len(callbacks) >= rec.blocks - 5
-    assert sum(e["ph"] == "X" and e["cat"] == "block" for e in doc["traceEvents"]) == 150
+    assert sum(e["ph"] == "X" and e["cat"] == "block" for e in doc["traceEvents"]) == rec.blocks
 
 
 def test_latency_finds_the_loopback_round_trip(jack_device, remotemedia_cmd):

@@ -374,3 +374,12 @@ def test_events_with_non_finite_values_are_recorded_as_strict_json(tmp_path):
     assert len(lines) == 5 and "NaN" not in lines[0]
     assert json.loads(lines[0])["event"] == {"type": "odd", "value": None}
     assert replay(path).events == Recording(path).events
+
+
+def test_realtime_replay_waits_for_each_recorded_arrival(tmp_path):
+    path, _, _ = record(tmp_path, seconds=0.3)       # 15 blocks, arrivals 0 .. 280 ms
+    last_arrival = Recording(path).timeline["arrival_us"][-1] / 1e6
+    result = replay(path, realtime=True)
+    assert result.seconds >= last_arrival            # it cannot end before the last arrival
+    assert result.output.tobytes() == Recording(path).output()[0].tobytes()
+    assert (Recording(path).timeline["status"] == -1).all()   # no device: no flags
