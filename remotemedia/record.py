@@ -67,7 +67,8 @@ _SEQ_MASK = 4096 - 1   # io/devices.py's _SEQ_TABLE - 1
 #: device input).
 TIMELINE_COLUMNS = ("seq", "pts", "samples", "arrival_us", "lateness_us", "engine_us",
                     "adc_time", "dac_time", "capture_tick", "status", "input_overflow",
-                    "output_underflow", "drops", "device_drops", "errors", "audio_out", "events_out")
+                    "output_underflow", "drops", "device_drops", "errors", "audio_out",
+                    "events_out")
 
 FILES = ("input.wav", "output.wav", "timeline.csv", "events.jsonl", "report.json",
          "manifest.json", "versions.json")

@@ -292,7 +292,6 @@ def replay(recording: Recording | str | Path, *, manifest=None, output: str | No
     from .engine.session import Pipeline
     from .io.spec import make_sink
     from .runner import StreamRunner
-    from .record import combine
 
     rec = recording if isinstance(recording, Recording) else Recording(recording)
     pipeline = Pipeline.from_manifest(rec.manifest if manifest is None else manifest,
@@ -328,7 +327,7 @@ def replay(recording: Recording | str | Path, *, manifest=None, output: str | No
                         events.events, m.name, seconds, audio_seconds)
 
 
-# -- comparing -----------------------------------------------------------------------------------------
+# -- comparing -------------------------------------------------------------------------------
 
 def audio_difference(a: np.ndarray, b: np.ndarray) -> dict:
     """How two outputs (float32 (frames, channels)) differ: `identical` (bit for bit, same

@@ -196,7 +196,8 @@ def test_a_run_that_is_not_real_time_waits_for_the_writer_and_keeps_everything(t
     summary = rec.close(runner.run())
     assert summary["blocks_recorded"] == 200 and summary["blocks_dropped"] == 0
     assert summary["outputs_recorded"] == 200 and summary["outputs_dropped"] == 0
-    assert replay(tmp_path / "r").output.tobytes() == Recording(tmp_path / "r").output()[0].tobytes()
+    recorded = Recording(tmp_path / "r").output()[0]
+    assert replay(tmp_path / "r").output.tobytes() == recorded.tobytes()
 
 
 def test_outputs_of_another_channel_count_are_counted_not_written(tmp_path):
@@ -224,7 +225,7 @@ def test_a_directory_that_holds_a_recording_is_refused(tmp_path):
         Recording(tmp_path)
 
 
-# -- arrivals ----------------------------------------------------------------------------------------
+# -- arrivals ------------------------------------------------------------------------------
 
 def test_arrivals_in_the_upstream_sample_index_form(tmp_path):
     f = tmp_path / "a.txt"
@@ -306,7 +307,7 @@ def test_replay_of_something_that_is_not_a_recording_exits_2(tmp_path):
     assert "Traceback" not in out.stderr
 
 
-# -- compare -----------------------------------------------------------------------------------------
+# -- compare -------------------------------------------------------------------------------
 
 def test_compare_shows_counters_nodes_events_and_the_output_difference(tmp_path):
     path, _, _ = record(tmp_path)

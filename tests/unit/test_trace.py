@@ -115,7 +115,7 @@ def test_an_untraced_session_compiles_no_trace_code():
     assert _compile_receive.__code__.co_varnames[:2] == ("step", "spans")
 
 
-# -- the validator catches broken traces ---------------------------------------------------------------
+# -- the validator catches broken traces -------------------------------------------------
 
 def X(name, ts, dur, tid=1):
     return {"name": name, "ph": "X", "pid": 1, "tid": tid, "ts": ts, "dur": dur}
