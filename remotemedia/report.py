@@ -7,7 +7,9 @@ From a recording (record.py):
     levels.png      input and output RMS and peak in dBFS per block over time, with xruns,
                     drops and errors marked on the time axis (one vertical line per block
                     where a counter went up)
-    latency.png     the engine's per-block time and each node's, over time and as histograms
+    latency.png     the engine's per-block time and each node's, over time and as histograms;
+                    with a device, each block's end-to-end latency (PortAudio's DAC time of
+                    its first sample minus the ADC time of its capture) over time
     events.png      the graph's events on a timeline, one row per kind
     counters.png    the final counters (frames in/out, events, drops, errors, xruns, copies)
 
@@ -128,7 +130,16 @@ def render_recording(rec, out: Path) -> dict:
 
     # latency: engine and per node, over time and as histograms
     series = [("engine", t["engine_us"])] + [(nid, t[f"node_{nid}_us"]) for nid in rec.node_ids]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4))
+    e2e_ms = (t["dac_time"] - t["adc_time"]) * 1e3
+    has_e2e = bool(np.isfinite(e2e_ms).any())
+    fig, axes = plt.subplots(1, 3 if has_e2e else 2, figsize=(16 if has_e2e else 12, 4))
+    a1, a2 = axes[0], axes[1]
+    if has_e2e:
+        ok = np.isfinite(e2e_ms)
+        axes[2].plot(seconds[ok], e2e_ms[ok], lw=0.8, color="tab:red")
+        axes[2].set_xlabel("media time (s)")
+        axes[2].set_ylabel("ms")
+        axes[2].set_title("end to end: DAC time - ADC time (PortAudio)", fontsize=9)
     for name, values in series:
         ok = np.isfinite(values)
         if ok.any():
