@@ -117,7 +117,7 @@ def versions() -> dict:
 
 def resolved_manifest(manifest, document: dict | None = None) -> dict:
     """The manifest as it ran: the document (or one rebuilt from the validated specs) with the
-    audio format resolved."""
+    audio format and every node's parameters (defaults included) and error policy resolved."""
     a = manifest.audio
     if document is None:
         document = {
@@ -130,6 +130,18 @@ def resolved_manifest(manifest, document: dict | None = None) -> dict:
     doc = dict(document)
     doc["audio"] = {"sample_rate": a.sample_rate, "block_size": a.block_size,
                     "channels": a.channels}
+    # every parameter as it ran, defaults included: a later version's defaults cannot change
+    # what a replay of this recording does
+    specs = {spec.id: spec for spec in manifest.nodes}
+    nodes = []
+    for node in doc.get("nodes") or []:
+        node = dict(node)
+        spec = specs.get(node.get("id"))
+        if spec is not None:
+            node["params"] = dict(spec.params)
+            node["on_error"] = spec.on_error
+        nodes.append(node)
+    doc["nodes"] = nodes
     return doc
 
 
