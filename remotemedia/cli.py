@@ -611,8 +611,7 @@ def cmd_replay(args) -> int:
         tracer.write(args.trace)
     recorded = rec.output()
     result = {"replay": first.stats, "speed_x_realtime": round(first.speed, 3),
-              "blocks": rec.blocks, "missing_blocks": int(
-                  rec.timeline["seq"][-1] + 1 - rec.blocks) if rec.blocks else 0}
+              "blocks": rec.blocks, "missing_blocks": rec.missing_blocks}
     if recorded is not None:
         out, rate = recorded
         result["vs_recording"] = {
@@ -623,7 +622,7 @@ def cmd_replay(args) -> int:
              f"{first.seconds:.3f} s ({first.speed:.1f}x real time)"]
     if result["missing_blocks"]:
         lines.append(f"  the recording misses {result['missing_blocks']} block(s) its writer "
-                     f"could not keep")
+                     f"could not keep: the replay runs without them")
     if "vs_recording" in result:
         o, e = result["vs_recording"]["output"], result["vs_recording"]["events"]
         if o.get("identical"):

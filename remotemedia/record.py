@@ -596,6 +596,16 @@ class Recording:
     def blocks(self) -> int:
         return int(self.timeline["seq"].size)
 
+    @property
+    def missing_blocks(self) -> int:
+        """Blocks the run pushed that the recorder could not keep (its writer fell a whole ring
+        behind): from report.json, else from gaps in the timeline's seq."""
+        recording = (self.report or {}).get("recording") or {}
+        if "blocks_dropped" in recording:
+            return int(recording["blocks_dropped"])
+        seq = self.timeline["seq"]
+        return int(seq[-1] - seq[0] + 1 - seq.size) if seq.size else 0
+
     def output(self):
         """(samples as float32 (frames, channels), sample rate) of output.wav, or None."""
         import soundfile as sf

@@ -168,7 +168,6 @@ class RecordingSource(Source):
         for name in ("input_overflow", "output_underflow", "device_drops"):
             col = t[name]
             self._steps[name] = np.diff(np.concatenate(([0], col))) if col.size else col
-        self.missing = int(self._seq[-1] + 1 - self._seq.size) if self._seq.size else 0
         self._file = None
         self._n = 0
         self._counters = None

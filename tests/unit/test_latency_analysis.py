@@ -64,3 +64,26 @@ def test_silence_is_not_a_round_trip():
     r = analyse(np.zeros(signal.size * 2, np.float32), pos, val, RATE, BLOCK)
     assert not r["found"] and r["clicks_missing"] == pos.size
     assert CLICK / 2 > 0
+
+
+def test_the_duplex_callback_counts_flagged_callbacks_and_plays_the_train_once_armed():
+    from remotemedia.latency import _Duplex
+
+    class Times:
+        inputBufferAdcTime, outputBufferDacTime = 1.0, 1.04
+
+    class Flags:   # what sounddevice hands a callback after an xrun: a truthy status
+        def __bool__(self):
+            return True
+
+    signal = np.arange(1, 2 * BLOCK + 1, dtype=np.float32)
+    d = _Duplex(signal, capacity=8 * BLOCK)
+    out = np.zeros((BLOCK, 1), np.float32)
+    d.callback(np.ones((BLOCK, 1), np.float32), out, BLOCK, Times(), None)
+    assert d.flags == 0 and not out.any()            # not armed: silence
+    d.armed = True
+    d.callback(np.ones((BLOCK, 1), np.float32), out, BLOCK, Times(), Flags())
+    assert d.flags == 1 and d.start == BLOCK
+    assert np.array_equal(out[:, 0], signal[:BLOCK])
+    assert d.capture[:2 * BLOCK].sum() == 2 * BLOCK
+    assert d.ts_latency[0] == np.float64(1.04) - np.float64(1.0)

@@ -68,6 +68,7 @@ def test_a_recording_holds_every_file_and_one_row_per_block(tmp_path):
     assert rec.node_ids == ["gain", "meter"]
     assert rec.timeline["events_out"].sum() == 20 == len(rec.events) == stats["events_out"]
     assert summary["blocks_recorded"] == 100 and summary["blocks_dropped"] == 0
+    assert summary["events"] == 20 and summary["outputs_recorded"] == 100
     assert summary["cost_us"]["p50"] > 0
     report = json.loads((path / "report.json").read_text())
     assert report["recording"]["blocks_recorded"] == 100
@@ -182,6 +183,12 @@ def test_the_recorder_never_waits_for_its_writer_and_counts_what_it_could_not_ke
     assert summary["outputs_recorded"] == 8 and summary["outputs_dropped"] == 12
     rec_read = Recording(tmp_path / "r")
     assert list(rec_read.timeline["seq"]) == [0, 1, 2, 3]
+    assert rec_read.missing_blocks == 16
+    cli = subprocess.run([sys.executable, "-m", "remotemedia", "replay", str(tmp_path / "r"),
+                          "--json"], capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout.strip().splitlines()[-1])["missing_blocks"] == 16
+    assert "misses 16 block(s)" in cli.stderr
 
 
 def test_a_run_that_is_not_real_time_waits_for_the_writer_and_keeps_everything(tmp_path):
