@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 
@@ -23,8 +24,8 @@ import yaml
 from remotemedia.record import Recording
 from remotemedia.replay import replay
 from remotemedia.trace import DEVICE_TID, validate_trace
-from tests.streaming.device_support import (jack_cmd, jack_device, jack_ports,  # noqa: F401
-                                            new_ports)
+from tests.streaming.device_support import (_unavailable, jack_cmd,  # noqa: F401
+                                            jack_device, jack_ports, new_ports)
 from tests.unit.test_record_replay_sim import METERED
 
 pytestmark = pytest.mark.device
@@ -33,6 +34,8 @@ pytestmark = pytest.mark.device
 @pytest.fixture
 def metronome(jack_device):
     """A jack_metro client clicking 10 times a second; yields its output port."""
+    if shutil.which("jack_metro") is None:
+        _unavailable("jack_metro is not installed (Debian: jackd2 ships it)")
     name = f"rmmetro{os.getpid()}"
     proc = subprocess.Popen(["jack_metro", "-n", name, "-b", "600", "-f", "1000", "-A", "0.5",
                              "-D", "20"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
