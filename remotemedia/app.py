@@ -105,6 +105,8 @@ class RemoteMediaApp(App[None]):
         Binding("q", "quit", "Quit"),
         # an audio engineer's reflex; it stops the stream the same clean way as q
         Binding("ctrl+c", "quit", "Quit", show=False),
+        # start/stop a recording of the running pipeline (remotemedia/record.py)
+        Binding("R", "toggle_record", "Record", show=False),
     ]
 
     bypass: reactive[bool] = reactive(False)
@@ -140,6 +142,9 @@ class RemoteMediaApp(App[None]):
         self._stats_override: dict | None = None   # the report after `r` on a stopped run
         self._announced: StreamRunner | None = None  # the runner whose ending was announced
         self._io_line = ""
+        #: the recording `R` started (None when not recording), and where the last one went
+        self.recorder = None
+        self.last_recording: Path | None = None
 
     # -- layout ------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -281,6 +286,7 @@ class RemoteMediaApp(App[None]):
             self.notify(f"the running pipeline did not stop within {STOP_TIMEOUT_S:g} s",
                         severity="error", timeout=10)
             return False
+        self._stop_recording()
         return True
 
     def shutdown(self) -> bool:
@@ -317,6 +323,8 @@ class RemoteMediaApp(App[None]):
         self.snapshot = snap
         self.show(snap)
         self._announce()
+        if self.recorder is not None and not self.active:
+            self._stop_recording()   # the run ended while recording: finish the recording
 
     def show(self, snap: Snapshot) -> None:
         stats = snap.stats
@@ -492,6 +500,65 @@ class RemoteMediaApp(App[None]):
             n += 1
             path = self.stats_dir / f"remotemedia-stats-{stem}-{stamp}-{n}.json"
         return path
+
+    def action_toggle_record(self) -> None:
+        """`R`: start recording the running pipeline into a new directory beside the saved
+        stats (remotemedia-recording-<manifest>-<time>/), or stop and finish it. The recorder
+        never blocks the audio path (record.py); it records from the next block on, so a replay
+        starts from there with the nodes' state fresh."""
+        if self.recorder is not None:
+            self._stop_recording()
+            return
+        runner = self.runner
+        if runner is None or not self.active or runner.session is None:
+            self.notify("nothing is running to record: start the pipeline first",
+                        severity="warning")
+            return
+        if getattr(runner.source, "runs_schedule", False):
+            self.notify("callback mode pushes blocks in the audio callback: recording needs "
+                        "queued mode", severity="warning", markup=False)
+            return
+        from .engine.manifest import read_manifest_document
+        from .record import Recorder
+        stem = self.manifest_path.stem if self.manifest_path else "session"
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = self.stats_dir / f"remotemedia-recording-{stem}-{stamp}"
+        n = 1
+        while path.exists():
+            n += 1
+            path = self.stats_dir / f"remotemedia-recording-{stem}-{stamp}-{n}"
+        try:
+            document = read_manifest_document(self.manifest_path)[0] \
+                if self.manifest_path else None
+            recorder = Recorder(path, manifest_document=document).bind(runner)
+            recorder.open()
+        except (RemoteMediaError, OSError) as exc:
+            self.notify(one_line(exc), title="cannot record", severity="error", timeout=10,
+                        markup=False)
+            return
+        self.recorder = recorder
+        runner.observer = recorder   # read by the runner at its next block
+        self.notify(f"recording to {path} (R stops)", title="recording", markup=False)
+
+    def _stop_recording(self) -> None:
+        recorder, self.recorder = self.recorder, None
+        if recorder is None:
+            return
+        runner = recorder.runner
+        if runner is not None and runner.observer is recorder:
+            runner.observer = None
+        recorder.stop()
+        try:
+            stats = runner.stats() if runner is not None and runner.session is not None \
+                else None
+            summary = recorder.close(stats)
+        except (RemoteMediaError, OSError) as exc:
+            self.notify(one_line(exc), title="recording failed", severity="error", timeout=10,
+                        markup=False)
+            return
+        self.last_recording = recorder.path
+        self.notify(f"recorded {summary['blocks_recorded']} blocks to {recorder.path}",
+                    title="recording", markup=False)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

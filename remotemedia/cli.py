@@ -9,6 +9,10 @@
     remotemedia nodes [--json]
     remotemedia devices [--json]
     remotemedia tui [--manifest FILE] [--input SPEC] [--output SPEC]
+    remotemedia stream ... [--record DIR] [--trace FILE] [--arrivals FILE]
+    remotemedia replay DIR [--manifest FILE] [--output SPEC] [--realtime] [--compare FILE]
+    remotemedia report DIR|REPORT.json [--out DIR]
+    remotemedia latency [--input DEVICE] [--output DEVICE] [--jack-loopback] [--json]
 
 Exit codes: 0 success, 1 failure while running, 2 bad input (arguments, SPEC, manifest, file),
 130 after SIGINT and 143 after SIGTERM (the report is printed and files are finalized first).
@@ -122,6 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="raw: each event as the node emits it; health: the upstream "
                         "stream-health tools' HealthEvent lines (silence, low_volume, clipping, "
                         "channel_imbalance, dropouts, drift, freeze, cadence, av_skew, health)")
+    p.add_argument("--record", metavar="DIR",
+                   help="keep the input, a per-block timeline, the events, the output and the "
+                        "report in DIR, for `remotemedia replay` and `remotemedia report`")
+    p.add_argument("--trace", metavar="FILE",
+                   help="write a Chrome trace-event JSON of the run (ui.perfetto.dev opens it)")
+    p.add_argument("--arrivals", metavar="FILE",
+                   help="release the input's blocks at the times FILE lists ('INDEX: "
+                        "MICROSECONDS' per line, INDEX a sample index or bN for a block); "
+                        "simulated time unless --realtime")
     p.set_defaults(command=cmd_stream)
 
     p = sub.add_parser("convert-manifest", help="write the native equivalent of an "
@@ -147,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("devices", help="list host APIs and sound devices, marking defaults")
     p.add_argument("--json", action="store_true", help="as one JSON array")
     p.set_defaults(command=cmd_devices)
+
+    add_observability_commands(sub)
 
     p = sub.add_parser("tui", help="the interactive terminal UI")
     p.add_argument("--manifest", "-m", metavar="FILE")
@@ -234,21 +249,28 @@ def cmd_stream(args) -> int:
     if args.realtime is False and (source.clocked or sink.clocked):
         raise UsageError("--fast cannot hurry a sound device, which plays and records in real "
                          "time; use a file, a generator or the virtual device")
-    check_paths(reads=source.reads(), writes=sink.writes() + (
-        [("--events", args.events)] if args.events else []))
+    check_paths(reads=source.reads() + _named("--arrivals", args.arrivals),
+                writes=sink.writes() + _named("--events", args.events)
+                + _named("--trace", args.trace) + _recording_files(args.record))
     sink_on_stdout = getattr(sink, "uses_stdout", False)
     events = _open_events(args.events, sink_on_stdout)
     if args.event_format == "health":
         events.health_start_s = time.time()  # the run's start on the wall clock, read once
-    runner = StreamRunner(pipeline, source, sink, realtime=args.realtime,
+    clock = _arrivals_clock(args, source, manifest)
+    runner = StreamRunner(pipeline, source, sink,
+                          realtime=True if clock is not None else args.realtime, clock=clock,
                           duration=args.duration, strict=args.strict, on_event=events)
     events.flush_each = runner.realtime
+    recorder, tracer = _observers(args, runner, source)
     signals = _SignalStop(runner)
     status = _StatusLine(runner, sys.stderr) if sys.stderr.isatty() else None
     failure: BaseException | None = None
     signals.install()  # before anything is said: from here on a signal means a clean stop
     try:
-        _note(_start_line(manifest, source, sink, runner, args.duration))
+        _note(_start_line(manifest, source, sink, runner, args.duration)
+              + (f", arrivals from {args.arrivals}" if clock is not None else ""))
+        if recorder is not None:
+            recorder.open()
         if not runner.realtime and args.duration is None and getattr(source, "endless", False):
             _note("the input never ends and the run is not paced: stop it with Ctrl-C, or "
                   "give --duration")
@@ -266,9 +288,10 @@ def cmd_stream(args) -> int:
         events.close()
 
     stats = runner.stats() if runner.session is not None else None
+    if stats is not None and signals.received is not None:
+        stats["stop_reason"] = STOP_REASON[signals.received]
+    failure = _finish_observers(stats, recorder, tracer, args) or failure
     if stats is not None:
-        if signals.received is not None:
-            stats["stop_reason"] = STOP_REASON[signals.received]
         print(format_summary(stats, manifest.name), file=sys.stderr)
         if args.json:
             _print_stdout(strictjson.dumps(stats))
@@ -305,6 +328,18 @@ def check_paths(reads: list[tuple[str, object]], writes: list[tuple[str, object]
                                  f"{other_what} {os.fsdecode(os.fsencode(other_path))}: the run "
                                  f"would overwrite it (nothing was opened)")
         earlier.append((what, path, real))
+
+
+def _named(what: str, path) -> list[tuple[str, object]]:
+    return [(what, path)] if path else []
+
+
+def _recording_files(directory) -> list[tuple[str, object]]:
+    """The files --record DIR writes, so none of them can be an input or another output."""
+    if not directory:
+        return []
+    from .record import FILES
+    return [("--record", os.path.join(directory, name)) for name in FILES]
 
 
 def _same_inode(a: bytes, b: bytes) -> bool:
@@ -637,3 +672,180 @@ def cmd_tui(args) -> int:
         return EXIT_FAILED
     return int(run_app(manifest=args.manifest, input_spec=args.input,
                        output_spec=args.output, mode=args.mode) or 0)
+
+
+# -- record, trace, arrivals on `stream`; replay, report, latency ---------------------------------
+
+def _arrivals_clock(args, source, manifest):
+    """--arrivals FILE: an ArrivalClock for an input that does not pace itself, else None."""
+    if not getattr(args, "arrivals", None):
+        return None
+    from .replay import ArrivalClock, parse_arrivals
+    if source.clocked:
+        raise UsageError(f"--arrivals times an input that does not pace itself (a file, a "
+                         f"generator); the input here is {source.description}")
+    a = manifest.audio
+    arrivals = parse_arrivals(args.arrivals, a.block_size, a.sample_rate)
+    return ArrivalClock(arrivals, a.block_size / a.sample_rate, realtime=bool(args.realtime))
+
+
+def _observers(args, runner, source):
+    """The Recorder and the Tracer that --record and --trace ask for (each None if not)."""
+    recorder = tracer = None
+    if getattr(args, "record", None):
+        from .engine.manifest import read_manifest_document
+        from .record import Recorder
+        if getattr(source, "runs_schedule", False):
+            raise UsageError("--record keeps blocks as the engine thread pushes them; with "
+                             "--mode callback they are pushed in the audio callback: use "
+                             "--mode queued")
+        document, _ = read_manifest_document(args.manifest)
+        recorder = Recorder(args.record, manifest_document=document).bind(runner)
+        runner.observer = recorder
+    if getattr(args, "trace", None):
+        from .trace import Tracer, check_trace_path
+        check_trace_path(args.trace)
+        tracer = Tracer().bind(runner)
+    return recorder, tracer
+
+
+def _finish_observers(stats, recorder, tracer, args):
+    """Close the recording (report.json) and write the trace; the error to report, if any."""
+    failure = None
+    if recorder is not None:
+        try:
+            summary = recorder.close(stats)
+            if stats is not None:
+                stats["recording"] = summary
+            _note(f"recorded {summary['blocks_recorded']} blocks to {recorder.path}"
+                  + (f" ({summary['blocks_dropped']} not recorded: the writer fell behind)"
+                     if summary["blocks_dropped"] else ""))
+        except (RemoteMediaError, OSError) as exc:
+            failure = exc if isinstance(exc, RemoteMediaError) else RemoteMediaError(
+                f"--record: {exc}")
+    if tracer is not None:
+        try:
+            count = tracer.write(args.trace)
+            _note(f"trace: {count} events in {args.trace}")
+        except OSError as exc:
+            failure = failure or RemoteMediaError(f"--trace: cannot write {args.trace}: "
+                                                  f"{exc.strerror}")
+    return failure
+
+
+def add_observability_commands(sub) -> None:
+    p = sub.add_parser("replay", help="re-run a recording (stream --record DIR) through its "
+                                      "manifest or another, in simulated time",
+                       description="Replay the input a `stream --record DIR` run kept, with its "
+                                   "recorded arrival times, and compare the output and events "
+                                   "with the recording's.")
+    p.add_argument("directory", metavar="DIR")
+    p.add_argument("--manifest", "-m", metavar="FILE",
+                   help="run this manifest instead of the recorded one")
+    p.add_argument("--output", "-o", metavar="SPEC", help="also send the audio here")
+    p.add_argument("--realtime", action="store_true",
+                   help="wait for each recorded arrival time (default: simulated time)")
+    p.add_argument("--compare", metavar="OTHER",
+                   help="also run manifest OTHER and print both side by side")
+    p.add_argument("--trace", metavar="FILE", help="write a Chrome trace-event JSON")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--allow-import", action="append", default=[], metavar="MODULE")
+    p.set_defaults(command=cmd_replay)
+
+    p = sub.add_parser("report", help="HTML page and PNG figures of a recording or a saved "
+                                      "--json report")
+    p.add_argument("source", metavar="DIR_OR_JSON")
+    p.add_argument("--out", metavar="DIR",
+                   help="where to write report.html and the figures (default: DIR/report, or "
+                        "NAME-report beside a JSON file)")
+    p.set_defaults(command=cmd_report)
+
+    p = sub.add_parser("latency", help="measure the round trip from an output device to an "
+                                       "input device with a click train")
+    p.add_argument("--input", "-i", default="default", metavar="DEVICE",
+                   help="input device name or index (default: the system default)")
+    p.add_argument("--output", "-o", default="default", metavar="DEVICE",
+                   help="output device name or index (default: the system default)")
+    p.add_argument("--duration", "-d", type=parse_duration, default=4.0, metavar="S",
+                   help="seconds of click train (default: %(default)s)")
+    p.add_argument("--rate", type=int, default=48000, help="sample rate (default: 48000)")
+    p.add_argument("--block-size", type=int, default=960, help="frames per callback (960)")
+    p.add_argument("--jack-loopback", action="store_true",
+                   help="under JACK: connect this stream's output port to its input port "
+                        "(and away from the system ports) with jack_connect")
+    p.add_argument("--seed", type=int, default=1, help="seed of the click spacing")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(command=cmd_latency)
+
+
+def cmd_replay(args) -> int:
+    from .record import Recording
+    from .replay import (audio_difference, compare_results, event_differences,
+                         format_comparison, replay)
+    rec = Recording(args.directory)
+    tracer = None
+    if args.trace:
+        from .trace import Tracer, check_trace_path
+        check_trace_path(args.trace)
+        tracer = Tracer()
+    first = replay(rec, manifest=args.manifest, output=args.output, realtime=args.realtime,
+                   allow_import=args.allow_import, tracer=tracer)
+    if tracer is not None:
+        tracer.write(args.trace)
+    recorded = rec.output()
+    result = {"replay": first.stats, "speed_x_realtime": round(first.speed, 3),
+              "blocks": rec.blocks, "missing_blocks": rec.missing_blocks}
+    if recorded is not None:
+        out, rate = recorded
+        result["vs_recording"] = {
+            "output": audio_difference(out, first.output) if rate == first.rate
+            else {"sample_rates": [rate, first.rate], "identical": False},
+            "events": event_differences(rec.events, first.events)}
+    lines = [f"{PROG}: replayed {rec.blocks} blocks of {rec.path} through {first.manifest} in "
+             f"{first.seconds:.3f} s ({first.speed:.1f}x real time)"]
+    if result["missing_blocks"]:
+        lines.append(f"  the recording misses {result['missing_blocks']} block(s) its writer "
+                     f"could not keep: the replay runs without them")
+    if "vs_recording" in result:
+        o, e = result["vs_recording"]["output"], result["vs_recording"]["events"]
+        if o.get("identical"):
+            lines.append("  output: identical to the recorded output, bit for bit")
+        elif "sample_rates" in o:
+            lines.append(f"  output: at {first.rate} Hz, the recording's at {o['sample_rates'][0]}"
+                         f" Hz")
+        else:
+            snr = "inf" if o.get("snr_db") is None else f"{o['snr_db']:.2f}"
+            lines.append(f"  output: differs from the recorded output from frame "
+                         f"{o.get('first_difference')} (peak difference "
+                         f"{o.get('peak_difference', 0):.3g}, SNR {snr} dB)")
+        lines.append("  events: identical to the recorded events" if e["count"] == 0 else
+                     f"  events: {e['count']} differ from the recorded events "
+                     f"({e['events'][0]} recorded, {e['events'][1]} replayed)")
+    if args.compare:
+        second = replay(rec, manifest=args.compare, allow_import=args.allow_import)
+        cmp = compare_results(first, second)
+        result["compare"] = cmp
+        lines.append(format_comparison(cmp))
+    print("\n".join(lines), file=sys.stdout if not args.json else sys.stderr)
+    if args.json:
+        _print_stdout(strictjson.dumps(result))
+    return EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+    html = write_report(args.source, args.out)
+    _note(f"report: {html}")
+    return EXIT_OK
+
+
+def cmd_latency(args) -> int:
+    from .latency import format_latency, measure_latency
+    result = measure_latency(args.input, args.output, duration=args.duration,
+                             sample_rate=args.rate, block_size=args.block_size,
+                             jack_loopback=args.jack_loopback, seed=args.seed)
+    if args.json:
+        _print_stdout(strictjson.dumps(result))
+    else:
+        print(format_latency(result))
+    return EXIT_OK if result["found"] else EXIT_FAILED

@@ -64,12 +64,35 @@ class Levels:
     output_clips: int = 0
 
 
+class BlockObserver:
+    """What the runner tells an optional observer (`StreamRunner(observer=...)`), on the
+    runner's thread. Both calls must return quickly and never block (a recorder copies the block
+    into a preallocated ring for its own writer thread).
+
+    - `block(seq, pts, block, arrival_s, lateness_s)`: before block `seq` is pushed. `block` is
+      the ndarray (samples,) or (samples, channels) as it enters the graph (read it now: the
+      engine may write it in place after); `pts` in samples; `arrival_s` is the run clock's
+      now() in seconds since start (real for devices, simulated otherwise); `lateness_s` how
+      late the runner's clock released it (0.0 when the source paces itself).
+    - `outputs(outputs, final)`: what came out of `output` for the last push (a list of
+      RuntimeData); `final` for the end_of_stream push. Called in callback mode too (blocks
+      are then pushed in the audio callback and `block` is not called).
+    """
+
+    def block(self, seq: int, pts: int, block: np.ndarray, arrival_s: float,
+              lateness_s: float) -> None:
+        pass
+
+    def outputs(self, outputs: list, final: bool) -> None:
+        pass
+
+
 class StreamRunner:
     def __init__(self, pipeline: Pipeline, source: Source, sink: Sink, *,
                  realtime: bool | None = None, clock: Clock | None = None,
                  duration: float | None = None, strict: bool = False,
                  on_event: Callable[[RuntimeData], None] | None = None,
-                 measure_levels: bool = False):
+                 measure_levels: bool = False, observer=None, trace=None):
         audio = pipeline.manifest.audio
         self.pipeline = pipeline
         self.source = source
@@ -94,6 +117,10 @@ class StreamRunner:
         self.strict = strict
         self.on_event = on_event
         self.measure_levels = measure_levels
+        #: optional per-block observer (a recorder, a tracer: see `BlockObserver`)
+        self.observer = observer
+        #: optional `trace(node_id, process) -> process`, compiled into the session's schedule
+        self.trace = trace
         self.levels = Levels()
         self.state = IDLE
         self.stop_reason: str | None = None
@@ -141,7 +168,8 @@ class StreamRunner:
         closing everything."""
         self.state = RUNNING
         try:
-            self.session = self.pipeline.session(strict_serialization=self.strict)
+            self.session = self.pipeline.session(strict_serialization=self.strict,
+                                                 trace=self.trace)
             self.source.attach(self.session)
             self.sink.attach(self.session)
             with self.session, self.source, self.sink:
@@ -166,6 +194,7 @@ class StreamRunner:
         max_frames = self.max_frames
         pts = 0
         n = 0
+        late = 0.0
         if getattr(source, "runs_schedule", False):
             # A device source in callback mode pushes each block through the session inside its
             # audio callback; this thread delivers what it hands back (io/devices.py).
@@ -178,9 +207,13 @@ class StreamRunner:
             source.limit_frames(max_frames)  # a device captures exactly what the run reads
         stamp = any(getattr(spec.node_class, "uses_arrival_time", False)
                     for spec in self.pipeline.manifest.nodes)
-        real_arrival = self.realtime
         clock.start()
-        t0 = time.monotonic()
+        # Arrival time on the run's clock (timing nodes, recordings, traces): a source that
+        # paces itself (a device) is on real time, which the runner's clock does not keep for
+        # it; a paced run is on its pacing clock (real, a replay's recorded timeline, a test's
+        # MockClock); an unpaced run on simulated time is media time, pts / rate.
+        arrival_real = source.clocked
+        t_origin = time.monotonic()
         while not stop.is_set():
             if max_frames is not None and n >= max_frames:
                 self.stop_reason = self.stop_reason or "duration"
@@ -195,22 +228,21 @@ class StreamRunner:
                 break
             if max_frames is not None and n == max_frames - 1 and block.ndim:
                 block = block[:self.max_samples - pts]
+            observer = self.observer  # read per block: the TUI attaches one mid-run
+            if stamp or observer is not None:
+                arrival = (time.monotonic() - t_origin if arrival_real else
+                           clock.now() if pace else pts / rate)
             if stamp:
-                # The run's clock: the pacing clock when there is one (real, or a test's
-                # MockClock), a device's real time, else media time.
-                if pace:
-                    arrival = int(clock.now() * 1e6)
-                elif real_arrival:
-                    arrival = int((time.monotonic() - t0) * 1e6)
-                else:
-                    arrival = pts * 1_000_000 // rate
                 frame = NumpyData(block, sample_rate=rate, pts=pts, seq=n,
-                                  metadata={ARRIVAL_KEY: arrival})
+                                  metadata={ARRIVAL_KEY: int(arrival * 1e6)})
             else:
                 frame = NumpyData(block, sample_rate=rate, pts=pts, seq=n)
             self.frames_released = n + 1
             if self.measure_levels:
                 self._measure(block, "input")
+            if observer is not None:
+                # before the push: a node may write the block in place once it is handed over
+                observer.block(n, pts, block, arrival, late)
             self._deliver(session.push(frame, transfer=True))
             pts += block.shape[0] if block.ndim else 1
             n += 1
@@ -219,6 +251,8 @@ class StreamRunner:
         self._deliver(session.end_of_stream(), final=True)
 
     def _deliver(self, outputs: list, final: bool = False) -> None:
+        if self.observer is not None:
+            self.observer.outputs(outputs, final)
         for out in outputs:
             if type(out) is NumpyData:
                 if self.measure_levels:

@@ -210,15 +210,21 @@ class Pipeline:
     def edges(self) -> list[tuple[str, str]]:
         return [(c.source, c.target) for c in self.manifest.connections]
 
-    def session(self, strict_serialization: bool = False) -> "Session":
-        return Session(self.manifest, strict_serialization=strict_serialization)
+    def session(self, strict_serialization: bool = False, trace=None) -> "Session":
+        return Session(self.manifest, strict_serialization=strict_serialization, trace=trace)
 
 
 class Session:
     """One run of a pipeline. A context manager; `close()` is safe to call twice."""
 
-    def __init__(self, manifest: Manifest, *, strict_serialization: bool = False):
+    def __init__(self, manifest: Manifest, *, strict_serialization: bool = False, trace=None):
+        """`trace`: None (the default: the schedule carries no trace code at all), or a callable
+        `trace(node_id) -> list` that the compiler calls once per node; that node's compiled
+        hot path then appends the end of each process() call to the list, as
+        time.perf_counter() seconds (the timestamp the engine takes anyway; a call starts at
+        the previous timestamp of the same push). remotemedia/trace.py makes a trace of them."""
         self.manifest = manifest
+        self._trace = trace
         self.counters = Counters()
         self.engine_latency = LatencyRing()
         self.end_to_end_latency = LatencyRing()
@@ -277,9 +283,11 @@ class Session:
                 return partial(target.receive_named, c.input)
             return target.receive
 
+        trace = self._trace
         for step in reversed(self._steps):
             step.consumers = tuple(consumer_for(c) for c in consumer_ids[step.node_id])
-            _compile_receive(step)
+            # decided here, once: an untraced schedule has no trace code and checks nothing
+            _compile_receive(step, None if trace is None else trace(step.node_id))
         self._input_consumers = tuple(consumer_for(c) for c in consumer_ids[INPUT])
         self._input_readers = len(self._input_consumers)
         self._step_by_id = steps
@@ -470,12 +478,16 @@ def _make_node(spec) -> Node:
     return module.make_executor_node(spec)
 
 
-def _compile_receive(step: _Step) -> None:
+def _compile_receive(step: _Step, spans: list | None = None) -> None:
     """Build the hot path for one node: a closure over everything that does not change.
 
     It runs the node on one input, records the node's latency, keeps the buffer's reader count,
     and hands the output straight to the consumers (depth first). The latency ring's position
-    and maximum live in the closure (`nonlocal`): cheaper than attribute writes per frame."""
+    and maximum live in the closure (`nonlocal`): cheaper than attribute writes per frame.
+
+    With `spans` (a list, tracing on) the traced variants are compiled instead: they also
+    append each call's end (perf_counter seconds, the node's own timestamp) to `spans`, failed
+    calls included. Without it nothing of tracing is in the closures."""
     process = step.process
     consumers = step.consumers
     single = consumers[0] if len(consumers) == 1 else None
@@ -566,6 +578,58 @@ def _compile_receive(step: _Step) -> None:
         count += 1
         if dt > max_s:
             max_s = dt
+
+    if spans is not None:
+        append = spans.append
+
+        def receive_plain_traced(item) -> None:
+            # receive_plain, plus the end of the call (it started at the previous timestamp)
+            nonlocal count, max_s
+            if type(item) is not Numpy:
+                return receive(item)
+            try:
+                out = process(item)
+            except Exception as exc:
+                t1 = clock[0] = now()
+                append(t1)
+                return fail(item, exc)
+            t1 = now()
+            append(t1)
+            dt = t1 - clock[0]
+            clock[0] = t1
+            values[count & mask] = dt
+            count += 1
+            if dt > max_s:
+                max_s = dt
+            if out is not item:
+                item._ownership.readers -= 1
+                if out is None:
+                    return
+                if type(out) is not Numpy:
+                    return emit(out)
+                ownership = out._ownership
+                ownership.readers += 1
+                ownership.counters = counters
+            single(out)
+
+        def record_traced(dt: float) -> None:
+            # called with clock[0] still the call's start
+            nonlocal count, max_s
+            append(clock[0] + dt)
+            values[count & mask] = dt
+            count += 1
+            if dt > max_s:
+                max_s = dt
+
+        fail = step.failed
+
+        def failed_traced(item, exc):
+            append(clock[0])   # receive() has set it to the failed call's end
+            return fail(item, exc)
+
+        failed = failed_traced
+        record = record_traced
+        receive_plain = receive_plain_traced
 
     def state() -> tuple[int, float]:
         return count, max_s

@@ -370,6 +370,7 @@ class DeviceStream:
         self.play_tag = np.full(_SEQ_TABLE, -1, dtype=np.int64)
         self.play_tick = np.zeros(_SEQ_TABLE, dtype=np.int64)
         self.play_offset = np.zeros(_SEQ_TABLE, dtype=np.int64)
+        self.play_dac = np.zeros(_SEQ_TABLE, dtype=np.float64)   # DAC time of its first sample
         self.e2e_ns = np.zeros(_E2E_RING, dtype=np.int64)
         self.e2e_written = 0
         self._e2e_folded = 0
@@ -378,6 +379,7 @@ class DeviceStream:
         self.ts_latency = np.zeros(256, dtype=np.float64)
         # time spent in each callback (ours, from entry to return)
         self.callback_ns = np.zeros(_E2E_RING, dtype=np.int64)
+        self.callback_start_ns = np.zeros(_E2E_RING, dtype=np.int64)  # perf_counter_ns at entry
         # written by the callback only
         self.ticks = 0
         self.last_tick_ns = 0
@@ -392,6 +394,10 @@ class DeviceStream:
         self.skipped = 0          # queued duplex: blocks skipped to win latency back (engine side)
         self.flagged = 0          # callbacks with a status flag, and the first few of them
         self.flagged_ticks = np.zeros(8, dtype=np.int64)
+        # PortAudio's status flags of each flagged callback (paInputUnderflow 1, paInputOverflow
+        # 2, paOutputUnderflow 4, paOutputOverflow 8, paPrimingOutput 16), by tick
+        self.status_tick = np.full(_E2E_RING, -1, dtype=np.int64)
+        self.status_flags = np.zeros(_E2E_RING, dtype=np.int64)
         self.started_playing = False
         # switched by the engine side
         self.capturing = False
@@ -557,6 +563,11 @@ class DeviceStream:
             n = self.flagged
             if n < self.flagged_ticks.size:
                 self.flagged_ticks[n] = tick
+            k = tick & (_E2E_RING - 1)
+            self.status_flags[k] = (status.input_underflow | status.input_overflow << 1
+                                    | status.output_underflow << 2
+                                    | status.output_overflow << 3 | status.priming_output << 4)
+            self.status_tick[k] = tick
             self.flagged = n + 1
         if indata is not None:
             adc = t.inputBufferAdcTime
@@ -576,6 +587,7 @@ class DeviceStream:
             self._play(outdata, frames, t.outputBufferDacTime, tick)
         self.wakeup.ring()
         self.callback_ns[tick & (_E2E_RING - 1)] = _perf_ns() - t0
+        self.callback_start_ns[tick & (_E2E_RING - 1)] = t0
 
     def _play(self, outdata, frames, dac, tick):
         q = self.outq
@@ -602,6 +614,7 @@ class DeviceStream:
                     self.play_tag[k] = seq
                     self.play_tick[k] = tick
                     self.play_offset[k] = pos
+                    self.play_dac[k] = dac + pos / self.rate
                     if self.seq_tag[k] == seq:
                         w = self.e2e_written
                         self.e2e_ns[w & (_E2E_RING - 1)] = int(

@@ -1,0 +1,436 @@
+"""Replaying a recording, and arrival timelines for file inputs.
+
+`remotemedia replay DIR [--manifest OTHER] [--output SPEC] [--realtime] [--compare OTHER]`
+re-runs the input a `--record` run kept (record.py) through the graph:
+
+- the same blocks, with the same seq and pts, released at their recorded arrival times, in
+  simulated time by default (no sleeping: as fast as the graph runs) or, with `--realtime`,
+  waiting for each arrival against a monotonic clock;
+- the device's xruns and drops come back where they happened: before the block whose timeline
+  row first shows them, the replay adds them to the session's counters (input_overflow,
+  output_underflow, and a refused block as a frame in and a drop), so the replayed report and
+  trace show the same discontinuities at the same blocks;
+- the output and the events are collected and compared with the recording's output.wav and
+  events.jsonl: with the same manifest and deterministic nodes they are identical, bit for bit
+  (tests/streaming/test_record_replay.py proves it on a run recorded from the JACK server).
+
+Arrival timelines (`--arrivals FILE` on `stream` for a non-device input, `ArrivalClock`): one
+entry per line, `INDEX: MICROSECONDS`, blank lines and `#` comments ignored. `INDEX` is a sample
+index (the upstream's `sample_index: arrival_us` form: the chunk starting at that sample arrived
+then) or, written `bN`, a block index. A block is released when its last sample has arrived;
+after the last entry blocks follow one period apart.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .engine import strictjson
+from .engine.data import NumpyData
+from .engine.errors import UsageError
+from .io.base import Sink, Source
+from .io.clock import Clock
+from .record import Recording
+from .runner import BlockObserver
+
+_LINE = re.compile(r"^\s*(b(?:lock)?\s*)?(\d+)\s*:\s*(\S+)\s*$")
+
+
+def parse_arrivals(path, block_size: int, sample_rate: int) -> np.ndarray:
+    """Arrival time in seconds of each block listed, from an arrivals file (module doc).
+    UsageError (exit 2) naming the file and line for anything malformed, a time that is not
+    finite or negative, or an arrival earlier than the one before."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--arrivals: cannot read {p}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--arrivals: {p} is not a text file") from None
+    entries = []   # (last block it completes at or after, arrival_s)
+    blocks = []
+    last_us = -math.inf
+    for n, line in enumerate(text.splitlines(), 1):
+        stripped = line.split("#", 1)[0].strip()
+        if not stripped:
+            continue
+        m = _LINE.match(stripped)
+        if m is None:
+            raise UsageError(f"--arrivals: {p} line {n}: expected 'INDEX: MICROSECONDS' "
+                             f"(or 'bN: MICROSECONDS' for a block), got '{stripped}'")
+        is_block, index = m.group(1) is not None, int(m.group(2))
+        try:
+            us = float(m.group(3))
+        except ValueError:
+            us = math.nan
+        if not math.isfinite(us) or us < 0:
+            raise UsageError(f"--arrivals: {p} line {n}: arrival {m.group(3)} us is not a "
+                             f"finite time >= 0")
+        if us < last_us:
+            raise UsageError(f"--arrivals: {p} line {n}: arrival {us:g} us is earlier than "
+                             f"the line before ({last_us:g} us)")
+        last_us = us
+        if is_block:
+            blocks.append((index, us / 1e6))
+        else:
+            entries.append((index, us / 1e6))
+    if blocks and entries:
+        raise UsageError(f"--arrivals: {p} mixes block (bN) and sample indexes; use one form")
+    if not blocks and not entries:
+        raise UsageError(f"--arrivals: {p} lists no arrivals")
+    if blocks:
+        indexes = [b for b, _ in blocks]
+        if indexes != sorted(set(indexes)):
+            raise UsageError(f"--arrivals: {p}: block indexes must increase")
+        count = indexes[-1] + 1
+        out = np.full(count, np.nan)
+        for b, t in blocks:
+            out[b] = t
+        # blocks not listed arrive with the next one listed (they are complete by then)
+        nxt = out[-1]
+        for i in range(count - 1, -1, -1):
+            if math.isnan(out[i]):
+                out[i] = nxt
+            nxt = out[i]
+        return out
+    samples = np.array([s for s, _ in entries], dtype=np.int64)
+    times = np.array([t for _, t in entries])
+    if np.any(np.diff(samples) <= 0):
+        raise UsageError(f"--arrivals: {p}: sample indexes must increase")
+    count = int(samples[-1] // block_size) + 1
+    last_sample = (np.arange(count) + 1) * block_size - 1
+    # the chunk holding a block's last sample: the last entry starting at or before it
+    which = np.searchsorted(samples, last_sample, side="right") - 1
+    which = np.clip(which, 0, len(samples) - 1)
+    return times[which]
+
+
+class ArrivalClock(Clock):
+    """Releases block n at `arrivals_s[n]` (seconds since start); past the table, one period
+    after the one before. Simulated by default (no sleeping: now() jumps to each arrival);
+    `realtime=True` waits for each against time.monotonic(). wait_for_frame() returns how late
+    block n is against its nominal time n x period (the jitter and drift the table holds)."""
+
+    def __init__(self, arrivals_s, period_s: float, realtime: bool = False):
+        super().__init__(period_s)
+        self.arrivals = np.asarray(arrivals_s, dtype=np.float64)
+        self.realtime = realtime
+        self._now = 0.0
+        self._t0 = 0.0
+
+    def arrival(self, n: int) -> float:
+        a = self.arrivals
+        if n < a.size:
+            return float(a[n])
+        if a.size == 0:
+            return n * self.period_s
+        return float(a[-1]) + (n - a.size + 1) * self.period_s
+
+    def start(self) -> None:
+        self._t0 = time.monotonic()
+        self._now = 0.0
+
+    def now(self) -> float:
+        return time.monotonic() - self._t0 if self.realtime else self._now
+
+    def wait_for_frame(self, n: int) -> float:
+        due = self.arrival(n)
+        if self.realtime:
+            while True:
+                remaining = due - self.now()
+                if remaining <= 0:
+                    break
+                time.sleep(remaining - 0.0005 if remaining > 0.002 else remaining)
+        else:
+            self._now = max(self._now, due)
+        return max(0.0, due - n * self.period_s)
+
+
+class RecordingSource(Source):
+    """The input a recording kept: its blocks in order, each as long as it was (a file's last
+    block may be short). Puts the device's xruns and drops back into the session's counters
+    before the block whose timeline row first shows them."""
+
+    description = "recording"
+
+    def __init__(self, recording: Recording, fmt):
+        super().__init__(fmt)
+        self.recording = recording
+        self.description = f"recording {recording.path}"
+        t = recording.timeline
+        self._samples = t["samples"]
+        self._seq = t["seq"]
+        self._steps = {}
+        for name in ("input_overflow", "output_underflow", "device_drops"):
+            col = t[name]
+            self._steps[name] = np.diff(np.concatenate(([0], col))) if col.size else col
+        self._file = None
+        self._n = 0
+        self._counters = None
+
+    def attach(self, session) -> None:
+        self._counters = session.counters
+
+    def open(self) -> None:
+        import soundfile as sf
+        self._file = sf.SoundFile(str(self.recording.path / "input.wav"), "r")
+
+    def read(self):
+        n = self._n
+        if n >= self._samples.size:
+            return None
+        self._n = n + 1
+        c = self._counters
+        if c is not None:
+            refused = int(self._steps["device_drops"][n])
+            c.input_overflow += int(self._steps["input_overflow"][n])
+            c.output_underflow += int(self._steps["output_underflow"][n])
+            c.frames_in += refused
+            c.drops += refused
+        block = self._file.read(int(self._samples[n]), dtype="float32", always_2d=False)
+        return block if block.shape[0] else None
+
+    def close(self) -> None:
+        f, self._file = self._file, None
+        if f is not None:
+            f.close()
+
+
+class CollectingSink(Sink):
+    """Keeps every output frame's samples (frames, channels) in order, and optionally passes
+    them on to another sink."""
+
+    description = "collected"
+
+    def __init__(self, fmt, then: Sink | None = None):
+        super().__init__(fmt)
+        self.then = then
+        self.chunks: list[np.ndarray] = []
+        if then is not None:
+            self.description = then.description
+            self.realtime = then.realtime
+            self.clocked = then.clocked
+
+    def attach(self, session) -> None:
+        if self.then is not None:
+            self.then.attach(session)
+
+    def open(self) -> None:
+        if self.then is not None:
+            self.then.open()
+
+    def write(self, frame) -> None:
+        a = frame.array
+        self.chunks.append(np.array(a.reshape(a.shape[0], -1), dtype=np.float32))
+        if self.then is not None:
+            self.then.write(frame)
+
+    def close(self) -> None:
+        if self.then is not None:
+            self.then.close()
+
+    def samples(self, channels: int) -> np.ndarray:
+        if not self.chunks:
+            return np.zeros((0, channels), dtype=np.float32)
+        return np.concatenate(self.chunks)
+
+
+class EventCollector(BlockObserver):
+    """The graph's events as {"seq", "event"} records, as record.py writes them."""
+
+    def __init__(self):
+        self.events: list = []
+        self._seq = -1
+
+    def block(self, seq, pts, block, arrival_s, lateness_s) -> None:
+        self._seq = seq
+
+    def outputs(self, outputs, final) -> None:
+        from .cli import _json_default, event_record
+        import json
+        for out in outputs:
+            if type(out) is NumpyData:
+                continue
+            if final and out.kind == "control" and out.event == "end_of_stream":
+                continue
+            record = {"seq": None if final else self._seq, "event": event_record(out)}
+            # through JSON, as the recording holds it
+            self.events.append(json.loads(strictjson.dumps(record, default=_json_default)))
+
+
+class ReplayResult:
+    """One replay: `stats` (the report), `output` (float32 (frames, channels)), `rate`,
+    `events`, `manifest` (the name of the one used), `seconds` (wall clock), `audio_seconds`."""
+
+    def __init__(self, stats, output, rate, events, manifest, seconds, audio_seconds):
+        self.stats = stats
+        self.output = output
+        self.rate = rate
+        self.events = events
+        self.manifest = manifest
+        self.seconds = seconds
+        self.audio_seconds = audio_seconds
+
+    @property
+    def speed(self) -> float:
+        """Audio seconds replayed per wall-clock second (x real time)."""
+        return self.audio_seconds / max(self.seconds, 1e-9)
+
+
+def replay(recording: Recording | str | Path, *, manifest=None, output: str | None = None,
+           realtime: bool = False, allow_import=(), tracer=None) -> ReplayResult:
+    """Run a recording through its manifest (or `manifest`: a path or a dict) and collect the
+    output and events. `output`: an output SPEC to also send the audio to. Raises what the run
+    raises (ManifestError, UsageError for a bad SPEC or a manifest whose audio format does not
+    match the recording)."""
+    from .engine.session import Pipeline
+    from .io.spec import make_sink
+    from .runner import StreamRunner
+
+    rec = recording if isinstance(recording, Recording) else Recording(recording)
+    pipeline = Pipeline.from_manifest(rec.manifest if manifest is None else manifest,
+                                      allow_import=allow_import)
+    m = pipeline.manifest
+    recorded = rec.manifest.get("audio", {})
+    for key in ("sample_rate", "channels", "block_size"):
+        ours = getattr(m.audio, key)
+        if recorded.get(key) is not None and ours != recorded[key]:
+            raise UsageError(f"manifest {m.name} runs at {key} {ours}, the recording in "
+                             f"{rec.path} has {recorded[key]}")
+    source = RecordingSource(rec, m.audio)
+    then = make_sink(output, m.output_format) if output else None
+    sink = CollectingSink(m.output_format, then)
+    arrivals = rec.timeline["arrival_us"] / 1e6
+    if arrivals.size and np.isnan(arrivals).any():
+        arrivals = np.where(np.isnan(arrivals), np.arange(arrivals.size) * m.audio.block_size
+                            / m.audio.sample_rate, arrivals)
+    period = m.audio.block_size / m.audio.sample_rate
+    clock = ArrivalClock(arrivals, period, realtime=realtime)
+    events = EventCollector()
+    runner = StreamRunner(pipeline, source, sink, realtime=True, clock=clock,
+                          observer=events)
+    if tracer is not None:
+        tracer.bind(runner)
+    t0 = time.perf_counter()
+    stats = runner.run()
+    seconds = time.perf_counter() - t0
+    out = m.output_format
+    channels = out.channels or 1
+    audio_seconds = float(rec.timeline["samples"].sum()) / m.audio.sample_rate
+    return ReplayResult(stats, sink.samples(channels), out.sample_rate or m.audio.sample_rate,
+                        events.events, m.name, seconds, audio_seconds)
+
+
+# -- comparing -------------------------------------------------------------------------------
+
+def audio_difference(a: np.ndarray, b: np.ndarray) -> dict:
+    """How two outputs (float32 (frames, channels)) differ: `identical` (bit for bit, same
+    length), `frames` of each, `first_difference` (frame index, or None), `peak_difference`
+    (full scale 1.0), `snr_db` of a against a - b over the common length (None when identical
+    there, i.e. infinite)."""
+    n = min(a.shape[0], b.shape[0])
+    result = {"frames": [int(a.shape[0]), int(b.shape[0])], "first_difference": None,
+              "peak_difference": 0.0, "snr_db": None,
+              "identical": a.shape == b.shape and a.tobytes() == b.tobytes()}
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        result["channels"] = [int(a.shape[-1]), int(b.shape[-1])]
+        return result
+    x, y = a[:n].astype(np.float64), b[:n].astype(np.float64)
+    diff = x - y
+    differs = np.flatnonzero(np.any((a[:n] != b[:n]) & ~(np.isnan(a[:n]) & np.isnan(b[:n])),
+                                    axis=1))
+    if differs.size:
+        result["first_difference"] = int(differs[0])
+    elif a.shape[0] != b.shape[0]:
+        result["first_difference"] = n
+    finite = np.isfinite(diff)
+    if finite.any():
+        result["peak_difference"] = float(np.max(np.abs(diff[finite])))
+    noise = float(np.sum(diff[finite] ** 2))
+    signal = float(np.sum(x[np.isfinite(x)] ** 2))
+    if noise > 0:
+        result["snr_db"] = round(10 * math.log10(signal / noise), 3) if signal > 0 else -math.inf
+        if not math.isfinite(result["snr_db"]):
+            result["snr_db"] = None
+    return result
+
+
+def event_differences(a: list, b: list, limit: int = 10) -> dict:
+    """Events that differ between two lists of {"seq", "event"} records, position by
+    position: `count` of differing positions and the first `limit` of them."""
+    diffs = []
+    count = 0
+    for i in range(max(len(a), len(b))):
+        x = a[i] if i < len(a) else None
+        y = b[i] if i < len(b) else None
+        if x != y:
+            count += 1
+            if len(diffs) < limit:
+                diffs.append({"index": i, "a": x, "b": y})
+    return {"count": count, "events": [len(a), len(b)], "first": diffs}
+
+
+def compare_results(a: ReplayResult, b: ReplayResult) -> dict:
+    """Two replays side by side: counters, latency per node, events and output differences."""
+    return {
+        "manifests": [a.manifest, b.manifest],
+        "counters": {k: [_counter(a.stats, k), _counter(b.stats, k)] for k in COUNTERS},
+        "engine_latency_us": [a.stats["latency_us"]["engine"], b.stats["latency_us"]["engine"]],
+        "nodes": {nid: [a.stats["nodes"].get(nid, {}).get("latency_us"),
+                        b.stats["nodes"].get(nid, {}).get("latency_us")]
+                  for nid in list(dict.fromkeys([*a.stats["nodes"], *b.stats["nodes"]]))},
+        "events": event_differences(a.events, b.events),
+        "output": (audio_difference(a.output, b.output) if a.rate == b.rate
+                   else {"sample_rates": [a.rate, b.rate], "identical": False}),
+    }
+
+
+COUNTERS = ("frames_in", "frames_out", "events_out", "drops", "errors", "xruns.input_overflow",
+            "xruns.output_underflow", "copies.engine", "copies.cow", "serialization_events")
+
+
+def _counter(stats: dict, key: str):
+    value = stats
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def format_comparison(cmp: dict) -> str:
+    """The comparison as a two-column table for people."""
+    a_name, b_name = cmp["manifests"]
+    w = max(24, len(a_name) + 2)
+    lines = [f"{'':28}{a_name:>{w}}{b_name:>{w}}"]
+    for key, (x, y) in cmp["counters"].items():
+        mark = "" if x == y else "   <- differs"
+        lines.append(f"{key:28}{x!s:>{w}}{y!s:>{w}}{mark}")
+
+    def lat(d):
+        return "-" if not d else f"{d['p50']:.1f}/{d['p99']:.1f}"
+    ea, eb = cmp["engine_latency_us"]
+    lines.append(f"{'engine p50/p99 us':28}{lat(ea):>{w}}{lat(eb):>{w}}")
+    for nid, (x, y) in cmp["nodes"].items():
+        lines.append(f"{'  ' + nid + ' p50/p99 us':28}{lat(x):>{w}}{lat(y):>{w}}")
+    ev = cmp["events"]
+    lines.append(f"events: {ev['events'][0]} vs {ev['events'][1]}, {ev['count']} differ")
+    for d in ev["first"]:
+        lines.append(f"  #{d['index']}: {d['a']}  |  {d['b']}")
+    out = cmp["output"]
+    if "sample_rates" in out:
+        lines.append(f"output: sample rates differ ({out['sample_rates'][0]} vs "
+                     f"{out['sample_rates'][1]} Hz): not compared sample by sample")
+    elif "channels" in out:
+        lines.append(f"output: channel counts differ ({out['channels']})")
+    elif out["identical"]:
+        lines.append(f"output: identical, bit for bit ({out['frames'][0]} frames)")
+    else:
+        snr = "inf" if out["snr_db"] is None else f"{out['snr_db']:.2f}"
+        lines.append(f"output: {out['frames'][0]} vs {out['frames'][1]} frames, first "
+                     f"difference at frame {out['first_difference']}, peak difference "
+                     f"{out['peak_difference']:.3g}, SNR {snr} dB")
+    return "\n".join(lines)
