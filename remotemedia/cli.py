@@ -7,6 +7,8 @@
     remotemedia nodes [--json]
     remotemedia devices [--json]
     remotemedia tui [--manifest FILE] [--input SPEC] [--output SPEC]
+    remotemedia batch --manifest FILE INPUTS... [--out DIR] [--workers N] [--ray [ADDRESS]]
+                      [--json] [--allow-import MODULE ...]
 
 Exit codes: 0 success, 1 failure while running, 2 bad input (arguments, SPEC, manifest, file),
 130 after SIGINT and 143 after SIGTERM (the report is printed and files are finalized first).
@@ -115,7 +117,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="SPEC")
     add_mode_argument(p)
     p.set_defaults(command=cmd_tui)
+
+    add_batch_parser(sub)
     return parser
+
+
+def add_batch_parser(sub) -> None:
+    p = sub.add_parser("batch", help="run a manifest over many recordings (a pool or Ray)",
+                       description="Run a manifest over every input in simulated time, on a "
+                                   "local process pool or, with --ray, as Ray tasks. INPUTS are "
+                                   "audio files, directories, glob patterns and list files "
+                                   "(@FILE or *.txt). Reports and events go under --out; a "
+                                   "rerun with the same --out skips inputs already done.")
+    p.add_argument("--manifest", "-m", required=True, metavar="FILE")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("--out", "-o", default="batch-out", metavar="DIR",
+                   help="where reports, events and summary.json go (default: %(default)s)")
+    p.add_argument("--workers", "-w", type=parse_workers, metavar="N",
+                   help="inputs run at once (default: the CPUs here, or the cluster's)")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run each input as a Ray task on the cluster at ADDRESS (default: the "
+                        "one ray.init() finds: RAY_ADDRESS, one started here, else a new one)")
+    p.add_argument("--json", action="store_true",
+                   help="print the JSON summary as the last line of stdout")
+    p.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
+                   help="let the manifest name node classes from MODULE (repeatable)")
+    p.set_defaults(command=cmd_batch)
+
+
+def parse_workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got '{text}'")
+    return value
 
 
 def add_mode_argument(p) -> None:
@@ -421,6 +458,28 @@ def format_summary(stats: dict, name: str) -> str:
                      + (f", reported latency {reported / 1000:.2f} ms" if reported else "")
                      + f", in flight at stop {stats.get('in_flight', 0)}")
     return "\n".join(lines)
+
+
+# -- batch ---------------------------------------------------------------------------------------
+
+def cmd_batch(args) -> int:
+    from .batch import format_summary, run_batch
+
+    address, inputs = args.ray, list(args.inputs)
+    if address and (os.path.exists(address) or any(c in address for c in "*?[")
+                    or address.startswith("@")):
+        # `--ray a.wav b.wav`: the value argparse gave --ray is an input, not an address.
+        inputs.insert(0, address)
+        address = ""
+    result = run_batch(args.manifest, inputs, args.out, workers=args.workers,
+                       use_ray=args.ray is not None, ray_address=address or None,
+                       allow_import=tuple(args.allow_import))
+    summary = result.summary
+    print(format_summary(summary), file=sys.stderr)
+    _note(f"batch: summary in {os.path.join(summary['out'], 'summary.json')}")
+    if args.json:
+        _print_stdout(json.dumps(summary, allow_nan=False))
+    return result.exit_code
 
 
 # -- validate, nodes, tui --------------------------------------------------------------------------
