@@ -364,20 +364,11 @@ class _RayBackend:
     name = "ray"
 
     def __init__(self, address: str | None, workers: int | None):
+        from .ray.cluster import ClusterError, connect
         try:
-            import ray
-        except ImportError:
-            raise UsageError("batch: --ray needs Ray: pip install 'remotemedia[ray]'") from None
-        import logging
-        self.ray = ray
-        if not ray.is_initialized():
-            try:
-                ray.init(address=address or None, logging_level=logging.WARNING,
-                         include_dashboard=False)
-            except Exception as exc:
-                where = f" at {address}" if address else ""
-                raise RemoteMediaError(f"batch: cannot reach a Ray cluster{where}: "
-                                       f"{type(exc).__name__}: {_one_line(str(exc))}") from None
+            self.ray = ray = connect(address)
+        except ClusterError as exc:
+            raise RemoteMediaError(f"batch: {exc}") from None
         self._task = ray.remote(num_cpus=1, max_retries=0)(run_one)
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = workers or max(cpus, 1)
@@ -396,8 +387,8 @@ class _RayBackend:
         try:
             return self.ray.get(handle)
         except self.ray.exceptions.RayError as exc:
-            from .ray.proxy import _cause
-            raise _Lost(f"its Ray task failed: {_cause(exc)}", retry=False) from None
+            from .ray.cluster import describe
+            raise _Lost(f"its Ray task failed: {describe(exc)}", retry=False) from None
 
     def cancel(self, handles: list) -> None:
         for handle in handles:

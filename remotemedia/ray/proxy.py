@@ -37,7 +37,6 @@ REMOTEMEDIA_RAY_REPLY_WAIT_MS, REMOTEMEDIA_RAY_START_TIMEOUT_MS.
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import sys
 import time
@@ -50,6 +49,7 @@ from ..engine.metrics import LatencyRing
 from ..engine.node import AudioFormat, Node
 from ..engine.serialization import record_encode
 from . import actor as actor_module
+from . import cluster
 
 DEADLINE_S = 5.0          # a request unanswered this long means the actor hangs
 REPLY_WAIT_S = 0.010      # how long process() waits for the frame it just sent: half a block
@@ -90,20 +90,9 @@ def _env_seconds(name: str, default: float) -> float:
 def _ray():
     """The `ray` module, connected to a cluster (see the module docstring for which)."""
     try:
-        import ray
-    except ImportError as exc:
-        raise ActorStartError("executor 'ray' needs Ray: pip install 'remotemedia[ray]'") \
-            from exc
-    if not ray.is_initialized():
-        address = os.environ.get("REMOTEMEDIA_RAY_ADDRESS") or None
-        try:
-            ray.init(address=address, logging_level=logging.WARNING, include_dashboard=False,
-                     configure_logging=True)
-        except Exception as exc:
-            raise ActorStartError(f"cannot reach a Ray cluster"
-                                  f"{' at ' + address if address else ''}: "
-                                  f"{type(exc).__name__}: {_one_line(exc)}") from exc
-    return ray
+        return cluster.connect(os.environ.get("REMOTEMEDIA_RAY_ADDRESS") or None)
+    except cluster.ClusterError as exc:
+        raise ActorStartError(f"executor 'ray': {exc}") from None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -209,7 +198,7 @@ class RayNode(Node):
         except ray.exceptions.RayError as exc:
             self._discard_actor()
             raise ActorStartError(f"actor for {spec.node_type} could not start: "
-                                  f"{_cause(exc)}") from None
+                                  f"{cluster.describe(exc)}") from None
 
     def _discard_actor(self) -> None:
         _live.discard(self)
@@ -356,9 +345,9 @@ class RayNode(Node):
             try:
                 status, payload, arrays = ray.get(request.ref)
             except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as exc:
-                raise _Died(f"actor pid {self.pid} died: {_cause(exc)}") from None
+                raise _Died(f"actor pid {self.pid} died: {cluster.describe(exc)}") from None
             except ray.exceptions.RayError as exc:
-                raise _Died(f"actor pid {self.pid} failed: {_cause(exc)}") from None
+                raise _Died(f"actor pid {self.pid} failed: {cluster.describe(exc)}") from None
             now = time.perf_counter_ns()
             self._last_answer_ns = now
             del inflight[rid]
@@ -406,14 +395,6 @@ class RayNode(Node):
         times.append(now)
         self.restarts += 1
         self._start()
-
-
-def _cause(exc: BaseException) -> str:
-    """One line from a Ray exception, whose str() is often a multi-line traceback."""
-    cause = getattr(exc, "cause", None)
-    if isinstance(cause, BaseException):
-        return f"{type(cause).__name__}: {_one_line(cause)}"
-    return f"{type(exc).__name__}: {_one_line(exc)}"
 
 
 # Actors still alive when the interpreter exits (a session never closed) are killed, so they do

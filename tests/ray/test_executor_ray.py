@@ -141,9 +141,11 @@ def test_killing_the_actor_under_restart_starts_a_new_one_and_counts_the_loss():
     assert stats["errors"] == 1 and stats["nodes"]["remote"]["errors"] == 1
     frames_out = [o for o in outputs if o.kind == "numpy"]
     assert stats["frames_in"] == 20 == stats["frames_out"] + stats["drops"]
-    assert stats["drops"] <= 1   # at most the frame sent to the dead actor
-    assert [o.seq for o in frames_out][:10] == list(range(10))
-    assert frames_out[-1].seq == 19
+    # the frames sent to the dead actor before its death was noticed: at least the first, at
+    # most a queue's worth
+    assert 1 <= stats["drops"] <= 8
+    seqs = [o.seq for o in frames_out]
+    assert seqs[:10] == list(range(10)) and seqs == sorted(seqs) and seqs[-1] == 19
 
 
 def test_killing_the_actor_under_fail_breaks_the_session_naming_the_node():
