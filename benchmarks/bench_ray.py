@@ -117,7 +117,11 @@ def _push_times(session, frames: list) -> np.ndarray:
 
 def hop_figures(n_frames: int, rounds: int) -> dict:
     """Each executor in its own session per round: the serialization watch sees the whole
-    process while a session is open, so sessions open together would count each other's."""
+    process while a session is open, so sessions open together would count each other's.
+    Each push waits for its own answer (up to 1 s instead of the default 10 ms), so a slow hop
+    on a busy machine is measured, not left in flight for the next push."""
+    os.environ.setdefault("REMOTEMEDIA_RAY_REPLY_WAIT_MS", "1000")
+    os.environ.setdefault("REMOTEMEDIA_IPC_REPLY_WAIT_MS", "1000")
     rng = np.random.default_rng(1)
     frames = [RuntimeData.Numpy(rng.standard_normal(960).astype(np.float32),
                                 sample_rate=48000, pts=i * 960, seq=i)
