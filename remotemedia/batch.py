@@ -256,12 +256,10 @@ class BatchResult:
 class _Progress:
     """The progress line on stderr: inputs done, audio hours per wall hour, time left."""
 
-    def __init__(self, stream: TextIO | None, total: int):
+    def __init__(self, stream: TextIO | None):
         self.stream = stream
         self.tty = bool(stream is not None and stream.isatty())
-        self.total = total
         self.last = 0.0
-        self.shown = False
 
     def update(self, line: str, final: bool = False) -> None:
         if self.stream is None:
@@ -276,7 +274,6 @@ class _Progress:
         else:
             self.stream.write(line + "\n")
         self.stream.flush()
-        self.shown = True
 
 
 def _hms(seconds: float) -> str:
@@ -450,7 +447,7 @@ def run_batch(manifest: str, inputs: list[str], out: str | os.PathLike, *,
     else:
         backend = _PoolBackend(workers or os.cpu_count() or 1)
     stop = _Stop()
-    bar = _Progress(progress, len(states))
+    bar = _Progress(progress)
     started = time.perf_counter()
     done_audio_s = 0.0
     resumed = sum(s.resumed for s in states)

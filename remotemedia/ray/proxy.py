@@ -27,8 +27,8 @@ actor (more than MAX_RESTARTS within RESTART_WINDOW_S raise instead). A node tha
 the actor fails the session under `fail` and drops that frame under `skip` and `restart`.
 
 Stats. The node's report gains `executor: "ray"`, `round_trip_us` (p50, p95, p99, max over the
-recent frames: from the send to the moment this side holds the answer, unpickling included) and
-`restarts`.
+recent frames: from before the frame is pickled to the moment this side holds the unpickled
+answer) and `restarts`.
 
 Settings from the environment when the node starts: REMOTEMEDIA_RAY_DEADLINE_MS,
 REMOTEMEDIA_RAY_REPLY_WAIT_MS, REMOTEMEDIA_RAY_START_TIMEOUT_MS.
@@ -280,14 +280,14 @@ class RayNode(Node):
         return out
 
     def _send(self, data, counters) -> int:
+        sent_ns = time.perf_counter_ns()   # the round trip includes pickling and submitting
         payload = actor_module.pack([data])   # a frame's array is pickled here: counted
         rid = self._next_id
         self._next_id += 1
         is_frame = type(data) is NumpyData
         if is_frame and counters is not None:
             counters.io += 2   # pickled here, unpickled in the actor
-        self._inflight[rid] = _Request(self.actor.call.remote(payload), time.perf_counter_ns(),
-                                       is_frame)
+        self._inflight[rid] = _Request(self.actor.call.remote(payload), sent_ns, is_frame)
         return rid
 
     def _make_room(self, out, counters) -> bool:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from remotemedia import ManifestError, Pipeline, RuntimeData
 from remotemedia.engine.serialization import SerializationWatch
@@ -71,3 +74,21 @@ def test_the_actor_answers_a_node_error_instead_of_raising():
     assert (status, kind, message) == ("error", "ValueError", "refusing frame 0")
     status, payload, arrays = actor.call(pack([RuntimeData.Numpy(np.zeros(960), seq=1)]))
     assert status == "ok" and arrays == 1 and unpack(payload)[0].seq == 1
+
+
+numeric_dtypes = st.sampled_from(["int8", "uint8", "int16", "int32", "int64", "uint16",
+                                  "float16", "float32", "float64", "complex64"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), dtype=numeric_dtypes)
+def test_any_numeric_frame_crosses_with_dtype_shape_and_values(data, dtype):
+    shape = data.draw(st.sampled_from([(960,), (960, 2), (7, 3, 2), (0,), ()]))
+    array = data.draw(arrays(dtype, shape))
+    if array.ndim == 2 and data.draw(st.booleans()):
+        array = array[:, 1]                                   # a non-contiguous view
+    frame = RuntimeData.Numpy(array, sample_rate=48000, pts=0, seq=3)
+    (back,) = unpack(pack([frame]))
+    assert back.array.dtype == array.dtype and back.array.shape == array.shape
+    np.testing.assert_array_equal(back.array, array)          # NaN compares equal here
+    assert (back.sample_rate, back.pts, back.seq) == (48000, 0, 3)
