@@ -153,6 +153,7 @@ class RayNode(Node):
         self._inflight: OrderedDict[int, _Request] = OrderedDict()
         self._next_id = 1
         self._last_answer_ns = 0
+        self._counters = None   # the session's, from the last call: teardown counts with them
         self._policy = spec.queue_policy
         self._queue = spec.queue_size
         self._on_error = spec.on_error
@@ -215,7 +216,7 @@ class RayNode(Node):
             return
         lost = sum(1 for r in self._inflight.values() if r.is_frame and not r.abandoned)
         self._inflight.clear()
-        counters = current_counters()
+        counters = self._counters
         if lost and counters is not None:
             counters.drops += lost
         try:
@@ -242,6 +243,7 @@ class RayNode(Node):
     # -- the hot path ----------------------------------------------------------------------------
     def process(self, data):
         counters = current_counters()
+        self._counters = counters
         out: list = []
         sent = False
         try:
@@ -265,6 +267,7 @@ class RayNode(Node):
 
     def on_control(self, event, _retry: bool = True):
         counters = current_counters()
+        self._counters = counters
         out: list = []
         try:
             if self.actor is None:

@@ -213,7 +213,9 @@ def test_a_rerun_skips_inputs_done_and_retries_failed_ones(env, recordings, tmp_
     assert report(out, late)["status"] == "ok"
 
 
-def test_sigint_stops_cleanly_keeping_finished_inputs_and_a_rerun_finishes(env, tmp_path):
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_cleanly_keeping_finished_inputs_and_a_rerun_finishes(env, tmp_path,
+                                                                            sig, code):
     d = tmp_path / "many"
     d.mkdir()
     wavs = [write_wav(d / f"r{i:02d}.wav", 1, seed=i) for i in range(12)]
@@ -229,12 +231,12 @@ def test_sigint_stops_cleanly_keeping_finished_inputs_and_a_rerun_finishes(env, 
             assert proc.poll() is None, proc.communicate()[1]
             assert time.monotonic() < deadline, "no input finished within 60 s"
             time.sleep(0.02)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         _, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == code, stderr
     assert "Traceback" not in stderr
     summary = strict_loads((out / "summary.json").read_text())
     assert summary["interrupted"] is True

@@ -221,6 +221,16 @@ def test_queue_policy_drop_oldest_keeps_the_latest_frames(no_reply_wait):
     assert seqs == [4, 5] and stats["drops"] == 4
 
 
+def test_frames_in_flight_at_close_count_as_drops(no_reply_wait):
+    session = Pipeline.from_manifest(manifest("tests.ray.nodes:Sleepy",
+                                              params={"delay_ms": 300}, queue_size=4),
+                                     allow_import=ALLOW).session()
+    for i in range(3):
+        session.push(_frame(i))
+    session.close()
+    assert session.stats()["drops"] == 3
+
+
 def test_resources_the_cluster_lacks_fail_at_start_with_a_reason(monkeypatch):
     monkeypatch.setenv("REMOTEMEDIA_RAY_START_TIMEOUT_MS", "1500")
     m = manifest("PassThrough", resources={"num_gpus": 1})
