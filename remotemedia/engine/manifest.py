@@ -42,9 +42,6 @@ DEFAULT_AUDIO = AudioFormat(sample_rate=48000, channels=1, block_size=960)
 _TOP_KEYS = {"version", "metadata", "audio", "nodes", "connections", "on_error"}
 _NODE_KEYS = {"id", "node_type", "params", "executor", "on_error", "queue_size", "queue_policy",
               "description", "resources"}
-# What an `executor: ray` node may ask the cluster for: Ray's own actor options, and any custom
-# resource name (a number each), as in `resources: {num_gpus: 1}`.
-RAY_RESOURCE_OPTIONS = ("num_cpus", "num_gpus", "memory")
 _CONN_KEYS = {"from", "to", "input"}
 
 
