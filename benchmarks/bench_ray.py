@@ -185,7 +185,8 @@ def main() -> None:
     base = batch["in-process"]["audio_h_per_wall_h"]
     print(f"batch: manifests/monitor.yaml over {args.files} x {args.seconds:g} s WAVs "
           f"({args.files * args.seconds / 3600:.3f} audio h), {os.cpu_count()} CPUs here")
-    print(f"{'runner':<12} {'workers':>7} {'wall s':>8} {'audio h/wall h':>15} {'vs in-process':>14}")
+    print(f"{'runner':<12} {'workers':>7} {'wall s':>8} {'audio h/wall h':>15} "
+          f"{'vs in-process':>14}")
     for name, row in batch.items():
         if "skipped" in row:
             print(f"{name:<12} skipped: {row['skipped']}")
@@ -210,7 +211,8 @@ def main() -> None:
               f"{row['serialization_events_per_block']:>14.1f}")
     if "node_round_trip_us" in hops.get("ray", {}):
         rt = hops["ray"]["node_round_trip_us"]
-        print(f"  ray node's own round_trip_us (last round): p50 {rt['p50']:.0f}, p99 {rt['p99']:.0f}, "
+        print(f"  ray node's own round_trip_us (last round): p50 {rt['p50']:.0f}, "
+              f"p99 {rt['p99']:.0f}, "
               f"max {rt['max']:.0f}")
     if args.json:
         print(json.dumps({"batch": batch, "hops": hops}, allow_nan=False))

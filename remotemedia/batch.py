@@ -241,7 +241,7 @@ class InputState:
     expected_s: float = 0.0          # from the header, for the time left; 0 if unreadable
     report: dict | None = None
     resumed: bool = False
-    attempts: int = 0
+    alone: bool = False              # lost with a broken pool: run again with nothing beside it
 
 
 @dataclass
@@ -261,7 +261,8 @@ class _Progress:
         self.tty = bool(stream is not None and stream.isatty())
         self.last = 0.0
 
-    def update(self, line: str, final: bool = False) -> None:
+    def update(self, make_line: Callable[[], str], final: bool = False) -> None:
+        """Show `make_line()` if a line is due (it is only built then)."""
         if self.stream is None:
             return
         now = time.monotonic()
@@ -269,6 +270,7 @@ class _Progress:
         if not final and now - self.last < interval:
             return
         self.last = now
+        line = make_line()
         if self.tty:
             self.stream.write("\r" + line + "\x1b[K" + ("\n" if final else ""))
         else:
@@ -336,7 +338,7 @@ class _PoolBackend:
         return [h for h in handles if h in done]
 
     def result(self, handle) -> dict:
-        """The worker's answer; raises _Lost for a worker that died (retried once)."""
+        """The worker's answer; raises _Lost for a worker that died (run again alone)."""
         try:
             return handle.result()
         except BrokenProcessPool as exc:
@@ -456,15 +458,16 @@ def run_batch(manifest: str, inputs: list[str], out: str | os.PathLike, *,
     queue = list(reversed(pending))
     running: dict = {}
 
+    resumed_audio_s = sum(s.report.get("audio_s") or 0.0 for s in states if s.resumed)
+    failed = 0
+
     def progress_line() -> str:
         wall = time.perf_counter() - started
-        failed = sum(1 for s in states if s.report and s.report["status"] != "ok")
-        rate = done_audio_s / wall if wall > 0 else 0.0
-        left = remaining_s / rate if rate > 0 else None
-        return (f"batch: {finished}/{len(states)} inputs ({failed} failed), "
-                f"{(done_audio_s + sum(s.report['audio_s'] for s in states if s.resumed)) / 3600:.3f}"
-                f" audio h, {rate:.0f} audio h per wall h, "
-                f"{_hms(left) if left is not None else '?'} left")
+        rate = done_audio_s / wall if wall > 0 else 0.0   # audio s per wall s = h per h
+        left = _hms(remaining_s / rate) if rate > 0 else "?"
+        audio_h = (done_audio_s + resumed_audio_s) / 3600
+        return (f"batch: {finished}/{len(states)} inputs ({failed} failed), {audio_h:.3f} audio "
+                f"h, {rate:.0f} audio h per wall h, {left} left")
 
     stop.install()
     interrupted = False
@@ -473,19 +476,25 @@ def run_batch(manifest: str, inputs: list[str], out: str | os.PathLike, *,
             if stop.received is not None:
                 interrupted = True
                 break
+            # A worker that dies breaks the whole pool and every input running in it. Those
+            # inputs run again one at a time, so the one that kills its worker is found and the
+            # others finish.
             while queue and len(running) < backend.workers:
+                if queue[-1].alone and running:
+                    break
                 state = queue.pop()
-                state.attempts += 1
-                args = (doc, source_name, str(state.path), tuple(allow_import))
-                handle = backend.submit(args)
-                running[handle] = state
+                running[backend.submit((doc, source_name, str(state.path),
+                                        tuple(allow_import)))] = state
+                if state.alone:
+                    break
             for handle in backend.wait(list(running), POLL_S):
                 state = running.pop(handle)
                 try:
                     answer = backend.result(handle)
                 except _Lost as lost:
-                    if lost.retry and state.attempts < 2:
-                        queue.append(state)   # a neighbour's crash may have taken it down
+                    if lost.retry and not state.alone:
+                        state.alone = True
+                        queue.append(state)
                         continue
                     answer = {"report": {"input": os.path.abspath(state.path),
                                          "status": "failed", "reason": lost.reason,
@@ -499,11 +508,12 @@ def run_batch(manifest: str, inputs: list[str], out: str | os.PathLike, *,
                 write_atomic(reports_dir / f"{state.key}.json", strict_json(report) + "\n")
                 state.report = report
                 finished += 1
+                failed += report["status"] != "ok"
                 done_audio_s += report.get("audio_s") or 0.0
                 remaining_s = max(remaining_s - state.expected_s, 0.0)
                 if on_result is not None:
                     on_result(state)
-            bar.update(progress_line())
+            bar.update(progress_line)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -511,7 +521,7 @@ def run_batch(manifest: str, inputs: list[str], out: str | os.PathLike, *,
         if running:
             backend.cancel(list(running))
         backend.close()
-    bar.update(progress_line(), final=True)
+    bar.update(progress_line, final=True)
     wall = time.perf_counter() - started
     if interrupted and stop.received is None:
         stop.received = signal.SIGINT
