@@ -16,7 +16,9 @@ def _unavailable(reason: str):
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+# Package scope: the connection closes after the last Ray test, so Ray's threads are gone from
+# the pytest process before the device tests run.
+@pytest.fixture(scope="package")
 def ray_cluster():
     try:
         import ray
