@@ -13,6 +13,8 @@
     remotemedia replay DIR [--manifest FILE] [--output SPEC] [--realtime] [--compare FILE]
     remotemedia report DIR|REPORT.json [--out DIR]
     remotemedia latency [--input DEVICE] [--output DEVICE] [--jack-loopback] [--json]
+    remotemedia batch --manifest FILE INPUTS... [--out DIR] [--workers N] [--ray [ADDRESS]]
+                      [--json] [--allow-import MODULE ...]
 
 Exit codes: 0 success, 1 failure while running, 2 bad input (arguments, SPEC, manifest, file),
 130 after SIGINT and 143 after SIGTERM (the report is printed and files are finalized first).
@@ -33,9 +35,9 @@ import threading
 import time
 import traceback
 
-import numpy as np
 
 from .engine import strictjson
+from .io.events import event_record, json_default as _json_default
 from .engine.errors import RemoteMediaError, UsageError
 
 PROG = "remotemedia"
@@ -169,7 +171,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="SPEC")
     add_mode_argument(p)
     p.set_defaults(command=cmd_tui)
+
+    add_batch_parser(sub)
     return parser
+
+
+def add_batch_parser(sub) -> None:
+    p = sub.add_parser("batch", help="run a manifest over many recordings (a pool or Ray)",
+                       description="Run a manifest over every input in simulated time, on a "
+                                   "local process pool or, with --ray, as Ray tasks. INPUTS are "
+                                   "audio files, directories, glob patterns and list files "
+                                   "(@FILE or *.txt). Reports and events go under --out; a "
+                                   "rerun with the same --out skips inputs already done.")
+    p.add_argument("--manifest", "-m", required=True, metavar="FILE")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("--out", "-o", default="batch-out", metavar="DIR",
+                   help="where reports, events and summary.json go (default: %(default)s)")
+    p.add_argument("--workers", "-w", type=parse_workers, metavar="N",
+                   help="inputs run at once (default: the CPUs here, or the cluster's)")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run each input as a Ray task on the cluster at ADDRESS (default: the "
+                        "one ray.init() finds: RAY_ADDRESS, one started here, else a new one)")
+    p.add_argument("--json", action="store_true",
+                   help="print the JSON summary as the last line of stdout")
+    p.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
+                   help="let the manifest name node classes from MODULE (repeatable)")
+    p.set_defaults(command=cmd_batch)
+
+
+def parse_workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got '{text}'")
+    return value
 
 
 def add_mode_argument(p) -> None:
@@ -466,22 +503,6 @@ class _EventWriter:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def event_record(data) -> dict:
-    kind = data.kind
-    pts = getattr(data, "pts", None)
-    if kind == "json":
-        if isinstance(data.value, dict):
-            return data.value
-        return {"type": "json", "pts": pts, "value": data.value}
-    if kind == "text":
-        return {"type": "text", "pts": pts, "text": data.text}
-    if kind == "control":
-        return {"type": "control", "pts": pts, "event": data.event}
-    if kind == "binary":
-        return {"type": "binary", "pts": pts, "bytes": len(data.data)}
-    return {"type": kind, "pts": pts}
-
-
 def health_lines(data, start_epoch_s: float) -> list[dict]:
     """An output as the upstream stream-health tools' HealthEvent lines (UPSTREAM.md §5):
     `type`, `ts` (the run's start plus the event's media time, RFC 3339), the variant's fields,
@@ -493,16 +514,6 @@ def health_lines(data, start_epoch_s: float) -> list[dict]:
     media = value.get("timestamp_us") if isinstance(value, dict) else None
     return health_event_lines(value, start_epoch_s=start_epoch_s,
                               media_us=media if isinstance(media, int) else None)
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        from .engine.serialization import record_encode
-        record_encode(value, "json")  # an array in an event is a serialization: count it
-        return value.tolist()
-    return str(value)
 
 
 class _StatusLine:
@@ -572,6 +583,28 @@ def format_summary(stats: dict, name: str) -> str:
                      + (f", reported latency {reported / 1000:.2f} ms" if reported else "")
                      + f", in flight at stop {stats.get('in_flight', 0)}")
     return "\n".join(lines)
+
+
+# -- batch ---------------------------------------------------------------------------------------
+
+def cmd_batch(args) -> int:
+    from .batch import format_summary, run_batch
+
+    address, inputs = args.ray, list(args.inputs)
+    if address and (os.path.exists(address) or any(c in address for c in "*?[")
+                    or address.startswith("@")):
+        # `--ray a.wav b.wav`: the value argparse gave --ray is an input, not an address.
+        inputs.insert(0, address)
+        address = ""
+    result = run_batch(args.manifest, inputs, args.out, workers=args.workers,
+                       use_ray=args.ray is not None, ray_address=address or None,
+                       allow_import=tuple(args.allow_import))
+    summary = result.summary
+    print(format_summary(summary), file=sys.stderr)
+    _note(f"batch: summary in {os.path.join(summary['out'], 'summary.json')}")
+    if args.json:
+        _print_stdout(strictjson.dumps(summary))
+    return result.exit_code
 
 
 # -- validate, nodes, tui --------------------------------------------------------------------------

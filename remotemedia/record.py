@@ -461,7 +461,7 @@ class Recorder(BlockObserver):
             self._oer += 1
             self.outputs_recorded += 1
         if self._events:
-            from .cli import _json_default, event_record
+            from .io.events import event_record, json_default as _json_default
             while self._events:
                 seq, data = self._events.popleft()
                 self._events_file.write(strictjson.dumps(

@@ -251,7 +251,7 @@ class EventCollector(BlockObserver):
         self._seq = seq
 
     def outputs(self, outputs, final) -> None:
-        from .cli import _json_default, event_record
+        from .io.events import event_record, json_default as _json_default
         import json
         for out in outputs:
             if type(out) is NumpyData:

@@ -29,6 +29,7 @@ Warnings never stop a load: they are kept on `Manifest.warnings` for `remotemedi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -52,15 +53,16 @@ UPSTREAM_AUDIO = AudioFormat(sample_rate=16000, channels=1, block_size=UPSTREAM_
 UPSTREAM_NODE_KEYS = ("is_streaming", "is_output_node", "capabilities", "media_capabilities",
                       "host", "runtime_hint", "execution", "fast_path", "python_deps", "docker")
 RUNTIME_HINTS = ("rust_python", "cpython", "cpython_wasm", "auto")
-EXECUTORS = ("inline", "process")  # "thread" arrives with its executor
-ON_ERROR = ("fail", "skip", "restart")  # restart: respawn a process node's crashed worker
+EXECUTORS = ("inline", "process", "ray")  # "thread" arrives with its executor
+REMOTE_EXECUTORS = ("process", "ray")     # a node run elsewhere: its worker can restart
+ON_ERROR = ("fail", "skip", "restart")  # restart: respawn a process node's worker / ray actor
 QUEUE_POLICIES = ("block", "drop_oldest", "drop_newest")
 
 DEFAULT_AUDIO = AudioFormat(sample_rate=48000, channels=1, block_size=960)
 
 _TOP_KEYS = {"version", "metadata", "audio", "nodes", "connections", "on_error"}
 _NODE_KEYS = {"id", "node_type", "params", "executor", "on_error", "queue_size", "queue_policy",
-              "description"}
+              "description", "resources"}
 _CONN_KEYS = {"from", "to", "input"}
 
 
@@ -74,6 +76,7 @@ class NodeSpec:
     on_error: str = "fail"
     queue_size: int = 8
     queue_policy: str = "block"
+    resources: Mapping[str, float] = field(default_factory=dict)   # executor: ray only
 
 
 @dataclass(frozen=True)
@@ -298,14 +301,15 @@ def _check_node(raw, index, seen, fail, registry, allow_import, default_on_error
     on_error = raw.get("on_error", default_on_error)
     if on_error not in ON_ERROR:
         fail(f"'on_error' must be one of {', '.join(ON_ERROR)}, got {on_error!r}", node_id)
-    if on_error == "restart" and executor != "process":
+    if on_error == "restart" and executor not in REMOTE_EXECUTORS:
         if "on_error" in raw:
-            fail("'on_error: restart' needs 'executor: process' (only a worker can restart)",
-                 node_id)
-        on_error = "fail"   # a manifest-wide restart applies to process nodes only
-    if executor == "process" and cls.inputs == "many":
-        fail(f"{node_type} takes several inputs; 'executor: process' runs one-input nodes",
+            fail("'on_error: restart' needs 'executor: process' or 'executor: ray' (only a "
+                 "worker can restart)", node_id)
+        on_error = "fail"   # a manifest-wide restart applies to process and ray nodes only
+    if executor in REMOTE_EXECUTORS and cls.inputs == "many":
+        fail(f"{node_type} takes several inputs; 'executor: {executor}' runs one-input nodes",
              node_id)
+    resources = _check_resources(raw.get("resources"), executor, node_id, fail)
     queue_size = raw.get("queue_size", 8)
     if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
         fail(f"'queue_size' must be a positive integer, got {queue_size!r}", node_id)
@@ -314,7 +318,27 @@ def _check_node(raw, index, seen, fail, registry, allow_import, default_on_error
         fail(f"'queue_policy' must be one of {', '.join(QUEUE_POLICIES)}, got {policy!r}",
              node_id)
     return NodeSpec(node_id, node_type, cls, MappingProxyType(checked), executor, on_error,
-                    queue_size, policy)
+                    queue_size, policy, MappingProxyType(resources))
+
+
+def _check_resources(raw, executor, node_id, fail) -> dict:
+    """`resources` of an `executor: ray` node: names to non-negative finite numbers."""
+    if raw is None:
+        return {}
+    if executor != "ray":
+        fail("'resources' needs 'executor: ray' (it is what the node asks a Ray cluster for)",
+             node_id)
+    if not isinstance(raw, dict):
+        fail(f"'resources' must be a mapping like {{num_gpus: 1}}, got {raw!r}", node_id)
+    out = {}
+    for name, value in raw.items():
+        if not isinstance(name, str) or not name:
+            fail(f"'resources' names must be strings, got {name!r}", node_id)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value) or value < 0:
+            fail(f"'resources.{name}' must be a non-negative number, got {value!r}", node_id)
+        out[name] = value
+    return out
 
 
 def _check_connection(raw, index, by_id, fail) -> Connection:

@@ -7,6 +7,7 @@ computed when someone asks (`stats()`), off the audio path.
 from __future__ import annotations
 
 from dataclasses import dataclass, asdict
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -103,13 +104,18 @@ class NodeStatistics:
     calls: int
     errors: int
     latency_us: LatencySummary | None
+    #: an executor node's own figures (a Ray node's round trip per block), merged into the report
+    executor: Mapping[str, Any] | None = None
 
     def as_dict(self) -> dict:
         lat = self.latency_us
-        return {
+        out = {
             "type": self.node_type,
             "calls": self.calls,
             "errors": self.errors,
             "latency_us": ({"p50": lat.p50, "p99": lat.p99, "max": lat.max} if lat else
                            {"p50": 0.0, "p99": 0.0, "max": 0.0}),
         }
+        if self.executor:
+            out.update(self.executor)
+        return out

@@ -184,8 +184,9 @@ class _Step:
 
     def statistics(self) -> NodeStatistics:
         absorbed = self.node.errors_absorbed
+        extra = getattr(self.node, "executor_stats", None)   # an executor node's own figures
         return NodeStatistics(self.node_id, self.node_type, self.calls, self.errors + absorbed,
-                              self.summary_us())
+                              self.summary_us(), extra() if extra is not None else None)
 
 
 class Pipeline:
@@ -468,7 +469,7 @@ class Session:
 
 # Executors other than "inline" live outside the engine; each module exposes
 # make_executor_node(spec) returning a Node that forwards to where the real node runs.
-EXECUTOR_MODULES = {"process": "remotemedia.ipc"}
+EXECUTOR_MODULES = {"process": "remotemedia.ipc", "ray": "remotemedia.ray"}
 
 
 def _make_node(spec) -> Node:
