@@ -94,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
                    help="let the manifest name node classes from MODULE (repeatable)")
     add_mode_argument(p)
+    p.add_argument("--reconnect", action="store_true",
+                   help="when a sound device or its server goes away, wait for it to come back "
+                        "and carry on (the gap is reported as a discontinuity) instead of "
+                        "ending the run with exit code 1")
     p.set_defaults(command=cmd_stream)
 
     p = sub.add_parser("validate", help="check a manifest without running it")
@@ -175,6 +179,7 @@ def cmd_stream(args) -> int:
         raise UsageError("--fast cannot hurry a sound device, which plays and records in real "
                          "time; use a file, a generator or the virtual device")
     _refuse_same_file(source, sink)
+    _watch_devices(source, sink, args.reconnect)
     sink_on_stdout = getattr(sink, "uses_stdout", False)
     events = _open_events(args.events, sink_on_stdout)
     runner = StreamRunner(pipeline, source, sink, realtime=args.realtime,
@@ -222,6 +227,15 @@ def cmd_stream(args) -> int:
     if os.environ.get("REMOTEMEDIA_DEBUG"):
         traceback.print_exception(failure)
     return EXIT_FAILED
+
+
+def _watch_devices(source, sink, reconnect: bool) -> None:
+    """Device ends say at once when their device is lost or back (one line on stderr), and with
+    --reconnect wait for a lost device instead of failing."""
+    for end in (source, sink):
+        if hasattr(end, "reconnect"):
+            end.reconnect = reconnect
+            end.on_notice = _note
 
 
 def _refuse_same_file(source, sink) -> None:
@@ -420,6 +434,12 @@ def format_summary(stats: dict, name: str) -> str:
         lines.append(f"  device {device['host_api']}, {device['mode']}"
                      + (f", reported latency {reported / 1000:.2f} ms" if reported else "")
                      + f", in flight at stop {stats.get('in_flight', 0)}")
+        gaps = device.get("discontinuities") or []
+        if gaps:
+            lost = sum(g["blocks_lost"] for g in gaps)
+            seconds = sum(g["duration_s"] for g in gaps)
+            lines.append(f"  device lost and reconnected {len(gaps)} time(s): {lost} blocks "
+                         f"({seconds:.2f} s) missing")
     return "\n".join(lines)
 
 

@@ -132,7 +132,8 @@ class StreamRunner:
             self.error = exc
             self.state = FAILED
             if self.stop_reason is None:
-                self.stop_reason = "error"
+                # an error may name its own reason (a lost device: "device_lost")
+                self.stop_reason = getattr(exc, "stop_reason", None) or "error"
             raise
         finally:
             if self.session is not None:
