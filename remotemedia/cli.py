@@ -2,11 +2,11 @@
 
     remotemedia stream --manifest FILE [--input SPEC] [--output SPEC] [--duration S]
                        [--realtime | --fast] [--json] [--strict] [--events FILE]
-                       [--allow-import MODULE ...] [--mode queued|callback]
+                       [--allow-import MODULE ...] [--mode queued|callback] [--reconnect]
     remotemedia validate FILE
     remotemedia nodes [--json]
     remotemedia devices [--json]
-    remotemedia tui [--manifest FILE] [--input SPEC] [--output SPEC]
+    remotemedia tui [--manifest FILE] [--input SPEC] [--output SPEC] [--no-reconnect]
 
 Exit codes: 0 success, 1 failure while running, 2 bad input (arguments, SPEC, manifest, file),
 130 after SIGINT and 143 after SIGTERM (the report is printed and files are finalized first).
@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", "-i", metavar="SPEC")
     p.add_argument("--output", "-o", metavar="SPEC")
     add_mode_argument(p)
+    p.add_argument("--reconnect", action=argparse.BooleanOptionalAction, default=True,
+                   help="when a sound device or its server goes away, wait for it and carry on "
+                        "(default), or end the run (--no-reconnect)")
     p.set_defaults(command=cmd_tui)
     return parser
 
@@ -486,4 +489,5 @@ def cmd_tui(args) -> int:
         _error(f"the TUI is not available: {exc}")
         return EXIT_FAILED
     return int(run_app(manifest=args.manifest, input_spec=args.input,
-                       output_spec=args.output, mode=args.mode) or 0)
+                       output_spec=args.output, mode=args.mode,
+                       reconnect=args.reconnect) or 0)

@@ -114,6 +114,9 @@ _perf_ns = time.perf_counter_ns
 _sd = None
 #: the loaded PortAudio instance lost a stream to a dead server: the next use loads a fresh one
 _sd_stale = False
+#: the loaded instance was loaded after a JACK server died and while none ran: it cannot know
+#: JACK, so once a server runs again the next use loads a fresh one
+_sd_without_jack = False
 
 
 def _sounddevice():
@@ -122,10 +125,12 @@ def _sounddevice():
     After a device was lost (`abandon_portaudio`), the PortAudio instance that held it is never
     used again: the next call loads a fresh copy (`_fresh_portaudio`), which enumerates the host
     APIs anew and so finds an audio server that has come back."""
-    global _sd, _sd_stale
-    if _sd is not None and _sd_stale:
+    global _sd, _sd_stale, _sd_without_jack
+    if _sd is not None and (_sd_stale or (_sd_without_jack and jack_server_running())):
+        running = jack_server_running()
         _sd = _fresh_portaudio()
         _sd_stale = False
+        _sd_without_jack = running is False
     if _sd is None:
         _name_jack_client()
         try:

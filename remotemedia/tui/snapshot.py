@@ -17,6 +17,9 @@ from typing import Any, Mapping, Sequence
 from ..nodes.analysis import SILENCE_DBFS
 from ..runner import FAILED, IDLE, RUNNING, Levels, StreamRunner
 
+#: a running run whose sound device went away and is awaited (reconnect)
+DEVICE_LOST = "device lost"
+
 #: how many recent frames the latency sparklines show (3 s of 20 ms blocks)
 SPARK_FRAMES = 150
 
@@ -53,6 +56,15 @@ class Snapshot:
         return self.state == RUNNING
 
 
+def device_problem(runner: StreamRunner) -> str | None:
+    """One line when a device end of a running run has lost its device and waits for it."""
+    for end in (runner.source, runner.sink):
+        problem = getattr(end, "problem", None)
+        if problem:
+            return problem
+    return None
+
+
 def describe_reason(runner: StreamRunner) -> str | None:
     """One line for the state line: the error of a failed run, or why a run ended."""
     if runner.state == FAILED and runner.error is not None:
@@ -87,7 +99,12 @@ def capture(runner: StreamRunner, *, t: float,
     live = runner.levels
     levels = dataclasses.replace(live)
     live.input_peak_max_dbfs = live.output_peak_max_dbfs = SILENCE_DBFS
-    return Snapshot(state=state, reason=describe_reason(runner), stats=stats, levels=levels,
+    reason = describe_reason(runner)
+    if state == RUNNING:
+        problem = device_problem(runner)
+        if problem is not None:
+            state, reason = DEVICE_LOST, problem
+    return Snapshot(state=state, reason=reason, stats=stats, levels=levels,
                     engine_us=engine_us, end_to_end_us=e2e_us, t=t)
 
 

@@ -174,6 +174,7 @@ _BADGES = {
     FINISHED: ("◆ FINISHED", "bold #1c1f26 on #8ab4f8"),
     FAILED: ("✖ FAILED", "bold #ffffff on #d62d2d"),
     IDLE: ("○ IDLE", "bold #1c1f26 on #7f8796"),
+    "device lost": ("✖ DEVICE LOST", "bold #ffffff on #d62d2d"),
 }
 
 
@@ -204,7 +205,8 @@ class StateLine(Static):
                 out.append(f"×{stats.get('realtime_factor', 0.0):.2f}", style="bold")
         if reason:
             out.append("  ")
-            out.append(reason, style=f"bold {BAD}" if state == FAILED else MUTED)
+            out.append(reason, style=f"bold {BAD}" if state in (FAILED, "device lost")
+                       else MUTED)
         return out
 
 
