@@ -51,6 +51,7 @@ class JackServer:
         self.name = f"rmtest-{digest}-{label}"
         self.proc: subprocess.Popen | None = None
         self.killed = False
+        self.frozen = False
 
     def env(self, base: dict | None = None) -> dict:
         """The environment a client of this server runs with."""
@@ -78,6 +79,14 @@ class JackServer:
         self.killed = sig == signal.SIGKILL
         return t
 
+    def freeze(self) -> float:
+        """SIGSTOP: a server that hangs without dying (its clients get no callback and no
+        shutdown notice); returns time.monotonic() when the signal was sent."""
+        t = time.monotonic()
+        self.proc.send_signal(signal.SIGSTOP)
+        self.frozen = True
+        return t
+
     def _stop(self, sig: int) -> str:
         proc, self.proc = self.proc, None
         if proc is None:
@@ -92,6 +101,9 @@ class JackServer:
         return (err or b"").decode(errors="replace").strip()[-300:]
 
     def close(self) -> None:
+        if self.frozen and self.proc is not None and self.proc.poll() is None:
+            self.kill(signal.SIGKILL)   # a stopped jackd may not finish a SIGTERM
+            self.frozen = False
         if self.proc is not None and self.proc.poll() is None:
             self._stop(signal.SIGTERM)
         elif self.killed:

@@ -244,3 +244,26 @@ def test_a_signal_while_waiting_for_the_device_stops_the_run_cleanly(sig, code, 
     report = run.report()
     assert report["stop_reason"] == reason
     assert check_wav(tmp_path / "out.wav", report) == report["frames_in"] >= 25
+
+
+def test_a_server_that_hangs_is_reported_two_seconds_on_by_the_stall_detection(tmp_path):
+    """SIGSTOP: no shutdown notice reaches PortAudio and its stream still says it is active;
+    the 2 s without a callback (STALL_S) is what tells."""
+    require_jackd()
+    from remotemedia.io.devices import STALL_S
+    events = tmp_path / "events.jsonl"
+    with JackServer("hang") as server:
+        run = Run(stream_args("queued", output_spec("file", tmp_path), events, 60),
+                  server.env())
+        wait_until(lambda: events_written(events) >= 25, "25 meter readings")
+        frozen_at = server.freeze()
+        rc = run.wait(timeout=STALL_S + EXIT_BOUND_S)
+    assert rc == 1, run.stderr
+    check_no_abort(run, rc)
+    line = ("remotemedia: error: device 'system' (JACK Audio Connection Kit) stopped delivering "
+            f"audio: no audio callback for {STALL_S:g} s")
+    reported_at = run.wait_line(line)
+    assert STALL_S <= reported_at - frozen_at < STALL_S + EXIT_BOUND_S
+    report = run.report()
+    assert report["stop_reason"] == "device_lost"
+    assert check_wav(tmp_path / "out.wav", report) == report["frames_in"] >= 25
