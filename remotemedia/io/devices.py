@@ -131,6 +131,7 @@ def _sounddevice():
         _sd = _fresh_portaudio()
         _sd_stale = False
         _sd_without_jack = running is False
+        atexit.register(_before_portaudio_exit, _sd, jack_server_name())
     if _sd is None:
         _name_jack_client()
         try:
@@ -140,7 +141,21 @@ def _sounddevice():
             raise DeviceError(f"cannot use sound devices: {exc} (install PortAudio: on Debian "
                               f"`apt-get install libportaudio2`)") from exc
         _sd = sounddevice
+        # registered after sounddevice's own exit handler, so it runs first (LIFO)
+        atexit.register(_before_portaudio_exit, _sd, jack_server_name())
     return _sd
+
+
+def _before_portaudio_exit(sd, server: str) -> None:
+    """At exit, before sounddevice's handler calls Pa_Terminate: if this PortAudio instance has
+    a JACK client and its server is gone (it died while nothing of ours streamed, say while the
+    TUI played a file), abandon the instance instead of letting pa_jack.c abort the process."""
+    try:
+        apis = sd.query_hostapis()
+    except Exception:  # noqa: BLE001  (nothing to decide on: leave it to sounddevice)
+        return
+    if any(_is_jack(api["name"]) for api in apis) and jack_server_running(server) is False:
+        abandon_portaudio(sd)
 
 
 def abandon_portaudio(sd) -> None:
@@ -1120,8 +1135,10 @@ class _DeviceEnd:
             self._wake.clear()
         gap_s = max(0.0, (new.last_tick_ns - lost_at_ns) / 1e9)
         blocks = max(0, round(gap_s / old.period_s) - 1)
-        self.discontinuities.append({"at_frame": at_frame, "blocks_lost": blocks,
-                                     "duration_s": round(gap_s, 3), "reason": old.lost_why})
+        gap = {"at_frame": at_frame, "blocks_lost": blocks, "duration_s": round(gap_s, 3),
+               "reason": old.lost_why}
+        for end in sharing:  # either end's report (the last one written wins) shows it
+            end.discontinuities.append(gap)
         self.problem = None
         self._notice(f"device '{dev.name}' ({dev.host_api}) is back: the run goes on after a "
                      f"gap of {gap_s:.2f} s ({blocks} blocks lost)")

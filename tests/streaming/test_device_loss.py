@@ -267,3 +267,20 @@ def test_a_server_that_hangs_is_reported_two_seconds_on_by_the_stall_detection(t
     report = run.report()
     assert report["stop_reason"] == "device_lost"
     assert check_wav(tmp_path / "out.wav", report) == report["frames_in"] >= 25
+
+
+def test_a_process_that_only_listed_devices_exits_cleanly_after_the_server_died():
+    """PortAudio's JACK client outlives its server although no stream ran (the TUI lists
+    devices at start): at exit pa_jack.c's Terminate would assert (exit 134); it must not."""
+    require_jackd()
+    code = ("import sys; from remotemedia.io import devices; "
+            "print([d.name for d in devices.list_devices()], flush=True); sys.stdin.readline()")
+    with JackServer("exit") as server:
+        proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=server.env(), cwd=ROOT)
+        assert proc.stdout.readline().strip() == "['system']"
+        server.kill(signal.SIGKILL)
+        out, err = proc.communicate("\n", timeout=EXIT_BOUND_S)
+    assert proc.returncode == 0, err
+    assert "Assertion" not in err
