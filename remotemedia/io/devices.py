@@ -661,7 +661,7 @@ class DeviceStream:
             except Exception:  # noqa: BLE001  (PortAudioError from a broken stream: lost)
                 pass
         dev = self.input_device or self.output_device
-        if _is_jack(dev.host_api) and jack_server_running() is False:
+        if _is_jack(dev.host_api) and self._jack_server_gone(stalled):
             self.lost_why = "the audio server went away"
         elif stalled:
             self.lost_why = f"no audio callback for {STALL_S:g} s"
@@ -669,6 +669,20 @@ class DeviceStream:
             self.lost_why = "PortAudio stopped the stream"
         abandon_portaudio(self._sd)  # whatever PortAudio does next with it may never return
         return True
+
+    def _jack_server_gone(self, stalled: bool) -> bool:
+        """Is the JACK server gone? A killed server's process closes its client connections
+        and its listening socket one after the other, so a client may hear of its death a
+        moment before the socket refuses connections: a stream that stopped by itself gets up
+        to two block periods for that (measured: one in five kills needed it)."""
+        deadline = time.monotonic() + (0.0 if stalled else 2 * self.period_s)
+        while True:
+            running = jack_server_running()
+            if running is not True:
+                return running is False
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(self.period_s / 8)
 
     def lost_error(self) -> DeviceLost:
         dev = self.input_device or self.output_device
