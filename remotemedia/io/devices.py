@@ -56,6 +56,22 @@ Accounting (nothing is lost silently)
 - end_to_end latency uses PortAudio's own clock: inputBufferAdcTime of the captured block and
   outputBufferDacTime (plus the frame's offset in the buffer) of the callback that plays it.
 
+When the device goes away
+-------------------------
+The engine side notices after a wait in which no callback came (two block periods): PortAudio's
+JACK host API marks the stream inactive as soon as JACK's shutdown callback fires, and any host
+API stops calling back (STALL_S, 2 s, catches one that does not say so). The run then raises
+DeviceLost, one line naming device, host API and cause ("the audio server went away" when the
+JACK server's socket refuses connections), whose stop reason is `device_lost` (exit code 1).
+What was captured before is read first, so files get every block. The dead stream is closed on
+a daemon thread that is not waited for beyond one block period (PortAudio 19.6 on a dead JACK
+server never returns from Pa_CloseStream), and its PortAudio instance is abandoned: never
+called again, not even by sounddevice's Pa_Terminate at exit, which would abort the process
+(pa_jack.c asserts that closing its dead JACK client succeeds). With `reconnect`, a device end
+waits instead for the server to accept connections again and opens a new stream on a fresh
+PortAudio instance (the only way PortAudio sees a JACK server that started after it did); the
+gap goes into the report as a discontinuity, and seq and pts go on without a jump.
+
 The garbage collector
 ---------------------
 The callback needs the GIL, and a full collection holds it for as long as it takes to walk every
@@ -70,8 +86,8 @@ from __future__ import annotations
 import atexit
 import contextlib
 import gc
-import socket
 import os
+import socket
 import sys
 import threading
 import time
@@ -562,7 +578,6 @@ class DeviceStream:
         self._gc_frozen = False
         self.closed = False
         # loss of the device (engine side): why, once found; whether its close came back
-        self.first_tick_ns = 0    # monotonic time of the first callback (callback side)
         self.lost_why: str | None = None
         self.abandoned = False
 
@@ -690,9 +705,6 @@ class DeviceStream:
         return DeviceLost(f"device '{dev.name}' ({dev.host_api}) stopped delivering audio: "
                           f"{why}")
 
-    def stall_error(self) -> DeviceLost:
-        return self.lost_error()
-
     def stop_capture(self) -> None:
         self.capturing = False
 
@@ -773,8 +785,6 @@ class DeviceStream:
         tick = self.ticks
         self.ticks = tick + 1
         self.last_tick_ns = time.monotonic_ns()
-        if tick == 0:
-            self.first_tick_ns = self.last_tick_ns
         if status:
             if status.input_overflow:
                 self.input_overflow += 1
@@ -1135,20 +1145,26 @@ class _DeviceEnd:
             pass  # a lost stream's close has nothing to report
         old.fold(self.session, final=True)
         dev = old.input_device or old.output_device
+        jack = _is_jack(dev.host_api)
+        # Without JACK's socket to watch, every look loads another PortAudio instance (a few
+        # hundred kB that are never given back): look less often.
+        poll_s = RECONNECT_POLL_S if jack else RECONNECT_POLL_S * 10
         while True:
             if self._stopping():
                 return False
-            if not _is_jack(dev.host_api) or jack_server_running() is not False:
+            if not jack or jack_server_running() is not False:
                 try:
                     new = self._open_again(old, sharing)
                 except DeviceError:
                     pass
                 else:
                     break
-            self._wake.wait(RECONNECT_POLL_S)
+            self._wake.wait(poll_s)
             self._wake.clear()
+        # from the last callback before the loss to the start of the new stream, whose first
+        # callback comes one period later: the blocks that were never captured
         gap_s = max(0.0, (new.last_tick_ns - lost_at_ns) / 1e9)
-        blocks = max(0, round(gap_s / old.period_s) - 1)
+        blocks = round(gap_s / old.period_s)
         gap = {"at_frame": at_frame, "blocks_lost": blocks, "duration_s": round(gap_s, 3),
                "reason": old.lost_why}
         for end in sharing:  # either end's report (the last one written wins) shows it
