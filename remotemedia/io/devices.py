@@ -1062,6 +1062,7 @@ class _DeviceEnd:
         #: each gap a reconnect bridged: at_frame, blocks_lost, duration_s, reason
         self.discontinuities: list[dict] = []
         self._wake = threading.Event()
+        self._interrupted = False
 
     def attach(self, session) -> None:
         self.session = session
@@ -1125,8 +1126,16 @@ class _DeviceEnd:
                 source._count_unread()
             stream.fold(self.session, final=True)
 
+    def interrupt(self) -> None:
+        """Runner hook (stop()): wake a read() or write() that waits for the device (or for it
+        to come back)."""
+        self._interrupted = True
+        self._wake.set()
+        if self.stream is not None:
+            self.stream.wakeup.ring()
+
     def _stopping(self) -> bool:
-        return self._closed
+        return self._interrupted or self._closed
 
     def _recover(self, old: DeviceStream, at_frame: int) -> bool:
         """Reconnect after `old` was lost: close it (bounded), wait for its device to come back,
@@ -1251,17 +1260,6 @@ class DeviceSource(_DeviceEnd, Source):
         """Runner hook: capture exactly `n` blocks (the run's duration), so that none is left
         unread when it ends."""
         self.stream.capture_limit = n
-
-    def interrupt(self) -> None:
-        """Runner hook (stop()): wake a read() that waits for the device (or for it to come
-        back)."""
-        self._interrupted = True
-        self._wake.set()
-        if self.stream is not None:
-            self.stream.wakeup.ring()
-
-    def _stopping(self) -> bool:
-        return self._interrupted or self._closed
 
     def read(self) -> np.ndarray | None:
         stream = self.stream
@@ -1419,10 +1417,22 @@ class DeviceSink(_DeviceEnd, Sink):
         if stream is None:
             raise DeviceError(f"{self.device.label()}: write() before open()")
         array = _as_frames(frame.array, self.channels)
-        q = stream.outq
-        while not q.put(array, frame.seq):
-            if not stream.wakeup.wait(stream.period_s) and stream.lost():
+        while True:
+            if stream.outq.put(array, frame.seq):
+                # One clock read per block: a device that has not called back for two periods
+                # is asked whether it is gone (not only once the queue is full, 32 blocks on).
+                if time.monotonic_ns() - stream.last_tick_ns < stream.period_s * 2e9 \
+                        or not stream.lost():
+                    break
+            elif stream.wakeup.wait(stream.period_s) or not stream.lost():
+                continue
+            if not self.reconnect:
                 raise stream.lost_error()
+            # What the lost stream still held for playing is never played; the frame at hand
+            # goes to the new stream.
+            if not self._recover(stream, frame.seq or 0):
+                return  # the run stopped while the device was away
+            stream = self.stream
         if stream.ring is None or stream.mode == "queued":
             stream.fold(self.session)
 

@@ -284,3 +284,38 @@ def test_a_process_that_only_listed_devices_exits_cleanly_after_the_server_died(
         out, err = proc.communicate("\n", timeout=EXIT_BOUND_S)
     assert proc.returncode == 0, err
     assert "Assertion" not in err
+
+
+@pytest.mark.parametrize("reconnect", [False, True])
+def test_a_generator_to_the_device_loses_it_and_with_reconnect_plays_on(reconnect, tmp_path):
+    """An output-only stream (paced by the run's own clock, not the device's)."""
+    require_jackd()
+    events = tmp_path / "events.jsonl"
+    args = stream_args("queued", "default", events, 3 if reconnect else 60,
+                       *(["--reconnect"] if reconnect else []))
+    args[args.index("--input") + 1] = "sine:440"
+    args.remove("--mode")
+    args.remove("queued")
+    with JackServer(f"sink-{reconnect}") as server:
+        run = Run(args, server.env())
+        wait_until(lambda: events_written(events) >= 25, "25 meter readings")
+        killed_at = server.kill(signal.SIGKILL)
+        if reconnect:
+            run.wait_line("the audio server went away; waiting for it to come back")
+            server.start()
+            run.wait_line("is back: the run goes on after a gap of")
+        rc = run.wait(timeout=EXIT_BOUND_S + 10)
+    check_no_abort(run, rc)
+    report = run.report()
+    if not reconnect:
+        assert rc == 1, run.stderr
+        assert run.exited_at - killed_at < EXIT_BOUND_S
+        assert [line for _, line in run.lines if "error:" in line] == [LOST_LINE]
+        assert report["stop_reason"] == "device_lost"
+        return
+    assert rc == 0, run.stderr
+    assert report["stop_reason"] == "duration"
+    assert report["frames_in"] == report["frames_out"] == math.ceil(3 * 48000 / BLOCK)
+    gaps = report["device"]["discontinuities"]
+    assert len(gaps) == 1 and gaps[0]["blocks_lost"] >= 1, gaps
+    assert report["device"]["callbacks"] > 0   # the new stream played
