@@ -6,6 +6,7 @@ no PortAudio abort, whatever died first."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -116,6 +117,12 @@ def test_without_reconnect_the_run_fails_and_space_starts_it_again(tmp_path):
             state_line = next(row for row in shown.splitlines() if "FAILED" in row)
             assert "stopped delivering audio: the audio server" in state_line, shown
             server.start()
+            # the device picker finds the server that came back (a fresh PortAudio instance)
+            tmux("send-keys", "-t", "tui", "d")
+            poll(lambda: re.search(r"system \(JACK[^)]*, \d+ ch\)", text(tmux)),
+                 "the JACK device listed in the picker", tmux)
+            tmux("send-keys", "-t", "tui", "Escape")
+            poll(lambda: "or type an input SPEC" not in text(tmux), "the picker closed", tmux)
             tmux("send-keys", "-t", "tui", "space")
             poll(lambda: "RUNNING" in text(tmux), "RUNNING after space", tmux)
             # the new run counts on the restarted server
