@@ -42,11 +42,15 @@ def output_spec(kind: str, folder: Path) -> str:
     return f"file:{folder / 'out.wav'}" if kind == "file" else "default"
 
 
-def one_loss(mode: str, kind: str, how: str = "kill") -> dict:
+def one_loss(mode: str, kind: str, how: str = "kill", source: str = "default") -> dict:
     folder = Path(tempfile.mkdtemp(prefix="bench-loss-"))
     events = folder / "events.jsonl"
+    args = stream_args(mode, output_spec(kind, folder), events, 60)
+    args[args.index("--input") + 1] = source
+    if source != "default":
+        args[args.index("--mode"):args.index("--mode") + 2] = []
     with JackServer(f"bench-{how}-{mode}-{kind}") as server:
-        run = Run(stream_args(mode, output_spec(kind, folder), events, 60), server.env())
+        run = Run(args, server.env())
         wait_until(lambda: events_written(events) >= 50, "50 meter readings")
         t0 = server.kill(signal.SIGKILL) if how == "kill" else server.freeze()
         rc = run.wait(timeout=30)
@@ -113,6 +117,11 @@ def main() -> int:
             print(f"server killed   {mode:8s} -> {kind:6s}: report {summary([g['report_s'] for g in got])}"
                   f"; exit {summary([g['exit_s'] for g in got])}; exit codes "
                   f"{sorted({g['rc'] for g in got})}", flush=True)
+    got = [one_loss("queued", "device", source="sine:440") for _ in range(args.rounds)]
+    rows.append({"case": "killed, sine:440 to device (output-only stream)", "runs": got})
+    print(f"server killed   sine:440 -> device: report {summary([g['report_s'] for g in got])}"
+          f"; exit {summary([g['exit_s'] for g in got])}; exit codes "
+          f"{sorted({g['rc'] for g in got})}", flush=True)
     got = [one_loss("queued", "file", how="freeze") for _ in range(args.rounds)]
     rows.append({"case": "hung (SIGSTOP), queued, to file", "runs": got})
     print(f"server hung     queued   -> file  : report {summary([g['report_s'] for g in got])}"
