@@ -114,8 +114,8 @@ def main() -> int:
         for kind in ("file", "device"):
             got = [one_loss(mode, kind) for _ in range(args.rounds)]
             rows.append({"case": f"killed, {mode}, to {kind}", "runs": got})
-            print(f"server killed   {mode:8s} -> {kind:6s}: report {summary([g['report_s'] for g in got])}"
-                  f"; exit {summary([g['exit_s'] for g in got])}; exit codes "
+            print(f"server killed   {mode:8s} -> {kind:6s}: report "
+                  f"{summary([g['report_s'] for g in got])}; exit {summary([g['exit_s'] for g in got])}; exit codes "
                   f"{sorted({g['rc'] for g in got})}", flush=True)
     got = [one_loss("queued", "device", source="sine:440") for _ in range(args.rounds)]
     rows.append({"case": "killed, sine:440 to device (output-only stream)", "runs": got})

@@ -34,7 +34,8 @@ _REASONS = {
 class Snapshot:
     """One poll of a run, in the form the widgets want.
 
-    state:          idle, running, stopped, finished or failed
+    state:          idle, running, stopped, finished or failed; or DEVICE_LOST: running, with
+                    its sound device gone and awaited (reason says which and why)
     reason:         one line saying why it stopped or failed, or None
     stats:          the stats report (DESIGN.md contract), None before anything ran
     levels:         the most recent block levels at input and output, in dBFS

@@ -144,9 +144,6 @@ def check_wav(path: Path, report: dict) -> int:
     return info.frames // BLOCK
 
 
-OUTPUTS = {"file": "file", "device": "device"}
-
-
 def output_spec(kind: str, tmp_path: Path) -> str:
     return f"file:{tmp_path / 'out.wav'}" if kind == "file" else "default"
 
