@@ -52,7 +52,7 @@ from .runner import FAILED, FINISHED, IDLE, RUNNING, Levels, StreamRunner
 from .tui.choices import io_choices
 from .tui.meters import LevelMeters
 from .tui.screens import HelpScreen, IoPicker, ManifestPicker
-from .tui.snapshot import Snapshot, capture, one_line
+from .tui.snapshot import Snapshot, capture, device_problem, one_line
 from .tui.widgets import MUTED, CounterPanel, LatencyView, PipelineView, StateLine
 
 POLL_HZ = 12.0
@@ -116,7 +116,7 @@ class RemoteMediaApp(App[None]):
                  stats_dir: str | Path | None = None, make_source: SourceFactory | None = None,
                  make_sink: SinkFactory | None = None, clock_factory: ClockFactory | None = None,
                  realtime: bool = True, autostart: bool = True, poll_hz: float = POLL_HZ,
-                 freeze_gc: bool = False, mode: str | None = None):
+                 freeze_gc: bool = False, mode: str | None = None, reconnect: bool = True):
         super().__init__()
         self.manifest_path = Path(manifest) if manifest is not None else None
         self.input_spec = input_spec or "default"
@@ -132,6 +132,9 @@ class RemoteMediaApp(App[None]):
         self.freeze_gc = freeze_gc
         #: device mode for a sound-device input ("queued" or "callback"); None: io's default
         self.mode = mode
+        #: a lost sound device is awaited and re-opened (the run goes on) instead of failing
+        self.reconnect = reconnect
+        self._device_problem: str | None = None   # the device loss last announced
         self.pipeline: Pipeline | None = None
         self.runner: StreamRunner | None = None
         #: why the last start attempt failed before a runner existed (a bad SPEC, ...)
@@ -262,6 +265,9 @@ class RemoteMediaApp(App[None]):
             return False
         period_s = manifest.audio.block_size / manifest.audio.sample_rate
         clock = self.clock_factory(period_s) if self.clock_factory is not None else None
+        for end in (source, sink):
+            if hasattr(end, "reconnect"):
+                end.reconnect = self.reconnect
         runner = StreamRunner(self.pipeline, source, sink, realtime=self.realtime, clock=clock,
                               measure_levels=True)
         self.runner = runner
@@ -355,8 +361,22 @@ class RemoteMediaApp(App[None]):
         self._show_io_line(snap)
 
     def _announce(self) -> None:
-        """One notification when a run fails or ends by itself."""
+        """One notification when a run fails or ends by itself, or loses its device or gets it
+        back."""
         runner = self.runner
+        problem = device_problem(runner) if runner is not None and self.active else None
+        if problem != self._device_problem:
+            if problem is not None:
+                self.notify(problem, title="device lost", severity="error", timeout=10,
+                            markup=False)
+            elif self._device_problem is not None and self.active:
+                gaps = [g for end in (runner.source, runner.sink)
+                        for g in getattr(end, "discontinuities", ())]
+                gap = (f" after a gap of {gaps[-1]['duration_s']:.2f} s "
+                       f"({gaps[-1]['blocks_lost']} blocks lost)") if gaps else ""
+                self.notify(f"the device is back: the run goes on{gap}", title="device",
+                            markup=False)
+            self._device_problem = problem
         if runner is None or runner.state not in (FAILED, FINISHED) or self._announced is runner:
             return
         self._announced = runner
@@ -607,7 +627,8 @@ class RemoteMediaApp(App[None]):
 
 
 def run_app(manifest: str | Path | None = None, input_spec: str | None = "default",
-            output_spec: str | None = "default", mode: str | None = None) -> int:
+            output_spec: str | None = "default", mode: str | None = None,
+            reconnect: bool = True) -> int:
     """Run the TUI in this terminal; return the exit code.
 
     A bad manifest or SPEC raises its RemoteMediaError (exit code 2) before the screen changes,
@@ -626,7 +647,8 @@ def run_app(manifest: str | Path | None = None, input_spec: str | None = "defaul
     make_source, make_sink = _spec_factories()
     make_source(input_spec, fmt, mode=mode).close()   # construct only: opened by a run
     make_sink(output_spec, out_fmt).close()
-    app = RemoteMediaApp(manifest, input_spec, output_spec, freeze_gc=True, mode=mode)
+    app = RemoteMediaApp(manifest, input_spec, output_spec, freeze_gc=True, mode=mode,
+                         reconnect=reconnect)
     previous = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:

@@ -2,14 +2,14 @@
 
     remotemedia stream --manifest FILE [--input SPEC] [--output SPEC] [--duration S]
                        [--realtime | --fast] [--json] [--strict] [--events FILE]
-                       [--allow-import MODULE ...] [--mode queued|callback]
+                       [--allow-import MODULE ...] [--mode queued|callback] [--reconnect]
                        [--block-size N | --chunk-size N] [--event-format raw|health]
+                       [--record DIR] [--trace FILE] [--arrivals FILE]
+    remotemedia tui [--manifest FILE] [--input SPEC] [--output SPEC] [--no-reconnect]
     remotemedia validate FILE
     remotemedia convert-manifest FILE [--output OUT]
     remotemedia nodes [--json]
     remotemedia devices [--json]
-    remotemedia tui [--manifest FILE] [--input SPEC] [--output SPEC]
-    remotemedia stream ... [--record DIR] [--trace FILE] [--arrivals FILE]
     remotemedia replay DIR [--manifest FILE] [--output SPEC] [--realtime] [--compare FILE]
     remotemedia report DIR|REPORT.json [--out DIR]
     remotemedia latency [--input DEVICE] [--output DEVICE] [--jack-loopback] [--json]
@@ -137,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="release the input's blocks at the times FILE lists ('INDEX: "
                         "MICROSECONDS' per line, INDEX a sample index or bN for a block); "
                         "simulated time unless --realtime")
+    p.add_argument("--reconnect", action="store_true",
+                   help="when a sound device or its server goes away, wait for it to come back "
+                        "and carry on (the gap is reported as a discontinuity) instead of "
+                        "ending the run with exit code 1")
     p.set_defaults(command=cmd_stream)
 
     p = sub.add_parser("convert-manifest", help="write the native equivalent of an "
@@ -170,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", "-i", metavar="SPEC")
     p.add_argument("--output", "-o", metavar="SPEC")
     add_mode_argument(p)
+    p.add_argument("--reconnect", action=argparse.BooleanOptionalAction, default=True,
+                   help="when a sound device or its server goes away, wait for it and carry on "
+                        "(default), or end the run (--no-reconnect)")
     p.set_defaults(command=cmd_tui)
 
     add_batch_parser(sub)
@@ -289,6 +296,7 @@ def cmd_stream(args) -> int:
     check_paths(reads=source.reads() + _named("--arrivals", args.arrivals),
                 writes=sink.writes() + _named("--events", args.events)
                 + _named("--trace", args.trace) + _recording_files(args.record))
+    _watch_devices(source, sink, args.reconnect)
     sink_on_stdout = getattr(sink, "uses_stdout", False)
     events = _open_events(args.events, sink_on_stdout)
     if args.event_format == "health":
@@ -396,6 +404,13 @@ def _file_format(spec: str, manifest) -> dict:
     source = WavSource(os.path.expanduser(arg), AudioFormat())  # UsageError if unreadable
     own = {"sample_rate": source.samplerate, "channels": source.channels}
     return {k: v for k, v in own.items() if k in manifest.weak_audio}
+def _watch_devices(source, sink, reconnect: bool) -> None:
+    """Device ends say at once when their device is lost or back (one line on stderr), and with
+    --reconnect wait for a lost device instead of failing."""
+    for end in (source, sink):
+        if hasattr(end, "reconnect"):
+            end.reconnect = reconnect
+            end.on_notice = _note
 
 
 def _print_stdout(line: str) -> None:
@@ -582,6 +597,12 @@ def format_summary(stats: dict, name: str) -> str:
         lines.append(f"  device {device['host_api']}, {device['mode']}"
                      + (f", reported latency {reported / 1000:.2f} ms" if reported else "")
                      + f", in flight at stop {stats.get('in_flight', 0)}")
+        gaps = device.get("discontinuities") or []
+        if gaps:
+            lost = sum(g["blocks_lost"] for g in gaps)
+            seconds = sum(g["duration_s"] for g in gaps)
+            lines.append(f"  device lost and reconnected {len(gaps)} time(s): {lost} blocks "
+                         f"({seconds:.2f} s) missing")
     return "\n".join(lines)
 
 
@@ -882,3 +903,5 @@ def cmd_latency(args) -> int:
     else:
         print(format_latency(result))
     return EXIT_OK if result["found"] else EXIT_FAILED
+                       output_spec=args.output, mode=args.mode,
+                       reconnect=args.reconnect) or 0)

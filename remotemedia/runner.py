@@ -138,10 +138,12 @@ class StreamRunner:
         if self.stop_reason is None:
             self.stop_reason = reason
         self._stop.set()
-        # A source blocked waiting for input (stdin) returns early instead of hanging the stop.
-        interrupt = getattr(self.source, "interrupt", None)
-        if interrupt is not None:
-            interrupt()
+        # A source blocked waiting for input (stdin) returns early instead of hanging the stop,
+        # and so does an end waiting for a lost device to come back.
+        for end in (self.source, self.sink):
+            interrupt = getattr(end, "interrupt", None)
+            if interrupt is not None:
+                interrupt()
 
     def start(self) -> threading.Thread:
         """Run in a background thread (for the TUI); `join()` or `stop()` it."""
@@ -178,7 +180,8 @@ class StreamRunner:
             self.error = exc
             self.state = FAILED
             if self.stop_reason is None:
-                self.stop_reason = "error"
+                # an error may name its own reason (a lost device: "device_lost")
+                self.stop_reason = getattr(exc, "stop_reason", None) or "error"
             raise
         finally:
             if self.session is not None:

@@ -206,3 +206,16 @@ def repair_for_output(array: np.ndarray, clip: bool) -> tuple[np.ndarray, int, i
     if clip:
         np.clip(out, -1.0, 1.0, out=out)
     return out, bad, over
+
+
+def repair_in_place(array: np.ndarray) -> tuple[int, int]:
+    """Repair a float block where it lies (a device's own output buffer): NaN as 0, +-Inf and
+    finite samples beyond +-1.0 clipped to +-1.0. Returns (non_finite, clipped). For the rare
+    broken block only: it allocates the masks it counts with."""
+    finite = np.isfinite(array)
+    bad = int(array.size - np.count_nonzero(finite))
+    clipped = int(np.count_nonzero(np.abs(array, where=finite,
+                                          out=np.zeros(array.shape, array.dtype)) > 1.0))
+    np.nan_to_num(array, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
+    np.clip(array, -1.0, 1.0, out=array)
+    return bad, clipped

@@ -56,6 +56,22 @@ Accounting (nothing is lost silently)
 - end_to_end latency uses PortAudio's own clock: inputBufferAdcTime of the captured block and
   outputBufferDacTime (plus the frame's offset in the buffer) of the callback that plays it.
 
+When the device goes away
+-------------------------
+The engine side notices after a wait in which no callback came (two block periods): PortAudio's
+JACK host API marks the stream inactive as soon as JACK's shutdown callback fires, and any host
+API stops calling back (STALL_S, 2 s, catches one that does not say so). The run then raises
+DeviceLost, one line naming device, host API and cause ("the audio server went away" when the
+JACK server's socket refuses connections), whose stop reason is `device_lost` (exit code 1).
+What was captured before is read first, so files get every block. The dead stream is closed on
+a daemon thread that is not waited for beyond one block period (PortAudio 19.6 on a dead JACK
+server never returns from Pa_CloseStream), and its PortAudio instance is abandoned: never
+called again, not even by sounddevice's Pa_Terminate at exit, which would abort the process
+(pa_jack.c asserts that closing its dead JACK client succeeds). With `reconnect`, a device end
+waits instead for the server to accept connections again and opens a new stream on a fresh
+PortAudio instance (the only way PortAudio sees a JACK server that started after it did); the
+gap goes into the report as a discontinuity, and seq and pts go on without a jump.
+
 The garbage collector
 ---------------------
 The callback needs the GIL, and a full collection holds it for as long as it takes to walk every
@@ -67,9 +83,11 @@ closing the last stream unfreezes, unless the application had frozen its heap it
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import os
+import socket
 import sys
 import threading
 import time
@@ -79,6 +97,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine.data import NumpyData
+from ..engine.levels import repair_in_place
 from ..engine.errors import DeviceError, UsageError
 from ..engine.node import AudioFormat
 from .base import Sink, Source
@@ -92,6 +111,13 @@ RING_BLOCKS = 32
 OUTPUT_BLOCKS = 32
 #: a device that delivers no callback for this long has stopped
 STALL_S = 2.0
+#: closing a healthy stream may take this long (it plays its last buffers) before it is left
+#: to a daemon thread and its PortAudio instance abandoned
+CLOSE_TIMEOUT_S = 2.0
+#: closing a lost stream waits at most this many block periods: it usually never returns
+LOST_CLOSE_PERIODS = 1
+#: with reconnect, how often a lost device is looked for again
+RECONNECT_POLL_S = 0.2
 #: per-sequence tables (ADC time, capture and play callbacks) remember this many frames
 _SEQ_TABLE = 4096
 _SEQ_MASK = _SEQ_TABLE - 1
@@ -103,11 +129,26 @@ _perf_ns = time.perf_counter_ns
 # -- sounddevice, loaded on first use ----------------------------------------------------------------
 
 _sd = None
+#: the loaded PortAudio instance lost a stream to a dead server: the next use loads a fresh one
+_sd_stale = False
+#: the loaded instance was loaded after a JACK server died and while none ran: it cannot know
+#: JACK, so once a server runs again the next use loads a fresh one
+_sd_without_jack = False
 
 
 def _sounddevice():
-    """The sounddevice module; DeviceError when PortAudio is missing."""
-    global _sd
+    """The sounddevice module; DeviceError when PortAudio is missing.
+
+    After a device was lost (`abandon_portaudio`), the PortAudio instance that held it is never
+    used again: the next call loads a fresh copy (`_fresh_portaudio`), which enumerates the host
+    APIs anew and so finds an audio server that has come back."""
+    global _sd, _sd_stale, _sd_without_jack
+    if _sd is not None and (_sd_stale or (_sd_without_jack and jack_server_running())):
+        running = jack_server_running()
+        _sd = _fresh_portaudio()
+        _sd_stale = False
+        _sd_without_jack = running is False
+        atexit.register(_before_portaudio_exit, _sd, jack_server_name())
     if _sd is None:
         _name_jack_client()
         try:
@@ -117,23 +158,107 @@ def _sounddevice():
             raise DeviceError(f"cannot use sound devices: {exc} (install PortAudio: on Debian "
                               f"`apt-get install libportaudio2`)") from exc
         _sd = sounddevice
+        # registered after sounddevice's own exit handler, so it runs first (LIFO)
+        atexit.register(_before_portaudio_exit, _sd, jack_server_name())
     return _sd
+
+
+def _before_portaudio_exit(sd, server: str) -> None:
+    """At exit, before sounddevice's handler calls Pa_Terminate: if this PortAudio instance has
+    a JACK client and its server is gone (it died while nothing of ours streamed, say while the
+    TUI played a file), abandon the instance instead of letting pa_jack.c abort the process."""
+    try:
+        apis = sd.query_hostapis()
+    except Exception:  # noqa: BLE001  (nothing to decide on: leave it to sounddevice)
+        return
+    if any(_is_jack(api["name"]) for api in apis) and jack_server_running(server) is False:
+        abandon_portaudio(sd)
+
+
+def abandon_portaudio(sd) -> None:
+    """Never call into the PortAudio instance of sounddevice module `sd` again, not even at exit.
+
+    PortAudio finds its host APIs once, in Pa_Initialize, and its JACK host API keeps one JACK
+    client for the life of the instance. When the server dies that client is dead: closing a
+    stream on it waits forever (measured: Pa_StopStream, Pa_AbortStream and Pa_CloseStream all
+    still wait after a minute, JACK 1.9.21, PortAudio 19.6), and Pa_Terminate, which sounddevice
+    calls at exit, aborts the process in pa_jack.c's `Terminate: Assertion 'err == 0'` (exit
+    134) because jack_client_close fails. So the exit handler is dropped, and the next device
+    use loads a fresh instance."""
+    global _sd_stale
+    handler = getattr(sd, "_exit_handler", None)
+    if handler is not None:
+        atexit.unregister(handler)
+    if sd is _sd:
+        _sd_stale = True
+
+
+def _portaudio_path() -> str | None:
+    """The file of the PortAudio library this process has loaded (Linux: /proc/self/maps)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            for line in maps:
+                path = line.rstrip("\n").split(None, 5)[-1]
+                if "libportaudio" in os.path.basename(path) and path.startswith("/"):
+                    return path
+    except OSError:
+        return None
+    return None
+
+
+def _fresh_portaudio():
+    """A new sounddevice module over a new PortAudio instance.
+
+    The dynamic loader hands out a library once per file, so a second instance needs a second
+    file: the library is copied into a private directory, loaded, and the copy removed (the
+    mapping stays). sounddevice is imported anew over it (it finds its library with
+    ctypes.util.find_library, pointed at the copy for the length of the import). Measured on
+    the JACK dummy server: after the server was killed and started again, a stream on the fresh
+    instance ran (50 callbacks a second) while the old instance's stream still hung in
+    Pa_CloseStream on another thread."""
+    import ctypes.util
+    import shutil
+    import tempfile
+    source = _portaudio_path()
+    if source is None:
+        raise DeviceError("cannot reload PortAudio to find the device again: its library file "
+                          "is not known here (only Linux is supported)")
+    folder = tempfile.mkdtemp(prefix=f"remotemedia-{os.getuid()}-portaudio-")
+    copy = os.path.join(folder, os.path.basename(source))
+    find_library = ctypes.util.find_library
+    saved = sys.modules.pop("sounddevice", None)
+    try:
+        shutil.copyfile(source, copy)
+        _name_jack_client(copy)
+        ctypes.util.find_library = lambda name: copy if name == "portaudio" else find_library(name)
+        with _quiet_stderr():
+            import sounddevice
+    except (OSError, ImportError) as exc:
+        if saved is not None:
+            sys.modules["sounddevice"] = saved
+        raise DeviceError(f"cannot reload PortAudio to find the device again: {exc}") from exc
+    finally:
+        ctypes.util.find_library = find_library
+        shutil.rmtree(folder, ignore_errors=True)
+    return sounddevice
 
 
 _jack_client_name = b""
 
 
-def _name_jack_client() -> None:
+def _name_jack_client(path: str | None = None) -> None:
     """Before PortAudio starts: call its JACK client "remotemedia" (REMOTEMEDIA_JACK_CLIENT
     overrides), not "PortAudio", so that JACK's patchbays and xrun messages name us. Only
     possible through PortAudio's own library before sounddevice initializes it; a PortAudio
-    without JACK support, or none at all, is left to sounddevice's import to report."""
+    without JACK support, or none at all, is left to sounddevice's import to report. `path`:
+    a fresh copy of the library (`_fresh_portaudio`), named the same way."""
     global _jack_client_name
-    if _jack_client_name:
-        return  # once per process: PortAudio may still point at the bytes given before
     import ctypes
     import ctypes.util
-    path = ctypes.util.find_library("portaudio")
+    if path is None:
+        if _jack_client_name:
+            return  # once per instance: PortAudio may still point at the bytes given before
+        path = ctypes.util.find_library("portaudio")
     if path is None:
         return
     try:
@@ -144,7 +269,8 @@ def _name_jack_client() -> None:
     if set_name is None:
         return
     # PortAudio keeps the pointer, not a copy: the bytes live as long as the module.
-    _jack_client_name = os.environ.get("REMOTEMEDIA_JACK_CLIENT", "remotemedia").encode()
+    if not _jack_client_name:
+        _jack_client_name = os.environ.get("REMOTEMEDIA_JACK_CLIENT", "remotemedia").encode()
     set_name.argtypes = [ctypes.c_char_p]
     set_name(_jack_client_name)
 
@@ -209,6 +335,42 @@ class DeviceInfo:
 
 def _translate(exc, what: str, hint: str = _HINT) -> DeviceError:
     return DeviceError(f"{what}: {exc}; {hint}")
+
+
+class DeviceLost(DeviceError):
+    """A device stopped delivering audio in the middle of a run (its server went away, it was
+    unplugged): exit code 1, stop reason `device_lost`. The message is one line naming the
+    device, its host API and what happened."""
+
+    stop_reason = "device_lost"
+
+
+def jack_server_name() -> str:
+    """The JACK server libjack connects to: $JACK_DEFAULT_SERVER, else 'default'."""
+    return os.environ.get("JACK_DEFAULT_SERVER") or "default"
+
+
+def jack_server_running(name: str | None = None) -> bool | None:
+    """Whether a JACK server accepts connections, without libjack (whose state in this process
+    may belong to a dead server): connect to the server's request socket, as libjack does
+    (jack2: `<tmpdir>/jack_<server>_<uid>_0`, tmpdir /dev/shm on Linux, as `jackd --version`
+    prints). A server killed with SIGKILL leaves the socket file behind; connecting to it is
+    refused. None where there is no such socket directory (not jack2 on Linux)."""
+    folder = os.environ.get("JACK_TMPDIR") or "/dev/shm"
+    if not os.path.isdir(folder):
+        return None
+    path = os.path.join(folder, f"jack_{name or jack_server_name()}_{os.getuid()}_0")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        try:
+            sock.connect(path)
+        except OSError:
+            return False
+    return True
+
+
+def _is_jack(host_api: str) -> bool:
+    return host_api.startswith("JACK")
 
 
 def host_apis() -> list[dict]:
@@ -389,6 +551,10 @@ class DeviceStream:
         self.captured = 0         # blocks offered by the device while capturing (in + refused)
         self.played = 0           # output entries started
         self.copies_out = 0
+        # What the output boundary repaired in the callback: NaN/Inf samples and samples beyond
+        # full scale (the device's converter would clip or wrap them); shared with DeviceSink.
+        self.out_non_finite = 0
+        self.out_clipped = 0
         self.output_dropped = 0   # callback mode: an output that found the queue full
         self.odd_blocks = 0       # a callback with another frame count (refused)
         self.skipped = 0          # queued duplex: blocks skipped to win latency back (engine side)
@@ -419,12 +585,16 @@ class DeviceStream:
         # folding into session counters (engine side)
         self._folded = {}
         self._stream = None
+        self._sd = None           # the sounddevice module (PortAudio instance) of the stream
         self._gc_frozen = False
         self.closed = False
+        # loss of the device (engine side): why, once found; whether its close came back
+        self.lost_why: str | None = None
+        self.abandoned = False
 
     # -- lifecycle (engine side) ------------------------------------------------------------------
     def open(self) -> None:
-        sd = _sounddevice()
+        sd = self._sd = _sounddevice()
         kwargs = dict(samplerate=self.rate, blocksize=self.block_size, dtype="float32",
                       latency="low")
         try:
@@ -468,7 +638,7 @@ class DeviceStream:
         return _translate(exc, what, hint)
 
     def start(self) -> None:
-        sd = _sounddevice()
+        sd = self._sd
         _freeze_gc()
         self._gc_frozen = True
         self.last_tick_ns = time.monotonic_ns()
@@ -497,10 +667,54 @@ class DeviceStream:
     def stalled(self) -> bool:
         return time.monotonic_ns() - self.last_tick_ns > STALL_S * 1e9
 
-    def stall_error(self) -> DeviceError:
+    def lost(self) -> bool:
+        """Engine side, after a wait in which no callback came: has the device gone away?
+
+        Yes when PortAudio says the stream is no longer active although nobody stopped it (its
+        JACK host API notices a dead server at once, through JACK's shutdown callback), or when
+        no callback came for STALL_S (a host API that does not notice). One nonblocking
+        Pa_IsStreamActive call; never in a callback."""
+        if self.lost_why is not None:
+            return True
+        stream = self._stream
+        if stream is None or self.closed:
+            return False
+        stalled = self.stalled()
+        if not stalled:
+            try:
+                if stream.active:
+                    return False
+            except Exception:  # noqa: BLE001  (PortAudioError from a broken stream: lost)
+                pass
         dev = self.input_device or self.output_device
-        return DeviceError(f"{dev.label()}: no audio callback for {STALL_S:g} s: the stream "
-                           f"stopped (is the audio server still running?)")
+        if _is_jack(dev.host_api) and self._jack_server_gone(stalled):
+            self.lost_why = "the audio server went away"
+        elif stalled:
+            self.lost_why = f"no audio callback for {STALL_S:g} s"
+        else:
+            self.lost_why = "PortAudio stopped the stream"
+        abandon_portaudio(self._sd)  # whatever PortAudio does next with it may never return
+        return True
+
+    def _jack_server_gone(self, stalled: bool) -> bool:
+        """Is the JACK server gone? A killed server's process closes its client connections
+        and its listening socket one after the other, so a client may hear of its death a
+        moment before the socket refuses connections: a stream that stopped by itself gets up
+        to two block periods for that (measured: one in five kills needed it)."""
+        deadline = time.monotonic() + (0.0 if stalled else 2 * self.period_s)
+        while True:
+            running = jack_server_running()
+            if running is not True:
+                return running is False
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(self.period_s / 8)
+
+    def lost_error(self) -> DeviceLost:
+        dev = self.input_device or self.output_device
+        why = self.lost_why or f"no audio callback for {STALL_S:g} s"
+        return DeviceLost(f"device '{dev.name}' ({dev.host_api}) stopped delivering audio: "
+                          f"{why}")
 
     def stop_capture(self) -> None:
         self.capturing = False
@@ -512,30 +726,57 @@ class DeviceStream:
         self.closing_output = True
         self.stop_capture()
         deadline = time.monotonic() + (q.pending + 3) * self.period_s + 1.0
-        while q.pending > 0 and time.monotonic() < deadline and not self.stalled():
-            self.wakeup.wait(self.period_s)
+        while q.pending > 0 and time.monotonic() < deadline:
+            if not self.wakeup.wait(self.period_s) and self.lost():
+                break
         left = q.pending
         return left
 
     def close(self) -> None:
+        """Stop and close the PortAudio stream, on a daemon thread with a bounded wait: a
+        healthy stream gets CLOSE_TIMEOUT_S to play its last buffers, a lost one
+        LOST_CLOSE_PERIODS block periods (its close usually never returns; see
+        abandon_portaudio). A close that does not come back in time is left running on its
+        thread, and its PortAudio instance is abandoned. Safe twice; the caller's thread stays
+        responsive to signals meanwhile."""
         if self.closed:
             return
         self.closed = True
         self.capturing = False
         self.driving = False
-        sd = _sounddevice()
         stream, self._stream = self._stream, None
+        lost = self.lost_why is not None
+        failure: list = []
+        done = threading.Event()
+
+        def close_it():
+            try:
+                if not lost and stream.active:
+                    stream.stop()  # lets the last buffers play
+            except Exception as exc:  # noqa: BLE001  (reported below, after close)
+                failure.append(exc)
+            finally:
+                try:
+                    stream.close()
+                except Exception as exc:  # noqa: BLE001
+                    failure.append(exc)
+                done.set()
+
         try:
             if stream is not None:
-                try:
-                    if stream.active:
-                        stream.stop()  # lets the last buffers play
-                finally:
-                    stream.close()
-        except sd.PortAudioError as exc:
-            raise _translate(exc, "cannot stop the audio stream") from exc
+                threading.Thread(target=close_it, name="remotemedia-device-close",
+                                 daemon=True).start()
+                timeout = self.period_s * LOST_CLOSE_PERIODS if lost else CLOSE_TIMEOUT_S
+                if not done.wait(timeout):
+                    self.abandoned = True
+                    abandon_portaudio(self._sd)
+                elif failure and not lost:
+                    raise _translate(failure[0], "cannot stop the audio stream") \
+                        from failure[0]
         finally:
-            self.wakeup.close()
+            if not self.abandoned:
+                # An abandoned stream may still call back: its doorbell stays open (one fd).
+                self.wakeup.close()
             if self._gc_frozen:
                 self._gc_frozen = False
                 _unfreeze_gc()
@@ -637,6 +878,11 @@ class DeviceStream:
             q.offset = 0
             q.consumed = c + 1
             self.copies_out += 1
+        # Two reductions on clean audio; a repair (in PortAudio's own buffer) only when needed.
+        if pos and not (float(outdata.max()) <= 1.0 and float(outdata.min()) >= -1.0):
+            bad, clipped = repair_in_place(outdata[:pos])
+            self.out_non_finite += bad
+            self.out_clipped += clipped
         if pos < frames:
             outdata[pos:].fill(0)
             # A gap while audio is still coming is a glitch; after the input ended it is not.
@@ -830,6 +1076,16 @@ class _DeviceEnd:
         self.stream: DeviceStream | None = None
         self._closed = False
         self._opened = False
+        #: re-open the device when it comes back after a loss, instead of raising DeviceLost
+        self.reconnect = False
+        #: called (on the runner's thread) with one line when the device is lost or back
+        self.on_notice = None
+        #: while the device is lost and awaited: one line saying so (the TUI shows it)
+        self.problem: str | None = None
+        #: each gap a reconnect bridged: at_frame, blocks_lost, duration_s, reason
+        self.discontinuities: list[dict] = []
+        self._wake = threading.Event()
+        self._interrupted = False
 
     def attach(self, session) -> None:
         self.session = session
@@ -893,12 +1149,104 @@ class _DeviceEnd:
                 source._count_unread()
             stream.fold(self.session, final=True)
 
+    def interrupt(self) -> None:
+        """Runner hook (stop()): wake a read() or write() that waits for the device (or for it
+        to come back)."""
+        self._interrupted = True
+        self._wake.set()
+        if self.stream is not None:
+            self.stream.wakeup.ring()
+
+    def _stopping(self) -> bool:
+        return self._interrupted or self._closed
+
+    def _recover(self, old: DeviceStream, at_frame: int) -> bool:
+        """Reconnect after `old` was lost: close it (bounded), wait for its device to come back,
+        open a new stream for this end and the other end that shared `old`, on a fresh
+        PortAudio instance, and record the gap. False when the run stops while waiting."""
+        error = old.lost_error()
+        self.problem = f"{error}; waiting for it to come back"
+        self._notice(self.problem)
+        lost_at_ns = old.last_tick_ns
+        ends = _ends_by_session.get(self.session) if self.session is not None else None
+        sharing = [e for e in ((ends.source, ends.sink) if ends is not None else (self,))
+                   if e is not None and e.stream is old] or [self]
+        try:
+            old.close()
+        except DeviceError:
+            pass  # a lost stream's close has nothing to report
+        old.fold(self.session, final=True)
+        for end in sharing:
+            if isinstance(end, DeviceSink):
+                end._repaired_before[0] += old.out_non_finite
+                end._repaired_before[1] += old.out_clipped
+        dev = old.input_device or old.output_device
+        jack = _is_jack(dev.host_api)
+        # Without JACK's socket to watch, every look loads another PortAudio instance (a few
+        # hundred kB that are never given back): look less often.
+        poll_s = RECONNECT_POLL_S if jack else RECONNECT_POLL_S * 10
+        while True:
+            if self._stopping():
+                return False
+            if not jack or jack_server_running() is not False:
+                try:
+                    new = self._open_again(old, sharing)
+                except DeviceError:
+                    pass
+                else:
+                    break
+            self._wake.wait(poll_s)
+            self._wake.clear()
+        # from the last callback before the loss to the start of the new stream, whose first
+        # callback comes one period later: the blocks that were never captured
+        gap_s = max(0.0, (new.last_tick_ns - lost_at_ns) / 1e9)
+        blocks = round(gap_s / old.period_s)
+        gap = {"at_frame": at_frame, "blocks_lost": blocks, "duration_s": round(gap_s, 3),
+               "reason": old.lost_why}
+        for end in sharing:  # either end's report (the last one written wins) shows it
+            end.discontinuities.append(gap)
+        self.problem = None
+        self._notice(f"device '{dev.name}' ({dev.host_api}) is back: the run goes on after a "
+                     f"gap of {gap_s:.2f} s ({blocks} blocks lost)")
+        return True
+
+    def _open_again(self, old: DeviceStream, sharing: list) -> DeviceStream:
+        """A new stream over the same devices (found again by name: indexes may change)."""
+        sd = _sounddevice()   # a fresh PortAudio instance: the old one is abandoned
+        try:
+            devices = {end: resolve_device(end.device.name, end.kind) for end in sharing}
+        except DeviceError:
+            abandon_portaudio(sd)  # it has not found the device: the next try loads anew
+            raise
+        ends = _ends_by_session.get(self.session) if self.session is not None else None
+        if ends is not None and ends.stream is old:
+            ends.stream = None
+        for end, device in devices.items():
+            end.device = device
+            end.stream = None
+        try:
+            self._open_stream()
+        except DeviceError:
+            abandon_portaudio(sd)
+            raise
+        new = self.stream
+        for end in sharing:
+            end.stream = new
+        return new
+
+    def _notice(self, line: str) -> None:
+        if self.on_notice is not None:
+            self.on_notice(line)
+
     def extend_report(self, report: dict) -> None:
-        """Runner hook: add `in_flight` and the `device` section to a stats report."""
+        """Runner hook: add `in_flight` and the `device` section to a stats report. After a
+        reconnect the section describes the stream in use, and `discontinuities` lists each
+        gap (frame index where it fell, blocks lost, duration in seconds, why)."""
         stream = self.stream
         if stream is None:
             return
         report["device"] = stream.report()
+        report["device"]["discontinuities"] = list(self.discontinuities)
         report["in_flight"] = report.get("in_flight", 0) + self.in_flight()
 
     def in_flight(self) -> int:
@@ -940,12 +1288,6 @@ class DeviceSource(_DeviceEnd, Source):
         unread when it ends."""
         self.stream.capture_limit = n
 
-    def interrupt(self) -> None:
-        """Runner hook (stop()): wake a read() that waits for the device."""
-        self._interrupted = True
-        if self.stream is not None:
-            self.stream.wakeup.ring()
-
     def read(self) -> np.ndarray | None:
         stream = self.stream
         if stream is None:
@@ -978,8 +1320,17 @@ class DeviceSource(_DeviceEnd, Source):
             limit = stream.capture_limit
             if not stream.capturing and (limit is None or stream.captured >= limit):
                 return None
-            if not stream.wakeup.wait(stream.period_s * 2) and stream.stalled():
-                raise stream.stall_error()
+            if not stream.wakeup.wait(stream.period_s * 2) and stream.lost():
+                if not self.reconnect:
+                    raise stream.lost_error()
+                remaining = None if limit is None else limit - stream.captured
+                if not self._recover(stream, self._reads):
+                    return None
+                stream = self.stream
+                stream.capture_limit = remaining
+                stream.capturing = True
+                ring = stream.ring
+                outq = stream.outq if stream.deliver_audio_here else None
         block, slot = got
         seq = self._reads
         self._reads = seq + 1
@@ -1001,7 +1352,7 @@ class DeviceSource(_DeviceEnd, Source):
         reason = "stopped"
         try:
             while True:
-                stream.wakeup.wait(stream.period_s * 2)
+                rung = stream.wakeup.wait(stream.period_s * 2)
                 if stream.error is not None:
                     raise stream.error
                 events = stream.take_events()
@@ -1015,11 +1366,26 @@ class DeviceSource(_DeviceEnd, Source):
                 if not stream.driving:
                     reason = "duration"
                     break
-                if stream.stalled():
-                    raise stream.stall_error()
+                if not rung and stream.lost():
+                    # What the callback pushed before the loss is delivered above; a block
+                    # inside push() when the server died cannot finish (its callback is gone).
+                    stream.driving = False
+                    if not self.reconnect:
+                        raise stream.lost_error()
+                    pushed = stream.pushed
+                    if not self._recover(stream, pushed):
+                        break
+                    stream = self.stream
+                    stream.session = session
+                    stream.pushed = pushed   # seq and pts go on from where they were
+                    stream.drive_limit = max_frames
+                    stream.capture_limit = None if max_frames is None else max_frames - pushed
+                    stream.driving = True
+                    stream.capturing = True
         finally:
             stream.driving = False
-            while stream.busy:  # the callback is inside push(): let it finish
+            # the callback is inside push(): let it finish (a lost one never will)
+            while stream.busy and stream.lost_why is None:
                 time.sleep(stream.period_s / 20)
             stream.capturing = False
         if stream.error is not None:
@@ -1063,10 +1429,23 @@ class DeviceSource(_DeviceEnd, Source):
 class DeviceSink(_DeviceEnd, Sink):
     """Frames to a PortAudio output device. `device`: index, name (substring) or DeviceInfo."""
 
+    # A device's converter clips (or wraps) beyond full scale: the callback repairs first.
+    clips_to_full_scale = True
+
     def __init__(self, fmt: AudioFormat, device):
         _DeviceEnd.__init__(self, "output", fmt, device, None)
         self._unplayed = 0
-        self.non_finite = self.clipped = 0    # Sink's repair counters (its __init__ is not run)
+        # Repairs of streams lost before the current one (added by _recover); the callback of
+        # the current stream counts its own (DeviceStream.out_non_finite / out_clipped).
+        self._repaired_before = [0, 0]
+
+    def repair_report(self) -> dict:
+        """{"non_finite", "clipped"}: samples the output callback repaired, over every stream
+        this sink played through."""
+        stream = self.stream
+        now = (stream.out_non_finite, stream.out_clipped) if stream is not None else (0, 0)
+        return {"non_finite": self._repaired_before[0] + now[0],
+                "clipped": self._repaired_before[1] + now[1]}
 
     def open(self) -> None:
         if self._opened:
@@ -1079,10 +1458,22 @@ class DeviceSink(_DeviceEnd, Sink):
         if stream is None:
             raise DeviceError(f"{self.device.label()}: write() before open()")
         array = _as_frames(frame.array, self.channels)
-        q = stream.outq
-        while not q.put(array, frame.seq):
-            if not stream.wakeup.wait(stream.period_s) and stream.stalled():
-                raise stream.stall_error()
+        while True:
+            if stream.outq.put(array, frame.seq):
+                # One clock read per block: a device that has not called back for two periods
+                # is asked whether it is gone (not only once the queue is full, 32 blocks on).
+                if time.monotonic_ns() - stream.last_tick_ns < stream.period_s * 2e9 \
+                        or not stream.lost():
+                    break
+            elif stream.wakeup.wait(stream.period_s) or not stream.lost():
+                continue
+            if not self.reconnect:
+                raise stream.lost_error()
+            # What the lost stream still held for playing is never played; the frame at hand
+            # goes to the new stream.
+            if not self._recover(stream, frame.seq or 0):
+                return  # the run stopped while the device was away
+            stream = self.stream
         if stream.ring is None or stream.mode == "queued":
             stream.fold(self.session)
 

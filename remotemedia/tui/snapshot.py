@@ -17,6 +17,9 @@ from typing import Any, Mapping, Sequence
 from ..engine.levels import SILENCE_DBFS
 from ..runner import FAILED, IDLE, RUNNING, Levels, StreamRunner
 
+#: a running run whose sound device went away and is awaited (reconnect)
+DEVICE_LOST = "device lost"
+
 #: how many recent frames the latency sparklines show (3 s of 20 ms blocks)
 SPARK_FRAMES = 150
 
@@ -31,7 +34,8 @@ _REASONS = {
 class Snapshot:
     """One poll of a run, in the form the widgets want.
 
-    state:          idle, running, stopped, finished or failed
+    state:          idle, running, stopped, finished or failed; or DEVICE_LOST: running, with
+                    its sound device gone and awaited (reason says which and why)
     reason:         one line saying why it stopped or failed, or None
     stats:          the stats report (DESIGN.md contract), None before anything ran
     levels:         the most recent block levels at input and output, in dBFS
@@ -51,6 +55,15 @@ class Snapshot:
     @property
     def running(self) -> bool:
         return self.state == RUNNING
+
+
+def device_problem(runner: StreamRunner) -> str | None:
+    """One line when a device end of a running run has lost its device and waits for it."""
+    for end in (runner.source, runner.sink):
+        problem = getattr(end, "problem", None)
+        if problem:
+            return problem
+    return None
 
 
 def describe_reason(runner: StreamRunner) -> str | None:
@@ -87,7 +100,12 @@ def capture(runner: StreamRunner, *, t: float,
     live = runner.levels
     levels = dataclasses.replace(live)
     live.input_peak_max_dbfs = live.output_peak_max_dbfs = SILENCE_DBFS
-    return Snapshot(state=state, reason=describe_reason(runner), stats=stats, levels=levels,
+    reason = describe_reason(runner)
+    if state == RUNNING:
+        problem = device_problem(runner)
+        if problem is not None:
+            state, reason = DEVICE_LOST, problem
+    return Snapshot(state=state, reason=reason, stats=stats, levels=levels,
                     engine_us=engine_us, end_to_end_us=e2e_us, t=t)
 
 

@@ -13,6 +13,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Sparkline, Static
 
 from ..runner import FAILED, FINISHED, IDLE, RUNNING, STOPPED
+from .snapshot import DEVICE_LOST
 
 MUTED = "#7f8796"
 GOOD = "#3ddc84"
@@ -174,6 +175,7 @@ _BADGES = {
     FINISHED: ("◆ FINISHED", "bold #1c1f26 on #8ab4f8"),
     FAILED: ("✖ FAILED", "bold #ffffff on #d62d2d"),
     IDLE: ("○ IDLE", "bold #1c1f26 on #7f8796"),
+    DEVICE_LOST: ("✖ DEVICE LOST", "bold #ffffff on #d62d2d"),
 }
 
 
@@ -204,7 +206,8 @@ class StateLine(Static):
                 out.append(f"×{stats.get('realtime_factor', 0.0):.2f}", style="bold")
         if reason:
             out.append("  ")
-            out.append(reason, style=f"bold {BAD}" if state == FAILED else MUTED)
+            out.append(reason, style=f"bold {BAD}" if state in (FAILED, DEVICE_LOST)
+                       else MUTED)
         return out
 
 

@@ -78,7 +78,9 @@ def test_tui_hands_its_arguments_to_run_app(monkeypatch):
     assert cli.main(["tui", "--manifest", "m.yaml", "--input", "sine:440",
                      "--output", "null", "--mode", "callback"]) == 0
     assert calls == [{"manifest": "m.yaml", "input_spec": "sine:440", "output_spec": "null",
-                      "mode": "callback"}]
+                      "mode": "callback", "reconnect": True}]
+    assert cli.main(["tui", "--manifest", "m.yaml", "--no-reconnect"]) == 0
+    assert calls[-1]["reconnect"] is False
 
 
 def test_tui_without_the_app_is_one_line_and_exit_1(monkeypatch, capsys):
