@@ -725,7 +725,8 @@ def cmd_tui(args) -> int:
         _error(f"the TUI is not available: {exc}")
         return EXIT_FAILED
     return int(run_app(manifest=args.manifest, input_spec=args.input,
-                       output_spec=args.output, mode=args.mode) or 0)
+                       output_spec=args.output, mode=args.mode,
+                       reconnect=args.reconnect) or 0)
 
 
 # -- record, trace, arrivals on `stream`; replay, report, latency ---------------------------------
@@ -903,5 +904,3 @@ def cmd_latency(args) -> int:
     else:
         print(format_latency(result))
     return EXIT_OK if result["found"] else EXIT_FAILED
-                       output_spec=args.output, mode=args.mode,
-                       reconnect=args.reconnect) or 0)
