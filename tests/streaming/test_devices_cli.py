@@ -172,3 +172,29 @@ def test_sigint_stops_a_device_stream_cleanly_with_every_frame_accounted(
     assert stats["frames_in"] == stats["frames_out"] + stats["drops"] + stats["in_flight"]
     assert stats["device"]["unplayed_at_stop"] == 0
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("mode", ["queued", "callback"])
+def test_the_device_output_clips_and_counts_what_no_converter_can_play(jack_device, tmp_path,
+                                                                       remotemedia_cmd, mode):
+    # +60 dB on a half-scale tone: almost every sample is beyond full scale. The output
+    # callback clips them (a converter would wrap or clip them silently) and the report says
+    # how many, per sink; a clean run says 0.
+    (tmp_path / "loud.yaml").write_text(
+        "version: v1\naudio: {sample_rate: 48000, block_size: 960, channels: 1}\nnodes:\n"
+        "  - {id: g, node_type: Gain, params: {db: 60}}\nconnections:\n"
+        "  - {from: input, to: g}\n  - {from: g, to: output}\n")
+    spec = f"device:{jack_device.index}"
+    inp = spec if mode == "callback" else "sine:440"
+    proc = run(remotemedia_cmd + ["stream", "-m", str(tmp_path / "loud.yaml"), "-i", inp,
+                                  "-o", spec, "--duration", "1", "--json", "--mode", mode]
+               if mode == "callback" else
+               remotemedia_cmd + ["stream", "-m", str(tmp_path / "loud.yaml"), "-i", inp,
+                                  "-o", spec, "--duration", "1", "--json"])
+    stats = last_json(proc)
+    (repairs,) = stats["sinks"].values()
+    if mode == "queued":
+        assert repairs["clipped"] > 40000 and repairs["non_finite"] == 0
+    else:
+        # The capture of a silent server is zeros: nothing to clip; the count stays exact.
+        assert repairs == {"non_finite": 0, "clipped": 0}
