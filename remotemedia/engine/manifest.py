@@ -36,6 +36,7 @@ from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 from .errors import ManifestError
+from .executors import INLINE, executors
 from .node import AudioFormat, Node, NodeRegistry, UnknownNodeType, registry as default_registry
 
 INPUT = "input"
@@ -53,8 +54,6 @@ UPSTREAM_AUDIO = AudioFormat(sample_rate=16000, channels=1, block_size=UPSTREAM_
 UPSTREAM_NODE_KEYS = ("is_streaming", "is_output_node", "capabilities", "media_capabilities",
                       "host", "runtime_hint", "execution", "fast_path", "python_deps", "docker")
 RUNTIME_HINTS = ("rust_python", "cpython", "cpython_wasm", "auto")
-EXECUTORS = ("inline", "process", "ray")  # "thread" arrives with its executor
-REMOTE_EXECUTORS = ("process", "ray")     # a node run elsewhere: its worker can restart
 ON_ERROR = ("fail", "skip", "restart")  # restart: respawn a process node's worker / ray actor
 QUEUE_POLICIES = ("block", "drop_oldest", "drop_newest")
 
@@ -296,17 +295,18 @@ def _check_node(raw, index, seen, fail, registry, allow_import, default_on_error
     except ValueError as exc:
         fail(str(exc), node_id)
     executor = raw.get("executor", "inline")
-    if executor not in EXECUTORS:
-        fail(f"'executor' must be one of {', '.join(EXECUTORS)}, got {executor!r}", node_id)
+    known = executors.names()
+    if executor not in known:
+        fail(f"'executor' must be one of {', '.join(known)}, got {executor!r}", node_id)
     on_error = raw.get("on_error", default_on_error)
     if on_error not in ON_ERROR:
         fail(f"'on_error' must be one of {', '.join(ON_ERROR)}, got {on_error!r}", node_id)
-    if on_error == "restart" and executor not in REMOTE_EXECUTORS:
+    if on_error == "restart" and executor == INLINE:
         if "on_error" in raw:
             fail("'on_error: restart' needs 'executor: process' or 'executor: ray' (only a "
                  "worker can restart)", node_id)
         on_error = "fail"   # a manifest-wide restart applies to process and ray nodes only
-    if executor in REMOTE_EXECUTORS and cls.inputs == "many":
+    if executor != INLINE and cls.inputs == "many":
         fail(f"{node_type} takes several inputs; 'executor: {executor}' runs one-input nodes",
              node_id)
     resources = _check_resources(raw.get("resources"), executor, node_id, fail)

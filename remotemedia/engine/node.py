@@ -258,7 +258,6 @@ class NodeRegistry:
     def __init__(self):
         self._types: dict[str, type[Node]] = {}
         self._entry_points_loaded = False
-        self._builtins_loaded = False
 
     def register(self, cls: type[Node], name: str | None = None) -> type[Node]:
         if not (isinstance(cls, type) and issubclass(cls, Node)):
@@ -312,9 +311,9 @@ class NodeRegistry:
         return obj
 
     def _ensure_loaded(self) -> None:
-        if not self._builtins_loaded and self is registry:
-            self._builtins_loaded = True
-            importlib.import_module("remotemedia.nodes")  # registers the built-ins
+        # Built-ins come in through the same entry point group as everyone else's
+        # (`builtins = remotemedia.nodes:register_builtins` in pyproject.toml): the engine
+        # imports no node module itself.
         self.load_entry_points()
 
 

@@ -15,7 +15,6 @@ when the buffer is owned and this node is its only reader.
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections import deque
 from functools import partial
@@ -25,6 +24,7 @@ import numpy as np
 
 from .data import (EMPTY_METADATA, BufferOwnership, ControlData, NumpyData, RuntimeData,
                    set_current_counters, to_runtime_data)
+from .executors import INLINE, executors
 from .errors import ManifestError, NodeError, PipelineBroken, PipelineClosed, RemoteMediaError
 from .manifest import INPUT, OUTPUT, Manifest, load_manifest
 from .metrics import RING_SIZE, Counters, LatencyRing, LatencySummary, NodeStatistics, summarize
@@ -467,16 +467,11 @@ class Session:
         self.close()
 
 
-# Executors other than "inline" live outside the engine; each module exposes
-# make_executor_node(spec) returning a Node that forwards to where the real node runs.
-EXECUTOR_MODULES = {"process": "remotemedia.ipc", "ray": "remotemedia.ray"}
-
-
 def _make_node(spec) -> Node:
-    if spec.executor == "inline":
+    if spec.executor == INLINE:
         return spec.node_class(spec.id, **spec.params)
-    module = importlib.import_module(EXECUTOR_MODULES[spec.executor])
-    return module.make_executor_node(spec)
+    # Executors other than inline live outside the engine (engine/executors.py).
+    return executors.factory(spec.executor)(spec)
 
 
 def _compile_receive(step: _Step, spans: list | None = None) -> None:

@@ -3,3 +3,13 @@
 from . import analysis, audio, basic, convert, health, resample, vad  # noqa: F401
 # The upstream's node family under its names (UPSTREAM.md Part B §2), and its aliases.
 from . import upstream_health, upstream_misc, upstream_speech  # noqa: F401
+
+
+def register_builtins(registry) -> None:
+    """Entry point (group `remotemedia.nodes`, name `builtins`): the built-in node types. Their
+    modules register into the default registry as they are imported (above); a registry other
+    than the default gets them copied in."""
+    from ..engine.node import registry as default
+    if registry is not default:
+        for name, cls in default._types.items():
+            registry.register(cls, name)

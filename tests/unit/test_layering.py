@@ -1,0 +1,74 @@
+"""The import graph points one way: faces (cli, app, runner) -> io, nodes, executors -> engine.
+The engine imports no I/O, Textual, sounddevice, node or executor module, and a manifest that
+names only built-in nodes loads them through the entry point, as a third party's would."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[2] / "remotemedia"
+
+# Which packages each layer may import from (besides the standard library and numpy/yaml).
+FORBIDDEN = {
+    "engine": ("remotemedia.io", "remotemedia.nodes", "remotemedia.ipc", "remotemedia.ray",
+               "remotemedia.tui", "remotemedia.app", "remotemedia.cli", "remotemedia.runner",
+               "remotemedia.testing", "sounddevice", "textual", "soundfile"),
+    "nodes": ("remotemedia.io", "remotemedia.ipc", "remotemedia.ray", "remotemedia.tui",
+              "remotemedia.app", "remotemedia.cli", "remotemedia.runner", "sounddevice",
+              "textual"),
+    "io": ("remotemedia.nodes", "remotemedia.tui", "remotemedia.app", "remotemedia.cli",
+           "remotemedia.runner", "textual"),
+}
+
+
+def imported_modules(path: Path, package: str) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - node.level + 1] if node.level > 1 else base
+                found.add(".".join(base + ([node.module] if node.module else [])))
+            elif node.module:
+                found.add(node.module)
+    return found
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_no_layer_imports_upward(layer):
+    bad = []
+    for path in sorted((PKG / layer).rglob("*.py")):
+        package = "remotemedia." + ".".join(path.relative_to(PKG).parent.parts)
+        for name in imported_modules(path, package.rstrip(".")):
+            if name.startswith(FORBIDDEN[layer]):
+                bad.append(f"{path.relative_to(PKG)} imports {name}")
+    assert bad == []
+
+
+def test_loading_a_manifest_imports_no_device_ui_or_executor_code():
+    code = ("import sys, remotemedia as rm\n"
+            "p = rm.Pipeline.from_manifest('manifests/gain.yaml')\n"
+            "with p.session() as s: s.push(__import__('numpy').zeros(960, 'float32'))\n"
+            "bad = [m for m in ('sounddevice', 'textual', 'remotemedia.ipc', 'remotemedia.ray',"
+            " 'ray', 'iceoryx2') if m in sys.modules]\n"
+            "print(bad); assert 'remotemedia.nodes' in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=PKG.parent, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_built_ins_and_executors_come_through_entry_points():
+    from importlib.metadata import entry_points
+    assert "builtins" in {ep.name for ep in entry_points(group="remotemedia.nodes")}
+    assert {"process", "ray"} <= {ep.name for ep in entry_points(group="remotemedia.executors")}
+    from remotemedia.engine.executors import executors
+    assert executors.names()[0] == "inline" and "process" in executors.names()
