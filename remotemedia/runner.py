@@ -171,7 +171,8 @@ class StreamRunner:
         self.state = RUNNING
         try:
             self.session = self.pipeline.session(strict_serialization=self.strict,
-                                                 trace=self.trace)
+                                                 trace=self.trace,
+                                                 clock=lambda: self.clock.now())
             self.source.attach(self.session)
             self.sink.attach(self.session)
             with self.session, self.source, self.sink:

@@ -16,7 +16,6 @@ see it; otherwise it copies, and the copy is counted as one copy-on-write (`cow`
 
 from __future__ import annotations
 
-import threading
 from types import MappingProxyType
 from operator import attrgetter
 from typing import Any, ClassVar, Mapping
@@ -26,21 +25,6 @@ import numpy as np
 EMPTY_METADATA: Mapping[str, Any] = MappingProxyType({})
 
 CONTROL_EVENTS = frozenset({"end_of_stream", "flush", "reset", "discontinuity"})
-
-# The counters of the session pushing on this thread, for executor nodes (process nodes) that
-# count io copies and drops. Set only by sessions that have such nodes: it costs ~0.3 us a push.
-_context = threading.local()
-
-
-def current_counters():
-    return getattr(_context, "counters", None)
-
-
-def set_current_counters(counters):
-    previous = getattr(_context, "counters", None)
-    _context.counters = counters
-    return previous
-
 
 class BufferOwnership:
     """Shared by every frame that views one buffer: who may write it, and how many read it.

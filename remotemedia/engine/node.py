@@ -147,6 +147,27 @@ class AudioFormat:
         return dataclasses.replace(self, **changes)
 
 
+@dataclass(frozen=True)
+class NodeContext:
+    """What a node may know of the session that runs it, handed over once by `Node.bind()`
+    before `setup()`:
+
+    - `node_id`: the node's id in the manifest;
+    - `format`: its input format as validation worked it out (rate in Hz, channels, block size
+      in samples; None where unknown or variable), merged over its inputs for fan-in nodes;
+    - `counters`: the session's Counters, for executor nodes that account for the io copies,
+      drops and errors of their hop (a plain node counts nothing itself);
+    - `clock`: the run's clock, seconds since the run started (real for devices, simulated for
+      files), or None outside a run. Nodes that need time use media time (pts) or the block's
+      arrival time; this is for executors' deadlines and waits, never the wall clock.
+    """
+
+    node_id: str
+    format: AudioFormat
+    counters: Any = None
+    clock: Callable[[], float] | None = None
+
+
 class Node:
     """Base class of every node. Subclasses set the class attributes and override `process`."""
 
@@ -167,6 +188,13 @@ class Node:
         for name, value in self.config.items():
             setattr(self, name, value)
         self.format = AudioFormat()
+        self.context: NodeContext | None = None
+
+    def bind(self, context: NodeContext) -> None:
+        """Called by whatever runs the node (a session, a process worker, a Ray actor) once,
+        before setup(): keeps the context, and its input format as `self.format`."""
+        self.context = context
+        self.format = context.format
 
     @classmethod
     def check_params(cls, params: dict) -> dict:

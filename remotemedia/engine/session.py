@@ -18,17 +18,17 @@ from __future__ import annotations
 import time
 from collections import deque
 from functools import partial
-from typing import Any, AsyncIterable, AsyncIterator, Iterable
+from typing import Any, AsyncIterable, AsyncIterator, Callable, Iterable
 
 import numpy as np
 
 from .data import (EMPTY_METADATA, BufferOwnership, ControlData, NumpyData, RuntimeData,
-                   set_current_counters, to_runtime_data)
+                   to_runtime_data)
 from .executors import INLINE, executors
 from .errors import ManifestError, NodeError, PipelineBroken, PipelineClosed, RemoteMediaError
 from .manifest import INPUT, OUTPUT, Manifest, load_manifest
 from .metrics import RING_SIZE, Counters, LatencyRing, LatencySummary, NodeStatistics, summarize
-from .node import Node
+from .node import Node, NodeContext
 from .serialization import SerializationWatch, start_watching, stop_watching
 
 _now_ns = time.perf_counter_ns
@@ -211,21 +211,27 @@ class Pipeline:
     def edges(self) -> list[tuple[str, str]]:
         return [(c.source, c.target) for c in self.manifest.connections]
 
-    def session(self, strict_serialization: bool = False, trace=None) -> "Session":
-        return Session(self.manifest, strict_serialization=strict_serialization, trace=trace)
+    def session(self, strict_serialization: bool = False, trace=None,
+                clock: Callable[[], float] | None = None) -> "Session":
+        """A new Session (see Session for the arguments)."""
+        return Session(self.manifest, strict_serialization=strict_serialization, trace=trace,
+                       clock=clock)
 
 
 class Session:
     """One run of a pipeline. A context manager; `close()` is safe to call twice."""
 
-    def __init__(self, manifest: Manifest, *, strict_serialization: bool = False, trace=None):
-        """`trace`: None (the default: the schedule carries no trace code at all), or a callable
+    def __init__(self, manifest: Manifest, *, strict_serialization: bool = False, trace=None,
+                 clock: Callable[[], float] | None = None):
+        """`clock`: the run's clock in seconds (the runner's), handed to nodes in their
+        NodeContext; None outside a run. `trace`: None (the default: the schedule carries no trace code at all), or a callable
         `trace(node_id) -> list` that the compiler calls once per node; that node's compiled
         hot path then appends the end of each process() call to the list, as
         time.perf_counter() seconds (the timestamp the engine takes anyway; a call starts at
         the previous timestamp of the same push). remotemedia/trace.py makes a trace of them."""
         self.manifest = manifest
         self._trace = trace
+        self._clock_s = clock
         self.counters = Counters()
         self.engine_latency = LatencyRing()
         self.end_to_end_latency = LatencyRing()
@@ -233,7 +239,6 @@ class Session:
         self.bypass = False
         self._closed = False
         self._unusable = False           # closed or broken: one check on the hot path
-        self._sets_context = False       # executor nodes read the counters from the thread
         self._broken: RemoteMediaError | None = None
         self._started_ns = _now_ns()
         self._outputs: list[RuntimeData] = []
@@ -255,7 +260,8 @@ class Session:
             spec = specs[node_id]
             try:
                 node = _make_node(spec)
-                node.format = m.input_formats[node_id]
+                node.bind(NodeContext(node_id, m.input_formats[node_id], self.counters,
+                                      self._clock_s))
                 node.setup()
             except (NodeError, ManifestError):
                 raise
@@ -265,8 +271,6 @@ class Session:
                 raise NodeError(node_id, exc, during="setup") from exc
             steps[node_id] = _Step(node, spec.on_error, self)
             self._steps.append(steps[node_id])
-            if spec.executor != "inline":
-                self._sets_context = True
         # Consumers first: a step's receive() calls its consumers' receive() directly, so
         # closures are built from the last step back to the first.
         consumer_ids: dict[str, list] = {i: [] for i in ("input", *steps)}
@@ -321,7 +325,6 @@ class Session:
         if self.bypass:
             outputs.append(frame)
         else:
-            previous = set_current_counters(counters) if self._sets_context else None
             try:
                 for consumer in self._input_consumers:
                     consumer(frame)
@@ -331,9 +334,6 @@ class Session:
                     self._broken = exc
                     self._unusable = True
                 raise
-            finally:
-                if self._sets_context:
-                    set_current_counters(previous)
         result = outputs[:]
         outputs.clear()
         for out in result:

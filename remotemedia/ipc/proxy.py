@@ -46,7 +46,7 @@ import time
 import weakref
 from collections import OrderedDict, deque
 
-from ..engine.data import NumpyData, current_counters
+from ..engine.data import NumpyData
 from ..engine.errors import RemoteMediaError
 from ..engine.node import AudioFormat, Node
 from ..engine.serialization import record_encode
@@ -285,7 +285,7 @@ class ProcessNode(Node):
 
     # -- the hot path ----------------------------------------------------------------------------
     def process(self, data):
-        counters = current_counters()
+        counters = self.context.counters if self.context is not None else None
         self._counters = counters
         out: list = []
         sent = False
@@ -316,7 +316,7 @@ class ProcessNode(Node):
             return out
 
     def on_control(self, event, _retry: bool = True):
-        counters = current_counters()
+        counters = self.context.counters if self.context is not None else None
         self._counters = counters
         out: list = []
         try:

@@ -63,9 +63,9 @@ def main() -> int:
     if os.getppid() != parent_pid:
         return EXIT_CODE_ORPHAN
 
-    from ..engine.data import RuntimeData, set_current_counters
+    from ..engine.data import RuntimeData
     from ..engine.metrics import Counters
-    from ..engine.node import AudioFormat
+    from ..engine.node import AudioFormat, NodeContext
     from ..engine.serialization import SerializationWatch, start_watching
     from . import channel, codec, wire
 
@@ -83,6 +83,7 @@ def main() -> int:
     notifier = channel.event(node, names["rep_ev"], create=False).notifier_builder().create()
     channel.tighten_permissions(cfg["prefix"])
 
+    counters = Counters()
     stopping = threading.Event()
     threading.Thread(target=_watchdog, args=(parent_pid, stopping), daemon=True,
                      name="remotemedia-ipc-watchdog").start()
@@ -90,7 +91,7 @@ def main() -> int:
     try:
         cls = _load_class(cfg["node_class"], cfg["node_type"])
         instance = cls(cfg["node_id"], **cfg["params"])
-        instance.format = AudioFormat(**cfg["format"])
+        instance.bind(NodeContext(cfg["node_id"], AudioFormat(**cfg["format"]), counters))
         instance.setup()
     except Exception as exc:
         wire.send_bytes(pub, codec.ERROR, 0, wire.error_payload(exc), flags=codec.LAST)
@@ -108,8 +109,6 @@ def main() -> int:
     wire.send_bytes(pub, codec.READY, 0, str(os.getpid()).encode(), flags=codec.LAST)
     notifier.notify()
 
-    counters = Counters()
-    set_current_counters(counters)
     watch = SerializationWatch()
     start_watching(watch)
     borrowed = channel.Borrowed()

@@ -23,7 +23,7 @@ import socket
 import sys
 
 from ..engine.data import (BinaryData, ControlData, JsonData, NumpyData, RuntimeData, TextData)
-from ..engine.node import AudioFormat
+from ..engine.node import AudioFormat, NodeContext
 
 PROTOCOL = 5
 _VALUE_KINDS = {"text": TextData, "json": JsonData, "binary": BinaryData,
@@ -77,7 +77,7 @@ class NodeActor:
                 sys.path.append(entry)
         cls = _import_class(config["node_class"])
         self.node = cls(config["node_id"], **config["params"])
-        self.node.format = AudioFormat(**config["format"])
+        self.node.bind(NodeContext(config["node_id"], AudioFormat(**config["format"])))
         self.node.setup()
 
     def ready(self) -> dict:

@@ -43,7 +43,7 @@ import time
 import weakref
 from collections import OrderedDict, deque
 
-from ..engine.data import NumpyData, current_counters
+from ..engine.data import NumpyData
 from ..engine.errors import RemoteMediaError
 from ..engine.metrics import LatencyRing
 from ..engine.node import AudioFormat, Node
@@ -242,7 +242,7 @@ class RayNode(Node):
 
     # -- the hot path ----------------------------------------------------------------------------
     def process(self, data):
-        counters = current_counters()
+        counters = self.context.counters if self.context is not None else None
         self._counters = counters
         out: list = []
         sent = False
@@ -266,7 +266,7 @@ class RayNode(Node):
             return out
 
     def on_control(self, event, _retry: bool = True):
-        counters = current_counters()
+        counters = self.context.counters if self.context is not None else None
         self._counters = counters
         out: list = []
         try:

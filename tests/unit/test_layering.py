@@ -72,3 +72,34 @@ def test_built_ins_and_executors_come_through_entry_points():
     assert {"process", "ray"} <= {ep.name for ep in entry_points(group="remotemedia.executors")}
     from remotemedia.engine.executors import executors
     assert executors.names()[0] == "inline" and "process" in executors.names()
+
+
+def test_a_node_gets_one_context_at_setup():
+    import numpy as np
+
+    import remotemedia as rm
+    from remotemedia.engine.node import Node, NodeContext
+    from remotemedia.testing import chain, registered, run_blocks
+
+    seen = []
+
+    class Curious(Node):
+        node_type = "Curious"
+
+        def setup(self):
+            seen.append(self.context)
+
+        def process(self, frame):
+            seen.append(self.context.clock())
+            return frame
+
+    with registered(Curious) as reg:
+        run_blocks(chain("Curious", audio={"sample_rate": 16000, "block_size": 160}),
+                   np.zeros(480, np.float32), registry=reg)
+    context = seen[0]
+    assert isinstance(context, NodeContext) and context.node_id == "curious"
+    assert (context.format.sample_rate, context.format.block_size) == (16000, 160)
+    assert context.counters is not None
+    # The run's clock (simulated here): 0, 10 and 20 ms as the three blocks arrive.
+    assert seen[1:] == [0.0, 0.01, 0.02]
+    assert not hasattr(rm.engine.data, "current_counters")   # no thread-local side channel
