@@ -339,7 +339,7 @@ class Recorder(BlockObserver):
         # latency (the ring keeps 4096 values, the writer is at most a ring of ours behind).
         states = self._probes
         if states is None:
-            steps = self.runner.session._steps
+            steps = self.runner.session.schedule.steps
             states = self._probes = [s.latency_state for s in steps]
             self._node_values = [s.latency_values for s in steps]
         return [state()[0] for state in states]

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remotemedia.engine.session import Pipeline, _compile_receive
+from remotemedia.engine.schedule import _compile_receive
+from remotemedia.engine.session import Pipeline
 from remotemedia.io.spec import make_sink, make_source
 from remotemedia.runner import StreamRunner
 from remotemedia.trace import DEVICE_TID, ENGINE_TID, Tracer, validate_trace
@@ -101,13 +102,13 @@ def test_cli_trace_is_strict_json_that_validates(tmp_path):
 def test_an_untraced_session_compiles_no_trace_code():
     pipeline = Pipeline.from_manifest(MANIFESTS / "five.yaml")
     with pipeline.session() as plain:
-        step = plain._steps[0]
+        step = plain.schedule.steps[0]
         assert step.receive.__name__ == "receive_plain"
         assert step.record.__name__ == "record"
         assert "append" not in step.receive.__code__.co_freevars
     tracer = Tracer()
     with pipeline.session(trace=tracer.spans_for) as traced:
-        step = traced._steps[0]
+        step = traced.schedule.steps[0]
         assert step.receive.__name__ == "receive_plain_traced"
         assert step.record.__name__ == "record_traced"
         traced.push(np.zeros(960, np.float32))

@@ -1,0 +1,513 @@
+"""The hot path: a manifest compiled into direct calls, and `push`.
+
+`Schedule` instantiates the nodes, runs their `setup()`, and compiles the graph: each node gets
+a `receive` closure (`_compile_receive`) that calls its `process`, records its latency and hands
+the output straight to its consumers' `receive`, depth first, in manifest order. `push(frame)`
+calls the input's consumers and returns what reached `output`. There is no queue, task or
+thread per node; fan-out hands the same read-only frame to every consumer, and a fan-in node
+runs once it holds a frame from each of its inputs.
+
+Reader counting for copy-on-write: delivering a Numpy frame to k consumers (the output counts as
+one that never lets go) adds k to its buffer's readers; a node that has finished with an input
+gives one back unless it declares `retains_input`. `frame.writable()` writes in place only when
+the buffer is owned and this node is its only reader.
+
+Read this file top to bottom to follow a block: `Schedule.push` -> a step's `receive` closure
+-> `process` -> the consumers. The session (session.py) owns the lifecycle around it and
+report.py builds the stats report from what the steps recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from functools import partial
+from typing import Any, Callable
+
+import numpy as np
+
+from .data import (EMPTY_METADATA, BufferOwnership, ControlData, NumpyData, RuntimeData,
+                   to_runtime_data)
+from .errors import ManifestError, NodeError, PipelineBroken, PipelineClosed, RemoteMediaError
+from .executors import INLINE, executors
+from .manifest import INPUT, OUTPUT, Manifest
+from .metrics import RING_SIZE, Counters, LatencyRing, LatencySummary, NodeStatistics, summarize
+from .node import Node, NodeContext
+
+_now = time.perf_counter           # float seconds: cheaper to subtract than big ints
+_Numpy = NumpyData
+_make_numpy = NumpyData._make.__func__
+_ndarray = np.ndarray
+_RING_MASK = RING_SIZE - 1
+
+
+class _Step:
+    """One node in the compiled schedule. Its hot path is a closure built by _compile_receive;
+    the closure keeps the latency ring's position and maximum, which `latency_state()` reads."""
+
+    __slots__ = ("node", "node_id", "node_type", "process", "on_control", "accepts",
+                 "accepts_numpy", "requires", "retains", "skip_errors", "fan_in", "pending",
+                 "consumers", "readers", "errors", "schedule", "counters", "receive",
+                 "latency_values", "latency_state", "latency_reset", "record")
+
+    def __init__(self, node: Node, on_error: str, schedule: "Schedule"):
+        cls = type(node)
+        self.node = node
+        self.node_id = node.node_id
+        self.node_type = cls.node_type
+        self.process = node.process
+        self.on_control = node.on_control
+        self.accepts = cls.accepts
+        self.accepts_numpy = "numpy" in cls.accepts
+        self.requires = cls.requires
+        self.retains = cls.retains_input
+        self.skip_errors = on_error == "skip"
+        self.fan_in = cls.inputs == "many"
+        self.pending: dict[str, deque] = {}
+        self.consumers: tuple = ()       # callables taking one RuntimeData
+        self.readers = 0                 # consumers, counting the session output as one
+        self.errors = 0
+        self.schedule = schedule
+        self.counters = schedule.counters
+        self.latency_values = [0.0] * RING_SIZE   # seconds, written by the closure
+
+    @property
+    def count(self) -> int:
+        """Completed process() calls."""
+        return self.latency_state()[0]
+
+    @property
+    def calls(self) -> int:
+        return self.count + self.errors
+
+    def reset(self) -> None:
+        self.errors = 0
+        self.latency_reset()
+
+    def summary_us(self) -> LatencySummary | None:
+        count, max_s = self.latency_state()
+        return summarize(self.latency_values, count, max_s, 1e6)
+
+    def prepare(self, item):
+        """Slow path before process(): data the node does not take, or a requirement to meet.
+        Returns the frame to process, or None when it was passed on."""
+        if type(item) is _Numpy:
+            if not self.accepts_numpy:
+                self.forward(item)
+                return None
+            requires = self.requires
+            if requires is not None and not requires.satisfied_by(item._source):
+                return self.schedule.adapt(item, requires)
+            return item
+        if item.kind not in self.accepts:
+            self.pass_event(item)
+            return None
+        return item
+
+    def receive_named(self, name: str, item) -> None:
+        """Fan-in: queue the frame under its input name; run once every input has one."""
+        if type(item) is not _Numpy and item.kind not in self.accepts:
+            if type(item) is ControlData:
+                # A control event passes a fan-in node once, when its first copy arrives.
+                return self.pass_event(item) if name == next(iter(self.pending)) else None
+            return self.forward(item)
+        pending = self.pending
+        pending[name].append(item)
+        while all(pending.values()):
+            self.receive_set({n: q.popleft() for n, q in pending.items()})
+
+    def receive_set(self, frames: dict) -> None:
+        requires = self.requires
+        if requires is not None:
+            for name, frame in frames.items():
+                if type(frame) is _Numpy and not requires.satisfied_by(frame._source):
+                    frames[name] = self.schedule.adapt(frame, requires)
+        clock = self.schedule.clock
+        try:
+            out = self.process(frames)
+        except Exception as exc:
+            clock[0] = _now()
+            return self.failed(frames, exc)
+        t1 = _now()
+        self.record(t1 - clock[0])
+        clock[0] = t1
+        if not self.retains:
+            for frame in frames.values():
+                if type(frame) is _Numpy:
+                    frame._ownership.readers -= 1
+        if out is not None:
+            self.emit(out)
+
+    def emit(self, out) -> None:
+        """Outputs other than a single Numpy frame: events, or an iterable of frames."""
+        if isinstance(out, RuntimeData):
+            if type(out) is _Numpy:
+                out._ownership.readers += self.readers
+                out._ownership.counters = self.counters
+            for consumer in self.consumers:
+                consumer(out)
+            return
+        for one in out:
+            if not isinstance(one, RuntimeData):
+                raise NodeError(self.node_id, TypeError(
+                    f"process() returned {type(one).__name__}, not RuntimeData"))
+            self.emit(one)
+
+    def forward(self, item) -> None:
+        # Data the node does not take flows past it; its reader slot moves on downstream.
+        if type(item) is _Numpy:
+            item._ownership.readers += self.readers - 1
+        for consumer in self.consumers:
+            consumer(item)
+
+    def pass_event(self, item) -> None:
+        if type(item) is ControlData:
+            try:
+                released = self.on_control(item)
+            except Exception as exc:
+                self.failed(item, exc)
+                released = None
+            if released:
+                self.emit(released)
+        self.forward(item)
+
+    def failed(self, item, exc: Exception) -> None:
+        self.errors += 1
+        counters = self.counters
+        counters.errors += 1
+        if self.skip_errors:
+            frames = item.values() if isinstance(item, dict) else (item,)
+            for frame in frames:
+                if type(frame) is _Numpy:
+                    counters.drops += 1
+                    frame._ownership.readers -= 1
+            return
+        raise NodeError(self.node_id, exc) from exc
+
+    def statistics(self) -> NodeStatistics:
+        absorbed = self.node.errors_absorbed
+        extra = getattr(self.node, "executor_stats", None)   # an executor node's own figures
+        return NodeStatistics(self.node_id, self.node_type, self.calls, self.errors + absorbed,
+                              self.summary_us(), extra() if extra is not None else None)
+
+
+class Schedule:
+    """A manifest's nodes set up and compiled into closures; `push()` runs one input through.
+
+    `counters` and `engine_latency` are the session's, filled here; `trace` and `clock_s` are
+    Session's arguments of the same names. Raises NodeError naming a node that fails setup()."""
+
+    def __init__(self, manifest: Manifest, counters: Counters, engine_latency: LatencyRing, *,
+                 trace=None, clock_s: Callable[[], float] | None = None):
+        self.counters = counters
+        self.engine_latency = engine_latency
+        self.bypass = False
+        self.unusable = False            # closed or broken: one check on the hot path
+        self.broken: RemoteMediaError | None = None
+        self.outputs: list[RuntimeData] = []
+        self.clock = [0]                 # the last timestamp taken on the current push
+        self.steps: list[_Step] = []
+        try:
+            self._compile(manifest, trace, clock_s)
+        except BaseException:
+            self.teardown()   # the nodes already set up; the setup error is the one to raise
+            raise
+
+    def _compile(self, manifest: Manifest, trace, clock_s) -> None:
+        m = manifest
+        specs = {s.id: s for s in m.nodes}
+        steps: dict[str, _Step] = {}
+        for node_id in m.order:
+            spec = specs[node_id]
+            try:
+                node = _make_node(spec)
+                node.bind(NodeContext(node_id, m.input_formats[node_id], self.counters,
+                                      clock_s))
+                node.setup()
+            except (NodeError, ManifestError):
+                raise
+            except Exception as exc:  # a model that will not load, a worker that will not start
+                # Named by node, whatever raised: a ModelError or a WorkerError alone would not
+                # say which node of the graph could not start.
+                raise NodeError(node_id, exc, during="setup") from exc
+            steps[node_id] = _Step(node, spec.on_error, self)
+            self.steps.append(steps[node_id])
+        # Consumers first: a step's receive() calls its consumers' receive() directly, so
+        # closures are built from the last step back to the first.
+        consumer_ids: dict[str, list] = {i: [] for i in ("input", *steps)}
+        for c in m.connections:
+            consumer_ids[c.source].append(c)
+            if c.source != INPUT:
+                steps[c.source].readers += 1
+
+        def consumer_for(c):
+            if c.target == OUTPUT:
+                return self.outputs.append
+            target = steps[c.target]
+            if target.fan_in:
+                target.pending[c.input] = deque()
+                return partial(target.receive_named, c.input)
+            return target.receive
+
+        for step in reversed(self.steps):
+            step.consumers = tuple(consumer_for(c) for c in consumer_ids[step.node_id])
+            # decided here, once: an untraced schedule has no trace code and checks nothing
+            _compile_receive(step, None if trace is None else trace(step.node_id))
+        self.input_consumers = tuple(consumer_for(c) for c in consumer_ids[INPUT])
+        self.input_readers = len(self.input_consumers)
+        self.step_by_id = steps
+
+    def push(self, data: Any, *, transfer: bool = False) -> list[RuntimeData]:
+        """Run one input through the graph; return what reached `output` for it, in order.
+
+        `transfer=True` hands the buffer to the engine (the caller will not read or reuse it), so
+        a node may write it in place; otherwise a writer gets a counted copy."""
+        if self.unusable:
+            self.raise_unusable()
+        t_start = self.clock[0] = _now()
+        counters = self.counters
+        if type(data) is _ndarray:
+            # The common case, without the general conversion's checks.
+            frame = _make_numpy(_Numpy, data, None, None, None, None, EMPTY_METADATA,
+                                BufferOwnership(transfer, self.input_readers, counters))
+            counters.frames_in += 1
+        else:
+            frame = data if isinstance(data, RuntimeData) else to_runtime_data(data)
+            if type(frame) is _Numpy:
+                counters.frames_in += 1
+                ownership = frame._ownership
+                if transfer:
+                    ownership.owned = True
+                ownership.readers += self.input_readers
+                ownership.counters = counters
+        outputs = self.outputs
+        if self.bypass:
+            outputs.append(frame)
+        else:
+            try:
+                for consumer in self.input_consumers:
+                    consumer(frame)
+            except BaseException as exc:
+                self.discard_in_flight()
+                if isinstance(exc, NodeError):
+                    self.broken = exc
+                    self.unusable = True
+                raise
+        result = outputs[:]
+        outputs.clear()
+        for out in result:
+            if type(out) is _Numpy:
+                counters.frames_out += 1
+            elif out is not frame or type(out) is not ControlData:
+                # Every non-audio output is an event, except the caller's own control event
+                # (end_of_stream, flush) coming back out at the end of the graph.
+                counters.events_out += 1
+        self.engine_latency.add(int((_now() - t_start) * 1e9))
+        return result
+
+    def adapt(self, item: NumpyData, requires) -> NumpyData:
+        """Meet a node's declared input requirement: one conversion, counted as an engine copy."""
+        self.counters.engine_copies += 1
+        item._ownership.readers -= 1
+        adapted = item.with_array(requires.adapt(item._source))
+        adapted._ownership.readers += 1
+        adapted._ownership.counters = self.counters
+        return adapted
+
+    def discard_in_flight(self) -> None:
+        for step in self.steps:
+            for q in step.pending.values():
+                q.clear()
+        self.outputs.clear()
+
+    def raise_unusable(self):
+        if self.broken is not None:
+            raise PipelineBroken(f"session is broken: {self.broken}") from self.broken
+        raise PipelineClosed("session is closed")
+
+    def teardown(self) -> list[NodeError]:
+        """Stop taking input and run every node's teardown(), last first; the errors."""
+        self.unusable = True
+        errors = []
+        for step in reversed(self.steps):
+            try:
+                step.node.teardown()
+            except Exception as exc:  # teardown of the others must still run
+                errors.append(NodeError(step.node_id, exc))
+        return errors
+
+
+def _make_node(spec) -> Node:
+    if spec.executor == INLINE:
+        return spec.node_class(spec.id, **spec.params)
+    # Executors other than inline live outside the engine (engine/executors.py).
+    return executors.factory(spec.executor)(spec)
+
+
+def _compile_receive(step: _Step, spans: list | None = None) -> None:
+    """Build the hot path for one node: a closure over everything that does not change.
+
+    It runs the node on one input, records the node's latency, keeps the buffer's reader count,
+    and hands the output straight to the consumers (depth first). The latency ring's position
+    and maximum live in the closure (`nonlocal`): cheaper than attribute writes per frame.
+
+    With `spans` (a list, tracing on) the traced variants are compiled instead: they also
+    append each call's end (perf_counter seconds, the node's own timestamp) to `spans`, failed
+    calls included. Without it nothing of tracing is in the closures."""
+    process = step.process
+    consumers = step.consumers
+    single = consumers[0] if len(consumers) == 1 else None
+    readers = step.readers
+    counters = step.counters
+    plain = step.accepts_numpy and step.requires is None
+    retains = step.retains
+    prepare = step.prepare
+    failed = step.failed
+    emit = step.emit
+    values = step.latency_values
+    mask = _RING_MASK
+    now = _now
+    Numpy = _Numpy
+    # One clock read per node: a node's time runs from the previous timestamp on this push (the
+    # push's start, or the end of the node that ran last) to the end of its own process().
+    clock = step.schedule.clock
+    count = 0
+    max_s = 0.0
+
+    def receive(item) -> None:
+        # The general path: events, adaptation, fan-out, retaining nodes.
+        numpy_in = type(item) is Numpy
+        if not (plain and numpy_in):
+            item = prepare(item)
+            if item is None:
+                return
+        try:
+            out = process(item)
+        except Exception as exc:
+            clock[0] = now()
+            return failed(item, exc)
+        t1 = now()
+        record(t1 - clock[0])
+        clock[0] = t1
+        if out is item and numpy_in:
+            # Passed on unchanged: this node's reader slot becomes its consumers'.
+            if readers != 1 or retains:
+                item._ownership.readers += readers - (not retains)
+        else:
+            if numpy_in and not retains:
+                item._ownership.readers -= 1
+            if out is None:
+                return
+            if type(out) is not Numpy:
+                return emit(out)
+            ownership = out._ownership
+            ownership.readers += readers
+            ownership.counters = counters
+        if single is not None:
+            single(out)
+        else:
+            for consumer in consumers:
+                consumer(out)
+
+    def receive_plain(item) -> None:
+        # The common case, specialised: takes Numpy as it comes, one consumer, keeps nothing.
+        # It records inline (a call costs ~60 ns a node a frame); receive() calls record().
+        nonlocal count, max_s
+        if type(item) is not Numpy:
+            return receive(item)
+        try:
+            out = process(item)
+        except Exception as exc:
+            clock[0] = now()
+            return failed(item, exc)
+        t1 = now()
+        dt = t1 - clock[0]
+        clock[0] = t1
+        values[count & mask] = dt
+        count += 1
+        if dt > max_s:
+            max_s = dt
+        if out is not item:
+            item._ownership.readers -= 1
+            if out is None:
+                return
+            if type(out) is not Numpy:
+                return emit(out)
+            ownership = out._ownership
+            ownership.readers += 1
+            ownership.counters = counters
+        single(out)
+
+    def record(dt: float) -> None:
+        nonlocal count, max_s
+        values[count & mask] = dt
+        count += 1
+        if dt > max_s:
+            max_s = dt
+
+    if spans is not None:
+        append = spans.append
+
+        def receive_plain_traced(item) -> None:
+            # receive_plain, plus the end of the call (it started at the previous timestamp)
+            nonlocal count, max_s
+            if type(item) is not Numpy:
+                return receive(item)
+            try:
+                out = process(item)
+            except Exception as exc:
+                t1 = clock[0] = now()
+                append(t1)
+                return fail(item, exc)
+            t1 = now()
+            append(t1)
+            dt = t1 - clock[0]
+            clock[0] = t1
+            values[count & mask] = dt
+            count += 1
+            if dt > max_s:
+                max_s = dt
+            if out is not item:
+                item._ownership.readers -= 1
+                if out is None:
+                    return
+                if type(out) is not Numpy:
+                    return emit(out)
+                ownership = out._ownership
+                ownership.readers += 1
+                ownership.counters = counters
+            single(out)
+
+        def record_traced(dt: float) -> None:
+            # called with clock[0] still the call's start
+            nonlocal count, max_s
+            append(clock[0] + dt)
+            values[count & mask] = dt
+            count += 1
+            if dt > max_s:
+                max_s = dt
+
+        fail = step.failed
+
+        def failed_traced(item, exc):
+            append(clock[0])   # receive() has set it to the failed call's end
+            return fail(item, exc)
+
+        failed = failed_traced
+        record = record_traced
+        receive_plain = receive_plain_traced
+
+    def state() -> tuple[int, float]:
+        return count, max_s
+
+    def reset() -> None:
+        nonlocal count, max_s
+        count = 0
+        max_s = 0.0
+
+    step.receive = receive_plain if plain and single is not None and not retains else receive
+    step.record = record
+    step.latency_state = state
+    step.latency_reset = reset
+
+
