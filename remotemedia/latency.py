@@ -166,10 +166,10 @@ def measure_latency(input_device="default", output_device="default", *,
     and measure (module doc). `on_started()` runs once the stream runs, before the train (to
     connect a loopback yourself). Returns a dict ready for JSON. DeviceError for a device that
     cannot open (exit code 2 for a name that matches none); UsageError for bad numbers."""
-    from .io import devices
+    from .io import devices, portaudio
     if duration <= 0 or sample_rate <= 0 or block_size <= 0:
         raise UsageError("latency: duration, rate and block size must be positive")
-    sd = devices._sounddevice()
+    sd = portaudio._sounddevice()
     din = _device(devices, input_device, "input")
     dout = _device(devices, output_device, "output")
     if din.host_api != dout.host_api:

@@ -247,7 +247,7 @@ def test_a_server_that_hangs_is_reported_two_seconds_on_by_the_stall_detection(t
     """SIGSTOP: no shutdown notice reaches PortAudio and its stream still says it is active;
     the 2 s without a callback (STALL_S) is what tells."""
     require_jackd()
-    from remotemedia.io.devices import STALL_S
+    from remotemedia.io.device_stream import STALL_S
     events = tmp_path / "events.jsonl"
     with JackServer("hang") as server:
         run = Run(stream_args("queued", output_spec("file", tmp_path), events, 60),

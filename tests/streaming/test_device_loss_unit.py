@@ -13,7 +13,7 @@ import types
 import pytest
 
 from remotemedia.engine.node import AudioFormat
-from remotemedia.io import devices
+from remotemedia.io import devices, portaudio
 from remotemedia.io.devices import DeviceInfo, DeviceLost, DeviceStream, jack_server_running
 
 
@@ -81,7 +81,7 @@ def test_closing_a_lost_stream_returns_within_a_block_period_and_abandons_portau
     fake_sd = types.SimpleNamespace(_exit_handler=exit_handler)
     atexit.register(exit_handler)
     unregistered = []
-    monkeypatch.setattr(devices.atexit, "unregister", lambda f: unregistered.append(f))
+    monkeypatch.setattr(portaudio.atexit, "unregister", lambda f: unregistered.append(f))
     stream = make_stream()
     hanging = HangingStream()
     stream._stream, stream._sd = hanging, fake_sd

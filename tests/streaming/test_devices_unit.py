@@ -13,7 +13,7 @@ import pytest
 from remotemedia.engine.data import NumpyData
 from remotemedia.engine.errors import DeviceError, UsageError
 from remotemedia.engine.node import AudioFormat
-from remotemedia.io import devices
+from remotemedia.io import device_stream, devices, portaudio
 from remotemedia.io.devices import DeviceInfo, resolve_device
 from remotemedia.io.ring import InputRing, OutputQueue, Wakeup
 
@@ -120,7 +120,7 @@ FAKE = [
 
 @pytest.fixture
 def fake_devices(monkeypatch):
-    monkeypatch.setattr(devices, "list_devices", lambda: list(FAKE))
+    monkeypatch.setattr(portaudio, "list_devices", lambda: list(FAKE))
 
 
 def test_select_by_index_and_by_name_substring(fake_devices):
@@ -180,7 +180,7 @@ def test_missing_portaudio_is_one_clear_device_error(monkeypatch):
                 raise OSError("PortAudio library not found")
             return None
 
-    monkeypatch.setattr(devices, "_sd", None)
+    monkeypatch.setattr(portaudio, "_sd", None)
     monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
     monkeypatch.setattr(sys, "meta_path", [NoPortAudio(), *sys.meta_path])
     with pytest.raises(DeviceError) as err:
@@ -204,17 +204,17 @@ def test_importing_remotemedia_does_not_import_sounddevice():
 def test_gc_is_frozen_while_streams_run_and_an_applications_own_freeze_is_kept():
     import gc
     gc.unfreeze()  # whatever an earlier test froze: start from a collector with nothing frozen
-    devices._freeze_gc()
-    devices._freeze_gc()                       # a second stream
+    device_stream._freeze_gc()
+    device_stream._freeze_gc()                       # a second stream
     assert gc.get_freeze_count() > 0
-    devices._unfreeze_gc()
+    device_stream._unfreeze_gc()
     assert gc.get_freeze_count() > 0           # one stream still runs
-    devices._unfreeze_gc()
+    device_stream._unfreeze_gc()
     assert gc.get_freeze_count() == 0
     gc.freeze()                                # an application froze its heap itself
     try:
-        devices._freeze_gc()
-        devices._unfreeze_gc()
+        device_stream._freeze_gc()
+        device_stream._unfreeze_gc()
         assert gc.get_freeze_count() > 0       # and keeps it frozen
     finally:
         gc.unfreeze()
