@@ -249,7 +249,7 @@ class RemoteMediaApp(App[None]):
         try:
             source = make_source(self.input_spec, manifest.audio, mode=self.mode)
             try:
-                if self.mode == "callback" and not getattr(source, "runs_schedule", False):
+                if self.mode == "callback" and not source.runs_schedule:
                     raise UsageError(f"callback mode runs the graph in the input device's audio "
                                      f"callback; '{self.input_spec}' is not a device input "
                                      f"(pick queued mode, or a device)")
@@ -266,7 +266,7 @@ class RemoteMediaApp(App[None]):
         period_s = manifest.audio.block_size / manifest.audio.sample_rate
         clock = self.clock_factory(period_s) if self.clock_factory is not None else None
         for end in (source, sink):
-            if hasattr(end, "reconnect"):
+            if end.supports_reconnect:
                 end.reconnect = self.reconnect
         runner = StreamRunner(self.pipeline, source, sink, realtime=self.realtime, clock=clock,
                               measure_levels=True)
@@ -371,7 +371,7 @@ class RemoteMediaApp(App[None]):
                             markup=False)
             elif self._device_problem is not None and self.active:
                 gaps = [g for end in (runner.source, runner.sink)
-                        for g in getattr(end, "discontinuities", ())]
+                        for g in end.discontinuities]
                 gap = (f" after a gap of {gaps[-1]['duration_s']:.2f} s "
                        f"({gaps[-1]['blocks_lost']} blocks lost)") if gaps else ""
                 self.notify(f"the device is back: the run goes on{gap}", title="device",
@@ -534,7 +534,7 @@ class RemoteMediaApp(App[None]):
             self.notify("nothing is running to record: start the pipeline first",
                         severity="warning")
             return
-        if getattr(runner.source, "runs_schedule", False):
+        if runner.source.runs_schedule:
             self.notify("callback mode pushes blocks in the audio callback: recording needs "
                         "queued mode", severity="warning", markup=False)
             return

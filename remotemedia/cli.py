@@ -286,7 +286,7 @@ def cmd_stream(args) -> int:
         input_spec = "virtual" if input_spec.strip() == "default" else input_spec
         output_spec = "virtual" if output_spec.strip() == "default" else output_spec
     source = make_source(input_spec, manifest.audio, mode=args.mode)
-    if args.mode == "callback" and not getattr(source, "runs_schedule", False):
+    if args.mode == "callback" and not source.runs_schedule:
         raise UsageError(f"--mode callback runs the graph in the input device's audio "
                          f"callback; the input here is {source.description}, not a device")
     sink = make_sink(output_spec, manifest.output_format)
@@ -297,7 +297,7 @@ def cmd_stream(args) -> int:
                 writes=sink.writes() + _named("--events", args.events)
                 + _named("--trace", args.trace) + _recording_files(args.record))
     _watch_devices(source, sink, args.reconnect)
-    sink_on_stdout = getattr(sink, "uses_stdout", False)
+    sink_on_stdout = sink.uses_stdout
     events = _open_events(args.events, sink_on_stdout)
     if args.event_format == "health":
         events.health_start_s = time.time()  # the run's start on the wall clock, read once
@@ -316,7 +316,7 @@ def cmd_stream(args) -> int:
               + (f", arrivals from {args.arrivals}" if clock is not None else ""))
         if recorder is not None:
             recorder.open()
-        if not runner.realtime and args.duration is None and getattr(source, "endless", False):
+        if not runner.realtime and args.duration is None and source.endless:
             _note("the input never ends and the run is not paced: stop it with Ctrl-C, or "
                   "give --duration")
         if status is not None:
@@ -408,7 +408,7 @@ def _watch_devices(source, sink, reconnect: bool) -> None:
     """Device ends say at once when their device is lost or back (one line on stderr), and with
     --reconnect wait for a lost device instead of failing."""
     for end in (source, sink):
-        if hasattr(end, "reconnect"):
+        if end.supports_reconnect:
             end.reconnect = reconnect
             end.on_notice = _note
 
@@ -750,7 +750,7 @@ def _observers(args, runner, source):
     if getattr(args, "record", None):
         from .engine.manifest import read_manifest_document
         from .record import Recorder
-        if getattr(source, "runs_schedule", False):
+        if source.runs_schedule:
             raise UsageError("--record keeps blocks as the engine thread pushes them; with "
                              "--mode callback they are pushed in the audio callback: use "
                              "--mode queued")

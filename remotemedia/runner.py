@@ -62,6 +62,10 @@ class Levels:
     output_peak_max_dbfs: float = SILENCE_DBFS
     input_clips: int = 0
     output_clips: int = 0
+    #: blocks metered at each end (callback mode meters in the audio callback, as queued mode
+    #: does on the runner's thread)
+    input_blocks: int = 0
+    output_blocks: int = 0
 
 
 class BlockObserver:
@@ -85,6 +89,67 @@ class BlockObserver:
 
     def outputs(self, outputs: list, final: bool) -> None:
         pass
+
+
+class BlockPath:
+    """The one way a block goes from a source into the session and its outputs out, used by
+    the runner's loop and, in callback mode, by the device's audio callback alike.
+
+    - `take(block, seq, pts, lateness_s)`: build the frame (`seq`, `pts` in samples, the
+      arrival time in its metadata when a node asks for it), meter the input level, tell the
+      observer, push it (handed over: transfer=True); returns the outputs. Runs on the thread
+      that pushes: the runner's, or the audio callback's.
+    - `deliver(outputs, final)`: audio to the sink (metering its level), everything else to
+      `on_event`; the runner's thread only (sinks and event writers do I/O).
+    - `meter(array, "input" | "output")`: the level meter, for audio a device callback plays
+      itself without going through deliver().
+    `arrival(pts) -> seconds` is set by the runner before the first block."""
+
+    def __init__(self, runner: "StreamRunner", session: Session):
+        self.runner = runner
+        self.session = session
+        self.rate = runner.sample_rate
+        #: a node reads the block's arrival time (TimingDriftNode, HealthEmitterNode)
+        self.stamp = any(spec.node_class.uses_arrival_time
+                         for spec in runner.pipeline.manifest.nodes)
+        self.arrival: Callable[[int], float] = lambda pts: pts / self.rate
+
+    def take(self, block: np.ndarray, seq: int, pts: int, lateness_s: float = 0.0) -> list:
+        runner = self.runner
+        observer = runner.observer  # read per block: the TUI attaches one mid-run
+        if self.stamp or observer is not None:
+            arrival = self.arrival(pts)
+        if self.stamp:
+            frame = NumpyData(block, sample_rate=self.rate, pts=pts, seq=seq,
+                              metadata={ARRIVAL_KEY: int(arrival * 1e6)})
+        else:
+            frame = NumpyData(block, sample_rate=self.rate, pts=pts, seq=seq)
+        runner.frames_released = seq + 1
+        if runner.measure_levels:
+            runner._measure(block, "input")
+        if observer is not None:
+            # before the push: a node may write the block in place once it is handed over
+            observer.block(seq, pts, block, arrival, lateness_s)
+        return self.session.push(frame, transfer=True)
+
+    def meter(self, array: np.ndarray, end: str) -> None:
+        if self.runner.measure_levels:
+            self.runner._measure(array, end)
+
+    def deliver(self, outputs: list, final: bool = False) -> None:
+        runner = self.runner
+        if runner.observer is not None:
+            runner.observer.outputs(outputs, final)
+        sink, on_event, measure = runner.sink, runner.on_event, runner.measure_levels
+        for out in outputs:
+            if type(out) is NumpyData:
+                if measure:
+                    runner._measure(out.array, "output")
+                sink.write(out)
+            elif final and out.kind == "control" and out.event == "end_of_stream":
+                pass  # our own end_of_stream coming back out: not an output of the graph
+            elif on_event is not None:
+                on_event(out)
 
 
 class StreamRunner:
@@ -131,6 +196,7 @@ class StreamRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._final_stats: dict | None = None
+        self.path: BlockPath | None = None
 
     # -- control -----------------------------------------------------------------------------------
     def stop(self, reason: str = "stopped") -> None:
@@ -140,10 +206,8 @@ class StreamRunner:
         self._stop.set()
         # A source blocked waiting for input (stdin) returns early instead of hanging the stop,
         # and so does an end waiting for a lost device to come back.
-        for end in (self.source, self.sink):
-            interrupt = getattr(end, "interrupt", None)
-            if interrupt is not None:
-                interrupt()
+        self.source.interrupt()
+        self.sink.interrupt()
 
     def start(self) -> threading.Thread:
         """Run in a background thread (for the TUI); `join()` or `stop()` it."""
@@ -182,7 +246,8 @@ class StreamRunner:
             self.state = FAILED
             if self.stop_reason is None:
                 # an error may name its own reason (a lost device: "device_lost")
-                self.stop_reason = getattr(exc, "stop_reason", None) or "error"
+                self.stop_reason = (exc.stop_reason if isinstance(exc, RemoteMediaError)
+                                    else "error")
             raise
         finally:
             if self.session is not None:
@@ -193,31 +258,35 @@ class StreamRunner:
     def _loop(self, session: Session) -> None:
         source, clock = self.source, self.clock
         pace = self.realtime and not source.clocked
-        rate = self.sample_rate
         stop = self._stop
         max_frames = self.max_frames
-        pts = 0
-        n = 0
-        late = 0.0
-        if getattr(source, "runs_schedule", False):
-            # A device source in callback mode pushes each block through the session inside its
-            # audio callback; this thread delivers what it hands back (io/devices.py).
-            reason = source.run_schedule(session, self._deliver, stop, max_frames,
-                                         lambda pushed: setattr(self, "frames_released", pushed))
-            self.stop_reason = self.stop_reason or reason
-            self._deliver(session.end_of_stream(), final=True)
-            return
-        if max_frames is not None and hasattr(source, "limit_frames"):
-            source.limit_frames(max_frames)  # a device captures exactly what the run reads
-        stamp = any(getattr(spec.node_class, "uses_arrival_time", False)
-                    for spec in self.pipeline.manifest.nodes)
-        clock.start()
+        path = self.path = BlockPath(self, session)
         # Arrival time on the run's clock (timing nodes, recordings, traces): a source that
         # paces itself (a device) is on real time, which the runner's clock does not keep for
         # it; a paced run is on its pacing clock (real, a replay's recorded timeline, a test's
         # MockClock); an unpaced run on simulated time is media time, pts / rate.
-        arrival_real = source.clocked
-        t_origin = time.monotonic()
+        clock.start()
+        if source.clocked:
+            t_origin = time.monotonic()
+            path.arrival = lambda pts: time.monotonic() - t_origin
+        elif pace:
+            path.arrival = lambda pts: clock.now()
+        else:
+            rate = self.sample_rate
+            path.arrival = lambda pts: pts / rate
+        if source.runs_schedule:
+            # A device source in callback mode pushes each block through the same path inside
+            # its audio callback; this thread delivers what it hands over (io/devices.py).
+            reason = source.run_schedule(path, stop, max_frames)
+            self.stop_reason = self.stop_reason or reason
+            path.deliver(session.end_of_stream(), final=True)
+            return
+        if max_frames is not None:
+            source.limit_frames(max_frames)  # a device captures exactly what the run reads
+        take, deliver = path.take, path.deliver
+        pts = 0
+        n = 0
+        late = 0.0
         while not stop.is_set():
             if max_frames is not None and n >= max_frames:
                 self.stop_reason = self.stop_reason or "duration"
@@ -232,46 +301,19 @@ class StreamRunner:
                 break
             if max_frames is not None and n == max_frames - 1 and block.ndim:
                 block = block[:self.max_samples - pts]
-            observer = self.observer  # read per block: the TUI attaches one mid-run
-            if stamp or observer is not None:
-                arrival = (time.monotonic() - t_origin if arrival_real else
-                           clock.now() if pace else pts / rate)
-            if stamp:
-                frame = NumpyData(block, sample_rate=rate, pts=pts, seq=n,
-                                  metadata={ARRIVAL_KEY: int(arrival * 1e6)})
-            else:
-                frame = NumpyData(block, sample_rate=rate, pts=pts, seq=n)
-            self.frames_released = n + 1
-            if self.measure_levels:
-                self._measure(block, "input")
-            if observer is not None:
-                # before the push: a node may write the block in place once it is handed over
-                observer.block(n, pts, block, arrival, late)
-            self._deliver(session.push(frame, transfer=True))
+            deliver(take(block, n, pts, late))
             pts += block.shape[0] if block.ndim else 1
             n += 1
         # Let buffering nodes release what they hold, on every clean path. The end_of_stream
         # event itself comes back out of `output`; it is ours, not news for on_event.
-        self._deliver(session.end_of_stream(), final=True)
-
-    def _deliver(self, outputs: list, final: bool = False) -> None:
-        if self.observer is not None:
-            self.observer.outputs(outputs, final)
-        for out in outputs:
-            if type(out) is NumpyData:
-                if self.measure_levels:
-                    self._measure(out.array, "output")
-                self.sink.write(out)
-            elif final and out.kind == "control" and out.event == "end_of_stream":
-                pass  # our own end_of_stream coming back out: not an output of the graph
-            elif self.on_event is not None:
-                self.on_event(out)
+        deliver(session.end_of_stream(), final=True)
 
     def _measure(self, array: np.ndarray, end: str) -> None:
         rms, peak, _ = measure(array)
         levels = self.levels
         peak_dbfs = to_dbfs(peak)
         if end == "input":
+            levels.input_blocks += 1
             levels.input_rms_dbfs, levels.input_peak_dbfs = to_dbfs(rms), peak_dbfs
             levels.input_clipped = peak >= 1.0
             if peak_dbfs > levels.input_peak_max_dbfs:
@@ -279,6 +321,7 @@ class StreamRunner:
             if peak >= 1.0:
                 levels.input_clips += 1
         else:
+            levels.output_blocks += 1
             levels.output_rms_dbfs, levels.output_peak_dbfs = to_dbfs(rms), peak_dbfs
             levels.output_clipped = peak >= 1.0
             if peak_dbfs > levels.output_peak_max_dbfs:
@@ -300,8 +343,6 @@ class StreamRunner:
         report["in_flight"] = 0
         # What the output boundary had to repair (NaN, Inf, beyond full scale), per sink.
         report["sinks"] = {self.sink.description: self.sink.repair_report()}
-        for end in (self.source, self.sink):
-            extend = getattr(end, "extend_report", None)
-            if extend is not None:
-                extend(report)
+        self.source.extend_report(report)
+        self.sink.extend_report(report)
         return report

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 
 class RemoteMediaError(Exception):
-    """Base of every error remotemedia raises on purpose."""
+    """Base of every error remotemedia raises on purpose. `exit_code` is what the CLI exits
+    with; `stop_reason` what a run that it ends reports (a lost device: "device_lost")."""
 
     exit_code = 1
+    stop_reason = "error"
 
 
 class ManifestError(RemoteMediaError):

@@ -178,6 +178,9 @@ class Node:
     accepts: ClassVar[frozenset[str]] = frozenset({"numpy"})
     requires: ClassVar[InputRequirement | None] = None
     retains_input: ClassVar[bool] = False    # True if process() keeps its input frame
+    #: True if the node reads each block's arrival time (metadata "arrival_us", on the run's
+    #: clock): the runner stamps blocks only when some node of the graph asks for it
+    uses_arrival_time: ClassVar[bool] = False
     #: failures the node handled itself (an executor that restarts a crashed worker, say);
     #: they appear in the node's `errors` beside the ones the engine saw
     errors_absorbed: int = 0

@@ -1,4 +1,4 @@
-"""The one small interface every source and sink implements.
+"""The one interface every source and sink implements, every hook declared here.
 
 A Source hands out blocks of `block_size` samples, shaped (samples,) for mono or
 (samples, channels), as ndarrays that it gives up (the engine may write them in place). The
@@ -10,6 +10,22 @@ A Sink takes frames that reached `output`. A `clocked` sink consumes at its own 
 
 Both are context managers; `close()` is safe to call twice and must keep what was written
 (a WAV file is finalized on close).
+
+The life of an end, and who calls what on which thread (the runner is remotemedia/runner.py):
+
+    construction          the caller's thread: check the SPEC (UsageError, exit 2); no I/O
+    reads() / writes()    the caller's thread, before anything is opened: paths for the check
+                          that no run writes over what it reads (cli.check_paths)
+    attach(session)       the runner's thread, before open(): where to count io copies, xruns
+    limit_frames(n)       the runner's thread, before the first read(): a source that captures
+                          ahead (a device) stops after exactly n blocks
+    open()                the runner's thread
+    read() / write()      the runner's thread, once per block
+    run_schedule(...)     instead of read(), for a source that `runs_schedule` (a device in
+                          callback mode): it pushes blocks from its own thread
+    interrupt()           any thread or a signal handler: wake a read() or write() that waits
+    extend_report(r)      the runner's (or a reader's) thread: add sections to the report
+    close()               the runner's thread, on every path out of the run
 """
 
 from __future__ import annotations
@@ -29,6 +45,12 @@ class _Endpoint:
     realtime: bool = False
     #: a short description for status lines and the TUI
     description: str = ""
+    #: the end can wait for a lost device and carry on (`reconnect`); see io/devices.py
+    supports_reconnect: bool = False
+    #: with supports_reconnect: wait for a lost device instead of failing the run
+    reconnect: bool = False
+    #: gaps a reconnect bridged, each {"at_frame", "blocks_lost", "duration_s", "reason"}
+    discontinuities: tuple | list = ()
 
     def __init__(self, fmt: AudioFormat):
         self.format = fmt
@@ -49,6 +71,14 @@ class _Endpoint:
     def open(self) -> None:
         """Acquire resources (files, streams). Called once before the first read or write."""
 
+    def interrupt(self) -> None:
+        """Wake a read() or write() that is waiting (for stdin, for a lost device), so a stop
+        is not held up. Safe from any thread and from a signal handler."""
+
+    def extend_report(self, report: dict) -> None:
+        """Add this end's sections to the stats report (a device's `device` section and its
+        `in_flight` blocks). Called by StreamRunner.stats()."""
+
     def close(self) -> None:
         """Release resources. Safe to call twice; a sink keeps everything written so far."""
 
@@ -64,9 +94,28 @@ class Source(_Endpoint):
     """Base class: set `format`, override `read()`."""
 
     description = "source"
+    #: never ends by itself (a generator, the virtual device): a run needs a duration or a stop
+    endless: bool = False
+    #: pushes blocks itself, from its own thread (a device in callback mode): the runner calls
+    #: run_schedule() instead of read()
+    runs_schedule: bool = False
 
     def read(self) -> np.ndarray | None:
+        """The next block, shape (block_size,) or (block_size, channels), given up to the
+        engine; shorter at the end; None after the last. Raises RemoteMediaError (one line)
+        when the input fails."""
         raise NotImplementedError
+
+    def limit_frames(self, n: int) -> None:
+        """A source that captures ahead of read() (a device) captures exactly `n` blocks."""
+
+    def run_schedule(self, path, stop, max_frames: int | None) -> str:
+        """For a source that `runs_schedule`: push each block through `path.take()` on the
+        source's own thread until `stop` (a threading.Event) is set, `max_frames` blocks are
+        pushed or the input ends, handing outputs for the runner's thread to
+        `path.deliver()` on the calling (runner's) thread. Returns the stop reason. `path` is
+        the runner's BlockPath (runner.py)."""
+        raise NotImplementedError(f"{type(self).__name__} does not run the schedule itself")
 
 
 class Sink(_Endpoint):
@@ -78,6 +127,8 @@ class Sink(_Endpoint):
     A float file keeps finite over-range samples as they are."""
 
     description = "sink"
+    #: writes to stdout, which then carries audio and no events or report
+    uses_stdout: bool = False
     #: the encoding cannot hold samples beyond +-1.0: clip them (and count)
     clips_to_full_scale: bool = False
 

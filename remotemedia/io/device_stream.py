@@ -199,6 +199,7 @@ class DeviceStream:
         self.events_read = 0
         self.events_lost = 0
         self.deliver_audio_here = False
+        self.path = None          # callback mode: the runner's BlockPath (Source.run_schedule)
         # folding into session counters (engine side)
         self._folded = {}
         self._stream = None
@@ -519,10 +520,10 @@ class DeviceStream:
         self.seq_adc[k] = self.ring.adc_time[slot]
         self.seq_capture_tick[k] = self.ring.tick[slot]
         self.seq_tag[k] = seq
-        frame = NumpyData(block, sample_rate=self.rate, pts=seq * self.block_size, seq=seq)
-        del block
+        path = self.path
         try:
-            outputs = self.session.push(frame, transfer=True)
+            # The runner's own path (runner.BlockPath): frame, arrival, input level, push.
+            outputs = path.take(block, seq, seq * self.block_size)
         except BaseException as exc:  # handed to the engine thread, which raises it
             self.error = exc
             self.driving = False
@@ -531,6 +532,7 @@ class DeviceStream:
         self.pushed = seq + 1
         for out in outputs:
             if self.deliver_audio_here and type(out) is NumpyData:
+                path.meter(out.array, "output")
                 if not self.outq.put(_as_frames(out.array, self.output_channels), out.seq):
                     self.output_dropped += 1
             else:

@@ -47,6 +47,7 @@ __all__ = ["DEFAULT_MODE", "MODES", "DeviceInfo", "DeviceLost", "DeviceSink", "D
 class _DeviceEnd:
     clocked = True
     realtime = True
+    supports_reconnect = True
 
     def __init__(self, kind: str, fmt: AudioFormat, device, mode: str | None):
         self.kind = kind
@@ -264,7 +265,7 @@ class DeviceSource(_DeviceEnd, Source):
 
     @property
     def runs_schedule(self) -> bool:
-        """Runner hook: True in callback mode (the schedule runs in the audio callback)."""
+        """True in callback mode (the schedule runs in the audio callback)."""
         return self.mode == "callback"
 
     def open(self) -> None:
@@ -328,13 +329,17 @@ class DeviceSource(_DeviceEnd, Source):
         stream.fold(self.session)
         return block
 
-    def run_schedule(self, session, deliver, stop: threading.Event, max_frames: int | None,
-                     progress=None) -> str:
-        """Runner hook for callback mode: the audio callback pushes each captured block through
-        `session`; this (engine) thread hands the outputs the callback could not play itself to
-        `deliver`, raises what the graph raised, and ends the run. Returns the stop reason."""
+    def run_schedule(self, path, stop: threading.Event, max_frames: int | None) -> str:
+        """Callback mode (Source.run_schedule): the audio callback takes each captured block
+        through `path` (the runner's BlockPath: the same frame building, metering and push as
+        the runner's own loop); this (engine) thread hands the outputs the callback could not
+        play itself to `path.deliver`, raises what the graph raised, and ends the run. Returns
+        the stop reason."""
+        session = path.session
+        deliver = path.deliver
         stream = self.stream
         stream.session = session
+        stream.path = path
         stream.drive_limit = max_frames
         stream.capture_limit = max_frames
         stream.driving = True
@@ -349,8 +354,6 @@ class DeviceSource(_DeviceEnd, Source):
                 if events:
                     deliver(events)
                 stream.fold(session)
-                if progress is not None:
-                    progress(stream.pushed)
                 if stop.is_set() or self._interrupted:
                     break
                 if not stream.driving:
@@ -367,6 +370,7 @@ class DeviceSource(_DeviceEnd, Source):
                         break
                     stream = self.stream
                     stream.session = session
+                    stream.path = path
                     stream.pushed = pushed   # seq and pts go on from where they were
                     stream.drive_limit = max_frames
                     stream.capture_limit = None if max_frames is None else max_frames - pushed
@@ -383,8 +387,6 @@ class DeviceSource(_DeviceEnd, Source):
         events = stream.take_events()
         if events:
             deliver(events)
-        if progress is not None:
-            progress(stream.pushed)
         stream.fold(session, final=True)
         return reason
 

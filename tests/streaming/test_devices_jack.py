@@ -54,13 +54,15 @@ def one_node(node_type: str, **params) -> Pipeline:
         "connections": [{"from": "input", "to": "n"}, {"from": "n", "to": "output"}]})
 
 
-def device_run(pipeline: Pipeline, device_in, device_out, *, mode="queued", duration=2.0):
+def device_run(pipeline: Pipeline, device_in, device_out, *, mode="queued", duration=2.0,
+               measure_levels=False):
     from remotemedia.io.devices import DeviceSink, DeviceSource
     m = pipeline.manifest
     source = DeviceSource(m.audio, device_in, mode=mode)
     sink = DeviceSink(m.output_format, device_out) if device_out is not None \
         else NullSink(m.output_format)
-    runner = StreamRunner(pipeline, source, sink, duration=duration)
+    runner = StreamRunner(pipeline, source, sink, duration=duration,
+                          measure_levels=measure_levels)
     return runner, runner.run()
 
 
@@ -72,8 +74,12 @@ def assert_accounted(stats: dict) -> None:
 @pytest.mark.parametrize("mode", ["queued", "callback"])
 def test_five_nodes_both_modes_clean_and_measured(jack_device, mode):
     runner, stats = device_run(Pipeline.from_manifest(MANIFESTS / "five.yaml"),
-                               jack_device.index, jack_device.index, mode=mode, duration=3.0)
+                               jack_device.index, jack_device.index, mode=mode, duration=3.0,
+                               measure_levels=True)
     frames = 150
+    # One path for every block: the level meters see every block in both modes (in callback
+    # mode from the audio callback), as the TUI's meters do.
+    assert (runner.levels.input_blocks, runner.levels.output_blocks) == (frames, frames)
     assert stats["stop_reason"] == "duration"
     assert stats["frames_in"] == stats["frames_out"] == frames
     assert stats["drops"] == 0 and stats["in_flight"] == 0
