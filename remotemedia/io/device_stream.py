@@ -164,7 +164,7 @@ class DeviceStream:
         self.last_tick_ns = 0
         self.input_overflow = 0
         self.output_underflow = 0
-        self.starved = 0          # output queue empty once audio had started
+        self.queue_underflows = 0          # output queue empty once audio had started
         self.captured = 0         # blocks offered by the device while capturing (in + refused)
         self.played = 0           # output entries started
         self.copies_out = 0
@@ -505,7 +505,7 @@ class DeviceStream:
             outdata[pos:].fill(0)
             # A gap while audio is still coming is a glitch; after the input ended it is not.
             if not self.closing_output and (self.capturing or not self.has_input):
-                self.starved += 1
+                self.queue_underflows += 1
 
     def _run_schedule(self):
         """Callback mode: push the block just captured through the graph, on this thread."""
@@ -566,7 +566,7 @@ class DeviceStream:
         ring = self.ring
         now = {
             "input_overflow": self.input_overflow,
-            "output_underflow": self.output_underflow + self.starved,
+            "output_underflow": self.output_underflow + self.queue_underflows,
         }
         if not self.driving or final:
             # Counters the engine also updates, on the thread that pushes: only while no
@@ -617,7 +617,7 @@ class DeviceStream:
             "refused": (ring.refused if ring is not None else 0) + self.odd_blocks,
             "played": self.played,
             "skipped_to_catch_up": self.skipped,
-            "output_starved": self.starved,
+            "output_queue_underflows": self.queue_underflows,
             # which callbacks PortAudio flagged (xruns): at the start, the end, or in between
             "flagged_callbacks": [int(t) for t in
                                   self.flagged_ticks[:min(self.flagged, self.flagged_ticks.size)]],

@@ -9,7 +9,7 @@ Scripted streaming verification in simulated time, without devices or sleeps:
 - MockClock: simulated time with `rate` and `jump()` (trio's MockClock, for audio blocks)
 - ListSource, CollectingSink: a source of given blocks and a sink that keeps what arrives
 - run_blocks / RunResult / blocks_of: a manifest over blocks through the real StreamRunner
-- manifest, chain, one_node: manifest builders
+- manifest, chain, one_node, to_yaml: manifest builders (to_yaml: text for the CLI)
 - isolated_registry, registered: node registries a test may change freely
 - snr_db, align, assert_audio_close, Golden: assertions and golden files
 - check_node / ConformanceReport: the conformance kit for node authors
@@ -22,12 +22,12 @@ from .audio import Golden, align, assert_audio_close, snr_db
 from .clock import MockClock
 from .conformance import ConformanceReport, check_node
 from .ends import CollectingSink, ListSource
-from .manifests import chain, manifest, one_node
+from .manifests import chain, manifest, one_node, to_yaml
 from .registry import isolated_registry, registered
 from .run import RunResult, blocks_of, run_blocks
 
 __all__ = [
     "CollectingSink", "ConformanceReport", "Golden", "ListSource", "MockClock", "RunResult",
     "align", "assert_audio_close", "blocks_of", "chain", "check_node", "isolated_registry",
-    "manifest", "one_node", "registered", "run_blocks", "snr_db",
+    "manifest", "one_node", "registered", "run_blocks", "snr_db", "to_yaml",
 ]

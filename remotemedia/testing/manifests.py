@@ -3,6 +3,7 @@
     chain("Gain", ("meter", "LevelMeter", {"every": 5}))      # input -> gain -> meter -> output
     one_node("Resample", rate=16000, audio={"sample_rate": 48000})
     manifest(nodes=[...], connections=[...])
+    path.write_text(to_yaml(chain("Gain")))                   # for the command line
 
 A node is given as a node type ("Gain": its id is the type in lower case, numbered if it
 repeats), an (id, type) or (id, type, params) tuple, or a full node dict.
@@ -36,6 +37,12 @@ def one_node(node_type: str, *, audio: dict | None = None, node_id: str = "n",
              **params: Any) -> dict:
     """input -> one node of `node_type` with `params` -> output."""
     return chain((node_id, node_type, params), audio=audio, name=node_type)
+
+
+def to_yaml(manifest: dict) -> str:
+    """The manifest as YAML text, for a test that runs the command line on a file."""
+    import yaml
+    return yaml.safe_dump(manifest, sort_keys=False)
 
 
 def _nodes(nodes: Iterable[Any]) -> list[dict]:

@@ -53,22 +53,3 @@ def plugin_env(tmp_path):
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path),
                                                       env.get("PYTHONPATH", "")]))
     return env
-
-
-def chain_manifest(*nodes: tuple[str, str], extra_to_output: str | None = None,
-                   params: dict | None = None) -> str:
-    """A YAML manifest chaining (id, node_type) pairs from input to output."""
-    params = params or {}
-    lines = ["version: v1", "audio: {sample_rate: 48000, block_size: 960, channels: 1}",
-             "nodes:"]
-    for node_id, node_type in nodes:
-        p = params.get(node_id)
-        lines.append(f"  - {{id: {node_id}, node_type: '{node_type}'"
-                     + (f", params: {p}" if p else "") + "}")
-    lines.append("connections:")
-    prev = "input"
-    for node_id, _ in nodes:
-        lines.append(f"  - {{from: {prev}, to: {node_id}}}")
-        prev = node_id
-    lines.append(f"  - {{from: {prev}, to: output}}")
-    return "\n".join(lines) + "\n"

@@ -20,7 +20,7 @@ from remotemedia.io.synth import SineSource
 from remotemedia.io.virtual import NullSink
 from remotemedia.runner import StreamRunner
 
-from .conftest import chain_manifest
+from remotemedia.testing import chain, to_yaml
 
 CMD = [sys.executable, "-m", "remotemedia"]
 
@@ -42,7 +42,7 @@ def one_line_error(stderr: bytes) -> str:
 
 
 def test_ulaw_at_plus_60_db_is_a_clipped_file_and_exit_0(tmp_path):
-    (tmp_path / "g.yaml").write_text(chain_manifest(("g", "Gain"), params={"g": "{db: 60}"}))
+    (tmp_path / "g.yaml").write_text(to_yaml(chain(("g", "Gain", {"db": 60}))))
     for subtype in ("ULAW", "ALAW", "PCM_16"):
         done = run(["stream", "-m", "g.yaml", "-i", "sine:440", "-o",
                     f"file:x.wav:{subtype}", "--duration", "1", "--json"], tmp_path)
@@ -64,8 +64,7 @@ def test_nan_in_a_wav_is_counted_and_the_block_measured(tmp_path):
     x = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
     x[20000] = np.nan
     sf.write(tmp_path / "nan.wav", x, 48000, subtype="FLOAT")
-    (tmp_path / "m.yaml").write_text(chain_manifest(("m", "LevelMeter"),
-                                                    params={"m": "{every: 1}"}))
+    (tmp_path / "m.yaml").write_text(to_yaml(chain(("m", "LevelMeter", {"every": 1}))))
     done = run(["stream", "-m", "m.yaml", "-i", "file:nan.wav", "-o", "file:out.wav:PCM_16",
                 "--json"], tmp_path)
     assert done.returncode == 0, done.stderr
@@ -92,7 +91,7 @@ def test_a_node_emitting_nan_still_writes_strict_json(tmp_path, plugin_env):
         "    def process(self, frame):\n"
         "        return (frame, JsonData({'type': 'x', 'ratio': float('inf'),\n"
         "                                 'values': [1.0, float('nan')]}))\n")
-    (tmp_path / "n.yaml").write_text(chain_manifest(("n", "nan_node:Nan")))
+    (tmp_path / "n.yaml").write_text(to_yaml(chain(("n", "nan_node:Nan"))))
     env = dict(plugin_env, PYTHONPATH=f"{tmp_path}:{plugin_env['PYTHONPATH']}")
     done = run(["stream", "-m", "n.yaml", "-i", "sine", "-o", "null", "--duration", "0.04",
                 "--allow-import", "nan_node", "--json", "--events", "ev.jsonl"], tmp_path,
@@ -107,7 +106,7 @@ def test_a_node_emitting_nan_still_writes_strict_json(tmp_path, plugin_env):
 def test_a_name_that_is_not_utf8_is_read(tmp_path):
     name = b"caf\xe9.wav"
     sf.write(os.fsencode(tmp_path) + b"/" + name, np.zeros(4800, np.float32), 48000)
-    (tmp_path / "p.yaml").write_text(chain_manifest(("p", "PassThrough")))
+    (tmp_path / "p.yaml").write_text(to_yaml(chain(("p", "PassThrough"))))
     done = subprocess.run([os.fsencode(sys.executable), b"-m", b"remotemedia", b"stream",
                            b"-m", b"p.yaml", b"-i", b"file:" + name, b"-o",
                            b"file:out\xff.wav", b"--json"], capture_output=True, cwd=tmp_path,
@@ -123,7 +122,7 @@ def test_nothing_the_run_writes_may_overwrite_what_it_reads(tmp_path, how):
     take = tmp_path / "take.wav"
     sf.write(take, np.full(4800, 0.25, np.float32), 48000)
     before = take.read_bytes()
-    (tmp_path / "p.yaml").write_text(chain_manifest(("p", "PassThrough")))
+    (tmp_path / "p.yaml").write_text(to_yaml(chain(("p", "PassThrough"))))
     args = ["stream", "-m", "p.yaml", "-i", "file:take.wav"]
     if how == "events":
         args += ["-o", "null", "--events", "take.wav"]
@@ -149,7 +148,7 @@ def test_nothing_the_run_writes_may_overwrite_what_it_reads(tmp_path, how):
 @given(st.floats(0.0001, 3.0))
 @settings(max_examples=40, deadline=None)
 def test_duration_is_exactly_round_s_times_rate(seconds):
-    pipeline = rm.Pipeline.from_manifest(chain_manifest(("p", "PassThrough")))
+    pipeline = rm.Pipeline.from_manifest(chain(("p", "PassThrough")))
     fmt = AudioFormat(48000, 1, 960)
     sink = NullSink(fmt)
     StreamRunner(pipeline, SineSource(fmt, 440.0, 0.5), sink, duration=seconds).run()
@@ -157,7 +156,7 @@ def test_duration_is_exactly_round_s_times_rate(seconds):
 
 
 def test_duration_1_001_writes_48048_samples(tmp_path):
-    (tmp_path / "p.yaml").write_text(chain_manifest(("p", "PassThrough")))
+    (tmp_path / "p.yaml").write_text(to_yaml(chain(("p", "PassThrough"))))
     done = run(["stream", "-m", "p.yaml", "-i", "sine", "-o", "file:d.wav", "--duration",
                 "1.001"], tmp_path)
     assert done.returncode == 0, done.stderr
@@ -165,7 +164,7 @@ def test_duration_1_001_writes_48048_samples(tmp_path):
 
 
 def test_tui_without_a_terminal_is_one_line_and_exit_2(tmp_path):
-    (tmp_path / "p.yaml").write_text(chain_manifest(("p", "PassThrough")))
+    (tmp_path / "p.yaml").write_text(to_yaml(chain(("p", "PassThrough"))))
     done = run(["tui", "-m", "p.yaml"], tmp_path, stdin=subprocess.DEVNULL, timeout=30)
     assert done.returncode == 2
     assert "tui needs an interactive terminal" in one_line_error(done.stderr)
@@ -173,7 +172,7 @@ def test_tui_without_a_terminal_is_one_line_and_exit_2(tmp_path):
 
 
 def test_file_size_limit_mid_run_exits_1_and_keeps_a_valid_file(tmp_path):
-    (tmp_path / "p.yaml").write_text(chain_manifest(("p", "PassThrough")))
+    (tmp_path / "p.yaml").write_text(to_yaml(chain(("p", "PassThrough"))))
 
     def limit():
         resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))

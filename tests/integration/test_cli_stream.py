@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from tests.conftest import sine
-from tests.integration.conftest import chain_manifest
+from remotemedia.testing import chain, to_yaml
 
 REPORT_KEYS = {"frames_in", "frames_out", "duration_s", "realtime_factor",
                "serialization_events", "copies", "drops", "errors", "xruns", "latency_us",
@@ -61,7 +61,7 @@ def test_without_json_stdout_is_empty(remotemedia_cmd, manifests_dir, ten_frames
 
 def test_events_go_to_stdout_before_the_report(remotemedia_cmd, ten_frames, tmp_path):
     manifest = tmp_path / "meter_out.yaml"
-    manifest.write_text(chain_manifest(("meter", "LevelMeter")))
+    manifest.write_text(to_yaml(chain(("meter", "LevelMeter"))))
     proc = run(remotemedia_cmd + ["stream", "--manifest", str(manifest), "--input",
                                   f"file:{ten_frames}", "--output", "null", "--json"])
     assert proc.returncode == 0, proc.stderr
@@ -78,7 +78,7 @@ def test_events_go_to_stdout_before_the_report(remotemedia_cmd, ten_frames, tmp_
 def test_events_file_keeps_stdout_for_the_report(remotemedia_cmd, ten_frames, tmp_path,
                                                  plugin_env):
     manifest = tmp_path / "talk.yaml"
-    manifest.write_text(chain_manifest(("talk", "rm_test_nodes:Talker")))
+    manifest.write_text(to_yaml(chain(("talk", "rm_test_nodes:Talker"))))
     events = tmp_path / "events.jsonl"
     proc = run(remotemedia_cmd + ["stream", "--manifest", str(manifest), "--input",
                                   f"file:{ten_frames}", "--output", "null", "--json",
@@ -105,7 +105,7 @@ def test_raw_stdin_to_raw_stdout_is_byte_exact(remotemedia_cmd, manifests_dir):
 def test_strict_fails_at_the_first_serialization(remotemedia_cmd, ten_frames, tmp_path,
                                                  plugin_env):
     manifest = tmp_path / "pickle.yaml"
-    manifest.write_text(chain_manifest(("p", "rm_test_nodes:Pickler")))
+    manifest.write_text(to_yaml(chain(("p", "rm_test_nodes:Pickler"))))
     base = remotemedia_cmd + ["stream", "--manifest", str(manifest), "--input",
                               f"file:{ten_frames}", "--output", "null", "--json",
                               "--allow-import", "rm_test_nodes"]
@@ -124,8 +124,7 @@ def test_strict_fails_at_the_first_serialization(remotemedia_cmd, ten_frames, tm
 def test_a_node_failing_mid_run_exits_1_and_keeps_what_was_written(remotemedia_cmd, tmp_path,
                                                                    ten_frames, plugin_env):
     manifest = tmp_path / "boom.yaml"
-    manifest.write_text(chain_manifest(("boom", "rm_test_nodes:Boom"),
-                                       params={"boom": "{at: 5}"}))
+    manifest.write_text(to_yaml(chain(("boom", "rm_test_nodes:Boom", {"at": 5}))))
     out = tmp_path / "partial.wav"
     proc = run(remotemedia_cmd + ["stream", "--manifest", str(manifest), "--input",
                                   f"file:{ten_frames}", "--output", f"file:{out}", "--json",
@@ -194,7 +193,7 @@ def test_fast_and_realtime_pick_the_pace(remotemedia_cmd, manifests_dir):
 
 def test_raw_stdout_keeps_events_off_it_and_says_so(remotemedia_cmd, ten_frames, tmp_path):
     manifest = tmp_path / "meter_out.yaml"
-    manifest.write_text(chain_manifest(("meter", "LevelMeter")))
+    manifest.write_text(to_yaml(chain(("meter", "LevelMeter"))))
     proc = subprocess.run(remotemedia_cmd + [
         "stream", "--manifest", str(manifest), "--input", f"file:{ten_frames}",
         "--output", "raw:-"], capture_output=True, timeout=60)

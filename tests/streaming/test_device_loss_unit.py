@@ -13,7 +13,7 @@ import types
 import pytest
 
 from remotemedia.engine.node import AudioFormat
-from remotemedia.io import devices, portaudio
+from remotemedia.io import portaudio
 from remotemedia.io.devices import DeviceInfo, DeviceLost, DeviceStream, jack_server_running
 
 

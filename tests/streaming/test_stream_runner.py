@@ -9,24 +9,20 @@ import pytest
 
 from remotemedia.engine.data import ControlData, JsonData
 from remotemedia.engine.errors import NodeError
-from remotemedia.engine.manifest import load_manifest
-from remotemedia.engine.node import Node, NodeRegistry
+from remotemedia.engine.node import Node
 from remotemedia.engine.session import Pipeline
 from remotemedia.io.clock import RealtimeClock, SimulatedClock
 from remotemedia.io.raw import RawSource
 from remotemedia.io.synth import SilenceSource, SineSource
 from remotemedia.io.virtual import NullSink, VirtualSink, VirtualSource
+from remotemedia.testing import one_node, registered
 from remotemedia.runner import FAILED, FINISHED, STOPPED, StreamRunner
 
 
 def one_node_pipeline(cls: type[Node]) -> Pipeline:
-    """A pipeline input -> cls -> output, with cls in a private registry (not the global one)."""
-    types = NodeRegistry()
-    types.register(cls)
-    return Pipeline(load_manifest({
-        "version": "v1", "nodes": [{"id": "n", "node_type": cls.node_type}],
-        "connections": [{"from": "input", "to": "n"}, {"from": "n", "to": "output"}]},
-        registry=types))
+    """input -> cls -> output, with cls in an isolated registry (not the global one)."""
+    with registered(cls) as types:
+        return Pipeline.from_manifest(one_node(cls.node_type), registry=types)
 
 
 @pytest.fixture

@@ -18,22 +18,11 @@ from hypothesis.extra import numpy as hnp
 import remotemedia as rm
 from remotemedia.engine import levels, strictjson
 from remotemedia.engine.node import InputRequirement, registry
+from remotemedia.testing import chain
 
 RATE = 48000
 PCM_DTYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "float16",
               "float32", "float64"]
-
-
-def native(nodes, connections, **audio):
-    return {"version": "v1", "metadata": {"name": "t"},
-            "audio": {"sample_rate": RATE, "block_size": 960, "channels": 1, **audio},
-            "nodes": nodes, "connections": connections}
-
-
-def chain(*nodes):
-    ids = [n["id"] for n in nodes]
-    conns = [{"from": a, "to": b} for a, b in zip(["input", *ids], [*ids, "output"])]
-    return native(list(nodes), conns)
 
 
 def events(outputs, node=None):
@@ -202,12 +191,9 @@ def test_no_node_is_poisoned_by_one_bad_block(node_type):
     for p in cls.params:
         if p.required and p.name not in params:
             pytest.skip(f"{node_type} needs '{p.name}', which this generic test cannot invent")
-    manifest = native([{"id": "n", "node_type": node_type, "params": params},
-                       {"id": "m", "node_type": "LevelMeter"}],
-                      [{"from": "input", "to": "n"}, {"from": "n", "to": "m"},
-                       {"from": "m", "to": "output"}], sample_rate=rate)
+    m = chain(("n", node_type, params), ("m", "LevelMeter"), audio={"sample_rate": rate})
     try:
-        pipeline = rm.Pipeline.from_manifest(manifest)
+        pipeline = rm.Pipeline.from_manifest(m)
     except rm.ManifestError as exc:
         pytest.skip(f"{node_type} does not take a mono float stream alone: {exc}")
     try:
