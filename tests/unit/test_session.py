@@ -9,16 +9,8 @@ import numpy as np
 import pytest
 
 import remotemedia as rm
+from remotemedia.testing import chain, manifest
 from remotemedia import Node, NodeError, PipelineBroken, PipelineClosed, RuntimeData, node_function
-
-
-def chain(*nodes, connections=None, **extra) -> rm.Pipeline:
-    specs = [dict(n) for n in nodes]
-    if connections is None:
-        ids = ["input"] + [n["id"] for n in specs] + ["output"]
-        connections = [{"from": a, "to": b} for a, b in zip(ids, ids[1:])]
-    return rm.Pipeline.from_manifest({"version": "v1", "nodes": specs,
-                                      "connections": connections, **extra})
 
 
 @node_function("Boom", description="test node: raises on every frame")
@@ -41,7 +33,7 @@ def tap(frame):
 def test_passthrough_returns_the_same_memory_and_no_threads_are_started():
     threads_before = threading.active_count()
     frame = np.arange(960, dtype=np.float32)
-    with chain({"id": "p", "node_type": "PassThrough"}).session() as s:
+    with rm.Pipeline.from_manifest(chain({"id": "p", "node_type": "PassThrough"})).session() as s:
         (out,) = s.push(frame)
         assert threading.active_count() == threads_before
     assert out.array.__array_interface__["data"][0] == frame.__array_interface__["data"][0]
@@ -50,9 +42,10 @@ def test_passthrough_returns_the_same_memory_and_no_threads_are_started():
 
 def test_two_readers_and_one_writer_force_exactly_one_cow_copy():
     # input fans out to a writer and a reader: the writer must not change what the reader sees.
-    p = chain({"id": "w", "node_type": "Scale"}, {"id": "r", "node_type": "Tap"},
-              connections=[{"from": "input", "to": "w"}, {"from": "input", "to": "r"},
-                           {"from": "w", "to": "output"}, {"from": "r", "to": "output"}])
+    p = rm.Pipeline.from_manifest(manifest(
+        [{"id": "w", "node_type": "Scale"}, {"id": "r", "node_type": "Tap"}],
+        connections=[{"from": "input", "to": "w"}, {"from": "input", "to": "r"},
+                     {"from": "w", "to": "output"}, {"from": "r", "to": "output"}]))
     data = np.ones(960, np.float32)
     with p.session() as s:
         scaled, untouched = s.push(data, transfer=True)
@@ -64,7 +57,7 @@ def test_two_readers_and_one_writer_force_exactly_one_cow_copy():
 
 def test_a_lone_writer_on_an_owned_buffer_writes_in_place():
     data = np.ones(960, np.float32)
-    with chain({"id": "w", "node_type": "Scale"}).session() as s:
+    with rm.Pipeline.from_manifest(chain({"id": "w", "node_type": "Scale"})).session() as s:
         (out,) = s.push(data, transfer=True)
         assert s.stats()["copies"]["cow"] == 0
     assert np.shares_memory(out.array, data) and data[0] == 2.0
@@ -72,7 +65,8 @@ def test_a_lone_writer_on_an_owned_buffer_writes_in_place():
 
 def test_a_pushed_array_that_is_not_transferred_is_never_written():
     data = np.ones(960, np.float32)
-    with chain({"id": "w", "node_type": "Scale"}, {"id": "w2", "node_type": "Scale"}).session() as s:
+    p = rm.Pipeline.from_manifest(chain(("w", "Scale"), ("w2", "Scale")))
+    with p.session() as s:
         (out,) = s.push(data)
         # one copy for the first writer (the caller still reads `data`); the second writes
         # that copy in place, since the engine owns it and nobody else reads it
@@ -81,11 +75,12 @@ def test_a_pushed_array_that_is_not_transferred_is_never_written():
 
 
 def test_a_reader_downstream_of_an_in_place_writer_sees_its_own_input_unchanged():
-    p = chain({"id": "pass", "node_type": "PassThrough"}, {"id": "w", "node_type": "Scale"},
-              {"id": "r", "node_type": "Tap"},
-              connections=[{"from": "input", "to": "pass"}, {"from": "pass", "to": "w"},
-                           {"from": "input", "to": "r"}, {"from": "w", "to": "output"},
-                           {"from": "r", "to": "output"}])
+    p = rm.Pipeline.from_manifest(manifest(
+        [{"id": "pass", "node_type": "PassThrough"}, {"id": "w", "node_type": "Scale"},
+         {"id": "r", "node_type": "Tap"}],
+        connections=[{"from": "input", "to": "pass"}, {"from": "pass", "to": "w"},
+                     {"from": "input", "to": "r"}, {"from": "w", "to": "output"},
+                     {"from": "r", "to": "output"}]))
     with p.session() as s:
         scaled, original = s.push(np.ones(4, np.float32), transfer=True)
         assert s.stats()["copies"]["cow"] == 1
@@ -112,16 +107,17 @@ def test_fan_out_shares_one_read_only_view():
         seen.append(frame.array)
         return frame
 
-    p = chain({"id": "a", "node_type": "Collect"}, {"id": "b", "node_type": "Collect"},
-              connections=[{"from": "input", "to": "a"}, {"from": "input", "to": "b"},
-                           {"from": "a", "to": "output"}])
+    p = rm.Pipeline.from_manifest(manifest(
+        [{"id": "a", "node_type": "Collect"}, {"id": "b", "node_type": "Collect"}],
+        connections=[{"from": "input", "to": "a"}, {"from": "input", "to": "b"},
+                     {"from": "a", "to": "output"}]))
     with p.session() as s:
         s.push(np.zeros(960, np.float32))
     assert seen[0] is seen[1] and not seen[0].flags.writeable
 
 
 def test_node_error_reaches_the_caller_with_the_node_id_and_breaks_the_session():
-    p = chain({"id": "pass", "node_type": "PassThrough"}, {"id": "bad", "node_type": "Boom"})
+    p = rm.Pipeline.from_manifest(chain(("pass", "PassThrough"), ("bad", "Boom")))
     with p.session() as s:
         with pytest.raises(NodeError, match="node 'bad' failed: RuntimeError: kaboom") as info:
             s.push(np.zeros(960, np.float32))
@@ -134,7 +130,7 @@ def test_node_error_reaches_the_caller_with_the_node_id_and_breaks_the_session()
 
 
 def test_on_error_skip_drops_the_frame_and_counts():
-    p = chain({"id": "bad", "node_type": "Boom", "on_error": "skip"})
+    p = rm.Pipeline.from_manifest(chain({"id": "bad", "node_type": "Boom", "on_error": "skip"}))
     with p.session() as s:
         for _ in range(3):
             assert s.push(np.zeros(960, np.float32)) == []
@@ -143,13 +139,13 @@ def test_on_error_skip_drops_the_frame_and_counts():
 
 
 def test_manifest_level_on_error_applies_to_every_node():
-    p = chain({"id": "bad", "node_type": "Boom"}, on_error="skip")
+    p = rm.Pipeline.from_manifest(chain({"id": "bad", "node_type": "Boom"}, on_error="skip"))
     with p.session() as s:
         assert s.push(np.zeros(4, np.float32)) == []
 
 
 def test_closed_session_refuses_frames_and_close_is_idempotent():
-    s = chain({"id": "p", "node_type": "PassThrough"}).session()
+    s = rm.Pipeline.from_manifest(chain({"id": "p", "node_type": "PassThrough"})).session()
     s.close()
     s.close()
     with pytest.raises(PipelineClosed):
@@ -172,7 +168,7 @@ def test_setup_and_teardown_run_once_each():
             return frame
 
     rm.registry.register(Life)
-    with chain({"id": "l", "node_type": "Life"}).session() as s:
+    with rm.Pipeline.from_manifest(chain({"id": "l", "node_type": "Life"})).session() as s:
         s.push(np.zeros(4))
         s.push(np.zeros(4))
     assert calls == ["setup", "teardown"]
@@ -208,7 +204,7 @@ def test_reset_stats_zeroes_counters():
 
 
 def test_non_audio_outputs_are_events_not_frames():
-    p = chain({"id": "meter", "node_type": "LevelMeter"})
+    p = rm.Pipeline.from_manifest(chain({"id": "meter", "node_type": "LevelMeter"}))
     with p.session() as s:
         outs = s.push(np.full(960, 0.5, np.float32))
         st = s.stats()
@@ -218,8 +214,9 @@ def test_non_audio_outputs_are_events_not_frames():
 
 
 def test_data_a_node_does_not_accept_flows_past_it():
-    p = chain({"id": "meter", "node_type": "LevelMeter"}, {"id": "gain", "node_type": "Gain",
-                                                             "params": {"db": -6}})
+    p = rm.Pipeline.from_manifest(chain({"id": "meter", "node_type": "LevelMeter"},
+                                        {"id": "gain", "node_type": "Gain",
+                                         "params": {"db": -6}}))
     with p.session() as s:
         outs = s.push(np.full(960, 0.5, np.float32))
         text = s.push(RuntimeData.Text("hello"))
@@ -248,10 +245,11 @@ def test_fan_in_waits_for_every_input():
 def test_a_node_that_keeps_input_views_is_never_written_under():
     # Reframe holds partial blocks as views of its inputs; a writer on a sibling branch must
     # copy rather than change samples Reframe has not emitted yet.
-    p = chain({"id": "reframe", "node_type": "Reframe", "params": {"size": 1500}},
-              {"id": "w", "node_type": "Scale", "params": {"factor": -1.0}},
-              connections=[{"from": "input", "to": "reframe"}, {"from": "input", "to": "w"},
-                           {"from": "reframe", "to": "output"}, {"from": "w", "to": "output"}])
+    p = rm.Pipeline.from_manifest(manifest(
+        [{"id": "reframe", "node_type": "Reframe", "params": {"size": 1500}},
+         {"id": "w", "node_type": "Scale", "params": {"factor": -1.0}}],
+        connections=[{"from": "input", "to": "reframe"}, {"from": "input", "to": "w"},
+                     {"from": "reframe", "to": "output"}, {"from": "w", "to": "output"}]))
     signal = np.arange(1920, dtype=np.float32)
     with p.session() as s:
         outs = s.push(signal[:960].copy(), transfer=True)
@@ -286,7 +284,7 @@ def test_a_node_that_fails_setup_is_named_and_the_others_are_torn_down():
 
     rm.registry.register(Fine)
     rm.registry.register(NoModel)
-    p = chain({"id": "first", "node_type": "FineNode"}, {"id": "vad", "node_type": "NoModel"})
+    p = rm.Pipeline.from_manifest(chain(("first", "FineNode"), ("vad", "NoModel")))
     with pytest.raises(NodeError, match="node 'vad' failed in setup: FileNotFoundError: model.onnx"):
         p.session()
     assert torn == ["first"]
