@@ -287,6 +287,10 @@ def _check_node(raw, index, seen, fail, registry, allow_import, default_on_error
     # know into a warning (upstream manifests carry several), never into a silent fall-back.
     normalize = getattr(cls, "normalize_params", None)
     try:
+        # A deprecated param name (Param.aliases) is renamed, with a warning naming the new one.
+        params, notes = cls.rename_aliases(params)
+        if warnings is not None:
+            warnings.extend(f"node '{node_id}': {note}" for note in notes)
         if normalize is not None:
             params, notes = normalize(params)
             if warnings is not None:

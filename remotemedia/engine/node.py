@@ -16,6 +16,7 @@ import difflib
 import importlib
 import inspect
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterable
 
@@ -32,7 +33,14 @@ _TYPE_NAMES = {int: "int", float: "float", str: "str", bool: "bool", list: "list
 
 @dataclass(frozen=True)
 class Param:
-    """A typed node parameter, checked when the manifest loads."""
+    """A typed node parameter, checked when the manifest loads.
+
+    `type` is int, float, str, bool, list or dict; `default` is REQUIRED when the manifest must
+    give it; `min`/`max` bound numbers (inclusive) in the param's own unit, which its name or
+    `doc` states (`_hz`, `_ms`, `_dbfs` for absolute levels, `_db` for relative gains).
+    `aliases` are deprecated names still accepted: the manifest loader renames them and adds
+    a warning naming the new one (`Node.rename_aliases`).
+    """
 
     name: str
     type: type
@@ -43,13 +51,17 @@ class Param:
     max: float | None = None
     #: why the range is what it is, said in the error (e.g. "a 16-bit signal's dynamic range")
     range_reason: str = ""
+    #: old names of this param, accepted with a deprecation warning naming `name`
+    aliases: tuple[str, ...] = ()
 
     @property
     def required(self) -> bool:
+        """True if the manifest must give this param (it has no default)."""
         return self.default is REQUIRED
 
     @property
     def type_name(self) -> str:
+        """The declared type as the manifest's user spells it ("int", "float", ...)."""
         return _TYPE_NAMES.get(self.type, getattr(self.type, "__name__", str(self.type)))
 
     def check(self, value: Any) -> Any:
@@ -82,6 +94,8 @@ class Param:
         return f" ({self.range_reason})" if self.range_reason else ""
 
     def describe(self) -> dict:
+        """A JSON-ready dict of the param (name, type, default, required, doc, and choices,
+        min, max, aliases where set), as `remotemedia nodes` lists it."""
         out = {"name": self.name, "type": self.type_name,
                "default": None if self.required else self.default,
                "required": self.required, "doc": self.doc}
@@ -91,6 +105,8 @@ class Param:
             out["min"] = self.min
         if self.max is not None:
             out["max"] = self.max
+        if self.aliases:
+            out["aliases"] = list(self.aliases)
         return out
 
 
@@ -197,8 +213,33 @@ class Node:
         self.format = context.format
 
     @classmethod
+    def rename_aliases(cls, params: dict) -> tuple[dict, list[str]]:
+        """`params` with every deprecated alias (`Param.aliases`) under its current name, and
+        one warning line per alias used, naming the new name. ValueError when a param is given
+        under both names."""
+        renames = {a: p.name for p in cls.params for a in p.aliases}
+        if not renames or not any(k in renames for k in params):
+            return params, []
+        out: dict = {}
+        notes: list[str] = []
+        for key, value in params.items():
+            name = renames.get(key, key)
+            if name != key:
+                notes.append(f"param '{key}' of {cls.node_type} is deprecated; "
+                             f"use '{name}' (same value and unit)")
+            if name in out:
+                raise ValueError(f"param '{name}' is given twice (as '{key}' too); give one")
+            out[name] = value
+        return out, notes
+
+    @classmethod
     def check_params(cls, params: dict) -> dict:
-        """Validated params with defaults filled in; ValueError names the first problem."""
+        """Validated params with defaults filled in; ValueError names the first problem.
+        A deprecated alias is accepted with a DeprecationWarning (the manifest loader renames
+        it first and reports a warning line instead)."""
+        params, notes = cls.rename_aliases(params)
+        for note in notes:
+            warnings.warn(note, DeprecationWarning, stacklevel=2)
         known = {p.name: p for p in cls.params}
         unknown = [k for k in params if k not in known]
         if unknown:

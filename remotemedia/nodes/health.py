@@ -159,22 +159,23 @@ class SilenceDetector(Node):
     node_type = "SilenceDetector"
     description = "Report sustained silence and short dropouts (dead samples inside signal)."
     params = (
-        Param("silence_db", float, -60.0, "frame RMS (dBFS) below which a frame is silent",
-              min=SILENCE_DBFS, max=0.0, range_reason="levels run from the -120 dBFS silence floor to full scale"),
+        Param("silence_dbfs", float, -60.0, "frame RMS (dBFS) below which a frame is silent",
+              min=SILENCE_DBFS, max=0.0, range_reason="levels run from the -120 dBFS silence floor to full scale",
+              aliases=("silence_db",)),
         Param("silence_ms", float, 2000.0, "silence must last this long to be reported",
               min=1.0, max=HOUR_MS, range_reason="a duration from 0 to one hour"),
-        Param("dropout_db", float, -96.0,
+        Param("dropout_dbfs", float, -96.0,
               "a sample below this level (dBFS) is dead; the default is half an int16 step, so "
               "only digital zeros count, never a quiet real signal", min=-144.0, max=0.0,
-              range_reason="down to -144 dBFS, a 24-bit step"),
+              range_reason="down to -144 dBFS, a 24-bit step", aliases=("dropout_db",)),
         Param("dropout_ms", float, 2.0,
               "a run of dead samples this long, with signal before and after, is a dropout",
               min=0.01, max=HOUR_MS, range_reason="a duration from 0 to one hour"),
     )
 
     def setup(self):
-        self._silence_level = 10.0 ** (self.silence_db / 20.0)
-        self._dead_level = 10.0 ** (self.dropout_db / 20.0)
+        self._silence_level = 10.0 ** (self.silence_dbfs / 20.0)
+        self._dead_level = 10.0 ** (self.dropout_dbfs / 20.0)
         self._rate = None
         self._work: np.ndarray | None = None
         self._mask: np.ndarray | None = None
@@ -315,14 +316,15 @@ class DCOffset(Node):
     node_type = "DCOffset"
     description = "Report a DC offset (the signal's running mean) beyond a threshold."
     params = (
-        Param("threshold_db", float, -40.0, "an offset at or above this level (dBFS) is reported "
-              "(-40 dBFS = 1% of full scale)", min=SILENCE_DBFS, max=0.0, range_reason="levels run from the -120 dBFS silence floor to full scale"),
+        Param("threshold_dbfs", float, -40.0, "an offset at or above this level (dBFS) is reported "
+              "(-40 dBFS = 1% of full scale)", min=SILENCE_DBFS, max=0.0, range_reason="levels run from the -120 dBFS silence floor to full scale",
+              aliases=("threshold_db",)),
         Param("window_ms", float, 500.0, "time constant of each of the two averaging stages",
               min=1.0, max=HOUR_MS, range_reason="a duration from 0 to one hour"),
     )
 
     def setup(self):
-        self._on = 10.0 ** (self.threshold_db / 20.0)
+        self._on = 10.0 ** (self.threshold_dbfs / 20.0)
         self._off = self._on / 2          # 6 dB of hysteresis so a borderline offset cannot chatter
         self._stage1 = self._dc = None    # floats for mono, arrays per channel otherwise
         self._flagged = False

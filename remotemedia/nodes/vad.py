@@ -322,9 +322,10 @@ class EnergyVAD(_VadBase):
     node_type = "EnergyVAD"
     description = "Model-free voice activity by RMS level in short windows; any rate, any dtype."
     params = (
-        Param("threshold_db", float, -40.0, "window RMS (dBFS) at or above which is speech",
-              min=SILENCE_DBFS, max=0.0, range_reason="levels run from the -120 dBFS silence floor to full scale"),
-        Param("hysteresis_db", float, 6.0, "speech ends below threshold_db minus this", min=0.0,
+        Param("threshold_dbfs", float, -40.0, "window RMS (dBFS) at or above which is speech",
+              min=SILENCE_DBFS, max=0.0, range_reason="levels run from the -120 dBFS silence floor to full scale",
+              aliases=("threshold_db",)),
+        Param("hysteresis_db", float, 6.0, "speech ends below threshold_dbfs minus this (dB)", min=0.0,
               max=120.0),
         Param("window_ms", float, 10.0, "analysis window", min=1.0, max=100.0),
     ) + _COMMON_PARAMS
@@ -334,8 +335,8 @@ class EnergyVAD(_VadBase):
         self._gate = None
         self._next_pts = None
         self._speech_pts = 0
-        self._on = 10.0 ** (self.threshold_db / 20.0)
-        self._off = 10.0 ** ((self.threshold_db - self.hysteresis_db) / 20.0)
+        self._on = 10.0 ** (self.threshold_dbfs / 20.0)
+        self._off = 10.0 ** ((self.threshold_dbfs - self.hysteresis_db) / 20.0)
 
     def _begin(self, frame) -> None:
         rate = frame.sample_rate or self._rate
