@@ -136,10 +136,12 @@ class NumpyData(RuntimeData):
     # -- shape helpers -------------------------------------------------------------------------
     @property
     def samples(self) -> int:
+        """Samples per channel: shape[0] ((samples,) or (samples, channels)); 1 for a 0-d array."""
         return self._source.shape[0] if self._source.ndim else 1
 
     @property
     def channels(self) -> int:
+        """Channels: shape[1] of a (samples, channels) array, 1 for (samples,)."""
         return self._source.shape[1] if self._source.ndim >= 2 else 1
 
     # -- writing ---------------------------------------------------------------------------------
@@ -246,6 +248,7 @@ class _ValueData(_Immutable, RuntimeData):
 
 
 class TextData(_ValueData):
+    """RuntimeData.Text: a str (`text`), pts in samples or None, and frozen metadata. TypeError for a non-str."""
     __slots__ = ("text",)
     kind = "text"
     _field = "text"
@@ -257,12 +260,16 @@ class TextData(_ValueData):
 
 
 class JsonData(_ValueData):
+    """RuntimeData.Json: an event or any JSON-able value (`value`), pts in samples or None, and
+    frozen metadata. Written out as strict RFC 8259 JSON (engine/strictjson.py).
+    """
     __slots__ = ("value",)
     kind = "json"
     _field = "value"
 
 
 class BinaryData(_ValueData):
+    """RuntimeData.Binary: bytes (`data`), pts in samples or None, and frozen metadata. TypeError for non-bytes."""
     __slots__ = ("data",)
     kind = "binary"
     _field = "data"

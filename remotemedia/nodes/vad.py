@@ -216,8 +216,9 @@ _COMMON_PARAMS = (
 
 @register_node
 class VAD(_VadBase):
-    """Silero VAD (MIT; the model of the silero-vad 6.2.3 wheel, run with onnxruntime on one CPU thread): speech
-    probability per 512-sample window (32 ms) of 16 kHz mono audio, speech from `threshold`
+    """Silero VAD (MIT; the model of the silero-vad 6.2.3 wheel, run with onnxruntime on one
+    CPU thread): speech probability per 512-sample window (32 ms) of 16 kHz mono audio,
+    speech from `threshold`
     (0..1) and silence below max(threshold - 0.15, threshold / 2), as Silero's own iterator.
     Input (samples,) or (samples, 1), any dtype (integers in units of full scale). Emits
     speech_start / speech_end events (module docstring) and passes the audio on when
