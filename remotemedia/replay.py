@@ -125,8 +125,7 @@ class ArrivalClock(Clock):
 
     def arrival(self, n: int) -> float:
         """When block `n` (0-based) arrives, in seconds since start: the table's entry, else one
-        period_s after the previous block (n * period_s with an empty table).
-        """
+        period_s after the previous block (n * period_s with an empty table)."""
         a = self.arrivals
         if n < a.size:
             return float(a[n])
@@ -140,14 +139,14 @@ class ArrivalClock(Clock):
         self._now = 0.0
 
     def now(self) -> float:
-        """Seconds since start(): monotonic when realtime, else the simulated time (the last arrival waited for)."""
+        """Seconds since start(): monotonic when realtime, else the simulated time (the last
+        arrival waited for)."""
         return time.monotonic() - self._t0 if self.realtime else self._now
 
     def wait_for_frame(self, n: int) -> float:
         """Releases block `n` at its arrival: sleeps until then when realtime (on the runner
         thread), else moves simulated time there. Returns its lateness against n * period_s in
-        seconds, >= 0.
-        """
+        seconds, >= 0."""
         due = self.arrival(n)
         if self.realtime:
             while True:
@@ -183,7 +182,8 @@ class RecordingSource(Source):
         self._counters = None
 
     def attach(self, session) -> None:
-        """Keeps the session's counters, into which read() puts the recorded xruns and drops back."""
+        """Keeps the session's counters, into which read() puts the recorded xruns and drops
+        back."""
         self._counters = session.counters
 
     def open(self) -> None:
@@ -194,8 +194,7 @@ class RecordingSource(Source):
     def read(self):
         """The next recorded block, float32 (samples,) or (samples, channels), as long as it was
         recorded, or None at the end. First adds the xruns and refused blocks the timeline shows
-        before it to the counters (input_overflow, output_underflow, frames_in, drops).
-        """
+        before it to the counters (input_overflow, output_underflow, frames_in, drops)."""
         n = self._n
         if n >= self._samples.size:
             return None
@@ -244,8 +243,7 @@ class CollectingSink(Sink):
 
     def write(self, frame) -> None:
         """Keeps a float32 (samples, channels) copy of the frame's samples (one copy per
-        block, not counted as io), then writes the frame to the wrapped sink.
-        """
+        block, not counted as io), then writes the frame to the wrapped sink."""
         a = frame.array
         self.chunks.append(np.array(a.reshape(a.shape[0], -1), dtype=np.float32))
         if self.then is not None:
@@ -258,8 +256,7 @@ class CollectingSink(Sink):
 
     def samples(self, channels: int) -> np.ndarray:
         """Everything written, float32 (samples, channels); an empty (0, channels) array if
-        nothing was.
-        """
+        nothing was."""
         if not self.chunks:
             return np.zeros((0, channels), dtype=np.float32)
         return np.concatenate(self.chunks)
@@ -278,8 +275,7 @@ class EventCollector(BlockObserver):
 
     def outputs(self, outputs, final) -> None:
         """Keeps every non-audio output as {"seq", "event"} passed through strict JSON, as
-        record.py's events.jsonl holds it (seq None for the final push; end_of_stream left out).
-        """
+        record.py's events.jsonl holds it (seq None for the final push; end_of_stream left out)."""
         from .io.events import event_record, json_default as _json_default
         import json
         for out in outputs:

@@ -248,7 +248,9 @@ class _ValueData(_Immutable, RuntimeData):
 
 
 class TextData(_ValueData):
-    """RuntimeData.Text: a str (`text`), pts in samples or None, and frozen metadata. TypeError for a non-str."""
+    """RuntimeData.Text: a str (`text`), pts in samples or None, and frozen metadata. TypeError for
+    a non-str."""
+
     __slots__ = ("text",)
     kind = "text"
     _field = "text"
@@ -261,15 +263,17 @@ class TextData(_ValueData):
 
 class JsonData(_ValueData):
     """RuntimeData.Json: an event or any JSON-able value (`value`), pts in samples or None, and
-    frozen metadata. Written out as strict RFC 8259 JSON (engine/strictjson.py).
-    """
+    frozen metadata. Written out as strict RFC 8259 JSON (engine/strictjson.py)."""
+
     __slots__ = ("value",)
     kind = "json"
     _field = "value"
 
 
 class BinaryData(_ValueData):
-    """RuntimeData.Binary: bytes (`data`), pts in samples or None, and frozen metadata. TypeError for non-bytes."""
+    """RuntimeData.Binary: bytes (`data`), pts in samples or None, and frozen metadata. TypeError
+    for non-bytes."""
+
     __slots__ = ("data",)
     kind = "binary"
     _field = "data"

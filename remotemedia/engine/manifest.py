@@ -70,8 +70,8 @@ class NodeSpec:
     """One node of a validated manifest: its id, type name and class, checked params (names
     as the class declares them, defaults filled in), executor ("inline", "process", "ray",
     ...), on_error policy, queue size and policy for queued executors, and the Ray resources
-    (CPUs, GPUs, memory) of a ray executor.
-    """
+    (CPUs, GPUs, memory) of a ray executor."""
+
     id: str
     node_type: str
     node_class: type[Node]
@@ -85,7 +85,9 @@ class NodeSpec:
 
 @dataclass(frozen=True)
 class Connection:
-    """One edge: `source` (a node id or "input") to `target` (a node id or "output"), arriving under `input`."""
+    """One edge: `source` (a node id or "input") to `target` (a node id or "output"), arriving
+    under `input`."""
+
     source: str
     target: str
     input: str          # the input name at the target; defaults to the source id
@@ -96,8 +98,8 @@ class Manifest:
     """A validated manifest, immutable: the audio format (Hz, channels, samples per block),
     nodes, connections, their topological `order`, the output and merged input format of
     every node, the shape it was read in ("native" or "upstream") and its warnings, one line
-    each. Built by load_manifest()/validate_manifest(), which raise ManifestError.
-    """
+    each. Built by load_manifest()/validate_manifest(), which raise ManifestError."""
+
     source: str
     version: str
     metadata: Mapping[str, Any]
@@ -198,8 +200,7 @@ def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (
     a warning), connections, order (no cycles), reachability and the audio format through
     the graph. `audio_overrides` (sample_rate, channels, block_size) win over the document's.
     An upstream-shape document is translated first (UPSTREAM.md Part A). ManifestError names
-    the first problem, the source and the node.
-    """
+    the first problem, the source and the node."""
     def fail(problem: str, node_id: str | None = None):
         raise ManifestError(problem, source=source, node_id=node_id)
 

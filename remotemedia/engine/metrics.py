@@ -47,7 +47,8 @@ class LatencyRing:
         self.reset()
 
     def reset(self):
-        """Forgets every latency: count and max to 0 (old values are overwritten as new ones come)."""
+        """Forgets every latency: count and max to 0 (old values are overwritten as new ones
+        come)."""
         self.count = 0
         self.max_ns = 0
 
@@ -114,8 +115,7 @@ class NodeStatistics:
 
     def as_dict(self) -> dict:
         """The node's entry in the stats report: type, calls, errors, latency_us {p50, p99, max}
-        (zeros before the first call), and the executor's own figures if any.
-        """
+        (zeros before the first call), and the executor's own figures if any."""
         lat = self.latency_us
         out = {
             "type": self.node_type,

@@ -39,8 +39,7 @@ class Param:
     give it; `min`/`max` bound numbers (inclusive) in the param's own unit, which its name or
     `doc` states (`_hz`, `_ms`, `_dbfs` for absolute levels, `_db` for relative gains).
     `aliases` are deprecated names still accepted: the manifest loader renames them and adds
-    a warning naming the new one (`Node.rename_aliases`).
-    """
+    a warning naming the new one (`Node.rename_aliases`)."""
 
     name: str
     type: type
@@ -119,7 +118,8 @@ class InputRequirement:
     c_contiguous: bool = False
 
     def satisfied_by(self, array: np.ndarray) -> bool:
-        """True if `array` already meets the requirement (dtype and, if asked, C order): no copy needed."""
+        """True if `array` already meets the requirement (dtype and, if asked, C order): no copy
+        needed."""
         if self.c_contiguous and not array.flags.c_contiguous:
             return False
         if self.dtype == "floating":
@@ -161,7 +161,8 @@ class AudioFormat:
     carries_audio: bool = True      # False where only events flow (a VAD passing no audio)
 
     def replace(self, **changes) -> "AudioFormat":
-        """A copy with the given fields changed (sample_rate in Hz, channels, block_size in samples)."""
+        """A copy with the given fields changed (sample_rate in Hz, channels, block_size in
+        samples)."""
         return dataclasses.replace(self, **changes)
 
 
@@ -302,8 +303,7 @@ class Node:
     @classmethod
     def describe(cls) -> dict:
         """The node type as JSON-ready data for `remotemedia nodes`: node_type, description,
-        inputs and each Param's describe().
-        """
+        inputs and each Param's describe()."""
         return {"node_type": cls.node_type, "description": cls.description,
                 "inputs": cls.inputs, "params": [p.describe() for p in cls.params]}
 
@@ -336,8 +336,7 @@ class NodeRegistry:
     def register(self, cls: type[Node], name: str | None = None) -> type[Node]:
         """Adds `cls` under `name` (default: its node_type, else its class name, which then
         becomes its node_type); a later registration of the same name replaces the earlier.
-        TypeError if `cls` is not a Node subclass. Returns `cls`, so it works as a decorator.
-        """
+        TypeError if `cls` is not a Node subclass. Returns `cls`, so it works as a decorator."""
         if not (isinstance(cls, type) and issubclass(cls, Node)):
             raise TypeError(f"{cls!r} is not a Node subclass")
         name = name or cls.node_type or cls.__name__
@@ -349,8 +348,7 @@ class NodeRegistry:
     def load_entry_points(self) -> None:
         """Loads the `remotemedia.nodes` entry point group once: a Node subclass is registered, a
         callable is called with this registry (to register several). An entry point's import
-        errors propagate.
-        """
+        errors propagate."""
         if self._entry_points_loaded:
             return
         self._entry_points_loaded = True
@@ -375,8 +373,7 @@ class NodeRegistry:
     def resolve(self, name: str, allow_import: Iterable[str] = ()) -> type[Node]:
         """The class for node type `name`. A dotted or `module:Class` name is imported only if
         its module is in `allow_import` (importing runs its code). UnknownNodeType, with a
-        did-you-mean hint, otherwise.
-        """
+        did-you-mean hint, otherwise."""
         self._ensure_loaded()
         cls = self._types.get(name)
         if cls is not None:

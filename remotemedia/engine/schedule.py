@@ -315,7 +315,8 @@ class Schedule:
         return adapted
 
     def discard_in_flight(self) -> None:
-        """Drops frames waiting at fan-in inputs and collected outputs, after a push failed midway."""
+        """Drops frames waiting at fan-in inputs and collected outputs, after a push failed
+        midway."""
         for step in self.steps:
             for q in step.pending.values():
                 q.clear()

@@ -25,8 +25,8 @@ class Gain(Node):
     `linear` (a factor; negative inverts polarity); neither means unity. Float input of any
     shape ((samples,) or (samples, channels)); integer PCM is converted once to float32 in
     units of full scale (FLOAT_INPUT). Writes in place where the buffer is not shared (copy on
-    write otherwise). No clipping: a boost past 1.0 stays past 1.0.
-    """
+    write otherwise). No clipping: a boost past 1.0 stays past 1.0."""
+
     node_type = "Gain"
     description = "Scale samples by a gain in dB or linear; in place when the buffer allows."
     params = (
@@ -51,7 +51,8 @@ class Gain(Node):
             self.factor = 10.0 ** ((self.db or 0.0) / 20.0)
 
     def process(self, frame):
-        """The block scaled by the factor, same shape and dtype; at unity the same frame, untouched."""
+        """The block scaled by the factor, same shape and dtype; at unity the same frame,
+        untouched."""
         if self.factor == 1.0:
             return frame
         out = frame.writable()
@@ -63,8 +64,8 @@ class Gain(Node):
 class Mix(Node):
     """Sums blocks from several inputs (fan-in, inputs="many"), each times its weight in
     `weights` (linear, default 1.0). All inputs must have the same shape; float dtype
-    (integer PCM converted once, FLOAT_INPUT). Timing and metadata come from the first input.
-    """
+    (integer PCM converted once, FLOAT_INPUT). Timing and metadata come from the first input."""
+
     node_type = "Mix"
     description = "Sum frames from several inputs (fan-in), optionally weighted per input."
     inputs = "many"
@@ -73,8 +74,7 @@ class Mix(Node):
 
     def process(self, frames):
         """The weighted sum of `frames` (input name -> NumpyData), written into the first input's
-        buffer where it is not shared. ValueError naming the input whose shape differs.
-        """
+        buffer where it is not shared. ValueError naming the input whose shape differs."""
         weights = self.weights or {}
         names = list(frames)
         first = frames[names[0]]
@@ -100,8 +100,8 @@ class Mix(Node):
 @register_node
 class ChannelSelect(Node):
     """One channel of a (samples, channels) block as a (samples,) view: no copy, the dtype kept.
-    A mono (samples,) block passes as is when `channel` is 0.
-    """
+    A mono (samples,) block passes as is when `channel` is 0."""
+
     node_type = "ChannelSelect"
     description = "Pick one channel of a (samples, channels) frame as a mono view, no copy."
     params = (Param("channel", int, 0, "zero-based channel index", min=0),)
@@ -126,8 +126,8 @@ class ChannelSelect(Node):
 @register_node
 class Downmix(Node):
     """Averages all channels to mono: (samples, channels) -> (samples,). Float input keeps its
-    dtype; integer input is averaged in float64 (the mean of integers is not an integer).
-    """
+    dtype; integer input is averaged in float64 (the mean of integers is not an integer)."""
+
     node_type = "Downmix"
     description = "Average all channels to mono."
 
@@ -137,8 +137,7 @@ class Downmix(Node):
 
     def process(self, frame):
         """The mean over channels, (samples,); a (samples,) block passes as is, a (samples, 1) block
-        becomes a view of its only column.
-        """
+        becomes a view of its only column."""
         array = frame.array
         if array.ndim == 1 or array.shape[1] == 1:
             return frame if array.ndim == 1 else frame.with_array(frame.array[:, 0])
@@ -152,8 +151,8 @@ class Reframe(Node):
     input in samples (a discontinuity or reset starts over). A block already `size` long
     passes as the same view; otherwise the pieces are concatenated (one copy). Keeps views of
     its input while a block is partial (retains_input). At end of stream the remainder is
-    emitted, zero-padded to `size` if `pad`.
-    """
+    emitted, zero-padded to `size` if `pad`."""
+
     node_type = "Reframe"
     description = "Re-block the stream into frames of N samples, carrying pts."
     # Partial blocks wait in _pending as views of their input buffers: no one may write those.
@@ -183,8 +182,7 @@ class Reframe(Node):
 
     def process(self, frame):
         """Zero or more blocks of `size` samples (a list, or the input itself with new pts and
-        seq when it already fits); the remainder waits.
-        """
+        seq when it already fits); the remainder waits."""
         array = frame.array
         n = array.shape[0]
         if self._next_pts is None:
@@ -226,8 +224,7 @@ class Reframe(Node):
 
     def on_control(self, event):
         """flush and end_of_stream emit the remainder (padded with zeros to `size` if `pad`);
-        reset and discontinuity drop it and restart pts at the next input.
-        """
+        reset and discontinuity drop it and restart pts at the next input."""
         if event.event in ("flush", "end_of_stream") and self._pending_samples:
             rest = self._take(self._pending_samples)
             if self.pad and rest.array.shape[0] < self.size:
@@ -246,8 +243,8 @@ class Reframe(Node):
 class Delay(Node):
     """Delays the signal by `samples` samples: the first output starts with that many zeros,
     and end of stream releases the last `samples` of input as a final block. Any shape and
-    dtype; each output is a fresh buffer (one copy per block). 0 passes blocks through.
-    """
+    dtype; each output is a fresh buffer (one copy per block). 0 passes blocks through."""
+
     node_type = "Delay"
     description = "Delay the signal by N samples (zeros first); end of stream releases the tail."
     params = (Param("samples", int, 0, "delay in samples", min=0, max=1 << 28),)
@@ -259,8 +256,7 @@ class Delay(Node):
 
     def process(self, frame):
         """The block delayed: the kept history followed by the head of this block, same shape and
-        dtype; keeps the last `samples` samples for the next block.
-        """
+        dtype; keeps the last `samples` samples for the next block."""
         if self.samples == 0:
             return frame
         array = frame.array
@@ -276,8 +272,7 @@ class Delay(Node):
 
     def on_control(self, event):
         """end_of_stream emits the history as a last block (pts after the last input); reset and
-        discontinuity drop it, so the next block starts with zeros again.
-        """
+        discontinuity drop it, so the next block starts with zeros again."""
         if event.event == "end_of_stream" and self._history is not None and self._last:
             tail = self._history
             self._history = None

@@ -68,8 +68,8 @@ class ClippingDetector(Node):
     (absolute, per channel, either polarity) as {"type": "clipping", "samples", "runs",
     "peak_dbfs", "pts"} events; runs are carried across blocks. Any dtype, (samples,) or
     (samples, channels); the block passes on untouched (same view). NaN/Inf give a
-    non_finite event. Counts the clipped samples in `total_samples`.
-    """
+    non_finite event. Counts the clipped samples in `total_samples`."""
+
     node_type = "ClippingDetector"
     description = "Report runs of samples at full scale (clipping); pass the audio on."
     params = (
@@ -87,8 +87,7 @@ class ClippingDetector(Node):
 
     def process(self, frame):
         """The block itself, then a clipping event (JsonData) if runs long enough ended or continue
-        in it. A clean block costs two reductions and no allocation.
-        """
+        in it. A clean block costs two reductions and no allocation."""
         array = frame.array
         if array.size == 0:
             return frame
@@ -172,13 +171,14 @@ class SilenceDetector(Node):
     `dropout_dbfs` at least `dropout_ms` long with signal on both sides, as dropout with
     samples and duration_ms). pts in samples at the stream's rate. Any dtype, (samples,) or
     (samples, channels); the block passes on untouched. Counts dropouts in `dropouts`.
-    ValueError at the first block if no sample rate is known.
-    """
+    ValueError at the first block if no sample rate is known."""
+
     node_type = "SilenceDetector"
     description = "Report sustained silence and short dropouts (dead samples inside signal)."
     params = (
         Param("silence_dbfs", float, -60.0, "frame RMS (dBFS) below which a frame is silent",
-              min=SILENCE_DBFS, max=0.0, range_reason="levels run from the -120 dBFS silence floor to full scale",
+              min=SILENCE_DBFS, max=0.0,
+              range_reason="levels run from the -120 dBFS silence floor to full scale",
               aliases=("silence_db",)),
         Param("silence_ms", float, 2000.0, "silence must last this long to be reported",
               min=1.0, max=HOUR_MS, range_reason="a duration from 0 to one hour"),
@@ -239,8 +239,7 @@ class SilenceDetector(Node):
 
     def process(self, frame):
         """The block itself, followed by the silence, dropout and non_finite events (JsonData)
-        it completed. NaN/Inf count as 0 for dropouts and are left out of the level.
-        """
+        it completed. NaN/Inf count as 0 for dropouts and are left out of the level."""
         if self._next_pts is None:
             self._begin(frame)
         array = frame.array
@@ -317,8 +316,7 @@ class SilenceDetector(Node):
 
     def on_control(self, event):
         """end_of_stream and flush close an open silence with silence_end (so every start has
-        its end); end_of_stream, reset and discontinuity drop a dead run cut off by the end.
-        """
+        its end); end_of_stream, reset and discontinuity drop a dead run cut off by the end."""
         name = event.event
         if name in ("end_of_stream", "flush") and self._in_silence:
             # The stream ends silent: close the report so every start has its end.
@@ -342,13 +340,14 @@ class DCOffset(Node):
     `window_ms` each, per channel in units of full scale; dc_offset when its magnitude
     reaches `threshold_dbfs`, dc_offset_cleared when it falls 6 dB below (hysteresis). Any
     dtype, (samples,) or (samples, channels); the block passes on untouched. `offset` holds
-    the latest signed mean of the largest channel. ValueError if no sample rate is known.
-    """
+    the latest signed mean of the largest channel. ValueError if no sample rate is known."""
+
     node_type = "DCOffset"
     description = "Report a DC offset (the signal's running mean) beyond a threshold."
     params = (
         Param("threshold_dbfs", float, -40.0, "an offset at or above this level (dBFS) is reported "
-              "(-40 dBFS = 1% of full scale)", min=SILENCE_DBFS, max=0.0, range_reason="levels run from the -120 dBFS silence floor to full scale",
+              "(-40 dBFS = 1% of full scale)", min=SILENCE_DBFS, max=0.0,
+              range_reason="levels run from the -120 dBFS silence floor to full scale",
               aliases=("threshold_db",)),
         Param("window_ms", float, 500.0, "time constant of each of the two averaging stages",
               min=1.0, max=HOUR_MS, range_reason="a duration from 0 to one hour"),
@@ -366,8 +365,7 @@ class DCOffset(Node):
 
     def process(self, frame):
         """The block itself, then a dc_offset / dc_offset_cleared event (JsonData) when the
-        state changes. NaN/Inf average as 0 and are reported in the event.
-        """
+        state changes. NaN/Inf average as 0 and are reported in the event."""
         array = frame.array
         n = array.shape[0] if array.ndim else 0
         if n == 0:

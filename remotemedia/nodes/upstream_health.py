@@ -125,8 +125,7 @@ class SilenceDetectorNode(_Analyzer):
 
     def process(self, frame):
         """One silence_event (JsonData) for this block. Keeps the silent run in interleaved
-        samples and the silence transitions of the last dropout_window_ms of media time.
-        """
+        samples and the silence transitions of the last dropout_window_ms of media time."""
         pts = self._clock.pts(frame, self.format.sample_rate)
         if self._rate is None:
             self._rate = self._clock.rate
@@ -181,8 +180,7 @@ class ClippingDetectorNode(_Analyzer):
     def process(self, frame):
         """One clipping_event (JsonData) for this block: saturation_ratio in percent of
         interleaved samples at or beyond +-saturation_threshold (full scale 1.0) and the crest
-        factor 20*log10(peak/rms) in dB (20.0 for a silent block, as upstream). Keeps nothing.
-        """
+        factor 20*log10(peak/rms) in dB (20.0 for a silent block, as upstream). Keeps nothing."""
         pts = self._clock.pts(frame, self.format.sample_rate)
         array = frame.array
         n = array.size
@@ -224,8 +222,7 @@ class ChannelBalanceNode(_Analyzer):
     def process(self, frame):
         """One channel_balance_event (JsonData) for this block. Only (samples, 2) blocks are
         measured (RMS per side in dBFS, imbalance in dB); any other shape gets the upstream's
-        neutral event (balanced, health 1.0). Keeps nothing.
-        """
+        neutral event (balanced, health 1.0). Keeps nothing."""
         pts = self._clock.pts(frame, self.format.sample_rate)
         array = frame.array
         common = self._common(frame, pts)
@@ -303,8 +300,7 @@ class SpeechPresenceNode(_Analyzer):
     def process(self, frame):
         """A speech.presence event (JsonData) when the state changes or emit_interval_ms of
         media time has passed, else None. (samples, 2) blocks are judged per side; any other
-        shape pooled as one side.
-        """
+        shape pooled as one side."""
         pts = self._clock.pts(frame, self.format.sample_rate)
         array = frame.array
         thr = self.silence_threshold_db
@@ -417,8 +413,7 @@ class ConversationFlowNode(UpstreamNode):
     def process(self, data):
         """Records each speech.presence state change as a segment (start, duration in us,
         state) kept for window_ms; emits the flow report (JsonData) at most every
-        emit_interval_ms of media time, None otherwise.
-        """
+        emit_interval_ms of media time, None otherwise."""
         now = self._clock.see(data, self.format.sample_rate)
         value = data.value if data.kind == "json" else None
         if (isinstance(value, dict) and value.get("event_type") == "speech.presence"
@@ -556,8 +551,7 @@ class SessionHealthNode(UpstreamNode):
     def process(self, data):
         """Folds each incoming health event into the active issues (kept issue_retention_ms);
         at most every emit_interval_ms of media time emits a session.health event (JsonData)
-        with state ok/degraded/unhealthy and a score in 0..1, None otherwise.
-        """
+        with state ok/degraded/unhealthy and a score in 0..1, None otherwise."""
         now = self._clock.see(data, self.format.sample_rate)
         if data.kind == "json" and isinstance(data.value, dict):
             self._observe(data.value, now)
@@ -638,8 +632,7 @@ class TimingDriftNode(UpstreamNode):
     def process(self, frame):
         """The timing alerts that flipped on with this block and, every emit_interval_ms of
         media time, a timing.report (a list of JsonData, or None). Reads the block's pts and its
-        `arrival_us` metadata.
-        """
+        `arrival_us` metadata."""
         pts = self._clock.pts(frame, self.format.sample_rate)
         media = self._clock.us(pts)
         arrival = arrival_us(frame, media)
@@ -761,8 +754,7 @@ class HealthEmitterNode(UpstreamNode):
     def process(self, data):
         """Audio feeds the drift metrics; health events from upstream nodes set issues and
         the score (the minimum of their `health`, 0..1). Emits a health event (JsonData) when
-        the score moves by score_change_threshold or the issues or alerts change, None otherwise.
-        """
+        the score moves by score_change_threshold or the issues or alerts change, None otherwise."""
         now = self._clock.see(data, self.format.sample_rate)
         pts = self._clock.pts
         if data.kind == "json":
@@ -906,8 +898,7 @@ class EventCorrelatorNode(UpstreamNode):
     def process(self, data):
         """Adds each alert event to the open incident it falls within correlation_window_ms
         of, or opens one; passes the raw event on when emit_raw_events. Returns the incidents
-        that closed (a list of JsonData) or None.
-        """
+        that closed (a list of JsonData) or None."""
         value = data.value
         out = []
         if isinstance(value, dict):
@@ -994,8 +985,7 @@ class AudioEvidenceNode(UpstreamNode):
 
     def setup(self):
         """Empty ring of float32 interleaved audio (buffer_duration_s) and no pending clips;
-        rate and channels from the input format (16000 Hz, 1 if unknown).
-        """
+        rate and channels from the input format (16000 Hz, 1 if unknown)."""
         self._clock = _EventClock()
         self._rate = self.format.sample_rate or 16000
         self._channels = self.format.channels or 1
@@ -1008,8 +998,7 @@ class AudioEvidenceNode(UpstreamNode):
     def process(self, data):
         """Audio goes into the ring (NaN/Inf as 0.0) and into the pending clips; an alert
         event starts a clip with pre_alert_s of the ring. Returns the clips completed by this
-        block (audio.evidence JsonData) or None.
-        """
+        block (audio.evidence JsonData) or None."""
         now = self._clock.see(data, self.format.sample_rate)
         if data.kind == "numpy":
             # Evidence is audio someone will listen to: NaN/Inf kept as silence, not as NaN

@@ -111,8 +111,7 @@ class SpeechGate:
 
     def reset(self, origin: int) -> None:
         """Starts over at sample `origin` (a pts, in samples): not speaking, no candidate start
-        or gap; padded starts go no earlier than `origin`.
-        """
+        or gap; padded starts go no earlier than `origin`."""
         self.floor = origin            # a padded start goes no earlier than this
         self.speaking = False
         self.candidate = None          # start of speech not yet confirmed
@@ -224,8 +223,8 @@ class VAD(_VadBase):
     speech_start / speech_end events (module docstring) and passes the audio on when
     pass_audio. ModelUnavailable (a ModelError) at setup when onnxruntime or the model is
     missing; ValueError for a block not 16 kHz mono. Runs on the thread that pushes (the
-    engine thread), one ONNX call per window.
-    """
+    engine thread), one ONNX call per window."""
+
     node_type = "VAD"
     description = "Silero voice activity detection (ONNX, 16 kHz mono); emits speech events."
     params = (Param("threshold", float, 0.5, "speech probability that counts as speech",
@@ -233,8 +232,7 @@ class VAD(_VadBase):
 
     def output_format(self, fmt: AudioFormat) -> AudioFormat:
         """The input format (no audio when pass_audio is off); ValueError, naming the node to put
-        before it, unless the input is 16000 Hz and mono.
-        """
+        before it, unless the input is 16000 Hz and mono."""
         if fmt.sample_rate is not None and fmt.sample_rate != MODEL_RATE:
             raise ValueError(f"VAD needs {MODEL_RATE} Hz input, got {fmt.sample_rate} Hz "
                              f"(put a Resample node with rate: {MODEL_RATE} before it)")
@@ -245,8 +243,7 @@ class VAD(_VadBase):
 
     def setup(self):
         """Loads the ONNX session (ModelUnavailable if it cannot) and preallocates the model's
-        inputs: [64-sample context | 512-sample window] float32, state (2, 1, 128) float32.
-        """
+        inputs: [64-sample context | 512-sample window] float32, state (2, 1, 128) float32."""
         self._session = load_silero_session()
         # Preallocated model inputs: [context | window] is filled in place, so a window costs
         # one ONNX call and two small copies.
@@ -264,7 +261,8 @@ class VAD(_VadBase):
         self.last_probability = 0.0
 
     def reset_model(self) -> None:
-        """Zeroes the context, the model state and the partly filled window; pts restarts at the next block."""
+        """Zeroes the context, the model state and the partly filled window; pts restarts at the
+        next block."""
         self._x.fill(0.0)
         self._state = np.zeros(STATE_SHAPE, dtype=np.float32)
         self._feed["state"] = self._state
@@ -285,8 +283,7 @@ class VAD(_VadBase):
         """Fills 512-sample windows from the block (float32, NaN/Inf as 0 with a non_finite
         event), runs the model on each full one and steps the gate. Returns the block (if
         pass_audio) and the speech events it confirmed. ValueError for a rate other than 16000 Hz
-        or more than one channel.
-        """
+        or more than one channel."""
         array = frame.array
         if frame.sample_rate is not None and frame.sample_rate != MODEL_RATE:
             raise ValueError(f"VAD needs {MODEL_RATE} Hz input, got a {frame.sample_rate} Hz "
@@ -320,8 +317,7 @@ class VAD(_VadBase):
 
     def on_control(self, event):
         """flush, end_of_stream and discontinuity run the last partial window zero-padded, close
-        an open utterance with speech_end and reset the model; reset only resets the model.
-        """
+        an open utterance with speech_end and reset the model; reset only resets the model."""
         name = event.event
         if name in ("flush", "end_of_stream", "discontinuity"):
             events = []
@@ -350,21 +346,24 @@ class EnergyVAD(_VadBase):
     """Model-free voice activity: RMS of `window_ms` windows (all channels pooled, units of
     full scale) against `threshold_dbfs`, speech ending below threshold_dbfs - hysteresis_db,
     through the same SpeechGate as VAD. Any rate, any dtype, (samples,) or (samples,
-    channels). ValueError if no sample rate is known or it changes mid-stream.
-    """
+    channels). ValueError if no sample rate is known or it changes mid-stream."""
+
     node_type = "EnergyVAD"
     description = "Model-free voice activity by RMS level in short windows; any rate, any dtype."
     params = (
         Param("threshold_dbfs", float, -40.0, "window RMS (dBFS) at or above which is speech",
-              min=SILENCE_DBFS, max=0.0, range_reason="levels run from the -120 dBFS silence floor to full scale",
+              min=SILENCE_DBFS, max=0.0,
+              range_reason="levels run from the -120 dBFS silence floor to full scale",
               aliases=("threshold_db",)),
-        Param("hysteresis_db", float, 6.0, "speech ends below threshold_dbfs minus this (dB)", min=0.0,
+        Param("hysteresis_db", float, 6.0, "speech ends below threshold_dbfs minus this (dB)",
+              min=0.0,
               max=120.0),
         Param("window_ms", float, 10.0, "analysis window", min=1.0, max=100.0),
     ) + _COMMON_PARAMS
 
     def setup(self):
-        """On and off levels as linear RMS (units of full scale); the window is sized at the first block."""
+        """On and off levels as linear RMS (units of full scale); the window is sized at the first
+        block."""
         self._rate = self.format.sample_rate
         self._gate = None
         self._next_pts = None
@@ -388,8 +387,7 @@ class EnergyVAD(_VadBase):
 
     def process(self, frame):
         """Adds the block's squares to the windows and steps the gate at each full one. Returns the
-        block (if pass_audio) and the speech events it confirmed (non_finite too, NaN/Inf as 0).
-        """
+        block (if pass_audio) and the speech events it confirmed (non_finite too, NaN/Inf as 0)."""
         if self._next_pts is None:
             self._begin(frame)
         elif frame.sample_rate is not None and frame.sample_rate != self._rate:
@@ -422,8 +420,7 @@ class EnergyVAD(_VadBase):
 
     def on_control(self, event):
         """flush, end_of_stream and discontinuity judge the last partial window and close an open
-        utterance with speech_end; they and reset restart pts at the next block.
-        """
+        utterance with speech_end; they and reset restart pts at the next block."""
         name = event.event
         if name in ("flush", "end_of_stream", "discontinuity"):
             events = []
