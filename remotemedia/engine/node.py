@@ -224,6 +224,7 @@ class Node:
         if not renames or not any(k in renames for k in params):
             return params, []
         out: dict = {}
+        given_as: dict[str, str] = {}
         notes: list[str] = []
         for key, value in params.items():
             name = renames.get(key, key)
@@ -231,8 +232,10 @@ class Node:
                 notes.append(f"param '{key}' of {cls.node_type} is deprecated; "
                              f"use '{name}' (same value and unit)")
             if name in out:
-                raise ValueError(f"param '{name}' is given twice (as '{key}' too); give one")
+                old = key if key != name else given_as[name]
+                raise ValueError(f"param '{name}' is given twice (as '{old}' too); give one")
             out[name] = value
+            given_as[name] = key
         return out, notes
 
     @classmethod

@@ -36,8 +36,9 @@ def test_old_name_loads_with_a_warning_naming_the_new_one(node_type, old, new, v
 
 @pytest.mark.parametrize("node_type,old,new,value", RENAMED)
 def test_old_and_new_name_together_is_an_error(node_type, old, new, value):
-    with pytest.raises(ManifestError, match=f"'{new}' is given twice"):
-        load_manifest(manifest(node_type, {old: value, new: value}))
+    for params in ({old: value, new: value}, {new: value, old: value}):
+        with pytest.raises(ManifestError, match=f"'{new}' is given twice \\(as '{old}' too\\)"):
+            load_manifest(manifest(node_type, params))
 
 
 @pytest.mark.parametrize("node_type,old,new,value", RENAMED)
