@@ -188,7 +188,15 @@ class NodeContext:
 
 
 class Node:
-    """Base class of every node. Subclasses set the class attributes and override `process`."""
+    """Base class of every node. Subclasses set the class attributes and override `process`.
+
+    Threads: `setup` runs when the session opens and `teardown` when it closes, on the thread
+    that opens and closes it; `process` and `on_control` run on the thread that pushes
+    (Session.push): the runner thread in queued mode, the device's audio callback in callback
+    mode, so they must not block. A node that must block or is slow goes on its own executor
+    (`executor: process` or `ray`). Audio arrives as NumpyData with an ndarray of
+    (samples,) or (samples, channels), pts in samples at the stream's rate.
+    """
 
     node_type: ClassVar[str] = ""
     description: ClassVar[str] = ""

@@ -295,7 +295,8 @@ class ProcessNode(Node):
     def process(self, data):
         """Copies the frame into shared memory (one io copy), sends it under the queue policy and
         returns whatever answers arrived within reply_wait_s: numpy outputs as read-only views
-        onto shared memory (or counted copies past the borrow limit). Runs on the engine thread.
+        onto shared memory (or counted copies past the borrow limit). Runs on the thread that
+        pushes and may wait there up to reply_wait_s (longer under `block` with a full queue).
         A crashed or silent worker: frames in flight count as drops, then on_error applies
         (WorkerCrashed under fail)."""
         counters = self.context.counters if self.context is not None else None

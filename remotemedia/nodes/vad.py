@@ -222,8 +222,8 @@ class VAD(_VadBase):
     Input (samples,) or (samples, 1), any dtype (integers in units of full scale). Emits
     speech_start / speech_end events (module docstring) and passes the audio on when
     pass_audio. ModelUnavailable (a ModelError) at setup when onnxruntime or the model is
-    missing; ValueError for a block not 16 kHz mono. Runs on the thread that pushes (the
-    engine thread), one ONNX call per window."""
+    missing; ValueError for a block not 16 kHz mono. Runs on the thread that pushes, one
+    ONNX call per 512-sample window (Node: threads)."""
 
     node_type = "VAD"
     description = "Silero voice activity detection (ONNX, 16 kHz mono); emits speech events."

@@ -254,8 +254,9 @@ class RayNode(Node):
     def process(self, data):
         """Sends the frame to the actor (one pickle, counted) under the queue policy and returns
         whatever answers have arrived within reply_wait_s (RuntimeData, as the wrapped node
-        returned them). Runs on the engine thread. A dead or silent actor: frames in flight count
-        as drops, then on_error applies (ActorCrashed under fail)."""
+        returned them). Runs on the thread that pushes and may wait there up to reply_wait_s
+        (longer under `block` with a full queue). A dead or silent actor: frames in flight
+        count as drops, then on_error applies (ActorCrashed under fail)."""
         counters = self.context.counters if self.context is not None else None
         self._counters = counters
         out: list = []
