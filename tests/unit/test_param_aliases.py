@@ -74,3 +74,31 @@ def test_old_name_behaves_like_the_new_one():
 def test_aliases_are_listed_by_describe():
     params = {p["name"]: p for p in registry.resolve("SilenceDetector").describe()["params"]}
     assert params["silence_dbfs"]["aliases"] == ["silence_db"]
+
+
+def native_params():
+    for name, cls in registry.types().items():
+        if cls.describe().get("upstream"):
+            continue            # the upstream's names stay the upstream's (compatibility)
+        for p in cls.params:
+            yield name, p
+
+
+def test_native_params_name_absolute_levels_dbfs():
+    """A param documented as a level in dBFS is named `_dbfs`; `_db` is for relative gains."""
+    wrong = [f"{node}.{p.name}" for node, p in native_params()
+             if "dBFS" in p.doc and not p.name.endswith("_dbfs")]
+    assert not wrong, f"absolute levels not named _dbfs: {wrong}"
+
+
+def test_every_alias_loads_as_its_param_with_a_warning():
+    """Each deprecated name any native node declares, not only the ones listed above."""
+    seen = 0
+    for node, p in native_params():
+        for alias in p.aliases:
+            value = p.default if p.default is not None else p.min
+            m = load_manifest(manifest(node, {alias: value}))
+            assert m.nodes[0].params[p.name] == value
+            assert any(f"'{alias}'" in w and f"'{p.name}'" in w for w in m.warnings)
+            seen += 1
+    assert seen >= len(RENAMED)
