@@ -288,7 +288,11 @@ class BinaryData(_ValueData):
 
 
 class ControlData(_ValueData):
-    """A stream event. Nodes that do not handle control data let it pass to their consumers."""
+    """RuntimeData.Control: a stream event (`event`), one of CONTROL_EVENTS: `flush` (release
+    what is buffered), `end_of_stream` (flush, and no more input follows), `reset` (drop state),
+    `discontinuity` (the next block does not follow on in pts: flush and restart timing).
+    ValueError for any other name. A node's on_control sees it first; then it passes to the
+    node's consumers, as it does past nodes that do not handle it."""
 
     __slots__ = ("event",)
     kind = "control"
