@@ -220,6 +220,11 @@ def write_atomic(path: Path, text: str) -> None:
 
 @dataclass
 class InputState:
+    """One input file of a batch run, on the driver: its path and report key, its duration in
+    seconds from the header (0.0 if unreadable; for the time left), its report once done,
+    whether it was resumed from an earlier run's report, and `alone` when it was lost with a
+    broken worker pool and must run again with nothing beside it."""
+
     path: Path
     key: str
     expected_s: float = 0.0          # from the header, for the time left; 0 if unreadable

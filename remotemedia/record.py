@@ -202,6 +202,9 @@ class Recorder(BlockObserver):
 
     # -- set up (before the run) -----------------------------------------------------------------
     def bind(self, runner) -> "Recorder":
+        """Takes the run's formats (rate in Hz, channels, block size in samples, the output's
+        format) from `runner` and sizes the rings; waits for the writer when full only when the
+        run is not realtime (a file run), else drops and counts. Returns self."""
         self.runner = runner
         self.wait_when_full = not runner.realtime
         manifest = runner.pipeline.manifest
@@ -263,6 +266,9 @@ class Recorder(BlockObserver):
 
     # -- the runner's thread: copy and note, nothing else -----------------------------------------
     def block(self, seq, pts, block, arrival_s, lateness_s) -> None:
+        """Copies the input block into the ring for the writer thread and starts its timeline row.
+        Runs on the runner thread (or the audio callback); never blocks in a realtime run: a full
+        ring counts blocks_dropped."""
         t0 = _clock()
         self._t_block = t0
         self._seq = seq
@@ -308,6 +314,9 @@ class Recorder(BlockObserver):
         self._cost_block = _clock() - t0
 
     def outputs(self, outputs, final) -> None:
+        """Copies output audio into the output ring and keeps events for events.jsonl, completing
+        the block's timeline row. Same thread and rules as block(); a frame whose channel count is
+        not the output format's counts outputs_mismatched."""
         t0 = _clock()
         if not self.accepting:
             return
@@ -496,6 +505,8 @@ class Recorder(BlockObserver):
         return summary
 
     def summary(self) -> dict:
+        """The recorder's counters for the report: directory, blocks and outputs recorded and
+        dropped, outputs_mismatched, events, and cost_us {p50, p99, max} of its own calls."""
         n = min(self._cost_n, self._cost.size)
         cost = None
         if n:
@@ -525,10 +536,12 @@ class Observers(BlockObserver):
         self.observers = [o for o in observers if o is not None]
 
     def block(self, seq, pts, block, arrival_s, lateness_s) -> None:
+        """Calls block() of each observer in order."""
         for o in self.observers:
             o.block(seq, pts, block, arrival_s, lateness_s)
 
     def outputs(self, outputs, final) -> None:
+        """Calls outputs() of each observer in order."""
         for o in self.observers:
             o.outputs(outputs, final)
 
@@ -581,6 +594,7 @@ class Recording:
 
     @property
     def blocks(self) -> int:
+        """Rows in the timeline: blocks recorded."""
         return int(self.timeline["seq"].size)
 
     @property

@@ -124,6 +124,8 @@ class ArrivalClock(Clock):
         self._t0 = 0.0
 
     def arrival(self, n: int) -> float:
+        """When block `n` (0-based) arrives, in seconds since start: the table's entry, else one
+        period_s after the previous block (n * period_s with an empty table)."""
         a = self.arrivals
         if n < a.size:
             return float(a[n])
@@ -132,13 +134,19 @@ class ArrivalClock(Clock):
         return float(a[-1]) + (n - a.size + 1) * self.period_s
 
     def start(self) -> None:
+        """Starts the run: time 0 is now (time.monotonic() when realtime)."""
         self._t0 = time.monotonic()
         self._now = 0.0
 
     def now(self) -> float:
+        """Seconds since start(): monotonic when realtime, else the simulated time (the last
+        arrival waited for)."""
         return time.monotonic() - self._t0 if self.realtime else self._now
 
     def wait_for_frame(self, n: int) -> float:
+        """Releases block `n` at its arrival: sleeps until then when realtime (on the runner
+        thread), else moves simulated time there. Returns its lateness against n * period_s in
+        seconds, >= 0."""
         due = self.arrival(n)
         if self.realtime:
             while True:
@@ -174,13 +182,19 @@ class RecordingSource(Source):
         self._counters = None
 
     def attach(self, session) -> None:
+        """Keeps the session's counters, into which read() puts the recorded xruns and drops
+        back."""
         self._counters = session.counters
 
     def open(self) -> None:
+        """Opens the recording's input.wav (soundfile; its errors propagate)."""
         import soundfile as sf
         self._file = sf.SoundFile(str(self.recording.path / "input.wav"), "r")
 
     def read(self):
+        """The next recorded block, float32 (samples,) or (samples, channels), as long as it was
+        recorded, or None at the end. First adds the xruns and refused blocks the timeline shows
+        before it to the counters (input_overflow, output_underflow, frames_in, drops)."""
         n = self._n
         if n >= self._samples.size:
             return None
@@ -196,6 +210,7 @@ class RecordingSource(Source):
         return block if block.shape[0] else None
 
     def close(self) -> None:
+        """Closes input.wav; safe to call twice."""
         f, self._file = self._file, None
         if f is not None:
             f.close()
@@ -217,24 +232,31 @@ class CollectingSink(Sink):
             self.clocked = then.clocked
 
     def attach(self, session) -> None:
+        """Passes the session on to the wrapped sink, if any."""
         if self.then is not None:
             self.then.attach(session)
 
     def open(self) -> None:
+        """Opens the wrapped sink, if any."""
         if self.then is not None:
             self.then.open()
 
     def write(self, frame) -> None:
+        """Keeps a float32 (samples, channels) copy of the frame's samples (one copy per
+        block, not counted as io), then writes the frame to the wrapped sink."""
         a = frame.array
         self.chunks.append(np.array(a.reshape(a.shape[0], -1), dtype=np.float32))
         if self.then is not None:
             self.then.write(frame)
 
     def close(self) -> None:
+        """Closes the wrapped sink, if any; the collected chunks stay."""
         if self.then is not None:
             self.then.close()
 
     def samples(self, channels: int) -> np.ndarray:
+        """Everything written, float32 (samples, channels); an empty (0, channels) array if
+        nothing was."""
         if not self.chunks:
             return np.zeros((0, channels), dtype=np.float32)
         return np.concatenate(self.chunks)
@@ -248,9 +270,12 @@ class EventCollector(BlockObserver):
         self._seq = -1
 
     def block(self, seq, pts, block, arrival_s, lateness_s) -> None:
+        """Remembers the block's seq, to stamp the events that its push produces."""
         self._seq = seq
 
     def outputs(self, outputs, final) -> None:
+        """Keeps every non-audio output as {"seq", "event"} passed through strict JSON, as
+        record.py's events.jsonl holds it (seq None for the final push; end_of_stream left out)."""
         from .io.events import event_record, json_default as _json_default
         import json
         for out in outputs:

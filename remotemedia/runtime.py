@@ -23,6 +23,7 @@ def is_available() -> bool:
 
 
 def get_runtime_version() -> str:
+    """The installed remotemedia version string (remotemedia.__version__)."""
     from . import __version__
     return __version__
 

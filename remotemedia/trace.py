@@ -67,6 +67,8 @@ class Tracer(BlockObserver):
         self._append_block = self.blocks.append
 
     def bind(self, runner) -> "Tracer":
+        """Hooks into `runner` before its run: the session's node spans come to spans_for, and the
+        tracer joins runner.observer. Returns self."""
         from .record import combine
         self.runner = runner
         runner.trace = self.spans_for
@@ -80,6 +82,9 @@ class Tracer(BlockObserver):
 
     # -- per block -------------------------------------------------------------------------------
     def block(self, seq, pts, block, arrival_s, lateness_s) -> None:
+        """Notes the start of block `seq` (perf_counter seconds) and collects the device callback
+        times the stream stamped since the last block. Runner thread; no allocation beyond the
+        span lists."""
         self._seq = seq
         if not self._stream_checked:
             self._find_stream()
@@ -88,6 +93,8 @@ class Tracer(BlockObserver):
         self._block_t0 = _now()
 
     def outputs(self, outputs, final) -> None:
+        """Closes the block's span, adds an instant for each event that came out, and one when a
+        counter (xruns, drops, errors) moved. Runner thread."""
         t1 = _now()
         if not final and self._block_t0:
             append = self._append_block

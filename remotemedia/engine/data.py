@@ -136,10 +136,12 @@ class NumpyData(RuntimeData):
     # -- shape helpers -------------------------------------------------------------------------
     @property
     def samples(self) -> int:
+        """Samples per channel: shape[0] ((samples,) or (samples, channels)); 1 for a 0-d array."""
         return self._source.shape[0] if self._source.ndim else 1
 
     @property
     def channels(self) -> int:
+        """Channels: shape[1] of a (samples, channels) array, 1 for (samples,)."""
         return self._source.shape[1] if self._source.ndim >= 2 else 1
 
     # -- writing ---------------------------------------------------------------------------------
@@ -246,6 +248,9 @@ class _ValueData(_Immutable, RuntimeData):
 
 
 class TextData(_ValueData):
+    """RuntimeData.Text: a str (`text`), pts in samples or None, and frozen metadata. TypeError for
+    a non-str."""
+
     __slots__ = ("text",)
     kind = "text"
     _field = "text"
@@ -257,12 +262,18 @@ class TextData(_ValueData):
 
 
 class JsonData(_ValueData):
+    """RuntimeData.Json: an event or any JSON-able value (`value`), pts in samples or None, and
+    frozen metadata. Written out as strict RFC 8259 JSON (engine/strictjson.py)."""
+
     __slots__ = ("value",)
     kind = "json"
     _field = "value"
 
 
 class BinaryData(_ValueData):
+    """RuntimeData.Binary: bytes (`data`), pts in samples or None, and frozen metadata. TypeError
+    for non-bytes."""
+
     __slots__ = ("data",)
     kind = "binary"
     _field = "data"
@@ -277,7 +288,11 @@ class BinaryData(_ValueData):
 
 
 class ControlData(_ValueData):
-    """A stream event. Nodes that do not handle control data let it pass to their consumers."""
+    """RuntimeData.Control: a stream event (`event`), one of CONTROL_EVENTS: `flush` (release
+    what is buffered), `end_of_stream` (flush, and no more input follows), `reset` (drop state),
+    `discontinuity` (the next block does not follow on in pts: flush and restart timing).
+    ValueError for any other name. A node's on_control sees it first; then it passes to the
+    node's consumers, as it does past nodes that do not handle it."""
 
     __slots__ = ("event",)
     kind = "control"

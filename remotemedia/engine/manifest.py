@@ -67,6 +67,11 @@ _CONN_KEYS = {"from", "to", "input"}
 
 @dataclass(frozen=True)
 class NodeSpec:
+    """One node of a validated manifest: its id, type name and class, checked params (names
+    as the class declares them, defaults filled in), executor ("inline", "process", "ray",
+    ...), on_error policy, queue size and policy for queued executors, and the Ray resources
+    (CPUs, GPUs, memory) of a ray executor."""
+
     id: str
     node_type: str
     node_class: type[Node]
@@ -80,6 +85,9 @@ class NodeSpec:
 
 @dataclass(frozen=True)
 class Connection:
+    """One edge: `source` (a node id or "input") to `target` (a node id or "output"), arriving
+    under `input`."""
+
     source: str
     target: str
     input: str          # the input name at the target; defaults to the source id
@@ -87,6 +95,11 @@ class Connection:
 
 @dataclass(frozen=True)
 class Manifest:
+    """A validated manifest, immutable: the audio format (Hz, channels, samples per block),
+    nodes, connections, their topological `order`, the output and merged input format of
+    every node, the shape it was read in ("native" or "upstream") and its warnings, one line
+    each. Built by load_manifest()/validate_manifest(), which raise ManifestError."""
+
     source: str
     version: str
     metadata: Mapping[str, Any]
@@ -104,9 +117,11 @@ class Manifest:
 
     @property
     def name(self) -> str:
+        """metadata.name, else the file name without its suffix."""
         return str(self.metadata.get("name") or Path(self.source).stem)
 
     def node(self, node_id: str) -> NodeSpec:
+        """The NodeSpec with id `node_id`; KeyError if there is none."""
         for spec in self.nodes:
             if spec.id == node_id:
                 return spec
@@ -180,6 +195,12 @@ def load_manifest(src: Any, *, allow_import: Iterable[str] = (),
 def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (),
                       registry: NodeRegistry = default_registry,
                       audio_overrides: Mapping[str, Any] | None = None) -> Manifest:
+    """Checks a parsed manifest document and returns the Manifest: keys, version, audio,
+    nodes (types resolved in `registry`, params checked, deprecated param names renamed with
+    a warning), connections, order (no cycles), reachability and the audio format through
+    the graph. `audio_overrides` (sample_rate, channels, block_size) win over the document's.
+    An upstream-shape document is translated first (UPSTREAM.md Part A). ManifestError names
+    the first problem, the source and the node."""
     def fail(problem: str, node_id: str | None = None):
         raise ManifestError(problem, source=source, node_id=node_id)
 
@@ -287,6 +308,10 @@ def _check_node(raw, index, seen, fail, registry, allow_import, default_on_error
     # know into a warning (upstream manifests carry several), never into a silent fall-back.
     normalize = getattr(cls, "normalize_params", None)
     try:
+        # A deprecated param name (Param.aliases) is renamed, with a warning naming the new one.
+        params, notes = cls.rename_aliases(params)
+        if warnings is not None:
+            warnings.extend(f"node '{node_id}': {note}" for note in notes)
         if normalize is not None:
             params, notes = normalize(params)
             if warnings is not None:

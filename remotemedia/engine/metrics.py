@@ -24,6 +24,7 @@ class Counters:
         self.reset()
 
     def reset(self):
+        """Sets every count to 0 (frames, events, copies, drops, errors, xruns)."""
         self.frames_in = 0
         self.frames_out = 0
         self.events_out = 0
@@ -46,10 +47,13 @@ class LatencyRing:
         self.reset()
 
     def reset(self):
+        """Forgets every latency: count and max to 0 (old values are overwritten as new ones
+        come)."""
         self.count = 0
         self.max_ns = 0
 
     def add(self, ns: int) -> None:
+        """Records one latency in ns: O(1), no allocation, safe only from one writer thread."""
         count = self.count
         self.values[count & (RING_SIZE - 1)] = ns   # the next slot follows from the count
         self.count = count + 1
@@ -61,6 +65,7 @@ class LatencyRing:
         return window(self.values, self.count).astype(np.int64, copy=False)
 
     def summary_us(self) -> "LatencySummary | None":
+        """p50/p95/p99 over the last RING_SIZE values and the all-time max, in us; None if empty."""
         return summarize(self.values, self.count, self.max_ns, 1e-3)
 
 
@@ -92,6 +97,7 @@ class LatencySummary:
     max: float
 
     def as_dict(self) -> dict:
+        """The four figures as a dict of floats in us (p50, p95, p99, max)."""
         return asdict(self)
 
 
@@ -108,6 +114,8 @@ class NodeStatistics:
     executor: Mapping[str, Any] | None = None
 
     def as_dict(self) -> dict:
+        """The node's entry in the stats report: type, calls, errors, latency_us {p50, p99, max}
+        (zeros before the first call), and the executor's own figures if any."""
         lat = self.latency_us
         out = {
             "type": self.node_type,

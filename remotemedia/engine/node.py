@@ -16,6 +16,7 @@ import difflib
 import importlib
 import inspect
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterable
 
@@ -32,7 +33,13 @@ _TYPE_NAMES = {int: "int", float: "float", str: "str", bool: "bool", list: "list
 
 @dataclass(frozen=True)
 class Param:
-    """A typed node parameter, checked when the manifest loads."""
+    """A typed node parameter, checked when the manifest loads.
+
+    `type` is int, float, str, bool, list or dict; `default` is REQUIRED when the manifest must
+    give it; `min`/`max` bound numbers (inclusive) in the param's own unit, which its name or
+    `doc` states (`_hz`, `_ms`, `_dbfs` for absolute levels, `_db` for relative gains).
+    `aliases` are deprecated names still accepted: the manifest loader renames them and adds
+    a warning naming the new one (`Node.rename_aliases`)."""
 
     name: str
     type: type
@@ -43,13 +50,17 @@ class Param:
     max: float | None = None
     #: why the range is what it is, said in the error (e.g. "a 16-bit signal's dynamic range")
     range_reason: str = ""
+    #: old names of this param, accepted with a deprecation warning naming `name`
+    aliases: tuple[str, ...] = ()
 
     @property
     def required(self) -> bool:
+        """True if the manifest must give this param (it has no default)."""
         return self.default is REQUIRED
 
     @property
     def type_name(self) -> str:
+        """The declared type as the manifest's user spells it ("int", "float", ...)."""
         return _TYPE_NAMES.get(self.type, getattr(self.type, "__name__", str(self.type)))
 
     def check(self, value: Any) -> Any:
@@ -82,6 +93,8 @@ class Param:
         return f" ({self.range_reason})" if self.range_reason else ""
 
     def describe(self) -> dict:
+        """A JSON-ready dict of the param (name, type, default, required, doc, and choices,
+        min, max, aliases where set), as `remotemedia nodes` lists it."""
         out = {"name": self.name, "type": self.type_name,
                "default": None if self.required else self.default,
                "required": self.required, "doc": self.doc}
@@ -91,6 +104,8 @@ class Param:
             out["min"] = self.min
         if self.max is not None:
             out["max"] = self.max
+        if self.aliases:
+            out["aliases"] = list(self.aliases)
         return out
 
 
@@ -103,6 +118,8 @@ class InputRequirement:
     c_contiguous: bool = False
 
     def satisfied_by(self, array: np.ndarray) -> bool:
+        """True if `array` already meets the requirement (dtype and, if asked, C order): no copy
+        needed."""
         if self.c_contiguous and not array.flags.c_contiguous:
             return False
         if self.dtype == "floating":
@@ -144,6 +161,8 @@ class AudioFormat:
     carries_audio: bool = True      # False where only events flow (a VAD passing no audio)
 
     def replace(self, **changes) -> "AudioFormat":
+        """A copy with the given fields changed (sample_rate in Hz, channels, block_size in
+        samples)."""
         return dataclasses.replace(self, **changes)
 
 
@@ -169,7 +188,15 @@ class NodeContext:
 
 
 class Node:
-    """Base class of every node. Subclasses set the class attributes and override `process`."""
+    """Base class of every node. Subclasses set the class attributes and override `process`.
+
+    Threads: `setup` runs when the session opens and `teardown` when it closes, on the thread
+    that opens and closes it; `process` and `on_control` run on the thread that pushes
+    (Session.push): the runner thread in queued mode, the device's audio callback in callback
+    mode, so they must not block. A node that must block or is slow goes on its own executor
+    (`executor: process` or `ray`). Audio arrives as NumpyData with an ndarray of
+    (samples,) or (samples, channels), pts in samples at the stream's rate.
+    """
 
     node_type: ClassVar[str] = ""
     description: ClassVar[str] = ""
@@ -200,8 +227,36 @@ class Node:
         self.format = context.format
 
     @classmethod
+    def rename_aliases(cls, params: dict) -> tuple[dict, list[str]]:
+        """`params` with every deprecated alias (`Param.aliases`) under its current name, and
+        one warning line per alias used, naming the new name. ValueError when a param is given
+        under both names."""
+        renames = {a: p.name for p in cls.params for a in p.aliases}
+        if not renames or not any(k in renames for k in params):
+            return params, []
+        out: dict = {}
+        given_as: dict[str, str] = {}
+        notes: list[str] = []
+        for key, value in params.items():
+            name = renames.get(key, key)
+            if name != key:
+                notes.append(f"param '{key}' of {cls.node_type} is deprecated; "
+                             f"use '{name}' (same value and unit)")
+            if name in out:
+                old = key if key != name else given_as[name]
+                raise ValueError(f"param '{name}' is given twice (as '{old}' too); give one")
+            out[name] = value
+            given_as[name] = key
+        return out, notes
+
+    @classmethod
     def check_params(cls, params: dict) -> dict:
-        """Validated params with defaults filled in; ValueError names the first problem."""
+        """Validated params with defaults filled in; ValueError names the first problem.
+        A deprecated alias is accepted with a DeprecationWarning (the manifest loader renames
+        it first and reports a warning line instead)."""
+        params, notes = cls.rename_aliases(params)
+        for note in notes:
+            warnings.warn(note, DeprecationWarning, stacklevel=2)
         known = {p.name: p for p in cls.params}
         unknown = [k for k in params if k not in known]
         if unknown:
@@ -261,6 +316,8 @@ class Node:
 
     @classmethod
     def describe(cls) -> dict:
+        """The node type as JSON-ready data for `remotemedia nodes`: node_type, description,
+        inputs and each Param's describe()."""
         return {"node_type": cls.node_type, "description": cls.description,
                 "inputs": cls.inputs, "params": [p.describe() for p in cls.params]}
 
@@ -291,6 +348,9 @@ class NodeRegistry:
         self._entry_points_loaded = False
 
     def register(self, cls: type[Node], name: str | None = None) -> type[Node]:
+        """Adds `cls` under `name` (default: its node_type, else its class name, which then
+        becomes its node_type); a later registration of the same name replaces the earlier.
+        TypeError if `cls` is not a Node subclass. Returns `cls`, so it works as a decorator."""
         if not (isinstance(cls, type) and issubclass(cls, Node)):
             raise TypeError(f"{cls!r} is not a Node subclass")
         name = name or cls.node_type or cls.__name__
@@ -300,6 +360,9 @@ class NodeRegistry:
         return cls
 
     def load_entry_points(self) -> None:
+        """Loads the `remotemedia.nodes` entry point group once: a Node subclass is registered, a
+        callable is called with this registry (to register several). An entry point's import
+        errors propagate."""
         if self._entry_points_loaded:
             return
         self._entry_points_loaded = True
@@ -312,14 +375,19 @@ class NodeRegistry:
                 obj(self)  # a function that registers several types
 
     def names(self) -> list[str]:
+        """The registered node type names, sorted (entry points loaded first)."""
         self._ensure_loaded()
         return sorted(self._types)
 
     def types(self) -> dict[str, type[Node]]:
+        """Node type name -> class, sorted by name (entry points loaded first)."""
         self._ensure_loaded()
         return dict(sorted(self._types.items()))
 
     def resolve(self, name: str, allow_import: Iterable[str] = ()) -> type[Node]:
+        """The class for node type `name`. A dotted or `module:Class` name is imported only if
+        its module is in `allow_import` (importing runs its code). UnknownNodeType, with a
+        did-you-mean hint, otherwise."""
         self._ensure_loaded()
         cls = self._types.get(name)
         if cls is not None:

@@ -315,12 +315,15 @@ class Schedule:
         return adapted
 
     def discard_in_flight(self) -> None:
+        """Drops frames waiting at fan-in inputs and collected outputs, after a push failed
+        midway."""
         for step in self.steps:
             for q in step.pending.values():
                 q.clear()
         self.outputs.clear()
 
     def raise_unusable(self):
+        """Raises PipelineBroken (from the NodeError that broke the session) or PipelineClosed."""
         if self.broken is not None:
             raise PipelineBroken(f"session is broken: {self.broken}") from self.broken
         raise PipelineClosed("session is closed")

@@ -67,6 +67,8 @@ def record_encode(array, codec: str) -> None:
 
 
 def start_watching(watch: SerializationWatch) -> None:
+    """Counts ndarray pickling for `watch` from now on: installs the counting reducer in
+    copyreg.dispatch_table for the first watcher (keeping any reducer there). Thread-safe."""
     with _lock:
         if not _watchers:
             for t in _WATCHED_TYPES:
@@ -78,6 +80,8 @@ def start_watching(watch: SerializationWatch) -> None:
 
 
 def stop_watching(watch: SerializationWatch) -> None:
+    """Stops counting for `watch`; the last watcher out restores the reducers that were there.
+    Thread-safe."""
     with _lock:
         if watch in _watchers:
             _watchers.remove(watch)

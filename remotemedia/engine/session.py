@@ -38,9 +38,11 @@ class Pipeline:
 
     @property
     def order(self) -> tuple[str, ...]:
+        """Node ids in topological order (stable in manifest order)."""
         return self.manifest.order
 
     def edges(self) -> list[tuple[str, str]]:
+        """Every connection as (source, target); "input" and "output" included."""
         return [(c.source, c.target) for c in self.manifest.connections]
 
     def session(self, strict_serialization: bool = False, trace=None,
@@ -100,6 +102,7 @@ class Session:
 
     @bypass.setter
     def bypass(self, value: bool) -> None:
+        """Sets bypass: True sends each input block straight to the output, skipping the graph."""
         self._schedule.bypass = bool(value)
 
     # -- control and streaming -------------------------------------------------------------------
@@ -125,6 +128,7 @@ class Session:
     # -- observing -------------------------------------------------------------------------------
     @property
     def closed(self) -> bool:
+        """True once close() has run; push() then raises PipelineClosed."""
         return self._closed
 
     @property

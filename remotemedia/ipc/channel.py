@@ -46,6 +46,8 @@ iox.set_log_level(iox.LogLevel.Error)
 
 
 def root_dir() -> Path:
+    """This user's private directory for remotemedia's IPC state, $TMPDIR/remotemedia-<uid>,
+    created mode 0700. PermissionError if it exists and belongs to another user."""
     root = Path(tempfile.gettempdir()) / f"remotemedia-{os.getuid()}"
     root.mkdir(mode=0o700, exist_ok=True)
     if root.stat().st_uid != os.getuid():
@@ -55,6 +57,7 @@ def root_dir() -> Path:
 
 
 def iox_root() -> Path:
+    """The iceoryx2 root path under root_dir() (its service and node files)."""
     return root_dir() / "iox"
 
 
@@ -65,6 +68,8 @@ def new_prefix(parent_pid: int | None = None) -> tuple[str, str]:
 
 
 def make_config(prefix: str):
+    """An iceoryx2 config whose files carry `prefix` and live under iox_root(), so one run's
+    resources are found and removed together."""
     cfg = iox.config.default()
     cfg.global_cfg.prefix = iox.FileName.new(prefix)
     cfg.global_cfg.root_path = iox.Path.new(str(iox_root()) + "/")
@@ -72,6 +77,8 @@ def make_config(prefix: str):
 
 
 def make_node(prefix: str):
+    """An iceoryx2 IPC node with that config and signal handling off (the Python side handles
+    signals); its /dev/shm files are then made owner-only. iceoryx2's errors propagate."""
     node = (iox.NodeBuilder.new().config(make_config(prefix))
             .signal_handling_mode(iox.SignalHandlingMode.Disabled)
             .create(iox.ServiceType.Ipc))
@@ -88,6 +95,8 @@ def domain_files(prefix: str) -> list[Path]:
 
 
 def tighten_permissions(prefix: str) -> None:
+    """Makes the /dev/shm files starting with `prefix` mode 0600 where they were readable by
+    others; files that vanish meanwhile are skipped."""
     for path in SHM_DIR.glob(prefix + "*"):
         try:
             if path.stat().st_mode & 0o077:
@@ -142,12 +151,18 @@ def remove_stale_domains() -> int:
 
 
 def service_names(token: str, node_id: str) -> dict[str, str]:
+    """The four service names of one process node's channel (req, rep, req_ev, rep_ev) under
+    remotemedia/<token>/<node id>, the id sanitized to [A-Za-z0-9_.-] and cut to 64 characters."""
     safe_id = re.sub(r"[^A-Za-z0-9_.-]", "_", node_id)[:64]
     base = f"remotemedia/{token}/{safe_id}"
     return {k: f"{base}/{k}" for k in ("req", "rep", "req_ev", "rep_ev")}
 
 
 def pubsub(node, name: str, *, buffer: int, borrow: int, safe_overflow: bool, create: bool):
+    """Creates (parent) or opens (worker) a one-publisher, one-subscriber byte-slice service:
+    payload aligned to 64 bytes, `buffer` samples queued, `borrow` held as views at once,
+    no history; `safe_overflow` drops the oldest instead of refusing. iceoryx2's errors propagate.
+    """
     builder = (node.service_builder(iox.ServiceName.new(name))
                .publish_subscribe(SLICE)
                .payload_alignment(iox.Alignment.new(PAYLOAD_ALIGN))
@@ -160,11 +175,14 @@ def pubsub(node, name: str, *, buffer: int, borrow: int, safe_overflow: bool, cr
 
 
 def event(node, name: str, *, create: bool):
+    """Creates or opens the event service that wakes the other side when a sample is sent."""
     builder = node.service_builder(iox.ServiceName.new(name)).event()
     return builder.create() if create else builder.open()
 
 
 def publisher(service, max_slice_len: int, *, block: bool):
+    """A publisher of byte slices up to `max_slice_len` bytes (growing by powers of two),
+    two loans at most; `block` retries until delivered, otherwise a full queue discards."""
     strategy = (iox.BackpressureStrategy.RetryUntilDelivered if block
                 else iox.BackpressureStrategy.DiscardData)
     return (service.publisher_builder()
@@ -204,6 +222,8 @@ class Borrowed:
         self.released = collections.deque()
 
     def count(self) -> int:
+        """Samples still held as views: `taken` less those given back since (drained here, on the
+        caller's thread)."""
         released = self.released
         while released:
             released.popleft()
@@ -262,6 +282,10 @@ class Spinner:
         return mode
 
     def record(self, spun: bool, seconds: float) -> None:
+        """Adds one request's send-to-answer time in seconds to the window of the mode it used
+        (spun or slept) and updates that window's median; the first sample after a switch is
+        skipped.
+        """
         if self.switched:
             self.switched = False
             return

@@ -86,6 +86,7 @@ class Header:
 
     @property
     def last(self) -> bool:
+        """True for the final message answering a request (flag bit0 LAST)."""
         return bool(self.flags & LAST)
 
 
@@ -129,6 +130,8 @@ def _layout(ndim: int, dtype_len: int, meta_len: int):
 
 
 def header_size(ndim: int, dtype_len: int, meta_len: int) -> int:
+    """Bytes of a header for `ndim` dimensions, a dtype string and metadata of these lengths,
+    padded to a multiple of 64."""
     return _layout(ndim, dtype_len, meta_len)[2]
 
 
@@ -205,6 +208,8 @@ _U16 = struct.Struct("<H")
 
 
 def encode_value(value: Any) -> bytes:
+    """`value` in the tagged format (module docstring); ndarrays inside count as serialization
+    events. CodecError for a type it cannot encode."""
     out = bytearray()
     _encode(value, out)
     return bytes(out)
@@ -260,6 +265,8 @@ def _encode(v: Any, out: bytearray) -> None:
 
 
 def decode_value_bytes(buf) -> Any:
+    """The value a tagged-format buffer holds; CodecError if it is malformed or has bytes left
+    over."""
     value, pos = _decode(memoryview(buf), 0)
     if pos != len(buf):
         raise CodecError(f"{len(buf) - pos} stray bytes after a tagged value")
@@ -323,4 +330,5 @@ def _decode(buf: memoryview, pos: int):
 
 
 def encode_metadata(metadata: Mapping[str, Any]) -> bytes:
+    """A metadata mapping in the tagged format; empty bytes for empty metadata."""
     return encode_value(dict(metadata)) if metadata else b""

@@ -194,6 +194,10 @@ class ProcessNode(Node):
 
     # -- lifecycle -------------------------------------------------------------------------------
     def setup(self) -> None:
+        """Reads the REMOTEMEDIA_IPC_* settings (ms or us in the environment, seconds here),
+        creates the iceoryx2 channel and spawns the worker, waiting up to start_timeout_s for its
+        READY (imports and the wrapped node's setup()). Raises a RemoteMediaError naming the
+        node if the worker does not come up."""
         self.deadline_s = _env_seconds("REMOTEMEDIA_IPC_DEADLINE_MS", DEADLINE_S)
         self.reply_wait_s = _env_seconds("REMOTEMEDIA_IPC_REPLY_WAIT_MS", REPLY_WAIT_S)
         self.start_timeout_s = _env_seconds("REMOTEMEDIA_IPC_START_TIMEOUT_MS", START_TIMEOUT_S)
@@ -255,6 +259,8 @@ class ProcessNode(Node):
             worker.close()
 
     def teardown(self) -> None:
+        """Counts the frames still in flight as drops, asks the worker to stop (SIGKILL after
+        STOP_TIMEOUT_S) and closes its channel. Safe to call twice."""
         worker = self.worker
         if worker is None:
             return
@@ -277,14 +283,22 @@ class ProcessNode(Node):
 
     @property
     def pid(self) -> int | None:
+        """The worker process id, or None without a worker."""
         return self.worker.pid if self.worker is not None else None
 
     @property
     def in_flight(self) -> int:
+        """Requests sent and not yet answered, abandoned ones excluded."""
         return sum(1 for r in self._inflight.values() if not r.abandoned)
 
     # -- the hot path ----------------------------------------------------------------------------
     def process(self, data):
+        """Copies the frame into shared memory (one io copy), sends it under the queue policy and
+        returns whatever answers arrived within reply_wait_s: numpy outputs as read-only views
+        onto shared memory (or counted copies past the borrow limit). Runs on the thread that
+        pushes and may wait there up to reply_wait_s (longer under `block` with a full queue).
+        A crashed or silent worker: frames in flight count as drops, then on_error applies
+        (WorkerCrashed under fail)."""
         counters = self.context.counters if self.context is not None else None
         self._counters = counters
         out: list = []
@@ -316,6 +330,8 @@ class ProcessNode(Node):
             return out
 
     def on_control(self, event, _retry: bool = True):
+        """Forwards the control event to the worker; flush and end_of_stream wait until nothing is
+        in flight and return every answer. Failures as in process()."""
         counters = self.context.counters if self.context is not None else None
         self._counters = counters
         out: list = []

@@ -72,6 +72,9 @@ def send_data(publisher, data, request_id: int, *, flags: int = 0, meta: bytes |
 def send_bytes(publisher, kind: int, request_id: int, payload: bytes = b"", *, flags: int = 0,
                pts=None, meta: bytes = b"", cow: int = 0, worker_io: int = 0,
                worker_ser: int = 0) -> None:
+    """Sends one message with a byte payload (text, json, control, done, error...) of `kind`
+    for `request_id`: loans a slice, writes the header (codec.encode_header) and the payload,
+    sends. iceoryx2's errors (a full queue under DiscardData is not one) propagate."""
     hlen = codec.header_size(0, 0, len(meta))
     size = hlen + len(payload)
     sample = publisher.loan_slice_uninit(size)
@@ -174,6 +177,8 @@ def receive(subscriber, borrowed: Borrowed, *, copy_out: bool = False):
 
 
 def error_payload(exc: BaseException) -> bytes:
+    """An exception as the tagged-format payload of an ERROR message: type name, message and
+    the last 4000 characters of its traceback."""
     tb = "".join(traceback.format_exception(exc))
     return codec.encode_value({"type": type(exc).__name__, "message": str(exc),
                                "traceback": tb[-4000:]})

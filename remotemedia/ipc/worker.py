@@ -52,6 +52,11 @@ def _watchdog(parent_pid: int, stopping: threading.Event) -> None:
 
 
 def main() -> int:
+    """The worker's entry point (`python -m remotemedia.ipc.worker`): reads its JSON config from
+    stdin, builds and sets up the node, answers READY and serves requests until STOP or the
+    parent is gone. Returns the exit code: 0 after STOP, 3 (EXIT_CODE_SETUP) when the node
+    cannot be built or set up (an ERROR message says why), 4 (EXIT_CODE_ORPHAN) when the
+    parent died."""
     cfg = json.loads(sys.stdin.read())
     sys.stdin.close()
     for entry in reversed(cfg["sys_path"]):

@@ -20,6 +20,11 @@ def rms_and_peak(array: np.ndarray) -> tuple[float, float]:
 
 @register_node
 class LevelMeter(Node):
+    """Measures RMS and peak over all channels (finite samples only, units of full scale) and
+    emits {"type": "level", "node", "pts", "seq", "rms_dbfs", "peak_dbfs", "clipped", ...}
+    every `every` blocks; levels are dBFS rounded to 0.01, floored at -120 (engine/levels.py).
+    Any dtype, (samples,) or (samples, channels); the block passes on untouched."""
+
     node_type = "LevelMeter"
     description = "Measure RMS and peak in dBFS; emit a Json reading, pass the audio on."
     params = (
@@ -29,10 +34,12 @@ class LevelMeter(Node):
     )
 
     def setup(self):
+        """Resets the block count; `clip_dbfs` as a linear level."""
         self._count = 0
         self._clip_level = 10 ** (self.clip_dbfs / 20.0)
 
     def process(self, frame):
+        """The block itself, and every `every` blocks a level reading (JsonData) after it."""
         self._count += 1
         if self._count < self.every:
             return frame

@@ -21,6 +21,12 @@ GAIN_RANGE = "144 dB is the dynamic range of 24-bit PCM"
 
 @register_node
 class Gain(Node):
+    """Multiplies every sample by a gain: `db` (relative, 20*log10 of the factor) or
+    `linear` (a factor; negative inverts polarity); neither means unity. Float input of any
+    shape ((samples,) or (samples, channels)); integer PCM is converted once to float32 in
+    units of full scale (FLOAT_INPUT). Writes in place where the buffer is not shared (copy on
+    write otherwise). No clipping: a boost past 1.0 stays past 1.0."""
+
     node_type = "Gain"
     description = "Scale samples by a gain in dB or linear; in place when the buffer allows."
     params = (
@@ -33,16 +39,20 @@ class Gain(Node):
 
     @classmethod
     def check_config(cls, config):
+        """ValueError if both `db` and `linear` are given."""
         if config["db"] is not None and config["linear"] is not None:
             raise ValueError("give 'db' or 'linear', not both")
 
     def setup(self):
+        """Works out the linear factor once: `linear`, else 10**(db/20), else 1.0."""
         if self.linear is not None:
             self.factor = self.linear
         else:
             self.factor = 10.0 ** ((self.db or 0.0) / 20.0)
 
     def process(self, frame):
+        """The block scaled by the factor, same shape and dtype; at unity the same frame,
+        untouched."""
         if self.factor == 1.0:
             return frame
         out = frame.writable()
@@ -52,6 +62,10 @@ class Gain(Node):
 
 @register_node
 class Mix(Node):
+    """Sums blocks from several inputs (fan-in, inputs="many"), each times its weight in
+    `weights` (linear, default 1.0). All inputs must have the same shape; float dtype
+    (integer PCM converted once, FLOAT_INPUT). Timing and metadata come from the first input."""
+
     node_type = "Mix"
     description = "Sum frames from several inputs (fan-in), optionally weighted per input."
     inputs = "many"
@@ -59,6 +73,8 @@ class Mix(Node):
     params = (Param("weights", dict, None, "input name -> linear weight (default 1.0 each)"),)
 
     def process(self, frames):
+        """The weighted sum of `frames` (input name -> NumpyData), written into the first input's
+        buffer where it is not shared. ValueError naming the input whose shape differs."""
         weights = self.weights or {}
         names = list(frames)
         first = frames[names[0]]
@@ -83,17 +99,22 @@ class Mix(Node):
 
 @register_node
 class ChannelSelect(Node):
+    """One channel of a (samples, channels) block as a (samples,) view: no copy, the dtype kept.
+    A mono (samples,) block passes as is when `channel` is 0."""
+
     node_type = "ChannelSelect"
     description = "Pick one channel of a (samples, channels) frame as a mono view, no copy."
     params = (Param("channel", int, 0, "zero-based channel index", min=0),)
 
     def output_format(self, fmt):
+        """One channel; ValueError if `channel` is not below the input's channel count."""
         if fmt.channels is not None and self.channel >= fmt.channels:
             raise ValueError(f"channel {self.channel} does not exist in a "
                              f"{fmt.channels}-channel stream")
         return fmt.replace(channels=1)
 
     def process(self, frame):
+        """A (samples,) view of column `channel`; ValueError for a channel the block lacks."""
         array = frame.array
         if array.ndim == 1:
             if self.channel != 0:
@@ -104,13 +125,19 @@ class ChannelSelect(Node):
 
 @register_node
 class Downmix(Node):
+    """Averages all channels to mono: (samples, channels) -> (samples,). Float input keeps its
+    dtype; integer input is averaged in float64 (the mean of integers is not an integer)."""
+
     node_type = "Downmix"
     description = "Average all channels to mono."
 
     def output_format(self, fmt):
+        """One channel."""
         return fmt.replace(channels=1)
 
     def process(self, frame):
+        """The mean over channels, (samples,); a (samples,) block passes as is, a (samples, 1) block
+        becomes a view of its only column."""
         array = frame.array
         if array.ndim == 1 or array.shape[1] == 1:
             return frame if array.ndim == 1 else frame.with_array(frame.array[:, 0])
@@ -120,6 +147,12 @@ class Downmix(Node):
 
 @register_node
 class Reframe(Node):
+    """Re-blocks the stream into blocks of exactly `size` samples, pts counted on from the first
+    input in samples (a discontinuity or reset starts over). A block already `size` long
+    passes as the same view; otherwise the pieces are concatenated (one copy). Keeps views of
+    its input while a block is partial (retains_input). At end of stream the remainder is
+    emitted, zero-padded to `size` if `pad`."""
+
     node_type = "Reframe"
     description = "Re-block the stream into frames of N samples, carrying pts."
     # Partial blocks wait in _pending as views of their input buffers: no one may write those.
@@ -131,13 +164,16 @@ class Reframe(Node):
 
     @classmethod
     def check_config(cls, config):
+        """ValueError if `size` is missing (it has no default)."""
         if config["size"] is None:
             raise ValueError("missing required param 'size' for Reframe")
 
     def output_format(self, fmt):
+        """The block size becomes `size`."""
         return fmt.replace(block_size=self.size)
 
     def setup(self):
+        """Empty pending pieces; pts and seq start at the first input."""
         self._pending: list[np.ndarray] = []
         self._pending_samples = 0
         self._next_pts: int | None = None
@@ -145,6 +181,8 @@ class Reframe(Node):
         self._seq = 0
 
     def process(self, frame):
+        """Zero or more blocks of `size` samples (a list, or the input itself with new pts and
+        seq when it already fits); the remainder waits."""
         array = frame.array
         n = array.shape[0]
         if self._next_pts is None:
@@ -185,6 +223,8 @@ class Reframe(Node):
         return self._template.with_array(block, pts=pts, seq=self._seq - 1)
 
     def on_control(self, event):
+        """flush and end_of_stream emit the remainder (padded with zeros to `size` if `pad`);
+        reset and discontinuity drop it and restart pts at the next input."""
         if event.event in ("flush", "end_of_stream") and self._pending_samples:
             rest = self._take(self._pending_samples)
             if self.pad and rest.array.shape[0] < self.size:
@@ -201,15 +241,22 @@ class Reframe(Node):
 
 @register_node
 class Delay(Node):
+    """Delays the signal by `samples` samples: the first output starts with that many zeros,
+    and end of stream releases the last `samples` of input as a final block. Any shape and
+    dtype; each output is a fresh buffer (one copy per block). 0 passes blocks through."""
+
     node_type = "Delay"
     description = "Delay the signal by N samples (zeros first); end of stream releases the tail."
     params = (Param("samples", int, 0, "delay in samples", min=0, max=1 << 28),)
 
     def setup(self):
+        """No history yet: it is allocated at the first block's shape and dtype."""
         self._history: np.ndarray | None = None
         self._last: NumpyData | None = None
 
     def process(self, frame):
+        """The block delayed: the kept history followed by the head of this block, same shape and
+        dtype; keeps the last `samples` samples for the next block."""
         if self.samples == 0:
             return frame
         array = frame.array
@@ -224,6 +271,8 @@ class Delay(Node):
         return frame.with_array(combined[:n])
 
     def on_control(self, event):
+        """end_of_stream emits the history as a last block (pts after the last input); reset and
+        discontinuity drop it, so the next block starts with zeros again."""
         if event.event == "end_of_stream" and self._history is not None and self._last:
             tail = self._history
             self._history = None

@@ -7,9 +7,13 @@ from ..engine.node import Node, register_node
 
 @register_node
 class PassThrough(Node):
+    """Passes every input on unchanged: audio as the same view (no copy), text, json and binary as
+    they are."""
+
     node_type = "PassThrough"
     description = "Pass every frame on unchanged (the same view, no copy)."
     accepts = frozenset({"numpy", "text", "json", "binary"})
 
     def process(self, data):
+        """`data` itself."""
         return data

@@ -23,14 +23,21 @@ TARGETS = ("float32", "float64", "int16", "int32")
 
 @register_node
 class FormatConvert(Node):
+    """Converts samples to `dtype` (float32, float64, int16 or int32) as the module docstring
+    says: integers scaled by 2**(bits-1) to float, floats scaled, rounded half to even,
+    clipped and NaN as 0 to integers (engine/levels.py). Shape kept; a block already in
+    `dtype` passes as the same view, any other is one new buffer."""
+
     node_type = "FormatConvert"
     description = "Convert samples between float32/64 and int16/int32 PCM: scaled, rounded, clipped."
     params = (Param("dtype", str, "float32", "output sample type", choices=TARGETS),)
 
     def setup(self):
+        """The target numpy dtype."""
         self._target = np.dtype(self.dtype)
 
     def process(self, frame):
+        """The block in the target dtype, same shape, same pts and metadata."""
         array = frame.array
         src = array.dtype
         target = self._target

@@ -64,6 +64,12 @@ def _rate(node: Node, frame) -> int:
 
 @register_node
 class ClippingDetector(Node):
+    """Reports runs of at least `min_run` consecutive samples at or above `threshold_dbfs`
+    (absolute, per channel, either polarity) as {"type": "clipping", "samples", "runs",
+    "peak_dbfs", "pts"} events; runs are carried across blocks. Any dtype, (samples,) or
+    (samples, channels); the block passes on untouched (same view). NaN/Inf give a
+    non_finite event. Counts the clipped samples in `total_samples`."""
+
     node_type = "ClippingDetector"
     description = "Report runs of samples at full scale (clipping); pass the audio on."
     params = (
@@ -74,11 +80,14 @@ class ClippingDetector(Node):
     )
 
     def setup(self):
+        """The threshold as a linear level (units of full scale); no run carried yet."""
         self._level = 10.0 ** (self.threshold_dbfs / 20.0)
         self._carry: np.ndarray | None = None   # per channel: run length at the last frame's end
         self.total_samples = 0
 
     def process(self, frame):
+        """The block itself, then a clipping event (JsonData) if runs long enough ended or continue
+        in it. A clean block costs two reductions and no allocation."""
         array = frame.array
         if array.size == 0:
             return frame
@@ -149,6 +158,7 @@ class ClippingDetector(Node):
         return (frame, event)
 
     def on_control(self, event):
+        """reset, discontinuity and end_of_stream drop the run carried over; emits nothing."""
         if event.event in ("reset", "discontinuity", "end_of_stream"):
             self._carry = None
         return None
@@ -156,25 +166,35 @@ class ClippingDetector(Node):
 
 @register_node
 class SilenceDetector(Node):
+    """Reports sustained silence (block RMS below `silence_dbfs` for `silence_ms`, as
+    silence_start / silence_end with duration_s) and dropouts (a run of samples below
+    `dropout_dbfs` at least `dropout_ms` long with signal on both sides, as dropout with
+    samples and duration_ms). pts in samples at the stream's rate. Any dtype, (samples,) or
+    (samples, channels); the block passes on untouched. Counts dropouts in `dropouts`.
+    ValueError at the first block if no sample rate is known."""
+
     node_type = "SilenceDetector"
     description = "Report sustained silence and short dropouts (dead samples inside signal)."
     params = (
-        Param("silence_db", float, -60.0, "frame RMS (dBFS) below which a frame is silent",
-              min=SILENCE_DBFS, max=0.0, range_reason="levels run from the -120 dBFS silence floor to full scale"),
+        Param("silence_dbfs", float, -60.0, "frame RMS (dBFS) below which a frame is silent",
+              min=SILENCE_DBFS, max=0.0,
+              range_reason="levels run from the -120 dBFS silence floor to full scale",
+              aliases=("silence_db",)),
         Param("silence_ms", float, 2000.0, "silence must last this long to be reported",
               min=1.0, max=HOUR_MS, range_reason="a duration from 0 to one hour"),
-        Param("dropout_db", float, -96.0,
+        Param("dropout_dbfs", float, -96.0,
               "a sample below this level (dBFS) is dead; the default is half an int16 step, so "
               "only digital zeros count, never a quiet real signal", min=-144.0, max=0.0,
-              range_reason="down to -144 dBFS, a 24-bit step"),
+              range_reason="down to -144 dBFS, a 24-bit step", aliases=("dropout_db",)),
         Param("dropout_ms", float, 2.0,
               "a run of dead samples this long, with signal before and after, is a dropout",
               min=0.01, max=HOUR_MS, range_reason="a duration from 0 to one hour"),
     )
 
     def setup(self):
-        self._silence_level = 10.0 ** (self.silence_db / 20.0)
-        self._dead_level = 10.0 ** (self.dropout_db / 20.0)
+        """Thresholds as linear levels; no silence or dead run in progress; dropouts = 0."""
+        self._silence_level = 10.0 ** (self.silence_dbfs / 20.0)
+        self._dead_level = 10.0 ** (self.dropout_dbfs / 20.0)
         self._rate = None
         self._work: np.ndarray | None = None
         self._mask: np.ndarray | None = None
@@ -218,6 +238,8 @@ class SilenceDetector(Node):
         return np.less(work, self._dead_level, out=self._mask)
 
     def process(self, frame):
+        """The block itself, followed by the silence, dropout and non_finite events (JsonData)
+        it completed. NaN/Inf count as 0 for dropouts and are left out of the level."""
         if self._next_pts is None:
             self._begin(frame)
         array = frame.array
@@ -293,6 +315,8 @@ class SilenceDetector(Node):
         return JsonData(value, pts=pts)
 
     def on_control(self, event):
+        """end_of_stream and flush close an open silence with silence_end (so every start has
+        its end); end_of_stream, reset and discontinuity drop a dead run cut off by the end."""
         name = event.event
         if name in ("end_of_stream", "flush") and self._in_silence:
             # The stream ends silent: close the report so every start has its end.
@@ -312,17 +336,26 @@ class SilenceDetector(Node):
 
 @register_node
 class DCOffset(Node):
+    """Reports a DC offset: the signal's mean through two one-pole averages of time constant
+    `window_ms` each, per channel in units of full scale; dc_offset when its magnitude
+    reaches `threshold_dbfs`, dc_offset_cleared when it falls 6 dB below (hysteresis). Any
+    dtype, (samples,) or (samples, channels); the block passes on untouched. `offset` holds
+    the latest signed mean of the largest channel. ValueError if no sample rate is known."""
+
     node_type = "DCOffset"
     description = "Report a DC offset (the signal's running mean) beyond a threshold."
     params = (
-        Param("threshold_db", float, -40.0, "an offset at or above this level (dBFS) is reported "
-              "(-40 dBFS = 1% of full scale)", min=SILENCE_DBFS, max=0.0, range_reason="levels run from the -120 dBFS silence floor to full scale"),
+        Param("threshold_dbfs", float, -40.0, "an offset at or above this level (dBFS) is reported "
+              "(-40 dBFS = 1% of full scale)", min=SILENCE_DBFS, max=0.0,
+              range_reason="levels run from the -120 dBFS silence floor to full scale",
+              aliases=("threshold_db",)),
         Param("window_ms", float, 500.0, "time constant of each of the two averaging stages",
               min=1.0, max=HOUR_MS, range_reason="a duration from 0 to one hour"),
     )
 
     def setup(self):
-        self._on = 10.0 ** (self.threshold_db / 20.0)
+        """On and off levels (off 6 dB below on); no average yet; offset = 0.0."""
+        self._on = 10.0 ** (self.threshold_dbfs / 20.0)
         self._off = self._on / 2          # 6 dB of hysteresis so a borderline offset cannot chatter
         self._stage1 = self._dc = None    # floats for mono, arrays per channel otherwise
         self._flagged = False
@@ -331,6 +364,8 @@ class DCOffset(Node):
         self.offset = 0.0                 # the latest running mean (largest channel), signed
 
     def process(self, frame):
+        """The block itself, then a dc_offset / dc_offset_cleared event (JsonData) when the
+        state changes. NaN/Inf average as 0 and are reported in the event."""
         array = frame.array
         n = array.shape[0] if array.ndim else 0
         if n == 0:
@@ -385,6 +420,7 @@ class DCOffset(Node):
                          "channel": channel}, pts=pts)
 
     def on_control(self, event):
+        """reset and discontinuity restart the averages and clear the flag; emits nothing."""
         if event.event in ("reset", "discontinuity"):
             self._stage1 = self._dc = None
             self._flagged = False

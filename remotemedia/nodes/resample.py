@@ -28,6 +28,13 @@ MAX_RATE = 768_000
 
 @register_node
 class Resample(Node):
+    """Converts the sample rate with libsoxr (soxr.ResampleStream), one filter per stream kept
+    across blocks, so the output equals soxr's one-shot resample of the whole signal. Input
+    float32, float64, int16 or int32, (samples,) or (samples, channels); output in the same
+    dtype and layout at `rate` Hz, in variable-sized blocks (possibly none for a block). pts
+    converted to the output rate and counted on in output samples. NaN/Inf are fed as 0 with
+    a non_finite event."""
+
     node_type = "Resample"
     description = "Convert the sample rate with libsoxr, keeping filter state across frames."
     params = (
@@ -46,10 +53,13 @@ class Resample(Node):
 
     @classmethod
     def check_config(cls, config):
+        """ValueError if `rate` is missing (it has no default)."""
         if config["rate"] is None:
             raise ValueError("missing required param 'rate' for Resample")
 
     def output_format(self, fmt: AudioFormat) -> AudioFormat:
+        """The input format at `rate` Hz with no fixed block size (soxr emits variable blocks).
+        ValueError if `input_rate` disagrees with the stream arriving."""
         if (self.input_rate is not None and fmt.sample_rate is not None
                 and fmt.sample_rate != self.input_rate):
             raise ValueError(f"input_rate is {self.input_rate} Hz but the stream arriving is "
@@ -58,6 +68,8 @@ class Resample(Node):
         return fmt.replace(sample_rate=self.rate, block_size=None)
 
     def setup(self):
+        """Builds the soxr stream for the expected input (rate, channels, float32) so the first
+        block does not pay for it."""
         self._in_rate = self.input_rate or self.format.sample_rate
         # Built for the likely stream now, so the first frame does not pay for it; rebuilt on
         # the first frame only if that frame's dtype or channel count differ.
@@ -98,6 +110,10 @@ class Resample(Node):
         self._started = True
 
     def process(self, frame):
+        """The block resampled (NumpyData at `rate` Hz, or None when soxr holds everything back),
+        plus a non_finite event if needed. ValueError for an unknown input rate, an unsupported
+        dtype, more than 2 dimensions, or a dtype, channel count or rate that changes mid-stream
+        without a discontinuity."""
         if not self._started:
             self._start(frame)
         else:
@@ -132,6 +148,8 @@ class Resample(Node):
         return template.with_array(out, pts=pts, sample_rate=self.rate, seq=self._seq - 1)
 
     def on_control(self, event):
+        """flush, end_of_stream and discontinuity release the filter's tail as a last block and
+        start a fresh filter (the next block sets the pts base); reset only starts fresh."""
         name = event.event
         if name in ("flush", "end_of_stream", "discontinuity"):
             # Release the filter's tail: what is still inside belongs to the audio before.

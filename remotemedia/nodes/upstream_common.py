@@ -70,11 +70,15 @@ class UpstreamNode(Node):
 
     @classmethod
     def check_params(cls, params: dict) -> dict:
+        """Params after normalize_params (aliases renamed, unknown ones dropped), then checked as
+        Node does; ValueError names the first bad one."""
         params, _ = cls.normalize_params(params)
         return super().check_params(params)
 
     @classmethod
     def describe(cls) -> dict:
+        """Node.describe() plus upstream: True, the camelCase param_aliases and alias_of where
+        set."""
         out = super().describe()
         out["upstream"] = True
         if cls.param_aliases:
@@ -95,6 +99,9 @@ class MediaClock:
         self.next_pts = 0
 
     def pts(self, frame, default_rate: int | None) -> int:
+        """The frame's pts in samples (counted on from the last block when it carries none) and
+        remembers the rate (Hz): the frame's, else the one seen, else `default_rate`. ValueError if
+        no rate is known."""
         rate = frame.sample_rate or self.rate or default_rate
         if rate is None:
             raise ValueError("the sample rate is unknown: frames carry none and the manifest "
@@ -105,10 +112,13 @@ class MediaClock:
         return pts
 
     def us(self, pts: int) -> int:
+        """`pts` (samples) as integer microseconds of media time at the remembered rate."""
         return pts * 1_000_000 // self.rate
 
 
 def stream_id(frame) -> str | None:
+    """The frame's metadata stream_id if it is a str, else None (as the upstream's events carry
+    it)."""
     value = frame.metadata.get("stream_id")
     return value if isinstance(value, str) else None
 
@@ -138,6 +148,8 @@ def interleaved(array: np.ndarray) -> np.ndarray:
 
 
 def event_time_us(value: dict) -> int | None:
+    """An event's timestamp_us as int microseconds, or None when missing, negative or not a
+    number."""
     ts = value.get("timestamp_us")
     if isinstance(ts, bool) or not isinstance(ts, (int, float)) or ts < 0:
         return None
@@ -208,6 +220,9 @@ class DriftMetrics:
         return math.sqrt(var) / mean
 
     def health_score(self) -> float:
+        """1.0 less penalties: 0.3 x |slope|/slope_threshold, 0.2 x |AV skew|/threshold,
+        0.2 x cadence cv/threshold (each capped at 1) and 0.3 while FREEZE is up; floored at 0.
+        The upstream's formula (UPSTREAM.md Part B, drift metrics)."""
         score = (1.0 - 0.3 * min(1.0, abs(self.slope) / self.slope_threshold)
                  - 0.2 * min(1.0, abs(self.skew_us) / self.av_skew_us)
                  - 0.2 * min(1.0, self.cv() / self.cadence_cv)
@@ -215,6 +230,8 @@ class DriftMetrics:
         return max(0.0, score)
 
     def record_sample(self, media_us: int, arrival_us: int) -> bool:
+        """Adds one block's media time and arrival time, both in us; returns True when an alert
+        was raised or cleared. A step back or a jump of more than 2 s restarts the baseline."""
         self.total += 1
         if self.session_start is None:
             self.session_start = arrival_us
@@ -283,10 +300,12 @@ class DriftMetrics:
         return changed
 
     def active(self) -> set[str]:
+        """The names of the alerts that are up (DRIFT_SLOPE, LEAD_JUMP, ...)."""
         return {a for a, up in self.raised.items() if up}
 
 
 def pop_std(values) -> float:
+    """Population standard deviation of `values` (divides by n); 0.0 for fewer than two."""
     n = len(values)
     if n < 2:
         return 0.0

@@ -79,6 +79,7 @@ class AudioLevelNode(_Analyzer):
     )
 
     def process(self, frame):
+        """One audio_level_event (JsonData) for this block; the audio is not passed on."""
         pts = self._clock.pts(frame, self.format.sample_rate)
         rms, peak = rms_and_peak(frame.array)
         rms_db, peak_db = to_dbfs(rms), to_dbfs(peak)
@@ -115,6 +116,7 @@ class SilenceDetectorNode(_Analyzer):
     )
 
     def setup(self):
+        """Resets the silence run (samples) and the transition history kept for dropout counting."""
         super().setup()
         self._rate = None
         self._silence_samples = 0
@@ -122,6 +124,8 @@ class SilenceDetectorNode(_Analyzer):
         self._transitions: list[tuple[int, bool]] = []
 
     def process(self, frame):
+        """One silence_event (JsonData) for this block. Keeps the silent run in interleaved
+        samples and the silence transitions of the last dropout_window_ms of media time."""
         pts = self._clock.pts(frame, self.format.sample_rate)
         if self._rate is None:
             self._rate = self._clock.rate
@@ -174,6 +178,9 @@ class ClippingDetectorNode(_Analyzer):
     )
 
     def process(self, frame):
+        """One clipping_event (JsonData) for this block: saturation_ratio in percent of
+        interleaved samples at or beyond +-saturation_threshold (full scale 1.0) and the crest
+        factor 20*log10(peak/rms) in dB (20.0 for a silent block, as upstream). Keeps nothing."""
         pts = self._clock.pts(frame, self.format.sample_rate)
         array = frame.array
         n = array.size
@@ -213,6 +220,9 @@ class ChannelBalanceNode(_Analyzer):
     )
 
     def process(self, frame):
+        """One channel_balance_event (JsonData) for this block. Only (samples, 2) blocks are
+        measured (RMS per side in dBFS, imbalance in dB); any other shape gets the upstream's
+        neutral event (balanced, health 1.0). Keeps nothing."""
         pts = self._clock.pts(frame, self.format.sample_rate)
         array = frame.array
         common = self._common(frame, pts)
@@ -270,6 +280,7 @@ class SpeechPresenceNode(_Analyzer):
     )
 
     def setup(self):
+        """Resets the per-side activity runs (samples), the overlap run and the last state."""
         super().setup()
         self._sides = [[False, 0], [False, 0]]   # per side (mono uses the first): active, samples
         self._overlap = 0
@@ -287,6 +298,9 @@ class SpeechPresenceNode(_Analyzer):
         return samples * 1000 // self._clock.rate
 
     def process(self, frame):
+        """A speech.presence event (JsonData) when the state changes or emit_interval_ms of
+        media time has passed, else None. (samples, 2) blocks are judged per side; any other
+        shape pooled as one side."""
         pts = self._clock.pts(frame, self.format.sample_rate)
         array = frame.array
         thr = self.silence_threshold_db
@@ -385,9 +399,11 @@ class ConversationFlowNode(UpstreamNode):
     )
 
     def output_format(self, fmt):
+        """Events only: the audio stops here (carries_audio=False)."""
         return fmt.replace(carries_audio=False)
 
     def setup(self):
+        """Resets the speech.presence segments of the window and the emit timer."""
         self._clock = _EventClock()
         self._segments: list[tuple[int, int, str]] = []
         self._prev: tuple[str, int] | None = None
@@ -395,6 +411,9 @@ class ConversationFlowNode(UpstreamNode):
         self._last_emit: int | None = None
 
     def process(self, data):
+        """Records each speech.presence state change as a segment (start, duration in us,
+        state) kept for window_ms; emits the flow report (JsonData) at most every
+        emit_interval_ms of media time, None otherwise."""
         now = self._clock.see(data, self.format.sample_rate)
         value = data.value if data.kind == "json" else None
         if (isinstance(value, dict) and value.get("event_type") == "speech.presence"
@@ -477,9 +496,11 @@ class SessionHealthNode(UpstreamNode):
     )
 
     def output_format(self, fmt):
+        """Events only: the audio stops here (carries_audio=False)."""
         return fmt.replace(carries_audio=False)
 
     def setup(self):
+        """Resets the active issues (first and last seen, us), the base score and the emit timer."""
         self._clock = _EventClock()
         self._issues: dict[str, list[int]] = {}     # name -> [first_seen, last_seen] (us)
         self._base: float | None = None
@@ -528,6 +549,9 @@ class SessionHealthNode(UpstreamNode):
             self._add("cadence_unstable" if kind == "cadence" else kind, now)
 
     def process(self, data):
+        """Folds each incoming health event into the active issues (kept issue_retention_ms);
+        at most every emit_interval_ms of media time emits a session.health event (JsonData)
+        with state ok/degraded/unhealthy and a score in 0..1, None otherwise."""
         now = self._clock.see(data, self.format.sample_rate)
         if data.kind == "json" and isinstance(data.value, dict):
             self._observe(data.value, now)
@@ -587,9 +611,11 @@ class TimingDriftNode(UpstreamNode):
     )
 
     def output_format(self, fmt):
+        """Events only: the audio stops here (carries_audio=False)."""
         return fmt.replace(carries_audio=False)
 
     def setup(self):
+        """Fresh DriftMetrics, jitter history (last 5 s) and alert state; also run on reset."""
         self._clock = MediaClock()
         self._metrics = DriftMetrics(slope_threshold=self.drift_threshold_ms_per_s,
                                      lead_jump_us=self.lead_threshold_ms * 1000,
@@ -600,9 +626,13 @@ class TimingDriftNode(UpstreamNode):
         self._prev_alerts: set[str] = set()
 
     def jitter_ms(self) -> float:
+        """Population standard deviation of inter-arrival times over the last 5 s, in ms."""
         return pop_std([d for _, d in self._jitter]) / 1000.0
 
     def process(self, frame):
+        """The timing alerts that flipped on with this block and, every emit_interval_ms of
+        media time, a timing.report (a list of JsonData, or None). Reads the block's pts and its
+        `arrival_us` metadata."""
         pts = self._clock.pts(frame, self.format.sample_rate)
         media = self._clock.us(pts)
         arrival = arrival_us(frame, media)
@@ -644,6 +674,7 @@ class TimingDriftNode(UpstreamNode):
                 for e in events]
 
     def on_control(self, event_):
+        """reset and discontinuity start the measurement over (setup()); emits nothing."""
         if event_.event in ("reset", "discontinuity"):
             self.setup()
         return None
@@ -691,9 +722,11 @@ class HealthEmitterNode(UpstreamNode):
     )
 
     def output_format(self, fmt):
+        """Events only: the audio stops here (carries_audio=False)."""
         return fmt.replace(carries_audio=False)
 
     def setup(self):
+        """Fresh DriftMetrics (raise after 5, clear after 10) and empty issue and score state."""
         self._clock = _EventClock()
         self._metrics = DriftMetrics(slope_threshold=5.0,
                                      lead_jump_us=self.lead_threshold_ms * 1000,
@@ -719,6 +752,9 @@ class HealthEmitterNode(UpstreamNode):
         return {"type": "health", "ts": _ts(now), "score": score, "alerts": self._alerts()}
 
     def process(self, data):
+        """Audio feeds the drift metrics; health events from upstream nodes set issues and
+        the score (the minimum of their `health`, 0..1). Emits a health event (JsonData) when
+        the score moves by score_change_threshold or the issues or alerts change, None otherwise."""
         now = self._clock.see(data, self.format.sample_rate)
         pts = self._clock.pts
         if data.kind == "json":
@@ -854,11 +890,15 @@ class EventCorrelatorNode(UpstreamNode):
     )
 
     def setup(self):
+        """Resets the open incidents, the media clock (us) and the incident id counter."""
         self._now = 0
         self._open: list[dict] = []
         self._ids = 0
 
     def process(self, data):
+        """Adds each alert event to the open incident it falls within correlation_window_ms
+        of, or opens one; passes the raw event on when emit_raw_events. Returns the incidents
+        that closed (a list of JsonData) or None."""
         value = data.value
         out = []
         if isinstance(value, dict):
@@ -904,6 +944,7 @@ class EventCorrelatorNode(UpstreamNode):
         return out
 
     def on_control(self, event_):
+        """flush and end_of_stream close every open incident and emit it; reset starts over."""
         if event_.event in ("flush", "end_of_stream"):
             return self._close(lambda inc: True) or None
         if event_.event == "reset":
@@ -939,9 +980,12 @@ class AudioEvidenceNode(UpstreamNode):
     )
 
     def output_format(self, fmt):
+        """Events only: the audio stops here (carries_audio=False)."""
         return fmt.replace(carries_audio=False)
 
     def setup(self):
+        """Empty ring of float32 interleaved audio (buffer_duration_s) and no pending clips;
+        rate and channels from the input format (16000 Hz, 1 if unknown)."""
         self._clock = _EventClock()
         self._rate = self.format.sample_rate or 16000
         self._channels = self.format.channels or 1
@@ -952,6 +996,9 @@ class AudioEvidenceNode(UpstreamNode):
         self._ids = 0
 
     def process(self, data):
+        """Audio goes into the ring (NaN/Inf as 0.0) and into the pending clips; an alert
+        event starts a clip with pre_alert_s of the ring. Returns the clips completed by this
+        block (audio.evidence JsonData) or None."""
         now = self._clock.see(data, self.format.sample_rate)
         if data.kind == "numpy":
             # Evidence is audio someone will listen to: NaN/Inf kept as silence, not as NaN
@@ -1024,6 +1071,7 @@ class AudioEvidenceNode(UpstreamNode):
         return event(value, None)
 
     def on_control(self, event_):
+        """flush and end_of_stream emit the pending clips as they are (shorter than asked)."""
         if event_.event in ("flush", "end_of_stream") and self._pending:
             pending, self._pending = self._pending, []
             return [self._emit(c) for c in pending]

@@ -44,16 +44,22 @@ class AudioChannelSplitterNode(UpstreamNode):
     )
 
     def output_format(self, fmt):
+        """One channel per block in "streams" mode; a channel count not known before the segments
+        in "channels" mode."""
         if self.output_mode == "channels":
             return fmt.replace(channels=None)
         return fmt.replace(channels=1)
 
     def setup(self):
+        """No segments, speaker count or time offset (seconds) yet."""
         self._segments: list[tuple[float, float, int]] = []
         self._num_speakers: int | None = None
         self._offset = 0.0
 
     def process(self, data):
+        """A segments event updates the stored segments (emits nothing); audio comes out split by
+        speaker as the class docstring says: float32, (samples,) per speaker or (samples,
+        speakers). Audio before any segments passes on unchanged."""
         if data.kind == "json":
             v = data.value
             if isinstance(v, dict) and isinstance(v.get("segments"), list):
@@ -123,6 +129,8 @@ class TextCollectorNode(UpstreamNode):
     )
 
     def setup(self):
+        """The sentence boundary characters, from split_pattern or the default `. ! ? ; newline`;
+        an empty buffer."""
         if self.split_pattern is None:
             self._bounds = frozenset(".!?;\n")
         else:
@@ -130,6 +138,8 @@ class TextCollectorNode(UpstreamNode):
         self._buffer = ""
 
     def process(self, data):
+        """The complete sentences in this text (TextData each), the markers after any released
+        remainder, or None; the rest waits."""
         text = data.text
         if text.startswith("\x00") and len(text) >= 2:
             length = ord(text[1])
@@ -168,6 +178,8 @@ class TextCollectorNode(UpstreamNode):
         return [TextData(rest)] if rest and self.yield_partial_on_end else []
 
     def on_control(self, event_):
+        """flush and end_of_stream release the remainder as one TextData when
+        yield_partial_on_end."""
         if event_.event in ("flush", "end_of_stream"):
             return self._release() or None
         return None

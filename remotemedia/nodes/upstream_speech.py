@@ -53,6 +53,8 @@ class FastResampleNode(UpstreamNode, Resample):
 
     @classmethod
     def normalize_params(cls, params):
+        """The upstream's params under their names here (warning lines for unknown ones, as
+        UpstreamNode), with source_rate/target_rate "auto" read as None (not pinned)."""
         params, notes = super().normalize_params(params)
         for key in ("source_rate", "target_rate"):
             if params.get(key) == "auto":
@@ -61,6 +63,9 @@ class FastResampleNode(UpstreamNode, Resample):
 
     @classmethod
     def canonical(cls, params: dict) -> tuple[str, dict]:
+        """The native node this one stands for, for `remotemedia convert-manifest`:
+        ("Resample", {rate, quality, input_rate}) with the upstream's Low/Medium/High mapped to soxr
+        LQ/MQ/HQ, or ("PassThrough", {}) when there is no target rate."""
         if params.get("target_rate") is None:
             return "PassThrough", {}
         native = {"rate": params["target_rate"],
@@ -71,6 +76,8 @@ class FastResampleNode(UpstreamNode, Resample):
 
     @classmethod
     def check_params(cls, params):
+        """Validated upstream params plus the names Resample reads (`rate`, `input_rate`, in Hz);
+        ValueError names the first bad one."""
         params, _ = cls.normalize_params(params)
         own = Node.check_params.__func__(cls, params)
         # `quality` keeps the upstream's word (Low/Medium/High); _new_stream maps it for soxr.
@@ -78,9 +85,12 @@ class FastResampleNode(UpstreamNode, Resample):
 
     @classmethod
     def check_config(cls, config):
+        """No cross-param check: a missing target rate means pass through, not an error."""
         pass
 
     def output_format(self, fmt):
+        """The input format at target_rate Hz (unchanged with no target). ValueError if the stream
+        arriving disagrees with the declared `channels` or sourceRate."""
         if self.channels is not None and fmt.channels is not None and fmt.channels != self.channels:
             raise ValueError(f"channels is {self.channels} but the stream arriving has "
                              f"{fmt.channels}")
@@ -98,12 +108,16 @@ class FastResampleNode(UpstreamNode, Resample):
 
     def setup(self):
         # Rates that agree (or no target): the audio passes through unchanged, as upstream.
+        """Decides pass-through (no target, or equal rates); otherwise sets up Resample's soxr
+        stream."""
         self._passthrough = self.rate is None or self.rate == (
             self.input_rate or self.format.sample_rate)
         if not self._passthrough:
             super().setup()
 
     def process(self, frame):
+        """Passing through: the block itself, ValueError if a block at another rate arrives.
+        Otherwise Resample.process (soxr; output in the input's dtype)."""
         if self._passthrough:
             if self.rate is not None and frame.sample_rate not in (None, self.rate):
                 raise ValueError(f"targetRate is {self.rate} Hz and the stream was too, but a "
@@ -112,6 +126,7 @@ class FastResampleNode(UpstreamNode, Resample):
         return super().process(frame)
 
     def on_control(self, event):
+        """Passing through: nothing. Otherwise Resample's flush/end_of_stream/reset handling."""
         return None if self._passthrough else super().on_control(event)
 
 
@@ -129,16 +144,19 @@ class AudioChunkerNode(UpstreamNode, Reframe):
 
     @classmethod
     def canonical(cls, params):
+        """("Reframe", {"size": chunk_size}) for `remotemedia convert-manifest` (512 by default)."""
         return "Reframe", {"size": params.get("chunk_size", 512)}
 
     @classmethod
     def check_params(cls, params):
+        """Validated upstream params plus Reframe's (`size` = chunk_size samples, `pad` False)."""
         params, _ = cls.normalize_params(params)
         own = Node.check_params.__func__(cls, params)
         return {**own, "size": own["chunk_size"], "pad": False}
 
     @classmethod
     def check_config(cls, config):
+        """No cross-param check (chunk_size has a default, unlike Reframe's `size`)."""
         pass
 
 
@@ -169,6 +187,8 @@ class SileroVADNode(UpstreamNode, VAD):
 
     @classmethod
     def canonical(cls, params):
+        """("VAD", {threshold, min_speech_ms, min_silence_ms, pad_ms}) for
+        `remotemedia convert-manifest`, durations in ms as floats."""
         native = {"threshold": params.get("threshold", 0.5),
                   "min_speech_ms": float(params.get("min_speech_duration_ms", 250)),
                   "min_silence_ms": float(params.get("min_silence_duration_ms", 100)),
@@ -177,6 +197,8 @@ class SileroVADNode(UpstreamNode, VAD):
 
     @classmethod
     def check_params(cls, params):
+        """Validated upstream params plus VAD's, audio passed on. ValueError if neg_threshold
+        exceeds threshold (both speech probabilities in 0..1)."""
         params, _ = cls.normalize_params(params)
         own = Node.check_params.__func__(cls, params)
         if own["neg_threshold"] is not None and own["neg_threshold"] > own["threshold"]:
@@ -185,6 +207,8 @@ class SileroVADNode(UpstreamNode, VAD):
         return {**own, **native, "pass_audio": True}
 
     def setup(self):
+        """VAD.setup (loads the Silero model), then neg_threshold as the end-of-speech
+        probability."""
         super().setup()
         if self.neg_threshold is not None:
             self._off = self.neg_threshold
@@ -212,9 +236,11 @@ class SpeculativeVADGate(UpstreamNode):
 
     @classmethod
     def canonical(cls, params):
+        """("PassThrough", {}): in streaming mode the gate only forwards."""
         return "PassThrough", {}
 
     def process(self, frame):
+        """The block itself, unchanged (see the class docstring)."""
         return frame
 
 
@@ -242,12 +268,17 @@ class AudioBufferAccumulatorNode(UpstreamNode):
     )
 
     def setup(self):
+        """Empty pre-start blocks and utterance; not speaking."""
         self._clock = MediaClock()
         self._pending: list = []       # (pts, frame) before a start
         self._acc: list = []
         self._speaking = False
 
     def process(self, data):
+        """Speech start/end events open and close the utterance; audio is kept (pre-start: the last
+        500 ms, at most 20 blocks). Returns the utterance as one NumpyData (blocks concatenated
+        along samples, the first block's pts and metadata) on an end or at the max duration,
+        else None."""
         if data.kind == "json":
             value = data.value if isinstance(data.value, dict) else {}
             start = value.get("is_speech_start") is True or value.get("type") == "speech_start"
@@ -295,6 +326,8 @@ class AudioBufferAccumulatorNode(UpstreamNode):
         return sum(f.array.size for f in frames) * 1000 // (self._clock.rate or 1)
 
     def on_control(self, event_):
+        """flush and end_of_stream emit the open utterance (if long and loud enough); reset drops
+        it."""
         if event_.event in ("flush", "end_of_stream") and self._speaking:
             out = self._flush()
             return [out] if out is not None else None

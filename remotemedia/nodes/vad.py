@@ -110,6 +110,8 @@ class SpeechGate:
         self.reset(0)
 
     def reset(self, origin: int) -> None:
+        """Starts over at sample `origin` (a pts, in samples): not speaking, no candidate start
+        or gap; padded starts go no earlier than `origin`."""
         self.floor = origin            # a padded start goes no earlier than this
         self.speaking = False
         self.candidate = None          # start of speech not yet confirmed
@@ -213,12 +215,24 @@ _COMMON_PARAMS = (
 
 @register_node
 class VAD(_VadBase):
+    """Silero VAD (MIT; the model of the silero-vad 6.2.3 wheel, run with onnxruntime on one
+    CPU thread): speech probability per 512-sample window (32 ms) of 16 kHz mono audio,
+    speech from `threshold`
+    (0..1) and silence below max(threshold - 0.15, threshold / 2), as Silero's own iterator.
+    Input (samples,) or (samples, 1), any dtype (integers in units of full scale). Emits
+    speech_start / speech_end events (module docstring) and passes the audio on when
+    pass_audio. ModelUnavailable (a ModelError) at setup when onnxruntime or the model is
+    missing; ValueError for a block not 16 kHz mono. Runs on the thread that pushes, one
+    ONNX call per 512-sample window (Node: threads)."""
+
     node_type = "VAD"
     description = "Silero voice activity detection (ONNX, 16 kHz mono); emits speech events."
     params = (Param("threshold", float, 0.5, "speech probability that counts as speech",
                     min=0.0, max=1.0),) + _COMMON_PARAMS
 
     def output_format(self, fmt: AudioFormat) -> AudioFormat:
+        """The input format (no audio when pass_audio is off); ValueError, naming the node to put
+        before it, unless the input is 16000 Hz and mono."""
         if fmt.sample_rate is not None and fmt.sample_rate != MODEL_RATE:
             raise ValueError(f"VAD needs {MODEL_RATE} Hz input, got {fmt.sample_rate} Hz "
                              f"(put a Resample node with rate: {MODEL_RATE} before it)")
@@ -228,6 +242,8 @@ class VAD(_VadBase):
         return super().output_format(fmt)
 
     def setup(self):
+        """Loads the ONNX session (ModelUnavailable if it cannot) and preallocates the model's
+        inputs: [64-sample context | 512-sample window] float32, state (2, 1, 128) float32."""
         self._session = load_silero_session()
         # Preallocated model inputs: [context | window] is filled in place, so a window costs
         # one ONNX call and two small copies.
@@ -245,6 +261,8 @@ class VAD(_VadBase):
         self.last_probability = 0.0
 
     def reset_model(self) -> None:
+        """Zeroes the context, the model state and the partly filled window; pts restarts at the
+        next block."""
         self._x.fill(0.0)
         self._state = np.zeros(STATE_SHAPE, dtype=np.float32)
         self._feed["state"] = self._state
@@ -262,6 +280,10 @@ class VAD(_VadBase):
         return p
 
     def process(self, frame):
+        """Fills 512-sample windows from the block (float32, NaN/Inf as 0 with a non_finite
+        event), runs the model on each full one and steps the gate. Returns the block (if
+        pass_audio) and the speech events it confirmed. ValueError for a rate other than 16000 Hz
+        or more than one channel."""
         array = frame.array
         if frame.sample_rate is not None and frame.sample_rate != MODEL_RATE:
             raise ValueError(f"VAD needs {MODEL_RATE} Hz input, got a {frame.sample_rate} Hz "
@@ -294,6 +316,8 @@ class VAD(_VadBase):
         return self._out(frame, events)
 
     def on_control(self, event):
+        """flush, end_of_stream and discontinuity run the last partial window zero-padded, close
+        an open utterance with speech_end and reset the model; reset only resets the model."""
         name = event.event
         if name in ("flush", "end_of_stream", "discontinuity"):
             events = []
@@ -319,23 +343,33 @@ class VAD(_VadBase):
 
 @register_node
 class EnergyVAD(_VadBase):
+    """Model-free voice activity: RMS of `window_ms` windows (all channels pooled, units of
+    full scale) against `threshold_dbfs`, speech ending below threshold_dbfs - hysteresis_db,
+    through the same SpeechGate as VAD. Any rate, any dtype, (samples,) or (samples,
+    channels). ValueError if no sample rate is known or it changes mid-stream."""
+
     node_type = "EnergyVAD"
     description = "Model-free voice activity by RMS level in short windows; any rate, any dtype."
     params = (
-        Param("threshold_db", float, -40.0, "window RMS (dBFS) at or above which is speech",
-              min=SILENCE_DBFS, max=0.0, range_reason="levels run from the -120 dBFS silence floor to full scale"),
-        Param("hysteresis_db", float, 6.0, "speech ends below threshold_db minus this", min=0.0,
+        Param("threshold_dbfs", float, -40.0, "window RMS (dBFS) at or above which is speech",
+              min=SILENCE_DBFS, max=0.0,
+              range_reason="levels run from the -120 dBFS silence floor to full scale",
+              aliases=("threshold_db",)),
+        Param("hysteresis_db", float, 6.0, "speech ends below threshold_dbfs minus this (dB)",
+              min=0.0,
               max=120.0),
         Param("window_ms", float, 10.0, "analysis window", min=1.0, max=100.0),
     ) + _COMMON_PARAMS
 
     def setup(self):
+        """On and off levels as linear RMS (units of full scale); the window is sized at the first
+        block."""
         self._rate = self.format.sample_rate
         self._gate = None
         self._next_pts = None
         self._speech_pts = 0
-        self._on = 10.0 ** (self.threshold_db / 20.0)
-        self._off = 10.0 ** ((self.threshold_db - self.hysteresis_db) / 20.0)
+        self._on = 10.0 ** (self.threshold_dbfs / 20.0)
+        self._off = 10.0 ** ((self.threshold_dbfs - self.hysteresis_db) / 20.0)
 
     def _begin(self, frame) -> None:
         rate = frame.sample_rate or self._rate
@@ -352,6 +386,8 @@ class EnergyVAD(_VadBase):
         self._count = 0
 
     def process(self, frame):
+        """Adds the block's squares to the windows and steps the gate at each full one. Returns the
+        block (if pass_audio) and the speech events it confirmed (non_finite too, NaN/Inf as 0)."""
         if self._next_pts is None:
             self._begin(frame)
         elif frame.sample_rate is not None and frame.sample_rate != self._rate:
@@ -383,6 +419,8 @@ class EnergyVAD(_VadBase):
         return self._gate.step(rms >= self._on, rms < self._off, start, length)
 
     def on_control(self, event):
+        """flush, end_of_stream and discontinuity judge the last partial window and close an open
+        utterance with speech_end; they and reset restart pts at the next block."""
         name = event.event
         if name in ("flush", "end_of_stream", "discontinuity"):
             events = []

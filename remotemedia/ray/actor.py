@@ -99,6 +99,7 @@ class NodeActor:
         return ("ok", payload, sum(type(o) is NumpyData for o in outputs))
 
     def stop(self) -> None:
+        """Runs the node's teardown() in the actor; the driver then kills the actor."""
         self.node.teardown()
 
 

@@ -161,6 +161,10 @@ class RayNode(Node):
 
     # -- lifecycle -------------------------------------------------------------------------------
     def setup(self) -> None:
+        """Reads the REMOTEMEDIA_RAY_* settings (ms in the environment, seconds here) and starts
+        the actor on the cluster ray.init() finds, waiting up to start_timeout_s for the wrapped
+        node's setup() there. Raises a RemoteMediaError (ActorCrashed / start failure) if it
+        does not come up."""
         self.deadline_s = _env_seconds("REMOTEMEDIA_RAY_DEADLINE_MS", DEADLINE_S)
         self.reply_wait_s = _env_seconds("REMOTEMEDIA_RAY_REPLY_WAIT_MS", REPLY_WAIT_S)
         self.start_timeout_s = _env_seconds("REMOTEMEDIA_RAY_START_TIMEOUT_MS",
@@ -211,6 +215,8 @@ class RayNode(Node):
                 pass
 
     def teardown(self) -> None:
+        """Counts the frames still in flight as drops and stops the actor (the wrapped node's
+        teardown() runs there). Safe to call twice."""
         handle = self.actor
         if handle is None:
             return
@@ -228,13 +234,17 @@ class RayNode(Node):
 
     @property
     def pid(self) -> int | None:
+        """The live actor's process id (on its host), or None without one."""
         return self.where["pid"] if self.where and self.actor is not None else None
 
     @property
     def in_flight(self) -> int:
+        """Requests sent and not yet answered, written-off ones excluded."""
         return sum(1 for r in self._inflight.values() if not r.abandoned)
 
     def executor_stats(self) -> dict:
+        """This hop's figures for the report: executor "ray", round_trip_us {p50, p95, p99, max}
+        (zeros before the first answer) and restarts."""
         summary = self.round_trip.summary_us()
         zero = {"p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0}
         return {"executor": "ray", "round_trip_us": summary.as_dict() if summary else zero,
@@ -242,6 +252,11 @@ class RayNode(Node):
 
     # -- the hot path ----------------------------------------------------------------------------
     def process(self, data):
+        """Sends the frame to the actor (one pickle, counted) under the queue policy and returns
+        whatever answers have arrived within reply_wait_s (RuntimeData, as the wrapped node
+        returned them). Runs on the thread that pushes and may wait there up to reply_wait_s
+        (longer under `block` with a full queue). A dead or silent actor: frames in flight
+        count as drops, then on_error applies (ActorCrashed under fail)."""
         counters = self.context.counters if self.context is not None else None
         self._counters = counters
         out: list = []
@@ -266,6 +281,8 @@ class RayNode(Node):
             return out
 
     def on_control(self, event, _retry: bool = True):
+        """Forwards the control event to the actor; flush and end_of_stream wait until nothing is
+        in flight and return every answer. Failures as in process()."""
         counters = self.context.counters if self.context is not None else None
         self._counters = counters
         out: list = []

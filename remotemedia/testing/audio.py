@@ -100,6 +100,8 @@ class Golden:
                              f"{UPDATE_ENV}=1) to write it")
 
     def check_json(self, name: str, value: Any) -> None:
+        """Compares `value` with golden/<name>.json as parsed JSON (strict RFC 8259); writes it
+        instead when updating. AssertionError naming the file when it differs or is missing."""
         path = self.directory / f"{name}.json"
         text = strictjson.dumps(value, indent=2, sort_keys=True) + "\n"
         if self.update:
@@ -116,6 +118,10 @@ class Golden:
 
     def check_audio(self, name: str, samples: np.ndarray, rate: int, *,
                     snr_db_min: float = math.inf) -> None:
+        """Compares float32 `samples` ((samples,) or (samples, channels)) at `rate` Hz with
+        golden/<name>.wav: exactly by default, or to an SNR of at least `snr_db_min` dB
+        (assert_audio_close). Writes a 32-bit float WAV instead when updating. AssertionError
+        naming the file when it differs, has another rate, or is missing."""
         import soundfile as sf
         path = self.directory / f"{name}.wav"
         if self.update:

@@ -33,10 +33,12 @@ class MockClock(Clock):
 
     @property
     def rate(self) -> float:
+        """Simulated seconds per real second (0.0: time moves only by jump() and autojump)."""
         return self._rate
 
     @rate.setter
     def rate(self, value: float) -> None:
+        """Changes the speed from now on, keeping now() continuous; ValueError if negative."""
         if value < 0:
             raise ValueError("rate must be >= 0")
         self._base = self.now()
@@ -44,10 +46,13 @@ class MockClock(Clock):
         self._rate = float(value)
 
     def start(self) -> None:
+        """Time 0 is now; the run begins."""
         self._base = 0.0
         self._real0 = time.monotonic()
 
     def now(self) -> float:
+        """Simulated seconds since start(): the base moved by jumps plus real time elapsed x
+        rate."""
         return self._base + (time.monotonic() - self._real0) * self._rate
 
     def jump(self, seconds: float) -> None:

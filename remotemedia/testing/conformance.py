@@ -49,6 +49,7 @@ class ConformanceReport:
 
     @property
     def ok(self) -> bool:
+        """True when no check failed."""
         return not self.failures
 
 

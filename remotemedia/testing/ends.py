@@ -31,6 +31,7 @@ class ListSource(Source):
         self.position = 0
 
     def read(self) -> np.ndarray | None:
+        """The next block (a copy unless transfer=True), or None after the last."""
         if self.position >= len(self.blocks):
             return None
         block = self.blocks[self.position]
@@ -51,6 +52,7 @@ class CollectingSink(Sink):
         self.repairs = repair
 
     def write(self, frame) -> None:
+        """Keeps the frame (with NaN/Inf repaired to 0 and counted first when repair=True)."""
         if self.repairs:
             frame = frame.with_array(self.repair(frame.array))
         self.frames.append(frame)

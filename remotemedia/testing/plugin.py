@@ -16,6 +16,8 @@ import pytest
 
 
 def pytest_addoption(parser) -> None:
+    """Adds `--update-golden`: golden files are rewritten from the actual results instead of
+    compared."""
     group = parser.getgroup("remotemedia")
     group.addoption("--update-golden", action="store_true", default=False,
                     help="rewrite remotemedia golden files instead of comparing with them")
@@ -23,24 +25,31 @@ def pytest_addoption(parser) -> None:
 
 @pytest.fixture
 def rm_clock():
+    """A MockClock with a 0.02 s (960 samples at 48 kHz) block period, at time 0, simulated (rate
+    0, autojump)."""
     from .clock import MockClock
     return MockClock(0.02)
 
 
 @pytest.fixture
 def rm_registry():
+    """An isolated node registry (testing.registry.isolated_registry): types registered in a test
+    stay in it."""
     from .registry import isolated_registry
     return isolated_registry()
 
 
 @pytest.fixture
 def rm_run():
+    """testing.run.run_blocks: push blocks through a manifest and collect the audio and events."""
     from .run import run_blocks
     return run_blocks
 
 
 @pytest.fixture
 def golden(request):
+    """A Golden store for this test module: files under `golden/` beside it, rewritten instead of
+    compared when pytest runs with --update-golden."""
     from .audio import Golden
     folder = Path(request.node.path).parent / "golden"
     update = request.config.getoption("--update-golden") or None

@@ -205,7 +205,7 @@ def test_dc_offset_negative_int16_and_per_channel():
 def test_dc_threshold_is_a_parameter():
     x = sine() + np.float32(0.005)                 # -46 dBFS of offset
     assert run("DCOffset", x) == []
-    assert [e["type"] for e in run("DCOffset", x, {"threshold_db": -50})] == ["dc_offset"]
+    assert [e["type"] for e in run("DCOffset", x, {"threshold_dbfs": -50})] == ["dc_offset"]
 
 
 def test_run_finder_matches_a_plain_loop():
