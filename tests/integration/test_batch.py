@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from remotemedia.testing import chain as harness_chain, to_yaml
 from remotemedia.batch import expand_inputs, input_key, strict_json
 from remotemedia.engine.errors import UsageError
 
@@ -104,12 +105,8 @@ def batch(env, *args, timeout=120) -> subprocess.CompletedProcess:
 
 
 def chain(tmp_path: Path, *node_types: str) -> Path:
-    nodes = "\n".join(f"  - {{id: n{i}, node_type: '{t}'}}" for i, t in enumerate(node_types))
-    ids = ["input"] + [f"n{i}" for i in range(len(node_types))] + ["output"]
-    conns = "\n".join(f"  - {{from: {a}, to: {b}}}" for a, b in zip(ids, ids[1:]))
     path = tmp_path / "chain.yaml"
-    path.write_text(f"version: v1\naudio: {{sample_rate: 48000, block_size: 960, channels: 1}}"
-                    f"\nnodes:\n{nodes}\nconnections:\n{conns}\n")
+    path.write_text(to_yaml(harness_chain(*((f"n{i}", t) for i, t in enumerate(node_types)))))
     return path
 
 

@@ -8,18 +8,18 @@ import pytest
 import soxr
 
 import remotemedia as rm
+from remotemedia import testing
 from remotemedia.engine.errors import ManifestError
 from remotemedia.engine.data import NumpyData
 
 
 def manifest(nodes, rate=48000, channels=1, block=960, chain=None):
-    """input -> nodes in order -> output."""
-    ids = [n["id"] for n in nodes]
-    chain = chain or ["input", *ids, "output"]
-    return {"version": "v1", "audio": {"sample_rate": rate, "channels": channels,
-                                       "block_size": block},
-            "nodes": nodes,
-            "connections": [{"from": a, "to": b} for a, b in zip(chain, chain[1:])]}
+    """input -> nodes in order (or along `chain`, a list of ids) -> output."""
+    audio = {"sample_rate": rate, "channels": channels, "block_size": block}
+    if chain is None:
+        return testing.chain(*nodes, audio=audio)
+    return testing.manifest(nodes, [{"from": a, "to": b} for a, b in zip(chain, chain[1:])],
+                            audio=audio)
 
 
 def stream(m, signal, block, rate, start_pts=0):

@@ -20,6 +20,7 @@ import soundfile as sf
 import soxr
 
 import remotemedia as rm
+from remotemedia.testing import one_node
 from remotemedia.engine.data import NumpyData
 from remotemedia.engine.errors import ManifestError
 from remotemedia.nodes import vad as vad_module
@@ -82,9 +83,8 @@ def run_events(m, signal, rate, block, pts0=0):
 
 
 def vad_manifest(node_type="VAD", params=None, rate=RATE, block=320):
-    return {"version": "v1", "audio": {"sample_rate": rate, "channels": 1, "block_size": block},
-            "nodes": [{"id": "vad", "node_type": node_type, "params": params or {}}],
-            "connections": [{"from": "input", "to": "vad"}, {"from": "vad", "to": "output"}]}
+    return one_node(node_type, node_id="vad", audio={"sample_rate": rate, "block_size": block},
+                    **(params or {}))
 
 
 def assert_edges(events, edges, rate_scale=1):
