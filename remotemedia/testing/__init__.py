@@ -13,6 +13,7 @@ Scripted streaming verification in simulated time, without devices or sleeps:
 - isolated_registry, registered: node registries a test may change freely
 - snr_db, align, assert_audio_close, Golden: assertions and golden files
 - check_node / ConformanceReport: the conformance kit for node authors
+- wait_until: wait for a condition another thread brings about, never a fixed sleep
 
 Loaded as a pytest plugin (entry point `pytest11`: remotemedia), it adds fixtures
 `rm_clock`, `rm_registry`, `rm_run` and `golden`, and the option `--update-golden`.
@@ -25,9 +26,10 @@ from .ends import CollectingSink, ListSource
 from .manifests import chain, manifest, one_node, to_yaml
 from .registry import isolated_registry, registered
 from .run import RunResult, blocks_of, run_blocks
+from .wait import wait_until
 
 __all__ = [
     "CollectingSink", "ConformanceReport", "Golden", "ListSource", "MockClock", "RunResult",
     "align", "assert_audio_close", "blocks_of", "chain", "check_node", "isolated_registry",
-    "manifest", "one_node", "registered", "run_blocks", "snr_db", "to_yaml",
+    "manifest", "one_node", "registered", "run_blocks", "snr_db", "to_yaml", "wait_until",
 ]

@@ -15,7 +15,7 @@ from remotemedia.engine.node import Node, Param, register_node
 from remotemedia.engine.session import Pipeline
 from remotemedia.io.virtual import NullSink
 from remotemedia.runner import StreamRunner
-from remotemedia.testing import one_node
+from remotemedia.testing import one_node, wait_until
 from tests.conftest import MANIFESTS
 from tests.streaming.device_support import JACK_PERIOD, jack_device  # noqa: F401
 
@@ -229,8 +229,7 @@ def test_stop_mid_run_accounts_for_every_frame(jack_device, mode):
                           DeviceSink(m.output_format, jack_device.index),
                           on_event=events.append)
     thread = runner.start()
-    time.sleep(0.5)
-    assert runner.frames_released > 0
+    wait_until(lambda: runner.frames_released > 0, "the first block from the device")
     live = runner.stats()  # a live report while the audio runs
     assert "device" in live and "in_flight" in live
     runner.stop()

@@ -35,8 +35,9 @@ def test_five_minutes_through_meter_in_simulated_time(manifests_dir):
     assert stats["nodes"]["meter"]["calls"] == FRAMES
     assert clock.now() == (FRAMES - 1) * 0.02            # simulated time did advance
     assert runner.state == FINISHED and stats["stop_reason"] == "duration"
-    assert wall < 60.0, f"5 minutes of audio took {wall:.1f} s of wall time"
-    assert stats["realtime_factor"] > 5.0
+    # Not paced: five minutes of audio must not take five minutes (how fast it goes is for
+    # benchmarks/bench_engine.py to say, not for a pass/fail test on a shared machine).
+    assert wall < 300.0, f"5 minutes of audio took {wall:.1f} s of wall time: it was paced"
 
 
 def test_fast_flag_runs_the_virtual_device_in_simulated_time(remotemedia_cmd, manifests_dir):
