@@ -85,9 +85,11 @@ class BlockObserver:
 
     def block(self, seq: int, pts: int, block: np.ndarray, arrival_s: float,
               lateness_s: float) -> None:
+        """Before block `seq` is pushed: see the class docstring."""
         pass
 
     def outputs(self, outputs: list, final: bool) -> None:
+        """What came out of the graph for the last push: see the class docstring."""
         pass
 
 
@@ -115,6 +117,9 @@ class BlockPath:
         self.arrival: Callable[[int], float] = lambda pts: pts / self.rate
 
     def take(self, block: np.ndarray, seq: int, pts: int, lateness_s: float = 0.0) -> list:
+        """Build the frame for `block` (ndarray (samples,) or (samples, channels)), meter it,
+        tell the observer, push it; returns the outputs (RuntimeData list). Raises what the
+        graph raises (NodeError)."""
         runner = self.runner
         observer = runner.observer  # read per block: the TUI attaches one mid-run
         if self.stamp or observer is not None:
@@ -133,10 +138,13 @@ class BlockPath:
         return self.session.push(frame, transfer=True)
 
     def meter(self, array: np.ndarray, end: str) -> None:
+        """Meter `array` at `end` ('input' or 'output') when the run measures levels."""
         if self.runner.measure_levels:
             self.runner._measure(array, end)
 
     def deliver(self, outputs: list, final: bool = False) -> None:
+        """Route outputs: audio to the sink, events to on_event (the runner's own end_of_stream
+        excepted when `final`). Runner's thread."""
         runner = self.runner
         if runner.observer is not None:
             runner.observer.outputs(outputs, final)
@@ -153,6 +161,10 @@ class BlockPath:
 
 
 class StreamRunner:
+    """Drives one session from a source to a sink, paced by a clock (the module docstring says
+    how). `realtime` None means real time when either end is (or stands in for) a device;
+    `duration` in seconds is exact in samples; `on_event` gets every non-audio output on the
+    runner's thread; `measure_levels` keeps `levels` up to date for a UI."""
     def __init__(self, pipeline: Pipeline, source: Source, sink: Sink, *,
                  realtime: bool | None = None, clock: Clock | None = None,
                  duration: float | None = None, strict: bool = False,
@@ -217,6 +229,7 @@ class StreamRunner:
         return self._thread
 
     def join(self, timeout: float | None = None) -> bool:
+        """Wait for the background run (start()) to end; True when it has. `timeout` in seconds."""
         if self._thread is not None:
             self._thread.join(timeout)
             return not self._thread.is_alive()

@@ -139,6 +139,7 @@ class Sink(_Endpoint):
         self._counters = None
 
     def attach(self, session) -> None:
+        """Keep the session's counters, where this sink counts its io copies."""
         self._counters = session.counters
 
     def count_io_copy(self) -> None:

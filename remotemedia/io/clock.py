@@ -19,9 +19,12 @@ class Clock:
         self.period_s = period_s
 
     def start(self) -> None:
+        """Set time zero: now() counts from here. Called once by the runner before the first
+        block."""
         raise NotImplementedError
 
     def now(self) -> float:
+        """Seconds since start() on this clock (real or simulated)."""
         raise NotImplementedError
 
     def wait_for_frame(self, n: int) -> float:
@@ -33,12 +36,16 @@ class RealtimeClock(Clock):
     """Paces against time.monotonic(); sleeps most of the wait, then yields briefly."""
 
     def start(self) -> None:
+        """Time zero is time.monotonic() now."""
         self._t0 = time.monotonic()
 
     def now(self) -> float:
+        """Monotonic seconds since start()."""
         return time.monotonic() - self._t0
 
     def wait_for_frame(self, n: int) -> float:
+        """Sleep until block n is due (n x period after start), sleeping most of the wait and
+        yielding for the last half millisecond; returns how late it is released, in seconds."""
         due = n * self.period_s
         while True:
             remaining = due - self.now()
@@ -52,11 +59,14 @@ class SimulatedClock(Clock):
     """Time that advances by one period per frame and never sleeps: deterministic and fast."""
 
     def start(self) -> None:
+        """Simulated time zero."""
         self._now = 0.0
 
     def now(self) -> float:
+        """Simulated seconds: the due time of the last block waited for."""
         return self._now
 
     def wait_for_frame(self, n: int) -> float:
+        """Jump to block n's due time at once (never sleeps); returns 0.0."""
         self._now = max(self._now, n * self.period_s)
         return 0.0

@@ -212,6 +212,8 @@ class DeviceStream:
 
     # -- lifecycle (engine side) ------------------------------------------------------------------
     def open(self) -> None:
+        """Open the PortAudio stream (callback attached, not started); DeviceError translated
+        from PortAudioError."""
         sd = self._sd = _sounddevice()
         kwargs = dict(samplerate=self.rate, blocksize=self.block_size, dtype="float32",
                       latency="low")
@@ -256,6 +258,7 @@ class DeviceStream:
         return _translate(exc, what, hint)
 
     def start(self) -> None:
+        """Start the stream: callbacks begin; the GC heap is frozen while any stream runs."""
         sd = self._sd
         _freeze_gc()
         self._gc_frozen = True
@@ -283,6 +286,8 @@ class DeviceStream:
         return float(np.median(self.ts_latency[:n]))
 
     def stalled(self) -> bool:
+        """True when no callback came for STALL_S seconds (a device that stops without saying
+        so)."""
         return time.monotonic_ns() - self.last_tick_ns > STALL_S * 1e9
 
     def lost(self) -> bool:
@@ -329,12 +334,15 @@ class DeviceStream:
             time.sleep(self.period_s / 8)
 
     def lost_error(self) -> DeviceLost:
+        """The DeviceLost error for this stream: one line naming the device, host API and cause."""
         dev = self.input_device or self.output_device
         why = self.lost_why or f"no audio callback for {STALL_S:g} s"
         return DeviceLost(f"device '{dev.name}' ({dev.host_api}) stopped delivering audio: "
                           f"{why}")
 
     def stop_capture(self) -> None:
+        """Stop taking input blocks (the run is over); the callback keeps playing what is
+        queued."""
         self.capturing = False
 
     def drain_output(self) -> int:
@@ -550,6 +558,8 @@ class DeviceStream:
 
     # -- engine side ---------------------------------------------------------------------------------
     def note_read(self, seq: int, slot: int) -> None:
+        """Engine thread: remember block `seq`'s ADC time and capture callback from ring slot
+        `slot`, for end-to-end latency."""
         k = seq & _SEQ_MASK
         self.seq_adc[k] = self.ring.adc_time[slot]
         self.seq_capture_tick[k] = self.ring.tick[slot]
@@ -601,6 +611,8 @@ class DeviceStream:
         return out
 
     def report(self) -> dict:
+        """The report's `device` section: mode, host API, devices, reported and timestamp
+        latency, callback timing, what was captured, played, refused, skipped and repaired."""
         ring = self.ring
         ts = self.timestamp_latency_s
         lat_in, lat_out = self.latency if self._stream is not None else self._last_latency

@@ -269,6 +269,8 @@ class DeviceSource(_DeviceEnd, Source):
         return self.mode == "callback"
 
     def open(self) -> None:
+        """Open (or join) the session's device stream and start capturing; DeviceError (exit 2
+        for a device named wrongly, 1 when PortAudio fails)."""
         if self._opened:
             return
         self._open_stream()
@@ -280,6 +282,10 @@ class DeviceSource(_DeviceEnd, Source):
         self.stream.capture_limit = n
 
     def read(self) -> np.ndarray | None:
+        """Queued mode: wait for the next captured block and return the ring slot itself (no
+        copy), shape (block_size,) or (block_size, channels) float32; None when the run's
+        limit is reached or the run is interrupted. Raises DeviceLost when the device goes
+        away (unless reconnecting). Runner's thread."""
         stream = self.stream
         if stream is None:
             raise DeviceError(f"{self.device.label()}: read() before open()")
@@ -391,10 +397,13 @@ class DeviceSource(_DeviceEnd, Source):
         return reason
 
     def in_flight(self) -> int:
+        """Blocks captured but not yet read (counted in the report's in_flight at stop)."""
         stream = self.stream
         return self._unread_at_stop if self._closed else (stream.ring.queued if stream else 0)
 
     def close(self) -> None:
+        """Stop capturing and release the stream (the other end may still hold it); blocks left
+        unread are counted. Safe twice; bounded even when the device is dead."""
         if self._closed:
             return
         self._closed = True
@@ -440,12 +449,16 @@ class DeviceSink(_DeviceEnd, Sink):
                 "clipped": self._repaired_before[1] + now[1]}
 
     def open(self) -> None:
+        """Open (or join) the session's device stream and start playing."""
         if self._opened:
             return
         self._open_stream()
         self._opened = True
 
     def write(self, frame) -> None:
+        """Queue one frame for the output callback (a reference, no copy); waits while the queue
+        is full. Raises DeviceLost when the device goes away (unless reconnecting, then the
+        frame goes to the new stream). Runner's thread."""
         stream = self.stream
         if stream is None:
             raise DeviceError(f"{self.device.label()}: write() before open()")
@@ -470,6 +483,8 @@ class DeviceSink(_DeviceEnd, Sink):
             stream.fold(self.session)
 
     def close(self) -> None:
+        """Let the queued frames play (what is left is counted as unplayed), then release the
+        stream. Safe twice; bounded even when the device is dead."""
         if self._closed:
             return
         self._closed = True
@@ -485,6 +500,7 @@ class DeviceSink(_DeviceEnd, Sink):
             self._release_stream()
 
     def extend_report(self, report: dict) -> None:
+        """The device section, plus `unplayed_at_stop`: frames queued but never played."""
         super().extend_report(report)
         if "device" in report:
             report["device"]["unplayed_at_stop"] = self._unplayed

@@ -96,9 +96,12 @@ class WavSource(Source):
         self._file: sf.SoundFile | None = None
 
     def reads(self):
+        """The input file, for the path check."""
         return [("--input", self.path)]
 
     def open(self) -> None:
+        """Open the file (recovered headers through SampleWindow); UsageError (exit 2) if it
+        cannot be opened."""
         try:
             if self.recovered is None:
                 self._file = sf.SoundFile(_fs(self.path), "r")
@@ -113,6 +116,8 @@ class WavSource(Source):
 
     def read(self) -> np.ndarray | None:
         # soundfile allocates each block; it is ours to hand over to the engine.
+        """The next block as float32 (block_size,) or (block_size, channels), owned by the
+        caller; short at the end; None after it. RemoteMediaError when reading fails."""
         try:
             block = self._file.read(self.format.block_size, dtype="float32", always_2d=False)
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
@@ -122,6 +127,7 @@ class WavSource(Source):
         return block
 
     def close(self) -> None:
+        """Close the file. Safe twice."""
         f, self._file = self._file, None
         if f is not None:
             f.close()
@@ -187,9 +193,12 @@ class WavSink(Sink):
         self._file: sf.SoundFile | None = None
 
     def writes(self):
+        """The output file, for the path check."""
         return [("--output", self.path)]
 
     def open(self) -> None:
+        """Create the file (RF64 that becomes plain WAV under 4 GiB); UsageError (exit 2) if it
+        cannot be created."""
         rf64 = self.subtype not in _NO_RF64
         try:
             self._file = sf.SoundFile(_fs(self.path), "w", samplerate=self.format.sample_rate,
@@ -202,6 +211,9 @@ class WavSink(Sink):
                                sf._snd.SF_TRUE)
 
     def write(self, frame) -> None:
+        """Repair (NaN as 0, clip for integer and companded subtypes; counted) and write one
+        frame; on a failed write (ENOSPC, EFBIG) keep a valid file of whole blocks and raise
+        RemoteMediaError naming the OS error. Runner's thread."""
         array = frame.array
         channels = array.shape[1] if array.ndim == 2 else 1
         if channels != self.channels or array.ndim > 2:
@@ -240,6 +252,7 @@ class WavSink(Sink):
             from exc
 
     def close(self) -> None:
+        """Finalize the header with every sample written. Safe twice."""
         f, self._file = self._file, None
         if f is not None:
             try:

@@ -200,6 +200,7 @@ def _quiet_stderr():
 
 
 def portaudio_available() -> bool:
+    """True when sounddevice imports (PortAudio is installed) and lists devices."""
     try:
         _sounddevice()
     except DeviceError:
@@ -211,6 +212,8 @@ def portaudio_available() -> bool:
 
 @dataclass(frozen=True)
 class DeviceInfo:
+    """One PortAudio device: index, name, host API, input and output channel counts, default
+    sample rate (Hz), and whether it is the default input/output."""
     index: int
     name: str
     host_api: str
@@ -221,12 +224,15 @@ class DeviceInfo:
     default_output: bool
 
     def channels(self, kind: str) -> int:
+        """Its channel count for `kind` ('input' or 'output')."""
         return self.max_input_channels if kind == "input" else self.max_output_channels
 
     def label(self) -> str:
+        """"'name' (host API)", for messages."""
         return f"{self.index} '{self.name}' ({self.host_api})"
 
     def as_dict(self) -> dict:
+        """The fields as a dict for JSON (`remotemedia devices --json`)."""
         return {"index": self.index, "name": self.name, "host_api": self.host_api,
                 "inputs": self.max_input_channels, "outputs": self.max_output_channels,
                 "default_samplerate": self.default_samplerate,
@@ -274,6 +280,7 @@ def _is_jack(host_api: str) -> bool:
 
 
 def host_apis() -> list[dict]:
+    """Every PortAudio host API: name, device count, default input and output device indexes."""
     sd = _sounddevice()
     try:
         return [dict(api) for api in sd.query_hostapis()]

@@ -31,6 +31,9 @@ _POLL_S = 0.1
 
 
 class RawSource(Source):
+    """Interleaved float32 little-endian samples from stdin (`-`) or a file, in blocks of
+    (block_size,) or (block_size, channels) float32; UsageError (exit 2) for a missing or
+    unreadable file."""
     def __init__(self, target: str, fmt: AudioFormat):
         super().__init__(fmt)
         self.target = target
@@ -51,6 +54,8 @@ class RawSource(Source):
         self._poll = False
 
     def open(self) -> None:
+        """Take stdin's descriptor (polled, so a stop ends a waiting read) or open the file;
+        UsageError when stdin is not readable."""
         if self.target == "-":
             try:
                 self._fd = sys.stdin.fileno()
@@ -62,6 +67,7 @@ class RawSource(Source):
             self._owns_fd = True
 
     def reads(self):
+        """The file read (nothing for stdin), for the path check."""
         return [] if self.target == "-" else [("--input", self.target)]
 
     def interrupt(self) -> None:
@@ -69,6 +75,9 @@ class RawSource(Source):
         self._interrupted.set()
 
     def read(self) -> np.ndarray | None:
+        """The next block, filled straight from the descriptor; short at the end (bytes that do
+        not make a whole sample frame are dropped with a note); None at end of input or after
+        interrupt(). Runner's thread."""
         block = np.empty(self._shape, dtype=RAW_DTYPE)
         view = memoryview(block).cast("B")
         want, got = view.nbytes, 0
@@ -97,12 +106,16 @@ class RawSource(Source):
         return block[:whole // self._frame_bytes]
 
     def close(self) -> None:
+        """Close the file (stdin stays open). Safe twice."""
         fd, self._fd = self._fd, None
         if fd is not None and self._owns_fd:
             os.close(fd)
 
 
 class RawSink(Sink):
+    """Interleaved float32 little-endian samples to stdout (`-`) or a file, unbuffered; integer
+    blocks scaled to full scale, NaN/Inf repaired and counted (io/base.py). UsageError (exit
+    2) for a missing directory."""
     def __init__(self, target: str, fmt: AudioFormat):
         super().__init__(fmt)
         self.target = target
@@ -119,12 +132,15 @@ class RawSink(Sink):
 
     @property
     def uses_stdout(self) -> bool:
+        """True for `raw:-`: stdout then carries audio, so events and the report go elsewhere."""
         return self.target == "-"
 
     def writes(self):
+        """The file written (nothing for stdout), for the path check."""
         return [] if self.target == "-" else [("--output", self.target)]
 
     def open(self) -> None:
+        """Take stdout's descriptor, or create/truncate the file (UsageError if it cannot be)."""
         if self.target == "-":
             sys.stdout.flush()
             self._fd = sys.stdout.fileno()
@@ -136,6 +152,9 @@ class RawSink(Sink):
             self._owns_fd = True
 
     def write(self, frame) -> None:
+        """Write one frame's samples with os.write from its own memory when it is contiguous
+        float32 (else one counted io copy). RemoteMediaError when the reader closed the pipe
+        or the write fails. Runner's thread."""
         array = frame.array
         channels = array.shape[1] if array.ndim == 2 else 1
         if channels != self.channels or array.ndim > 2:
@@ -161,6 +180,7 @@ class RawSink(Sink):
             view.release()
 
     def close(self) -> None:
+        """Close the file (stdout stays open). Safe twice."""
         fd, self._fd = self._fd, None
         if fd is not None and self._owns_fd:
             os.close(fd)

@@ -67,6 +67,8 @@ class Wakeup:
             return  # the pipe is full of wake-ups the reader has not taken yet: it will wake
 
     def ring(self) -> None:
+        """Wake the waiter: one nonblocking eventfd (or pipe) write, safe from the audio
+        callback."""
         if not self.closed:
             self._write()
 
@@ -91,6 +93,7 @@ class Wakeup:
         return True
 
     def close(self) -> None:
+        """Close the descriptors. Safe twice."""
         if self.closed:
             return
         self.closed = True
@@ -151,10 +154,12 @@ class InputRing:
 
     @property
     def queued(self) -> int:
+        """Blocks captured and not yet taken by the engine."""
         return self.written - self.read
 
     @property
     def refused(self) -> int:
+        """Blocks the callback could not place (every slot queued or held): each a drop."""
         return self.refused_full + self.refused_held
 
 
@@ -194,4 +199,5 @@ class OutputQueue:
 
     @property
     def pending(self) -> int:
+        """Frames queued and not yet fully played."""
         return self.written - self.consumed

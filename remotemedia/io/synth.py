@@ -60,6 +60,8 @@ class SineSource(_Generator):
         self._phase = 0.0
 
     def read(self) -> np.ndarray:
+        """The next block of the sine, float32 (block_size,) or (block_size, channels), phase
+        continuous across blocks; never ends."""
         phase = self._scratch
         np.multiply(self._index, self._step, out=phase)
         phase += self._phase
@@ -89,6 +91,8 @@ class ChirpSource(_Generator):
         self._pos = 0
 
     def read(self) -> np.ndarray:
+        """The next block of the logarithmic sweep (repeating every `seconds`), float32; never
+        ends."""
         t = self._index + self._pos
         np.remainder(t, self._period, out=t)
         t *= self._k / self.sample_rate / self.seconds
@@ -111,6 +115,8 @@ class NoiseSource(_Generator):
         self._rng = np.random.default_rng(seed)
 
     def read(self) -> np.ndarray:
+        """The next block of uniform white noise at the amplitude, float32 (seeded: runs
+        repeat); never ends."""
         out = self._rng.random(self._shape, dtype=DTYPE)
         out *= 2.0 * self.amplitude
         out -= self.amplitude
@@ -123,4 +129,5 @@ class SilenceSource(_Generator):
     description = "silence"
 
     def read(self) -> np.ndarray:
+        """A block of zeros, float32; never ends."""
         return np.zeros(self._shape, dtype=DTYPE)

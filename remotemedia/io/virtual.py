@@ -34,17 +34,22 @@ class VirtualSource(Source):
         self.description = f"virtual device ({self.signal.description})"
 
     def open(self) -> None:
+        """Open the generator it plays, if any."""
         self.signal.open()
 
     def read(self) -> np.ndarray | None:
+        """The next block of its generator, or silence: float32 (block_size,) or (block_size,
+        channels); never ends."""
         return self.signal.read()
 
     def interrupt(self) -> None:
+        """Pass a stop on to the generator."""
         interrupt = getattr(self.signal, "interrupt", None)
         if interrupt is not None:
             interrupt()
 
     def close(self) -> None:
+        """Close the generator. Safe twice."""
         self.signal.close()
 
 
@@ -59,6 +64,7 @@ class NullSink(Sink):
         self.samples = 0
 
     def write(self, frame) -> None:
+        """Count the frame and its samples; keep nothing."""
         self.frames += 1
         self.samples += frame.array.shape[0] if frame.array.ndim else 1
 
@@ -73,5 +79,7 @@ class VirtualSink(NullSink):
     clips_to_full_scale = True
 
     def write(self, frame) -> None:
+        """Count what a device's converter would have had to repair (NaN, over full scale), then
+        discard like null."""
         self.repair(frame.array)
         super().write(frame)

@@ -52,6 +52,7 @@ class WavData:
 
     @property
     def frames(self) -> int:
+        """Whole sample frames (one sample per channel) in the data."""
         return self.length // self.frame_bytes
 
 
@@ -133,20 +134,25 @@ class SampleWindow(io.RawIOBase):
         self._pos = 0
 
     def readable(self) -> bool:
+        """Always True."""
         return True
 
     def seekable(self) -> bool:
+        """Always True: libsndfile seeks while it reads."""
         return True
 
     def tell(self) -> int:
+        """The position in bytes from the window's start."""
         return self._pos
 
     def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        """Move within the window (clamped to it); returns the new position."""
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
         self._pos = max(0, min(self._length, base + pos))
         return self._pos
 
     def readinto(self, buffer) -> int:
+        """Read into `buffer` up to the window's end; returns the bytes read."""
         want = min(len(buffer), self._length - self._pos)
         if want <= 0:
             return 0
@@ -156,6 +162,7 @@ class SampleWindow(io.RawIOBase):
         return got
 
     def read(self, size: int = -1) -> bytes:
+        """Up to `size` bytes (all that is left for -1 or None)."""
         if size is None or size < 0:
             size = self._length - self._pos
         buf = bytearray(max(0, min(size, self._length - self._pos)))
@@ -163,6 +170,7 @@ class SampleWindow(io.RawIOBase):
         return bytes(buf[:n])
 
     def close(self) -> None:
+        """Close the underlying file. Safe twice."""
         if not self.closed:
             self._fh.close()
         super().close()
