@@ -112,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
                    help="let the manifest name node classes from MODULE (repeatable)")
     add_mode_argument(p)
+    add_monitor_arguments(p)
     p.set_defaults(command=cmd_stream)
 
     p = sub.add_parser("validate", help="check a manifest without running it")
@@ -132,8 +133,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", "-i", metavar="SPEC")
     p.add_argument("--output", "-o", metavar="SPEC")
     add_mode_argument(p)
+    p.add_argument("--attach", nargs="?", const="", default=None, metavar="PATH|PID",
+                   help="watch and steer a stream started with --monitor (the only live one "
+                        "when none is named); q detaches and leaves it running")
     p.set_defaults(command=cmd_tui)
+
+    p = sub.add_parser("ps", help="list the running streams one may attach to (--monitor)")
+    p.add_argument("--json", action="store_true", help="as one JSON array")
+    p.set_defaults(command=cmd_ps)
     return parser
+
+
+def add_monitor_arguments(p) -> None:
+    p.add_argument("--monitor", nargs="?", const="", default=None, metavar="PATH",
+                   help="serve a monitor socket that `tui --attach` and other clients use "
+                        "(default: a per-user socket named by PID; see `remotemedia ps`)")
+    p.add_argument("--metrics-port", type=parse_port, default=None, metavar="PORT",
+                   help="serve Prometheus metrics on http://HOST:PORT/metrics (0: a free port)")
+    p.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
+                   help="address for --metrics-port (default: %(default)s)")
+
+
+def parse_port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got '{text}'") \
+            from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got '{text}'")
+    return port
 
 
 def add_mode_argument(p) -> None:
@@ -199,6 +228,9 @@ def cmd_stream(args) -> int:
     runner = StreamRunner(pipeline, source, sink, realtime=args.realtime,
                           duration=args.duration, strict=args.strict, on_event=events)
     events.flush_each = runner.realtime
+    observers = start_observers(args, runner, input_spec, output_spec)
+    if observers.monitor is not None:
+        runner.on_event = observers.monitor.tee(events)
     signals = _SignalStop(runner)
     status = _StatusLine(runner, sys.stderr) if sys.stderr.isatty() else None
     failure: BaseException | None = None
@@ -222,9 +254,10 @@ def cmd_stream(args) -> int:
         events.close()
 
     stats = runner.stats() if runner.session is not None else None
+    if stats is not None and signals.received is not None:
+        stats["stop_reason"] = STOP_REASON[signals.received]
+    observers.close(stats)
     if stats is not None:
-        if signals.received is not None:
-            stats["stop_reason"] = STOP_REASON[signals.received]
         print(format_summary(stats, manifest.name), file=sys.stderr)
         if args.json:
             _print_stdout(strictjson.dumps(stats))
@@ -241,6 +274,59 @@ def cmd_stream(args) -> int:
     if os.environ.get("REMOTEMEDIA_DEBUG"):
         traceback.print_exception(failure)
     return EXIT_FAILED
+
+
+class _Observers:
+    """The monitor socket and the Prometheus endpoint of one run (either may be absent)."""
+
+    def __init__(self, monitor=None, metrics=None):
+        self.monitor = monitor
+        self.metrics = metrics
+
+    def close(self, stats: dict | None) -> None:
+        """After the run: clients get the final report, the sockets close, and the report
+        gains a `monitor` section with the monitor's own counters."""
+        if self.metrics is not None:
+            self.metrics.close()
+        if self.monitor is not None:
+            self.monitor.close(stats)
+            if stats is not None:
+                stats["monitor"] = self.monitor.counts()
+
+
+def start_observers(args, runner, input_spec: str, output_spec: str) -> _Observers:
+    """--monitor and --metrics-port: start the monitor thread (and its socket) and the
+    metrics server. Raises UsageError (exit 2) when a socket or port cannot be had."""
+    if args.monitor is None and args.metrics_port is None:
+        return _Observers()
+    from .monitor import protocol
+    from .monitor.server import Monitor
+    path = None
+    if args.monitor is not None:
+        path = protocol.default_socket_path() if args.monitor == "" else args.monitor
+    info = {"path": os.path.abspath(args.manifest), "input": input_spec,
+            "output": output_spec, "realtime": runner.realtime}
+    monitor = Monitor(runner, socket_path=path, info=info)
+    runner.measure_levels = runner.measure_levels or path is not None
+    metrics = None
+    if args.metrics_port is not None:
+        try:
+            from .metrics_http import MetricsServer
+        except ImportError as exc:
+            monitor.close()
+            raise UsageError(f"--metrics-port needs prometheus-client (pip install "
+                             f"'remotemedia[monitor]'): {exc}") from None
+        try:
+            metrics = MetricsServer(runner, monitor, args.metrics_port, args.metrics_host)
+        except BaseException:
+            monitor.close()
+            raise
+    monitor.start()
+    if path is not None:
+        _note(f"monitor: {path} (attach with: {PROG} tui --attach {os.getpid()})")
+    if metrics is not None:
+        _note(f"metrics: {metrics.url}")
+    return _Observers(monitor, metrics)
 
 
 def check_paths(reads: list[tuple[str, object]], writes: list[tuple[str, object]]) -> None:
@@ -502,7 +588,21 @@ def _has_terminal() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
+def cmd_ps(args) -> int:
+    from .monitor.ps import list_runs, format_runs
+    runs, stale = list_runs()
+    if args.json:
+        print(strictjson.dumps(runs, indent=2))
+    else:
+        print(format_runs(runs))
+    for path in stale:
+        _note(f"removed a stale monitor socket: {path}")
+    return EXIT_OK
+
+
 def cmd_tui(args) -> int:
+    if getattr(args, "attach", None) is not None:
+        return cmd_tui_attach(args)
     if not _has_terminal():
         # Textual would wait for keys that never come and write escape codes into the files.
         raise UsageError("tui needs an interactive terminal (stdin and stdout); use "
@@ -514,3 +614,22 @@ def cmd_tui(args) -> int:
         return EXIT_FAILED
     return int(run_app(manifest=args.manifest, input_spec=args.input,
                        output_spec=args.output, mode=args.mode) or 0)
+
+
+def cmd_tui_attach(args) -> int:
+    """`tui --attach [PATH|PID]`: the TUI over a run in another process (its --monitor)."""
+    if args.manifest or args.input or args.output or args.mode:
+        raise UsageError("tui --attach watches a run that is already going; --manifest, "
+                         "--input, --output and --mode belong to the run (`stream`)")
+    from .monitor.client import MonitorClient
+    client = MonitorClient.attach(args.attach or None)   # UsageError before the screen changes
+    if not _has_terminal():
+        client.close()
+        raise UsageError("tui needs an interactive terminal (stdin and stdout)")
+    try:
+        from .tui.attached import run_attached
+    except ImportError as exc:
+        client.close()
+        _error(f"the TUI is not available: {exc}")
+        return EXIT_FAILED
+    return int(run_attached(client) or 0)
