@@ -50,6 +50,7 @@ from .io.clock import Clock
 from .io.devices import DEFAULT_MODE   # sounddevice itself loads only when a device is used
 from .runner import FAILED, FINISHED, IDLE, RUNNING, Levels, StreamRunner
 from .tui.choices import io_choices
+from .tui.eventlog import EventFeed, EventLog
 from .tui.meters import LevelMeters
 from .tui.screens import HelpScreen, IoPicker, ManifestPicker
 from .tui.snapshot import Snapshot, capture, one_line
@@ -140,6 +141,8 @@ class RemoteMediaApp(App[None]):
         self._stats_override: dict | None = None   # the report after `r` on a stopped run
         self._announced: StreamRunner | None = None  # the runner whose ending was announced
         self._io_line = ""
+        #: events from the runner's thread to the event log (bounded; drops counted)
+        self.event_feed = EventFeed()
 
     # -- layout ------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -164,6 +167,7 @@ class RemoteMediaApp(App[None]):
         meters.border_title = "levels"
         yield meters
         yield PipelineView(id="pipeline")
+        yield EventLog(id="events")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -258,7 +262,7 @@ class RemoteMediaApp(App[None]):
         period_s = manifest.audio.block_size / manifest.audio.sample_rate
         clock = self.clock_factory(period_s) if self.clock_factory is not None else None
         runner = StreamRunner(self.pipeline, source, sink, realtime=self.realtime, clock=clock,
-                              measure_levels=True)
+                              measure_levels=True, on_event=self.event_feed.post)
         self.runner = runner
         self._stats_override = None
         self.query_one(LevelMeters).reset(new_run=True)
@@ -316,6 +320,7 @@ class RemoteMediaApp(App[None]):
         snap = self.take_snapshot()
         self.snapshot = snap
         self.show(snap)
+        self.show_events(self.event_feed.drain())
         self._announce()
 
     def show(self, snap: Snapshot) -> None:
@@ -345,6 +350,10 @@ class RemoteMediaApp(App[None]):
         self.query_one(PipelineView).show(stats.get("nodes") if stats else None)
         self.query_one(StateLine).show(snap.state, snap.reason, stats, period_s, self.bypass)
         self._show_io_line(snap)
+
+    def show_events(self, entries: list[dict]) -> None:
+        if entries:
+            self.query_one(EventLog).add(entries)
 
     def _announce(self) -> None:
         """One notification when a run fails or ends by itself."""
@@ -480,6 +489,7 @@ class RemoteMediaApp(App[None]):
         report["input"] = self.input_spec
         report["output"] = self.output_spec
         report["bypass"] = self.bypass
+        report["events"] = list(self.query_one(EventLog).entries)
         report["saved_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
         return report
 
