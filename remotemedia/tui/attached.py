@@ -76,7 +76,7 @@ class AttachedApp(RemoteMediaApp):
             [tuple(e) for e in self.hello.get("edges", [])])
         self._show_title()
         self.client.start_reader(self._received)
-        self.set_interval(1.0 / self.poll_hz, self.poll)
+        self._poll_timer = self.set_interval(1.0 / self.poll_hz, self.poll)
         self.poll()
 
     def take_snapshot(self) -> Snapshot:
@@ -104,6 +104,8 @@ class AttachedApp(RemoteMediaApp):
         return time.monotonic()
 
     def poll(self) -> None:
+        if self.detached:
+            return
         latest = self.latest
         if latest is not None and bool(latest.get("bypass")) != self.bypass:
             self.set_reactive(RemoteMediaApp.bypass, bool(latest.get("bypass")))
@@ -204,6 +206,9 @@ class AttachedApp(RemoteMediaApp):
     def shutdown(self) -> bool:
         """Detach: the run goes on in its own process."""
         self.detached = True
+        timer = getattr(self, "_poll_timer", None)
+        if timer is not None:
+            timer.stop()          # no poll may draw once the screen is going away
         self.client.close()
         return True
 

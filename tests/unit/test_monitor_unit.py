@@ -108,3 +108,13 @@ def test_a_closed_session_leaves_no_soxr_stream_for_shutdown():
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "leaked" not in r.stderr, r.stderr
+
+
+def test_messages_are_strict_json_even_with_non_finite_values():
+    line = protocol.encode({"type": "snapshot", "levels": {"peak": float("nan"),
+                                                           "rms": float("-inf"), "ok": 1.5}})
+    text = line.decode()
+    assert "NaN" not in text and "Infinity" not in text and text.endswith("\n")
+    value = json.loads(text, parse_constant=lambda name: pytest.fail(name))
+    assert value["levels"] == {"peak": None, "rms": None, "ok": 1.5,
+                               "non_finite": ["peak", "rms"]}
