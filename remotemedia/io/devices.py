@@ -1053,6 +1053,7 @@ class DeviceSink(_DeviceEnd, Sink):
     def __init__(self, fmt: AudioFormat, device):
         _DeviceEnd.__init__(self, "output", fmt, device, None)
         self._unplayed = 0
+        self.non_finite = self.clipped = 0    # Sink's repair counters (its __init__ is not run)
 
     def open(self) -> None:
         if self._opened:
