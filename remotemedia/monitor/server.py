@@ -52,6 +52,8 @@ BACKLOG = 200
 SEND_BUFFER = 64 * 1024
 #: how many recent engine latencies a snapshot carries (the TUI's sparkline)
 SPARK_FRAMES = 150
+#: how often the monitor looks for the end of a block before a tick (see _wait_for_gap)
+GAP_POLL_S = 0.001
 #: every how many snapshots the latency percentiles are recomputed (the counters: every one);
 #: at 20 Hz the percentiles refresh 5 times a second, as often as the eye can follow them
 STATS_EVERY = 4
@@ -327,6 +329,7 @@ class Monitor:
                 self.busy_s += time.perf_counter() - t0
             now = time.monotonic()
             if now >= next_tick:
+                self._wait_for_gap()
                 t0 = time.perf_counter()
                 self.tick()
                 self.busy_s += time.perf_counter() - t0
@@ -334,6 +337,25 @@ class Monitor:
                 if next_tick < now:        # fell behind (a stall): do not burst to catch up
                     next_tick = now + period
         self._finish()
+
+    def _wait_for_gap(self) -> None:
+        """Start a tick just after a block has left the engine, so the snapshot's work (about a
+        millisecond holding the GIL when the percentiles are due) falls in the gap before the
+        next block rather than inside one. Without this a 20 Hz tick and 50 Hz blocks keep a
+        fixed phase for the whole run: in some runs every fifth block would wait for the GIL,
+        and the engine's p99 showed it (benchmarks/bench_monitor.py). Polls the engine's block
+        count every GAP_POLL_S for at most two blocks' time; no signal from the audio thread."""
+        runner = self.runner
+        session = runner.session
+        if session is None or runner.state != "running" or not runner.realtime:
+            return
+        ring = session.engine_latency
+        seen = ring.count
+        deadline = time.monotonic() + 2 * runner.period_s
+        while ring.count == seen and not self._done.is_set():
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(GAP_POLL_S)
 
     def _ready(self, key, mask) -> None:
         what = key.data
