@@ -88,8 +88,10 @@ class LatencyHistogram:
         if new > RING_SIZE:
             self.missed += new - RING_SIZE
             new = RING_SIZE
-        idx = np.arange(count - new, count) & (RING_SIZE - 1)
-        values = np.asarray(ring.values, dtype=np.float64)[idx]
+        ring_values, mask = ring.values, RING_SIZE - 1
+        # only the new slots (a tick's worth), not the whole ring's list
+        values = np.array([ring_values[i & mask] for i in range(count - new, count)],
+                          dtype=np.float64)
         self.counts += np.bincount(np.searchsorted(self._bounds_ns, values, side="left"),
                                    minlength=len(self.counts))
         self.sum_s += float(values.sum()) / 1e9
@@ -656,4 +658,5 @@ def _recent_us(ring) -> list[float]:
     n = min(count, SPARK_FRAMES)
     values = ring.values
     mask = RING_SIZE - 1
-    return [round(values[i & mask] / 1e3, 1) for i in range(count - n, count)]
+    tail = np.array([values[i & mask] for i in range(count - n, count)], dtype=np.float64)
+    return np.round(tail / 1e3, 1).tolist()
