@@ -3,10 +3,13 @@
     remotemedia stream --manifest FILE [--input SPEC] [--output SPEC] [--duration S]
                        [--realtime | --fast] [--json] [--strict] [--events FILE]
                        [--allow-import MODULE ...] [--mode queued|callback]
+                       [--monitor [PATH]] [--metrics-port PORT [--metrics-host HOST]]
     remotemedia validate FILE
     remotemedia nodes [--json]
     remotemedia devices [--json]
     remotemedia tui [--manifest FILE] [--input SPEC] [--output SPEC]
+    remotemedia tui --attach [PATH|PID]
+    remotemedia ps [--json]
 
 Exit codes: 0 success, 1 failure while running, 2 bad input (arguments, SPEC, manifest, file),
 130 after SIGINT and 143 after SIGTERM (the report is printed and files are finalized first).
