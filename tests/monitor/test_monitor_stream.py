@@ -452,6 +452,15 @@ def test_bad_monitor_arguments(stream, tmp_path):
         assert r.returncode == 2, (extra, r.stderr)
         assert expected in r.stderr and "Traceback" not in r.stderr, (extra, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        r = run_cli(*base, "--metrics-port", str(taken.getsockname()[1]))
+        assert r.returncode == 2 and "cannot listen on 127.0.0.1" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+    finally:
+        taken.close()
     # a socket a live run is listening on is not taken over
     s = stream()
     s.wait_for_line(r"monitor: ")
