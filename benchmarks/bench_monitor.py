@@ -93,8 +93,14 @@ def phase_monitor(manifest, spec, seconds, sock: Path) -> dict:
     return report
 
 
+#: a tmux server of our own: a shared one would start our commands with its environment
+#: (JACK_DEFAULT_SERVER, XDG_RUNTIME_DIR) instead of this process's
+TMUX_SOCKET = f"rm-bench-monitor-{os.getpid()}"
+
+
 def tmux(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True)
+    return subprocess.run(["tmux", "-L", TMUX_SOCKET, "-f", "/dev/null", *args],
+                          capture_output=True, text=True)
 
 
 def phase_tui_attached(manifest, spec, seconds, sock: Path) -> dict:
@@ -184,6 +190,7 @@ def main() -> int:
                                                                    args.seconds, folder), base))
         rows.append(row("headless again", phase_headless(manifest, spec, args.seconds), base))
     finally:
+        tmux("kill-server")
         shutil.rmtree(folder, ignore_errors=True)
     print(f"# {manifest.name} on {spec} ({'JACK' if device == 'system' else 'virtual device'})"
           f", {args.seconds:g} s per phase, real time")
