@@ -36,10 +36,12 @@ class AttachedApp(RemoteMediaApp):
         Binding("ctrl+c", "quit", "Detach", show=False),
     ]
 
-    def __init__(self, client, **kwargs) -> None:
+    def __init__(self, client, *, owns_run: bool = False, **kwargs) -> None:
         hello = client.hello
+        #: `tui --spawn`: this app started the run, and q stops it before detaching
         kwargs.setdefault("autostart", False)
         super().__init__(None, hello.get("input") or "?", hello.get("output") or "?", **kwargs)
+        self.owns_run = owns_run
         self.client = client
         self.hello = hello
         self.mode = f"attached to PID {hello.get('pid')}"
@@ -213,13 +215,27 @@ class AttachedApp(RemoteMediaApp):
         return True
 
     async def action_quit(self) -> None:
+        if self.owns_run and not self.gone and self.ended is None:
+            try:
+                self.client.send("stop")
+            except Exception:
+                pass               # the caller waits for the child either way
         self.shutdown()
         self.exit(return_code=0)
 
 
-def run_attached(client) -> int:
+class SpawnedApp(AttachedApp):
+    """`tui --spawn`: the attached TUI over the run it started; q stops that run."""
+
+    BINDINGS = [
+        Binding("q", "quit", "Quit (stops the run)"),
+        Binding("ctrl+c", "quit", "Quit", show=False),
+    ]
+
+
+def run_attached(client, owns_run: bool = False) -> int:
     """Run the attached TUI in this terminal; return the exit code (0 on detach)."""
-    app = AttachedApp(client, freeze_gc=False)
+    app = (SpawnedApp if owns_run else AttachedApp)(client, owns_run=owns_run, freeze_gc=False)
     try:
         app.run()
     finally:

@@ -475,5 +475,9 @@ def test_bad_monitor_arguments(stream, tmp_path):
     assert r.returncode == 2 and "no monitor socket for PID 999999999" in r.stderr, r.stderr
     r = run_cli("tui", "--attach", env=env)
     assert r.returncode == 2 and "no running stream to attach to" in r.stderr, r.stderr
+    for args, expected in ((["tui", "--keep-running"], "--keep-running goes with --spawn"),
+                           (["tui", "--spawn", "--attach", "1"], "pick one")):
+        r = run_cli(*args, env=env)
+        assert r.returncode == 2 and expected in r.stderr, r.stderr
     r = run_cli("ps", env=env)
     assert r.returncode == 0 and "no running streams" in r.stdout

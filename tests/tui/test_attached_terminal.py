@@ -90,3 +90,64 @@ def test_attach_in_a_terminal_detach_and_stop(tmp_path):
         if stream.poll() is None:
             stream.kill()
             stream.wait()
+
+
+def test_spawn_runs_the_stream_in_a_child_that_outlives_a_crash(tmp_path):
+    """`tui --spawn`: the stream runs in a child process; killing the TUI (a crash) leaves it
+    running, and a second spawned TUI's q stops its own run."""
+    manifest = tmp_path / "watched.yaml"
+    manifest.write_text(MANIFEST)
+    env = {**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+           "XDG_RUNTIME_DIR": str(tmp_path)}
+    env.pop("TMUX", None)
+    tmux = Tmux()
+
+    def live_pids() -> list[int]:
+        r = subprocess.run([sys.executable, "-m", "remotemedia", "ps", "--json"], env=env,
+                           capture_output=True, text=True, timeout=30)
+        return [run["pid"] for run in json.loads(r.stdout)]
+
+    def start(rc_file) -> None:
+        command = (f"cd {shlex.quote(str(ROOT))} && {shlex.quote(sys.executable)} -m "
+                   f"remotemedia tui --spawn -m {shlex.quote(str(manifest))} -i sine -o null; "
+                   f"echo $? > {shlex.quote(str(rc_file))}")
+        tmux("kill-server", check=False)
+        subprocess.run([TMUX, "-L", tmux.socket, "-f", "/dev/null", "-u", "new-session", "-d",
+                        "-s", "tui", "-x", str(WIDTH), "-y", str(HEIGHT), command],
+                       check=True, env=env, timeout=20)
+        first = wait_for(lambda: read_big_counter(tmux.screen(), "frames in"),
+                         "the child's frame counter on screen", screen=tmux.screen)
+        wait_for(lambda: (n := read_big_counter(tmux.screen(), "frames in")) and n > first,
+                 "the counter to advance", screen=tmux.screen)
+
+    survivors: list[int] = []
+    try:
+        start(tmp_path / "rc1")
+        (child,) = live_pids()
+        assert f"attached to PID {child}" in "\n".join(tmux.screen())
+        tmux("kill-server")                         # the terminal and the TUI die
+        time.sleep(0.5)
+        assert live_pids() == [child], "the run died with its TUI"
+        survivors.append(child)
+        with MonitorClient.attach(str(tmp_path / "remotemedia" / f"{child}.sock")) as client:
+            assert client.request("stop")["ok"]
+        wait_for(lambda: live_pids() == [], "the survivor to stop")
+        survivors.clear()
+        start(tmp_path / "rc2")
+        (child,) = live_pids()
+        text = "\n".join(tmux.screen())
+        assert "stops the run" in text
+        tmux("send-keys", "-t", "tui", "q")
+        wait_for((tmp_path / "rc2").exists, "the TUI to exit after q", timeout=20,
+                 screen=tmux.screen)
+        assert (tmp_path / "rc2").read_text().strip() == "0"
+        assert live_pids() == []
+        logs = list((tmp_path / "remotemedia").glob("spawned-*.log"))
+        assert any('"stop_reason": "stopped"' in log.read_text() for log in logs)
+    finally:
+        tmux("kill-server", check=False)
+        for pid in survivors + live_pids():
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
