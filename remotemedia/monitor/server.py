@@ -173,6 +173,7 @@ class Monitor:
         self._handlers: dict[str, Callable[[dict], dict]] = {}
         self._seq = 0
         self._session = None
+        self._health_seen: dict = {}      # counts already announced as events
         self._full_stats: dict | None = None
         self._full_session = None
         self._final: dict | None = None
@@ -231,6 +232,7 @@ class Monitor:
             raise ValueError("the run has not started yet")
         if name == "reset":
             session.reset_stats()
+            self._health_seen.clear()
             return {}
         if name == "bypass":
             on = args["on"]
@@ -534,10 +536,12 @@ class Monitor:
                 self.e2e_hist.fold(session.end_to_end_latency)
         if not self._clients:
             return
+        snapshot_message = self._snapshot()
+        records += self._health_events(snapshot_message)
         for record in records:
             for client in list(self._clients.values()):
                 self._queue(client, "event", record)
-        snapshot = encode(self._snapshot())
+        snapshot = encode(snapshot_message)
         for client in list(self._clients.values()):
             self._queue(client, "snapshot", snapshot)
             self._flush(client)
@@ -560,6 +564,41 @@ class Monitor:
             self.backlog.append(line)
             out.append(line)
         return out
+
+    def _health_events(self, snapshot: dict) -> list[bytes]:
+        """Events the graph does not emit but a watcher wants in the log: node errors (a node
+        with on_error: skip only counts them), drops and xruns, each when its count grows
+        (type `node_error`, `drops`, `xrun`), and the run's failure (type `error`)."""
+        stats = snapshot.get("stats")
+        if not stats:
+            return []
+        now = time.time()
+        found: list[dict] = []
+        seen = self._health_seen
+        for node_id, node in (stats.get("nodes") or {}).items():
+            errors = node.get("errors", 0)
+            if errors > seen.get(("node", node_id), 0):
+                found.append({"type": "node_error", "node": node_id, "errors": errors,
+                              "new": errors - seen.get(("node", node_id), 0)})
+            seen[("node", node_id)] = errors
+        for key, kind, value in (("drops", "drops", stats.get("drops", 0)),
+                                 *(((f"xrun:{k}", "xrun", v)
+                                    for k, v in (stats.get("xruns") or {}).items()))):
+            if value > seen.get(key, 0):
+                found.append({"type": kind, "node": None, "what": key.split(":")[-1],
+                              "count": value, "new": value - seen.get(key, 0)})
+            seen[key] = value
+        if snapshot.get("state") == "failed" and not seen.get("failed"):
+            seen["failed"] = 1
+            found.append({"type": "error", "node": getattr(self.runner.error, "node_id", None),
+                          "message": snapshot.get("reason")})
+        lines = []
+        for record in found:      # not in events_by_type: that counts the graph's own events
+            line = encode({"type": "event", "t": now, "node": record.get("node"),
+                           "event": record["type"], "record": record})
+            self.backlog.append(line)
+            lines.append(line)
+        return lines
 
     def counts(self) -> dict[str, int | float]:
         """The monitor's own counters (also in every snapshot and the final report).

@@ -29,7 +29,8 @@ KEEP = 500
 MAX_WAITING = 2048
 #: fields that say who and when, shown in their own columns
 _META = {"type", "node", "pts", "seq", "non_finite", "t"}
-_ALERT = {"clipping", "non_finite", "dc_offset", "silence", "error", "node_error"}
+_ALERT = {"clipping", "non_finite", "dc_offset", "silence", "error", "node_error", "drops",
+          "xrun"}
 
 
 class EventFeed:

@@ -41,9 +41,10 @@ class Stream:
     """`remotemedia stream ... --monitor SOCK --json` in a subprocess."""
 
     def __init__(self, tmp_path: Path, *extra: str, env: dict | None = None,
-                 monitor: str | None = "path", duration: str = "60"):
+                 monitor: str | None = "path", duration: str = "60",
+                 manifest_text: str = EVENTS_MANIFEST):
         manifest = tmp_path / "monitored.yaml"
-        manifest.write_text(EVENTS_MANIFEST)
+        manifest.write_text(manifest_text)
         self.socket = tmp_path / "run.sock"
         args = [sys.executable, "-m", "remotemedia", "stream", "-m", str(manifest),
                 "-i", "sine:440", "-o", "null", "--realtime", "--duration", duration, "--json",
@@ -481,3 +482,51 @@ def test_bad_monitor_arguments(stream, tmp_path):
         assert r.returncode == 2 and expected in r.stderr, r.stderr
     r = run_cli("ps", env=env)
     assert r.returncode == 0 and "no running streams" in r.stdout
+
+
+FAILING_NODES = """
+from remotemedia.engine.node import Node
+
+
+class FailsSometimes(Node):
+    node_type = "FailsSometimes"
+
+    def setup(self):
+        self.count = 0
+
+    def process(self, frame):
+        self.count += 1
+        if self.count % 25 == 0:
+            raise RuntimeError("every 25th block fails")
+        return frame
+"""
+
+FAILING_MANIFEST = """\
+version: v1
+metadata: {name: flaky}
+audio: {sample_rate: 48000, block_size: 960, channels: 1}
+nodes:
+  - {id: flaky, node_type: rm_failing_nodes.FailsSometimes, on_error: skip}
+connections:
+  - {from: input, to: flaky}
+  - {from: flaky, to: output}
+"""
+
+
+def test_node_errors_and_drops_reach_the_log_as_events(stream, tmp_path):
+    (tmp_path / "rm_failing_nodes.py").write_text(FAILING_NODES)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(tmp_path), os.environ.get("PYTHONPATH", "")]))}
+    s = stream("--allow-import", "rm_failing_nodes", env=env, manifest_text=FAILING_MANIFEST)
+    with s.attach() as client:
+        error = read_until(client, lambda m: m.get("type") == "event"
+                           and m["event"] == "node_error", "a node_error event")
+        assert error["node"] == "flaky" and error["record"]["errors"] >= 1
+        drops = read_until(client, lambda m: m.get("type") == "event"
+                           and m["event"] == "drops", "a drops event")
+        assert drops["record"]["count"] >= 1
+        client.send("stop")
+        read_until(client, lambda m: m.get("type") == "end", "the end message")
+    rc, report, err = s.finish()
+    assert rc == 0, err
+    assert report["errors"] >= 1 and report["nodes"]["flaky"]["errors"] >= 1
