@@ -168,6 +168,7 @@ class Monitor:
         self.commands = 0
         self.bad_commands = 0
         self.ticks = 0
+        self.internal_errors = 0     # exceptions the monitor thread survived (see _serve)
         self.busy_s = 0.0            # time the monitor thread spent working (holding the GIL)
         self._clients: dict[int, _Client] = {}
         self._handlers: dict[str, Callable[[dict], dict]] = {}
@@ -326,20 +327,27 @@ class Monitor:
         period = 1.0 / self.hz
         next_tick = time.monotonic()
         while not self._done.is_set():
-            timeout = max(0.0, next_tick - time.monotonic())
-            for key, mask in sel.select(timeout):
-                t0 = time.perf_counter()
-                self._ready(key, mask)
-                self.busy_s += time.perf_counter() - t0
-            now = time.monotonic()
-            if now >= next_tick:
-                self._wait_for_gap()
-                t0 = time.perf_counter()
-                self.tick()
-                self.busy_s += time.perf_counter() - t0
-                next_tick += period
-                if next_tick < now:        # fell behind (a stall): do not burst to catch up
-                    next_tick = now + period
+            try:
+                timeout = max(0.0, next_tick - time.monotonic())
+                for key, mask in sel.select(timeout):
+                    t0 = time.perf_counter()
+                    self._ready(key, mask)
+                    self.busy_s += time.perf_counter() - t0
+                now = time.monotonic()
+                if now >= next_tick:
+                    self._wait_for_gap()
+                    t0 = time.perf_counter()
+                    self.tick()
+                    self.busy_s += time.perf_counter() - t0
+                    next_tick += period
+                    if next_tick < now:    # fell behind (a stall): do not burst to catch up
+                        next_tick = now + period
+            except Exception:
+                # Whatever went wrong (out of file descriptors, a report read mid-teardown),
+                # the monitor keeps serving and the run never hears of it; counted, and the
+                # next tick comes a period later.
+                self.internal_errors += 1
+                next_tick = time.monotonic() + period
         self._finish()
 
     def _wait_for_gap(self) -> None:
@@ -612,7 +620,8 @@ class Monitor:
                 "snapshots_dropped": self.snapshots_dropped,
                 "client_events_dropped": self.client_events_dropped,
                 "commands": self.commands, "bad_commands": self.bad_commands,
-                "ticks": self.ticks, "busy_s": round(self.busy_s, 6),
+                "ticks": self.ticks, "internal_errors": self.internal_errors,
+                "busy_s": round(self.busy_s, 6),
                 "engine_s": round(self.engine_hist.sum_s, 6)}
 
     def _snapshot(self) -> dict[str, Any]:

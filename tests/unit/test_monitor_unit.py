@@ -118,3 +118,29 @@ def test_messages_are_strict_json_even_with_non_finite_values():
     value = json.loads(text, parse_constant=lambda name: pytest.fail(name))
     assert value["levels"] == {"peak": None, "rms": None, "ok": 1.5,
                                "non_finite": ["peak", "rms"]}
+
+
+class _BrokenRunner:
+    """A runner whose session cannot be read: every tick of the monitor raises."""
+
+    state = "running"
+    realtime = False
+
+    @property
+    def session(self):
+        raise RuntimeError("report read mid-teardown")
+
+
+def test_the_monitor_thread_survives_its_own_errors_and_counts_them():
+    import time
+    monitor = Monitor(_BrokenRunner(), hz=20).start()
+    try:
+        deadline = time.monotonic() + 10
+        while monitor.internal_errors < 2:
+            assert time.monotonic() < deadline, "no error counted"
+            time.sleep(0.02)
+        assert monitor._thread.is_alive()
+        assert monitor.counts()["internal_errors"] >= 2
+    finally:
+        monitor.close()
+    assert not monitor._thread.is_alive()
