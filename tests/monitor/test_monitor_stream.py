@@ -200,6 +200,8 @@ def test_a_client_that_never_reads_loses_snapshots_not_frames(stream):
     rc, report, err = s.finish()
     assert rc == 0, err
     assert report["monitor"]["snapshots_dropped"] > 0
+    assert report["monitor"]["client_events_dropped"] > 0     # its events went the same way
+    assert report["monitor"]["events_dropped"] == 0           # not the run's own queue
     # the audio path did not wait for it: nothing dropped, every frame out, and the engine's
     # worst block far inside its 20 ms budget (a bound only a blocking design would miss)
     assert report["drops"] == 0 and report["frames_in"] == report["frames_out"]
