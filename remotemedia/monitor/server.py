@@ -512,6 +512,9 @@ class Monitor:
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
+                # The client has gone. What it sent last (`stop` and then close, from a TUI
+                # that quits) may still wait in our receive queue: carry it out first.
+                self._salvage(client)
                 self._drop_client(client)
                 return
             client.pending = client.pending[sent:]
@@ -521,6 +524,24 @@ class Monitor:
                 self._selector.modify(sock, want, client)
         except (KeyError, ValueError):
             pass
+
+    def _salvage(self, client: _Client) -> None:
+        """Run the complete command lines a departed client left unread (no replies: there
+        is no one to read them)."""
+        buf = client.inbuf
+        while True:
+            try:
+                data = client.sock.recv(65536)
+            except OSError:
+                break
+            if not data:
+                break
+            buf += data
+        client.closing = True
+        for line in buf.split(b"\n")[:-1]:
+            if line.strip():
+                self._command(client, line)
+        client.inbuf = b""
 
     def _drop_client(self, client: _Client) -> None:
         self._clients.pop(client.sock.fileno(), None)

@@ -532,3 +532,21 @@ def test_node_errors_and_drops_reach_the_log_as_events(stream, tmp_path):
     rc, report, err = s.finish()
     assert rc == 0, err
     assert report["errors"] >= 1 and report["nodes"]["flaky"]["errors"] >= 1
+
+
+def test_stop_then_close_at_once_still_stops(stream):
+    """A client that sends stop and closes with messages still unread (a TUI quitting): the
+    server may meet the closed socket while writing before it reads the command; the command
+    is carried out all the same."""
+    import select
+    s = stream()
+    s.wait_for_line(r"monitor: ")
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    raw.connect(str(s.socket))
+    ready, _, _ = select.select([raw], [], [], 10)   # the hello is waiting, unread
+    assert ready
+    raw.sendall(b'{"cmd": "stop"}\n')
+    raw.close()
+    rc, report, err = s.finish()
+    assert rc == 0, err
+    assert report["stop_reason"] == "stopped" and report["monitor"]["commands"] == 1

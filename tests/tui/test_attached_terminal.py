@@ -140,9 +140,10 @@ def test_spawn_runs_the_stream_in_a_child_that_outlives_a_crash(tmp_path):
         tmux("send-keys", "-t", "tui", "q")
         wait_for((tmp_path / "rc2").exists, "the TUI to exit after q", timeout=20,
                  screen=tmux.screen)
-        assert (tmp_path / "rc2").read_text().strip() == "0"
-        assert live_pids() == []
         logs = list((tmp_path / "remotemedia").glob("spawned-*.log"))
+        assert (tmp_path / "rc2").read_text().strip() == "0", \
+            "\n".join(log.read_text() for log in logs)
+        assert live_pids() == []
         assert any('"stop_reason": "stopped"' in log.read_text() for log in logs)
     finally:
         tmux("kill-server", check=False)
