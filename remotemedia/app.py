@@ -50,6 +50,7 @@ from .io.clock import Clock
 from .io.devices import DEFAULT_MODE   # sounddevice itself loads only when a device is used
 from .runner import FAILED, FINISHED, IDLE, RUNNING, Levels, StreamRunner
 from .tui.choices import io_choices
+from .tui.eventlog import EventFeed, EventLog
 from .tui.meters import LevelMeters
 from .tui.screens import HelpScreen, IoPicker, ManifestPicker
 from .tui.snapshot import Snapshot, capture, device_problem, one_line
@@ -148,6 +149,8 @@ class RemoteMediaApp(App[None]):
         #: the recording `R` started (None when not recording), and where the last one went
         self.recorder = None
         self.last_recording: Path | None = None
+        #: events from the runner's thread to the event log (bounded; drops counted)
+        self.event_feed = EventFeed()
 
     # -- layout ------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -172,6 +175,7 @@ class RemoteMediaApp(App[None]):
         meters.border_title = "levels"
         yield meters
         yield PipelineView(id="pipeline")
+        yield EventLog(id="events")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -269,7 +273,7 @@ class RemoteMediaApp(App[None]):
             if end.supports_reconnect:
                 end.reconnect = self.reconnect
         runner = StreamRunner(self.pipeline, source, sink, realtime=self.realtime, clock=clock,
-                              measure_levels=True)
+                              measure_levels=True, on_event=self.event_feed.post)
         self.runner = runner
         self._stats_override = None
         self.query_one(LevelMeters).reset(new_run=True)
@@ -328,6 +332,7 @@ class RemoteMediaApp(App[None]):
         snap = self.take_snapshot()
         self.snapshot = snap
         self.show(snap)
+        self.show_events(self.event_feed.drain())
         self._announce()
         if self.recorder is not None and not self.active:
             self._stop_recording()   # the run ended while recording: finish the recording
@@ -359,6 +364,10 @@ class RemoteMediaApp(App[None]):
         self.query_one(PipelineView).show(stats.get("nodes") if stats else None)
         self.query_one(StateLine).show(snap.state, snap.reason, stats, period_s, self.bypass)
         self._show_io_line(snap)
+
+    def show_events(self, entries: list[dict]) -> None:
+        if entries:
+            self.query_one(EventLog).add(entries)
 
     def _announce(self) -> None:
         """One notification when a run fails or ends by itself, or loses its device or gets it
@@ -508,6 +517,7 @@ class RemoteMediaApp(App[None]):
         report["input"] = self.input_spec
         report["output"] = self.output_spec
         report["bypass"] = self.bypass
+        report["events"] = list(self.query_one(EventLog).entries)
         report["saved_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
         return report
 

@@ -5,7 +5,11 @@
                        [--allow-import MODULE ...] [--mode queued|callback] [--reconnect]
                        [--block-size N | --chunk-size N] [--event-format raw|health]
                        [--record DIR] [--trace FILE] [--arrivals FILE]
+                       [--monitor [PATH]] [--metrics-port PORT [--metrics-host HOST]]
     remotemedia tui [--manifest FILE] [--input SPEC] [--output SPEC] [--no-reconnect]
+    remotemedia tui --spawn --manifest FILE [--input SPEC] [--output SPEC] [--keep-running]
+    remotemedia tui --attach [PATH|PID]
+    remotemedia ps [--json]
     remotemedia validate FILE
     remotemedia convert-manifest FILE [--output OUT]
     remotemedia nodes [--json]
@@ -141,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="when a sound device or its server goes away, wait for it to come back "
                         "and carry on (the gap is reported as a discontinuity) instead of "
                         "ending the run with exit code 1")
+    add_monitor_arguments(p)
     p.set_defaults(command=cmd_stream)
 
     p = sub.add_parser("convert-manifest", help="write the native equivalent of an "
@@ -177,7 +182,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reconnect", action=argparse.BooleanOptionalAction, default=True,
                    help="when a sound device or its server goes away, wait for it and carry on "
                         "(default), or end the run (--no-reconnect)")
+    p.add_argument("--spawn", action="store_true",
+                   help="run the stream in a child process (`stream --monitor`) and attach to "
+                        "it, so drawing never holds the audio process's GIL; q stops it")
+    p.add_argument("--keep-running", action="store_true",
+                   help="with --spawn: q detaches and leaves the run going")
+    p.add_argument("--attach", nargs="?", const="", default=None, metavar="PATH|PID",
+                   help="watch and steer a stream started with --monitor (the only live one "
+                        "when none is named); q detaches and leaves it running")
     p.set_defaults(command=cmd_tui)
+
+    p = sub.add_parser("ps", help="list the running streams one may attach to (--monitor)")
+    p.add_argument("--json", action="store_true", help="as one JSON array")
+    p.set_defaults(command=cmd_ps)
 
     add_batch_parser(sub)
     return parser
@@ -214,6 +231,27 @@ def parse_workers(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got '{text}'")
     return value
+
+
+def add_monitor_arguments(p) -> None:
+    p.add_argument("--monitor", nargs="?", const="", default=None, metavar="PATH",
+                   help="serve a monitor socket that `tui --attach` and other clients use "
+                        "(default: a per-user socket named by PID; see `remotemedia ps`)")
+    p.add_argument("--metrics-port", type=parse_port, default=None, metavar="PORT",
+                   help="serve Prometheus metrics on http://HOST:PORT/metrics (0: a free port)")
+    p.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
+                   help="address for --metrics-port (default: %(default)s)")
+
+
+def parse_port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got '{text}'") \
+            from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got '{text}'")
+    return port
 
 
 def add_mode_argument(p) -> None:
@@ -307,6 +345,10 @@ def cmd_stream(args) -> int:
                           duration=args.duration, strict=args.strict, on_event=events)
     events.flush_each = runner.realtime
     recorder, tracer = _observers(args, runner, source)
+    observers = start_observers(args, runner, input_spec, output_spec)
+    if observers.monitor is not None:
+        runner.on_event = observers.monitor.tee(events)
+        observers.serve_record(args.manifest)
     signals = _SignalStop(runner)
     status = _StatusLine(runner, sys.stderr) if sys.stderr.isatty() else None
     failure: BaseException | None = None
@@ -336,6 +378,7 @@ def cmd_stream(args) -> int:
     if stats is not None and signals.received is not None:
         stats["stop_reason"] = STOP_REASON[signals.received]
     failure = _finish_observers(stats, recorder, tracer, args) or failure
+    observers.close(stats)
     if stats is not None:
         print(format_summary(stats, manifest.name), file=sys.stderr)
         if args.json:
@@ -353,6 +396,105 @@ def cmd_stream(args) -> int:
     if os.environ.get("REMOTEMEDIA_DEBUG"):
         traceback.print_exception(failure)
     return EXIT_FAILED
+
+
+class _Observers:
+    """The monitor socket and the Prometheus endpoint of one run (either may be absent)."""
+
+    def __init__(self, monitor=None, metrics=None):
+        self.monitor = monitor
+        self.metrics = metrics
+        self.recorder = None     # a recording started by the monitor's `record` command
+
+    def serve_record(self, manifest_path: str) -> None:
+        """Answer the monitor's `record` command: {"action": "start", "path"?} starts a
+        Recorder on the running stream (record.py; default folder
+        remotemedia-recording-PID-TIME in the current directory), {"action": "stop"} finishes
+        it. Runs on the monitor's thread; the recorder never blocks the audio path."""
+        runner = self.monitor.runner
+
+        def handle(args: dict) -> dict:
+            if args["action"] == "start":
+                if self.recorder is not None:
+                    raise ValueError(f"already recording to {self.recorder.path}")
+                if runner.observer is not None:
+                    raise ValueError("this run already records or traces (--record/--trace)")
+                if runner.source.runs_schedule:
+                    raise ValueError("callback mode pushes blocks in the audio callback: "
+                                     "recording needs --mode queued")
+                from .engine.manifest import read_manifest_document
+                from .record import Recorder
+                import time
+                path = args.get("path") or (f"remotemedia-recording-{os.getpid()}-"
+                                            f"{time.strftime('%Y%m%d-%H%M%S')}")
+                recorder = Recorder(path, manifest_document=read_manifest_document(
+                    manifest_path)[0]).bind(runner)
+                recorder.open()
+                self.recorder = recorder
+                runner.observer = recorder       # read by the runner at its next block
+                return {"recording": str(recorder.path)}
+            return self._stop_recording(runner.stats() if runner.session is not None
+                                        else None)
+
+        self.monitor.register_command("record", handle)
+
+    def _stop_recording(self, stats) -> dict:
+        recorder, self.recorder = self.recorder, None
+        if recorder is None:
+            raise ValueError("not recording")
+        if recorder.runner is not None and recorder.runner.observer is recorder:
+            recorder.runner.observer = None
+        recorder.stop()
+        summary = recorder.close(stats)
+        return {"recorded": str(recorder.path), "blocks_recorded": summary["blocks_recorded"]}
+
+    def close(self, stats: dict | None) -> None:
+        """After the run: clients get the final report, the sockets close, and the report
+        gains a `monitor` section with the monitor's own counters. A recording started over
+        the monitor is finished first."""
+        if self.recorder is not None:
+            self._stop_recording(stats)
+        if self.metrics is not None:
+            self.metrics.close()
+        if self.monitor is not None:
+            self.monitor.close(stats)
+            if stats is not None:
+                stats["monitor"] = self.monitor.counts()
+
+
+def start_observers(args, runner, input_spec: str, output_spec: str) -> _Observers:
+    """--monitor and --metrics-port: start the monitor thread (and its socket) and the
+    metrics server. Raises UsageError (exit 2) when a socket or port cannot be had."""
+    if args.monitor is None and args.metrics_port is None:
+        return _Observers()
+    from .monitor import protocol
+    from .monitor.server import Monitor
+    path = None
+    if args.monitor is not None:
+        path = protocol.default_socket_path() if args.monitor == "" else args.monitor
+    info = {"path": os.path.abspath(args.manifest), "input": input_spec,
+            "output": output_spec, "realtime": runner.realtime}
+    monitor = Monitor(runner, socket_path=path, info=info)
+    runner.measure_levels = runner.measure_levels or path is not None
+    metrics = None
+    if args.metrics_port is not None:
+        try:
+            from .metrics_http import MetricsServer
+        except ImportError as exc:
+            monitor.close()
+            raise UsageError(f"--metrics-port needs prometheus-client (pip install "
+                             f"'remotemedia[monitor]'): {exc}") from None
+        try:
+            metrics = MetricsServer(runner, monitor, args.metrics_port, args.metrics_host)
+        except BaseException:
+            monitor.close()
+            raise
+    monitor.start()
+    if path is not None:
+        _note(f"monitor: {path} (attach with: {PROG} tui --attach {os.getpid()})")
+    if metrics is not None:
+        _note(f"metrics: {metrics.url}")
+    return _Observers(monitor, metrics)
 
 
 def check_paths(reads: list[tuple[str, object]], writes: list[tuple[str, object]]) -> None:
@@ -714,7 +856,27 @@ def _has_terminal() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
+def cmd_ps(args) -> int:
+    from .monitor.ps import list_runs, format_runs
+    runs, stale = list_runs()
+    if args.json:
+        print(strictjson.dumps(runs, indent=2))
+    else:
+        print(format_runs(runs))
+    for path in stale:
+        _note(f"removed a stale monitor socket: {path}")
+    return EXIT_OK
+
+
 def cmd_tui(args) -> int:
+    if getattr(args, "attach", None) is not None:
+        if args.spawn:
+            raise UsageError("tui: --spawn starts a run and --attach joins one; pick one")
+        return cmd_tui_attach(args)
+    if getattr(args, "spawn", False):
+        return cmd_tui_spawn(args)
+    if getattr(args, "keep_running", False):
+        raise UsageError("tui: --keep-running goes with --spawn")
     if not _has_terminal():
         # Textual would wait for keys that never come and write escape codes into the files.
         raise UsageError("tui needs an interactive terminal (stdin and stdout); use "
@@ -904,3 +1066,91 @@ def cmd_latency(args) -> int:
     else:
         print(format_latency(result))
     return EXIT_OK if result["found"] else EXIT_FAILED
+
+
+def cmd_tui_attach(args) -> int:
+    """`tui --attach [PATH|PID]`: the TUI over a run in another process (its --monitor)."""
+    if args.manifest or args.input or args.output or args.mode:
+        raise UsageError("tui --attach watches a run that is already going; --manifest, "
+                         "--input, --output and --mode belong to the run (`stream`)")
+    from .monitor.client import MonitorClient
+    client = MonitorClient.attach(args.attach or None)   # UsageError before the screen changes
+    if not _has_terminal():
+        client.close()
+        raise UsageError("tui needs an interactive terminal (stdin and stdout)")
+    try:
+        from .tui.attached import run_attached
+    except ImportError as exc:
+        client.close()
+        _error(f"the TUI is not available: {exc}")
+        return EXIT_FAILED
+    return int(run_attached(client) or 0)
+
+
+SPAWN_TIMEOUT_S = 15.0
+
+
+def cmd_tui_spawn(args) -> int:
+    """`tui --spawn`: `remotemedia stream --monitor` in a child process of its own session
+    (a crash of the TUI leaves it running), then the attached TUI over it. q stops the run
+    (waits for it to write its report) unless --keep-running. The child's stderr and report go
+    to a log file beside its socket, named in the last line."""
+    import subprocess
+    import time
+    from .monitor import protocol
+    from .monitor.client import MonitorClient
+    if not _has_terminal():
+        raise UsageError("tui needs an interactive terminal (stdin and stdout); use "
+                         "`remotemedia stream` to run without one")
+    if not args.manifest:
+        raise UsageError("tui --spawn needs --manifest FILE (the picker works in-process only)")
+    from .engine.session import Pipeline
+    Pipeline.from_manifest(args.manifest)           # a bad manifest: one line, exit 2, now
+    folder = protocol.runtime_dir()
+    log_path = folder / f"spawned-{os.getpid()}.log"
+    argv = [sys.executable, "-m", "remotemedia", "stream", "--manifest", args.manifest,
+            "--input", args.input or "default", "--output", args.output or "default",
+            "--realtime", "--json", "--events", os.devnull, "--monitor"]
+    if args.mode:
+        argv += ["--mode", args.mode]
+    with open(log_path, "wb") as log:
+        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                 start_new_session=True)
+    path = folder / f"{child.pid}{protocol.SUFFIX}"
+    deadline = time.monotonic() + SPAWN_TIMEOUT_S
+    while not (path.exists() and protocol.socket_listening(path)):
+        if child.poll() is not None:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:]
+            _error(f"the run did not start: {tail[0] if tail else 'no output'}")
+            return child.returncode if child.returncode in (EXIT_USAGE, EXIT_FAILED) \
+                else EXIT_FAILED
+        if time.monotonic() > deadline:
+            child.terminate()
+            child.wait(5)
+            _error(f"the run did not open its monitor socket within {SPAWN_TIMEOUT_S:g} s "
+                   f"(its log: {log_path})")
+            return EXIT_FAILED
+        time.sleep(0.05)
+    client = MonitorClient.attach(str(path))
+    from .tui.attached import run_attached
+    try:
+        rc = int(run_attached(client, owns_run=not args.keep_running) or 0)
+    except BaseException:
+        # A crash of the TUI is not the run's: it goes on, and says where to find it.
+        _note(f"the TUI failed; the run goes on as PID {child.pid}: `{PROG} tui --attach "
+              f"{child.pid}` (its log: {log_path})")
+        raise
+    if args.keep_running:
+        _note(f"the run goes on as PID {child.pid}: `{PROG} tui --attach {child.pid}`; its "
+              f"log: {log_path}")
+        return rc
+    try:
+        child.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        child.terminate()
+        child.wait(STOP_TIMEOUT_S)
+    _note(f"the run ended with exit code {child.returncode}; its report: {log_path}")
+    return rc or (child.returncode if child.returncode not in (None, 0) else 0)
+
+
+STOP_TIMEOUT_S = 10.0

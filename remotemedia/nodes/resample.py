@@ -163,6 +163,17 @@ class Resample(Node):
             self._restart()
         return None
 
+    def teardown(self):
+        # Release soxr's stream now, not whenever the session object happens to be freed: a
+        # session kept alive to the end of the interpreter (the TUI's last run) would otherwise
+        # hold a nanobind instance past soxr's module teardown, and nanobind prints
+        # "leaked 1 instances" and a list of every soxr function on stderr at exit.
+        """Release the soxr stream now: a stream alive at interpreter shutdown makes nanobind
+        print "leaked" lines."""
+        self._stream = None
+        self._started = False
+        self._last = None
+
     def _restart(self) -> None:
         # A fresh filter; the next frame sets the pts base again.
         if self._stream is not None:
