@@ -154,6 +154,10 @@ class RemoteMediaApp(App[None]):
 
     # -- layout ------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        """Build the screen: title, state line, io line, the frames in/out and serialization
+        digits, the counter panel (and its one-line form for narrow terminals), engine and
+        end-to-end latency, level meters, the pipeline table, the event log and the key
+        footer."""
         yield Static(id="title")
         yield StateLine(id="state")
         yield Static(id="io-line")
@@ -179,6 +183,9 @@ class RemoteMediaApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        """Textual mount event (event loop): fit the layout to the terminal, start polling
+        POLL_HZ times a second, load the manifest given (if any) and show the first state;
+        the run starts, or the manifest picker opens, after the first paint."""
         self._fit(self.size.width, self.size.height)
         self.set_interval(1.0 / self.poll_hz, self.poll)
         loaded = self.manifest_path is not None and self.load_manifest(self.manifest_path)
@@ -201,9 +208,13 @@ class RemoteMediaApp(App[None]):
             self.action_pick_manifest()
 
     async def on_unmount(self) -> None:
+        """Textual unmount event (the app is closing): stop the runner and join its thread, so
+        its files are finalized and no thread outlives the app."""
         self.shutdown()
 
     def on_resize(self, event: events.Resize) -> None:
+        """Textual resize event: refit the layout; below NARROW columns the counters fold into
+        one line and the node table drops columns, below SHORT rows the spacing goes."""
         self._fit(event.size.width, event.size.height)
 
     def _fit(self, width: int, height: int) -> None:
@@ -325,6 +336,11 @@ class RemoteMediaApp(App[None]):
         return snap
 
     def poll(self) -> None:
+        """Timer tick on the event loop (POLL_HZ times a second, and after each action): push
+        the bypass flag to the session, take a snapshot of the runner without waiting for its
+        thread, redraw every widget from it, move queued events into the event log, notify
+        once when a run fails, ends or loses/regains its device, and finish a recording whose
+        run has ended."""
         runner = self.runner
         if runner is not None and runner.session is not None \
                 and runner.session.bypass != self.bypass:
@@ -338,6 +354,10 @@ class RemoteMediaApp(App[None]):
             self._stop_recording()   # the run ended while recording: finish the recording
 
     def show(self, snap: Snapshot) -> None:
+        """Redraw the screen from a Snapshot: frame and serialization counters, counter panels,
+        engine and end-to-end latency (microseconds, against the block period as budget),
+        level meters in dBFS (silent when not running), per-node table, state line and io
+        line. Widgets whose text has not changed are left alone."""
         stats = snap.stats
         period_s = self._period_s()
         self._set_digits("#frames-in", stats["frames_in"] if stats else 0)
@@ -366,6 +386,8 @@ class RemoteMediaApp(App[None]):
         self._show_io_line(snap)
 
     def show_events(self, entries: list[dict]) -> None:
+        """Append `entries` (event records drained from the EventFeed) to the event log; nothing
+        when there are none."""
         if entries:
             self.query_one(EventLog).add(entries)
 
@@ -458,11 +480,16 @@ class RemoteMediaApp(App[None]):
 
     # -- actions -----------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Textual's gate for actions: the ones that change what runs (space, r, m, d, b, s, ?)
+        are disabled while a picker or the help is open; everything else is allowed."""
         if action in _MAIN_SCREEN_ACTIONS and isinstance(self.screen, ModalScreen):
             return False
         return True
 
     def action_toggle_run(self) -> None:
+        """Space: stop the running pipeline (after its current block), or start the loaded one
+        with fresh ends; the state line shows RUNNING or STOPPED at once. A failure to start
+        is shown as a notification."""
         if self.active:
             self.stop_run()
         else:
@@ -470,6 +497,9 @@ class RemoteMediaApp(App[None]):
         self.poll()
 
     def action_reset(self) -> None:
+        """`r`: reset the session's counters and latency histograms (a stopped run's report
+        shows the reset too) and the meters' peak holds and clip lights; a notification
+        confirms it."""
         runner = self.runner
         if runner is not None and runner.session is not None:
             runner.session.reset_stats()
@@ -482,15 +512,22 @@ class RemoteMediaApp(App[None]):
         self.poll()
 
     def watch_bypass(self, bypass: bool) -> None:
+        """Textual watcher of `bypass`: set the running session's bypass flag, so the input goes
+        straight to the output while it is on."""
         runner = self.runner
         if runner is not None and runner.session is not None:
             runner.session.bypass = bypass
 
     def action_toggle_bypass(self) -> None:
+        """`b`: toggle bypass (the nodes are skipped and the input passes straight through); the
+        state line shows BYPASS while on."""
         self.bypass = not self.bypass
         self.poll()
 
     def action_save_stats(self) -> None:
+        """`s`: write the current (or last) run's stats report as JSON to stats_dir
+        (remotemedia-stats-MANIFEST-TIME.json) and notify the path; a warning when no run has
+        started, an error notification when the file cannot be written."""
         report = self.current_report()
         if report is None:
             self.notify("nothing to save yet: no run has started", severity="warning")
@@ -591,9 +628,13 @@ class RemoteMediaApp(App[None]):
                     title="recording", markup=False)
 
     def action_help(self) -> None:
+        """`?`: open the help screen: the keys and what the counters mean (Escape, ? or Enter
+        closes it)."""
         self.push_screen(HelpScreen())
 
     def action_pick_manifest(self) -> None:
+        """`m`: open the manifest picker over manifests_dir; choosing one stops and joins the
+        current run, loads it and (with autostart) starts it. Escape keeps what runs."""
         self.push_screen(ManifestPicker(self.manifests_dir, self.manifest_path),
                          self._manifest_picked)
 
@@ -615,6 +656,9 @@ class RemoteMediaApp(App[None]):
         self.poll()
 
     def action_pick_devices(self) -> None:
+        """`d`: open the input/output picker (devices, generators, files, and the device mode);
+        choosing stops and joins the current run and restarts it with the new ends. Escape
+        keeps what runs."""
         inputs, outputs, device_problem = io_choices()
         current = (self.input_spec, self.output_spec, self.mode or DEFAULT_MODE)
         self.push_screen(IoPicker(inputs, outputs, current, device_problem),
@@ -632,6 +676,9 @@ class RemoteMediaApp(App[None]):
         self.poll()
 
     async def action_quit(self) -> None:
+        """`q` or Ctrl-C: stop the runner and join its thread (finishing any recording), then
+        leave the app with exit code 0, or 1 when the runner did not stop within
+        STOP_TIMEOUT_S."""
         stopped = self.shutdown()
         self.exit(return_code=0 if stopped else 1)
 

@@ -54,6 +54,10 @@ STATUS_INTERVAL_S = 0.25
 # -- entry point -----------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
+    """The `remotemedia` entry point: parse `argv` (default sys.argv[1:]) and run the chosen
+    command; returns its exit code. A RemoteMediaError is printed as one line on stderr and
+    gives its exit_code (2 for bad input, 1 otherwise); Ctrl-C outside a run gives 130.
+    --help and --version exit through argparse's SystemExit(0)."""
     _prepare_process()
     try:
         args = build_parser().parse_args(argv)
@@ -91,6 +95,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every command; each subparser sets `command` to the cmd_*
+    function that runs it. A usage error raises UsageError (exit 2) instead of argparse's
+    exit."""
     from . import __version__
     parser = _Parser(prog=PROG, description="Real-time audio pipelines from a manifest, "
                                             "zero-copy and measured.")
@@ -201,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_batch_parser(sub) -> None:
+    """Add the `batch` command (manifest, INPUTS, --out, --workers, --ray, --json, --allow-
+    import) to the subparsers `sub`."""
     p = sub.add_parser("batch", help="run a manifest over many recordings (a pool or Ray)",
                        description="Run a manifest over every input in simulated time, on a "
                                    "local process pool or, with --ray, as Ray tasks. INPUTS are "
@@ -224,6 +233,7 @@ def add_batch_parser(sub) -> None:
 
 
 def parse_workers(text: str) -> int:
+    """argparse type for --workers: a whole number of at least 1; ArgumentTypeError otherwise."""
     try:
         value = int(text)
     except ValueError:
@@ -234,6 +244,8 @@ def parse_workers(text: str) -> int:
 
 
 def add_monitor_arguments(p) -> None:
+    """Add --monitor [PATH], --metrics-port PORT and --metrics-host HOST to the parser `p` (used
+    by `stream`)."""
     p.add_argument("--monitor", nargs="?", const="", default=None, metavar="PATH",
                    help="serve a monitor socket that `tui --attach` and other clients use "
                         "(default: a per-user socket named by PID; see `remotemedia ps`)")
@@ -244,6 +256,8 @@ def add_monitor_arguments(p) -> None:
 
 
 def parse_port(text: str) -> int:
+    """argparse type for --metrics-port: a TCP port 0-65535 (0 picks a free one);
+    ArgumentTypeError otherwise."""
     try:
         port = int(text)
     except ValueError:
@@ -255,6 +269,7 @@ def parse_port(text: str) -> int:
 
 
 def add_mode_argument(p) -> None:
+    """Add --mode queued|callback (default None: queued for a device input) to the parser `p`."""
     p.add_argument("--mode", choices=("queued", "callback"), default=None,
                    help="with a sound device input: run the graph on its own thread (queued, "
                         "the default: a slow node cannot stall the audio thread) or inside the "
@@ -301,6 +316,15 @@ def _note(message: str) -> None:
 # -- stream ----------------------------------------------------------------------------------------
 
 def cmd_stream(args) -> int:
+    """`remotemedia stream`: build the pipeline from --manifest, the source and sink from
+    --input/--output, and run it on this thread until the input ends, --duration passes or a
+    signal asks it to stop. Events go to stdout (or --events) as JSON lines; the start line,
+    the live status (on a terminal) and the summary go to stderr; with --json the stats
+    report is the last line of stdout. --record, --trace, --monitor and --metrics-port are
+    finished after the run. Returns 0, 1 for a failure while running (the error on one line;
+    REMOTEMEDIA_DEBUG=1 adds the traceback), 130/143 after SIGINT/SIGTERM; bad arguments,
+    SPECs, manifests or clashing paths raise UsageError/ManifestError (exit 2) before
+    anything is opened for writing."""
     from .engine.session import Pipeline
     from .io.spec import make_sink, make_source
     from .runner import StreamRunner
@@ -751,6 +775,11 @@ def format_summary(stats: dict, name: str) -> str:
 # -- batch ---------------------------------------------------------------------------------------
 
 def cmd_batch(args) -> int:
+    """`remotemedia batch`: run the manifest over every input in simulated time on a process
+    pool or, with --ray, as Ray tasks; reports and events go under --out. Prints the summary
+    on stderr (with --json also as the last line of stdout) and returns the batch's exit
+    code: 0 all inputs ok, 1 some failed, 130/143 when stopped by SIGINT/SIGTERM. A bare
+    --ray followed by an input is read as that input."""
     from .batch import format_summary, run_batch
 
     address, inputs = args.ray, list(args.inputs)
@@ -773,6 +802,9 @@ def cmd_batch(args) -> int:
 # -- validate, nodes, tui --------------------------------------------------------------------------
 
 def cmd_validate(args) -> int:
+    """`remotemedia validate FILE`: load and validate the manifest without running it and print
+    to stdout its name, node count, audio format, node order, shape and warnings. Returns 0;
+    an invalid manifest raises ManifestError (exit 2, one line on stderr)."""
     from .engine.manifest import load_manifest
     m = load_manifest(args.file, allow_import=args.allow_import)
     a = m.audio
@@ -794,6 +826,9 @@ def cmd_validate(args) -> int:
 
 
 def cmd_convert_manifest(args) -> int:
+    """`remotemedia convert-manifest FILE`: write the native form of the manifest as YAML to
+    stdout or --output OUT, with the conversion notes on stderr. Returns 0; an invalid
+    manifest raises ManifestError and an unwritable OUT raises UsageError (both exit 2)."""
     import yaml
     from .engine.manifest import native_document
     doc, notes = native_document(args.file, allow_import=args.allow_import)
@@ -814,6 +849,9 @@ def cmd_convert_manifest(args) -> int:
 
 
 def cmd_nodes(args) -> int:
+    """`remotemedia nodes`: print every registered node type with its description, upstream
+    aliases and parameters (type, default or required, doc), or with --json one indented JSON
+    array of their descriptions. Returns 0."""
     from .engine.node import registry
     described = [cls.describe() for cls in registry.types().values()]
     if args.json:
@@ -844,6 +882,8 @@ def cmd_nodes(args) -> int:
 
 
 def cmd_devices(args) -> int:
+    """`remotemedia devices`: print the host APIs and sound devices with the defaults marked, or
+    with --json one JSON array of them. Returns 0."""
     from .io.devices import format_devices, list_devices
     if args.json:
         print(strictjson.dumps([d.as_dict() for d in list_devices()], indent=2))
@@ -857,6 +897,9 @@ def _has_terminal() -> bool:
 
 
 def cmd_ps(args) -> int:
+    """`remotemedia ps`: print the running streams with a monitor socket (`stream --monitor`)
+    one may attach to, or with --json one JSON array; each stale socket it removed is noted
+    on stderr. Returns 0."""
     from .monitor.ps import list_runs, format_runs
     runs, stale = list_runs()
     if args.json:
@@ -869,6 +912,11 @@ def cmd_ps(args) -> int:
 
 
 def cmd_tui(args) -> int:
+    """`remotemedia tui`: run the interactive TUI in this process, or hand over to
+    cmd_tui_attach (--attach) or cmd_tui_spawn (--spawn). Returns the TUI's exit code (0 on a
+    normal quit), 1 when Textual cannot be imported. Raises UsageError (exit 2) for --attach
+    with --spawn, --keep-running without --spawn, no interactive terminal, or a bad manifest
+    or SPEC."""
     if getattr(args, "attach", None) is not None:
         if args.spawn:
             raise UsageError("tui: --spawn starts a run and --attach joins one; pick one")
@@ -951,6 +999,7 @@ def _finish_observers(stats, recorder, tracer, args):
 
 
 def add_observability_commands(sub) -> None:
+    """Add the `replay`, `report` and `latency` commands to the subparsers `sub`."""
     p = sub.add_parser("replay", help="re-run a recording (stream --record DIR) through its "
                                       "manifest or another, in simulated time",
                        description="Replay the input a `stream --record DIR` run kept, with its "
@@ -996,6 +1045,13 @@ def add_observability_commands(sub) -> None:
 
 
 def cmd_replay(args) -> int:
+    """`remotemedia replay DIR`: re-run a `stream --record DIR` recording through its manifest
+    (or --manifest) in simulated time (or --realtime), compare the output and events with the
+    recorded ones, optionally run --compare OTHER beside it and write --trace. Prints the
+    comparison to stdout, or with --json to stderr with the result as one JSON line on
+    stdout. Returns 0; an unreadable recording or bad manifest raises
+    UsageError/ManifestError (exit 2), a failure while replaying its RemoteMediaError (exit
+    1)."""
     from .record import Recording
     from .replay import (audio_difference, compare_results, event_differences,
                          format_comparison, replay)
@@ -1050,6 +1106,10 @@ def cmd_replay(args) -> int:
 
 
 def cmd_report(args) -> int:
+    """`remotemedia report DIR|REPORT.json`: write report.html and the PNG figures (to --out,
+    default DIR/report or NAME-report beside the JSON) and name the HTML file on stderr.
+    Returns 0; a source that is neither a recording nor a saved report raises UsageError
+    (exit 2)."""
     from .report import write_report
     html = write_report(args.source, args.out)
     _note(f"report: {html}")
@@ -1057,6 +1117,11 @@ def cmd_report(args) -> int:
 
 
 def cmd_latency(args) -> int:
+    """`remotemedia latency`: play a click train on the output device, record the input device
+    in one duplex stream and print the measured round trip (or with --json one JSON line).
+    Returns 0 when the clicks were found, 1 when not; a device that cannot open raises
+    DeviceError (exit 2 for a name that matches none) and bad numbers raise UsageError (exit
+    2)."""
     from .latency import format_latency, measure_latency
     result = measure_latency(args.input, args.output, duration=args.duration,
                              sample_rate=args.rate, block_size=args.block_size,

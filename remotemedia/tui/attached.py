@@ -71,6 +71,9 @@ class AttachedApp(RemoteMediaApp):
 
     # -- layout and polling ----------------------------------------------------------------------
     def on_mount(self, event) -> None:
+        """Textual mount event (replaces the base app's, which would load a manifest): fit the
+        layout, fill the pipeline table from the run's hello message, start the client's
+        reader thread and poll POLL_HZ times a second."""
         event.prevent_default()   # not the base app's on_mount: there is no manifest to load
         self._fit(self.size.width, self.size.height)
         self.query_one(PipelineView).set_pipeline(
@@ -82,6 +85,9 @@ class AttachedApp(RemoteMediaApp):
         self.poll()
 
     def take_snapshot(self) -> Snapshot:
+        """A Snapshot built from the newest snapshot message the reader thread stored (the `end`
+        message's stats and state once the run is over); IDLE with "waiting for the run's
+        first snapshot" before one arrives. Never waits for the socket."""
         msg = self.latest
         if msg is None:
             return Snapshot(state=IDLE, reason="waiting for the run's first snapshot")
@@ -106,6 +112,10 @@ class AttachedApp(RemoteMediaApp):
         return time.monotonic()
 
     def poll(self) -> None:
+        """Timer tick on the event loop: take the run's bypass flag from its snapshot, redraw
+        every widget, move received events into the event log, show the run's error replies
+        as notifications, and notify once when the run ends or the connection closes. Does
+        nothing after detaching."""
         if self.detached:
             return
         latest = self.latest
@@ -148,6 +158,7 @@ class AttachedApp(RemoteMediaApp):
 
     @property
     def active(self) -> bool:
+        """The run is starting or running, by its last snapshot, and the connection is open."""
         return self.snapshot.state in (IDLE, RUNNING) and not self.gone
 
     # -- steering the run ----------------------------------------------------------------------
@@ -163,34 +174,48 @@ class AttachedApp(RemoteMediaApp):
         return True
 
     def action_toggle_run(self) -> None:
+        """Space: send `stop` to the run (it stops after its current block and writes its
+        report); a notification confirms the request. The run cannot be started again from
+        here."""
         if self._send("stop"):
             self.notify("asked the run to stop", timeout=3)
 
     def action_reset(self) -> None:
+        """`r`: send `reset` to the run (its counters and latency windows) and reset the meters'
+        peak holds and clip lights here."""
         if self._send("reset"):
             from .meters import LevelMeters
             self.query_one(LevelMeters).reset()
             self.notify("counters, latency, peak holds and clip lights reset", timeout=3)
 
     def action_toggle_bypass(self) -> None:
+        """`b`: ask the run to toggle its bypass; the state line shows BYPASS once the run's
+        next snapshot says so."""
         self._send("bypass", on=not self.bypass)
 
     def watch_bypass(self, bypass: bool) -> None:
+        """Does nothing: `bypass` only mirrors the run's own flag as its snapshots report it."""
         pass                      # the run's own bypass is what the snapshots say
 
     def action_pick_manifest(self) -> None:
+        """`m`: only a warning notification; an attached run's manifest is fixed."""
         self.notify("attached: the run's manifest is fixed (start another stream to change "
                     "it)", severity="warning")
 
     def action_pick_devices(self) -> None:
+        """`d`: only a warning notification; an attached run's input and output are fixed."""
         self.notify("attached: the run's input and output are fixed", severity="warning")
 
     def action_filter_events(self) -> None:
+        """`/`: show the event log (even while it is empty) and focus its filter field."""
         log = self.query_one(EventLog)
         log.set_class(False, "-empty")
         self.set_focus(log.query_one("#event-filter", Input))
 
     def current_report(self) -> dict[str, Any] | None:
+        """The run's last reported stats with its state, manifest path, input, output, bypass,
+        PID, the event log's entries and the save time (for `s`); None before the first stats
+        arrive."""
         snap = self.snapshot
         if snap.stats is None:
             return None
@@ -215,6 +240,9 @@ class AttachedApp(RemoteMediaApp):
         return True
 
     async def action_quit(self) -> None:
+        """`q` or Ctrl-C: under `tui --spawn` (owns_run) send `stop` to the run first; then
+        detach (close the socket) and leave the app with exit code 0. An attached run goes on
+        in its own process."""
         if self.owns_run and not self.gone and self.ended is None:
             try:
                 self.client.send("stop")

@@ -43,6 +43,9 @@ class EventFeed:
         self.dropped = 0
 
     def post(self, data) -> None:
+        """The runner's on_event callback, called on the runner's thread: queue the output with
+        its wall-clock time (epoch seconds), or count it in `dropped` when `capacity` are
+        already waiting. Never blocks and never formats."""
         waiting = self._waiting
         if len(waiting) >= self.capacity:
             self.dropped += 1
@@ -51,6 +54,9 @@ class EventFeed:
         self.posted += 1
 
     def drain(self) -> list[dict]:
+        """On the UI thread (the app's poll): take every queued output, oldest first, as log
+        entries (make_entry shape; a non-dict record is wrapped as {"type": "event", "value":
+        ...})."""
         from ..cli import event_record
         waiting = self._waiting
         out = []
@@ -70,6 +76,9 @@ def make_entry(t: float, record: Mapping[str, Any]) -> dict:
 
 
 def key_fields(record: Mapping[str, Any], limit: int = 6) -> str:
+    """The fields of an event record that matter, as "key=value" text: at most `limit` of them,
+    floats to two decimals, skipping who/when fields (type, node, pts, seq, t, ...) and
+    nested dicts and lists."""
     parts = []
     for key, value in record.items():
         if key in _META:
@@ -125,10 +134,13 @@ class EventLog(Vertical):
         self._dirty = False
 
     def compose(self) -> ComposeResult:
+        """Build the pane: a one-line filter field above the event lines."""
         yield Input(placeholder="filter events (node, event or field text)", id="event-filter")
         yield Static(id="event-lines")
 
     def add(self, entries: Iterable[Mapping[str, Any]]) -> None:
+        """Append log entries (the oldest beyond KEEP fall off); the first ones unhide the pane,
+        and the lines redraw. Runs on the event loop."""
         added = False
         for entry in entries:
             self.entries.append(entry)
@@ -139,23 +151,33 @@ class EventLog(Vertical):
             self.refresh_lines()
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        """Textual event: the filter field changed; keep only entries whose text contains it
+        (case-insensitive) and redraw, the border subtitle saying how many of how many are
+        shown."""
         event.stop()
         self.filter = event.value.strip().lower()
         self._dirty = True
         self.refresh_lines()
 
     def on_key(self, event) -> None:
+        """Textual key event: Escape takes the focus off the filter field, so the app's keys
+        work again."""
         if event.key == "escape":
             self.app.set_focus(None)
             event.stop()
 
     def matching(self) -> list[Mapping[str, Any]]:
+        """The kept entries whose line (time, node, event, key fields) contains the filter text,
+        case-insensitive; all of them with no filter."""
         needle = self.filter
         if not needle:
             return list(self.entries)
         return [e for e in self.entries if needle in entry_line(e).lower()]
 
     def refresh_lines(self) -> None:
+        """Redraw, if something changed and the pane is mounted: the newest matching entries
+        that fit the pane's height, one row each (time, node, event coloured by severity, key
+        fields), and the count in the border subtitle."""
         if not self._dirty or not self.is_mounted:
             return
         self._dirty = False
@@ -179,5 +201,6 @@ class EventLog(Vertical):
         self.query_one("#event-lines", Static).update(text)
 
     def on_resize(self, event) -> None:
+        """Textual resize event: redraw, so as many rows show as now fit."""
         self._dirty = True
         self.refresh_lines()

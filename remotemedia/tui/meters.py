@@ -36,6 +36,7 @@ class PeakHold:
         self.reset()
 
     def reset(self) -> None:
+        """Forget the held peak (back to silence) and put out the clip light."""
         self.value = SILENCE_DBFS
         self.since: float | None = None
         self.clipped = False
@@ -50,6 +51,9 @@ class PeakHold:
         return max(SILENCE_DBFS, self.value - (age - HOLD_S) * FALL_DB_PER_S)
 
     def update(self, peak_dbfs: float, clipped: bool, t: float) -> None:
+        """Feed one poll at time `t` (seconds): a peak (dBFS) at or above the current held level
+        becomes the new hold and restarts its HOLD_S timer; `clipped` latches the clip light
+        until reset()."""
         if self.since is None or peak_dbfs >= self.level(t):
             self.value = peak_dbfs
             self.since = t
@@ -58,6 +62,8 @@ class PeakHold:
 
 
 def zone_color(dbfs: float) -> str:
+    """The meter colour for a level in dBFS: green below -18, amber from -18 to -6, red above
+    -6."""
     if dbfs > RED_ABOVE:
         return "#ff4d4d"
     if dbfs >= GREEN_BELOW:
@@ -81,6 +87,8 @@ def fraction(dbfs: float) -> float:
 
 
 def fmt_db(dbfs: float) -> str:
+    """A level in dBFS as a 6-character readout with one decimal, or "  -inf" at or below
+    silence."""
     return "  -inf" if dbfs <= SILENCE_DBFS else f"{dbfs:6.1f}"
 
 
@@ -165,12 +173,17 @@ class LevelMeters(Widget):
         self.refresh()
 
     def clip_lit(self, end: str) -> bool:
+        """Whether the clip light of `end` ("input" or "output") is lit: latched since the last
+        reset."""
         return self.holds[end].clipped
 
     def held_dbfs(self, end: str) -> float:
+        """The held peak of `end` ("input" or "output") in dBFS at the last poll's time."""
         return self.holds[end].level(self.t)
 
     def render(self) -> Text:
+        """Draw the widget: an IN and an OUT row (label, bar, RMS, peak and held peak readouts
+        in dBFS, clip light), then the shared dBFS scale under the bars."""
         width = self.size.width
         bar_w = max(10, width - LABEL_W - READOUT_W)
         out = Text()

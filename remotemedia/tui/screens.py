@@ -54,6 +54,8 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,enter", "close", "Close")]
 
     def compose(self) -> ComposeResult:
+        """Build the help box: a table of the keys and what each does, then a legend of what the
+        counters, latency, mode and meters mean."""
         with Vertical(id="help-box") as box:
             box.border_title = "remotemedia tui · help"
             box.border_subtitle = "esc or ? to close"
@@ -71,6 +73,7 @@ class HelpScreen(ModalScreen[None]):
         return table
 
     def action_close(self) -> None:
+        """Escape, ? or Enter: close the help and return to the main screen."""
         self.dismiss(None)
 
 
@@ -78,6 +81,9 @@ class HelpScreen(ModalScreen[None]):
 
 @dataclass(frozen=True)
 class ManifestEntry:
+    """One file in the manifest picker: its path, metadata name (else the file stem) and
+    description, and `problem` (why it cannot be read; such an entry is listed but cannot be
+    picked)."""
     path: Path
     name: str
     description: str
@@ -117,6 +123,9 @@ class ManifestPicker(ModalScreen[Path | None]):
         self.entries = list_manifests(folder)
 
     def compose(self) -> ComposeResult:
+        """Build the picker: one row per manifest in the folder (the current one marked with a
+        dot, unreadable ones disabled with their problem in red), or a line saying the folder
+        has none."""
         with Vertical(id="picker-box") as box:
             box.border_title = f"pick a manifest · {self.folder}"
             box.border_subtitle = "↑↓ move · enter run · esc cancel"
@@ -138,6 +147,8 @@ class ManifestPicker(ModalScreen[Path | None]):
             yield OptionList(*options, id="manifest-list")
 
     def on_mount(self) -> None:
+        """Textual mount event: highlight the manifest that is loaded now and give the list the
+        focus."""
         options = self.query_one("#manifest-list", OptionList)
         for i, entry in enumerate(self.entries):
             if entry.path.resolve() == self.current:
@@ -149,6 +160,7 @@ class ManifestPicker(ModalScreen[Path | None]):
         self.dismiss(self.entries[int(event.option.id)].path)
 
     def action_cancel(self) -> None:
+        """Escape: close the picker with None; the app keeps what it runs."""
         self.dismiss(None)
 
 
@@ -156,6 +168,8 @@ class ManifestPicker(ModalScreen[Path | None]):
 
 @dataclass(frozen=True)
 class IoChoice:
+    """One row of the input/output picker: a SPEC (`device:3`, `sine:440`, ...) and a line
+    describing it."""
     spec: str
     description: str
 
@@ -181,6 +195,9 @@ class IoPicker(ModalScreen[tuple[str, str, str] | None]):
         self.device_problem = device_problem
 
     def compose(self) -> ComposeResult:
+        """Build the picker: the input and output lists side by side (the current choices
+        marked), each with a field to type a SPEC, the device-mode radio buttons, a device
+        problem when there is one, and a summary line of the picks."""
         with Vertical(id="picker-box") as box:
             box.border_title = "input and output"
             box.border_subtitle = "enter pick · tab next · type a SPEC and enter · esc cancel"
@@ -224,6 +241,8 @@ class IoPicker(ModalScreen[tuple[str, str, str] | None]):
         return text
 
     def on_mount(self) -> None:
+        """Textual mount event: highlight the current input and output in their lists and give
+        the input list the focus."""
         for end, choices, current in (("input", self.inputs, self.chosen_input),
                                       ("output", self.outputs, self.chosen_output)):
             options = self.query_one(f"#{end}-list", OptionList)
@@ -263,4 +282,5 @@ class IoPicker(ModalScreen[tuple[str, str, str] | None]):
             self.dismiss((self.chosen_input, self.chosen_output, self.chosen_mode))
 
     def action_cancel(self) -> None:
+        """Escape: close the picker with None; the app keeps its input, output and mode."""
         self.dismiss(None)

@@ -54,6 +54,8 @@ class Snapshot:
 
     @property
     def running(self) -> bool:
+        """The run is RUNNING (not idle, stopped, finished, failed, or running with its device
+        lost); the level meters show live levels only then."""
         return self.state == RUNNING
 
 
@@ -75,6 +77,8 @@ def describe_reason(runner: StreamRunner) -> str | None:
 
 
 def one_line(exc: BaseException) -> str:
+    """An exception as one line for the screen: its message with runs of whitespace (newlines
+    too) collapsed to single spaces, or its type's name when the message is empty."""
     text = str(exc).strip() or type(exc).__name__
     return " ".join(text.split())
 

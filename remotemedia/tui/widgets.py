@@ -48,6 +48,8 @@ def fmt_count(n: int) -> str:
 
 
 def fmt_clock(seconds: float) -> str:
+    """Audio time for the state line: `seconds` (negative counts as 0) as MM:SS.mmm, or
+    H:MM:SS.mmm from an hour on."""
     minutes, sec = divmod(max(0.0, seconds), 60.0)
     hours, minutes = divmod(int(minutes), 60)
     if hours:
@@ -68,6 +70,9 @@ class CounterPanel(Static):
         self.compact = compact
 
     def show(self, stats: Mapping[str, Any] | None) -> None:
+        """Redraw from a stats report (None before a run: all zeros): copies engine/cow/io,
+        xruns in/out, drops and errors, as three aligned lines or one compact line. Nothing
+        is redrawn when no count changed."""
         values = self._values(stats)
         if values == getattr(self, "_shown", None):
             return
@@ -93,6 +98,9 @@ class CounterPanel(Static):
 
     @classmethod
     def grid(cls, stats: Mapping[str, Any] | None) -> Table:
+        """The wide layout: one row each for copies (engine, cow, io), xruns (in, out) and
+        faults (drops, errors), labels right-aligned, counts that mean trouble bold red or
+        amber above zero."""
         table = Table.grid(padding=(0, 1))
         table.add_column(style="bold #c0c6d4", no_wrap=True)
         for _ in range(3):
@@ -107,6 +115,7 @@ class CounterPanel(Static):
 
     @classmethod
     def line(cls, stats: Mapping[str, Any] | None) -> Text:
+        """The narrow layout: the same counts as grid() on one line, groups separated by bars."""
         out = Text(no_wrap=True, overflow="ellipsis")
         for i, (head, items) in enumerate(cls._values(stats)):
             if i:
@@ -139,11 +148,18 @@ class LatencyView(Horizontal):
         self._shown = ""
 
     def compose(self) -> ComposeResult:
+        """Build the view: a text block for the name and percentiles, and a sparkline of the
+        recent frames."""
         yield Static(Text(self.title), classes="latency-stats")
         yield Sparkline([], classes="latency-spark")
 
     def show(self, recent_us: Sequence[float] | None, summary: Mapping[str, float] | None,
              budget_us: float | None, missing: str = "no data yet") -> None:
+        """Redraw from one poll: `recent_us` (per-frame latencies in microseconds, oldest first)
+        feeds the sparkline; `summary` gives p50/p95/p99/max (microseconds, shown as µs or
+        ms); with show_load and `budget_us` (the block's duration in microseconds) the p99
+        load as a percentage of it, red from 50%. A None summary folds the view to one line
+        reading `missing`."""
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(self.title, style="bold #c0c6d4")
         spark = self.query_one(Sparkline)
@@ -184,6 +200,8 @@ class StateLine(Static):
 
     def show(self, state: str, reason: str | None, stats: Mapping[str, Any] | None,
              period_s: float | None, bypass: bool) -> None:
+        """Redraw the state line from one poll (see line()); nothing is redrawn when its text is
+        unchanged."""
         text = self.line(state, reason, stats, period_s, bypass)
         if text.plain != getattr(self, "_shown", None):
             self._shown = text.plain
@@ -192,6 +210,10 @@ class StateLine(Static):
     @staticmethod
     def line(state: str, reason: str | None, stats: Mapping[str, Any] | None,
              period_s: float | None, bypass: bool) -> Text:
+        """The state line's text: a coloured badge for `state` (RUNNING, STOPPED, FINISHED,
+        FAILED, IDLE, DEVICE LOST), a BYPASS badge when on, the audio time (frames_in times
+        `period_s`, the block duration in seconds), the realtime factor while running, and
+        `reason` (red for a failure or a lost device)."""
         label, style = _BADGES.get(state, (state.upper(), "bold"))
         out = Text(no_wrap=True, overflow="ellipsis")
         out.append(f" {label} ", style=style)
@@ -245,6 +267,8 @@ class PipelineView(Horizontal):
     compact: reactive[bool] = reactive(False)
 
     def compose(self) -> ComposeResult:
+        """Build the view: the node table (rows are added by set_pipeline) beside a scrollable
+        box with the graph's edges."""
         table = NodeTable(id="nodes", cursor_type="row", zebra_stripes=True)
         table.border_title = "pipeline"
         yield table
@@ -259,6 +283,8 @@ class PipelineView(Horizontal):
         self.query_one("#edges-text", Static).update(edge_text(edges))
 
     def watch_compact(self) -> None:
+        """Textual watcher of `compact` (the app sets it below NARROW columns): rebuild the
+        table with or without the index and max columns, once a pipeline is set."""
         if hasattr(self, "_node_rows"):
             self._build_table()
 
@@ -288,6 +314,9 @@ class PipelineView(Horizontal):
             table.add_row(*row, key=node_id)
 
     def show(self, node_stats: Mapping[str, Mapping[str, Any]] | None) -> None:
+        """Update the node rows from the stats report's `nodes` section: calls, errors (red
+        above zero) and latency p50/p99/max in microseconds; a row whose values did not
+        change is left alone, and None shows zeros and dashes."""
         table = self.query_one("#nodes", DataTable)
         values = getattr(self, "_values", {})
         for node_id in list(table.rows):
