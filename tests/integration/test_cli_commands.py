@@ -74,7 +74,7 @@ def test_tui_hands_its_arguments_to_run_app(monkeypatch):
     fake = types.ModuleType("remotemedia.app")
     fake.run_app = lambda **kw: calls.append(kw) or 0
     monkeypatch.setitem(sys.modules, "remotemedia.app", fake)
-    monkeypatch.setattr(cli, "_has_terminal", lambda: True)
+    monkeypatch.setattr(cli.tui, "_has_terminal", lambda: True)
     assert cli.main(["tui", "--manifest", "m.yaml", "--input", "sine:440",
                      "--output", "null", "--mode", "callback"]) == 0
     assert calls == [{"manifest": "m.yaml", "input_spec": "sine:440", "output_spec": "null",
@@ -85,7 +85,7 @@ def test_tui_hands_its_arguments_to_run_app(monkeypatch):
 
 def test_tui_without_the_app_is_one_line_and_exit_1(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "remotemedia.app", None)   # import fails
-    monkeypatch.setattr(cli, "_has_terminal", lambda: True)
+    monkeypatch.setattr(cli.tui, "_has_terminal", lambda: True)
     assert cli.main(["tui"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("remotemedia: error: the TUI is not available") and err.count("\n") == 1

@@ -1,0 +1,207 @@
+"""The `remotemedia` command: argument parsing, and each command a thin function over the engine.
+
+    remotemedia stream --manifest FILE [--input SPEC] [--output SPEC] [--duration S]
+                       [--realtime | --fast] [--json] [--strict] [--events FILE]
+                       [--allow-import MODULE ...] [--mode queued|callback] [--reconnect]
+                       [--block-size N | --chunk-size N] [--event-format raw|health]
+                       [--record DIR] [--trace FILE] [--arrivals FILE]
+                       [--monitor [PATH]] [--metrics-port PORT [--metrics-host HOST]]
+    remotemedia tui [--manifest FILE] [--input SPEC] [--output SPEC] [--no-reconnect]
+    remotemedia tui --spawn --manifest FILE [--input SPEC] [--output SPEC] [--keep-running]
+    remotemedia tui --attach [PATH|PID]
+    remotemedia ps [--json]
+    remotemedia validate FILE
+    remotemedia convert-manifest FILE [--output OUT]
+    remotemedia nodes [--json]
+    remotemedia devices [--json]
+    remotemedia replay DIR [--manifest FILE] [--output SPEC] [--realtime] [--compare FILE]
+    remotemedia report DIR|REPORT.json [--out DIR]
+    remotemedia latency [--input DEVICE] [--output DEVICE] [--jack-loopback] [--json]
+    remotemedia batch --manifest FILE INPUTS... [--out DIR] [--workers N] [--ray [ADDRESS]]
+                      [--json] [--allow-import MODULE ...]
+
+Exit codes: 0 success, 1 failure while running, 2 bad input (arguments, SPEC, manifest, file),
+130 after SIGINT and 143 after SIGTERM (the report is printed and files are finalized first).
+A RemoteMediaError or bad input is one line on stderr, never a traceback.
+
+stdout carries data only: events (one JSON object per line), then with --json the stats report
+as the last line. Everything for people (start line, live status, summary) goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from ..engine.errors import RemoteMediaError, UsageError
+from .batch import add_batch_parser, cmd_batch
+from .common import (EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, EXIT_USAGE, PROG, STOP_REASON, _error,
+                     add_mode_argument, add_monitor_arguments, parse_block_size,
+                     parse_duration, parse_port, parse_workers)
+from .info import cmd_convert_manifest, cmd_devices, cmd_nodes, cmd_ps, cmd_validate
+from .paths import check_paths
+from .recordings import add_observability_commands, cmd_latency, cmd_replay, cmd_report
+from .stream import cmd_stream, format_summary
+from .tui import cmd_tui, cmd_tui_attach, cmd_tui_spawn
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_SIGNAL", "EXIT_USAGE", "PROG", "STOP_REASON",
+           "build_parser", "check_paths", "cmd_batch", "cmd_convert_manifest", "cmd_devices",
+           "cmd_latency", "cmd_nodes", "cmd_ps", "cmd_replay", "cmd_report", "cmd_stream",
+           "cmd_tui", "cmd_tui_attach", "cmd_tui_spawn", "cmd_validate", "format_summary",
+           "main", "parse_block_size", "parse_duration", "parse_port", "parse_workers"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The `remotemedia` entry point: parse `argv` (default sys.argv[1:]) and run the chosen
+    command; returns its exit code. A RemoteMediaError is printed as one line on stderr and
+    gives its exit_code (2 for bad input, 1 otherwise); Ctrl-C outside a run gives 130.
+    --help and --version exit through argparse's SystemExit(0)."""
+    _prepare_process()
+    try:
+        args = build_parser().parse_args(argv)
+        return args.command(args)
+    except RemoteMediaError as exc:
+        _error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return EXIT_SIGNAL[signal.SIGINT]
+
+
+def _prepare_process() -> None:
+    # A file name that is not UTF-8 (caf\xe9.wav) reaches us as a surrogate escape; echo it
+    # back as the same bytes rather than failing to print it.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="surrogateescape")
+            except (ValueError, OSError):
+                pass
+    # Past a file-size limit (ulimit -f) the kernel's default is to kill us with SIGXFSZ and
+    # lose the file's header; ignored, the write fails with EFBIG and the sink keeps a valid
+    # file up to the last whole block.
+    if hasattr(signal, "SIGXFSZ") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2 through UsageError."""
+
+    def error(self, message: str):
+        command = self.prog[len(PROG):].strip()
+        raise UsageError(f"{command + ': ' if command else ''}{message} (see --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every command; each subparser sets `command` to the cmd_*
+    function that runs it. A usage error raises UsageError (exit 2) instead of argparse's
+    exit."""
+    from .. import __version__
+    parser = _Parser(prog=PROG, description="Real-time audio pipelines from a manifest, "
+                                            "zero-copy and measured.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="name", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("stream", help="run a manifest headless, with a final stats report",
+                       description="Run a manifest from an input to an output. SPEC is one of: "
+                                   "default, device:NAME_OR_INDEX, file:PATH.wav[:SUBTYPE], "
+                                   "raw:- (f32 LE on "
+                                   "stdin/stdout), sine[:FREQ], chirp, noise, silence, null, "
+                                   "virtual.")
+    p.add_argument("--manifest", "-m", required=True, metavar="FILE")
+    p.add_argument("--input", "-i", default="default", metavar="SPEC",
+                   help="where frames come from (default: %(default)s)")
+    p.add_argument("--output", "-o", default="default", metavar="SPEC",
+                   help="where audio frames go (default: %(default)s)")
+    p.add_argument("--duration", "-d", type=parse_duration, metavar="S",
+                   help="stop after S seconds of audio (e.g. 5, 2.5, 300s)")
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--realtime", dest="realtime", action="store_const", const=True,
+                      help="pace frames in real time even without a device")
+    pace.add_argument("--fast", dest="realtime", action="store_const", const=False,
+                      help="run as fast as possible even with a (virtual) device")
+    p.add_argument("--json", action="store_true",
+                   help="print the stats report as JSON, as the last line of stdout")
+    p.add_argument("--strict", action="store_true",
+                   help="fail at the first serialization of an array instead of counting it")
+    p.add_argument("--events", metavar="FILE",
+                   help="write non-audio outputs (JSON lines) here instead of stdout")
+    p.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
+                   help="let the manifest name node classes from MODULE (repeatable)")
+    add_mode_argument(p)
+    p.add_argument("--block-size", "--chunk-size", dest="block_size", type=parse_block_size,
+                   metavar="N", help="samples per block, overriding the manifest's (an "
+                   "upstream-shape manifest runs in its cli_defaults.chunk_size, else 4000)")
+    p.add_argument("--event-format", choices=("raw", "health"), default="raw",
+                   help="raw: each event as the node emits it; health: the upstream "
+                        "stream-health tools' HealthEvent lines (silence, low_volume, clipping, "
+                        "channel_imbalance, dropouts, drift, freeze, cadence, av_skew, health)")
+    p.add_argument("--record", metavar="DIR",
+                   help="keep the input, a per-block timeline, the events, the output and the "
+                        "report in DIR, for `remotemedia replay` and `remotemedia report`")
+    p.add_argument("--trace", metavar="FILE",
+                   help="write a Chrome trace-event JSON of the run (ui.perfetto.dev opens it)")
+    p.add_argument("--arrivals", metavar="FILE",
+                   help="release the input's blocks at the times FILE lists ('INDEX: "
+                        "MICROSECONDS' per line, INDEX a sample index or bN for a block); "
+                        "simulated time unless --realtime")
+    p.add_argument("--reconnect", action="store_true",
+                   help="when a sound device or its server goes away, wait for it to come back "
+                        "and carry on (the gap is reported as a discontinuity) instead of "
+                        "ending the run with exit code 1")
+    add_monitor_arguments(p)
+    p.set_defaults(command=cmd_stream)
+
+    p = sub.add_parser("convert-manifest", help="write the native equivalent of an "
+                                                "upstream-shape manifest",
+                       description="Write the native form of a manifest: explicit input and "
+                                   "output connections, an audio block, canonical node names "
+                                   "(FastResampleNode -> Resample, ...), no keys that have no "
+                                   "effect. Notes go to stderr.")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--output", "-o", metavar="OUT", help="write here instead of stdout")
+    p.add_argument("--allow-import", action="append", default=[], metavar="MODULE")
+    p.set_defaults(command=cmd_convert_manifest)
+
+    p = sub.add_parser("validate", help="check a manifest without running it")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--allow-import", action="append", default=[], metavar="MODULE")
+    p.set_defaults(command=cmd_validate)
+
+    p = sub.add_parser("nodes", help="list node types with their parameters")
+    p.add_argument("--json", action="store_true", help="as one JSON array")
+    p.set_defaults(command=cmd_nodes)
+
+    p = sub.add_parser("devices", help="list host APIs and sound devices, marking defaults")
+    p.add_argument("--json", action="store_true", help="as one JSON array")
+    p.set_defaults(command=cmd_devices)
+
+    add_observability_commands(sub)
+
+    p = sub.add_parser("tui", help="the interactive terminal UI")
+    p.add_argument("--manifest", "-m", metavar="FILE")
+    p.add_argument("--input", "-i", metavar="SPEC")
+    p.add_argument("--output", "-o", metavar="SPEC")
+    add_mode_argument(p)
+    p.add_argument("--reconnect", action=argparse.BooleanOptionalAction, default=True,
+                   help="when a sound device or its server goes away, wait for it and carry on "
+                        "(default), or end the run (--no-reconnect)")
+    p.add_argument("--spawn", action="store_true",
+                   help="run the stream in a child process (`stream --monitor`) and attach to "
+                        "it, so drawing never holds the audio process's GIL; q stops it")
+    p.add_argument("--keep-running", action="store_true",
+                   help="with --spawn: q detaches and leaves the run going")
+    p.add_argument("--attach", nargs="?", const="", default=None, metavar="PATH|PID",
+                   help="watch and steer a stream started with --monitor (the only live one "
+                        "when none is named); q detaches and leaves it running")
+    p.set_defaults(command=cmd_tui)
+
+    p = sub.add_parser("ps", help="list the running streams one may attach to (--monitor)")
+    p.add_argument("--json", action="store_true", help="as one JSON array")
+    p.set_defaults(command=cmd_ps)
+
+    add_batch_parser(sub)
+    return parser

@@ -1,0 +1,116 @@
+"""The commands that look without running: validate, convert-manifest, nodes, devices, ps.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..engine import strictjson
+from ..engine.errors import UsageError
+from .common import EXIT_OK, _note, _print_stdout
+
+
+def cmd_validate(args) -> int:
+    """`remotemedia validate FILE`: load and validate the manifest without running it and print
+    to stdout its name, node count, audio format, node order, shape and warnings. Returns 0;
+    an invalid manifest raises ManifestError (exit 2, one line on stderr)."""
+    from ..engine.manifest import load_manifest
+    m = load_manifest(args.file, allow_import=args.allow_import)
+    a = m.audio
+    print(f"{args.file}: ok: '{m.name}', {len(m.nodes)} node(s), {a.sample_rate} Hz, "
+          f"{a.channels} ch, {a.block_size}-sample blocks; order: {' -> '.join(m.order)}")
+    print(f"shape: {m.shape}" + (
+        " (no connection names input or output: roots take the input, "
+        + "terminal nodes reach the output)" if m.shape == "upstream" else ""))
+    if m.weak_audio:
+        print(f"  {' and '.join(sorted(m.weak_audio))}: defaults (metadata.cli_defaults, else the "
+              f"upstream CLI's 16 kHz mono) that a file input's own format replaces")
+    if m.shape == "upstream":
+        roots = [c.target for c in m.connections if c.source == "input"]
+        sinks = [c.source for c in m.connections if c.target == "output"]
+        print(f"  input -> {', '.join(roots)}; {', '.join(sinks)} -> output")
+    for warning in m.warnings:
+        print(f"warning: {warning}")
+    return EXIT_OK
+
+
+def cmd_convert_manifest(args) -> int:
+    """`remotemedia convert-manifest FILE`: write the native form of the manifest as YAML to
+    stdout or --output OUT, with the conversion notes on stderr. Returns 0; an invalid
+    manifest raises ManifestError and an unwritable OUT raises UsageError (both exit 2)."""
+    import yaml
+    from ..engine.manifest import native_document
+    doc, notes = native_document(args.file, allow_import=args.allow_import)
+    text = (f"# Native form of {os.path.basename(args.file)}, written by "
+            f"`remotemedia convert-manifest`.\n"
+            + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None))
+    for note in notes:
+        _note(f"note: {note}")
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+    else:
+        _print_stdout(text.rstrip("\n"))
+    return EXIT_OK
+
+
+def cmd_nodes(args) -> int:
+    """`remotemedia nodes`: print every registered node type with its description, upstream
+    aliases and parameters (type, default or required, doc), or with --json one indented JSON
+    array of their descriptions. Returns 0."""
+    from ..engine.node import registry
+    described = [cls.describe() for cls in registry.types().values()]
+    if args.json:
+        print(strictjson.dumps(described, indent=2, default=str))
+        return EXIT_OK
+    aliases: dict[str, list[str]] = {}
+    for d in described:
+        if d.get("alias_of"):
+            aliases.setdefault(d["alias_of"], []).append(d["node_type"])
+    for d in described:
+        fan_in = " (fan-in)" if d.get("inputs") == "many" else ""
+        tags = []
+        if d.get("alias_of"):
+            tags.append(f"upstream name for {d['alias_of']}")
+        elif d.get("upstream"):
+            tags.append("upstream node")
+        if aliases.get(d["node_type"]):
+            tags.append(f"upstream alias: {', '.join(aliases[d['node_type']])}")
+        tag = f"  [{'; '.join(tags)}]" if tags else ""
+        print(f"{d['node_type']}{fan_in}: {d['description']}{tag}")
+        names = {v: k for k, v in (d.get("param_aliases") or {}).items()}
+        for p in d["params"]:
+            default = "required" if p["required"] else f"= {p['default']!r}"
+            doc = f"  {p['doc']}" if p.get("doc") else ""
+            alias = f" (or {names[p['name']]})" if p["name"] in names else ""
+            print(f"    {p['name']}{alias}: {p['type']} {default}{doc}")
+    return EXIT_OK
+
+
+def cmd_devices(args) -> int:
+    """`remotemedia devices`: print the host APIs and sound devices with the defaults marked, or
+    with --json one JSON array of them. Returns 0."""
+    from ..io.devices import format_devices, list_devices
+    if args.json:
+        print(strictjson.dumps([d.as_dict() for d in list_devices()], indent=2))
+    else:
+        print(format_devices())
+    return EXIT_OK
+
+
+def cmd_ps(args) -> int:
+    """`remotemedia ps`: print the running streams with a monitor socket (`stream --monitor`)
+    one may attach to, or with --json one JSON array; each stale socket it removed is noted
+    on stderr. Returns 0."""
+    from ..monitor.ps import list_runs, format_runs
+    runs, stale = list_runs()
+    if args.json:
+        print(strictjson.dumps(runs, indent=2))
+    else:
+        print(format_runs(runs))
+    for path in stale:
+        _note(f"removed a stale monitor socket: {path}")
+    return EXIT_OK

@@ -1,0 +1,145 @@
+"""`remotemedia replay`, `report` and `latency`: recorded runs re-run, shown, and the
+device's round trip measured.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ..engine import strictjson
+from .common import EXIT_FAILED, EXIT_OK, PROG, _note, _print_stdout, parse_duration
+
+
+def add_observability_commands(sub) -> None:
+    """Add the `replay`, `report` and `latency` commands to the subparsers `sub`."""
+    p = sub.add_parser("replay", help="re-run a recording (stream --record DIR) through its "
+                                      "manifest or another, in simulated time",
+                       description="Replay the input a `stream --record DIR` run kept, with its "
+                                   "recorded arrival times, and compare the output and events "
+                                   "with the recording's.")
+    p.add_argument("directory", metavar="DIR")
+    p.add_argument("--manifest", "-m", metavar="FILE",
+                   help="run this manifest instead of the recorded one")
+    p.add_argument("--output", "-o", metavar="SPEC", help="also send the audio here")
+    p.add_argument("--realtime", action="store_true",
+                   help="wait for each recorded arrival time (default: simulated time)")
+    p.add_argument("--compare", metavar="OTHER",
+                   help="also run manifest OTHER and print both side by side")
+    p.add_argument("--trace", metavar="FILE", help="write a Chrome trace-event JSON")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--allow-import", action="append", default=[], metavar="MODULE")
+    p.set_defaults(command=cmd_replay)
+
+    p = sub.add_parser("report", help="HTML page and PNG figures of a recording or a saved "
+                                      "--json report")
+    p.add_argument("source", metavar="DIR_OR_JSON")
+    p.add_argument("--out", metavar="DIR",
+                   help="where to write report.html and the figures (default: DIR/report, or "
+                        "NAME-report beside a JSON file)")
+    p.set_defaults(command=cmd_report)
+
+    p = sub.add_parser("latency", help="measure the round trip from an output device to an "
+                                       "input device with a click train")
+    p.add_argument("--input", "-i", default="default", metavar="DEVICE",
+                   help="input device name or index (default: the system default)")
+    p.add_argument("--output", "-o", default="default", metavar="DEVICE",
+                   help="output device name or index (default: the system default)")
+    p.add_argument("--duration", "-d", type=parse_duration, default=4.0, metavar="S",
+                   help="seconds of click train (default: %(default)s)")
+    p.add_argument("--rate", type=int, default=48000, help="sample rate (default: 48000)")
+    p.add_argument("--block-size", type=int, default=960, help="frames per callback (960)")
+    p.add_argument("--jack-loopback", action="store_true",
+                   help="under JACK: connect this stream's output port to its input port "
+                        "(and away from the system ports) with jack_connect")
+    p.add_argument("--seed", type=int, default=1, help="seed of the click spacing")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(command=cmd_latency)
+
+
+def cmd_replay(args) -> int:
+    """`remotemedia replay DIR`: re-run a `stream --record DIR` recording through its manifest
+    (or --manifest) in simulated time (or --realtime), compare the output and events with the
+    recorded ones, optionally run --compare OTHER beside it and write --trace. Prints the
+    comparison to stdout, or with --json to stderr with the result as one JSON line on
+    stdout. Returns 0; an unreadable recording or bad manifest raises
+    UsageError/ManifestError (exit 2), a failure while replaying its RemoteMediaError (exit
+    1)."""
+    from ..record import Recording
+    from ..replay import (audio_difference, compare_results, event_differences,
+                         format_comparison, replay)
+    rec = Recording(args.directory)
+    tracer = None
+    if args.trace:
+        from ..trace import Tracer, check_trace_path
+        check_trace_path(args.trace)
+        tracer = Tracer()
+    first = replay(rec, manifest=args.manifest, output=args.output, realtime=args.realtime,
+                   allow_import=args.allow_import, tracer=tracer)
+    if tracer is not None:
+        tracer.write(args.trace)
+    recorded = rec.output()
+    result = {"replay": first.stats, "speed_x_realtime": round(first.speed, 3),
+              "blocks": rec.blocks, "missing_blocks": rec.missing_blocks}
+    if recorded is not None:
+        out, rate = recorded
+        result["vs_recording"] = {
+            "output": audio_difference(out, first.output) if rate == first.rate
+            else {"sample_rates": [rate, first.rate], "identical": False},
+            "events": event_differences(rec.events, first.events)}
+    lines = [f"{PROG}: replayed {rec.blocks} blocks of {rec.path} through {first.manifest} in "
+             f"{first.seconds:.3f} s ({first.speed:.1f}x real time)"]
+    if result["missing_blocks"]:
+        lines.append(f"  the recording misses {result['missing_blocks']} block(s) its writer "
+                     f"could not keep: the replay runs without them")
+    if "vs_recording" in result:
+        o, e = result["vs_recording"]["output"], result["vs_recording"]["events"]
+        if o.get("identical"):
+            lines.append("  output: identical to the recorded output, bit for bit")
+        elif "sample_rates" in o:
+            lines.append(f"  output: at {first.rate} Hz, the recording's at {o['sample_rates'][0]}"
+                         f" Hz")
+        else:
+            snr = "inf" if o.get("snr_db") is None else f"{o['snr_db']:.2f}"
+            lines.append(f"  output: differs from the recorded output from frame "
+                         f"{o.get('first_difference')} (peak difference "
+                         f"{o.get('peak_difference', 0):.3g}, SNR {snr} dB)")
+        lines.append("  events: identical to the recorded events" if e["count"] == 0 else
+                     f"  events: {e['count']} differ from the recorded events "
+                     f"({e['events'][0]} recorded, {e['events'][1]} replayed)")
+    if args.compare:
+        second = replay(rec, manifest=args.compare, allow_import=args.allow_import)
+        cmp = compare_results(first, second)
+        result["compare"] = cmp
+        lines.append(format_comparison(cmp))
+    print("\n".join(lines), file=sys.stdout if not args.json else sys.stderr)
+    if args.json:
+        _print_stdout(strictjson.dumps(result))
+    return EXIT_OK
+
+
+def cmd_report(args) -> int:
+    """`remotemedia report DIR|REPORT.json`: write report.html and the PNG figures (to --out,
+    default DIR/report or NAME-report beside the JSON) and name the HTML file on stderr.
+    Returns 0; a source that is neither a recording nor a saved report raises UsageError
+    (exit 2)."""
+    from ..report import write_report
+    html = write_report(args.source, args.out)
+    _note(f"report: {html}")
+    return EXIT_OK
+
+
+def cmd_latency(args) -> int:
+    """`remotemedia latency`: play a click train on the output device, record the input device
+    in one duplex stream and print the measured round trip (or with --json one JSON line).
+    Returns 0 when the clicks were found, 1 when not; a device that cannot open raises
+    DeviceError (exit 2 for a name that matches none) and bad numbers raise UsageError (exit
+    2)."""
+    from ..latency import format_latency, measure_latency
+    result = measure_latency(args.input, args.output, duration=args.duration,
+                             sample_rate=args.rate, block_size=args.block_size,
+                             jack_loopback=args.jack_loopback, seed=args.seed)
+    if args.json:
+        _print_stdout(strictjson.dumps(result))
+    else:
+        print(format_latency(result))
+    return EXIT_OK if result["found"] else EXIT_FAILED

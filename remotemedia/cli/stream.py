@@ -1,0 +1,333 @@
+"""`remotemedia stream`: one manifest from an input to an output, headless, with a live status
+line on a terminal, events as JSON lines and the stats report.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+
+from ..engine import strictjson
+from ..engine.errors import RemoteMediaError, UsageError
+from ..io.events import event_record, json_default as _json_default
+from .common import EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, PROG, STOP_REASON, _error, _note, _print_stdout
+from .observe import _arrivals_clock, _finish_observers, _observers, start_observers
+from .paths import _named, _recording_files, check_paths
+
+
+STATUS_INTERVAL_S = 0.25
+
+
+def cmd_stream(args) -> int:
+    """`remotemedia stream`: build the pipeline from --manifest, the source and sink from
+    --input/--output, and run it on this thread until the input ends, --duration passes or a
+    signal asks it to stop. Events go to stdout (or --events) as JSON lines; the start line,
+    the live status (on a terminal) and the summary go to stderr; with --json the stats
+    report is the last line of stdout. --record, --trace, --monitor and --metrics-port are
+    finished after the run. Returns 0, 1 for a failure while running (the error on one line;
+    REMOTEMEDIA_DEBUG=1 adds the traceback), 130/143 after SIGINT/SIGTERM; bad arguments,
+    SPECs, manifests or clashing paths raise UsageError/ManifestError (exit 2) before
+    anything is opened for writing."""
+    from ..engine.session import Pipeline
+    from ..io.spec import make_sink, make_source
+    from ..runner import StreamRunner
+
+    if args.json and args.output.strip() == "raw:-":
+        raise UsageError("--json prints the report on stdout, which --output raw:- uses for "
+                         "audio; drop one of them")
+    block = {"block_size": args.block_size} if args.block_size else None
+    pipeline = Pipeline.from_manifest(args.manifest, allow_import=args.allow_import,
+                                      audio=block)
+    manifest = pipeline.manifest
+    own = _file_format(args.input, manifest)
+    if own:
+        # An upstream-shape manifest that pins no format runs at the file's own (Part A).
+        pipeline = Pipeline.from_manifest(args.manifest, allow_import=args.allow_import,
+                                          audio={**(block or {}), **own})
+        manifest = pipeline.manifest
+    input_spec, output_spec = args.input, args.output
+    if args.realtime is False:
+        # --fast is simulated time, which only the virtual device can keep: `default` is it.
+        input_spec = "virtual" if input_spec.strip() == "default" else input_spec
+        output_spec = "virtual" if output_spec.strip() == "default" else output_spec
+    source = make_source(input_spec, manifest.audio, mode=args.mode)
+    if args.mode == "callback" and not source.runs_schedule:
+        raise UsageError(f"--mode callback runs the graph in the input device's audio "
+                         f"callback; the input here is {source.description}, not a device")
+    sink = make_sink(output_spec, manifest.output_format)
+    if args.realtime is False and (source.clocked or sink.clocked):
+        raise UsageError("--fast cannot hurry a sound device, which plays and records in real "
+                         "time; use a file, a generator or the virtual device")
+    check_paths(reads=source.reads() + _named("--arrivals", args.arrivals),
+                writes=sink.writes() + _named("--events", args.events)
+                + _named("--trace", args.trace) + _recording_files(args.record))
+    _watch_devices(source, sink, args.reconnect)
+    sink_on_stdout = sink.uses_stdout
+    events = _open_events(args.events, sink_on_stdout)
+    if args.event_format == "health":
+        events.health_start_s = time.time()  # the run's start on the wall clock, read once
+    clock = _arrivals_clock(args, source, manifest)
+    runner = StreamRunner(pipeline, source, sink,
+                          realtime=True if clock is not None else args.realtime, clock=clock,
+                          duration=args.duration, strict=args.strict, on_event=events)
+    events.flush_each = runner.realtime
+    recorder, tracer = _observers(args, runner, source)
+    observers = start_observers(args, runner, input_spec, output_spec)
+    if observers.monitor is not None:
+        runner.on_event = observers.monitor.tee(events)
+        observers.serve_record(args.manifest)
+    signals = _SignalStop(runner)
+    status = _StatusLine(runner, sys.stderr) if sys.stderr.isatty() else None
+    failure: BaseException | None = None
+    signals.install()  # before anything is said: from here on a signal means a clean stop
+    try:
+        _note(_start_line(manifest, source, sink, runner, args.duration)
+              + (f", arrivals from {args.arrivals}" if clock is not None else ""))
+        if recorder is not None:
+            recorder.open()
+        if not runner.realtime and args.duration is None and source.endless:
+            _note("the input never ends and the run is not paced: stop it with Ctrl-C, or "
+                  "give --duration")
+        if status is not None:
+            status.start()
+        runner.run()
+    except (KeyboardInterrupt, Exception) as exc:
+        # The runner has closed the session, the source and the sink (finalizing files) on
+        # its way out; what is left is to report. KeyboardInterrupt is a second signal.
+        failure = exc
+    finally:
+        if status is not None:
+            status.stop()
+        signals.restore()
+        events.close()
+
+    stats = runner.stats() if runner.session is not None else None
+    if stats is not None and signals.received is not None:
+        stats["stop_reason"] = STOP_REASON[signals.received]
+    failure = _finish_observers(stats, recorder, tracer, args) or failure
+    observers.close(stats)
+    if stats is not None:
+        print(format_summary(stats, manifest.name), file=sys.stderr)
+        if args.json:
+            _print_stdout(strictjson.dumps(stats))
+    if signals.received is not None:
+        return EXIT_SIGNAL[signals.received]
+    if failure is None:
+        return EXIT_OK
+    if isinstance(failure, KeyboardInterrupt):
+        return EXIT_SIGNAL[signal.SIGINT]
+    if isinstance(failure, RemoteMediaError):
+        _error(str(failure))
+        return failure.exit_code
+    _error(f"{type(failure).__name__}: {failure} (REMOTEMEDIA_DEBUG=1 shows the traceback)")
+    if os.environ.get("REMOTEMEDIA_DEBUG"):
+        traceback.print_exception(failure)
+    return EXIT_FAILED
+
+
+def _file_format(spec: str, manifest) -> dict:
+    """A file input's own rate and channels, for the audio keys the manifest leaves weak."""
+    name, sep, arg = spec.partition(":")
+    if not manifest.weak_audio or name.strip().lower() != "file" or not arg:
+        return {}
+    from ..engine.node import AudioFormat
+    from ..io.files import WavSource
+    source = WavSource(os.path.expanduser(arg), AudioFormat())  # UsageError if unreadable
+    own = {"sample_rate": source.samplerate, "channels": source.channels}
+    return {k: v for k, v in own.items() if k in manifest.weak_audio}
+
+
+def _watch_devices(source, sink, reconnect: bool) -> None:
+    """Device ends say at once when their device is lost or back (one line on stderr), and with
+    --reconnect wait for a lost device instead of failing."""
+    for end in (source, sink):
+        if end.supports_reconnect:
+            end.reconnect = reconnect
+            end.on_notice = _note
+
+
+def _open_events(path: str | None, stdout_taken: bool) -> "_EventWriter":
+    if path is None:
+        return _EventWriter(None if stdout_taken else sys.stdout, owns=False)
+    try:
+        stream = open(path, "w", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write --events file {path}: {exc.strerror}") from None
+    return _EventWriter(stream, owns=True)
+
+
+def _start_line(manifest, source, sink, runner, duration) -> str:
+    a = manifest.audio
+    pace = "real time" if runner.realtime else "as fast as possible"
+    until = f", for {duration:g} s" if duration is not None else ""
+    return (f"{manifest.name}: {source.description} -> {sink.description}, {a.sample_rate} Hz, "
+            f"{a.channels} ch, {a.block_size}-sample blocks, {pace}{until}")
+
+
+class _SignalStop:
+    """SIGINT/SIGTERM ask the runner to stop after the current frame; the loop then closes the
+    session, the source and the sink (finalizing files) and the report prints. A second signal
+    stops waiting for that (KeyboardInterrupt), though the runner still closes what it opened."""
+
+    def __init__(self, runner):
+        self.runner = runner
+        self.received: int | None = None
+        self._previous: dict = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread
+        for sig in EXIT_SIGNAL:
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()
+
+    def _handle(self, signum, frame) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signum
+        self.runner.stop(STOP_REASON[signum])
+
+
+class _EventWriter:
+    """Non-audio outputs as JSON lines. A dict value (a meter's reading) is written as it is;
+    anything else is wrapped with its kind."""
+
+    def __init__(self, stream, owns: bool):
+        self.stream = stream
+        self.owns = owns
+        self.flush_each = False
+        #: set (to the run's start, epoch seconds) to write HealthEvent lines instead
+        self.health_start_s: float | None = None
+        self.count = 0
+        self._warned = False
+
+    def __call__(self, data) -> None:
+        self.count += 1
+        if self.stream is None:
+            if not self._warned:
+                self._warned = True
+                _note("events are not written: stdout carries raw audio (use --events FILE)")
+            return
+        if self.health_start_s is not None:
+            lines = health_lines(data, self.health_start_s)
+            if not lines:
+                return
+            line = "\n".join(strictjson.dumps(r) for r in lines)
+        else:
+            line = strictjson.dumps(event_record(data), default=_json_default)
+        try:
+            self.stream.write(line + "\n")
+            if self.flush_each:
+                self.stream.flush()
+        except BrokenPipeError as exc:
+            self.stream = None
+            raise RemoteMediaError("events: the reader of stdout went away") from exc
+        except OSError as exc:
+            raise RemoteMediaError(f"events: cannot write: {exc.strerror}") from exc
+
+    def close(self) -> None:
+        if self.stream is None:
+            return
+        try:
+            if self.owns:
+                self.stream.close()
+            else:
+                self.stream.flush()
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def health_lines(data, start_epoch_s: float) -> list[dict]:
+    """An output as the upstream stream-health tools' HealthEvent lines (UPSTREAM.md §5):
+    `type`, `ts` (the run's start plus the event's media time, RFC 3339), the variant's fields,
+    `stream_id` when known. Outputs that report nothing wrong give none."""
+    if data.kind != "json":
+        return []
+    from ..nodes.upstream_health import health_event_lines
+    value = data.value
+    media = value.get("timestamp_us") if isinstance(value, dict) else None
+    return health_event_lines(value, start_epoch_s=start_epoch_s,
+                              media_us=media if isinstance(media, int) else None)
+
+
+class _StatusLine:
+    """A live one-line status on a terminal, redrawn a few times a second from its own thread,
+    so the audio loop does no formatting or I/O for it."""
+
+    def __init__(self, runner, stream):
+        self.runner = runner
+        self.stream = stream
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="remotemedia-status",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(1.0)
+        self.stream.write("\r\x1b[K")
+        self.stream.flush()
+
+    def _loop(self) -> None:
+        while not self._done.wait(STATUS_INTERVAL_S):
+            line = self.render()
+            if line:
+                self.stream.write("\r" + line + "\x1b[K")
+                self.stream.flush()
+
+    def render(self) -> str | None:
+        session = self.runner.session
+        if session is None:
+            return None
+        c = session.counters
+        latency = session.engine_latency.summary_us()
+        p50, p99 = (latency.p50, latency.p99) if latency else (0.0, 0.0)
+        elapsed = self.runner.frames_released * self.runner.period_s
+        return (f"{c.frames_in} frames  ser {session.serialization.events}  copies "
+                f"e{c.engine_copies}/cow{c.cow}/io{c.io}  drops {c.drops}  engine p50 "
+                f"{p50:.1f}us p99 {p99:.1f}us  {elapsed:.1f}s")
+
+
+def format_summary(stats: dict, name: str) -> str:
+    """The short human summary for stderr."""
+    lat = stats["latency_us"]["engine"]
+    copies = stats["copies"]
+    xruns = stats["xruns"]
+    lines = [
+        f"{PROG}: {name}: {stats['frames_in']} frames in, {stats['frames_out']} out, "
+        f"{stats.get('events_out', 0)} events in {stats['duration_s']:.2f} s "
+        f"({stats['realtime_factor']:g}x real time), ended: {stats.get('stop_reason')}",
+        f"  serialization events {stats['serialization_events']}, copies engine "
+        f"{copies['engine']} cow {copies['cow']} io {copies['io']}, drops {stats['drops']}, "
+        f"errors {stats['errors']}, xruns in {xruns['input_overflow']} out "
+        f"{xruns['output_underflow']}",
+        f"  engine latency p50 {lat['p50']:.1f} us, p99 {lat['p99']:.1f} us, "
+        f"max {lat['max']:.1f} us",
+    ]
+    e2e = stats["latency_us"].get("end_to_end")
+    if e2e:
+        lines.append(f"  end-to-end latency p50 {e2e['p50'] / 1000:.2f} ms, "
+                     f"p99 {e2e['p99'] / 1000:.2f} ms")
+    device = stats.get("device")
+    if device:
+        reported = device.get("timestamp_latency_us")
+        lines.append(f"  device {device['host_api']}, {device['mode']}"
+                     + (f", reported latency {reported / 1000:.2f} ms" if reported else "")
+                     + f", in flight at stop {stats.get('in_flight', 0)}")
+        gaps = device.get("discontinuities") or []
+        if gaps:
+            lost = sum(g["blocks_lost"] for g in gaps)
+            seconds = sum(g["duration_s"] for g in gaps)
+            lines.append(f"  device lost and reconnected {len(gaps)} time(s): {lost} blocks "
+                         f"({seconds:.2f} s) missing")
+    return "\n".join(lines)

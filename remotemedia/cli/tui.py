@@ -1,0 +1,132 @@
+"""`remotemedia tui`: the Textual app over an in-process run, a spawned one, or one attached
+through its monitor socket.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ..engine.errors import UsageError
+from .common import EXIT_FAILED, EXIT_USAGE, PROG, _error, _note
+
+
+def cmd_tui(args) -> int:
+    """`remotemedia tui`: run the interactive TUI in this process, or hand over to
+    cmd_tui_attach (--attach) or cmd_tui_spawn (--spawn). Returns the TUI's exit code (0 on a
+    normal quit), 1 when Textual cannot be imported. Raises UsageError (exit 2) for --attach
+    with --spawn, --keep-running without --spawn, no interactive terminal, or a bad manifest
+    or SPEC."""
+    if getattr(args, "attach", None) is not None:
+        if args.spawn:
+            raise UsageError("tui: --spawn starts a run and --attach joins one; pick one")
+        return cmd_tui_attach(args)
+    if getattr(args, "spawn", False):
+        return cmd_tui_spawn(args)
+    if getattr(args, "keep_running", False):
+        raise UsageError("tui: --keep-running goes with --spawn")
+    if not _has_terminal():
+        # Textual would wait for keys that never come and write escape codes into the files.
+        raise UsageError("tui needs an interactive terminal (stdin and stdout); use "
+                         "`remotemedia stream` to run without one")
+    try:
+        from ..app import run_app
+    except ImportError as exc:
+        _error(f"the TUI is not available: {exc}")
+        return EXIT_FAILED
+    return int(run_app(manifest=args.manifest, input_spec=args.input,
+                       output_spec=args.output, mode=args.mode,
+                       reconnect=args.reconnect) or 0)
+
+
+def cmd_tui_attach(args) -> int:
+    """`tui --attach [PATH|PID]`: the TUI over a run in another process (its --monitor)."""
+    if args.manifest or args.input or args.output or args.mode:
+        raise UsageError("tui --attach watches a run that is already going; --manifest, "
+                         "--input, --output and --mode belong to the run (`stream`)")
+    from ..monitor.client import MonitorClient
+    client = MonitorClient.attach(args.attach or None)   # UsageError before the screen changes
+    if not _has_terminal():
+        client.close()
+        raise UsageError("tui needs an interactive terminal (stdin and stdout)")
+    try:
+        from ..tui.attached import run_attached
+    except ImportError as exc:
+        client.close()
+        _error(f"the TUI is not available: {exc}")
+        return EXIT_FAILED
+    return int(run_attached(client) or 0)
+
+
+SPAWN_TIMEOUT_S = 15.0
+
+
+def cmd_tui_spawn(args) -> int:
+    """`tui --spawn`: `remotemedia stream --monitor` in a child process of its own session
+    (a crash of the TUI leaves it running), then the attached TUI over it. q stops the run
+    (waits for it to write its report) unless --keep-running. The child's stderr and report go
+    to a log file beside its socket, named in the last line."""
+    import subprocess
+    import time
+    from ..monitor import protocol
+    from ..monitor.client import MonitorClient
+    if not _has_terminal():
+        raise UsageError("tui needs an interactive terminal (stdin and stdout); use "
+                         "`remotemedia stream` to run without one")
+    if not args.manifest:
+        raise UsageError("tui --spawn needs --manifest FILE (the picker works in-process only)")
+    from ..engine.session import Pipeline
+    Pipeline.from_manifest(args.manifest)           # a bad manifest: one line, exit 2, now
+    folder = protocol.runtime_dir()
+    log_path = folder / f"spawned-{os.getpid()}.log"
+    argv = [sys.executable, "-m", "remotemedia", "stream", "--manifest", args.manifest,
+            "--input", args.input or "default", "--output", args.output or "default",
+            "--realtime", "--json", "--events", os.devnull, "--monitor"]
+    if args.mode:
+        argv += ["--mode", args.mode]
+    with open(log_path, "wb") as log:
+        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                 start_new_session=True)
+    path = folder / f"{child.pid}{protocol.SUFFIX}"
+    deadline = time.monotonic() + SPAWN_TIMEOUT_S
+    while not (path.exists() and protocol.socket_listening(path)):
+        if child.poll() is not None:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:]
+            _error(f"the run did not start: {tail[0] if tail else 'no output'}")
+            return child.returncode if child.returncode in (EXIT_USAGE, EXIT_FAILED) \
+                else EXIT_FAILED
+        if time.monotonic() > deadline:
+            child.terminate()
+            child.wait(5)
+            _error(f"the run did not open its monitor socket within {SPAWN_TIMEOUT_S:g} s "
+                   f"(its log: {log_path})")
+            return EXIT_FAILED
+        time.sleep(0.05)
+    client = MonitorClient.attach(str(path))
+    from ..tui.attached import run_attached
+    try:
+        rc = int(run_attached(client, owns_run=not args.keep_running) or 0)
+    except BaseException:
+        # A crash of the TUI is not the run's: it goes on, and says where to find it.
+        _note(f"the TUI failed; the run goes on as PID {child.pid}: `{PROG} tui --attach "
+              f"{child.pid}` (its log: {log_path})")
+        raise
+    if args.keep_running:
+        _note(f"the run goes on as PID {child.pid}: `{PROG} tui --attach {child.pid}`; its "
+              f"log: {log_path}")
+        return rc
+    try:
+        child.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        child.terminate()
+        child.wait(STOP_TIMEOUT_S)
+    _note(f"the run ended with exit code {child.returncode}; its report: {log_path}")
+    return rc or (child.returncode if child.returncode not in (None, 0) else 0)
+
+
+STOP_TIMEOUT_S = 10.0
+
+
+def _has_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
