@@ -66,15 +66,17 @@ def _tone(n_blocks: int, block: int, rate: int, channels: int, dtype) -> list[np
     return [x[i * block:(i + 1) * block] for i in range(n_blocks)]
 
 
-def _non_finite(value: Any) -> bool:
+def holds_non_finite(value: Any) -> bool:
+    """True when `value` (a float, a float ndarray, or a dict/list/tuple of them, nested) holds
+    NaN or +-Inf: how check_node finds a node state poisoned by one bad block."""
     if isinstance(value, float):
         return not math.isfinite(value)
     if isinstance(value, np.ndarray) and value.dtype.kind == "f":
         return not np.isfinite(value).all()
     if isinstance(value, dict):
-        return any(_non_finite(v) for v in value.values())
+        return any(holds_non_finite(v) for v in value.values())
     if isinstance(value, (list, tuple)):
-        return any(_non_finite(v) for v in value)
+        return any(holds_non_finite(v) for v in value)
     return False
 
 
@@ -166,7 +168,7 @@ def check_node(node_class: type[Node], params: dict | None = None, *,
             except Exception as exc:       # noqa: BLE001 (reported, not raised)
                 problems["non_finite"] = f"a block with NaN/Inf raised {type(exc).__name__}: {exc}"
                 return outs, problems
-            poisoned = [k for k, v in vars(node).items() if _non_finite(v)]
+            poisoned = [k for k, v in vars(node).items() if holds_non_finite(v)]
             if poisoned:
                 problems["non_finite"] = (f"NaN/Inf from one bad block stays in the node's "
                                           f"state: {', '.join(sorted(poisoned))}")

@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+from remotemedia.testing import wait_until
+
 from tests.streaming.jack_server import JackServer, require_jackd
 
 from .conftest import ROOT
@@ -28,15 +30,8 @@ SHOW_BOUND_S = 10.0
 
 
 def poll(predicate, what: str, tmux: Tmux, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; the "
-                                 f"terminal shows:\n" + "\n".join(tmux.screen()))
-        time.sleep(0.05)
+    return wait_until(predicate, what, timeout, poll_s=0.05,
+                      context=lambda: "\n".join(tmux.screen()))
 
 
 def start_tui(tmux: Tmux, server: JackServer, rc_file, *flags: str) -> None:

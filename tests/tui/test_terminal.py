@@ -10,10 +10,11 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
+
+from remotemedia.testing import wait_until
 from rich.console import Console
 from rich.style import Style
 from textual.renderables.digits import Digits as DigitsRenderable
@@ -78,16 +79,8 @@ class Tmux:
 
 
 def wait_for(predicate, what: str, timeout: float = 20.0, screen=None):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            shown = "\n".join(screen()) if screen is not None else ""
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; the "
-                                 f"terminal shows:\n{shown}")
-        time.sleep(0.2)
+    return wait_until(predicate, what, timeout, poll_s=0.2,
+                      context=(lambda: "\n".join(screen())) if screen is not None else None)
 
 
 def test_tui_runs_in_a_terminal_counts_frames_and_quits_cleanly(tmp_path):

@@ -19,6 +19,7 @@ import remotemedia as rm
 from remotemedia.engine import levels, strictjson
 from remotemedia.engine.node import InputRequirement, registry
 from remotemedia.testing import chain
+from remotemedia.testing.conformance import holds_non_finite
 
 RATE = 48000
 PCM_DTYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "float16",
@@ -156,18 +157,6 @@ def clean_block(n, rate=RATE, channels=1):
     return x if channels == 1 else np.repeat(x[:, None], channels, axis=1)
 
 
-def _non_finite(value) -> bool:
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
-        return not np.isfinite(value).all()
-    if isinstance(value, dict):
-        return any(_non_finite(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_non_finite(v) for v in value)
-    return False
-
-
 def runnable_node_types():
     out = []
     for name, cls in registry.types().items():
@@ -208,7 +197,7 @@ def test_no_node_is_poisoned_by_one_bad_block(node_type):
         later = []
         for n in range(1, 30):
             later += s.push(clean_block(n, rate))
-        poisoned = [name for name, value in vars(s.node("n")).items() if _non_finite(value)]
+        poisoned = [name for name, value in vars(s.node("n")).items() if holds_non_finite(value)]
         later += s.end_of_stream()
     # The node's own state (running means, model state, filter memory) holds no NaN/Inf.
     assert not poisoned, f"{node_type} keeps NaN/Inf in {poisoned}"
