@@ -9,7 +9,7 @@
 Importing remotemedia does not import sounddevice: PortAudio is loaded only when a device is used.
 """
 
-from .engine import (AudioFormat, CodecError, DeviceError, ModelError, UnknownNodeType, InputRequirement, Manifest, ManifestError, Node,
+from .engine import (AudioFormat, CodecError, DeviceError, DeviceNotFound, ModelError, UnknownNodeType, InputRequirement, Manifest, ManifestError, Node,
                      NodeError, NodeRegistry, Param, Pipeline, PipelineBroken, PipelineClosed,
                      RemoteMediaError, RuntimeData, SerializationError, Session, UsageError,
                      from_runtime_data, load_manifest, node_function, register_node, registry,
@@ -20,7 +20,7 @@ from .runtime import (execute_pipeline, execute_pipeline_with_input, get_runtime
 __version__ = "0.1.0"
 
 __all__ = [
-    "AudioFormat", "CodecError", "DeviceError", "ModelError", "UnknownNodeType", "InputRequirement", "Manifest", "ManifestError", "Node",
+    "AudioFormat", "CodecError", "DeviceError", "DeviceNotFound", "ModelError", "UnknownNodeType", "InputRequirement", "Manifest", "ManifestError", "Node",
     "NodeError", "NodeRegistry", "Param", "Pipeline", "PipelineBroken", "PipelineClosed",
     "RemoteMediaError", "RuntimeData", "SerializationError", "Session", "UsageError",
     "__version__", "execute_pipeline", "execute_pipeline_with_input", "from_runtime_data",

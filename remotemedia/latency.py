@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from .engine.errors import DeviceError, UsageError
+from .engine.errors import DeviceError, DeviceNotFound, UsageError
 
 CLICK = 0.5
 GAP_S = (0.15, 0.35)
@@ -173,8 +173,8 @@ def measure_latency(input_device="default", output_device="default", *,
     din = _device(devices, input_device, "input")
     dout = _device(devices, output_device, "output")
     if din.host_api != dout.host_api:
-        raise DeviceError(f"latency: {din.label()} and {dout.label()} are on different host "
-                          f"APIs; one duplex stream needs both on one", exit_code=2)
+        raise DeviceNotFound(f"latency: {din.label()} and {dout.label()} are on different host "
+                             f"APIs; one duplex stream needs both on one")
     signal, positions, values = click_train(duration, sample_rate, seed)
     capacity = signal.size + int((MAX_ARM_S + 1.0) * sample_rate)
     state = _Duplex(signal, capacity)
@@ -221,8 +221,7 @@ def _device(devices, spec, kind):
     if str(spec).strip() == "default":
         index, why = devices.default_device(kind)
         if index is None:
-            raise DeviceError(f"latency: no default {kind} device ({why}); give --{kind}",
-                              exit_code=2)
+            raise DeviceNotFound(f"latency: no default {kind} device ({why}); give --{kind}")
         spec = index
     return devices.resolve_device(spec, kind)
 

@@ -1,7 +1,7 @@
 """The engine: data model, nodes, manifests, sessions and counters. No I/O, no UI."""
 
 from .data import RuntimeData, from_runtime_data, to_runtime_data
-from .errors import (CodecError, DeviceError, ManifestError, ModelError, NodeError,
+from .errors import (CodecError, DeviceError, DeviceNotFound, ManifestError, ModelError, NodeError,
                      PipelineBroken, PipelineClosed, RemoteMediaError, SerializationError,
                      UnknownNodeType, UsageError)
 from .manifest import Manifest, load_manifest
@@ -11,7 +11,7 @@ from .serialization import record_encode
 from .session import Pipeline, Session
 
 __all__ = [
-    "AudioFormat", "CodecError", "DeviceError", "ModelError", "UnknownNodeType", "InputRequirement", "Manifest", "ManifestError", "Node",
+    "AudioFormat", "CodecError", "DeviceError", "DeviceNotFound", "ModelError", "UnknownNodeType", "InputRequirement", "Manifest", "ManifestError", "Node",
     "NodeError", "NodeRegistry", "Param", "Pipeline", "PipelineBroken", "PipelineClosed",
     "RemoteMediaError", "RuntimeData", "SerializationError", "Session", "UsageError",
     "from_runtime_data", "load_manifest", "node_function", "record_encode", "register_node",

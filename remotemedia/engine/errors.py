@@ -4,8 +4,9 @@
      +-- ManifestError               a manifest that cannot run (exit 2)
      +-- UnknownNodeType             a node type no registry knows (exit 2; also a KeyError)
      +-- UsageError                  a bad argument, SPEC or file name (exit 2)
-     +-- DeviceError                 an audio device that cannot be used (exit 2 when
-     |                               named wrongly by the user, 1 when it fails while running)
+     +-- DeviceError                 an audio device that cannot be used (exit 1)
+     |    +-- DeviceNotFound         named wrongly by the user (exit 2)
+     |    +-- DeviceLost             gone in the middle of a run (io/portaudio.py; exit 1)
      +-- NodeError                   a node raised while processing; names the node
      +-- ModelError                  a model that cannot be loaded or run (Silero's ONNX file)
      +-- CodecError                  bytes that do not follow a codec's format (also a
@@ -51,11 +52,21 @@ class UsageError(RemoteMediaError):
 
 
 class DeviceError(RemoteMediaError):
-    """An audio device could not be opened or failed while running."""
+    """An audio device could not be opened or failed while running (exit 1); the subclasses
+    say which: DeviceNotFound (named wrongly, exit 2), DeviceLost (io/portaudio.py: gone in
+    the middle of a run)."""
 
-    def __init__(self, message: str, *, exit_code: int = 1):
+    def __init__(self, message: str, *, exit_code: int | None = None):
         super().__init__(message)
-        self.exit_code = exit_code
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class DeviceNotFound(DeviceError):
+    """The user named a device that is not there, or one without the channels asked for: a
+    bad input (exit 2). The message lists the devices there are."""
+
+    exit_code = 2
 
 
 class NodeError(RemoteMediaError):

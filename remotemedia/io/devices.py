@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from ..engine.errors import DeviceError, UsageError
+from ..engine.errors import DeviceError, DeviceNotFound, UsageError
 from ..engine.node import AudioFormat
 from .base import Sink, Source
 from .device_stream import (DEFAULT_MODE, MODES, RECONNECT_POLL_S, DeviceStream, _as_frames,
@@ -59,9 +59,9 @@ class _DeviceEnd:
         self.device = device if isinstance(device, DeviceInfo) else resolve_device(device, kind)
         self.channels = fmt.channels or 1
         if self.device.channels(kind) < self.channels:
-            raise DeviceError(f"{kind} device {self.device.label()} has "
-                              f"{self.device.channels(kind)} {kind} channel(s); the manifest "
-                              f"asks for {self.channels}", exit_code=2)
+            raise DeviceNotFound(f"{kind} device {self.device.label()} has "
+                                 f"{self.device.channels(kind)} {kind} channel(s); the manifest "
+                                 f"asks for {self.channels}")
         self.description = f"device {self.device.name} ({self.device.host_api})"
         self.session = None
         self.stream: DeviceStream | None = None

@@ -21,7 +21,7 @@ import socket
 import sys
 from dataclasses import dataclass
 
-from ..engine.errors import DeviceError
+from ..engine.errors import DeviceError, DeviceNotFound
 
 _HINT = "run `remotemedia devices` to see the devices there are"
 
@@ -342,13 +342,12 @@ def resolve_device(spec, kind: str) -> DeviceInfo:
         for d in devices:
             if d.index == index:
                 if d.channels(kind) == 0:
-                    raise DeviceError(f"device {d.label()} has no {kind} channels; "
-                                      f"{_listing(usable, kind)}", exit_code=2)
+                    raise DeviceNotFound(f"device {d.label()} has no {kind} channels; "
+                                         f"{_listing(usable, kind)}")
                 return d
-        raise DeviceError(f"no {kind} device with index {index}; {_listing(usable, kind)}",
-                          exit_code=2)
+        raise DeviceNotFound(f"no {kind} device with index {index}; {_listing(usable, kind)}")
     if not text:
-        raise DeviceError(f"empty {kind} device name; {_listing(usable, kind)}", exit_code=2)
+        raise DeviceNotFound(f"empty {kind} device name; {_listing(usable, kind)}")
     wanted = text.lower()
     exact = [d for d in usable if d.name.lower() == wanted]
     if len(exact) == 1:
@@ -358,10 +357,9 @@ def resolve_device(spec, kind: str) -> DeviceInfo:
         return matches[0]
     if matches:
         names = ", ".join(d.label() for d in matches)
-        raise DeviceError(f"{kind} device name '{text}' matches {len(matches)} devices "
-                          f"({names}); give an index or a longer name", exit_code=2)
-    raise DeviceError(f"no {kind} device matches '{text}'; {_listing(usable, kind)}",
-                      exit_code=2)
+        raise DeviceNotFound(f"{kind} device name '{text}' matches {len(matches)} devices "
+                             f"({names}); give an index or a longer name")
+    raise DeviceNotFound(f"no {kind} device matches '{text}'; {_listing(usable, kind)}")
 
 
 def _listing(usable: list[DeviceInfo], kind: str) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from remotemedia.engine.data import NumpyData
-from remotemedia.engine.errors import DeviceError, UsageError
+from remotemedia.engine.errors import DeviceError, DeviceNotFound, UsageError
 from remotemedia.engine.node import AudioFormat
 from remotemedia.io import device_stream, devices, portaudio
 from remotemedia.io.devices import DeviceInfo, resolve_device
@@ -133,16 +133,16 @@ def test_select_by_index_and_by_name_substring(fake_devices):
 
 
 def test_a_device_without_channels_of_that_kind_is_not_selected(fake_devices):
-    with pytest.raises(DeviceError) as err:
+    with pytest.raises(DeviceNotFound) as err:
         resolve_device("hdmi", "input")
     assert err.value.exit_code == 2
-    with pytest.raises(DeviceError) as err:
+    with pytest.raises(DeviceNotFound) as err:
         resolve_device(1, "input")
     assert "has no input channels" in str(err.value) and err.value.exit_code == 2
 
 
 def test_unknown_device_exits_2_and_lists_the_devices_there_are(fake_devices):
-    with pytest.raises(DeviceError) as err:
+    with pytest.raises(DeviceNotFound) as err:
         resolve_device("scarlett", "input")
     msg = str(err.value)
     assert err.value.exit_code == 2
@@ -150,13 +150,13 @@ def test_unknown_device_exits_2_and_lists_the_devices_there_are(fake_devices):
     assert "4 'system' (JACK Audio Connection Kit)" in msg and "2 'pulse' (ALSA)" in msg
     assert "HDMI" not in msg  # not an input device
     assert "\n" not in msg
-    with pytest.raises(DeviceError) as err:
+    with pytest.raises(DeviceNotFound) as err:
         resolve_device(17, "output")
     assert err.value.exit_code == 2 and "no output device with index 17" in str(err.value)
 
 
 def test_an_ambiguous_name_names_the_candidates(fake_devices):
-    with pytest.raises(DeviceError) as err:
+    with pytest.raises(DeviceNotFound) as err:
         resolve_device("hda intel", "output")
     assert err.value.exit_code == 2
     assert "matches 2 devices" in str(err.value) and "give an index" in str(err.value)
@@ -168,7 +168,7 @@ def test_a_bad_mode_is_a_usage_error(fake_devices):
 
 
 def test_too_many_channels_for_the_device(fake_devices):
-    with pytest.raises(DeviceError) as err:
+    with pytest.raises(DeviceNotFound) as err:
         devices.DeviceSource(AudioFormat(48000, 4, 960), "system")
     assert err.value.exit_code == 2 and "has 2 input channel(s)" in str(err.value)
 
