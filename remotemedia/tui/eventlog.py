@@ -57,7 +57,7 @@ class EventFeed:
         """On the UI thread (the app's poll): take every queued output, oldest first, as log
         entries (make_entry shape; a non-dict record is wrapped as {"type": "event", "value":
         ...})."""
-        from ..cli import event_record
+        from ..io.events import event_record
         waiting = self._waiting
         out = []
         while waiting:

@@ -23,6 +23,12 @@ FORBIDDEN = {
               "textual"),
     "io": ("remotemedia.nodes", "remotemedia.tui", "remotemedia.app", "remotemedia.cli",
            "remotemedia.runner", "textual"),
+    # The command line is the top: nothing imports it back (event records live in io/events).
+    "tui": ("remotemedia.cli",),
+    "monitor": ("remotemedia.cli", "remotemedia.app", "remotemedia.tui"),
+    "testing": ("remotemedia.cli", "remotemedia.app", "remotemedia.tui"),
+    "ray": ("remotemedia.cli", "remotemedia.app", "remotemedia.tui", "remotemedia.runner"),
+    "ipc": ("remotemedia.cli", "remotemedia.app", "remotemedia.tui", "remotemedia.runner"),
 }
 
 
