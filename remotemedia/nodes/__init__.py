@@ -2,7 +2,8 @@
 
 from . import analysis, audio, basic, convert, health, resample, vad  # noqa: F401
 # The upstream's node family under its names (UPSTREAM.md Part B §2), and its aliases.
-from . import upstream_health, upstream_misc, upstream_speech  # noqa: F401
+from . import (upstream_analyzers, upstream_events, upstream_evidence,  # noqa: F401
+               upstream_health, upstream_misc, upstream_speech)
 
 
 def register_builtins(registry) -> None:

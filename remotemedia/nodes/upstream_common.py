@@ -311,3 +311,33 @@ def pop_std(values) -> float:
         return 0.0
     mean = sum(values) / n
     return math.sqrt(sum((v - mean) ** 2 for v in values) / n)
+
+
+class _EventClock:
+    """'Now' for nodes that mostly see events: the latest media time seen, from an event's
+    timestamp_us or an audio block's pts; never the wall clock."""
+
+    def __init__(self):
+        self.media = MediaClock()
+        self.now_us = 0
+        self.pts: int | None = None
+
+    def see(self, data, default_rate) -> int:
+        if data.kind == "numpy":
+            pts = self.media.pts(data, default_rate)
+            self.now_us = max(self.now_us, self.media.us(pts))
+            self.pts = pts
+        elif data.kind == "json" and isinstance(data.value, dict):
+            ts = event_time_us(data.value)
+            if ts is not None and ts > self.now_us:
+                self.now_us = ts
+                pts = data.value.get("pts", data.pts)
+                self.pts = pts if isinstance(pts, int) else self.pts
+        return self.now_us
+
+
+def _kind(value: dict) -> str | None:
+    kind = value.get("event_type")
+    if not isinstance(kind, str):
+        kind = value.get("type")
+    return kind if isinstance(kind, str) else None
