@@ -44,9 +44,11 @@ import subprocess
 import sys
 import time
 import weakref
-from collections import OrderedDict, deque
+from collections import OrderedDict
 
 from ..engine.data import NumpyData
+from ..remote_node import (MAX_RESTARTS, RESTART_WINDOW_S, RemoteFailures,  # noqa: F401
+                           check_remote_spec, proxy_class)
 from ..engine.errors import RemoteMediaError
 from ..engine.node import AudioFormat, Node
 from ..engine.serialization import record_encode
@@ -58,8 +60,6 @@ START_TIMEOUT_S = 30.0    # from spawn to READY (imports and the node's setup())
 STOP_TIMEOUT_S = 2.0      # from STOP to exit, before SIGKILL
 SPIN_S = 0.0002           # busy-poll up to this long before sleeping (see channel.Spinner)
 POLL_S = 0.005            # the longest sleep between liveness checks while waiting
-MAX_RESTARTS = 5
-RESTART_WINDOW_S = 60.0
 HEADER_ROOM = 4096        # header bytes budgeted beyond the payload when sizing the pool
 
 
@@ -169,7 +169,7 @@ class _Worker:
         channel.remove_domain(self.prefix)
 
 
-class ProcessNode(Node):
+class ProcessNode(RemoteFailures, Node):
     """Stands in for `wrapped` (a Node class) running in a worker process."""
 
     wrapped: type[Node] = Node
@@ -181,8 +181,7 @@ class ProcessNode(Node):
         self.config = dict(spec.params)
         self.format = AudioFormat()
         self.worker: _Worker | None = None
-        self.restarts = 0
-        self._restart_times: deque = deque()
+        self._init_failures()
         self._inflight: OrderedDict[int, _Request] = OrderedDict()
         self._next_id = 1
         self._borrowed = channel.Borrowed()
@@ -455,44 +454,23 @@ class ProcessNode(Node):
             if h.kind == codec.ERROR:
                 if h.last:
                     del inflight[rid]
-                self._node_raised(request, data, counters)
+                self._node_raised(request, f"{data['type']}: {data['message']}", counters)
             elif not request.abandoned and data is not None and h.kind != codec.DONE:
                 out.append(data)
             if h.last and rid in inflight:
                 del inflight[rid]
 
-    def _node_raised(self, request: _Request, info: dict, counters) -> None:
-        message = f"{info['type']}: {info['message']}"
-        if self._on_error == "fail":
-            raise RemoteNodeError(f"{message} (in worker pid {self.worker.pid})")
-        self.errors_absorbed += 1
-        if counters is not None:
-            counters.errors += 1
-            if request.is_frame and not request.abandoned:
-                counters.drops += 1
+    # The failure policy (RemoteFailures) names where the node runs and drops it so.
+    raised_error = RemoteNodeError
+    crashed_error = WorkerCrashed
 
-    def _crashed(self, reason: str, counters) -> None:
-        lost = sum(1 for r in self._inflight.values() if r.is_frame and not r.abandoned)
-        self._inflight.clear()
-        if counters is not None:
-            counters.drops += lost
+    @property
+    def runs_in(self) -> str:
+        """Where the node runs, for messages: "worker pid N"."""
+        return f"worker pid {self.pid}"
+
+    def _discard(self) -> None:
         self._discard_worker()
-        message = f"{reason}; {lost} frame(s) in flight lost"
-        if self._on_error == "fail":
-            raise WorkerCrashed(message)
-        self.errors_absorbed += 1
-        if counters is not None:
-            counters.errors += 1
-        now = time.monotonic()
-        times = self._restart_times
-        while times and now - times[0] > RESTART_WINDOW_S:
-            times.popleft()
-        if len(times) >= MAX_RESTARTS:
-            raise WorkerCrashed(f"{message}; not restarted: {len(times)} restarts in the last "
-                                f"{RESTART_WINDOW_S:g} s")
-        times.append(now)
-        self.restarts += 1
-        self._start()
 
 
 # Workers still running when the interpreter exits (a session never closed) are stopped, so
@@ -509,30 +487,7 @@ def _stop_all() -> None:
 _proxy_classes: dict[type, type] = {}
 
 
-def proxy_class(cls: type[Node]) -> type[ProcessNode]:
-    """A ProcessNode subclass that looks like `cls` to the engine (one per wrapped class)."""
-    proxy = _proxy_classes.get(cls)
-    if proxy is None:
-        proxy = type(f"Process{cls.__name__}", (ProcessNode,), {
-            "wrapped": cls,
-            "node_type": cls.node_type,
-            "description": cls.description,
-            "params": cls.params,
-            "inputs": cls.inputs,
-            "accepts": cls.accepts,
-            "requires": cls.requires,
-            "__module__": __name__,
-        })
-        _proxy_classes[cls] = proxy
-    return proxy
-
-
 def make_executor_node(spec) -> ProcessNode:
     """The engine's entry point for `executor: process`."""
-    if spec.node_class.inputs == "many":
-        raise WorkerStartError(f"node '{spec.id}': {spec.node_type} takes several inputs, "
-                               f"which executor 'process' does not support")
-    if spec.node_class.__module__ == "__main__":
-        raise WorkerStartError(f"node '{spec.id}': {spec.node_class.__qualname__} is defined "
-                               f"in __main__; a worker process can only import it from a module")
-    return proxy_class(spec.node_class)(spec)
+    check_remote_spec(spec, "process", "a worker process", WorkerStartError)
+    return proxy_class(ProcessNode, spec.node_class, "Process", _proxy_classes)(spec)

@@ -41,9 +41,11 @@ import os
 import sys
 import time
 import weakref
-from collections import OrderedDict, deque
+from collections import OrderedDict
 
 from ..engine.data import NumpyData
+from ..remote_node import (MAX_RESTARTS, RESTART_WINDOW_S, RemoteFailures,  # noqa: F401
+                           check_remote_spec, proxy_class)
 from ..engine.errors import RemoteMediaError
 from ..engine.metrics import LatencyRing
 from ..engine.node import AudioFormat, Node
@@ -56,8 +58,6 @@ REPLY_WAIT_S = 0.010      # how long process() waits for the frame it just sent:
 START_TIMEOUT_S = 60.0    # from creating the actor to its ready() answer (placement + setup())
 STOP_TIMEOUT_S = 2.0      # for the node's teardown() in the actor, before the actor is killed
 POLL_S = 0.005            # the longest wait between deadline checks
-MAX_RESTARTS = 5
-RESTART_WINDOW_S = 60.0
 
 
 class ActorError(RemoteMediaError):
@@ -134,7 +134,7 @@ class _Request:
         self.abandoned = False
 
 
-class RayNode(Node):
+class RayNode(RemoteFailures, Node):
     """Stands in for `wrapped` (a Node class) running in a Ray actor."""
 
     wrapped: type[Node] = Node
@@ -147,9 +147,8 @@ class RayNode(Node):
         self.format = AudioFormat()
         self.actor = None
         self.where: dict | None = None   # {"pid", "host"} of the live actor
-        self.restarts = 0
+        self._init_failures()
         self.round_trip = LatencyRing()
-        self._restart_times: deque = deque()
         self._inflight: OrderedDict[int, _Request] = OrderedDict()
         self._next_id = 1
         self._last_answer_ns = 0
@@ -384,37 +383,17 @@ class RayNode(Node):
             if not request.abandoned:
                 out.extend(outputs)
 
-    def _node_raised(self, request: _Request, message: str, counters) -> None:
-        if self._on_error == "fail":
-            raise RemoteNodeError(f"{message} (in Ray actor pid {self.pid})")
-        self.errors_absorbed += 1
-        if counters is not None:
-            counters.errors += 1
-            if request.is_frame and not request.abandoned:
-                counters.drops += 1
+    # The failure policy (RemoteFailures) names where the node runs and drops it so.
+    raised_error = RemoteNodeError
+    crashed_error = ActorCrashed
 
-    def _crashed(self, reason: str, counters) -> None:
-        lost = sum(1 for r in self._inflight.values() if r.is_frame and not r.abandoned)
-        self._inflight.clear()
-        if counters is not None:
-            counters.drops += lost
+    @property
+    def runs_in(self) -> str:
+        """Where the node runs, for messages: "Ray actor pid N"."""
+        return f"Ray actor pid {self.pid}"
+
+    def _discard(self) -> None:
         self._discard_actor()
-        message = f"{reason}; {lost} frame(s) in flight lost"
-        if self._on_error == "fail":
-            raise ActorCrashed(message)
-        self.errors_absorbed += 1
-        if counters is not None:
-            counters.errors += 1
-        now = time.monotonic()
-        times = self._restart_times
-        while times and now - times[0] > RESTART_WINDOW_S:
-            times.popleft()
-        if len(times) >= MAX_RESTARTS:
-            raise ActorCrashed(f"{message}; not restarted: {len(times)} restarts in the last "
-                               f"{RESTART_WINDOW_S:g} s")
-        times.append(now)
-        self.restarts += 1
-        self._start()
 
 
 # Actors still alive when the interpreter exits (a session never closed) are killed, so they do
@@ -431,34 +410,7 @@ def _stop_all() -> None:
 _proxy_classes: dict[type, type] = {}
 
 
-def proxy_class(cls: type[Node]) -> type[RayNode]:
-    """A RayNode subclass that looks like `cls` to the engine (one per wrapped class)."""
-    proxy = _proxy_classes.get(cls)
-    if proxy is None:
-        proxy = type(f"Ray{cls.__name__}", (RayNode,), {
-            "wrapped": cls,
-            "node_type": cls.node_type,
-            "description": cls.description,
-            "params": cls.params,
-            "inputs": cls.inputs,
-            "accepts": cls.accepts,
-            "requires": cls.requires,
-            "__module__": __name__,
-        })
-        _proxy_classes[cls] = proxy
-    return proxy
-
-
 def make_executor_node(spec) -> RayNode:
     """The engine's entry point for `executor: ray`."""
-    if spec.node_class.inputs == "many":
-        raise ActorStartError(f"node '{spec.id}': {spec.node_type} takes several inputs, "
-                              f"which executor 'ray' does not support")
-    if spec.node_class.__module__ == "__main__":
-        raise ActorStartError(f"node '{spec.id}': {spec.node_class.__qualname__} is defined in "
-                              f"__main__; a Ray actor can only import it from a module")
-    return proxy_class(spec.node_class)(spec)
-
-
-__all__ = ["ActorCrashed", "ActorError", "ActorStartError", "RayNode", "RemoteNodeError",
-           "actor_options", "make_executor_node"]
+    check_remote_spec(spec, "ray", "a Ray actor", ActorStartError)
+    return proxy_class(RayNode, spec.node_class, "Ray", _proxy_classes)(spec)
