@@ -1,0 +1,36 @@
+"""Sample kernels the engine and nodes share: scaling a block in place by one real factor.
+
+numpy's ufunc call dominates a 960-sample multiply: with a Python float as the factor it costs
+about 0.65 us on these machines, with a 0-d array of the block's own dtype about 0.35 us, for
+the same result. Under NEP 50 (numpy >= 2) a Python float is converted to the array's dtype
+before multiplying, so `x * np.array(f, x.dtype)` is bit-identical to `x * f`; the 0-d array just
+skips the per-call scalar conversion and type resolution.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_multiply = np.multiply
+
+
+class Scaler:
+    """Multiplies float blocks in place by a factor, keeping one 0-d factor array per dtype.
+
+    `scale(array, factor)`: `array` a writable float ndarray of any shape, `factor` a finite
+    float; writes `array * factor` (rounded once to array's dtype, as `array *= factor` does)
+    into `array` and returns None. The cache follows a changing factor: the 0-d array is rebuilt
+    when the factor differs from the last one used for that dtype."""
+
+    __slots__ = ("_cache",)
+
+    def __init__(self):
+        self._cache: dict = {}     # dtype -> (factor, 0-d array of it in that dtype)
+
+    def scale(self, array: np.ndarray, factor: float) -> None:
+        """Writes array * factor into array (see the class)."""
+        dtype = array.dtype
+        entry = self._cache.get(dtype)
+        if entry is None or entry[0] != factor:
+            entry = self._cache[dtype] = (factor, np.array(factor, dtype=dtype))
+        _multiply(array, entry[1], out=array)
