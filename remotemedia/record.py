@@ -351,6 +351,8 @@ class Recorder(BlockObserver):
             steps = self.runner.session.schedule.steps
             states = self._probes = [s.latency_state for s in steps]
             self._node_values = [s.latency_values for s in steps]
+            # a fused node's ring is its group's; its latency is its share of each value
+            self._node_scale = [s.share * 1e6 for s in steps]
         return [state()[0] for state in states]
 
     def _node_latencies(self, counts: list | None) -> list:
@@ -364,7 +366,7 @@ class Recorder(BlockObserver):
         out = []
         for j, count in enumerate(counts):
             if count != last[j]:
-                out.append(self._node_values[j][(count - 1) & 4095] * 1e6)
+                out.append(self._node_values[j][(count - 1) & 4095] * self._node_scale[j])
                 last[j] = count
             else:
                 out.append(math.nan)

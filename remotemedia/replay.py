@@ -307,6 +307,16 @@ class ReplayResult:
         return self.audio_seconds / max(self.seconds, 1e-9)
 
 
+def _recorded_fuse(rec: Recording, manifest) -> bool:
+    """Whether to fuse linear chains as the recorded run did (`stream --no-fuse` changes the
+    last bits of a fused chain's output): a run whose report names no fused node replays
+    unfused, which gives the same samples whether or not it had a chain to fuse. A replay
+    through another manifest fuses, as any run does by default."""
+    if manifest is not None or not rec.report:
+        return True
+    return any("fused" in node for node in (rec.report.get("nodes") or {}).values())
+
+
 def replay(recording: Recording | str | Path, *, manifest=None, output: str | None = None,
            realtime: bool = False, allow_import=(), tracer=None) -> ReplayResult:
     """Run a recording through its manifest (or `manifest`: a path or a dict) and collect the
@@ -338,7 +348,7 @@ def replay(recording: Recording | str | Path, *, manifest=None, output: str | No
     clock = ArrivalClock(arrivals, period, realtime=realtime)
     events = EventCollector()
     runner = StreamRunner(pipeline, source, sink, realtime=True, clock=clock,
-                          observer=events)
+                          observer=events, fuse=_recorded_fuse(rec, manifest))
     if tracer is not None:
         tracer.bind(runner)
     t0 = time.perf_counter()

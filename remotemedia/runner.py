@@ -169,7 +169,7 @@ class StreamRunner:
                  realtime: bool | None = None, clock: Clock | None = None,
                  duration: float | None = None, strict: bool = False,
                  on_event: Callable[[RuntimeData], None] | None = None,
-                 measure_levels: bool = False, observer=None, trace=None):
+                 measure_levels: bool = False, observer=None, trace=None, fuse: bool = True):
         audio = pipeline.manifest.audio
         self.pipeline = pipeline
         self.source = source
@@ -198,6 +198,8 @@ class StreamRunner:
         self.observer = observer
         #: optional `trace(node_id, process) -> process`, compiled into the session's schedule
         self.trace = trace
+        #: fuse chains of linear nodes (Session's `fuse`)
+        self.fuse = fuse
         self.levels = Levels()
         self.state = IDLE
         self.stop_reason: str | None = None
@@ -249,7 +251,8 @@ class StreamRunner:
         try:
             self.session = self.pipeline.session(strict_serialization=self.strict,
                                                  trace=self.trace,
-                                                 clock=lambda: self.clock.now())
+                                                 clock=lambda: self.clock.now(),
+                                                 fuse=self.fuse)
             self.source.attach(self.session)
             self.sink.attach(self.session)
             with self.session, self.source, self.sink:

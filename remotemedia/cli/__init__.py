@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the stats report as JSON, as the last line of stdout")
     p.add_argument("--strict", action="store_true",
                    help="fail at the first serialization of an array instead of counting it")
+    p.add_argument("--no-fuse", dest="fuse", action="store_false",
+                   help="run each linear node (Gain) as its own multiply instead of fusing "
+                        "adjacent ones into one (the stats mark fused nodes)")
     p.add_argument("--events", metavar="FILE",
                    help="write non-audio outputs (JSON lines) here instead of stdout")
     p.add_argument("--allow-import", action="append", default=[], metavar="MODULE",

@@ -73,7 +73,8 @@ def cmd_stream(args) -> int:
     clock = _arrivals_clock(args, source, manifest)
     runner = StreamRunner(pipeline, source, sink,
                           realtime=True if clock is not None else args.realtime, clock=clock,
-                          duration=args.duration, strict=args.strict, on_event=events)
+                          duration=args.duration, strict=args.strict, on_event=events,
+                          fuse=args.fuse)
     events.flush_each = runner.realtime
     recorder, tracer = _observers(args, runner, source)
     observers = start_observers(args, runner, input_spec, output_spec)

@@ -112,10 +112,14 @@ class NodeStatistics:
     latency_us: LatencySummary | None
     #: an executor node's own figures (a Ray node's round trip per block), merged into the report
     executor: Mapping[str, Any] | None = None
+    #: the ids of the linear nodes fused with this one into one multiply (this one included),
+    #: or None; a fused node's latency is its share of the group's
+    fused: tuple[str, ...] | None = None
 
     def as_dict(self) -> dict:
         """The node's entry in the stats report: type, calls, errors, latency_us {p50, p99, max}
-        (zeros before the first call), and the executor's own figures if any."""
+        (zeros before the first call), the executor's own figures if any, and for a fused node
+        `fused`: {"group": [ids], "share": the fraction of the group's time counted here}."""
         lat = self.latency_us
         out = {
             "type": self.node_type,
@@ -126,4 +130,6 @@ class NodeStatistics:
         }
         if self.executor:
             out.update(self.executor)
+        if self.fused:
+            out["fused"] = {"group": list(self.fused), "share": round(1 / len(self.fused), 6)}
         return out

@@ -128,6 +128,19 @@ class InputRequirement:
             return array.dtype == np.dtype(self.dtype)
         return True
 
+    def dtypes(self) -> tuple[np.dtype, ...] | None:
+        """The dtypes that meet the requirement whatever the layout, float32 first (the engine's
+        compiled check is one `in` test on the block's dtype); None when layout matters too
+        (`c_contiguous`), so each block needs the full `satisfied_by`."""
+        if self.c_contiguous:
+            return None
+        if self.dtype == "floating":
+            return tuple(np.dtype(t) for t in (np.float32, np.float64, np.float16,
+                                                np.longdouble))
+        if self.dtype is not None:
+            return (np.dtype(self.dtype),)
+        return None
+
     def adapt(self, array: np.ndarray) -> np.ndarray:
         """A new array meeting the requirement. Integer PCM going to a float dtype is scaled to
         units of full scale (engine/levels.py), so int16 16384 becomes 0.5, never 16384.0; a
@@ -208,6 +221,13 @@ class Node:
     #: True if the node reads each block's arrival time (metadata "arrival_us", on the run's
     #: clock): the runner stamps blocks only when some node of the graph asks for it
     uses_arrival_time: ClassVar[bool] = False
+    #: True if the node is linear and elementwise: every output sample is its input sample
+    #: times one real factor, `linear_gain()`, and the node does nothing else (no state, no
+    #: events, same shape and dtype; `requires` a float dtype). The engine then runs it as that
+    #: multiply, in place where the buffer allows, and fuses a chain of such nodes into one
+    #: multiply by the product of their factors (Schedule, "linear steps"); process() must give
+    #: the same samples, which remotemedia.testing.check_node verifies.
+    linear_elementwise: ClassVar[bool] = False
     #: failures the node handled itself (an executor that restarts a crashed worker, say);
     #: they appear in the node's `errors` beside the ones the engine saw
     errors_absorbed: int = 0
@@ -308,6 +328,12 @@ class Node:
         """Return None, one RuntimeData, or an iterable of them. For inputs="many" `data` is a
         dict of input name -> RuntimeData."""
         raise NotImplementedError
+
+    def linear_gain(self) -> float:
+        """For a `linear_elementwise` node: the factor (a finite float, linear, not dB) it
+        multiplies every sample by now. The engine calls it once per block, so a factor that
+        changes between blocks takes effect at the next block. NotImplementedError otherwise."""
+        raise NotImplementedError(f"{type(self).__name__} is not linear_elementwise")
 
     def on_control(self, event: RuntimeData) -> Iterable[RuntimeData] | None:
         """Handle a Control event (flush, end_of_stream, reset, ...) before it passes on; return

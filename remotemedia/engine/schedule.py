@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from functools import partial
 from typing import Any, Callable
 
 import numpy as np
@@ -48,7 +47,8 @@ class _Step:
     __slots__ = ("node", "node_id", "node_type", "process", "on_control", "accepts",
                  "accepts_numpy", "requires", "retains", "skip_errors", "fan_in", "pending",
                  "consumers", "readers", "errors", "schedule", "counters", "receive",
-                 "latency_values", "latency_state", "latency_reset", "record")
+                 "latency_values", "latency_state", "latency_reset", "record", "linear",
+                 "fused", "share", "inputs")
 
     def __init__(self, node: Node, on_error: str, schedule: "Schedule"):
         cls = type(node)
@@ -63,13 +63,19 @@ class _Step:
         self.retains = cls.retains_input
         self.skip_errors = on_error == "skip"
         self.fan_in = cls.inputs == "many"
-        self.pending: dict[str, deque] = {}
+        self.pending: dict[str, deque] = {}   # fan-in: frames waiting, per input name
+        self.inputs: dict[str, Callable] = {}  # fan-in: the compiled receive of each input
         self.consumers: tuple = ()       # callables taking one RuntimeData
         self.readers = 0                 # consumers, counting the session output as one
         self.errors = 0
         self.schedule = schedule
         self.counters = schedule.counters
         self.latency_values = [0.0] * RING_SIZE   # seconds, written by the closure
+        self.linear = _is_linear(node, cls, on_error)
+        # A fused node's latency is its group's, shared equally: its ring is the group's,
+        # each of its values counts `share` of it (1.0 for a node that runs alone).
+        self.fused: tuple[str, ...] | None = None
+        self.share = 1.0
 
     @property
     def count(self) -> int:
@@ -86,7 +92,7 @@ class _Step:
 
     def summary_us(self) -> LatencySummary | None:
         count, max_s = self.latency_state()
-        return summarize(self.latency_values, count, max_s, 1e6)
+        return summarize(self.latency_values, count, max_s, 1e6 * self.share)
 
     def prepare(self, item):
         """Slow path before process(): data the node does not take, or a requirement to meet.
@@ -188,7 +194,8 @@ class _Step:
         absorbed = self.node.errors_absorbed
         extra = getattr(self.node, "executor_stats", None)   # an executor node's own figures
         return NodeStatistics(self.node_id, self.node_type, self.calls, self.errors + absorbed,
-                              self.summary_us(), extra() if extra is not None else None)
+                              self.summary_us(), extra() if extra is not None else None,
+                              self.fused)
 
 
 class Schedule:
@@ -198,7 +205,7 @@ class Schedule:
     Session's arguments of the same names. Raises NodeError naming a node that fails setup()."""
 
     def __init__(self, manifest: Manifest, counters: Counters, engine_latency: LatencyRing, *,
-                 trace=None, clock_s: Callable[[], float] | None = None):
+                 trace=None, clock_s: Callable[[], float] | None = None, fuse: bool = True):
         self.counters = counters
         self.engine_latency = engine_latency
         self.bypass = False
@@ -208,12 +215,12 @@ class Schedule:
         self.clock = [0]                 # the last timestamp taken on the current push
         self.steps: list[_Step] = []
         try:
-            self._compile(manifest, trace, clock_s)
+            self._compile(manifest, trace, clock_s, fuse)
         except BaseException:
             self.teardown()   # the nodes already set up; the setup error is the one to raise
             raise
 
-    def _compile(self, manifest: Manifest, trace, clock_s) -> None:
+    def _compile(self, manifest: Manifest, trace, clock_s, fuse: bool) -> None:
         m = manifest
         specs = {s.id: s for s in m.nodes}
         steps: dict[str, _Step] = {}
@@ -240,19 +247,33 @@ class Schedule:
             if c.source != INPUT:
                 steps[c.source].readers += 1
 
+        # A fan-in node's inputs, in the order the manifest connects them: the first is the
+        # one a node such as Mix takes its timing and metadata from.
+        for c in m.connections:
+            if c.target != OUTPUT and steps[c.target].fan_in:
+                steps[c.target].pending.setdefault(c.input, deque())
+
         def consumer_for(c):
             if c.target == OUTPUT:
                 return self.outputs.append
             target = steps[c.target]
             if target.fan_in:
-                target.pending[c.input] = deque()
-                return partial(target.receive_named, c.input)
+                return target.inputs[c.input]
             return target.receive
 
+        heads = _linear_groups(m, steps, consumer_ids, fuse)
         for step in reversed(self.steps):
             step.consumers = tuple(consumer_for(c) for c in consumer_ids[step.node_id])
             # decided here, once: an untraced schedule has no trace code and checks nothing
             _compile_receive(step, None if trace is None else trace(step.node_id))
+            if step.fan_in:
+                _compile_fan_in(step)
+            group = heads.get(step.node_id)
+            if group is not None:
+                # built after its members (they come later in the order): the group's step
+                # takes the frames, the members' own closures still carry events
+                _compile_linear(group, None if trace is None else
+                                [trace(member.node_id) for member in group])
         self.input_consumers = tuple(consumer_for(c) for c in consumer_ids[INPUT])
         self.input_readers = len(self.input_consumers)
         self.step_by_id = steps
@@ -340,6 +361,52 @@ class Schedule:
         return errors
 
 
+def _is_linear(node: Node, cls, on_error: str) -> bool:
+    """True if the engine may run `node` as a multiply by its linear_gain(): it declares
+    linear_elementwise, runs inline on one input, keeps nothing and requires float dtypes only
+    (an integer block cannot hold a scaled sample)."""
+    if not getattr(cls, "linear_elementwise", False) or cls.inputs != "one":
+        return False
+    if cls.retains_input or "numpy" not in cls.accepts or cls.requires is None:
+        return False
+    dtypes = cls.requires.dtypes()
+    return dtypes is not None and all(d.kind == "f" for d in dtypes)
+
+
+def _linear_groups(m: Manifest, steps: dict, consumer_ids: dict, fuse: bool) -> dict:
+    """The linear steps, grouped: head id -> [steps] of a chain to fuse into one multiply.
+
+    A chain continues from a linear step to the next while that step's only connection goes to
+    a linear step whose only input it is (so no one else sees the intermediate block). With
+    `fuse` False every linear step is a group of its own."""
+    fed_by: dict[str, int] = {}
+    for c in m.connections:
+        fed_by[c.target] = fed_by.get(c.target, 0) + 1
+    groups: dict[str, list] = {}
+    member_of: set[str] = set()
+    for node_id in m.order:
+        step = steps[node_id]
+        if not step.linear or node_id in member_of:
+            continue
+        group = [step]
+        while fuse:
+            outs = consumer_ids[group[-1].node_id]
+            if len(outs) != 1 or outs[0].target not in steps:
+                break
+            nxt = steps[outs[0].target]
+            if not nxt.linear or fed_by.get(nxt.node_id) != 1:
+                break
+            group.append(nxt)
+        member_of.update(s.node_id for s in group)
+        groups[node_id] = group
+        if len(group) > 1:
+            ids = tuple(s.node_id for s in group)
+            for s in group:
+                s.fused = ids
+                s.share = 1.0 / len(group)
+    return groups
+
+
 def _make_node(spec) -> Node:
     if spec.executor == INLINE:
         return spec.node_class(spec.id, **spec.params)
@@ -362,7 +429,12 @@ def _compile_receive(step: _Step, spans: list | None = None) -> None:
     single = consumers[0] if len(consumers) == 1 else None
     readers = step.readers
     counters = step.counters
-    plain = step.accepts_numpy and step.requires is None
+    requires = step.requires
+    # dtypes that meet the node's requirement: the compiled fast path checks the block's dtype
+    # against them (one `in`) instead of calling prepare()
+    ok = requires.dtypes() if requires is not None else None
+    takes_any_numpy = step.accepts_numpy and requires is None
+    plain = step.accepts_numpy and (requires is None or ok is not None)
     retains = step.retains
     prepare = step.prepare
     failed = step.failed
@@ -380,7 +452,7 @@ def _compile_receive(step: _Step, spans: list | None = None) -> None:
     def receive(item) -> None:
         # The general path: events, adaptation, fan-out, retaining nodes.
         numpy_in = type(item) is Numpy
-        if not (plain and numpy_in):
+        if not (takes_any_numpy and numpy_in):
             item = prepare(item)
             if item is None:
                 return
@@ -508,9 +580,224 @@ def _compile_receive(step: _Step, spans: list | None = None) -> None:
         count = 0
         max_s = 0.0
 
-    step.receive = receive_plain if plain and single is not None and not retains else receive
+    if plain and single is not None and not retains:
+        if ok is None:
+            step.receive = receive_plain
+        else:
+            # A requirement met by the block's dtype alone: one `in` test before the plain
+            # path (a wrapper, so nodes without a requirement do not pay for the test).
+            def receive_checked(item) -> None:
+                if type(item) is Numpy and item._source.dtype in ok:
+                    return receive_plain(item)
+                return receive(item)
+            step.receive = receive_checked
+    else:
+        step.receive = receive
     step.record = record
     step.latency_state = state
     step.latency_reset = reset
 
 
+
+
+def _compile_linear(group: list[_Step], spans: list | None = None) -> None:
+    """Build the hot path of a group of linear steps (`_linear_groups`): one multiply by the
+    product of the members' linear_gain(), in place where the buffer allows (`writable()`: a
+    shared buffer is copied once, counted as cow), then straight to the last member's consumers.
+    A product of exactly 1.0 passes the frame on untouched.
+
+    Numerics: the product is taken in float64 and rounded once to the block's dtype, so a fused
+    chain differs from the same nodes run one by one by at most about one rounding per member
+    (the fused result is the more exact one); one node alone is bit-identical to its process().
+
+    Statistics stay per node: every member reports the group's calls, and its latency is the
+    group's time shared equally (`_Step.share`, `fused` names the group in the stats). Events
+    and other non-audio data go through the members' own closures, node by node, as before. A
+    linear_gain() that raises fails its own node, with that node's on_error.
+
+    With `spans` (one list per member, tracing on) each call appends one end per member,
+    splitting the group's span into equal shares."""
+    head, last = group[0], group[-1]
+    fallback = head.receive            # the head's own closure: events pass node by node
+    gains = tuple(step.node.linear_gain for step in group)
+    one = gains[0] if len(gains) == 1 else None
+    consumers = last.consumers
+    single = consumers[0] if len(consumers) == 1 else None
+    readers = last.readers
+    counters = head.counters
+    requires = head.requires
+    ok = requires.dtypes()
+    adapt = head.schedule.adapt
+    values = head.latency_values
+    mask = _RING_MASK
+    now = _now
+    Numpy = _Numpy
+    multiply = np.multiply
+    make_factor = np.array
+    clock = head.schedule.clock
+    members = len(group)
+    count = 0
+    max_s = 0.0
+    # the 0-d factor array in the block's dtype (kernels.py: half the ufunc call's cost of a
+    # Python float), rebuilt when the factor or the dtype changes
+    last_factor = None
+    last_dtype = None
+    k0 = None
+    appends = None if spans is None else tuple(lst.append for lst in spans)
+
+    def fail(item, exc):
+        # the member whose linear_gain() raises fails, with its own on_error
+        if appends is not None:
+            appends[0](clock[0])
+        for step, gain in zip(group, gains):
+            try:
+                gain()
+            except Exception as own:  # noqa: PERF203 (the slow path of a failure)
+                return step.failed(item, own)
+        return head.failed(item, exc)
+
+    def receive_linear(item) -> None:
+        nonlocal count, max_s, last_factor, last_dtype, k0
+        if type(item) is not Numpy:
+            return fallback(item)
+        if item._source.dtype not in ok:
+            item = adapt(item, requires)     # integer PCM: converted once, counted
+        try:
+            if one is not None:
+                factor = one()
+            else:
+                factor = 1.0
+                for gain in gains:
+                    factor *= gain()
+        except Exception as exc:
+            clock[0] = now()
+            return fail(item, exc)
+        if factor != 1.0:
+            buf = item.writable()
+            if factor != last_factor or buf.dtype is not last_dtype:
+                last_dtype = buf.dtype
+                k0 = make_factor(factor, dtype=last_dtype)
+                last_factor = factor
+            multiply(buf, k0, buf)             # out positional: cheaper than out=buf
+            out = item.with_array(buf)       # the same frame when written in place
+        else:
+            out = item
+        t1 = now()
+        t0 = clock[0]
+        dt = t1 - t0
+        clock[0] = t1
+        values[count & mask] = dt
+        count += 1
+        if dt > max_s:
+            max_s = dt
+        if appends is not None:
+            for i, append in enumerate(appends, 1):
+                append(t0 + dt * i / members)
+        if out is item:
+            if readers != 1:
+                item._ownership.readers += readers - 1
+        else:
+            item._ownership.readers -= 1
+            ownership = out._ownership
+            ownership.readers += readers
+            ownership.counters = counters
+        if single is not None:
+            single(out)
+        else:
+            for consumer in consumers:
+                consumer(out)
+
+    def state() -> tuple[int, float]:
+        return count, max_s
+
+    def reset() -> None:
+        nonlocal count, max_s
+        count = 0
+        max_s = 0.0
+
+    head.receive = receive_linear
+    for step in group:
+        step.latency_state = state
+        step.latency_reset = reset
+        step.latency_values = values
+
+
+def _compile_fan_in(step: _Step) -> None:
+    """Build a fan-in node's hot path: one receive per input name (`step.inputs`), which queues
+    the frame and, once every input holds one, runs the node on one frame from each.
+
+    Audio takes the compiled path (a requirement checked as one dtype test, the output handed
+    straight on); anything else goes through `receive_named`, the general path, which shares
+    the same queues."""
+    pending = step.pending
+    names = tuple(pending)
+    queues = tuple(pending.values())
+    process = step.process
+    requires = step.requires
+    ok = requires.dtypes() if requires is not None else None
+    satisfied_by = requires.satisfied_by if requires is not None else None
+    adapt = step.schedule.adapt
+    retains = step.retains
+    consumers = step.consumers
+    single = consumers[0] if len(consumers) == 1 else None
+    readers = step.readers
+    counters = step.counters
+    record = step.record                  # the traced variant when tracing
+    failed = step.failed
+    emit = step.emit
+    clock = step.schedule.clock
+    slow = step.receive_named
+    now = _now
+    Numpy = _Numpy
+    takes_numpy = step.accepts_numpy
+
+    def run() -> None:
+        while True:
+            taken = [q.popleft() for q in queues]
+            if requires is not None:
+                for i, frame in enumerate(taken):
+                    if type(frame) is Numpy and (
+                            frame._source.dtype not in ok if ok is not None
+                            else not satisfied_by(frame._source)):
+                        taken[i] = adapt(frame, requires)
+            frames = dict(zip(names, taken))
+            try:
+                out = process(frames)
+            except Exception as exc:
+                clock[0] = now()
+                failed(frames, exc)
+            else:
+                t1 = now()
+                record(t1 - clock[0])
+                clock[0] = t1
+                if not retains:
+                    for frame in taken:
+                        if type(frame) is Numpy:
+                            frame._ownership.readers -= 1
+                if type(out) is Numpy:
+                    ownership = out._ownership
+                    ownership.readers += readers
+                    ownership.counters = counters
+                    if single is not None:
+                        single(out)
+                    else:
+                        for consumer in consumers:
+                            consumer(out)
+                elif out is not None:
+                    emit(out)
+            for q in queues:
+                if not q:
+                    return
+
+    def receiver(name: str, queue: deque) -> Callable:
+        def receive_input(item) -> None:
+            if type(item) is not Numpy or not takes_numpy:
+                return slow(name, item)
+            queue.append(item)
+            for q in queues:
+                if not q:
+                    return
+            run()
+        return receive_input
+
+    step.inputs = {name: receiver(name, q) for name, q in zip(names, queues)}

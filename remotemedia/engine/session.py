@@ -46,10 +46,10 @@ class Pipeline:
         return [(c.source, c.target) for c in self.manifest.connections]
 
     def session(self, strict_serialization: bool = False, trace=None,
-                clock: Callable[[], float] | None = None) -> "Session":
+                clock: Callable[[], float] | None = None, fuse: bool = True) -> "Session":
         """A new Session (see Session for the arguments)."""
         return Session(self.manifest, strict_serialization=strict_serialization, trace=trace,
-                       clock=clock)
+                       clock=clock, fuse=fuse)
 
 
 class Session:
@@ -61,11 +61,14 @@ class Session:
     None (the default: the schedule carries no trace code at all), or a callable
     `trace(node_id) -> list` that the compiler calls once per node; that node's compiled hot
     path then appends the end of each process() call to the list, as time.perf_counter()
-    seconds (remotemedia/trace.py makes a trace of them). Raises NodeError naming a node whose
-    setup() fails, after closing what was opened."""
+    seconds (remotemedia/trace.py makes a trace of them). `fuse`: run a chain of adjacent
+    linear elementwise nodes (Node.linear_elementwise, such as Gain) as one multiply by the
+    product of their gains (the default; each still reports its calls and its share of the
+    time, marked `fused` in the stats); False runs each as its own multiply. Raises NodeError
+    naming a node whose setup() fails, after closing what was opened."""
 
     def __init__(self, manifest: Manifest, *, strict_serialization: bool = False, trace=None,
-                 clock: Callable[[], float] | None = None):
+                 clock: Callable[[], float] | None = None, fuse: bool = True):
         self.manifest = manifest
         self.counters = Counters()
         self.engine_latency = LatencyRing()
@@ -77,7 +80,7 @@ class Session:
         start_watching(self.serialization)
         try:
             self._schedule = Schedule(manifest, self.counters, self.engine_latency,
-                                      trace=trace, clock_s=clock)
+                                      trace=trace, clock_s=clock, fuse=fuse)
         except BaseException:
             self.close()
             raise

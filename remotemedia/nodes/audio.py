@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine.data import NumpyData
+from ..engine.kernels import Scaler
 from ..engine.node import InputRequirement, Node, Param, register_node
 
 # Scaling or summing in place needs a float buffer: an int16 buffer cannot hold 0.5 x a sample or
@@ -17,6 +18,8 @@ FLOAT_INPUT = InputRequirement(dtype="floating")
 MAX_GAIN_DB = 144.0
 MAX_GAIN = 10.0 ** (MAX_GAIN_DB / 20.0)
 GAIN_RANGE = "144 dB is the dynamic range of 24-bit PCM"
+
+_add = np.add
 
 
 @register_node
@@ -36,6 +39,7 @@ class Gain(Node):
               "inverts polarity", min=-MAX_GAIN, max=MAX_GAIN, range_reason=GAIN_RANGE),
     )
     requires = FLOAT_INPUT
+    linear_elementwise = True   # the engine may fuse adjacent gains into one multiply
 
     @classmethod
     def check_config(cls, config):
@@ -49,14 +53,20 @@ class Gain(Node):
             self.factor = self.linear
         else:
             self.factor = 10.0 ** ((self.db or 0.0) / 20.0)
+        self._scaler = Scaler()
+
+    def linear_gain(self) -> float:
+        """The linear factor applied to every sample (see setup)."""
+        return self.factor
 
     def process(self, frame):
         """The block scaled by the factor, same shape and dtype; at unity the same frame,
         untouched."""
-        if self.factor == 1.0:
+        factor = self.factor
+        if factor == 1.0:
             return frame
         out = frame.writable()
-        np.multiply(out, self.factor, out=out, casting="unsafe")
+        self._scaler.scale(out, factor)
         return frame.with_array(out)
 
 
@@ -75,26 +85,32 @@ class Mix(Node):
     def process(self, frames):
         """The weighted sum of `frames` (input name -> NumpyData), written into the first input's
         buffer where it is not shared. ValueError naming the input whose shape differs."""
-        weights = self.weights or {}
-        names = list(frames)
-        first = frames[names[0]]
-        shape = first.array.shape
-        for name in names[1:]:
-            if frames[name].array.shape != shape:
-                raise ValueError(f"input '{name}' has shape {frames[name].array.shape}, "
-                                 f"input '{names[0]}' has {shape}")
+        first, *rest = frames.values()
+        shape = first.shape
+        for frame in rest:
+            if frame.shape != shape:
+                name, name0 = next(n for n, f in frames.items() if f is frame), next(iter(frames))
+                raise ValueError(f"input '{name}' has shape {frame.shape}, "
+                                 f"input '{name0}' has {shape}")
         out = first.writable()
-        w0 = weights.get(names[0], 1.0)
+        if self.weights:
+            return first.with_array(self._weighted(frames, out))
+        for frame in rest:
+            _add(out, frame.array, out)     # float into float: numpy's same_kind casting
+        return first.with_array(out)
+
+    def _weighted(self, frames, out):
+        names = list(frames)
+        w0 = self.weights.get(names[0], 1.0)
         if w0 != 1.0:
             np.multiply(out, w0, out=out, casting="unsafe")
         for name in names[1:]:
-            w = weights.get(name, 1.0)
-            other = frames[name].array
+            w = self.weights.get(name, 1.0)
             if w == 1.0:
-                np.add(out, other, out=out, casting="unsafe")
+                _add(out, frames[name].array, out)
             else:
-                out += w * other
-        return first.with_array(out)
+                out += w * frames[name].array
+        return out
 
 
 @register_node
