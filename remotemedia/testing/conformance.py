@@ -19,7 +19,11 @@ end_of_stream, twice over to check determinism, and fails with every broken rule
   left to release after end_of_stream;
 - non-finite input: after a block with NaN and Inf and then clean audio, no float or float
   array the node holds is NaN or Inf;
-- determinism: the same input gives the same outputs.
+- determinism: the same input gives the same outputs;
+- linear: a node that declares `linear_elementwise` qualifies for it (one input, keeps
+  nothing, requires float dtypes), its linear_gain() is a finite float, and its own process()
+  gives the input times linear_gain() (the engine runs such a node as that multiply and never
+  calls process(), so a node that says it is linear and is not would be silently wrong).
 """
 
 from __future__ import annotations
@@ -90,6 +94,41 @@ def _fingerprint(outputs: list) -> list:
         else:
             out.append((o.kind, repr(o)))
     return out
+
+
+def _check_linear(node_class: type[Node], params: dict, block_size: int, rate: int,
+                  channels: int) -> str | None:
+    """The `linear` rule: what is wrong with a linear_elementwise declaration, or None."""
+    if node_class.inputs != "one" or node_class.retains_input:
+        return "declares linear_elementwise but takes several inputs or retains its input"
+    dtypes = node_class.requires.dtypes() if node_class.requires is not None else None
+    if not dtypes or any(d.kind != "f" for d in dtypes):
+        return ("declares linear_elementwise but does not require a float dtype (set requires "
+                "to InputRequirement(dtype='floating'))")
+    node = node_class("n", **params)
+    node.setup()
+    try:
+        for dtype in (np.float32, np.float64):
+            for i, block in enumerate(_tone(4, block_size, rate, channels, dtype)):
+                gain = node.linear_gain()
+                if isinstance(gain, bool) or not isinstance(gain, (int, float)) \
+                        or not math.isfinite(gain):
+                    return f"linear_gain() returned {gain!r}, not a finite float"
+                frame = NumpyData(block.copy(), sample_rate=rate, pts=i * block_size, seq=i,
+                                  owned=True)
+                out = node.process(frame)
+                if not isinstance(out, NumpyData) or out.shape != block.shape \
+                        or out.dtype != block.dtype:
+                    return "process() does not return one block of the input's shape and dtype"
+                want = block * np.array(gain, dtype=dtype)
+                # one rounding of slack: a node may scale in another order than the engine
+                if not np.allclose(out.array, want, rtol=4 * np.finfo(dtype).eps, atol=0):
+                    worst = float(np.max(np.abs(out.array - want)))
+                    return (f"process() differs from the input x linear_gain() ({gain!r}) by up "
+                            f"to {worst:.3g} on {np.dtype(dtype).name} blocks")
+    finally:
+        node.teardown()
+    return None
 
 
 def check_node(node_class: type[Node], params: dict | None = None, *,
@@ -189,6 +228,10 @@ def check_node(node_class: type[Node], params: dict | None = None, *,
 
     first, problems = run_once()
     second, _ = run_once()
+    if getattr(node_class, "linear_elementwise", False):
+        problem = _check_linear(node_class, params, block_size, sample_rate, channels)
+        if problem:
+            problems["linear"] = problem
     for name, message in problems.items():
         fail(f"{name}: {message}")
     pts = [o.pts for o in first if isinstance(o, NumpyData)]
@@ -207,7 +250,8 @@ def check_node(node_class: type[Node], params: dict | None = None, *,
     if _fingerprint(first) != _fingerprint(second):
         fail("determinism: the same input gave different outputs")
     checks = ("outputs", "memory", "readers", "metadata", "timing", "events", "stream_events",
-              "non_finite", "determinism")
+              "non_finite", "determinism") + (
+        ("linear",) if getattr(node_class, "linear_elementwise", False) else ())
     broken = {f.split(":", 1)[0] for f in report.failures}
     report.passed = [c for c in checks if c not in broken]
     if report.failures and raise_on_failure:
