@@ -19,12 +19,42 @@ def bench(script: str, *args: str) -> str:
     return proc.stdout
 
 
+def system_gstreamer() -> bool:
+    """True where the system Python has GStreamer's bindings (run_test.sh installs them)."""
+    probe = ("import gi; gi.require_version('Gst', '1.0'); from gi.repository import Gst; "
+             "Gst.init(None); assert Gst.ElementFactory.find('volume')")
+    try:
+        return subprocess.run(["/usr/bin/python3", "-c", probe], capture_output=True,
+                              timeout=60).returncode == 0
+    except OSError:
+        return False
+
+
 def test_engine_benchmark_reports_ratios_against_its_baselines():
-    out = bench("bench_engine.py", "--frames", "300")
+    out = bench("bench_engine.py", "--frames", "300", "--seconds", "1", "--json")
     for case in ("bare calls N=5", "asyncio.Queue per stage N=5", "engine PassThrough N=5",
-                 "engine PassThrough N=20", "engine PassThrough N=1 96000-smp"):
+                 "engine PassThrough N=20", "engine PassThrough N=1 96000-smp",
+                 "numpy multiply x20 (bare)", "engine Gain N=20 fused", "engine Gain N=20 unfused",
+                 "engine Gain via process() N=20", "engine Mix chain N=20"):
         assert case in out
     assert "asyncio/engine p50" in out and "96000 vs 960 samples" in out
+    report = json.loads(out.strip().splitlines()[-1])
+    streams = {(r["manifest"], r["transfer"]): r for r in report["streams"]}
+    assert set(streams) == {(m, t) for m in ("five.yaml", "voice.yaml") for t in (True, False)}
+    assert all(r["streams_per_core"] > 0 and r["serialization_events"] == 0
+               for r in streams.values())
+    # handed over, five.yaml's gains write in place; shared, the first writer copies each block
+    assert streams[("five.yaml", True)]["cow"] == 0
+    assert streams[("five.yaml", False)]["cow"] == streams[("five.yaml", False)]["blocks"]
+    # the fused run says so; the unfused one does not
+    assert report["rows"]["Gain 20"]["fused"] == 20 and report["rows"]["Gain unfused 20"][
+        "fused"] == 0
+    if system_gstreamer():
+        for n in (1, 5, 20):
+            assert f"GStreamer volume N={n}" in out and f"GStreamer identity N={n}" in out
+            assert report["rows"][f"gst volume {n}"]["p50"] > 0
+    else:   # skipped, with a note saying why
+        assert report["gstreamer"] and not any(k.startswith("gst ") for k in report["rows"])
 
 
 def test_nodes_benchmark_covers_every_audio_node_and_voice():
