@@ -267,7 +267,7 @@ class Schedule:
             # decided here, once: an untraced schedule has no trace code and checks nothing
             _compile_receive(step, None if trace is None else trace(step.node_id))
             if step.fan_in:
-                _compile_fan_in(step)
+                _compile_fan_in(step, None if trace is None else trace(step.node_id))
             group = heads.get(step.node_id)
             if group is not None:
                 # built after its members (they come later in the order): the group's step
@@ -672,16 +672,20 @@ def _compile_linear(group: list[_Step], spans: list | None = None) -> None:
         except Exception as exc:
             clock[0] = now()
             return fail(item, exc)
+        out = item
         if factor != 1.0:
-            buf = item.writable()
+            # writable(), inlined: the buffer itself when no one else can see it
+            ownership = item._ownership
+            buf = item._source
+            if not (ownership.owned and ownership.readers <= 1 and buf.flags.writeable):
+                buf = item.writable()              # a counted copy, or the buffer made writable
+                if buf is not item._source:
+                    out = item.with_array(buf)
             if factor != last_factor or buf.dtype is not last_dtype:
                 last_dtype = buf.dtype
                 k0 = make_factor(factor, dtype=last_dtype)
                 last_factor = factor
             multiply(buf, k0, buf)             # out positional: cheaper than out=buf
-            out = item.with_array(buf)       # the same frame when written in place
-        else:
-            out = item
         t1 = now()
         t0 = clock[0]
         dt = t1 - t0
@@ -722,15 +726,18 @@ def _compile_linear(group: list[_Step], spans: list | None = None) -> None:
         step.latency_values = values
 
 
-def _compile_fan_in(step: _Step) -> None:
+def _compile_fan_in(step: _Step, spans: list | None = None) -> None:
     """Build a fan-in node's hot path: one receive per input name (`step.inputs`), which queues
     the frame and, once every input holds one, runs the node on one frame from each.
 
-    Audio takes the compiled path (a requirement checked as one dtype test, the output handed
-    straight on); anything else goes through `receive_named`, the general path, which shares
-    the same queues."""
+    Audio takes the compiled path (a requirement checked as one dtype test, the latency recorded
+    inline, the output handed straight on); anything else goes through `receive_named`, the
+    general path, which shares the same queues and, through `step.record`, the same latency
+    ring. The dict of frames handed to process() is reused from block to block unless the node
+    declares `retains_input` (a node that keeps nothing keeps no reference to it either). With
+    `spans` (tracing on) each call's end is appended, as `_compile_receive` does."""
     pending = step.pending
-    names = tuple(pending)
+    pairs = tuple(pending.items())
     queues = tuple(pending.values())
     process = step.process
     requires = step.requires
@@ -742,7 +749,6 @@ def _compile_fan_in(step: _Step) -> None:
     single = consumers[0] if len(consumers) == 1 else None
     readers = step.readers
     counters = step.counters
-    record = step.record                  # the traced variant when tracing
     failed = step.failed
     emit = step.emit
     clock = step.schedule.clock
@@ -750,28 +756,43 @@ def _compile_fan_in(step: _Step) -> None:
     now = _now
     Numpy = _Numpy
     takes_numpy = step.accepts_numpy
+    values = step.latency_values
+    mask = _RING_MASK
+    append = None if spans is None else spans.append
+    count = 0
+    max_s = 0.0
+    reused: dict = {}
 
     def run() -> None:
+        nonlocal count, max_s
         while True:
-            taken = [q.popleft() for q in queues]
-            if requires is not None:
-                for i, frame in enumerate(taken):
-                    if type(frame) is Numpy and (
-                            frame._source.dtype not in ok if ok is not None
-                            else not satisfied_by(frame._source)):
-                        taken[i] = adapt(frame, requires)
-            frames = dict(zip(names, taken))
+            frames = {} if retains else reused
+            for name, q in pairs:
+                frame = q.popleft()
+                if requires is not None and type(frame) is Numpy and (
+                        frame._source.dtype not in ok if ok is not None
+                        else not satisfied_by(frame._source)):
+                    frame = adapt(frame, requires)
+                frames[name] = frame
             try:
                 out = process(frames)
             except Exception as exc:
-                clock[0] = now()
-                failed(frames, exc)
+                t1 = clock[0] = now()
+                if append is not None:
+                    append(t1)
+                failed(dict(frames), exc)
             else:
                 t1 = now()
-                record(t1 - clock[0])
+                dt = t1 - clock[0]
                 clock[0] = t1
+                values[count & mask] = dt
+                count += 1
+                if dt > max_s:
+                    max_s = dt
+                if append is not None:
+                    append(t1)
                 if not retains:
-                    for frame in taken:
+                    for frame in frames.values():
                         if type(frame) is Numpy:
                             frame._ownership.readers -= 1
                 if type(out) is Numpy:
@@ -800,4 +821,25 @@ def _compile_fan_in(step: _Step) -> None:
             run()
         return receive_input
 
-    step.inputs = {name: receiver(name, q) for name, q in zip(names, queues)}
+    def record(dt: float) -> None:
+        # receive_set (the general path) records here, into the same ring and counts
+        nonlocal count, max_s
+        if append is not None:
+            append(clock[0] + dt)
+        values[count & mask] = dt
+        count += 1
+        if dt > max_s:
+            max_s = dt
+
+    def state() -> tuple[int, float]:
+        return count, max_s
+
+    def reset() -> None:
+        nonlocal count, max_s
+        count = 0
+        max_s = 0.0
+
+    step.inputs = {name: receiver(name, q) for name, q in pairs}
+    step.record = record
+    step.latency_state = state
+    step.latency_reset = reset
