@@ -209,8 +209,12 @@ class Tracer(BlockObserver):
                 "args": {"name": "audio callback"}}]
         timed = []
         for tid, t0, dur, name, args in spans:
-            # microseconds, to the nanosecond; the enclosing (longer) span first at one start
-            ts, d_us = round((t0 - origin) * 1e6, 3), round(max(dur, 0.0) * 1e6, 3)
+            # microseconds, to the nanosecond; the enclosing (longer) span first at one start.
+            # The end is rounded, not the duration: a span that starts where another ends must
+            # not start a nanosecond inside it after rounding (a fused group's shares fall
+            # between nanoseconds).
+            ts = round((t0 - origin) * 1e6, 3)
+            d_us = round(max(round((t0 + max(dur, 0.0) - origin) * 1e6, 3) - ts, 0.0), 3)
             ev = {"name": name, "cat": "device" if tid == DEVICE_TID else
                   "block" if args else "node", "ph": "X", "pid": PID, "tid": tid, "ts": ts,
                   "dur": d_us}

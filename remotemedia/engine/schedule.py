@@ -695,8 +695,10 @@ def _compile_linear(group: list[_Step], spans: list | None = None) -> None:
         if dt > max_s:
             max_s = dt
         if appends is not None:
-            for i, append in enumerate(appends, 1):
-                append(t0 + dt * i / members)
+            share = dt / members
+            for i, append in enumerate(appends[:-1], 1):
+                append(t0 + share * i)
+            appends[-1](t1)
         if out is item:
             if readers != 1:
                 item._ownership.readers += readers - 1

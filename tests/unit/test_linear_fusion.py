@@ -9,7 +9,9 @@ and per-node statistics that say which nodes were fused and give each its share.
 
 from __future__ import annotations
 
+import json
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -21,7 +23,11 @@ from remotemedia import Node, NodeError
 from remotemedia.engine.data import ControlData, JsonData, NumpyData
 from remotemedia.nodes.audio import FLOAT_INPUT, Gain
 from remotemedia.testing import chain, check_node, manifest, registered
-from remotemedia.trace import Tracer
+from remotemedia.io.spec import make_sink, make_source
+from remotemedia.record import Recorder, Recording
+from remotemedia.replay import replay
+from remotemedia.runner import StreamRunner
+from remotemedia.trace import Tracer, validate_trace
 
 BLOCK = 960
 
@@ -299,6 +305,22 @@ def test_a_traced_fused_chain_gives_each_node_its_share_of_the_span():
     assert stats["nodes"]["b"]["fused"]["group"] == ["a", "b", "c"]
 
 
+def test_a_run_with_a_fused_chain_writes_a_valid_trace(tmp_path):
+    m = chain(("a", "Gain", {"db": -3}), ("b", "Gain", {"db": -3.3}),
+              ("meter", "LevelMeter", {"every": 10}), ("c", "Gain", {"db": 1.7}))
+    pipeline = rm.Pipeline.from_manifest(m)
+    runner = StreamRunner(pipeline, make_source("noise", pipeline.manifest.audio),
+                          make_sink("null", pipeline.manifest.output_format), duration=2.0)
+    tracer = Tracer().bind(runner)
+    stats = runner.run()
+    tracer.write(tmp_path / "t.json")
+    doc = json.loads((tmp_path / "t.json").read_text())
+    assert validate_trace(doc) == []
+    spans = Counter(e["name"] for e in doc["traceEvents"] if e.get("cat") == "node")
+    assert spans == {"a": 100, "b": 100, "meter": 100, "c": 100}
+    assert "fused" in stats["nodes"]["a"] and "fused" not in stats["nodes"]["c"]
+
+
 class NotLinear(Gain):
     node_type = "Pretender"
 
@@ -359,3 +381,20 @@ def test_with_array_of_the_frames_own_buffer_is_the_frame_itself():
     other = frame.with_array(buf.copy())
     assert other is not frame and other.ownership is not frame.ownership
     assert isinstance(frame.with_array(buf), NumpyData) and not isinstance(frame, JsonData)
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_a_recording_replays_bit_for_bit_fused_as_it_was_recorded(tmp_path, fuse):
+    m = chain(("a", "Gain", {"db": -3.1}), ("b", "Gain", {"db": -2.9}), ("c", "Gain", {"db": 0.7}))
+    pipeline = rm.Pipeline.from_manifest(m)
+    runner = StreamRunner(pipeline, make_source("noise", pipeline.manifest.audio),
+                          make_sink("null", pipeline.manifest.output_format), duration=1.0,
+                          fuse=fuse)
+    rec = Recorder(tmp_path / "rec", manifest_document=m).bind(runner)
+    runner.observer = rec
+    rec.open()
+    rec.close(runner.run())
+    result = replay(tmp_path / "rec")
+    recorded, _ = Recording(tmp_path / "rec").output()
+    assert result.output.tobytes() == recorded.tobytes()
+    assert ("fused" in result.stats["nodes"]["a"]) is fuse
