@@ -71,7 +71,7 @@ class _Step:
         self.schedule = schedule
         self.counters = schedule.counters
         self.latency_values = [0.0] * RING_SIZE   # seconds, written by the closure
-        self.linear = _is_linear(node, cls, on_error)
+        self.linear = _is_linear(cls)
         # A fused node's latency is its group's, shared equally: its ring is the group's,
         # each of its values counts `share` of it (1.0 for a node that runs alone).
         self.fused: tuple[str, ...] | None = None
@@ -361,10 +361,11 @@ class Schedule:
         return errors
 
 
-def _is_linear(node: Node, cls, on_error: str) -> bool:
-    """True if the engine may run `node` as a multiply by its linear_gain(): it declares
-    linear_elementwise, runs inline on one input, keeps nothing and requires float dtypes only
-    (an integer block cannot hold a scaled sample)."""
+def _is_linear(cls: type[Node]) -> bool:
+    """True if the engine may run a node of class `cls` as a multiply by its linear_gain():
+    it declares linear_elementwise, takes one input, keeps nothing and requires float dtypes
+    only (an integer block cannot hold a scaled sample). An executor's proxy node (process,
+    ray) is its own class, which declares nothing: the engine calls its process()."""
     if not getattr(cls, "linear_elementwise", False) or cls.inputs != "one":
         return False
     if cls.retains_input or "numpy" not in cls.accepts or cls.requires is None:

@@ -316,8 +316,12 @@ class PipelineView(Horizontal):
     def show(self, node_stats: Mapping[str, Mapping[str, Any]] | None) -> None:
         """Update the node rows from the stats report's `nodes` section: calls, errors (red
         above zero) and latency p50/p99/max in microseconds; a row whose values did not
-        change is left alone, and None shows zeros and dashes."""
+        change is left alone, and None shows zeros and dashes. A fused node's latency (its
+        share of its group's, engine/schedule.py) is shown muted after a "~", and the table's
+        subtitle says what the mark means."""
         table = self.query_one("#nodes", DataTable)
+        if any("fused" in r for r in (node_stats or {}).values()):
+            table.border_subtitle = "~ share of a fused group's time"
         values = getattr(self, "_values", {})
         for node_id in list(table.rows):
             record = (node_stats or {}).get(node_id.value)
@@ -340,9 +344,10 @@ class PipelineView(Horizontal):
             return (cell("0"), cell("0"), *(cell("—", MUTED) for _ in range(3)))
         lat = record.get("latency_us") or {}
         errors = record.get("errors", 0)
+        mark, style = ("~", MUTED) if "fused" in record else ("", "")
         return (cell(f"{record.get('calls', 0):,}"),
                 cell(f"{errors:,}", f"bold {BAD}" if errors else ""),
-                *(cell(f"{lat.get(k, 0.0):,.1f}") for k in ("p50", "p99", "max")))
+                *(cell(f"{mark}{lat.get(k, 0.0):,.1f}", style) for k in ("p50", "p99", "max")))
 
 
 def _record_key(record: Mapping[str, Any] | None):
@@ -350,7 +355,7 @@ def _record_key(record: Mapping[str, Any] | None):
         return None
     lat = record.get("latency_us") or {}
     return (record.get("calls"), record.get("errors"), lat.get("p50"), lat.get("p99"),
-            lat.get("max"))
+            lat.get("max"), "fused" in record)
 
 
 def edge_text(edges: Sequence[tuple[str, str]]) -> Text:

@@ -541,3 +541,35 @@ def test_run_app_rejects_a_bad_spec_before_the_screen_changes():
         run_app(manifest=MANIFESTS / "meter.yaml", input_spec="sine:abc")
     assert info.value.exit_code == 2
     assert runner_threads() == []
+
+
+FUSED_MANIFEST = """\
+version: v1
+metadata: {name: fused gains, description: two adjacent gains the engine fuses}
+audio: {sample_rate: 48000, block_size: 960, channels: 1}
+nodes:
+  - {id: a, node_type: Gain, params: {db: -3}}
+  - {id: b, node_type: Gain, params: {db: -3}}
+  - {id: meter, node_type: LevelMeter, params: {every: 5}}
+connections:
+  - {from: input, to: a}
+  - {from: a, to: b}
+  - {from: b, to: meter}
+  - {from: meter, to: output}
+"""
+
+
+async def test_fused_nodes_show_their_share_of_the_group_time_marked(tmp_path):
+    path = tmp_path / "fused.yaml"
+    path.write_text(FUSED_MANIFEST)
+    app = make_app(tmp_path, path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: node_calls(app, "b") >= 20, "the fused gains to run")
+        table = app.query_one("#nodes", DataTable)
+        await wait_for(pilot, lambda: str(table.get_cell("a", "p50")).startswith("~"),
+                       "the fused mark")
+        assert str(table.get_cell("b", "p50")).startswith("~")
+        assert not str(table.get_cell("meter", "p50")).startswith("~")
+        assert "fused" in str(table.border_subtitle)
+        assert app.snapshot.stats["nodes"]["a"]["fused"]["group"] == ["a", "b"]
+        await press(pilot, "q")
