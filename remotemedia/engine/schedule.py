@@ -635,6 +635,7 @@ def _compile_linear(group: list[_Step], spans: list | None = None) -> None:
     Numpy = _Numpy
     multiply = np.multiply
     make_factor = np.array
+    make_numpy = _make_numpy
     clock = head.schedule.clock
     members = len(group)
     count = 0
@@ -675,18 +676,27 @@ def _compile_linear(group: list[_Step], spans: list | None = None) -> None:
             return fail(item, exc)
         out = item
         if factor != 1.0:
-            # writable(), inlined: the buffer itself when no one else can see it
-            ownership = item._ownership
-            buf = item._source
-            if not (ownership.owned and ownership.readers <= 1 and buf.flags.writeable):
-                buf = item.writable()              # a counted copy, or the buffer made writable
-                if buf is not item._source:
-                    out = item.with_array(buf)
-            if factor != last_factor or buf.dtype is not last_dtype:
-                last_dtype = buf.dtype
+            src = item._source
+            if factor != last_factor or src.dtype is not last_dtype:
+                last_dtype = src.dtype
                 k0 = make_factor(factor, dtype=last_dtype)
                 last_factor = factor
-            multiply(buf, k0, buf)             # out positional: cheaper than out=buf
+            ownership = item._ownership
+            if ownership.owned and ownership.readers <= 1:
+                # writable(), inlined: the buffer itself when no one else can see it
+                buf = src if src.flags.writeable else item.writable()
+                if buf is not src:
+                    out = item.with_array(buf)
+                multiply(buf, k0, buf)         # out positional: cheaper than out=buf
+            else:
+                # Copy on write and multiply in one pass: numpy writes the product into a new
+                # buffer (layout kept, as writable()'s copy keeps it), counted as the cow copy
+                # writable() would have made.
+                buf = multiply(src, k0)
+                if ownership.counters is not None:
+                    ownership.counters.cow += 1
+                out = make_numpy(Numpy, buf, None, item._sample_rate, item._pts, item._seq,
+                                 item._metadata, BufferOwnership(True, 0, counters))
         t1 = now()
         t0 = clock[0]
         dt = t1 - t0

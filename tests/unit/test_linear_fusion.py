@@ -32,6 +32,13 @@ from remotemedia.trace import Tracer, validate_trace
 BLOCK = 960
 
 
+class ProcessGain(Gain):
+    """Gain as any node that declares nothing: the engine calls its process()."""
+
+    node_type = "ProcessGain"
+    linear_elementwise = False
+
+
 def push_all(m: dict, blocks: list, *, fuse: bool, transfer: bool = False, registry=None):
     pipeline = rm.Pipeline.from_manifest(m, registry=registry)
     with pipeline.session(fuse=fuse) as s:
@@ -96,6 +103,16 @@ def test_a_fused_chain_gives_the_samples_copies_and_counts_of_its_nodes_run_one_
     blocks = data.draw(blocks_of(dtype, channels))
     fused, fs = push_all(m, blocks, fuse=True, transfer=transfer)
     alone, us = push_all(m, blocks, fuse=False, transfer=transfer)
+    # and each Gain through its own process(), as a node that declares nothing runs
+    with registered(ProcessGain) as reg:
+        generic = chain(*[(i, "ProcessGain" if t == "Gain" else t, p) for i, t, p in nodes],
+                        audio={"channels": channels})
+        by_process, ps = push_all(generic, blocks, fuse=True, transfer=transfer, registry=reg)
+    for got, want in zip(alone, by_process):
+        assert [o.array.tobytes() if isinstance(o, NumpyData) else o for o in got] == \
+            [o.array.tobytes() if isinstance(o, NumpyData) else o for o in want]
+    assert us["copies"] == ps["copies"]
+    assert us["frames_out"] == ps["frames_out"] and us["events_out"] == ps["events_out"]
 
     gains = sum(1 for n in nodes if n[1] == "Gain")
     for got, want in zip(fused, alone):
