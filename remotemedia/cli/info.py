@@ -12,9 +12,11 @@ from .common import EXIT_OK, _note, _print_stdout
 
 def cmd_validate(args) -> int:
     """`remotemedia validate FILE`: load and validate the manifest without running it and print
-    to stdout its name, node count, audio format, node order, shape and warnings. Returns 0;
+    to stdout its name, node count, audio format, node order, shape, the chains of linear
+    nodes the engine fuses, and warnings. Returns 0;
     an invalid manifest raises ManifestError (exit 2, one line on stderr)."""
     from ..engine.manifest import load_manifest
+    from ..engine.schedule import linear_chains
     m = load_manifest(args.file, allow_import=args.allow_import)
     a = m.audio
     print(f"{args.file}: ok: '{m.name}', {len(m.nodes)} node(s), {a.sample_rate} Hz, "
@@ -29,6 +31,10 @@ def cmd_validate(args) -> int:
         roots = [c.target for c in m.connections if c.source == "input"]
         sinks = [c.source for c in m.connections if c.target == "output"]
         print(f"  input -> {', '.join(roots)}; {', '.join(sinks)} -> output")
+    for chain in linear_chains(m):
+        if len(chain) > 1:
+            print(f"fused: {' + '.join(chain)} (linear: one multiply by the product of their "
+                  f"gains; --no-fuse runs each alone)")
     for warning in m.warnings:
         print(f"warning: {warning}")
     return EXIT_OK

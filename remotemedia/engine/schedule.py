@@ -47,8 +47,8 @@ class _Step:
     __slots__ = ("node", "node_id", "node_type", "process", "on_control", "accepts",
                  "accepts_numpy", "requires", "retains", "skip_errors", "fan_in", "pending",
                  "consumers", "readers", "errors", "schedule", "counters", "receive",
-                 "latency_values", "latency_state", "latency_reset", "record", "linear",
-                 "fused", "share", "inputs")
+                 "latency_values", "latency_state", "latency_reset", "record", "fused",
+                 "share", "inputs")
 
     def __init__(self, node: Node, on_error: str, schedule: "Schedule"):
         cls = type(node)
@@ -71,7 +71,6 @@ class _Step:
         self.schedule = schedule
         self.counters = schedule.counters
         self.latency_values = [0.0] * RING_SIZE   # seconds, written by the closure
-        self.linear = _is_linear(cls)
         # A fused node's latency is its group's, shared equally: its ring is the group's,
         # each of its values counts `share` of it (1.0 for a node that runs alone).
         self.fused: tuple[str, ...] | None = None
@@ -261,7 +260,7 @@ class Schedule:
                 return target.inputs[c.input]
             return target.receive
 
-        heads = _linear_groups(m, steps, consumer_ids, fuse)
+        heads = _linear_groups(m, steps, fuse)
         for step in reversed(self.steps):
             step.consumers = tuple(consumer_for(c) for c in consumer_ids[step.node_id])
             # decided here, once: an untraced schedule has no trace code and checks nothing
@@ -374,37 +373,45 @@ def _is_linear(cls: type[Node]) -> bool:
     return dtypes is not None and all(d.kind == "f" for d in dtypes)
 
 
-def _linear_groups(m: Manifest, steps: dict, consumer_ids: dict, fuse: bool) -> dict:
-    """The linear steps, grouped: head id -> [steps] of a chain to fuse into one multiply.
-
-    A chain continues from a linear step to the next while that step's only connection goes to
-    a linear step whose only input it is (so no one else sees the intermediate block). With
-    `fuse` False every linear step is a group of its own."""
+def linear_chains(manifest: Manifest, fuse: bool = True) -> list[tuple[str, ...]]:
+    """The node ids the engine runs as one multiply each, in topological order: every linear
+    node (`_is_linear`, run inline) is in exactly one chain; with `fuse` a chain continues from
+    a linear node to the next while its only connection goes to a linear node whose only input
+    it is (no one else sees the block between them), and without it every chain is one node.
+    `remotemedia validate` prints the chains of two or more, which Schedule fuses."""
+    specs = {s.id: s for s in manifest.nodes}
+    linear = {i for i, s in specs.items() if s.executor == INLINE and _is_linear(s.node_class)}
+    outs: dict[str, list[str]] = {}
     fed_by: dict[str, int] = {}
-    for c in m.connections:
+    for c in manifest.connections:
+        outs.setdefault(c.source, []).append(c.target)
         fed_by[c.target] = fed_by.get(c.target, 0) + 1
-    groups: dict[str, list] = {}
-    member_of: set[str] = set()
-    for node_id in m.order:
-        step = steps[node_id]
-        if not step.linear or node_id in member_of:
+    chains: list[tuple[str, ...]] = []
+    taken: set[str] = set()
+    for node_id in manifest.order:
+        if node_id not in linear or node_id in taken:
             continue
-        group = [step]
+        chain = [node_id]
         while fuse:
-            outs = consumer_ids[group[-1].node_id]
-            if len(outs) != 1 or outs[0].target not in steps:
+            after = outs.get(chain[-1], [])
+            if len(after) != 1 or after[0] not in linear or fed_by.get(after[0]) != 1:
                 break
-            nxt = steps[outs[0].target]
-            if not nxt.linear or fed_by.get(nxt.node_id) != 1:
-                break
-            group.append(nxt)
-        member_of.update(s.node_id for s in group)
-        groups[node_id] = group
-        if len(group) > 1:
-            ids = tuple(s.node_id for s in group)
-            for s in group:
-                s.fused = ids
-                s.share = 1.0 / len(group)
+            chain.append(after[0])
+        taken.update(chain)
+        chains.append(tuple(chain))
+    return chains
+
+
+def _linear_groups(m: Manifest, steps: dict, fuse: bool) -> dict:
+    """linear_chains() as steps: head id -> [steps]; members of a chain of two or more are
+    marked `fused`, with an equal `share` of the group's time."""
+    groups: dict[str, list] = {}
+    for chain in linear_chains(m, fuse):
+        groups[chain[0]] = [steps[i] for i in chain]
+        if len(chain) > 1:
+            for i in chain:
+                steps[i].fused = chain
+                steps[i].share = 1.0 / len(chain)
     return groups
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from collections import Counter
 
 import numpy as np
@@ -22,7 +24,8 @@ import remotemedia as rm
 from remotemedia import Node, NodeError
 from remotemedia.engine.data import ControlData, JsonData, NumpyData
 from remotemedia.nodes.audio import FLOAT_INPUT, Gain
-from remotemedia.testing import chain, check_node, manifest, registered
+from remotemedia.engine.schedule import linear_chains
+from remotemedia.testing import chain, check_node, manifest, registered, to_yaml
 from remotemedia.io.spec import make_sink, make_source
 from remotemedia.record import Recorder, Recording
 from remotemedia.replay import replay
@@ -415,3 +418,20 @@ def test_a_recording_replays_bit_for_bit_fused_as_it_was_recorded(tmp_path, fuse
     recorded, _ = Recording(tmp_path / "rec").output()
     assert result.output.tobytes() == recorded.tobytes()
     assert ("fused" in result.stats["nodes"]["a"]) is fuse
+
+
+def test_validate_names_the_chains_the_engine_fuses(tmp_path):
+    m = chain(("a", "Gain", {"db": -3}), ("b", "Gain", {"db": -3}), ("m", "LevelMeter"),
+              ("c", "Gain", {"db": 1}), ("d", "Gain", {"db": 1}), ("e", "Gain", {"db": 1}))
+    loaded = rm.load_manifest(m)
+    assert linear_chains(loaded) == [("a", "b"), ("c", "d", "e")]
+    assert linear_chains(loaded, fuse=False) == [("a",), ("b",), ("c",), ("d",), ("e",)]
+    path = tmp_path / "m.yaml"
+    path.write_text(to_yaml(m))
+    out = subprocess.run([sys.executable, "-m", "remotemedia", "validate", str(path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "fused: a + b (" in out.stdout and "fused: c + d + e (" in out.stdout
+    # a gain on another executor is not the engine's to fuse
+    m["nodes"][1]["executor"] = "process"
+    assert linear_chains(rm.load_manifest(m)) == [("a",), ("c", "d", "e")]
