@@ -24,6 +24,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.args import at_least, seconds  # noqa: E402
 
 CHILD = r'''
 import gc, json, os, sys, time
@@ -118,9 +121,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", required=True, type=Path, help="the other source tree (a "
                     "checkout of an older commit)")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--frames", type=int, default=20000, help="blocks per chain case")
-    ap.add_argument("--seconds", type=float, default=60.0,
+    ap.add_argument("--rounds", type=at_least(1), default=3)
+    ap.add_argument("--frames", type=at_least(50), default=20000, help="blocks per chain case")
+    ap.add_argument("--seconds", type=seconds, default=60.0,
                     help="simulated audio per streams-per-core case")
     args = ap.parse_args()
     base = args.base.resolve()

@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import remotemedia as rm  # noqa: E402
+from benchmarks.args import at_least, seconds  # noqa: E402
 from remotemedia.engine.data import NumpyData  # noqa: E402
 from remotemedia.engine.node import registry  # noqa: E402
 from remotemedia.nodes.audio import Gain  # noqa: E402
@@ -262,8 +263,8 @@ def pin_to_one_cpu() -> int | None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="5000 frames per case")
-    ap.add_argument("--frames", type=int, help="frames per case (default 30000)")
-    ap.add_argument("--seconds", type=float, default=120.0,
+    ap.add_argument("--frames", type=at_least(50), help="frames per case (default 30000)")
+    ap.add_argument("--seconds", type=seconds, default=120.0,
                     help="simulated audio per streams-per-core case (default 120)")
     ap.add_argument("--no-gstreamer", action="store_true", help="skip the GStreamer rows")
     ap.add_argument("--json", action="store_true", help="also print every row as one JSON line")
@@ -340,6 +341,12 @@ def main() -> int:
                        ("Mix", "Mix stage")):
         print(f"  per node, {label:20} {slope(key):6.3f} us")
     print(f"  per op, numpy multiply (bare)  {bare_op:6.3f} us; numpy add {slope('add'):6.3f} us")
+    for element in ("volume", "identity"):
+        if all((element, n) in gst for n in (5, 20)):
+            # most of a GStreamer row is the appsrc -> appsink thread hand-off (its N=0 row)
+            per = (gst[(element, 20)]["p50"] - gst[(element, 5)]["p50"]) / 15
+            print(f"  per element, GStreamer {element:9} {per:6.3f} us (C; the hand-off from "
+                  f"Python, N=0, {gst.get(('identity', 0), {}).get('p50', float('nan')):.2f} us)")
     print(f"  a writing node above its numpy op: Gain unfused "
           f"{slope('Gain unfused') - bare_op:+.3f} us, via process() "
           f"{slope('ProcessGain') - bare_op:+.3f} us (target <= +1.2 us)")

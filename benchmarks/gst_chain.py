@@ -88,10 +88,12 @@ def run(element: str, n: int, frames: int) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--frames", type=int, default=20000)
+    ap.add_argument("--frames", type=int, default=20000, help="blocks per case (at least 10)")
     ap.add_argument("--case", action="append", default=[],
                     help="ELEMENT:N, ELEMENT one of identity, volume (repeatable)")
     args = ap.parse_args()
+    if args.frames < 10:
+        ap.error(f"--frames {args.frames}: at least 10 blocks per case")
     Gst.init(None)
     print(json.dumps({"gstreamer": Gst.version_string(),
                       "python": sys.version.split()[0]}), flush=True)

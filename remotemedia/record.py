@@ -12,7 +12,8 @@ runner as its block observer. A recording directory holds:
     events.jsonl    the non-audio outputs, one {"seq": block, "event": {...}} per line
     report.json     the run's final stats report, with a `recording` section
     manifest.json   the manifest as resolved (audio format filled in)
-    versions.json   remotemedia, Python, numpy, soundfile/libsndfile, sounddevice/PortAudio
+    versions.json   remotemedia, Python, numpy, soundfile/libsndfile, sounddevice/PortAudio,
+                    and the engine's settings ({"engine": {"fuse": ...}})
 
 Never blocking the audio path
 -----------------------------
@@ -249,7 +250,9 @@ class Recorder(BlockObserver):
         (p / "manifest.json").write_text(strictjson.dumps(
             resolved_manifest(self.manifest, self.manifest_document), indent=2,
             default=str) + "\n")
-        (p / "versions.json").write_text(json.dumps(versions(), indent=2) + "\n")
+        # with how the engine ran, which a replay must repeat (a fused chain's last bits)
+        doc = {**versions(), "engine": {"fuse": bool(getattr(self.runner, "fuse", True))}}
+        (p / "versions.json").write_text(json.dumps(doc, indent=2) + "\n")
         self._in_file = open_float_wav(p / "input.wav", self.sample_rate, self.channels)
         self._out_file = open_float_wav(p / "output.wav", self.out_rate, self.out_channels)
         self._timeline = open(p / "timeline.csv", "w", newline="", encoding="utf-8")

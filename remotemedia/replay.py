@@ -309,10 +309,16 @@ class ReplayResult:
 
 def _recorded_fuse(rec: Recording, manifest) -> bool:
     """Whether to fuse linear chains as the recorded run did (`stream --no-fuse` changes the
-    last bits of a fused chain's output): a run whose report names no fused node replays
-    unfused, which gives the same samples whether or not it had a chain to fuse. A replay
-    through another manifest fuses, as any run does by default."""
-    if manifest is not None or not rec.report:
+    last bits of a fused chain's output): as versions.json says (written when the recording
+    starts, so a killed run has it too); for an older recording, a report naming no fused node
+    replays unfused, which gives the same samples whether or not it had a chain to fuse. A
+    replay through another manifest fuses, as any run does by default."""
+    if manifest is not None:
+        return True
+    engine = rec.versions.get("engine")
+    if isinstance(engine, dict) and isinstance(engine.get("fuse"), bool):
+        return engine["fuse"]
+    if not rec.report:
         return True
     return any("fused" in node for node in (rec.report.get("nodes") or {}).values())
 

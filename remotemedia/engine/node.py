@@ -333,6 +333,9 @@ class Node:
         """For a `linear_elementwise` node: the factor (a finite float, linear, not dB) it
         multiplies every sample by now. The engine calls it once per block, so a factor that
         changes between blocks takes effect at the next block. NotImplementedError otherwise."""
+        if self.linear_elementwise:
+            raise NotImplementedError(f"{type(self).__name__} declares linear_elementwise but "
+                                      f"does not implement linear_gain()")
         raise NotImplementedError(f"{type(self).__name__} is not linear_elementwise")
 
     def on_control(self, event: RuntimeData) -> Iterable[RuntimeData] | None:

@@ -19,6 +19,7 @@ report.py builds the stats report from what the steps recorded.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from typing import Any, Callable
@@ -28,6 +29,7 @@ import numpy as np
 from .data import (EMPTY_METADATA, BufferOwnership, ControlData, NumpyData, RuntimeData,
                    to_runtime_data)
 from .errors import ManifestError, NodeError, PipelineBroken, PipelineClosed, RemoteMediaError
+from . import kernels
 from .executors import INLINE, executors
 from .manifest import INPUT, OUTPUT, Manifest
 from .metrics import RING_SIZE, Counters, LatencyRing, LatencySummary, NodeStatistics, summarize
@@ -48,7 +50,7 @@ class _Step:
                  "accepts_numpy", "requires", "retains", "skip_errors", "fan_in", "pending",
                  "consumers", "readers", "errors", "schedule", "counters", "receive",
                  "latency_values", "latency_state", "latency_reset", "record", "fused",
-                 "share", "inputs")
+                 "share", "inputs", "partial_calls")
 
     def __init__(self, node: Node, on_error: str, schedule: "Schedule"):
         cls = type(node)
@@ -75,6 +77,9 @@ class _Step:
         # each of its values counts `share` of it (1.0 for a node that runs alone).
         self.fused: tuple[str, ...] | None = None
         self.share = 1.0
+        # calls a fused member made on blocks a later member of its group failed (unfused, it
+        # would have run and recorded them)
+        self.partial_calls = 0
 
     @property
     def count(self) -> int:
@@ -83,10 +88,11 @@ class _Step:
 
     @property
     def calls(self) -> int:
-        return self.count + self.errors
+        return self.count + self.errors + self.partial_calls
 
     def reset(self) -> None:
         self.errors = 0
+        self.partial_calls = 0
         self.latency_reset()
 
     def summary_us(self) -> LatencySummary | None:
@@ -261,18 +267,20 @@ class Schedule:
             return target.receive
 
         heads = _linear_groups(m, steps, fuse)
+        # the trace callable is asked once per node, as Session documents
+        spans = {i: None for i in steps} if trace is None else {i: trace(i) for i in steps}
         for step in reversed(self.steps):
             step.consumers = tuple(consumer_for(c) for c in consumer_ids[step.node_id])
             # decided here, once: an untraced schedule has no trace code and checks nothing
-            _compile_receive(step, None if trace is None else trace(step.node_id))
+            _compile_receive(step, spans[step.node_id])
             if step.fan_in:
-                _compile_fan_in(step, None if trace is None else trace(step.node_id))
+                _compile_fan_in(step, spans[step.node_id])
             group = heads.get(step.node_id)
             if group is not None:
                 # built after its members (they come later in the order): the group's step
                 # takes the frames, the members' own closures still carry events
                 _compile_linear(group, None if trace is None else
-                                [trace(member.node_id) for member in group])
+                                [spans[member.node_id] for member in group])
         self.input_consumers = tuple(consumer_for(c) for c in consumer_ids[INPUT])
         self.input_readers = len(self.input_consumers)
         self.step_by_id = steps
@@ -377,7 +385,8 @@ def linear_chains(manifest: Manifest, fuse: bool = True) -> list[tuple[str, ...]
     """The node ids the engine runs as one multiply each, in topological order: every linear
     node (`_is_linear`, run inline) is in exactly one chain; with `fuse` a chain continues from
     a linear node to the next while its only connection goes to a linear node whose only input
-    it is (no one else sees the block between them), and without it every chain is one node.
+    it is (no one else sees the block between them) and that requires the same dtypes (the
+    group runs in its first member's), and without it every chain is one node.
     `remotemedia validate` prints the chains of two or more, which Schedule fuses."""
     specs = {s.id: s for s in manifest.nodes}
     linear = {i for i, s in specs.items() if s.executor == INLINE and _is_linear(s.node_class)}
@@ -396,6 +405,8 @@ def linear_chains(manifest: Manifest, fuse: bool = True) -> list[tuple[str, ...]
             after = outs.get(chain[-1], [])
             if len(after) != 1 or after[0] not in linear or fed_by.get(after[0]) != 1:
                 break
+            if specs[after[0]].node_class.requires != specs[chain[0]].node_class.requires:
+                break      # the group runs in the dtype its first member asks for
             chain.append(after[0])
         taken.update(chain)
         chains.append(tuple(chain))
@@ -610,21 +621,28 @@ def _compile_receive(step: _Step, spans: list | None = None) -> None:
 
 def _compile_linear(group: list[_Step], spans: list | None = None) -> None:
     """Build the hot path of a group of linear steps (`_linear_groups`): one multiply by the
-    product of the members' linear_gain(), in place where the buffer allows (`writable()`: a
-    shared buffer is copied once, counted as cow), then straight to the last member's consumers.
-    A product of exactly 1.0 passes the frame on untouched.
+    product of the members' linear_gain(), in place where the buffer allows (a shared buffer is
+    copied once, counted as cow, in the same numpy call), then straight to the last member's
+    consumers. A product of exactly 1.0 passes the frame on untouched.
+
+    Each gain is checked as it comes (`kernels.as_gain`: a finite real number); a linear_gain() that
+    raises or returns anything else fails its own node, with that node's on_error, and the
+    members before it count the call they made, as they would unfused.
 
     Numerics: the product is taken in float64 and rounded once to the block's dtype, so a fused
     chain differs from the same nodes run one by one by at most about one rounding per member
-    (the fused result is the more exact one); one node alone is bit-identical to its process().
+    (the fused result is the more exact one). Where the product does not fit the block's dtype
+    as a normal number (it overflows, or underflows where the gains one by one do not), the
+    group multiplies gain by gain, exactly as unfused. One node alone is bit-identical to its
+    process() on float blocks.
 
     Statistics stay per node: every member reports the group's calls, and its latency is the
     group's time shared equally (`_Step.share`, `fused` names the group in the stats). Events
-    and other non-audio data go through the members' own closures, node by node, as before. A
-    linear_gain() that raises fails its own node, with that node's on_error.
+    and other non-audio data go through the members' own closures, node by node.
 
     With `spans` (one list per member, tracing on) each call appends one end per member,
-    splitting the group's span into equal shares."""
+    splitting the group's span into equal shares; a failed call ends at the member that
+    failed."""
     head, last = group[0], group[-1]
     fallback = head.receive            # the head's own closure: events pass node by node
     gains = tuple(step.node.linear_gain for step in group)
@@ -635,6 +653,7 @@ def _compile_linear(group: list[_Step], spans: list | None = None) -> None:
     counters = head.counters
     requires = head.requires
     ok = requires.dtypes()
+    satisfied_by = requires.satisfied_by
     adapt = head.schedule.adapt
     values = head.latency_values
     mask = _RING_MASK
@@ -643,63 +662,91 @@ def _compile_linear(group: list[_Step], spans: list | None = None) -> None:
     multiply = np.multiply
     make_factor = np.array
     make_numpy = _make_numpy
+    as_gain = kernels.as_gain
     clock = head.schedule.clock
     members = len(group)
+    factors = [1.0] * members          # this block's gains, for a group that must go one by one
     count = 0
     max_s = 0.0
     # the 0-d factor array in the block's dtype (kernels.py: half the ufunc call's cost of a
-    # Python float), rebuilt when the factor or the dtype changes
+    # Python float), rebuilt when the factor or the dtype changes; None when the product does
+    # not fit that dtype and the gains are applied one by one
     last_factor = None
     last_dtype = None
     k0 = None
     appends = None if spans is None else tuple(lst.append for lst in spans)
 
-    def fail(item, exc):
-        # the member whose linear_gain() raises fails, with its own on_error
+    def fits(factor: float, dtype) -> bool:
+        with np.errstate(over="ignore", under="ignore"):    # finding out is the point
+            k = make_factor(factor, dtype=dtype)
+        return members == 1 or (math.isfinite(k) and abs(k) >= np.finfo(dtype).tiny)
+
+    def fail(k: int, item, exc) -> None:
+        # member k's linear_gain() raised or returned no finite real number
         if appends is not None:
-            appends[0](clock[0])
-        for step, gain in zip(group, gains):
-            try:
-                gain()
-            except Exception as own:  # noqa: PERF203 (the slow path of a failure)
-                return step.failed(item, own)
-        return head.failed(item, exc)
+            appends[k](clock[0])
+        for step in group[:k]:
+            step.partial_calls += 1       # they ran on this block before it failed
+        return group[k].failed(item, exc)
+
+    def one_by_one(buf, src, dtype):
+        # the product does not fit the dtype: each gain as its own multiply, as unfused
+        kernels = [make_factor(f, dtype=dtype) for f in factors]
+        if buf is None:
+            buf = multiply(src, kernels[0])
+            kernels = kernels[1:]
+        for kernel in kernels:
+            multiply(buf, kernel, buf)
+        return buf
 
     def receive_linear(item) -> None:
         nonlocal count, max_s, last_factor, last_dtype, k0
         if type(item) is not Numpy:
             return fallback(item)
-        if item._source.dtype not in ok:
+        src = item._source
+        if src.dtype not in ok and not satisfied_by(src):
             item = adapt(item, requires)     # integer PCM: converted once, counted
+            src = item._source
+        k = 0
         try:
             if one is not None:
                 factor = one()
+                if type(factor) is not float or factor - factor != 0.0:
+                    factor = as_gain(factor)
             else:
                 factor = 1.0
                 for gain in gains:
-                    factor *= gain()
+                    f = gain()
+                    if type(f) is not float or f - f != 0.0:
+                        f = as_gain(f)
+                    factors[k] = f
+                    factor *= f
+                    k += 1
         except Exception as exc:
             clock[0] = now()
-            return fail(item, exc)
+            return fail(k, item, exc)
         out = item
         if factor != 1.0:
-            src = item._source
-            if factor != last_factor or src.dtype is not last_dtype:
-                last_dtype = src.dtype
-                k0 = make_factor(factor, dtype=last_dtype)
+            dtype = src.dtype
+            if factor != last_factor or dtype is not last_dtype:
+                k0 = make_factor(factor, dtype=dtype) if fits(factor, dtype) else None
                 last_factor = factor
+                last_dtype = dtype
             ownership = item._ownership
             if ownership.owned and ownership.readers <= 1:
                 # writable(), inlined: the buffer itself when no one else can see it
                 buf = src if src.flags.writeable else item.writable()
                 if buf is not src:
                     out = item.with_array(buf)
-                multiply(buf, k0, buf)         # out positional: cheaper than out=buf
+                if k0 is not None:
+                    multiply(buf, k0, buf)     # out positional: cheaper than out=buf
+                else:
+                    one_by_one(buf, src, dtype)
             else:
                 # Copy on write and multiply in one pass: numpy writes the product into a new
                 # buffer (layout kept, as writable()'s copy keeps it), counted as the cow copy
                 # writable() would have made.
-                buf = multiply(src, k0)
+                buf = multiply(src, k0) if k0 is not None else one_by_one(None, src, dtype)
                 if ownership.counters is not None:
                     ownership.counters.cow += 1
                 out = make_numpy(Numpy, buf, None, item._sample_rate, item._pts, item._seq,
@@ -789,9 +836,9 @@ def _compile_fan_in(step: _Step, spans: list | None = None) -> None:
             frames = {} if retains else reused
             for name, q in pairs:
                 frame = q.popleft()
-                if requires is not None and type(frame) is Numpy and (
-                        frame._source.dtype not in ok if ok is not None
-                        else not satisfied_by(frame._source)):
+                if requires is not None and type(frame) is Numpy and not (
+                        ok is not None and frame._source.dtype in ok
+                        or satisfied_by(frame._source)):
                     frame = adapt(frame, requires)
                 frames[name] = frame
             try:

@@ -37,7 +37,8 @@ import numpy as np
 
 from ..engine import strictjson
 from ..engine.data import ControlData, NumpyData, RuntimeData
-from ..engine.node import Node
+from ..engine.kernels import as_gain
+from ..engine.node import AudioFormat, Node, NodeContext
 from ..engine.session import Pipeline
 from .manifests import one_node
 from .registry import isolated_registry
@@ -98,36 +99,74 @@ def _fingerprint(outputs: list) -> list:
 
 def _check_linear(node_class: type[Node], params: dict, block_size: int, rate: int,
                   channels: int) -> str | None:
-    """The `linear` rule: what is wrong with a linear_elementwise declaration, or None."""
+    """The `linear` rule: what is wrong with a linear_elementwise declaration, or None. The
+    node is built, bound and set up as a session would (mono and stereo: a gain treats every
+    channel alike); its own process() must give the input times linear_gain() (NaN and Inf
+    included), keep the input's timing and metadata, give the same samples for the same block
+    twice (no state), and on_control() must release nothing."""
     if node_class.inputs != "one" or node_class.retains_input:
         return "declares linear_elementwise but takes several inputs or retains its input"
     dtypes = node_class.requires.dtypes() if node_class.requires is not None else None
     if not dtypes or any(d.kind != "f" for d in dtypes):
         return ("declares linear_elementwise but does not require a float dtype (set requires "
                 "to InputRequirement(dtype='floating'))")
-    node = node_class("n", **params)
-    node.setup()
-    try:
-        for dtype in (np.float32, np.float64):
-            for i, block in enumerate(_tone(4, block_size, rate, channels, dtype)):
-                gain = node.linear_gain()
-                if isinstance(gain, bool) or not isinstance(gain, (int, float)) \
-                        or not math.isfinite(gain):
-                    return f"linear_gain() returned {gain!r}, not a finite float"
-                frame = NumpyData(block.copy(), sample_rate=rate, pts=i * block_size, seq=i,
-                                  owned=True)
-                out = node.process(frame)
-                if not isinstance(out, NumpyData) or out.shape != block.shape \
-                        or out.dtype != block.dtype:
-                    return "process() does not return one block of the input's shape and dtype"
-                want = block * np.array(gain, dtype=dtype)
-                # one rounding of slack: a node may scale in another order than the engine
-                if not np.allclose(out.array, want, rtol=4 * np.finfo(dtype).eps, atol=0):
-                    worst = float(np.max(np.abs(out.array - want)))
-                    return (f"process() differs from the input x linear_gain() ({gain!r}) by up "
-                            f"to {worst:.3g} on {np.dtype(dtype).name} blocks")
-    finally:
-        node.teardown()
+    for chans in sorted({channels, 2}):
+        node = node_class("n", **params)
+        node.bind(NodeContext("n", AudioFormat(rate, chans, block_size)))
+        try:
+            node.setup()
+            problem = _linear_blocks(node, block_size, rate, chans)
+            if problem is None:
+                for event in ("flush", "end_of_stream"):
+                    if node.on_control(ControlData(event)):
+                        problem = (f"on_control({event}) releases frames: a linear node holds "
+                                   f"nothing")
+        except Exception as exc:           # noqa: BLE001 (reported, not raised)
+            problem = f"{type(exc).__name__}: {exc}"
+        finally:
+            try:
+                node.teardown()
+            except Exception:              # noqa: BLE001 (the first problem is the one to say)
+                pass
+        if problem:
+            return problem if chans == channels else f"{problem} (in {chans} channels)"
+    return None
+
+
+def _linear_blocks(node: Node, block_size: int, rate: int, channels: int) -> str | None:
+    for dtype in (np.float32, np.float64):
+        blocks = _tone(4, block_size, rate, channels, dtype)
+        bad = blocks[-1].copy()
+        bad.flat[3 % bad.size] = np.nan
+        bad.flat[7 % bad.size] = np.inf
+        for i, block in enumerate([*blocks, bad]):
+            try:
+                gain = as_gain(node.linear_gain())
+            except (TypeError, ValueError) as exc:
+                return str(exc)
+            meta = {"conformance": i}
+            frame = NumpyData(block.copy(), sample_rate=rate, pts=i * block_size, seq=i,
+                              metadata=meta, owned=True)
+            out = node.process(frame)
+            again = node.process(NumpyData(block.copy(), sample_rate=rate, pts=i * block_size,
+                                           seq=i, metadata=meta, owned=True))
+            if not isinstance(out, NumpyData) or out.shape != block.shape \
+                    or out.dtype != block.dtype:
+                return "process() does not return one block of the input's shape and dtype"
+            if (out.pts, out.seq, dict(out.metadata)) != (frame.pts, frame.seq, meta):
+                return "process() changes the block's pts, seq or metadata; the engine would not"
+            want = block * np.array(gain, dtype=dtype)
+            # one rounding of slack: a node may scale in another order than the engine
+            if not np.allclose(out.array, want, rtol=4 * np.finfo(dtype).eps, atol=0,
+                               equal_nan=True):
+                with np.errstate(invalid="ignore"):
+                    worst = float(np.nanmax(np.abs(out.array - want)))
+                return (f"process() differs from the input x linear_gain() ({gain!r}) by up "
+                        f"to {worst:.3g} on {np.dtype(dtype).name} blocks")
+            if not isinstance(again, NumpyData) or \
+                    again.array.tobytes() != out.array.tobytes():
+                return ("process() gave other samples for the same block the second time: a "
+                        "linear node keeps no state (the engine never calls its process())")
     return None
 
 
@@ -194,8 +233,8 @@ def check_node(node_class: type[Node], params: dict | None = None, *,
                 return outs, problems
             # A broken block, then clean audio again.
             bad = _tone(1, block_size, sample_rate, channels, "float32")[0].copy()
-            bad[3] = np.nan
-            bad[7] = np.inf
+            bad.flat[3 % bad.size] = np.nan
+            bad.flat[7 % bad.size] = np.inf
             try:
                 outs += s.push(NumpyData(bad, sample_rate=sample_rate,
                                          pts=blocks * block_size, seq=blocks))

@@ -435,3 +435,292 @@ def test_validate_names_the_chains_the_engine_fuses(tmp_path):
     # a gain on another executor is not the engine's to fuse
     m["nodes"][1]["executor"] = "process"
     assert linear_chains(rm.load_manifest(m)) == [("a",), ("c", "d", "e")]
+
+
+# -- what a newcomer's attempts to break it found ------------------------------------------------
+
+class Flaky(Fader):
+    """Raises from linear_gain() on every third call, then works again."""
+
+    node_type = "Flaky"
+
+    def setup(self):
+        self.level, self.asked = 1.0, 0
+
+    def linear_gain(self):
+        self.asked += 1
+        if self.asked % 3 == 0:
+            raise RuntimeError("flaky")
+        return 0.5
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_a_transient_failure_is_the_failing_nodes_own_with_its_own_policy(fuse):
+    nodes = [("a", "Gain", {"db": -1}), {"id": "flaky", "node_type": "Flaky", "on_error": "skip"},
+             ("c", "Gain", {"db": -1})]
+    with registered(Flaky) as reg:
+        outs, stats = push_all(chain(*nodes), [np.ones(BLOCK, np.float32)] * 9, fuse=fuse,
+                               registry=reg)
+    assert sum(1 for o in outs if not o) == 3 and stats["drops"] == 3
+    assert stats["nodes"]["flaky"]["errors"] == 3 and stats["nodes"]["a"]["errors"] == 0
+    # the same calls as each node run alone: the gain before it ran on the dropped blocks
+    assert [stats["nodes"][i]["calls"] for i in ("a", "flaky", "c")] == [9, 9, 6]
+
+
+class Constant(Fader):
+    """A linear node whose gain is whatever GAIN holds."""
+
+    node_type = "Constant"
+    GAIN: object = 0.5
+
+    def linear_gain(self):
+        return Constant.GAIN
+
+
+@pytest.mark.parametrize("gain", [None, "0.5", [0.5], np.array([0.5, 0.5]), 0.5 + 1j,
+                                  float("nan"), float("inf"), np.float32("inf")],
+                         ids=repr)
+@pytest.mark.parametrize("fuse", [True, False])
+def test_a_gain_that_is_not_a_finite_real_number_fails_its_node_fused_or_not(gain, fuse):
+    Constant.GAIN = gain
+    with registered(Constant) as reg:
+        skip = chain(("a", "Gain", {"db": -1}),
+                     {"id": "k", "node_type": "Constant", "on_error": "skip"})
+        outs, stats = push_all(skip, [np.ones(BLOCK, np.float32)] * 2, fuse=fuse, registry=reg)
+        assert outs == [[], []] and stats["drops"] == 2
+        assert stats["nodes"]["k"]["errors"] == 2 and stats["nodes"]["a"]["errors"] == 0
+        p = rm.Pipeline.from_manifest(chain(("k", "Constant")), registry=reg)
+        with p.session(fuse=fuse) as s, pytest.raises(NodeError) as err:
+            s.push(np.ones(BLOCK, np.float32))
+        assert err.value.node_id == "k" and "linear_gain() returned" in str(err.value)
+
+
+@pytest.mark.parametrize("gain", [np.float32(0.5), np.array(0.5), 1, True, np.int64(2)],
+                         ids=repr)
+def test_any_real_number_is_a_gain(gain):
+    Constant.GAIN = gain
+    with registered(Constant) as reg:
+        for fuse in (True, False):
+            ((out,),), _ = push_all(chain(("k", "Constant"), ("g", "Gain", {"linear": 2.0})),
+                                    [np.ones(BLOCK, np.float32)], fuse=fuse, registry=reg)
+            assert out.array[0] == float(gain) * 2.0
+
+
+def test_a_changing_zero_d_array_gain_applies_at_the_next_block():
+    level = np.array(0.5)
+    Constant.GAIN = level
+    with registered(Constant) as reg:
+        with rm.Pipeline.from_manifest(chain(("k", "Constant")), registry=reg).session() as s:
+            first = s.push(np.ones(BLOCK, np.float32))[0].array[0]
+            level[...] = 0.25
+            second = s.push(np.ones(BLOCK, np.float32))[0].array[0]
+    assert (first, second) == (0.5, 0.25)
+
+
+@pytest.mark.parametrize("dtype, nodes", [
+    (np.float16, [("a", "Gain", {"linear": 300.0}), ("b", "Gain", {"linear": 300.0})]),
+    (np.float32, [(f"g{i}", "Gain", {"db": 144.0}) for i in range(6)]),
+    (np.float32, [(f"g{i}", "Gain", {"db": -144.0}) for i in range(6)]),
+])
+def test_a_product_the_dtype_cannot_hold_is_applied_gain_by_gain_as_unfused(dtype, nodes):
+    x = np.array([0.0, 1e-30, 1e-3, 0.5, -0.25, 1e30][:BLOCK], dtype=np.float64)
+    with np.errstate(over="ignore"):
+        block = np.resize(x, BLOCK).astype(dtype)         # 1e30 is inf in float16
+    with np.errstate(over="ignore"):                    # 0.5 x 144 dB x 6 is inf, either way
+        (fused,), fs = push_all(chain(*nodes), [block], fuse=True)
+        (alone,), _ = push_all(chain(*nodes), [block], fuse=False)
+    assert fs["nodes"][nodes[0][0]]["fused"]["group"] == [n[0] for n in nodes]
+    assert fused[0].array.tobytes() == alone[0].array.tobytes()
+    assert not np.isnan(fused[0].array).any()           # silence stays silence
+
+
+class Needs32(Fader):
+    node_type = "Needs32"
+    requires = rm.InputRequirement(dtype="float32")
+
+
+class Needs64(Fader):
+    node_type = "Needs64"
+    requires = rm.InputRequirement(dtype="float64")
+
+
+def test_linear_nodes_that_ask_for_other_dtypes_are_not_fused():
+    with registered(Needs32, Needs64) as reg:
+        m = chain(("a", "Needs32"), ("b", "Needs64"))
+        half = np.ones(BLOCK, np.float16)
+        (fused,), fs = push_all(m, [half], fuse=True, registry=reg)
+        (alone,), us = push_all(m, [half], fuse=False, registry=reg)
+    assert "fused" not in fs["nodes"]["a"]
+    assert fused[0].dtype == alone[0].dtype == np.float64
+    assert fs["copies"] == us["copies"] and fs["copies"]["engine"] == 2
+
+
+def test_a_big_endian_float_block_needs_no_conversion():
+    data = np.ones(BLOCK, ">f4")
+    with rm.Pipeline.from_manifest(chain(("g", "Gain", {"linear": 0.5}))).session() as s:
+        (out,) = s.push(data, transfer=True)
+        assert s.stats()["copies"] == {"engine": 0, "cow": 0, "io": 0}
+    assert np.shares_memory(out.array, data) and data[0] == 0.5
+    m = manifest([("mix", "Mix")], connections=[
+        {"from": "input", "to": "mix", "input": "x"}, {"from": "input", "to": "mix", "input": "y"},
+        {"from": "mix", "to": "output"}])
+    with rm.Pipeline.from_manifest(m).session() as s:
+        (out,) = s.push(np.ones(BLOCK, ">f4"), transfer=True)
+        assert s.stats()["copies"]["engine"] == 0 and out.array[0] == 2.0
+
+
+class AlwaysFails(Fader):
+    node_type = "AlwaysFails"
+
+    def linear_gain(self):
+        raise RuntimeError("no")
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_calls_match_unfused_when_a_member_drops_every_block(fuse):
+    nodes = [("a", "Gain", {"db": -1}), {"id": "f", "node_type": "AlwaysFails",
+                                         "on_error": "skip"}, ("c", "Gain", {"db": -1})]
+    with registered(AlwaysFails) as reg:
+        _, stats = push_all(chain(*nodes), [np.ones(BLOCK, np.float32)] * 5, fuse=fuse,
+                            registry=reg)
+        stats_after_reset = None
+        p = rm.Pipeline.from_manifest(chain(*nodes), registry=reg)
+        with p.session(fuse=fuse) as s:
+            s.push(np.ones(BLOCK, np.float32))
+            s.reset_stats()
+            stats_after_reset = s.stats()
+    assert [(stats["nodes"][i]["calls"], stats["nodes"][i]["errors"]) for i in "afc"] == \
+        [(5, 0), (5, 5), (0, 0)]
+    assert all(r["calls"] == 0 for r in stats_after_reset["nodes"].values())
+
+
+def test_the_trace_callable_is_asked_once_per_node():
+    asked = Counter()
+
+    def spans_for(node_id):
+        asked[node_id] += 1
+        return []
+    m = manifest([("a", "Gain", {"db": -1}), ("b", "Gain", {"db": -1}), ("mix", "Mix")],
+                 connections=[{"from": "input", "to": "a"}, {"from": "a", "to": "b"},
+                              {"from": "b", "to": "mix"}, {"from": "input", "to": "mix"},
+                              {"from": "mix", "to": "output"}])
+    with rm.Pipeline.from_manifest(m).session(trace=spans_for):
+        pass
+    assert asked == {"a": 1, "b": 1, "mix": 1}
+
+
+def test_gain_process_on_integer_pcm_outside_a_session_scales_exactly():
+    node = Gain("g", linear=0.5)
+    node.setup()
+    out = node.process(NumpyData(np.array([16384, -1000], np.int16), owned=True))
+    assert out.array.tolist() == [8192, -500]
+    node = Gain("g", linear=2.5)
+    node.setup()
+    assert node.process(NumpyData(np.array([1000], np.int16), owned=True)).array[0] == 2500
+
+
+def test_a_killed_unfused_recording_replays_unfused(tmp_path):
+    m = chain(("a", "Gain", {"db": -3.1}), ("b", "Gain", {"db": -2.9}), ("c", "Gain", {"db": 0.7}))
+    pipeline = rm.Pipeline.from_manifest(m)
+    runner = StreamRunner(pipeline, make_source("noise", pipeline.manifest.audio),
+                          make_sink("null", pipeline.manifest.output_format), duration=1.0,
+                          fuse=False)
+    rec = Recorder(tmp_path / "rec", manifest_document=m).bind(runner)
+    runner.observer = rec
+    rec.open()
+    rec.close(runner.run())
+    (tmp_path / "rec" / "report.json").unlink()      # as a run killed before its report
+    result = replay(tmp_path / "rec")
+    recorded, _ = Recording(tmp_path / "rec").output()
+    assert result.output.tobytes() == recorded.tobytes()
+    assert "fused" not in result.stats["nodes"]["a"]
+
+
+class UsesContext(Fader):
+    node_type = "UsesContext"
+
+    def setup(self):
+        self.level = 1.0 / (self.context.format.channels or 1)
+
+
+class NoGain(Fader):
+    node_type = "NoGain"
+    linear_gain = Node.linear_gain
+
+
+class Float32Gain(Fader):
+    node_type = "Float32Gain"
+
+    def linear_gain(self):
+        return np.float32(0.5)
+
+    def process(self, frame):
+        out = frame.writable()
+        out *= np.float32(0.5)
+        return frame.with_array(out)
+
+
+class Repairs(Fader):
+    node_type = "Repairs"
+
+    def process(self, frame):
+        out = frame.writable()
+        np.nan_to_num(out, copy=False, posinf=0.0, neginf=0.0)
+        out *= self.level
+        return frame.with_array(out)
+
+
+class DropsMetadata(Fader):
+    node_type = "DropsMetadata"
+
+    def process(self, frame):
+        return frame.replace(metadata={})
+
+
+class FirstChannelOnly(Fader):
+    node_type = "FirstChannelOnly"
+
+    def setup(self):
+        self.level = 0.5
+
+    def process(self, frame):
+        out = frame.writable()
+        if out.ndim == 2:
+            out[:, 0] *= self.level
+        else:
+            out *= self.level
+        return frame.with_array(out)
+
+
+class Ramp(Fader):
+    node_type = "Ramp"
+
+    def process(self, frame):
+        out = super().process(frame)
+        self.level *= 0.9        # an automation that advances in process(): never, in a session
+        return out
+
+
+class Holds(Fader):
+    node_type = "Holds"
+
+    def on_control(self, event):
+        return [NumpyData(np.zeros(4, np.float32), pts=0)]
+
+
+@pytest.mark.parametrize("cls, verdict", [
+    (UsesContext, None), (Float32Gain, None),
+    (NoGain, "does not implement linear_gain()"),
+    (Repairs, "differs from the input x linear_gain()"),
+    (DropsMetadata, "metadata"),
+    (FirstChannelOnly, "(in 2 channels)"),
+    (Ramp, "keeps no state"),
+    (Holds, "releases frames"),
+], ids=lambda v: v.__name__ if isinstance(v, type) else str(v))
+def test_check_node_holds_a_linear_node_to_what_the_engine_does_in_its_place(cls, verdict):
+    report = check_node(cls, raise_on_failure=False)
+    linear = [f for f in report.failures if f.startswith("linear:")]
+    if verdict is None:
+        assert "linear" in report.passed and not linear, report.failures
+    else:
+        assert linear and verdict in linear[0], report.failures
