@@ -302,6 +302,11 @@ def main() -> int:
     show("owned", "engine Gain N=5 unfused, handed over",
          bench_engine(chain_manifest("Gain", 5), frames, fuse=False, transfer=True))
 
+    # Streams per core before GStreamer: seconds of its two busy threads on this CPU leave the
+    # next few seconds here ~30% slower on these virtual machines (measured both ways round).
+    streams = [streams_per_core(ROOT / "manifests" / name, args.seconds, transfer)
+               for name in ("five.yaml", "voice.yaml") for transfer in (True, False)]
+
     gst, gst_note = {}, "skipped (--no-gstreamer)"
     if not args.no_gstreamer:
         cases = ["identity:0"] + [f"{e}:{n}" for n in depths for e in ("identity", "volume")]
@@ -310,16 +315,12 @@ def main() -> int:
             show(("gst", element, n), f"GStreamer {element} N={n}", r)
     print(f"GStreamer: {gst_note if not gst else gst_note + ', same CPU, subprocess'}")
 
-    streams = []
     print(f"\nstreams per core (simulated time, {args.seconds:g} s of audio, CPU time)")
-    for name in ("five.yaml", "voice.yaml"):
-        for transfer in (True, False):
-            r = streams_per_core(ROOT / "manifests" / name, args.seconds, transfer)
-            streams.append(r)
-            print(f"  {name:10} {'handed over' if transfer else 'shared':12} "
-                  f"{r['per_block_us']:8.2f} us a block  {r['streams_per_core']:8.0f} streams"
-                  f"  (cow {r['cow']}, engine copies {r['engine_copies']}, serialization "
-                  f"{r['serialization_events']})")
+    for r in streams:
+        print(f"  {r['manifest']:10} {'handed over' if r['transfer'] else 'shared':12} "
+              f"{r['per_block_us']:8.2f} us a block  {r['streams_per_core']:8.0f} streams"
+              f"  (cow {r['cow']}, engine copies {r['engine_copies']}, serialization "
+              f"{r['serialization_events']})")
 
     def p50(key):
         return results[key]["p50"]
