@@ -16,7 +16,7 @@ def cmd_validate(args) -> int:
     nodes the engine fuses, and warnings. Returns 0;
     an invalid manifest raises ManifestError (exit 2, one line on stderr)."""
     from ..engine.manifest import load_manifest
-    from ..engine.schedule import linear_chains
+    from ..engine.fusion import linear_chains
     m = load_manifest(args.file, allow_import=args.allow_import)
     a = m.audio
     print(f"{args.file}: ok: '{m.name}', {len(m.nodes)} node(s), {a.sample_rate} Hz, "

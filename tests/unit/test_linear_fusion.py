@@ -24,7 +24,7 @@ import remotemedia as rm
 from remotemedia import Node, NodeError
 from remotemedia.engine.data import ControlData, JsonData, NumpyData
 from remotemedia.nodes.audio import FLOAT_INPUT, Gain
-from remotemedia.engine.schedule import linear_chains
+from remotemedia.engine.fusion import linear_chains
 from remotemedia.testing import chain, check_node, manifest, registered, to_yaml
 from remotemedia.io.spec import make_sink, make_source
 from remotemedia.record import Recorder, Recording

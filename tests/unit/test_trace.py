@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remotemedia.engine.schedule import _compile_receive
+from remotemedia.engine.closures import _compile_receive
 from remotemedia.engine.session import Pipeline
 from remotemedia.io.spec import make_sink, make_source
 from remotemedia.runner import StreamRunner
