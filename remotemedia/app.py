@@ -42,7 +42,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Digits, Footer, Static
 
 from .engine import strictjson
-from .engine.errors import ManifestError, RemoteMediaError, UsageError
+from .engine.errors import ManifestError, RemoteMediaError, UsageError, one_line
 from .engine.node import AudioFormat
 from .engine.session import Pipeline
 from .io.base import Sink, Source
@@ -53,7 +53,7 @@ from .tui.choices import io_choices
 from .tui.eventlog import EventFeed, EventLog
 from .tui.meters import LevelMeters
 from .tui.screens import HelpScreen, IoPicker, ManifestPicker
-from .tui.snapshot import Snapshot, capture, device_problem, one_line
+from .tui.snapshot import Snapshot, capture, device_problem
 from .tui.widgets import MUTED, CounterPanel, LatencyView, PipelineView, StateLine
 
 POLL_HZ = 12.0

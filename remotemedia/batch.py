@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from .engine import strictjson
-from .engine.errors import RemoteMediaError, UsageError
+from .engine.errors import RemoteMediaError, UsageError, one_line
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".au", ".caf", ".w64",
                   ".rf64", ".mp3", ".opus")
@@ -170,9 +170,9 @@ def run_one(doc: dict, source_name: str, input_path: str, allow_import: tuple = 
         runner = StreamRunner(pipeline, source, sink, realtime=False, on_event=on_event)
         runner.run()
     except RemoteMediaError as exc:
-        report.update(status="failed", reason=_one_line(str(exc)))
+        report.update(status="failed", reason=one_line(str(exc)))
     except Exception as exc:   # a node's bug: this input's failure, not the batch's
-        report.update(status="failed", reason=f"{type(exc).__name__}: {_one_line(str(exc))}")
+        report.update(status="failed", reason=f"{type(exc).__name__}: {one_line(str(exc))}")
     stats = runner.stats() if runner is not None and runner.session is not None else None
     report["events"] = sum(by_type.values())
     report["events_by_type"] = dict(sorted(by_type.items()))
@@ -180,11 +180,6 @@ def run_one(doc: dict, source_name: str, input_path: str, allow_import: tuple = 
     report["wall_s"] = round(time.perf_counter() - started, 6)
     report["stats"] = stats
     return {"report": report, "events": "".join(line + "\n" for line in events)}
-
-
-def _one_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[0] if lines else "unknown error"
 
 
 def strict_json(value) -> str:

@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 
 from .engine.data import NumpyData, RuntimeData
-from .engine.errors import RemoteMediaError
+from .engine.errors import RemoteMediaError, one_line
 from .engine.session import Pipeline, Session
 from .io.base import Sink, Source
 from .io.clock import Clock, RealtimeClock, SimulatedClock
@@ -42,6 +42,19 @@ from .engine.levels import SILENCE_DBFS, measure, to_dbfs
 ARRIVAL_KEY = "arrival_us"
 
 IDLE, RUNNING, STOPPED, FINISHED, FAILED = "idle", "running", "stopped", "finished", "failed"
+
+_REASONS = {"stopped": "stopped by user", "end_of_input": "end of input",
+            "duration": "duration reached"}
+
+
+def describe_reason(runner: "StreamRunner") -> str | None:
+    """One line on how a run stands, as the TUI's state line and the monitor say it: the
+    error of a failed run, or why it ended ("end of input", "duration reached", ...); None
+    while it runs."""
+    if runner.state == FAILED and runner.error is not None:
+        return one_line(runner.error)
+    reason = runner.stop_reason
+    return _REASONS.get(reason, reason) if reason else None
 
 
 @dataclass

@@ -111,3 +111,14 @@ class PipelineClosed(RemoteMediaError):
 
 class PipelineBroken(RemoteMediaError):
     """The session stopped after a failure; no more frames can be pushed."""
+
+
+def one_line(value: BaseException | str) -> str:
+    """An exception (or its text) as one line for a screen, a log or a report: its first line
+    with runs of whitespace collapsed (a remote worker's message may carry its traceback
+    after it); an exception with no message gives its type's name, empty text 'unknown
+    error'."""
+    text = str(value).strip()
+    if text:
+        return " ".join(text.splitlines()[0].split())
+    return type(value).__name__ if isinstance(value, BaseException) else "unknown error"

@@ -60,6 +60,14 @@ class LatencyRing:
         if ns > self.max_ns:
             self.max_ns = ns
 
+    def last_ns(self, n: int) -> np.ndarray:
+        """The last `n` latencies (fewer before n were recorded) in ns, oldest first, read
+        straight from their slots: cheap enough for a UI's poll, unlike the whole window."""
+        count = self.count
+        n = min(count, n, RING_SIZE)
+        values, mask = self.values, RING_SIZE - 1
+        return np.array([values[i & mask] for i in range(count - n, count)], dtype=np.float64)
+
     def recent_ns(self) -> np.ndarray:
         """The recorded window in arrival order (oldest first)."""
         return window(self.values, self.count).astype(np.int64, copy=False)

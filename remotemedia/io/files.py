@@ -21,18 +21,13 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ..engine.errors import RemoteMediaError, UsageError
+from ..engine.errors import RemoteMediaError, UsageError, one_line
 from ..engine.node import AudioFormat
 from ..engine.levels import to_unit_float
 from .base import Sink, Source
 from .wavrecover import NotRecoverable, SampleWindow, WavData, locate_wav_data
 
 DEFAULT_SUBTYPE = "FLOAT"
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _fs(path: Path) -> bytes:
@@ -62,7 +57,7 @@ class WavSource(Source):
             info = sf.info(_fs(self.path))
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             info = None
-            problem = _one_line(exc)
+            problem = one_line(exc)
         if info is None or (info.frames == 0 and info.format in ("WAV", "WAVEX", "RF64")):
             # libsndfile refused it, or found no samples in a file that may hold some.
             try:
@@ -112,7 +107,7 @@ class WavSource(Source):
                                           samplerate=r.samplerate, channels=r.channels,
                                           endian="LITTLE")
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
-            raise UsageError(f"cannot open {self.path}: {_one_line(exc)}") from exc
+            raise UsageError(f"cannot open {self.path}: {one_line(exc)}") from exc
 
     def read(self) -> np.ndarray | None:
         # soundfile allocates each block; it is ours to hand over to the engine.
@@ -121,7 +116,7 @@ class WavSource(Source):
         try:
             block = self._file.read(self.format.block_size, dtype="float32", always_2d=False)
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
-            raise RemoteMediaError(f"reading {self.path} failed: {_one_line(exc)}") from exc
+            raise RemoteMediaError(f"reading {self.path} failed: {one_line(exc)}") from exc
         if block.shape[0] == 0:
             return None
         return block
@@ -205,7 +200,7 @@ class WavSink(Sink):
                                       channels=self.channels, subtype=self.subtype,
                                       format="RF64" if rf64 else "WAV")
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
-            raise UsageError(f"cannot create {self.path}: {_one_line(exc)}") from exc
+            raise UsageError(f"cannot create {self.path}: {one_line(exc)}") from exc
         if rf64:
             sf._snd.sf_command(self._file._file, _SFC_RF64_AUTO_DOWNGRADE, sf._ffi.NULL,
                                sf._snd.SF_TRUE)
@@ -238,7 +233,7 @@ class WavSink(Sink):
         # "System error." Cut the partial block off so the header describes whole blocks.
         code = sf._ffi.errno
         reason = f"{os.strerror(code)} ({errno.errorcode.get(code, code)})" if code \
-            else _one_line(exc)
+            else one_line(exc)
         kept = self.samples_written
         f, self._file = self._file, None
         try:
@@ -258,5 +253,5 @@ class WavSink(Sink):
             try:
                 f.close()  # rewrites the header with the final length
             except (sf.SoundFileError, RuntimeError, OSError) as exc:
-                raise RemoteMediaError(f"finalizing {self.path} failed: {_one_line(exc)}") \
+                raise RemoteMediaError(f"finalizing {self.path} failed: {one_line(exc)}") \
                     from exc

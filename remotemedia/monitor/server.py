@@ -39,6 +39,7 @@ import numpy as np
 from ..engine.errors import UsageError
 from ..engine.levels import SILENCE_DBFS
 from ..engine.metrics import RING_SIZE
+from ..runner import describe_reason
 from . import protocol
 from .protocol import encode
 
@@ -655,9 +656,9 @@ class Monitor:
         stats = engine_us = e2e_us = None
         if session is not None:
             stats = self._stats(session)
-            engine_us = _recent_us(session.engine_latency)
+            engine_us = _sparkline(session.engine_latency)
             if stats.get("latency_us", {}).get("end_to_end") is not None:
-                e2e_us = _recent_us(session.end_to_end_latency)
+                e2e_us = _sparkline(session.end_to_end_latency)
         levels = runner.levels
         levels_dict = {name: getattr(levels, name) for name in levels.__dataclass_fields__}
         levels.input_peak_max_dbfs = levels.output_peak_max_dbfs = SILENCE_DBFS
@@ -710,26 +711,7 @@ class Monitor:
             pass
 
 
-_REASONS = {"stopped": "stopped by user", "end_of_input": "end of input",
-            "duration": "duration reached"}
-
-
-def describe_reason(runner) -> str | None:
-    """One line: the error of a failed run, or why it ended (as the TUI's state line says it;
-    kept here so a headless run never imports Textual)."""
-    if runner.state == "failed" and runner.error is not None:
-        text = str(runner.error).strip() or type(runner.error).__name__
-        return " ".join(text.split())
-    reason = runner.stop_reason
-    return _REASONS.get(reason, reason) if reason else None
-
-
-def _recent_us(ring) -> list[float]:
-    """The last SPARK_FRAMES latencies of a LatencyRing in us, oldest first, read straight
-    from its slots (not the whole ring's window)."""
-    count = ring.count
-    n = min(count, SPARK_FRAMES)
-    values = ring.values
-    mask = RING_SIZE - 1
-    tail = np.array([values[i & mask] for i in range(count - n, count)], dtype=np.float64)
-    return np.round(tail / 1e3, 1).tolist()
+def _sparkline(ring) -> list[float]:
+    """The last SPARK_FRAMES latencies of a LatencyRing in us, oldest first, to 0.1 us (the
+    snapshot is JSON: fewer digits, fewer bytes)."""
+    return np.round(ring.last_ns(SPARK_FRAMES) / 1e3, 1).tolist()

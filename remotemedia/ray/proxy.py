@@ -46,7 +46,7 @@ from collections import OrderedDict
 from ..engine.data import NumpyData
 from ..remote_node import (MAX_RESTARTS, RESTART_WINDOW_S, RemoteFailures,  # noqa: F401
                            check_remote_spec, proxy_class)
-from ..engine.errors import RemoteMediaError
+from ..engine.errors import RemoteMediaError, one_line
 from ..engine.metrics import LatencyRing
 from ..engine.node import AudioFormat, Node
 from ..engine.serialization import record_encode
@@ -93,11 +93,6 @@ def _ray():
         return cluster.connect(os.environ.get("REMOTEMEDIA_RAY_ADDRESS") or None)
     except cluster.ClusterError as exc:
         raise ActorStartError(f"executor 'ray': {exc}") from None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 _actor_classes: dict = {}
@@ -188,7 +183,7 @@ class RayNode(RemoteFailures, Node):
             handle = _remote_actor_class(ray).options(**options).remote(config)
         except Exception as exc:   # bad options: Ray refuses them at once
             raise ActorStartError(f"actor for {spec.node_type} could not be created: "
-                                  f"{_one_line(exc)}") from exc
+                                  f"{one_line(exc)}") from exc
         self.actor = handle
         _live.add(self)
         try:

@@ -15,20 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ..engine.levels import SILENCE_DBFS
-from ..runner import FAILED, IDLE, RUNNING, Levels, StreamRunner
+
+from ..runner import IDLE, RUNNING, Levels, StreamRunner, describe_reason
 
 #: a running run whose sound device went away and is awaited (reconnect)
 DEVICE_LOST = "device lost"
 
 #: how many recent frames the latency sparklines show (3 s of 20 ms blocks)
 SPARK_FRAMES = 150
-
-_REASONS = {
-    "stopped": "stopped by user",
-    "end_of_input": "end of input",
-    "duration": "duration reached",
-}
-
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -68,21 +62,6 @@ def device_problem(runner: StreamRunner) -> str | None:
     return None
 
 
-def describe_reason(runner: StreamRunner) -> str | None:
-    """One line for the state line: the error of a failed run, or why a run ended."""
-    if runner.state == FAILED and runner.error is not None:
-        return one_line(runner.error)
-    reason = runner.stop_reason
-    return _REASONS.get(reason, reason) if reason else None
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one line for the screen: its message with runs of whitespace (newlines
-    too) collapsed to single spaces, or its type's name when the message is empty."""
-    text = str(exc).strip() or type(exc).__name__
-    return " ".join(text.split())
-
-
 def capture(runner: StreamRunner, *, t: float,
             stats_override: Mapping[str, Any] | None = None) -> Snapshot:
     """Read a runner without stopping it. Safe while its thread runs: attribute reads and the
@@ -98,9 +77,9 @@ def capture(runner: StreamRunner, *, t: float,
     e2e_us = None
     if session is not None:
         stats = stats_override if stats_override is not None else runner.stats()
-        engine_us = _recent_us(session.engine_latency.recent_ns())
+        engine_us = tuple((session.engine_latency.last_ns(SPARK_FRAMES) / 1e3).tolist())
         if stats.get("latency_us", {}).get("end_to_end") is not None:
-            e2e_us = _recent_us(session.end_to_end_latency.recent_ns())
+            e2e_us = tuple((session.end_to_end_latency.last_ns(SPARK_FRAMES) / 1e3).tolist())
     live = runner.levels
     levels = dataclasses.replace(live)
     live.input_peak_max_dbfs = live.output_peak_max_dbfs = SILENCE_DBFS
@@ -111,8 +90,3 @@ def capture(runner: StreamRunner, *, t: float,
             state, reason = DEVICE_LOST, problem
     return Snapshot(state=state, reason=reason, stats=stats, levels=levels,
                     engine_us=engine_us, end_to_end_us=e2e_us, t=t)
-
-
-def _recent_us(recent_ns) -> tuple[float, ...]:
-    tail = recent_ns[-SPARK_FRAMES:]
-    return tuple((tail / 1e3).tolist())
