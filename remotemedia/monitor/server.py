@@ -38,9 +38,9 @@ import numpy as np
 
 from ..engine.errors import UsageError
 from ..engine.levels import SILENCE_DBFS
-from ..engine.metrics import RING_SIZE
 from ..runner import describe_reason
 from . import protocol
+from .histogram import E2E_BUCKETS_S, ENGINE_BUCKETS_S, LatencyHistogram
 from .protocol import encode
 
 #: events waiting for the monitor thread before the audio thread starts dropping them
@@ -58,58 +58,6 @@ GAP_POLL_S = 0.001
 #: every how many snapshots the latency percentiles are recomputed (the counters: every one);
 #: at 20 Hz the percentiles refresh 5 times a second, as often as the eye can follow them
 STATS_EVERY = 4
-
-#: Prometheus-style bucket bounds, in seconds
-ENGINE_BUCKETS_S = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2e-2,
-                    5e-2)
-E2E_BUCKETS_S = (0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
-
-
-class LatencyHistogram:
-    """Cumulative buckets over every latency a LatencyRing has seen, folded from the ring by
-    the monitor thread (never by the audio thread). Values older than the ring's RING_SIZE when
-    a fold comes are lost and counted in `missed` (at 20 folds a second and 50 blocks a second
-    that never happens)."""
-
-    def __init__(self, bounds_s: tuple[float, ...]):
-        self.bounds_s = bounds_s
-        self._bounds_ns = np.asarray(bounds_s) * 1e9
-        self.counts = np.zeros(len(bounds_s) + 1, np.int64)   # per bucket, last is +Inf
-        self.sum_s = 0.0
-        self.missed = 0
-        self._seen = 0
-
-    def fold(self, ring) -> None:
-        """Add the latency ring's values written since the last fold (us) to the buckets."""
-        count = ring.count
-        if count < self._seen:          # the stats were reset: start again from the ring
-            self._seen = 0
-        new = count - self._seen
-        if new <= 0:
-            return
-        if new > RING_SIZE:
-            self.missed += new - RING_SIZE
-            new = RING_SIZE
-        ring_values, mask = ring.values, RING_SIZE - 1
-        # only the new slots (a tick's worth), not the whole ring's list
-        values = np.array([ring_values[i & mask] for i in range(count - new, count)],
-                          dtype=np.float64)
-        self.counts += np.bincount(np.searchsorted(self._bounds_ns, values, side="left"),
-                                   minlength=len(self.counts))
-        self.sum_s += float(values.sum()) / 1e9
-        self._seen = count
-
-    def cumulative(self) -> list[tuple[str, int]]:
-        """Cumulative counts per bucket upper bound (Prometheus `le`), the last for +Inf."""
-        running = np.cumsum(self.counts)
-        return [(repr(b), int(c)) for b, c in zip(self.bounds_s, running[:-1])] + \
-            [("+Inf", int(running[-1]))]
-
-    @property
-    def total(self) -> int:
-        """(count, sum in seconds) of every value folded."""
-        return int(self.counts.sum())
-
 
 class _Client:
     __slots__ = ("sock", "queue", "pending", "inbuf", "snapshots_dropped", "events_dropped",

@@ -18,7 +18,8 @@ from remotemedia.engine.data import JsonData
 from remotemedia.engine.metrics import RING_SIZE, LatencyRing
 from remotemedia.monitor import protocol
 from remotemedia.monitor.protocol import ProtocolError
-from remotemedia.monitor.server import LatencyHistogram, Monitor
+from remotemedia.monitor.histogram import LatencyHistogram
+from remotemedia.monitor.server import Monitor
 
 ROOT = Path(__file__).resolve().parents[2]
 
