@@ -310,17 +310,12 @@ class ReplayResult:
 def _recorded_fuse(rec: Recording, manifest) -> bool:
     """Whether to fuse linear chains as the recorded run did (`stream --no-fuse` changes the
     last bits of a fused chain's output): as versions.json says (written when the recording
-    starts, so a killed run has it too); for an older recording, a report naming no fused node
-    replays unfused, which gives the same samples whether or not it had a chain to fuse. A
-    replay through another manifest fuses, as any run does by default."""
+    opens, so a killed run has it too); a recording without it was made before the engine
+    fused anything. A replay through another manifest fuses, as any run does by default."""
     if manifest is not None:
         return True
     engine = rec.versions.get("engine")
-    if isinstance(engine, dict) and isinstance(engine.get("fuse"), bool):
-        return engine["fuse"]
-    if not rec.report:
-        return True
-    return any("fused" in node for node in (rec.report.get("nodes") or {}).values())
+    return bool(engine.get("fuse", False)) if isinstance(engine, dict) else False
 
 
 def replay(recording: Recording | str | Path, *, manifest=None, output: str | None = None,

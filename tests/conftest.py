@@ -10,6 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = ROOT / "manifests"
+#: test inputs: speech, upstream manifests, a gain-and-meter manifest whose meter emits events
+DATA = ROOT / "tests" / "data"
 
 
 @pytest.fixture

@@ -15,26 +15,17 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from remotemedia.monitor.client import MonitorClient
+from tests.conftest import DATA
 
 ROOT = Path(__file__).resolve().parents[2]
 
 #: a gain, and a meter whose readings (one every 5 blocks) are events of the graph
-EVENTS_MANIFEST = """\
-version: v1
-metadata: {name: monitored}
-audio: {sample_rate: 48000, block_size: 960, channels: 1}
-nodes:
-  - {id: gain, node_type: Gain, params: {db: -6.0}}
-  - {id: meter, node_type: LevelMeter, params: {every: 5}}
-connections:
-  - {from: input, to: gain}
-  - {from: gain, to: meter}
-  - {from: meter, to: output}
-"""
+EVENTS_MANIFEST = (DATA / "monitored.yaml").read_text()
 
 
 class Stream:
@@ -223,14 +214,20 @@ GARBAGE = [
 ]
 
 
-def test_garbage_is_answered_and_survived(stream):
-    s = stream()
-    s.wait_for_line(r"monitor: ")
+def raw_client(s) -> tuple[socket.socket, Any]:
+    """A bare socket to the stream's monitor, past its hello; and a line reader on it."""
     raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     raw.connect(str(s.socket))
     raw.settimeout(10)
     reader = raw.makefile("rb")
     assert json.loads(reader.readline())["type"] == "hello"
+    return raw, reader
+
+
+def test_garbage_is_answered_and_survived(stream):
+    s = stream()
+    s.wait_for_line(r"monitor: ")
+    raw, reader = raw_client(s)
     for line, expected in GARBAGE:
         raw.sendall(line)
         while True:
@@ -556,11 +553,7 @@ def test_a_client_starts_and_stops_a_recording_of_the_running_stream(stream, tmp
     from remotemedia.record import Recording
     s = stream()
     s.wait_for_line(r"monitor: ")
-    raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    raw.connect(str(s.socket))
-    raw.settimeout(10)
-    reader = raw.makefile("rb")
-    assert json.loads(reader.readline())["type"] == "hello"
+    raw, reader = raw_client(s)
 
     def command(obj):
         raw.sendall(json.dumps(obj).encode() + b"\n")

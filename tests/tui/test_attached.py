@@ -17,21 +17,12 @@ from remotemedia.runner import RUNNING, STOPPED
 from remotemedia.tui.attached import AttachedApp
 from remotemedia.tui.eventlog import EventLog
 
+from tests.conftest import DATA
+
 from .conftest import MANIFESTS, make_app, wait_for
 
 SIZE = (120, 36)
-EVENTS_MANIFEST = """\
-version: v1
-metadata: {name: monitored}
-audio: {sample_rate: 48000, block_size: 960, channels: 1}
-nodes:
-  - {id: gain, node_type: Gain, params: {db: -6.0}}
-  - {id: meter, node_type: LevelMeter, params: {every: 5}}
-connections:
-  - {from: input, to: gain}
-  - {from: gain, to: meter}
-  - {from: meter, to: output}
-"""
+EVENTS_MANIFEST = (DATA / "monitored.yaml").read_text()
 
 
 @pytest.fixture

@@ -403,17 +403,22 @@ def test_with_array_of_the_frames_own_buffer_is_the_frame_itself():
     assert isinstance(frame.with_array(buf), NumpyData) and not isinstance(frame, JsonData)
 
 
-@pytest.mark.parametrize("fuse", [True, False])
-def test_a_recording_replays_bit_for_bit_fused_as_it_was_recorded(tmp_path, fuse):
+def record_gains(path, fuse: bool) -> None:
+    """A second of noise through three gains, recorded (fused or not) into `path`."""
     m = chain(("a", "Gain", {"db": -3.1}), ("b", "Gain", {"db": -2.9}), ("c", "Gain", {"db": 0.7}))
     pipeline = rm.Pipeline.from_manifest(m)
     runner = StreamRunner(pipeline, make_source("noise", pipeline.manifest.audio),
                           make_sink("null", pipeline.manifest.output_format), duration=1.0,
                           fuse=fuse)
-    rec = Recorder(tmp_path / "rec", manifest_document=m).bind(runner)
+    rec = Recorder(path, manifest_document=m).bind(runner)
     runner.observer = rec
     rec.open()
     rec.close(runner.run())
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_a_recording_replays_bit_for_bit_fused_as_it_was_recorded(tmp_path, fuse):
+    record_gains(tmp_path / "rec", fuse)
     result = replay(tmp_path / "rec")
     recorded, _ = Recording(tmp_path / "rec").output()
     assert result.output.tobytes() == recorded.tobytes()
@@ -620,15 +625,7 @@ def test_gain_process_on_integer_pcm_outside_a_session_scales_exactly():
 
 
 def test_a_killed_unfused_recording_replays_unfused(tmp_path):
-    m = chain(("a", "Gain", {"db": -3.1}), ("b", "Gain", {"db": -2.9}), ("c", "Gain", {"db": 0.7}))
-    pipeline = rm.Pipeline.from_manifest(m)
-    runner = StreamRunner(pipeline, make_source("noise", pipeline.manifest.audio),
-                          make_sink("null", pipeline.manifest.output_format), duration=1.0,
-                          fuse=False)
-    rec = Recorder(tmp_path / "rec", manifest_document=m).bind(runner)
-    runner.observer = rec
-    rec.open()
-    rec.close(runner.run())
+    record_gains(tmp_path / "rec", fuse=False)
     (tmp_path / "rec" / "report.json").unlink()      # as a run killed before its report
     result = replay(tmp_path / "rec")
     recorded, _ = Recording(tmp_path / "rec").output()
