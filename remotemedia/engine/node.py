@@ -330,7 +330,7 @@ class Node:
         raise NotImplementedError
 
     def linear_gain(self) -> float:
-        """For a `linear_elementwise` node: the factor (a finite float, linear, not dB) it
+        """For a `linear_elementwise` node: the factor (a finite real number, linear, not dB) it
         multiplies every sample by now. The engine calls it once per block, so a factor that
         changes between blocks takes effect at the next block. NotImplementedError otherwise."""
         if self.linear_elementwise:
