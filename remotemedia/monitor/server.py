@@ -390,8 +390,10 @@ class Monitor(Snapshots):
     def _serve_commands(self, client: Client) -> None:
         """Run the client's waiting commands while its budgets last (module clients.py)."""
         while client.has_line and not client.closing:
-            if client.replies >= REPLY_QUEUE:
-                self._throttle(client, "unread")
+            if client.replies >= REPLY_QUEUE and (not self._send(client)
+                                                  or client.replies >= REPLY_QUEUE):
+                if client.sock.fileno() in self._clients:
+                    self._throttle(client, "unread")
                 return
             if client.budget <= 0 or self._tick_commands <= 0:
                 self._throttle(client, "budget")
@@ -473,6 +475,14 @@ class Monitor(Snapshots):
     def _flush(self, client: Client) -> None:
         """Write what the client's queue holds without blocking; wait for EVENT_WRITE if the
         kernel's buffer is full."""
+        if not self._send(client):
+            return
+        if client.has_line and client.replies < REPLY_QUEUE and client.throttled == "unread":
+            client.throttled = None      # it read its replies: serve it again (budget allowing)
+        self._watch(client)
+
+    def _send(self, client: Client) -> bool:
+        """Hand the kernel what it takes of the queue; False when the client has gone."""
         sock = client.sock
         while True:
             if not client.pending:
@@ -489,11 +499,9 @@ class Monitor(Snapshots):
                 # that quits) may still wait in our receive queue: carry it out first.
                 self._salvage(client)
                 self._drop_client(client)
-                return
+                return False
             client.pending = client.pending[sent:]
-        if client.has_line and client.replies < REPLY_QUEUE and client.throttled == "unread":
-            client.throttled = None      # it read its replies: serve it again (budget allowing)
-        self._watch(client)
+        return True
 
     def _watch(self, client: Client) -> None:
         """Select on what the client needs: reading unless a command waits unserved (then its

@@ -33,12 +33,13 @@ class Stream:
 
     def __init__(self, tmp_path: Path, *extra: str, env: dict | None = None,
                  monitor: str | None = "path", duration: str = "60",
-                 manifest_text: str = EVENTS_MANIFEST):
+                 manifest_text: str = EVENTS_MANIFEST,
+                 io: tuple[str, ...] = ("-i", "sine:440", "-o", "null", "--realtime")):
         manifest = tmp_path / "monitored.yaml"
         manifest.write_text(manifest_text)
         self.socket = tmp_path / "run.sock"
         args = [sys.executable, "-m", "remotemedia", "stream", "-m", str(manifest),
-                "-i", "sine:440", "-o", "null", "--realtime", "--duration", duration, "--json",
+                *io, "--duration", duration, "--json",
                 "--events", str(tmp_path / "events.jsonl"), *extra]
         if monitor == "path":
             args += ["--monitor", str(self.socket)]
