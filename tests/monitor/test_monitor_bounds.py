@@ -84,15 +84,15 @@ def test_a_flooding_client_costs_a_live_jack_run_no_blocks(tmp_path):
     (rc_idle, idle_report, err_idle), (rc, report, err) = results
     assert rc_idle == 0, err_idle
     assert rc == 0, err
-    mon = report["monitor"]
-    # the flood reached the monitor, and was held back
-    assert mon["commands"] >= 16 and mon["throttled_unread"] + mon["throttled_budget"] >= 1
-    assert mon["commands"] < 20_000
     xruns = sum(report["xruns"].values())
     idle_xruns = sum(idle_report["xruns"].values())
     assert report["drops"] <= idle_report["drops"] + 2, (report, idle_report)
     assert xruns <= idle_xruns + 4, (report["xruns"], idle_report["xruns"])
     assert report["frames_in"] == report["frames_out"] + report["drops"] + report["in_flight"]
+    mon = report["monitor"]
+    # the flood reached the monitor, and was held back
+    assert mon["commands"] >= 16 and mon["throttled_unread"] + mon["throttled_budget"] >= 1
+    assert mon["commands"] < 20_000
 
 
 def test_a_client_that_floods_and_reads_gets_every_reply_in_order(tmp_path):
