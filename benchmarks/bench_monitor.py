@@ -32,6 +32,7 @@ import glob
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -105,8 +106,6 @@ def phase_monitor(manifest, spec, seconds, sock: Path) -> dict:
 def phase_flood(manifest, spec, seconds, sock: Path, lines: int) -> dict:
     """A client that writes `lines` snapshot commands at once and never reads (on a thread:
     its sendall blocks while the monitor throttles it), kept connected until the run ends."""
-    import socket
-    import threading
     proc = subprocess.Popen(stream_args(manifest, spec, seconds, ["--monitor", str(sock)]),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_socket(proc)
@@ -191,6 +190,8 @@ def row(name: str, report: dict, base: dict | None) -> dict:
     if mon and mon.get("ticks"):
         wall = report["duration_s"]
         out["monitor_busy_s"] = mon["busy_s"]
+        out["monitor_busy_max_ms"] = round(1e3 * mon["busy_max_s"], 2) \
+            if "busy_max_s" in mon else None
         out["monitor_share_of_wall"] = round(mon["busy_s"] / wall, 5)
         out["monitor_vs_engine_time"] = round(mon["busy_s"] / mon["engine_s"], 3) \
             if mon.get("engine_s") else None
@@ -251,7 +252,8 @@ def main() -> int:
         mon = ""
         if "monitor_busy_s" in r:
             mon = (f"{r['monitor_busy_s']:.3f} s busy = {100 * r['monitor_share_of_wall']:.2f}%"
-                   f" of wall, {r['monitor_vs_engine_time']}x the engine's time; snapshots "
+                   f" of wall (longest {r['monitor_busy_max_ms']} ms), "
+                   f"{r['monitor_vs_engine_time']}x the engine's time; snapshots "
                    f"{r['snapshots_sent']} sent, {r['snapshots_dropped']} dropped")
         print(f"{r['phase']:16} {r['frames']:>6} {r['engine_p50_us']:>8.1f} "
               f"{r['engine_p99_us']:>8.1f} {r.get('p50_ratio', 1.0):>6.3f} "

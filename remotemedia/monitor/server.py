@@ -109,6 +109,7 @@ class Monitor(Snapshots):
         self.ticks = 0
         self.internal_errors = 0     # exceptions the monitor thread survived (see _serve)
         self.busy_s = 0.0            # time the monitor thread spent working (holding the GIL)
+        self.busy_max_s = 0.0        # the longest of those stretches: one wake-up or one tick
         self._clients: dict[int, Client] = {}
         self._tick_commands = TICK_COMMANDS   # commands all clients may still have served
         self._hello_line: bytes | None = None
@@ -273,13 +274,13 @@ class Monitor(Snapshots):
                 for key, mask in sel.select(timeout):
                     t0 = time.perf_counter()
                     self._ready(key, mask)
-                    self.busy_s += time.perf_counter() - t0
+                    self._busy(time.perf_counter() - t0)
                 now = time.monotonic()
                 if now >= next_tick:
                     self._wait_for_gap()
                     t0 = time.perf_counter()
                     self.tick()
-                    self.busy_s += time.perf_counter() - t0
+                    self._busy(time.perf_counter() - t0)
                     next_tick += period
                     if next_tick < now:    # fell behind (a stall): do not burst to catch up
                         next_tick = now + period
@@ -290,6 +291,11 @@ class Monitor(Snapshots):
                 self.internal_errors += 1
                 next_tick = time.monotonic() + period
         self._finish()
+
+    def _busy(self, seconds: float) -> None:
+        self.busy_s += seconds
+        if seconds > self.busy_max_s:
+            self.busy_max_s = seconds
 
     def _wait_for_gap(self) -> None:
         """Start a tick just after a block has left the engine, so the snapshot's work (about a
@@ -591,7 +597,8 @@ class Monitor(Snapshots):
     def counts(self) -> dict[str, int | float]:
         """The monitor's own counters (also in every snapshot and the final report).
         `busy_s`: seconds the monitor thread spent working (building, encoding and sending
-        snapshots, reading commands); `engine_s`: the engine's own time over the blocks folded
+        snapshots, reading commands), `busy_max_s` the longest single stretch of it (what the
+        audio thread may have waited for the interpreter at worst); `engine_s`: the engine's own time over the blocks folded
         so far (the sum of its per-block latencies), to set the first against."""
         return {"clients": len(self._clients), "clients_total": self.clients_total,
                 "clients_refused": self.clients_refused,
@@ -605,7 +612,7 @@ class Monitor(Snapshots):
                 "commands_unserved": self.commands_unserved,
                 "commands": self.commands, "bad_commands": self.bad_commands,
                 "ticks": self.ticks, "internal_errors": self.internal_errors,
-                "busy_s": round(self.busy_s, 6),
+                "busy_s": round(self.busy_s, 6), "busy_max_s": round(self.busy_max_s, 6),
                 "engine_s": round(self.engine_hist.sum_s, 6)}
 
     def _finish(self) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from remotemedia.monitor.client import MonitorClient
 from tests.monitor.test_monitor_stream import Stream, is_snapshot, read_until
-from tests.streaming.device_support import require_jack
+from tests.streaming.device_support import load_allowance, require_jack
 
 #: a LevelMeter reading on every 1 ms block: a thousand events a second in real time
 CHATTY_MANIFEST = """\
@@ -60,9 +60,10 @@ def _jack_stream(tmp_path: Path, name: str) -> Stream:
 @pytest.mark.device
 def test_a_flooding_client_costs_a_live_jack_run_no_blocks(tmp_path):
     """Two runs on the JACK server at the same time, one with an idle client and one with a
-    client writing 20,000 snapshot commands in one go and never reading: the flooded run drops
-    no more blocks and sees no more xruns than the idle one (give or take what a busy machine
-    does to either; before the bounds the flood cost 20-30 drops and as many xruns)."""
+    client writing 20,000 snapshot commands in one go and never reading. The monitor thread
+    never works for long at a stretch (before the bounds: about a second per 64 KiB read,
+    20-30 drops and as many xruns), and the flooded run loses no more blocks than the idle one
+    beside it, within what a loaded machine costs either (load_allowance)."""
     require_jack()
     idle = _jack_stream(tmp_path, "idle")
     flooded = _jack_stream(tmp_path, "flooded")
@@ -84,12 +85,15 @@ def test_a_flooding_client_costs_a_live_jack_run_no_blocks(tmp_path):
     (rc_idle, idle_report, err_idle), (rc, report, err) = results
     assert rc_idle == 0, err_idle
     assert rc == 0, err
-    xruns = sum(report["xruns"].values())
-    idle_xruns = sum(idle_report["xruns"].values())
-    assert report["drops"] <= idle_report["drops"] + 2, (report, idle_report)
-    assert xruns <= idle_xruns + 4, (report["xruns"], idle_report["xruns"])
-    assert report["frames_in"] == report["frames_out"] + report["drops"] + report["in_flight"]
     mon = report["monitor"]
+    # no stretch of monitor work as long as 5 blocks (bounded: about a millisecond)
+    assert mon["busy_max_s"] < 0.1, mon
+    frames = report["frames_in"]
+    assert report["drops"] <= idle_report["drops"] + load_allowance(frames), \
+        (report, idle_report)
+    assert sum(report["xruns"].values()) <= sum(idle_report["xruns"].values()) \
+        + load_allowance(frames), (report["xruns"], idle_report["xruns"])
+    assert frames == report["frames_out"] + report["drops"] + report["in_flight"]
     # the flood reached the monitor, and was held back
     assert mon["commands"] >= 16 and mon["throttled_unread"] + mon["throttled_budget"] >= 1
     assert mon["commands"] < 20_000
