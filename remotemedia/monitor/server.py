@@ -57,6 +57,14 @@ SEND_BUFFER = 64 * 1024
 #: how often the monitor looks for the end of a block before a tick (see _wait_for_gap)
 GAP_POLL_S = 0.001
 
+def _warm_up() -> None:
+    import numpy as np
+
+    from ..io.events import event_record  # noqa: F401  (imported here, not on the first event)
+    np.percentile(np.zeros(4), (50, 95, 99))
+    encode({"warm": [0.5, float("nan")]})
+
+
 def _peer_uid(sock: socket.socket) -> int | None:
     so_peercred = getattr(socket, "SO_PEERCRED", None)
     if so_peercred is None:
@@ -217,7 +225,11 @@ class Monitor(Snapshots):
         self._listener = listener
 
     def start(self) -> "Monitor":
-        """Start the monitor thread (socket served from then on)."""
+        """Start the monitor thread (socket served from then on). Call it before the audio
+        starts: it first pays, on the calling thread, the one-time costs of what the monitor
+        thread does later (numpy's first percentile took 20-60 ms holding the interpreter, an
+        import on the first event), so that they never fall inside a live run."""
+        _warm_up()
         self._thread = threading.Thread(target=self._serve, name="remotemedia-monitor",
                                         daemon=True)
         self._thread.start()
