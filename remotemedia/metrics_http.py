@@ -47,6 +47,8 @@ READ_TIMEOUT_S = 5.0
 REQUEST_DEADLINE_S = 10.0
 ACCEPTS_PER_S = 50.0
 COLLECT_EVERY_S = 0.25
+#: bytes of request (line and headers) read from one connection; beyond, the request ends
+MAX_REQUEST_BYTES = 16 * 1024
 
 
 class RunCollector:
@@ -128,8 +130,36 @@ class RunCollector:
                 yield family
 
 
+class _Limited:
+    """A connection's read side that ends after `limit` bytes: what a request may make the
+    server parse is bounded (http.client would take 100 header lines of 64 KiB each)."""
+
+    def __init__(self, raw, limit: int):
+        self._raw = raw
+        self._left = limit
+
+    def readline(self, size: int = -1) -> bytes:
+        size = self._left if size is None or size < 0 else min(size, self._left)
+        line = self._raw.readline(size) if size > 0 else b""
+        self._left -= len(line)
+        return line
+
+    def read(self, size: int = -1) -> bytes:
+        size = self._left if size is None or size < 0 else min(size, self._left)
+        data = self._raw.read(size) if size > 0 else b""
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._raw.close()
+
+
 class _QuietHandler(WSGIRequestHandler):
-    """One request per connection, no access log."""
+    """One request per connection, at most MAX_REQUEST_BYTES read, no access log."""
+
+    def setup(self):
+        super().setup()
+        self.rfile = _Limited(self.rfile, MAX_REQUEST_BYTES)
 
     def log_message(self, format, *args):
         """Log nothing."""

@@ -58,9 +58,10 @@ SEND_BUFFER = 64 * 1024
 GAP_POLL_S = 0.001
 
 def _warm_up() -> None:
-    import numpy as np
+    import importlib
 
-    from ..io.events import event_record  # noqa: F401  (imported here, not on the first event)
+    import numpy as np
+    importlib.import_module("..io.events", __package__)    # here, not on the first event
     np.percentile(np.zeros(4), (50, 95, 99))
     encode({"warm": [0.5, float("nan")]})
 
@@ -588,6 +589,14 @@ class Monitor(Snapshots):
         snapshot_message = self._snapshot()
         records += self._health_events(snapshot_message)
         clients = list(self._clients.values())
+        if len(records) > self.client_queue:
+            # More than any client's queue holds: only the newest are queued, the rest counted
+            # as dropped at once (a chatty graph times many clients stays a bounded tick).
+            lost = len(records) - self.client_queue
+            records = records[-self.client_queue:]
+            for client in clients:
+                client.events_dropped += lost
+            self.client_events_dropped += lost * len(clients)
         for record in records:
             for client in clients:
                 self._queue(client, "event", record)

@@ -211,6 +211,26 @@ def test_slowloris_clients_are_cut_off_and_bound_the_threads(metrics):
     assert _status(metrics.url) == 200
 
 
+def test_a_request_is_read_up_to_its_bound_and_no_further(metrics):
+    """Header lines of 60 KiB without end: the server parses MAX_REQUEST_BYTES, answers and
+    closes; the client cannot make it read and parse megabytes (http.client alone would take
+    100 such lines, 6 MB)."""
+    c = socket.create_connection(("127.0.0.1", metrics.port), timeout=30)
+    sent = 0
+    cap = 4 * 1024 * 1024
+    try:
+        c.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        line = b"X-Padding: " + b"p" * 60_000 + b"\r\n"
+        with pytest.raises(OSError):
+            while sent < cap:
+                c.sendall(line)
+                sent += len(line)
+    finally:
+        c.close()
+    assert sent < cap
+    assert _status(metrics.url) == 200
+
+
 def test_ipv6_loopback_url_has_brackets_and_no_warning():
     monitor = Monitor(runner=None)
     try:
