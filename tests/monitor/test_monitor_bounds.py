@@ -189,3 +189,34 @@ def test_ps_lists_a_run_that_has_emitted_thousands_of_events(tmp_path):
     finally:
         s.kill()
     assert rc == 0, err
+
+
+def test_a_client_that_does_not_read_its_replies_is_throttled_and_its_leftovers_bounded(
+        tmp_path):
+    s = Stream(tmp_path)
+    try:
+        s.wait_for_line(r"monitor: ")
+        flooder, sender = _flood(s.socket, 20_000)
+        with MonitorClient.attach(str(s.socket)) as watcher:
+            read_until(watcher, lambda m: is_snapshot(m)
+                       and m["monitor"]["throttled_unread"] >= 1,
+                       "the flooder to be throttled for not reading", timeout=60)
+            # it leaves with thousands of commands unread: a bounded few are run, the rest
+            # counted (its `stop`, had it sent one last, would be among the few)
+            flooder.shutdown(socket.SHUT_RDWR)      # (close() alone waits for its sender)
+            flooder.close()
+            snap = read_until(watcher, lambda m: is_snapshot(m)
+                              and m["monitor"]["clients"] == 1, "the flooder to be gone",
+                              timeout=60)
+            assert snap["state"] == "running"
+            watcher.send("stop")
+            read_until(watcher, lambda m: m.get("type") == "end", "the end message")
+        sender.join(30)
+        rc, report, err = s.finish()
+    finally:
+        s.kill()
+    assert rc == 0, err
+    mon = report["monitor"]
+    assert mon["commands_unserved"] > 0
+    assert mon["commands"] + mon["commands_unserved"] < 20_000
+    assert report["drops"] == 0

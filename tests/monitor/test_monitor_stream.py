@@ -99,7 +99,10 @@ def read_until(client: MonitorClient, predicate, what: str, timeout: float = 15.
         left = deadline - time.monotonic()
         if left <= 0:
             raise AssertionError(f"timed out waiting for {what}")
-        msg = client.read(timeout=left)
+        try:
+            msg = client.read(timeout=left)
+        except TimeoutError:
+            raise AssertionError(f"timed out waiting for {what}") from None
         if msg is None:
             raise AssertionError(f"the monitor closed before {what}")
         if predicate(msg):
