@@ -285,3 +285,31 @@ def test_cli_prints_a_bracketed_ipv6_url(tmp_path):
     assert rc == 0, err
     assert url.startswith("http://[::1]:") and url.endswith("/metrics")
     assert "warning" not in err
+
+
+def test_start_observers_says_the_warning_in_one_line_on_stderr(monkeypatch, capsys, tmp_path):
+    """The stream command's wiring: MetricsServer.warning reaches stderr, one line, after the
+    URL (the warning itself is made to fire here: binding beyond loopback is not for tests)."""
+    import argparse
+
+    from remotemedia.cli.observe import start_observers
+    from remotemedia.engine.session import Pipeline
+    from remotemedia.io.synth import SineSource
+    from remotemedia.io.virtual import NullSink
+    from remotemedia.runner import StreamRunner
+    from tests.conftest import MANIFESTS
+    monkeypatch.setattr(metrics_http, "exposure_warning",
+                        lambda host: f"warning: --metrics-host {host}: served to the network")
+    pipeline = Pipeline.from_manifest(MANIFESTS / "passthrough.yaml")
+    fmt = pipeline.manifest.audio
+    runner = StreamRunner(pipeline, SineSource(fmt), NullSink(fmt))
+    args = argparse.Namespace(monitor=None, metrics_port=0, metrics_host="127.0.0.1",
+                              manifest=str(MANIFESTS / "passthrough.yaml"))
+    observers = start_observers(args, runner, "sine", "null")
+    try:
+        err = capsys.readouterr().err.splitlines()
+    finally:
+        observers.close(None)
+    assert err[0].startswith("remotemedia: metrics: http://127.0.0.1:")
+    assert err[1] == "remotemedia: warning: --metrics-host 127.0.0.1: served to the network"
+    assert len(err) == 2
