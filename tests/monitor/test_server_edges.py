@@ -150,11 +150,24 @@ class _IdleRunner:
     session = None
 
 
+def _metrics_server(monkeypatch, deadline_s: float):
+    monkeypatch.setattr(metrics_http, "REQUEST_DEADLINE_S", deadline_s)
+    monitor = Monitor(runner=None)
+    return monitor, MetricsServer(_IdleRunner(), monitor, 0)
+
+
 @pytest.fixture
 def metrics(monkeypatch):
-    monkeypatch.setattr(metrics_http, "REQUEST_DEADLINE_S", 1.5)
-    monitor = Monitor(runner=None)
-    server = MetricsServer(_IdleRunner(), monitor, 0)
+    monitor, server = _metrics_server(monkeypatch, 60.0)
+    yield server
+    server.close()
+    monitor.close()
+
+
+@pytest.fixture
+def quick_metrics(monkeypatch):
+    """A metrics server that cuts a connection off after 1.5 s."""
+    monitor, server = _metrics_server(monkeypatch, 1.5)
     yield server
     server.close()
     monitor.close()
@@ -167,48 +180,69 @@ def _status(url: str) -> int:
         return exc.code
 
 
-def test_slowloris_clients_are_cut_off_and_bound_the_threads(metrics):
-    threads_before = threading.active_count()
-    assert _status(metrics.url) == 200
-    slow = []
-    for _ in range(metrics_http.MAX_CONNECTIONS):
-        c = socket.create_connection(("127.0.0.1", metrics.port), timeout=30)
-        c.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")     # and the rest never comes
-        slow.append(c)
-    wait_until(lambda: len(metrics._server.active) == metrics_http.MAX_CONNECTIONS,
-               "every handler to be taken", timeout=30)
-    # every handler is taken: the next connection is answered 503 at once, not queued
-    assert _status(metrics.url) == 503
-    assert metrics.counts()["refused_busy"] >= 1
-    assert threading.active_count() <= threads_before + metrics_http.MAX_CONNECTIONS
-    stop = threading.Event()
+class _Slowloris:
+    """`n` connections that send a request's first lines and then a byte every 0.3 s, never
+    idle long enough for a read timeout, never finishing."""
 
-    def trickle():                  # a byte now and then: never idle long enough to time out
-        while not stop.is_set():
-            for c in slow:
+    def __init__(self, port: int, n: int):
+        self.conns = []
+        for _ in range(n):
+            c = socket.create_connection(("127.0.0.1", port), timeout=30)
+            c.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            self.conns.append(c)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._trickle, daemon=True)
+        self._thread.start()
+
+    def _trickle(self):
+        while not self._stop.is_set():
+            for c in self.conns:
                 try:
                     c.send(b"X")
                 except OSError:
                     pass
-            stop.wait(0.3)
-    t = threading.Thread(target=trickle, daemon=True)
-    t.start()
-    try:
-        for c in slow:                           # the deadline ends each of them
-            c.settimeout(30)
+            self._stop.wait(0.3)
+
+    def wait_closed_by_server(self) -> None:
+        for c in self.conns:
             try:
                 while c.recv(4096):
                     pass
             except OSError:
                 pass
-        wait_until(lambda: not metrics._server.active, "the handlers to be free", timeout=30)
-    finally:
-        stop.set()
-        t.join(5)
-        for c in slow:
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for c in self.conns:
             c.close()
-    assert metrics.counts()["timed_out"] == metrics_http.MAX_CONNECTIONS
+
+
+def test_busy_handlers_bound_the_threads_and_refuse_more_at_once(metrics):
+    threads_before = threading.active_count()
     assert _status(metrics.url) == 200
+    slow = _Slowloris(metrics.port, metrics_http.MAX_CONNECTIONS)
+    try:
+        wait_until(lambda: len(metrics._server.active) == metrics_http.MAX_CONNECTIONS,
+                   "every handler to be taken", timeout=60)
+        # every handler is taken: the next connection is answered 503 at once, not queued
+        assert _status(metrics.url) == 503
+        assert metrics.counts()["refused_busy"] >= 1
+        assert threading.active_count() <= threads_before + metrics_http.MAX_CONNECTIONS + 1
+    finally:
+        slow.close()
+
+
+def test_slowloris_clients_are_cut_off_at_the_deadline(quick_metrics):
+    slow = _Slowloris(quick_metrics.port, metrics_http.MAX_CONNECTIONS)
+    try:
+        slow.wait_closed_by_server()             # the deadline ends each of them
+        wait_until(lambda: not quick_metrics._server.active, "the handlers to be free",
+                   timeout=60)
+    finally:
+        slow.close()
+    assert quick_metrics.counts()["timed_out"] == metrics_http.MAX_CONNECTIONS
+    assert _status(quick_metrics.url) == 200
 
 
 def test_a_request_is_read_up_to_its_bound_and_no_further(metrics):

@@ -18,7 +18,7 @@ from remotemedia.runner import StreamRunner
 from remotemedia.testing import one_node, wait_until
 from tests.conftest import MANIFESTS
 from tests.streaming.device_support import (JACK_PERIOD, assert_clean_under_load,  # noqa: F401
-                                            jack_device)
+                                            jack_device, load_allowance)
 
 pytestmark = pytest.mark.device
 
@@ -243,7 +243,8 @@ def test_stop_mid_run_accounts_for_every_frame(jack_device, mode):
     assert not thread.is_alive() and runner.error is None
     assert stats["stop_reason"] == "stopped"
     assert_accounted(stats)
-    assert stats["frames_out"] > 10 and stats["drops"] == 0
+    assert stats["frames_out"] > 10
+    assert stats["drops"] <= load_allowance(stats["frames_in"])   # late blocks skipped, counted
     # the meter's readings reached on_event on the runner's thread, one per frame, in order
     assert len(events) == stats["frames_out"] == stats["events_out"]
     assert [e.value["seq"] for e in events] == list(range(len(events)))
