@@ -567,6 +567,10 @@ def test_a_client_starts_and_stops_a_recording_of_the_running_stream(stream, tmp
                 return msg
 
     target = tmp_path / "rec"
+    while True:                       # until the run has started (a loaded machine is slow)
+        msg = json.loads(reader.readline())
+        if msg["type"] == "snapshot" and msg.get("stats") is not None:
+            break
     started = command({"cmd": "record", "action": "start", "path": str(target)})
     assert started["type"] == "reply", started
     again = command({"cmd": "record", "action": "start"})
