@@ -262,12 +262,12 @@ REFUSED_RETRY_S = 1.0
 BACKOFF_S = (0.01, 0.25)
 
 
-def connect(path: Path | str, timeout: float = 3.0, retry_s: float = CONNECT_RETRY_S) \
-        -> socket.socket:
+def connect(path: Path | str, timeout: float = 3.0, retry_s: float = CONNECT_RETRY_S,
+            refused_retry_s: float = REFUSED_RETRY_S) -> socket.socket:
     """A connected client socket. A full listen backlog (EAGAIN) is tried again for up to
     `retry_s` seconds and a refusal (ECONNREFUSED: the run is starting, or has ended) for up to
-    REFUSED_RETRY_S, with a doubling backoff from 10 to 250 ms. Raises UsageError (refused, no
-    permission, gone, still busy)."""
+    `refused_retry_s`, with a doubling backoff from 10 to 250 ms. Raises UsageError (refused,
+    no permission, gone, still busy)."""
     start = time.monotonic()
     delay = BACKOFF_S[0]
     while True:
@@ -281,7 +281,7 @@ def connect(path: Path | str, timeout: float = 3.0, retry_s: float = CONNECT_RET
             waited = time.monotonic() - start
             if (exc.errno == errno.EAGAIN and waited + delay <= retry_s) or \
                     (exc.errno == errno.ECONNREFUSED
-                     and waited + delay <= min(retry_s, REFUSED_RETRY_S)):
+                     and waited + delay <= refused_retry_s):
                 time.sleep(delay)
                 delay = min(2 * delay, BACKOFF_S[1])
                 continue

@@ -85,7 +85,7 @@ def test_connect_retries_a_socket_that_is_starting(tmp_path):
     timer = threading.Timer(0.2, listener.listen, args=(4,))
     timer.start()
     try:
-        s = protocol.connect(path)
+        s = protocol.connect(path, refused_retry_s=60)    # (however late the timer runs)
         s.close()
     finally:
         timer.join()
@@ -136,7 +136,7 @@ def test_connect_retries_a_full_backlog_and_gives_up_within_its_bound(tmp_path):
                 conn.close()
         thread = threading.Thread(target=drain)
         thread.start()
-        s = protocol.connect(path)               # waits for the accepts, then gets in
+        s = protocol.connect(path, retry_s=60)   # waits for the accepts, then gets in
         thread.join(30)
         s.close()
     finally:
