@@ -209,6 +209,9 @@ class StreamRunner:
         self.measure_levels = measure_levels
         #: optional per-block observer (a recorder, a tracer: see `BlockObserver`)
         self.observer = observer
+        #: called once the session and both ends are open, before the first block: a command
+        #: creates its output files here, after everything that can refuse the run
+        self.on_open = None
         #: optional `trace(node_id, process) -> process`, compiled into the session's schedule
         self.trace = trace
         #: fuse chains of linear nodes (Session's `fuse`)
@@ -269,6 +272,8 @@ class StreamRunner:
             self.source.attach(self.session)
             self.sink.attach(self.session)
             with self.session, self.source, self.sink:
+                if self.on_open is not None:
+                    self.on_open()   # what may be created only once the run stands
                 self._loop(self.session)
         except BaseException as exc:
             self.error = exc

@@ -230,26 +230,27 @@ class Tracer(BlockObserver):
         return out
 
     def write(self, path) -> int:
-        """Write the trace as JSON (strict RFC 8259); the number of events written."""
+        """Write the trace as JSON (strict RFC 8259) to `path`, created by io/safefile.py's
+        rules (never through a link this run did not make: UsageError); the number of events
+        written."""
         events = self.events()
         doc = {"traceEvents": events, "displayTimeUnit": "ms",
                "otherData": {"producer": "remotemedia", "clock": "perf_counter"}}
-        Path(path).write_text(json.dumps(doc, allow_nan=False, separators=(",", ":")))
+        from .io.safefile import write_output
+        write_output(path, "--trace", json.dumps(doc, allow_nan=False, separators=(",", ":")))
         return len(events)
 
 
 def check_trace_path(path: str) -> Path:
-    """--trace FILE: UsageError (exit 2) before the run when it cannot be written."""
+    """--trace FILE: UsageError (exit 2) before the run when it cannot be written; creates
+    nothing (io/safefile.py decides, as `write` will)."""
+    from .io.safefile import check_output
     p = Path(path)
     if p.is_dir():
         raise UsageError(f"--trace: {p} is a directory; give a file name")
     if not p.parent.is_dir():
         raise UsageError(f"--trace: directory {p.parent} does not exist")
-    try:
-        with open(p, "a"):
-            pass
-    except OSError as exc:
-        raise UsageError(f"--trace: cannot write {p}: {exc.strerror}") from None
+    check_output(p, "--trace")
     return p
 
 
