@@ -35,7 +35,7 @@ from .engine.data import NumpyData
 from .engine.errors import UsageError
 from .io.base import Sink, Source
 from .io.clock import Clock
-from .record import Recording
+from .recording import Recording
 from .runner import BlockObserver
 
 _LINE = re.compile(r"^\s*(b(?:lock)?\s*)?(\d+)\s*:\s*(\S+)\s*$")

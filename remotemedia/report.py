@@ -236,7 +236,7 @@ def render_stats(report: dict, out: Path) -> dict:
 def write_report(source, out=None) -> Path:
     """Write report.html and the figures for a recording directory or a saved JSON report;
     returns the HTML path. UsageError (exit 2) for a source that is neither."""
-    from .record import Recording, _read_json
+    from .recording import Recording, _read_json
     src = Path(source)
     if src.is_dir():
         rec = Recording(src)

@@ -380,3 +380,28 @@ class StreamRunner:
         self.source.extend_report(report)
         self.sink.extend_report(report)
         return report
+
+
+class Observers(BlockObserver):
+    """Several observers as one (a recorder and a tracer), called in order."""
+
+    def __init__(self, *observers):
+        self.observers = [o for o in observers if o is not None]
+
+    def block(self, seq, pts, block, arrival_s, lateness_s) -> None:
+        """Calls block() of each observer in order."""
+        for o in self.observers:
+            o.block(seq, pts, block, arrival_s, lateness_s)
+
+    def outputs(self, outputs, final) -> None:
+        """Calls outputs() of each observer in order."""
+        for o in self.observers:
+            o.outputs(outputs, final)
+
+
+def combine(*observers):
+    """None, the one observer given, or an `Observers` of several."""
+    present = [o for o in observers if o is not None]
+    if not present:
+        return None
+    return present[0] if len(present) == 1 else Observers(*present)

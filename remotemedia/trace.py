@@ -69,7 +69,7 @@ class Tracer(BlockObserver):
     def bind(self, runner) -> "Tracer":
         """Hooks into `runner` before its run: the session's node spans come to spans_for, and the
         tracer joins runner.observer. Returns self."""
-        from .record import combine
+        from .runner import combine
         self.runner = runner
         runner.trace = self.spans_for
         runner.observer = combine(runner.observer, self)

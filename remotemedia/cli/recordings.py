@@ -64,7 +64,7 @@ def cmd_replay(args) -> int:
     stdout. Returns 0; an unreadable recording or bad manifest raises
     UsageError/ManifestError (exit 2), a failure while replaying its RemoteMediaError (exit
     1)."""
-    from ..record import Recording
+    from ..recording import Recording
     from ..replay import (audio_difference, compare_results, event_differences,
                          format_comparison, replay)
     rec = Recording(args.directory)
