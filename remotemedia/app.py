@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import os
 import sys
 import time
 from datetime import datetime
@@ -533,10 +534,12 @@ class RemoteMediaApp(App[None]):
             self.notify("nothing to save yet: no run has started", severity="warning")
             return
         try:
+            from .io.safefile import write_output
             self.stats_dir.mkdir(parents=True, exist_ok=True)
             path = self._stats_path()
-            path.write_text(strictjson.dumps(report, indent=2) + "\n", encoding="utf-8")
-        except OSError as exc:
+            # never through a link someone else planted (io/safefile.py)
+            write_output(path, "stats", strictjson.dumps(report, indent=2) + "\n")
+        except (OSError, RemoteMediaError) as exc:
             self.notify(f"cannot save the stats: {exc}", severity="error", timeout=10,
                         markup=False)
             return
@@ -563,7 +566,7 @@ class RemoteMediaApp(App[None]):
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         path = self.stats_dir / f"remotemedia-stats-{stem}-{stamp}.json"
         n = 1
-        while path.exists():
+        while os.path.lexists(path):
             n += 1
             path = self.stats_dir / f"remotemedia-stats-{stem}-{stamp}-{n}.json"
         return path
@@ -591,7 +594,7 @@ class RemoteMediaApp(App[None]):
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         path = self.stats_dir / f"remotemedia-recording-{stem}-{stamp}"
         n = 1
-        while path.exists():
+        while os.path.lexists(path):
             n += 1
             path = self.stats_dir / f"remotemedia-recording-{stem}-{stamp}-{n}"
         try:
