@@ -68,6 +68,10 @@ def cmd_replay(args) -> int:
     from ..replay import (audio_difference, compare_results, event_differences,
                          format_comparison, replay)
     rec = Recording(args.directory)
+    if args.compare:
+        # refuse a bad --compare manifest now, before --output or --trace is written
+        from ..engine.session import Pipeline
+        Pipeline.from_manifest(args.compare, allow_import=args.allow_import)
     tracer = None
     if args.trace:
         from ..trace import Tracer, check_trace_path
