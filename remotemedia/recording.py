@@ -49,8 +49,7 @@ class Recording:
                 raise UsageError(f"{path} is not a recording: {name} is missing")
         self.path = path
         self.manifest = _read_json(path / "manifest.json")
-        self.report = _read_json(path / "report.json") if (path / "report.json").exists() \
-            else None
+        self.report = _read_report(path / "report.json")
         self.versions = _read_json(path / "versions.json") \
             if (path / "versions.json").exists() else {}
         self.timeline, self.node_ids = _read_timeline(path / "timeline.csv")
@@ -125,6 +124,17 @@ class Recording:
             return None
         data, rate = sf.read(str(p), dtype="float32", always_2d=True)
         return data, rate
+
+
+def _read_report(path: Path) -> dict | None:
+    """report.json, or None when the run never wrote it whole (killed, a full disk)."""
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return None   # cut while it was written: the recording reads as cut
+    return report if isinstance(report, dict) else None
 
 
 def _read_json(path: Path):

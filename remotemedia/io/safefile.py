@@ -349,9 +349,17 @@ class SafeDir:
         return os.fdopen(fd, "w", encoding="utf-8", newline="")
 
     def write(self, name: str, data: str | bytes, *, replace: bool = True) -> None:
-        """Write a whole small file `name` (str as UTF-8), replacing any entry there."""
-        with self.create(name, binary=True, replace=replace) as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        """Write a whole small file `name` (str as UTF-8), replacing any entry there. A write
+        that fails (a full disk) removes the part written and raises: no half file is left."""
+        try:
+            with self.create(name, binary=True, replace=replace) as f:
+                f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        except OSError:
+            try:
+                os.unlink(name, dir_fd=self.fd)
+            except OSError:
+                pass
+            raise
 
     def write_atomic(self, name: str, data: str | bytes) -> None:
         """Write `data` to a fresh temporary name in the directory, fsync it, and rename it over
