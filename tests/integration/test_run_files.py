@@ -20,7 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from remotemedia.record import FILES
-from tests.unit.test_safefile import as_nobody, fingerprint, needs_root, world  # noqa: F401
+from tests.unit import test_safefile as _safefile_tests
+from tests.unit.test_safefile import as_nobody, fingerprint, needs_root
+
+world = _safefile_tests.world   # the fixture: a /tmp-like folder another uid can reach
 
 ROOT = Path(__file__).resolve().parents[2]
 PASS = ROOT / "manifests" / "passthrough.yaml"
