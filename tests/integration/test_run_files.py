@@ -243,3 +243,38 @@ def test_a_refused_batch_or_report_makes_no_folder(tmp_path):
     assert sorted(p.name for p in shared.iterdir()) == ["summary.json"]
     assert (shared / "summary.json").read_text() == "{}"
     shutil.rmtree(shared)
+
+
+@needs_root
+@pytest.mark.parametrize("planted", ["their folder with a link in it", "a link as the folder"])
+def test_the_monitors_record_command_never_writes_through_a_planted_link(world, tmp_path,
+                                                                        planted):
+    """The monitor's `record` command (a client starting a recording of a running stream)
+    into pub/rec that another uid planted: an error reply naming why; nothing written there."""
+    import json
+    from tests.monitor import test_monitor_stream as monitor_tests
+    victim = world / "victim"
+    mine = world / "mine"
+    mine.mkdir()
+    before = fingerprint(victim)
+    rec = world / "pub" / "rec"
+    if planted == "a link as the folder":
+        as_nobody(f"ln -s {mine} {rec}")
+    else:
+        as_nobody(f"mkdir {rec} && ln -s {victim}.new {rec}/input.wav")
+    s = monitor_tests.Stream(tmp_path)
+    try:
+        s.wait_for_line(r"monitor: ")
+        raw, reader = monitor_tests.raw_client(s)
+        raw.sendall(json.dumps({"cmd": "record", "action": "start",
+                                "path": str(rec)}).encode() + b"\n")
+        while True:
+            msg = json.loads(reader.readline())
+            if msg["type"] in ("error", "reply"):
+                break
+        raw.close()
+    finally:
+        s.kill()
+    assert msg["type"] == "error" and str(rec) in msg["error"], msg
+    assert fingerprint(victim) == before
+    assert not Path(f"{victim}.new").exists() and list(mine.iterdir()) == []
