@@ -612,8 +612,8 @@ class Recorder(BlockObserver):
         summary = self.summary()
         if self.error is not None:
             summary["failed"] = one_line(str(self.error))   # a replay says where it was cut
-        if stats is not None and self._dir is not None:
-            report = dict(stats)
+        if self._dir is not None:   # always: its absence marks a recording that was cut
+            report = dict(stats or {})
             report["recording"] = summary
             try:
                 self._dir.write("report.json", strictjson.dumps(report, indent=2) + "\n",
