@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import os
 import sys
 import time
 from datetime import datetime
@@ -49,6 +48,7 @@ from .engine.session import Pipeline
 from .io.base import Sink, Source
 from .io.clock import Clock
 from .io.devices import DEFAULT_MODE   # sounddevice itself loads only when a device is used
+from .io.safefile import write_output   # never through a link someone else planted
 from .runner import FAILED, FINISHED, IDLE, RUNNING, Levels, StreamRunner
 from .tui.choices import io_choices
 from .tui.eventlog import EventFeed, EventLog
@@ -534,10 +534,8 @@ class RemoteMediaApp(App[None]):
             self.notify("nothing to save yet: no run has started", severity="warning")
             return
         try:
-            from .io.safefile import write_output
             self.stats_dir.mkdir(parents=True, exist_ok=True)
             path = self._stats_path()
-            # never through a link someone else planted (io/safefile.py)
             write_output(path, "stats", strictjson.dumps(report, indent=2) + "\n")
         except (OSError, RemoteMediaError) as exc:
             self.notify(f"cannot save the stats: {exc}", severity="error", timeout=10,
@@ -566,7 +564,7 @@ class RemoteMediaApp(App[None]):
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         path = self.stats_dir / f"remotemedia-stats-{stem}-{stamp}.json"
         n = 1
-        while os.path.lexists(path):
+        while path.exists():
             n += 1
             path = self.stats_dir / f"remotemedia-stats-{stem}-{stamp}-{n}.json"
         return path
@@ -594,7 +592,7 @@ class RemoteMediaApp(App[None]):
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         path = self.stats_dir / f"remotemedia-recording-{stem}-{stamp}"
         n = 1
-        while os.path.lexists(path):
+        while path.exists():
             n += 1
             path = self.stats_dir / f"remotemedia-recording-{stem}-{stamp}-{n}"
         try:
