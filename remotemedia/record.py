@@ -492,11 +492,7 @@ class Recorder(BlockObserver):
                 self._room.set()
                 if stopping:
                     return
-        except _WriteFailed as exc:   # reported by close(); the audio path never waits on it
-            self.accepting = False
-            self.error = exc
-            self._room.set()
-        except BaseException as exc:
+        except BaseException as exc:   # reported by close(); the audio path never waits on it
             self.accepting = False
             self.error = exc
             self._room.set()
@@ -544,27 +540,32 @@ class Recorder(BlockObserver):
         text = io.StringIO()
         writer = csv.writer(text)
         first_row = r
-        while r < end:
-            i = r % cap
-            row = self._rows[i]
-            n = row[2]
+        try:
+            while r < end:
+                i = r % cap
+                row = self._rows[i]
+                n = row[2]
+                with _naming(self, "input.wav"):
+                    self._in_file.write(self._slots[i][:n])
+                self._in_frames += n
+                if stream is not None and stream.outq is not None:
+                    k = row[0] & _SEQ_MASK
+                    if stream.play_tag[k] == row[0]:
+                        row[7] = float(stream.play_dac[k])
+                nodes = self._node_latencies(row[17])
+                writer.writerow([_cell(v) for v in row[:17]] + [_cell(v) for v in nodes])
+                self._rows[i] = None
+                r += 1
+                self._r = r   # the slot is free again
             with _naming(self, "input.wav"):
-                self._in_file.write(self._slots[i][:n])
-            self._in_frames += n
-            if stream is not None and stream.outq is not None:
-                k = row[0] & _SEQ_MASK
-                if stream.play_tag[k] == row[0]:
-                    row[7] = float(stream.play_dac[k])
-            nodes = self._node_latencies(row[17])
-            writer.writerow([_cell(v) for v in row[:17]] + [_cell(v) for v in nodes])
-            self._rows[i] = None
-            r += 1
-            self._r = r   # the slot is free again
-        with _naming(self, "input.wav"):
-            update_wav_header(self._in_file)
-        with _naming(self, "timeline.csv"):
-            _write_all(self._timeline_fd, text.getvalue().encode("utf-8"))
-        self.blocks_recorded += r - first_row
+                update_wav_header(self._in_file)
+        finally:
+            # the rows whose input is written, even when a later one failed (close() then
+            # finalizes input.wav at exactly those samples)
+            if r > first_row:
+                with _naming(self, "timeline.csv"):
+                    _write_all(self._timeline_fd, text.getvalue().encode("utf-8"))
+                self.blocks_recorded += r - first_row
 
     # -- the end -----------------------------------------------------------------------------------
     def stop(self) -> None:
