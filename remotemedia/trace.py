@@ -26,6 +26,7 @@ traced for an hour (180,000 blocks) keeps about 30 MB. Trace runs, not days.
 from __future__ import annotations
 
 import json
+import sys
 import math
 import time
 from pathlib import Path
@@ -236,16 +237,23 @@ class Tracer(BlockObserver):
         events = self.events()
         doc = {"traceEvents": events, "displayTimeUnit": "ms",
                "otherData": {"producer": "remotemedia", "clock": "perf_counter"}}
-        from .io.safefile import write_output
-        write_output(path, "--trace", json.dumps(doc, allow_nan=False, separators=(",", ":")))
+        text = json.dumps(doc, allow_nan=False, separators=(",", ":"))
+        if str(path) == "-":                 # stdout, as the CLI's `--trace -`
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+        else:
+            from .io.safefile import write_output
+            write_output(path, "--trace", text)
         return len(events)
 
 
 def check_trace_path(path: str) -> Path:
     """--trace FILE: UsageError (exit 2) before the run when it cannot be written; creates
-    nothing (io/safefile.py decides, as `write` will)."""
+    nothing (io/safefile.py decides, as `write` will). `-` is stdout."""
     from .io.safefile import check_output
     p = Path(path)
+    if path == "-":
+        return p
     if p.is_dir():
         raise UsageError(f"--trace: {p} is a directory; give a file name")
     if not p.parent.is_dir():
