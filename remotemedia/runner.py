@@ -209,6 +209,9 @@ class StreamRunner:
         self.measure_levels = measure_levels
         #: optional per-block observer (a recorder, a tracer: see `BlockObserver`)
         self.observer = observer
+        #: called once the session and both ends are open, before the first block: a command
+        #: creates its output files here, after everything that can refuse the run
+        self.on_open = None
         #: optional `trace(node_id, process) -> process`, compiled into the session's schedule
         self.trace = trace
         #: fuse chains of linear nodes (Session's `fuse`)
@@ -269,6 +272,8 @@ class StreamRunner:
             self.source.attach(self.session)
             self.sink.attach(self.session)
             with self.session, self.source, self.sink:
+                if self.on_open is not None:
+                    self.on_open()   # what may be created only once the run stands
                 self._loop(self.session)
         except BaseException as exc:
             self.error = exc
@@ -375,3 +380,28 @@ class StreamRunner:
         self.source.extend_report(report)
         self.sink.extend_report(report)
         return report
+
+
+class Observers(BlockObserver):
+    """Several observers as one (a recorder and a tracer), called in order."""
+
+    def __init__(self, *observers):
+        self.observers = [o for o in observers if o is not None]
+
+    def block(self, seq, pts, block, arrival_s, lateness_s) -> None:
+        """Calls block() of each observer in order."""
+        for o in self.observers:
+            o.block(seq, pts, block, arrival_s, lateness_s)
+
+    def outputs(self, outputs, final) -> None:
+        """Calls outputs() of each observer in order."""
+        for o in self.observers:
+            o.outputs(outputs, final)
+
+
+def combine(*observers):
+    """None, the one observer given, or an `Observers` of several."""
+    present = [o for o in observers if o is not None]
+    if not present:
+        return None
+    return present[0] if len(present) == 1 else Observers(*present)

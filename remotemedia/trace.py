@@ -70,7 +70,7 @@ class Tracer(BlockObserver):
     def bind(self, runner) -> "Tracer":
         """Hooks into `runner` before its run: the session's node spans come to spans_for, and the
         tracer joins runner.observer. Returns self."""
-        from .record import combine
+        from .runner import combine
         self.runner = runner
         runner.trace = self.spans_for
         runner.observer = combine(runner.observer, self)
@@ -231,7 +231,9 @@ class Tracer(BlockObserver):
         return out
 
     def write(self, path) -> int:
-        """Write the trace as JSON (strict RFC 8259); the number of events written."""
+        """Write the trace as JSON (strict RFC 8259) to `path`, created by io/safefile.py's
+        rules (never through a link this run did not make: UsageError); the number of events
+        written."""
         events = self.events()
         doc = {"traceEvents": events, "displayTimeUnit": "ms",
                "otherData": {"producer": "remotemedia", "clock": "perf_counter"}}
@@ -240,13 +242,15 @@ class Tracer(BlockObserver):
             sys.stdout.write(text + "\n")
             sys.stdout.flush()
         else:
-            Path(path).write_text(text)
+            from .io.safefile import write_output
+            write_output(path, "--trace", text)
         return len(events)
 
 
 def check_trace_path(path: str) -> Path:
-    """--trace FILE: UsageError (exit 2) before the run when it cannot be written. `-` is
-    stdout."""
+    """--trace FILE: UsageError (exit 2) before the run when it cannot be written; creates
+    nothing (io/safefile.py decides, as `write` will). `-` is stdout."""
+    from .io.safefile import check_output
     p = Path(path)
     if path == "-":
         return p
@@ -254,11 +258,7 @@ def check_trace_path(path: str) -> Path:
         raise UsageError(f"--trace: {p} is a directory; give a file name")
     if not p.parent.is_dir():
         raise UsageError(f"--trace: directory {p.parent} does not exist")
-    try:
-        with open(p, "a"):
-            pass
-    except OSError as exc:
-        raise UsageError(f"--trace: cannot write {p}: {exc.strerror}") from None
+    check_output(p, "--trace")
     return p
 
 

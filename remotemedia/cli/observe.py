@@ -164,6 +164,8 @@ def _finish_observers(stats, recorder, tracer, args):
         try:
             count = tracer.write(args.trace)
             _note(f"trace: {count} events in {args.trace}")
+        except RemoteMediaError as exc:
+            failure = failure or exc
         except OSError as exc:
             failure = failure or RemoteMediaError(f"--trace: cannot write {args.trace}: "
                                                   f"{exc.strerror}")

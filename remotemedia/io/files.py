@@ -183,6 +183,8 @@ class WavSink(Sink):
         if not os.access(parent, os.W_OK) or (self.path.exists()
                                               and not os.access(self.path, os.W_OK)):
             raise UsageError(f"output file is not writable: {self.path}")
+        from .safefile import check_output
+        check_output(self.path, "--output")   # a planted link or someone else's file: refused
         self.channels = fmt.channels or 1
         self.samples_written = 0
         self._file: sf.SoundFile | None = None
@@ -192,14 +194,18 @@ class WavSink(Sink):
         return [("--output", self.path)]
 
     def open(self) -> None:
-        """Create the file (RF64 that becomes plain WAV under 4 GiB); UsageError (exit 2) if it
-        cannot be created."""
+        """Create the file (RF64 that becomes plain WAV under 4 GiB) by io/safefile.py's rules
+        (an existing file of this user's is replaced; a link planted by someone else is
+        refused); UsageError (exit 2) if it cannot be created."""
+        from .safefile import open_output_fd
         rf64 = self.subtype not in _NO_RF64
+        fd = open_output_fd(self.path, "--output")   # never through a planted link
         try:
-            self._file = sf.SoundFile(_fs(self.path), "w", samplerate=self.format.sample_rate,
+            self._file = sf.SoundFile(fd, "w", samplerate=self.format.sample_rate,
                                       channels=self.channels, subtype=self.subtype,
-                                      format="RF64" if rf64 else "WAV")
+                                      format="RF64" if rf64 else "WAV", closefd=True)
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
+            os.close(fd)
             raise UsageError(f"cannot create {self.path}: {one_line(exc)}") from exc
         if rf64:
             sf._snd.sf_command(self._file._file, _SFC_RF64_AUTO_DOWNGRADE, sf._ffi.NULL,

@@ -127,6 +127,8 @@ class RawSink(Sink):
                 raise UsageError(f"output directory does not exist: {parent}")
             if Path(target).is_dir():
                 raise UsageError(f"output is a directory: {target}")
+            from .safefile import check_output
+            check_output(target, "--output")
         self._fd: int | None = None
         self._owns_fd = False
 
@@ -145,10 +147,9 @@ class RawSink(Sink):
             sys.stdout.flush()
             self._fd = sys.stdout.fileno()
         else:
-            try:
-                self._fd = os.open(self.target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            except OSError as exc:
-                raise UsageError(f"cannot create {self.target}: {exc.strerror}") from exc
+            from .safefile import open_output_fd
+            # never through a link someone else planted; a FIFO is opened as it is
+            self._fd = open_output_fd(self.target, "--output")
             self._owns_fd = True
 
     def write(self, frame) -> None:
