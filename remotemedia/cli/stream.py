@@ -137,6 +137,9 @@ def _file_format(spec: str, manifest) -> dict:
         return {}
     from ..engine.node import AudioFormat
     from ..io.files import WavSource
+    from ..io.registry import sources
+    if sources.names_extension(arg):
+        return {}   # a plugin's reader for this extension: it is not libsndfile's to probe
     source = WavSource(os.path.expanduser(arg), AudioFormat())  # UsageError if unreadable
     own = {"sample_rate": source.samplerate, "channels": source.channels}
     return {k: v for k, v in own.items() if k in manifest.weak_audio}
