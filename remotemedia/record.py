@@ -51,7 +51,7 @@ import numpy as np
 from .engine import strictjson
 from .engine.data import NumpyData
 from .engine.errors import RemoteMediaError, UsageError
-from .runner import BlockObserver
+from .observers import Observer
 
 #: blocks of room between the runner and the writer thread (5.12 s at 960 samples / 48 kHz)
 RING_BLOCKS = 256
@@ -163,7 +163,7 @@ def prepare_directory(directory) -> Path:
     return path
 
 
-class Recorder(BlockObserver):
+class Recorder(Observer):
     """Records a run into `directory` (see the module doc). `bind(runner)` before the run,
     `open()`, then `close(stats)` after it. `manifest_document`: the raw manifest mapping,
     written resolved into manifest.json.
@@ -268,6 +268,14 @@ class Recorder(BlockObserver):
         return list(self.manifest.order)
 
     # -- the runner's thread: copy and note, nothing else -----------------------------------------
+    def block_in(self, event) -> None:
+        """Observer hook (observers.BlockIn): block() with the event's fields."""
+        self.block(event.seq, event.pts, event.block, event.arrival_s, event.lateness_s)
+
+    def block_out(self, event) -> None:
+        """Observer hook (observers.BlockOut): outputs() with the event's fields."""
+        self.outputs(event.outputs, event.final)
+
     def block(self, seq, pts, block, arrival_s, lateness_s) -> None:
         """Copies the input block into the ring for the writer thread and starts its timeline row.
         Runs on the runner thread (or the audio callback); never blocks in a realtime run: a full
@@ -532,31 +540,6 @@ def _cell(value):
     if isinstance(value, float):
         return "" if math.isnan(value) else repr(value)
     return value
-
-
-class Observers(BlockObserver):
-    """Several observers as one (a recorder and a tracer), called in order."""
-
-    def __init__(self, *observers):
-        self.observers = [o for o in observers if o is not None]
-
-    def block(self, seq, pts, block, arrival_s, lateness_s) -> None:
-        """Calls block() of each observer in order."""
-        for o in self.observers:
-            o.block(seq, pts, block, arrival_s, lateness_s)
-
-    def outputs(self, outputs, final) -> None:
-        """Calls outputs() of each observer in order."""
-        for o in self.observers:
-            o.outputs(outputs, final)
-
-
-def combine(*observers):
-    """None, the one observer given, or an `Observers` of several."""
-    present = [o for o in observers if o is not None]
-    if not present:
-        return None
-    return present[0] if len(present) == 1 else Observers(*present)
 
 
 # -- reading a recording back ----------------------------------------------------------------------

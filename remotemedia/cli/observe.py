@@ -30,8 +30,6 @@ class _Observers:
             if args["action"] == "start":
                 if self.recorder is not None:
                     raise ValueError(f"already recording to {self.recorder.path}")
-                if runner.observer is not None:
-                    raise ValueError("this run already records or traces (--record/--trace)")
                 if runner.source.runs_schedule:
                     raise ValueError("callback mode pushes blocks in the audio callback: "
                                      "recording needs --mode queued")
@@ -44,7 +42,7 @@ class _Observers:
                     manifest_path)[0]).bind(runner)
                 recorder.open()
                 self.recorder = recorder
-                runner.observer = recorder       # read by the runner at its next block
+                runner.observers.join(recorder)  # told from the runner's next block on
                 return {"recording": str(recorder.path)}
             return self._stop_recording(runner.stats() if runner.session is not None
                                         else None)
@@ -55,8 +53,8 @@ class _Observers:
         recorder, self.recorder = self.recorder, None
         if recorder is None:
             raise ValueError("not recording")
-        if recorder.runner is not None and recorder.runner.observer is recorder:
-            recorder.runner.observer = None
+        if recorder.runner is not None:
+            recorder.runner.observers.leave(recorder)
         recorder.stop()
         summary = recorder.close(stats)
         return {"recorded": str(recorder.path), "blocks_recorded": summary["blocks_recorded"]}
@@ -135,7 +133,7 @@ def _observers(args, runner, source):
                              "--mode queued")
         document, _ = read_manifest_document(args.manifest)
         recorder = Recorder(args.record, manifest_document=document).bind(runner)
-        runner.observer = recorder
+        runner.observers.join(recorder)
     if getattr(args, "trace", None):
         from ..trace import Tracer, check_trace_path
         check_trace_path(args.trace)
