@@ -180,12 +180,11 @@ class ObserverRegistry:
         self._load()
         return tuple(sorted(self._factories))
 
-    def make(self, spec: str, runner) -> Observer:
-        """The observer `NAME[:ARG]` asks for, made for `runner`. UsageError (exit 2) for an
-        unknown name (with a "did you mean") or what the factory refuses as ValueError."""
+    def check(self, spec: str) -> Callable:
+        """The factory `NAME[:ARG]` names, to check a command line before anything opens.
+        UsageError (exit 2) for an unknown name, with a "did you mean" for a near miss."""
         self._load()
-        name, sep, arg = spec.partition(":")
-        key = name.strip().lower()
+        key = spec.partition(":")[0].strip().lower()
         factory = self._factories.get(key)
         if factory is None:
             known = sorted(self._factories)
@@ -193,6 +192,13 @@ class ObserverRegistry:
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             listed = ", ".join(known) if known else "none is installed"
             raise UsageError(f"unknown observer '{spec}'{hint}; known: {listed}")
+        return factory
+
+    def make(self, spec: str, runner) -> Observer:
+        """The observer `NAME[:ARG]` asks for, made for `runner`. UsageError (exit 2) for an
+        unknown name (check()) or what the factory refuses as ValueError."""
+        factory = self.check(spec)
+        name, sep, arg = spec.partition(":")
         try:
             return factory(runner, arg if sep else None)
         except ValueError as exc:

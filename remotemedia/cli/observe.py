@@ -1,6 +1,7 @@
 """What watches a `stream` run besides its report: the monitor socket and Prometheus
-endpoint (--monitor, --metrics-port), the recorder and tracer (--record, --trace), and the
-arrival timeline of --arrivals.
+endpoint (--monitor, --metrics-port), the recorder and tracer (--record, --trace) and the
+plugins' observers (--observe), each joining the runner's observer list, and the arrival
+timeline of --arrivals.
 """
 
 from __future__ import annotations
@@ -121,8 +122,18 @@ def _arrivals_clock(args, source, manifest):
     return ArrivalClock(arrivals, a.block_size / a.sample_rate, realtime=bool(args.realtime))
 
 
+def check_observers(args) -> None:
+    """Every --observe names a known kind (UsageError, exit 2, before anything opens)."""
+    if getattr(args, "observe", None):
+        from ..observers import observer_kinds
+        for spec in args.observe:
+            observer_kinds.check(spec)
+
+
 def _observers(args, runner, source):
-    """The Recorder and the Tracer that --record and --trace ask for (each None if not)."""
+    """The Recorder and the Tracer that --record and --trace ask for (each None if not), each
+    joined to `runner.observers`, and the kinds --observe names (observers.observer_kinds).
+    UsageError (exit 2) for an unknown kind or one that refuses its argument."""
     recorder = tracer = None
     if getattr(args, "record", None):
         from ..engine.manifest import read_manifest_document
@@ -138,6 +149,9 @@ def _observers(args, runner, source):
         from ..trace import Tracer, check_trace_path
         check_trace_path(args.trace)
         tracer = Tracer().bind(runner)
+    for spec in getattr(args, "observe", None) or ():
+        from ..observers import observer_kinds
+        runner.observers.join(observer_kinds.make(spec, runner))
     return recorder, tracer
 
 

@@ -15,7 +15,8 @@ from ..engine import strictjson
 from ..engine.errors import RemoteMediaError, UsageError
 from ..io.events import event_record, json_default as _json_default
 from .common import EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, PROG, STOP_REASON, _error, _note, _print_stdout
-from .observe import _arrivals_clock, _finish_observers, _observers, start_observers
+from .observe import (_arrivals_clock, _finish_observers, _observers, check_observers,
+                      start_observers)
 from .paths import _named, _recording_files, check_paths
 
 
@@ -65,6 +66,7 @@ def cmd_stream(args) -> int:
     check_paths(reads=source.reads() + _named("--arrivals", args.arrivals),
                 writes=sink.writes() + _named("--events", args.events)
                 + _named("--trace", args.trace) + _recording_files(args.record))
+    check_observers(args)
     _watch_devices(source, sink, args.reconnect)
     sink_on_stdout = sink.uses_stdout
     events = _open_events(args.events, sink_on_stdout)

@@ -1,5 +1,5 @@
-"""A third party adds a source scheme and a sink file extension with nothing but an installed
-distribution's entry points, and a user runs both from the command line.
+"""A third party adds a source scheme, a sink file extension and an observer kind with nothing
+but an installed distribution's entry points, and a user runs them from the command line.
 
 The distribution is a throwaway: a directory holding `rm_ramp_plugin-0.1.dist-info/` (METADATA,
 entry_points.txt) and the module, put on the PYTHONPATH of the `remotemedia` subprocess, which
@@ -21,12 +21,16 @@ ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "manifests" / "passthrough.yaml"
 
 MODULE = textwrap.dedent('''
-    """rm_ramp_plugin: `ramp:BLOCKS` (blocks whose samples all equal the block's number) and
-    `file:PATH.levels` (one line per block: pts and the block's mean)."""
+    """rm_ramp_plugin: `ramp:BLOCKS` (blocks whose samples all equal the block's number),
+    `file:PATH.levels` (one line per block: pts and the block's mean) and the observer
+    `count:PATH`."""
+    import json
+
     import numpy as np
 
     from remotemedia.engine.errors import RemoteMediaError
     from remotemedia.io.base import Sink, Source
+    from remotemedia.observers import Observer
 
 
     class RampSource(Source):
@@ -81,6 +85,37 @@ MODULE = textwrap.dedent('''
 
     def register_sinks(registry):
         registry.add_extension(".levels", make_levels)
+
+
+    class Count(Observer):
+        """`count:PATH`: at the end, how many blocks went in and out, and the report's count."""
+
+        def __init__(self, path):
+            self.path, self.seen = path, {"in": 0, "out": 0, "final": 0, "started": 0}
+
+        def run_started(self, event):
+            self.seen["started"] += 1
+
+        def block_in(self, event):
+            self.seen["in"] += 1
+
+        def block_out(self, event):
+            self.seen["final" if event.final else "out"] += 1
+
+        def run_ended(self, event):
+            with open(self.path, "w", encoding="utf-8") as f:
+                json.dump({**self.seen, "frames_in": event.stats["frames_in"],
+                           "error": event.error is not None}, f)
+
+
+    def make_count(runner, arg):
+        if not arg:
+            raise ValueError("count needs a path, as in count:blocks.json")
+        return Count(arg)
+
+
+    def register_observers(registry):
+        registry.register("count", make_count)
 ''')
 
 ENTRY_POINTS = textwrap.dedent('''
@@ -89,6 +124,9 @@ ENTRY_POINTS = textwrap.dedent('''
 
     [remotemedia.sinks]
     levels = rm_ramp_plugin:register_sinks
+
+    [remotemedia.observers]
+    count = rm_ramp_plugin:register_observers
 ''')
 
 
@@ -165,3 +203,28 @@ def test_a_plugin_that_fails_to_load_is_named_on_one_line(tmp_path):
     last = done.stderr.strip().splitlines()[-1]
     assert "remotemedia.sources entry point 'ramp'" in last and "no ramp today" in last
     assert "Traceback" not in done.stderr
+
+
+def test_a_plugin_observer_watches_the_run_beside_the_trace(site, tmp_path):
+    counted, trace = tmp_path / "count.json", tmp_path / "trace.json"
+    done = stream(site, "-i", "ramp:5", "-o", "null", "--observe", f"count:{counted}",
+                  "--trace", str(trace), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(counted.read_text()) == {"in": 5, "out": 5, "final": 1, "started": 1,
+                                               "frames_in": 5, "error": False}
+    spans = [e for e in json.loads(trace.read_text())["traceEvents"]
+             if e.get("name", "").startswith("block ")]
+    assert len(spans) == 5                       # the tracer saw the same run
+
+
+def test_an_unknown_or_refusing_observer_is_bad_input(site, tmp_path):
+    events = tmp_path / "events.jsonl"
+    near = stream(site, "-i", "ramp:2", "-o", "null", "--observe", "cuont:x",
+                  "--events", str(events), cwd=tmp_path)
+    assert near.returncode == 2 and "unknown observer 'cuont:x' (did you mean 'count'?)" \
+        in near.stderr
+    assert not events.exists()                   # refused before anything was opened
+    bare = stream(site, "-i", "ramp:2", "-o", "null", "--observe", "count", cwd=tmp_path)
+    assert bare.returncode == 2
+    assert "bad observer 'count': count needs a path" in bare.stderr
+    assert "Traceback" not in near.stderr + bare.stderr
