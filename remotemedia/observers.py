@@ -1,5 +1,6 @@
 """Observers: any number of parties watching one run (a tracer, a recorder, the monitor's
-recording, the TUI's, a plugin's), told what happens as small frozen events.
+recording, the TUI's, a plugin's), told what happens as small immutable events (frozen
+dataclasses; the two made per block are named tuples, which cost less to make).
 
     class Counter(Observer):
         def block_in(self, event):           # BlockIn, before the push
@@ -19,8 +20,9 @@ The runner (runner.py) owns an `ObserverList` and tells its members, in the orde
 
 block_in and block_out run on the audio path: they must return quickly and never block (a
 recorder copies the block into a ring its own thread writes). What an observer raises ends the
-run as a node's error would. With no member the runner allocates nothing per block: it reads the
-list's `members` tuple, which join() and leave() replace whole, so the runner takes no lock.
+run as a node's error would. With no member the runner allocates nothing per block: it reads one
+attribute of the list per hook (`tell_block_in`, None), which join() and leave() replace, so
+the runner takes no lock.
 
 Observer kinds that a run can ask for by name (`stream --observe NAME[:ARG]`) register in
 `observer_kinds`, from the entry point group `remotemedia.observers`: each entry point names a
@@ -33,7 +35,7 @@ from __future__ import annotations
 import difflib
 import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -51,13 +53,16 @@ class RunStarted:
     runner: object
 
 
-@dataclass(frozen=True, slots=True)
-class BlockIn:
+class BlockIn(NamedTuple):
     """Block `seq` is about to be pushed. `block`: the ndarray (samples,) or (samples,
     channels) entering the graph (read it now: the engine may write it in place after the
     push); `pts` in samples; `arrival_s`: the run clock's now() in seconds since start (real
     for devices, simulated otherwise); `lateness_s`: how late the runner's clock released it
-    (0.0 when the source paces itself)."""
+    (0.0 when the source paces itself).
+
+    Immutable, like every event here; a named tuple rather than a frozen dataclass because it
+    is made once per block on the audio path, where a frozen dataclass's __init__ (one
+    object.__setattr__ per field) costs several times as much."""
 
     seq: int
     pts: int
@@ -66,10 +71,10 @@ class BlockIn:
     lateness_s: float
 
 
-@dataclass(frozen=True, slots=True)
-class BlockOut:
+class BlockOut(NamedTuple):
     """What came out of `output` for the last push: `outputs`, a list of RuntimeData (audio
-    frames and events); `final` for the push of end_of_stream at the end of the run."""
+    frames and events); `final` for the push of end_of_stream at the end of the run. A named
+    tuple, as BlockIn is."""
 
     outputs: list
     final: bool
@@ -102,13 +107,17 @@ class Observer:
 
 
 class ObserverList:
-    """The observers of one run, in the order they joined. `members` is a tuple the runner
-    reads once per block; join() and leave() (any thread) replace it whole."""
+    """The observers of one run, in the order they joined. join() and leave() (any thread)
+    replace `members` whole, and with it `tell_block_in` and `tell_block_out`: None with no
+    member, the member's own bound method with one, a loop over the members with more. The
+    runner reads one of these attributes per hook and per block and takes no lock."""
 
-    __slots__ = ("members", "_lock")
+    __slots__ = ("members", "tell_block_in", "tell_block_out", "_lock")
 
     def __init__(self, observers=()):
         self.members: tuple = ()
+        self.tell_block_in: Callable[[BlockIn], None] | None = None
+        self.tell_block_out: Callable[[BlockOut], None] | None = None
         self._lock = threading.Lock()
         for observer in observers:
             self.join(observer)
@@ -119,7 +128,7 @@ class ObserverList:
         with self._lock:
             if any(o is observer for o in self.members):
                 raise ValueError(f"{observer!r} already observes this run")
-            self.members = (*self.members, observer)
+            self._set((*self.members, observer))
         return observer
 
     def leave(self, observer) -> bool:
@@ -128,8 +137,14 @@ class ObserverList:
         with self._lock:
             kept = tuple(o for o in self.members if o is not observer)
             left = len(kept) != len(self.members)
-            self.members = kept
+            self._set(kept)
         return left
+
+    def _set(self, members: tuple) -> None:
+        # the tellers first, members last: a reader never sees members without their tellers
+        self.tell_block_in = _teller([o.block_in for o in members])
+        self.tell_block_out = _teller([o.block_out for o in members])
+        self.members = members
 
     def find(self, cls: type) -> list:
         """The members that are instances of `cls`, in order."""
@@ -146,6 +161,21 @@ class ObserverList:
 
     def __repr__(self) -> str:
         return f"ObserverList({list(self.members)!r})"
+
+
+def _teller(hooks: list):
+    """None for no hook, the hook itself for one (one call per block, as with no list at
+    all), else a function that calls each in order."""
+    if not hooks:
+        return None
+    if len(hooks) == 1:
+        return hooks[0]
+    hooks = tuple(hooks)
+
+    def tell(event):
+        for hook in hooks:
+            hook(event)
+    return tell
 
 
 # -- named kinds ----------------------------------------------------------------------------------
