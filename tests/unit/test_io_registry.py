@@ -110,3 +110,16 @@ def test_a_registry_without_a_kind_for_a_file_says_so():
     assert reg.extension("x.anything").name == ANY_EXTENSION
     with pytest.raises(KeyError):
         reg.remove(".wav")
+
+
+def test_an_install_without_the_entry_points_still_gets_the_built_ins_first():
+    # metadata made before the groups were declared (an old editable install): the built-ins
+    # register all the same, and before any plugin's kinds
+    reg = EndRegistry("input", "remotemedia.test-no-such-group")
+    assert [k.name for k in reg.schemes()][:3] == ["default", "virtual", "file"]
+    assert reg.extension("x.flac").name == ANY_EXTENSION
+
+
+def test_the_registries_are_exported_from_remotemedia_io():
+    import remotemedia.io as io
+    assert io.sources is sources and io.sinks is sinks
