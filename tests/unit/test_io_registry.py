@@ -27,9 +27,10 @@ def test_the_built_ins_are_declared_as_entry_points_like_a_plugins():
 
 
 def test_the_lists_users_see_are_the_registries_in_order():
-    assert spec_module.SOURCE_SPECS == ("default", "virtual", "file:PATH", "raw:-", "sine:FREQ",
-                                        "chirp", "noise", "silence")
-    assert spec_module.SINK_SPECS == ("default", "virtual", "file:PATH.wav", "raw:-", "null")
+    assert spec_module.SOURCE_SPECS == ("default", "virtual", "file:PATH", "PATH", "raw:-",
+                                        "sine:FREQ", "chirp", "noise", "silence")
+    assert spec_module.SINK_SPECS == ("default", "virtual", "file:PATH.wav", "PATH.wav",
+                                      "raw:-", "null")
     assert sources.scheme("device") is not None and sources.scheme("DEVICE") is not None
     assert sources.generators() == ("sine", "chirp", "noise", "silence")
 
@@ -123,3 +124,12 @@ def test_an_install_without_the_entry_points_still_gets_the_built_ins_first():
 def test_the_registries_are_exported_from_remotemedia_io():
     import remotemedia.io as io
     assert io.sources is sources and io.sinks is sinks
+
+
+def test_a_plugin_scheme_is_not_taken_for_a_bare_path(scratch):
+    # `hum:./a` is a path until a kind named `hum` exists; then `hum:...` is that kind
+    assert spec_module.bare_path("hum:./a") == "file:hum:./a"
+    sources.add_scheme("hum", lambda request: SilenceSource(request.fmt))
+    scratch.append((sources, "hum"))
+    assert spec_module.bare_path("hum:./a") == "hum:./a"
+    assert "hum" in spec_module.SOURCE_NAMES and "hum" in spec_module.SINK_NAMES
