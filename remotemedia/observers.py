@@ -112,13 +112,17 @@ class ObserverList:
     member, the member's own bound method with one, a loop over the members with more. The
     runner reads one of these attributes per hook and per block and takes no lock."""
 
-    __slots__ = ("members", "tell_block_in", "tell_block_out", "_lock")
+    __slots__ = ("members", "tell_block_in", "tell_block_out", "_lock", "_on_change")
 
-    def __init__(self, observers=()):
+    def __init__(self, observers=(), on_change: Callable | None = None):
+        """`on_change(tell_block_in, tell_block_out)`, when given, is called (under the list's
+        lock) each time they change: the runner keeps them as its own attributes, so its block
+        path reads one attribute per hook, as it did a single observer slot."""
         self.members: tuple = ()
         self.tell_block_in: Callable[[BlockIn], None] | None = None
         self.tell_block_out: Callable[[BlockOut], None] | None = None
         self._lock = threading.Lock()
+        self._on_change = on_change
         for observer in observers:
             self.join(observer)
 
@@ -145,6 +149,8 @@ class ObserverList:
         self.tell_block_in = _teller([o.block_in for o in members])
         self.tell_block_out = _teller([o.block_out for o in members])
         self.members = members
+        if self._on_change is not None:
+            self._on_change(self.tell_block_in, self.tell_block_out)
 
     def find(self, cls: type) -> list:
         """The members that are instances of `cls`, in order."""

@@ -114,7 +114,7 @@ class BlockPath:
         tell the observers, push it; returns the outputs (RuntimeData list). Raises what the
         graph raises (NodeError) or an observer raises."""
         runner = self.runner
-        tell = runner.observers.tell_block_in  # per block: the TUI joins one mid-run
+        tell = runner.tell_block_in  # per block: the TUI joins one mid-run
         if self.stamp or tell is not None:
             arrival = self.arrival(pts)
         if self.stamp:
@@ -140,7 +140,7 @@ class BlockPath:
         """Route outputs: audio to the sink, events to on_event (the runner's own end_of_stream
         excepted when `final`). Runner's thread."""
         runner = self.runner
-        tell = runner.observers.tell_block_out
+        tell = runner.tell_block_out
         if tell is not None:
             tell(_new_event(BlockOut, (outputs, final)))
         sink, on_event, measure = runner.sink, runner.on_event, runner.measure_levels
@@ -190,8 +190,10 @@ class StreamRunner:
         self.strict = strict
         self.on_event = on_event
         self.measure_levels = measure_levels
+        #: the observers' tellers (observers.ObserverList), kept here by the list itself
+        self.tell_block_in = self.tell_block_out = None
         #: who watches the run (a recorder, a tracer, ...): join and leave at any time
-        self.observers = ObserverList(observers)
+        self.observers = ObserverList(observers, on_change=self._retell)
         #: optional `trace(node_id, process) -> process`, compiled into the session's schedule
         self.trace = trace
         #: fuse chains of linear nodes (Session's `fuse`)
@@ -207,6 +209,9 @@ class StreamRunner:
         self._thread: threading.Thread | None = None
         self._final_stats: dict | None = None
         self.path: BlockPath | None = None
+
+    def _retell(self, tell_block_in, tell_block_out) -> None:
+        self.tell_block_in, self.tell_block_out = tell_block_in, tell_block_out
 
     # -- control -----------------------------------------------------------------------------------
     def stop(self, reason: str = "stopped") -> None:
