@@ -97,6 +97,16 @@ class _Rules:
         return report
 
 
+def _session(fmt: AudioFormat):
+    """A session of one PassThrough at `fmt`, for the ends to attach() to before open(), as
+    the runner attaches its own (where a device counts its io copies and xruns)."""
+    from ..engine.session import Pipeline
+    from .manifests import chain
+    audio = {"sample_rate": fmt.sample_rate, "channels": fmt.channels,
+             "block_size": fmt.block_size}
+    return Pipeline.from_manifest(chain("PassThrough", audio=audio)).session()
+
+
 def _factory(make, fmt: AudioFormat, kind: str) -> Callable:
     if not isinstance(make, str):
         return make
@@ -146,7 +156,15 @@ def check_source(make: Callable[[], object] | str, *, fmt: AudioFormat = DEFAULT
     if "format" in rules.problems:
         return rules.finish(raise_on_failure)
     fmt = first.format
+    with _session(fmt) as session:
+        _read_source(rules, make, session, blocks, max_blocks)
+    return rules.finish(raise_on_failure)
+
+
+def _read_source(rules: _Rules, make: Callable, session, blocks: int, max_blocks: int) -> None:
     source = make()
+    fmt = source.format
+    rules.attempt("lifecycle", "attach()", source.attach, session)
     _, failed = rules.attempt("lifecycle", "open()", source.open)
     got: list[np.ndarray] = []
     ended = False
@@ -186,12 +204,12 @@ def check_source(make: Callable[[], object] | str, *, fmt: AudioFormat = DEFAULT
     rules.attempt("report", "extend_report()", source.extend_report, {})
     _close_twice(rules, source, ("read() after close()", source.read))
     if got:
-        rules.attempt("lifecycle", "a `with` block", _read_within_with, make(), rules)
-    return rules.finish(raise_on_failure)
+        rules.attempt("lifecycle", "a `with` block", _read_within_with, make(), session, rules)
 
 
-def _read_within_with(source, rules: _Rules) -> None:
+def _read_within_with(source, session, rules: _Rules) -> None:
     # the context manager opens (a read works inside) and closes (a second close is safe)
+    source.attach(session)
     with source:
         if source.read() is None:
             rules.fail("lifecycle", "inside `with`, read() gave None where open() and read() "
@@ -236,7 +254,20 @@ def check_sink(make: Callable[[], object] | str, *, fmt: AudioFormat = DEFAULT_F
         return rules.finish(raise_on_failure)
     fmt = first.format
     frames, expected = _sink_frames(fmt, blocks, getattr(first, "clips_to_full_scale", False))
+    with _session(fmt) as session:
+        failed = _write_sink(rules, make, session, frames, read_back is not None)
+    if read_back is not None and failed is None:
+        _check_kept(rules, read_back, expected, atol)
+    return rules.finish(raise_on_failure)
+
+
+def _write_sink(rules: _Rules, make: Callable, session, frames: list, count_repairs: bool):
+    """Drive one sink through its life; the exception that stopped its writes, else None.
+    `count_repairs`: the sink keeps samples (check_sink has `read_back`), so it must have
+    counted the three non-finite ones."""
     sink = make()
+    fmt = sink.format
+    rules.attempt("lifecycle", "attach()", sink.attach, session)
     _, failed = rules.attempt("lifecycle", "open()", sink.open)
     if failed is None:
         for frame in frames:
@@ -249,7 +280,7 @@ def check_sink(make: Callable[[], object] | str, *, fmt: AudioFormat = DEFAULT_F
                                                  for k in ("non_finite", "clipped"))):
             rules.fail("repair", f"repair_report() gave {report!r}, not int non_finite and "
                                  f"clipped")
-        elif read_back is not None and failed is None and report["non_finite"] != 3:
+        elif count_repairs and failed is None and report["non_finite"] != 3:
             rules.fail("repair", f"wrote NaN, +Inf and -Inf but repair_report() counts "
                                  f"{report['non_finite']} non-finite samples (call "
                                  f"self.repair())")
@@ -260,9 +291,7 @@ def check_sink(make: Callable[[], object] | str, *, fmt: AudioFormat = DEFAULT_F
         rules.attempt("errors", f"write() of a {other}-channel frame", sink.write, wrong,
                       refusal_ok=True)
     _close_twice(rules, sink, ("write() after close()", sink.write, frames[0]))
-    if read_back is not None and failed is None:
-        _check_kept(rules, read_back, expected, atol)
-    return rules.finish(raise_on_failure)
+    return failed
 
 
 def _sink_frames(fmt: AudioFormat, blocks: int, clips: bool) -> tuple[list, np.ndarray]:
