@@ -69,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         common.QUIET = bool(getattr(args, "quiet", False))
         common.VERBOSE = bool(getattr(args, "verbose", False))
+        if getattr(args, "allow_import", None) and os.getcwd() not in sys.path:
+            # `--allow-import mynodes` finds mynodes.py in the current folder, as `python -m`
+            # would; last, so that it shadows no installed module
+            sys.path.append(os.getcwd())
         return args.command(args)
     except OutputClosed:
         quiet_stdout()
