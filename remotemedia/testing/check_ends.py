@@ -166,7 +166,8 @@ def _read_source(rules: _Rules, make: Callable, session, blocks: int, max_blocks
     fmt = source.format
     rules.attempt("lifecycle", "attach()", source.attach, session)
     _, failed = rules.attempt("lifecycle", "open()", source.open)
-    got: list[np.ndarray] = []
+    got: list[int] = []                   # each block's length in samples
+    prev = None
     ended = False
     if failed is None:
         limit = blocks if source.endless else max_blocks
@@ -179,7 +180,12 @@ def _read_source(rules: _Rules, make: Callable, session, blocks: int, max_blocks
                 break
             if not _block_ok(rules, block, fmt):
                 break
-            got.append(block)
+            if prev is not None and np.shares_memory(prev, block):
+                rules.fail("handed_over", f"blocks {len(got) - 1} and {len(got)} share memory "
+                                          f"(hand each block over: the engine may write it in "
+                                          f"place)")
+            got.append(block.shape[0])
+            prev = block
         if ended:
             again, _ = rules.attempt("end_of_input", "read() after the end", source.read)
             if again is not None:
@@ -191,15 +197,10 @@ def _read_source(rules: _Rules, make: Callable, session, blocks: int, max_blocks
             elif not source.endless and not ended:
                 rules.fail("end_of_input", f"not endless, but still reading after "
                                            f"{max_blocks} blocks (return None at the end)")
-    for i, block in enumerate(got[:-1]):
-        if block.shape[0] != fmt.block_size:
-            rules.fail("continuity", f"block {i} has {block.shape[0]} samples, not "
-                                     f"{fmt.block_size}, and is not the last")
-            break
-    for i in range(1, len(got)):
-        if np.shares_memory(got[i - 1], got[i]):
-            rules.fail("handed_over", f"blocks {i - 1} and {i} share memory (hand each block "
-                                      f"over: the engine may write it in place)")
+    for i, length in enumerate(got[:-1]):
+        if length != fmt.block_size:
+            rules.fail("continuity", f"block {i} has {length} samples, not {fmt.block_size}, "
+                                     f"and is not the last")
             break
     rules.attempt("report", "extend_report()", source.extend_report, {})
     _close_twice(rules, source, ("read() after close()", source.read))
