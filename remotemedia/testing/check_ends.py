@@ -146,8 +146,9 @@ def check_source(make: Callable[[], object] | str, *, fmt: AudioFormat = DEFAULT
                  blocks: int = 20, max_blocks: int = 100_000,
                  raise_on_failure: bool = True) -> ConformanceReport:
     """Check the rules above on sources `make()` builds (a SPEC string: made with `fmt`).
-    An endless source is read for `blocks` blocks; a finite one to its end, at most
-    `max_blocks`. Returns the ConformanceReport; raises AssertionError listing every broken
+    An endless source is read for `blocks` blocks, a `clocked` one (a device) is limited to
+    `blocks` with limit_frames() as a run with a duration is, and any other to its end, at
+    most `max_blocks`. Returns the ConformanceReport; raises AssertionError listing every broken
     rule unless `raise_on_failure` is False. Building the source may raise as it does."""
     make = _factory(make, fmt, "source")
     first = make()
@@ -170,8 +171,11 @@ def _read_source(rules: _Rules, make: Callable, session, blocks: int, max_blocks
     prev = None
     ended = False
     if failed is None:
-        limit = blocks if source.endless else max_blocks
-        for _ in range(limit):
+        # as a run with a duration: a source on a hardware clock (a device) captures exactly
+        # `blocks` and then ends, so the check does not wait on it for max_blocks
+        limit = blocks if source.endless or source.clocked else max_blocks
+        rules.attempt("lifecycle", "limit_frames()", source.limit_frames, limit)
+        for _ in range(limit + 1):
             block, failed = rules.attempt("blocks", "read()", source.read)
             if failed is not None:
                 break
