@@ -39,7 +39,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from .engine.errors import RemoteMediaError, UsageError, one_line
+from .engine.errors import UsageError, one_line
+from .engine.plugins import EntryPoints
 
 OBSERVERS_GROUP = "remotemedia.observers"
 
@@ -194,7 +195,7 @@ class ObserverRegistry:
         self.group = group
         self._factories: dict[str, Callable] = {}
         self._lock = threading.RLock()
-        self._loaded = False
+        self._plugins = EntryPoints(group)
 
     def register(self, name: str, factory: Callable) -> None:
         """Add (or replace) the observer kind `name` (letters, digits, '-', '_', '.').
@@ -241,20 +242,7 @@ class ObserverRegistry:
             raise UsageError(f"bad observer '{spec}': {one_line(exc)}") from None
 
     def _load(self) -> None:
-        if self._loaded:
-            return
-        with self._lock:
-            if self._loaded:
-                return
-            self._loaded = True
-            from importlib.metadata import entry_points
-            for ep in entry_points(group=self.group):
-                try:
-                    ep.load()(self)
-                except Exception as exc:
-                    raise RemoteMediaError(
-                        f"the {self.group} entry point '{ep.name}' ({ep.value}) failed: "
-                        f"{type(exc).__name__}: {one_line(exc)}") from exc
+        self._plugins.load(self)
 
 
 #: observer kinds a run can ask for by name (entry point group remotemedia.observers)

@@ -29,11 +29,13 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Callable
 
-from ..engine.errors import RemoteMediaError, UsageError, one_line
+from ..engine.errors import UsageError
 from ..engine.node import AudioFormat
+from ..engine.plugins import EntryPoints
 
 SOURCES_GROUP = "remotemedia.sources"
 SINKS_GROUP = "remotemedia.sinks"
@@ -117,7 +119,7 @@ class EndRegistry:
         self._schemes: dict[str, Kind] = {}
         self._extensions: dict[str, Kind] = {}
         self._lock = threading.RLock()
-        self._loaded = False
+        self._plugins = EntryPoints(group, first=_BUILTINS)
 
     # -- registering ---------------------------------------------------------------------------
     def add_scheme(self, name: str, factory: Callable[[Request], object], *,
@@ -205,27 +207,14 @@ class EndRegistry:
         """Call each `register(registry)` of this registry's entry point group, once per
         process, remotemedia's own first. RemoteMediaError (exit 1, one line naming the entry
         point) when one cannot be imported or fails."""
-        if self._loaded:
-            return
-        with self._lock:
-            if self._loaded:
-                return
-            self._loaded = True
-            from importlib.metadata import entry_points
-            found = sorted(entry_points(group=self.group),
-                           key=lambda ep: not ep.value.startswith(_BUILTINS))
-            if not any(ep.value.startswith(_BUILTINS) for ep in found):
-                # an install whose metadata predates these entry points (an editable install
-                # made before they were declared): the built-ins still register first
-                from . import builtins
-                builtins.register(self)
-            for ep in found:
-                try:
-                    ep.load()(self)
-                except Exception as exc:
-                    raise RemoteMediaError(
-                        f"the {self.group} entry point '{ep.name}' ({ep.value}) failed: "
-                        f"{type(exc).__name__}: {one_line(exc)}") from exc
+        self._plugins.load(self, self._builtins_if_undeclared)
+
+    def _builtins_if_undeclared(self) -> None:
+        # an install whose metadata predates these entry points (an editable install made
+        # before they were declared) still gets the built-ins, and first
+        if not any(ep.value.startswith(_BUILTINS) for ep in entry_points(group=self.group)):
+            from . import builtins
+            builtins.register(self)
 
 
 #: input kinds (entry point group remotemedia.sources)

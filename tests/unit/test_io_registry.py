@@ -105,7 +105,7 @@ def test_malformed_extensions_are_refused(ext):
 
 def test_a_registry_without_a_kind_for_a_file_says_so():
     reg = EndRegistry("output", "remotemedia.test-none")
-    reg._loaded = True                                   # no entry points, no built-ins
+    reg._plugins.loaded = True                           # no entry points, no built-ins
     assert reg.extension("x.wav") is None and reg.scheme("file") is None
     reg.add_extension(ANY_EXTENSION, print)
     assert reg.extension("x.anything").name == ANY_EXTENSION
