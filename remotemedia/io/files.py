@@ -213,13 +213,7 @@ class WavSink(Sink):
         frame; on a failed write (ENOSPC, EFBIG) keep a valid file of whole blocks and raise
         RemoteMediaError naming the OS error; PipelineClosed after close(). Runner's
         thread."""
-        if self._file is None:
-            raise PipelineClosed(f"{self.path} is closed")
-        array = frame.array
-        channels = array.shape[1] if array.ndim == 2 else 1
-        if channels != self.channels or array.ndim > 2:
-            raise RemoteMediaError(f"a frame of shape {array.shape} reached output, but "
-                                   f"{self.path} was opened for {self.channels} channel(s)")
+        array = self.checked_array(frame, self._file is None, str(self.path))
         if array.dtype not in _FLOAT_DTYPES:
             # Integer PCM in units of full scale: libsndfile writes int16 into a FLOAT file
             # unscaled (16384.0), and takes only four dtypes at all.

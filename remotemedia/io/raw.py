@@ -157,13 +157,7 @@ class RawSink(Sink):
         """Write one frame's samples with os.write from its own memory when it is contiguous
         float32 (else one counted io copy). RemoteMediaError when the reader closed the pipe
         or the write fails, PipelineClosed after close(). Runner's thread."""
-        if self._fd is None:
-            raise PipelineClosed(f"{self.description} is closed")
-        array = frame.array
-        channels = array.shape[1] if array.ndim == 2 else 1
-        if channels != self.channels or array.ndim > 2:
-            raise RemoteMediaError(f"a frame of shape {array.shape} reached output, but raw "
-                                   f"output was set up for {self.channels} channel(s)")
+        array = self.checked_array(frame, self._fd is None, "raw output")
         if array.dtype.kind != "f":
             array = to_unit_float(array)   # int16 16384 is 0.5, never 16384.0
             self.count_io_copy()
