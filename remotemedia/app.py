@@ -629,7 +629,7 @@ class RemoteMediaApp(App[None]):
                         markup=False)
             return
         self.recorder = recorder
-        runner.observer = recorder   # read by the runner at its next block
+        runner.observers.join(recorder)   # told from the runner's next block on
         self.notify(f"recording to {path} (R stops)", title="recording", markup=False)
 
     def _stop_recording(self) -> None:
@@ -637,8 +637,8 @@ class RemoteMediaApp(App[None]):
         if recorder is None:
             return
         runner = recorder.runner
-        if runner is not None and runner.observer is recorder:
-            runner.observer = None
+        if runner is not None:
+            runner.observers.leave(recorder)
         recorder.stop()
         try:
             stats = runner.stats() if runner is not None and runner.session is not None \

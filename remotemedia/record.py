@@ -70,8 +70,8 @@ import numpy as np
 from .engine import strictjson
 from .engine.data import NumpyData
 from .engine.errors import RemoteMediaError, UsageError, one_line
+from .observers import Observer
 from .recording import TIMELINE_COLUMNS, Recording  # reading a recording back
-from .runner import BlockObserver
 
 #: blocks of room between the runner and the writer thread (5.12 s at 960 samples / 48 kHz)
 RING_BLOCKS = 256
@@ -184,7 +184,7 @@ def prepare_directory(directory) -> Path:
     return path
 
 
-class Recorder(BlockObserver):
+class Recorder(Observer):
     """Records a run into `directory` (see the module doc). `bind(runner)` before the run,
     `open()`, then `close(stats)` after it. `manifest_document`: the raw manifest mapping,
     written resolved into manifest.json.
@@ -317,6 +317,14 @@ class Recorder(BlockObserver):
         return list(self.manifest.order)
 
     # -- the runner's thread: copy and note, nothing else -----------------------------------------
+    def block_in(self, event) -> None:
+        """Observer hook (observers.BlockIn): block() with the event's fields."""
+        self.block(event.seq, event.pts, event.block, event.arrival_s, event.lateness_s)
+
+    def block_out(self, event) -> None:
+        """Observer hook (observers.BlockOut): outputs() with the event's fields."""
+        self.outputs(event.outputs, event.final)
+
     def block(self, seq, pts, block, arrival_s, lateness_s) -> None:
         """Copies the input block into the ring for the writer thread and starts its timeline row.
         Runs on the runner thread (or the audio callback); never blocks in a realtime run: a full

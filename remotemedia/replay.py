@@ -35,8 +35,8 @@ from .engine.data import NumpyData
 from .engine.errors import UsageError
 from .io.base import Sink, Source
 from .io.clock import Clock
+from .observers import Observer
 from .recording import Recording
-from .runner import BlockObserver
 
 _LINE = re.compile(r"^\s*(b(?:lock)?\s*)?(\d+)\s*:\s*(\S+)\s*$")
 
@@ -262,7 +262,7 @@ class CollectingSink(Sink):
         return np.concatenate(self.chunks)
 
 
-class EventCollector(BlockObserver):
+class EventCollector(Observer):
     """The graph's events as {"seq", "event"} records, as record.py writes them."""
 
     def __init__(self, sink: "CollectingSink | None" = None):
@@ -273,18 +273,19 @@ class EventCollector(BlockObserver):
         #: without what nodes release at the end); None until then
         self.frames_before_final: int | None = None
 
-    def block(self, seq, pts, block, arrival_s, lateness_s) -> None:
+    def block_in(self, event) -> None:
         """Remembers the block's seq, to stamp the events that its push produces."""
-        self._seq = seq
+        self._seq = event.seq
 
-    def outputs(self, outputs, final) -> None:
+    def block_out(self, event) -> None:
         """Keeps every non-audio output as {"seq", "event"} passed through strict JSON, as
         record.py's events.jsonl holds it (seq None for the final push; end_of_stream left out)."""
         from .io.events import event_record, json_default as _json_default
         import json
+        final = event.final
         if final and self._sink is not None:
             self.frames_before_final = sum(c.shape[0] for c in self._sink.chunks)
-        for out in outputs:
+        for out in event.outputs:
             if type(out) is NumpyData:
                 continue
             if final and out.kind == "control" and out.event == "end_of_stream":
@@ -359,7 +360,7 @@ def replay(recording: Recording | str | Path, *, manifest=None, output: str | No
     clock = ArrivalClock(arrivals, period, realtime=realtime)
     events = EventCollector(sink)
     runner = StreamRunner(pipeline, source, sink, realtime=True, clock=clock,
-                          observer=events, fuse=_recorded_fuse(rec, manifest))
+                          observers=[events], fuse=_recorded_fuse(rec, manifest))
     if tracer is not None:
         tracer.bind(runner)
     t0 = time.perf_counter()

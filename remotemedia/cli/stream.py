@@ -18,7 +18,8 @@ from . import common
 from .common import (EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, PROG, STOP_REASON, _error, _note,
                      _print_stdout, quiet_stdout, resolve_manifest)
 from ..io.safefile import check_output, open_output
-from .observe import _arrivals_clock, _finish_observers, _observers, start_observers
+from .observe import (_arrivals_clock, _finish_observers, _observers, check_observers,
+                      start_observers)
 from .paths import _named, _recording_files, check_paths
 
 
@@ -70,6 +71,7 @@ def cmd_stream(args) -> int:
     check_paths(reads=source.reads() + _named("--arrivals", args.arrivals),
                 writes=sink.writes() + _named("--events", args.events)
                 + _named("--trace", args.trace) + _recording_files(args.record))
+    check_observers(args)
     _watch_devices(source, sink, args.reconnect)
     # Everything that can refuse the run is checked before anything is opened for writing:
     # the paths above, --events/--record/--trace here (checked, not created), the monitor
@@ -152,11 +154,15 @@ def cmd_stream(args) -> int:
 
 def _file_format(spec: str, manifest) -> dict:
     """A file input's own rate and channels, for the audio keys the manifest leaves weak."""
-    name, sep, arg = spec.partition(":")
+    from ..io.spec import bare_path
+    name, sep, arg = bare_path(spec).partition(":")
     if not manifest.weak_audio or name.strip().lower() != "file" or not arg:
         return {}
     from ..engine.node import AudioFormat
     from ..io.files import WavSource
+    from ..io.registry import sources
+    if sources.names_extension(arg):
+        return {}   # a plugin's reader for this extension: it is not libsndfile's to probe
     source = WavSource(os.path.expanduser(arg), AudioFormat())  # UsageError if unreadable
     own = {"sample_rate": source.samplerate, "channels": source.channels}
     return {k: v for k, v in own.items() if k in manifest.weak_audio}

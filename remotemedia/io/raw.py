@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.errors import OutputClosed, RemoteMediaError, UsageError
+from ..engine.errors import OutputClosed, PipelineClosed, RemoteMediaError, UsageError
 from ..engine.node import AudioFormat
 from ..engine.levels import to_unit_float
 from .base import Sink, Source
@@ -77,7 +77,9 @@ class RawSource(Source):
     def read(self) -> np.ndarray | None:
         """The next block, filled straight from the descriptor; short at the end (bytes that do
         not make a whole sample frame are dropped with a note); None at end of input or after
-        interrupt(). Runner's thread."""
+        interrupt(); PipelineClosed after close(). Runner's thread."""
+        if self._fd is None:
+            raise PipelineClosed(f"{self.description} is closed")
         block = np.empty(self._shape, dtype=RAW_DTYPE)
         view = memoryview(block).cast("B")
         want, got = view.nbytes, 0
@@ -155,12 +157,8 @@ class RawSink(Sink):
     def write(self, frame) -> None:
         """Write one frame's samples with os.write from its own memory when it is contiguous
         float32 (else one counted io copy). RemoteMediaError when the reader closed the pipe
-        or the write fails. Runner's thread."""
-        array = frame.array
-        channels = array.shape[1] if array.ndim == 2 else 1
-        if channels != self.channels or array.ndim > 2:
-            raise RemoteMediaError(f"a frame of shape {array.shape} reached output, but raw "
-                                   f"output was set up for {self.channels} channel(s)")
+        or the write fails, PipelineClosed after close(). Runner's thread."""
+        array = self.checked_array(frame, self._fd is None, "raw output")
         if array.dtype.kind != "f":
             array = to_unit_float(array)   # int16 16384 is 0.5, never 16384.0
             self.count_io_copy()
