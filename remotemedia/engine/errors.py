@@ -6,8 +6,13 @@
      +-- UsageError                  a bad argument, SPEC or file name (exit 2)
      +-- DeviceError                 an audio device that cannot be used (exit 1)
      |    +-- DeviceNotFound         named wrongly by the user (exit 2)
-     |    +-- DeviceLost             gone in the middle of a run (io/portaudio.py; exit 1)
+     |    +-- DeviceLost             gone in the middle of a run (exit 1)
      +-- NodeError                   a node raised while processing; names the node
+     +-- ExecutorError               a node's executor (thread, process, ray) failed; the session
+     |    |                          wraps it in a NodeError naming the node
+     |    +-- RemoteNodeError        the node raised where it runs (its thread, worker, actor)
+     |    +-- ExecutorCrashed        the worker died or stopped answering, frames in flight
+     |    +-- ExecutorStartError     the worker could not start, import or set up its node
      +-- ModelError                  a model that cannot be loaded or run (Silero's ONNX file)
      +-- CodecError                  bytes that do not follow a codec's format (also a
      |                               ValueError): the process-node wire, recordings
@@ -16,7 +21,13 @@
      +-- PipelineBroken              the session failed and cannot take more frames
 
 Every message is one line; the CLI prints `str(exc)` and exits with `exc.exit_code`.
-Third-party errors are translated where they enter (devices, files) and chained with `from`.
+Third-party errors are translated where they enter (devices, files, executors: one table per
+boundary, remotemedia/executors/base.py) and chained with `from`.
+
+Errors drawn elsewhere, each in the module that raises it and in this tree through its base:
+CodecError's DocumentError (engine/docparse.py), ModelError's ModelUnavailable (nodes/vad.py),
+ProtocolError and MonitorClosed (monitor/), NotRecoverable (io/wavrecover.py), ClusterError
+(ray/cluster.py: no Ray cluster reachable).
 """
 
 from __future__ import annotations
@@ -69,6 +80,14 @@ class DeviceNotFound(DeviceError):
     exit_code = 2
 
 
+class DeviceLost(DeviceError):
+    """A device stopped delivering audio in the middle of a run (its server went away, it was
+    unplugged): exit code 1, stop reason `device_lost`. The message is one line naming the
+    device, its host API and what happened."""
+
+    stop_reason = "device_lost"
+
+
 class NodeError(RemoteMediaError):
     """A node raised while processing a frame; the original exception is the __cause__."""
 
@@ -76,6 +95,27 @@ class NodeError(RemoteMediaError):
         self.node_id = node_id
         when = f" in {during}" if during else ""
         super().__init__(f"node '{node_id}' failed{when}: {type(exc).__name__}: {exc}")
+
+
+class ExecutorError(RemoteMediaError):
+    """A node's executor (`thread`, `process`, `ray`) failed; the session wraps it in a NodeError
+    naming the node, with this as its __cause__."""
+
+
+class RemoteNodeError(ExecutorError):
+    """The node raised where its executor runs it (worker thread, process or Ray actor); the
+    message carries the exception's type and text and where it ran. Raised under `on_error:
+    fail` only (skip and restart count it and drop that frame)."""
+
+
+class ExecutorCrashed(ExecutorError):
+    """The worker (thread, process, actor) died, or stayed silent past its deadline, with
+    frames in flight; the message says how many were lost."""
+
+
+class ExecutorStartError(ExecutorError):
+    """The worker could not start: a process that would not spawn or import the node, a Ray
+    cluster that cannot place the actor, a node whose setup() raised where it runs."""
 
 
 class UnknownNodeType(RemoteMediaError, KeyError):
