@@ -12,6 +12,8 @@
      |    |                          wraps it in a NodeError naming the node
      |    +-- RemoteNodeError        the node raised where it runs (its thread, worker, actor)
      |    +-- ExecutorCrashed        the worker died or stopped answering, frames in flight
+     |    |    +-- Died              a transport's word that its worker is gone, before the
+     |    |                          failure policy decides (executors/base.py)
      |    +-- ExecutorStartError     the worker could not start, import or set up its node
      +-- ModelError                  a model that cannot be loaded or run (Silero's ONNX file)
      +-- CodecError                  bytes that do not follow a codec's format (also a

@@ -328,8 +328,8 @@ def _check_node(raw, index, seen, fail, registry, allow_import, default_on_error
         fail(f"'on_error' must be one of {', '.join(ON_ERROR)}, got {on_error!r}", node_id)
     if on_error == "restart" and executor == INLINE:
         if "on_error" in raw:
-            fail("'on_error: restart' needs 'executor: thread', 'process' or 'ray' (only a "
-                 "worker can restart)", node_id)
+            fail("'on_error: restart' needs 'executor: thread', 'executor: process' or "
+                 "'executor: ray' (only a worker can restart)", node_id)
         on_error = "fail"   # a manifest-wide restart applies to nodes on a worker only
     if executor != INLINE and cls.inputs == "many":
         fail(f"{node_type} takes several inputs; 'executor: {executor}' runs one-input nodes",

@@ -200,6 +200,23 @@ class NodeContext:
     clock: Callable[[], float] | None = None
 
 
+
+def as_outputs(result) -> list:
+    """A node's result from process() or on_control() (None, one RuntimeData, or an iterable
+    of them) as a list, for whatever runs a node away from the engine (a worker thread,
+    process or actor). A generator runs here. TypeError naming the first item that is not
+    RuntimeData."""
+    if result is None:
+        return []
+    if isinstance(result, RuntimeData):
+        return [result]
+    outputs = list(result)
+    for out in outputs:
+        if not isinstance(out, RuntimeData):
+            raise TypeError(f"process() returned {type(out).__name__}, not RuntimeData")
+    return outputs
+
+
 class Node:
     """Base class of every node. Subclasses set the class attributes and override `process`.
 

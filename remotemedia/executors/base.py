@@ -44,10 +44,11 @@ import time
 import weakref
 from collections import OrderedDict, deque
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Callable, ClassVar, Iterable, Iterator, Mapping
 
 from ..engine.data import NumpyData
-from ..engine.errors import (ExecutorCrashed, ExecutorStartError, RemoteMediaError,
+from ..engine.errors import (CodecError, ExecutorCrashed, ExecutorStartError, RemoteMediaError,
                              RemoteNodeError, one_line)
 from ..engine.metrics import LatencyRing
 from ..engine.node import AudioFormat, Node
@@ -66,9 +67,10 @@ def env_seconds(name: str, default: float) -> float:
     return float(value) / 1000.0 if value else default
 
 
-class Died(Exception):
-    """Raised by a transport: its worker is gone (`reason` says how, one line). Never leaves
-    RemoteNode: the failure policy turns it into ExecutorCrashed or a restart."""
+class Died(ExecutorCrashed):
+    """Raised by a transport: its worker is gone (`reason` says how, one line). RemoteNode's
+    failure policy turns it into a restart, or an ExecutorCrashed that says how many frames
+    were lost with it."""
 
     def __init__(self, reason: str):
         super().__init__(reason)
@@ -76,19 +78,22 @@ class Died(Exception):
 
 
 @contextmanager
-def translate(table: Mapping[type, type], what: str) -> Iterator[None]:
-    """Translate third-party exceptions at a boundary: an exception that is an instance of a
-    key of `table` (checked in order) is re-raised as the value type with the message
-    "`what`: <one line of it>", chained `from` it. remotemedia's own errors and anything the
-    table does not name pass unchanged. A value of `Died` makes it a crash of the worker."""
+def translate(table: Mapping, what: str) -> Iterator[None]:
+    """Translate third-party exceptions at one boundary, as httpx maps httpcore's: an exception
+    that is an instance of a key of `table` (a type or a tuple of types, checked in order) is
+    re-raised as the value, an exception type or (type, verb), with the message
+    "`what` [verb]: Type: one line of it", chained `from` it. remotemedia's own errors and
+    anything the table does not name pass unchanged. A value of `Died` makes it a crash of the
+    worker (the failure policy applies), ExecutorStartError a start that failed."""
     try:
         yield
     except RemoteMediaError:
         raise
     except Exception as exc:
-        for kind, ours in table.items():
+        for kind, value in table.items():
             if isinstance(exc, kind):
-                raise ours(f"{what}: {describe(exc)}") from exc
+                ours, verb = (value, "") if isinstance(value, type) else value
+                raise ours(f"{what}{' ' if verb else ''}{verb}: {describe(exc)}") from exc
         raise
 
 
@@ -102,36 +107,32 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+@dataclass(slots=True, eq=False)
 class Request:
-    """One frame or control event sent and not yet fully answered. `frame` is the NumpyData
-    itself when the transport holds frames by reference (its reader slot is given back when
-    the request ends); `handle` is the transport's own (a Ray ObjectRef)."""
+    """One frame or control event sent and not yet fully answered: its id, when it was sent
+    (perf_counter ns), whether it is a frame (NumpyData) and has been written off. `frame` is
+    the NumpyData itself when the transport holds frames by reference (its reader slot is given
+    back when the request ends); `handle` is the transport's own (a Ray ObjectRef)."""
 
-    __slots__ = ("rid", "sent_ns", "is_frame", "abandoned", "frame", "handle")
-
-    def __init__(self, rid: int, sent_ns: int, is_frame: bool, frame=None):
-        self.rid = rid
-        self.sent_ns = sent_ns
-        self.is_frame = is_frame
-        self.abandoned = False
-        self.frame = frame
-        self.handle = None
+    rid: int
+    sent_ns: int
+    is_frame: bool
+    frame: object = None
+    abandoned: bool = False
+    handle: object = None
 
 
+@dataclass(slots=True, eq=False)
 class Reply:
     """An answer (or part of one) from a transport: outputs (RuntimeData, in order) for request
     `rid`, or `error` (one line, "Type: text") with `cause` (the exception, where the node ran
     in this process); `last` ends the request."""
 
-    __slots__ = ("rid", "outputs", "error", "cause", "last")
-
-    def __init__(self, rid: int, outputs: list, error: str | None = None,
-                 cause: BaseException | None = None, last: bool = True):
-        self.rid = rid
-        self.outputs = outputs
-        self.error = error
-        self.cause = cause
-        self.last = last
+    rid: int
+    outputs: list
+    error: str | None = None
+    cause: BaseException | None = None
+    last: bool = True
 
 
 class Transport:
@@ -316,12 +317,23 @@ class RemoteNode(Node):
             if self.in_flight >= self._queue and not self._make_room(out, counters):
                 self._dropped(data, counters)
                 return out
-            rid = self._send(data, counters)
+            try:
+                rid = self._send(data, counters)
+            except CodecError:
+                # A frame that cannot cross is that frame's error, as if the node had raised.
+                if self._on_error == "fail":
+                    raise
+                self.errors_absorbed += 1
+                if counters is not None:
+                    counters.errors += 1
+                self._dropped(data, counters)
+                return out
             sent = True
             if self.reply_wait_s > 0:
                 self._wait(out, counters, lambda: rid not in self._inflight, self.reply_wait_s)
             return out
         except Died as died:
+            self._salvage(out, counters)
             try:
                 self._crashed(died.reason, counters)   # raises under on_error "fail"
             except ExecutorCrashed:
@@ -347,6 +359,7 @@ class RemoteNode(Node):
             self._send(event, counters)
             self._wait(out, counters, lambda: not self._inflight, None)
         except Died as died:
+            self._salvage(out, counters)
             self._crashed(died.reason, counters)   # raises under on_error "fail"
             if _retry:   # the new worker's node sees the event too
                 out.extend(self.on_control(event, _retry=False))
@@ -479,6 +492,15 @@ class RemoteNode(Node):
                 out.extend(reply.outputs)
 
     # -- the failure policy ----------------------------------------------------------------------
+    def _salvage(self, out, counters) -> None:
+        """Before a dead worker's requests are written off: take the answers it gave before it
+        died (they are not lost)."""
+        if self.transport is None:
+            return
+        try:
+            self._collect(out, counters)
+        except Died:
+            pass
     def _node_raised(self, request: Request, reply: Reply, counters) -> None:
         if self._on_error == "fail":
             raise RemoteNodeError(f"{reply.error} (in {self.runs_in})") from reply.cause
@@ -555,3 +577,16 @@ def executor_factory(base: type[RemoteNode], prefix: str,
     make_executor_node.__doc__ = f"The engine's entry point for `executor: " \
                                  f"{base.transport_class.name}`: a {base.__name__} for `spec`."
     return make_executor_node
+
+
+def lazy_exports(package: str, module: str, names) -> Callable[[str], object]:
+    """A module `__getattr__` for `package` that imports `names` from its submodule `module`
+    on first use. remotemedia.ipc and remotemedia.ray re-export their executor nodes this way:
+    the executor modules import those packages' other modules, so an eager re-export would
+    import itself back."""
+    def __getattr__(name: str):
+        if name in names:
+            from importlib import import_module
+            return getattr(import_module(f"{package}.{module}"), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+    return __getattr__

@@ -36,9 +36,9 @@ import threading
 from collections import deque
 from itertools import count
 
-from ..engine.data import ControlData, RuntimeData
+from ..engine.data import ControlData
 from ..engine.errors import ExecutorStartError, RemoteNodeError
-from ..engine.node import NodeContext
+from ..engine.node import NodeContext, as_outputs
 from .base import Died, RemoteNode, Reply, Transport, describe, executor_factory
 
 _names = count(1)
@@ -176,7 +176,7 @@ class ThreadTransport(Transport):
                         result = node.on_control(data)
                     else:
                         result = node.process(data)
-                    reply = Reply(rid, _as_list(result))
+                    reply = Reply(rid, as_outputs(result))
                 except Exception as exc:   # the node's failure: the proxy applies on_error
                     reply = Reply(rid, [], describe(exc), exc)
                 with cond:
@@ -197,15 +197,6 @@ class ThreadTransport(Transport):
 
     def _clock(self) -> float:
         return self._now_s
-
-
-def _as_list(result) -> list:
-    """A node's result as a list (a generator runs here, on the worker)."""
-    if result is None:
-        return []
-    if isinstance(result, RuntimeData):
-        return [result]
-    return list(result)
 
 
 class ThreadNode(RemoteNode):
