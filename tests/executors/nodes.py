@@ -130,3 +130,17 @@ class Lifecycle(Node):
     def teardown(self):
         import threading
         Lifecycle.seen.append(("teardown", threading.current_thread().name))
+
+
+class Scripted(Node):
+    """Sleeps as many ms as the block's first sample says; raises ValueError when it is < 0."""
+
+    node_type = "tests.executors.nodes:Scripted"
+
+    def process(self, frame):
+        ms = float(frame.array[0])
+        if ms < 0:
+            raise ValueError(f"scripted failure at frame {frame.seq}")
+        if ms:
+            time.sleep(ms / 1000)
+        return frame
