@@ -28,8 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from args import at_least  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from benchmarks.args import at_least  # noqa: E402
+from benchmarks.timing import push_times  # noqa: E402
 
 from remotemedia import Pipeline  # noqa: E402
 
@@ -40,19 +42,6 @@ def manifest(executor: str) -> dict:
         node["executor"] = executor
     return {"version": "v1", "metadata": {"name": f"bench-{executor}"}, "nodes": [node],
             "connections": [{"from": "input", "to": "pass"}, {"from": "pass", "to": "output"}]}
-
-
-def per_push(session, frames: list, want_back: bool) -> np.ndarray:
-    """ns per push; with want_back every push must return its own block."""
-    times = np.empty(len(frames), dtype=np.int64)
-    clock = time.perf_counter_ns
-    for i, frame in enumerate(frames):
-        t0 = clock()
-        out = session.push(frame)
-        times[i] = clock() - t0
-        if want_back and len(out) != 1:
-            raise SystemExit(f"push {i} returned {len(out)} outputs; the reply wait is too short")
-    return times[len(frames) // 10:]   # the first tenth warms caches and the worker
 
 
 def pipelined(session, frames: list) -> float:
@@ -85,9 +74,9 @@ def main(argv=None) -> int:
     rounds = []
     for _ in range(args.rounds):
         with open_session("inline") as s:
-            inline = per_push(s, frames, True)
+            inline = push_times(s, frames, len(frames) // 10)
         with open_session("thread", 50) as s:
-            hop = per_push(s, frames, True)
+            hop = push_times(s, frames, len(frames) // 10)
             stats = s.stats()
         with open_session("thread") as s:
             piped = pipelined(s, frames)

@@ -1,9 +1,11 @@
-"""One exception tree for the whole project.
+"""One exception tree for the whole project: every class remotemedia raises on purpose is here.
 
     RemoteMediaError                 exit_code 1 unless a subclass says otherwise
      +-- ManifestError               a manifest that cannot run (exit 2)
      +-- UnknownNodeType             a node type no registry knows (exit 2; also a KeyError)
      +-- UsageError                  a bad argument, SPEC or file name (exit 2)
+     +-- DocumentError               YAML/JSON text that is not a valid document (exit 2; also
+     |                               a ValueError; engine/docparse.py)
      +-- DeviceError                 an audio device that cannot be used (exit 1)
      |    +-- DeviceNotFound         named wrongly by the user (exit 2)
      |    +-- DeviceLost             gone in the middle of a run (exit 1)
@@ -12,24 +14,27 @@
      |    |                          wraps it in a NodeError naming the node
      |    +-- RemoteNodeError        the node raised where it runs (its thread, worker, actor)
      |    +-- ExecutorCrashed        the worker died or stopped answering, frames in flight
-     |    |    +-- Died              a transport's word that its worker is gone, before the
+     |    |    +-- WorkerDied        a transport's word that its worker is gone, before the
      |    |                          failure policy decides (executors/base.py)
      |    +-- ExecutorStartError     the worker could not start, import or set up its node
-     +-- ModelError                  a model that cannot be loaded or run (Silero's ONNX file)
+     +-- ClusterError                no Ray cluster reachable, or Ray not installed (ray/cluster.py)
+     +-- ModelError                  a model that cannot be loaded or run
+     |    +-- ModelUnavailable       Silero's ONNX model or onnxruntime missing (nodes/vad.py)
      +-- CodecError                  bytes that do not follow a codec's format (also a
      |                               ValueError): the process-node wire, recordings
+     +-- NotRecoverable              a damaged WAV whose samples cannot be found (exit 2; also a
+     |                               ValueError; io/wavrecover.py)
+     +-- ProtocolError               a monitor command line that is not valid (also a ValueError;
+     |                               monitor/protocol.py)
+     +-- MonitorClosed               a run's monitor closed the connection (monitor/client.py)
      +-- SerializationError          strict mode saw an array being serialized
      +-- PipelineClosed              the session was closed by its owner
      +-- PipelineBroken              the session failed and cannot take more frames
 
 Every message is one line; the CLI prints `str(exc)` and exits with `exc.exit_code`.
 Third-party errors are translated where they enter (devices, files, executors: one table per
-boundary, remotemedia/executors/base.py) and chained with `from`.
-
-Errors drawn elsewhere, each in the module that raises it and in this tree through its base:
-CodecError's DocumentError (engine/docparse.py), ModelError's ModelUnavailable (nodes/vad.py),
-ProtocolError and MonitorClosed (monitor/), NotRecoverable (io/wavrecover.py), ClusterError
-(ray/cluster.py: no Ray cluster reachable).
+boundary, remotemedia/executors/base.py `translate`) and chained with `from`. The modules named
+above raise their class and import it from here, so no two classes share a name.
 """
 
 from __future__ import annotations
@@ -120,6 +125,36 @@ class ExecutorStartError(ExecutorError):
     cluster that cannot place the actor, a node whose setup() raised where it runs."""
 
 
+class WorkerDied(ExecutorCrashed):
+    """Raised by an executor's transport: its worker is gone (`reason` says how, one line).
+    RemoteNode's failure policy turns it into a restart, or an ExecutorCrashed that says how
+    many frames were lost with it."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ClusterError(RemoteMediaError):
+    """Ray is not installed, or no cluster could be reached or started."""
+
+
+class DocumentError(RemoteMediaError, ValueError):
+    """The text is not a valid document; `line` is 1-based, or None when unknown."""
+
+    exit_code = 2
+
+    def __init__(self, problem: str, line: int | None = None):
+        super().__init__(problem)
+        self.problem = problem
+        self.line = line
+
+    def __str__(self) -> str:
+        if self.line is None or f"line {self.line}" in self.problem:
+            return self.problem
+        return f"{self.problem} at line {self.line}"
+
+
 class UnknownNodeType(RemoteMediaError, KeyError):
     """No registry knows this node type; `hint` suggests a close name or says how to allow an
     import path. Also a KeyError, as a failed registry lookup."""
@@ -139,8 +174,26 @@ class ModelError(RemoteMediaError):
     """A model a node needs cannot be loaded here; the message says why and what to install."""
 
 
+class ModelUnavailable(ModelError):
+    """The Silero model cannot be loaded here; the message says why and what to install."""
+
+
 class CodecError(RemoteMediaError, ValueError):
     """Bytes that do not follow the format a codec reads (a truncated or foreign message)."""
+
+
+class NotRecoverable(RemoteMediaError, ValueError):
+    """The file is not a WAV whose samples can be found; the message says why (one line)."""
+
+    exit_code = 2
+
+
+class ProtocolError(RemoteMediaError, ValueError):
+    """A line that is not a valid command; the message is what the client is told."""
+
+
+class MonitorClosed(RemoteMediaError):
+    """The run's monitor closed the connection (the run ended or refused us)."""
 
 
 class SerializationError(RemoteMediaError):

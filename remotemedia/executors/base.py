@@ -49,7 +49,7 @@ from typing import Callable, ClassVar, Iterable, Iterator, Mapping
 
 from ..engine.data import NumpyData
 from ..engine.errors import (CodecError, ExecutorCrashed, ExecutorStartError, RemoteMediaError,
-                             RemoteNodeError, one_line)
+                             RemoteNodeError, WorkerDied, one_line)
 from ..engine.metrics import LatencyRing
 from ..engine.node import AudioFormat, Node
 
@@ -67,24 +67,14 @@ def env_seconds(name: str, default: float) -> float:
     return float(value) / 1000.0 if value else default
 
 
-class Died(ExecutorCrashed):
-    """Raised by a transport: its worker is gone (`reason` says how, one line). RemoteNode's
-    failure policy turns it into a restart, or an ExecutorCrashed that says how many frames
-    were lost with it."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
 @contextmanager
 def translate(table: Mapping, what: str) -> Iterator[None]:
     """Translate third-party exceptions at one boundary, as httpx maps httpcore's: an exception
     that is an instance of a key of `table` (a type or a tuple of types, checked in order) is
     re-raised as the value, an exception type or (type, verb), with the message
     "`what` [verb]: Type: one line of it", chained `from` it. remotemedia's own errors and
-    anything the table does not name pass unchanged. A value of `Died` makes it a crash of the
-    worker (the failure policy applies), ExecutorStartError a start that failed."""
+    anything the table does not name pass unchanged. A value of `WorkerDied` makes it a crash
+    of the worker (the failure policy applies), ExecutorStartError a start that failed."""
     try:
         yield
     except RemoteMediaError:
@@ -136,22 +126,11 @@ class Reply:
 
 
 class Transport:
-    """One incarnation of the place a node runs (a thread, a worker process, a Ray actor).
-    RemoteNode makes a new one for each start and restart. Subclasses implement:
-
-    - `start()`: bring the worker up and wait (up to `node.start_timeout_s`) until the wrapped
-      node's setup() is done; ExecutorStartError (one line) if it cannot.
-    - `send(request, data, counters)`: hand one RuntimeData over; count the `io` copies and
-      serialization events it costs.
-    - `receive(requests, counters)`: the answers that are in, without waiting (Reply objects in
-      request order); raise Died when the worker is gone.
-    - `wait(timeout_s, requests)`: sleep until an answer may be in, at most timeout_s.
-    - `check()`: raise Died when the worker is gone.
-    - `stop(timeout_s)`: ask the worker to end (the node's teardown() runs there); `kill()`: end
-      it at once (after a crash or hang). Both safe on a dead worker.
-
-    Optional: `abandon(request) -> bool` withdraws a request the worker has not started (True:
-    it will never be answered); `pid` and `runs_in` name the worker for messages."""
+    """One incarnation of the place a node runs (a thread, a worker process, a Ray actor), as
+    httpx's BaseTransport is one way to send a request: RemoteNode makes a new one for each
+    start and restart and owns every policy; a subclass only moves requests and answers. It
+    implements start, send, receive, wait, check, stop and kill; abandon, pid and runs_in are
+    optional. Every method is called on the thread that pushes (or opens and closes)."""
 
     #: the executor's name in manifests and stats
     name: ClassVar[str] = ""
@@ -169,6 +148,7 @@ class Transport:
     def __init__(self, node: "RemoteNode"):
         self.node = node
 
+    #: the worker's process id, where it has one of its own
     pid: int | None = None
 
     @property
@@ -177,27 +157,45 @@ class Transport:
         return f"{self.name} worker"
 
     def start(self) -> None:
+        """Bring the worker up and wait (up to `node.start_timeout_s`) until the wrapped node's
+        setup() is done there. Raises ExecutorStartError (one line) if it cannot; RemoteNode
+        then calls kill()."""
         raise NotImplementedError
 
     def send(self, request: Request, data, counters) -> None:
+        """Hand one RuntimeData (a frame or a control event) over as `request` and count the
+        `io` copies and serialization events it costs in `counters` (None outside a session).
+        May raise CodecError for data that cannot cross (that frame's error)."""
         raise NotImplementedError
 
     def receive(self, requests: "OrderedDict[int, Request]", counters) -> Iterable[Reply]:
+        """The answers that are in, without waiting: Reply objects in request order (an
+        iterator may read `requests`, which RemoteNode updates as it takes each one). Raises
+        WorkerDied when the worker is gone."""
         raise NotImplementedError
 
     def wait(self, timeout_s: float, requests: "OrderedDict[int, Request]") -> None:
+        """Sleep until an answer may be in, at most timeout_s seconds (returning early is fine:
+        RemoteNode loops)."""
         raise NotImplementedError
 
     def check(self) -> None:
+        """Raise WorkerDied (saying how, one line) when the worker is gone."""
         raise NotImplementedError
 
     def abandon(self, request: Request) -> bool:
+        """Withdraw `request` if the worker has not started it: True means it will never be
+        answered (drop_oldest then drops it without wasting the worker's time). Default: no."""
         return False
 
     def stop(self, timeout_s: float) -> None:
+        """Ask the worker to end, its node's teardown() running there, within timeout_s; kill()
+        follows. Safe on a dead worker. A teardown error there is raised as RemoteNodeError."""
         raise NotImplementedError
 
     def kill(self) -> None:
+        """End the worker at once (a crash, a hang, the interpreter exiting) and free what it
+        held. Safe to call on a dead worker and twice."""
         raise NotImplementedError
 
 
@@ -332,7 +330,7 @@ class RemoteNode(Node):
             if self.reply_wait_s > 0:
                 self._wait(out, counters, lambda: rid not in self._inflight, self.reply_wait_s)
             return out
-        except Died as died:
+        except WorkerDied as died:
             self._salvage(out, counters)
             try:
                 self._crashed(died.reason, counters)   # raises under on_error "fail"
@@ -358,7 +356,7 @@ class RemoteNode(Node):
                 self._wait(out, counters, lambda: self.in_flight < self._queue, None)
             self._send(event, counters)
             self._wait(out, counters, lambda: not self._inflight, None)
-        except Died as died:
+        except WorkerDied as died:
             self._salvage(out, counters)
             self._crashed(died.reason, counters)   # raises under on_error "fail"
             if _retry:   # the new worker's node sees the event too
@@ -437,7 +435,7 @@ class RemoteNode(Node):
     def _check_alive(self) -> None:
         transport = self.transport
         if transport is None:
-            raise Died("has no worker (a restart failed earlier)")
+            raise WorkerDied("has no worker (a restart failed earlier)")
         transport.check()
         if self._inflight and self.deadline_s > 0:
             oldest = next(iter(self._inflight.values()))
@@ -445,7 +443,7 @@ class RemoteNode(Node):
             if (time.perf_counter_ns() - silent_since) / 1e9 > self.deadline_s:
                 where = transport.runs_in
                 self._discard()
-                raise Died(f"{where} did not answer within {self.deadline_s * 1000:g} ms "
+                raise WorkerDied(f"{where} did not answer within {self.deadline_s * 1000:g} ms "
                            f"and was {transport.ended_by}")
 
     def _wait(self, out, counters, done: Callable[[], bool], timeout_s: float | None) -> None:
@@ -499,7 +497,7 @@ class RemoteNode(Node):
             return
         try:
             self._collect(out, counters)
-        except Died:
+        except WorkerDied:
             pass
     def _node_raised(self, request: Request, reply: Reply, counters) -> None:
         if self._on_error == "fail":

@@ -39,7 +39,8 @@ from ..engine.errors import ExecutorStartError
 from ..engine.node import AudioFormat
 from ..engine.serialization import record_encode
 from ..ipc import channel, codec, wire
-from .base import (POLL_S, Died, RemoteNode, Reply, Transport, env_seconds, executor_factory,
+from ..engine.errors import WorkerDied
+from .base import (POLL_S, RemoteNode, Reply, Transport, env_seconds, executor_factory,
                    translate)
 
 SPIN_S = 0.0002           # busy-poll up to this long before sleeping (see channel.Spinner)
@@ -141,10 +142,12 @@ class ProcessTransport(Transport):
 
     @property
     def pid(self) -> int | None:
+        """The worker process id, or None without a worker."""
         return self.worker.pid if self.worker is not None else None
 
     @property
     def runs_in(self) -> str:
+        """Where the node runs, for messages: "worker pid N"."""
         return f"worker pid {self.pid}"
 
     def start(self) -> None:
@@ -193,6 +196,8 @@ class ProcessTransport(Transport):
             worker.listener.timed_wait(timeout)
 
     def send(self, request, data, counters) -> None:
+        """Writes the data into a loaned sample (one `io` copy for a frame) and wakes the
+        worker; CodecError for data that cannot cross."""
         worker = self.worker
         # Decided per request and told to the worker, which spins for the next one only then.
         self._spin_next = self._spinner.choose()
@@ -205,6 +210,9 @@ class ProcessTransport(Transport):
         worker.notifier.notify()
 
     def receive(self, requests, counters):
+        """Every answer sample that is in, as Reply objects: numpy outputs as read-only
+        views onto shared memory (copied out and counted past the borrow limit); the worker's
+        own copies and serialization events are counted here."""
         worker, borrowed = self.worker, self.borrowed
         while True:
             copy_out = borrowed.count() >= channel.REP_BORROW - 1
@@ -228,6 +236,8 @@ class ProcessTransport(Transport):
                 yield Reply(rid, [], last=h.last)
 
     def wait(self, timeout_s: float, requests) -> None:
+        """Yields the CPU while inside the spin window after a send, else sleeps on the
+        answer event listener, at most timeout_s."""
         if self._spin_next and time.perf_counter() < self._sent_at + self.spin_s:
             # Yield, not burn: with both cores busy the worker may need this one to answer.
             os.sched_yield()
@@ -236,10 +246,11 @@ class ProcessTransport(Transport):
             channel.iox.Duration.from_secs_f64(max(timeout_s, 1e-6)))
 
     def check(self) -> None:
+        """WorkerDied when the worker process has exited (how, from its exit status)."""
         worker = self.worker
         code = worker.exit_code()
         if code is not None:
-            raise Died(f"worker pid {worker.pid} {_describe_exit(code)}")
+            raise WorkerDied(f"worker pid {worker.pid} {_describe_exit(code)}")
 
     def stop(self, timeout_s: float) -> None:
         """Asks the worker to stop (its node's teardown() runs there) and reads what it still

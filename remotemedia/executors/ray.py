@@ -30,7 +30,8 @@ from ..engine.errors import ExecutorStartError, RemoteNodeError
 from ..engine.serialization import record_encode
 from ..ray import actor as actor_module
 from ..ray import cluster
-from .base import Died, RemoteNode, Reply, Transport, executor_factory, translate
+from ..engine.errors import WorkerDied
+from .base import RemoteNode, Reply, Transport, executor_factory, translate
 
 _actor_classes: dict = {}
 
@@ -59,8 +60,8 @@ def actor_options(resources) -> dict:
 def _call_errors(ray) -> dict:
     """The boundary of an answer: which of Ray's errors mean the actor is gone."""
     exceptions = ray.exceptions
-    return {(exceptions.RayActorError, exceptions.ActorUnavailableError): (Died, "died"),
-            exceptions.RayError: (Died, "failed")}
+    return {(exceptions.RayActorError, exceptions.ActorUnavailableError): (WorkerDied, "died"),
+            exceptions.RayError: (WorkerDied, "failed")}
 
 
 class RayTransport(Transport):
@@ -81,10 +82,12 @@ class RayTransport(Transport):
 
     @property
     def pid(self) -> int | None:
+        """The live actor's process id on its host, or None."""
         return self.where["pid"] if self.where and self.actor is not None else None
 
     @property
     def runs_in(self) -> str:
+        """Where the node runs, for messages: "Ray actor pid N"."""
         return f"Ray actor pid {self.pid}"
 
     def start(self) -> None:
@@ -123,12 +126,16 @@ class RayTransport(Transport):
                                      f"{cluster.describe(exc)}") from exc
 
     def send(self, request, data, counters) -> None:
+        """Pickles the data (counted by the engine's reducer for an array; two `io` copies
+        for a frame) and submits the actor call; its ObjectRef is the request's handle."""
         payload = actor_module.pack([data])   # a frame's array is pickled here: counted
         if request.is_frame and counters is not None:
             counters.io += 2   # pickled here, unpickled in the actor
         request.handle = self.actor.call.remote(payload)
 
     def receive(self, requests, counters):
+        """The answers that are ready, oldest first, unpickled; Ray's errors translated
+        (an actor gone is WorkerDied); the actor's pickles counted here."""
         ray = self._ray
         while requests:
             request = next(iter(requests.values()))
@@ -148,6 +155,7 @@ class RayTransport(Transport):
             yield Reply(request.rid, outputs)
 
     def wait(self, timeout_s: float, requests) -> None:
+        """Waits on the oldest request's ObjectRef, at most timeout_s."""
         if requests:
             oldest = next(iter(requests.values()))
             self._ray.wait([oldest.handle], num_returns=1, timeout=timeout_s)

@@ -39,7 +39,8 @@ from itertools import count
 from ..engine.data import ControlData
 from ..engine.errors import ExecutorStartError, RemoteNodeError
 from ..engine.node import NodeContext, as_outputs
-from .base import Died, RemoteNode, Reply, Transport, describe, executor_factory
+from ..engine.errors import WorkerDied
+from .base import RemoteNode, Reply, Transport, describe, executor_factory
 
 _names = count(1)
 
@@ -72,6 +73,7 @@ class ThreadTransport(Transport):
 
     @property
     def runs_in(self) -> str:
+        """Where the node runs, for messages: "worker thread NAME"."""
         return f"worker thread {self.thread.name}"
 
     # -- the pushing side ------------------------------------------------------------------------
@@ -91,6 +93,8 @@ class ThreadTransport(Transport):
                                      ) from self._start_error
 
     def send(self, request, data, counters) -> None:
+        """Queues the data by reference with its arrival time on the run's clock (nothing
+        counted: nothing is copied or serialized) and wakes the worker."""
         clock = self.node.context.clock if self.node.context is not None else None
         item = (request.rid, data, clock() if clock is not None else 0.0)
         with self._cond:
@@ -98,20 +102,24 @@ class ThreadTransport(Transport):
             self._cond.notify_all()
 
     def receive(self, requests, counters):
+        """The worker's finished answers, in order."""
         done = self._done
         while done:
             yield done.popleft()   # deque.popleft is atomic: the worker appends meanwhile
 
     def wait(self, timeout_s: float, requests) -> None:
+        """Sleeps on the worker's condition until it answers or ends, at most timeout_s."""
         with self._cond:
             if not self._done and self._ended is None:
                 self._cond.wait(timeout_s)
 
     def check(self) -> None:
+        """WorkerDied when the thread ended unasked (its node raised SystemExit, say)."""
         if self._ended is not None:
-            raise Died(f"{self.runs_in} ended: {self._ended}")
+            raise WorkerDied(f"{self.runs_in} ended: {self._ended}")
 
     def abandon(self, request) -> bool:
+        """Withdraws the request when the worker has not taken it from the queue yet."""
         with self._cond:
             for i, item in enumerate(self._pending):
                 if item[0] == request.rid:

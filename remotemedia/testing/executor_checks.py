@@ -54,33 +54,26 @@ class CheckSlow(Node):
     params = (Param("delay_ms", float, 0.0),)
 
     def process(self, frame):
+        """Sleeps, then returns the same block."""
         if self.delay_ms:
             time.sleep(self.delay_ms / 1000)
         return frame
 
 
-class CheckRaises(Node):
-    """Raises ValueError on the block with seq `at`."""
+class CheckFails(Node):
+    """Fails on the block with seq `at`: `how` "raise" raises ValueError (the node's error),
+    "exit" raises SystemExit (the thread, process or actor running it ends: a crash wherever
+    it runs)."""
 
-    node_type = "CheckRaises"
-    params = (Param("at", int, 0),)
+    node_type = "CheckFails"
+    params = (Param("at", int, 0), Param("how", str, "raise", choices=("raise", "exit")))
 
     def process(self, frame):
+        """The failure for the block with seq `at`, else the same block."""
         if frame.seq == self.at:
+            if self.how == "exit":
+                raise SystemExit(f"exiting at frame {frame.seq}")
             raise ValueError(f"refusing frame {frame.seq}")
-        return frame
-
-
-class CheckExits(Node):
-    """Raises SystemExit on the block with seq `at`, once per process: the thread, process or
-    actor that runs it ends, a crash wherever it runs."""
-
-    node_type = "CheckExits"
-    params = (Param("at", int, 0),)
-
-    def process(self, frame):
-        if frame.seq == self.at:
-            raise SystemExit(f"exiting at frame {frame.seq}")
         return frame
 
 
@@ -107,7 +100,7 @@ def check_executor(executor: str | Callable, *, raise_on_failure: bool = True,
     else:
         name = executor
     registry = isolated_registry()
-    for cls in (CheckSlow, CheckRaises, CheckExits):
+    for cls in (CheckSlow, CheckFails):
         registry.register(cls, cls.node_type)
     report = ConformanceReport(name)
     try:
@@ -191,7 +184,7 @@ def _check_drops(name: str, registry) -> None:
 
 
 def _check_errors(name: str, registry) -> None:
-    session = _session(name, registry, "CheckRaises", {"at": 2})
+    session = _session(name, registry, "CheckFails", {"at": 2})
     try:
         with session as s:
             for f in _frames(6):
@@ -203,7 +196,7 @@ def _check_errors(name: str, registry) -> None:
                           f"from RemoteNodeError naming the node's ValueError") from None
     else:
         raise _Failed("under fail: a node that raised did not fail the session")
-    got, stats = _run(_session(name, registry, "CheckRaises", {"at": 2}, on_error="skip"),
+    got, stats = _run(_session(name, registry, "CheckFails", {"at": 2}, on_error="skip"),
                       _frames(6))
     if [o.seq for o in got] != [0, 1, 3, 4, 5] or stats["drops"] != 1 \
             or stats["errors"] != 1:
@@ -213,7 +206,8 @@ def _check_errors(name: str, registry) -> None:
 
 def _check_restart(name: str, registry) -> None:
     frames = _frames(8)
-    with _session(name, registry, "CheckExits", {"at": 2}, on_error="restart") as s:
+    with _session(name, registry, "CheckFails", {"at": 2, "how": "exit"},
+                  on_error="restart") as s:
         # Frames 0-2, then a flush (the crash at 2 is noticed by then at the latest), then
         # frames 3-7, which the new worker must take.
         outs = [o for f in frames[:3] for o in s.push(f)] + s.flush()

@@ -1,5 +1,6 @@
-"""Nodes the executor tests run on a worker thread, process or Ray actor (importable there as
-`tests.executors.nodes`)."""
+"""Nodes the executor tests run on a worker thread (importable as `tests.executors.nodes`);
+a slow node and a failing one are remotemedia.testing.executor_checks' CheckSlow and
+CheckFails."""
 
 from __future__ import annotations
 
@@ -7,43 +8,6 @@ import time
 
 from remotemedia.engine.data import JsonData
 from remotemedia.engine.node import Node, Param
-
-
-class Slow(Node):
-    """Sleeps `delay_ms` per block, as inference would take, then passes the block on."""
-
-    node_type = "tests.executors.nodes:Slow"
-    params = (Param("delay_ms", float, 0.0),)
-
-    def process(self, frame):
-        if self.delay_ms:
-            time.sleep(self.delay_ms / 1000)
-        return frame
-
-
-class Raiser(Node):
-    """Raises ValueError on the block with seq `at`."""
-
-    node_type = "tests.executors.nodes:Raiser"
-    params = (Param("at", int, 0),)
-
-    def process(self, frame):
-        if frame.seq == self.at:
-            raise ValueError(f"refusing frame {frame.seq}")
-        return frame
-
-
-class Exits(Node):
-    """Raises SystemExit on the block with seq `at`: the thread, process or actor running it
-    ends, which is a crash wherever it runs."""
-
-    node_type = "tests.executors.nodes:Exits"
-    params = (Param("at", int, 0),)
-
-    def process(self, frame):
-        if frame.seq == self.at:
-            raise SystemExit(f"exiting at frame {frame.seq}")
-        return frame
 
 
 class Hangs(Node):
@@ -97,24 +61,6 @@ class Inference(Node):
     def process(self, frame):
         import threading
         return [JsonData({"thread": threading.current_thread().name}), frame]
-
-
-class Holds(Node):
-    """Keeps every block until flush or end of stream (declares retains_input)."""
-
-    node_type = "tests.executors.nodes:Holds"
-    retains_input = True
-
-    def setup(self):
-        self.held = []
-
-    def process(self, frame):
-        self.held.append(frame)
-        return None
-
-    def on_control(self, event):
-        held, self.held = self.held, []
-        return held
 
 
 class Lifecycle(Node):

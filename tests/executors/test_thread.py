@@ -13,12 +13,19 @@ from remotemedia.engine.data import NumpyData
 from remotemedia.engine.errors import ExecutorCrashed, ExecutorStartError, RemoteNodeError
 from remotemedia.testing import MockClock, manifest, run_blocks, wait_until
 
-ALLOW = ["tests.executors.nodes"]
-N = "tests.executors.nodes:"
+ALLOW = ["tests.executors.nodes", "tests.ipc.nodes", "remotemedia.testing.executor_checks"]
+CHECKS = "remotemedia.testing.executor_checks:"
+# The shipped check nodes: a slow one and a failing one (raise, or exit the worker).
+SHIPPED = {"Slow": "CheckSlow", "Raiser": "CheckFails", "Exits": "CheckFails"}
 
 
 def node(node_type: str, node_id: str = "t", params=None, **keys) -> dict:
-    spec = {"id": node_id, "node_type": N + node_type, "executor": "thread", **keys}
+    if node_type in SHIPPED:
+        params = {**(params or {}), **({"how": "exit"} if node_type == "Exits" else {})}
+        path = CHECKS + SHIPPED[node_type]
+    else:
+        path = "tests.executors.nodes:" + node_type
+    spec = {"id": node_id, "node_type": path, "executor": "thread", **keys}
     if params:
         spec["params"] = params
     return spec
@@ -128,15 +135,21 @@ def test_queue_policy_drop_oldest_keeps_the_latest_and_never_runs_the_dropped():
     assert stats["nodes"]["t"]["drops"] == stats["drops"]
 
 
-def test_a_node_error_fails_the_session_naming_the_node_and_the_cause():
-    with session(one("Raiser", {"at": 3})) as s:
+@pytest.mark.parametrize("node_type, at, cause_type, says", [
+    ("Raiser", 3, RemoteNodeError, "ValueError: refusing frame 3"),
+    ("Exits", 1, ExecutorCrashed, "SystemExit: exiting at frame 1"),
+], ids=["node raised", "worker ended"])
+def test_under_fail_the_session_fails_naming_the_node_and_the_cause(node_type, at, cause_type,
+                                                                    says):
+    with session(one(node_type, {"at": at})) as s:
         with pytest.raises(NodeError) as info:
             for i in range(10):
                 s.push(frame(i))
             s.end_of_stream()
-    assert "'t'" in str(info.value) and "ValueError: refusing frame 3" in str(info.value)
-    cause = info.value.__cause__
-    assert isinstance(cause, RemoteNodeError) and isinstance(cause.__cause__, ValueError)
+    assert "'t'" in str(info.value) and says in str(info.value)
+    assert isinstance(info.value.__cause__, cause_type)
+    if cause_type is RemoteNodeError:   # the node's own exception, chained
+        assert isinstance(info.value.__cause__.__cause__, ValueError)
 
 
 @pytest.mark.parametrize("policy", ["skip", "restart"])
@@ -159,16 +172,6 @@ def test_a_worker_that_ends_is_a_crash_restarted_under_restart():
     lost = sorted(set(range(8)) - set(seqs))
     assert seqs == sorted(seqs) and lost[0] == 3
     assert stats["drops"] == len(lost) and stats["errors"] == 1
-
-
-def test_a_worker_that_ends_fails_the_session_under_fail():
-    with session(one("Exits", {"at": 1})) as s:
-        with pytest.raises(NodeError) as info:
-            for i in range(5):
-                s.push(frame(i))
-            s.end_of_stream()
-    assert isinstance(info.value.__cause__, ExecutorCrashed)
-    assert "SystemExit: exiting at frame 1" in str(info.value)
 
 
 def test_a_hung_worker_is_abandoned_past_the_deadline_and_replaced(monkeypatch):
@@ -245,3 +248,16 @@ def test_setup_and_teardown_run_on_the_worker_and_close_is_safe_twice():
     s.close()
     assert node.transport is None
     assert Lifecycle.seen == [("setup", thread.name), ("teardown", thread.name)]
+
+
+def test_a_node_that_keeps_its_input_keeps_its_reader_slot_as_inline():
+    readers = {}
+    for executor in ("inline", "thread"):
+        frames = [frame(i) for i in range(3)]
+        m = one("Hold")
+        m["nodes"][0].update(executor=executor, node_type="tests.ipc.nodes:Hold")
+        with session(m) as s:
+            outs = [o for f in frames for o in s.push(f)] + s.end_of_stream()
+        assert [o for o in audio(outs)] == frames      # released at the end, the same frames
+        readers[executor] = [f._ownership.readers for f in frames]
+    assert readers["thread"] == readers["inline"]

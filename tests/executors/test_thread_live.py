@@ -13,11 +13,11 @@ from tests.streaming.test_devices_jack import assert_accounted, device_run
 
 pytestmark = pytest.mark.device
 
-ALLOW = ["tests.executors.nodes"]
+ALLOW = ["remotemedia.testing.executor_checks"]
 
 
 def slow(delay_ms: float, policy: str, queue_size: int = 4) -> Pipeline:
-    node = {"id": "slow", "node_type": "tests.executors.nodes:Slow", "executor": "thread",
+    node = {"id": "slow", "node_type": "remotemedia.testing.executor_checks:CheckSlow", "executor": "thread",
             "params": {"delay_ms": delay_ms}, "queue_size": queue_size, "queue_policy": policy}
     m = manifest([node, {"id": "gain", "node_type": "Gain", "params": {"db": -6}}],
                  [{"from": "input", "to": "slow"}, {"from": "slow", "to": "gain"},
