@@ -2,7 +2,8 @@
 
 For inference that releases the GIL (CTranslate2, onnxruntime): the model computes on the
 worker thread while the thread that pushes (the audio callback or the runner) goes on with the
-next block. Queue policy, failure policy, drop and error accounting and stats are RemoteNode's
+next block. A node that computes in Python holds the GIL, and the pushing thread may then wait
+up to `sys.getswitchinterval()` (5 ms) for it at a time: such a node belongs on `process`. Queue policy, failure policy, drop and error accounting and stats are RemoteNode's
 (base.py), as for `process` and `ray`.
 
 Zero-copy. A frame crosses by reference: the worker reads the very read-only view the engine

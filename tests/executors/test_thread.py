@@ -261,3 +261,13 @@ def test_a_node_that_keeps_its_input_keeps_its_reader_slot_as_inline():
         assert [o for o in audio(outs)] == frames      # released at the end, the same frames
         readers[executor] = [f._ownership.readers for f in frames]
     assert readers["thread"] == readers["inline"]
+
+
+def test_a_slow_node_in_simulated_time_loses_nothing_under_block_and_copies_nothing():
+    m = one("Slow", {"delay_ms": 5}, queue_size=2)
+    result = run_blocks(m, np.arange(960 * 25, dtype=np.float32), allow_import=ALLOW)
+    stats = result.stats
+    assert stats["frames_in"] == stats["frames_out"] == 25 and stats["drops"] == 0
+    assert [f.seq for f in result.frames] == list(range(25))
+    np.testing.assert_array_equal(result.audio, np.arange(960 * 25, dtype=np.float32))
+    assert stats["serialization_events"] == 0 and stats["copies"]["engine"] == 0
