@@ -443,8 +443,8 @@ class RemoteNode(Node):
             if (time.perf_counter_ns() - silent_since) / 1e9 > self.deadline_s:
                 where = transport.runs_in
                 self._discard()
-                raise WorkerDied(f"{where} did not answer within {self.deadline_s * 1000:g} ms "
-                           f"and was {transport.ended_by}")
+                raise WorkerDied(f"{where} did not answer within {self.deadline_s * 1000:g} "
+                                 f"ms and was {transport.ended_by}")
 
     def _wait(self, out, counters, done: Callable[[], bool], timeout_s: float | None) -> None:
         """Collect answers until done() or timeout_s (None: as long as the worker lives)."""
