@@ -128,6 +128,9 @@ class Transcribe(Node):
         self._vad.bind(NodeContext(self._vad.node_id, AudioFormat(RATE, 1)))
         self._vad.setup()
         self._buf = np.zeros(int(RATE * (MAX_WINDOW_S + 2 * PREROLL_S)), dtype=np.float32)
+        #: Whisper segments dropped for no_speech_prob above no_speech_max, and model runs
+        self.gated = 0
+        self.runs = 0
         self._restart()
 
     def _restart(self) -> None:
@@ -384,6 +387,7 @@ class Transcribe(Node):
         if audio.shape[0] < RATE:
             # Whisper is unsure of very short clips: give it a second, the rest silence.
             audio = np.concatenate([audio, np.zeros(RATE - audio.shape[0], np.float32)])
+        self.runs += 1
         segments, language = whisper.transcribe(self._model, audio, language=self.language,
                                                 beam_size=self.beam_size)
         if lead:
@@ -400,6 +404,8 @@ class Transcribe(Node):
     def _emit(self, start: int, end: int, segments, language, final: bool) -> list:
         kept = [s for s in segments
                 if s.no_speech_prob <= self.no_speech_max and _text(s.text)]
+        # Whisper's answer to silence or noise ("You", "Thank you."): counted, not said.
+        self.gated += sum(1 for s in segments if s.no_speech_prob > self.no_speech_max)
         words = []
         t0 = self._origin_s + start / RATE
         t_end = self._origin_s + end / RATE
