@@ -26,8 +26,9 @@ and, for a final one, the text as RuntimeData.Text (metadata `{"type": "transcri
 With `partials: true` a non-final result follows every `partial_interval_s` of speech while
 the speaker still speaks; the final one comes at the utterance's end.
 
-Silence, noise and music give nothing: only speech the VAD found is transcribed, and a result
-whose no_speech_prob exceeds `no_speech_max` (or that has no words) is dropped.
+Silence, noise and music give nothing: only speech the VAD found is transcribed, and a Whisper
+segment whose no_speech_prob exceeds `no_speech_max` while its avg_logprob is below
+`logprob_min` (Whisper's own rule, tightened), or that has no words, is dropped.
 
 Threads: the model loads in setup() (about a second; shared by the nodes of a process) and
 runs in process() when an utterance or window completes: 0.3-1 s on two cores whatever its
@@ -94,8 +95,10 @@ class Transcribe(Node):
         Param("max_utterance_s", float, MAX_WINDOW_S, "a longer utterance is transcribed in "
               "pieces (s)", min=2.0, max=MAX_WINDOW_S,
               range_reason="Whisper hears at most 30 s at once"),
-        Param("no_speech_max", float, 0.6, "drop a result whose no_speech_prob is above this",
-              min=0.0, max=1.0),
+        Param("no_speech_max", float, 0.6, "drop a result whose no_speech_prob is above this "
+              "and whose avg_logprob is below logprob_min", min=0.0, max=1.0),
+        Param("logprob_min", float, -0.5, "see no_speech_max (mean log probability of the "
+              "tokens, natural log)", min=-20.0, max=0.0),
         Param("vad_threshold", float, 0.5, "speech probability for the node's own Silero VAD",
               min=0.0, max=1.0),
         Param("min_silence_ms", float, 300.0, "silence that ends an utterance, for the node's "
@@ -131,6 +134,8 @@ class Transcribe(Node):
         #: Whisper segments dropped for no_speech_prob above no_speech_max, and model runs
         self.gated = 0
         self.runs = 0
+        #: speech events received from a VAD upstream (they then bound the utterances)
+        self.vad_events = 0
         self._restart()
 
     def _restart(self) -> None:
@@ -163,9 +168,9 @@ class Transcribe(Node):
         if data.kind == "json":
             value = data.value
             if isinstance(value, dict) and value.get("type") in ("speech_start", "speech_end"):
-                if not self._external:
-                    self._external = True
-                    # The VAD upstream rules from here on; what the own VAD began is its.
+                # The VAD upstream rules from here on (an utterance its own VAD began too).
+                self._external = True
+                self.vad_events += 1
                 return self._speech_event(value["type"], self._event_index(value))
             return None
         return self._audio(data)
@@ -402,10 +407,16 @@ class Transcribe(Node):
         return out
 
     def _emit(self, start: int, end: int, segments, language, final: bool) -> list:
-        kept = [s for s in segments
-                if s.no_speech_prob <= self.no_speech_max and _text(s.text)]
-        # Whisper's answer to silence or noise ("You", "Thank you."): counted, not said.
-        self.gated += sum(1 for s in segments if s.no_speech_prob > self.no_speech_max)
+        # Whisper's answer to silence or noise ("You", "Thank you."): likely no speech and not
+        # sure of its words. Counted, not said. (Long confident speech can score a high
+        # no_speech_prob too: the probability alone drops real words.)
+        gated = [s for s in segments if s.no_speech_prob > self.no_speech_max
+                 and s.avg_logprob < self.logprob_min]
+        self.gated += len(gated)
+        # A word whose middle lies in the context before `start` belongs to what came before.
+        kept = [_only_words(s, 0.0, float("inf")) for s in segments
+                if not any(s is g for g in gated)]
+        kept = [s for s in kept if _text(s.text)]
         words = []
         t0 = self._origin_s + start / RATE
         t_end = self._origin_s + end / RATE
