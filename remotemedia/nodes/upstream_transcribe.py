@@ -292,7 +292,8 @@ class SrtOutput(UpstreamNode):
         if data.kind == "text":
             if data.metadata.get("type") == "transcript" or not data.text.strip():
                 return None
-            return self._text([(0.0, 10.0, data.text.strip())], data.pts)
+            return self._text([(0.0, 10.0, wrap(data.text.strip(), self.max_line_length))],
+                              data.pts)
         value = data.value
         if not isinstance(value, dict):
             return data
