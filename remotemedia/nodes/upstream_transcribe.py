@@ -35,7 +35,7 @@ import os
 
 from ..engine.data import TextData
 from ..engine.node import Node, Param, register_node
-from ..io.transcripts import cues, is_final_transcript, srt_cue, wrap
+from ..engine.subtitles import cues, is_final_transcript, srt_cue, wrap
 from .transcribe import MAX_WINDOW_S, Transcribe, say_once
 from .upstream_common import UpstreamNode
 from .upstream_speech import FastResampleNode

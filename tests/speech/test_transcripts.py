@@ -5,7 +5,7 @@ SrtOutput follows, and the SrtOutput node. No model needed: transcript events ar
 from __future__ import annotations
 
 import json
-import os
+import math
 
 import pytest
 import srt
@@ -16,8 +16,8 @@ from remotemedia.engine.data import JsonData, TextData
 from remotemedia.engine.errors import UsageError
 from remotemedia.engine.node import AudioFormat
 from remotemedia.io.spec import make_sink
-from remotemedia.io.transcripts import (JsonlSink, SrtSink, TxtSink, VttSink, cues, timecode,
-                                        wrap)
+from remotemedia.engine.subtitles import cues, timecode, wrap
+from remotemedia.io.transcripts import JsonlSink, SrtSink, TxtSink, VttSink
 from remotemedia.testing import one_node
 
 FMT = AudioFormat(16000, 1, 960)
@@ -39,7 +39,9 @@ def transcript(text, start, end, final=True, words=None):
 @pytest.mark.parametrize("seconds, code", [
     (0.0, "00:00:00,000"), (1.5, "00:00:01,500"), (61.234, "00:01:01,234"),
     (3661.0, "01:01:01,000"), (0.0025, "00:00:00,003"), (1.0005, "00:00:01,001"),
-    (59.9996, "00:01:00,000"), (360000, "100:00:00,000"), (-1, "00:00:00,000")])
+    (59.9996, "00:01:00,000"), (360000, "100:00:00,000"), (-1, "00:00:00,000"),
+    (1e300, "5124095576030:25:51,615"), (math.inf, "5124095576030:25:51,615"),
+    (math.nan, "00:00:00,000")])
 def test_timecodes_round_half_away_from_zero_as_the_upstream(seconds, code):
     assert timecode(seconds) == code
     assert timecode(seconds, ".") == code.replace(",", ".")
