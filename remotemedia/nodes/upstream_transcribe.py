@@ -53,6 +53,7 @@ SOURCES = {
     "large-v3-turbo": "large-v3-turbo", "large_v3_turbo": "large-v3-turbo",
 }
 PACKAGED = "tiny.en"
+HOUR_S = 3600.0
 
 
 def choose_model(name: str | None, key: str) -> tuple[str | None, str | None]:
@@ -187,11 +188,15 @@ class HFWhisperNode(_WhisperAlias):
         Param("language", str, None, "language code"),
         Param("device", str, None, "no effect (CPU)"),
         Param("torch_dtype", str, None, "no effect (int8)"),
-        Param("chunk_length_s", float, 30.0, "longest piece transcribed at once (s)", min=0.0),
-        Param("initial_buffer_duration_s", float, 3.0, "no effect", min=0.0),
-        Param("max_buffer_duration_s", float, 15.0, "no effect", min=0.0),
-        Param("buffer_growth_factor", float, 1.5, "no effect", min=0.0),
-        Param("overlap_duration_s", float, 1.0, "no effect", min=0.0),
+        Param("chunk_length_s", float, 30.0, "longest piece transcribed at once (s; at most "
+              "30 is used)", min=0.0, max=HOUR_S, range_reason="up to an hour"),
+        Param("initial_buffer_duration_s", float, 3.0, "no effect (s)", min=0.0, max=HOUR_S,
+              range_reason="up to an hour"),
+        Param("max_buffer_duration_s", float, 15.0, "no effect (s)", min=0.0, max=HOUR_S,
+              range_reason="up to an hour"),
+        Param("buffer_growth_factor", float, 1.5, "no effect", min=0.0, max=100.0),
+        Param("overlap_duration_s", float, 1.0, "no effect (s)", min=0.0, max=HOUR_S,
+              range_reason="up to an hour"),
     )
 
 
