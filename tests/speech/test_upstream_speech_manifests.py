@@ -123,3 +123,15 @@ def test_convert_manifest_writes_a_native_form_that_loads(name, tmp_path):
     path.write_text(proc.stdout)
     m = load_manifest(path)
     assert m.shape == "native" and "Transcribe" in {s.node_type for s in m.nodes}
+
+
+def test_the_ready_to_run_transcribe_manifest_writes_subtitles_of_a_file(tmp_path):
+    wav = tmp_path / "talk.wav"
+    two_phrases_wav(wav, rate=16000, channels=1)
+    manifest = UPSTREAM.parents[2] / "manifests" / "transcribe.yaml"
+    out = tmp_path / "talk.vtt"
+    proc = cli("stream", "-m", manifest, "-i", f"file:{wav}", "-o", f"file:{out}")
+    assert proc.returncode == 0, proc.stderr
+    assert "not installed" not in proc.stderr
+    text = out.read_text()
+    assert text.startswith("WEBVTT") and text.count(" --> ") >= 2
