@@ -13,7 +13,9 @@ STT section (Transcribe: faster-whisper, the packaged Whisper tiny.en, int8, CPU
 - baseline in the same run, on the same audio: faster-whisper called directly on the whole
   utterance, so the ratio node/direct is what Transcribe adds or saves (resampling, its own
   VAD, buffering, the gate, events; pieces);
-- memory: resident set size before the model, after loading it, and after the runs (MiB).
+- memory: resident set size before the model, after loading it, and after the runs (MiB);
+- word error rate (jiwer) through Transcribe on six espeak-ng sentences and on the eight human
+  recordings that Debian's alsa-utils ships (/usr/share/sounds/alsa), where installed.
 
 Times drift from run to run on shared machines: read the ratios. Measures and prints; asserts
 nothing about time.
@@ -74,14 +76,9 @@ def rss_mib() -> float:
 def speech(seconds: float) -> np.ndarray:
     """`seconds` of continuous speech at 16 kHz (espeak-ng, else the tests/data phrases)."""
     import soundfile as sf
-    import soxr
     pieces = []
     if shutil.which("espeak-ng"):
-        for text in SENTENCES:
-            wav = subprocess.run(["espeak-ng", "-v", "en-us", "-s", "130", "--stdout", text],
-                                 capture_output=True, check=True).stdout
-            x, r = sf.read(io.BytesIO(wav), dtype="float32")
-            pieces.append(soxr.resample(x, r, RATE).astype(np.float32))
+        pieces = [speech_of(text) for text in SENTENCES]
     else:
         for name in ("fox", "voice"):
             x, _ = sf.read(ROOT / "tests" / "data" / f"speech_{name}_16k.wav", dtype="float32")
@@ -135,11 +132,78 @@ def bench_utterance(seconds: float, rounds: int) -> dict:
             "node_over_direct": round(total / direct, 3), "words": words}
 
 
+ALSA = Path("/usr/share/sounds/alsa")
+ALSA_WORDS = {"Front_Center": "front center", "Front_Left": "front left",
+              "Front_Right": "front right", "Rear_Center": "rear center",
+              "Rear_Left": "rear left", "Rear_Right": "rear right", "Side_Left": "side left",
+              "Side_Right": "side right"}
+
+
+def _wer(refs, hyps) -> float:
+    import jiwer
+    norm = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(),
+                          jiwer.RemoveMultipleSpaces(), jiwer.Strip(),
+                          jiwer.ReduceToListOfListOfWords()])
+    return jiwer.wer(refs, hyps, reference_transform=norm, hypothesis_transform=norm)
+
+
+def _finals(audio, rate) -> list[str]:
+    import remotemedia as rm
+    from remotemedia.engine.data import NumpyData
+    from remotemedia.testing import one_node
+    channels = audio.shape[1] if audio.ndim == 2 else 1
+    block = rate // 50
+    m = one_node("Transcribe", node_id="stt", audio={"sample_rate": rate, "block_size": block,
+                                                     "channels": channels})
+    outs = []
+    with rm.Pipeline.from_manifest(m).session() as s:
+        for i in range(0, audio.shape[0], block):
+            outs += s.push(NumpyData(audio[i:i + block], sample_rate=rate, pts=i))
+        outs += s.end_of_stream()
+    return [o.value["text"] for o in outs if o.kind == "json" and o.value["final"]]
+
+
+def bench_wer() -> dict:
+    """Word error rate (jiwer) through Transcribe: espeak-ng sentences (en-us, 130 wpm, 1 s of
+    silence around each) and the human recordings of alsa-utils, where each is installed."""
+    import soundfile as sf
+    out = {}
+    if shutil.which("espeak-ng"):
+        pieces = [np.zeros(RATE, np.float32)]
+        for text in SENTENCES:
+            pieces += [speech_of(text), np.zeros(RATE, np.float32)]
+        hyps = _finals(np.concatenate(pieces), RATE)
+        out["espeak"] = {"sentences": len(SENTENCES), "wer": round(
+            _wer(SENTENCES, hyps) if len(hyps) == len(SENTENCES)
+            else _wer([" ".join(SENTENCES)], [" ".join(hyps)]), 4)}
+    if (ALSA / "Front_Left.wav").is_file():
+        refs, hyps = [], []
+        for name, said in ALSA_WORDS.items():
+            x, r = sf.read(ALSA / f"{name}.wav", dtype="float32", always_2d=True)
+            refs.append(said)
+            hyps.append(" ".join(_finals(x, r)))
+        out["alsa_human"] = {"recordings": len(refs), "wer": round(_wer(refs, hyps), 4),
+                             "heard": hyps}
+    return out
+
+
+def speech_of(text: str) -> np.ndarray:
+    """`text` by espeak-ng (en-us, 130 words/min) at 16 kHz."""
+    import soundfile as sf
+    import soxr
+    wav = subprocess.run(["espeak-ng", "-v", "en-us", "-s", "130", "--stdout", text],
+                         capture_output=True, check=True).stdout
+    x, r = sf.read(io.BytesIO(wav), dtype="float32")
+    return soxr.resample(x, r, RATE).astype(np.float32)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lengths", default="1,3,10,30",
                         help="utterance lengths in seconds, comma-separated")
     parser.add_argument("--rounds", type=at_least(1), default=3)
+    parser.add_argument("--no-wer", dest="wer", action="store_false",
+                        help="skip the word error rates")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args(argv)
     try:
@@ -163,6 +227,8 @@ def main(argv=None) -> int:
     stt["rss_mib_loaded"] = round(rss_mib(), 1)
     stt["utterances"] = [bench_utterance(s, args.rounds) for s in lengths]
     stt["rss_mib_after"] = round(rss_mib(), 1)
+    if args.wer:
+        stt["wer"] = bench_wer()
     if args.json:
         print(json.dumps(report))
         return 0
@@ -177,6 +243,10 @@ def main(argv=None) -> int:
         print(f"  {u['seconds']:6.1f} s  {u['latency_ms']:10.0f} ms  {u['total_ms']:8.0f} ms  "
               f"{u['rtf']:6.3f}  {u['direct_ms']:8.0f} ms  {u['node_over_direct']:8.2f}  "
               f"{u['words']:6d}")
+    for name, w in stt.get("wer", {}).items():
+        n = w.get("sentences", w.get("recordings"))
+        print(f"  WER {name}: {100 * w['wer']:.1f}% over {n}"
+              + (f" (heard: {', '.join(w['heard'])})" if "heard" in w else ""))
     return 0
 
 

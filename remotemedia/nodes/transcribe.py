@@ -58,6 +58,8 @@ PREROLL_S = 2.0
 MAX_WINDOW_S = 30.0      # Whisper's window
 #: audio before an utterance's start given to Whisper with it (s)
 CONTEXT_S = 0.3
+#: a word ending before this (s after an utterance's start) is taken as the context's
+LEAD_END_S = 0.05
 _said: set[str] = set()
 
 
@@ -148,6 +150,7 @@ class Transcribe(Node):
         self._buf_start = 0
         self._external = False        # a VAD upstream has sent an event
         self._utt: int | None = None  # start of the open utterance
+        self._continued = -1          # where a long utterance's next piece starts
         self._last_partial = 0
         self._spans: list[list] = []  # window mode: [start, end or None] of speech
         self._win = 0                 # window mode: start of the next window
@@ -309,7 +312,7 @@ class Transcribe(Node):
             keep = segments[:-1]
         else:
             cut, keep = end, segments
-        self._utt = self._last_partial = max(cut, start + 1)
+        self._utt = self._last_partial = self._continued = max(cut, start + 1)
         self._trim(self._utt - int(PREROLL_S * RATE))
         return self._emit(start, cut, keep, language, final=True)
 
@@ -382,7 +385,9 @@ class Transcribe(Node):
     def _run(self, start: int, end: int):
         # Whisper hears a word's onset better with a little audio before it: the VAD's edge
         # can cut into it. The times of what it finds stay relative to `start`.
-        pad = min(int(CONTEXT_S * RATE), start - self._buf_start)
+        # (Not for the rest of a long utterance: it starts where Whisper ended a segment.)
+        pad = 0 if start == self._continued else min(int(CONTEXT_S * RATE),
+                                                     start - self._buf_start)
         a = max(start - max(pad, 0), self._buf_start) - self._buf_start
         b = max(end, self._buf_start) - self._buf_start
         lead = (start - self._buf_start) - a
@@ -413,9 +418,9 @@ class Transcribe(Node):
         gated = [s for s in segments if s.no_speech_prob > self.no_speech_max
                  and s.avg_logprob < self.logprob_min]
         self.gated += len(gated)
-        # A word whose middle lies in the context before `start` belongs to what came before.
-        kept = [_only_words(s, 0.0, float("inf")) for s in segments
-                if not any(s is g for g in gated)]
+        # A word that ends in the context before `start` (or just after it: Whisper's word
+        # times are rough) belongs to what came before.
+        kept = [_after(s, LEAD_END_S) for s in segments if not any(s is g for g in gated)]
         kept = [s for s in kept if _text(s.text)]
         words = []
         t0 = self._origin_s + start / RATE
@@ -454,6 +459,15 @@ def _only_words(segment, lo: float, hi: float):
     """The segment with only the words whose middle lies in [lo, hi) (seconds in the window),
     its text rebuilt from them."""
     words = tuple(w for w in segment.words if lo <= (w.start + w.end) / 2 < hi)
+    if len(words) == len(segment.words):
+        return segment
+    return whisper.Segment("".join(w.word for w in words), segment.start, segment.end, words,
+                           segment.avg_logprob, segment.no_speech_prob)
+
+
+def _after(segment, t: float):
+    """The segment with only the words that end after `t` seconds, its text rebuilt."""
+    words = tuple(w for w in segment.words if w.end > t)
     if len(words) == len(segment.words):
         return segment
     return whisper.Segment("".join(w.word for w in words), segment.start, segment.end, words,
