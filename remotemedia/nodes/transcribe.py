@@ -331,7 +331,9 @@ class Transcribe(Node):
             if self._has_speech(a, b):
                 segments, language = self._run(a, b)
                 segments = [_only_words(s, (lo - a) / RATE, (hi - a) / RATE) for s in segments]
-                out += self._emit(a, b, [s for s in segments if s.words], language, final=True)
+                out += self._emit(a, b, [s for s in segments if s.words], language, final=True,
+                                  spans=[(s, self._n if e is None else e)
+                                         for s, e in self._spans])
             self._first_window = False
             if last:
                 self._win = self._n
@@ -411,7 +413,8 @@ class Transcribe(Node):
             self._trim(end - int(PREROLL_S * RATE))
         return out
 
-    def _emit(self, start: int, end: int, segments, language, final: bool) -> list:
+    def _emit(self, start: int, end: int, segments, language, final: bool,
+              spans=None) -> list:
         # Whisper's answer to silence or noise ("You", "Thank you."): likely no speech and not
         # sure of its words. Counted, not said. (Long confident speech can score a high
         # no_speech_prob too: the probability alone drops real words.)
@@ -429,8 +432,16 @@ class Transcribe(Node):
             for w in s.words:
                 if not w.word.strip():
                     continue
-                ws = min(max(t0 + w.start, t0), t_end)
-                we = min(max(t0 + w.end, ws), t_end)
+                lo, hi = t0, t_end
+                if spans:
+                    # Window mode: inside the speech its own VAD found around the word
+                    # (Whisper's word times drift into the silence before a phrase).
+                    mid = start + int((w.start + w.end) / 2 * RATE)
+                    near = min(spans, key=lambda sp: max(sp[0] - mid, mid - sp[1], 0))
+                    lo = max(lo, self._origin_s + near[0] / RATE)
+                    hi = min(hi, self._origin_s + near[1] / RATE)
+                ws = min(max(t0 + w.start, lo), hi)
+                we = min(max(t0 + w.end, ws), hi)
                 words.append({"word": w.word.strip(), "start_s": round(ws, 3),
                               "end_s": round(we, 3), "p": round(w.p, 3)})
         text = " ".join(_text(s.text) for s in kept) if kept else ""
