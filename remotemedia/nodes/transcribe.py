@@ -72,7 +72,15 @@ def say_once(message: str) -> None:
 
 @register_node
 class Transcribe(Node):
-    """Speech to text (Whisper via faster-whisper; the module docstring has the details)."""
+    """Speech to text with Whisper (faster-whisper, int8 on the CPU), offline.
+
+    Input: audio blocks (samples,) or (samples, channels), any dtype (integers in units of
+    full scale), any rate (Hz), pts in samples; and a VAD's speech_start / speech_end Json
+    events. Output per result: a transcript Json event (times in seconds of media time) and,
+    when final, the text as RuntimeData.Text (the module docstring gives the shapes and the
+    segmentation). Raises ModelNotInstalled (a ValueError, at manifest load) for a model that
+    is not on this machine, ModelError at setup when it cannot be loaded, ValueError for a
+    block with no known sample rate or a rate that changes mid-stream."""
 
     node_type = "Transcribe"
     description = "Speech to text (Whisper, offline); transcript events and text per utterance."
