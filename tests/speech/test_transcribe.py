@@ -285,3 +285,14 @@ def test_word_error_rate_on_human_recordings():
         hyps.append(" ".join(t["text"] for t in finals(found)))
     # measured: 1 word in 16 wrong ("rear right" heard as "We're right")
     assert wer(refs, hyps) <= 0.15, list(zip(refs, hyps))
+
+
+def test_without_faster_whisper_the_manifest_names_the_extra(monkeypatch):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "faster_whisper" else real(name, *a))
+    with pytest.raises(ManifestError, match=r"faster-whisper is not installed \(pip install "
+                                            r"'remotemedia\[speech\]'\)") as err:
+        rm.Pipeline.from_manifest(one_node("Transcribe", node_id="stt"))
+    assert err.value.exit_code == 2

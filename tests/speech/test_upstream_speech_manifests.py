@@ -135,3 +135,14 @@ def test_the_ready_to_run_transcribe_manifest_writes_subtitles_of_a_file(tmp_pat
     assert "not installed" not in proc.stderr
     text = out.read_text()
     assert text.startswith("WEBVTT") and text.count(" --> ") >= 2
+
+
+def test_a_graph_that_also_plays_audio_may_write_a_wav(speech_wav, tmp_path):
+    # transcribe-srt-mic-input.yaml sends the microphone's audio to the output beside the SRT
+    wav, _ = speech_wav
+    out = tmp_path / "mic.wav"
+    proc = cli("stream", "-m", UPSTREAM / "transcribe-srt-mic-input.yaml", "-i", f"file:{wav}",
+               "-o", f"file:{out}")
+    assert proc.returncode == 0, proc.stderr
+    import soundfile as sf
+    assert sf.info(out).frames == sf.info(wav).frames
