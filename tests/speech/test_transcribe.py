@@ -165,6 +165,7 @@ def test_events_from_upstream_decide_even_where_its_own_vad_would_not():
     assert "dog" in t["text"].lower() and "detection" in t["text"].lower()
 
 
+@pytest.mark.slow
 def test_partials_come_while_speech_goes_on_then_one_final():
     signal, _ = in_silence([file_phrase("fox")])          # 3.3 s of speech
     found, texts, *_ = transcribe(signal, partials=True, partial_interval_s=1.0)
@@ -177,6 +178,7 @@ def test_partials_come_while_speech_goes_on_then_one_final():
 
 
 @needs_espeak
+@pytest.mark.slow
 def test_an_utterance_of_sixty_seconds_is_split_not_dropped():
     speech = []
     while sum(x.shape[0] for x in speech) < 62 * RATE:
@@ -265,6 +267,7 @@ def test_a_recording_of_noise_gives_no_transcript():
 # -- word error rate -------------------------------------------------------------------------------
 
 @needs_espeak
+@pytest.mark.slow
 def test_word_error_rate_on_espeak_sentences_is_under_ten_percent():
     signal, _ = in_silence([espeak(s) for s in SENTENCES], gap_s=1.0)
     found, *_ = transcribe(signal)
@@ -274,6 +277,7 @@ def test_word_error_rate_on_espeak_sentences_is_under_ten_percent():
 
 
 @needs_alsa
+@pytest.mark.slow
 def test_word_error_rate_on_human_recordings():
     # alsa-utils' speaker-test voice: eight two-word phrases by one human speaker, 48 kHz.
     import soundfile as sf

@@ -18,7 +18,7 @@ from remotemedia.engine.manifest import load_manifest
 
 from .speech_audio import ALSA, UPSTREAM, needs_alsa, needs_model, two_phrases_wav
 
-pytestmark = needs_model
+pytestmark = [needs_model, pytest.mark.slow]   # each runs the CLI and the model
 TOL_S = 0.15
 MANIFESTS = ["transcribe.yaml", "transcribe-srt.yaml", "transcribe-srt-mic-input.yaml",
              "transcribe-word-timestamps.yaml"]
