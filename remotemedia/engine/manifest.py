@@ -35,6 +35,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
+from .envexpand import expand_document
 from .errors import ManifestError
 from .executors import INLINE, executors
 from .node import AudioFormat, Node, NodeRegistry, UnknownNodeType, registry as default_registry
@@ -138,6 +139,13 @@ class Manifest:
 # -- parsing --------------------------------------------------------------------------------------
 
 def read_manifest_document(src: Any) -> tuple[dict, str]:
+    """The mapping and a name for messages, from a path, a dict, or a JSON/YAML string, with
+    `${NAME:-default}` in its string values expanded from the environment (envexpand.py)."""
+    doc, name = _read_document(src)
+    return expand_document(doc), name
+
+
+def _read_document(src: Any) -> tuple[dict, str]:
     """The raw mapping and a name for messages, from a path, a dict, or a JSON/YAML string."""
     if isinstance(src, Mapping):
         # a document from no file (a graph line, stdin) may carry the name messages give it
