@@ -580,7 +580,9 @@ class Recording:
             if not (path / name).exists():
                 raise UsageError(f"{path} is not a recording: {name} is missing")
         self.path = path
-        self.manifest = _read_json(path / "manifest.json")
+        from .engine.manifest import read_manifest_document
+        # a manifest like any other: through the bounded loader (size, depth, aliases)
+        self.manifest, _ = read_manifest_document(path / "manifest.json")
         self.report = _read_json(path / "report.json") if (path / "report.json").exists() \
             else None
         self.versions = _read_json(path / "versions.json") \

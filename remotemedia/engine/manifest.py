@@ -145,18 +145,30 @@ def read_manifest_document(src: Any) -> tuple[dict, str]:
         path = Path(src)
         name = str(src)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = _read_bounded(path)
         except FileNotFoundError:
             raise ManifestError("file not found", source=name) from None
         except IsADirectoryError:
             raise ManifestError("is a directory, not a manifest file", source=name) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ManifestError(f"cannot read: {exc}", source=name) from None
+        except ValueError as exc:   # DocumentError: over the size limit
+            raise ManifestError(str(exc), source=name) from None
         return _parse_text(text, name, suffix=path.suffix.lower()), name
     if isinstance(src, str):
         return _parse_text(src, "<string>", suffix=""), "<string>"
     raise ManifestError(f"a manifest must be a path, a dict or a JSON string, "
                         f"not {type(src).__name__}")
+
+
+def _read_bounded(path: Path) -> str:
+    # Never more than the size limit plus one byte: a manifest named /dev/zero or a FIFO that
+    # never ends costs what a manifest at the limit costs.
+    from .docparse import LIMITS, check_size
+    with open(path, "rb") as f:
+        data = f.read(LIMITS.max_bytes + 1)
+    check_size(data)
+    return data.decode("utf-8")
 
 
 def _looks_inline(text: str) -> bool:

@@ -24,6 +24,7 @@ import numpy as np
 
 from .data import NumpyData, RuntimeData
 from .errors import UnknownNodeType  # noqa: F401 (re-exported: its historic home)
+from .errors import one_line
 from .levels import from_unit_float, to_unit_float
 
 REQUIRED = object()
@@ -433,7 +434,12 @@ class NodeRegistry:
         try:
             obj = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as exc:
-            raise UnknownNodeType(path, f" (cannot import: {exc})") from exc
+            raise UnknownNodeType(path, f" (cannot import: {one_line(exc)})") from exc
+        except (Exception, SystemExit) as exc:
+            # Importing runs the module's code: whatever it raises (sys.exit included) is the
+            # module's fault, told in one line naming it, never a traceback.
+            raise UnknownNodeType(path, f" (importing module '{module_name}' failed: "
+                                        f"{type(exc).__name__}: {one_line(exc)})") from exc
         if not (isinstance(obj, type) and issubclass(obj, Node)):
             raise UnknownNodeType(path, " (not a Node subclass)")
         return obj
