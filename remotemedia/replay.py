@@ -187,9 +187,10 @@ class RecordingSource(Source):
         self._counters = session.counters
 
     def open(self) -> None:
-        """Opens the recording's input.wav (soundfile; its errors propagate)."""
-        import soundfile as sf
-        self._file = sf.SoundFile(str(self.recording.path / "input.wav"), "r")
+        """Opens the recording's input.wav (soundfile, read front to back without seeking, as
+        every input is: io/files.py SequentialSoundFile; its errors propagate)."""
+        from .io.files import SequentialSoundFile
+        self._file = SequentialSoundFile(str(self.recording.path / "input.wav"), "r")
 
     def read(self):
         """The next recorded block, float32 (samples,) or (samples, channels), as long as it was

@@ -36,6 +36,22 @@ def _fs(path: Path) -> bytes:
     return os.fsencode(path)
 
 
+class SequentialSoundFile(sf.SoundFile):
+    """A soundfile.SoundFile opened for reading front to back, never seeking.
+
+    soundfile's read() asks libsndfile for the position before every read and seeks to
+    `position + frames` after it (SoundFile._cdata_io). For PCM that is free; for MPEG audio
+    libsndfile hands the absolute seek to mpg123, which restarts decoding cold at the target
+    frame (the bit reservoir of the frames before it is gone), so an MP3 read in 960-frame
+    blocks came back as silence after its first 0.1 s while a one-shot read was right. Reporting
+    the file as not seekable makes soundfile call libsndfile's sf_readf_* and nothing else, which
+    is also what a pipe needs. Use read(frames) with frames >= 0."""
+
+    def seekable(self) -> bool:
+        """False: this reader never seeks (see the class)."""
+        return False
+
+
 class WavSource(Source):
     """Blocks of a file libsndfile reads, as float32 `(block_size,)` or
     `(block_size, channels)`; the last one short. A WAV whose header a dying recorder left
@@ -99,13 +115,13 @@ class WavSource(Source):
         cannot be opened."""
         try:
             if self.recovered is None:
-                self._file = sf.SoundFile(_fs(self.path), "r")
+                self._file = SequentialSoundFile(_fs(self.path), "r")
             else:
                 r = self.recovered
-                self._file = sf.SoundFile(SampleWindow(_fs(self.path), r.offset, r.length),
-                                          "r", format="RAW", subtype=r.subtype,
-                                          samplerate=r.samplerate, channels=r.channels,
-                                          endian="LITTLE")
+                self._file = SequentialSoundFile(
+                    SampleWindow(_fs(self.path), r.offset, r.length), "r", format="RAW",
+                    subtype=r.subtype, samplerate=r.samplerate, channels=r.channels,
+                    endian="LITTLE")
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             raise UsageError(f"cannot open {self.path}: {one_line(exc)}") from exc
 
