@@ -304,6 +304,14 @@ class Node:
         """The format this node emits for input `fmt`; raise ValueError if it cannot take it."""
         return fmt
 
+    def declared_input(self) -> AudioFormat:
+        """The input rate (Hz) and channel count this node's params pin (a resampler's source
+        rate, a model's native rate), None where it takes any. Where the run's input reaches
+        the node unchanged, this decides the run's format when nothing above it does (the
+        precedence in engine/precedence.py). Called on a validation probe: params set, setup()
+        not run."""
+        return AudioFormat()
+
     def merge_formats(self, formats: dict[str, AudioFormat]) -> AudioFormat:
         """For fan-in nodes: all inputs must agree on what they declare."""
         rates = {f.sample_rate for f in formats.values() if f.sample_rate is not None}

@@ -112,6 +112,16 @@ def make_source(spec: str, fmt: AudioFormat, mode: str | None = None) -> Source:
     raise _unknown(spec, name, "input", SOURCE_SPECS)
 
 
+def file_input(spec: str) -> WavSource | None:
+    """For an input SPEC `file:PATH`, the file opened for its own format (samplerate,
+    channels; a FIFO is opened here, once), to conform() to the run's format later; None for
+    any other SPEC. UsageError if the file cannot be read."""
+    name, arg = _split(spec, "input")
+    if name != "file":
+        return None
+    return WavSource(_path(spec, arg, "input"), AudioFormat())
+
+
 def make_sink(spec: str, fmt: AudioFormat) -> Sink:
     """A Sink for an output SPEC, taking frames in `fmt` (the manifest's output format)."""
     fmt = _complete(fmt)
