@@ -40,6 +40,7 @@ def cmd_stream(args) -> int:
         raise UsageError("--json prints the report on stdout, which --output raw:- uses for "
                          "audio; drop one of them")
     from ..engine.manifest import read_manifest_document, validate_manifest
+    from ..io.files import carry_input_facts
     from ..io.spec import file_input
 
     block = {"block_size": args.block_size} if args.block_size else None
@@ -68,6 +69,9 @@ def cmd_stream(args) -> int:
         raise UsageError(f"--mode callback runs the graph in the input device's audio "
                          f"callback; the input here is {source.description}, not a device")
     sink = make_sink(output_spec, manifest.output_format)
+    out = manifest.output_format
+    carry_input_facts(source, sink, unchanged=(out.sample_rate, out.channels)
+                      == (manifest.audio.sample_rate, manifest.audio.channels))
     if args.realtime is False and (source.clocked or sink.clocked):
         raise UsageError("--fast cannot hurry a sound device, which plays and records in real "
                          "time; use a file, a generator or the virtual device")

@@ -53,6 +53,32 @@ class SequentialSoundFile(sf.SoundFile):
         return False
 
 
+# sndfile.h: a file's channel map (SF_CHANNEL_MAP_* per channel), which libsndfile reads from
+# and writes to a WAVE_FORMAT_EXTENSIBLE channel mask (and CAF/AIFF channel layouts).
+_SFC_GET_CHANNEL_MAP_INFO = 0x1100
+_SFC_SET_CHANNEL_MAP_INFO = 0x1101
+
+
+def channel_map(f: sf.SoundFile) -> tuple[int, ...] | None:
+    """The SF_CHANNEL_MAP_* value of each channel of an open file (libsndfile reads a WAV's
+    channel mask into it), or None when the file declares none."""
+    out = sf._ffi.new("int[]", f.channels)
+    ok = sf._snd.sf_command(f._file, _SFC_GET_CHANNEL_MAP_INFO, out, sf._ffi.sizeof(out))
+    return tuple(out) if ok == sf._snd.SF_TRUE else None
+
+
+def carry_input_facts(source: Source, sink: Sink, unchanged: bool) -> None:
+    """What a file input declares about itself (its channel map, so a WAV's channel mask, and
+    its text tags: title, artist, comment, ...) goes into a WAV output when the graph leaves
+    the format as it found it (`unchanged`: the output's rate and channels are the input's).
+    Call before the sink opens; other ends are left alone."""
+    if not (unchanged and isinstance(source, WavSource) and isinstance(sink, WavSink)):
+        return
+    if source.channels == sink.channels:
+        sink.channel_map = source.channel_map
+        sink.tags = dict(source.tags)
+
+
 #: libsndfile reports SF_COUNT_MAX frames for a stream it cannot measure (a pipe)
 _UNKNOWN_LENGTH = 1 << 62
 _RIFF_FORMATS = frozenset({"WAV", "WAVEX", "RF64"})
@@ -73,7 +99,9 @@ class WavSource(Source):
 
     `samplerate`, `channels`: the file's own; `frames`: what libsndfile finds in it (0 for a
     pipe that does not say); `declared_frames`: what its header declares (None when it declares
-    nothing); `read_frames`: what was read so far. `fmt` may leave rate and channels None (a
+    nothing); `read_frames`: what was read so far; `channel_map` (SF_CHANNEL_MAP_* per
+    channel, from a WAV's channel mask; None if it declares none) and `tags` (title, artist,
+    ...), for carry_input_facts(). `fmt` may leave rate and channels None (a
     probe for the file's own format); conform() checks them against the run's."""
 
     def __init__(self, path: str | os.PathLike, fmt: AudioFormat = AudioFormat()):
@@ -92,6 +120,8 @@ class WavSource(Source):
         self.shortfall: str | None = None
         self._shortfall_report: dict | None = None
         self._ended = False
+        self.channel_map: tuple[int, ...] | None = None
+        self.tags: dict[str, str] = {}
         if stat.S_ISREG(os.stat(self.path).st_mode):
             self._probe()
         else:
@@ -135,6 +165,15 @@ class WavSource(Source):
                 stated = None
             if stated is not None and stated > info.frames:
                 self.declared_frames = stated
+        try:
+            with sf.SoundFile(_fs(self.path)) as f:
+                self._facts(f)
+        except (sf.SoundFileError, RuntimeError, OSError):
+            pass    # the facts are a courtesy; reading it is what open() and read() report
+
+    def _facts(self, f: sf.SoundFile) -> None:
+        self.channel_map = channel_map(f)
+        self.tags = {k: v for k, v in f.copy_metadata().items() if v}
 
     def _open_stream(self) -> None:
         try:
@@ -142,6 +181,7 @@ class WavSource(Source):
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             raise UsageError(f"cannot read {self.path} as audio: {one_line(exc)}") from None
         f = self._file
+        self._facts(f)
         self.samplerate, self.channels = f.samplerate, f.channels
         known = 0 < f.frames < _UNKNOWN_LENGTH
         self.frames = f.frames if known else 0
@@ -295,6 +335,10 @@ class WavSink(Sink):
         self.channels = fmt.channels or 1
         self.samples_written = 0
         self._file: sf.SoundFile | None = None
+        #: SF_CHANNEL_MAP_* per channel to write (a WAV channel mask), None for libsndfile's
+        #: default; and text tags (title, artist, ...): set by carry_input_facts()
+        self.channel_map: tuple[int, ...] | None = None
+        self.tags: dict[str, str] = {}
 
     def writes(self):
         """The output file, for the path check."""
@@ -313,6 +357,19 @@ class WavSink(Sink):
         if rf64:
             sf._snd.sf_command(self._file._file, _SFC_RF64_AUTO_DOWNGRADE, sf._ffi.NULL,
                                sf._snd.SF_TRUE)
+        self._write_facts()
+
+    def _write_facts(self) -> None:
+        # What the input declared about itself (carry_input_facts), before the first sample.
+        if self.channel_map is not None and len(self.channel_map) == self.channels:
+            layout = sf._ffi.new("int[]", list(self.channel_map))
+            sf._snd.sf_command(self._file._file, _SFC_SET_CHANNEL_MAP_INFO, layout,
+                               sf._ffi.sizeof(layout))
+        for name, text in self.tags.items():
+            try:
+                setattr(self._file, name, text)
+            except (sf.SoundFileError, RuntimeError):
+                pass    # a tag this format cannot hold
 
     def write(self, frame) -> None:
         """Repair (NaN as 0, clip for integer and companded subtypes; counted) and write one
