@@ -326,7 +326,7 @@ class StreamRunner:
                     self.max_lateness_s = late
             block = source.read()
             if block is None:
-                self.stop_reason = self.stop_reason or "end_of_input"
+                self.stop_reason = self.stop_reason or source.end_reason
                 break
             if max_frames is not None and n == max_frames - 1 and block.ndim:
                 block = block[:self.max_samples - pts]

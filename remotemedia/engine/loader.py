@@ -15,7 +15,8 @@ from .errors import ManifestError
 def read_manifest_document(src: Any) -> tuple[dict, str]:
     """The raw mapping and a name for messages, from a path, a dict, or a JSON/YAML string."""
     if isinstance(src, Mapping):
-        return dict(src), "<dict>"
+        # a document from no file (a graph line, stdin) may carry the name messages give it
+        return dict(src), getattr(src, "source_name", "<dict>")
     if isinstance(src, Path) or (isinstance(src, str) and not _looks_inline(src)):
         path = Path(src)
         name = str(src)
@@ -36,14 +37,28 @@ def read_manifest_document(src: Any) -> tuple[dict, str]:
                         f"not {type(src).__name__}")
 
 
+def parse_manifest_text(text: str, name: str) -> dict:
+    """A manifest document from JSON or YAML text that came from no file (stdin), errors
+    naming it `name`; ManifestError for text that parses to no manifest or is over the
+    limits."""
+    return _parse_text(text.lstrip("\ufeff"), name, suffix="")
+
+
+def read_bounded(stream) -> bytes:
+    """At most the size limit plus one byte from a binary stream (stdin, a file): enough to
+    tell a document over the limit, never more."""
+    from .docparse import LIMITS
+    return stream.read(LIMITS.max_bytes + 1)
+
+
 def _read_bounded(path: Path) -> str:
     # Never more than the size limit plus one byte: a manifest named /dev/zero or a FIFO that
     # never ends costs what a manifest at the limit costs.
     from .docparse import LIMITS, check_size
     with open(path, "rb") as f:
-        data = f.read(LIMITS.max_bytes + 1)
-    check_size(data)
-    return data.decode("utf-8")
+        data = read_bounded(f)
+    check_size(data, LIMITS)
+    return data.decode("utf-8-sig")     # a BOM changes nothing
 
 
 def _looks_inline(text: str) -> bool:

@@ -36,7 +36,7 @@ from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 from .errors import ManifestError
-from .loader import read_manifest_document  # noqa: F401 (re-exported: every caller's import)
+from .loader import parse_manifest_text, read_manifest_document  # noqa: F401 (re-exported)
 from .executors import INLINE, executors
 from .node import AudioFormat, Node, NodeRegistry, UnknownNodeType, registry as default_registry
 from .precedence import REPLACEABLE, Decision, decide
