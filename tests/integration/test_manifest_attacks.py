@@ -119,3 +119,16 @@ def test_a_recording_whose_manifest_attacks_is_refused_in_one_line(place, tmp_pa
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "nested deeper than" in lines[0], lines[:5]
+
+
+@pytest.mark.parametrize("bomb", ["laughs.yaml", "brackets.json", "huge.yaml"])
+@pytest.mark.parametrize("command", [["validate", "-"], ["stream", "-m", "-", "-i", "silence",
+                                                         "-o", "null", "-d", "0.1"]])
+def test_a_manifest_on_stdin_is_bounded_too(place, command, bomb):
+    with open(place / bomb, "rb") as stdin:
+        done = subprocess.run([sys.executable, "-m", "remotemedia", *command], stdin=stdin,
+                              capture_output=True, text=True, timeout=TIMEOUT_S, cwd=place,
+                              preexec_fn=_limit)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and BOMBS[bomb][1] in lines[0] and "<stdin>" in lines[0], lines[:5]
