@@ -35,8 +35,8 @@ from .engine.data import NumpyData
 from .engine.errors import UsageError
 from .io.base import Sink, Source
 from .io.clock import Clock
-from .record import Recording
-from .runner import BlockObserver
+from .observers import Observer
+from .recording import Recording
 
 _LINE = re.compile(r"^\s*(b(?:lock)?\s*)?(\d+)\s*:\s*(\S+)\s*$")
 
@@ -47,7 +47,7 @@ def parse_arrivals(path, block_size: int, sample_rate: int) -> np.ndarray:
     finite or negative, or an arrival earlier than the one before."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise UsageError(f"--arrivals: cannot read {p}: {exc.strerror}") from None
     except UnicodeDecodeError:
@@ -187,9 +187,10 @@ class RecordingSource(Source):
         self._counters = session.counters
 
     def open(self) -> None:
-        """Opens the recording's input.wav (soundfile; its errors propagate)."""
-        import soundfile as sf
-        self._file = sf.SoundFile(str(self.recording.path / "input.wav"), "r")
+        """Opens the recording's input.wav (soundfile, read front to back without seeking, as
+        every input is: io/files.py SequentialSoundFile; its errors propagate)."""
+        from .io.files import SequentialSoundFile
+        self._file = SequentialSoundFile(str(self.recording.path / "input.wav"), "r")
 
     def read(self):
         """The next recorded block, float32 (samples,) or (samples, channels), as long as it was
@@ -216,9 +217,9 @@ class RecordingSource(Source):
             f.close()
 
 
-class CollectingSink(Sink):
-    """Keeps every output frame's samples (frames, channels) in order, and optionally passes
-    them on to another sink."""
+class TeeSink(Sink):
+    """Keeps every output frame's samples (frames, channels) in order and passes the frames on to
+    another sink, if any (a tee; the test harness's CollectingSink keeps frames only)."""
 
     description = "collected"
 
@@ -262,23 +263,30 @@ class CollectingSink(Sink):
         return np.concatenate(self.chunks)
 
 
-class EventCollector(BlockObserver):
+class EventCollector(Observer):
     """The graph's events as {"seq", "event"} records, as record.py writes them."""
 
-    def __init__(self):
+    def __init__(self, sink: "CollectingSink | None" = None):
         self.events: list = []
         self._seq = -1
+        self._sink = sink
+        #: output frames the sink held when the final push began (the blocks' own output,
+        #: without what nodes release at the end); None until then
+        self.frames_before_final: int | None = None
 
-    def block(self, seq, pts, block, arrival_s, lateness_s) -> None:
+    def block_in(self, event) -> None:
         """Remembers the block's seq, to stamp the events that its push produces."""
-        self._seq = seq
+        self._seq = event.seq
 
-    def outputs(self, outputs, final) -> None:
+    def block_out(self, event) -> None:
         """Keeps every non-audio output as {"seq", "event"} passed through strict JSON, as
         record.py's events.jsonl holds it (seq None for the final push; end_of_stream left out)."""
         from .io.events import event_record, json_default as _json_default
         import json
-        for out in outputs:
+        final = event.final
+        if final and self._sink is not None:
+            self.frames_before_final = sum(c.shape[0] for c in self._sink.chunks)
+        for out in event.outputs:
             if type(out) is NumpyData:
                 continue
             if final and out.kind == "control" and out.event == "end_of_stream":
@@ -290,9 +298,13 @@ class EventCollector(BlockObserver):
 
 class ReplayResult:
     """One replay: `stats` (the report), `output` (float32 (frames, channels)), `rate`,
-    `events`, `manifest` (the name of the one used), `seconds` (wall clock), `audio_seconds`."""
+    `events`, `manifest` (the name of the one used), `seconds` (wall clock), `audio_seconds`,
+    `frames_before_final` (output frames of the blocks themselves, before the end's flush)."""
 
-    def __init__(self, stats, output, rate, events, manifest, seconds, audio_seconds):
+    def __init__(self, stats, output, rate, events, manifest, seconds, audio_seconds,
+                 frames_before_final: int | None = None):
+        self.frames_before_final = output.shape[0] if frames_before_final is None \
+            else frames_before_final
         self.stats = stats
         self.output = output
         self.rate = rate
@@ -329,10 +341,14 @@ def replay(recording: Recording | str | Path, *, manifest=None, output: str | No
     from .runner import StreamRunner
 
     rec = recording if isinstance(recording, Recording) else Recording(recording)
-    pipeline = Pipeline.from_manifest(rec.manifest if manifest is None else manifest,
-                                      allow_import=allow_import)
-    m = pipeline.manifest
     recorded = rec.manifest.get("audio", {})
+    # The recorded input is a file like any other: its rate and channels take their place in
+    # the precedence (engine/precedence.py) for a manifest that does not pin them.
+    own = {k: recorded.get(k) for k in ("sample_rate", "channels")} \
+        if isinstance(recorded, dict) else None
+    pipeline = Pipeline.from_manifest(rec.manifest if manifest is None else manifest,
+                                      allow_import=allow_import, input_format=own)
+    m = pipeline.manifest
     for key in ("sample_rate", "channels", "block_size"):
         ours = getattr(m.audio, key)
         if recorded.get(key) is not None and ours != recorded[key]:
@@ -340,16 +356,16 @@ def replay(recording: Recording | str | Path, *, manifest=None, output: str | No
                              f"{rec.path} has {recorded[key]}")
     source = RecordingSource(rec, m.audio)
     then = make_sink(output, m.output_format) if output else None
-    sink = CollectingSink(m.output_format, then)
+    sink = TeeSink(m.output_format, then)
     arrivals = rec.timeline["arrival_us"] / 1e6
     if arrivals.size and np.isnan(arrivals).any():
         arrivals = np.where(np.isnan(arrivals), np.arange(arrivals.size) * m.audio.block_size
                             / m.audio.sample_rate, arrivals)
     period = m.audio.block_size / m.audio.sample_rate
     clock = ArrivalClock(arrivals, period, realtime=realtime)
-    events = EventCollector()
+    events = EventCollector(sink)
     runner = StreamRunner(pipeline, source, sink, realtime=True, clock=clock,
-                          observer=events, fuse=_recorded_fuse(rec, manifest))
+                          observers=[events], fuse=_recorded_fuse(rec, manifest))
     if tracer is not None:
         tracer.bind(runner)
     t0 = time.perf_counter()
@@ -359,7 +375,8 @@ def replay(recording: Recording | str | Path, *, manifest=None, output: str | No
     channels = out.channels or 1
     audio_seconds = float(rec.timeline["samples"].sum()) / m.audio.sample_rate
     return ReplayResult(stats, sink.samples(channels), out.sample_rate or m.audio.sample_rate,
-                        events.events, m.name, seconds, audio_seconds)
+                        events.events, m.name, seconds, audio_seconds,
+                        events.frames_before_final)
 
 
 # -- comparing -------------------------------------------------------------------------------

@@ -12,10 +12,14 @@ import time
 import traceback
 
 from ..engine import strictjson
-from ..engine.errors import RemoteMediaError, UsageError
+from ..engine.errors import OutputClosed, RemoteMediaError, UsageError
 from ..io.events import event_record, json_default as _json_default
-from .common import EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, PROG, STOP_REASON, _error, _note, _print_stdout
-from .observe import _arrivals_clock, _finish_observers, _observers, start_observers
+from . import common
+from .common import (EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, PROG, STOP_REASON, _error, _note,
+                     _print_stdout, quiet_stdout, resolve_manifest)
+from ..io.safefile import check_output, open_output
+from .observe import (_arrivals_clock, _finish_observers, _observers, check_observers,
+                      start_observers)
 from .paths import _named, _recording_files, check_paths
 
 
@@ -34,40 +38,64 @@ def cmd_stream(args) -> int:
     anything is opened for writing."""
     from ..engine.session import Pipeline
     from ..io.spec import make_sink, make_source
+    from ..io.transcripts import check_output
     from ..runner import StreamRunner
 
     if args.json and args.output.strip() == "raw:-":
         raise UsageError("--json prints the report on stdout, which --output raw:- uses for "
                          "audio; drop one of them")
+    from ..engine.manifest import read_manifest_document, validate_manifest
+    from ..io.files import carry_input_facts
+    from ..io.spec import file_input
+
+    _stdout_users(args)
+    resolve_manifest(args)
     block = {"block_size": args.block_size} if args.block_size else None
-    pipeline = Pipeline.from_manifest(args.manifest, allow_import=args.allow_import,
-                                      audio=block)
+    # The manifest is parsed first (bounded: a bomb is refused before any input is touched),
+    # then a file input is opened once (a FIFO has one reader, and its header is read once),
+    # and its own format takes its place in the precedence (engine/precedence.py) before the
+    # manifest is validated.
+    document, name = read_manifest_document(args.manifest)
+    source = file_input(args.input)
+    own = None if source is None else {"sample_rate": source.samplerate,
+                                       "channels": source.channels}
+    pipeline = Pipeline(validate_manifest(document, source=name,
+                                          allow_import=args.allow_import, audio_overrides=block,
+                                          input_format=own))
     manifest = pipeline.manifest
-    own = _file_format(args.input, manifest)
-    if own:
-        # An upstream-shape manifest that pins no format runs at the file's own (Part A).
-        pipeline = Pipeline.from_manifest(args.manifest, allow_import=args.allow_import,
-                                          audio={**(block or {}), **own})
-        manifest = pipeline.manifest
     input_spec, output_spec = args.input, args.output
     if args.realtime is False:
         # --fast is simulated time, which only the virtual device can keep: `default` is it.
         input_spec = "virtual" if input_spec.strip() == "default" else input_spec
         output_spec = "virtual" if output_spec.strip() == "default" else output_spec
-    source = make_source(input_spec, manifest.audio, mode=args.mode)
+    if source is not None:
+        source.conform(manifest.audio)
+    else:
+        source = make_source(input_spec, manifest.audio, mode=args.mode)
     if args.mode == "callback" and not source.runs_schedule:
         raise UsageError(f"--mode callback runs the graph in the input device's audio "
                          f"callback; the input here is {source.description}, not a device")
     sink = make_sink(output_spec, manifest.output_format)
+    check_output(manifest, sink)   # a WAV output of a graph that only emits text: exit 2
+    out = manifest.output_format
+    carry_input_facts(source, sink, unchanged=(out.sample_rate, out.channels)
+                      == (manifest.audio.sample_rate, manifest.audio.channels))
     if args.realtime is False and (source.clocked or sink.clocked):
         raise UsageError("--fast cannot hurry a sound device, which plays and records in real "
                          "time; use a file, a generator or the virtual device")
     check_paths(reads=source.reads() + _named("--arrivals", args.arrivals),
                 writes=sink.writes() + _named("--events", args.events)
                 + _named("--trace", args.trace) + _recording_files(args.record))
+    check_observers(args)
     _watch_devices(source, sink, args.reconnect)
-    sink_on_stdout = sink.uses_stdout
-    events = _open_events(args.events, sink_on_stdout)
+    # Everything that can refuse the run is checked before anything is opened for writing:
+    # the paths above, --events/--record/--trace here (checked, not created), the monitor
+    # socket and metrics port next, then the session and the ends (the runner opens them);
+    # the events file and the recording are created only once those all stand (on_open).
+    if args.events is not None:
+        check_output(args.events, "--events")
+    events = _EventWriter(None if sink.uses_stdout or args.events else sys.stdout,
+                          owns=False, path=args.events)
     if args.event_format == "health":
         events.health_start_s = time.time()  # the run's start on the wall clock, read once
     clock = _arrivals_clock(args, source, manifest)
@@ -78,18 +106,23 @@ def cmd_stream(args) -> int:
     events.flush_each = runner.realtime
     recorder, tracer = _observers(args, runner, source)
     observers = start_observers(args, runner, input_spec, output_spec)
+
+    def on_open() -> None:   # the runner's thread, the session and both ends open
+        events.open()
+        if recorder is not None:
+            recorder.open()
+    runner.on_open = on_open
     if observers.monitor is not None:
         runner.on_event = observers.monitor.tee(events)
         observers.serve_record(args.manifest)
     signals = _SignalStop(runner)
-    status = _StatusLine(runner, sys.stderr) if sys.stderr.isatty() else None
+    status = (_StatusLine(runner, sys.stderr) if sys.stderr.isatty() and not common.QUIET
+              else None)
     failure: BaseException | None = None
     signals.install()  # before anything is said: from here on a signal means a clean stop
     try:
         _note(_start_line(manifest, source, sink, runner, args.duration)
               + (f", arrivals from {args.arrivals}" if clock is not None else ""))
-        if recorder is not None:
-            recorder.open()
         if not runner.realtime and args.duration is None and source.endless:
             _note("the input never ends and the run is not paced: stop it with Ctrl-C, or "
                   "give --duration")
@@ -111,8 +144,11 @@ def cmd_stream(args) -> int:
         stats["stop_reason"] = STOP_REASON[signals.received]
     failure = _finish_observers(stats, recorder, tracer, args) or failure
     observers.close(stats)
+    if getattr(source, "shortfall", None):
+        _note(source.shortfall)     # the input ended short of its header: said once, here
     if stats is not None:
-        print(format_summary(stats, manifest.name), file=sys.stderr)
+        if not common.QUIET:
+            print(format_summary(stats, manifest.name), file=sys.stderr)
         if args.json:
             _print_stdout(strictjson.dumps(stats))
     if signals.received is not None:
@@ -121,25 +157,16 @@ def cmd_stream(args) -> int:
         return EXIT_OK
     if isinstance(failure, KeyboardInterrupt):
         return EXIT_SIGNAL[signal.SIGINT]
+    if isinstance(failure, OutputClosed):
+        quiet_stdout()        # as any Unix tool whose reader went away: no message
+        return failure.exit_code
     if isinstance(failure, RemoteMediaError):
         _error(str(failure))
         return failure.exit_code
-    _error(f"{type(failure).__name__}: {failure} (REMOTEMEDIA_DEBUG=1 shows the traceback)")
-    if os.environ.get("REMOTEMEDIA_DEBUG"):
+    _error(f"{type(failure).__name__}: {failure} (-v shows the traceback)")
+    if common.VERBOSE or os.environ.get("REMOTEMEDIA_DEBUG"):
         traceback.print_exception(failure)
     return EXIT_FAILED
-
-
-def _file_format(spec: str, manifest) -> dict:
-    """A file input's own rate and channels, for the audio keys the manifest leaves weak."""
-    name, sep, arg = spec.partition(":")
-    if not manifest.weak_audio or name.strip().lower() != "file" or not arg:
-        return {}
-    from ..engine.node import AudioFormat
-    from ..io.files import WavSource
-    source = WavSource(os.path.expanduser(arg), AudioFormat())  # UsageError if unreadable
-    own = {"sample_rate": source.samplerate, "channels": source.channels}
-    return {k: v for k, v in own.items() if k in manifest.weak_audio}
 
 
 def _watch_devices(source, sink, reconnect: bool) -> None:
@@ -151,14 +178,23 @@ def _watch_devices(source, sink, reconnect: bool) -> None:
             end.on_notice = _note
 
 
-def _open_events(path: str | None, stdout_taken: bool) -> "_EventWriter":
-    if path is None:
-        return _EventWriter(None if stdout_taken else sys.stdout, owns=False)
-    try:
-        stream = open(path, "w", encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write --events file {path}: {exc.strerror}") from None
-    return _EventWriter(stream, owns=True)
+def _stdout_users(args) -> None:
+    """`-` names stdout, as in every Unix tool: `--events -` is stdout (the default), and
+    `--trace -` writes the trace there after the run, which needs stdout to carry nothing
+    else. UsageError (exit 2) when two things would share it."""
+    raw_out = args.output.strip() == "raw:-"
+    if args.events == "-":
+        if raw_out:
+            raise UsageError("--events - and --output raw:- both want stdout; give --events "
+                             "FILE")
+        args.events = None
+    if args.trace == "-":
+        users = [name for name, used in (("--output raw:-", raw_out), ("--json", args.json),
+                                         ("events (give --events FILE)", args.events is None))
+                 if used]
+        if users:
+            raise UsageError(f"--trace - writes the trace on stdout, which {users[0]} uses "
+                             f"too")
 
 
 def _start_line(manifest, source, sink, runner, duration) -> str:
@@ -201,18 +237,28 @@ class _EventWriter:
     """Non-audio outputs as JSON lines. A dict value (a meter's reading) is written as it is;
     anything else is wrapped with its kind."""
 
-    def __init__(self, stream, owns: bool):
+    def __init__(self, stream, owns: bool, path: str | None = None):
         self.stream = stream
         self.owns = owns
+        #: --events FILE, created by open() (io/safefile.py: never through a planted link)
+        self.path = path
         self.flush_each = False
         #: set (to the run's start, epoch seconds) to write HealthEvent lines instead
         self.health_start_s: float | None = None
         self.count = 0
         self._warned = False
 
+    def open(self) -> None:
+        """Create --events FILE, if one was named (UsageError, exit 2, when refused)."""
+        if self.path is not None and self.stream is None:
+            self.stream = open_output(self.path, "--events")
+            self.owns = True
+
     def __call__(self, data) -> None:
         self.count += 1
         if self.stream is None:
+            if self.path is not None:
+                return   # not open: the run was refused before it started
             if not self._warned:
                 self._warned = True
                 _note("events are not written: stdout carries raw audio (use --events FILE)")
@@ -230,7 +276,7 @@ class _EventWriter:
                 self.stream.flush()
         except BrokenPipeError as exc:
             self.stream = None
-            raise RemoteMediaError("events: the reader of stdout went away") from exc
+            raise OutputClosed("events: the reader of stdout went away") from exc
         except OSError as exc:
             raise RemoteMediaError(f"events: cannot write: {exc.strerror}") from exc
 
@@ -243,7 +289,7 @@ class _EventWriter:
             else:
                 self.stream.flush()
         except BrokenPipeError:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            quiet_stdout()
 
 
 def health_lines(data, start_epoch_s: float) -> list[dict]:

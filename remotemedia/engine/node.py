@@ -24,6 +24,7 @@ import numpy as np
 
 from .data import NumpyData, RuntimeData
 from .errors import UnknownNodeType  # noqa: F401 (re-exported: its historic home)
+from .errors import one_line
 from .levels import from_unit_float, to_unit_float
 
 REQUIRED = object()
@@ -200,6 +201,23 @@ class NodeContext:
     clock: Callable[[], float] | None = None
 
 
+
+def as_outputs(result) -> list:
+    """A node's result from process() or on_control() (None, one RuntimeData, or an iterable
+    of them) as a list, for whatever runs a node away from the engine (a worker thread,
+    process or actor). A generator runs here. TypeError naming the first item that is not
+    RuntimeData."""
+    if result is None:
+        return []
+    if isinstance(result, RuntimeData):
+        return [result]
+    outputs = list(result)
+    for out in outputs:
+        if not isinstance(out, RuntimeData):
+            raise TypeError(f"process() returned {type(out).__name__}, not RuntimeData")
+    return outputs
+
+
 class Node:
     """Base class of every node. Subclasses set the class attributes and override `process`.
 
@@ -207,7 +225,7 @@ class Node:
     that opens and closes it; `process` and `on_control` run on the thread that pushes
     (Session.push): the runner thread in queued mode, the device's audio callback in callback
     mode, so they must not block. A node that must block or is slow goes on its own executor
-    (`executor: process` or `ray`). Audio arrives as NumpyData with an ndarray of
+    (`executor: thread`, `process` or `ray`; `default_executor` makes one its default). Audio arrives as NumpyData with an ndarray of
     (samples,) or (samples, channels), pts in samples at the stream's rate.
     """
 
@@ -228,6 +246,10 @@ class Node:
     #: multiply by the product of their factors (Schedule, "linear steps"); process() must give
     #: the same samples, which remotemedia.testing.check_node verifies.
     linear_elementwise: ClassVar[bool] = False
+    #: the executor the node runs on when its manifest entry names none ("thread" for a node
+    #: whose process() runs inference: it then never runs on the block path); a manifest's
+    #: `executor:` overrides it, `executor: inline` included
+    default_executor: ClassVar[str] = "inline"
     #: failures the node handled itself (an executor that restarts a crashed worker, say);
     #: they appear in the node's `errors` beside the ones the engine saw
     errors_absorbed: int = 0
@@ -302,6 +324,14 @@ class Node:
     def output_format(self, fmt: AudioFormat) -> AudioFormat:
         """The format this node emits for input `fmt`; raise ValueError if it cannot take it."""
         return fmt
+
+    def declared_input(self) -> AudioFormat:
+        """The input rate (Hz) and channel count this node's params pin (a resampler's source
+        rate, a model's native rate), None where it takes any. Where the run's input reaches
+        the node unchanged, this decides the run's format when nothing above it does (the
+        precedence in engine/precedence.py). Called on a validation probe: params set, setup()
+        not run."""
+        return AudioFormat()
 
     def merge_formats(self, formats: dict[str, AudioFormat]) -> AudioFormat:
         """For fan-in nodes: all inputs must agree on what they declare."""
@@ -433,7 +463,12 @@ class NodeRegistry:
         try:
             obj = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as exc:
-            raise UnknownNodeType(path, f" (cannot import: {exc})") from exc
+            raise UnknownNodeType(path, f" (cannot import: {one_line(exc)})") from exc
+        except (Exception, SystemExit) as exc:
+            # Importing runs the module's code: whatever it raises (sys.exit included) is the
+            # module's fault, told in one line naming it, never a traceback.
+            raise UnknownNodeType(path, f" (importing module '{module_name}' failed: "
+                                        f"{type(exc).__name__}: {one_line(exc)})") from exc
         if not (isinstance(obj, type) and issubclass(obj, Node)):
             raise UnknownNodeType(path, " (not a Node subclass)")
         return obj

@@ -23,19 +23,13 @@ import os
 import struct
 from dataclasses import dataclass
 
-from ..engine.errors import RemoteMediaError
+from ..engine.errors import NotRecoverable
 
 # wFormatTag -> the libsndfile RAW subtype, by bits per sample.
 _PCM, _FLOAT, _ALAW, _ULAW, _EXTENSIBLE = 0x0001, 0x0003, 0x0006, 0x0007, 0xFFFE
 _PCM_SUBTYPES = {8: "PCM_U8", 16: "PCM_16", 24: "PCM_24", 32: "PCM_32"}
 _FLOAT_SUBTYPES = {32: "FLOAT", 64: "DOUBLE"}
 _HEADER_LIMIT = 1 << 20   # chunks before 'data' beyond this are not a header any recorder writes
-
-
-class NotRecoverable(RemoteMediaError, ValueError):
-    """The file is not a WAV whose samples can be found; the message says why (one line)."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -49,6 +43,9 @@ class WavData:
     samplerate: int
     channels: int
     frame_bytes: int
+    #: whole frames the header's data size declares; None where it declares none (0 or
+    #: 0xFFFFFFFF, as streaming writers and RF64 leave it)
+    declared_frames: int | None = None
 
     @property
     def frames(self) -> int:
@@ -119,7 +116,8 @@ def _data(fmt: bytes, offset: int, declared: int, file_size: int) -> WavData:
     # 0 and 0xFFFFFFFF are what streaming writers leave; anything past the end is truncation.
     length = present if declared in (0, 0xFFFFFFFF) or declared > present else declared
     length -= length % frame_bytes
-    return WavData(offset, length, subtype, rate, channels, frame_bytes)
+    stated = None if declared in (0, 0xFFFFFFFF) else declared // frame_bytes
+    return WavData(offset, length, subtype, rate, channels, frame_bytes, stated)
 
 
 class SampleWindow(io.RawIOBase):

@@ -32,7 +32,7 @@ import os
 import numpy as np
 
 from ..engine.data import JsonData
-from ..engine.errors import ModelError
+from ..engine.errors import ModelUnavailable
 from ..engine.node import AudioFormat, Node, Param, register_node
 from ..engine.levels import SILENCE_DBFS, finite_or_zero, to_unit_float
 
@@ -42,10 +42,6 @@ CONTEXT = 64          # samples of the previous window the model sees first
 STATE_SHAPE = (2, 1, 128)
 MODEL_FILE = "silero_vad.onnx"
 HYSTERESIS = 0.15     # speech ends below threshold - 0.15, as in Silero's own iterator
-
-
-class ModelUnavailable(ModelError):
-    """The Silero model cannot be loaded here; the message says why and what to install."""
 
 
 #: the model shipped inside remotemedia (MIT, Silero Team; models/SILERO_VAD_LICENSE), taken
@@ -240,6 +236,10 @@ class VAD(_VadBase):
             raise ValueError(f"VAD needs mono input, got {fmt.channels} channels "
                              f"(put a Downmix or ChannelSelect node before it)")
         return super().output_format(fmt)
+
+    def declared_input(self) -> AudioFormat:
+        """16000 Hz mono: the model's own."""
+        return AudioFormat(sample_rate=MODEL_RATE, channels=1)
 
     def setup(self):
         """Loads the ONNX session (ModelUnavailable if it cannot) and preallocates the model's
