@@ -28,9 +28,9 @@ import numpy as np
 from .data import (EMPTY_METADATA, BufferOwnership, ControlData, NumpyData, RuntimeData,
                    to_runtime_data)
 from .errors import ManifestError, NodeError, PipelineBroken, PipelineClosed, RemoteMediaError
-from .closures import _compile_fan_in, _compile_receive
+from .closures import compile_fan_in, compile_receive
 from .executors import INLINE, executors
-from .fusion import _compile_linear, _linear_groups
+from .fusion import _linear_groups, compile_linear
 from .manifest import INPUT, OUTPUT, Manifest
 from .metrics import RING_SIZE, Counters, LatencyRing, LatencySummary, NodeStatistics, summarize
 from .node import Node, NodeContext
@@ -42,13 +42,15 @@ _ndarray = np.ndarray
 
 
 class _Step:
-    """One node in the compiled schedule. Its hot path is a closure built by _compile_receive;
-    the closure keeps the latency ring's position and maximum, which `latency_state()` reads."""
+    """One node in the compiled schedule. Its hot path (`receive`, or `inputs` for a fan-in
+    node) and `failed`, `latency_state` and `latency_reset` are closures generated from the
+    step template (closures.py, template.py); they keep the latency ring's position and
+    maximum, which `latency_state()` reads."""
 
     __slots__ = ("node", "node_id", "node_type", "process", "on_control", "accepts",
                  "accepts_numpy", "requires", "retains", "skip_errors", "fan_in", "pending",
                  "consumers", "readers", "errors", "schedule", "counters", "receive",
-                 "latency_values", "latency_state", "latency_reset", "record", "fused",
+                 "latency_values", "latency_state", "latency_reset", "failed", "fused",
                  "share", "inputs", "partial_calls")
 
     def __init__(self, node: Node, on_error: str, schedule: "Schedule"):
@@ -97,102 +99,6 @@ class _Step:
     def summary_us(self) -> LatencySummary | None:
         count, max_s = self.latency_state()
         return summarize(self.latency_values, count, max_s, 1e6 * self.share)
-
-    def prepare(self, item):
-        """Slow path before process(): data the node does not take, or a requirement to meet.
-        Returns the frame to process, or None when it was passed on."""
-        if type(item) is _Numpy:
-            if not self.accepts_numpy:
-                self.forward(item)
-                return None
-            requires = self.requires
-            if requires is not None and not requires.satisfied_by(item._source):
-                return self.schedule.adapt(item, requires)
-            return item
-        if item.kind not in self.accepts:
-            self.pass_event(item)
-            return None
-        return item
-
-    def receive_named(self, name: str, item) -> None:
-        """Fan-in: queue the frame under its input name; run once every input has one."""
-        if type(item) is not _Numpy and item.kind not in self.accepts:
-            if type(item) is ControlData:
-                # A control event passes a fan-in node once, when its first copy arrives.
-                return self.pass_event(item) if name == next(iter(self.pending)) else None
-            return self.forward(item)
-        pending = self.pending
-        pending[name].append(item)
-        while all(pending.values()):
-            self.receive_set({n: q.popleft() for n, q in pending.items()})
-
-    def receive_set(self, frames: dict) -> None:
-        requires = self.requires
-        if requires is not None:
-            for name, frame in frames.items():
-                if type(frame) is _Numpy and not requires.satisfied_by(frame._source):
-                    frames[name] = self.schedule.adapt(frame, requires)
-        clock = self.schedule.clock
-        try:
-            out = self.process(frames)
-        except Exception as exc:
-            clock[0] = _now()
-            return self.failed(frames, exc)
-        t1 = _now()
-        self.record(t1 - clock[0])
-        clock[0] = t1
-        if not self.retains:
-            for frame in frames.values():
-                if type(frame) is _Numpy:
-                    frame._ownership.readers -= 1
-        if out is not None:
-            self.emit(out)
-
-    def emit(self, out) -> None:
-        """Outputs other than a single Numpy frame: events, or an iterable of frames."""
-        if isinstance(out, RuntimeData):
-            if type(out) is _Numpy:
-                out._ownership.readers += self.readers
-                out._ownership.counters = self.counters
-            for consumer in self.consumers:
-                consumer(out)
-            return
-        for one in out:
-            if not isinstance(one, RuntimeData):
-                raise NodeError(self.node_id, TypeError(
-                    f"process() returned {type(one).__name__}, not RuntimeData"))
-            self.emit(one)
-
-    def forward(self, item) -> None:
-        # Data the node does not take flows past it; its reader slot moves on downstream.
-        if type(item) is _Numpy:
-            item._ownership.readers += self.readers - 1
-        for consumer in self.consumers:
-            consumer(item)
-
-    def pass_event(self, item) -> None:
-        if type(item) is ControlData:
-            try:
-                released = self.on_control(item)
-            except Exception as exc:
-                self.failed(item, exc)
-                released = None
-            if released:
-                self.emit(released)
-        self.forward(item)
-
-    def failed(self, item, exc: Exception) -> None:
-        self.errors += 1
-        counters = self.counters
-        counters.errors += 1
-        if self.skip_errors:
-            frames = item.values() if isinstance(item, dict) else (item,)
-            for frame in frames:
-                if type(frame) is _Numpy:
-                    counters.drops += 1
-                    frame._ownership.readers -= 1
-            return
-        raise NodeError(self.node_id, exc) from exc
 
     def statistics(self) -> NodeStatistics:
         absorbed = self.node.errors_absorbed
@@ -271,15 +177,16 @@ class Schedule:
         for step in reversed(self.steps):
             step.consumers = tuple(consumer_for(c) for c in consumer_ids[step.node_id])
             # decided here, once: an untraced schedule has no trace code and checks nothing
-            _compile_receive(step, spans[step.node_id])
             if step.fan_in:
-                _compile_fan_in(step, spans[step.node_id])
+                compile_fan_in(step, spans[step.node_id])
+            else:
+                compile_receive(step, spans[step.node_id])
             group = heads.get(step.node_id)
             if group is not None:
                 # built after its members (they come later in the order): the group's step
                 # takes the frames, the members' own closures still carry events
-                _compile_linear(group, None if trace is None else
-                                [spans[member.node_id] for member in group])
+                compile_linear(group, None if trace is None else
+                               [spans[member.node_id] for member in group])
         self.input_consumers = tuple(consumer_for(c) for c in consumer_ids[INPUT])
         self.input_readers = len(self.input_consumers)
         self.step_by_id = steps
@@ -331,15 +238,6 @@ class Schedule:
                 counters.events_out += 1
         self.engine_latency.add(int((_now() - t_start) * 1e9))
         return result
-
-    def adapt(self, item: NumpyData, requires) -> NumpyData:
-        """Meet a node's declared input requirement: one conversion, counted as an engine copy."""
-        self.counters.engine_copies += 1
-        item._ownership.readers -= 1
-        adapted = item.with_array(requires.adapt(item._source))
-        adapted._ownership.readers += 1
-        adapted._ownership.counters = self.counters
-        return adapted
 
     def discard_in_flight(self) -> None:
         """Drops frames waiting at fan-in inputs and collected outputs, after a push failed

@@ -1,0 +1,433 @@
+"""What a step does, written once: the template the schedule's hot paths are generated from.
+
+A step, whatever its node: take the block (adapting it to the node's declared input
+requirement), call the node, record its latency (and, traced, the call's end), keep the
+buffer's reader count for copy-on-write, and hand the output straight to its consumers, depth
+first. `TEMPLATE` below is that step, once, for the three kinds of step the schedule compiles:
+`one` (a node with one input), `fan_in` (a frame from each named input) and `linear` (a group of
+linear nodes run as one multiply, fusion.py). Its slow paths (events, data a node does not
+take, an iterable of outputs, a failed call) are in it too, so a reader count is edited only
+here: `@RELEASE(x)` (a consumer has finished with x), `@DELIVER(x)` (x goes to this step's
+consumers) and `@PASS(x, n)` (x goes on unchanged: this step's reader slot becomes n readers),
+each written once in `_MACROS`. The input's delivery in `Schedule.push` is the only other place.
+
+`#if EXPR` / `#elif` / `#else` / `#endif` lines keep or drop what a case does not need, so a
+step carries no branch for a case it cannot meet (an untraced step has no trace code at all);
+`@NAME(args)` lines expand a macro at their indentation. `generate(flags)` returns a factory
+`make(e)` that binds the names in the dict `e` and returns the step's functions.
+
+Why generated when the schedule compiles rather than a generated file checked in: the cases
+multiply (kind x traced x one consumer or several x retains x a requirement checked by dtype x
+one gain or several), and the fastest step has none of the others' branches; a checked-in file
+would hold every combination or keep the branches. And each schedule compiles its own code
+objects (`generate` is not cached across sessions): CPython specialises a code object's
+instructions for the types it has seen (PEP 659), so steps that shared one code object with an
+earlier session would run at a speed that depends on what that session carried. Compiling
+costs about a millisecond a variant, once per session. The source of each variant is
+registered with linecache, so a traceback through a step shows its lines.
+"""
+
+from __future__ import annotations
+
+import linecache
+import re
+
+# The reader-count edits: the only places BufferOwnership.readers changes besides the input.
+_MACROS = {
+    # a consumer has finished with x (it does not retain it)
+    "RELEASE": ("{0}._ownership.readers -= 1",),
+    # x goes to this step's consumers: one reader each (the session's output counts as one)
+    "DELIVER": ("ownership = {0}._ownership",
+                "ownership.readers += readers",
+                "ownership.counters = counters"),
+    # x goes on unchanged: the reader slot it had here becomes {1} readers
+    "PASS": ("{0}._ownership.readers += {1}",),
+    # hand x to the consumers, depth first
+    "SEND": ("#if SINGLE",
+             "single({0})",
+             "#else",
+             "for consumer in consumers:",
+             "    consumer({0})",
+             "#endif"),
+    # the call's latency into the ring, from the previous timestamp on this push to t1
+    "RECORD": ("dt = t1 - clock[0]",
+               "clock[0] = t1",
+               "values[count & mask] = dt",
+               "count += 1",
+               "if dt > max_s:",
+               "    max_s = dt",
+               "#if TRACE and KIND != 'linear'",
+               "trace_end(t1)",
+               "#endif"),
+    # a call that raised: its end is the clock's new timestamp (and, traced, a span's end)
+    "FAILED_AT": ("t1 = clock[0] = now()",
+                  "#if TRACE and KIND != 'linear'",
+                  "trace_end(t1)",
+                  "#endif"),
+}
+
+TEMPLATE = '''
+def make(e):
+    @BIND()
+    count = 0
+    max_s = 0.0
+
+    # -- the slow paths, shared by every kind ----------------------------------------------
+    def adapt(item):
+        # the node's declared requirement, met by one conversion: an engine copy
+        counters.engine_copies += 1
+        @RELEASE(item)
+        item = item.with_array(requires.adapt(item._source))
+        @PASS(item, 1)
+        item._ownership.counters = counters
+        return item
+
+    def failed(item, exc):
+        step.errors += 1
+        counters.errors += 1
+        if skip_errors:
+            for frame in (item.values() if type(item) is dict else (item,)):
+                if type(frame) is Numpy:
+                    counters.drops += 1
+                    @RELEASE(frame)
+            return
+        raise NodeError(node_id, exc) from exc
+
+    def emit(out):
+        # outputs other than one Numpy frame: events, or an iterable of frames
+        if isinstance(out, RuntimeData):
+            if type(out) is Numpy:
+                @DELIVER(out)
+            @SEND(out)
+            return
+        for one in out:
+            if not isinstance(one, RuntimeData):
+                raise NodeError(node_id, TypeError(
+                    f"process() returned {type(one).__name__}, not RuntimeData"))
+            emit(one)
+
+    def forward(item):
+        # data the node does not take flows past it: its reader slot moves on downstream
+        if type(item) is Numpy:
+            @PASS(item, readers - 1)
+        @SEND(item)
+
+    def pass_event(item):
+        if type(item) is ControlData:
+            try:
+                released = on_control(item)
+            except Exception as exc:
+                failed(item, exc)
+                released = None
+            if released:
+                emit(released)
+        forward(item)
+
+    def state():
+        return count, max_s
+
+    def reset():
+        nonlocal count, max_s
+        count = 0
+        max_s = 0.0
+
+#if KIND == 'one'
+    def receive_general(item):
+        # any data: events, data the node does not take, a requirement to meet
+        nonlocal count, max_s
+        numpy_in = type(item) is Numpy
+        if numpy_in:
+            if not accepts_numpy:
+                return forward(item)
+            if requires is not None and not requires.satisfied_by(item._source):
+                item = adapt(item)
+        elif item.kind not in accepts:
+            return pass_event(item)
+        try:
+            out = process(item)
+        except Exception as exc:
+            @FAILED_AT()
+            return failed(item, exc)
+        t1 = now()
+        @RECORD()
+        if out is item:
+            if numpy_in:
+#if RETAINS
+                @PASS(item, readers)
+#else
+                @PASS(item, readers - 1)
+#endif
+        else:
+#if not RETAINS
+            if numpy_in:
+                @RELEASE(item)
+#endif
+            if out is None:
+                return
+            if type(out) is not Numpy:
+                return emit(out)
+            @DELIVER(out)
+        @SEND(out)
+
+#if FAST
+    def receive(item):
+        # the common case: a Numpy block the node takes as it comes (checked by dtype alone)
+        nonlocal count, max_s
+#if CHECK
+        if type(item) is not Numpy or item._source.dtype not in ok:
+#else
+        if type(item) is not Numpy:
+#endif
+            return receive_general(item)
+        try:
+            out = process(item)
+        except Exception as exc:
+            @FAILED_AT()
+            return failed(item, exc)
+        t1 = now()
+        @RECORD()
+        if out is not item:
+#if not RETAINS
+            @RELEASE(item)
+#endif
+            if out is None:
+                return
+            if type(out) is not Numpy:
+                return emit(out)
+            @DELIVER(out)
+#if RETAINS
+        else:
+            @PASS(item, readers)
+#elif not READERS_ONE
+        else:
+            @PASS(item, readers - 1)
+#endif
+        @SEND(out)
+#else
+    receive = receive_general
+#endif
+    return receive, state, reset, failed
+
+#elif KIND == 'fan_in'
+    def run():
+        # one frame from each input, in the order the manifest connects them
+        nonlocal count, max_s
+#if RETAINS
+        frames = {}
+#else
+        frames = reused
+#endif
+        for name, q in pairs:
+            frame = q.popleft()
+#if REQUIRES
+            if type(frame) is Numpy and frame._source.dtype not in ok and not \\
+                    satisfied_by(frame._source):
+                frame = adapt(frame)
+#endif
+            frames[name] = frame
+        try:
+            out = process(frames)
+        except Exception as exc:
+            @FAILED_AT()
+            return failed(dict(frames), exc)
+        t1 = now()
+        @RECORD()
+#if not RETAINS
+        for frame in frames.values():
+            if type(frame) is Numpy:
+                @RELEASE(frame)
+#endif
+        if type(out) is Numpy:
+            @DELIVER(out)
+            @SEND(out)
+        elif out is not None:
+            emit(out)
+
+    def receive_named(name, item):
+        # the general path: events pass a fan-in node once, when the first input's copy comes
+        if type(item) is not Numpy and item.kind not in accepts:
+            if type(item) is ControlData:
+                return pass_event(item) if name == first else None
+            return forward(item)
+        pending[name].append(item)
+        while True:
+            for q in queues:
+                if not q:
+                    return
+            run()
+
+    def receiver(name, queue):
+        def receive_input(item):
+            if type(item) is not Numpy:
+                return receive_named(name, item)
+            queue.append(item)
+            while True:
+                for q in queues:
+                    if not q:
+                        return
+                run()
+        return receive_input
+
+    return {name: receiver(name, q) for name, q in pairs}, state, reset, failed
+
+#elif KIND == 'linear'
+    last_factor = None
+    last_dtype = None
+    k0 = None
+
+    def fail(k, item, exc):
+        # member k's linear_gain() raised or returned no finite real number
+#if TRACE
+        trace_ends[k](clock[0])
+#endif
+        for member in group[:k]:
+            member.partial_calls += 1       # they ran on this block before it failed
+        return group[k].failed(item, exc)
+
+    def receive(item):
+        nonlocal count, max_s, last_factor, last_dtype, k0
+        if type(item) is not Numpy:
+            return fallback(item)
+        src = item._source
+        if src.dtype not in ok and not satisfied_by(src):
+            item = adapt(item)     # integer PCM: converted once, counted
+            src = item._source
+        k = 0
+        try:
+#if ONE_GAIN
+            factor = one()
+            if type(factor) is not float or factor - factor != 0.0:
+                factor = as_gain(factor)
+#else
+            factor = 1.0
+            for gain in gains:
+                f = gain()
+                if type(f) is not float or f - f != 0.0:
+                    f = as_gain(f)
+                factors[k] = f
+                factor *= f
+                k += 1
+#endif
+        except Exception as exc:
+            clock[0] = now()
+            return fail(k, item, exc)
+        out = item
+        if factor != 1.0:
+            dtype = src.dtype
+            if factor != last_factor or dtype is not last_dtype:
+                k0 = make_factor(factor, dtype=dtype) if fits(factor, dtype, members) else None
+                last_factor = factor
+                last_dtype = dtype
+            ownership = item._ownership
+            if ownership.owned and ownership.readers <= 1:
+                # writable(), inlined: the buffer itself when no one else can see it
+                buf = src if src.flags.writeable else item.writable()
+                if buf is not src:
+                    out = item.with_array(buf)
+                if k0 is not None:
+                    multiply(buf, k0, buf)     # out positional: cheaper than out=buf
+                else:
+                    one_by_one(factors, buf, src, dtype)
+            else:
+                # Copy on write and multiply in one pass: numpy writes the product into a new
+                # buffer (layout kept, as writable()'s copy keeps it), counted as the cow copy
+                # writable() would have made.
+                buf = multiply(src, k0) if k0 is not None else one_by_one(factors, None, src,
+                                                                         dtype)
+                if ownership.counters is not None:
+                    ownership.counters.cow += 1
+                out = make_numpy(Numpy, buf, None, item._sample_rate, item._pts, item._seq,
+                                 item._metadata, BufferOwnership(True, 0, counters))
+        t1 = now()
+#if TRACE
+        t0 = clock[0]
+#endif
+        @RECORD()
+#if TRACE
+        share = dt / members
+        for i, end in enumerate(trace_ends[:-1], 1):
+            end(t0 + share * i)
+        trace_ends[-1](t1)
+#endif
+        if out is item:
+#if not READERS_ONE
+            @PASS(item, readers - 1)
+#endif
+            pass
+        else:
+            @RELEASE(item)
+            @DELIVER(out)
+        @SEND(out)
+
+    return receive, state, reset, failed
+#endif
+'''
+
+_DIRECTIVE = re.compile(r"^\s*#(if|elif|else|endif)\b\s*(.*)$")
+_MACRO = re.compile(r"^(\s*)@([A-Z_]+)\((.*)\)\s*$")
+
+
+def expand(text: str, flags: dict, names=()) -> str:
+    """The template's text for `flags` (names -> values the `#if` expressions read): macros
+    expanded (`@BIND()` binds each of `names` from the factory's dict `e`), then the lines of
+    the branches not taken dropped. ValueError for an unbalanced `#if`."""
+    lines: list[str] = []
+    for line in text.splitlines():
+        m = _MACRO.match(line)
+        if m is None:
+            lines.append(line)
+            continue
+        indent, name, args = m.group(1), m.group(2), m.group(3)
+        if name == "BIND":
+            lines.extend(f"{indent}{n} = e[{n!r}]" for n in names)
+            continue
+        values = [a.strip() for a in args.split(",")] if args.strip() else []
+        for body in _MACROS[name]:
+            lines.append(body if body.lstrip().startswith("#") else
+                         indent + body.format(*values))
+    out: list[str] = []
+    stack: list[list[bool]] = []     # per open #if: [this branch taken, any branch taken]
+    for line in lines:
+        m = _DIRECTIVE.match(line)
+        if m is None:
+            if all(taken for taken, _ in stack):
+                out.append(line)
+            continue
+        word, expr = m.group(1), m.group(2)
+        if word == "if":
+            if not all(taken for taken, _ in stack):
+                stack.append([False, True])     # inside a branch not taken: none is
+                continue
+            value = bool(eval(expr, {"__builtins__": {}}, flags))
+            stack.append([value, value])
+        elif not stack:
+            raise ValueError(f"#{word} without #if")
+        elif word == "elif":
+            top = stack[-1]
+            top[0] = not top[1] and bool(eval(expr, {"__builtins__": {}}, flags))
+            top[1] = top[1] or top[0]
+        elif word == "else":
+            top = stack[-1]
+            top[0] = not top[1]
+            top[1] = True
+        else:
+            stack.pop()
+    if stack:
+        raise ValueError("#if without #endif")
+    return "\n".join(out) + "\n"
+
+
+def generate(flags: dict, names) -> "callable":
+    """The factory `make(e)` for one case of the template: `flags` choose the case (KIND:
+    'one', 'fan_in' or 'linear'; TRACE, SINGLE, RETAINS, READERS_ONE, FAST, CHECK, REQUIRES,
+    ONE_GAIN: booleans), `names` are the names `make` binds from its dict. Compiled afresh on
+    every call (see the module's docstring)."""
+    source = expand(TEMPLATE, flags, sorted(names))
+    label = ",".join(f"{k}={v}" for k, v in sorted(flags.items()))
+    filename = f"<remotemedia step {label}>"
+    code = compile(source, filename, "exec")
+    # tracebacks through a generated step show its lines
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict = {}
+    exec(code, namespace)
+    return namespace["make"]
