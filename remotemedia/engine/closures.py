@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import time
 
-from .data import ControlData, NumpyData, RuntimeData
+import numpy as np
+
+from .data import (EMPTY_METADATA, BufferOwnership, ControlData, NumpyData, RuntimeData,
+                   to_runtime_data)
 from .errors import NodeError
 from .metrics import RING_SIZE
 from .template import generate
@@ -31,6 +34,9 @@ def step_names(step, spans) -> dict:
         "accepts_numpy": step.accepts_numpy, "requires": requires, "ok": ok or (),
         "satisfied_by": requires.satisfied_by if requires is not None else None,
         "consumers": consumers, "single": consumers[0] if len(consumers) == 1 else None,
+        # the same consumers' entries for a frame known to be Numpy (no type test)
+        "numpy_consumers": step.numpy_consumers,
+        "single_numpy": step.numpy_consumers[0] if len(consumers) == 1 else None,
         "readers": step.readers, "counters": step.counters, "skip_errors": step.skip_errors,
         # One clock read per node: a node's time runs from the previous timestamp on this push
         # (the push's start, or the end of the node that ran last) to the end of its own call.
@@ -48,13 +54,14 @@ def step_flags(step, spans, kind: str) -> dict:
 
 
 def install(step, names: dict, flags: dict):
-    """Generates the case, builds it over `names` and hangs what it returns on `step`."""
+    """Generates the case, builds it over `names`, hangs its latency and failure closures on
+    `step` and returns its entries."""
     make = generate(flags, names)
-    receive, state, reset, failed = make(names)
+    entries, state, reset, failed = make(names)
     step.latency_state = state
     step.latency_reset = reset
     step.failed = failed
-    return receive
+    return entries
 
 
 def compile_receive(step, spans: list | None = None) -> None:
@@ -72,7 +79,7 @@ def compile_receive(step, spans: list | None = None) -> None:
     # path, which checks it in full)
     flags["FAST"] = step.accepts_numpy and (requires is None or requires.dtypes() is not None)
     flags["CHECK"] = requires is not None
-    step.receive = install(step, names, flags)
+    step.receive, step.receive_numpy = install(step, names, flags)
 
 
 def compile_fan_in(step, spans: list | None = None) -> None:
@@ -87,4 +94,21 @@ def compile_fan_in(step, spans: list | None = None) -> None:
                  first=next(iter(pending), None), reused={})
     flags = step_flags(step, spans, "fan_in")
     flags["REQUIRES"] = step.requires is not None
-    step.inputs = install(step, names, flags)
+    step.inputs = install(step, names, flags)     # name -> (any data, a Numpy frame)
+
+
+def compile_push(schedule, consumers: tuple, numpy_consumers: tuple):
+    """The schedule's `push`, generated from the template's `push` case over the input's
+    consumers (their entries for any data and for a Numpy frame)."""
+    names = {"schedule": schedule, "clock": schedule.clock, "now": _now,
+             "counters": schedule.counters, "engine_latency": schedule.engine_latency,
+             "outputs": schedule.outputs, "consumers": consumers,
+             "numpy_consumers": numpy_consumers, "readers": len(consumers),
+             "single": consumers[0] if len(consumers) == 1 else None,
+             "single_numpy": numpy_consumers[0] if len(consumers) == 1 else None,
+             "mask": RING_SIZE - 1, "Numpy": NumpyData, "ControlData": ControlData,
+             "RuntimeData": RuntimeData, "ndarray": np.ndarray, "new": object.__new__,
+             "BufferOwnership": BufferOwnership, "EMPTY_METADATA": EMPTY_METADATA,
+             "to_runtime_data": to_runtime_data}
+    flags = {"KIND": "push", "TRACE": False, "SINGLE": len(consumers) == 1}
+    return generate(flags, names)(names)

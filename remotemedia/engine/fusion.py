@@ -108,9 +108,12 @@ def compile_linear(group: list, spans: list | None = None) -> None:
     head, last = group[0], group[-1]
     names = step_names(head, spans)
     consumers = last.consumers
+    numpy_consumers = last.numpy_consumers
     gains = tuple(step.node.linear_gain for step in group)
     names.update(
         consumers=consumers, single=consumers[0] if len(consumers) == 1 else None,
+        numpy_consumers=numpy_consumers,
+        single_numpy=numpy_consumers[0] if len(consumers) == 1 else None,
         readers=last.readers, group=group, members=len(group), gains=gains, one=gains[0],
         factors=[1.0] * len(group),    # this block's gains, for a group that goes one by one
         fallback=head.receive,         # the head's own closure: events pass node by node
@@ -119,8 +122,7 @@ def compile_linear(group: list, spans: list | None = None) -> None:
         make_factor=np.array, make_numpy=_make_numpy, BufferOwnership=BufferOwnership)
     flags = {"KIND": "linear", "TRACE": spans is not None, "SINGLE": len(consumers) == 1,
              "RETAINS": False, "READERS_ONE": last.readers == 1, "ONE_GAIN": len(group) == 1}
-    receive, state, reset, _failed = generate(flags, names)(names)
-    head.receive = receive
+    (head.receive, head.receive_numpy), state, reset, _failed = generate(flags, names)(names)
     for step in group:
         step.latency_state = state
         step.latency_reset = reset

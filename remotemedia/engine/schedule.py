@@ -28,7 +28,7 @@ import numpy as np
 from .data import (EMPTY_METADATA, BufferOwnership, ControlData, NumpyData, RuntimeData,
                    to_runtime_data)
 from .errors import ManifestError, NodeError, PipelineBroken, PipelineClosed, RemoteMediaError
-from .closures import compile_fan_in, compile_receive
+from .closures import compile_fan_in, compile_push, compile_receive
 from .executors import INLINE, executors
 from .fusion import _linear_groups, compile_linear
 from .manifest import INPUT, OUTPUT, Manifest
@@ -49,8 +49,9 @@ class _Step:
 
     __slots__ = ("node", "node_id", "node_type", "process", "on_control", "accepts",
                  "accepts_numpy", "requires", "retains", "skip_errors", "fan_in", "pending",
-                 "consumers", "readers", "errors", "schedule", "counters", "receive",
+                 "consumers", "numpy_consumers", "readers", "errors", "schedule", "counters", "receive",
                  "latency_values", "latency_state", "latency_reset", "failed", "fused",
+                 "receive_numpy",
                  "share", "inputs", "partial_calls")
 
     def __init__(self, node: Node, on_error: str, schedule: "Schedule"):
@@ -69,6 +70,7 @@ class _Step:
         self.pending: dict[str, deque] = {}   # fan-in: frames waiting, per input name
         self.inputs: dict[str, Callable] = {}  # fan-in: the compiled receive of each input
         self.consumers: tuple = ()       # callables taking one RuntimeData
+        self.numpy_consumers: tuple = () # the same consumers, for a frame known to be Numpy
         self.readers = 0                 # consumers, counting the session output as one
         self.errors = 0
         self.schedule = schedule
@@ -164,18 +166,21 @@ class Schedule:
                 steps[c.target].pending.setdefault(c.input, deque())
 
         def consumer_for(c):
+            # (entry for any data, entry for a frame known to be Numpy)
             if c.target == OUTPUT:
-                return self.outputs.append
+                return self.outputs.append, self.outputs.append
             target = steps[c.target]
             if target.fan_in:
                 return target.inputs[c.input]
-            return target.receive
+            return target.receive, target.receive_numpy
 
         heads = _linear_groups(m, steps, fuse)
         # the trace callable is asked once per node, as Session documents
         spans = {i: None for i in steps} if trace is None else {i: trace(i) for i in steps}
         for step in reversed(self.steps):
-            step.consumers = tuple(consumer_for(c) for c in consumer_ids[step.node_id])
+            entries = [consumer_for(c) for c in consumer_ids[step.node_id]]
+            step.consumers = tuple(e[0] for e in entries)
+            step.numpy_consumers = tuple(e[1] for e in entries)
             # decided here, once: an untraced schedule has no trace code and checks nothing
             if step.fan_in:
                 compile_fan_in(step, spans[step.node_id])
@@ -187,57 +192,27 @@ class Schedule:
                 # takes the frames, the members' own closures still carry events
                 compile_linear(group, None if trace is None else
                                [spans[member.node_id] for member in group])
-        self.input_consumers = tuple(consumer_for(c) for c in consumer_ids[INPUT])
+        entries = [consumer_for(c) for c in consumer_ids[INPUT]]
+        self.input_consumers = tuple(e[0] for e in entries)
         self.input_readers = len(self.input_consumers)
         self.step_by_id = steps
+        # the hot path's entry, generated (closures.py): replaces the method below
+        self.push = compile_push(self, self.input_consumers, tuple(e[1] for e in entries))
 
     def push(self, data: Any, *, transfer: bool = False) -> list[RuntimeData]:
         """Run one input through the graph; return what reached `output` for it, in order.
 
         `transfer=True` hands the buffer to the engine (the caller will not read or reuse it), so
-        a node may write it in place; otherwise a writer gets a counted copy."""
-        if self.unusable:
-            self.raise_unusable()
-        t_start = self.clock[0] = _now()
-        counters = self.counters
-        if type(data) is _ndarray:
-            # The common case, without the general conversion's checks.
-            frame = _make_numpy(_Numpy, data, None, None, None, None, EMPTY_METADATA,
-                                BufferOwnership(transfer, self.input_readers, counters))
-            counters.frames_in += 1
-        else:
-            frame = data if isinstance(data, RuntimeData) else to_runtime_data(data)
-            if type(frame) is _Numpy:
-                counters.frames_in += 1
-                ownership = frame._ownership
-                if transfer:
-                    ownership.owned = True
-                ownership.readers += self.input_readers
-                ownership.counters = counters
-        outputs = self.outputs
-        if self.bypass:
-            outputs.append(frame)
-        else:
-            try:
-                for consumer in self.input_consumers:
-                    consumer(frame)
-            except BaseException as exc:
-                self.discard_in_flight()
-                if isinstance(exc, NodeError):
-                    self.broken = exc
-                    self.unusable = True
-                raise
-        result = outputs[:]
-        outputs.clear()
-        for out in result:
-            if type(out) is _Numpy:
-                counters.frames_out += 1
-            elif out is not frame or type(out) is not ControlData:
-                # Every non-audio output is an event, except the caller's own control event
-                # (end_of_stream, flush) coming back out at the end of the graph.
-                counters.events_out += 1
-        self.engine_latency.add(int((_now() - t_start) * 1e9))
-        return result
+        a node may write it in place; otherwise a writer gets a counted copy. (Replaced per
+        instance by the template's generated `push`; this is its documentation.)"""
+        return self.push(data, transfer=transfer)
+
+    def failed_push(self, exc: BaseException) -> None:
+        """A push failed midway: drop what is in flight; a NodeError breaks the schedule."""
+        self.discard_in_flight()
+        if isinstance(exc, NodeError):
+            self.broken = exc
+            self.unusable = True
 
     def discard_in_flight(self) -> None:
         """Drops frames waiting at fan-in inputs and collected outputs, after a push failed

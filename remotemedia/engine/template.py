@@ -49,6 +49,13 @@ _MACROS = {
              "for consumer in consumers:",
              "    consumer({0})",
              "#endif"),
+    # hand x, known to be a Numpy frame, to the consumers' entries that skip the type test
+    "SEND_NUMPY": ("#if SINGLE",
+                   "single_numpy({0})",
+                   "#else",
+                   "for consumer in numpy_consumers:",
+                   "    consumer({0})",
+                   "#endif"),
     # the call's latency into the ring, from the previous timestamp on this push to t1
     "RECORD": ("dt = t1 - clock[0]",
                "clock[0] = t1",
@@ -72,7 +79,8 @@ def make(e):
     count = 0
     max_s = 0.0
 
-    # -- the slow paths, shared by every kind ----------------------------------------------
+#if KIND != 'push'
+    # -- the slow paths, shared by every kind of step ----------------------------------------
     def adapt(item):
         # the node's declared requirement, met by one conversion: an engine copy
         counters.engine_copies += 1
@@ -130,6 +138,7 @@ def make(e):
         nonlocal count, max_s
         count = 0
         max_s = 0.0
+#endif
 
 #if KIND == 'one'
     def receive_general(item):
@@ -167,18 +176,19 @@ def make(e):
             if type(out) is not Numpy:
                 return emit(out)
             @DELIVER(out)
+            @SEND_NUMPY(out)
+            return
         @SEND(out)
 
 #if FAST
-    def receive(item):
-        # the common case: a Numpy block the node takes as it comes (checked by dtype alone)
+    def receive_numpy(item):
+        # the common case: a Numpy block (the caller knows) the node takes as it comes, its
+        # requirement checked by dtype alone
         nonlocal count, max_s
 #if CHECK
-        if type(item) is not Numpy or item._source.dtype not in ok:
-#else
-        if type(item) is not Numpy:
-#endif
+        if item._source.dtype not in ok:
             return receive_general(item)
+#endif
         try:
             out = process(item)
         except Exception as exc:
@@ -202,11 +212,16 @@ def make(e):
         else:
             @PASS(item, readers - 1)
 #endif
-        @SEND(out)
+        @SEND_NUMPY(out)
+
+    def receive(item):
+        if type(item) is Numpy:
+            return receive_numpy(item)
+        return receive_general(item)
 #else
-    receive = receive_general
+    receive = receive_numpy = receive_general
 #endif
-    return receive, state, reset, failed
+    return (receive, receive_numpy), state, reset, failed
 
 #elif KIND == 'fan_in'
     def run():
@@ -239,7 +254,7 @@ def make(e):
 #endif
         if type(out) is Numpy:
             @DELIVER(out)
-            @SEND(out)
+            @SEND_NUMPY(out)
         elif out is not None:
             emit(out)
 
@@ -257,6 +272,14 @@ def make(e):
             run()
 
     def receiver(name, queue):
+        def receive_numpy(item):
+            queue.append(item)
+            while True:
+                for q in queues:
+                    if not q:
+                        return
+                run()
+
         def receive_input(item):
             if type(item) is not Numpy:
                 return receive_named(name, item)
@@ -266,7 +289,7 @@ def make(e):
                     if not q:
                         return
                 run()
-        return receive_input
+        return receive_input, receive_numpy
 
     return {name: receiver(name, q) for name, q in pairs}, state, reset, failed
 
@@ -285,9 +308,12 @@ def make(e):
         return group[k].failed(item, exc)
 
     def receive(item):
-        nonlocal count, max_s, last_factor, last_dtype, k0
         if type(item) is not Numpy:
-            return fallback(item)
+            return fallback(item)      # the head's own step: events pass node by node
+        return receive_numpy(item)
+
+    def receive_numpy(item):
+        nonlocal count, max_s, last_factor, last_dtype, k0
         src = item._source
         if src.dtype not in ok and not satisfied_by(src):
             item = adapt(item)     # integer PCM: converted once, counted
@@ -357,9 +383,75 @@ def make(e):
         else:
             @RELEASE(item)
             @DELIVER(out)
-        @SEND(out)
+        @SEND_NUMPY(out)
 
-    return receive, state, reset, failed
+    return (receive, receive_numpy), state, reset, failed
+
+#elif KIND == 'push'
+    new_ownership = BufferOwnership.__new__
+    ring_values = engine_latency.values
+    unusable = schedule.raise_unusable
+    failed_push = schedule.failed_push
+
+    def push(data, *, transfer=False):
+        # the input's step: a frame for the input's consumers, and what reached the output
+        if schedule.unusable:
+            unusable()
+        t_start = clock[0] = now()
+        if type(data) is ndarray:
+            # the common case, without the general conversion's checks; the buffer's first
+            # readers are the input's consumers
+            frame = new(Numpy)
+            frame._source = data
+            frame._array = None
+            frame._sample_rate = None
+            frame._pts = None
+            frame._seq = None
+            frame._metadata = EMPTY_METADATA
+            frame._ownership = ownership = new_ownership(BufferOwnership)
+            ownership.owned = transfer
+            ownership.readers = readers
+            ownership.counters = counters
+            counters.frames_in += 1
+            numpy_in = True
+        else:
+            frame = data if isinstance(data, RuntimeData) else to_runtime_data(data)
+            numpy_in = type(frame) is Numpy
+            if numpy_in:
+                counters.frames_in += 1
+                if transfer:
+                    frame._ownership.owned = True
+                @DELIVER(frame)
+        if schedule.bypass:
+            outputs.append(frame)
+        else:
+            try:
+                if numpy_in:
+                    @SEND_NUMPY(frame)
+                else:
+                    @SEND(frame)
+            except BaseException as exc:
+                failed_push(exc)
+                raise
+        result = outputs[:]
+        outputs.clear()
+        for out in result:
+            if type(out) is Numpy:
+                counters.frames_out += 1
+            elif out is not frame or type(out) is not ControlData:
+                # Every non-audio output is an event, except the caller's own control event
+                # (end_of_stream, flush) coming back out at the end of the graph.
+                counters.events_out += 1
+        # the engine's latency, in ns (LatencyRing.add, inlined)
+        ns = int((now() - t_start) * 1e9)
+        c = engine_latency.count
+        ring_values[c & mask] = ns
+        engine_latency.count = c + 1
+        if ns > engine_latency.max_ns:
+            engine_latency.max_ns = ns
+        return result
+
+    return push
 #endif
 '''
 

@@ -102,14 +102,14 @@ def test_an_untraced_session_compiles_no_trace_code():
     pipeline = Pipeline.from_manifest(MANIFESTS / "five.yaml")
     with pipeline.session() as plain:
         for step in plain.schedule.steps:
-            receive = step.receive if not step.fan_in else next(iter(step.inputs.values()))
+            receive = step.receive_numpy if not step.fan_in else next(iter(step.inputs.values()))[1]
             assert "TRACE=False" in receive.__code__.co_filename
             assert "trace_end" not in receive.__code__.co_freevars
     tracer = Tracer()
     with pipeline.session(trace=tracer.spans_for) as traced:
         step = traced.schedule.steps[0]
         assert "TRACE=True" in step.receive.__code__.co_filename
-        assert "trace_end" in step.receive.__code__.co_freevars
+        assert "trace_end" in step.receive_numpy.__code__.co_freevars
         traced.push(np.zeros(960, np.float32))
     assert {k: len(v) for k, v in tracer.node_spans.items()} == {n: 1 for n in "abcde"}
 
