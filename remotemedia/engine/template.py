@@ -19,18 +19,21 @@ step carries no branch for a case it cannot meet (an untraced step has no trace 
 Why generated when the schedule compiles rather than a generated file checked in: the cases
 multiply (kind x traced x one consumer or several x retains x a requirement checked by dtype x
 one gain or several), and the fastest step has none of the others' branches; a checked-in file
-would hold every combination or keep the branches. And each schedule compiles its own code
-objects (`generate` is not cached across sessions): CPython specialises a code object's
-instructions for the types it has seen (PEP 659), so steps that shared one code object with an
-earlier session would run at a speed that depends on what that session carried. Compiling
-costs about a millisecond a variant, once per session. The source of each variant is
-registered with linecache, so a traceback through a step shows its lines.
+would hold every combination or keep the branches. Each case is compiled once per process, and
+every step runs on fresh copies of its code objects (`fresh`): CPython specialises a code
+object's instructions for the callables and types it has seen (PEP 659), so steps sharing one
+code object (each calling a different consumer) would keep undoing each other's
+specialisation, and a session's speed would depend on what an earlier session carried through
+the same code. The source of each case is registered with linecache, so a traceback through a
+step shows its lines.
 """
 
 from __future__ import annotations
 
 import linecache
 import re
+from types import CodeType
+from typing import Callable
 
 # The reader-count edits: the only places BufferOwnership.readers changes besides the input.
 _MACROS = {
@@ -509,17 +512,32 @@ def expand(text: str, flags: dict, names=()) -> str:
     return "\n".join(out) + "\n"
 
 
-def generate(flags: dict, names) -> "callable":
+_compiled: dict = {}     # (flags, names) -> the compiled module code of that case
+
+
+def generate(flags: dict, names) -> Callable:
     """The factory `make(e)` for one case of the template: `flags` choose the case (KIND:
-    'one', 'fan_in' or 'linear'; TRACE, SINGLE, RETAINS, READERS_ONE, FAST, CHECK, REQUIRES,
-    ONE_GAIN: booleans), `names` are the names `make` binds from its dict. Compiled afresh on
-    every call (see the module's docstring)."""
-    source = expand(TEMPLATE, flags, sorted(names))
-    label = ",".join(f"{k}={v}" for k, v in sorted(flags.items()))
-    filename = f"<remotemedia step {label}>"
-    code = compile(source, filename, "exec")
-    # tracebacks through a generated step show its lines
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    'one', 'fan_in', 'linear' or 'push'; TRACE, SINGLE, RETAINS, READERS_ONE, FAST, CHECK,
+    REQUIRES, ONE_GAIN: booleans), `names` are the names `make` binds from its dict. Each case
+    is compiled once per process; every call returns a factory over fresh copies of its code
+    objects (see the module's docstring)."""
+    key = (tuple(sorted(flags.items())), tuple(sorted(names)))
+    code = _compiled.get(key)
+    if code is None:
+        source = expand(TEMPLATE, flags, key[1])
+        label = ",".join(f"{k}={v}" for k, v in key[0])
+        filename = f"<remotemedia step {label}>"
+        code = _compiled[key] = compile(source, filename, "exec")
+        # tracebacks through a generated step show its lines
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace: dict = {}
-    exec(code, namespace)
+    exec(fresh(code), namespace)
     return namespace["make"]
+
+
+def fresh(code: CodeType) -> CodeType:
+    """A copy of `code` and of every code object nested in it: the same bytecode, with
+    specialisation caches of its own (PEP 659: CPython specialises each code object's
+    instructions for what it has seen, so steps sharing one would slow each other)."""
+    return code.replace(co_consts=tuple(fresh(c) if isinstance(c, CodeType) else c
+                                        for c in code.co_consts))
