@@ -19,6 +19,7 @@ the lifecycle around it and report.py builds the stats report from what the step
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import deque
 from typing import Any, Callable
@@ -36,6 +37,12 @@ from .metrics import RING_SIZE, Counters, LatencyRing, LatencySummary, NodeStati
 from .node import Node, NodeContext
 
 _now = time.perf_counter           # float seconds: cheaper to subtract than big ints
+
+#: Python frames a step may take on the pushing thread's stack before its consumers' (an event:
+#: receive -> general path -> pass_event -> emit -> emit; fan-in: receive_named -> run -> emit
+#: -> emit), with room to spare
+FRAMES_PER_STEP = 8
+_BASE_RECURSION_LIMIT = sys.getrecursionlimit()
 _Numpy = NumpyData
 _make_numpy = NumpyData._make.__func__
 _ndarray = np.ndarray
@@ -193,6 +200,7 @@ class Schedule:
                 compile_linear(group, None if trace is None else
                                [spans[member.node_id] for member in group])
         entries = [consumer_for(c) for c in consumer_ids[INPUT]]
+        _make_room(_longest_path(m))
         self.input_consumers = tuple(e[0] for e in entries)
         self.input_readers = len(self.input_consumers)
         self.step_by_id = steps
@@ -238,6 +246,28 @@ class Schedule:
             except Exception as exc:  # teardown of the others must still run
                 errors.append(NodeError(step.node_id, exc))
         return errors
+
+
+def _longest_path(m: Manifest) -> int:
+    """The most nodes on one path from the input to the output."""
+    depth = {INPUT: 0}
+    into: dict[str, list[str]] = {}
+    for c in m.connections:
+        into.setdefault(c.target, []).append(c.source)
+    for node_id in m.order:
+        depth[node_id] = 1 + max((depth.get(s, 0) for s in into.get(node_id, ())), default=0)
+    return max(depth.values())
+
+
+def _make_room(nodes: int) -> None:
+    """A block goes depth first, by direct calls: a path of `nodes` nodes takes up to
+    FRAMES_PER_STEP Python frames a node. Raises the interpreter's recursion limit (never lowers
+    it) so that a graph of any depth runs, with the frames its caller had before on top.
+    (CPython >= 3.11 makes a Python-to-Python call without growing the C stack, so the limit
+    is the only bound.)"""
+    need = _BASE_RECURSION_LIMIT + FRAMES_PER_STEP * nodes
+    if sys.getrecursionlimit() < need:
+        sys.setrecursionlimit(need)
 
 
 def _make_node(spec) -> Node:
