@@ -121,3 +121,25 @@ def test_the_deepest_case_runs_and_the_limit_only_rises():
     manifest, factor = chain(["PassThrough", "Delay", "Gain"] * 700)
     on_a_thread(run_blocks, manifest, factor, False, True)
     assert sys.getrecursionlimit() >= before
+
+
+def test_the_command_line_streams_what_it_validates(tmp_path):
+    # as a user meets it: `validate` accepts a deep chain and `stream` runs it on its runner
+    # thread, events and trace included
+    import json
+    import subprocess
+    import yaml
+    manifest, _ = chain(["PassThrough", "Delay", "Gain"] * 400)
+    path = tmp_path / "deep.yaml"
+    path.write_text(yaml.safe_dump(manifest))
+    cli = [sys.executable, "-m", "remotemedia"]
+    checked = subprocess.run(cli + ["validate", str(path)], capture_output=True, text=True,
+                             timeout=300)
+    assert checked.returncode == 0, checked.stderr
+    run = subprocess.run(cli + ["stream", "-m", str(path), "-i", "sine", "-o", "null", "-d", "0.2",
+                                "--fast", "--json", "--no-fuse", "--trace",
+                                str(tmp_path / "trace.json")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["frames_in"] == report["frames_out"] == 10
