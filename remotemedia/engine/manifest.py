@@ -37,7 +37,8 @@ from typing import Any, Iterable, Mapping
 
 from .errors import ManifestError
 from .executors import INLINE, executors
-from .node import AudioFormat, Node, NodeRegistry, UnknownNodeType, registry as default_registry
+from .node import (DEFAULT_BLOCK_SIZE, DEFAULT_CHANNELS, DEFAULT_SAMPLE_RATE, AudioFormat, Node,
+                   NodeRegistry, UnknownNodeType, registry as default_registry)
 
 INPUT = "input"
 OUTPUT = "output"
@@ -57,7 +58,8 @@ RUNTIME_HINTS = ("rust_python", "cpython", "cpython_wasm", "auto")
 ON_ERROR = ("fail", "skip", "restart")  # restart: respawn a process node's worker / ray actor
 QUEUE_POLICIES = ("block", "drop_oldest", "drop_newest")
 
-DEFAULT_AUDIO = AudioFormat(sample_rate=48000, channels=1, block_size=960)
+DEFAULT_AUDIO = AudioFormat(sample_rate=DEFAULT_SAMPLE_RATE, channels=DEFAULT_CHANNELS,
+                            block_size=DEFAULT_BLOCK_SIZE)
 
 _TOP_KEYS = {"version", "metadata", "audio", "nodes", "connections", "on_error"}
 _NODE_KEYS = {"id", "node_type", "params", "executor", "on_error", "queue_size", "queue_policy",

@@ -50,7 +50,7 @@ from ..engine.data import NumpyData
 from ..remote_node import (MAX_RESTARTS, RESTART_WINDOW_S, RemoteFailures,  # noqa: F401
                            check_remote_spec, proxy_class)
 from ..engine.errors import RemoteMediaError
-from ..engine.node import AudioFormat, Node
+from ..engine.node import DEFAULT_BLOCK_SIZE, AudioFormat, Node
 from ..engine.serialization import record_encode
 from . import channel, codec, wire
 
@@ -205,7 +205,7 @@ class ProcessNode(RemoteFailures, Node):
         self._spin_next = False
         self._sent_at = 0.0
         fmt = self.format
-        frame_bytes = (fmt.block_size or 960) * (fmt.channels or 1) * 8
+        frame_bytes = (fmt.block_size or DEFAULT_BLOCK_SIZE) * (fmt.channels or 1) * 8
         self._max_slice_len = frame_bytes + HEADER_ROOM
         channel.remove_stale_domains()
         self._start()

@@ -147,3 +147,17 @@ def test_the_circle_check_sees_a_circle(tmp_path):
     assert graph == {"a": {"b"}, "b": {"a"}}
     with pytest.raises(CycleError):
         list(TopologicalSorter(graph).static_order())
+
+
+def test_the_audio_defaults_are_defined_once():
+    # 48 kHz and 960-sample blocks are engine.node's DEFAULT_SAMPLE_RATE and DEFAULT_BLOCK_SIZE;
+    # a number 48000 or 960 anywhere else in the package's code is a second definition (text in
+    # docstrings and comments is not code)
+    home = PKG / "engine" / "node.py"
+    found = []
+    for path in sorted(PKG.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and type(node.value) in (int, float) \
+                    and node.value in (48000, 960) and path != home:
+                found.append(f"{path.relative_to(PKG)}:{node.lineno}: {node.value}")
+    assert found == []
