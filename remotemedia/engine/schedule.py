@@ -163,8 +163,6 @@ class Schedule:
         consumer_ids: dict[str, list] = {i: [] for i in ("input", *steps)}
         for c in m.connections:
             consumer_ids[c.source].append(c)
-            if c.source != INPUT:
-                steps[c.source].readers += 1
 
         # A fan-in node's inputs, in the order the manifest connects them: the first is the
         # one a node such as Mix takes its timing and metadata from.
@@ -188,6 +186,7 @@ class Schedule:
             entries = [consumer_for(c) for c in consumer_ids[step.node_id]]
             step.consumers = tuple(e[0] for e in entries)
             step.numpy_consumers = tuple(e[1] for e in entries)
+            step.readers = len(entries)       # each consumer reads the output once
             # decided here, once: an untraced schedule has no trace code and checks nothing
             if step.fan_in:
                 compile_fan_in(step, spans[step.node_id])

@@ -9,7 +9,8 @@ linear nodes run as one multiply, fusion.py). Its slow paths (events, data a nod
 take, an iterable of outputs, a failed call) are in it too, so a reader count is edited only
 here: `@RELEASE(x)` (a consumer has finished with x), `@DELIVER(x)` (x goes to this step's
 consumers) and `@PASS(x, n)` (x goes on unchanged: this step's reader slot becomes n readers),
-each written once in `_MACROS`. The input's delivery in `Schedule.push` is the only other place.
+each written once in `_MACROS`; the `push` case (the schedule's entry) sets the input's first
+readers when it wraps an ndarray. Nowhere else in the engine changes a reader count.
 
 `#if EXPR` / `#elif` / `#else` / `#endif` lines keep or drop what a case does not need, so a
 step carries no branch for a case it cannot meet (an untraced step has no trace code at all);
@@ -35,7 +36,8 @@ import re
 from types import CodeType
 from typing import Callable
 
-# The reader-count edits: the only places BufferOwnership.readers changes besides the input.
+# The reader-count edits: the only places BufferOwnership.readers changes (besides the count a
+# pushed ndarray starts with, in the push case).
 _MACROS = {
     # a consumer has finished with x (it does not retain it)
     "RELEASE": ("{0}._ownership.readers -= 1",),
