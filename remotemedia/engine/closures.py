@@ -56,12 +56,12 @@ def step_flags(step, spans, kind: str) -> dict:
 def install(step, names: dict, flags: dict):
     """Generates the case, builds it over `names`, hangs its latency and failure closures on
     `step` and returns its entries."""
-    make = generate(flags, names)
-    entries, state, reset, failed = make(names)
-    step.latency_state = state
-    step.latency_reset = reset
-    step.failed = failed
-    return entries
+    built = generate(flags, names)(names)
+    step.latency_state = built["state"]
+    step.latency_reset = built["reset"]
+    step.failed = built["failed"]
+    step.built = built
+    return built["entries"]
 
 
 def compile_receive(step, spans: list | None = None) -> None:
@@ -79,6 +79,10 @@ def compile_receive(step, spans: list | None = None) -> None:
     # path, which checks it in full)
     flags["FAST"] = step.accepts_numpy and (requires is None or requires.dtypes() is not None)
     flags["CHECK"] = requires is not None
+    if step.record_slot is not None:
+        # a member of a run (compile_run): its own paths record through the run
+        flags["SHARED_RECORD"] = True
+        names["record"] = step.record_slot
     step.receive, step.receive_numpy = install(step, names, flags)
 
 
@@ -95,6 +99,80 @@ def compile_fan_in(step, spans: list | None = None) -> None:
     flags = step_flags(step, spans, "fan_in")
     flags["REQUIRES"] = step.requires is not None
     step.inputs = install(step, names, flags)     # name -> (any data, a Numpy frame)
+
+
+#: members of one run at most: a longer chain is several runs (the generated function grows
+#: with its members, and compiling it with them)
+MAX_RUN = 32
+
+
+def runs_of(steps: list, targets: dict) -> list[list]:
+    """Runs of steps one function can take a block through: each member is `eligible` and,
+    after the first, has exactly one input, the member before it, whose only consumer it is.
+    `steps` in topological order; `targets[node_id]` the ids each step's connections go to
+    (the output as None). Runs of two to MAX_RUN members, in order."""
+    by_id = {step.node_id: step for step in steps}
+    fed: dict[str, int] = {}
+    for outs in targets.values():
+        for t in outs:
+            if t is not None:
+                fed[t] = fed.get(t, 0) + 1
+    found, taken = [], set()
+    for step in steps:
+        if step.node_id in taken or not eligible(step):
+            continue
+        run = [step]
+        while len(run) < MAX_RUN:
+            outs = targets.get(run[-1].node_id, [])
+            if len(outs) != 1 or outs[0] is None or fed.get(outs[0]) != 1:
+                break
+            after = by_id[outs[0]]
+            if not eligible(after) or after.node_id in taken:
+                break
+            run.append(after)
+        if len(run) > 1:
+            found.append(run)
+        taken.update(s.node_id for s in run)
+    return found
+
+
+def eligible(step) -> bool:
+    """A step a run may hold: it takes Numpy blocks as they come (a requirement checked by
+    dtype alone), keeps nothing, has one input and is not run as a multiply (`step.linear`,
+    set by the schedule from fusion.py's chains)."""
+    requires = step.requires
+    return (not step.fan_in and not step.retains and not step.linear and step.accepts_numpy
+            and (requires is None or requires.dtypes() is not None))
+
+
+def compile_run(members: list) -> None:
+    """Builds a run's entries (the template's `run` case) over its members, each compiled
+    already (compile_receive, with a `record_slot`): the head's entries take a block through
+    every member without a call between them; each member's latency closures become the
+    run's, and its own paths (events, the general path) record through its slot."""
+    head = members[0]
+    names = {"clock": head.schedule.clock, "now": _now, "Numpy": NumpyData,
+             "mask": RING_SIZE - 1, "counters": head.counters}
+    own = []
+    for j, step in enumerate(members):
+        requires = step.requires
+        consumers = step.numpy_consumers
+        names.update({
+            f"process_{j}": step.process, f"failed_{j}": step.failed,
+            f"emit_{j}": step.built["emit"], f"receive_general_{j}": step.built["general"],
+            f"ok_{j}": (requires.dtypes() or ()) if requires is not None else (),
+            f"readers_{j}": step.readers, f"values_{j}": step.latency_values,
+            f"numpy_consumers_{j}": consumers,
+            f"single_numpy_{j}": consumers[0] if len(consumers) == 1 else None})
+        own.append((("CHECK", requires is not None), ("READERS_ONE", step.readers == 1),
+                    ("SINGLE", len(consumers) == 1)))
+    flags = {"KIND": "run", "TRACE": False, "RETAINS": False, "MEMBERS": tuple(own)}
+    built = generate(flags, names)(names)
+    head.receive, head.receive_numpy = built["entries"]
+    for step, (state, reset, record) in zip(members, built["members"]):
+        step.latency_state = state
+        step.latency_reset = reset
+        step.record_slot[0] = record
 
 
 def compile_push(schedule, consumers: tuple, numpy_consumers: tuple):

@@ -122,7 +122,9 @@ def compile_linear(group: list, spans: list | None = None) -> None:
         make_factor=np.array, make_numpy=_make_numpy, BufferOwnership=BufferOwnership)
     flags = {"KIND": "linear", "TRACE": spans is not None, "SINGLE": len(consumers) == 1,
              "RETAINS": False, "READERS_ONE": last.readers == 1, "ONE_GAIN": len(group) == 1}
-    (head.receive, head.receive_numpy), state, reset, _failed = generate(flags, names)(names)
+    built = generate(flags, names)(names)
+    head.receive, head.receive_numpy = built["entries"]
+    state, reset = built["state"], built["reset"]
     for step in group:
         step.latency_state = state
         step.latency_reset = reset

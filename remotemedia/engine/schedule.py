@@ -29,7 +29,7 @@ import numpy as np
 from .data import (EMPTY_METADATA, BufferOwnership, ControlData, NumpyData, RuntimeData,
                    to_runtime_data)
 from .errors import ManifestError, NodeError, PipelineBroken, PipelineClosed, RemoteMediaError
-from .closures import compile_fan_in, compile_push, compile_receive
+from .closures import compile_fan_in, compile_push, compile_receive, compile_run, runs_of
 from .executors import INLINE, executors
 from .fusion import _linear_groups, compile_linear
 from .manifest import INPUT, OUTPUT, Manifest
@@ -58,7 +58,7 @@ class _Step:
                  "accepts_numpy", "requires", "retains", "skip_errors", "fan_in", "pending",
                  "consumers", "numpy_consumers", "readers", "errors", "schedule", "counters", "receive",
                  "latency_values", "latency_state", "latency_reset", "failed", "fused",
-                 "receive_numpy",
+                 "receive_numpy", "built", "record_slot", "linear",
                  "share", "inputs", "partial_calls")
 
     def __init__(self, node: Node, on_error: str, schedule: "Schedule"):
@@ -90,6 +90,9 @@ class _Step:
         # calls a fused member made on blocks a later member of its group failed (unfused, it
         # would have run and recorded them)
         self.partial_calls = 0
+        self.linear = False               # run as a multiply (fusion.py)
+        self.record_slot: list | None = None   # a member of a run: [the run's recorder]
+        self.built: dict = {}             # what the template built for this step
 
     @property
     def count(self) -> int:
@@ -180,6 +183,18 @@ class Schedule:
             return target.receive, target.receive_numpy
 
         heads = _linear_groups(m, steps, fuse)
+        for group in heads.values():
+            for member in group:
+                member.linear = True
+        # Runs (closures.runs_of): untraced, a block goes through each run in one function.
+        run_of: dict[str, list] = {}
+        if trace is None:
+            targets = {i: [None if c.target == OUTPUT else c.target for c in consumer_ids[i]]
+                       for i in steps}
+            for run in runs_of(self.steps, targets):
+                run_of[run[0].node_id] = run
+                for member in run:
+                    member.record_slot = [None]
         # the trace callable is asked once per node, as Session documents
         spans = {i: None for i in steps} if trace is None else {i: trace(i) for i in steps}
         for step in reversed(self.steps):
@@ -192,6 +207,9 @@ class Schedule:
                 compile_fan_in(step, spans[step.node_id])
             else:
                 compile_receive(step, spans[step.node_id])
+            run = run_of.get(step.node_id)
+            if run is not None:
+                compile_run(run)       # its members, later in the order, are built
             group = heads.get(step.node_id)
             if group is not None:
                 # built after its members (they come later in the order): the group's step

@@ -62,7 +62,10 @@ _MACROS = {
                    "    consumer({0})",
                    "#endif"),
     # the call's latency into the ring, from the previous timestamp on this push to t1
-    "RECORD": ("dt = t1 - clock[0]",
+    "RECORD": ("#if SHARED_RECORD",
+               "record[0](t1)",          # a member of a run: the run keeps its ring's place
+               "#else",
+               "dt = t1 - clock[0]",
                "clock[0] = t1",
                "values[count & mask] = dt",
                "count += 1",
@@ -70,7 +73,42 @@ _MACROS = {
                "    max_s = dt",
                "#if TRACE and KIND != 'linear'",
                "trace_end(t1)",
+               "#endif",
                "#endif"),
+    # the common case of a one-input step: a Numpy block (the caller knows) the node takes as
+    # it comes, its requirement checked by dtype alone; in a run, the next member's follows
+    "STEP_FAST": ("#if CHECK",
+                  "if item._source.dtype not in ok:",
+                  "    return receive_general(item)",
+                  "#endif",
+                  "try:",
+                  "    out = process(item)",
+                  "except Exception as exc:",
+                  "    @FAILED_AT()",
+                  "    return failed(item, exc)",
+                  "t1 = now()",
+                  "@RECORD()",
+                  "if out is not item:",
+                  "#if not RETAINS",
+                  "    @RELEASE(item)",
+                  "#endif",
+                  "    if out is None:",
+                  "        return",
+                  "    if type(out) is not Numpy:",
+                  "        return emit(out)",
+                  "    @DELIVER(out)",
+                  "#if RETAINS",
+                  "else:",
+                  "    @PASS(item, readers)",
+                  "#elif not READERS_ONE",
+                  "else:",
+                  "    @PASS(item, readers - 1)",
+                  "#endif",
+                  "#if KIND == 'run' and not LAST",
+                  "item = out",
+                  "#else",
+                  "@SEND_NUMPY(out)",
+                  "#endif"),
     # a call that raised: its end is the clock's new timestamp (and, traced, a span's end)
     "FAILED_AT": ("t1 = clock[0] = now()",
                   "#if TRACE and KIND != 'linear'",
@@ -84,7 +122,7 @@ def make(e):
     count = 0
     max_s = 0.0
 
-#if KIND != 'push'
+#if KIND not in ('push', 'run')
     # -- the slow paths, shared by every kind of step ----------------------------------------
     def adapt(item):
         # the node's declared requirement, met by one conversion: an engine copy
@@ -187,37 +225,8 @@ def make(e):
 
 #if FAST
     def receive_numpy(item):
-        # the common case: a Numpy block (the caller knows) the node takes as it comes, its
-        # requirement checked by dtype alone
         nonlocal count, max_s
-#if CHECK
-        if item._source.dtype not in ok:
-            return receive_general(item)
-#endif
-        try:
-            out = process(item)
-        except Exception as exc:
-            @FAILED_AT()
-            return failed(item, exc)
-        t1 = now()
-        @RECORD()
-        if out is not item:
-#if not RETAINS
-            @RELEASE(item)
-#endif
-            if out is None:
-                return
-            if type(out) is not Numpy:
-                return emit(out)
-            @DELIVER(out)
-#if RETAINS
-        else:
-            @PASS(item, readers)
-#elif not READERS_ONE
-        else:
-            @PASS(item, readers - 1)
-#endif
-        @SEND_NUMPY(out)
+        @STEP_FAST()
 
     def receive(item):
         if type(item) is Numpy:
@@ -226,7 +235,46 @@ def make(e):
 #else
     receive = receive_numpy = receive_general
 #endif
-    return (receive, receive_numpy), state, reset, failed
+    return {"entries": (receive, receive_numpy), "state": state, "reset": reset,
+            "failed": failed, "general": receive_general, "emit": emit}
+
+#elif KIND == 'run'
+    # a run of one-input steps, each the only consumer of the one before: one function takes a
+    # block through all of them (no call between members); each member keeps its own latency
+    # ring, and its own step (general path, events) records into it through `record`
+#for J
+    count = 0
+    max_s = 0.0
+
+    def record(t1):
+        nonlocal count, max_s
+        @RECORD()
+
+    def state():
+        return count, max_s
+
+    def reset():
+        nonlocal count, max_s
+        count = 0
+        max_s = 0.0
+#endfor
+
+    def receive_numpy(item):
+#for J
+        nonlocal count, max_s
+        @STEP_FAST()
+#endfor
+
+    def receive(item):
+        if type(item) is Numpy:
+            return receive_numpy(item)
+        return receive_general_0(item)
+
+    members = []
+#for J
+    members.append((state, reset, record))
+#endfor
+    return {"entries": (receive, receive_numpy), "members": members}
 
 #elif KIND == 'fan_in'
     def run():
@@ -296,7 +344,8 @@ def make(e):
                 run()
         return receive_input, receive_numpy
 
-    return {name: receiver(name, q) for name, q in pairs}, state, reset, failed
+    return {"entries": {name: receiver(name, q) for name, q in pairs}, "state": state,
+            "reset": reset, "failed": failed}
 
 #elif KIND == 'linear'
     last_factor = None
@@ -390,7 +439,8 @@ def make(e):
             @DELIVER(out)
         @SEND_NUMPY(out)
 
-    return (receive, receive_numpy), state, reset, failed
+    return {"entries": (receive, receive_numpy), "state": state, "reset": reset,
+            "failed": failed}
 
 #elif KIND == 'push'
     new_ownership = BufferOwnership.__new__
@@ -464,24 +514,72 @@ _DIRECTIVE = re.compile(r"^\s*#(if|elif|else|endif)\b\s*(.*)$")
 _MACRO = re.compile(r"^(\s*)@([A-Z_]+)\((.*)\)\s*$")
 
 
-def expand(text: str, flags: dict, names=()) -> str:
-    """The template's text for `flags` (names -> values the `#if` expressions read): macros
-    expanded (`@BIND()` binds each of `names` from the factory's dict `e`), then the lines of
-    the branches not taken dropped. ValueError for an unbalanced `#if`."""
-    lines: list[str] = []
-    for line in text.splitlines():
+#: in a `#for J` block (a run's members), the names each member has of its own, numbered
+MEMBER_NAMES = ("count", "max_s", "record", "state", "reset", "process", "failed", "emit",
+                "receive_general", "ok", "readers", "values", "single_numpy",
+                "numpy_consumers")
+_MEMBER_NAME = re.compile(r"(?<![.\w])(" + "|".join(MEMBER_NAMES) + r")\b")
+
+
+def _macros(lines: list[str]) -> list[str]:
+    """Expands `@NAME(args)` lines, macros within macros included."""
+    out: list[str] = []
+    for line in lines:
         m = _MACRO.match(line)
-        if m is None:
-            lines.append(line)
+        if m is None or m.group(2) == "BIND":
+            out.append(line)
             continue
         indent, name, args = m.group(1), m.group(2), m.group(3)
-        if name == "BIND":
-            lines.extend(f"{indent}{n} = e[{n!r}]" for n in names)
-            continue
         values = [a.strip() for a in args.split(",")] if args.strip() else []
-        for body in _MACROS[name]:
-            lines.append(body if body.lstrip().startswith("#") else
-                         indent + body.format(*values))
+        out.extend(_macros([indent + body.format(*values) for body in _MACROS[name]]))
+    return out
+
+
+def expand(text: str, flags: dict, names=()) -> str:
+    """The template's text for `flags` (names -> values the `#if` expressions read): macros
+    expanded (`@BIND()` binds each of `names` from the factory's dict `e`), `#for J` ...
+    `#endfor` blocks repeated for each member of a run (flags MEMBERS, a tuple of each member's
+    own flags; LAST is true for the last; MEMBER_NAMES numbered), then the lines of the
+    branches not taken dropped. ValueError for an unbalanced `#if` or `#for`."""
+    flags = {"SHARED_RECORD": False, "MEMBERS": (), **flags}
+    lines: list[str] = []
+    for line in _macros(text.splitlines()):
+        m = _MACRO.match(line)
+        if m is not None:      # @BIND()
+            lines.extend(f"{m.group(1)}{n} = e[{n!r}]" for n in names)
+        else:
+            lines.append(line)
+    return "\n".join(_conditions(_loops(lines, flags), flags)) + "\n"
+
+
+def _loops(lines: list[str], flags: dict) -> list[str]:
+    out: list[str] = []
+    block: list[str] | None = None
+    for line in lines:
+        word = line.strip()
+        if word == "#for J":
+            if block is not None:
+                raise ValueError("#for inside #for")
+            block = []
+        elif word == "#endfor":
+            if block is None:
+                raise ValueError("#endfor without #for")
+            members = flags.get("MEMBERS", ())
+            for j, own in enumerate(members):
+                member = {**flags, **dict(own), "LAST": j == len(members) - 1}
+                out.extend(_MEMBER_NAME.sub(lambda m, j=j: f"{m.group(1)}_{j}", text)
+                           for text in _conditions(block, member))
+            block = None
+        elif block is not None:
+            block.append(line)
+        else:
+            out.append(line)
+    if block is not None:
+        raise ValueError("#for without #endfor")
+    return out
+
+
+def _conditions(lines: list[str], flags: dict) -> list[str]:
     out: list[str] = []
     stack: list[list[bool]] = []     # per open #if: [this branch taken, any branch taken]
     for line in lines:
@@ -511,7 +609,7 @@ def expand(text: str, flags: dict, names=()) -> str:
             stack.pop()
     if stack:
         raise ValueError("#if without #endif")
-    return "\n".join(out) + "\n"
+    return out
 
 
 _compiled: dict = {}     # (flags, names) -> the compiled module code of that case
