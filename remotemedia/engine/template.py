@@ -348,7 +348,7 @@ def make(e):
             "reset": reset, "failed": failed}
 
 #elif KIND == 'linear'
-    last_factor = None
+    last_factor = object()     # no gain is this: the first block's is checked
     last_dtype = None
     k0 = None
 
@@ -376,7 +376,9 @@ def make(e):
         try:
 #if ONE_GAIN
             factor = one()
-            if type(factor) is not float or factor - factor != 0.0:
+            # checked once per value: the float checked last time is the same object again
+            if factor is not last_factor and (type(factor) is not float
+                                              or factor - factor != 0.0):
                 factor = as_gain(factor)
 #else
             factor = 1.0
