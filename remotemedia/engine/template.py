@@ -3,9 +3,11 @@
 A step, whatever its node: take the block (adapting it to the node's declared input
 requirement), call the node, record its latency (and, traced, the call's end), keep the
 buffer's reader count for copy-on-write, and hand the output straight to its consumers, depth
-first. `TEMPLATE` below is that step, once, for the three kinds of step the schedule compiles:
-`one` (a node with one input), `fan_in` (a frame from each named input) and `linear` (a group of
-linear nodes run as one multiply, fusion.py). Its slow paths (events, data a node does not
+first. `TEMPLATE` below is that step, once, for every kind of step the schedule compiles: `one`
+(a node with one input), `fan_in` (a frame from each named input), `linear` (a group of linear
+nodes run as one multiply, fusion.py), `run` (one-input steps, each the only consumer of the one
+before, taken through in one function: the `one` step's text repeated per member) and `push`
+(the schedule's entry: the input's step). Its slow paths (events, data a node does not
 take, an iterable of outputs, a failed call) are in it too, so a reader count is edited only
 here: `@RELEASE(x)` (a consumer has finished with x), `@DELIVER(x)` (x goes to this step's
 consumers) and `@PASS(x, n)` (x goes on unchanged: this step's reader slot becomes n readers),
@@ -14,14 +16,15 @@ readers when it wraps an ndarray. Nowhere else in the engine changes a reader co
 
 `#if EXPR` / `#elif` / `#else` / `#endif` lines keep or drop what a case does not need, so a
 step carries no branch for a case it cannot meet (an untraced step has no trace code at all);
-`@NAME(args)` lines expand a macro at their indentation. `generate(flags)` returns a factory
-`make(e)` that binds the names in the dict `e` and returns the step's functions.
+`@NAME(args)` lines expand a macro at their indentation, and a `#for J` block is repeated for
+each member of a run (codegen.py is the preprocessor). `generate(flags, names)` returns a
+factory `make(e)` that binds the names in the dict `e` and returns what the step built.
 
 Why generated when the schedule compiles rather than a generated file checked in: the cases
 multiply (kind x traced x one consumer or several x retains x a requirement checked by dtype x
 one gain or several), and the fastest step has none of the others' branches; a checked-in file
 would hold every combination or keep the branches. Each case is compiled once per process, and
-every step runs on fresh copies of its code objects (`fresh`): CPython specialises a code
+every step runs on fresh copies of its code objects (codegen.fresh): CPython specialises a code
 object's instructions for the callables and types it has seen (PEP 659), so steps sharing one
 code object (each calling a different consumer) would keep undoing each other's
 specialisation, and a session's speed would depend on what an earlier session carried through
@@ -31,10 +34,9 @@ step shows its lines.
 
 from __future__ import annotations
 
-import linecache
-import re
-from types import CodeType
 from typing import Callable
+
+from . import codegen
 
 # The reader-count edits: the only places BufferOwnership.readers changes (besides the count a
 # pushed ndarray starts with, in the push case).
@@ -512,134 +514,23 @@ def make(e):
 #endif
 '''
 
-_DIRECTIVE = re.compile(r"^\s*#(if|elif|else|endif)\b\s*(.*)$")
-_MACRO = re.compile(r"^(\s*)@([A-Z_]+)\((.*)\)\s*$")
-
+_DEFAULTS = {"SHARED_RECORD": False}     # flags a case need not give
 
 #: in a `#for J` block (a run's members), the names each member has of its own, numbered
 MEMBER_NAMES = ("count", "max_s", "record", "state", "reset", "process", "failed", "emit",
                 "receive_general", "ok", "readers", "values", "single_numpy",
                 "numpy_consumers")
-_MEMBER_NAME = re.compile(r"(?<![.\w])(" + "|".join(MEMBER_NAMES) + r")\b")
-
-
-def _macros(lines: list[str]) -> list[str]:
-    """Expands `@NAME(args)` lines, macros within macros included."""
-    out: list[str] = []
-    for line in lines:
-        m = _MACRO.match(line)
-        if m is None or m.group(2) == "BIND":
-            out.append(line)
-            continue
-        indent, name, args = m.group(1), m.group(2), m.group(3)
-        values = [a.strip() for a in args.split(",")] if args.strip() else []
-        out.extend(_macros([indent + body.format(*values) for body in _MACROS[name]]))
-    return out
 
 
 def expand(text: str, flags: dict, names=()) -> str:
-    """The template's text for `flags` (names -> values the `#if` expressions read): macros
-    expanded (`@BIND()` binds each of `names` from the factory's dict `e`), `#for J` ...
-    `#endfor` blocks repeated for each member of a run (flags MEMBERS, a tuple of each member's
-    own flags; LAST is true for the last; MEMBER_NAMES numbered), then the lines of the
-    branches not taken dropped. ValueError for an unbalanced `#if` or `#for`."""
-    flags = {"SHARED_RECORD": False, "MEMBERS": (), **flags}
-    lines: list[str] = []
-    for line in _macros(text.splitlines()):
-        m = _MACRO.match(line)
-        if m is not None:      # @BIND()
-            lines.extend(f"{m.group(1)}{n} = e[{n!r}]" for n in names)
-        else:
-            lines.append(line)
-    return "\n".join(_conditions(_loops(lines, flags), flags)) + "\n"
-
-
-def _loops(lines: list[str], flags: dict) -> list[str]:
-    out: list[str] = []
-    block: list[str] | None = None
-    for line in lines:
-        word = line.strip()
-        if word == "#for J":
-            if block is not None:
-                raise ValueError("#for inside #for")
-            block = []
-        elif word == "#endfor":
-            if block is None:
-                raise ValueError("#endfor without #for")
-            members = flags.get("MEMBERS", ())
-            for j, own in enumerate(members):
-                member = {**flags, **dict(own), "LAST": j == len(members) - 1}
-                out.extend(_MEMBER_NAME.sub(lambda m, j=j: f"{m.group(1)}_{j}", text)
-                           for text in _conditions(block, member))
-            block = None
-        elif block is not None:
-            block.append(line)
-        else:
-            out.append(line)
-    if block is not None:
-        raise ValueError("#for without #endfor")
-    return out
-
-
-def _conditions(lines: list[str], flags: dict) -> list[str]:
-    out: list[str] = []
-    stack: list[list[bool]] = []     # per open #if: [this branch taken, any branch taken]
-    for line in lines:
-        m = _DIRECTIVE.match(line)
-        if m is None:
-            if all(taken for taken, _ in stack):
-                out.append(line)
-            continue
-        word, expr = m.group(1), m.group(2)
-        if word == "if":
-            if not all(taken for taken, _ in stack):
-                stack.append([False, True])     # inside a branch not taken: none is
-                continue
-            value = bool(eval(expr, {"__builtins__": {}}, flags))
-            stack.append([value, value])
-        elif not stack:
-            raise ValueError(f"#{word} without #if")
-        elif word == "elif":
-            top = stack[-1]
-            top[0] = not top[1] and bool(eval(expr, {"__builtins__": {}}, flags))
-            top[1] = top[1] or top[0]
-        elif word == "else":
-            top = stack[-1]
-            top[0] = not top[1]
-            top[1] = True
-        else:
-            stack.pop()
-    if stack:
-        raise ValueError("#if without #endif")
-    return out
-
-
-_compiled: dict = {}     # (flags, names) -> the compiled module code of that case
+    """The template's text (or any text using its macros) for `flags` (codegen.expand)."""
+    return codegen.expand(text, _MACROS, {**_DEFAULTS, **flags}, names, MEMBER_NAMES)
 
 
 def generate(flags: dict, names) -> Callable:
-    """The factory `make(e)` for one case of the template: `flags` choose the case (KIND:
-    'one', 'fan_in', 'linear' or 'push'; TRACE, SINGLE, RETAINS, READERS_ONE, FAST, CHECK,
-    REQUIRES, ONE_GAIN: booleans), `names` are the names `make` binds from its dict. Each case
-    is compiled once per process; every call returns a factory over fresh copies of its code
-    objects (see the module's docstring)."""
-    key = (tuple(sorted(flags.items())), tuple(sorted(names)))
-    code = _compiled.get(key)
-    if code is None:
-        source = expand(TEMPLATE, flags, key[1])
-        label = ",".join(f"{k}={v}" for k, v in key[0])
-        filename = f"<remotemedia step {label}>"
-        code = _compiled[key] = compile(source, filename, "exec")
-        # tracebacks through a generated step show its lines
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace: dict = {}
-    exec(fresh(code), namespace)
-    return namespace["make"]
-
-
-def fresh(code: CodeType) -> CodeType:
-    """A copy of `code` and of every code object nested in it: the same bytecode, with
-    specialisation caches of its own (PEP 659: CPython specialises each code object's
-    instructions for what it has seen, so steps sharing one would slow each other)."""
-    return code.replace(co_consts=tuple(fresh(c) if isinstance(c, CodeType) else c
-                                        for c in code.co_consts))
+    """The factory `make(e)` for one case of the step template: `flags` choose the case (KIND:
+    'one', 'fan_in', 'linear', 'run' or 'push'; TRACE, SINGLE, RETAINS, READERS_ONE, FAST,
+    CHECK, REQUIRES, ONE_GAIN, SHARED_RECORD: booleans; MEMBERS for a run), `names` are the
+    names `make` binds from its dict. Compiled once per process; every call returns a factory
+    over fresh code objects (codegen.generate)."""
+    return codegen.generate(TEMPLATE, _MACROS, {**_DEFAULTS, **flags}, names, MEMBER_NAMES)
