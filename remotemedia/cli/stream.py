@@ -38,6 +38,7 @@ def cmd_stream(args) -> int:
     anything is opened for writing."""
     from ..engine.session import Pipeline
     from ..io.spec import make_sink, make_source
+    from ..io.transcripts import check_output
     from ..runner import StreamRunner
 
     if args.json and args.output.strip() == "raw:-":
@@ -65,6 +66,7 @@ def cmd_stream(args) -> int:
         raise UsageError(f"--mode callback runs the graph in the input device's audio "
                          f"callback; the input here is {source.description}, not a device")
     sink = make_sink(output_spec, manifest.output_format)
+    check_output(manifest, sink)   # a WAV output of a graph that only emits text: exit 2
     if args.realtime is False and (source.clocked or sink.clocked):
         raise UsageError("--fast cannot hurry a sound device, which plays and records in real "
                          "time; use a file, a generator or the virtual device")

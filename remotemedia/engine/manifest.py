@@ -35,6 +35,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
+from .envexpand import expand_document
 from .errors import ManifestError
 from .executors import INLINE, executors
 from .node import (DEFAULT_BLOCK_SIZE, DEFAULT_CHANNELS, DEFAULT_SAMPLE_RATE, AudioFormat, Node,
@@ -55,7 +56,7 @@ UPSTREAM_AUDIO = AudioFormat(sample_rate=16000, channels=1, block_size=UPSTREAM_
 UPSTREAM_NODE_KEYS = ("is_streaming", "is_output_node", "capabilities", "media_capabilities",
                       "host", "runtime_hint", "execution", "fast_path", "python_deps", "docker")
 RUNTIME_HINTS = ("rust_python", "cpython", "cpython_wasm", "auto")
-ON_ERROR = ("fail", "skip", "restart")  # restart: respawn a process node's worker / ray actor
+ON_ERROR = ("fail", "skip", "restart")  # restart: a new worker thread / process / ray actor
 QUEUE_POLICIES = ("block", "drop_oldest", "drop_newest")
 
 DEFAULT_AUDIO = AudioFormat(sample_rate=DEFAULT_SAMPLE_RATE, channels=DEFAULT_CHANNELS,
@@ -140,6 +141,13 @@ class Manifest:
 # -- parsing --------------------------------------------------------------------------------------
 
 def read_manifest_document(src: Any) -> tuple[dict, str]:
+    """The mapping and a name for messages, from a path, a dict, or a JSON/YAML string, with
+    `${NAME:-default}` in its string values expanded from the environment (envexpand.py)."""
+    doc, name = _read_document(src)
+    return expand_document(doc), name
+
+
+def _read_document(src: Any) -> tuple[dict, str]:
     """The raw mapping and a name for messages, from a path, a dict, or a JSON/YAML string."""
     if isinstance(src, Mapping):
         # a document from no file (a graph line, stdin) may carry the name messages give it
@@ -328,7 +336,7 @@ def _check_node(raw, index, seen, fail, registry, allow_import, default_on_error
         checked = cls.check_params(params)
     except ValueError as exc:
         fail(str(exc), node_id)
-    executor = raw.get("executor", "inline")
+    executor = raw.get("executor", cls.default_executor)
     known = executors.names()
     if executor not in known:
         fail(f"'executor' must be one of {', '.join(known)}, got {executor!r}", node_id)
@@ -337,9 +345,9 @@ def _check_node(raw, index, seen, fail, registry, allow_import, default_on_error
         fail(f"'on_error' must be one of {', '.join(ON_ERROR)}, got {on_error!r}", node_id)
     if on_error == "restart" and executor == INLINE:
         if "on_error" in raw:
-            fail("'on_error: restart' needs 'executor: process' or 'executor: ray' (only a "
-                 "worker can restart)", node_id)
-        on_error = "fail"   # a manifest-wide restart applies to process and ray nodes only
+            fail("'on_error: restart' needs 'executor: thread', 'executor: process' or "
+                 "'executor: ray' (only a worker can restart)", node_id)
+        on_error = "fail"   # a manifest-wide restart applies to nodes on a worker only
     if executor != INLINE and cls.inputs == "many":
         fail(f"{node_type} takes several inputs; 'executor: {executor}' runs one-input nodes",
              node_id)
