@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .engine.errors import RemoteMediaError, UsageError
+from .engine.node import DEFAULT_BLOCK_SIZE, DEFAULT_SAMPLE_RATE
 
 FIGURES = ("levels.png", "latency.png", "events.png", "counters.png")
 
@@ -93,7 +94,7 @@ def render_recording(rec, out) -> dict:
     t = rec.timeline
     report = rec.report or {}
     audio = rec.manifest.get("audio", {})
-    rate = audio.get("sample_rate") or 48000
+    rate = audio.get("sample_rate") or DEFAULT_SAMPLE_RATE
     seconds = t["pts"] / rate if t["pts"].size else np.array([])
     described = {}
 
@@ -112,7 +113,7 @@ def render_recording(rec, out) -> dict:
     if outp is not None and outp[0].size:
         data, orate = outp
         n_out = max(1, int(round(t["samples"].mean() * orate / rate))) if t["samples"].size \
-            else 960
+            else DEFAULT_BLOCK_SIZE
         blocks = np.full(int(math.ceil(data.shape[0] / n_out)), n_out)
         o_rms, _ = block_levels(rec.path / "output.wav", blocks)
         ax.plot(np.arange(blocks.size) * n_out / orate, o_rms, lw=0.8, label="output RMS")

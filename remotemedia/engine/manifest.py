@@ -38,7 +38,8 @@ from typing import Any, Iterable, Mapping
 from .errors import ManifestError
 from .loader import parse_manifest_text, read_manifest_document  # noqa: F401 (re-exported)
 from .executors import INLINE, executors
-from .node import AudioFormat, Node, NodeRegistry, UnknownNodeType, registry as default_registry
+from .node import (DEFAULT_BLOCK_SIZE, DEFAULT_CHANNELS, DEFAULT_SAMPLE_RATE, AudioFormat, Node,
+                   NodeRegistry, UnknownNodeType, registry as default_registry)
 from .precedence import REPLACEABLE, Decision, decide
 
 INPUT = "input"
@@ -59,7 +60,8 @@ RUNTIME_HINTS = ("rust_python", "cpython", "cpython_wasm", "auto")
 ON_ERROR = ("fail", "skip", "restart")  # restart: a new worker thread / process / ray actor
 QUEUE_POLICIES = ("block", "drop_oldest", "drop_newest")
 
-DEFAULT_AUDIO = AudioFormat(sample_rate=48000, channels=1, block_size=960)
+DEFAULT_AUDIO = AudioFormat(sample_rate=DEFAULT_SAMPLE_RATE, channels=DEFAULT_CHANNELS,
+                            block_size=DEFAULT_BLOCK_SIZE)
 
 _TOP_KEYS = {"version", "metadata", "audio", "nodes", "connections", "on_error"}
 _NODE_KEYS = {"id", "node_type", "params", "executor", "on_error", "queue_size", "queue_policy",

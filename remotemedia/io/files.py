@@ -23,7 +23,7 @@ import numpy as np
 import soundfile as sf
 
 from ..engine.errors import PipelineClosed, RemoteMediaError, UsageError, one_line
-from ..engine.node import AudioFormat
+from ..engine.node import DEFAULT_SAMPLE_RATE, AudioFormat
 from ..engine.levels import to_unit_float
 from .base import Sink, Source
 from .wavrecover import NotRecoverable, SampleWindow, WavData, locate_wav_data
@@ -294,7 +294,7 @@ def writable_subtypes() -> tuple[str, ...]:
     ok = []
     for subtype in sorted(sf.available_subtypes("WAV")):
         try:
-            with sf.SoundFile(io.BytesIO(), "w", samplerate=48000, channels=1,
+            with sf.SoundFile(io.BytesIO(), "w", samplerate=DEFAULT_SAMPLE_RATE, channels=1,
                               subtype=subtype, format="WAV"):
                 pass
         except (sf.SoundFileError, RuntimeError, OSError):
