@@ -328,6 +328,11 @@ class StreamRunner:
             if block is None:
                 self.stop_reason = self.stop_reason or "end_of_input"
                 break
+            if type(block) is not np.ndarray:
+                # A text source's RuntimeData (io/text.py): no samples, so no pts or level.
+                deliver(session.push(block))
+                n += 1
+                continue
             if max_frames is not None and n == max_frames - 1 and block.ndim:
                 block = block[:self.max_samples - pts]
             deliver(take(block, n, pts, late))

@@ -7,6 +7,7 @@
     file:PATH         (any rate/subtype     file:PATH.wav[:SUBTYPE]  (FLOAT unless named)
                        libsndfile reads)
     raw:- | raw:PATH  (f32 LE interleaved)  raw:- | raw:PATH
+    text:STRING | text:@FILE (io/text.py)
     sine[:FREQ[:AMPLITUDE]]                 null
     chirp[:F0[:F1[:SECONDS]]]
     noise[:AMPLITUDE]
@@ -33,7 +34,7 @@ from .synth import ChirpSource, NoiseSource, SilenceSource, SineSource
 from .virtual import NullSink, VirtualSink, VirtualSource
 
 SOURCE_SPECS = ("default", "virtual", "file:PATH", "raw:-", "sine:FREQ", "chirp", "noise",
-                "silence")
+                "silence", "text:STRING", "text:@FILE")
 SINK_SPECS = ("default", "virtual", "file:PATH.wav", "raw:-", "null")
 _GENERATORS = ("sine", "chirp", "noise", "silence")
 
@@ -104,6 +105,9 @@ def make_source(spec: str, fmt: AudioFormat, mode: str | None = None) -> Source:
         if arg is not None:
             raise _bad(spec, "input", "silence takes no arguments")
         return SilenceSource(fmt)
+    if name == "text":
+        from .text import text_source
+        return text_source(spec, arg, fmt)
     if name == "null":
         raise _bad(spec, "input", "null is an output; for an input of zeros use 'silence'")
     if name == "device":
