@@ -14,18 +14,21 @@ briefly there, which costs nothing in intelligibility.
 from __future__ import annotations
 
 import re
+import string
 from typing import Iterator
 
 #: the longest piece, in characters (about 15 s of speech at a normal rate)
 MAX_CHARS = 240
 
 _END = re.compile(r"[.!?;…]+[\"'”’)\]]*(?=\s)|\n")
+#: a piece of these alone says nothing ("...", "--")
+_PUNCTUATION = string.punctuation + " …“”‘’–—"
 _SOFT = re.compile(r"[,:\u2013\u2014]\s")
 
 
 def sentences(text: str, max_chars: int = MAX_CHARS) -> Iterator[str]:
-    """The pieces of `text` in order, each stripped, non-empty and at most `max_chars`
-    characters (>= 1); nothing for empty or whitespace-only text. Lazy: a long text is not
+    """The pieces of `text` in order, each stripped, at most `max_chars` characters (>= 1) and
+    holding more than punctuation; nothing for empty, whitespace or punctuation-only text. Lazy: a long text is not
     split all at once."""
     if max_chars < 1:
         raise ValueError(f"max_chars must be >= 1, got {max_chars}")
@@ -46,7 +49,7 @@ def _bounded(piece: str, max_chars: int) -> Iterator[str]:
         if cut <= 0:
             cut = max_chars
         head, piece = piece[:cut].strip(), piece[cut:].strip()
-        if head:
+        if head.strip(_PUNCTUATION):
             yield head
-    if piece:
+    if piece.strip(_PUNCTUATION):
         yield piece

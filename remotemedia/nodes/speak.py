@@ -33,6 +33,7 @@ import numpy as np
 import soxr
 
 from ..engine.data import JsonData, NumpyData, TextData
+from ..engine.errors import NodeError
 from ..engine.node import AudioFormat, Node, Param, register_node
 from ..sentences import sentences
 from . import tts_engines as engines
@@ -77,7 +78,7 @@ class Speak(Node):
     """Text to speech (module docstring). Text or Json {"text": str} in; float32 blocks of the
     graph's block size out, (block,) mono or (block, channels), at the graph's rate or `rate`
     Hz, pts continuous. ValueError (at load) for a voice that is not installed; NodeError
-    (while running) if the engine fails."""
+    (while running, from the iterator process() returns) if the engine fails."""
 
     node_type = "Speak"
     description = "Text to speech (Piper or espeak-ng), sentence by sentence."
@@ -182,7 +183,12 @@ class Speak(Node):
         held = np.zeros(0, np.float32)   # resampled audio not yet in a whole block
         stream = None
         for piece in sentences(text):
-            audio = engine.synthesize(piece)
+            try:
+                audio = engine.synthesize(piece)
+            except Exception as exc:
+                # Raised while the engine iterates the outputs, past the node's own error
+                # handling: named here, so the run fails in one line naming the node.
+                raise NodeError(self.node_id, exc) from exc
             self.pieces += 1
             if audio.size == 0:
                 continue
