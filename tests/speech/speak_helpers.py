@@ -73,3 +73,22 @@ def speak_to_wav(sentences, engine: str, path: Path, rate: int = 16000
     node.teardown()
     sf.write(path, np.concatenate(parts), rate, subtype="FLOAT")
     return spans
+
+
+def normalized_words(text: str) -> list[str]:
+    """Lower case, letters and apostrophes only, split into words: how both sides of a WER are
+    compared."""
+    import re
+    return re.sub(r"[^a-z' ]", " ", text.lower()).split()
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """(substitutions + deletions + insertions) / reference words, by word-level Levenshtein
+    distance over normalized_words (the standard WER; jiwer gives the same)."""
+    ref, hyp = normalized_words(reference), normalized_words(hypothesis)
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1] / max(1, len(ref))
