@@ -229,3 +229,22 @@ def test_the_output_cannot_overwrite_the_text(remotemedia_cmd, manifests_dir, tm
 
 def test_max_chars_is_what_the_source_cuts_at():
     assert max(len(p) for p in sentences("word " * 500)) <= MAX_CHARS
+
+
+def test_a_paced_text_run_takes_the_time_of_its_audio():
+    # Text has no clock: in real time the run is paced by the audio it became (a second ahead
+    # for synthesis), not by the number of Text frames.
+    from remotemedia.runner import TEXT_LEAD_S
+    from remotemedia.testing import MockClock
+    pipeline = rm.Pipeline.from_manifest(
+        {"version": "v1", "audio": {"sample_rate": 16000, "block_size": 320, "channels": 1},
+         "nodes": [{"id": "speak", "node_type": "Speak", "params": {"engine": "espeak"}}],
+         "connections": [{"from": "input", "to": "speak"}, {"from": "speak", "to": "output"}]})
+    source = make_source("text:One sentence here. And a second one. A third to end.",
+                         pipeline.manifest.audio)
+    sink = CollectingSink(pipeline.manifest.output_format)
+    clock = MockClock(320 / 16000)
+    StreamRunner(pipeline, source, sink, realtime=True, clock=clock).run()
+    spoken_s = sum(f.array.shape[0] for f in sink.frames) / 16000
+    assert spoken_s > 3 * TEXT_LEAD_S
+    assert clock.now() == pytest.approx(spoken_s - TEXT_LEAD_S, abs=1e-9)
