@@ -19,6 +19,10 @@ it is not installed, it also uses espeak-ng. Either fall-back is said once per p
 stderr (and in `remotemedia validate`'s warnings). A voice that is not installed is refused
 when the manifest loads (one line, exit 2).
 
+process() returns at once; the synthesis happens as the engine takes the blocks, so it shows
+in the engine's latency, not the node's: the node's entry in the stats report carries its own
+`speech` figures (synthesis time, real-time factor, first piece, most audio held).
+
 The model loads in setup(), never per block. Synthesis takes tens to hundreds of ms per
 sentence, so in a live run the node belongs off the block path: it declares the thread executor
 as its default (`default_executor`).
@@ -27,6 +31,8 @@ as its default (`default_executor`).
 from __future__ import annotations
 
 import sys
+import time
+from collections import deque
 from typing import ClassVar, Iterator
 
 import numpy as np
@@ -138,6 +144,9 @@ class Speak(Node):
         self.peak_held_samples = 0
         #: pieces of text spoken so far
         self.pieces = 0
+        self._synthesis_s = 0.0
+        self._audio_samples = 0                 # at the engine's rate
+        self._first_s: deque = deque(maxlen=256)
 
     def engine_choice(self) -> tuple[str | None, str | None]:
         """(engine, voice) as the params ask for them (None: the default)."""
@@ -159,6 +168,22 @@ class Speak(Node):
     def engine_rate(self) -> int:
         """The engine's own sample rate, Hz (after setup)."""
         return self._engine.sample_rate
+
+    def executor_stats(self) -> dict:
+        """The node's own figures for its entry in the stats report: {"speech": {"engine",
+        "pieces", "synthesis_s" (seconds synthesizing), "audio_s" (seconds of speech made),
+        "rtf" (synthesis_s / audio_s), "first_piece_ms" {"p50", "max"} (the first piece of
+        each text, over the last 256 texts), "peak_held_samples"}}."""
+        audio_s = self._audio_samples / self._engine.sample_rate
+        firsts = sorted(self._first_s)
+        return {"speech": {
+            "engine": self._engine.name, "pieces": self.pieces,
+            "synthesis_s": round(self._synthesis_s, 6), "audio_s": round(audio_s, 6),
+            "rtf": round(self._synthesis_s / audio_s, 6) if audio_s else None,
+            "first_piece_ms": {"p50": round(firsts[len(firsts) // 2] * 1e3, 3) if firsts
+                               else None, "max": round(firsts[-1] * 1e3, 3) if firsts
+                               else None},
+            "peak_held_samples": self.peak_held_samples}}
 
     def process(self, data):
         """Text (or Json with a string `text`) -> an iterator of NumpyData blocks, produced
@@ -182,16 +207,26 @@ class Speak(Node):
         engine = self._engine
         held = np.zeros(0, np.float32)   # resampled audio not yet in a whole block
         stream = None
+        first = True
         for piece in sentences(text):
+            t0 = time.perf_counter()
             try:
                 audio = engine.synthesize(piece)
             except Exception as exc:
                 # Raised while the engine iterates the outputs, past the node's own error
                 # handling: named here, so the run fails in one line naming the node.
                 raise NodeError(self.node_id, exc) from exc
+            # Synthesis runs as the engine iterates the blocks, after process() returned, so
+            # the node's own latency in the report misses it: the node times it itself.
+            spent = time.perf_counter() - t0
+            self._synthesis_s += spent
+            if first:
+                self._first_s.append(spent)
+                first = False
             self.pieces += 1
             if audio.size == 0:
                 continue
+            self._audio_samples += audio.size
             if engine.sample_rate != self._rate:
                 if stream is None:
                     stream = soxr.ResampleStream(engine.sample_rate, self._rate, 1,

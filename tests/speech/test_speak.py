@@ -200,3 +200,21 @@ def test_the_serialization_counter_fires_on_spoken_audio(engine):
         outs = s.push(TextData("Hi."))
         pickle.dumps(outs[0].array)
         assert s.stats()["serialization_events"] == 1
+
+
+def test_the_report_carries_the_synthesis_the_node_latency_misses(engine):
+    # Synthesis happens while the engine iterates the blocks, after process() returned: the
+    # node's own figures say what it cost.
+    pipeline = rm.Pipeline.from_manifest(chain(
+        {"id": "s", "node_type": "Speak", "params": {"engine": engine}}))
+    with pipeline.session() as s:
+        s.push(TextData(THREE))
+        s.push(TextData("Again."))
+        report = s.stats()
+    speech = report["nodes"]["s"]["speech"]
+    assert speech["engine"] == engine and speech["pieces"] == 4
+    assert speech["synthesis_s"] > 0 and speech["audio_s"] > 2
+    assert speech["rtf"] == pytest.approx(speech["synthesis_s"] / speech["audio_s"], rel=1e-3)
+    assert 0 < speech["first_piece_ms"]["p50"] <= speech["first_piece_ms"]["max"]
+    assert speech["peak_held_samples"] > 0
+    json.dumps(report)
