@@ -39,7 +39,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import ModalScreen
-from textual.widgets import Digits, Footer, Static
+from textual.widgets import Digits, Footer, Input, Static
 
 from .engine import strictjson
 from .engine.errors import ManifestError, RemoteMediaError, UsageError, one_line
@@ -95,19 +95,40 @@ class RemoteMediaApp(App[None]):
     # absolute, so that subclasses defined in other folders (tests) find it too
     CSS_PATH = Path(__file__).resolve().parent / "tui" / "app.tcss"
     TITLE = "remotemedia"
+    # Every key the app answers, with what it does (`tooltip`): the footer shows the short
+    # descriptions and the help screen (?) lists them all, from this one list.
     BINDINGS = [
-        Binding("space", "toggle_run", "Start/Stop"),
-        Binding("r", "reset", "Reset"),
-        Binding("m", "pick_manifest", "Manifest"),
-        Binding("d", "pick_devices", "In/Out"),
-        Binding("b", "toggle_bypass", "Bypass"),
-        Binding("s", "save_stats", "Save"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
-        # an audio engineer's reflex; it stops the stream the same clean way as q
-        Binding("ctrl+c", "quit", "Quit", show=False),
+        Binding("space", "toggle_run", "Start/Stop",
+                tooltip="start / stop the pipeline (a stopped or failed run restarts from "
+                        "scratch)"),
+        Binding("r", "reset", "Reset",
+                tooltip="reset counters, latency windows, peak holds and clip lights"),
+        Binding("m", "pick_manifest", "Manifest",
+                tooltip="pick a manifest from the manifests folder; the new pipeline starts "
+                        "at once"),
+        Binding("d", "pick_devices", "In/Out",
+                tooltip="pick the input, the output and the device mode; the run restarts "
+                        "with them"),
+        Binding("b", "toggle_bypass", "Bypass",
+                tooltip="bypass: pass input straight to output, to compare with the "
+                        "processed signal"),
+        Binding("s", "save_stats", "Save",
+                tooltip="save the stats report and the event log as JSON (the path is shown "
+                        "in a notification)"),
         # start/stop a recording of the running pipeline (remotemedia/record.py)
-        Binding("R", "toggle_record", "Record", show=False),
+        Binding("R", "toggle_record", "Record", show=False,
+                tooltip="start / stop a recording of the running pipeline (input, output, "
+                        "timeline, events), for `remotemedia replay` and `report`"),
+        Binding("slash", "filter_events", "Filter", key_display="/", show=False,
+                tooltip="filter the event log: type a word (speech, level, a node id), Enter "
+                        "keeps it, Escape clears it"),
+        Binding("question_mark", "help", "Help", key_display="?",
+                tooltip="this help: every key, and what the numbers mean"),
+        Binding("q", "quit", "Quit",
+                tooltip="quit: stops the stream, closes devices and files, leaves no thread "
+                        "running"),
+        # an audio engineer's reflex; it stops the stream the same clean way as q
+        Binding("ctrl+c", "quit", "Quit", show=False, tooltip="the same as q"),
     ]
 
     bypass: reactive[bool] = reactive(False)
@@ -340,7 +361,10 @@ class RemoteMediaApp(App[None]):
         the bypass flag to the session, take a snapshot of the runner without waiting for its
         thread, redraw every widget from it, move queued events into the event log, notify
         once when a run fails, ends or loses/regains its device, and finish a recording whose
-        run has ended."""
+        run has ended. A tick while the app shuts down (its screens going away) draws
+        nothing."""
+        if not self.is_running:
+            return
         runner = self.runner
         if runner is not None and runner.session is not None \
                 and runner.session.bypass != self.bypass:
@@ -628,9 +652,31 @@ class RemoteMediaApp(App[None]):
                     title="recording", markup=False)
 
     def action_help(self) -> None:
-        """`?`: open the help screen: the keys and what the counters mean (Escape, ? or Enter
-        closes it)."""
-        self.push_screen(HelpScreen())
+        """`?`: open the help screen: every key this app binds (key_help) and what the
+        counters mean (Escape, ? or Enter closes it)."""
+        self.push_screen(HelpScreen(self.key_help()))
+
+    @classmethod
+    def key_help(cls) -> list[tuple[str, str]]:
+        """(key as shown, what it does) for every key this app class answers, as Textual
+        merges its bindings (inherited ones unless a class stops inheriting them, Textual's
+        own ctrl+q too): the help screen's key table."""
+        names = {"question_mark": "?", "slash": "/"}
+        rows = []
+        for key, bindings in cls._merge_bindings().key_to_bindings.items():
+            binding = bindings[-1]
+            rows.append((binding.key_display or names.get(key, key),
+                         binding.tooltip or binding.description or binding.action))
+        # the app's own keys first, in the order it binds them; the ctrl+ reflexes last
+        rows.sort(key=lambda row: row[0].startswith("ctrl+"))
+        return rows
+
+    def action_filter_events(self) -> None:
+        """`/`: show the event log (even while it is empty) and focus its filter field, so
+        what is typed next filters the log instead of pressing keys."""
+        log = self.query_one(EventLog)
+        log.set_class(False, "-empty")
+        self.set_focus(log.query_one("#event-filter", Input))
 
     def action_pick_manifest(self) -> None:
         """`m`: open the manifest picker over manifests_dir; choosing one stops and joins the

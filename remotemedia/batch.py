@@ -99,7 +99,7 @@ def _expand_one(item: str, base: Path, depth: int = 0) -> list[Path]:
     path = Path(text) if Path(text).is_absolute() else base / text
     if is_list or (path.suffix.lower() in LIST_SUFFIXES and path.is_file()):
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"batch: cannot read list file {text}: "
                              f"{getattr(exc, 'strerror', None) or exc}") from None

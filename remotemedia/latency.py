@@ -218,7 +218,11 @@ def measure_latency(input_device="default", output_device="default", *,
 
 
 def _device(devices, spec, kind):
-    if str(spec).strip() == "default":
+    # the device syntax of every command: default, device:NAME_OR_INDEX, or the bare name
+    spec = str(spec).strip()
+    if spec.startswith("device:"):
+        spec = spec[len("device:"):]
+    if spec == "default":
         index, why = devices.default_device(kind)
         if index is None:
             raise DeviceNotFound(f"latency: no default {kind} device ({why}); give --{kind}")

@@ -47,7 +47,7 @@ def parse_arrivals(path, block_size: int, sample_rate: int) -> np.ndarray:
     finite or negative, or an arrival earlier than the one before."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise UsageError(f"--arrivals: cannot read {p}: {exc.strerror}") from None
     except UnicodeDecodeError:

@@ -336,7 +336,7 @@ class StreamRunner:
                     self.max_lateness_s = late
             block = source.read()
             if block is None:
-                self.stop_reason = self.stop_reason or "end_of_input"
+                self.stop_reason = self.stop_reason or source.end_reason
                 break
             if type(block) is not np.ndarray:
                 # A text source's RuntimeData (io/text.py): no samples, so no pts or level.

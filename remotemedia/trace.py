@@ -26,6 +26,7 @@ traced for an hour (180,000 blocks) keeps about 30 MB. Trace runs, not days.
 from __future__ import annotations
 
 import json
+import sys
 import math
 import time
 from pathlib import Path
@@ -234,13 +235,21 @@ class Tracer(BlockObserver):
         events = self.events()
         doc = {"traceEvents": events, "displayTimeUnit": "ms",
                "otherData": {"producer": "remotemedia", "clock": "perf_counter"}}
-        Path(path).write_text(json.dumps(doc, allow_nan=False, separators=(",", ":")))
+        text = json.dumps(doc, allow_nan=False, separators=(",", ":"))
+        if str(path) == "-":                 # stdout, as the CLI's `--trace -`
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+        else:
+            Path(path).write_text(text)
         return len(events)
 
 
 def check_trace_path(path: str) -> Path:
-    """--trace FILE: UsageError (exit 2) before the run when it cannot be written."""
+    """--trace FILE: UsageError (exit 2) before the run when it cannot be written. `-` is
+    stdout."""
     p = Path(path)
+    if path == "-":
+        return p
     if p.is_dir():
         raise UsageError(f"--trace: {p} is a directory; give a file name")
     if not p.parent.is_dir():

@@ -31,22 +31,25 @@ as the last line. Everything for people (start line, live status, summary) goes 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 
-from ..engine.errors import RemoteMediaError, UsageError
+from ..engine.errors import OutputClosed, RemoteMediaError, UsageError
+from . import common
 from .batch import add_batch_parser, cmd_batch
-from .common import (EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, EXIT_USAGE, PROG, STOP_REASON, _error,
-                     add_mode_argument, add_monitor_arguments, parse_block_size,
-                     parse_duration, parse_port, parse_workers)
+from .common import (EXIT_FAILED, EXIT_OK, EXIT_PIPE, EXIT_SIGNAL, EXIT_USAGE, PROG,
+                     STOP_REASON, _error, _print_stdout, add_mode_argument,
+                     add_monitor_arguments, add_verbosity_arguments, parse_block_size,
+                     parse_duration, parse_port, parse_workers, quiet_stdout)
 from .info import cmd_convert_manifest, cmd_devices, cmd_nodes, cmd_ps, cmd_validate
 from .paths import check_paths
 from .recordings import add_observability_commands, cmd_latency, cmd_replay, cmd_report
 from .stream import cmd_stream, format_summary
 from .tui import cmd_tui, cmd_tui_attach, cmd_tui_spawn
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_SIGNAL", "EXIT_USAGE", "PROG", "STOP_REASON",
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_PIPE", "cmd_completion", "EXIT_SIGNAL", "EXIT_USAGE", "PROG", "STOP_REASON",
            "build_parser", "check_paths", "cmd_batch", "cmd_convert_manifest", "cmd_devices",
            "cmd_latency", "cmd_nodes", "cmd_ps", "cmd_replay", "cmd_report", "cmd_stream",
            "cmd_tui", "cmd_tui_attach", "cmd_tui_spawn", "cmd_validate", "format_summary",
@@ -56,17 +59,56 @@ __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_SIGNAL", "EXIT_USAGE", "PROG", "STOP_
 def main(argv: list[str] | None = None) -> int:
     """The `remotemedia` entry point: parse `argv` (default sys.argv[1:]) and run the chosen
     command; returns its exit code. A RemoteMediaError is printed as one line on stderr and
-    gives its exit_code (2 for bad input, 1 otherwise); Ctrl-C outside a run gives 130.
-    --help and --version exit through argparse's SystemExit(0)."""
+    gives its exit_code (2 for bad input, 1 otherwise); Ctrl-C outside a run gives 130; a
+    reader of stdout that went away (`| head`) ends the command quietly with 141, as it would
+    any Unix tool. --help and --version exit through argparse's SystemExit(0)."""
     _prepare_process()
+    parser = build_parser()
+    _complete(parser)
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
+        common.QUIET = bool(getattr(args, "quiet", False))
+        common.VERBOSE = bool(getattr(args, "verbose", False))
+        if getattr(args, "allow_import", None) and os.getcwd() not in sys.path:
+            # `--allow-import mynodes` finds mynodes.py in the current folder, as `python -m`
+            # would; last, so that it shadows no installed module
+            sys.path.append(os.getcwd())
         return args.command(args)
+    except OutputClosed:
+        quiet_stdout()
+        return EXIT_PIPE
+    except BrokenPipeError:
+        quiet_stdout()
+        return EXIT_PIPE
     except RemoteMediaError as exc:
         _error(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
         return EXIT_SIGNAL[signal.SIGINT]
+
+
+def _complete(parser) -> None:
+    # Shell completion (`remotemedia completion bash|zsh|fish` prints the hook): argcomplete
+    # answers here, before anything runs, when the shell's hook calls us with _ARGCOMPLETE set.
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    try:
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser)
+
+
+def cmd_completion(args) -> int:
+    """`remotemedia completion SHELL`: print the shell code that completes remotemedia's
+    commands, options and files (argcomplete's, for bash, zsh or fish); source it from the
+    shell's startup file."""
+    try:
+        import argcomplete
+    except ImportError:
+        raise UsageError("completion needs argcomplete (pip install argcomplete)") from None
+    _print_stdout(argcomplete.shellcode([PROG], shell=args.shell).rstrip("\n"))
+    return EXIT_OK
 
 
 def _prepare_process() -> None:
@@ -101,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
     parser = _Parser(prog=PROG, description="Real-time audio pipelines from a manifest, "
                                             "zero-copy and measured.")
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--version", "-V", action="version", version=f"{PROG} {__version__}")
+    add_verbosity_arguments(parser)
     sub = parser.add_subparsers(dest="name", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -111,7 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "raw:- (f32 LE on "
                                    "stdin/stdout), sine[:FREQ], chirp, noise, silence, null, "
                                    "virtual.")
-    p.add_argument("--manifest", "-m", required=True, metavar="FILE")
+    p.add_argument("--manifest", "-m", metavar="FILE",
+                   help="the manifest (JSON or YAML); - reads it from stdin")
+    p.add_argument("graph", nargs="?", metavar="GRAPH",
+                   help="instead of --manifest, a chain on one line as gst-launch writes it: "
+                        "\"Gain db=-3 ! LevelMeter every=5\" (input -> each -> output)")
     p.add_argument("--input", "-i", default="default", metavar="SPEC",
                    help="where frames come from (default: %(default)s)")
     p.add_argument("--output", "-o", default="default", metavar="SPEC",
@@ -164,13 +211,17 @@ def build_parser() -> argparse.ArgumentParser:
                                    "output connections, an audio block, canonical node names "
                                    "(FastResampleNode -> Resample, ...), no keys that have no "
                                    "effect. Notes go to stderr.")
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--output", "-o", metavar="OUT", help="write here instead of stdout")
+    p.add_argument("file", nargs="?", metavar="FILE", help="the manifest; - reads stdin")
+    p.add_argument("--graph", metavar="GRAPH",
+                   help="convert a one-line chain (\"Gain db=-3 ! LevelMeter\") instead")
+    p.add_argument("--output", "-o", metavar="OUT",
+                   help="write here instead of stdout (- is stdout)")
     p.add_argument("--allow-import", action="append", default=[], metavar="MODULE")
     p.set_defaults(command=cmd_convert_manifest)
 
     p = sub.add_parser("validate", help="check a manifest without running it")
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", nargs="?", metavar="FILE", help="the manifest; - reads stdin")
+    p.add_argument("--graph", metavar="GRAPH", help="check a one-line chain instead")
     p.add_argument("--allow-import", action="append", default=[], metavar="MODULE")
     p.set_defaults(command=cmd_validate)
 
@@ -207,4 +258,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(command=cmd_ps)
 
     add_batch_parser(sub)
+
+    p = sub.add_parser("completion", help="print shell completion code (bash, zsh, fish)",
+                       description="Print the code that makes SHELL complete remotemedia's "
+                                   "commands, options and file names. bash: "
+                                   "eval \"$(remotemedia completion bash)\" in ~/.bashrc; zsh: "
+                                   "the same in ~/.zshrc; fish: remotemedia completion fish | "
+                                   "source, in ~/.config/fish/config.fish.")
+    p.add_argument("shell", choices=("bash", "zsh", "fish"))
+    p.set_defaults(command=cmd_completion)
+
+    for name, subparser in sub.choices.items():
+        add_verbosity_arguments(subparser, suppress=True)
     return parser

@@ -7,10 +7,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import signal
 import sys
 
-
+from ..engine.errors import UsageError
 
 PROG = "remotemedia"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -22,37 +23,96 @@ EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 STOP_REASON = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
 
 
+#: -q: no notes on stderr (errors still print); -v: a failure's traceback too. Set once by main().
+QUIET = False
+VERBOSE = False
+#: what a shell reports for a tool ended by a closed pipe (128 + SIGPIPE)
+EXIT_PIPE = 141
+
+
 def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr)
 
 
 def _note(message: str) -> None:
-    print(f"{PROG}: {message}", file=sys.stderr)
+    if not QUIET:
+        print(f"{PROG}: {message}", file=sys.stderr)
+
+
+def quiet_stdout() -> None:
+    """The reader of stdout went away: point stdout at /dev/null so that no later write or the
+    interpreter's final flush fails again (the way Python's docs advise for SIGPIPE)."""
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        pass
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
 
 
 def _print_stdout(line: str) -> None:
-    """One line on stdout; a reader that went away (`| head`) is not worth a traceback."""
+    """One line on stdout; a reader that went away (`| head`) is not worth a traceback: the
+    line is dropped and BrokenPipeError propagates for main() to exit quietly (EXIT_PIPE)."""
     try:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
     except BrokenPipeError:
-        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        quiet_stdout()
+        raise
+
+
+def add_verbosity_arguments(p, suppress: bool = False) -> None:
+    """-q/--quiet and -v/--verbose on parser `p`; `suppress` for a subcommand's copy, so that
+    `remotemedia -q stream` and `remotemedia stream -q` both work."""
+    default = argparse.SUPPRESS if suppress else False
+    p.add_argument("-q", "--quiet", action="store_true", default=default,
+                   help="say nothing on stderr but errors")
+    p.add_argument("-v", "--verbose", action="store_true", default=default,
+                   help="show a failure's traceback (as REMOTEMEDIA_DEBUG=1 does)")
+
+
+_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3}
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|m|s)")
 
 
 def parse_duration(text: str) -> float:
-    """Seconds as a positive finite number, optionally with an 's' suffix."""
+    """argparse type for a duration: seconds as a positive finite number. Accepts what sox,
+    ffmpeg and coreutils' timeout users type: `90`, `2.5`, `90s`, `500ms`, `1m30s`, `1h2m`,
+    `1:30` (m:s) and `1:02:03` (h:m:s, fractions allowed in the last field).
+    ArgumentTypeError for anything else, zero, or a value that is not finite."""
     value = text.strip().lower()
-    if value.endswith("s"):
-        value = value[:-1]
+    bad = argparse.ArgumentTypeError(
+        f"expected a positive duration (90, 90s, 1m30s, 1:30, 500ms), got '{text}'")
+    seconds: float | None = None
     try:
-        seconds = float(value)
+        if ":" in value:
+            fields = value.split(":")
+            if len(fields) > 3 or any(not f or f.startswith(("-", "+")) for f in fields):
+                raise bad
+            *whole, last = fields
+            seconds = float(last)
+            for i, f in enumerate(reversed(whole)):
+                if not f.isdigit() or (i == 0 and len(whole) == 2 and int(f) >= 60):
+                    raise bad
+                seconds += int(f) * (60 if i == 0 else 3600)
+            if len(whole) and float(last) >= 60:
+                raise bad
+        elif _PART.match(value) and _PART.sub("", value) == "" and value[-1].isalpha():
+            parts = _PART.findall(value)
+            units = [u for _, u in parts]
+            order = ["h", "m", "s", "ms"]
+            if [order.index(u) for u in units] != sorted({order.index(u) for u in units}):
+                raise bad            # each unit once, largest first: 1m30s, not 30s1m
+            seconds = sum(float(n) * _UNIT_S[u] for n, u in parts)
+        else:
+            seconds = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive number of seconds, got '{text}'") from None
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive number of seconds, got '{text}'")
+        raise bad from None
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        raise bad
     return seconds
 
 
@@ -111,3 +171,35 @@ def add_monitor_arguments(p) -> None:
                    help="serve Prometheus metrics on http://HOST:PORT/metrics (0: a free port)")
     p.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
                    help="address for --metrics-port (default: %(default)s)")
+
+
+def resolve_manifest(args, file_attr: str = "manifest", graph_attr: str = "graph") -> None:
+    """Put the manifest a command was given into `args.<file_attr>`: a path as typed, the
+    document read from stdin for `-`, or the document of a one-line graph
+    (engine/graphline.py). UsageError (exit 2) when neither or both are given;
+    ManifestError for stdin or a graph that is not a manifest."""
+    path = getattr(args, file_attr, None)
+    graph = getattr(args, graph_attr, None)
+    flag = "--manifest" if file_attr == "manifest" else "FILE"
+    if path is not None and graph is not None:
+        raise UsageError(f"give {flag} or a graph, not both")
+    if graph is not None:
+        from ..engine.graphline import parse_graph
+        setattr(args, file_attr, parse_graph(graph))
+    elif path is None:
+        raise UsageError(f"give {flag} FILE or a graph such as \"Gain db=-3 ! LevelMeter\"")
+    elif path == "-":
+        from ..engine.graphline import NamedDocument
+        from ..engine.manifest import parse_manifest_text
+        try:
+            text = sys.stdin.read()
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"the manifest on stdin is not UTF-8 text (byte {exc.start})") \
+                from None
+        setattr(args, file_attr, NamedDocument(parse_manifest_text(text, "<stdin>"), "<stdin>"))
+
+
+def manifest_label(manifest) -> str:
+    """What to call a manifest argument in messages and run listings: its path, or the name
+    a document from stdin or a graph line carries."""
+    return manifest if isinstance(manifest, str) else getattr(manifest, "source_name", "<dict>")

@@ -7,7 +7,7 @@ import os
 
 from ..engine import strictjson
 from ..engine.errors import UsageError
-from .common import EXIT_OK, _note, _print_stdout
+from .common import EXIT_OK, _note, _print_stdout, manifest_label, resolve_manifest
 
 
 def cmd_validate(args) -> int:
@@ -17,9 +17,10 @@ def cmd_validate(args) -> int:
     an invalid manifest raises ManifestError (exit 2, one line on stderr)."""
     from ..engine.manifest import load_manifest
     from ..engine.fusion import linear_chains
+    resolve_manifest(args, "file")
     m = load_manifest(args.file, allow_import=args.allow_import)
     a = m.audio
-    print(f"{args.file}: ok: '{m.name}', {len(m.nodes)} node(s), {a.sample_rate} Hz, "
+    print(f"{manifest_label(args.file)}: ok: '{m.name}', {len(m.nodes)} node(s), {a.sample_rate} Hz, "
           f"{a.channels} ch, {a.block_size}-sample blocks; order: {' -> '.join(m.order)}")
     print(f"shape: {m.shape}" + (
         " (no connection names input or output: roots take the input, "
@@ -35,9 +36,22 @@ def cmd_validate(args) -> int:
         if len(chain) > 1:
             print(f"fused: {' + '.join(chain)} (linear: one multiply by the product of their "
                   f"gains; --no-fuse runs each alone)")
-    for warning in m.warnings:
+    for warning in [*m.warnings, *_dead_ends(m)]:
         print(f"warning: {warning}")
     return EXIT_OK
+
+
+def _dead_ends(m) -> list[str]:
+    """Nodes whose outputs lead nowhere (no connection leaves them): what they emit (a
+    meter's readings, a detector's events, their audio) is never seen. Allowed, since a node
+    may only watch, but worth saying before a run that prints nothing."""
+    if m.shape == "upstream":
+        return []            # terminal nodes reach the output there
+    leaving = {c.source for c in m.connections}
+    types = {spec.id: spec.node_type for spec in m.nodes}
+    return [f"node '{node_id}' ({types[node_id]}): its outputs lead nowhere (no "
+            f"connection from it), so what it emits is never seen; connect it toward output"
+            for node_id in m.order if node_id not in leaving]
 
 
 def cmd_convert_manifest(args) -> int:
@@ -46,13 +60,14 @@ def cmd_convert_manifest(args) -> int:
     manifest raises ManifestError and an unwritable OUT raises UsageError (both exit 2)."""
     import yaml
     from ..engine.manifest import native_document
+    resolve_manifest(args, "file")
     doc, notes = native_document(args.file, allow_import=args.allow_import)
-    text = (f"# Native form of {os.path.basename(args.file)}, written by "
+    text = (f"# Native form of {os.path.basename(manifest_label(args.file))}, written by "
             f"`remotemedia convert-manifest`.\n"
             + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None))
     for note in notes:
         _note(f"note: {note}")
-    if args.output:
+    if args.output and args.output != "-":     # `-` is stdout, as in every Unix tool
         try:
             with open(args.output, "w", encoding="utf-8") as f:
                 f.write(text)

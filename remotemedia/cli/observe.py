@@ -85,7 +85,10 @@ def start_observers(args, runner, input_spec: str, output_spec: str) -> _Observe
     path = None
     if args.monitor is not None:
         path = protocol.default_socket_path() if args.monitor == "" else args.monitor
-    info = {"path": os.path.abspath(args.manifest), "input": input_spec,
+    from .common import manifest_label
+    label = manifest_label(args.manifest)
+    info = {"path": os.path.abspath(label) if isinstance(args.manifest, str) else label,
+            "input": input_spec,
             "output": output_spec, "realtime": runner.realtime}
     monitor = Monitor(runner, socket_path=path, info=info)
     runner.measure_levels = runner.measure_levels or path is not None

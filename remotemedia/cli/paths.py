@@ -30,7 +30,7 @@ def check_paths(reads: list[tuple[str, object]], writes: list[tuple[str, object]
 
 
 def _named(what: str, path) -> list[tuple[str, object]]:
-    return [(what, path)] if path else []
+    return [(what, path)] if path and path != "-" else []  # `-` is stdin or stdout
 
 
 def _recording_files(directory) -> list[tuple[str, object]]:

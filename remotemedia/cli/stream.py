@@ -12,9 +12,11 @@ import time
 import traceback
 
 from ..engine import strictjson
-from ..engine.errors import RemoteMediaError, UsageError
+from ..engine.errors import OutputClosed, RemoteMediaError, UsageError
 from ..io.events import event_record, json_default as _json_default
-from .common import EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, PROG, STOP_REASON, _error, _note, _print_stdout
+from . import common
+from .common import (EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, PROG, STOP_REASON, _error, _note,
+                     _print_stdout, quiet_stdout, resolve_manifest)
 from .observe import _arrivals_clock, _finish_observers, _observers, start_observers
 from .paths import _named, _recording_files, check_paths
 
@@ -39,6 +41,8 @@ def cmd_stream(args) -> int:
     if args.json and args.output.strip() == "raw:-":
         raise UsageError("--json prints the report on stdout, which --output raw:- uses for "
                          "audio; drop one of them")
+    _stdout_users(args)
+    resolve_manifest(args)
     block = {"block_size": args.block_size} if args.block_size else None
     pipeline = Pipeline.from_manifest(args.manifest, allow_import=args.allow_import,
                                       audio=block)
@@ -82,7 +86,8 @@ def cmd_stream(args) -> int:
         runner.on_event = observers.monitor.tee(events)
         observers.serve_record(args.manifest)
     signals = _SignalStop(runner)
-    status = _StatusLine(runner, sys.stderr) if sys.stderr.isatty() else None
+    status = (_StatusLine(runner, sys.stderr) if sys.stderr.isatty() and not common.QUIET
+              else None)
     failure: BaseException | None = None
     signals.install()  # before anything is said: from here on a signal means a clean stop
     try:
@@ -112,7 +117,8 @@ def cmd_stream(args) -> int:
     failure = _finish_observers(stats, recorder, tracer, args) or failure
     observers.close(stats)
     if stats is not None:
-        print(format_summary(stats, manifest.name), file=sys.stderr)
+        if not common.QUIET:
+            print(format_summary(stats, manifest.name), file=sys.stderr)
         if args.json:
             _print_stdout(strictjson.dumps(stats))
     if signals.received is not None:
@@ -121,11 +127,14 @@ def cmd_stream(args) -> int:
         return EXIT_OK
     if isinstance(failure, KeyboardInterrupt):
         return EXIT_SIGNAL[signal.SIGINT]
+    if isinstance(failure, OutputClosed):
+        quiet_stdout()        # as any Unix tool whose reader went away: no message
+        return failure.exit_code
     if isinstance(failure, RemoteMediaError):
         _error(str(failure))
         return failure.exit_code
-    _error(f"{type(failure).__name__}: {failure} (REMOTEMEDIA_DEBUG=1 shows the traceback)")
-    if os.environ.get("REMOTEMEDIA_DEBUG"):
+    _error(f"{type(failure).__name__}: {failure} (-v shows the traceback)")
+    if common.VERBOSE or os.environ.get("REMOTEMEDIA_DEBUG"):
         traceback.print_exception(failure)
     return EXIT_FAILED
 
@@ -149,6 +158,25 @@ def _watch_devices(source, sink, reconnect: bool) -> None:
         if end.supports_reconnect:
             end.reconnect = reconnect
             end.on_notice = _note
+
+
+def _stdout_users(args) -> None:
+    """`-` names stdout, as in every Unix tool: `--events -` is stdout (the default), and
+    `--trace -` writes the trace there after the run, which needs stdout to carry nothing
+    else. UsageError (exit 2) when two things would share it."""
+    raw_out = args.output.strip() == "raw:-"
+    if args.events == "-":
+        if raw_out:
+            raise UsageError("--events - and --output raw:- both want stdout; give --events "
+                             "FILE")
+        args.events = None
+    if args.trace == "-":
+        users = [name for name, used in (("--output raw:-", raw_out), ("--json", args.json),
+                                         ("events (give --events FILE)", args.events is None))
+                 if used]
+        if users:
+            raise UsageError(f"--trace - writes the trace on stdout, which {users[0]} uses "
+                             f"too")
 
 
 def _open_events(path: str | None, stdout_taken: bool) -> "_EventWriter":
@@ -230,7 +258,7 @@ class _EventWriter:
                 self.stream.flush()
         except BrokenPipeError as exc:
             self.stream = None
-            raise RemoteMediaError("events: the reader of stdout went away") from exc
+            raise OutputClosed("events: the reader of stdout went away") from exc
         except OSError as exc:
             raise RemoteMediaError(f"events: cannot write: {exc.strerror}") from exc
 
@@ -243,7 +271,7 @@ class _EventWriter:
             else:
                 self.stream.flush()
         except BrokenPipeError:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            quiet_stdout()
 
 
 def health_lines(data, start_epoch_s: float) -> list[dict]:

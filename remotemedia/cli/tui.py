@@ -46,7 +46,12 @@ def cmd_tui_attach(args) -> int:
                          "--input, --output and --mode belong to the run (`stream`)")
     from ..monitor.client import MonitorClient
     client = MonitorClient.attach(args.attach or None)   # UsageError before the screen changes
-    if not _has_terminal():
+    try:
+        terminal = _has_terminal()
+    except UsageError:
+        client.close()
+        raise
+    if not terminal:
         client.close()
         raise UsageError("tui needs an interactive terminal (stdin and stdout)")
     try:
@@ -127,6 +132,21 @@ def cmd_tui_spawn(args) -> int:
 STOP_TIMEOUT_S = 10.0
 
 
+#: TERM values of terminals that cannot address the screen (Emacs' shell, a pipe's TERM=dumb)
+DUMB_TERMS = frozenset({"", "dumb", "unknown", "emacs"})
+
+
 def _has_terminal() -> bool:
-    return sys.stdin.isatty() and sys.stdout.isatty()
+    """stdin and stdout are a terminal that can draw: Textual on TERM=dumb (an Emacs shell)
+    writes escape codes that such a terminal shows as text. UsageError (exit 2) saying so for
+    a dumb one; False when there is no terminal at all. NO_COLOR is Textual's own to honour
+    (it draws without colour then)."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return False
+    term = os.environ.get("TERM", "")
+    if term.strip().lower() in DUMB_TERMS:
+        raise UsageError(f"tui needs a terminal that can draw, and TERM is "
+                         f"'{term or 'unset'}': use `remotemedia stream` for a status line, "
+                         f"or a terminal such as TERM=xterm-256color")
+    return True
 

@@ -14,6 +14,7 @@
      +-- SerializationError          strict mode saw an array being serialized
      +-- PipelineClosed              the session was closed by its owner
      +-- PipelineBroken              the session failed and cannot take more frames
+     +-- OutputClosed                the reader of stdout or a pipe went away (exit 141)
 
 Every message is one line; the CLI prints `str(exc)` and exits with `exc.exit_code`.
 Third-party errors are translated where they enter (devices, files) and chained with `from`.
@@ -111,6 +112,15 @@ class PipelineClosed(RemoteMediaError):
 
 class PipelineBroken(RemoteMediaError):
     """The session stopped after a failure; no more frames can be pushed."""
+
+
+class OutputClosed(RemoteMediaError):
+    """The reader of an output went away (`remotemedia ... | head`): the run stops cleanly and
+    the CLI exits quietly with 141 (128 + SIGPIPE), the status a shell reports for any Unix tool
+    ended by a closed pipe."""
+
+    exit_code = 141
+    stop_reason = "output_closed"
 
 
 def one_line(value: BaseException | str) -> str:

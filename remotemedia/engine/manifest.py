@@ -140,12 +140,13 @@ class Manifest:
 def read_manifest_document(src: Any) -> tuple[dict, str]:
     """The raw mapping and a name for messages, from a path, a dict, or a JSON/YAML string."""
     if isinstance(src, Mapping):
-        return dict(src), "<dict>"
+        # a document from no file (a graph line, stdin) may carry the name messages give it
+        return dict(src), getattr(src, "source_name", "<dict>")
     if isinstance(src, Path) or (isinstance(src, str) and not _looks_inline(src)):
         path = Path(src)
         name = str(src)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")
         except FileNotFoundError:
             raise ManifestError("file not found", source=name) from None
         except IsADirectoryError:
@@ -157,6 +158,12 @@ def read_manifest_document(src: Any) -> tuple[dict, str]:
         return _parse_text(src, "<string>", suffix=""), "<string>"
     raise ManifestError(f"a manifest must be a path, a dict or a JSON string, "
                         f"not {type(src).__name__}")
+
+
+def parse_manifest_text(text: str, name: str) -> dict:
+    """A manifest document from JSON or YAML text that came from no file (stdin), errors
+    naming it `name`; ManifestError for text that parses to no manifest."""
+    return _parse_text(text.lstrip("\ufeff"), name, suffix="")
 
 
 def _looks_inline(text: str) -> bool:

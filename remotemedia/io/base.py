@@ -99,6 +99,9 @@ class Source(_Endpoint):
     #: pushes blocks itself, from its own thread (a device in callback mode): the runner calls
     #: run_schedule() instead of read()
     runs_schedule: bool = False
+    #: the stop reason when read() returns None: a device that captured the run's duration
+    #: (limit_frames) ends for that reason, even when it skipped a block to catch up
+    end_reason: str = "end_of_input"
 
     def read(self) -> np.ndarray | None:
         """The next block, shape (block_size,) or (block_size, channels), given up to the

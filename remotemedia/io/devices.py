@@ -316,6 +316,8 @@ class DeviceSource(_DeviceEnd, Source):
                 return None
             limit = stream.capture_limit
             if not stream.capturing and (limit is None or stream.captured >= limit):
+                if limit is not None:
+                    self.end_reason = "duration"
                 return None
             if not stream.wakeup.wait(stream.period_s * 2) and stream.lost():
                 if not self.reconnect:

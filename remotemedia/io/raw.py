@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.errors import RemoteMediaError, UsageError
+from ..engine.errors import OutputClosed, RemoteMediaError, UsageError
 from ..engine.node import AudioFormat
 from ..engine.levels import to_unit_float
 from .base import Sink, Source
@@ -173,7 +173,7 @@ class RawSink(Sink):
             while written < view.nbytes:
                 written += os.write(self._fd, view[written:])
         except BrokenPipeError as exc:
-            raise RemoteMediaError("raw output: the reader closed the pipe") from exc
+            raise OutputClosed("raw output: the reader closed the pipe") from exc
         except OSError as exc:
             raise RemoteMediaError(f"raw output failed: {exc.strerror}") from exc
         finally:

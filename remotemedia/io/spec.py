@@ -12,6 +12,7 @@
     chirp[:F0[:F1[:SECONDS]]]
     noise[:AMPLITUDE]
     silence
+    PATH              a bare path with a '/' or a '.' (or an existing file) is `file:PATH`
 
 `default` goes through `resolve_default()`: the system's default sound device when PortAudio
 has one, else the clocked virtual device, announced once per process on stderr.
@@ -33,10 +34,28 @@ from .raw import RawSink, RawSource
 from .synth import ChirpSource, NoiseSource, SilenceSource, SineSource
 from .virtual import NullSink, VirtualSink, VirtualSource
 
-SOURCE_SPECS = ("default", "virtual", "file:PATH", "raw:-", "sine:FREQ", "chirp", "noise",
+SOURCE_SPECS = ("default", "virtual", "file:PATH", "PATH", "raw:-", "sine:FREQ", "chirp", "noise",
                 "silence", "text:STRING", "text:@FILE")
-SINK_SPECS = ("default", "virtual", "file:PATH.wav", "raw:-", "null")
+SINK_SPECS = ("default", "virtual", "file:PATH.wav", "PATH.wav", "raw:-", "null")
 _GENERATORS = ("sine", "chirp", "noise", "silence")
+#: the names a SPEC may start with; anything else that looks like a path is a file
+SOURCE_NAMES = frozenset({"default", "virtual", "file", "raw", "device", "null", "text",
+                          *_GENERATORS})
+SINK_NAMES = SOURCE_NAMES
+
+
+def bare_path(spec: str, names=SOURCE_NAMES) -> str:
+    """A SPEC given as a bare path (`take.wav`, `./out.flac`, `/tmp/x.wav:PCM_16`) as the
+    `file:` SPEC it means, as sox and ffmpeg take file names; anything else unchanged. A
+    path is what does not start with a SPEC name and has a '/' or a '.' in it, or names a
+    file that exists, so that a mistyped name (`sin`) still gets "did you mean"."""
+    text = spec.strip()
+    head = text.split(":", 1)[0]
+    if not text or head in names or text == "-":
+        return spec
+    if "/" in text or "." in head or Path(text).exists():
+        return f"file:{text}"
+    return spec
 
 _announced = False
 
@@ -66,6 +85,7 @@ def make_source(spec: str, fmt: AudioFormat, mode: str | None = None) -> Source:
     """A Source for an input SPEC, producing blocks in `fmt` (the manifest's audio format).
     `mode` ('queued' or 'callback') applies to a sound device input."""
     fmt = _complete(fmt)
+    spec = bare_path(spec, SOURCE_NAMES)
     name, arg = _split(spec, "input")
     if name == "default":
         return make_source(resolve_default("input"), fmt, mode)
@@ -119,6 +139,7 @@ def make_source(spec: str, fmt: AudioFormat, mode: str | None = None) -> Source:
 def make_sink(spec: str, fmt: AudioFormat) -> Sink:
     """A Sink for an output SPEC, taking frames in `fmt` (the manifest's output format)."""
     fmt = _complete(fmt)
+    spec = bare_path(spec, SINK_NAMES)
     name, arg = _split(spec, "output")
     if name == "default":
         return make_sink(resolve_default("output"), fmt)

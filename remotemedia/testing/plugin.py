@@ -2,7 +2,8 @@
 makes these fixtures available to any test suite.
 
 - `rm_clock`: a MockClock (20 ms period, autojump)
-- `rm_registry`: an isolated node registry (built-ins copied in), discarded after the test
+- `rm_registry`: an isolated node registry (built-ins copied in), the harness's default for
+  the test, discarded after it
 - `rm_run`: `run_blocks` as a fixture, so a test needs no import
 - `golden`: a Golden rooted at a `golden/` folder beside the test file; `--update-golden`
   (or REMOTEMEDIA_UPDATE_GOLDEN=1) rewrites the files instead of comparing
@@ -34,9 +35,11 @@ def rm_clock():
 @pytest.fixture
 def rm_registry():
     """An isolated node registry (testing.registry.isolated_registry): types registered in a test
-    stay in it."""
-    from .registry import isolated_registry
-    return isolated_registry()
+    stay in it, and for that test it is the registry `run_blocks` (and `rm_run`) use when
+    given none, so `rm_registry.register(MyNode)` is all a test needs."""
+    from .registry import isolated_registry, use_registry
+    with use_registry(isolated_registry()) as reg:
+        yield reg
 
 
 @pytest.fixture

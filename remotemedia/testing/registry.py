@@ -3,9 +3,32 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from typing import Iterator
 
 from ..engine.node import NodeRegistry, registry as default_registry
+
+#: the registry the harness uses when a call names none: the `rm_registry` fixture sets it for
+#: its test, so `rm_registry.register(MyNode)` then `run_blocks(...)` finds MyNode
+_active: contextvars.ContextVar[NodeRegistry | None] = contextvars.ContextVar(
+    "remotemedia_test_registry", default=None)
+
+
+def active_registry() -> NodeRegistry | None:
+    """The registry a test made the harness's default (the `rm_registry` fixture, or
+    `use_registry`), else None: callers then use the process-wide one."""
+    return _active.get()
+
+
+@contextlib.contextmanager
+def use_registry(reg: NodeRegistry) -> Iterator[NodeRegistry]:
+    """Make `reg` the registry run_blocks, check_node and the other harness calls use when
+    given none, for the duration of a `with` block."""
+    token = _active.set(reg)
+    try:
+        yield reg
+    finally:
+        _active.reset(token)
 
 
 def isolated_registry(*, builtins: bool = True) -> NodeRegistry:

@@ -47,8 +47,12 @@ def run_blocks(manifest: Any, blocks: Iterable[np.ndarray] | np.ndarray, *,
 
     `blocks` is a list of ndarrays, or one signal array that is cut into blocks of the
     manifest's block size. Runs through the same StreamRunner as `remotemedia stream`, so end
-    of stream flushes buffering nodes and the stats report is the real one. Raises whatever the
-    run raises (ManifestError, NodeError, ...)."""
+    of stream flushes buffering nodes and the stats report is the real one. `registry`
+    defaults to the test's `rm_registry` (when the fixture is in use), else the process-wide
+    one. Raises whatever the run raises (ManifestError, NodeError, ...)."""
+    if registry is None:
+        from .registry import active_registry
+        registry = active_registry()       # the test's rm_registry, when it has one
     pipeline = Pipeline.from_manifest(manifest, registry=registry, allow_import=allow_import)
     audio = pipeline.manifest.audio
     if isinstance(blocks, np.ndarray):

@@ -26,14 +26,34 @@ from .widgets import MUTED, PipelineView
 from ..app import RemoteMediaApp
 
 
-class AttachedApp(RemoteMediaApp):
+class AttachedApp(RemoteMediaApp, inherit_bindings=False):
     """The live screen of a run in another process, steered through its monitor socket."""
 
+    # Only the keys that work on a run in another process (inherit_bindings=False): its
+    # manifest and devices are fixed, so m and d are not bound here at all.
     BINDINGS = [
-        Binding("space", "toggle_run", "Stop run"),
-        Binding("slash", "filter_events", "Filter events", key_display="/"),
-        Binding("q", "quit", "Detach"),
-        Binding("ctrl+c", "quit", "Detach", show=False),
+        Binding("space", "toggle_run", "Stop run",
+                tooltip="ask the run to stop (it writes its report; it cannot be started "
+                        "again from here)"),
+        Binding("r", "reset", "Reset",
+                tooltip="reset the run's counters and latency windows, and the peak holds "
+                        "and clip lights here"),
+        Binding("b", "toggle_bypass", "Bypass",
+                tooltip="ask the run to pass its input straight to its output, or stop "
+                        "bypassing"),
+        Binding("s", "save_stats", "Save",
+                tooltip="save the run's last stats and the event log as JSON here"),
+        Binding("R", "toggle_record", "Record", show=False,
+                tooltip="ask the run to start / stop a recording (the monitor's record "
+                        "command; the folder is named in a notification)"),
+        Binding("slash", "filter_events", "Filter events", key_display="/",
+                tooltip="filter the event log: type a word, Enter keeps it, Escape clears it"),
+        Binding("question_mark", "help", "Help", key_display="?",
+                tooltip="this help: every key, and what the numbers mean"),
+        Binding("q", "quit", "Detach",
+                tooltip="detach: the run goes on in its own process (under tui --spawn, q "
+                        "stops it first)"),
+        Binding("ctrl+c", "quit", "Detach", show=False, tooltip="the same as q"),
     ]
 
     def __init__(self, client, *, owns_run: bool = False, **kwargs) -> None:
@@ -52,6 +72,7 @@ class AttachedApp(RemoteMediaApp):
         self.replies: collections.deque = collections.deque(maxlen=64)
         self._incoming: collections.deque = collections.deque(maxlen=4096)
         self._ended_announced = False
+        self.recording_asked = False           # R asked the run to record
 
     # -- messages from the reader thread -------------------------------------------------------
     def _received(self, msg: dict | None) -> None:
@@ -133,8 +154,14 @@ class AttachedApp(RemoteMediaApp):
         while self.replies:
             reply = self.replies.popleft()
             if reply.get("type") == "error":
+                if reply.get("cmd") == "record":
+                    self.recording_asked = False     # nothing is recording after all
                 self.notify(reply.get("error", "error"), title=f"run: {reply.get('cmd')}",
                             severity="error", markup=False)
+            elif reply.get("cmd") == "record":
+                where = reply.get("recording") or reply.get("recorded")
+                self.notify(f"{'recording to' if 'recording' in reply else 'recorded'} "
+                            f"{where}", title="recording", markup=False)
         if (self.ended is not None or self.gone) and not self._ended_announced:
             self._ended_announced = True
             why = (self.ended or {}).get("reason") or "connection closed"
@@ -197,20 +224,14 @@ class AttachedApp(RemoteMediaApp):
         """Does nothing: `bypass` only mirrors the run's own flag as its snapshots report it."""
         pass                      # the run's own bypass is what the snapshots say
 
-    def action_pick_manifest(self) -> None:
-        """`m`: only a warning notification; an attached run's manifest is fixed."""
-        self.notify("attached: the run's manifest is fixed (start another stream to change "
-                    "it)", severity="warning")
-
-    def action_pick_devices(self) -> None:
-        """`d`: only a warning notification; an attached run's input and output are fixed."""
-        self.notify("attached: the run's input and output are fixed", severity="warning")
-
-    def action_filter_events(self) -> None:
-        """`/`: show the event log (even while it is empty) and focus its filter field."""
-        log = self.query_one(EventLog)
-        log.set_class(False, "-empty")
-        self.set_focus(log.query_one("#event-filter", Input))
+    def action_toggle_record(self) -> None:
+        """`R`: ask the run to start a recording (the monitor's `record` command, into its
+        default folder), or to stop the one this screen started; the run's reply comes back
+        as a notification."""
+        self.recording_asked = not self.recording_asked
+        if self._send("record", action="start" if self.recording_asked else "stop"):
+            self.notify("asked the run to " + ("start" if self.recording_asked else "stop")
+                        + " recording", timeout=3)
 
     def current_report(self) -> dict[str, Any] | None:
         """The run's last reported stats with its state, manifest path, input, output, bypass,

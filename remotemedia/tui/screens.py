@@ -21,17 +21,6 @@ from ..engine.manifest import read_manifest_document
 
 MUTED = "#7f8796"
 
-KEYS = (
-    ("space", "start / stop the pipeline (a stopped or failed run restarts from scratch)"),
-    ("r", "reset counters, latency windows, peak holds and clip lights"),
-    ("m", "pick a manifest from the manifests folder; the new pipeline starts at once"),
-    ("d", "pick the input, the output and the device mode; the run restarts with them"),
-    ("b", "bypass: pass input straight to output, to compare with the processed signal"),
-    ("s", "save the stats report as JSON (the path is shown in a notification)"),
-    ("?", "this help"),
-    ("q", "quit: stops the stream, closes devices and files, leaves no thread running"),
-)
-
 LEGEND = (
     ("frames in / out", "audio frames pushed into the graph / that reached its output"),
     ("serialization", "arrays pickled or encoded while the session is open; must stay 0"),
@@ -53,13 +42,18 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,question_mark,enter", "close", "Close")]
 
+    def __init__(self, keys: Sequence[tuple[str, str]]):
+        super().__init__()
+        #: (key, what it does) rows, from the app's own bindings (RemoteMediaApp.key_help)
+        self.keys = tuple(keys)
+
     def compose(self) -> ComposeResult:
         """Build the help box: a table of the keys and what each does, then a legend of what the
         counters, latency, mode and meters mean."""
         with Vertical(id="help-box") as box:
             box.border_title = "remotemedia tui · help"
             box.border_subtitle = "esc or ? to close"
-            yield Static(self._table("key", "does", KEYS), id="help-keys")
+            yield Static(self._table("key", "does", self.keys), id="help-keys")
             yield Static(self._table("counter", "means", LEGEND), id="help-legend")
 
     @staticmethod

@@ -203,7 +203,10 @@ def test_with_reconnect_the_run_goes_on_when_the_server_is_back(mode, kind, tmp_
     assert report["stop_reason"] == "duration"
     total = math.ceil(duration * 48000 / BLOCK)
     # the run captured its whole duration, part of it after the server came back
-    assert report["frames_in"] == report["frames_out"] == total
+    # (a loaded machine may skip a block to win latency back: a counted drop, not a loss)
+    assert report["frames_in"] == total
+    assert report["frames_out"] == total - report["device"]["skipped_to_catch_up"]
+    assert report["frames_in"] == report["frames_out"] + report["drops"] + report["in_flight"]
     assert before < total
     gaps = report["device"]["discontinuities"]
     assert len(gaps) == 1, gaps

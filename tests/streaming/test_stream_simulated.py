@@ -48,8 +48,10 @@ def test_fast_flag_runs_the_virtual_device_in_simulated_time(remotemedia_cmd, ma
     wall = time.monotonic() - t0
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
-    assert len(lines) == 1                              # the meter's branch ends at the meter
-    stats = json.loads(lines[0])
+    # a level reading every 5 blocks, then the report
+    assert len(lines) == FRAMES // 5 + 1
+    assert all(json.loads(line)["type"] == "level" for line in lines[:-1])
+    stats = json.loads(lines[-1])
     assert stats["frames_in"] == stats["frames_out"] == FRAMES
     assert stats["serialization_events"] == 0 and stats["copies"]["engine"] == 0
     assert wall < 90.0

@@ -117,7 +117,7 @@ async def test_counters_advance_with_no_serialization(tmp_path):
         # one row per node in topological order, with calls counting up
         assert node_rows(app) == ["gain", "meter"]
         assert node_calls(app, "gain") > 0 and node_calls(app, "meter") > 0
-        assert text_of(app, "#edges-text") == "input ─▶ gain ─▶ meter, output"
+        assert text_of(app, "#edges-text") == "input ─▶ gain ─▶ meter ─▶ output"
         # a 0.5 sine is -9 dBFS RMS at the input and 6 dB lower after the gain
         levels = app.snapshot.levels
         assert levels.input_rms_dbfs == pytest.approx(-9.03, abs=0.1)

@@ -398,7 +398,7 @@ def test_the_manifest_is_kept_as_resolved_with_every_default(tmp_path):
     path, _, _ = record(tmp_path, manifest=MANIFESTS / "meter.yaml", seconds=0.1)
     doc = Recording(path).manifest
     nodes = {n["id"]: n for n in doc["nodes"]}
-    assert nodes["meter"]["params"] == {"every": 1, "clip_dbfs": -0.01}
+    assert nodes["meter"]["params"] == {"every": 5, "clip_dbfs": -0.01}
     assert nodes["gain"]["params"]["db"] == -6.0 and nodes["gain"]["on_error"] == "fail"
     assert doc["audio"]["block_size"] == 960
     assert replay(path).output.tobytes() == Recording(path).output()[0].tobytes()
