@@ -248,3 +248,9 @@ def test_a_paced_text_run_takes_the_time_of_its_audio():
     spoken_s = sum(f.array.shape[0] for f in sink.frames) / 16000
     assert spoken_s > 3 * TEXT_LEAD_S
     assert clock.now() == pytest.approx(spoken_s - TEXT_LEAD_S, abs=1e-9)
+
+
+@pytest.mark.parametrize("spec", ["text:see a/b.", "text:@notes/today.txt", "text:v1.2"])
+def test_a_text_spec_is_never_taken_for_a_bare_file_path(spec):
+    from remotemedia.io.spec import bare_path
+    assert bare_path(spec) == spec
