@@ -18,6 +18,8 @@ a 960-sample float32 block at a time, p50/p99 of the push in us and burst blocks
 - GStreamer (benchmarks/gst_chain.py, under the system Python where Debian's python3-gst-1.0
   is installed): appsrc ! identity or volume x N ! appsink, driven from Python the same way;
   skipped with a note where it is absent;
+- the runner's block path (runner.BlockPath: frame, push, deliver to a null sink) with no
+  observer and with one that does nothing: what watching a run costs per block;
 - streams per core: manifests/five.yaml and voice.yaml in simulated time, blocks pushed back to
   back and CPU time (time.process_time) counted: audio seconds per CPU second, i.e. how many
   real-time 48 kHz streams one core carries. Handed over (transfer=True, as the runner does)
@@ -135,6 +137,39 @@ def bench_engine(manifest: dict, frames: int, *, fuse: bool = True, samples: int
     r["cow"] = stats["copies"]["cow"]
     r["fused"] = sum(1 for node in stats["nodes"].values() if "fused" in node)
     return r
+
+
+class QuietObserver:
+    """An observer that does nothing: what telling one costs the runner's block path."""
+
+    def block_in(self, event):
+        pass
+
+    def block_out(self, event):
+        pass
+
+
+def bench_block_path(observers: int, frames: int) -> dict:
+    """The runner's per-block path (runner.BlockPath: frame, push handed over, deliver to a
+    null sink) through PassThrough N=1, with `observers` QuietObservers joined."""
+    from remotemedia.io.synth import SilenceSource
+    from remotemedia.io.virtual import NullSink
+    from remotemedia.runner import BlockPath, StreamRunner
+    pipeline = rm.Pipeline.from_manifest(chain_manifest("PassThrough", 1))
+    fmt = pipeline.manifest.audio
+    runner = StreamRunner(pipeline, SilenceSource(fmt), NullSink(fmt))
+    for _ in range(observers):
+        runner.observers.join(QuietObserver())
+    with pipeline.session() as session:
+        runner.session = session
+        path = BlockPath(runner, session)
+        take, deliver = path.take, path.deliver
+        seq = iter(range(1 << 62))
+
+        def call(x):
+            n = next(seq)
+            deliver(take(x, n, n * BLOCK))
+        return timed(call, frames)
 
 
 def bench_bare(n: int, frames: int) -> dict:
@@ -297,6 +332,9 @@ def main() -> int:
         show(("ProcessGain", n), f"engine Gain via process() N={n}",
              bench_engine(chain_manifest("BenchProcessGain", n), frames))
         show(("Mix", n), f"engine Mix chain N={n}", bench_engine(mix_manifest(n), frames))
+    for k in (0, 1):
+        show(("block path", k), f"runner block path, {k} observer{'s' * (k != 1)}",
+             bench_block_path(k, frames))
     show("big", "engine PassThrough N=1 96000-smp",
          bench_engine(chain_manifest("PassThrough", 1), frames, samples=96000))
     show("owned", "engine Gain N=5 unfused, handed over",
@@ -366,6 +404,9 @@ def main() -> int:
             print(f"  PassThrough N={n:2} {p50(('PassThrough', n)):6.2f} us vs GStreamer identity "
                   f"{gst[('identity', n)]['p50']:6.2f} us: "
                   f"{gst[('identity', n)]['p50'] / p50(('PassThrough', n)):.1f}x faster")
+    quiet, watched = results[("block path", 0)], results[("block path", 1)]
+    print(f"  runner block path (PassThrough N=1): {quiet['p50']:.2f} us alone, one observer "
+          f"{watched['p50'] - quiet['p50']:+.2f} us")
     big, small = results["big"], results[("PassThrough", 1)]
     print(f"  96000 vs 960 samples (PassThrough N=1) p50: {big['p50'] / small['p50']:.2f}x")
     print(f"  cow copies: Gain N=5 unfused pushed shared {results[('Gain unfused', 5)]['cow']}, "

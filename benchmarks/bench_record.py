@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from remotemedia.engine.data import NumpyData  # noqa: E402
 from remotemedia.engine.session import Pipeline  # noqa: E402
 from remotemedia.io.spec import make_sink, make_source  # noqa: E402
+from remotemedia.observers import BlockIn, BlockOut  # noqa: E402
 from remotemedia.record import Recorder  # noqa: E402
 from remotemedia.replay import replay  # noqa: E402
 from remotemedia.runner import StreamRunner  # noqa: E402
@@ -85,8 +86,9 @@ def measure(variant: str, blocks: int, tmp: Path, round_no: int) -> list[int]:
                 frame = NumpyData(block, sample_rate=48000, pts=n * 960, seq=n)
                 t0 = now()
                 if observer is not None:
-                    observer.block(n, n * 960, block, n * 0.02, 0.0)
-                    observer.outputs(push(frame, transfer=True), False)
+                    # as the runner tells its observers: one event per hook
+                    observer.block_in(BlockIn(n, n * 960, block, n * 0.02, 0.0))
+                    observer.block_out(BlockOut(push(frame, transfer=True), False))
                 else:
                     push(frame, transfer=True)
                 out.append(now() - t0)
@@ -114,7 +116,7 @@ def replay_speed(manifest: Path, seconds: float, tmp: Path) -> dict:
     runner = StreamRunner(pipeline, make_source("noise", m.audio),
                           make_sink("null", m.output_format), duration=seconds)
     rec = Recorder(tmp / f"speed-{manifest.stem}").bind(runner)
-    runner.observer = rec
+    runner.observers.join(rec)
     rec.open()
     rec.close(runner.run())
     result = replay(rec.path)

@@ -48,6 +48,7 @@ from .engine.session import Pipeline
 from .io.base import Sink, Source
 from .io.clock import Clock
 from .io.devices import DEFAULT_MODE   # sounddevice itself loads only when a device is used
+from .io.safefile import write_output   # never through a link someone else planted
 from .runner import FAILED, FINISHED, IDLE, RUNNING, Levels, StreamRunner
 from .tui.choices import io_choices
 from .tui.eventlog import EventFeed, EventLog
@@ -559,8 +560,8 @@ class RemoteMediaApp(App[None]):
         try:
             self.stats_dir.mkdir(parents=True, exist_ok=True)
             path = self._stats_path()
-            path.write_text(strictjson.dumps(report, indent=2) + "\n", encoding="utf-8")
-        except OSError as exc:
+            write_output(path, "stats", strictjson.dumps(report, indent=2) + "\n")
+        except (OSError, RemoteMediaError) as exc:
             self.notify(f"cannot save the stats: {exc}", severity="error", timeout=10,
                         markup=False)
             return
@@ -628,7 +629,7 @@ class RemoteMediaApp(App[None]):
                         markup=False)
             return
         self.recorder = recorder
-        runner.observer = recorder   # read by the runner at its next block
+        runner.observers.join(recorder)   # told from the runner's next block on
         self.notify(f"recording to {path} (R stops)", title="recording", markup=False)
 
     def _stop_recording(self) -> None:
@@ -636,8 +637,8 @@ class RemoteMediaApp(App[None]):
         if recorder is None:
             return
         runner = recorder.runner
-        if runner is not None and runner.observer is recorder:
-            runner.observer = None
+        if runner is not None:
+            runner.observers.leave(recorder)
         recorder.stop()
         try:
             stats = runner.stats() if runner is not None and runner.session is not None \

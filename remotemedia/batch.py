@@ -13,8 +13,9 @@ hands inputs to workers, at most `workers` at a time, and writes what comes back
     OUT/summary.json          the whole batch: counts, audio hours, alerts by type, failures
 
 `<key>` is the file's stem and a hash of its absolute path, so two `take1.wav` in different
-folders do not collide. Every file is written to a temporary name and renamed into place, so a
-reader (or a resumed run) never sees half a file. All JSON is strict RFC 8259: a non-finite
+folders do not collide. Every file is written to a temporary name (created O_EXCL | O_NOFOLLOW
+in OUT, which must belong to this user and not be writable by group or others) and renamed
+into place, so a reader (or a resumed run) never sees half a file. All JSON is strict RFC 8259: a non-finite
 number is written as null.
 
 Inputs: audio files, directories (every audio file below, sorted), glob patterns (expanded here,
@@ -32,8 +33,12 @@ the cluster `ray.init()` finds (one started on this machine with `ray start`, el
 one). Inputs must be readable at the same path where the task runs (shared storage on a real
 cluster); reports and events come back to the driver, which writes them under OUT.
 
-Resume and stop. A rerun with the same OUT skips inputs whose report says "ok" (failed inputs are
-tried again) and counts them in the summary as resumed. SIGINT (Ctrl-C) or SIGTERM stops
+Resume and stop. A rerun with the same OUT skips inputs whose report says "ok" and was made
+from the same run: the same manifest (its canonical content, params included), the same input
+(size, mtime and a SHA-256 of its content) and the same remotemedia version (the report's
+`identity`). Those are counted in the summary as resumed; any other input runs again (failed
+ones too), and the summary's `rerun` says, per input, why its earlier report was not reused.
+Pool workers die with the driver however it dies (PR_SET_PDEATHSIG). SIGINT (Ctrl-C) or SIGTERM stops
 cleanly: inputs still running are abandoned (their workers killed or their tasks cancelled),
 what finished is kept, the summary is written with `"interrupted": true`, and the exit code is
 130 (143 for SIGTERM).
@@ -56,6 +61,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from .engine import strictjson
+from .batch_identity import _version, input_identity, manifest_digest, stale_reason
 from .engine.errors import RemoteMediaError, UsageError, one_line
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".au", ".caf", ".w64",
@@ -166,6 +172,9 @@ def run_one(doc: dict, source_name: str, input_path: str, allow_import: tuple = 
         source = WavSource(input_path, manifest.audio)
         report.update(audio_s=source.frames / source.samplerate,
                       sample_rate=source.samplerate, channels=source.channels)
+        # what a resume compares: the run's manifest, input (as read now) and version
+        report["identity"] = {"manifest": manifest_digest(doc), "input":
+                              input_identity(input_path), "remotemedia": _version()}
         sink = NullSink(manifest.output_format)
         runner = StreamRunner(pipeline, source, sink, realtime=False, on_event=on_event)
         runner.run()
@@ -196,21 +205,48 @@ def _default(value):
     return str(value)
 
 
-def _ignore_sigint() -> None:
-    # Ctrl-C reaches the whole process group; the driver decides what stops, and how.
+def _init_worker(driver_pid: int) -> None:
+    """A pool worker's first act: ignore Ctrl-C (it reaches the whole process group; the driver
+    decides what stops, and how) and die with the driver: the kernel sends SIGKILL to this
+    process when the driver dies, however it dies (PR_SET_PDEATHSIG), so a killed batch leaves
+    no worker behind."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
+    if os.getppid() != driver_pid:   # the driver died before the line above took effect
+        os._exit(1)
+
+
+def die_with_parent(signum: int = signal.SIGKILL) -> bool:
+    """Ask Linux to send `signum` to this process when its parent dies (prctl
+    PR_SET_PDEATHSIG); False where there is no prctl (not Linux)."""
+    import ctypes
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return False
+    return prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0
+
+
+_PR_SET_PDEATHSIG = 1   # linux/prctl.h
 
 
 # -- writing ---------------------------------------------------------------------------------------
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, flush it to disk, rename it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def write_atomic(folder, name: str, text: str) -> None:
+    """Write `text` to a fresh temporary file in `folder` (a SafeDir: made or checked by this
+    run, the file created O_EXCL | O_NOFOLLOW), flush it to disk, rename it over `name`."""
+    folder.write_atomic(name, text)
+
+
+def _remove_stale(folder) -> None:
+    """Remove what a killed run left half-written (.NAME.PID.tmp) in `folder` (a SafeDir)."""
+    for name in os.listdir(folder.fd):
+        if name.startswith(".") and name.endswith(".tmp"):
+            try:
+                os.unlink(name, dir_fd=folder.fd)
+            except (FileNotFoundError, IsADirectoryError, PermissionError):
+                pass
 
 
 @dataclass
@@ -226,6 +262,7 @@ class InputState:
     report: dict | None = None
     resumed: bool = False
     alone: bool = False              # lost with a broken pool: run again with nothing beside it
+    rerun: str | None = None         # why an earlier "ok" report was not reused
 
 
 @dataclass
@@ -307,7 +344,7 @@ class _PoolBackend:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.workers, mp_context=self._context,
-                                   initializer=_ignore_sigint)
+                                   initializer=_init_worker, initargs=(os.getpid(),))
 
     def submit(self, args: tuple):
         try:
@@ -407,31 +444,35 @@ def run_batch(manifest: str, inputs: list[str], out: str | os.PathLike, *,
     checked = validate_manifest(doc, source=source_name, allow_import=allow_import)
     paths = expand_inputs(inputs)
     out = Path(out)
-    reports_dir, events_dir = out / "reports", out / "events"
-    try:
-        reports_dir.mkdir(parents=True, exist_ok=True)
-        events_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"batch: cannot create output directory {out}: "
-                         f"{exc.strerror or exc}") from None
-    for stale in list(out.glob(".*.tmp")) + list(reports_dir.glob(".*.tmp")) + \
-            list(events_dir.glob(".*.tmp")):
-        stale.unlink(missing_ok=True)   # half-written by a run that was killed
-
-    states = [InputState(p, input_key(p)) for p in paths]
-    pending: list[InputState] = []
-    for state in states:
-        previous = _read_report(reports_dir / f"{state.key}.json")
-        if previous is not None and previous.get("status") == "ok":
-            state.report, state.resumed = previous, True
-        else:
-            state.expected_s = _header_seconds(state.path)
-            pending.append(state)
-
+    from .io.safefile import SafeDir, check_dir
+    check_dir(out, "batch: --out")   # refuse before anything starts or is made
     if use_ray:
         backend = _RayBackend(ray_address, workers)
     else:
         backend = _PoolBackend(workers or os.cpu_count() or 1)
+    try:
+        out_dir = SafeDir.make(out, "batch: --out")
+        reports_dir = out_dir.subdir("reports", "batch: --out")
+        events_dir = out_dir.subdir("events", "batch: --out")
+    except BaseException:
+        backend.close()
+        raise
+    for folder in (out_dir, reports_dir, events_dir):
+        _remove_stale(folder)   # half-written by a run that was killed
+
+    digest = manifest_digest(doc)
+    states = [InputState(p, input_key(p)) for p in paths]
+    pending: list[InputState] = []
+    for state in states:
+        previous = _read_report(out / "reports" / f"{state.key}.json")
+        if previous is not None and previous.get("status") == "ok":
+            state.rerun = stale_reason(previous, state.path, digest)
+            if state.rerun is None:
+                state.report, state.resumed = previous, True
+                continue
+        state.expected_s = _header_seconds(state.path)
+        pending.append(state)
+
     stop = _Stop()
     bar = _Progress(progress)
     started = time.perf_counter()
@@ -488,8 +529,8 @@ def run_batch(manifest: str, inputs: list[str], out: str | os.PathLike, *,
                 report = answer["report"]
                 report["key"] = state.key
                 report["events_file"] = f"events/{state.key}.jsonl"
-                write_atomic(events_dir / f"{state.key}.jsonl", answer["events"])
-                write_atomic(reports_dir / f"{state.key}.json", strict_json(report) + "\n")
+                write_atomic(events_dir, f"{state.key}.jsonl", answer["events"])
+                write_atomic(reports_dir, f"{state.key}.json", strict_json(report) + "\n")
                 state.report = report
                 finished += 1
                 failed += report["status"] != "ok"
@@ -511,7 +552,9 @@ def run_batch(manifest: str, inputs: list[str], out: str | os.PathLike, *,
         stop.received = signal.SIGINT
     summary = _summarize(checked.name, states, backend.name, wall, done_audio_s, interrupted,
                          out)
-    write_atomic(out / "summary.json", strict_json(summary) + "\n")
+    write_atomic(out_dir, "summary.json", strict_json(summary) + "\n")
+    for folder in (events_dir, reports_dir, out_dir):
+        folder.close()
     if interrupted:
         code = 143 if stop.received == signal.SIGTERM else 130
     else:
@@ -565,6 +608,10 @@ def _summarize(name: str, states: list[InputState], backend: str, wall: float,
         "alerts": dict(sorted(alerts.items())),
         "failures": [{"input": str(s.path), "key": s.key, "reason": s.report.get("reason")}
                      for s in failed],
+        # earlier "ok" reports not reused, and why (the manifest, the input or remotemedia
+        # changed since)
+        "rerun": [{"input": str(s.path), "key": s.key, "reason": s.rerun}
+                  for s in states if s.rerun is not None],
     }
 
 
@@ -583,6 +630,14 @@ def format_summary(summary: dict) -> str:
             lines.append(f"{kind:<24} {entry['count']:>7} {entry['inputs']:>7}")
     else:
         lines.append("alerts: none")
+    rerun = summary.get("rerun") or []
+    if rerun:
+        lines.append("run again (their earlier reports no longer match):")
+        for r in rerun[:MAX_FAILURES_SHOWN]:
+            lines.append(f"  {r['input']}: {r['reason']}")
+        if len(rerun) > MAX_FAILURES_SHOWN:
+            lines.append(f"  ... and {len(rerun) - MAX_FAILURES_SHOWN} more "
+                         f"(see {summary['out']}/summary.json)")
     failures = summary["failures"]
     if failures:
         lines.append("failures:")

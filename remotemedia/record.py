@@ -15,6 +15,22 @@ runner as its block observer. A recording directory holds:
     versions.json   remotemedia, Python, numpy, soundfile/libsndfile, sounddevice/PortAudio,
                     and the engine's settings ({"engine": {"fuse": ...}})
 
+Every file is created new (O_EXCL | O_NOFOLLOW) in DIR, which the recorder makes or checks on
+its open descriptor: owned by this user, not writable by group or others (io/safefile.py). A
+DIR that belongs to someone else, that others can write, or that already holds a recording is
+refused (UsageError, exit 2) before anything is written.
+
+Time to disk
+------------
+Whatever ends the run (SIGKILL, a crash, a full disk, a file-size limit), what was recorded up
+to WRITER_PERIOD_S (50 ms) before it is in the files, plus HOLDBACK_ROWS blocks while a device
+plays; the bound we state is 1 s. The writer hands everything to the kernel with os.write at
+each tick and rewrites both WAV headers (SFC_UPDATE_HEADER_NOW), in an order that keeps a cut
+recording consistent: a block's events and output first, then its input, then its timeline row.
+A failed write ends the recording with one line naming the file and the OS's reason (ENOSPC,
+EFBIG); the WAVs are cut to the whole blocks written and finalized. `recording.Recording` reads
+a cut recording as far as it goes, and `replay` says where it was cut.
+
 Never blocking the audio path
 -----------------------------
 The runner calls `block()` before each push and `outputs()` after it, on its own thread. Both
@@ -36,7 +52,10 @@ Sources for the device columns: io/devices.py's per-sequence tables (`seq_adc`,
 from __future__ import annotations
 
 import collections
+import contextlib
 import csv
+import errno
+import io
 import json
 import math
 import os
@@ -50,43 +69,48 @@ import numpy as np
 
 from .engine import strictjson
 from .engine.data import NumpyData
-from .engine.errors import RemoteMediaError, UsageError
-from .runner import BlockObserver
+from .engine.errors import RemoteMediaError, UsageError, one_line
+from .observers import Observer
+from .recording import TIMELINE_COLUMNS, Recording  # reading a recording back
 
 #: blocks of room between the runner and the writer thread (5.12 s at 960 samples / 48 kHz)
 RING_BLOCKS = 256
 #: rows the writer holds back so that a block has been played (its DAC time known) when written
 HOLDBACK_ROWS = 8
+#: how often the writer hands what it holds to the kernel (time to disk: module doc)
+WRITER_PERIOD_S = 0.05
 _SEQ_MASK = 4096 - 1   # io/devices.py's _SEQ_TABLE - 1
-
-#: timeline.csv columns, in order. Times on the run's clock are microseconds since the run
-#: started; adc_time/dac_time are PortAudio's stream clock in seconds (empty without a device);
-#: the counters are the session's running totals after the block was read; device_drops is
-#: the device end's own part of drops (blocks refused by its ring, skipped to catch up, outputs
-#: it could not queue), which a replay puts back where it happened; status is PortAudio's
-#: callback flags of the callback that captured the block (paInputUnderflow 1, paInputOverflow 2,
-#: paOutputUnderflow 4, paOutputOverflow 8, paPrimingOutput 16; 0 when none, -1 without a
-#: device input).
-TIMELINE_COLUMNS = ("seq", "pts", "samples", "arrival_us", "lateness_us", "engine_us",
-                    "adc_time", "dac_time", "capture_tick", "status", "input_overflow",
-                    "output_underflow", "drops", "device_drops", "errors", "audio_out",
-                    "events_out")
 
 FILES = ("input.wav", "output.wav", "timeline.csv", "events.jsonl", "report.json",
          "manifest.json", "versions.json")
 _SFC_RF64_AUTO_DOWNGRADE = 0x1210   # sndfile.h
+_SFC_UPDATE_HEADER_NOW = 0x1060      # sndfile.h
 _clock = time.perf_counter
 _copyto = np.copyto
 
 
-def open_float_wav(path: Path, sample_rate: int, channels: int):
+def open_float_wav(path, sample_rate: int, channels: int):
     """A soundfile.SoundFile for writing 32-bit float, RF64 with auto-downgrade: a plain RIFF
-    WAV while it is under 4 GiB, RF64 beyond (libsndfile's SFC_RF64_AUTO_DOWNGRADE)."""
+    WAV while it is under 4 GiB, RF64 beyond (libsndfile's SFC_RF64_AUTO_DOWNGRADE). `path`:
+    an open descriptor (int, closed with the SoundFile), as `SafeDir.create_fd` gives."""
     import soundfile as sf
-    f = sf.SoundFile(str(path), "w", samplerate=sample_rate, channels=channels,
-                     subtype="FLOAT", format="RF64")
+    f = sf.SoundFile(path, "w", samplerate=sample_rate, channels=channels,
+                     subtype="FLOAT", format="RF64", closefd=True)
     sf._snd.sf_command(f._file, _SFC_RF64_AUTO_DOWNGRADE, sf._ffi.NULL, 1)
     return f
+
+
+def update_wav_header(f) -> None:
+    """Rewrite an open SoundFile's header with the samples written so far, so that a run killed
+    now leaves a WAV that says how long it is (libsndfile's SFC_UPDATE_HEADER_NOW)."""
+    import soundfile as sf
+    sf._snd.sf_command(f._file, _SFC_UPDATE_HEADER_NOW, sf._ffi.NULL, 0)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def versions() -> dict:
@@ -148,22 +172,19 @@ def resolved_manifest(manifest, document: dict | None = None) -> dict:
 
 
 def prepare_directory(directory) -> Path:
-    """Make DIR for a recording; UsageError (exit 2) if it is a file or already holds one."""
+    """Check that DIR can take a recording, creating nothing: a new folder, or an empty-of-
+    recording folder owned by this user that group and others cannot write (io/safefile.py).
+    UsageError (exit 2) with one line otherwise. `Recorder.open()` makes and checks it again on
+    its open descriptor."""
+    from .io.safefile import check_dir
     path = Path(directory)
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"--record: {path} exists and is not a directory")
-    if path.is_dir() and any((path / name).exists() for name in FILES):
+    check_dir(path, "--record")
+    if path.is_dir() and any(os.path.lexists(path / name) for name in FILES):
         raise UsageError(f"--record: {path} already holds a recording; give a new directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--record: cannot create {path}: {exc.strerror}") from None
-    if not os.access(path, os.W_OK):
-        raise UsageError(f"--record: {path} is not writable")
     return path
 
 
-class Recorder(BlockObserver):
+class Recorder(Observer):
     """Records a run into `directory` (see the module doc). `bind(runner)` before the run,
     `open()`, then `close(stats)` after it. `manifest_document`: the raw manifest mapping,
     written resolved into manifest.json.
@@ -200,6 +221,12 @@ class Recorder(BlockObserver):
         self._cost_block = 0.0
         self._seq = -1
         self._row_index = -1
+        self._done = 0            # rows whose outputs() has run: their events are queued
+        self._dir = None
+        self._in_file = self._out_file = None
+        self._timeline_fd = self._events_fd = -1
+        self._in_frames = 0       # frames in input.wav / output.wav, for a cut after a failure
+        self._out_frames = 0
 
     # -- set up (before the run) -----------------------------------------------------------------
     def bind(self, runner) -> "Recorder":
@@ -243,22 +270,44 @@ class Recorder(BlockObserver):
         return self
 
     def open(self) -> None:
-        """Create the files and start the writer thread; from here `block()` records."""
+        """Make (or check) the directory and create the files in it, each new (O_EXCL, never
+        through a link: io/safefile.py), then start the writer thread; from here `block()`
+        records. UsageError (exit 2) when the directory cannot take the recording."""
         if self.runner is None:
             raise RemoteMediaError("Recorder.open() before bind(runner)")
-        p = self.path
-        (p / "manifest.json").write_text(strictjson.dumps(
-            resolved_manifest(self.manifest, self.manifest_document), indent=2,
-            default=str) + "\n")
-        # with how the engine ran, which a replay must repeat (a fused chain's last bits)
-        doc = {**versions(), "engine": {"fuse": bool(getattr(self.runner, "fuse", True))}}
-        (p / "versions.json").write_text(json.dumps(doc, indent=2) + "\n")
-        self._in_file = open_float_wav(p / "input.wav", self.sample_rate, self.channels)
-        self._out_file = open_float_wav(p / "output.wav", self.out_rate, self.out_channels)
-        self._timeline = open(p / "timeline.csv", "w", newline="", encoding="utf-8")
-        self._csv = csv.writer(self._timeline)
-        self._csv.writerow(TIMELINE_COLUMNS + tuple(f"node_{i}_us" for i in self._node_ids()))
-        self._events_file = open(p / "events.jsonl", "w", encoding="utf-8")
+        from .io.safefile import SafeDir
+        folder = self._dir = SafeDir.make(self.path, "--record")
+        try:
+            if any(folder.exists(name) for name in FILES):
+                raise UsageError(f"--record: {self.path} already holds a recording; give a "
+                                 f"new directory")
+            try:
+                folder.write("manifest.json", strictjson.dumps(
+                    resolved_manifest(self.manifest, self.manifest_document), indent=2,
+                    default=str) + "\n", replace=False)
+                # with how the engine ran, which a replay must repeat (a fused chain's last bits)
+                doc = {**versions(), "engine": {"fuse": bool(getattr(self.runner, "fuse",
+                                                                     True))}}
+                folder.write("versions.json", json.dumps(doc, indent=2) + "\n", replace=False)
+                self._in_file = open_float_wav(folder.create_fd("input.wav"), self.sample_rate,
+                                               self.channels)
+                self._out_file = open_float_wav(folder.create_fd("output.wav"), self.out_rate,
+                                                self.out_channels)
+                self._timeline_fd = folder.create_fd("timeline.csv")
+                self._events_fd = folder.create_fd("events.jsonl")
+            except OSError as exc:
+                raise UsageError(f"--record: cannot create the recording in {self.path}: "
+                                 f"{exc.strerror or exc}") from None
+            except RuntimeError as exc:   # libsndfile
+                raise UsageError(f"--record: cannot create the recording in {self.path}: "
+                                 f"{exc}") from None
+            header = io.StringIO()
+            csv.writer(header).writerow(TIMELINE_COLUMNS + tuple(f"node_{i}_us"
+                                                                 for i in self._node_ids()))
+            _write_all(self._timeline_fd, header.getvalue().encode("utf-8"))
+        except BaseException:
+            self._close_files()
+            raise
         self.accepting = True
         self._thread = threading.Thread(target=self._writer, name="remotemedia-recorder",
                                         daemon=True)
@@ -268,6 +317,14 @@ class Recorder(BlockObserver):
         return list(self.manifest.order)
 
     # -- the runner's thread: copy and note, nothing else -----------------------------------------
+    def block_in(self, event) -> None:
+        """Observer hook (observers.BlockIn): block() with the event's fields."""
+        self.block(event.seq, event.pts, event.block, event.arrival_s, event.lateness_s)
+
+    def block_out(self, event) -> None:
+        """Observer hook (observers.BlockOut): outputs() with the event's fields."""
+        self.outputs(event.outputs, event.final)
+
     def block(self, seq, pts, block, arrival_s, lateness_s) -> None:
         """Copies the input block into the ring for the writer thread and starts its timeline row.
         Runs on the runner thread (or the audio callback); never blocks in a realtime run: a full
@@ -340,6 +397,7 @@ class Recorder(BlockObserver):
             row[15] = audio
             row[16] = events
             row[17] = self._node_times()
+            self._done = self._w   # its events are queued: the writer may write the row
         if not final:
             n = self._cost_n   # one value per block: its block() and its outputs() together
             self._cost[n & 0xFFFF] = self._cost_block + (_clock() - t0)
@@ -426,19 +484,26 @@ class Recorder(BlockObserver):
         return None
 
     # -- the writer thread -----------------------------------------------------------------------
+    # Time to disk: every WRITER_PERIOD_S the writer hands all it holds to the kernel with
+    # os.write (no buffer of ours stays behind) and rewrites both WAV headers, so SIGKILL, a
+    # crash or a full disk loses at most the last tick (plus HOLDBACK_ROWS with a device). The
+    # order keeps a killed recording consistent: a block's events and output are written before
+    # its input samples, the input header before its timeline row, so every row in
+    # timeline.csv has its input, events and output on disk.
     def _writer(self) -> None:
         try:
             while True:
-                self._kick.wait(0.05)
+                self._kick.wait(WRITER_PERIOD_S)
                 self._kick.clear()
                 stopping = self._closing
                 self._drain(final=stopping)
                 self._room.set()
                 if stopping:
                     return
-        except BaseException as exc:  # reported by close(); the audio path never waits on it
-            self.error = exc
+        except BaseException as exc:   # reported by close(); the audio path never waits on it
             self.accepting = False
+            self.error = exc
+            self._room.set()
 
     def _drain(self, final: bool) -> None:
         cap = self.capacity
@@ -446,49 +511,104 @@ class Recorder(BlockObserver):
         # hold a few rows back while a device plays (their DAC time comes a block or two later)
         hold = min(HOLDBACK_ROWS, cap // 2) if stream is not None and stream.outq is not None \
             else 0
-        end = self._w if final else self._w - hold
-        r = self._r
-        while r < end:
-            i = r % cap
-            row = self._rows[i]
-            n = row[2]
-            self._in_file.write(self._slots[i][:n])
-            if stream is not None and stream.outq is not None:
-                k = row[0] & _SEQ_MASK
-                if stream.play_tag[k] == row[0]:
-                    row[7] = float(stream.play_dac[k])
-            nodes = self._node_latencies(row[17])
-            self._csv.writerow([_cell(v) for v in row[:17]] + [_cell(v) for v in nodes])
-            self._rows[i] = None
-            self.blocks_recorded += 1
-            r += 1
-            self._r = r   # the slot is free again
+        end = self._w if final else min(self._done, self._w - hold)
+        # 1. events (all queued: those of the rows written below and perhaps of the next)
+        if self._events:
+            from .io.events import event_record, json_default as _json_default
+            lines = []
+            while self._events:
+                seq, data = self._events.popleft()
+                lines.append(strictjson.dumps({"seq": seq, "event": event_record(data)},
+                                              default=_json_default) + "\n")
+            with _naming(self, "events.jsonl"):
+                _write_all(self._events_fd, "".join(lines).encode("utf-8"))
+        # 2. output audio published so far
         entries = self._oentries
+        wrote_out = False
         while self._oer < self._oew:
             n = entries[self._oer % len(entries)]
             start = self._or % self._ocap
             first = min(n, self._ocap - start)
-            self._out_file.write(self._obuf[start:start + first])
-            if n > first:
-                self._out_file.write(self._obuf[:n - first])
+            with _naming(self, "output.wav"):
+                self._out_file.write(self._obuf[start:start + first])
+                if n > first:
+                    self._out_file.write(self._obuf[:n - first])
+            self._out_frames += n
             self._or += n
             self._oer += 1
             self.outputs_recorded += 1
-        if self._events:
-            from .io.events import event_record, json_default as _json_default
-            while self._events:
-                seq, data = self._events.popleft()
-                self._events_file.write(strictjson.dumps(
-                    {"seq": seq, "event": event_record(data)}, default=_json_default) + "\n")
+            wrote_out = True
+        if wrote_out:
+            with _naming(self, "output.wav"):
+                update_wav_header(self._out_file)
+        # 3. input audio, then the timeline rows that index it
+        r = self._r
+        if r >= end:
+            return
+        text = io.StringIO()
+        writer = csv.writer(text)
+        first_row = r
+        try:
+            while r < end:
+                i = r % cap
+                row = self._rows[i]
+                n = row[2]
+                with _naming(self, "input.wav"):
+                    self._in_file.write(self._slots[i][:n])
+                self._in_frames += n
+                if stream is not None and stream.outq is not None:
+                    k = row[0] & _SEQ_MASK
+                    if stream.play_tag[k] == row[0]:
+                        row[7] = float(stream.play_dac[k])
+                nodes = self._node_latencies(row[17])
+                writer.writerow([_cell(v) for v in row[:17]] + [_cell(v) for v in nodes])
+                self._rows[i] = None
+                r += 1
+                self._r = r   # the slot is free again
+            with _naming(self, "input.wav"):
+                update_wav_header(self._in_file)
+        finally:
+            # the rows whose input is written, even when a later one failed (close() then
+            # finalizes input.wav at exactly those samples)
+            if r > first_row:
+                with _naming(self, "timeline.csv"):
+                    _write_all(self._timeline_fd, text.getvalue().encode("utf-8"))
+                self.blocks_recorded += r - first_row
 
     # -- the end -----------------------------------------------------------------------------------
     def stop(self) -> None:
         """Stop taking blocks (the TUI's record key); close() writes what was taken."""
         self.accepting = False
 
+    def _close_files(self) -> list[str]:
+        """Close every file, finalizing the WAV headers (after a failed write, cut to the frames
+        written whole first); the problems met, one line each."""
+        problems = []
+        failed = self.error is not None
+        for name, attr, frames in (("input.wav", "_in_file", self._in_frames),
+                                   ("output.wav", "_out_file", self._out_frames)):
+            f = getattr(self, attr)
+            setattr(self, attr, None)
+            if f is None:
+                continue
+            try:
+                if failed:
+                    f.truncate(frames)
+                f.close()
+            except (RuntimeError, OSError) as exc:
+                problems.append(f"finalizing {name}: {_reason(exc)}")
+        for attr in ("_timeline_fd", "_events_fd"):
+            fd = getattr(self, attr)
+            setattr(self, attr, -1)
+            if fd >= 0:
+                os.close(fd)
+        return problems
+
     def close(self, stats: dict | None = None) -> dict:
         """Write everything taken, the final report (`stats` plus a `recording` section) and
-        close the files. Safe to call twice. Returns the recording summary."""
+        close the files. Safe to call twice. Returns the recording summary. Raises
+        RemoteMediaError (one line: the file, the OS's reason, what was kept) when a write
+        failed (a full disk, a file-size limit): everything written before it is kept."""
         if self.closed:
             return self.summary()
         self.closed = True
@@ -497,16 +617,28 @@ class Recorder(BlockObserver):
             self._closing = True
             self._kick.set()
             self._thread.join()
-        for f in (self._in_file, self._out_file, self._timeline, self._events_file):
-            f.close()
+        problems = self._close_files()
         summary = self.summary()
-        if stats is not None:
-            report = dict(stats)
-            report["recording"] = summary
-            (self.path / "report.json").write_text(strictjson.dumps(report, indent=2) + "\n")
         if self.error is not None:
-            raise RemoteMediaError(f"recording to {self.path} failed: {self.error}") \
-                from self.error
+            summary["failed"] = one_line(str(self.error))   # a replay says where it was cut
+        if self._dir is not None:   # always: its absence marks a recording that was cut
+            report = dict(stats or {})
+            report["recording"] = summary
+            try:
+                self._dir.write("report.json", strictjson.dumps(report, indent=2) + "\n",
+                                replace=False)
+            except OSError as exc:
+                problems.append(f"writing report.json: {_reason(exc)}")
+        if self._dir is not None:
+            self._dir.close()
+        if self.error is not None or problems:
+            seconds = self._in_frames / (self.sample_rate or 1)
+            what = str(self.error) if isinstance(self.error, _WriteFailed) else \
+                (problems.pop(0) if self.error is None else
+                 f"{type(self.error).__name__}: {self.error}")
+            raise RemoteMediaError(
+                f"--record: {self.path}: {what}; kept the {self.blocks_recorded} blocks "
+                f"({seconds:.2f} s) written before") from self.error
         return summary
 
     def summary(self) -> dict:
@@ -526,6 +658,36 @@ class Recorder(BlockObserver):
                 "cost_us": cost}
 
 
+class _WriteFailed(RemoteMediaError):
+    """A recording file could not be written: the file's name and the OS's reason."""
+
+
+@contextlib.contextmanager
+def _naming(recorder, name: str):
+    """Turns a failed write into _WriteFailed naming the file and the OS's reason."""
+    try:
+        yield
+    except (OSError, RuntimeError, AssertionError) as exc:   # soundfile asserts a short write
+        if isinstance(exc, _WriteFailed):
+            raise
+        raise _WriteFailed(f"writing {name} failed: {_reason(exc)}") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """The OS's reason for a failed write: errno's text and name. libsndfile says only
+    "System error."; cffi keeps the errno of its failed write(2)."""
+    code = getattr(exc, "errno", None)
+    if not code and not isinstance(exc, OSError):
+        try:
+            import soundfile as sf
+            code = sf._ffi.errno
+        except (ImportError, AttributeError):
+            code = None
+    if code:
+        return f"{os.strerror(code)} ({errno.errorcode.get(code, code)})"
+    return one_line(str(exc)) if str(exc) else type(exc).__name__
+
+
 def _cell(value):
     if value is None:
         return ""
@@ -534,123 +696,7 @@ def _cell(value):
     return value
 
 
-class Observers(BlockObserver):
-    """Several observers as one (a recorder and a tracer), called in order."""
 
-    def __init__(self, *observers):
-        self.observers = [o for o in observers if o is not None]
-
-    def block(self, seq, pts, block, arrival_s, lateness_s) -> None:
-        """Calls block() of each observer in order."""
-        for o in self.observers:
-            o.block(seq, pts, block, arrival_s, lateness_s)
-
-    def outputs(self, outputs, final) -> None:
-        """Calls outputs() of each observer in order."""
-        for o in self.observers:
-            o.outputs(outputs, final)
-
-
-def combine(*observers):
-    """None, the one observer given, or an `Observers` of several."""
-    present = [o for o in observers if o is not None]
-    if not present:
-        return None
-    return present[0] if len(present) == 1 else Observers(*present)
-
-
-# -- reading a recording back ----------------------------------------------------------------------
-
-class Recording:
-    """A recording directory, read: `timeline` (column name -> ndarray; float64 with NaN for
-    empty cells, int64 for the integer columns), `node_ids` (the node_<id>_us columns),
-    `manifest` (dict), `report` (dict or None when the run did not finish), `events` (list of
-    {"seq", "event"}), `versions` (dict), `path`. UsageError (exit 2) naming the file when
-    something is missing or unreadable."""
-
-    INT_COLUMNS = {"seq", "pts", "samples", "capture_tick", "status", "input_overflow",
-                   "output_underflow",
-                   "drops", "device_drops", "errors", "audio_out", "events_out"}
-
-    def __init__(self, directory):
-        path = Path(directory)
-        if not path.is_dir():
-            raise UsageError(f"{path} is not a recording directory (no such directory)")
-        for name in ("input.wav", "timeline.csv", "manifest.json"):
-            if not (path / name).exists():
-                raise UsageError(f"{path} is not a recording: {name} is missing")
-        self.path = path
-        self.manifest = _read_json(path / "manifest.json")
-        self.report = _read_json(path / "report.json") if (path / "report.json").exists() \
-            else None
-        self.versions = _read_json(path / "versions.json") \
-            if (path / "versions.json").exists() else {}
-        self.events = []
-        if (path / "events.jsonl").exists():
-            with open(path / "events.jsonl", encoding="utf-8") as f:
-                for n, line in enumerate(f, 1):
-                    if line.strip():
-                        try:
-                            self.events.append(json.loads(line))
-                        except ValueError as exc:
-                            raise UsageError(f"{path / 'events.jsonl'} line {n}: not JSON "
-                                             f"({exc})") from None
-        self.timeline, self.node_ids = _read_timeline(path / "timeline.csv")
-
-    @property
-    def blocks(self) -> int:
-        """Rows in the timeline: blocks recorded."""
-        return int(self.timeline["seq"].size)
-
-    @property
-    def missing_blocks(self) -> int:
-        """Blocks the run pushed that the recorder could not keep (its writer fell a whole ring
-        behind): from report.json, else from gaps in the timeline's seq."""
-        recording = (self.report or {}).get("recording") or {}
-        if "blocks_dropped" in recording:
-            return int(recording["blocks_dropped"])
-        seq = self.timeline["seq"]
-        return int(seq[-1] - seq[0] + 1 - seq.size) if seq.size else 0
-
-    def output(self):
-        """(samples as float32 (frames, channels), sample rate) of output.wav, or None."""
-        import soundfile as sf
-        p = self.path / "output.wav"
-        if not p.exists():
-            return None
-        data, rate = sf.read(str(p), dtype="float32", always_2d=True)
-        return data, rate
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}") from None
-
-
-def _read_timeline(path: Path):
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise UsageError(f"{path} is empty") from None
-        missing = [c for c in TIMELINE_COLUMNS if c not in header]
-        if missing:
-            raise UsageError(f"{path}: not a timeline (no column {missing[0]})")
-        rows = list(reader)
-    cols = {}
-    for j, name in enumerate(header):
-        values = [r[j] if j < len(r) else "" for r in rows]
-        try:
-            if name in Recording.INT_COLUMNS:
-                cols[name] = np.array([int(v) if v else -1 for v in values], dtype=np.int64)
-            else:
-                cols[name] = np.array([float(v) if v else math.nan for v in values],
-                                      dtype=np.float64)
-        except ValueError as exc:
-            raise UsageError(f"{path}: column {name}: {exc}") from None
-    node_ids = [h[len("node_"):-len("_us")] for h in header
-                if h.startswith("node_") and h.endswith("_us")]
-    return cols, node_ids
+__all__ = ["FILES", "HOLDBACK_ROWS", "RING_BLOCKS", "TIMELINE_COLUMNS", "WRITER_PERIOD_S",
+           "Recorder", "Recording", "open_float_wav", "prepare_directory", "resolved_manifest",
+           "update_wav_header", "versions"]

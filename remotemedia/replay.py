@@ -35,8 +35,8 @@ from .engine.data import NumpyData
 from .engine.errors import UsageError
 from .io.base import Sink, Source
 from .io.clock import Clock
-from .record import Recording
-from .runner import BlockObserver
+from .observers import Observer
+from .recording import Recording
 
 _LINE = re.compile(r"^\s*(b(?:lock)?\s*)?(\d+)\s*:\s*(\S+)\s*$")
 
@@ -262,23 +262,30 @@ class CollectingSink(Sink):
         return np.concatenate(self.chunks)
 
 
-class EventCollector(BlockObserver):
+class EventCollector(Observer):
     """The graph's events as {"seq", "event"} records, as record.py writes them."""
 
-    def __init__(self):
+    def __init__(self, sink: "CollectingSink | None" = None):
         self.events: list = []
         self._seq = -1
+        self._sink = sink
+        #: output frames the sink held when the final push began (the blocks' own output,
+        #: without what nodes release at the end); None until then
+        self.frames_before_final: int | None = None
 
-    def block(self, seq, pts, block, arrival_s, lateness_s) -> None:
+    def block_in(self, event) -> None:
         """Remembers the block's seq, to stamp the events that its push produces."""
-        self._seq = seq
+        self._seq = event.seq
 
-    def outputs(self, outputs, final) -> None:
+    def block_out(self, event) -> None:
         """Keeps every non-audio output as {"seq", "event"} passed through strict JSON, as
         record.py's events.jsonl holds it (seq None for the final push; end_of_stream left out)."""
         from .io.events import event_record, json_default as _json_default
         import json
-        for out in outputs:
+        final = event.final
+        if final and self._sink is not None:
+            self.frames_before_final = sum(c.shape[0] for c in self._sink.chunks)
+        for out in event.outputs:
             if type(out) is NumpyData:
                 continue
             if final and out.kind == "control" and out.event == "end_of_stream":
@@ -290,9 +297,13 @@ class EventCollector(BlockObserver):
 
 class ReplayResult:
     """One replay: `stats` (the report), `output` (float32 (frames, channels)), `rate`,
-    `events`, `manifest` (the name of the one used), `seconds` (wall clock), `audio_seconds`."""
+    `events`, `manifest` (the name of the one used), `seconds` (wall clock), `audio_seconds`,
+    `frames_before_final` (output frames of the blocks themselves, before the end's flush)."""
 
-    def __init__(self, stats, output, rate, events, manifest, seconds, audio_seconds):
+    def __init__(self, stats, output, rate, events, manifest, seconds, audio_seconds,
+                 frames_before_final: int | None = None):
+        self.frames_before_final = output.shape[0] if frames_before_final is None \
+            else frames_before_final
         self.stats = stats
         self.output = output
         self.rate = rate
@@ -347,9 +358,9 @@ def replay(recording: Recording | str | Path, *, manifest=None, output: str | No
                             / m.audio.sample_rate, arrivals)
     period = m.audio.block_size / m.audio.sample_rate
     clock = ArrivalClock(arrivals, period, realtime=realtime)
-    events = EventCollector()
+    events = EventCollector(sink)
     runner = StreamRunner(pipeline, source, sink, realtime=True, clock=clock,
-                          observer=events, fuse=_recorded_fuse(rec, manifest))
+                          observers=[events], fuse=_recorded_fuse(rec, manifest))
     if tracer is not None:
         tracer.bind(runner)
     t0 = time.perf_counter()
@@ -359,7 +370,8 @@ def replay(recording: Recording | str | Path, *, manifest=None, output: str | No
     channels = out.channels or 1
     audio_seconds = float(rec.timeline["samples"].sum()) / m.audio.sample_rate
     return ReplayResult(stats, sink.samples(channels), out.sample_rate or m.audio.sample_rate,
-                        events.events, m.name, seconds, audio_seconds)
+                        events.events, m.name, seconds, audio_seconds,
+                        events.frames_before_final)
 
 
 # -- comparing -------------------------------------------------------------------------------

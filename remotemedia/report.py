@@ -46,8 +46,10 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path, description: str) -> None:
-    fig.savefig(path, dpi=100, metadata={"Description": description})
+def _save(fig, out, name: str, description: str) -> None:
+    # out: the SafeDir write_report made or checked; the PNG replaces any entry `name` there
+    with out.create(name, binary=True, replace=True) as f:
+        fig.savefig(f, format="png", dpi=100, metadata={"Description": description})
     import matplotlib.pyplot as plt
     plt.close(fig)
 
@@ -84,8 +86,9 @@ def _marks(t: dict, name: str) -> np.ndarray:
     return np.flatnonzero(np.diff(np.concatenate(([0], col))) > 0)
 
 
-def render_recording(rec, out: Path) -> dict:
-    """Draw the four figures for a Recording into `out`; {figure name: description}."""
+def render_recording(rec, out) -> dict:
+    """Draw the four figures for a Recording into `out` (a SafeDir); {figure name:
+    description}."""
     plt = _pyplot()
     t = rec.timeline
     report = rec.report or {}
@@ -125,7 +128,7 @@ def render_recording(rec, out: Path) -> dict:
              f"{counts['drops']}, errors {counts['errors']}")
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
-    _save(fig, out / "levels.png", title)
+    _save(fig, out, "levels.png", title)
     described["levels.png"] = title
 
     # latency: engine and per node, over time and as histograms
@@ -157,7 +160,7 @@ def render_recording(rec, out: Path) -> dict:
              f"{np.percentile(eng, 50):.1f} us, max {eng.max():.1f} us" if eng.size
              else "latency per block: no blocks")
     fig.suptitle(title)
-    _save(fig, out / "latency.png", title)
+    _save(fig, out, "latency.png", title)
     described["latency.png"] = title
 
     # events on a timeline
@@ -180,7 +183,7 @@ def render_recording(rec, out: Path) -> dict:
         " (" + ", ".join(f"{k} {len(v)}" for k, v in sorted(kinds.items())) + ")" if kinds
         else "")
     ax.set_title(title)
-    _save(fig, out / "events.png", title)
+    _save(fig, out, "events.png", title)
     described["events.png"] = title
 
     described["counters.png"] = _counters_figure(plt, report, out)
@@ -206,12 +209,13 @@ def _counters_figure(plt, report: dict, out: Path) -> str:
                                      if n in ("frames_in", "frames_out", "drops", "errors"))
     ax.set_title(title if names else "counters: none (the run did not finish)")
     fig.tight_layout()
-    _save(fig, out / "counters.png", title)
+    _save(fig, out, "counters.png", title)
     return title
 
 
-def render_stats(report: dict, out: Path) -> dict:
-    """From a saved stats report: counters and per-node latency percentiles."""
+def render_stats(report: dict, out) -> dict:
+    """From a saved stats report: counters and per-node latency percentiles, drawn into `out`
+    (a SafeDir); {figure name: description}."""
     plt = _pyplot()
     described = {"counters.png": _counters_figure(plt, report, out)}
     nodes = report.get("nodes") or {}
@@ -228,7 +232,7 @@ def render_stats(report: dict, out: Path) -> dict:
     title = f"latency percentiles: engine and {len(nodes)} node(s)"
     ax.set_title(title)
     fig.tight_layout()
-    _save(fig, out / "latency.png", title)
+    _save(fig, out, "latency.png", title)
     described["latency.png"] = title
     return described
 
@@ -236,7 +240,7 @@ def render_stats(report: dict, out: Path) -> dict:
 def write_report(source, out=None) -> Path:
     """Write report.html and the figures for a recording directory or a saved JSON report;
     returns the HTML path. UsageError (exit 2) for a source that is neither."""
-    from .record import Recording, _read_json
+    from .recording import Recording, _read_json
     src = Path(source)
     if src.is_dir():
         rec = Recording(src)
@@ -252,16 +256,16 @@ def write_report(source, out=None) -> Path:
         title = f"report {src}"
     else:
         raise UsageError(f"no such recording directory or report file: {src}")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create {out_dir}: {exc.strerror}") from None
-    described = render_recording(rec, out_dir) if rec is not None else \
-        render_stats(report, out_dir)
-    page = _html(title, report, described, out_dir, rec)
-    path = out_dir / "report.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    _pyplot()   # missing matplotlib refuses the command before anything is made
+    from .io.safefile import SafeDir
+    # made or checked (this user's, not writable by group or others); every file in it is
+    # created new, never through a link: io/safefile.py
+    with SafeDir.make(out_dir, "report: --out") as folder:
+        described = render_recording(rec, folder) if rec is not None else \
+            render_stats(report, folder)
+        page = _html(title, report, described, out_dir, rec)
+        folder.write("report.html", page)
+    return out_dir / "report.html"
 
 
 def _html(title: str, report: dict, described: dict, out_dir: Path, rec) -> str:

@@ -42,7 +42,11 @@ from .engine.errors import RemoteMediaError, one_line
 from .engine.session import Pipeline, Session
 from .io.base import Sink, Source
 from .io.clock import Clock, RealtimeClock, SimulatedClock
+from .observers import BlockIn, BlockOut, ObserverList, RunEnded, RunStarted
 from .engine.levels import SILENCE_DBFS, measure, to_dbfs
+
+# a named tuple made without its Python-level __new__: half the cost, on the block path
+_new_event = tuple.__new__
 
 #: the metadata key of a block's arrival time (us on the run's clock); see the module docstring
 ARRIVAL_KEY = "arrival_us"
@@ -90,41 +94,17 @@ class Levels:
     output_blocks: int = 0
 
 
-class BlockObserver:
-    """What the runner tells an optional observer (`StreamRunner(observer=...)`), on the
-    runner's thread. Both calls must return quickly and never block (a recorder copies the block
-    into a preallocated ring for its own writer thread).
-
-    - `block(seq, pts, block, arrival_s, lateness_s)`: before block `seq` is pushed. `block` is
-      the ndarray (samples,) or (samples, channels) as it enters the graph (read it now: the
-      engine may write it in place after); `pts` in samples; `arrival_s` is the run clock's
-      now() in seconds since start (real for devices, simulated otherwise); `lateness_s` how
-      late the runner's clock released it (0.0 when the source paces itself).
-    - `outputs(outputs, final)`: what came out of `output` for the last push (a list of
-      RuntimeData); `final` for the end_of_stream push. Called in callback mode too (blocks
-      are then pushed in the audio callback and `block` is not called).
-    """
-
-    def block(self, seq: int, pts: int, block: np.ndarray, arrival_s: float,
-              lateness_s: float) -> None:
-        """Before block `seq` is pushed: see the class docstring."""
-        pass
-
-    def outputs(self, outputs: list, final: bool) -> None:
-        """What came out of the graph for the last push: see the class docstring."""
-        pass
-
-
 class BlockPath:
     """The one way a block goes from a source into the session and its outputs out, used by
     the runner's loop and, in callback mode, by the device's audio callback alike.
 
     - `take(block, seq, pts, lateness_s)`: build the frame (`seq`, `pts` in samples, the
       arrival time in its metadata when a node asks for it), meter the input level, tell the
-      observer, push it (handed over: transfer=True); returns the outputs. Runs on the thread
-      that pushes: the runner's, or the audio callback's.
-    - `deliver(outputs, final)`: audio to the sink (metering its level), everything else to
-      `on_event`; the runner's thread only (sinks and event writers do I/O).
+      observers (BlockIn), push it (handed over: transfer=True); returns the outputs. Runs on
+      the thread that pushes: the runner's, or the audio callback's.
+    - `deliver(outputs, final)`: tell the observers (BlockOut), audio to the sink (metering
+      its level), everything else to `on_event`; the runner's thread only (sinks and event
+      writers do I/O).
     - `meter(array, "input" | "output")`: the level meter, for audio a device callback plays
       itself without going through deliver().
     `arrival(pts) -> seconds` is set by the runner before the first block."""
@@ -140,11 +120,11 @@ class BlockPath:
 
     def take(self, block: np.ndarray, seq: int, pts: int, lateness_s: float = 0.0) -> list:
         """Build the frame for `block` (ndarray (samples,) or (samples, channels)), meter it,
-        tell the observer, push it; returns the outputs (RuntimeData list). Raises what the
-        graph raises (NodeError)."""
+        tell the observers, push it; returns the outputs (RuntimeData list). Raises what the
+        graph raises (NodeError) or an observer raises."""
         runner = self.runner
-        observer = runner.observer  # read per block: the TUI attaches one mid-run
-        if self.stamp or observer is not None:
+        tell = runner.tell_block_in  # per block: the TUI joins one mid-run
+        if self.stamp or tell is not None:
             arrival = self.arrival(pts)
         if self.stamp:
             frame = NumpyData(block, sample_rate=self.rate, pts=pts, seq=seq,
@@ -154,9 +134,10 @@ class BlockPath:
         runner.frames_released = seq + 1
         if runner.measure_levels:
             runner._measure(block, "input")
-        if observer is not None:
-            # before the push: a node may write the block in place once it is handed over
-            observer.block(seq, pts, block, arrival, lateness_s)
+        if tell is not None:
+            # before the push: a node may write the block in place once it is handed over;
+            # one event for every member, and none at all without members
+            tell(_new_event(BlockIn, (seq, pts, block, arrival, lateness_s)))
         return self.session.push(frame, transfer=True)
 
     def meter(self, array: np.ndarray, end: str) -> None:
@@ -168,8 +149,9 @@ class BlockPath:
         """Route outputs: audio to the sink, events to on_event (the runner's own end_of_stream
         excepted when `final`). Runner's thread."""
         runner = self.runner
-        if runner.observer is not None:
-            runner.observer.outputs(outputs, final)
+        tell = runner.tell_block_out
+        if tell is not None:
+            tell(_new_event(BlockOut, (outputs, final)))
         sink, on_event, measure = runner.sink, runner.on_event, runner.measure_levels
         for out in outputs:
             if type(out) is NumpyData:
@@ -186,12 +168,13 @@ class StreamRunner:
     """Drives one session from a source to a sink, paced by a clock (the module docstring says
     how). `realtime` None means real time when either end is (or stands in for) a device;
     `duration` in seconds is exact in samples; `on_event` gets every non-audio output on the
-    runner's thread; `measure_levels` keeps `levels` up to date for a UI."""
+    runner's thread; `measure_levels` keeps `levels` up to date for a UI; `observers` join
+    `self.observers` (observers.py), which anyone may join or leave during the run too."""
     def __init__(self, pipeline: Pipeline, source: Source, sink: Sink, *,
                  realtime: bool | None = None, clock: Clock | None = None,
                  duration: float | None = None, strict: bool = False,
                  on_event: Callable[[RuntimeData], None] | None = None,
-                 measure_levels: bool = False, observer=None, trace=None, fuse: bool = True):
+                 measure_levels: bool = False, observers=(), trace=None, fuse: bool = True):
         audio = pipeline.manifest.audio
         self.pipeline = pipeline
         self.source = source
@@ -216,8 +199,13 @@ class StreamRunner:
         self.strict = strict
         self.on_event = on_event
         self.measure_levels = measure_levels
-        #: optional per-block observer (a recorder, a tracer: see `BlockObserver`)
-        self.observer = observer
+        #: called once the session and both ends are open, before the first block: a command
+        #: creates its output files here, after everything that can refuse the run
+        self.on_open = None
+        #: the observers' tellers (observers.ObserverList), kept here by the list itself
+        self.tell_block_in = self.tell_block_out = None
+        #: who watches the run (a recorder, a tracer, ...): join and leave at any time
+        self.observers = ObserverList(observers, on_change=self._retell)
         #: optional `trace(node_id, process) -> process`, compiled into the session's schedule
         self.trace = trace
         #: fuse chains of linear nodes (Session's `fuse`)
@@ -233,6 +221,9 @@ class StreamRunner:
         self._thread: threading.Thread | None = None
         self._final_stats: dict | None = None
         self.path: BlockPath | None = None
+
+    def _retell(self, tell_block_in, tell_block_out) -> None:
+        self.tell_block_in, self.tell_block_out = tell_block_in, tell_block_out
 
     # -- control -----------------------------------------------------------------------------------
     def stop(self, reason: str = "stopped") -> None:
@@ -278,6 +269,9 @@ class StreamRunner:
             self.source.attach(self.session)
             self.sink.attach(self.session)
             with self.session, self.source, self.sink:
+                if self.on_open is not None:
+                    self.on_open()   # what may be created only once the run stands
+                self._tell(RunStarted(self), "run_started")
                 self._loop(self.session)
         except BaseException as exc:
             self.error = exc
@@ -290,8 +284,15 @@ class StreamRunner:
         finally:
             if self.session is not None:
                 self._final_stats = self.stats()
-        self.state = STOPPED if self._stop.is_set() else FINISHED
+            if self.error is None:
+                self.state = STOPPED if self._stop.is_set() else FINISHED
+            self._tell(RunEnded(self, self._final_stats, self.error), "run_ended")
         return self._final_stats
+
+    def _tell(self, event, hook: str) -> None:
+        # once per run each (start, end): no need to spare the event when nobody listens
+        for observer in self.observers.members:
+            getattr(observer, hook)(event)
 
     def _loop(self, session: Session) -> None:
         source, clock = self.source, self.clock
@@ -396,3 +397,4 @@ class StreamRunner:
         self.source.extend_report(report)
         self.sink.extend_report(report)
         return report
+

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from .engine.data import NumpyData
 from .engine.errors import UsageError
-from .runner import BlockObserver
+from .observers import Observer
 
 ENGINE_TID = 1
 DEVICE_TID = 2
@@ -42,11 +42,11 @@ _now = time.perf_counter
 _TICK_MASK = 4096 - 1   # io/devices.py's _E2E_RING - 1
 
 
-class Tracer(BlockObserver):
+class Tracer(Observer):
     """Collects spans and instants during a run; `write(path)` makes the trace file.
 
     Use: `tracer.bind(runner)` (sets `runner.trace = tracer.spans_for` and adds the tracer to
-    `runner.observer`), or `Session(trace=tracer.spans_for)` and call block()/outputs() around
+    `runner.observers`), or `Session(trace=tracer.spans_for)` and call block()/outputs() around
     each push yourself. Times are time.perf_counter() seconds, the clock the engine times nodes
     with and io/devices.py stamps its callbacks with (perf_counter_ns)."""
 
@@ -69,11 +69,10 @@ class Tracer(BlockObserver):
 
     def bind(self, runner) -> "Tracer":
         """Hooks into `runner` before its run: the session's node spans come to spans_for, and the
-        tracer joins runner.observer. Returns self."""
-        from .record import combine
+        tracer joins runner.observers. Returns self."""
         self.runner = runner
         runner.trace = self.spans_for
-        runner.observer = combine(runner.observer, self)
+        runner.observers.join(self)
         return self
 
     # -- compiled into the schedule ----------------------------------------------------------------
@@ -82,6 +81,14 @@ class Tracer(BlockObserver):
         return self.node_spans.setdefault(node_id, [])
 
     # -- per block -------------------------------------------------------------------------------
+    def block_in(self, event) -> None:
+        """Observer hook (observers.BlockIn): block() with the event's fields."""
+        self.block(event.seq, event.pts, event.block, event.arrival_s, event.lateness_s)
+
+    def block_out(self, event) -> None:
+        """Observer hook (observers.BlockOut): outputs() with the event's fields."""
+        self.outputs(event.outputs, event.final)
+
     def block(self, seq, pts, block, arrival_s, lateness_s) -> None:
         """Notes the start of block `seq` (perf_counter seconds) and collects the device callback
         times the stream stamped since the last block. Runner thread; no allocation beyond the
@@ -231,7 +238,9 @@ class Tracer(BlockObserver):
         return out
 
     def write(self, path) -> int:
-        """Write the trace as JSON (strict RFC 8259); the number of events written."""
+        """Write the trace as JSON (strict RFC 8259) to `path`, created by io/safefile.py's
+        rules (never through a link this run did not make: UsageError); the number of events
+        written."""
         events = self.events()
         doc = {"traceEvents": events, "displayTimeUnit": "ms",
                "otherData": {"producer": "remotemedia", "clock": "perf_counter"}}
@@ -240,13 +249,15 @@ class Tracer(BlockObserver):
             sys.stdout.write(text + "\n")
             sys.stdout.flush()
         else:
-            Path(path).write_text(text)
+            from .io.safefile import write_output
+            write_output(path, "--trace", text)
         return len(events)
 
 
 def check_trace_path(path: str) -> Path:
-    """--trace FILE: UsageError (exit 2) before the run when it cannot be written. `-` is
-    stdout."""
+    """--trace FILE: UsageError (exit 2) before the run when it cannot be written; creates
+    nothing (io/safefile.py decides, as `write` will). `-` is stdout."""
+    from .io.safefile import check_output
     p = Path(path)
     if path == "-":
         return p
@@ -254,11 +265,7 @@ def check_trace_path(path: str) -> Path:
         raise UsageError(f"--trace: {p} is a directory; give a file name")
     if not p.parent.is_dir():
         raise UsageError(f"--trace: directory {p.parent} does not exist")
-    try:
-        with open(p, "a"):
-            pass
-    except OSError as exc:
-        raise UsageError(f"--trace: cannot write {p}: {exc.strerror}") from None
+    check_output(p, "--trace")
     return p
 
 

@@ -194,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "report in DIR, for `remotemedia replay` and `remotemedia report`")
     p.add_argument("--trace", metavar="FILE",
                    help="write a Chrome trace-event JSON of the run (ui.perfetto.dev opens it)")
+    p.add_argument("--observe", action="append", default=[], metavar="NAME[:ARG]",
+                   help="let an observer kind that a plugin registers (entry point group "
+                        "remotemedia.observers) watch the run; repeatable")
     p.add_argument("--arrivals", metavar="FILE",
                    help="release the input's blocks at the times FILE lists ('INDEX: "
                         "MICROSECONDS' per line, INDEX a sample index or bN for a block); "

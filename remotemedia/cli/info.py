@@ -68,9 +68,9 @@ def cmd_convert_manifest(args) -> int:
     for note in notes:
         _note(f"note: {note}")
     if args.output and args.output != "-":     # `-` is stdout, as in every Unix tool
+        from ..io.safefile import write_output
         try:
-            with open(args.output, "w", encoding="utf-8") as f:
-                f.write(text)
+            write_output(args.output, "--output", text)   # never through a planted link
         except OSError as exc:
             raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
     else:

@@ -1,6 +1,7 @@
 """What watches a `stream` run besides its report: the monitor socket and Prometheus
-endpoint (--monitor, --metrics-port), the recorder and tracer (--record, --trace), and the
-arrival timeline of --arrivals.
+endpoint (--monitor, --metrics-port), the recorder and tracer (--record, --trace) and the
+plugins' observers (--observe), each joining the runner's observer list, and the arrival
+timeline of --arrivals.
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ class _Observers:
             if args["action"] == "start":
                 if self.recorder is not None:
                     raise ValueError(f"already recording to {self.recorder.path}")
-                if runner.observer is not None:
-                    raise ValueError("this run already records or traces (--record/--trace)")
                 if runner.source.runs_schedule:
                     raise ValueError("callback mode pushes blocks in the audio callback: "
                                      "recording needs --mode queued")
@@ -44,7 +43,7 @@ class _Observers:
                     manifest_path)[0]).bind(runner)
                 recorder.open()
                 self.recorder = recorder
-                runner.observer = recorder       # read by the runner at its next block
+                runner.observers.join(recorder)  # told from the runner's next block on
                 return {"recording": str(recorder.path)}
             return self._stop_recording(runner.stats() if runner.session is not None
                                         else None)
@@ -55,8 +54,8 @@ class _Observers:
         recorder, self.recorder = self.recorder, None
         if recorder is None:
             raise ValueError("not recording")
-        if recorder.runner is not None and recorder.runner.observer is recorder:
-            recorder.runner.observer = None
+        if recorder.runner is not None:
+            recorder.runner.observers.leave(recorder)
         recorder.stop()
         summary = recorder.close(stats)
         return {"recorded": str(recorder.path), "blocks_recorded": summary["blocks_recorded"]}
@@ -126,8 +125,18 @@ def _arrivals_clock(args, source, manifest):
     return ArrivalClock(arrivals, a.block_size / a.sample_rate, realtime=bool(args.realtime))
 
 
+def check_observers(args) -> None:
+    """Every --observe names a known kind (UsageError, exit 2, before anything opens)."""
+    if getattr(args, "observe", None):
+        from ..observers import observer_kinds
+        for spec in args.observe:
+            observer_kinds.check(spec)
+
+
 def _observers(args, runner, source):
-    """The Recorder and the Tracer that --record and --trace ask for (each None if not)."""
+    """The Recorder and the Tracer that --record and --trace ask for (each None if not), each
+    joined to `runner.observers`, and the kinds --observe names (observers.observer_kinds).
+    UsageError (exit 2) for an unknown kind or one that refuses its argument."""
     recorder = tracer = None
     if getattr(args, "record", None):
         from ..engine.manifest import read_manifest_document
@@ -138,11 +147,14 @@ def _observers(args, runner, source):
                              "--mode queued")
         document, _ = read_manifest_document(args.manifest)
         recorder = Recorder(args.record, manifest_document=document).bind(runner)
-        runner.observer = recorder
+        runner.observers.join(recorder)
     if getattr(args, "trace", None):
         from ..trace import Tracer, check_trace_path
         check_trace_path(args.trace)
         tracer = Tracer().bind(runner)
+    for spec in getattr(args, "observe", None) or ():
+        from ..observers import observer_kinds
+        runner.observers.join(observer_kinds.make(spec, runner))
     return recorder, tracer
 
 
@@ -164,6 +176,8 @@ def _finish_observers(stats, recorder, tracer, args):
         try:
             count = tracer.write(args.trace)
             _note(f"trace: {count} events in {args.trace}")
+        except RemoteMediaError as exc:
+            failure = failure or exc
         except OSError as exc:
             failure = failure or RemoteMediaError(f"--trace: cannot write {args.trace}: "
                                                   f"{exc.strerror}")

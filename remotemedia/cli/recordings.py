@@ -64,10 +64,14 @@ def cmd_replay(args) -> int:
     stdout. Returns 0; an unreadable recording or bad manifest raises
     UsageError/ManifestError (exit 2), a failure while replaying its RemoteMediaError (exit
     1)."""
-    from ..record import Recording
+    from ..recording import Recording
     from ..replay import (audio_difference, compare_results, event_differences,
                          format_comparison, replay)
     rec = Recording(args.directory)
+    if args.compare:
+        # refuse a bad --compare manifest now, before --output or --trace is written
+        from ..engine.session import Pipeline
+        Pipeline.from_manifest(args.compare, allow_import=args.allow_import)
     tracer = None
     if args.trace:
         from ..trace import Tracer, check_trace_path
@@ -80,14 +84,31 @@ def cmd_replay(args) -> int:
     recorded = rec.output()
     result = {"replay": first.stats, "speed_x_realtime": round(first.speed, 3),
               "blocks": rec.blocks, "missing_blocks": rec.missing_blocks}
+    replayed_out, replayed_events = first.output, first.events
+    if rec.cut is not None:
+        result["cut"] = dict(rec.cut)
     if recorded is not None:
         out, rate = recorded
+        if rec.cut is not None:
+            # compare only what the recording kept: the output up to where it ends (the replay
+            # also flushes what nodes hold at the end, which the cut run never did), the events
+            # of the blocks kept
+            n = min(out.shape[0], first.frames_before_final)
+            out, replayed_out = out[:n], replayed_out[:n]
+            last = rec.cut["last_seq"]
+            replayed_events = [e for e in replayed_events
+                               if isinstance(e.get("seq"), int) and e["seq"] <= last]
         result["vs_recording"] = {
-            "output": audio_difference(out, first.output) if rate == first.rate
+            "output": audio_difference(out, replayed_out) if rate == first.rate
             else {"sample_rates": [rate, first.rate], "identical": False},
-            "events": event_differences(rec.events, first.events)}
+            "events": event_differences(rec.events, replayed_events)}
     lines = [f"{PROG}: replayed {rec.blocks} blocks of {rec.path} through {first.manifest} in "
              f"{first.seconds:.3f} s ({first.speed:.1f}x real time)"]
+    if rec.cut is not None:
+        cut = rec.cut
+        lines.append(f"  the recording was cut: {cut['reason']}; it ends after block "
+                     f"{cut['last_seq']} ({cut['time_s']:.3f} s): compared the "
+                     f"{cut['blocks']} blocks it kept")
     if result["missing_blocks"]:
         lines.append(f"  the recording misses {result['missing_blocks']} block(s) its writer "
                      f"could not keep: the replay runs without them")

@@ -17,7 +17,9 @@ from ..io.events import event_record, json_default as _json_default
 from . import common
 from .common import (EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, PROG, STOP_REASON, _error, _note,
                      _print_stdout, quiet_stdout, resolve_manifest)
-from .observe import _arrivals_clock, _finish_observers, _observers, start_observers
+from ..io.safefile import check_output, open_output
+from .observe import (_arrivals_clock, _finish_observers, _observers, check_observers,
+                      start_observers)
 from .paths import _named, _recording_files, check_paths
 
 
@@ -69,9 +71,16 @@ def cmd_stream(args) -> int:
     check_paths(reads=source.reads() + _named("--arrivals", args.arrivals),
                 writes=sink.writes() + _named("--events", args.events)
                 + _named("--trace", args.trace) + _recording_files(args.record))
+    check_observers(args)
     _watch_devices(source, sink, args.reconnect)
-    sink_on_stdout = sink.uses_stdout
-    events = _open_events(args.events, sink_on_stdout)
+    # Everything that can refuse the run is checked before anything is opened for writing:
+    # the paths above, --events/--record/--trace here (checked, not created), the monitor
+    # socket and metrics port next, then the session and the ends (the runner opens them);
+    # the events file and the recording are created only once those all stand (on_open).
+    if args.events is not None:
+        check_output(args.events, "--events")
+    events = _EventWriter(None if sink.uses_stdout or args.events else sys.stdout,
+                          owns=False, path=args.events)
     if args.event_format == "health":
         events.health_start_s = time.time()  # the run's start on the wall clock, read once
     clock = _arrivals_clock(args, source, manifest)
@@ -82,6 +91,12 @@ def cmd_stream(args) -> int:
     events.flush_each = runner.realtime
     recorder, tracer = _observers(args, runner, source)
     observers = start_observers(args, runner, input_spec, output_spec)
+
+    def on_open() -> None:   # the runner's thread, the session and both ends open
+        events.open()
+        if recorder is not None:
+            recorder.open()
+    runner.on_open = on_open
     if observers.monitor is not None:
         runner.on_event = observers.monitor.tee(events)
         observers.serve_record(args.manifest)
@@ -93,8 +108,6 @@ def cmd_stream(args) -> int:
     try:
         _note(_start_line(manifest, source, sink, runner, args.duration)
               + (f", arrivals from {args.arrivals}" if clock is not None else ""))
-        if recorder is not None:
-            recorder.open()
         if not runner.realtime and args.duration is None and source.endless:
             _note("the input never ends and the run is not paced: stop it with Ctrl-C, or "
                   "give --duration")
@@ -141,11 +154,15 @@ def cmd_stream(args) -> int:
 
 def _file_format(spec: str, manifest) -> dict:
     """A file input's own rate and channels, for the audio keys the manifest leaves weak."""
-    name, sep, arg = spec.partition(":")
+    from ..io.spec import bare_path
+    name, sep, arg = bare_path(spec).partition(":")
     if not manifest.weak_audio or name.strip().lower() != "file" or not arg:
         return {}
     from ..engine.node import AudioFormat
     from ..io.files import WavSource
+    from ..io.registry import sources
+    if sources.names_extension(arg):
+        return {}   # a plugin's reader for this extension: it is not libsndfile's to probe
     source = WavSource(os.path.expanduser(arg), AudioFormat())  # UsageError if unreadable
     own = {"sample_rate": source.samplerate, "channels": source.channels}
     return {k: v for k, v in own.items() if k in manifest.weak_audio}
@@ -177,16 +194,6 @@ def _stdout_users(args) -> None:
         if users:
             raise UsageError(f"--trace - writes the trace on stdout, which {users[0]} uses "
                              f"too")
-
-
-def _open_events(path: str | None, stdout_taken: bool) -> "_EventWriter":
-    if path is None:
-        return _EventWriter(None if stdout_taken else sys.stdout, owns=False)
-    try:
-        stream = open(path, "w", encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write --events file {path}: {exc.strerror}") from None
-    return _EventWriter(stream, owns=True)
 
 
 def _start_line(manifest, source, sink, runner, duration) -> str:
@@ -229,18 +236,28 @@ class _EventWriter:
     """Non-audio outputs as JSON lines. A dict value (a meter's reading) is written as it is;
     anything else is wrapped with its kind."""
 
-    def __init__(self, stream, owns: bool):
+    def __init__(self, stream, owns: bool, path: str | None = None):
         self.stream = stream
         self.owns = owns
+        #: --events FILE, created by open() (io/safefile.py: never through a planted link)
+        self.path = path
         self.flush_each = False
         #: set (to the run's start, epoch seconds) to write HealthEvent lines instead
         self.health_start_s: float | None = None
         self.count = 0
         self._warned = False
 
+    def open(self) -> None:
+        """Create --events FILE, if one was named (UsageError, exit 2, when refused)."""
+        if self.path is not None and self.stream is None:
+            self.stream = open_output(self.path, "--events")
+            self.owns = True
+
     def __call__(self, data) -> None:
         self.count += 1
         if self.stream is None:
+            if self.path is not None:
+                return   # not open: the run was refused before it started
             if not self._warned:
                 self._warned = True
                 _note("events are not written: stdout carries raw audio (use --events FILE)")

@@ -89,7 +89,8 @@ def cmd_tui_spawn(args) -> int:
             "--realtime", "--json", "--events", os.devnull, "--monitor"]
     if args.mode:
         argv += ["--mode", args.mode]
-    with open(log_path, "wb") as log:
+    from ..io.safefile import open_output
+    with open_output(log_path, "tui --spawn: log", binary=True) as log:
         child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                  start_new_session=True)
     path = folder / f"{child.pid}{protocol.SUFFIX}"

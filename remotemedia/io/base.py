@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..engine.errors import PipelineClosed, RemoteMediaError
 from ..engine.levels import repair_for_output
 from ..engine.node import AudioFormat
 
@@ -164,6 +165,20 @@ class Sink(_Endpoint):
     def repair_report(self) -> dict:
         """{"non_finite": int, "clipped": int}: samples this boundary had to repair."""
         return {"non_finite": self.non_finite, "clipped": self.clipped}
+
+    def checked_array(self, frame, closed: bool, target: str) -> np.ndarray:
+        """`frame.array` after the checks a sink that encodes samples makes first:
+        PipelineClosed when `closed` (a write after close()), RemoteMediaError when it is not
+        (samples,) for one channel or (samples, channels) for this sink's count. `target`
+        names what was opened, for the messages."""
+        if closed:
+            raise PipelineClosed(f"{target} is closed")
+        array = frame.array
+        want = self.format.channels or 1
+        if array.ndim > 2 or (array.shape[1] if array.ndim == 2 else 1) != want:
+            raise RemoteMediaError(f"a frame of shape {array.shape} reached output, but "
+                                   f"{target} was opened for {want} channel(s)")
+        return array
 
     def write(self, frame) -> None:
         """Consume one RuntimeData.Numpy frame that reached the graph's output."""

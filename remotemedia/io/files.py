@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ..engine.errors import RemoteMediaError, UsageError, one_line
+from ..engine.errors import PipelineClosed, RemoteMediaError, UsageError, one_line
 from ..engine.node import AudioFormat
 from ..engine.levels import to_unit_float
 from .base import Sink, Source
@@ -112,7 +112,10 @@ class WavSource(Source):
     def read(self) -> np.ndarray | None:
         # soundfile allocates each block; it is ours to hand over to the engine.
         """The next block as float32 (block_size,) or (block_size, channels), owned by the
-        caller; short at the end; None after it. RemoteMediaError when reading fails."""
+        caller; short at the end; None after it. RemoteMediaError when reading fails,
+        PipelineClosed after close()."""
+        if self._file is None:
+            raise PipelineClosed(f"{self.path} is closed")
         try:
             block = self._file.read(self.format.block_size, dtype="float32", always_2d=False)
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
@@ -183,6 +186,8 @@ class WavSink(Sink):
         if not os.access(parent, os.W_OK) or (self.path.exists()
                                               and not os.access(self.path, os.W_OK)):
             raise UsageError(f"output file is not writable: {self.path}")
+        from .safefile import check_output
+        check_output(self.path, "--output")   # a planted link or someone else's file: refused
         self.channels = fmt.channels or 1
         self.samples_written = 0
         self._file: sf.SoundFile | None = None
@@ -192,14 +197,18 @@ class WavSink(Sink):
         return [("--output", self.path)]
 
     def open(self) -> None:
-        """Create the file (RF64 that becomes plain WAV under 4 GiB); UsageError (exit 2) if it
-        cannot be created."""
+        """Create the file (RF64 that becomes plain WAV under 4 GiB) by io/safefile.py's rules
+        (an existing file of this user's is replaced; a link planted by someone else is
+        refused); UsageError (exit 2) if it cannot be created."""
+        from .safefile import open_output_fd
         rf64 = self.subtype not in _NO_RF64
+        fd = open_output_fd(self.path, "--output")   # never through a planted link
         try:
-            self._file = sf.SoundFile(_fs(self.path), "w", samplerate=self.format.sample_rate,
+            self._file = sf.SoundFile(fd, "w", samplerate=self.format.sample_rate,
                                       channels=self.channels, subtype=self.subtype,
-                                      format="RF64" if rf64 else "WAV")
+                                      format="RF64" if rf64 else "WAV", closefd=True)
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
+            os.close(fd)
             raise UsageError(f"cannot create {self.path}: {one_line(exc)}") from exc
         if rf64:
             sf._snd.sf_command(self._file._file, _SFC_RF64_AUTO_DOWNGRADE, sf._ffi.NULL,
@@ -208,12 +217,9 @@ class WavSink(Sink):
     def write(self, frame) -> None:
         """Repair (NaN as 0, clip for integer and companded subtypes; counted) and write one
         frame; on a failed write (ENOSPC, EFBIG) keep a valid file of whole blocks and raise
-        RemoteMediaError naming the OS error. Runner's thread."""
-        array = frame.array
-        channels = array.shape[1] if array.ndim == 2 else 1
-        if channels != self.channels or array.ndim > 2:
-            raise RemoteMediaError(f"a frame of shape {array.shape} reached output, but "
-                                   f"{self.path} was opened for {self.channels} channel(s)")
+        RemoteMediaError naming the OS error; PipelineClosed after close(). Runner's
+        thread."""
+        array = self.checked_array(frame, self._file is None, str(self.path))
         if array.dtype not in _FLOAT_DTYPES:
             # Integer PCM in units of full scale: libsndfile writes int16 into a FLOAT file
             # unscaled (16384.0), and takes only four dtypes at all.

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.errors import OutputClosed, RemoteMediaError, UsageError
+from ..engine.errors import OutputClosed, PipelineClosed, RemoteMediaError, UsageError
 from ..engine.node import AudioFormat
 from ..engine.levels import to_unit_float
 from .base import Sink, Source
@@ -77,7 +77,9 @@ class RawSource(Source):
     def read(self) -> np.ndarray | None:
         """The next block, filled straight from the descriptor; short at the end (bytes that do
         not make a whole sample frame are dropped with a note); None at end of input or after
-        interrupt(). Runner's thread."""
+        interrupt(); PipelineClosed after close(). Runner's thread."""
+        if self._fd is None:
+            raise PipelineClosed(f"{self.description} is closed")
         block = np.empty(self._shape, dtype=RAW_DTYPE)
         view = memoryview(block).cast("B")
         want, got = view.nbytes, 0
@@ -127,6 +129,8 @@ class RawSink(Sink):
                 raise UsageError(f"output directory does not exist: {parent}")
             if Path(target).is_dir():
                 raise UsageError(f"output is a directory: {target}")
+            from .safefile import check_output
+            check_output(target, "--output")
         self._fd: int | None = None
         self._owns_fd = False
 
@@ -145,21 +149,16 @@ class RawSink(Sink):
             sys.stdout.flush()
             self._fd = sys.stdout.fileno()
         else:
-            try:
-                self._fd = os.open(self.target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            except OSError as exc:
-                raise UsageError(f"cannot create {self.target}: {exc.strerror}") from exc
+            from .safefile import open_output_fd
+            # never through a link someone else planted; a FIFO is opened as it is
+            self._fd = open_output_fd(self.target, "--output")
             self._owns_fd = True
 
     def write(self, frame) -> None:
         """Write one frame's samples with os.write from its own memory when it is contiguous
         float32 (else one counted io copy). RemoteMediaError when the reader closed the pipe
-        or the write fails. Runner's thread."""
-        array = frame.array
-        channels = array.shape[1] if array.ndim == 2 else 1
-        if channels != self.channels or array.ndim > 2:
-            raise RemoteMediaError(f"a frame of shape {array.shape} reached output, but raw "
-                                   f"output was set up for {self.channels} channel(s)")
+        or the write fails, PipelineClosed after close(). Runner's thread."""
+        array = self.checked_array(frame, self._fd is None, "raw output")
         if array.dtype.kind != "f":
             array = to_unit_float(array)   # int16 16384 is 0.5, never 16384.0
             self.count_io_copy()

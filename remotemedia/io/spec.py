@@ -1,63 +1,71 @@
-"""SPEC strings -> sources and sinks. The one place that knows the SPEC grammar.
+"""SPEC strings -> sources and sinks: a lookup in the kind registries (io/registry.py).
 
-    input                                   output
-    default                                 default
-    device:NAME_OR_INDEX                    device:NAME_OR_INDEX   (see io/devices.py)
-    virtual[:SIGNAL]  (SIGNAL a generator)  virtual
-    file:PATH         (any rate/subtype     file:PATH.wav[:SUBTYPE]  (FLOAT unless named)
-                       libsndfile reads)
-    raw:- | raw:PATH  (f32 LE interleaved)  raw:- | raw:PATH
-    text:STRING | text:@FILE (io/text.py)
-    sine[:FREQ[:AMPLITUDE]]                 null
-    chirp[:F0[:F1[:SECONDS]]]
-    noise[:AMPLITUDE]
-    silence
-    PATH              a bare path with a '/' or a '.' (or an existing file) is `file:PATH`
+A SPEC is `SCHEME[:ARG]`; the scheme picks a kind in `registry.sources` (inputs) or
+`registry.sinks` (outputs), and a `file:PATH` kind picks its reader or writer by the file's
+extension. remotemedia's own kinds (io/builtins.py, which lists them) register there as a
+plugin's do, through the entry point groups `remotemedia.sources` and `remotemedia.sinks`.
+A bare path (`take.wav`, `./out.flac`, `/tmp/x.wav:PCM_16`) means `file:PATH` (bare_path()).
 
 `default` goes through `resolve_default()`: the system's default sound device when PortAudio
 has one, else the clocked virtual device, announced once per process on stderr.
-REMOTEMEDIA_DEFAULT_DEVICE=virtual makes it the virtual device even when there is a device. Every bad SPEC is a UsageError with a one-line message.
+REMOTEMEDIA_DEFAULT_DEVICE=virtual makes it the virtual device even when there is a device.
+Every bad SPEC is a UsageError (exit 2) with a one-line message; an unknown scheme's names the
+known ones, with a "did you mean" for a near miss.
 """
 
 from __future__ import annotations
 
 import difflib
-import math
 import sys
 from pathlib import Path
 
 from ..engine.errors import UsageError
 from ..engine.node import AudioFormat
 from .base import Sink, Source
-from .files import DEFAULT_SUBTYPE, WavSink, WavSource
-from .raw import RawSink, RawSource
-from .synth import ChirpSource, NoiseSource, SilenceSource, SineSource
-from .virtual import NullSink, VirtualSink, VirtualSource
+from .registry import EndRegistry, Request, sinks, sources
 
-SOURCE_SPECS = ("default", "virtual", "file:PATH", "PATH", "raw:-", "sine:FREQ", "chirp", "noise",
-                "silence", "text:STRING", "text:@FILE")
-SINK_SPECS = ("default", "virtual", "file:PATH.wav", "PATH.wav", "raw:-", "null")
-_GENERATORS = ("sine", "chirp", "noise", "silence")
-#: the names a SPEC may start with; anything else that looks like a path is a file
-SOURCE_NAMES = frozenset({"default", "virtual", "file", "raw", "device", "null", "text",
-                          *_GENERATORS})
-SINK_NAMES = SOURCE_NAMES
+_announced = False
 
 
-def bare_path(spec: str, names=SOURCE_NAMES) -> str:
+def __getattr__(name: str):
+    # SOURCE_SPECS / SINK_SPECS: what the registries list now (plugins included), as the
+    # tuples this module has always exported (the TUI's choices read them); SOURCE_NAMES /
+    # SINK_NAMES: every scheme, which a bare path must not start with
+    if name in ("SOURCE_SPECS", "SINK_SPECS"):
+        return usages(sources if name == "SOURCE_SPECS" else sinks)
+    if name in ("SOURCE_NAMES", "SINK_NAMES"):
+        registry = sources if name == "SOURCE_NAMES" else sinks
+        return frozenset(k.name for k in (*registry.schemes(), *_other(registry).schemes()))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def usages(registry: EndRegistry) -> tuple[str, ...]:
+    """How users see the kinds of `registry`: each listed scheme's usage, the `file:` one
+    followed by its bare form (`PATH`), as "expected one of" lists them."""
+    out: list[str] = []
+    for kind in registry.schemes():
+        if kind.listed:
+            out.append(kind.usage)
+            if kind.name == "file":
+                out.append(kind.usage.partition(":")[2])
+    return tuple(out)
+
+
+def bare_path(spec: str, names=None) -> str:
     """A SPEC given as a bare path (`take.wav`, `./out.flac`, `/tmp/x.wav:PCM_16`) as the
     `file:` SPEC it means, as sox and ffmpeg take file names; anything else unchanged. A
-    path is what does not start with a SPEC name and has a '/' or a '.' in it, or names a
-    file that exists, so that a mistyped name (`sin`) still gets "did you mean"."""
+    path is what does not start with a scheme (`names`, default every scheme either registry
+    knows) and has a '/' or a '.' in it, or names a file that exists, so that a mistyped name
+    (`sin`) still gets "did you mean"."""
+    if names is None:
+        names = {k.name for k in (*sources.schemes(), *sinks.schemes())}
     text = spec.strip()
     head = text.split(":", 1)[0]
-    if not text or head in names or text == "-":
+    if not text or head.lower() in names or text == "-":
         return spec
     if "/" in text or "." in head or Path(text).exists():
         return f"file:{text}"
     return spec
-
-_announced = False
 
 
 def resolve_default(kind: str) -> str:
@@ -82,156 +90,65 @@ def resolve_default(kind: str) -> str:
 
 
 def make_source(spec: str, fmt: AudioFormat, mode: str | None = None) -> Source:
-    """A Source for an input SPEC, producing blocks in `fmt` (the manifest's audio format).
-    `mode` ('queued' or 'callback') applies to a sound device input."""
-    fmt = _complete(fmt)
-    spec = bare_path(spec, SOURCE_NAMES)
-    name, arg = _split(spec, "input")
-    if name == "default":
-        return make_source(resolve_default("input"), fmt, mode)
-    if name == "virtual":
-        if arg is None:
-            return VirtualSource(fmt)
-        inner, _ = _split(arg, "input")
-        if inner not in _GENERATORS:
-            raise _bad(spec, "input", f"the virtual device plays a generator "
-                                      f"({', '.join(_GENERATORS)}), not '{inner}'")
-        return VirtualSource(fmt, make_source(arg, fmt))
-    if name == "file":
-        return WavSource(_path(spec, arg, "input"), fmt)
-    if name == "raw":
-        return RawSource(_raw_target(spec, arg, "input"), fmt)
-    if name == "sine":
-        freq, amp = _numbers(spec, arg, "input", ("frequency", "amplitude"), (440.0, 0.5))
-        nyquist = fmt.sample_rate / 2
-        if not 0 < freq < nyquist:
-            raise _bad(spec, "input", f"frequency must be above 0 and below {nyquist:g} Hz "
-                                      f"(half the sample rate)")
-        return SineSource(fmt, freq, _amplitude(spec, amp))
-    if name == "chirp":
-        nyquist = fmt.sample_rate / 2
-        f0, f1, seconds = _numbers(spec, arg, "input", ("start frequency", "end frequency",
-                                                        "seconds"),
-                                   (20.0, min(20000.0, 0.45 * fmt.sample_rate), 5.0))
-        if not (0 < f0 < nyquist and 0 < f1 < nyquist):
-            raise _bad(spec, "input", f"frequencies must be above 0 and below {nyquist:g} Hz")
-        if seconds <= 0:
-            raise _bad(spec, "input", "the sweep needs a positive number of seconds")
-        return ChirpSource(fmt, f0, f1, seconds)
-    if name == "noise":
-        (amp,) = _numbers(spec, arg, "input", ("amplitude",), (0.25,))
-        return NoiseSource(fmt, _amplitude(spec, amp))
-    if name == "silence":
-        if arg is not None:
-            raise _bad(spec, "input", "silence takes no arguments")
-        return SilenceSource(fmt)
-    if name == "text":
-        from .text import text_source
-        return text_source(spec, arg, fmt)
-    if name == "null":
-        raise _bad(spec, "input", "null is an output; for an input of zeros use 'silence'")
-    if name == "device":
-        from .devices import DeviceSource
-        return DeviceSource(fmt, _device_arg(spec, arg, "input"), mode=mode)
-    raise _unknown(spec, name, "input", SOURCE_SPECS)
+    """A Source for an input SPEC (or a bare path), producing blocks in `fmt` (the manifest's
+    audio format; unknowns fall back to 48 kHz, 1 channel, 960 samples). `mode` ('queued' or
+    'callback') applies to a sound device input. UsageError (exit 2) for a SPEC no kind
+    takes."""
+    return _make(sources, spec, _complete(fmt), mode)
 
 
 def make_sink(spec: str, fmt: AudioFormat) -> Sink:
-    """A Sink for an output SPEC, taking frames in `fmt` (the manifest's output format)."""
-    fmt = _complete(fmt)
-    spec = bare_path(spec, SINK_NAMES)
-    name, arg = _split(spec, "output")
-    if name == "default":
-        return make_sink(resolve_default("output"), fmt)
-    if name == "virtual":
-        if arg is not None:
-            raise _bad(spec, "output", "the virtual output takes no arguments")
-        return VirtualSink(fmt)
-    if name == "file":
-        path, subtype = _path(spec, arg, "output"), DEFAULT_SUBTYPE
-        head, sep, tail = arg.rpartition(":")
-        if sep and head.lower().endswith(".wav"):
-            path, subtype = _path(spec, head, "output"), tail.upper()
-        return WavSink(path, fmt, subtype)
-    if name == "raw":
-        return RawSink(_raw_target(spec, arg, "output"), fmt)
-    if name == "null":
-        if arg is not None:
-            raise _bad(spec, "output", "null takes no arguments")
-        return NullSink(fmt)
-    if name in _GENERATORS:
-        raise _bad(spec, "output", f"{name} is an input; to discard the output use 'null'")
-    if name == "device":
-        from .devices import DeviceSink
-        return DeviceSink(fmt, _device_arg(spec, arg, "output"))
-    raise _unknown(spec, name, "output", SINK_SPECS)
+    """A Sink for an output SPEC (or a bare path), taking frames in `fmt` (the manifest's
+    output format; unknowns as in make_source). UsageError (exit 2) for a SPEC no kind
+    takes."""
+    return _make(sinks, spec, _complete(fmt), None)
+
+
+def split_spec(spec, kind: str) -> tuple[str, str | None]:
+    """(scheme lower-cased, argument or None) of a SPEC at `kind` ('input' or 'output').
+    UsageError for an empty SPEC or one that is not a string."""
+    if not isinstance(spec, str) or not spec.strip():
+        known = usages(sources if kind == "input" else sinks)
+        raise UsageError(f"empty {kind} SPEC (expected one of: {', '.join(known)})")
+    name, sep, arg = spec.partition(":")
+    return name.strip().lower(), (arg if sep else None)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+def _other(registry: EndRegistry) -> EndRegistry:
+    return sinks if registry is sources else sources
+
+
+def _make(registry: EndRegistry, spec, fmt: AudioFormat, mode):
+    if isinstance(spec, str):
+        spec = bare_path(spec)
+    other = _other(registry)
+    name, arg = split_spec(spec, registry.kind)
+    kind = registry.scheme(name)
+    if kind is None:
+        raise _unknown(registry, other, spec, name)
+    return kind.factory(Request(spec, registry.kind, name, arg, fmt, mode))
+
 
 def _complete(fmt: AudioFormat) -> AudioFormat:
     # A format with unknowns (a node that declares none) falls back to the engine defaults.
     return AudioFormat(fmt.sample_rate or 48000, fmt.channels or 1, fmt.block_size or 960)
 
 
-def _split(spec, kind: str) -> tuple[str, str | None]:
-    if not isinstance(spec, str) or not spec.strip():
-        raise UsageError(f"empty {kind} SPEC (expected one of: "
-                         f"{', '.join(SOURCE_SPECS if kind == 'input' else SINK_SPECS)})")
-    name, sep, arg = spec.partition(":")
-    return name.strip().lower(), (arg if sep else None)
-
-
-def _bad(spec: str, kind: str, problem: str) -> UsageError:
-    return UsageError(f"bad {kind} SPEC '{spec}': {problem}")
-
-
-def _unknown(spec: str, name: str, kind: str, known: tuple[str, ...]) -> UsageError:
+def _unknown(registry: EndRegistry, other: EndRegistry, spec: str, name: str) -> UsageError:
+    kind = registry.kind
+    if other.scheme(name) is not None:           # a name that only exists the other way round
+        if kind == "input" and name == "null":
+            problem = "null is an output; for an input of zeros use 'silence'"
+        elif kind == "output" and name in other.generators():
+            problem = f"{name} is an input; to discard the output use 'null'"
+        else:
+            problem = f"{name} is an {other.kind}, not an {kind}"
+        return UsageError(f"bad {kind} SPEC '{spec}': {problem}")
+    known = usages(registry)
     names = [k.split(":")[0] for k in known]
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return UsageError(f"unknown {kind} SPEC '{spec}'{hint}; expected one of: "
                       f"{', '.join(known)}")
-
-
-def _device_arg(spec: str, arg: str | None, kind: str) -> str:
-    if not arg or not arg.strip():
-        raise _bad(spec, kind, "device: needs a name or an index, as in device:0 (see "
-                               "`remotemedia devices`)")
-    return arg.strip()
-
-
-def _path(spec: str, arg: str | None, kind: str) -> Path:
-    if not arg:
-        raise _bad(spec, kind, "file: needs a path, as in file:audio.wav")
-    return Path(arg).expanduser()
-
-
-def _raw_target(spec: str, arg: str | None, kind: str) -> str:
-    if not arg:
-        where = "stdin" if kind == "input" else "stdout"
-        raise _bad(spec, kind, f"raw: needs '-' ({where}) or a path, as in raw:-")
-    return arg if arg == "-" else str(Path(arg).expanduser())
-
-
-def _numbers(spec: str, arg: str | None, kind: str, names: tuple[str, ...],
-             defaults: tuple[float, ...]) -> tuple[float, ...]:
-    parts = [] if arg is None or arg == "" else arg.split(":")
-    if len(parts) > len(names):
-        raise _bad(spec, kind, f"too many fields (at most: {', '.join(names)})")
-    values = list(defaults)
-    for i, text in enumerate(parts):
-        try:
-            value = float(text)
-        except ValueError:
-            raise _bad(spec, kind, f"{names[i]} must be a number, got '{text}'") from None
-        if not math.isfinite(value):
-            raise _bad(spec, kind, f"{names[i]} must be finite, got '{text}'")
-        values[i] = value
-    return tuple(values)
-
-
-def _amplitude(spec: str, amp: float) -> float:
-    if not 0 <= amp <= 1:
-        raise _bad(spec, "input", f"amplitude must be between 0 and 1 (full scale), got {amp:g}")
-    return amp

@@ -29,6 +29,7 @@ import ctypes
 import os
 import re
 import secrets
+import stat
 import tempfile
 from pathlib import Path
 
@@ -50,8 +51,9 @@ def root_dir() -> Path:
     created mode 0700. PermissionError if it exists and belongs to another user."""
     root = Path(tempfile.gettempdir()) / f"remotemedia-{os.getuid()}"
     root.mkdir(mode=0o700, exist_ok=True)
-    if root.stat().st_uid != os.getuid():
-        raise PermissionError(f"{root} belongs to another user; refusing to use it")
+    st = os.lstat(root)   # not through a link: another user may have planted one
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        raise PermissionError(f"{root} is not a directory of this user's; refusing to use it")
     os.chmod(root, 0o700)
     return root
 

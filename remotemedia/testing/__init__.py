@@ -13,6 +13,7 @@ Scripted streaming verification in simulated time, without devices or sleeps:
 - isolated_registry, registered: node registries a test may change freely
 - snr_db, align, assert_audio_close, Golden: assertions and golden files
 - check_node / ConformanceReport: the conformance kit for node authors
+- check_source / check_sink: the conformance kit for source and sink authors
 - wait_until: wait for a condition another thread brings about, never a fixed sleep
 
 Loaded as a pytest plugin (entry point `pytest11`: remotemedia), it adds fixtures
@@ -20,6 +21,7 @@ Loaded as a pytest plugin (entry point `pytest11`: remotemedia), it adds fixture
 """
 
 from .audio import Golden, align, assert_audio_close, snr_db
+from .check_ends import check_sink, check_source
 from .clock import MockClock
 from .conformance import ConformanceReport, check_node
 from .ends import CollectingSink, ListSource
@@ -30,6 +32,7 @@ from .wait import wait_until
 
 __all__ = [
     "CollectingSink", "ConformanceReport", "Golden", "ListSource", "MockClock", "RunResult",
-    "align", "assert_audio_close", "blocks_of", "chain", "check_node", "isolated_registry",
+    "align", "assert_audio_close", "blocks_of", "chain", "check_node", "check_sink",
+    "check_source", "isolated_registry",
     "manifest", "one_node", "registered", "run_blocks", "snr_db", "to_yaml", "wait_until",
 ]

@@ -194,7 +194,10 @@ class IoPicker(ModalScreen[tuple[str, str, str] | None]):
         problem when there is one, and a summary line of the picks."""
         with Vertical(id="picker-box") as box:
             box.border_title = "input and output"
-            box.border_subtitle = "enter pick · tab next · type a SPEC and enter · esc cancel"
+            # The order that works: enter on the output applies, so the mode (and a typed
+            # SPEC) must be set before it.
+            box.border_subtitle = ("enter: input, then output (applies) · tab first for the "
+                                   "mode or a typed SPEC · esc cancel")
             with Horizontal(id="io-columns"):
                 for end, choices, current in (("input", self.inputs, self.chosen_input),
                                               ("output", self.outputs, self.chosen_output)):

@@ -59,10 +59,12 @@ async def test_picker_offers_devices_first_and_passes_the_mode(tmp_path, fake_de
         assert [c.spec for c in picker.outputs][:2] == ["device:1", "device:2"]
         # choose callback mode, keep the (generator) input: that cannot run in callback mode
         mode_set = picker.query_one("#mode-set", RadioSet)
+        # focus() before the picker is laid out does nothing: wait for its region first
+        await wait_for(pilot, lambda: mode_set.region.area > 0, "the picker laid out")
         mode_set.focus()
-        await pilot.pause(0.05)
+        await wait_for(pilot, lambda: mode_set.has_focus, "the mode buttons focused")
         await press(pilot, "right", "enter")
-        assert picker.chosen_mode == "callback"
+        await wait_for(pilot, lambda: picker.chosen_mode == "callback", "callback chosen")
         picker.query_one("#output-list", OptionList).focus()
         await pilot.pause(0.05)
         picker.query_one("#output-list", OptionList).highlighted = \

@@ -24,7 +24,7 @@ async def test_r_starts_and_stops_a_recording_that_replays(tmp_path):
         await press(pilot, "R")
         await wait_for(pilot, lambda: app.last_recording is not None, "the recording to close")
         await notified(pilot, "recorded")
-        assert app.recorder is None and app.runner.observer is None
+        assert app.recorder is None and len(app.runner.observers) == 0
         await press(pilot, "q")
     rec = Recording(app.last_recording)
     seq = rec.timeline["seq"]

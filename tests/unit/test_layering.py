@@ -17,12 +17,13 @@ PKG = Path(__file__).resolve().parents[2] / "remotemedia"
 FORBIDDEN = {
     "engine": ("remotemedia.io", "remotemedia.nodes", "remotemedia.ipc", "remotemedia.ray",
                "remotemedia.tui", "remotemedia.app", "remotemedia.cli", "remotemedia.runner",
-               "remotemedia.testing", "sounddevice", "textual", "soundfile"),
+               "remotemedia.observers", "remotemedia.testing", "sounddevice", "textual",
+               "soundfile"),
     "nodes": ("remotemedia.io", "remotemedia.ipc", "remotemedia.ray", "remotemedia.tui",
               "remotemedia.app", "remotemedia.cli", "remotemedia.runner", "sounddevice",
               "textual"),
     "io": ("remotemedia.nodes", "remotemedia.tui", "remotemedia.app", "remotemedia.cli",
-           "remotemedia.runner", "textual"),
+           "remotemedia.runner", "remotemedia.observers", "textual"),
     # The command line is the top: nothing imports it back (event records live in io/events).
     "tui": ("remotemedia.cli",),
     "monitor": ("remotemedia.cli", "remotemedia.app", "remotemedia.tui"),

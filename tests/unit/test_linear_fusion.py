@@ -411,7 +411,7 @@ def record_gains(path, fuse: bool) -> None:
                           make_sink("null", pipeline.manifest.output_format), duration=1.0,
                           fuse=fuse)
     rec = Recorder(path, manifest_document=m).bind(runner)
-    runner.observer = rec
+    runner.observers.join(rec)
     rec.open()
     rec.close(runner.run())
 

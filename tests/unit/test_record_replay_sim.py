@@ -48,7 +48,7 @@ def record(tmp_path, manifest=METERED, input_spec="noise", seconds=2.0, source=N
     kwargs = {} if ring_blocks is None else {"ring_blocks": ring_blocks}
     rec = Recorder(tmp_path / name, manifest_document=manifest if isinstance(manifest, dict)
                    else None, **kwargs).bind(runner)
-    runner.observer = rec
+    runner.observers.join(rec)
     rec.open()
     stats = runner.run()
     summary = rec.close(stats)
@@ -166,7 +166,7 @@ def test_the_recorder_never_waits_for_its_writer_and_counts_what_it_could_not_ke
                           make_sink("null", m.output_format), duration=0.4)  # 20 blocks
     rec = Recorder(tmp_path / "r", ring_blocks=4).bind(runner)
     rec.wait_when_full = False   # as in a real-time run, where a block cannot wait
-    runner.observer = rec
+    runner.observers.join(rec)
     rec.open()
     gate = threading.Event()
     write = rec._in_file.write
@@ -198,7 +198,7 @@ def test_a_run_that_is_not_real_time_waits_for_the_writer_and_keeps_everything(t
                           make_sink("null", m.output_format), duration=4.0)  # 200 blocks
     rec = Recorder(tmp_path / "r", ring_blocks=4).bind(runner)
     assert rec.wait_when_full and not runner.realtime
-    runner.observer = rec
+    runner.observers.join(rec)
     rec.open()
     summary = rec.close(runner.run())
     assert summary["blocks_recorded"] == 200 and summary["blocks_dropped"] == 0
@@ -215,7 +215,7 @@ def test_outputs_of_another_channel_count_are_counted_not_written(tmp_path):
     rec = Recorder(tmp_path / "r").bind(runner)
     rec.out_channels = 2   # as if the manifest's output format said stereo
     rec._obuf = np.zeros((rec._ocap, 2), np.float32)
-    runner.observer = rec
+    runner.observers.join(rec)
     rec.open()
     summary = rec.close(runner.run())
     assert summary["outputs_mismatched"] == 5 and summary["outputs_recorded"] == 0
