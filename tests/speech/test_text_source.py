@@ -16,7 +16,8 @@ from remotemedia.engine.errors import UsageError
 from remotemedia.engine.node import AudioFormat
 from remotemedia.io import text as text_io
 from remotemedia.io.spec import make_source
-from remotemedia.runner import BlockObserver, StreamRunner
+from remotemedia.observers import Observer
+from remotemedia.runner import StreamRunner
 from remotemedia.sentences import MAX_CHARS, sentences
 from remotemedia.testing import CollectingSink
 
@@ -116,14 +117,14 @@ def test_sentences_keep_every_word_and_respect_the_limit(text, limit):
 
 # -- runs ---------------------------------------------------------------------------------------
 
-class PerPush(BlockObserver):
+class PerPush(Observer):
     """The audio samples each push delivered: what the run held at once."""
 
     def __init__(self):
         self.samples = []
 
-    def outputs(self, outputs, final):
-        self.samples.append(sum(o.array.shape[0] for o in outputs if o.kind == "numpy"))
+    def block_out(self, event):
+        self.samples.append(sum(o.array.shape[0] for o in event.outputs if o.kind == "numpy"))
 
 
 @pytest.mark.slow
@@ -145,7 +146,7 @@ def test_a_ten_minute_text_streams_with_bounded_audio_per_push(tmp_path):
     source = make_source(f"text:@{path}", pipeline.manifest.audio)
     sink = CountingSink(pipeline.manifest.output_format)
     observer = PerPush()
-    runner = StreamRunner(pipeline, source, sink, observer=observer)
+    runner = StreamRunner(pipeline, source, sink, observers=[observer])
     stats = runner.run()
     total_s = sink.samples / 16000
     assert total_s > 9.5 * 60, total_s                 # it really is a long text
