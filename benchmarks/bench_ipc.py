@@ -26,11 +26,15 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
 
-from remotemedia import Pipeline
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from benchmarks.timing import loop_times, push_times  # noqa: E402
+from remotemedia import Pipeline  # noqa: E402
 
 MANIFEST = {
     "version": "v1",
@@ -50,29 +54,14 @@ def _echo(inbox, outbox) -> None:
 
 
 def bench_iceoryx2(session, frames: list, pace_s: float) -> np.ndarray:
-    times = np.empty(len(frames), dtype=np.int64)
-    clock = time.perf_counter_ns
-    for i, frame in enumerate(frames):
-        if pace_s:
-            time.sleep(pace_s)
-        t0 = clock()
-        out = session.push(frame)
-        times[i] = clock() - t0
-        assert len(out) == 1
-    return times[WARMUP:]
+    return push_times(session, frames, WARMUP, pace_s)
 
 
 def bench_mp_queue(inbox, outbox, frames: list, pace_s: float) -> np.ndarray:
-    times = np.empty(len(frames), dtype=np.int64)
-    clock = time.perf_counter_ns
-    for i, frame in enumerate(frames):
-        if pace_s:
-            time.sleep(pace_s)
-        t0 = clock()
+    def echo(frame) -> None:
         inbox.put(frame)
         outbox.get()
-        times[i] = clock() - t0
-    return times[WARMUP:]
+    return loop_times(echo, frames, WARMUP, pace_s)
 
 
 def summary(ns: np.ndarray) -> dict:

@@ -41,6 +41,8 @@ from remotemedia.batch import run_batch, run_one
 from remotemedia.engine.manifest import read_manifest_document
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.timing import push_times  # noqa: E402
 MONITOR = ROOT / "manifests" / "monitor.yaml"
 BLOCK_S = 0.020
 WARMUP = 100
@@ -104,17 +106,6 @@ def _manifest(executor: str | None) -> dict:
             "connections": [{"from": "input", "to": "hop"}, {"from": "hop", "to": "output"}]}
 
 
-def _push_times(session, frames: list) -> np.ndarray:
-    times = np.empty(len(frames), dtype=np.int64)
-    clock = time.perf_counter_ns
-    for i, frame in enumerate(frames):
-        t0 = clock()
-        out = session.push(frame)
-        times[i] = clock() - t0
-        assert len(out) == 1
-    return times[WARMUP:]
-
-
 def hop_figures(n_frames: int, rounds: int) -> dict:
     """Each executor in its own session per round: the serialization watch sees the whole
     process while a session is open, so sessions open together would count each other's.
@@ -141,7 +132,7 @@ def hop_figures(n_frames: int, rounds: int) -> dict:
                 skipped[executor] = f"{type(exc).__name__}: {exc}"
                 continue
             with session:
-                times[executor].append(_push_times(session, frames))
+                times[executor].append(push_times(session, frames, WARMUP))
                 stats = session.stats()
             events[executor] += stats["serialization_events"]
             if "round_trip_us" in stats["nodes"]["hop"]:

@@ -9,21 +9,23 @@
 Importing remotemedia does not import sounddevice: PortAudio is loaded only when a device is used.
 """
 
-from .engine import (AudioFormat, CodecError, DeviceError, DeviceNotFound, ModelError, UnknownNodeType, InputRequirement, Manifest, ManifestError, Node,
-                     NodeError, NodeRegistry, Param, Pipeline, PipelineBroken, PipelineClosed,
-                     RemoteMediaError, RuntimeData, SerializationError, Session, UsageError,
-                     from_runtime_data, load_manifest, node_function, register_node, registry,
-                     to_runtime_data)
+from .engine import (AudioFormat, CodecError, DeviceError, DeviceLost, DeviceNotFound,
+                     InputRequirement, Manifest, ManifestError, ModelError, Node, NodeError,
+                     NodeRegistry, Param, Pipeline, PipelineBroken, PipelineClosed,
+                     RemoteMediaError, RuntimeData, SerializationError, Session, UnknownNodeType,
+                     UsageError, from_runtime_data, load_manifest, node_function, register_node,
+                     registry, to_runtime_data)
 from .runtime import (execute_pipeline, execute_pipeline_with_input, get_runtime_version,
                       is_available)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AudioFormat", "CodecError", "DeviceError", "DeviceNotFound", "ModelError", "UnknownNodeType", "InputRequirement", "Manifest", "ManifestError", "Node",
-    "NodeError", "NodeRegistry", "Param", "Pipeline", "PipelineBroken", "PipelineClosed",
-    "RemoteMediaError", "RuntimeData", "SerializationError", "Session", "UsageError",
-    "__version__", "execute_pipeline", "execute_pipeline_with_input", "from_runtime_data",
-    "get_runtime_version", "is_available", "load_manifest", "node_function", "register_node",
-    "registry", "to_runtime_data",
+    "AudioFormat", "CodecError", "DeviceError", "DeviceLost", "DeviceNotFound", "InputRequirement",
+    "Manifest", "ManifestError", "ModelError", "Node", "NodeError", "NodeRegistry", "Param",
+    "Pipeline", "PipelineBroken", "PipelineClosed", "RemoteMediaError", "RuntimeData",
+    "SerializationError", "Session", "UnknownNodeType", "UsageError", "__version__",
+    "execute_pipeline", "execute_pipeline_with_input", "from_runtime_data", "get_runtime_version",
+    "is_available", "load_manifest", "node_function", "register_node", "registry",
+    "to_runtime_data",
 ]

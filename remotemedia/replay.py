@@ -216,9 +216,9 @@ class RecordingSource(Source):
             f.close()
 
 
-class CollectingSink(Sink):
-    """Keeps every output frame's samples (frames, channels) in order, and optionally passes
-    them on to another sink."""
+class TeeSink(Sink):
+    """Keeps every output frame's samples (frames, channels) in order and passes the frames on to
+    another sink, if any (a tee; the test harness's CollectingSink keeps frames only)."""
 
     description = "collected"
 
@@ -351,7 +351,7 @@ def replay(recording: Recording | str | Path, *, manifest=None, output: str | No
                              f"{rec.path} has {recorded[key]}")
     source = RecordingSource(rec, m.audio)
     then = make_sink(output, m.output_format) if output else None
-    sink = CollectingSink(m.output_format, then)
+    sink = TeeSink(m.output_format, then)
     arrivals = rec.timeline["arrival_us"] / 1e6
     if arrivals.size and np.isnan(arrivals).any():
         arrivals = np.where(np.isnan(arrivals), np.arange(arrivals.size) * m.audio.block_size

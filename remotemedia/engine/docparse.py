@@ -21,23 +21,7 @@ import re
 
 import yaml
 
-from .errors import RemoteMediaError
-
-
-class DocumentError(RemoteMediaError, ValueError):
-    """The text is not a valid document; `line` is 1-based, or None when unknown."""
-
-    exit_code = 2
-
-    def __init__(self, problem: str, line: int | None = None):
-        super().__init__(problem)
-        self.problem = problem
-        self.line = line
-
-    def __str__(self) -> str:
-        if self.line is None or f"line {self.line}" in self.problem:
-            return self.problem
-        return f"{self.problem} at line {self.line}"
+from .errors import DocumentError  # noqa: F401 (raised here)
 
 
 class _Yaml12Loader(yaml.SafeLoader):

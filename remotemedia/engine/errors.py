@@ -1,23 +1,41 @@
-"""One exception tree for the whole project.
+"""One exception tree for the whole project: every class remotemedia raises on purpose is here.
 
     RemoteMediaError                 exit_code 1 unless a subclass says otherwise
      +-- ManifestError               a manifest that cannot run (exit 2)
      +-- UnknownNodeType             a node type no registry knows (exit 2; also a KeyError)
      +-- UsageError                  a bad argument, SPEC or file name (exit 2)
+     +-- DocumentError               YAML/JSON text that is not a valid document (exit 2; also
+     |                               a ValueError; engine/docparse.py)
      +-- DeviceError                 an audio device that cannot be used (exit 1)
      |    +-- DeviceNotFound         named wrongly by the user (exit 2)
-     |    +-- DeviceLost             gone in the middle of a run (io/portaudio.py; exit 1)
+     |    +-- DeviceLost             gone in the middle of a run (exit 1)
      +-- NodeError                   a node raised while processing; names the node
-     +-- ModelError                  a model that cannot be loaded or run (Silero's ONNX file)
+     +-- ExecutorError               a node's executor (thread, process, ray) failed; the session
+     |    |                          wraps it in a NodeError naming the node
+     |    +-- RemoteNodeError        the node raised where it runs (its thread, worker, actor)
+     |    +-- ExecutorCrashed        the worker died or stopped answering, frames in flight
+     |    |    +-- WorkerDied        a transport's word that its worker is gone, before the
+     |    |                          failure policy decides (executors/base.py)
+     |    +-- ExecutorStartError     the worker could not start, import or set up its node
+     +-- ClusterError                no Ray cluster reachable, or Ray not installed (ray/cluster.py)
+     +-- ModelError                  a model that cannot be loaded or run
+     |    +-- ModelUnavailable       Silero's ONNX model or onnxruntime missing (nodes/vad.py)
      +-- CodecError                  bytes that do not follow a codec's format (also a
      |                               ValueError): the process-node wire, recordings
+     +-- NotRecoverable              a damaged WAV whose samples cannot be found (exit 2; also a
+     |                               ValueError; io/wavrecover.py)
+     +-- ProtocolError               a monitor command line that is not valid (also a ValueError;
+     |                               monitor/protocol.py)
+     +-- MonitorClosed               a run's monitor closed the connection (monitor/client.py)
      +-- SerializationError          strict mode saw an array being serialized
      +-- PipelineClosed              the session was closed by its owner
      +-- PipelineBroken              the session failed and cannot take more frames
      +-- OutputClosed                the reader of stdout or a pipe went away (exit 141)
 
 Every message is one line; the CLI prints `str(exc)` and exits with `exc.exit_code`.
-Third-party errors are translated where they enter (devices, files) and chained with `from`.
+Third-party errors are translated where they enter (devices, files, executors: one table per
+boundary, remotemedia/executors/base.py `translate`) and chained with `from`. The modules named
+above raise their class and import it from here, so no two classes share a name.
 """
 
 from __future__ import annotations
@@ -70,6 +88,14 @@ class DeviceNotFound(DeviceError):
     exit_code = 2
 
 
+class DeviceLost(DeviceError):
+    """A device stopped delivering audio in the middle of a run (its server went away, it was
+    unplugged): exit code 1, stop reason `device_lost`. The message is one line naming the
+    device, its host API and what happened."""
+
+    stop_reason = "device_lost"
+
+
 class NodeError(RemoteMediaError):
     """A node raised while processing a frame; the original exception is the __cause__."""
 
@@ -77,6 +103,57 @@ class NodeError(RemoteMediaError):
         self.node_id = node_id
         when = f" in {during}" if during else ""
         super().__init__(f"node '{node_id}' failed{when}: {type(exc).__name__}: {exc}")
+
+
+class ExecutorError(RemoteMediaError):
+    """A node's executor (`thread`, `process`, `ray`) failed; the session wraps it in a NodeError
+    naming the node, with this as its __cause__."""
+
+
+class RemoteNodeError(ExecutorError):
+    """The node raised where its executor runs it (worker thread, process or Ray actor); the
+    message carries the exception's type and text and where it ran. Raised under `on_error:
+    fail` only (skip and restart count it and drop that frame)."""
+
+
+class ExecutorCrashed(ExecutorError):
+    """The worker (thread, process, actor) died, or stayed silent past its deadline, with
+    frames in flight; the message says how many were lost."""
+
+
+class ExecutorStartError(ExecutorError):
+    """The worker could not start: a process that would not spawn or import the node, a Ray
+    cluster that cannot place the actor, a node whose setup() raised where it runs."""
+
+
+class WorkerDied(ExecutorCrashed):
+    """Raised by an executor's transport: its worker is gone (`reason` says how, one line).
+    RemoteNode's failure policy turns it into a restart, or an ExecutorCrashed that says how
+    many frames were lost with it."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ClusterError(RemoteMediaError):
+    """Ray is not installed, or no cluster could be reached or started."""
+
+
+class DocumentError(RemoteMediaError, ValueError):
+    """The text is not a valid document; `line` is 1-based, or None when unknown."""
+
+    exit_code = 2
+
+    def __init__(self, problem: str, line: int | None = None):
+        super().__init__(problem)
+        self.problem = problem
+        self.line = line
+
+    def __str__(self) -> str:
+        if self.line is None or f"line {self.line}" in self.problem:
+            return self.problem
+        return f"{self.problem} at line {self.line}"
 
 
 class UnknownNodeType(RemoteMediaError, KeyError):
@@ -98,8 +175,26 @@ class ModelError(RemoteMediaError):
     """A model a node needs cannot be loaded here; the message says why and what to install."""
 
 
+class ModelUnavailable(ModelError):
+    """The Silero model cannot be loaded here; the message says why and what to install."""
+
+
 class CodecError(RemoteMediaError, ValueError):
     """Bytes that do not follow the format a codec reads (a truncated or foreign message)."""
+
+
+class NotRecoverable(RemoteMediaError, ValueError):
+    """The file is not a WAV whose samples can be found; the message says why (one line)."""
+
+    exit_code = 2
+
+
+class ProtocolError(RemoteMediaError, ValueError):
+    """A line that is not a valid command; the message is what the client is told."""
+
+
+class MonitorClosed(RemoteMediaError):
+    """The run's monitor closed the connection (the run ended or refused us)."""
 
 
 class SerializationError(RemoteMediaError):

@@ -2,10 +2,11 @@
 
 `inline` is the engine's own: the node is called directly on the pushing thread. Every other
 executor lives outside the engine and registers a factory under its name, the way third-party
-nodes register: the entry point group `remotemedia.executors` (remotemedia's own `process` and
-`ray` are declared in pyproject.toml), or `executors.register()` at run time. A factory takes the
-manifest's NodeSpec and returns a Node that stands in for the real one (forwarding each frame to
-where it runs); such a node may restart its worker (`on_error: restart`).
+nodes register: the entry point group `remotemedia.executors` (remotemedia's own `thread`,
+`process` and `ray` are declared in pyproject.toml), or `executors.register()` at run time. A
+factory takes the manifest's NodeSpec and returns a Node that stands in for the real one
+(forwarding each frame to where it runs); such a node may restart its worker (`on_error:
+restart`).
 
 The engine imports no executor module: a name is resolved only when a manifest uses it.
 """
@@ -30,6 +31,12 @@ class ExecutorRegistry:
         if name == INLINE:
             raise ValueError("'inline' is the engine's own executor")
         self._factories[name] = factory
+
+    def unregister(self, name: str) -> None:
+        """Remove the executor `name` (KeyError if there is none): for a test that registered
+        one for a while, as remotemedia.testing.check_executor does."""
+        self._load()
+        del self._factories[name]
 
     def names(self) -> tuple[str, ...]:
         """Every executor a manifest may name, `inline` first."""

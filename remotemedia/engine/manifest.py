@@ -54,7 +54,7 @@ UPSTREAM_AUDIO = AudioFormat(sample_rate=16000, channels=1, block_size=UPSTREAM_
 UPSTREAM_NODE_KEYS = ("is_streaming", "is_output_node", "capabilities", "media_capabilities",
                       "host", "runtime_hint", "execution", "fast_path", "python_deps", "docker")
 RUNTIME_HINTS = ("rust_python", "cpython", "cpython_wasm", "auto")
-ON_ERROR = ("fail", "skip", "restart")  # restart: respawn a process node's worker / ray actor
+ON_ERROR = ("fail", "skip", "restart")  # restart: a new worker thread / process / ray actor
 QUEUE_POLICIES = ("block", "drop_oldest", "drop_newest")
 
 DEFAULT_AUDIO = AudioFormat(sample_rate=48000, channels=1, block_size=960)
@@ -326,7 +326,7 @@ def _check_node(raw, index, seen, fail, registry, allow_import, default_on_error
         checked = cls.check_params(params)
     except ValueError as exc:
         fail(str(exc), node_id)
-    executor = raw.get("executor", "inline")
+    executor = raw.get("executor", cls.default_executor)
     known = executors.names()
     if executor not in known:
         fail(f"'executor' must be one of {', '.join(known)}, got {executor!r}", node_id)
@@ -335,9 +335,9 @@ def _check_node(raw, index, seen, fail, registry, allow_import, default_on_error
         fail(f"'on_error' must be one of {', '.join(ON_ERROR)}, got {on_error!r}", node_id)
     if on_error == "restart" and executor == INLINE:
         if "on_error" in raw:
-            fail("'on_error: restart' needs 'executor: process' or 'executor: ray' (only a "
-                 "worker can restart)", node_id)
-        on_error = "fail"   # a manifest-wide restart applies to process and ray nodes only
+            fail("'on_error: restart' needs 'executor: thread', 'executor: process' or "
+                 "'executor: ray' (only a worker can restart)", node_id)
+        on_error = "fail"   # a manifest-wide restart applies to nodes on a worker only
     if executor != INLINE and cls.inputs == "many":
         fail(f"{node_type} takes several inputs; 'executor: {executor}' runs one-input nodes",
              node_id)

@@ -200,6 +200,23 @@ class NodeContext:
     clock: Callable[[], float] | None = None
 
 
+
+def as_outputs(result) -> list:
+    """A node's result from process() or on_control() (None, one RuntimeData, or an iterable
+    of them) as a list, for whatever runs a node away from the engine (a worker thread,
+    process or actor). A generator runs here. TypeError naming the first item that is not
+    RuntimeData."""
+    if result is None:
+        return []
+    if isinstance(result, RuntimeData):
+        return [result]
+    outputs = list(result)
+    for out in outputs:
+        if not isinstance(out, RuntimeData):
+            raise TypeError(f"process() returned {type(out).__name__}, not RuntimeData")
+    return outputs
+
+
 class Node:
     """Base class of every node. Subclasses set the class attributes and override `process`.
 
@@ -207,7 +224,7 @@ class Node:
     that opens and closes it; `process` and `on_control` run on the thread that pushes
     (Session.push): the runner thread in queued mode, the device's audio callback in callback
     mode, so they must not block. A node that must block or is slow goes on its own executor
-    (`executor: process` or `ray`). Audio arrives as NumpyData with an ndarray of
+    (`executor: thread`, `process` or `ray`; `default_executor` makes one its default). Audio arrives as NumpyData with an ndarray of
     (samples,) or (samples, channels), pts in samples at the stream's rate.
     """
 
@@ -228,6 +245,10 @@ class Node:
     #: multiply by the product of their factors (Schedule, "linear steps"); process() must give
     #: the same samples, which remotemedia.testing.check_node verifies.
     linear_elementwise: ClassVar[bool] = False
+    #: the executor the node runs on when its manifest entry names none ("thread" for a node
+    #: whose process() runs inference: it then never runs on the block path); a manifest's
+    #: `executor:` overrides it, `executor: inline` included
+    default_executor: ClassVar[str] = "inline"
     #: failures the node handled itself (an executor that restarts a crashed worker, say);
     #: they appear in the node's `errors` beside the ones the engine saw
     errors_absorbed: int = 0

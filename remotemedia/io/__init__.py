@@ -7,7 +7,7 @@ and `remotemedia.sinks`."""
 
 from .base import Sink, Source
 from .clock import Clock, RealtimeClock, SimulatedClock
-from .registry import EndRegistry, Request, sinks, sources
+from .registry import EndRegistry, EndRequest, sinks, sources
 
-__all__ = ["Clock", "EndRegistry", "RealtimeClock", "Request", "SimulatedClock", "Sink",
+__all__ = ["Clock", "EndRegistry", "RealtimeClock", "EndRequest", "SimulatedClock", "Sink",
            "Source", "sinks", "sources"]

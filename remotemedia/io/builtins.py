@@ -2,7 +2,7 @@
 
 pyproject.toml declares `builtins = remotemedia.io.builtins:register_sources` in the entry point
 group `remotemedia.sources` and `register_sinks` in `remotemedia.sinks`; io/registry.py calls
-them. Each factory takes a Request (io/registry.py) and checks its SPEC before anything is
+them. Each factory takes a EndRequest (io/registry.py) and checks its SPEC before anything is
 opened (UsageError, exit 2, one line).
 
     input                                   output
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .registry import ANY_EXTENSION, EndRegistry, Request
+from .registry import ANY_EXTENSION, EndRegistry, EndRequest
 
 
 # -- sources --------------------------------------------------------------------------------------
@@ -45,12 +45,12 @@ def register_sources(registry: EndRegistry) -> None:
     registry.add_extension(ANY_EXTENSION, _sndfile_source, usage="file:PATH")
 
 
-def _default_source(req: Request):
+def _default_source(req: EndRequest):
     from .spec import make_source, resolve_default
     return make_source(resolve_default("input"), req.fmt, req.mode)
 
 
-def _virtual_source(req: Request):
+def _virtual_source(req: EndRequest):
     from .spec import make_source, split_spec
     from .virtual import VirtualSource
     if req.arg is None:
@@ -64,33 +64,33 @@ def _virtual_source(req: Request):
     return VirtualSource(req.fmt, make_source(req.arg, req.fmt))
 
 
-def _file_source(req: Request):
+def _file_source(req: EndRequest):
     from .registry import sources
     path = file_path(req)
     kind = sources.extension(path)
     if kind is None:
         raise req.bad(f"no input kind reads '{path.suffix or path.name}' files")
-    return kind.factory(Request(req.spec, req.kind, req.name, req.arg, req.fmt, req.mode,
+    return kind.factory(EndRequest(req.spec, req.kind, req.name, req.arg, req.fmt, req.mode,
                                 path=path))
 
 
-def _text_source(req: Request):
+def _text_source(req: EndRequest):
     # text:STRING and text:@FILE (io/text.py): Text frames, one a sentence
     from .text import text_source
     return text_source(req.spec, req.arg, req.fmt)
 
 
-def _sndfile_source(req: Request):
+def _sndfile_source(req: EndRequest):
     from .files import WavSource
     return WavSource(req.path, req.fmt)
 
 
-def _raw_source(req: Request):
+def _raw_source(req: EndRequest):
     from .raw import RawSource
     return RawSource(raw_target(req), req.fmt)
 
 
-def _sine(req: Request):
+def _sine(req: EndRequest):
     from .synth import SineSource
     freq, amp = req.numbers(("frequency", "amplitude"), (440.0, 0.5))
     nyquist = req.fmt.sample_rate / 2
@@ -100,7 +100,7 @@ def _sine(req: Request):
     return SineSource(req.fmt, freq, _amplitude(req, amp))
 
 
-def _chirp(req: Request):
+def _chirp(req: EndRequest):
     from .synth import ChirpSource
     nyquist = req.fmt.sample_rate / 2
     f0, f1, seconds = req.numbers(("start frequency", "end frequency", "seconds"),
@@ -112,19 +112,19 @@ def _chirp(req: Request):
     return ChirpSource(req.fmt, f0, f1, seconds)
 
 
-def _noise(req: Request):
+def _noise(req: EndRequest):
     from .synth import NoiseSource
     (amp,) = req.numbers(("amplitude",), (0.25,))
     return NoiseSource(req.fmt, _amplitude(req, amp))
 
 
-def _silence(req: Request):
+def _silence(req: EndRequest):
     from .synth import SilenceSource
     req.no_arg("silence")
     return SilenceSource(req.fmt)
 
 
-def _device_source(req: Request):
+def _device_source(req: EndRequest):
     from .devices import DeviceSource
     return DeviceSource(req.fmt, device_arg(req), mode=req.mode)
 
@@ -150,18 +150,18 @@ def register(registry: EndRegistry) -> None:
     (register_sources if registry.kind == "input" else register_sinks)(registry)
 
 
-def _default_sink(req: Request):
+def _default_sink(req: EndRequest):
     from .spec import make_sink, resolve_default
     return make_sink(resolve_default("output"), req.fmt)
 
 
-def _virtual_sink(req: Request):
+def _virtual_sink(req: EndRequest):
     from .virtual import VirtualSink
     req.no_arg("the virtual output")
     return VirtualSink(req.fmt)
 
 
-def _file_sink(req: Request):
+def _file_sink(req: EndRequest):
     from .registry import sinks
     arg = req.arg
     path, option = file_path(req), None
@@ -171,35 +171,35 @@ def _file_sink(req: Request):
     kind = sinks.extension(path)
     if kind is None:
         raise req.bad(f"no output kind writes '{path.suffix or path.name}' files")
-    return kind.factory(Request(req.spec, req.kind, req.name, arg, req.fmt, req.mode,
+    return kind.factory(EndRequest(req.spec, req.kind, req.name, arg, req.fmt, req.mode,
                                 path=path, option=option))
 
 
-def _wav_sink(req: Request):
+def _wav_sink(req: EndRequest):
     from .files import DEFAULT_SUBTYPE, WavSink
     subtype = DEFAULT_SUBTYPE if req.option is None else req.option.upper()
     return WavSink(req.path, req.fmt, subtype)
 
 
-def _raw_sink(req: Request):
+def _raw_sink(req: EndRequest):
     from .raw import RawSink
     return RawSink(raw_target(req), req.fmt)
 
 
-def _null_sink(req: Request):
+def _null_sink(req: EndRequest):
     from .virtual import NullSink
     req.no_arg("null")
     return NullSink(req.fmt)
 
 
-def _device_sink(req: Request):
+def _device_sink(req: EndRequest):
     from .devices import DeviceSink
     return DeviceSink(req.fmt, device_arg(req))
 
 
 # -- shared checks --------------------------------------------------------------------------------
 
-def file_path(req: Request, text: str | None = None) -> Path:
+def file_path(req: EndRequest, text: str | None = None) -> Path:
     """The path of a `file:` SPEC (`text`, default the whole argument), `~` expanded.
     UsageError when it is empty."""
     text = req.arg if text is None else text
@@ -208,7 +208,7 @@ def file_path(req: Request, text: str | None = None) -> Path:
     return Path(text).expanduser()
 
 
-def raw_target(req: Request) -> str:
+def raw_target(req: EndRequest) -> str:
     """'-' (stdin or stdout) or the path of a `raw:` SPEC. UsageError when it is empty."""
     if not req.arg:
         where = "stdin" if req.kind == "input" else "stdout"
@@ -216,7 +216,7 @@ def raw_target(req: Request) -> str:
     return req.arg if req.arg == "-" else str(Path(req.arg).expanduser())
 
 
-def device_arg(req: Request) -> str:
+def device_arg(req: EndRequest) -> str:
     """The name or index of a `device:` SPEC, stripped. UsageError when it is empty."""
     if not req.arg or not req.arg.strip():
         raise req.bad("device: needs a name or an index, as in device:0 (see "
@@ -224,7 +224,7 @@ def device_arg(req: Request) -> str:
     return req.arg.strip()
 
 
-def _amplitude(req: Request, amp: float) -> float:
+def _amplitude(req: EndRequest, amp: float) -> float:
     if not 0 <= amp <= 1:
         raise req.bad(f"amplitude must be between 0 and 1 (full scale), got {amp:g}")
     return amp

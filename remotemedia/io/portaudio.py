@@ -21,7 +21,7 @@ import socket
 import sys
 from dataclasses import dataclass
 
-from ..engine.errors import DeviceError, DeviceNotFound
+from ..engine.errors import DeviceError, DeviceLost, DeviceNotFound  # noqa: F401 (re-export)
 
 _HINT = "run `remotemedia devices` to see the devices there are"
 
@@ -241,14 +241,6 @@ class DeviceInfo:
 
 def _translate(exc, what: str, hint: str = _HINT) -> DeviceError:
     return DeviceError(f"{what}: {exc}; {hint}")
-
-
-class DeviceLost(DeviceError):
-    """A device stopped delivering audio in the middle of a run (its server went away, it was
-    unplugged): exit code 1, stop reason `device_lost`. The message is one line naming the
-    device, its host API and what happened."""
-
-    stop_reason = "device_lost"
 
 
 def jack_server_name() -> str:

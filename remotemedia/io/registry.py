@@ -9,7 +9,7 @@ reader or writer for another format is one more registration, not an edit of the
     def register(registry):                    # entry point group remotemedia.sources
         registry.add_scheme("tone", make_tone, usage="tone:FREQ")
 
-    def make_tone(request):                    # request: a Request (below)
+    def make_tone(request):                    # request: a EndRequest (below)
         (freq,) = request.numbers(("frequency",), (440.0,))
         return ToneSource(request.fmt, freq)
 
@@ -20,7 +20,7 @@ ends come in the same way (`builtins = remotemedia.io.builtins:register_sources`
 pyproject.toml). Entry points load on the first lookup, once per process; a kind's factory
 imports what it needs when it is called (the device factories import PortAudio only then).
 
-A factory takes a `Request` and returns a Source or a Sink; it raises UsageError (exit 2, one
+A factory takes a `EndRequest` and returns a Source or a Sink; it raises UsageError (exit 2, one
 line, `request.bad(problem)` makes one) for a SPEC it cannot take, before opening anything.
 """
 
@@ -45,7 +45,7 @@ _BUILTINS = "remotemedia.io.builtins:"
 
 
 @dataclass(frozen=True)
-class Request:
+class EndRequest:
     """What a factory is asked to build, with the parsing helpers every kind shares.
 
     - `spec`: the SPEC as the user gave it (for messages); `kind`: 'input' or 'output'
@@ -96,13 +96,13 @@ class Request:
 @dataclass(frozen=True)
 class Kind:
     """One registered kind: `name` (a scheme, or an extension such as '.wav'), `factory`
-    (Request -> Source | Sink), `usage` (how lists of kinds show it, as `sine:FREQ`),
+    (EndRequest -> Source | Sink), `usage` (how lists of kinds show it, as `sine:FREQ`),
     `generator` (a source the virtual device can play: `virtual:sine:440`), and `listed`
     (shown in "expected one of" lists and the TUI's choices; `device:` is not: devices are
     listed by `remotemedia devices`)."""
 
     name: str
-    factory: Callable[[Request], object] = field(repr=False)
+    factory: Callable[[EndRequest], object] = field(repr=False)
     usage: str
     generator: bool = False
     listed: bool = True
@@ -122,7 +122,7 @@ class EndRegistry:
         self._plugins = EntryPoints(group, first=_BUILTINS)
 
     # -- registering ---------------------------------------------------------------------------
-    def add_scheme(self, name: str, factory: Callable[[Request], object], *,
+    def add_scheme(self, name: str, factory: Callable[[EndRequest], object], *,
                    usage: str | None = None, generator: bool = False,
                    listed: bool = True) -> Kind:
         """Register scheme `name` (letters, digits, '-', '_', '+', '.'; case-insensitive).
@@ -138,7 +138,7 @@ class EndRegistry:
             self._schemes[key] = entry
         return entry
 
-    def add_extension(self, extension: str, factory: Callable[[Request], object], *,
+    def add_extension(self, extension: str, factory: Callable[[EndRequest], object], *,
                       usage: str | None = None) -> Kind:
         """Register the file kind for `extension` ('.wav'; case-insensitive), or ANY_EXTENSION
         ('*') for every extension no other kind names. ValueError for a malformed extension.

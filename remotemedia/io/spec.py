@@ -22,7 +22,7 @@ from pathlib import Path
 from ..engine.errors import UsageError
 from ..engine.node import AudioFormat
 from .base import Sink, Source
-from .registry import EndRegistry, Request, sinks, sources
+from .registry import EndRegistry, EndRequest, sinks, sources
 
 _announced = False
 
@@ -128,7 +128,7 @@ def _make(registry: EndRegistry, spec, fmt: AudioFormat, mode):
     kind = registry.scheme(name)
     if kind is None:
         raise _unknown(registry, other, spec, name)
-    return kind.factory(Request(spec, registry.kind, name, arg, fmt, mode))
+    return kind.factory(EndRequest(spec, registry.kind, name, arg, fmt, mode))
 
 
 def _complete(fmt: AudioFormat) -> AudioFormat:

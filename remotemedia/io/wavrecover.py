@@ -23,19 +23,13 @@ import os
 import struct
 from dataclasses import dataclass
 
-from ..engine.errors import RemoteMediaError
+from ..engine.errors import NotRecoverable
 
 # wFormatTag -> the libsndfile RAW subtype, by bits per sample.
 _PCM, _FLOAT, _ALAW, _ULAW, _EXTENSIBLE = 0x0001, 0x0003, 0x0006, 0x0007, 0xFFFE
 _PCM_SUBTYPES = {8: "PCM_U8", 16: "PCM_16", 24: "PCM_24", 32: "PCM_32"}
 _FLOAT_SUBTYPES = {32: "FLOAT", 64: "DOUBLE"}
 _HEADER_LIMIT = 1 << 20   # chunks before 'data' beyond this are not a header any recorder writes
-
-
-class NotRecoverable(RemoteMediaError, ValueError):
-    """The file is not a WAV whose samples can be found; the message says why (one line)."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

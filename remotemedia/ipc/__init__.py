@@ -9,14 +9,19 @@ pickle. Each crossing counts one `io` copy, so a frame through a process node an
     channel  iceoryx2 domains, service naming, file permissions and cleanup, sample leases
     wire     writing RuntimeData into a sample and reading it back as a view
     worker   the worker process (`python -m remotemedia.ipc.worker`)
-    proxy    the node that stands in for the real one; queue policy, crashes, restarts
+    (the stand-in node is remotemedia.executors.process, on the RemoteNode base every
+    executor shares; `proxy` re-exports it)
 
 The engine imports this package only for manifests that ask for `executor: process`, through
-`make_executor_node(spec)`.
+the `remotemedia.executors` entry point. WorkerError, WorkerCrashed and WorkerStartError are the
+error tree's ExecutorError, ExecutorCrashed and ExecutorStartError under the names they had.
 """
 
-from .proxy import (ProcessNode, RemoteNodeError, WorkerCrashed, WorkerError, WorkerStartError,
-                    make_executor_node)
+from ..executors.base import lazy_exports
 
 __all__ = ["ProcessNode", "RemoteNodeError", "WorkerCrashed", "WorkerError", "WorkerStartError",
            "make_executor_node"]
+
+
+# Lazily: the executor module imports this package's other modules, which must not import it back.
+__getattr__ = lazy_exports(__name__, "proxy", __all__)

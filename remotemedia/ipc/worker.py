@@ -68,9 +68,8 @@ def main() -> int:
     if os.getppid() != parent_pid:
         return EXIT_CODE_ORPHAN
 
-    from ..engine.data import RuntimeData
     from ..engine.metrics import Counters
-    from ..engine.node import AudioFormat, NodeContext
+    from ..engine.node import AudioFormat, NodeContext, as_outputs
     from ..engine.serialization import SerializationWatch, start_watching
     from . import channel, codec, wire
 
@@ -162,7 +161,7 @@ def main() -> int:
                 else:
                     result = instance.process(data)
                 del data
-                answer(h.request_id, _as_list(result, RuntimeData), cow0, ser0, int(copied))
+                answer(h.request_id, as_outputs(result), cow0, ser0, int(copied))
                 del result
             except Exception as exc:   # the node's error, or an output that cannot cross
                 wire.send_bytes(pub, codec.ERROR, h.request_id, wire.error_payload(exc),
@@ -177,18 +176,6 @@ def main() -> int:
         finally:
             # Ports before the node: iceoryx2 removes a service's files with its last port.
             del sub, pub, listener, notifier, req, rep, node
-
-
-def _as_list(result, runtime_type) -> list:
-    if result is None:
-        return []
-    if isinstance(result, runtime_type):
-        return [result]
-    outputs = list(result)
-    for out in outputs:
-        if not isinstance(out, runtime_type):
-            raise TypeError(f"process() returned {type(out).__name__}, not RuntimeData")
-    return outputs
 
 
 if __name__ == "__main__":

@@ -19,12 +19,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ..engine.errors import RemoteMediaError
+from ..engine.errors import MonitorClosed
 from . import protocol
-
-
-class MonitorClosed(RemoteMediaError):
-    """The run's monitor closed the connection (the run ended or refused us)."""
 
 
 class MonitorClient:

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine import strictjson
-from ..engine.errors import RemoteMediaError, UsageError
+from ..engine.errors import ProtocolError, UsageError
 
 PROTOCOL = 1
 #: a line longer than this (no newline within it) is refused and the client disconnected
@@ -50,10 +50,6 @@ SUFFIX = ".sock"
 MAX_HZ = 20.0
 
 COMMANDS = ("stop", "reset", "bypass", "record", "ping", "snapshot")
-
-
-class ProtocolError(RemoteMediaError, ValueError):
-    """A line that is not a valid command; the message is what the client is told."""
 
 
 def encode(message: dict) -> bytes:

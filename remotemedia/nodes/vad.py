@@ -32,7 +32,7 @@ import os
 import numpy as np
 
 from ..engine.data import JsonData
-from ..engine.errors import ModelError
+from ..engine.errors import ModelUnavailable
 from ..engine.node import AudioFormat, Node, Param, register_node
 from ..engine.levels import SILENCE_DBFS, finite_or_zero, to_unit_float
 
@@ -42,10 +42,6 @@ CONTEXT = 64          # samples of the previous window the model sees first
 STATE_SHAPE = (2, 1, 128)
 MODEL_FILE = "silero_vad.onnx"
 HYSTERESIS = 0.15     # speech ends below threshold - 0.15, as in Silero's own iterator
-
-
-class ModelUnavailable(ModelError):
-    """The Silero model cannot be loaded here; the message says why and what to install."""
 
 
 #: the model shipped inside remotemedia (MIT, Silero Team; models/SILERO_VAD_LICENSE), taken

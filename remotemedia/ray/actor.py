@@ -23,7 +23,7 @@ import socket
 import sys
 
 from ..engine.data import (BinaryData, ControlData, JsonData, NumpyData, RuntimeData, TextData)
-from ..engine.node import AudioFormat, NodeContext
+from ..engine.node import AudioFormat, NodeContext, as_outputs
 
 PROTOCOL = 5
 _VALUE_KINDS = {"text": TextData, "json": JsonData, "binary": BinaryData,
@@ -92,7 +92,7 @@ class NodeActor:
                 result = self.node.on_control(data)
             else:
                 result = self.node.process(data)
-            outputs = _as_list(result)   # a control event itself passes on in the engine
+            outputs = as_outputs(result)   # a control event itself passes on in the engine
             payload = pack(outputs)
         except Exception as exc:   # the node's failure: the proxy applies on_error
             return ("error", type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
@@ -101,11 +101,3 @@ class NodeActor:
     def stop(self) -> None:
         """Runs the node's teardown() in the actor; the driver then kills the actor."""
         self.node.teardown()
-
-
-def _as_list(result) -> list:
-    if result is None:
-        return []
-    if isinstance(result, RuntimeData):
-        return [result]
-    return list(result)

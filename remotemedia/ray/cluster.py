@@ -12,13 +12,9 @@ from __future__ import annotations
 import logging
 import socket
 
-from ..engine.errors import RemoteMediaError
+from ..engine.errors import ClusterError
 
 CONNECT_TIMEOUT_S = 5.0
-
-
-class ClusterError(RemoteMediaError):
-    """Ray is not installed, or no cluster could be reached or started."""
 
 
 def connect(address: str | None = None):

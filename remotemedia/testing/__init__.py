@@ -14,6 +14,7 @@ Scripted streaming verification in simulated time, without devices or sleeps:
 - snr_db, align, assert_audio_close, Golden: assertions and golden files
 - check_node / ConformanceReport: the conformance kit for node authors
 - check_source / check_sink: the conformance kit for source and sink authors
+- check_executor: the conformance kit for executors (queue, failure policy, stats, drain)
 - wait_until: wait for a condition another thread brings about, never a fixed sleep
 
 Loaded as a pytest plugin (entry point `pytest11`: remotemedia), it adds fixtures
@@ -25,6 +26,7 @@ from .check_ends import check_sink, check_source
 from .clock import MockClock
 from .conformance import ConformanceReport, check_node
 from .ends import CollectingSink, ListSource
+from .executor_checks import check_executor
 from .manifests import chain, manifest, one_node, to_yaml
 from .registry import isolated_registry, registered
 from .run import RunResult, blocks_of, run_blocks
@@ -32,7 +34,7 @@ from .wait import wait_until
 
 __all__ = [
     "CollectingSink", "ConformanceReport", "Golden", "ListSource", "MockClock", "RunResult",
-    "align", "assert_audio_close", "blocks_of", "chain", "check_node", "check_sink",
-    "check_source", "isolated_registry",
-    "manifest", "one_node", "registered", "run_blocks", "snr_db", "to_yaml", "wait_until",
+    "align", "assert_audio_close", "blocks_of", "chain", "check_executor", "check_node",
+    "check_sink", "check_source", "isolated_registry", "manifest", "one_node", "registered",
+    "run_blocks", "snr_db", "to_yaml", "wait_until",
 ]

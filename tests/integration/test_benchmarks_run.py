@@ -73,6 +73,14 @@ def test_ipc_benchmark_runs_both_transports_without_pickling_frames():
     assert "'serialization_events': 0" in out
 
 
+def test_executors_benchmark_puts_the_thread_hop_beside_inline_with_nothing_copied():
+    out = bench("bench_executors.py", "--frames", "300", "--rounds", "1", "--json")
+    (row,) = json.loads(out.strip().splitlines()[-1])["rounds"]
+    assert row["thread_round_trip_vs_inline"] > 0 and row["thread_pipelined_vs_inline"] > 0
+    assert row["serialization_events"] == 0
+    assert row["copies"] == {"engine": 0, "cow": 0, "io": 0}
+
+
 def test_integrity_benchmark_reports_before_and_after_in_one_run():
     out = bench("bench_integrity.py", "--calls", "200", "--rounds", "2", "--json")
     report = json.loads(out.strip().splitlines()[-1])

@@ -16,10 +16,11 @@ PKG = Path(__file__).resolve().parents[2] / "remotemedia"
 # Which packages each layer may import from (besides the standard library and numpy/yaml).
 FORBIDDEN = {
     "engine": ("remotemedia.io", "remotemedia.nodes", "remotemedia.ipc", "remotemedia.ray",
-               "remotemedia.tui", "remotemedia.app", "remotemedia.cli", "remotemedia.runner",
-               "remotemedia.observers", "remotemedia.testing", "sounddevice", "textual",
-               "soundfile"),
-    "nodes": ("remotemedia.io", "remotemedia.ipc", "remotemedia.ray", "remotemedia.tui",
+               "remotemedia.executors", "remotemedia.tui", "remotemedia.app",
+               "remotemedia.cli", "remotemedia.runner", "remotemedia.observers",
+               "remotemedia.testing", "sounddevice", "textual", "soundfile"),
+    "nodes": ("remotemedia.io", "remotemedia.ipc", "remotemedia.ray", "remotemedia.executors",
+              "remotemedia.tui",
               "remotemedia.app", "remotemedia.cli", "remotemedia.runner", "sounddevice",
               "textual"),
     "io": ("remotemedia.nodes", "remotemedia.tui", "remotemedia.app", "remotemedia.cli",
@@ -30,6 +31,8 @@ FORBIDDEN = {
     "testing": ("remotemedia.cli", "remotemedia.app", "remotemedia.tui"),
     "ray": ("remotemedia.cli", "remotemedia.app", "remotemedia.tui", "remotemedia.runner"),
     "ipc": ("remotemedia.cli", "remotemedia.app", "remotemedia.tui", "remotemedia.runner"),
+    "executors": ("remotemedia.cli", "remotemedia.app", "remotemedia.tui", "remotemedia.runner",
+                  "remotemedia.io", "remotemedia.nodes", "remotemedia.testing"),
 }
 
 
@@ -65,7 +68,7 @@ def test_loading_a_manifest_imports_no_device_ui_or_executor_code():
             "p = rm.Pipeline.from_manifest('manifests/gain.yaml')\n"
             "with p.session() as s: s.push(__import__('numpy').zeros(960, 'float32'))\n"
             "bad = [m for m in ('sounddevice', 'textual', 'remotemedia.ipc', 'remotemedia.ray',"
-            " 'ray', 'iceoryx2') if m in sys.modules]\n"
+            " 'remotemedia.executors', 'ray', 'iceoryx2') if m in sys.modules]\n"
             "print(bad); assert 'remotemedia.nodes' in sys.modules\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=PKG.parent, timeout=60)
@@ -76,7 +79,8 @@ def test_loading_a_manifest_imports_no_device_ui_or_executor_code():
 def test_built_ins_and_executors_come_through_entry_points():
     from importlib.metadata import entry_points
     assert "builtins" in {ep.name for ep in entry_points(group="remotemedia.nodes")}
-    assert {"process", "ray"} <= {ep.name for ep in entry_points(group="remotemedia.executors")}
+    assert {"thread", "process", "ray"} <= {ep.name for ep in
+                                            entry_points(group="remotemedia.executors")}
     from remotemedia.engine.executors import executors
     assert executors.names()[0] == "inline" and "process" in executors.names()
 
