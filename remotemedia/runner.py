@@ -11,7 +11,8 @@ It ends at `duration`, at end of input, on `stop()` (thread- and signal-safe) or
 and on every path closes the session, the source and the sink, so files are finalized.
 
 Text. A text source (io/text.py) returns RuntimeData.Text instead of a block; it is pushed as
-it is. Text has no clock of its own, so a paced run paces the audio the text became: the next
+it is, followed by a flush, which waits for nodes on executors to answer (the flush event itself
+is not delivered). Text has no clock of its own, so a paced run paces the audio the text became: the next
 piece is read when the audio delivered so far is due to have played, less TEXT_LEAD_S for
 synthesizing it (a device sink also waits while its queue is full). Unpaced, it goes as fast as
 the graph speaks.
@@ -341,7 +342,12 @@ class StreamRunner:
                 break
             if type(block) is not np.ndarray:
                 # A text source's RuntimeData (io/text.py): no samples, so no pts or level.
+                # A node on an executor (Speak on its thread) answers a push later: flush
+                # waits for this piece's audio, so each piece is delivered before the next
+                # is read (one piece held at a time, and pacing below sees the audio).
                 outputs = session.push(block)
+                outputs += [o for o in session.flush()
+                            if not (o.kind == "control" and o.event == "flush")]
                 deliver(outputs)
                 n += 1
                 if pace:

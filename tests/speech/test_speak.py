@@ -177,9 +177,10 @@ def test_an_engine_failure_is_a_node_error(monkeypatch):
         list(node.process(TextData("Hello.")))
 
 
-def test_inline_no_serialization_and_no_engine_copies(engine):
+@pytest.mark.parametrize("executor", ["inline", "thread"])
+def test_no_serialization_and_no_engine_copies(engine, executor):
     pipeline = rm.Pipeline.from_manifest(chain(
-        {"id": "s", "node_type": "Speak", "params": {"engine": engine}},
+        {"id": "s", "node_type": "Speak", "params": {"engine": engine}, "executor": executor},
         {"id": "g", "node_type": "Gain", "params": {"db": -6}}))
     with pipeline.session(strict_serialization=True) as s:
         outs = s.push(TextData(THREE)) + s.end_of_stream()
@@ -195,7 +196,7 @@ def test_the_serialization_counter_fires_on_spoken_audio(engine):
     # The counter above can fire: pickling a block Speak made is counted.
     import pickle
     pipeline = rm.Pipeline.from_manifest(chain(
-        {"id": "s", "node_type": "Speak", "params": {"engine": engine}}))
+        {"id": "s", "node_type": "Speak", "params": {"engine": engine}, "executor": "inline"}))
     with pipeline.session() as s:
         outs = s.push(TextData("Hi."))
         pickle.dumps(outs[0].array)
@@ -206,7 +207,7 @@ def test_the_report_carries_the_synthesis_the_node_latency_misses(engine):
     # Synthesis happens while the engine iterates the blocks, after process() returned: the
     # node's own figures say what it cost.
     pipeline = rm.Pipeline.from_manifest(chain(
-        {"id": "s", "node_type": "Speak", "params": {"engine": engine}}))
+        {"id": "s", "node_type": "Speak", "params": {"engine": engine}, "executor": "inline"}))
     with pipeline.session() as s:
         s.push(TextData(THREE))
         s.push(TextData("Again."))
@@ -218,3 +219,14 @@ def test_the_report_carries_the_synthesis_the_node_latency_misses(engine):
     assert 0 < speech["first_piece_ms"]["p50"] <= speech["first_piece_ms"]["max"]
     assert speech["peak_held_samples"] > 0
     json.dumps(report)
+
+
+def test_speak_runs_on_the_thread_executor_by_default(engine):
+    # Synthesis stays off the block path of a live run unless the manifest says otherwise.
+    m = rm.Pipeline.from_manifest(chain(
+        {"id": "s", "node_type": "Speak", "params": {"engine": engine}})).manifest
+    assert m.node("s").executor == "thread"
+    with rm.Pipeline(m).session() as s:
+        outs = s.push(TextData(THREE)) + s.end_of_stream()
+    audio = np.concatenate([o.array for o in outs if o.kind == "numpy"])
+    assert np.array_equal(audio, spoken(make_speak(engine), THREE))

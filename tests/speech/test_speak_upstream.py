@@ -80,7 +80,8 @@ def test_kokoro_params_take_effect(tmp_path):
                                            "params": params}], "connections": []}
         pipeline = rm.Pipeline.from_manifest(doc)
         with pipeline.session() as s:
-            outs = s.push(rm.RuntimeData.Text("Good <|im_end|>morning to `you`."))
+            outs = s.push(rm.RuntimeData.Text("Good <|im_end|>morning to `you`.")) \
+                + s.end_of_stream()
         audio = [o for o in outs if o.kind == "numpy"]
         assert {o.sample_rate for o in audio} == {params.get("sample_rate", 24000)}
         return sum(o.array.shape[0] for o in audio) / audio[0].sample_rate
