@@ -164,12 +164,17 @@ def run_one(doc: dict, source_name: str, input_path: str, allow_import: tuple = 
 
     report = {"input": os.path.abspath(input_path), "status": "ok", "reason": None,
               "audio_s": 0.0, "sample_rate": None, "channels": None}
-    runner = None
+    runner = source = None
     try:
+        # The file first (opened once: it may be a FIFO), so that its own format takes its
+        # place in the precedence (engine/precedence.py) before the manifest is validated.
+        source = WavSource(input_path)
         pipeline = Pipeline(validate_manifest(doc, source=source_name,
-                                              allow_import=allow_import))
+                                              allow_import=allow_import,
+                                              input_format={"sample_rate": source.samplerate,
+                                                            "channels": source.channels}))
         manifest = pipeline.manifest
-        source = WavSource(input_path, manifest.audio)
+        source.conform(manifest.audio)
         report.update(audio_s=source.frames / source.samplerate,
                       sample_rate=source.samplerate, channels=source.channels)
         # what a resume compares: the run's manifest, input (as read now) and version
@@ -178,10 +183,16 @@ def run_one(doc: dict, source_name: str, input_path: str, allow_import: tuple = 
         sink = NullSink(manifest.output_format)
         runner = StreamRunner(pipeline, source, sink, realtime=False, on_event=on_event)
         runner.run()
+        # what was read, not what the header promised (a cut file, a pipe that does not say)
+        report["audio_s"] = source.read_frames / source.samplerate
+        if source.shortfall:
+            report["warning"] = source.shortfall
     except RemoteMediaError as exc:
         report.update(status="failed", reason=one_line(str(exc)))
     except Exception as exc:   # a node's bug: this input's failure, not the batch's
         report.update(status="failed", reason=f"{type(exc).__name__}: {one_line(str(exc))}")
+    if source is not None:
+        source.close()      # safe twice; opened early for a FIFO, and refused before a run
     stats = runner.stats() if runner is not None and runner.session is not None else None
     report["events"] = sum(by_type.values())
     report["events_by_type"] = dict(sorted(by_type.items()))
@@ -570,6 +581,8 @@ def _read_report(path: Path) -> dict | None:
 
 
 def _header_seconds(path: Path) -> float:
+    if not path.is_file():
+        return 0.0      # a FIFO has one reader, the worker: its header is not read here
     try:
         import soundfile as sf
         info = sf.info(str(path))

@@ -48,7 +48,10 @@ class Recording:
             if not (path / name).exists():
                 raise UsageError(f"{path} is not a recording: {name} is missing")
         self.path = path
-        self.manifest = _read_json(path / "manifest.json")
+        from .engine.loader import read_document
+        # a manifest like any other: through the bounded loader (size, depth, aliases), as it
+        # ran (nothing expanded again)
+        self.manifest, _ = read_document(path / "manifest.json")
         self.report = _read_report(path / "report.json")
         self.versions = _read_json(path / "versions.json") \
             if (path / "versions.json").exists() else {}

@@ -187,9 +187,10 @@ class RecordingSource(Source):
         self._counters = session.counters
 
     def open(self) -> None:
-        """Opens the recording's input.wav (soundfile; its errors propagate)."""
-        import soundfile as sf
-        self._file = sf.SoundFile(str(self.recording.path / "input.wav"), "r")
+        """Opens the recording's input.wav (soundfile, read front to back without seeking, as
+        every input is: io/files.py SequentialSoundFile; its errors propagate)."""
+        from .io.files import SequentialSoundFile
+        self._file = SequentialSoundFile(str(self.recording.path / "input.wav"), "r")
 
     def read(self):
         """The next recorded block, float32 (samples,) or (samples, channels), as long as it was
@@ -340,10 +341,14 @@ def replay(recording: Recording | str | Path, *, manifest=None, output: str | No
     from .runner import StreamRunner
 
     rec = recording if isinstance(recording, Recording) else Recording(recording)
-    pipeline = Pipeline.from_manifest(rec.manifest if manifest is None else manifest,
-                                      allow_import=allow_import)
-    m = pipeline.manifest
     recorded = rec.manifest.get("audio", {})
+    # The recorded input is a file like any other: its rate and channels take their place in
+    # the precedence (engine/precedence.py) for a manifest that does not pin them.
+    own = {k: recorded.get(k) for k in ("sample_rate", "channels")} \
+        if isinstance(recorded, dict) else None
+    pipeline = Pipeline.from_manifest(rec.manifest if manifest is None else manifest,
+                                      allow_import=allow_import, input_format=own)
+    m = pipeline.manifest
     for key in ("sample_rate", "channels", "block_size"):
         ours = getattr(m.audio, key)
         if recorded.get(key) is not None and ours != recorded[key]:

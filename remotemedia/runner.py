@@ -118,6 +118,8 @@ class BlockPath:
         self.stamp = any(spec.node_class.uses_arrival_time
                          for spec in runner.pipeline.manifest.nodes)
         self.arrival: Callable[[int], float] = lambda pts: pts / self.rate
+        #: the sink's `write_event(data)` when it takes events too (io/transcripts.py)
+        self.sink_events = getattr(runner.sink, "write_event", None)
 
     def take(self, block: np.ndarray, seq: int, pts: int, lateness_s: float = 0.0) -> list:
         """Build the frame for `block` (ndarray (samples,) or (samples, channels)), meter it,
@@ -161,8 +163,11 @@ class BlockPath:
                 sink.write(out)
             elif final and out.kind == "control" and out.event == "end_of_stream":
                 pass  # our own end_of_stream coming back out: not an output of the graph
-            elif on_event is not None:
-                on_event(out)
+            else:
+                if self.sink_events is not None:
+                    self.sink_events(out)   # a sink that writes events (transcript files)
+                if on_event is not None:
+                    on_event(out)
 
 
 class StreamRunner:

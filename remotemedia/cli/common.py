@@ -191,8 +191,10 @@ def resolve_manifest(args, file_attr: str = "manifest", graph_attr: str = "graph
     elif path == "-":
         from ..engine.graphline import NamedDocument
         from ..engine.manifest import parse_manifest_text
+        from ..engine.loader import read_bounded
         try:
-            text = sys.stdin.read()
+            # bounded like every manifest read (engine/docparse.py LIMITS)
+            text = read_bounded(sys.stdin.buffer).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise UsageError(f"the manifest on stdin is not UTF-8 text (byte {exc.start})") \
                 from None

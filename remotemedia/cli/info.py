@@ -25,9 +25,12 @@ def cmd_validate(args) -> int:
     print(f"shape: {m.shape}" + (
         " (no connection names input or output: roots take the input, "
         + "terminal nodes reach the output)" if m.shape == "upstream" else ""))
-    if m.weak_audio:
-        print(f"  {' and '.join(sorted(m.weak_audio))}: defaults (metadata.cli_defaults, else the "
-              f"upstream CLI's 16 kHz mono) that a file input's own format replaces")
+    origin = m.audio_origin
+    print("  audio decided by: " + ", ".join(f"{key} the {origin[key]}" for key in
+                                           ("sample_rate", "channels", "block_size")
+                                           if key in origin)
+          + (f"; a file input's own {' and '.join(sorted(m.weak_audio))} would replace that"
+             if m.weak_audio else ""))
     if m.shape == "upstream":
         roots = [c.target for c in m.connections if c.source == "input"]
         sinks = [c.source for c in m.connections if c.target == "output"]

@@ -38,33 +38,48 @@ def cmd_stream(args) -> int:
     anything is opened for writing."""
     from ..engine.session import Pipeline
     from ..io.spec import make_sink, make_source
+    from ..io.transcripts import check_output
     from ..runner import StreamRunner
 
     if args.json and args.output.strip() == "raw:-":
         raise UsageError("--json prints the report on stdout, which --output raw:- uses for "
                          "audio; drop one of them")
+    from ..engine.manifest import read_manifest_document, validate_manifest
+    from ..io.files import carry_input_facts
+    from ..io.spec import file_input
+
     _stdout_users(args)
     resolve_manifest(args)
     block = {"block_size": args.block_size} if args.block_size else None
-    pipeline = Pipeline.from_manifest(args.manifest, allow_import=args.allow_import,
-                                      audio=block)
+    # The manifest is parsed first (bounded: a bomb is refused before any input is touched),
+    # then a file input is opened once (a FIFO has one reader, and its header is read once),
+    # and its own format takes its place in the precedence (engine/precedence.py) before the
+    # manifest is validated.
+    document, name = read_manifest_document(args.manifest)
+    source = file_input(args.input)
+    own = None if source is None else {"sample_rate": source.samplerate,
+                                       "channels": source.channels}
+    pipeline = Pipeline(validate_manifest(document, source=name,
+                                          allow_import=args.allow_import, audio_overrides=block,
+                                          input_format=own))
     manifest = pipeline.manifest
-    own = _file_format(args.input, manifest)
-    if own:
-        # An upstream-shape manifest that pins no format runs at the file's own (Part A).
-        pipeline = Pipeline.from_manifest(args.manifest, allow_import=args.allow_import,
-                                          audio={**(block or {}), **own})
-        manifest = pipeline.manifest
     input_spec, output_spec = args.input, args.output
     if args.realtime is False:
         # --fast is simulated time, which only the virtual device can keep: `default` is it.
         input_spec = "virtual" if input_spec.strip() == "default" else input_spec
         output_spec = "virtual" if output_spec.strip() == "default" else output_spec
-    source = make_source(input_spec, manifest.audio, mode=args.mode)
+    if source is not None:
+        source.conform(manifest.audio)
+    else:
+        source = make_source(input_spec, manifest.audio, mode=args.mode)
     if args.mode == "callback" and not source.runs_schedule:
         raise UsageError(f"--mode callback runs the graph in the input device's audio "
                          f"callback; the input here is {source.description}, not a device")
     sink = make_sink(output_spec, manifest.output_format)
+    check_output(manifest, sink)   # a WAV output of a graph that only emits text: exit 2
+    out = manifest.output_format
+    carry_input_facts(source, sink, unchanged=(out.sample_rate, out.channels)
+                      == (manifest.audio.sample_rate, manifest.audio.channels))
     if args.realtime is False and (source.clocked or sink.clocked):
         raise UsageError("--fast cannot hurry a sound device, which plays and records in real "
                          "time; use a file, a generator or the virtual device")
@@ -129,6 +144,8 @@ def cmd_stream(args) -> int:
         stats["stop_reason"] = STOP_REASON[signals.received]
     failure = _finish_observers(stats, recorder, tracer, args) or failure
     observers.close(stats)
+    if getattr(source, "shortfall", None):
+        _note(source.shortfall)     # the input ended short of its header: said once, here
     if stats is not None:
         if not common.QUIET:
             print(format_summary(stats, manifest.name), file=sys.stderr)
@@ -150,22 +167,6 @@ def cmd_stream(args) -> int:
     if common.VERBOSE or os.environ.get("REMOTEMEDIA_DEBUG"):
         traceback.print_exception(failure)
     return EXIT_FAILED
-
-
-def _file_format(spec: str, manifest) -> dict:
-    """A file input's own rate and channels, for the audio keys the manifest leaves weak."""
-    from ..io.spec import bare_path
-    name, sep, arg = bare_path(spec).partition(":")
-    if not manifest.weak_audio or name.strip().lower() != "file" or not arg:
-        return {}
-    from ..engine.node import AudioFormat
-    from ..io.files import WavSource
-    from ..io.registry import sources
-    if sources.names_extension(arg):
-        return {}   # a plugin's reader for this extension: it is not libsndfile's to probe
-    source = WavSource(os.path.expanduser(arg), AudioFormat())  # UsageError if unreadable
-    own = {"sample_rate": source.samplerate, "channels": source.channels}
-    return {k: v for k, v in own.items() if k in manifest.weak_audio}
 
 
 def _watch_devices(source, sink, reconnect: bool) -> None:

@@ -36,8 +36,10 @@ from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 from .errors import ManifestError
+from .loader import parse_manifest_text, read_manifest_document  # noqa: F401 (re-exported)
 from .executors import INLINE, executors
 from .node import AudioFormat, Node, NodeRegistry, UnknownNodeType, registry as default_registry
+from .precedence import REPLACEABLE, Decision, decide
 
 INPUT = "input"
 OUTPUT = "output"
@@ -111,9 +113,11 @@ class Manifest:
     input_formats: Mapping[str, AudioFormat] = field(default_factory=dict)  # merged, per node
     shape: str = NATIVE                         # "native" or "upstream" (as read)
     warnings: tuple[str, ...] = ()              # one line each, for `remotemedia validate`
-    #: audio keys no one pinned (upstream shape, no audio block): a file input's own format
-    #: may replace them (the CLI reloads with `audio_overrides` from the file)
+    #: rate/channels decided below the input file in the precedence (engine/precedence.py):
+    #: a file input's own format replaces them (validate_manifest's `input_format`)
     weak_audio: frozenset = frozenset()
+    #: per audio key, the layer of engine/precedence.py that decided it
+    audio_origin: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -135,93 +139,43 @@ class Manifest:
         return fmts[0] if fmts else self.audio
 
 
-# -- parsing --------------------------------------------------------------------------------------
-
-def read_manifest_document(src: Any) -> tuple[dict, str]:
-    """The raw mapping and a name for messages, from a path, a dict, or a JSON/YAML string."""
-    if isinstance(src, Mapping):
-        # a document from no file (a graph line, stdin) may carry the name messages give it
-        return dict(src), getattr(src, "source_name", "<dict>")
-    if isinstance(src, Path) or (isinstance(src, str) and not _looks_inline(src)):
-        path = Path(src)
-        name = str(src)
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except FileNotFoundError:
-            raise ManifestError("file not found", source=name) from None
-        except IsADirectoryError:
-            raise ManifestError("is a directory, not a manifest file", source=name) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ManifestError(f"cannot read: {exc}", source=name) from None
-        return _parse_text(text, name, suffix=path.suffix.lower()), name
-    if isinstance(src, str):
-        return _parse_text(src, "<string>", suffix=""), "<string>"
-    raise ManifestError(f"a manifest must be a path, a dict or a JSON string, "
-                        f"not {type(src).__name__}")
-
-
-def parse_manifest_text(text: str, name: str) -> dict:
-    """A manifest document from JSON or YAML text that came from no file (stdin), errors
-    naming it `name`; ManifestError for text that parses to no manifest."""
-    return _parse_text(text.lstrip("\ufeff"), name, suffix="")
-
-
-def _looks_inline(text: str) -> bool:
-    stripped = text.lstrip()
-    return stripped.startswith("{") or "\n" in stripped
-
-
-def _parse_text(text: str, name: str, suffix: str) -> dict:
-    # Strict parsers (engine/docparse.py): duplicate keys are errors, YAML is read as 1.2.
-    from .docparse import DocumentError, load_json, load_yaml
-    try:
-        if suffix == ".json" or (not suffix and text.lstrip().startswith("{")):
-            doc = load_json(text)
-        else:
-            doc = load_yaml(text)
-    except DocumentError as exc:
-        raise ManifestError(str(exc), source=name) from None
-    if not isinstance(doc, dict):
-        raise ManifestError(f"top level must be a mapping, got {type(doc).__name__}",
-                            source=name)
-    return doc
-
+# -- parsing: engine/loader.py (bounded: engine/docparse.py LIMITS) -----------------------------
 
 # -- validation -----------------------------------------------------------------------------------
 
 def load_manifest(src: Any, *, allow_import: Iterable[str] = (),
                   registry: NodeRegistry | None = None,
-                  audio_overrides: Mapping[str, Any] | None = None) -> Manifest:
+                  audio_overrides: Mapping[str, Any] | None = None,
+                  input_format: Mapping[str, Any] | None = None) -> Manifest:
     """Parse and validate a manifest; raise ManifestError naming the first problem."""
     doc, name = read_manifest_document(src)
     return validate_manifest(doc, source=name, allow_import=allow_import,
                              registry=registry or default_registry,
-                             audio_overrides=audio_overrides)
+                             audio_overrides=audio_overrides, input_format=input_format)
 
 
 def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (),
                       registry: NodeRegistry = default_registry,
-                      audio_overrides: Mapping[str, Any] | None = None) -> Manifest:
+                      audio_overrides: Mapping[str, Any] | None = None,
+                      input_format: Mapping[str, Any] | None = None) -> Manifest:
     """Checks a parsed manifest document and returns the Manifest: keys, version, audio,
     nodes (types resolved in `registry`, params checked, deprecated param names renamed with
     a warning), connections, order (no cycles), reachability and the audio format through
-    the graph. `audio_overrides` (sample_rate, channels, block_size) win over the document's.
-    An upstream-shape document is translated first (UPSTREAM.md Part A). ManifestError names
+    the graph. The input's format (sample_rate in Hz, channels, block_size in samples) is
+    decided by engine/precedence.py: `audio_overrides` (the command line), the document's
+    `audio` block, `input_format` (an input file's own sample_rate and channels), what the
+    nodes receiving the input declare, `metadata.cli_defaults`, the defaults. An
+    upstream-shape document is translated first (UPSTREAM.md Part A). ManifestError names
     the first problem, the source and the node."""
     def fail(problem: str, node_id: str | None = None):
         raise ManifestError(problem, source=source, node_id=node_id)
 
     shape = manifest_shape(doc)
     warnings: list[str] = []
-    base = DEFAULT_AUDIO
-    weak: frozenset = frozenset()
+    defaults, cli = DEFAULT_AUDIO, {}
     if shape == UPSTREAM:
-        doc, warnings, base = upstream_to_native(doc, fail)
-        # Rate and channels nobody pinned (no audio block, no caller override) stay weak:
-        # a file input's own format replaces them.
-        pinned = set(doc.get("audio") or ()) | {k for k, v in (audio_overrides or {}).items()
-                                               if v is not None}
-        weak = frozenset({"sample_rate", "channels"} - pinned)
+        doc, warnings, _ = upstream_to_native(doc, fail)
+        defaults, cli = UPSTREAM_AUDIO, _cli_defaults(doc)
     unknown = sorted(set(doc) - _TOP_KEYS)
     if unknown:
         fail(f"unknown top-level key '{unknown[0]}' (expected: {', '.join(sorted(_TOP_KEYS))})")
@@ -234,7 +188,7 @@ def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (
     metadata = doc.get("metadata") or {}
     if not isinstance(metadata, dict):
         fail("'metadata' must be a mapping")
-    audio = _check_audio(doc.get("audio"), fail, audio_overrides, base)
+    block = _check_audio(doc.get("audio"), fail)
     default_on_error = doc.get("on_error", "fail")
     if default_on_error not in ON_ERROR:
         fail(f"'on_error' must be one of {', '.join(ON_ERROR)}, got {default_on_error!r}")
@@ -257,7 +211,16 @@ def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (
 
     order = _topological_order(specs, connections, fail)
     _check_reachable(specs, connections, fail)
-    formats, input_formats = _propagate_formats(order, by_id, connections, audio, fail)
+    decision = decide({
+        "command line": audio_overrides, "audio block": block, "input file": input_format,
+        "nodes": _declared_by_nodes(order, by_id, connections), "cli_defaults": cli,
+        "default": {"sample_rate": defaults.sample_rate, "channels": defaults.channels,
+                    "block_size": defaults.block_size}})
+    audio = decision.format
+    weak = frozenset(k for k in ("sample_rate", "channels")
+                     if decision.origin[k] in REPLACEABLE - {"input file"})
+    formats, input_formats = _propagate_formats(order, by_id, connections, audio, fail,
+                                                decision)
     _check_fan_in(connections, by_id, formats, fail, warnings if shape == UPSTREAM else None)
     _check_output_agrees(connections, formats, audio, fail)
     return Manifest(source=source, version=str(version),
@@ -265,25 +228,65 @@ def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (
                     nodes=tuple(specs), connections=tuple(connections), order=tuple(order),
                     formats=MappingProxyType(formats),
                     input_formats=MappingProxyType(input_formats),
-                    shape=shape, warnings=tuple(warnings), weak_audio=weak)
+                    shape=shape, warnings=tuple(warnings), weak_audio=weak,
+                    audio_origin=decision.origin)
 
 
-def _check_audio(raw, fail, overrides, base: AudioFormat = DEFAULT_AUDIO) -> AudioFormat:
-    values = {"sample_rate": base.sample_rate, "channels": base.channels,
-              "block_size": base.block_size}
+def _check_audio(raw, fail) -> dict:
+    """The `audio` block's keys, checked (positive integers)."""
+    values: dict = {}
     if raw is not None:
         if not isinstance(raw, dict):
             fail("'audio' must be a mapping of sample_rate, block_size, channels")
         for key, value in raw.items():
-            if key not in values:
+            if key not in ("sample_rate", "channels", "block_size"):
                 fail(f"unknown key 'audio.{key}' (expected: sample_rate, block_size, channels)")
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 fail(f"'audio.{key}' must be a positive integer, got {value!r}")
             values[key] = value
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            values[key] = value
-    return AudioFormat(**values)
+    return values
+
+
+def _cli_defaults(doc: Mapping) -> dict:
+    """An upstream manifest's metadata.cli_defaults as audio keys (checked by
+    upstream_to_native)."""
+    cli = (doc.get("metadata") or {}).get("cli_defaults") or {}
+    return {target: cli[key] for key, target in (("sample_rate", "sample_rate"),
+                                                 ("channels", "channels"),
+                                                 ("chunk_size", "block_size")) if key in cli}
+
+
+class _Unknowable(Exception):
+    pass
+
+
+def _declared_by_nodes(order, by_id, connections) -> dict:
+    """The rate and channels the nodes that receive the input unchanged declare
+    (Node.declared_input), found by running the format checks with the input's format
+    unknown: a node whose input is still unknown there gets the input's. Where such nodes
+    disagree, or the checks fail, they decide nothing (the real checks then say why)."""
+    def fail(problem, node_id=None):
+        raise _Unknowable(problem)
+    try:
+        _, input_formats = _propagate_formats(order, by_id, connections, AudioFormat(), fail)
+    except Exception:   # _Unknowable, or a node's output_format that needs a known rate
+        return {}
+    wants: dict[str, set] = {"sample_rate": set(), "channels": set()}
+    for node_id in order:
+        fmt = input_formats[node_id]
+        if not fmt.carries_audio:
+            continue
+        spec = by_id[node_id]
+        probe = spec.node_class.__new__(spec.node_class)
+        _init_probe(probe, spec)
+        try:
+            declared = probe.declared_input()
+        except Exception:   # a third-party node's: it declares nothing, the real checks run
+            continue
+        for key, found in wants.items():
+            if getattr(fmt, key) is None and getattr(declared, key) is not None:
+                found.add(getattr(declared, key))
+    return {key: found.pop() for key, found in wants.items() if len(found) == 1}
 
 
 def _check_node(raw, index, seen, fail, registry, allow_import, default_on_error,
@@ -481,9 +484,11 @@ def _check_reachable(specs, connections, fail) -> None:
             fail("unreachable from 'input' (no chain of connections leads to it)", s.id)
 
 
-def _propagate_formats(order, by_id, connections, audio, fail):
+def _propagate_formats(order, by_id, connections, audio, fail,
+                       decision: Decision | None = None):
     """Each node's input format (fan-in inputs merged) and output format, in topological
-    order; a node that cannot take its input fails validation."""
+    order; a node that cannot take its input fails validation (saying where the input's
+    format came from, given the `decision`)."""
     formats: dict[str, AudioFormat] = {}
     input_formats: dict[str, AudioFormat] = {}
     incoming: dict[str, list[Connection]] = {}
@@ -506,7 +511,10 @@ def _propagate_formats(order, by_id, connections, audio, fail):
             probe.format = input_formats[node_id] = fmt_in
             formats[node_id] = probe.output_format(fmt_in)
         except ValueError as exc:
-            fail(str(exc), node_id)
+            where = "" if decision is None else (
+                f" (the run's input: {decision.describe('sample_rate')}, "
+                f"{decision.describe('channels')})")
+            fail(f"{exc}{where}", node_id)
     return formats, input_formats
 
 

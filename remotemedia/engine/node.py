@@ -24,6 +24,7 @@ import numpy as np
 
 from .data import NumpyData, RuntimeData
 from .errors import UnknownNodeType  # noqa: F401 (re-exported: its historic home)
+from .errors import one_line
 from .levels import from_unit_float, to_unit_float
 
 REQUIRED = object()
@@ -324,6 +325,14 @@ class Node:
         """The format this node emits for input `fmt`; raise ValueError if it cannot take it."""
         return fmt
 
+    def declared_input(self) -> AudioFormat:
+        """The input rate (Hz) and channel count this node's params pin (a resampler's source
+        rate, a model's native rate), None where it takes any. Where the run's input reaches
+        the node unchanged, this decides the run's format when nothing above it does (the
+        precedence in engine/precedence.py). Called on a validation probe: params set, setup()
+        not run."""
+        return AudioFormat()
+
     def merge_formats(self, formats: dict[str, AudioFormat]) -> AudioFormat:
         """For fan-in nodes: all inputs must agree on what they declare."""
         rates = {f.sample_rate for f in formats.values() if f.sample_rate is not None}
@@ -454,7 +463,12 @@ class NodeRegistry:
         try:
             obj = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as exc:
-            raise UnknownNodeType(path, f" (cannot import: {exc})") from exc
+            raise UnknownNodeType(path, f" (cannot import: {one_line(exc)})") from exc
+        except (Exception, SystemExit) as exc:
+            # Importing runs the module's code: whatever it raises (sys.exit included) is the
+            # module's fault, told in one line naming it, never a traceback.
+            raise UnknownNodeType(path, f" (importing module '{module_name}' failed: "
+                                        f"{type(exc).__name__}: {one_line(exc)})") from exc
         if not (isinstance(obj, type) and issubclass(obj, Node)):
             raise UnknownNodeType(path, " (not a Node subclass)")
         return obj

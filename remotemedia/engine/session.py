@@ -29,12 +29,16 @@ class Pipeline:
 
     @classmethod
     def from_manifest(cls, src: Any, *, allow_import: Iterable[str] = (),
-                      audio: dict | None = None, registry=None) -> "Pipeline":
-        """From a path, a dict, or a JSON string. `audio` overrides the manifest's defaults;
-        `registry` resolves node types instead of the default one (remotemedia.testing's
-        isolated registries). Raises ManifestError naming the file, node and problem."""
+                      audio: dict | None = None, registry=None,
+                      input_format: dict | None = None) -> "Pipeline":
+        """From a path, a dict, or a JSON string. `audio` (sample_rate, channels, block_size)
+        overrides the manifest's; `input_format` (sample_rate, channels) is an input file's
+        own, which decides what neither `audio` nor the manifest's audio block pins (the
+        precedence of engine/precedence.py); `registry` resolves node types instead of the
+        default one (remotemedia.testing's isolated registries). Raises ManifestError naming
+        the file, node and problem."""
         return cls(load_manifest(src, allow_import=allow_import, audio_overrides=audio,
-                                 registry=registry))
+                                 registry=registry, input_format=input_format))
 
     @property
     def order(self) -> tuple[str, ...]:

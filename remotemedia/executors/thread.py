@@ -169,6 +169,9 @@ class ThreadTransport(Transport):
                 self._ended = f"setup raised {describe(exc)}"
                 cond.notify_all()
             return
+        #: the wrapped node itself (its own counters and state, for tests and the TUI); set
+        #: once its setup() has run, read on any thread
+        self.instance = node
         with cond:
             self._ready = True
             cond.notify_all()
@@ -215,6 +218,13 @@ class ThreadNode(RemoteNode):
     # The frame is read on the worker after process() returns: its reader slot is given back
     # when its request ends (RemoteNode), not by the engine.
     retains_input = True
+
+    @property
+    def instance(self):
+        """The wrapped node running on the worker (None before it started or after it
+        stopped): its own attributes and counters, read from any thread."""
+        transport = self.transport
+        return getattr(transport, "instance", None) if transport is not None else None
 
 
 make_executor_node = executor_factory(ThreadNode, "Thread", where=None)

@@ -141,6 +141,9 @@ def register_sinks(registry: EndRegistry) -> None:
     registry.add_scheme("null", _null_sink)
     registry.add_scheme("device", _device_sink, usage="device:NAME_OR_INDEX", listed=False)
     registry.add_extension(".wav", _wav_sink, usage="file:PATH.wav[:SUBTYPE]")
+    # transcripts of a graph that emits text (io/transcripts.py)
+    for ext in (".srt", ".vtt", ".txt", ".jsonl"):
+        registry.add_extension(ext, _transcript_sink, usage=f"file:PATH{ext}")
     # any other extension: the WAV writer, which refuses it by name ("must be named *.wav")
     registry.add_extension(ANY_EXTENSION, _wav_sink)
 
@@ -179,6 +182,11 @@ def _wav_sink(req: EndRequest):
     from .files import DEFAULT_SUBTYPE, WavSink
     subtype = DEFAULT_SUBTYPE if req.option is None else req.option.upper()
     return WavSink(req.path, req.fmt, subtype)
+
+
+def _transcript_sink(req: EndRequest):
+    from .transcripts import transcript_sink
+    return transcript_sink(req.path, req.fmt)
 
 
 def _raw_sink(req: EndRequest):

@@ -16,6 +16,7 @@ import errno
 import functools
 import io
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -36,13 +37,74 @@ def _fs(path: Path) -> bytes:
     return os.fsencode(path)
 
 
+class SequentialSoundFile(sf.SoundFile):
+    """A soundfile.SoundFile opened for reading front to back, never seeking.
+
+    soundfile's read() asks libsndfile for the position before every read and seeks to
+    `position + frames` after it (SoundFile._cdata_io). For PCM that is free; for MPEG audio
+    libsndfile hands the absolute seek to mpg123, which restarts decoding cold at the target
+    frame (the bit reservoir of the frames before it is gone), so an MP3 read in 960-frame
+    blocks came back as silence after its first 0.1 s while a one-shot read was right. Reporting
+    the file as not seekable makes soundfile call libsndfile's sf_readf_* and nothing else, which
+    is also what a pipe needs. Use read(frames) with frames >= 0."""
+
+    def seekable(self) -> bool:
+        """False: this reader never seeks (see the class)."""
+        return False
+
+
+# sndfile.h: a file's channel map (SF_CHANNEL_MAP_* per channel), which libsndfile reads from
+# and writes to a WAVE_FORMAT_EXTENSIBLE channel mask (and CAF/AIFF channel layouts).
+_SFC_GET_CHANNEL_MAP_INFO = 0x1100
+_SFC_SET_CHANNEL_MAP_INFO = 0x1101
+
+
+def channel_map(f: sf.SoundFile) -> tuple[int, ...] | None:
+    """The SF_CHANNEL_MAP_* value of each channel of an open file (libsndfile reads a WAV's
+    channel mask into it), or None when the file declares none."""
+    out = sf._ffi.new("int[]", f.channels)
+    ok = sf._snd.sf_command(f._file, _SFC_GET_CHANNEL_MAP_INFO, out, sf._ffi.sizeof(out))
+    return tuple(out) if ok == sf._snd.SF_TRUE else None
+
+
+def carry_input_facts(source: Source, sink: Sink, unchanged: bool) -> None:
+    """What a file input declares about itself (its channel map, so a WAV's channel mask, and
+    its text tags: title, artist, comment, ...) goes into a WAV output when the graph leaves
+    the format as it found it (`unchanged`: the output's rate and channels are the input's).
+    Call before the sink opens; other ends are left alone."""
+    if not (unchanged and isinstance(source, WavSource) and isinstance(sink, WavSink)):
+        return
+    if source.channels == sink.channels:
+        sink.channel_map = source.channel_map
+        sink.tags = dict(source.tags)
+
+
+#: libsndfile reports SF_COUNT_MAX frames for a stream it cannot measure (a pipe)
+_UNKNOWN_LENGTH = 1 << 62
+_RIFF_FORMATS = frozenset({"WAV", "WAVEX", "RF64"})
+
+
 class WavSource(Source):
     """Blocks of a file libsndfile reads, as float32 `(block_size,)` or
     `(block_size, channels)`; the last one short. A WAV whose header a dying recorder left
     unfinished (data size 0, unpadded odd chunks) is recovered as ffmpeg would
-    (io/wavrecover.py); what cannot be read is a UsageError naming why (exit 2)."""
+    (io/wavrecover.py); what cannot be read is a UsageError naming why (exit 2).
 
-    def __init__(self, path: str | os.PathLike, fmt: AudioFormat):
+    The file is read once, front to back, never seeking (SequentialSoundFile). A path that is
+    not a regular file (a FIFO, /dev/stdin) is opened here, once, and read from there on, so a
+    pipe's header is not consumed by a probe. An input that ends before the samples its header
+    declares (a truncated copy, a file cut while it was read, a stream that breaks off or a
+    decoder error after the start) ends the input there: `shortfall` then says in one line how
+    many samples and seconds were missing, and the stats report gets an `input` section.
+
+    `samplerate`, `channels`: the file's own; `frames`: what libsndfile finds in it (0 for a
+    pipe that does not say); `declared_frames`: what its header declares (None when it declares
+    nothing); `read_frames`: what was read so far; `channel_map` (SF_CHANNEL_MAP_* per
+    channel, from a WAV's channel mask; None if it declares none) and `tags` (title, artist,
+    ...), for carry_input_facts(). `fmt` may leave rate and channels None (a
+    probe for the file's own format); conform() checks them against the run's."""
+
+    def __init__(self, path: str | os.PathLike, fmt: AudioFormat = AudioFormat()):
         super().__init__(fmt)
         self.path = Path(path)
         self.description = f"file {self.path}"
@@ -53,12 +115,26 @@ class WavSource(Source):
         if not os.access(self.path, os.R_OK):
             raise UsageError(f"input file is not readable: {self.path}")
         self.recovered: WavData | None = None
+        self._file: sf.SoundFile | None = None
+        self.read_frames = 0
+        self.shortfall: str | None = None
+        self._shortfall_report: dict | None = None
+        self._ended = False
+        self.channel_map: tuple[int, ...] | None = None
+        self.tags: dict[str, str] = {}
+        if stat.S_ISREG(os.stat(self.path).st_mode):
+            self._probe()
+        else:
+            self._open_stream()
+        self.conform(fmt)
+
+    def _probe(self) -> None:
         try:
             info = sf.info(_fs(self.path))
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             info = None
             problem = one_line(exc)
-        if info is None or (info.frames == 0 and info.format in ("WAV", "WAVEX", "RF64")):
+        if info is None or (info.frames == 0 and info.format in _RIFF_FORMATS):
             # libsndfile refused it, or found no samples in a file that may hold some.
             try:
                 self.recovered = locate_wav_data(_fs(self.path))
@@ -73,56 +149,128 @@ class WavSource(Source):
             if self.recovered is not None and self.recovered.frames == 0:
                 self.recovered = None
         if self.recovered is not None:
-            rate, channels, frames = (self.recovered.samplerate, self.recovered.channels,
-                                      self.recovered.frames)
-        else:
-            rate, channels, frames = info.samplerate, info.channels, info.frames
-        self.samplerate = rate
-        if fmt.sample_rate is not None and rate != fmt.sample_rate:
+            r = self.recovered
+            self.samplerate, self.channels, self.frames = r.samplerate, r.channels, r.frames
+            self.declared_frames = r.declared_frames
+            return
+        self.samplerate, self.channels, self.frames = info.samplerate, info.channels, info.frames
+        # libsndfile trims a RIFF data size larger than the file to what is there: the header's
+        # own claim is read here. Other formats' counts are their headers' (FLAC STREAMINFO,
+        # an MP3's Xing frame), and reading stops short of them.
+        self.declared_frames = info.frames
+        if info.format in _RIFF_FORMATS:
+            try:
+                stated = locate_wav_data(_fs(self.path)).declared_frames
+            except (NotRecoverable, OSError):
+                stated = None
+            if stated is not None and stated > info.frames:
+                self.declared_frames = stated
+        try:
+            with sf.SoundFile(_fs(self.path)) as f:
+                self._facts(f)
+        except (sf.SoundFileError, RuntimeError, OSError):
+            pass    # the facts are a courtesy; reading it is what open() and read() report
+
+    def _facts(self, f: sf.SoundFile) -> None:
+        self.channel_map = channel_map(f)
+        self.tags = {k: v for k, v in f.copy_metadata().items() if v}
+
+    def _open_stream(self) -> None:
+        try:
+            self._file = SequentialSoundFile(_fs(self.path), "r")
+        except (sf.SoundFileError, RuntimeError, OSError) as exc:
+            raise UsageError(f"cannot read {self.path} as audio: {one_line(exc)}") from None
+        f = self._file
+        self._facts(f)
+        self.samplerate, self.channels = f.samplerate, f.channels
+        known = 0 < f.frames < _UNKNOWN_LENGTH
+        self.frames = f.frames if known else 0
+        self.declared_frames = f.frames if known else None
+
+    def conform(self, fmt: AudioFormat) -> "WavSource":
+        """Run in `fmt`: UsageError (exit 2) if its rate or channel count is not the file's (a
+        file is refused, never reinterpreted); returns self."""
+        self.format = fmt
+        if fmt.sample_rate is not None and self.samplerate != fmt.sample_rate:
             raise UsageError(
-                f"{self.path} is {rate} Hz but the manifest runs at "
+                f"{self.path} is {self.samplerate} Hz but the manifest runs at "
                 f"{fmt.sample_rate} Hz (resample the file or set audio.sample_rate)")
-        if fmt.channels is not None and channels != fmt.channels:
+        if fmt.channels is not None and self.channels != fmt.channels:
             raise UsageError(
-                f"{self.path} has {channels} channel(s) but the manifest expects "
+                f"{self.path} has {self.channels} channel(s) but the manifest expects "
                 f"{fmt.channels} (convert the file or set audio.channels)")
-        self.channels = channels
-        self.frames = frames
-        self._file: sf.SoundFile | None = None
+        return self
 
     def reads(self):
         """The input file, for the path check."""
         return [("--input", self.path)]
 
     def open(self) -> None:
-        """Open the file (recovered headers through SampleWindow); UsageError (exit 2) if it
-        cannot be opened."""
+        """Open the file (recovered headers through SampleWindow; a pipe is open already);
+        UsageError (exit 2) if it cannot be opened."""
+        if self._file is not None:
+            return
         try:
             if self.recovered is None:
-                self._file = sf.SoundFile(_fs(self.path), "r")
+                self._file = SequentialSoundFile(_fs(self.path), "r")
             else:
                 r = self.recovered
-                self._file = sf.SoundFile(SampleWindow(_fs(self.path), r.offset, r.length),
-                                          "r", format="RAW", subtype=r.subtype,
-                                          samplerate=r.samplerate, channels=r.channels,
-                                          endian="LITTLE")
+                self._file = SequentialSoundFile(
+                    SampleWindow(_fs(self.path), r.offset, r.length), "r", format="RAW",
+                    subtype=r.subtype, samplerate=r.samplerate, channels=r.channels,
+                    endian="LITTLE")
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             raise UsageError(f"cannot open {self.path}: {one_line(exc)}") from exc
 
     def read(self) -> np.ndarray | None:
         # soundfile allocates each block; it is ours to hand over to the engine.
         """The next block as float32 (block_size,) or (block_size, channels), owned by the
-        caller; short at the end; None after it. RemoteMediaError when reading fails,
-        PipelineClosed after close()."""
+        caller; short at the end; None after it. A decoder error after the first samples ends
+        the input there (see `shortfall`); RemoteMediaError when not even the first block can
+        be read; PipelineClosed after close()."""
+        if self._ended:
+            return None
         if self._file is None:
             raise PipelineClosed(f"{self.path} is closed")
         try:
             block = self._file.read(self.format.block_size, dtype="float32", always_2d=False)
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
-            raise RemoteMediaError(f"reading {self.path} failed: {one_line(exc)}") from exc
-        if block.shape[0] == 0:
+            if self.read_frames == 0:
+                raise RemoteMediaError(f"reading {self.path} failed: {one_line(exc)}") from exc
+            self._end(problem=one_line(exc))
             return None
+        if block.shape[0] == 0:
+            self._end()
+            return None
+        self.read_frames += block.shape[0]
         return block
+
+    def _end(self, problem: str | None = None) -> None:
+        # Once, at the end of input: compare what was read with what the header declared.
+        self._ended = True
+        declared, got, rate = self.declared_frames, self.read_frames, self.samplerate
+        short = declared is not None and got < declared
+        if not short and problem is None:
+            return
+        line = f"{self.path}: the input ended after {got} samples ({got / rate:.3f} s)"
+        if short:
+            missing = declared - got
+            line = (f"{self.path}: the input ended after {got} of the {declared} samples its "
+                    f"header declares: {missing} samples ({missing / rate:.3f} s) missing")
+        if problem is not None:
+            line += f" (decoding stopped: {problem})"
+        self.shortfall = line
+        self._shortfall_report = {
+            "declared_samples": declared, "read_samples": got,
+            "missing_samples": declared - got if short else None,
+            "missing_s": round((declared - got) / rate, 6) if short else None,
+            "error": problem}
+
+    def extend_report(self, report: dict) -> None:
+        """An `input` section when the input ended short of its header or with a decoder
+        error: declared_samples, read_samples, missing_samples, missing_s, error."""
+        if self._shortfall_report is not None:
+            report["input"] = dict(self._shortfall_report)
 
     def close(self) -> None:
         """Close the file. Safe twice."""
@@ -191,6 +339,10 @@ class WavSink(Sink):
         self.channels = fmt.channels or 1
         self.samples_written = 0
         self._file: sf.SoundFile | None = None
+        #: SF_CHANNEL_MAP_* per channel to write (a WAV channel mask), None for libsndfile's
+        #: default; and text tags (title, artist, ...): set by carry_input_facts()
+        self.channel_map: tuple[int, ...] | None = None
+        self.tags: dict[str, str] = {}
 
     def writes(self):
         """The output file, for the path check."""
@@ -213,6 +365,19 @@ class WavSink(Sink):
         if rf64:
             sf._snd.sf_command(self._file._file, _SFC_RF64_AUTO_DOWNGRADE, sf._ffi.NULL,
                                sf._snd.SF_TRUE)
+        self._write_facts()
+
+    def _write_facts(self) -> None:
+        # What the input declared about itself (carry_input_facts), before the first sample.
+        if self.channel_map is not None and len(self.channel_map) == self.channels:
+            layout = sf._ffi.new("int[]", list(self.channel_map))
+            sf._snd.sf_command(self._file._file, _SFC_SET_CHANNEL_MAP_INFO, layout,
+                               sf._ffi.sizeof(layout))
+        for name, text in self.tags.items():
+            try:
+                setattr(self._file, name, text)
+            except (sf.SoundFileError, RuntimeError):
+                pass    # a tag this format cannot hold
 
     def write(self, frame) -> None:
         """Repair (NaN as 0, clip for integer and companded subtypes; counted) and write one

@@ -97,6 +97,19 @@ def make_source(spec: str, fmt: AudioFormat, mode: str | None = None) -> Source:
     return _make(sources, spec, _complete(fmt), mode)
 
 
+def file_input(spec: str):
+    """For an input SPEC `file:PATH` (or a bare path) that libsndfile reads, the file opened
+    for its own format (samplerate, channels; a FIFO is opened here, once), to conform() to
+    the run's format later; None for any other SPEC, and for an extension a plugin's reader
+    names (its format is not libsndfile's to probe). UsageError if the file cannot be
+    read."""
+    name, arg = split_spec(bare_path(spec), "input")
+    if name != "file" or not arg or sources.names_extension(arg):
+        return None
+    from .files import WavSource
+    return WavSource(Path(arg).expanduser(), AudioFormat())
+
+
 def make_sink(spec: str, fmt: AudioFormat) -> Sink:
     """A Sink for an output SPEC (or a bare path), taking frames in `fmt` (the manifest's
     output format; unknowns as in make_source). UsageError (exit 2) for a SPEC no kind

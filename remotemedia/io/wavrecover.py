@@ -43,6 +43,9 @@ class WavData:
     samplerate: int
     channels: int
     frame_bytes: int
+    #: whole frames the header's data size declares; None where it declares none (0 or
+    #: 0xFFFFFFFF, as streaming writers and RF64 leave it)
+    declared_frames: int | None = None
 
     @property
     def frames(self) -> int:
@@ -113,7 +116,8 @@ def _data(fmt: bytes, offset: int, declared: int, file_size: int) -> WavData:
     # 0 and 0xFFFFFFFF are what streaming writers leave; anything past the end is truncation.
     length = present if declared in (0, 0xFFFFFFFF) or declared > present else declared
     length -= length % frame_bytes
-    return WavData(offset, length, subtype, rate, channels, frame_bytes)
+    stated = None if declared in (0, 0xFFFFFFFF) else declared // frame_bytes
+    return WavData(offset, length, subtype, rate, channels, frame_bytes, stated)
 
 
 class SampleWindow(io.RawIOBase):

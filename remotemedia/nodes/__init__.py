@@ -1,6 +1,7 @@
 """Built-in nodes, one module per family. Importing this package registers them."""
 
 from . import analysis, audio, basic, convert, health, resample, vad  # noqa: F401
+from . import transcribe, upstream_transcribe  # noqa: F401  (speech to text)
 # The upstream's node family under its names (UPSTREAM.md Part B §2), and its aliases.
 from . import (upstream_analyzers, upstream_events, upstream_evidence,  # noqa: F401
                upstream_health, upstream_misc, upstream_speech)

@@ -67,6 +67,10 @@ class Resample(Node):
         # soxr emits variable-sized blocks, so no block size can be promised downstream.
         return fmt.replace(sample_rate=self.rate, block_size=None)
 
+    def declared_input(self) -> AudioFormat:
+        """`input_rate`, where given, is the rate this node needs."""
+        return AudioFormat(sample_rate=self.input_rate)
+
     def setup(self):
         """Builds the soxr stream for the expected input (rate, channels, float32) so the first
         block does not pay for it."""

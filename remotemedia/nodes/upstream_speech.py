@@ -101,6 +101,11 @@ class FastResampleNode(UpstreamNode, Resample):
             return fmt
         return super().output_format(fmt)
 
+    def declared_input(self):
+        """sourceRate and channels, where given, are what this node needs."""
+        from ..engine.node import AudioFormat
+        return AudioFormat(sample_rate=self.input_rate, channels=self.channels)
+
     def _new_stream(self):
         import soxr
         return soxr.ResampleStream(self._in_rate, self.rate, self._channels,

@@ -237,6 +237,10 @@ class VAD(_VadBase):
                              f"(put a Downmix or ChannelSelect node before it)")
         return super().output_format(fmt)
 
+    def declared_input(self) -> AudioFormat:
+        """16000 Hz mono: the model's own."""
+        return AudioFormat(sample_rate=MODEL_RATE, channels=1)
+
     def setup(self):
         """Loads the ONNX session (ModelUnavailable if it cannot) and preallocates the model's
         inputs: [64-sample context | 512-sample window] float32, state (2, 1, 128) float32."""

@@ -185,6 +185,9 @@ def check_node(node_class: type[Node], params: dict | None = None, *,
     registry.register(node_class, node_type)
     manifest = one_node(node_type, audio={"sample_rate": sample_rate, "block_size": block_size,
                                           "channels": channels}, **params)
+    # The node's own logic, called directly: a node whose default is another executor (a
+    # speech node's thread) is checked inline; check_executor checks the executors.
+    manifest["nodes"][0]["executor"] = "inline"
     pipeline = Pipeline.from_manifest(manifest, registry=registry)
     report = ConformanceReport(node_type)
     fail = report.failures.append

@@ -119,7 +119,8 @@ def test_golden_files_compare_and_update(tmp_path):
 
 # -- the conformance kit ----------------------------------------------------------------------------
 
-BUILTIN_PARAMS = {"Resample": {"rate": 16000}, "Reframe": {"size": 480}}
+BUILTIN_PARAMS = {"Resample": {"rate": 16000}, "Reframe": {"size": 480},
+                  "RustWhisperNode": {"model_source": "tiny.en"}}
 
 
 @pytest.mark.parametrize("node_type", [n for n, c in registry.types().items()

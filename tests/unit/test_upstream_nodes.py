@@ -13,10 +13,10 @@ from remotemedia.engine.manifest import load_manifest
 from .test_nodes_vad import needs_model
 
 
-def chain(*nodes, rate=48000, channels=1, block=960):
+def chain(*nodes, rate=48000, channels=1, block=960, input_format=None):
     """An upstream-shape chain: nodes connected in order."""
     ids = [f"n{i}" for i in range(len(nodes))]
-    return rm.Pipeline.from_manifest({
+    return rm.Pipeline.from_manifest(input_format=input_format, src={
         "version": "v1",
         "metadata": {"cli_defaults": {"sample_rate": rate, "channels": channels,
                                       "chunk_size": block}},
@@ -64,8 +64,13 @@ def test_fast_resample_without_a_target_passes_through(params):
 def test_fast_resample_bad_values_are_errors():
     with pytest.raises(rm.ManifestError, match="param 'quality' must be one of 'Low'"):
         chain(("FastResampleNode", {"targetRate": 16000, "quality": "Ultra"}))
+    # a mono file decides the channels before the node's declaration does (precedence)
     with pytest.raises(rm.ManifestError, match="channels is 2 but the stream arriving has 1"):
-        chain(("FastResampleNode", {"targetRate": 16000, "channels": 2}))
+        chain(("FastResampleNode", {"targetRate": 16000, "channels": 2}),
+              input_format={"sample_rate": 48000, "channels": 1})
+    # with nothing above it, the node's declaration beats metadata.cli_defaults' mono
+    assert chain(("FastResampleNode", {"targetRate": 16000, "channels": 2})).manifest \
+        .audio.channels == 2
 
 
 def test_audio_chunker_is_reframe_and_releases_its_remainder():
