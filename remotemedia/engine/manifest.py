@@ -550,12 +550,17 @@ def _init_probe(probe: Node, spec: NodeSpec) -> None:
 
 def manifest_shape(doc: Mapping) -> str:
     """"upstream" when `connections` is a list none of whose entries names `input` or `output`
-    (an empty list included), else "native" (UPSTREAM.md Part A, "Shape")."""
+    (an empty list included), else "native" (UPSTREAM.md Part A, "Shape"). Upstream manifests
+    may call their own nodes `input` and `output` (a TextInput, an AudioOutput): a connection
+    naming a node the document declares under that id is the upstream's too."""
     conns = doc.get("connections")
     if not isinstance(conns, list):
         return NATIVE
+    nodes = doc.get("nodes") if isinstance(doc.get("nodes"), list) else []
+    declared = {n.get("id") for n in nodes if isinstance(n, Mapping)} & RESERVED_IDS
+    ends = RESERVED_IDS - declared
     for c in conns:
-        if isinstance(c, Mapping) and (c.get("from") in RESERVED_IDS or c.get("to") in RESERVED_IDS):
+        if isinstance(c, Mapping) and (c.get("from") in ends or c.get("to") in ends):
             return NATIVE
     return UPSTREAM
 
@@ -635,6 +640,7 @@ def upstream_to_native(doc: Mapping, fail) -> tuple[dict, list[str], AudioFormat
     out["nodes"] = nodes
 
     conns = list(doc.get("connections") or [])
+    conns = _rename_reserved(nodes, conns, warnings)
     ids = [n.get("id") for n in nodes]
     has_in = {c.get("to") for c in conns if isinstance(c, Mapping)}
     has_out = {c.get("from") for c in conns if isinstance(c, Mapping)}
@@ -643,6 +649,28 @@ def upstream_to_native(doc: Mapping, fail) -> tuple[dict, list[str], AudioFormat
     out["connections"] = ([{"from": INPUT, "to": i} for i in roots] + conns
                           + [{"from": i, "to": OUTPUT} for i in sinks])
     return out, warnings, AudioFormat(**base)
+
+
+def _rename_reserved(nodes: list[dict], conns: list, warnings: list[str]) -> list:
+    """Upstream nodes with the ids `input` or `output` are ordinary nodes: they get a free id
+    (`input_node`, ...), with a warning, and the connections follow them; `input` and
+    `output` then mean the session's ends, as in every native manifest."""
+    taken = {n.get("id") for n in nodes}
+    renames: dict[str, str] = {}
+    for node in nodes:
+        old = node.get("id")
+        if old in RESERVED_IDS:
+            new = f"{old}_node"
+            while new in taken:
+                new += "_"
+            taken.add(new)
+            renames[old] = node["id"] = new
+            warnings.append(f"node '{old}' ({node.get('node_type')}) runs as '{new}': "
+                            f"'{old}' is the session's own {'start' if old == INPUT else 'end'}")
+    if not renames:
+        return conns
+    return [{**c, **{k: renames.get(c.get(k), c.get(k)) for k in ("from", "to")
+                     if k in c}} if isinstance(c, Mapping) else c for c in conns]
 
 
 def native_document(src: Any, *, registry: NodeRegistry | None = None,
