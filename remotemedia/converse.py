@@ -58,6 +58,8 @@ TAIL_S = 15.0
 #: the user's noise floor (dBFS): a room is never digital silence
 NOISE_DBFS = -70.0
 COST_FILE_VERSION = 1
+#: the heap's target for "a node made this" (seen by the turn meter in time order)
+OBSERVE = "@observe"
 
 
 class ScriptError(UsageError):
@@ -248,8 +250,10 @@ class _Sim:
             self.free[node_id] = 0.0
         self.vad_ids = {i for i, n in self.nodes.items() if type(n).__name__ in
                         ("VAD", "EnergyVAD", "SileroVADNode")}
-        #: nodes that make the reply (take text): interrupted on a barge-in
-        self.reply_ids = {i for i, n in self.nodes.items() if "text" in n.accepts}
+        #: nodes that make the reply (everything after the transcriber): interrupted on a
+        #: barge-in, and the bot is speaking while they have work pending
+        self.reply_ids = self._after({i for i, n in self.nodes.items()
+                                      if getattr(n, "emits_text", False)})
         self.out_queue: list[tuple[float, np.ndarray]] = []
         self.playing_until = 0.0         # end of the bot block playing now
         self.played = []                 # (start_s, block) of every bot block played
@@ -257,6 +261,17 @@ class _Sim:
         self.interrupts = 0
         self.pending_stop = False
         self.spoken = 0.0                # simulated s of bot audio played
+
+    def _after(self, roots: set[str]) -> set[str]:
+        """Every node downstream of `roots` (not the roots themselves)."""
+        seen: set[str] = set()
+        todo = [c for r in roots for c in self.consumers.get(r, ())]
+        while todo:
+            node_id = todo.pop()
+            if node_id in self.nodes and node_id not in seen:
+                seen.add(node_id)
+                todo += self.consumers.get(node_id, ())
+        return seen
 
     def clock(self) -> float:
         """The run's clock (simulated s), for nodes' executors and deadlines."""
@@ -287,6 +302,11 @@ class _Sim:
             self.now = max(self.now, t)
             if target == "output":
                 self._output(t, item)
+                continue
+            if target == OBSERVE:
+                # Seen in simulated-time order (nodes run ahead of the clock; the turn
+                # meter and the barge-in decision must not).
+                self._observe(source, t, item)
                 continue
             self._call(t, target, item)
 
@@ -322,8 +342,7 @@ class _Sim:
             self._draw(node_id, result, at)
             return
         self.free[node_id] = at
-        self._observe(node_id, at, outs)
-        self.deliver(at, node_id, outs)
+        self._made(node_id, at, outs)
 
     def _draw(self, node_id: str, items, at: float) -> None:
         while True:
@@ -338,34 +357,38 @@ class _Sim:
                 raise NodeError(node_id, exc) from exc
             at += self.costs.charge(node_id, time.perf_counter() - t0)
             self.free[node_id] = at
-            self._observe(node_id, at, [item])
-            self.deliver(at, node_id, [item])
+            self._made(node_id, at, [item])
 
-    def _observe(self, node_id: str, t: float, outs) -> None:
-        """What the turn meter and the barge-in logic need from a node's outputs."""
-        meter = self.meter
+    def _made(self, node_id: str, at: float, outs) -> None:
+        """`outs`, made by `node_id` at `at`: observed then delivered, at `at`."""
         for o in outs:
-            kind = o.kind
-            if kind == "json" and isinstance(o.value, dict):
-                v = o.value
-                typ = v.get("type")
-                self.events.append({"t_s": round(t, 6), "node": node_id, **v})
-                if node_id in self.vad_ids and typ in ("speech_start", "speech_end"):
-                    media = v["pts"] / v["sample_rate"]
-                    if typ == "speech_end":
-                        meter.speech_end(t, media, node_id)
-                    else:
-                        meter.speech_start(t, media)
-                        if self.bot_busy():
-                            self.interrupt(t)
-                elif typ == "transcript" and v.get("final"):
-                    meter.transcript(t, v.get("text", ""), node_id)
-                elif typ == "reply":
-                    meter.reply(v.get("reply", ""), v.get("error"))
-            elif kind == "text" and node_id in self.reply_ids:
-                meter.reply_text(t, o.text, node_id)
-            elif kind == "numpy" and node_id in self.reply_ids:
-                meter.reply_audio(t, node_id)
+            self._push(at, OBSERVE, o, node_id)
+        self.deliver(at, node_id, outs)
+
+    def _observe(self, node_id: str, t: float, o) -> None:
+        """What the turn meter and the barge-in logic need from a node's output `o`."""
+        meter = self.meter
+        kind = o.kind
+        if kind == "json" and isinstance(o.value, dict):
+            v = o.value
+            typ = v.get("type")
+            self.events.append({"t_s": round(t, 6), "node": node_id, **v})
+            if node_id in self.vad_ids and typ in ("speech_start", "speech_end"):
+                media = v["pts"] / v["sample_rate"]
+                if typ == "speech_end":
+                    meter.speech_end(t, media, node_id)
+                else:
+                    meter.speech_start(t, media)
+                    if self.bot_busy():
+                        self.interrupt(t)
+            elif typ == "transcript" and v.get("final"):
+                meter.transcript(t, v.get("text", ""), node_id)
+            elif typ == "reply":
+                meter.reply(v.get("reply", ""), v.get("error"))
+        elif kind == "text" and node_id in self.reply_ids:
+            meter.reply_text(t, o.text, node_id)
+        elif kind == "numpy" and node_id in self.reply_ids:
+            meter.reply_audio(t, node_id)
 
     def interrupt(self, t: float) -> None:
         """Barge-in at `t`: Control interrupt to the reply nodes, their undelivered output
