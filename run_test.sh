@@ -2,7 +2,8 @@
 # Run the test suite on a fresh machine or a used one:
 #   - installs the Debian packages it needs where it can (root): PortAudio, jackd2, espeak-ng,
 #     tmux, and GStreamer for Python (the engine benchmark's baseline, which a smoke test runs)
-#   - makes .venv and installs remotemedia[test,voice,speech,tts] (tts: Piper, GPL-3.0, optional)
+#   - makes .venv and installs remotemedia[test,voice,speech,tts] (tts: Piper, GPL-3.0,
+#     optional)
 #   - starts a clocked virtual audio server (JACK dummy driver) before pytest and stops it after
 #   - installs Ray and starts a local Ray head (2 CPUs) for the Ray tests, stopped after pytest
 # Extra arguments go to pytest:  ./run_test.sh tests/unit -x

@@ -1,4 +1,5 @@
-"""The upstream's text-to-speech and CLI end nodes, under their names.
+"""The upstream's text-to-speech and CLI end nodes, under their names (MicInput, the other
+CLI end, lives with the speech-to-text nodes in upstream_transcribe.py).
 
     KokoroTTSNode  -> Speak with the installed voice (Piper's, else espeak-ng's): no package
                       ships Kokoro's weights, which one warning says. speed, sample_rate (the
@@ -7,8 +8,6 @@
                       have none (the pieces are Speak's sentences).
     TextInput      -> passes everything on (encoding is informational, as upstream)
     AudioOutput    -> passes everything on (sample_rate, channels, format only describe it)
-    MicInput       -> passes the session's input on: the microphone is `--input default` (or
-                      device:...) here, opened at the manifest's rate
     SpeakerOutput  -> passes everything on to the session's output, played by `--output
                       default` (or device:...), which converts nothing: the graph's rate is
                       the device's
@@ -153,23 +152,6 @@ class AudioOutput(_UpstreamPassThrough):
         Param("sample_rate", int, 24000, "informational, as upstream", min=1),
         Param("channels", int, 1, "informational, as upstream", min=1),
         Param("format", str, None, "informational, as upstream"),
-    )
-
-
-@register_node
-class MicInput(_UpstreamPassThrough):
-    """The upstream CLI's microphone: passes the session's input on (`--input default`)."""
-
-    node_type = "MicInput"
-    description = "Upstream: the session's input (the mic is --input default or device:...)."
-    params = (
-        Param("sample_rate", int, 16000, "informational: the manifest's rate opens the device",
-              min=1),
-        Param("channels", int, 1, "informational", min=1),
-        Param("device", str, None, "informational: name the device with --input device:..."),
-        Param("host", str, None, "informational"),
-        Param("chunk_size", int, 4000, "informational: the manifest's block size", min=0),
-        Param("buffer_ms", int, 20, "informational", min=0),
     )
 
 

@@ -57,3 +57,22 @@ def test_whisper_reads_speak_back_with_under_ten_percent_wer(engine, tmp_path):
     heard = " ".join(s.text for s in segments)
     wer = word_error_rate(" ".join(ROUND_TRIP_SENTENCES), heard)
     assert wer < 0.10, (wer, heard)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ENGINES)
+def test_tts_to_stt_round_trip_through_the_cli(engine, tmp_path, remotemedia_cmd,
+                                               manifests_dir):
+    # Speak -> WAV -> manifests/transcribe.yaml (VAD + Transcribe) -> .txt, as a user runs it.
+    import subprocess
+    if importlib.util.find_spec("faster_whisper") is None:
+        pytest.skip("the speech extra is not installed")
+    wav, txt = tmp_path / "said.wav", tmp_path / "heard.txt"
+    speak_to_wav(ROUND_TRIP_SENTENCES, engine, wav)
+    proc = subprocess.run(remotemedia_cmd + ["stream", "-m", str(manifests_dir /
+                                             "transcribe.yaml"), "-i", f"file:{wav}",
+                                             "-o", f"file:{txt}"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    wer = word_error_rate(" ".join(ROUND_TRIP_SENTENCES), txt.read_text())
+    assert wer < 0.10, (wer, txt.read_text())
