@@ -38,6 +38,7 @@ import urllib.parse
 from typing import ClassVar, Iterator
 
 from ..engine.data import JsonData, TextData
+from ..engine.errors import RemoteMediaError
 from ..engine.node import Node, Param, register_node
 from ..sentences import sentences
 
@@ -47,7 +48,7 @@ OLLAMA_BASE_URL = "http://127.0.0.1:11434/v1"
 FALLBACK = "Sorry, I can't answer right now."
 
 
-class ReplyError(Exception):
+class ReplyError(RemoteMediaError):
     """The http engine could not get a reply (status, connection, timeout, bad stream)."""
 
 
