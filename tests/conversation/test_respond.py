@@ -29,8 +29,10 @@ def reply(n, text):
 
 
 def test_echo_repeats_what_it_heard_sentence_by_sentence():
-    texts, events = reply(node(engine="echo"), "Hello there. How are you?")
+    n = node(engine="echo")
+    texts, events = reply(n, "Hello there. How are you?")
     assert texts == ["Hello there.", "How are you?"]
+    assert n.replies == 1 and n.executor_stats()["respond"]["replies"] == 1
     assert events[-1]["type"] == "reply" and events[-1]["reply"] == "Hello there. How are you?"
     assert "text" not in events[-1]     # Speak would say it a second time
 
