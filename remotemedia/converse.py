@@ -20,7 +20,9 @@ which is what `executor: thread` gives a live run: the block path goes on while 
 Respond and Speak work. The nodes themselves are called inline, one at a time, in event order
 (no threads: a thread's timing would make the run differ from run to run), so the executors
 a manifest names are not used here. An iterator a node returns (Speak's blocks, Respond's
-sentences) is drawn item by item, each item charged with its own cost.
+sentences) is drawn item by item, each item charged with its own cost and leaving when it
+is made (the thread executor today hands on a call's outputs together: a live run's first
+sentence of a long reply comes later than simulated until it streams).
 
 The output plays one block per period from a queue (the output buffer). Barge-in: when the VAD
 says speech started while the bot is speaking (audio queued or being made), every node that
