@@ -10,7 +10,9 @@ The report (a dict ready for strict JSON):
                 "interrupted", "start_s", "end_s",
                 "expect": [{"what", "passed", "why"}]}],
      "passed", "simulated_s", "wall_s",
-     "stats": {"nodes": {NODE_ID: {"calls", "cost_ms", "cost_max_ms"}}, "turns": {...},
+     "stats": {"nodes": {NODE_ID: {"calls", "cost_ms", "cost_max_ms",
+                                   "speculative": {"runs", "used", "discarded"} (Transcribe
+                                   with speculative: true)}}, "turns": {...},
                "interrupts", "bot_speech_s"}}
 
 Times are simulated seconds (media time of the input); latencies in ms. `null` where a figure
@@ -189,6 +191,11 @@ class Conversation:
         nodes = {k: {"calls": len(v), "cost_ms": round(sum(v) * 1e3, 3),
                      "cost_max_ms": round(max(v) * 1e3, 3) if v else 0.0}
                  for k, v in sorted(self.costs.charged.items())}
+        for node_id, node in sim.nodes.items():
+            if getattr(node, "speculative", False):
+                nodes.setdefault(node_id, {})["speculative"] = {
+                    "runs": node.speculative_runs, "used": node.speculative_used,
+                    "discarded": node.speculative_discarded}
         return {"manifest": self.manifest_name, "script": self.script_name,
                 "timing": self.costs.source, "seed": self.seed, "turns": turns,
                 "passed": all(e["passed"] for t in turns for e in t["expect"]),

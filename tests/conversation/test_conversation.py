@@ -74,6 +74,10 @@ def test_three_turns_with_a_barge_in_pass_in_simulated_time(three):
         assert abs(sum(t["breakdown_ms"].values()) - t["voice_to_voice_ms"]) < 0.01
         assert t["breakdown_ms"]["endpoint"] >= 300       # the VAD's min_silence_ms
     assert report["simulated_s"] > 8
+    # Whisper ran at each pause, and every turn's result came from it (assistant.yaml
+    # transcribes speculatively).
+    spec = report["stats"]["nodes"]["stt"]["speculative"]
+    assert spec["used"] == 3 and spec["runs"] >= 3
 
 
 def test_two_runs_from_a_cost_file_give_identical_json(three):
