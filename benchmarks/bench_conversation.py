@@ -2,12 +2,14 @@
 
 One run of a scripted conversation (`--turns` user turns, default 10, every third one barging
 in on the bot's reply) against manifests/assistant.yaml (VAD with a 300 ms endpoint, Whisper
-tiny.en, Respond rules, Speak espeak-ng at 48 kHz), in simulated time with every node's cost
+tiny.en transcribing speculatively, Respond rules, Speak espeak-ng at 48 kHz), in simulated time with every node's cost
 measured on this machine (remotemedia.conversation). Reports:
 
 - voice-to-voice p50 and max (ms): first reply sample out - user speech end, from the audio,
   and the p50 of each part of its breakdown (endpoint, stt, llm, tts, output);
 - barge-in stop time (ms): the VAD's speech_start -> the bot's last sample out, p50 and max;
+- speculative transcription: what it saves (the same script without it, same run: p50 of
+  voice-to-voice without - with), and its runs / used / discarded;
 - speed: simulated seconds / wall seconds (the baseline is real time, measured in the same run:
   a ratio > 1 runs faster than the conversation itself would).
 
@@ -45,6 +47,19 @@ def script(turns: int) -> dict:
     return {"turns": out}
 
 
+def without_speculation() -> dict:
+    """assistant.yaml with speculative transcription off (the baseline for what it saves)."""
+    import yaml
+    with open(ROOT / "manifests" / "assistant.yaml") as f:
+        doc = yaml.safe_load(f)
+    for node in doc["nodes"]:
+        if node["id"] == "vad":
+            node["params"]["pause_events"] = False
+        if node["id"] == "stt":
+            node["params"]["speculative"] = False
+    return doc
+
+
 def _p50(values):
     values = sorted(v for v in values if v is not None)
     return values[len(values) // 2] if values else None
@@ -56,6 +71,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     report = Conversation(str(ROOT / "manifests" / "assistant.yaml"), script(args.turns)).run()
+    plain = Conversation(without_speculation(), script(args.turns)).run()
+    plain_p50 = _p50([t["voice_to_voice_ms"] for t in plain["turns"]])
     turns = report["turns"]
     v2v = [t["voice_to_voice_ms"] for t in turns]
     parts = {}
@@ -72,6 +89,10 @@ def main(argv=None) -> int:
         "barge_in_stop_ms": {"p50": _p50(stops), "max": max(stops, default=None),
                              "count": len(stops)},
         "interrupts": report["stats"]["interrupts"],
+        "speculative": report["stats"]["nodes"]["stt"].get("speculative"),
+        "voice_to_voice_p50_without_speculation_ms": plain_p50,
+        "speculation_saves_p50_ms": (None if plain_p50 is None or _p50(v2v) is None
+                                     else round(plain_p50 - _p50(v2v), 3)),
         "simulated_s": report["simulated_s"], "wall_s": report["wall_s"],
         "speed_vs_real_time": round(report["simulated_s"] / report["wall_s"], 2),
     }
@@ -84,6 +105,9 @@ def main(argv=None) -> int:
           f"{out['voice_to_voice_ms']['max']} ms (target p50 <= 800)")
     print("  breakdown p50: " + ", ".join(f"{k} {v:.1f} ms" for k, v in
                                           out["breakdown_p50_ms"].items()))
+    print(f"speculative transcription: {out['speculative']}; without it voice-to-voice p50 "
+          f"{out['voice_to_voice_p50_without_speculation_ms']} ms (saves "
+          f"{out['speculation_saves_p50_ms']} ms)")
     print(f"barge-in stop p50 {out['barge_in_stop_ms']['p50']} ms, max "
           f"{out['barge_in_stop_ms']['max']} ms (target <= 150)")
     print(f"speed: {out['simulated_s']:.1f} s simulated in {out['wall_s']:.1f} s wall = "
