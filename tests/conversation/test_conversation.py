@@ -77,7 +77,7 @@ def test_three_turns_with_a_barge_in_pass_in_simulated_time(three):
     # Whisper ran at each pause, and every turn's result came from it (assistant.yaml
     # transcribes speculatively).
     spec = report["stats"]["nodes"]["stt"]["speculative"]
-    assert spec["used"] == 3 and spec["runs"] >= 3
+    assert spec["used"] >= 3 and spec["runs"] >= spec["used"]
 
 
 def test_two_runs_from_a_cost_file_give_identical_json(three):
