@@ -184,9 +184,9 @@ class Costs:
             raise ScriptError(f"{path}: cannot read the cost file: {exc.strerror}") from None
         except ValueError as exc:
             raise ScriptError(f"{path}: not a cost file (JSON: {exc})") from None
-        nodes = data.get("nodes") if isinstance(data, dict) else None
-        if data.get("version") != COST_FILE_VERSION if isinstance(data, dict) else True:
+        if not isinstance(data, dict) or data.get("version") != COST_FILE_VERSION:
             raise ScriptError(f"{path}: not a cost file (version {COST_FILE_VERSION} expected)")
+        nodes = data.get("nodes")
         if not isinstance(nodes, dict) or not all(
                 isinstance(v, list) and all(isinstance(x, (int, float)) and x >= 0 for x in v)
                 for v in nodes.values()):
