@@ -7,6 +7,7 @@ from . import (upstream_analyzers, upstream_events, upstream_evidence,  # noqa: 
                upstream_health, upstream_misc, upstream_speech)
 # Text to speech (Speak) and the upstream's TTS and CLI end nodes.
 from . import speak, upstream_tts  # noqa: F401
+from . import respond  # noqa: F401  (the voice loop's reply)
 
 
 def register_builtins(registry) -> None:
