@@ -40,8 +40,8 @@ def test_report_of_a_recording_shows_the_recorded_counts(tmp_path):
     assert f"frames_in {stats['frames_in']}" in counters and "drops 1" in counters
     page = html.read_text()
     # self-contained: every figure inline, nothing fetched
-    assert page.count("data:image/png;base64,") == 4 and "src='http" not in page
-    assert re.search(r"<th>drops</th><td id='drops'>1</td>", page)
+    assert page.count("data:image/png;base64,") == 4 and 'src="http' not in page
+    assert re.search(r'<th>drops</th><td class="n" id="drops">1</td>', page)
     assert re.search(r"<th>xruns.input_overflow</th><td[^>]*>2</td>", page)
 
 
