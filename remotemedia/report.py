@@ -32,23 +32,20 @@ from .engine.errors import RemoteMediaError, UsageError
 FIGURES = ("levels.png", "latency.png", "events.png", "counters.png")
 
 
-def _pyplot():
+def _matplotlib():
+    """The matplotlib module; RemoteMediaError naming the extra when it is missing."""
     try:
         import matplotlib
     except ImportError as exc:
         raise RemoteMediaError("report needs matplotlib: pip install 'remotemedia[report]'") \
             from exc
-    matplotlib.use("Agg")   # files only: never a window
-    import matplotlib.pyplot as plt
-    return plt
+    return matplotlib
 
 
 def _save(fig, out, name: str, description: str) -> None:
     # out: the SafeDir write_report made or checked; the PNG replaces any entry `name` there
     with out.create(name, binary=True, replace=True) as f:
         fig.savefig(f, format="png", dpi=100, metadata={"Description": description})
-    import matplotlib.pyplot as plt
-    plt.close(fig)
 
 
 def block_levels(path: Path, block_sizes: np.ndarray):
@@ -101,9 +98,16 @@ def _title(text: str, width_in: float) -> str:
     return "\n".join(textwrap.wrap(text, max(20, int(width_in / 0.1))))
 
 
-def _figure(plt, width: float, height: float, **kwargs):
-    # constrained layout makes room for every tick label, axis label, title and legend
-    return plt.subplots(figsize=(width, height), layout="constrained", **kwargs)
+def _figure(width: float, height: float, **kwargs):
+    """(Figure, axes) drawn by Agg, never a window, and outside pyplot's registry (nothing to
+    close, nothing global). Constrained layout makes room for every tick label, axis label,
+    title and legend."""
+    _matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(**kwargs)
 
 
 def placed_events(rec, base) -> list[dict]:
@@ -129,7 +133,6 @@ def build_recording_figures(rec) -> dict:
     data back from the figures: the event markers are Line2D artists with gid
     "events:<kind>"."""
     from .media_time import TimeBase
-    plt = _pyplot()
     t = rec.timeline
     report = rec.report or {}
     base = TimeBase.of(rec)
@@ -147,7 +150,7 @@ def build_recording_figures(rec) -> dict:
                                                 "drops", "errors")}
     counts = {name: int(idx.size and (t[name][-1] - t[name][0])) for name, idx in marks.items()}
     in_rms, in_peak = block_levels(rec.path / "input.wav", t["samples"])
-    fig, ax = _figure(plt, 11, 4)
+    fig, ax = _figure(11, 4)
     ax.plot(seconds, in_rms, lw=0.8, label="input RMS", gid="levels:input")
     ax.plot(seconds, in_peak, lw=0.6, alpha=0.6, label="input peak")
     outp = rec.output()
@@ -180,7 +183,7 @@ def build_recording_figures(rec) -> dict:
     e2e_ms = (t["dac_time"] - t["adc_time"]) * 1e3
     has_e2e = bool(np.isfinite(e2e_ms).any())
     width = 16 if has_e2e else 12
-    fig, axes = _figure(plt, width, max(4.0, 1.5 + 0.2 * len(series)),
+    fig, axes = _figure(width, max(4.0, 1.5 + 0.2 * len(series)),
                         ncols=3 if has_e2e else 2)
     a1, a2 = axes[0], axes[1]
     if has_e2e:
@@ -215,7 +218,7 @@ def build_recording_figures(rec) -> dict:
     for e in events:
         kinds.setdefault(e["kind"], []).append(e["time_s"])
     names = sorted(kinds)
-    fig, ax = _figure(plt, 11, 1.6 + 0.35 * max(1, len(names)))
+    fig, ax = _figure(11, 1.6 + 0.35 * max(1, len(names)))
     for row, kind in enumerate(names):
         ax.plot(kinds[kind], [row] * len(kinds[kind]), "|", ms=14, mew=1.5,
                 gid=f"events:{kind}", label=kind)
@@ -228,7 +231,7 @@ def build_recording_figures(rec) -> dict:
     ax.set_title(_title(title, 11))
     figures["events.png"] = (fig, title)
 
-    figures["counters.png"] = _counters_figure(plt, recording_counters(report))
+    figures["counters.png"] = _counters_figure(recording_counters(report))
     return figures
 
 
@@ -256,7 +259,7 @@ def render_recording(rec, out) -> dict:
     return described
 
 
-def _counters_figure(plt, report: dict) -> tuple:
+def _counters_figure(report: dict) -> tuple:
     names, values = [], []
     for key in ("frames_in", "frames_out", "events_out", "drops", "errors",
                 "serialization_events"):
@@ -267,7 +270,7 @@ def _counters_figure(plt, report: dict) -> tuple:
         for key, v in (report.get(group) or {}).items():
             names.append(f"{group}.{key}")
             values.append(v)
-    fig, ax = _figure(plt, 10, max(3.0, 1.2 + 0.3 * len(names)))
+    fig, ax = _figure(10, max(3.0, 1.2 + 0.3 * len(names)))
     bars = ax.barh(names, values)
     ax.bar_label(bars, labels=[str(v) for v in values], fontsize=8, padding=2)
     ax.margins(x=0.15)   # room for the value beside the longest bar
@@ -283,12 +286,11 @@ def _counters_figure(plt, report: dict) -> tuple:
 def build_stats_figures(report: dict) -> dict:
     """From a saved stats report: counters and per-node latency percentiles, not yet saved:
     {name: (Figure, description)}."""
-    plt = _pyplot()
-    figures = {"counters.png": _counters_figure(plt, report)}
+    figures = {"counters.png": _counters_figure(report)}
     nodes = report.get("nodes") or {}
     rows = [("engine", (report.get("latency_us") or {}).get("engine") or {})]
     rows += [(nid, n.get("latency_us") or {}) for nid, n in nodes.items()]
-    fig, ax = _figure(plt, 10, 1.5 + 0.4 * len(rows))
+    fig, ax = _figure(10, 1.5 + 0.4 * len(rows))
     y = np.arange(len(rows))
     for pct, off in (("p50", -0.25), ("p99", 0.0), ("max", 0.25)):
         ax.barh(y + off, [r.get(pct) or 0 for _, r in rows], height=0.25, label=pct)
@@ -332,7 +334,7 @@ def write_report(source, out=None) -> Path:
     else:
         raise UsageError(f"no such recording directory or report file: {src}")
     from . import report_html
-    _pyplot()   # missing matplotlib or Jinja2 refuses the command before anything is made
+    _matplotlib()   # missing matplotlib or Jinja2 refuses the command before anything is made
     report_html.environment()
     from .io.safefile import SafeDir
     base = events = None

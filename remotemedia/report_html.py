@@ -59,7 +59,11 @@ def recording_section(rec, base) -> dict:
     if counts:
         rows = [(k, v) for k, v in counts.items() if not isinstance(v, dict)]
         rows += [(f"xruns.{k}", v) for k, v in (counts.get("xruns") or {}).items()]
-    return {"blocks": rec.blocks, "start_s": base.start_s, "end_s": base.end_s,
+    manifest = rec.manifest if isinstance(rec.manifest, dict) else {}
+    name = (manifest.get("metadata") or {}).get("name") if isinstance(
+        manifest.get("metadata"), dict) else None
+    nodes = [str(n.get("id")) for n in manifest.get("nodes") or [] if isinstance(n, dict)]
+    return {"manifest": name, "nodes": nodes, "blocks": rec.blocks, "start_s": base.start_s, "end_s": base.end_s,
             "first_seq": first_seq, "mid_run": bool(first_seq),
             "stop_reason": recording.get("stop_reason")
             or (rec.report or {}).get("stop_reason")
