@@ -1,8 +1,13 @@
 """`remotemedia report DIR` (a recording) or `remotemedia report REPORT.json` (a saved --json
-report): one self-contained HTML page and the PNG figures it shows, drawn with matplotlib
-(the `report` extra: `pip install remotemedia[report]`).
+report): one self-contained HTML page (report_html.py, a Jinja2 template with autoescape)
+and the PNG figures it shows, drawn with matplotlib (the `report` extra: `pip install
+remotemedia[report]`).
 
-From a recording (record.py):
+From a recording (record.py), every x axis is media time in seconds from the start of the
+run (media_time.py): a recording started mid-run (TUI R, the monitor's `record`) starts where
+it joined, its output where its first output frame's pts says, each event at the time it
+names (time_s, timestamp_us, pts at its sample_rate; else its block; one sent at end of stream
+at the end):
 
     levels.png      input and output RMS and peak in dBFS per block over time, with xruns,
                     drops and errors marked on the time axis (one vertical line per block
@@ -11,13 +16,17 @@ From a recording (record.py):
                     with a device, each block's end-to-end latency (PortAudio's DAC time of
                     its first sample minus the ADC time of its capture) over time
     events.png      the graph's events on a timeline, one row per kind
-    counters.png    the final counters (frames in/out, events, drops, errors, xruns, copies)
+    counters.png    the final counters (frames in/out, events, drops, errors, xruns, copies);
+                    for a recording that joined mid-run or stopped while the run went on, its
+                    own window's counts (record_window.py), not the run's
 
 From a saved report only counters.png and latency.png (percentiles per node, the report keeps
 no per-block values) can be drawn.
 
 Every figure's title states the counts it shows, and each PNG carries them in its
 `Description` text chunk, so a reader (or a test) can check a figure against the report.
+Labels fit: constrained layout, titles wrapped to the figure's width, ids and kinds longer
+than MAX_LABEL cut with an ellipsis (the page lists them whole).
 """
 
 from __future__ import annotations
