@@ -96,8 +96,13 @@ MAX_LABEL = 32
 
 
 def _label(text) -> str:
+    """`text` as a label: at most MAX_LABEL characters, a longer one keeping its head and its
+    tail (ids often differ only at the end: stage_01_..., stage_02_...)."""
     text = str(text)
-    return text if len(text) <= MAX_LABEL else text[:MAX_LABEL - 1] + "\u2026"
+    if len(text) <= MAX_LABEL:
+        return text
+    head = (MAX_LABEL - 1) // 2
+    return text[:head] + "\u2026" + text[-(MAX_LABEL - 1 - head):]
 
 
 def _title(text: str, width_in: float) -> str:
