@@ -496,7 +496,8 @@ def _value(v) -> str:
 
 def _event_rows(diff: dict, base=None) -> list[tuple]:
     """One row per differing field of each differing event: (type, field, #, block, time (s),
-    a, b); an event only one side has is one row with its type and "(none)" on the other."""
+    a, b); an event only one side has is one row with its fields as compact JSON on its side
+    and "(none)" on the other."""
     from .media_time import event_kind, event_time
     rows = []
     for d in diff["first"]:
@@ -515,8 +516,10 @@ def _event_rows(diff: dict, base=None) -> list[tuple]:
         kind = event_kind(event)
         head = [str(d["index"]), "end" if seq is None else str(seq), when]
         if a is None or b is None:
-            rows.append((kind, "", *head, "(none)" if a is None else "present",
-                         "(none)" if b is None else "present"))
+            fields = {k: v for k, v in event.items() if k != "type"} \
+                if isinstance(event, dict) else event
+            rows.append((kind, "", *head, "(none)" if a is None else _value(fields),
+                         "(none)" if b is None else _value(fields)))
             continue
         ea, eb = a.get("event"), b.get("event")
         fields = {"seq": (a.get("seq"), b.get("seq"))}
