@@ -228,9 +228,7 @@ class Recorder(Observer):
         self._timeline_fd = self._events_fd = -1
         self._in_frames = 0       # frames in input.wav / output.wav, for a cut after a failure
         self._out_frames = 0
-        # the recording's own window of a run it may have joined mid-way (the TUI's R, the
-        # monitor's `record`): the first block's seq and pts, the output's first pts, the
-        # session's counters before the first block and when the recording stopped
+        # its own window of a run it may join mid-way (TUI R, monitor `record`): record_window.py
         self._first = None
         self._out_pts0 = None
         self._base = None
