@@ -134,7 +134,8 @@ def cmd_replay(args) -> int:
         second = replay(rec, manifest=args.compare, allow_import=args.allow_import)
         cmp = compare_results(first, second)
         result["compare"] = cmp
-        lines.append(format_comparison(cmp))
+        from ..media_time import TimeBase
+        lines.append(format_comparison(cmp, TimeBase.of(rec)))
     print("\n".join(lines), file=sys.stdout if not args.json else sys.stderr)
     if args.json:
         _print_stdout(strictjson.dumps(result))
