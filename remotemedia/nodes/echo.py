@@ -17,10 +17,11 @@ ADC times; the engine does not hand those to nodes yet, so `delay_ms` is what a 
 
 Measurement, as Json events every `report_blocks` blocks (times are media time, s):
 
-    {"type": "echo", "node": "aec", "time_s": 2.0, "erle_db": 41.3, "delay_ms": 100.0,
-     "converged": true, "converged_at_s": 1.4, "convergence_s": 1.4,
+    {"type": "echo", "node": "aec", "time_s": 2.0, "erle_db": 41.3,
+     "residual_echo_dbfs": -68.2, "reference_dbfs": -21.5, "delay_ms": 100.0,
+     "converged": true, "converged_at_s": 1.4, "convergence_s": 1.3,
      "far_active_blocks": 25, "reference_missing": 0, "non_finite": 0,
-     "lost_at_s": null, "recovered_at_s": null}
+     "lost_at_s": null, "recovered_at_s": null, "recovery_s": null}
 
 - `erle_db`: echo return loss enhancement over the window, 10*log10(power(near) /
   power(out)) summed over the blocks where the far end is active (the reference, `delay_ms`
@@ -28,10 +29,17 @@ Measurement, as Json events every `report_blocks` blocks (times are media time, 
   metadata says `near_speech: true`, as EchoPath's do, is left out; without that key every
   far-active block counts, double talk included). null when no block qualified.
 - `converged`: the window's ERLE reached `converged_db`; `converged_at_s` is when it first did
-  (`convergence_s` the time from the first far-end activity to it). After convergence a window
-  below `converged_db` sets `lost_at_s` (converged false); the next window back above it sets
-  `recovered_at_s` and `recovery_s`. A window with no far-end activity changes nothing.
-- `reference_missing`: reference samples the window's near blocks found missing (zeros used).
+  (`convergence_s` the time from the first far-end activity to it). After that a window below
+  `converged_db`, or more than `dip_db` below the ERLE it had settled at (a running average),
+  sets `lost_at_s` (converged false); the next window back above sets `recovered_at_s` and
+  `recovery_s`. A window with no far-end activity (erle_db null) changes nothing.
+- `residual_echo_dbfs`: the output's level over those same blocks (dBFS RMS): what is left of
+  the echo, plus whatever noise the microphone picked up, which ERLE counts too (so noise
+  bounds it: babble 20 dB below the echo bounds it near 25-30 dB, whatever the canceller does).
+- `reference_dbfs`: the reference's level `delay_ms` before the window (dBFS RMS; -200 for
+  digital silence): a reference that went silent while the echo goes on shows here.
+- `reference_missing`: reference samples missing in the window (a gap in its pts, or not
+  there yet when the near block needed it): silence is used in their place.
 
 Input: float32 mono blocks, a whole number of 10 ms frames, at 16, 32 or 48 kHz. Output: the
 cancelled near end, float32 (samples,), the near block's pts, seq and metadata. Cost: about
@@ -71,6 +79,11 @@ def _db(num: float, den: float) -> float | None:
     return round(10.0 * math.log10(num / max(den, 1e-30)), 2)
 
 
+def _dbfs(mean_square: float) -> float:
+    """dBFS RMS of a mean square, floored at -200 (strict JSON has no -Infinity)."""
+    return round(10.0 * math.log10(max(mean_square, 1e-20)), 2)
+
+
 @register_node
 class EchoCancel(Node):
     """Echo cancellation (WebRTC AEC3): near end in, echo of `reference` removed.
@@ -94,6 +107,8 @@ class EchoCancel(Node):
               max=100_000),
         Param("converged_db", float, 20.0, "ERLE at which the canceller counts as converged "
               "(dB)", min=0.0, max=100.0),
+        Param("dip_db", float, 10.0, "after convergence, a window this far below the ERLE it "
+              "had settled at counts as lost (dB)", min=0.0, max=100.0),
         Param("far_active_dbfs", float, -50.0, "reference level above which the far end is "
               "active (dBFS RMS over a block)", min=-120.0, max=0.0),
     )
@@ -154,6 +169,7 @@ class EchoCancel(Node):
         self.converged_at_s: float | None = None
         self.lost_at_s: float | None = None
         self.recovered_at_s: float | None = None
+        self._steady: float | None = None     # the ERLE it settled at (running average)
         self._window()
 
     def _window(self) -> None:
@@ -161,6 +177,9 @@ class EchoCancel(Node):
         self._w_out = 0.0
         self._w_blocks = 0
         self._w_far = 0
+        self._w_samples = 0
+        self._w_ref = 0.0
+        self._w_ref_samples = 0
         self._w_missing = 0
         self._w_non_finite = 0
 
@@ -189,6 +208,7 @@ class EchoCancel(Node):
             pts = self._near_next
         self._near_next = pts + n
         missing = self._reference_at(pts, self._far)
+        self.reference_missing += missing
         if not near.flags.c_contiguous:      # AEC3 reads contiguous frames: a strided view
             np.copyto(self._near_buf[:n], near)
             near = self._near_buf[:n]
@@ -202,9 +222,12 @@ class EchoCancel(Node):
         self._w_missing += missing
         self._w_blocks += 1
         p_far = self._power_at(pts - self._delay, n)
+        self._w_ref += p_far
+        self._w_ref_samples += n
         if p_far > self._far_threshold * n and not near_frame.metadata.get("near_speech",
                                                                             False):
             self._w_far += 1
+            self._w_samples += n
             self._w_in += p_near
             self._w_out += float(np.dot(out, out))
             if self._first_far_s is None:
@@ -230,6 +253,8 @@ class EchoCancel(Node):
         if end is not None and end < pts:     # a gap: the missing reference is silence
             gap = min(pts - end, size)
             _write(ring, mask, pts - gap, None, gap)
+            self.reference_missing += pts - end
+            self._w_missing += pts - end
         _write(ring, mask, pts, far, n)
         self._ref_end = pts + n if end is None else max(end, pts + n)
         self._ref_next = pts + n
@@ -273,13 +298,18 @@ class EchoCancel(Node):
     def _report(self, time_s: float) -> JsonData:
         erle = _db(self._w_in, self._w_out) if self._w_far else None
         if erle is not None:
-            if erle >= self.converged_db:
+            # below converged_db, or dip_db below the level it had settled at: lost
+            floor = self.converged_db if self._steady is None else max(
+                self.converged_db, self._steady - self.dip_db)
+            if erle >= floor:
                 if not self.converged:
                     if self.converged_at_s is None:
                         self.converged_at_s = round(time_s, 3)
                     elif self.lost_at_s is not None:
                         self.recovered_at_s = round(time_s, 3)
                 self.converged = True
+                self._steady = erle if self._steady is None else (
+                    0.8 * self._steady + 0.2 * erle)
             elif self.converged:
                 self.converged = False
                 self.lost_at_s = round(time_s, 3)
@@ -287,7 +317,11 @@ class EchoCancel(Node):
         first = self._first_far_s
         value = {
             "type": "echo", "node": self.node_id, "time_s": round(time_s, 3),
-            "erle_db": erle, "delay_ms": self.delay_ms, "converged": self.converged,
+            "erle_db": erle, "residual_echo_dbfs": (
+                None if not self._w_far else _dbfs(self._w_out / self._w_samples)),
+            "reference_dbfs": (None if not self._w_ref_samples
+                               else _dbfs(self._w_ref / self._w_ref_samples)),
+            "delay_ms": self.delay_ms, "converged": self.converged,
             "converged_at_s": self.converged_at_s,
             "convergence_s": (None if self.converged_at_s is None or first is None
                               else round(self.converged_at_s - first, 3)),
