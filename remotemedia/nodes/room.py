@@ -84,10 +84,14 @@ class PartitionedConvolver:
         padded = np.zeros(parts * n)
         padded[:h.shape[0]] = h
         seg = np.zeros(2 * n)
-        self.H = np.empty((parts, n + 1), dtype=np.complex128)
+        H = np.empty((parts, n + 1), dtype=np.complex128)
         for k in range(parts):
             seg[:n] = padded[k * n:(k + 1) * n]
-            self.H[k] = np.fft.rfft(seg)
+            H[k] = np.fft.rfft(seg)
+        # The partitions reversed, twice over: the ones that meet the input spectra (a ring,
+        # newest at ptr) in order are the contiguous slice [P-1-ptr, 2P-1-ptr) (numpy copies
+        # an operand with negative strides, so a reversed view would allocate every block).
+        self.HH = np.concatenate([H[::-1], H[::-1]])
         self.fdl = np.zeros((parts, n + 1), dtype=np.complex128)   # input spectra, newest at ptr
         self.prod = np.empty_like(self.fdl)
         self.acc = np.empty(n + 1, dtype=np.complex128)
@@ -103,11 +107,9 @@ class PartitionedConvolver:
         x2[n:] = x
         ptr = self.ptr = (self.ptr + 1) % P
         np.fft.rfft(x2, out=self.fdl[ptr])
-        # sum over k of fdl[(ptr - k) % P] * H[k], as two strided pieces (no copy)
-        np.multiply(self.fdl[ptr::-1], self.H[:ptr + 1], out=self.prod[:ptr + 1])
-        if ptr + 1 < P:
-            np.multiply(self.fdl[:ptr:-1], self.H[ptr + 1:], out=self.prod[ptr + 1:])
-        self.prod.sum(axis=0, out=self.acc)
+        # sum over k of fdl[(ptr - k) % P] * H[k]
+        np.multiply(self.fdl, self.HH[P - 1 - ptr:2 * P - 1 - ptr], out=self.prod)
+        np.add.reduce(self.prod, axis=0, out=self.acc)
         np.fft.irfft(self.acc, n=2 * n, out=self.y2)
         out[:] = self.y2[n:]
 

@@ -153,3 +153,24 @@ def test_the_echo_room_manifest_runs_from_the_command_line_on_a_wav(tmp_path):
     assert rate == RATE and clean.ndim == 1 and clean.shape[0] >= bot_speech().shape[0] - BLOCK
     # the cancelled microphone is far quieter than the echo was
     assert np.sqrt(np.mean(clean[RATE * 3:] ** 2)) < 10 ** (-40 / 20)
+
+
+def test_per_block_the_canceller_allocates_only_the_output_the_binding_returns():
+    import tracemalloc
+    from remotemedia.nodes.echo import EchoCancel
+    node = EchoCancel("aec", delay_ms=100.0, report_blocks=0)
+    node.bind(rm.engine.node.NodeContext("aec", rm.engine.node.AudioFormat(RATE, 1, BLOCK)))
+    node.setup()
+    far = bot_speech()
+    frames = [{"mic": NumpyData(far[k * BLOCK:(k + 1) * BLOCK], pts=k * BLOCK),
+               "reference": NumpyData(far[k * BLOCK:(k + 1) * BLOCK], pts=k * BLOCK)}
+              for k in range(12)]
+    for f in frames[:10]:
+        node.process(f)
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    tracemalloc.reset_peak()
+    node.process(frames[10])
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    assert peak < BLOCK * 4 + 2048, peak
