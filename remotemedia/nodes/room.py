@@ -32,6 +32,7 @@ allocated in setup(); per block the node allocates only the output block its con
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import subprocess
 
@@ -114,6 +115,7 @@ class PartitionedConvolver:
         out[:] = self.y2[n:]
 
     def reset(self) -> None:
+        """Forgets the input: the next output starts from silence."""
         self.fdl[:] = 0
         self.x2[:] = 0
 
@@ -217,6 +219,9 @@ class EchoPath(Node):
                              f"{config['jump_ms']:g})")
         if config["noise"] == "wav" and not config["noise_files"]:
             raise ValueError("noise: wav needs noise_files (a list of WAV paths)")
+        for path in config["noise_files"] or ():
+            if not isinstance(path, str) or not os.path.isfile(path):
+                raise ValueError(f"noise_files: {path!r} is not a file")
 
     def merge_formats(self, formats: dict[str, AudioFormat]) -> AudioFormat:
         """Inputs named `far` and optionally `near`, mono."""

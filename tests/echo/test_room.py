@@ -136,3 +136,12 @@ def test_per_block_the_room_allocates_only_its_output_block():
     peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
     assert peak < BLOCK * 4 + 2048, peak       # the output block and small objects
+
+
+def test_a_missing_noise_file_is_refused_at_load_naming_it(tmp_path):
+    from remotemedia.engine.errors import ManifestError
+    import remotemedia as rm
+    with pytest.raises(ManifestError, match="nope.wav.*is not a file"):
+        rm.Pipeline.from_manifest(room(noise="wav", noise_files=[str(tmp_path / "nope.wav")]))
+    with pytest.raises(ManifestError, match="noise_files"):
+        rm.Pipeline.from_manifest(room(noise="wav"))
