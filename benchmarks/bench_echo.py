@@ -126,8 +126,10 @@ def erle_runs(repeat: int) -> dict:
             "series": [[e["time_s"], e["erle_db"]] for e in events],
             "median_erle_db_after_3s": round(float(np.median(erle)), 1) if erle else None,
             "min_erle_db_after_3s": min(erle) if erle else None,
-            "convergence_s": last["convergence_s"], "lost_at_s": last["lost_at_s"],
-            "recovered_at_s": last["recovered_at_s"], "recovery_s": last["recovery_s"],
+            "convergence_s": last["convergence_s"],
+            # every (lost_at_s, recovered_at_s) the events reported
+            "episodes": sorted({(e["lost_at_s"], e["recovered_at_s"]) for e in events
+                                if e["lost_at_s"] is not None and e["recovered_at_s"]}),
             "serialization_events": res.stats["serialization_events"],
             "engine_copies": res.stats["copies"]["engine"]}
     return out
@@ -168,8 +170,8 @@ def main(argv=None) -> int:
     print("ERLE over time (echo events, simulated time)")
     for name, row in report["erle"].items():
         print(f"  {name}: median {row['median_erle_db_after_3s']} dB after 3 s, min "
-              f"{row['min_erle_db_after_3s']}, convergence {row['convergence_s']} s, lost "
-              f"{row['lost_at_s']}, recovered {row['recovered_at_s']}")
+              f"{row['min_erle_db_after_3s']}, convergence {row['convergence_s']} s, lost and "
+              f"recovered at {row['episodes']}")
         print("    " + " ".join(f"{t:g}:{'-' if e is None else round(e)}"
                                 for t, e in row["series"]))
     if "wer" in report:

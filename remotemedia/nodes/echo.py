@@ -27,7 +27,8 @@ Measurement, as Json events every `report_blocks` blocks (times are media time, 
   power(out)) summed over the blocks where the far end is active (the reference, `delay_ms`
   earlier, above `far_active_dbfs`) and the near end has no speech of its own (a block whose
   metadata says `near_speech: true`, as EchoPath's do, is left out; without that key every
-  far-active block counts, double talk included). null when no block qualified.
+  far-active block counts, double talk included). null when fewer than a quarter of the
+  window's blocks qualified (a few quiet edges of a pause measure the noise, not the echo).
 - `converged`: the window's ERLE reached `converged_db`; `converged_at_s` is when it first did
   (`convergence_s` the time from the first far-end activity to it). After that a window below
   `converged_db`, or more than `dip_db` below the ERLE it had settled at (a running average),
@@ -296,7 +297,10 @@ class EchoCancel(Node):
 
     # -- reporting --------------------------------------------------------------------------------
     def _report(self, time_s: float) -> JsonData:
-        erle = _db(self._w_in, self._w_out) if self._w_far else None
+        # A few far-active blocks (a pause's quiet edges) are too little to measure: their echo
+        # can sit under the noise, and ERLE would read the noise.
+        enough = self._w_far and 4 * self._w_far >= self._w_blocks
+        erle = _db(self._w_in, self._w_out) if enough else None
         if erle is not None:
             # below converged_db, or dip_db below the level it had settled at: lost
             floor = self.converged_db if self._steady is None else max(
