@@ -87,9 +87,9 @@ def test_a_dropped_reference_block_is_counted_and_the_rest_stays_aligned():
     assert res.stats["serialization_events"] == 0
 
 
-def test_without_pts_alignment_a_dropped_block_would_misalign_everything_after_it():
-    """The kind of fault pts alignment fixes: pairing by arrival, one lost reference block
-    shifts the reference by a block for the rest of the run (the test above fails so)."""
+def test_the_reference_ring_gives_silence_for_a_lost_block_and_one_not_there_yet():
+    """Paired by arrival, one lost reference block would shift the reference by a block for the
+    rest of the run; kept by pts, the lost block is silence and the next is its own."""
     from remotemedia.nodes.echo import EchoCancel
     far = bot_speech()
     node = EchoCancel("aec", delay_ms=0.0, report_blocks=0)
