@@ -219,6 +219,10 @@ class EchoPath(Node):
                              f"{config['jump_ms']:g})")
         if config["noise"] == "wav" and not config["noise_files"]:
             raise ValueError("noise: wav needs noise_files (a list of WAV paths)")
+        if config["noise"] == "babble" and not config["noise_files"] \
+                and shutil.which("espeak-ng") is None:
+            raise ValueError("noise: babble needs noise_files (speech WAVs) or espeak-ng "
+                             "installed to make its voices")
         for path in config["noise_files"] or ():
             if not isinstance(path, str) or not os.path.isfile(path):
                 raise ValueError(f"noise_files: {path!r} is not a file")

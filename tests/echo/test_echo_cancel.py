@@ -220,3 +220,15 @@ def test_a_discontinuity_starts_the_canceller_and_its_convergence_over():
     assert node.converged_at_s is not None
     node.on_control(ControlData("discontinuity"))
     assert node.converged_at_s is None and not node.converged and node._ref_end is None
+
+
+def test_the_command_line_refuses_a_canceller_without_a_reference_in_one_line(tmp_path):
+    m = room_manifest()
+    m["connections"][5] = {"from": "far", "to": "aec", "input": "far"}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(__import__("yaml").safe_dump(m))
+    proc = subprocess.run([sys.executable, "-m", "remotemedia", "validate", str(bad)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "node 'aec'" in proc.stderr and "'reference'" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -145,3 +145,12 @@ def test_a_missing_noise_file_is_refused_at_load_naming_it(tmp_path):
         rm.Pipeline.from_manifest(room(noise="wav", noise_files=[str(tmp_path / "nope.wav")]))
     with pytest.raises(ManifestError, match="noise_files"):
         rm.Pipeline.from_manifest(room(noise="wav"))
+
+
+def test_babble_without_files_or_espeak_is_refused_at_load(monkeypatch):
+    from remotemedia.engine.errors import ManifestError
+    from remotemedia.nodes import room as room_module
+    import remotemedia as rm
+    monkeypatch.setattr(room_module.shutil, "which", lambda name: None)
+    with pytest.raises(ManifestError, match="babble needs noise_files"):
+        rm.Pipeline.from_manifest(room(noise="babble"))
