@@ -99,3 +99,15 @@ def test_a_format_the_engine_cannot_take_is_refused_at_load(engine, audio, words
     with pytest.raises(ManifestError) as err:
         rm.Pipeline.from_manifest(one_node("Denoise", audio=audio, engine=engine))
     assert all(w in str(err.value) for w in words), str(err.value)
+
+
+def test_on_a_thread_executor_denoise_gives_the_same_samples_and_serializes_nothing():
+    x = level(np.random.default_rng(2).standard_normal(BLOCK * 20), -30.0)
+    audio = {"sample_rate": RATE, "block_size": BLOCK, "channels": 1}
+    inline = run_blocks(one_node("Denoise", audio=audio), x)
+    m = one_node("Denoise", audio=audio)
+    m["nodes"][0]["executor"] = "thread"
+    threaded = run_blocks(m, x)
+    assert np.array_equal(inline.audio, threaded.audio)
+    assert threaded.stats["serialization_events"] == 0
+    assert threaded.stats["copies"]["engine"] == 0
