@@ -13,11 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from remotemedia.testing import run_blocks
-from remotemedia.nodes.room import PartitionedConvolver, impulse_response
+from remotemedia.nodes.room import PartitionedConvolver
 
 from .room_audio import BLOCK, RATE, bot_speech, level
 
-pytestmark = []
 
 
 def room(**params) -> dict:
