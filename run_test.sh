@@ -2,7 +2,7 @@
 # Run the test suite on a fresh machine or a used one:
 #   - installs the Debian packages it needs where it can (root): PortAudio, jackd2, espeak-ng,
 #     tmux, and GStreamer for Python (the engine benchmark's baseline, which a smoke test runs)
-#   - makes .venv and installs remotemedia[test,voice,speech,tts] (tts: Piper, GPL-3.0,
+#   - makes .venv and installs remotemedia[test,voice,speech,tts,echo] (tts: Piper, GPL-3.0,
 #     optional)
 #   - starts a clocked virtual audio server (JACK dummy driver) before pytest and stops it after
 #   - installs Ray and starts a local Ray head (2 CPUs) for the Ray tests, stopped after pytest
@@ -17,7 +17,7 @@ ensure_system_packages libportaudio2 jackd2 espeak-ng tmux python3-gst-1.0 \
     gstreamer1.0-plugins-base
 # alsa-utils ships human speech recordings (/usr/share/sounds/alsa): WER on real voices
 ensure_system_packages alsa-utils
-ensure_venv "test,voice,speech,tts" || exit 1
+ensure_venv "test,voice,speech,tts,echo" || exit 1
 ensure_ray
 
 start_audio_server
