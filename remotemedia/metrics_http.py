@@ -8,13 +8,16 @@ own, so the process's default registry (and its GC/process collectors) stays out
 
 Metrics (all prefixed remotemedia_):
 
-    frames_in_total, frames_out_total, events_out_total, drops_total, errors_total,
+    build_info{version,python,numpy}       the build serving them
+    frames_in_total, frames_out_total, events_out_total, drops_total,
     serialization_events_total                                             counters
     copies_total{kind=engine|cow|io}, xruns_total{kind=input_overflow|output_underflow}
-    node_calls_total{node,type}, node_errors_total{node,type}
+    node_calls_total{node,type}, node_errors_total{node,type}   (the run's errors are their
+                                           sum: no second metric counts them again)
     events_total{type}                     events the graph emitted, by their "type" field
     monitor_events_dropped_total, monitor_snapshots_dropped_total
     engine_latency_seconds                 histogram: a block entering to its last output
+    node_latency_seconds{node,type}        histogram: one process() call (buckets from 1 us)
     end_to_end_latency_seconds             histogram: ADC to DAC (device runs only)
     running                                gauge, 1 while the run is running
 """
@@ -29,7 +32,7 @@ from wsgiref.simple_server import WSGIRequestHandler
 
 from prometheus_client import make_wsgi_app
 from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
-                                    HistogramMetricFamily)
+                                    HistogramMetricFamily, InfoMetricFamily)
 from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import CollectorRegistry
 
@@ -86,6 +89,7 @@ class RunCollector:
                 family.add_metric([], value)
             return family
 
+        yield self._build_info()
         running = GaugeMetricFamily(PREFIX + "running", "1 while the run is running")
         running.add_metric([], 1.0 if runner.state == "running" else 0.0)
         yield running
@@ -94,7 +98,6 @@ class RunCollector:
                          ("frames_out", "audio frames that reached the output"),
                          ("events_out", "non-audio outputs of the graph"),
                          ("drops", "frames dropped"),
-                         ("errors", "node errors"),
                          ("serialization_events", "arrays serialized (pickled or encoded)")):
             yield counter(key, doc, s.get(key, 0))
         copies = s.get("copies", {})
@@ -128,6 +131,24 @@ class RunCollector:
                 family = HistogramMetricFamily(PREFIX + name, doc)
                 family.add_metric([], hist.cumulative(), sum_value=hist.sum_s)
                 yield family
+            monitor.node_hists.fold(runner.session)
+            family = HistogramMetricFamily(
+                PREFIX + "node_latency_seconds", "time of one process() call per node (a fused "
+                "node: its share of its group's multiply)", labels=["node", "type"])
+            for node_id, (node_type, _, hist) in monitor.node_hists.by_node.items():
+                family.add_metric([node_id, node_type], hist.cumulative(),
+                                  sum_value=hist.sum_s)
+            yield family
+
+    @staticmethod
+    def _build_info():
+        import platform
+        import numpy
+        from . import __version__
+        info = InfoMetricFamily(PREFIX + "build", "the remotemedia build serving these metrics")
+        info.add_metric([], {"version": __version__, "python": platform.python_version(),
+                             "numpy": numpy.__version__})
+        return info
 
 
 class _Limited:

@@ -44,7 +44,7 @@ from . import protocol
 from .clients import (ACCEPTS_PER_WAKE, CLIENT_QUEUE, COMMANDS_PER_TICK, LISTEN_BACKLOG,
                       MAX_CLIENTS, READ_CHUNK, REPLY_QUEUE, SALVAGE_BYTES, SALVAGE_COMMANDS,
                       TICK_COMMANDS, Client)
-from .histogram import E2E_BUCKETS_S, ENGINE_BUCKETS_S, LatencyHistogram
+from .histogram import E2E_BUCKETS_S, ENGINE_BUCKETS_S, LatencyHistogram, NodeHistograms
 from .protocol import encode
 from .snapshots import Snapshots
 
@@ -104,6 +104,7 @@ class Monitor(Snapshots):
         self.backlog: collections.deque = collections.deque(maxlen=BACKLOG)
         self.engine_hist = LatencyHistogram(ENGINE_BUCKETS_S)
         self.e2e_hist = LatencyHistogram(E2E_BUCKETS_S)
+        self.node_hists = NodeHistograms()       # per node, folded at a scrape
         self.snapshots_sent = 0
         self.snapshots_dropped = 0
         self.client_events_dropped = 0

@@ -415,6 +415,21 @@ def test_prometheus_scrape(stream):
         assert count == counts[-1] >= 30
         assert 0 < value("remotemedia_engine_latency_seconds",
                          "remotemedia_engine_latency_seconds_sum") < count * 0.02
+        # buckets start at 1 us (a Gain runs in about 2 us)
+        assert buckets[0][0] == 1e-6
+        # per node: a histogram each, its count the node's completed calls so far
+        node = families["remotemedia_node_latency_seconds"]
+        assert node.type == "histogram"
+        assert value("remotemedia_node_latency_seconds",
+                     "remotemedia_node_latency_seconds_count", node="meter",
+                     type="LevelMeter") >= 30
+        assert min(float(x.labels["le"]) for x in node.samples
+                   if x.name.endswith("_bucket")) == 1e-6
+        from remotemedia import __version__
+        assert value("remotemedia_build_info", "remotemedia_build_info",
+                     version=__version__) == 1
+        # the run's errors are the sum of node_errors_total: not a second metric
+        assert "remotemedia_errors" not in families
         client.send("stop")
     rc, report, err = s.finish()
     assert rc == 0, err
