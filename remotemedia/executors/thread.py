@@ -37,7 +37,7 @@ import threading
 from collections import deque
 from itertools import count
 
-from ..engine.data import ControlData
+from ..engine.data import ControlData, RuntimeData
 from ..engine.errors import ExecutorStartError, RemoteNodeError
 from ..engine.node import NodeContext, as_outputs
 from ..engine.errors import WorkerDied
@@ -188,14 +188,21 @@ class ThreadTransport(Transport):
                         result = node.on_control(data)
                     else:
                         result = node.process(data)
-                    reply = Reply(rid, as_outputs(result))
+                    if _streams(result):
+                        # A generator (Speak's blocks, Respond's sentences) is handed back item
+                        # by item as it makes them: the first sentence's audio leaves while
+                        # the rest is synthesized, as it would inline.
+                        for out in result:
+                            if self._killed:
+                                return
+                            self._post(Reply(rid, as_outputs(out), last=False))
+                        reply = Reply(rid, [])
+                    else:
+                        reply = Reply(rid, as_outputs(result))
                 except Exception as exc:   # the node's failure: the proxy applies on_error
                     reply = Reply(rid, [], describe(exc), exc)
-                with cond:
-                    if self._killed:
-                        return
-                    self._done.append(reply)
-                    cond.notify_all()
+                if not self._post(reply):
+                    return
         except BaseException as exc:   # SystemExit, KeyboardInterrupt: the worker is gone
             with cond:
                 self._ended = f"the node raised {describe(exc)}"
@@ -207,8 +214,24 @@ class ThreadTransport(Transport):
             except Exception as exc:   # stop() raises it on the thread that closes
                 self._teardown_error = exc
 
+    def _post(self, reply: Reply) -> bool:
+        # An answer (or part of one) for the pushing thread; False once the worker is killed.
+        with self._cond:
+            if self._killed:
+                return False
+            self._done.append(reply)
+            self._cond.notify_all()
+        return True
+
     def _clock(self) -> float:
         return self._now_s
+
+
+def _streams(result) -> bool:
+    """Whether a node's result is an iterator to be handed back item by item (a generator),
+    rather than one output, None, or a list made whole."""
+    return (result is not None and not isinstance(result, (RuntimeData, list, tuple))
+            and hasattr(result, "__next__"))
 
 
 class ThreadNode(RemoteNode):
