@@ -69,7 +69,12 @@ def cmd_stream(args) -> int:
         input_spec = "virtual" if input_spec.strip() == "default" else input_spec
         output_spec = "virtual" if output_spec.strip() == "default" else output_spec
     if source is not None:
-        source.conform(manifest.audio)
+        # a file at another rate or channel count is converted at the boundary (io/convert.py)
+        # unless --exact-format asks for the refusal; said once, here
+        source.conform(manifest.audio, exact=getattr(args, "exact_format", False))
+        if source.conversion:
+            _note(f"{source.path}: converted {source.conversion} to the manifest's "
+                  f"format (--exact-format refuses such a file instead)")
     else:
         source = make_source(input_spec, manifest.audio, mode=args.mode)
     if args.mode == "callback" and not source.runs_schedule:

@@ -122,6 +122,12 @@ class WavSource(Source):
         self._ended = False
         self.channel_map: tuple[int, ...] | None = None
         self.tags: dict[str, str] = {}
+        self.converter = None
+        self._ready: list[np.ndarray] = []     # converted blocks not yet handed out
+        self._copies_counted = 0
+        #: what conform() converts, in words ('22050 Hz -> 48000 Hz (soxr HQ)'), or None
+        self.conversion: str | None = None
+        self._counters = None
         if stat.S_ISREG(os.stat(self.path).st_mode):
             self._probe()
         else:
@@ -187,19 +193,41 @@ class WavSource(Source):
         self.frames = f.frames if known else 0
         self.declared_frames = f.frames if known else None
 
-    def conform(self, fmt: AudioFormat) -> "WavSource":
-        """Run in `fmt`: UsageError (exit 2) if its rate or channel count is not the file's (a
-        file is refused, never reinterpreted); returns self."""
+    def conform(self, fmt: AudioFormat, exact: bool = True) -> "WavSource":
+        """Run in `fmt`. A file at another rate or channel count is refused (`exact`, the
+        default: UsageError, exit 2), or converted on its way in (io/convert.py: soxr for the
+        rate, a declared channel mix), when `exact` is False; `conversion` then says what is
+        converted, in words, for the caller's one note. A pair of channel counts with no
+        declared mix is refused either way. Returns self."""
         self.format = fmt
-        if fmt.sample_rate is not None and self.samplerate != fmt.sample_rate:
-            raise UsageError(
-                f"{self.path} is {self.samplerate} Hz but the manifest runs at "
-                f"{fmt.sample_rate} Hz (resample the file or set audio.sample_rate)")
-        if fmt.channels is not None and self.channels != fmt.channels:
+        self.converter = None
+        self.conversion = None
+        rate_off = fmt.sample_rate is not None and self.samplerate != fmt.sample_rate
+        channels_off = fmt.channels is not None and self.channels != fmt.channels
+        if not (rate_off or channels_off):
+            return self
+        if exact:
+            if rate_off:
+                raise UsageError(
+                    f"{self.path} is {self.samplerate} Hz but the manifest runs at "
+                    f"{fmt.sample_rate} Hz (resample the file or set audio.sample_rate)")
             raise UsageError(
                 f"{self.path} has {self.channels} channel(s) but the manifest expects "
                 f"{fmt.channels} (convert the file or set audio.channels)")
+        from .convert import Converter, UnsupportedMix
+        try:
+            self.converter = Converter(self.samplerate, self.channels,
+                                       fmt.sample_rate or self.samplerate,
+                                       fmt.channels or self.channels, fmt.block_size or 960)
+        except UnsupportedMix as why:
+            raise UsageError(f"{self.path} has {self.channels} channels but the manifest "
+                             f"expects {fmt.channels}: {why}") from None
+        self.conversion = self.converter.describe()
         return self
+
+    def attach(self, session) -> None:
+        """Keep the session's counters: a conversion counts its arrays as `io` copies."""
+        self._counters = session.counters
 
     def reads(self):
         """The input file, for the path check."""
@@ -225,9 +253,33 @@ class WavSource(Source):
     def read(self) -> np.ndarray | None:
         # soundfile allocates each block; it is ours to hand over to the engine.
         """The next block as float32 (block_size,) or (block_size, channels), owned by the
-        caller; short at the end; None after it. A decoder error after the first samples ends
-        the input there (see `shortfall`); RemoteMediaError when not even the first block can
-        be read; PipelineClosed after close()."""
+        caller, in the run's format (converted when conform() set a conversion); short at
+        the end; None after it. A decoder error after the first samples ends the input there
+        (see `shortfall`); RemoteMediaError when not even the first block can be read;
+        PipelineClosed after close()."""
+        ready = self._ready
+        if self.converter is None and not ready:
+            return self._read_file()
+        while not ready:
+            block = self._read_file()
+            if block is None:
+                if self.converter is None:
+                    return None
+                ready.extend(self.converter.finish())
+                self._count_copies()
+                self.converter = None    # finished: what is left is in `ready`
+                break
+            ready.extend(self.converter.push(block))
+            self._count_copies()
+        return ready.pop(0) if ready else None
+
+    def _count_copies(self) -> None:
+        made = self.converter.copies if self.converter is not None else self._copies_counted
+        if self._counters is not None and made > self._copies_counted:
+            self._counters.io += made - self._copies_counted
+        self._copies_counted = made
+
+    def _read_file(self) -> np.ndarray | None:
         if self._ended:
             return None
         if self._file is None:
