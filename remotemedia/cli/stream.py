@@ -45,7 +45,7 @@ def cmd_stream(args) -> int:
         raise UsageError("--json prints the report on stdout, which --output raw:- uses for "
                          "audio; drop one of them")
     from ..engine.manifest import read_manifest_document, validate_manifest
-    from ..io.files import carry_input_facts
+    from ..io.files import carry_input_facts, graph_keeps_samples
     from ..io.spec import file_input
 
     _stdout_users(args)
@@ -84,7 +84,8 @@ def cmd_stream(args) -> int:
     check_output(manifest, sink)   # a WAV output of a graph that only emits text: exit 2
     out = manifest.output_format
     carry_input_facts(source, sink, unchanged=(out.sample_rate, out.channels)
-                      == (manifest.audio.sample_rate, manifest.audio.channels))
+                      == (manifest.audio.sample_rate, manifest.audio.channels),
+                      samples_unchanged=graph_keeps_samples(manifest))
     if args.realtime is False and (source.clocked or sink.clocked):
         raise UsageError("--fast cannot hurry a sound device, which plays and records in real "
                          "time; use a file, a generator or the virtual device")

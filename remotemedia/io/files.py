@@ -67,16 +67,43 @@ def channel_map(f: sf.SoundFile) -> tuple[int, ...] | None:
     return tuple(out) if ok == sf._snd.SF_TRUE else None
 
 
-def carry_input_facts(source: Source, sink: Sink, unchanged: bool) -> None:
+def carry_input_facts(source: Source, sink: Sink, unchanged: bool,
+                      samples_unchanged: bool = False) -> None:
     """What a file input declares about itself (its channel map, so a WAV's channel mask, and
-    its text tags: title, artist, comment, ...) goes into a WAV output when the graph leaves
+    its text tags: title, artist, comment, ...) goes into a file output when the graph leaves
     the format as it found it (`unchanged`: the output's rate and channels are the input's).
-    Call before the sink opens; other ends are left alone."""
+    When the graph leaves the samples themselves as they were (`samples_unchanged`:
+    graph_keeps_samples(), and the input was not converted on its way in), the output also
+    keeps the input's sample format (16-bit PCM in, 16-bit PCM out) unless the output SPEC
+    named one. Call before the sink opens; other ends are left alone."""
     if not (unchanged and isinstance(source, WavSource) and isinstance(sink, WavSink)):
         return
-    if source.channels == sink.channels:
+    if source.channels == sink.channels and source.conversion is None:
         sink.channel_map = source.channel_map
         sink.tags = dict(source.tags)
+        if samples_unchanged:
+            sink.keep_subtype(source.subtype)
+
+
+def graph_keeps_samples(manifest) -> bool:
+    """Whether every audio path to `output` comes from `input` through nodes that pass audio
+    on as it came (a node class with `keeps_samples = True`: PassThrough, LevelMeter), so the
+    samples written are the samples read. Duck-typed on a validated Manifest's
+    `connections` and `node(id).node_class`."""
+    feeding = {}
+    for c in manifest.connections:
+        feeding.setdefault(c.target, []).append(c.source)
+    seen, todo = set(), ["output"]
+    while todo:
+        target = todo.pop()
+        for source in feeding.get(target, ()):
+            if source == "input" or source in seen:
+                continue
+            if not getattr(manifest.node(source).node_class, "keeps_samples", False):
+                return False
+            seen.add(source)
+            todo.append(source)
+    return bool(feeding.get("output"))
 
 
 #: libsndfile reports SF_COUNT_MAX frames for a stream it cannot measure (a pipe)
@@ -122,6 +149,8 @@ class WavSource(Source):
         self._ended = False
         self.channel_map: tuple[int, ...] | None = None
         self.tags: dict[str, str] = {}
+        #: the file's own sample format ('PCM_16', 'FLOAT', 'VORBIS', ...; None if unknown)
+        self.subtype: str | None = None
         self.converter = None
         self._ready: list[np.ndarray] = []     # converted blocks not yet handed out
         self._copies_counted = 0
@@ -158,8 +187,10 @@ class WavSource(Source):
             r = self.recovered
             self.samplerate, self.channels, self.frames = r.samplerate, r.channels, r.frames
             self.declared_frames = r.declared_frames
+            self.subtype = r.subtype
             return
         self.samplerate, self.channels, self.frames = info.samplerate, info.channels, info.frames
+        self.subtype = info.subtype
         # libsndfile trims a RIFF data size larger than the file to what is there: the header's
         # own claim is read here. Other formats' counts are their headers' (FLAC STREAMINFO,
         # an MP3's Xing frame), and reading stops short of them.
@@ -189,6 +220,7 @@ class WavSource(Source):
         f = self._file
         self._facts(f)
         self.samplerate, self.channels = f.samplerate, f.channels
+        self.subtype = f.subtype
         known = 0 < f.frames < _UNKNOWN_LENGTH
         self.frames = f.frames if known else 0
         self.declared_frames = f.frames if known else None
@@ -339,15 +371,31 @@ _FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
 _FLOAT_DTYPES = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
 
 
+#: output extension -> (libsndfile's major format, the subtype written unless one is named or
+#: kept from the input): float where the format holds it (a float round trip is exact),
+#: FLAC's widest PCM, and the one codec of each lossy format
+CONTAINERS = {
+    ".wav": ("WAV", "FLOAT"), ".flac": ("FLAC", "PCM_24"), ".ogg": ("OGG", "VORBIS"),
+    ".oga": ("OGG", "VORBIS"), ".opus": ("OGG", "OPUS"), ".mp3": ("MP3", "MPEG_LAYER_III"),
+    ".aiff": ("AIFF", "FLOAT"), ".aif": ("AIFF", "FLOAT"), ".aifc": ("AIFF", "FLOAT"),
+    ".caf": ("CAF", "FLOAT"), ".w64": ("W64", "FLOAT"), ".rf64": ("RF64", "FLOAT"),
+    ".au": ("AU", "FLOAT"),
+}
+_LOSSLESS_FAMILIES = ("PCM_", "FLOAT", "DOUBLE")
+
+
 @functools.cache
-def writable_subtypes() -> tuple[str, ...]:
-    """The WAV subtypes this libsndfile can write. It lists some it only reads (MPEG layer III
-    in most builds), so each is tried once, in memory."""
+def writable_subtypes(container: str = "WAV", extension: str | None = None) -> tuple[str, ...]:
+    """The subtypes this libsndfile can write in `container` (a major format: "WAV", "FLAC",
+    "OGG", ...). It lists some it only reads (MPEG layer III in some builds), so each is
+    tried once, in memory. `.opus` files hold only OPUS (an .ogg any Ogg codec)."""
+    if extension == ".opus":
+        return ("OPUS",) if "OPUS" in writable_subtypes("OGG") else ()
     ok = []
-    for subtype in sorted(sf.available_subtypes("WAV")):
+    for subtype in sorted(sf.available_subtypes(container)):
         try:
             with sf.SoundFile(io.BytesIO(), "w", samplerate=48000, channels=1,
-                              subtype=subtype, format="WAV"):
+                              subtype=subtype, format=container):
                 pass
         except (sf.SoundFileError, RuntimeError, OSError):
             continue
@@ -355,29 +403,49 @@ def writable_subtypes() -> tuple[str, ...]:
     return tuple(ok)
 
 
-class WavSink(Sink):
-    """Writes a WAV file, 32-bit float unless `subtype` names another.
+def lossless(subtype: str) -> bool:
+    """Whether `subtype` keeps every sample it can represent (PCM, float), as opposed to a
+    lossy codec (Vorbis, Opus, MP3) or a companded or ADPCM one."""
+    return subtype.startswith(_LOSSLESS_FAMILIES)
 
-    The file is RF64 that libsndfile downgrades to a plain WAV at close when it stayed under
-    4 GiB (EBU Tech 3306), so a recording of any length reads back whole. Samples are repaired
+
+class WavSink(Sink):
+    """Writes an audio file in the format its extension names (CONTAINERS: .wav, .flac, .ogg
+    (Vorbis), .opus, .mp3, .aiff, .caf, .w64, .rf64, .au), in `subtype` (None: the format's
+    default there, 32-bit float for WAV). `subtype_named` says the user named it (carry_input_
+    facts() then leaves it alone). UsageError (exit 2) for an extension no format has, a
+    subtype the format cannot hold, or a rate or channel count it cannot hold in that subtype
+    (libsndfile is asked, in memory: Opus takes 8, 12, 16, 24 or 48 kHz, FLAC at most 8
+    channels, ...).
+
+    A WAV is RF64 that libsndfile downgrades to a plain WAV at close when it stayed under
+    4 GiB (EBU Tech 3306), so a recording of any length reads back whole; its fmt chunk is
+    then put in the form sox and ffmpeg read without a warning (io/wavheader.py). Samples are repaired
     at this boundary (io/base.py): NaN as 0, and for integer and companded subtypes clipped to
     full scale (libsndfile's u-law and A-law encoders index tables out of bounds beyond it).
     A write that fails (ENOSPC, EFBIG) raises RemoteMediaError naming the OS error; the file is
     truncated to the last whole block and finalized, and stays valid."""
 
     def __init__(self, path: str | os.PathLike, fmt: AudioFormat,
-                 subtype: str = DEFAULT_SUBTYPE):
+                 subtype: str | None = None):
         super().__init__(fmt)
         self.path = Path(path)
-        self.subtype = subtype
-        self.description = f"file {self.path} ({subtype})"
-        self.clips_to_full_scale = subtype not in _FLOAT_SUBTYPES
-        if self.path.suffix.lower() != ".wav":
-            raise UsageError(f"output file must be named *.wav (WAV is what it writes): "
-                             f"{self.path}")
-        if subtype not in writable_subtypes():
-            raise UsageError(f"WAV cannot hold subtype '{subtype}' here (try one of: "
-                             f"{', '.join(writable_subtypes())})")
+        extension = self.path.suffix.lower()
+        if extension not in CONTAINERS:
+            others = ", ".join(f"*{e}" for e in CONTAINERS if e != ".wav")
+            raise UsageError(f"output file must be named *.wav (or {others}: the formats it "
+                             f"writes): {self.path}")
+        self.container, default = CONTAINERS[extension]
+        self._extension = extension
+        self.subtype_named = subtype is not None
+        allowed = writable_subtypes(self.container, extension)
+        subtype = default if subtype is None else subtype
+        name = "Opus" if extension == ".opus" else self.container
+        if subtype not in allowed:
+            raise UsageError(f"{name} cannot hold subtype '{subtype}' here (try one of: "
+                             f"{', '.join(allowed)})")
+        self.channels = fmt.channels or 1
+        self._set_subtype(subtype)
         parent = self.path.parent
         if not parent.is_dir():
             raise UsageError(f"output directory does not exist: {parent}")
@@ -388,13 +456,40 @@ class WavSink(Sink):
             raise UsageError(f"output file is not writable: {self.path}")
         from .safefile import check_output
         check_output(self.path, "--output")   # a planted link or someone else's file: refused
-        self.channels = fmt.channels or 1
         self.samples_written = 0
+        self._dup: int | None = None   # our own descriptor, to tidy a WAV header after close
         self._file: sf.SoundFile | None = None
         #: SF_CHANNEL_MAP_* per channel to write (a WAV channel mask), None for libsndfile's
         #: default; and text tags (title, artist, ...): set by carry_input_facts()
         self.channel_map: tuple[int, ...] | None = None
         self.tags: dict[str, str] = {}
+
+    def _set_subtype(self, subtype: str) -> None:
+        # libsndfile says, in memory, whether this format holds the rate and channels so
+        name = "Opus" if self._extension == ".opus" else self.container
+        try:
+            with sf.SoundFile(io.BytesIO(), "w", samplerate=self.format.sample_rate or 48000,
+                              channels=self.channels, subtype=subtype, format=self.container):
+                pass
+        except (sf.SoundFileError, RuntimeError, OSError) as exc:
+            raise UsageError(f"{name} cannot hold {self.channels} channel(s) at "
+                             f"{self.format.sample_rate} Hz in {subtype} ({one_line(exc)}): "
+                             f"{self.path}") from None
+        self.subtype = subtype
+        self.description = f"file {self.path} ({subtype})"
+        self.clips_to_full_scale = subtype not in _FLOAT_SUBTYPES
+
+    def keep_subtype(self, subtype: str | None) -> bool:
+        """Write `subtype` (an input's own, say) instead of the default, when none was named,
+        it is lossless and this format writes it; True if it now will. Before open()."""
+        if (self.subtype_named or subtype is None or not lossless(subtype)
+                or subtype not in writable_subtypes(self.container, self._extension)):
+            return False
+        try:
+            self._set_subtype(subtype)
+        except UsageError:
+            return False
+        return True
 
     def writes(self):
         """The output file, for the path check."""
@@ -405,14 +500,18 @@ class WavSink(Sink):
         (an existing file of this user's is replaced; a link planted by someone else is
         refused); UsageError (exit 2) if it cannot be created."""
         from .safefile import open_output_fd
-        rf64 = self.subtype not in _NO_RF64
-        fd = open_output_fd(self.path, "--output")   # never through a planted link
+        wav = self.container == "WAV"
+        rf64 = wav and self.subtype not in _NO_RF64
+        # never through a planted link; readable, to tidy a WAV's header after libsndfile
+        fd = open_output_fd(self.path, "--output", readable=rf64)
         try:
+            self._dup = os.dup(fd) if rf64 else None
             self._file = sf.SoundFile(fd, "w", samplerate=self.format.sample_rate,
                                       channels=self.channels, subtype=self.subtype,
-                                      format="RF64" if rf64 else "WAV", closefd=True)
+                                      format="RF64" if rf64 else self.container, closefd=True)
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             os.close(fd)
+            self._close_dup()
             raise UsageError(f"cannot create {self.path}: {one_line(exc)}") from exc
         if rf64:
             sf._snd.sf_command(self._file._file, _SFC_RF64_AUTO_DOWNGRADE, sf._ffi.NULL,
@@ -462,8 +561,11 @@ class WavSink(Sink):
         try:
             f.truncate(kept)
             f.close()
+            self._tidy()
         except (sf.SoundFileError, RuntimeError, OSError):
             pass  # the OS refuses even that: the header stays as libsndfile last wrote it
+        finally:
+            self._close_dup()
         seconds = kept / (self.format.sample_rate or 1)
         raise RemoteMediaError(f"writing {self.path} failed: {reason}; kept the {kept} "
                                f"samples ({seconds:.2f} s) written before, as a valid file") \
@@ -472,9 +574,24 @@ class WavSink(Sink):
     def close(self) -> None:
         """Finalize the header with every sample written. Safe twice."""
         f, self._file = self._file, None
-        if f is not None:
-            try:
-                f.close()  # rewrites the header with the final length
-            except (sf.SoundFileError, RuntimeError, OSError) as exc:
-                raise RemoteMediaError(f"finalizing {self.path} failed: {one_line(exc)}") \
-                    from exc
+        if f is None:
+            return
+        try:
+            f.close()  # rewrites the header with the final length
+            self._tidy()
+        except (sf.SoundFileError, RuntimeError, OSError) as exc:
+            raise RemoteMediaError(f"finalizing {self.path} failed: {one_line(exc)}") from exc
+        finally:
+            self._close_dup()
+
+    def _tidy(self) -> None:
+        # the fmt chunk as sox and ffmpeg read it silently, through the descriptor we created
+        # the file with (never the path again)
+        if self._dup is not None:
+            from .wavheader import tidy_wav_header
+            tidy_wav_header(self._dup)
+
+    def _close_dup(self) -> None:
+        fd, self._dup = self._dup, None
+        if fd is not None:
+            os.close(fd)
