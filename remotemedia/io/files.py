@@ -392,11 +392,13 @@ def writable_subtypes(container: str = "WAV", extension: str | None = None) -> t
     if extension == ".opus":
         return ("OPUS",) if "OPUS" in writable_subtypes("OGG") else ()
     ok = []
+    block = np.zeros(960, np.float32)
     for subtype in sorted(sf.available_subtypes(container)):
         try:
+            # a block written too: some open and then refuse every write (DWVW_12 in AIFF)
             with sf.SoundFile(io.BytesIO(), "w", samplerate=48000, channels=1,
-                              subtype=subtype, format=container):
-                pass
+                              subtype=subtype, format=container) as f:
+                f.write(block)
         except (sf.SoundFileError, RuntimeError, OSError):
             continue
         ok.append(subtype)
@@ -502,8 +504,10 @@ class WavSink(Sink):
         from .safefile import open_output_fd
         wav = self.container == "WAV"
         rf64 = wav and self.subtype not in _NO_RF64
-        # never through a planted link; readable, to tidy a WAV's header after libsndfile
-        fd = open_output_fd(self.path, "--output", readable=rf64)
+        # never through a planted link; readable: libsndfile reads back what some encoders
+        # wrote (DWVW in AIFF fails with EBADF on a write-only descriptor), and so do we, to
+        # tidy a WAV's header after it
+        fd = open_output_fd(self.path, "--output", readable=True)
         try:
             self._dup = os.dup(fd) if rf64 else None
             self._file = sf.SoundFile(fd, "w", samplerate=self.format.sample_rate,
@@ -589,7 +593,7 @@ class WavSink(Sink):
         # the file with (never the path again)
         if self._dup is not None:
             from .wavheader import tidy_wav_header
-            tidy_wav_header(self._dup)
+            tidy_wav_header(self._dup, keep_mask=self.channel_map is not None)
 
     def _close_dup(self) -> None:
         fd, self._dup = self._dup, None

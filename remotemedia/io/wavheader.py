@@ -29,9 +29,11 @@ _DEFAULT_MASK = {1: 0x4, 2: 0x3}
 _HEAD = 512    # libsndfile's header ends well before this (fmt, fact, PEAK, then data)
 
 
-def tidy_wav_header(fd: int) -> bool:
-    """Rewrite the fmt chunk of the finished WAV open (read/write) on `fd` as the module says.
-    True when it changed something. OSError from the reads and writes."""
+def tidy_wav_header(fd: int, keep_mask: bool = False) -> bool:
+    """Rewrite the fmt chunk of the finished WAV open (read/write) on `fd` as the module says;
+    with `keep_mask` (a channel mask carried over from the input) the EXTENSIBLE form stays
+    whatever the layout. True when it changed something. OSError from the reads and
+    writes."""
     head = os.pread(fd, _HEAD, 0)
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return False
@@ -54,7 +56,7 @@ def tidy_wav_header(fd: int) -> bool:
         "<HHIIHHHHIH", head, at + 8)
     if tag != _EXTENSIBLE or cb != 22 or valid != bits:
         return False
-    if channels in _DEFAULT_MASK and mask in (0, _DEFAULT_MASK[channels]):
+    if not keep_mask and channels in _DEFAULT_MASK and mask in (0, _DEFAULT_MASK[channels]):
         plain = struct.pack("<HHIIHH", sub, channels, rate, byte_rate, align, bits)
         if sub != _PCM:
             plain += struct.pack("<H", 0)                    # cbSize
