@@ -561,7 +561,8 @@ class Recorder(Observer):
                     if stream.play_tag[k] == row[0]:
                         row[7] = float(stream.play_dac[k])
                 nodes = self._node_latencies(row[17])
-                writer.writerow([_cell(v) for v in row[:17]] + [_cell(v) for v in nodes])
+                writer.writerow([_cell(v, p) for v, p in zip(row[:17], _PLACES)]
+                                + [_cell(v) for v in nodes])
                 self._rows[i] = None
                 r += 1
                 self._r = r   # the slot is free again
@@ -688,13 +689,22 @@ def _reason(exc: BaseException) -> str:
     return one_line(str(exc)) if str(exc) else type(exc).__name__
 
 
-def _cell(value):
+#: decimal places per timeline column: us to 0.1 us, PortAudio's stream times (adc_time,
+#: dac_time, in s) to 0.1 us as well; integer columns are written as they are
+_PLACES = tuple(7 if name in ("adc_time", "dac_time") else 1 for name in TIMELINE_COLUMNS)
+
+
+def _cell(value, places: int = 1):
+    # Numbers rounded to what they mean (148.7 us, not 148.70000001110384; an integral value
+    # without a decimal point); NaN (not measured) is an empty cell.
     if value is None:
         return ""
     if isinstance(value, float):
-        return "" if math.isnan(value) else repr(value)
+        if math.isnan(value):
+            return ""
+        text = f"{value:.{places}f}".rstrip("0").rstrip(".")
+        return "0" if text in ("-0", "") else text
     return value
-
 
 
 __all__ = ["FILES", "HOLDBACK_ROWS", "RING_BLOCKS", "TIMELINE_COLUMNS", "WRITER_PERIOD_S",

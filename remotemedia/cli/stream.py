@@ -72,6 +72,9 @@ def cmd_stream(args) -> int:
         # a file at another rate or channel count is converted at the boundary (io/convert.py)
         # unless --exact-format asks for the refusal; said once, here
         source.conform(manifest.audio, exact=getattr(args, "exact_format", False))
+        notes = source.new_notes()   # the decoder's own words (mpg123), kept off stderr
+        if notes:
+            _note(notes)
         if source.conversion:
             _note(f"{source.path}: converted {source.conversion} to the manifest's "
                   f"format (--exact-format refuses such a file instead)")
@@ -150,6 +153,9 @@ def cmd_stream(args) -> int:
         stats["stop_reason"] = STOP_REASON[signals.received]
     failure = _finish_observers(stats, recorder, tracer, args) or failure
     observers.close(stats)
+    later = source.new_notes() if hasattr(source, "new_notes") else None
+    if later:
+        _note(later)                # what the decoder said when the file was opened again
     if getattr(source, "shortfall", None):
         _note(source.shortfall)     # the input ended short of its header: said once, here
     if stats is not None:

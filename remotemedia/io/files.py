@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ..engine.errors import PipelineClosed, RemoteMediaError, UsageError, one_line
+from ..engine.errors import PipelineClosed, RemoteMediaError, UsageError
 from ..engine.node import AudioFormat
 from ..engine.levels import to_unit_float
 from .base import Sink, Source
+from .decoder_noise import decoder_notes, problem as sf_problem
 from .wavrecover import NotRecoverable, SampleWindow, WavData, locate_wav_data
 
 DEFAULT_SUBTYPE = "FLOAT"
@@ -149,6 +150,10 @@ class WavSource(Source):
         self._ended = False
         self.channel_map: tuple[int, ...] | None = None
         self.tags: dict[str, str] = {}
+        #: what the decoder under libsndfile said while the header was read (mpg123's "Xing
+        #: stream size off by more than 1%"), each once; kept off stderr (io/decoder_noise.py)
+        self.decoder_notes: list[str] = []
+        self._notes_told = 0
         #: the file's own sample format ('PCM_16', 'FLOAT', 'VORBIS', ...; None if unknown)
         self.subtype: str | None = None
         self.converter = None
@@ -165,10 +170,11 @@ class WavSource(Source):
 
     def _probe(self) -> None:
         try:
-            info = sf.info(_fs(self.path))
+            with decoder_notes(self.decoder_notes):   # mpg123 parses the Xing frame here
+                info = sf.info(_fs(self.path))
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             info = None
-            problem = one_line(exc)
+            problem = sf_problem(exc)
         if info is None or (info.frames == 0 and info.format in _RIFF_FORMATS):
             # libsndfile refused it, or found no samples in a file that may hold some.
             try:
@@ -203,7 +209,7 @@ class WavSource(Source):
             if stated is not None and stated > info.frames:
                 self.declared_frames = stated
         try:
-            with sf.SoundFile(_fs(self.path)) as f:
+            with decoder_notes(self.decoder_notes), sf.SoundFile(_fs(self.path)) as f:
                 self._facts(f)
         except (sf.SoundFileError, RuntimeError, OSError):
             pass    # the facts are a courtesy; reading it is what open() and read() report
@@ -214,9 +220,10 @@ class WavSource(Source):
 
     def _open_stream(self) -> None:
         try:
-            self._file = SequentialSoundFile(_fs(self.path), "r")
+            with decoder_notes(self.decoder_notes):
+                self._file = SequentialSoundFile(_fs(self.path), "r")
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
-            raise UsageError(f"cannot read {self.path} as audio: {one_line(exc)}") from None
+            raise UsageError(f"cannot read {self.path} as audio: {sf_problem(exc)}") from None
         f = self._file
         self._facts(f)
         self.samplerate, self.channels = f.samplerate, f.channels
@@ -257,6 +264,15 @@ class WavSource(Source):
         self.conversion = self.converter.describe()
         return self
 
+    def new_notes(self) -> str | None:
+        """What the decoder said since the last call, as one line naming the file, or
+        None."""
+        fresh = self.decoder_notes[self._notes_told:]
+        self._notes_told = len(self.decoder_notes)
+        if not fresh:
+            return None
+        return f"{self.path}: the decoder says: {'; '.join(fresh)}"
+
     def attach(self, session) -> None:
         """Keep the session's counters: a conversion counts its arrays as `io` copies."""
         self._counters = session.counters
@@ -272,7 +288,8 @@ class WavSource(Source):
             return
         try:
             if self.recovered is None:
-                self._file = SequentialSoundFile(_fs(self.path), "r")
+                with decoder_notes(self.decoder_notes):
+                    self._file = SequentialSoundFile(_fs(self.path), "r")
             else:
                 r = self.recovered
                 self._file = SequentialSoundFile(
@@ -280,7 +297,7 @@ class WavSource(Source):
                     subtype=r.subtype, samplerate=r.samplerate, channels=r.channels,
                     endian="LITTLE")
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
-            raise UsageError(f"cannot open {self.path}: {one_line(exc)}") from exc
+            raise UsageError(f"cannot open {self.path}: {sf_problem(exc)}") from exc
 
     def read(self) -> np.ndarray | None:
         # soundfile allocates each block; it is ours to hand over to the engine.
@@ -320,8 +337,9 @@ class WavSource(Source):
             block = self._file.read(self.format.block_size, dtype="float32", always_2d=False)
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             if self.read_frames == 0:
-                raise RemoteMediaError(f"reading {self.path} failed: {one_line(exc)}") from exc
-            self._end(problem=one_line(exc))
+                raise RemoteMediaError(f"reading {self.path} failed: {sf_problem(exc)}") \
+                    from exc
+            self._end(problem=sf_problem(exc))
             return None
         if block.shape[0] == 0:
             self._end()
@@ -475,7 +493,7 @@ class WavSink(Sink):
                 pass
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             raise UsageError(f"{name} cannot hold {self.channels} channel(s) at "
-                             f"{self.format.sample_rate} Hz in {subtype} ({one_line(exc)}): "
+                             f"{self.format.sample_rate} Hz in {subtype} ({sf_problem(exc)}): "
                              f"{self.path}") from None
         self.subtype = subtype
         self.description = f"file {self.path} ({subtype})"
@@ -516,7 +534,7 @@ class WavSink(Sink):
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             os.close(fd)
             self._close_dup()
-            raise UsageError(f"cannot create {self.path}: {one_line(exc)}") from exc
+            raise UsageError(f"cannot create {self.path}: {sf_problem(exc)}") from exc
         if rf64:
             sf._snd.sf_command(self._file._file, _SFC_RF64_AUTO_DOWNGRADE, sf._ffi.NULL,
                                sf._snd.SF_TRUE)
@@ -559,7 +577,7 @@ class WavSink(Sink):
         # "System error." Cut the partial block off so the header describes whole blocks.
         code = sf._ffi.errno
         reason = f"{os.strerror(code)} ({errno.errorcode.get(code, code)})" if code \
-            else one_line(exc)
+            else sf_problem(exc)
         kept = self.samples_written
         f, self._file = self._file, None
         try:
@@ -584,7 +602,7 @@ class WavSink(Sink):
             f.close()  # rewrites the header with the final length
             self._tidy()
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
-            raise RemoteMediaError(f"finalizing {self.path} failed: {one_line(exc)}") from exc
+            raise RemoteMediaError(f"finalizing {self.path} failed: {sf_problem(exc)}") from exc
         finally:
             self._close_dup()
 
