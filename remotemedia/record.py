@@ -87,6 +87,7 @@ _SFC_RF64_AUTO_DOWNGRADE = 0x1210   # sndfile.h
 _SFC_UPDATE_HEADER_NOW = 0x1060      # sndfile.h
 _clock = time.perf_counter
 _copyto = np.copyto
+_PLACES = tuple(7 if c in ("adc_time", "dac_time") else 1 for c in TIMELINE_COLUMNS)  # s, us
 
 
 def open_float_wav(path, sample_rate: int, channels: int):
@@ -561,8 +562,7 @@ class Recorder(Observer):
                     if stream.play_tag[k] == row[0]:
                         row[7] = float(stream.play_dac[k])
                 nodes = self._node_latencies(row[17])
-                writer.writerow([_cell(v, p) for v, p in zip(row[:17], _PLACES)]
-                                + [_cell(v) for v in nodes])
+                writer.writerow([*map(_cell, row[:17], _PLACES), *map(_cell, nodes)])
                 self._rows[i] = None
                 r += 1
                 self._r = r   # the slot is free again
@@ -689,22 +689,12 @@ def _reason(exc: BaseException) -> str:
     return one_line(str(exc)) if str(exc) else type(exc).__name__
 
 
-#: decimal places per timeline column: us to 0.1 us, PortAudio's stream times (adc_time,
-#: dac_time, in s) to 0.1 us as well; integer columns are written as they are
-_PLACES = tuple(7 if name in ("adc_time", "dac_time") else 1 for name in TIMELINE_COLUMNS)
-
-
 def _cell(value, places: int = 1):
-    # Numbers rounded to what they mean (148.7 us, not 148.70000001110384; an integral value
-    # without a decimal point); NaN (not measured) is an empty cell.
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        text = f"{value:.{places}f}".rstrip("0").rstrip(".")
-        return "0" if text in ("-0", "") else text
-    return value
+    # rounded to what it means (148.7 us, not 148.70000001110384); not measured (NaN): empty
+    if not isinstance(value, float) or math.isnan(value):
+        return "" if value is None or value != value else value
+    text = f"{value:.{places}f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
 __all__ = ["FILES", "HOLDBACK_ROWS", "RING_BLOCKS", "TIMELINE_COLUMNS", "WRITER_PERIOD_S",
