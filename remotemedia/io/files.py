@@ -633,7 +633,7 @@ class WavSink(Sink):
     def _tidy(self) -> None:
         # the fmt chunk as sox and ffmpeg read it silently, through the descriptor we created
         # the file with (never the path again)
-        if self._dup is not None:
+        if self._dup is not None and stat.S_ISREG(os.fstat(self._dup).st_mode):
             from .wavheader import tidy_wav_header
             tidy_wav_header(self._dup, keep_mask=self.channel_map is not None)
 
