@@ -3,6 +3,6 @@
 #   ./run.sh stream --manifest manifests/passthrough.yaml --duration 5
 set -euo pipefail
 source "$(dirname "$0")/scripts/env.sh"
-ensure_system_packages libportaudio2
+ensure_system_packages libportaudio2 espeak-ng   # espeak-ng: Speak's voice without the tts extra
 ensure_venv "voice,speech"
 exec "$VENV/bin/remotemedia" "$@"

@@ -3,7 +3,8 @@
 #   - installs the Debian packages it needs where it can (root): PortAudio, jackd2, espeak-ng,
 #     tmux, GStreamer for Python (the engine benchmark's baseline, which a smoke test runs), and
 #     sox and ffmpeg (which must read our WAV output without a warning)
-#   - makes .venv and installs remotemedia[test,voice,speech]
+#   - makes .venv and installs remotemedia[test,voice,speech,tts,echo] (tts: Piper, GPL-3.0,
+#     optional)
 #   - starts a clocked virtual audio server (JACK dummy driver) before pytest and stops it after
 #   - installs Ray and starts a local Ray head (2 CPUs) for the Ray tests, stopped after pytest
 # Extra arguments go to pytest:  ./run_test.sh tests/unit -x
@@ -19,7 +20,7 @@ ensure_system_packages libportaudio2 jackd2 espeak-ng tmux python3-gst-1.0 \
 ensure_system_packages alsa-utils
 # sox and ffmpeg (ffprobe): the tests check that they read our WAV output without a warning
 ensure_system_packages sox ffmpeg
-ensure_venv "test,voice,speech" || exit 1
+ensure_venv "test,voice,speech,tts,echo" || exit 1
 ensure_ray
 
 start_audio_server

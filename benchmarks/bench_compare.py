@@ -5,7 +5,9 @@
     git worktree remove /tmp/base
 
 Each round runs every case once per tree in its own subprocess, alternating, on one pinned CPU,
-so both trees see the same machine; each figure is the median over rounds. Cases: PassThrough,
+so both trees see the same machine; each figure is the median over rounds. Within a tree's run
+every case runs in a child forked before any case ran, so no case inherits another's state
+(bench_engine.py's rule). Cases: PassThrough,
 Gain (fused where the tree fuses; unfused, which a tree without fusion always is), and Mix chains at N = 1, 5
 and 20 (push p50 in us, the block pushed shared), then streams per core for five.yaml and
 voice.yaml (simulated time, CPU time, blocks handed over and shared; bench_engine.py's method).
@@ -62,15 +64,30 @@ def session(m, **kw):
     except TypeError:          # a tree without that option: one that never fused
         return rm.Pipeline.from_manifest(m).session() if kw == {"fuse": False} else None
 
-out = {}
-for name, m, kw in [(f"{t} N={n}{label}", chain(t, n) if t != "Mix" else mix(n), kw)
-                    for n in (1, 5, 20)
-                    for t, label, kw in (("PassThrough", "", {}), ("Gain", "", {}),
-                                         ("Gain", " unfused", {"fuse": False}),
-                                         ("Mix", "", {}))]:
+def isolated(fn, *args):
+    # one case in a child forked before any case ran: nothing one case leaves behind (the
+    # interpreter's specialised bytecode, the heap, numpy's caches) reaches the next
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            os.close(r)
+            with os.fdopen(w, "w") as f:
+                f.write(json.dumps(fn(*args)))
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(w)
+    with os.fdopen(r) as f:
+        text = f.read()
+    os.waitpid(pid, 0)
+    return json.loads(text) if text else None
+
+def chain_case(m, kw):
     s = session(m, **kw)
     if s is None:
-        continue
+        return None
     with s:
         push, block = s.push, np.zeros(960, np.float32)
         for _ in range(300):
@@ -80,26 +97,39 @@ for name, m, kw in [(f"{t} N={n}{label}", chain(t, n) if t != "Mix" else mix(n),
         for _ in range(frames):
             t0 = time.perf_counter_ns(); push(block); lat.append(time.perf_counter_ns() - t0)
         gc.enable()
-    out[name] = float(np.percentile(lat, 50)) / 1e3
-for name in ("five.yaml", "voice.yaml"):
+    return float(np.percentile(lat, 50)) / 1e3
+
+def streams_case(name, transfer):
     m = rm.load_manifest(os.path.join(tree, "manifests", name))
     rate, block = m.audio.sample_rate, m.audio.block_size
     count = max(50, int(seconds * rate / block))
     signal = (np.random.default_rng(1).standard_normal(count * block) * 0.1).astype(np.float32)
+    blocks = [NumpyData(signal[i * block:(i + 1) * block], sample_rate=rate, pts=i * block,
+                        seq=i) for i in range(count)]
+    with rm.Pipeline(m).session() as s:
+        for f in blocks[:50]:
+            s.push(f.replace())
+        gc.collect(); gc.disable()
+        c0 = time.process_time()
+        for f in blocks:
+            s.push(f, transfer=transfer)
+        cpu_s = time.process_time() - c0
+        gc.enable()
+    return count * block / rate / cpu_s
+
+out = {}
+for name, m, kw in [(f"{t} N={n}{label}", chain(t, n) if t != "Mix" else mix(n), kw)
+                    for n in (1, 5, 20)
+                    for t, label, kw in (("PassThrough", "", {}), ("Gain", "", {}),
+                                         ("Gain", " unfused", {"fuse": False}),
+                                         ("Mix", "", {}))]:
+    value = isolated(chain_case, m, kw)
+    if value is not None:
+        out[name] = value
+for name in ("five.yaml", "voice.yaml"):
     for transfer in (True, False):
-        blocks = [NumpyData(signal[i * block:(i + 1) * block], sample_rate=rate, pts=i * block,
-                            seq=i) for i in range(count)]
-        with rm.Pipeline(m).session() as s:
-            for f in blocks[:50]:
-                s.push(f.replace())
-            gc.collect(); gc.disable()
-            c0 = time.process_time()
-            for f in blocks:
-                s.push(f, transfer=transfer)
-            cpu_s = time.process_time() - c0
-            gc.enable()
         out[f"{name} {'handed over' if transfer else 'shared'} (streams/core)"] = \
-            count * block / rate / cpu_s
+            isolated(streams_case, name, transfer)
 print(json.dumps({"file": rm.__file__, "rows": out}))
 '''
 

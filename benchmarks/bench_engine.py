@@ -25,6 +25,14 @@ a 960-sample float32 block at a time, p50/p99 of the push in us and burst blocks
   real-time 48 kHz streams one core carries. Handed over (transfer=True, as the runner does)
   and shared (a copy per block at the first writer).
 
+One thing at a time: every case runs in its own process, forked from this one before any case
+has run (`isolated`), so nothing one case leaves behind (the interpreter's specialised bytecode,
+the heap's layout, numpy's caches, GC generations, a session's cached factors) reaches the next;
+and the cases run `--rounds` times in alternating order (forward, then backward), each figure the
+median over rounds, so a slow phase of the shared machine does not land on one case. Each case
+also reports what its run did (copies, fused nodes, calls per node); those must agree in every
+round (`independent` in the JSON).
+
 Counters are on, as in every session. Prints ratios; `--json` adds one JSON line of every row.
 Nothing here asserts a time: these machines are shared.
 """
@@ -37,9 +45,11 @@ import gc
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +146,10 @@ def bench_engine(manifest: dict, frames: int, *, fuse: bool = True, samples: int
     assert stats["serialization_events"] == 0 and stats["copies"]["engine"] == 0
     r["cow"] = stats["copies"]["cow"]
     r["fused"] = sum(1 for node in stats["nodes"].values() if "fused" in node)
+    # what the run did, which the same case must repeat exactly wherever it runs
+    r["did"] = {"cow": r["cow"], "fused": r["fused"], "engine": stats["copies"]["engine"],
+                "frames_out": stats["frames_out"],
+                "calls": sorted({node["calls"] for node in stats["nodes"].values()})}
     return r
 
 
@@ -281,10 +295,95 @@ def streams_per_core(manifest_path: Path, seconds: float, transfer: bool) -> dic
             gc.enable()
         stats = s.stats()
     audio_s = count * block / rate
-    return {"manifest": manifest_path.name, "transfer": transfer, "blocks": count,
+    did = {"cow": stats["copies"]["cow"], "engine": stats["copies"]["engine"],
+           "frames_out": stats["frames_out"]}
+    return {"did": did, "manifest": manifest_path.name, "transfer": transfer, "blocks": count,
             "per_block_us": cpu / count * 1e6, "streams_per_core": audio_s / cpu,
             "cow": stats["copies"]["cow"], "engine_copies": stats["copies"]["engine"],
             "serialization_events": stats["serialization_events"]}
+
+
+def engine_cases(depths, frames: int) -> list[tuple]:
+    """(key, label, function, args) of every in-process row, in the order they print."""
+    cases = []
+    for n in depths:
+        cases += [
+            (("bare", n), f"bare calls N={n}", bench_bare, (n, frames)),
+            (("async", n), f"asyncio.Queue per stage N={n}", bench_asyncio, (n, frames // 5)),
+            (("multiply", n), f"numpy multiply x{n} (bare)", bench_numpy,
+             ("multiply", n, frames)),
+            (("add", n), f"numpy add x{n} (bare)", bench_numpy, ("add", n, frames)),
+            (("PassThrough", n), f"engine PassThrough N={n}", bench_case,
+             (("PassThrough", n), frames, {})),
+            (("Gain", n), f"engine Gain N={n} fused", bench_case, (("Gain", n), frames, {})),
+            (("Gain unfused", n), f"engine Gain N={n} unfused", bench_case,
+             (("Gain", n), frames, {"fuse": False})),
+            (("ProcessGain", n), f"engine Gain via process() N={n}", bench_case,
+             (("BenchProcessGain", n), frames, {})),
+            (("Mix", n), f"engine Mix chain N={n}", bench_case, (("Mix", n), frames, {})),
+        ]
+    cases += [(("block path", k), f"runner block path, {k} observer{'s' * (k != 1)}",
+               bench_block_path, (k, frames)) for k in (0, 1)]
+    cases += [
+        ("big", "engine PassThrough N=1 96000-smp", bench_case,
+         (("PassThrough", 1), frames, {"samples": 96000})),
+        ("owned", "engine Gain N=5 unfused, handed over", bench_case,
+         (("Gain", 5), frames, {"fuse": False, "transfer": True})),
+    ]
+    return cases
+
+
+def bench_case(graph: tuple, frames: int, options: dict) -> dict:
+    """bench_engine over a chain (or, for Mix, a mix chain) named by (node type, N)."""
+    node_type, n = graph
+    manifest = mix_manifest(n) if node_type == "Mix" else chain_manifest(node_type, n)
+    return bench_engine(manifest, frames, **options)
+
+
+def isolated(fn, *args):
+    """fn(*args) run in a child forked from this process, its result (JSON-able) sent back
+    through a pipe: the case starts from this process's state (imports done, no case run),
+    whatever ran before it, and leaves nothing behind. Inline where there is no fork."""
+    if not hasattr(os, "fork"):
+        return fn(*args)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:           # the child: run, send, and leave without running any cleanup
+        status = 1
+        try:
+            os.close(r)
+            with os.fdopen(w, "w") as out:
+                out.write(json.dumps(fn(*args), default=str))
+            status = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(status)
+    os.close(w)
+    with os.fdopen(r) as got:
+        text = got.read()
+    _, status = os.waitpid(pid, 0)
+    if status != 0 or not text:
+        raise SystemExit(f"bench_engine: the case {fn.__name__}{args!r} failed")
+    return json.loads(text)
+
+
+def run_rounds(cases: list[tuple], rounds: int) -> tuple[dict, bool]:
+    """Every case `rounds` times, each in its own process, forward then backward in turn; per
+    case the median of each figure, and whether every round of every case did the same."""
+    runs: dict = {key: [] for key, *_ in cases}
+    for i in range(rounds):
+        for key, _label, fn, args in (cases if i % 2 == 0 else cases[::-1]):
+            runs[key].append(isolated(fn, *args))
+    rows, independent = {}, True
+    for key, results in runs.items():
+        row = dict(results[0])
+        for field, value in results[0].items():
+            if isinstance(value, float):
+                row[field] = statistics.median(r[field] for r in results)
+        independent = independent and all(r.get("did") == row.get("did") for r in results)
+        rows[key] = row
+    return rows, independent
 
 
 def pin_to_one_cpu() -> int | None:
@@ -302,13 +401,18 @@ def main() -> int:
     ap.add_argument("--seconds", type=seconds, default=120.0,
                     help="simulated audio per streams-per-core case (default 120)")
     ap.add_argument("--no-gstreamer", action="store_true", help="skip the GStreamer rows")
+    ap.add_argument("--rounds", type=at_least(1), help="runs of every case, in alternating "
+                    "order; each figure is the median (default 3, --quick 1)")
     ap.add_argument("--json", action="store_true", help="also print every row as one JSON line")
     args = ap.parse_args()
     frames = args.frames or (5000 if args.quick else 30000)
+    args.rounds = args.rounds or (1 if args.quick else 3)
     cpu = pin_to_one_cpu()
     results: dict = {}
+    registry.names()       # load the node types once, before any case forks from here
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {frames} frames per case, "
-          f"pinned to cpu {cpu}")
+          f"pinned to cpu {cpu}, each case in its own process, median of {args.rounds} "
+          f"round(s) in alternating order")
     print(f"{'case':36} {'p50 us':>8} {'p99 us':>8} {'blocks/s':>11}")
 
     def show(key, name, r):
@@ -316,34 +420,20 @@ def main() -> int:
         print(f"{name:36} {r['p50']:8.2f} {r['p99']:8.2f} {r['fps']:11.0f}")
 
     depths = (1, 5, 20)
-    # a case run and thrown away first: the CPU, the caches and numpy's dispatch warm up on it
-    bench_engine(chain_manifest("Gain", 5), max(frames // 2, 100))
-    for n in depths:
-        show(("bare", n), f"bare calls N={n}", bench_bare(n, frames))
-        show(("async", n), f"asyncio.Queue per stage N={n}", bench_asyncio(n, frames // 5))
-        show(("multiply", n), f"numpy multiply x{n} (bare)", bench_numpy("multiply", n, frames))
-        show(("add", n), f"numpy add x{n} (bare)", bench_numpy("add", n, frames))
-        show(("PassThrough", n), f"engine PassThrough N={n}",
-             bench_engine(chain_manifest("PassThrough", n), frames))
-        show(("Gain", n), f"engine Gain N={n} fused",
-             bench_engine(chain_manifest("Gain", n), frames))
-        show(("Gain unfused", n), f"engine Gain N={n} unfused",
-             bench_engine(chain_manifest("Gain", n), frames, fuse=False))
-        show(("ProcessGain", n), f"engine Gain via process() N={n}",
-             bench_engine(chain_manifest("BenchProcessGain", n), frames))
-        show(("Mix", n), f"engine Mix chain N={n}", bench_engine(mix_manifest(n), frames))
-    for k in (0, 1):
-        show(("block path", k), f"runner block path, {k} observer{'s' * (k != 1)}",
-             bench_block_path(k, frames))
-    show("big", "engine PassThrough N=1 96000-smp",
-         bench_engine(chain_manifest("PassThrough", 1), frames, samples=96000))
-    show("owned", "engine Gain N=5 unfused, handed over",
-         bench_engine(chain_manifest("Gain", 5), frames, fuse=False, transfer=True))
+    cases = engine_cases(depths, frames)
+    streams_cases = [(name, transfer) for name in ("five.yaml", "voice.yaml")
+                     for transfer in (True, False)]
+    rows, independent = run_rounds(cases, args.rounds)
+    for key, name, _fn, _args in cases:
+        show(key, name, rows[key])
 
     # Streams per core before GStreamer: seconds of its two busy threads on this CPU leave the
     # next few seconds here ~30% slower on these virtual machines (measured both ways round).
-    streams = [streams_per_core(ROOT / "manifests" / name, args.seconds, transfer)
-               for name in ("five.yaml", "voice.yaml") for transfer in (True, False)]
+    stream_rows, streams_independent = run_rounds(
+        [((m, t), m, streams_per_core, (ROOT / "manifests" / m, args.seconds, t))
+         for m, t in streams_cases], args.rounds)
+    streams = [stream_rows[key] for key in streams_cases]
+    independent = independent and streams_independent
 
     gst, gst_note = {}, "skipped (--no-gstreamer)"
     if not args.no_gstreamer:
@@ -412,12 +502,14 @@ def main() -> int:
     print(f"  cow copies: Gain N=5 unfused pushed shared {results[('Gain unfused', 5)]['cow']}, "
           f"handed over {results['owned']['cow']} (written in place)")
     print("\ntargets: a writing node <= +1.2 us above its numpy op; Gain N=20 unfused <= 25 us,"
-          " fused < 16 us (GStreamer volume N=20 ~16.5 us); PassThrough N=5 <= ~2.2 us;"
-          " five.yaml >= 3,500 streams per core")
+          " fused < 16 us (GStreamer volume N=20 ~16.5 us); PassThrough N=5 <= 2.0 us;"
+          " five.yaml >= 4,500 streams per core")
+    print(f"cases independent (each did the same in every round): {independent}")
     if args.json:
         print(json.dumps({"rows": {" ".join(map(str, k)) if isinstance(k, tuple) else k: v
                                    for k, v in results.items()},
-                          "gstreamer": gst_note, "streams": streams}))
+                          "gstreamer": gst_note, "streams": streams,
+                          "independent": independent}))
     return 0
 
 

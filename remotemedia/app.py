@@ -42,6 +42,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Digits, Footer, Input, Static
 
 from .engine import strictjson
+from .engine.manifest import DEFAULT_AUDIO
 from .engine.errors import ManifestError, RemoteMediaError, UsageError, one_line
 from .engine.node import AudioFormat
 from .engine.session import Pipeline
@@ -739,7 +740,7 @@ def run_app(manifest: str | Path | None = None, input_spec: str | None = "defaul
     so the command line reports it in one line like every other command."""
     input_spec = input_spec or "default"
     output_spec = output_spec or "default"
-    fmt = AudioFormat(48000, 1, 960)
+    fmt = DEFAULT_AUDIO
     out_fmt = fmt
     if manifest is not None:
         pipeline = Pipeline.from_manifest(manifest)

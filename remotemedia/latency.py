@@ -32,6 +32,7 @@ import time
 import numpy as np
 
 from .engine.errors import DeviceError, DeviceNotFound, UsageError
+from .engine.node import DEFAULT_BLOCK_SIZE, DEFAULT_SAMPLE_RATE
 
 CLICK = 0.5
 GAP_S = (0.15, 0.35)
@@ -160,7 +161,8 @@ class _Duplex:
 
 
 def measure_latency(input_device="default", output_device="default", *,
-                    duration: float = 4.0, sample_rate: int = 48000, block_size: int = 960,
+                    duration: float = 4.0, sample_rate: int = DEFAULT_SAMPLE_RATE,
+                    block_size: int = DEFAULT_BLOCK_SIZE,
                     jack_loopback: bool = False, seed: int = 1, on_started=None) -> dict:
     """Play a click train on `output_device`, capture `input_device` in the same duplex stream,
     and measure (module doc). `on_started()` runs once the stream runs, before the train (to

@@ -21,14 +21,34 @@ Metrics (all prefixed remotemedia_):
 
 from __future__ import annotations
 
-from prometheus_client import start_http_server
+import ipaddress
+import socket
+import threading
+import time
+from wsgiref.simple_server import WSGIRequestHandler
+
+from prometheus_client import make_wsgi_app
 from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                     HistogramMetricFamily)
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import CollectorRegistry
 
 from .engine.errors import UsageError
 
 PREFIX = "remotemedia_"
+#: what a scrape may cost the run (the scrape threads share the interpreter with the audio
+#: thread): connections served at once (each on a thread; more get a 503 at once), the listen
+#: backlog, seconds a connection may take to send its request (per read, and in all: a slowloris
+#: client is cut off), connections accepted a second, and how long a collected set of metrics is
+#: served again before the run is read anew
+MAX_CONNECTIONS = 4
+LISTEN_BACKLOG = 128
+READ_TIMEOUT_S = 5.0
+REQUEST_DEADLINE_S = 10.0
+ACCEPTS_PER_S = 50.0
+COLLECT_EVERY_S = 0.25
+#: bytes of request (line and headers) read from one connection; beyond, the request ends
+MAX_REQUEST_BYTES = 16 * 1024
 
 
 class RunCollector:
@@ -37,11 +57,23 @@ class RunCollector:
     def __init__(self, runner, monitor):
         self.runner = runner
         self.monitor = monitor
+        self._lock = threading.Lock()
+        self._cached: list = []
+        self._cached_at = float("-inf")
 
     def collect(self):
         """prometheus-client's collector hook: the run's counters, per-node errors and calls,
-        events by type and the latency histograms, read from the monitor's last snapshot
-        (scrape thread)."""
+        events by type and the latency histograms (scrape thread). Scrapes within
+        COLLECT_EVERY_S of the last read get what it read: however often it is scraped, the run
+        is read at most 1/COLLECT_EVERY_S times a second."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._cached_at >= COLLECT_EVERY_S:
+                self._cached = list(self._collect())
+                self._cached_at = now
+            return list(self._cached)
+
+    def _collect(self):
         runner, monitor = self.runner, self.monitor
         stats = runner.stats() if runner.session is not None else None
 
@@ -98,6 +130,141 @@ class RunCollector:
                 yield family
 
 
+class _Limited:
+    """A connection's read side that ends after `limit` bytes: what a request may make the
+    server parse is bounded (http.client would take 100 header lines of 64 KiB each)."""
+
+    def __init__(self, raw, limit: int):
+        self._raw = raw
+        self._left = limit
+
+    def readline(self, size: int = -1) -> bytes:
+        size = self._left if size is None or size < 0 else min(size, self._left)
+        line = self._raw.readline(size) if size > 0 else b""
+        self._left -= len(line)
+        return line
+
+    def read(self, size: int = -1) -> bytes:
+        size = self._left if size is None or size < 0 else min(size, self._left)
+        data = self._raw.read(size) if size > 0 else b""
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """One request per connection, at most MAX_REQUEST_BYTES read, no access log."""
+
+    def setup(self):
+        super().setup()
+        self.rfile = _Limited(self.rfile, MAX_REQUEST_BYTES)
+
+    def log_message(self, format, *args):
+        """Log nothing."""
+
+
+class _BoundedServer(ThreadingWSGIServer):
+    """prometheus-client's threading WSGI server with bounds: MAX_CONNECTIONS handler threads
+    (a connection beyond them gets 503 from the accepting thread and is closed), at most
+    ACCEPTS_PER_S connections accepted a second (the rest wait in the kernel's backlog), and
+    no connection kept past REQUEST_DEADLINE_S (READ_TIMEOUT_S per read)."""
+
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
+
+    def __init__(self, *args, **kwargs):
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.active: dict[socket.socket, float] = {}
+        self.active_lock = threading.Lock()
+        self.refused_busy = 0        # connections answered 503: MAX_CONNECTIONS were busy
+        self.timed_out = 0           # connections cut off at REQUEST_DEADLINE_S
+        self._next_accept = 0.0
+        super().__init__(*args, **kwargs)
+
+    def get_request(self):
+        wait = self._next_accept - time.monotonic()
+        if wait > 0:                 # paced: this thread only accepts; the backlog waits
+            time.sleep(wait)
+        self._next_accept = max(self._next_accept, time.monotonic() - 1.0) + 1.0 / ACCEPTS_PER_S
+        sock, addr = super().get_request()
+        sock.settimeout(READ_TIMEOUT_S)
+        return sock, addr
+
+    def process_request(self, request, client_address):
+        if not self.slots.acquire(blocking=False):
+            self.refused_busy += 1
+            try:
+                request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                                b"Retry-After: 1\r\nConnection: close\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        with self.active_lock:
+            self.active[request] = time.monotonic() + REQUEST_DEADLINE_S
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._release(request)
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._release(request)
+
+    def _release(self, request) -> None:
+        with self.active_lock:
+            if self.active.pop(request, None) is not None:
+                self.slots.release()
+
+    def service_actions(self):
+        """Between accepts (at least every poll interval): cut off connections past their
+        deadline; their threads then see the connection end and return."""
+        now = time.monotonic()
+        with self.active_lock:
+            late = [r for r, deadline in self.active.items() if deadline < now]
+        for request in late:
+            self.timed_out += 1
+            try:
+                request.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def _best_family(host: str, port: int) -> socket.AddressFamily:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    return infos[0][0]
+
+
+def exposure_warning(host: str) -> str | None:
+    """A one-line warning when `host` makes the metrics reachable beyond this machine (any
+    address that is not loopback: 0.0.0.0, ::, a LAN address, a name resolving to one);
+    None for loopback."""
+    try:
+        addresses = {ipaddress.ip_address(host.split("%")[0])}
+    except ValueError:
+        try:
+            addresses = {ipaddress.ip_address(info[4][0].split("%")[0])
+                         for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
+        except (OSError, ValueError):
+            addresses = set()
+    if addresses and all(a.is_loopback for a in addresses):
+        return None
+    where = "every network interface" if any(a.is_unspecified for a in addresses) \
+        else f"the network ({host})"
+    return (f"warning: --metrics-host {host}: the run's metrics are served without "
+            f"authentication on {where}; use 127.0.0.1 (the default) to keep them local")
+
+
+def format_url(host: str, port: int) -> str:
+    """http://HOST:PORT/metrics, an IPv6 address in brackets (http://[::1]:9100/metrics)."""
+    return f"http://[{host}]:{port}/metrics" if ":" in host else f"http://{host}:{port}/metrics"
+
+
 class MetricsServer:
     """Serve /metrics on (host, port); port 0 picks a free one (see `.port`).
     Raises UsageError when the port cannot be bound."""
@@ -106,18 +273,34 @@ class MetricsServer:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(RunCollector(runner, monitor))
         try:
-            self._server, self._thread = start_http_server(port, addr=host,
-                                                           registry=self.registry)
-        except OSError as exc:
-            raise UsageError(f"--metrics-port {port}: cannot listen on {host}:{port}: "
-                             f"{exc.strerror}") from None
+            family = _best_family(host, port)
+
+            class Server(_BoundedServer):
+                address_family = family
+            self._server = Server((host, port), _QuietHandler)
+        except (OSError, UnicodeError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+            raise UsageError(f"--metrics-port {port}: cannot listen on "
+                             f"{format_url(host, port)[7:-8]}: {why}") from None
+        self._server.set_app(make_wsgi_app(self.registry))
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name="remotemedia-metrics", daemon=True)
+        self._thread.start()
         self.host = host
         self.port = self._server.server_address[1]
+        #: a one-line warning for stderr when the metrics are reachable from other machines
+        self.warning = exposure_warning(host)
 
     @property
     def url(self) -> str:
-        """The address to scrape, http://HOST:PORT/metrics."""
-        return f"http://{self.host}:{self.port}/metrics"
+        """The address to scrape, http://HOST:PORT/metrics (an IPv6 HOST in brackets)."""
+        return format_url(self.host, self.port)
+
+    def counts(self) -> dict[str, int]:
+        """Connections refused because MAX_CONNECTIONS were busy, and cut off at their
+        deadline."""
+        return {"refused_busy": self._server.refused_busy,
+                "timed_out": self._server.timed_out}
 
     def close(self) -> None:
         """Stop serving. Safe twice."""

@@ -71,6 +71,7 @@ from .engine import strictjson
 from .engine.data import NumpyData
 from .engine.errors import RemoteMediaError, UsageError, one_line
 from .observers import Observer
+from .record_window import snapshot, window
 from .recording import TIMELINE_COLUMNS, Recording  # reading a recording back
 
 #: blocks of room between the runner and the writer thread (5.12 s at 960 samples / 48 kHz)
@@ -228,6 +229,12 @@ class Recorder(Observer):
         self._timeline_fd = self._events_fd = -1
         self._in_frames = 0       # frames in input.wav / output.wav, for a cut after a failure
         self._out_frames = 0
+        # its own window of a run it may join mid-way (TUI R, monitor `record`): record_window.py
+        self._first = None
+        self._out_pts0 = None
+        self._base = None
+        self._end = None
+        self._stopped = False
 
     # -- set up (before the run) -----------------------------------------------------------------
     def bind(self, runner) -> "Recorder":
@@ -355,6 +362,8 @@ class Recorder(Observer):
         if c is None:
             c = self._counters = self.runner.session.counters
             self._device = self._stream()
+            self._first = (seq, pts)
+            self._base = snapshot(c)   # before this block's push: the window starts here
         adc, tick, device_drops, flags = math.nan, -1, 0, -1
         stream = self._device
         if stream is not None:
@@ -441,6 +450,8 @@ class Recorder(Observer):
         if ch != self.out_channels or array.ndim > 2:
             self.outputs_mismatched += 1
             return
+        if self._ow == 0:
+            self._out_pts0 = out.pts   # where output.wav starts (until a frame is kept)
         start = self._ow % self._ocap
         if start + n <= self._ocap and self._ow + n - self._or <= self._ocap and \
                 self._oew - self._oer < len(self._oentries):
@@ -578,8 +589,13 @@ class Recorder(Observer):
 
     # -- the end -----------------------------------------------------------------------------------
     def stop(self) -> None:
-        """Stop taking blocks (the TUI's record key); close() writes what was taken."""
+        """Stop taking blocks (the TUI's record key, the monitor's `record stop`); close()
+        writes what was taken. The recording's window ends here: its counts are the session's
+        counters now minus those before its first block."""
         self.accepting = False
+        self._stopped = True
+        if self._counters is not None and self._end is None:
+            self._end = snapshot(self._counters)
 
     def _close_files(self) -> list[str]:
         """Close every file, finalizing the WAV headers (after a failed write, cut to the frames
@@ -619,7 +635,10 @@ class Recorder(Observer):
             self._kick.set()
             self._thread.join()
         problems = self._close_files()
+        if self._end is None and self._counters is not None:
+            self._end = snapshot(self._counters)
         summary = self.summary()
+        summary.update(window(self, stats))
         if self.error is not None:
             summary["failed"] = one_line(str(self.error))   # a replay says where it was cut
         if self._dir is not None:   # always: its absence marks a recording that was cut

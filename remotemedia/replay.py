@@ -23,6 +23,7 @@ after the last entry blocks follow one period apart.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -454,36 +455,136 @@ def _counter(stats: dict, key: str):
     return value
 
 
-def format_comparison(cmp: dict) -> str:
-    """The comparison as a two-column table for people."""
-    a_name, b_name = cmp["manifests"]
-    w = max(24, len(a_name) + 2)
-    lines = [f"{'':28}{a_name:>{w}}{b_name:>{w}}"]
-    for key, (x, y) in cmp["counters"].items():
-        mark = "" if x == y else "   <- differs"
-        lines.append(f"{key:28}{x!s:>{w}}{y!s:>{w}}{mark}")
+def _tables(*tables) -> str:
+    """Rich tables as plain text: no colour, no box, never wrapped (a pipe or a grep gets
+    whole lines), trailing spaces cut."""
+    import io
 
-    def lat(d):
-        return "-" if not d else f"{d['p50']:.1f}/{d['p99']:.1f}"
+    from rich.console import Console
+    buf = io.StringIO()
+    console = Console(file=buf, width=100_000, color_system=None, highlight=False,
+                      emoji=False, markup=False, soft_wrap=False)
+    for i, table in enumerate(tables):
+        if i:
+            console.print()
+        console.print(table)
+    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines())
+
+
+def _table(*columns: str, title: str | None = None, left: int = 1):
+    """A table whose first `left` columns are text (left-aligned), the rest numbers (right-
+    aligned); its head underlined with ASCII dashes (a terminal without UTF-8 reads it)."""
+    from rich.box import Box
+    from rich.table import Table
+    head = Box("    \n    \n -- \n    \n    \n    \n    \n    \n", ascii=True)
+    table = Table(box=head, show_edge=False, pad_edge=False, title=title,
+                  title_justify="left", title_style=None, header_style=None, safe_box=True)
+    for i, name in enumerate(columns):
+        table.add_column(name, justify="left" if i < left else "right", no_wrap=True)
+    return table
+
+
+def _value(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, separators=(",", ":"), default=str)
+    return str(v)
+
+
+def _event_rows(diff: dict, base=None) -> list[tuple]:
+    """One row per differing field of each differing event: (type, field, #, block, time (s),
+    a, b); an event only one side has is one row with its fields as compact JSON on its side
+    and "(none)" on the other."""
+    from .media_time import event_kind, event_time
+    rows = []
+    for d in diff["first"]:
+        a, b = d["a"], d["b"]
+        some = a if a is not None else b
+        event = some.get("event") if isinstance(some, dict) else some
+        seq = some.get("seq") if isinstance(some, dict) else None
+        when = "-"
+        if base is not None:
+            when = f"{event_time(event, seq, base)[0]:.3f}"
+        elif isinstance(event, dict):
+            for key in ("time_s", "start_s"):
+                if isinstance(event.get(key), (int, float)):
+                    when = f"{event[key]:.3f}"
+                    break
+        kind = event_kind(event)
+        head = [str(d["index"]), "end" if seq is None else str(seq), when]
+        if a is None or b is None:
+            fields = {k: v for k, v in event.items() if k != "type"} \
+                if isinstance(event, dict) else event
+            rows.append((kind, "", *head, "(none)" if a is None else _value(fields),
+                         "(none)" if b is None else _value(fields)))
+            continue
+        ea, eb = a.get("event"), b.get("event")
+        fields = {"seq": (a.get("seq"), b.get("seq"))}
+        if isinstance(ea, dict) and isinstance(eb, dict):
+            for k in dict.fromkeys([*ea, *eb]):
+                fields[k] = (ea.get(k), eb.get(k))
+        else:
+            fields["event"] = (ea, eb)
+        first = True
+        for k, (x, y) in fields.items():
+            if x != y:
+                rows.append((kind if first else "", k, *(head if first else [""] * 3),
+                             _value(x), _value(y)))
+                first = False
+    return rows
+
+
+def format_comparison(cmp: dict, base=None) -> str:
+    """The comparison (compare_results) as aligned tables for people: counters, latency per
+    node (p50/p99 us), the differing events field by field (their media time from `base`, a
+    media_time.TimeBase, when given), and the output difference (frames, first differing
+    sample, peak difference, SNR)."""
+    a_name, b_name = cmp["manifests"]
+    if a_name == b_name:
+        a_name, b_name = f"{a_name} (A)", f"{b_name} (B)"
+    counters = _table("counter", a_name, b_name, "")
+    for key, (x, y) in cmp["counters"].items():
+        counters.add_row(key, _value(x), _value(y), "" if x == y else "<- differs")
+
+    def lat(d, pct):
+        return "-" if not d or d.get(pct) is None else f"{d[pct]:.1f}"
+    latency = _table("latency (us)", f"{a_name} p50", f"{a_name} p99", f"{b_name} p50",
+                     f"{b_name} p99")
     ea, eb = cmp["engine_latency_us"]
-    lines.append(f"{'engine p50/p99 us':28}{lat(ea):>{w}}{lat(eb):>{w}}")
+    latency.add_row("engine", lat(ea, "p50"), lat(ea, "p99"), lat(eb, "p50"), lat(eb, "p99"))
     for nid, (x, y) in cmp["nodes"].items():
-        lines.append(f"{'  ' + nid + ' p50/p99 us':28}{lat(x):>{w}}{lat(y):>{w}}")
+        latency.add_row(nid, lat(x, "p50"), lat(x, "p99"), lat(y, "p50"), lat(y, "p99"))
     ev = cmp["events"]
-    lines.append(f"events: {ev['events'][0]} vs {ev['events'][1]}, {ev['count']} differ")
-    for d in ev["first"]:
-        lines.append(f"  #{d['index']}: {d['a']}  |  {d['b']}")
+    shown = len(ev["first"])
+    events = _table("type", "field", "#", "block", "time (s)", a_name, b_name, left=2,
+                    title=f"events: {ev['events'][0]} vs {ev['events'][1]}, {ev['count']} "
+                          f"differ" + (f" (the first {shown} shown)" if ev["count"] > shown
+                                       else ""))
+    for row in _event_rows(ev, base):
+        events.add_row(*row)
     out = cmp["output"]
+    output = _table("output", a_name, b_name)
     if "sample_rates" in out:
-        lines.append(f"output: sample rates differ ({out['sample_rates'][0]} vs "
-                     f"{out['sample_rates'][1]} Hz): not compared sample by sample")
+        output.add_row("sample rate (Hz)", *map(_value, out["sample_rates"]))
+        output.add_row("compared", "no: the sample rates differ", "")
     elif "channels" in out:
-        lines.append(f"output: channel counts differ ({out['channels']})")
-    elif out["identical"]:
-        lines.append(f"output: identical, bit for bit ({out['frames'][0]} frames)")
+        output.add_row("frames", *map(_value, out["frames"]))
+        output.add_row("channels", *map(_value, out["channels"]))
     else:
-        snr = "inf" if out["snr_db"] is None else f"{out['snr_db']:.2f}"
-        lines.append(f"output: {out['frames'][0]} vs {out['frames'][1]} frames, first "
-                     f"difference at frame {out['first_difference']}, peak difference "
-                     f"{out['peak_difference']:.3g}, SNR {snr} dB")
-    return "\n".join(lines)
+        output.add_row("frames", *map(_value, out["frames"]))
+        same = "yes, bit for bit" if out["identical"] else "no"
+        output.add_row("identical", same, "")
+        if not out["identical"]:
+            snr = "inf" if out["snr_db"] is None else f"{out['snr_db']:.2f}"
+            output.add_row("first differing sample", _value(out["first_difference"]), "")
+            output.add_row("peak difference (full scale 1.0)",
+                           f"{out['peak_difference']:.3g}", "")
+            output.add_row("SNR, A vs A - B (dB)", snr, "")
+    parts = [counters, latency] + ([events] if ev["count"] else []) + [output]
+    text = _tables(*parts)
+    if not ev["count"]:
+        text += f"\nevents: {ev['events'][0]} vs {ev['events'][1]}, identical"
+    return text

@@ -1,8 +1,13 @@
 """`remotemedia report DIR` (a recording) or `remotemedia report REPORT.json` (a saved --json
-report): one self-contained HTML page and the PNG figures it shows, drawn with matplotlib
-(the `report` extra: `pip install remotemedia[report]`).
+report): one self-contained HTML page (report_html.py, a Jinja2 template with autoescape)
+and the PNG figures it shows, drawn with matplotlib (the `report` extra: `pip install
+remotemedia[report]`).
 
-From a recording (record.py):
+From a recording (record.py), every x axis is media time in seconds from the start of the
+run (media_time.py): a recording started mid-run (TUI R, the monitor's `record`) starts where
+it joined, its output where its first output frame's pts says, each event at the time it
+names (time_s, timestamp_us, pts at its sample_rate; else its block; one sent at end of stream
+at the end):
 
     levels.png      input and output RMS and peak in dBFS per block over time, with xruns,
                     drops and errors marked on the time axis (one vertical line per block
@@ -11,47 +16,46 @@ From a recording (record.py):
                     with a device, each block's end-to-end latency (PortAudio's DAC time of
                     its first sample minus the ADC time of its capture) over time
     events.png      the graph's events on a timeline, one row per kind
-    counters.png    the final counters (frames in/out, events, drops, errors, xruns, copies)
+    counters.png    the final counters (frames in/out, events, drops, errors, xruns, copies);
+                    for a recording that joined mid-run or stopped while the run went on, its
+                    own window's counts (record_window.py), not the run's
 
 From a saved report only counters.png and latency.png (percentiles per node, the report keeps
 no per-block values) can be drawn.
 
 Every figure's title states the counts it shows, and each PNG carries them in its
 `Description` text chunk, so a reader (or a test) can check a figure against the report.
+Labels fit: constrained layout, titles wrapped to the figure's width, ids and kinds longer
+than MAX_LABEL cut with an ellipsis (the page lists them whole).
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
 from .engine.errors import RemoteMediaError, UsageError
+from .engine.node import DEFAULT_BLOCK_SIZE, DEFAULT_SAMPLE_RATE
 
 FIGURES = ("levels.png", "latency.png", "events.png", "counters.png")
 
 
-def _pyplot():
+def _matplotlib():
+    """The matplotlib module; RemoteMediaError naming the extra when it is missing."""
     try:
         import matplotlib
     except ImportError as exc:
         raise RemoteMediaError("report needs matplotlib: pip install 'remotemedia[report]'") \
             from exc
-    matplotlib.use("Agg")   # files only: never a window
-    import matplotlib.pyplot as plt
-    return plt
+    return matplotlib
 
 
 def _save(fig, out, name: str, description: str) -> None:
     # out: the SafeDir write_report made or checked; the PNG replaces any entry `name` there
     with out.create(name, binary=True, replace=True) as f:
         fig.savefig(f, format="png", dpi=100, metadata={"Description": description})
-    import matplotlib.pyplot as plt
-    plt.close(fig)
 
 
 def block_levels(path: Path, block_sizes: np.ndarray):
@@ -79,118 +83,198 @@ def block_levels(path: Path, block_sizes: np.ndarray):
 
 
 def _marks(t: dict, name: str) -> np.ndarray:
-    """Indexes of the blocks at which the running total `name` went up."""
+    """Indexes of the rows at which the running total `name` went up. The first row's total
+    is the baseline (a recording started mid-run joins with totals already counted), so a
+    counter that went up before the recording is not marked at its first block."""
     col = t[name]
     if col.size == 0:
         return np.array([], dtype=np.int64)
-    return np.flatnonzero(np.diff(np.concatenate(([0], col))) > 0)
+    return np.flatnonzero(np.diff(col) > 0) + 1
 
 
-def render_recording(rec, out) -> dict:
-    """Draw the four figures for a Recording into `out` (a SafeDir); {figure name:
-    description}."""
-    plt = _pyplot()
+#: a label longer than this is cut with an ellipsis (the HTML page has the whole text)
+MAX_LABEL = 32
+
+
+def _label(text) -> str:
+    """`text` as a label: at most MAX_LABEL characters, a longer one keeping its head and its
+    tail (ids often differ only at the end: stage_01_..., stage_02_...)."""
+    text = str(text)
+    if len(text) <= MAX_LABEL:
+        return text
+    head = (MAX_LABEL - 1) // 2
+    return text[:head] + "\u2026" + text[-(MAX_LABEL - 1 - head):]
+
+
+def _title(text: str, width_in: float) -> str:
+    """`text` wrapped to lines that fit a figure `width_in` inches wide (at the title's size
+    a character is about 0.1 in)."""
+    import textwrap
+    return "\n".join(textwrap.wrap(text, max(20, int(width_in / 0.1))))
+
+
+def _figure(width: float, height: float, **kwargs):
+    """(Figure, axes) drawn by Agg, never a window, and outside pyplot's registry (nothing to
+    close, nothing global). Constrained layout makes room for every tick label, axis label,
+    title and legend."""
+    _matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(**kwargs)
+
+
+def placed_events(rec, base) -> list[dict]:
+    """Each recorded event with where the report draws it: {"time_s", "from" (the field its
+    time came from: media_time.event_time), "kind", "node", "seq", "event"}, in recorded
+    order."""
+    from .media_time import event_kind, event_time
+    placed = []
+    for record in rec.events:
+        record = record if isinstance(record, dict) else {"event": record}
+        event, seq = record.get("event"), record.get("seq")
+        t, source = event_time(event, seq, base)
+        node = event.get("node") if isinstance(event, dict) else None
+        placed.append({"time_s": t, "from": source, "kind": event_kind(event),
+                       "node": None if node is None else str(node), "seq": seq,
+                       "event": event})
+    return placed
+
+
+def build_recording_figures(rec) -> dict:
+    """The four figures of a Recording, not yet saved: {name: (matplotlib Figure,
+    description)}. Every x axis is media time (media_time.TimeBase). Tests read the drawn
+    data back from the figures: the event markers are Line2D artists with gid
+    "events:<kind>"."""
+    from .media_time import TimeBase
     t = rec.timeline
     report = rec.report or {}
-    audio = rec.manifest.get("audio", {})
-    rate = audio.get("sample_rate") or 48000
-    seconds = t["pts"] / rate if t["pts"].size else np.array([])
-    described = {}
+    base = TimeBase.of(rec)
+    seconds = base.block_start_s
+    events = placed_events(rec, base)
+    # the axis spans the blocks and every event (one sent at end of stream sits at the end)
+    lo = min([base.start_s] + [e["time_s"] for e in events])
+    hi = max([base.end_s] + [e["time_s"] for e in events])
+    pad = max(hi - lo, 1e-3) * 0.02
+    xlim = (lo - pad, hi + pad)
+    figures = {}
 
     # levels, with xruns / drops / errors marked
-    xin, xout = _marks(t, "input_overflow"), _marks(t, "output_underflow")
-    drops, errors = _marks(t, "drops"), _marks(t, "errors")
-    counts = {"xruns_in": int(t["input_overflow"][-1]) if t["seq"].size else 0,
-              "xruns_out": int(t["output_underflow"][-1]) if t["seq"].size else 0,
-              "drops": int(t["drops"][-1]) if t["seq"].size else 0,
-              "errors": int(t["errors"][-1]) if t["seq"].size else 0}
+    marks = {name: _marks(t, name) for name in ("input_overflow", "output_underflow",
+                                                "drops", "errors")}
+    counts = {name: int(idx.size and (t[name][-1] - t[name][0])) for name, idx in marks.items()}
     in_rms, in_peak = block_levels(rec.path / "input.wav", t["samples"])
-    fig, ax = plt.subplots(figsize=(11, 4))
-    ax.plot(seconds, in_rms, lw=0.8, label="input RMS")
+    fig, ax = _figure(11, 4)
+    ax.plot(seconds, in_rms, lw=0.8, label="input RMS", gid="levels:input")
     ax.plot(seconds, in_peak, lw=0.6, alpha=0.6, label="input peak")
     outp = rec.output()
     if outp is not None and outp[0].size:
         data, orate = outp
-        n_out = max(1, int(round(t["samples"].mean() * orate / rate))) if t["samples"].size \
-            else 960
+        n_out = max(1, int(round(t["samples"].mean() * orate / base.rate))) \
+            if t["samples"].size else DEFAULT_BLOCK_SIZE
         blocks = np.full(int(math.ceil(data.shape[0] / n_out)), n_out)
         o_rms, _ = block_levels(rec.path / "output.wav", blocks)
-        ax.plot(np.arange(blocks.size) * n_out / orate, o_rms, lw=0.8, label="output RMS")
-    for idx, color, label in ((xin, "red", "input overflow"), (xout, "orange",
-                                                               "output underflow"),
-                              (drops, "purple", "drop"), (errors, "black", "error")):
+        # on the input's time base: output.wav starts where its first frame's pts says
+        ax.plot(base.output_s + np.arange(blocks.size) * n_out / orate, o_rms, lw=0.8,
+                label="output RMS", gid="levels:output")
+    for (name, idx), color, label in zip(marks.items(), ("red", "orange", "purple", "black"),
+                                         ("input overflow", "output underflow", "drop",
+                                          "error")):
         for j, i in enumerate(idx):
             ax.axvline(seconds[i], color=color, lw=1, ls="--", gid=f"mark-{label}",
                        label=label if j == 0 else None)
+    ax.set_xlim(*xlim)
     ax.set_xlabel("media time (s)")
     ax.set_ylabel("dBFS")
-    title = (f"levels: xruns in {counts['xruns_in']}, out {counts['xruns_out']}, drops "
-             f"{counts['drops']}, errors {counts['errors']}")
-    ax.set_title(title)
+    title = (f"levels: xruns in {counts['input_overflow']}, out {counts['output_underflow']}, "
+             f"drops {counts['drops']}, errors {counts['errors']}")
+    ax.set_title(_title(title, 11))
     ax.legend(loc="lower right", fontsize=8)
-    _save(fig, out, "levels.png", title)
-    described["levels.png"] = title
+    figures["levels.png"] = (fig, title)
 
     # latency: engine and per node, over time and as histograms
     series = [("engine", t["engine_us"])] + [(nid, t[f"node_{nid}_us"]) for nid in rec.node_ids]
     e2e_ms = (t["dac_time"] - t["adc_time"]) * 1e3
     has_e2e = bool(np.isfinite(e2e_ms).any())
-    fig, axes = plt.subplots(1, 3 if has_e2e else 2, figsize=(16 if has_e2e else 12, 4))
+    width = 16 if has_e2e else 12
+    fig, axes = _figure(width, max(4.0, 1.5 + 0.2 * len(series)),
+                        ncols=3 if has_e2e else 2)
     a1, a2 = axes[0], axes[1]
     if has_e2e:
         ok = np.isfinite(e2e_ms)
         axes[2].plot(seconds[ok], e2e_ms[ok], lw=0.8, color="tab:red")
         axes[2].set_xlabel("media time (s)")
         axes[2].set_ylabel("ms")
-        axes[2].set_title("end to end: DAC time - ADC time (PortAudio)", fontsize=9)
+        axes[2].set_title("end to end: DAC - ADC time", fontsize=9)
     for name, values in series:
         ok = np.isfinite(values)
         if ok.any():
-            a1.plot(seconds[ok], values[ok], lw=0.6, label=name)
-            a2.hist(values[ok], bins=50, histtype="step", label=name)
+            a1.plot(seconds[ok], values[ok], lw=0.6, label=_label(name))
+            a2.hist(values[ok], bins=50, histtype="step", label=_label(name))
     a1.set_xlabel("media time (s)")
     a1.set_ylabel("us")
     a1.set_yscale("log")
     a2.set_xlabel("us")
     a2.set_ylabel("blocks")
     a2.set_yscale("log")
-    a1.legend(fontsize=8)
+    a2.locator_params(axis="x", nbins=5)   # wide numbers (10000 us) stay apart
+    if a1.lines:
+        fig.legend(handles=a1.lines, loc="outside right upper", fontsize=8)
     eng = t["engine_us"][np.isfinite(t["engine_us"])]
     title = (f"latency per block: {eng.size} blocks, engine p50 "
              f"{np.percentile(eng, 50):.1f} us, max {eng.max():.1f} us" if eng.size
              else "latency per block: no blocks")
-    fig.suptitle(title)
-    _save(fig, out, "latency.png", title)
-    described["latency.png"] = title
+    fig.suptitle(_title(title, width))
+    figures["latency.png"] = (fig, title)
 
-    # events on a timeline
+    # events on a timeline, one row per kind, each at its own media time
     kinds: dict[str, list] = {}
-    for ev in rec.events:
-        e = ev.get("event") or {}
-        kind = str(e.get("type") or e.get("event") or "event")
-        seq = ev.get("seq")
-        when = (seconds[seq] if seq is not None and 0 <= seq < seconds.size
-                else (seconds[-1] if seconds.size else 0.0))
-        kinds.setdefault(kind, []).append(when)
-    fig, ax = plt.subplots(figsize=(11, 2 + 0.3 * max(1, len(kinds))))
-    for row, (kind, times) in enumerate(sorted(kinds.items())):
-        ax.plot(times, [row] * len(times), "|", ms=12, label=kind)
-    ax.set_yticks(range(len(kinds)), sorted(kinds))
+    for e in events:
+        kinds.setdefault(e["kind"], []).append(e["time_s"])
+    names = sorted(kinds)
+    fig, ax = _figure(11, 1.6 + 0.35 * max(1, len(names)))
+    for row, kind in enumerate(names):
+        ax.plot(kinds[kind], [row] * len(kinds[kind]), "|", ms=14, mew=1.5,
+                gid=f"events:{kind}", label=kind)
+    ax.set_yticks(range(len(names)), [_label(k) for k in names])
+    ax.set_ylim(-0.6, max(0.6, len(names) - 0.4))
+    ax.set_xlim(*xlim)
     ax.set_xlabel("media time (s)")
-    if seconds.size:
-        ax.set_xlim(0, max(float(seconds[-1]), 1e-3))
-    title = f"events: {len(rec.events)}" + (
-        " (" + ", ".join(f"{k} {len(v)}" for k, v in sorted(kinds.items())) + ")" if kinds
-        else "")
-    ax.set_title(title)
-    _save(fig, out, "events.png", title)
-    described["events.png"] = title
+    title = f"events: {len(events)}" + (
+        " (" + ", ".join(f"{k} {len(kinds[k])}" for k in names) + ")" if kinds else "")
+    ax.set_title(_title(title, 11))
+    figures["events.png"] = (fig, title)
 
-    described["counters.png"] = _counters_figure(plt, report, out)
+    figures["counters.png"] = _counters_figure(recording_counters(report))
+    return figures
+
+
+def recording_counters(report: dict) -> dict:
+    """The counters a recording's figure shows: the run's report when the recording covered
+    the whole run; its own window's counts (record_window.py) when it joined mid-run or
+    stopped while the run went on, since the run's totals are not the recording's."""
+    recording = report.get("recording") or {}
+    counts = recording.get("counts")
+    if not isinstance(counts, dict):
+        return report   # made before recordings kept their own counts
+    if recording.get("first_seq") in (0, None) and \
+            recording.get("stop_reason") != "recording_stopped":
+        return report
+    return dict(counts)
+
+
+def render_recording(rec, out) -> dict:
+    """Draw the four figures for a Recording into `out` (a SafeDir); {figure name:
+    description}."""
+    described = {}
+    for name, (fig, description) in build_recording_figures(rec).items():
+        _save(fig, out, name, description)
+        described[name] = description
     return described
 
 
-def _counters_figure(plt, report: dict, out: Path) -> str:
+def _counters_figure(report: dict) -> tuple:
     names, values = [], []
     for key in ("frames_in", "frames_out", "events_out", "drops", "errors",
                 "serialization_events"):
@@ -201,39 +285,47 @@ def _counters_figure(plt, report: dict, out: Path) -> str:
         for key, v in (report.get(group) or {}).items():
             names.append(f"{group}.{key}")
             values.append(v)
-    fig, ax = plt.subplots(figsize=(10, 4))
+    fig, ax = _figure(10, max(3.0, 1.2 + 0.3 * len(names)))
     bars = ax.barh(names, values)
-    ax.bar_label(bars, labels=[str(v) for v in values], fontsize=8)
+    ax.bar_label(bars, labels=[str(v) for v in values], fontsize=8, padding=2)
+    ax.margins(x=0.15)   # room for the value beside the longest bar
     ax.invert_yaxis()
     title = "counters: " + ", ".join(f"{n} {v}" for n, v in zip(names, values)
                                      if n in ("frames_in", "frames_out", "drops", "errors"))
-    ax.set_title(title if names else "counters: none (the run did not finish)")
-    fig.tight_layout()
-    _save(fig, out, "counters.png", title)
-    return title
+    if not names:
+        title = "counters: none (the run did not finish)"
+    ax.set_title(_title(title, 10))
+    return fig, title
+
+
+def build_stats_figures(report: dict) -> dict:
+    """From a saved stats report: counters and per-node latency percentiles, not yet saved:
+    {name: (Figure, description)}."""
+    figures = {"counters.png": _counters_figure(report)}
+    nodes = report.get("nodes") or {}
+    rows = [("engine", (report.get("latency_us") or {}).get("engine") or {})]
+    rows += [(nid, n.get("latency_us") or {}) for nid, n in nodes.items()]
+    fig, ax = _figure(10, 1.5 + 0.4 * len(rows))
+    y = np.arange(len(rows))
+    for pct, off in (("p50", -0.25), ("p99", 0.0), ("max", 0.25)):
+        ax.barh(y + off, [r.get(pct) or 0 for _, r in rows], height=0.25, label=pct)
+    ax.set_yticks(y, [_label(name) for name, _ in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("us")
+    ax.legend(loc="lower right")
+    title = f"latency percentiles: engine and {len(nodes)} node(s)"
+    ax.set_title(title)
+    figures["latency.png"] = (fig, title)
+    return figures
 
 
 def render_stats(report: dict, out) -> dict:
     """From a saved stats report: counters and per-node latency percentiles, drawn into `out`
     (a SafeDir); {figure name: description}."""
-    plt = _pyplot()
-    described = {"counters.png": _counters_figure(plt, report, out)}
-    nodes = report.get("nodes") or {}
-    rows = [("engine", (report.get("latency_us") or {}).get("engine") or {})]
-    rows += [(nid, n.get("latency_us") or {}) for nid, n in nodes.items()]
-    fig, ax = plt.subplots(figsize=(10, 1.5 + 0.4 * len(rows)))
-    y = np.arange(len(rows))
-    for k, (pct, off) in enumerate((("p50", -0.25), ("p99", 0.0), ("max", 0.25))):
-        ax.barh(y + off, [r.get(pct) or 0 for _, r in rows], height=0.25, label=pct)
-    ax.set_yticks(y, [name for name, _ in rows])
-    ax.invert_yaxis()
-    ax.set_xlabel("us")
-    ax.legend()
-    title = f"latency percentiles: engine and {len(nodes)} node(s)"
-    ax.set_title(title)
-    fig.tight_layout()
-    _save(fig, out, "latency.png", title)
-    described["latency.png"] = title
+    described = {}
+    for name, (fig, description) in build_stats_figures(report).items():
+        _save(fig, out, name, description)
+        described[name] = description
     return described
 
 
@@ -256,46 +348,20 @@ def write_report(source, out=None) -> Path:
         title = f"report {src}"
     else:
         raise UsageError(f"no such recording directory or report file: {src}")
-    _pyplot()   # missing matplotlib refuses the command before anything is made
+    from . import report_html
+    _matplotlib()   # missing matplotlib or Jinja2 refuses the command before anything is made
+    report_html.environment()
     from .io.safefile import SafeDir
+    base = events = None
+    if rec is not None:
+        from .media_time import TimeBase
+        base = TimeBase.of(rec)
+        events = placed_events(rec, base)
     # made or checked (this user's, not writable by group or others); every file in it is
     # created new, never through a link: io/safefile.py
     with SafeDir.make(out_dir, "report: --out") as folder:
         described = render_recording(rec, folder) if rec is not None else \
             render_stats(report, folder)
-        page = _html(title, report, described, out_dir, rec)
+        page = report_html.render(title, report, described, out_dir, rec, base, events)
         folder.write("report.html", page)
     return out_dir / "report.html"
-
-
-def _html(title: str, report: dict, described: dict, out_dir: Path, rec) -> str:
-    esc = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
-             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
-             "img{max-width:100%}</style></head><body>",
-             f"<h1>{esc(title)}</h1>"]
-    if report:
-        rows = []
-        for key in ("frames_in", "frames_out", "events_out", "drops", "errors",
-                    "serialization_events", "stop_reason", "duration_s", "realtime_factor"):
-            if key in report:
-                rows.append((key, report[key]))
-        for group in ("xruns", "copies"):
-            for k, v in (report.get(group) or {}).items():
-                rows.append((f"{group}.{k}", v))
-        for k, v in (report.get("recording") or {}).items():
-            if not isinstance(v, dict):
-                rows.append((f"recording.{k}", v))
-        parts.append("<h2>counters</h2><table>" + "".join(
-            f"<tr><th>{esc(str(k))}</th><td id='{esc(str(k))}'>{esc(str(v))}</td></tr>"
-            for k, v in rows) + "</table>")
-    if rec is not None:
-        parts.append(f"<p>{rec.blocks} blocks recorded; versions: "
-                     f"{esc(json.dumps(rec.versions))}</p>")
-    for name, desc in described.items():
-        data = base64.b64encode((out_dir / name).read_bytes()).decode("ascii")
-        parts.append(f"<h2>{esc(name[:-4])}</h2><p>{esc(desc)}</p>"
-                     f"<img alt='{esc(desc)}' src='data:image/png;base64,{data}'>")
-    parts.append("</body></html>")
-    return "\n".join(parts)

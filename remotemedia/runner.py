@@ -10,6 +10,13 @@ The CLI's `stream` and the TUI both run pipelines through this. One loop, on one
 It ends at `duration`, at end of input, on `stop()` (thread- and signal-safe) or on an error,
 and on every path closes the session, the source and the sink, so files are finalized.
 
+Text. A text source (io/text.py) returns RuntimeData.Text instead of a block; it is pushed as
+it is, followed by a flush, which waits for nodes on executors to answer (the flush event itself
+is not delivered). Text has no clock of its own, so a paced run paces the audio the text became: the next
+piece is read when the audio delivered so far is due to have played, less TEXT_LEAD_S for
+synthesizing it (a device sink also waits while its queue is full). Unpaced, it goes as fast as
+the graph speaks.
+
 Arrival time. When a node of the manifest declares `uses_arrival_time = True` (the timing nodes
 TimingDriftNode and HealthEmitterNode), each block carries `metadata["arrival_us"]`: when the
 block arrived, in microseconds on the run's clock since the run started. In real time (a device
@@ -44,6 +51,9 @@ _new_event = tuple.__new__
 
 #: the metadata key of a block's arrival time (us on the run's clock); see the module docstring
 ARRIVAL_KEY = "arrival_us"
+
+#: how far ahead of real time a paced run from a text input synthesizes (seconds of audio)
+TEXT_LEAD_S = 1.0
 
 IDLE, RUNNING, STOPPED, FINISHED, FAILED = "idle", "running", "stopped", "finished", "failed"
 
@@ -319,6 +329,7 @@ class StreamRunner:
         if max_frames is not None:
             source.limit_frames(max_frames)  # a device captures exactly what the run reads
         take, deliver = path.take, path.deliver
+        spoken, text_lead = 0, max(1, round(TEXT_LEAD_S / self.period_s))
         pts = 0
         n = 0
         late = 0.0
@@ -334,6 +345,22 @@ class StreamRunner:
             if block is None:
                 self.stop_reason = self.stop_reason or source.end_reason
                 break
+            if type(block) is not np.ndarray:
+                # A text source's RuntimeData (io/text.py): no samples, so no pts or level.
+                # A node on an executor (Speak on its thread) answers a push later: flush
+                # waits for this piece's audio, so each piece is delivered before the next
+                # is read (one piece held at a time, and pacing below sees the audio).
+                outputs = session.push(block)
+                outputs += [o for o in session.flush()
+                            if not (o.kind == "control" and o.event == "flush")]
+                deliver(outputs)
+                n += 1
+                if pace:
+                    # Text has no clock: a paced run paces the audio it became, reading the
+                    # next piece when what was said so far is due, less a second for synthesis.
+                    spoken += sum(type(o) is NumpyData for o in outputs)
+                    clock.wait_for_frame(spoken - text_lead)
+                continue
             if max_frames is not None and n == max_frames - 1 and block.ndim:
                 block = block[:self.max_samples - pts]
             deliver(take(block, n, pts, late))

@@ -14,8 +14,8 @@ Tracks (one pid, one tid each):
                      callback_ns), when a device is involved
 
 Zero cost when off: the session compiles traced variants of its per-node closures only when a
-tracer is given (`Session(trace=...)`, engine/session.py `_compile_receive`); without one the
-closures are the untraced ones and no per-node check exists. When on, a node call costs one list
+tracer is given (`Session(trace=...)`; engine/template.py generates each step with or without
+tracing); without one the steps carry no trace code and no per-node check exists. When on, a node call costs one list
 append (its end: the timestamp the engine takes anyway; it started at the previous one), and
 each block two clock reads and a few appends (benchmarks/bench_record.py measures it per block).
 

@@ -20,6 +20,8 @@
     remotemedia latency [--input DEVICE] [--output DEVICE] [--jack-loopback] [--json]
     remotemedia batch --manifest FILE INPUTS... [--out DIR] [--workers N] [--ray [ADDRESS]]
                       [--json] [--allow-import MODULE ...]
+    remotemedia converse --manifest FILE --script S.yaml [--json] [--seed N]
+                         [--timing measured|FILE] [--save-timing FILE]
 
 Exit codes: 0 success, 1 failure while running, 2 bad input (arguments, SPEC, manifest, file),
 130 after SIGINT and 143 after SIGTERM (the report is printed and files are finalized first).
@@ -40,6 +42,7 @@ import threading
 from ..engine.errors import OutputClosed, RemoteMediaError, UsageError
 from . import common
 from .batch import add_batch_parser, cmd_batch
+from .converse import add_converse_parser
 from .common import (EXIT_FAILED, EXIT_OK, EXIT_PIPE, EXIT_SIGNAL, EXIT_USAGE, PROG,
                      STOP_REASON, _error, _print_stdout, add_exact_format_argument,
                      add_mode_argument,
@@ -264,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(command=cmd_ps)
 
     add_batch_parser(sub)
+    add_converse_parser(sub)
 
     p = sub.add_parser("completion", help="print shell completion code (bash, zsh, fish)",
                        description="Print the code that makes SHELL complete remotemedia's "

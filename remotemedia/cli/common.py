@@ -180,7 +180,8 @@ def add_monitor_arguments(p) -> None:
     p.add_argument("--metrics-port", type=parse_port, default=None, metavar="PORT",
                    help="serve Prometheus metrics on http://HOST:PORT/metrics (0: a free port)")
     p.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
-                   help="address for --metrics-port (default: %(default)s)")
+                   help="address for --metrics-port (default: %(default)s; any other "
+                        "serves the metrics, unauthenticated, to the network: warned on stderr)")
 
 
 def resolve_manifest(args, file_attr: str = "manifest", graph_attr: str = "graph") -> None:

@@ -109,6 +109,8 @@ def start_observers(args, runner, input_spec: str, output_spec: str) -> _Observe
         _note(f"monitor: {path} (attach with: {PROG} tui --attach {os.getpid()})")
     if metrics is not None:
         _note(f"metrics: {metrics.url}")
+        if metrics.warning:
+            _note(metrics.warning)
     return _Observers(monitor, metrics)
 
 

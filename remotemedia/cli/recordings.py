@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 
 from ..engine import strictjson
+from ..engine.node import DEFAULT_BLOCK_SIZE, DEFAULT_SAMPLE_RATE
 from .common import EXIT_FAILED, EXIT_OK, PROG, _note, _print_stdout, parse_duration
 
 
@@ -46,8 +47,10 @@ def add_observability_commands(sub) -> None:
                    help="output device name or index (default: the system default)")
     p.add_argument("--duration", "-d", type=parse_duration, default=4.0, metavar="S",
                    help="seconds of click train (default: %(default)s)")
-    p.add_argument("--rate", type=int, default=48000, help="sample rate (default: 48000)")
-    p.add_argument("--block-size", type=int, default=960, help="frames per callback (960)")
+    p.add_argument("--rate", type=int, default=DEFAULT_SAMPLE_RATE,
+                   help=f"sample rate (default: {DEFAULT_SAMPLE_RATE})")
+    p.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_SIZE,
+                   help=f"frames per callback ({DEFAULT_BLOCK_SIZE})")
     p.add_argument("--jack-loopback", action="store_true",
                    help="under JACK: connect this stream's output port to its input port "
                         "(and away from the system ports) with jack_connect")
@@ -131,7 +134,8 @@ def cmd_replay(args) -> int:
         second = replay(rec, manifest=args.compare, allow_import=args.allow_import)
         cmp = compare_results(first, second)
         result["compare"] = cmp
-        lines.append(format_comparison(cmp))
+        from ..media_time import TimeBase
+        lines.append(format_comparison(cmp, TimeBase.of(rec)))
     print("\n".join(lines), file=sys.stdout if not args.json else sys.stderr)
     if args.json:
         _print_stdout(strictjson.dumps(result))

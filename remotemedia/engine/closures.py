@@ -1,330 +1,192 @@
-"""The per-node hot paths: the closures Schedule (schedule.py) compiles for each step.
+"""The per-node hot paths: each step's closures, generated from the one template (template.py).
 
-`_compile_receive` builds a one-input node's `receive`, `_compile_fan_in` a fan-in node's
-receive per input; fusion.py builds the one for a group of linear nodes. Each closure runs the
-node, records its latency in the step's ring (inline: a call costs ~60 ns a node a frame),
-keeps the buffer's reader count and hands the output straight to the consumers, depth first.
-The traced variants exist only when a trace is asked for, so an untraced schedule carries no
-trace code at all.
+`compile_receive` builds a one-input node's `receive`, `compile_fan_in` a fan-in node's receive
+per input name (`step.inputs`); fusion.py builds the one for a group of linear nodes. This
+module only gathers what a step's closures are built over (its node, consumers, reader count,
+requirement, latency ring, trace list) and picks the template's case; what a step does is
+written once, in template.py. Inline, a call costs ~60 ns a node a frame.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
-from typing import TYPE_CHECKING, Callable
 
-from .data import NumpyData
+import numpy as np
+
+from .data import (EMPTY_METADATA, BufferOwnership, ControlData, NumpyData, RuntimeData,
+                   to_runtime_data)
+from .errors import NodeError
 from .metrics import RING_SIZE
-
-if TYPE_CHECKING:
-    from .schedule import _Step
+from .template import generate
 
 _now = time.perf_counter           # float seconds: cheaper to subtract than big ints
-_Numpy = NumpyData
-_RING_MASK = RING_SIZE - 1
 
 
-def _compile_receive(step: _Step, spans: list | None = None) -> None:
-    """Build the hot path for one node: a closure over everything that does not change.
-
-    It runs the node on one input, records the node's latency, keeps the buffer's reader count,
-    and hands the output straight to the consumers (depth first). The latency ring's position
-    and maximum live in the closure (`nonlocal`): cheaper than attribute writes per frame.
-
-    With `spans` (a list, tracing on) the traced variants are compiled instead: they also
-    append each call's end (perf_counter seconds, the node's own timestamp) to `spans`, failed
-    calls included. Without it nothing of tracing is in the closures."""
-    process = step.process
+def step_names(step, spans) -> dict:
+    """What every case of the template is built over, for `step` (schedule._Step) with its
+    `consumers` and `readers` set; `spans` a list (tracing on) or None."""
     consumers = step.consumers
-    single = consumers[0] if len(consumers) == 1 else None
-    readers = step.readers
-    counters = step.counters
     requires = step.requires
-    # dtypes that meet the node's requirement: the compiled fast path checks the block's dtype
-    # against them (one `in`) instead of calling prepare()
     ok = requires.dtypes() if requires is not None else None
-    takes_any_numpy = step.accepts_numpy and requires is None
-    plain = step.accepts_numpy and (requires is None or ok is not None)
-    retains = step.retains
-    prepare = step.prepare
-    failed = step.failed
-    emit = step.emit
-    values = step.latency_values
-    mask = _RING_MASK
-    now = _now
-    Numpy = _Numpy
-    # One clock read per node: a node's time runs from the previous timestamp on this push (the
-    # push's start, or the end of the node that ran last) to the end of its own process().
-    clock = step.schedule.clock
-    count = 0
-    max_s = 0.0
-
-    def receive(item) -> None:
-        # The general path: events, adaptation, fan-out, retaining nodes.
-        numpy_in = type(item) is Numpy
-        if not (takes_any_numpy and numpy_in):
-            item = prepare(item)
-            if item is None:
-                return
-        try:
-            out = process(item)
-        except Exception as exc:
-            clock[0] = now()
-            return failed(item, exc)
-        t1 = now()
-        record(t1 - clock[0])
-        clock[0] = t1
-        if out is item and numpy_in:
-            # Passed on unchanged: this node's reader slot becomes its consumers'.
-            if readers != 1 or retains:
-                item._ownership.readers += readers - (not retains)
-        else:
-            if numpy_in and not retains:
-                item._ownership.readers -= 1
-            if out is None:
-                return
-            if type(out) is not Numpy:
-                return emit(out)
-            ownership = out._ownership
-            ownership.readers += readers
-            ownership.counters = counters
-        if single is not None:
-            single(out)
-        else:
-            for consumer in consumers:
-                consumer(out)
-
-    def receive_plain(item) -> None:
-        # The common case, specialised: takes Numpy as it comes, one consumer, keeps nothing.
-        # It records inline (a call costs ~60 ns a node a frame); receive() calls record().
-        nonlocal count, max_s
-        if type(item) is not Numpy:
-            return receive(item)
-        try:
-            out = process(item)
-        except Exception as exc:
-            clock[0] = now()
-            return failed(item, exc)
-        t1 = now()
-        dt = t1 - clock[0]
-        clock[0] = t1
-        values[count & mask] = dt
-        count += 1
-        if dt > max_s:
-            max_s = dt
-        if out is not item:
-            item._ownership.readers -= 1
-            if out is None:
-                return
-            if type(out) is not Numpy:
-                return emit(out)
-            ownership = out._ownership
-            ownership.readers += 1
-            ownership.counters = counters
-        single(out)
-
-    def record(dt: float) -> None:
-        nonlocal count, max_s
-        values[count & mask] = dt
-        count += 1
-        if dt > max_s:
-            max_s = dt
-
-    if spans is not None:
-        append = spans.append
-
-        def receive_plain_traced(item) -> None:
-            # receive_plain, plus the end of the call (it started at the previous timestamp)
-            nonlocal count, max_s
-            if type(item) is not Numpy:
-                return receive(item)
-            try:
-                out = process(item)
-            except Exception as exc:
-                t1 = clock[0] = now()
-                append(t1)
-                return fail(item, exc)
-            t1 = now()
-            append(t1)
-            dt = t1 - clock[0]
-            clock[0] = t1
-            values[count & mask] = dt
-            count += 1
-            if dt > max_s:
-                max_s = dt
-            if out is not item:
-                item._ownership.readers -= 1
-                if out is None:
-                    return
-                if type(out) is not Numpy:
-                    return emit(out)
-                ownership = out._ownership
-                ownership.readers += 1
-                ownership.counters = counters
-            single(out)
-
-        def record_traced(dt: float) -> None:
-            # called with clock[0] still the call's start
-            nonlocal count, max_s
-            append(clock[0] + dt)
-            values[count & mask] = dt
-            count += 1
-            if dt > max_s:
-                max_s = dt
-
-        fail = step.failed
-
-        def failed_traced(item, exc):
-            append(clock[0])   # receive() has set it to the failed call's end
-            return fail(item, exc)
-
-        failed = failed_traced
-        record = record_traced
-        receive_plain = receive_plain_traced
-
-    def state() -> tuple[int, float]:
-        return count, max_s
-
-    def reset() -> None:
-        nonlocal count, max_s
-        count = 0
-        max_s = 0.0
-
-    if plain and single is not None and not retains:
-        if ok is None:
-            step.receive = receive_plain
-        else:
-            # A requirement met by the block's dtype alone: one `in` test before the plain
-            # path (a wrapper, so nodes without a requirement do not pay for the test).
-            def receive_checked(item) -> None:
-                if type(item) is Numpy and item._source.dtype in ok:
-                    return receive_plain(item)
-                return receive(item)
-            step.receive = receive_checked
-    else:
-        step.receive = receive
-    step.record = record
-    step.latency_state = state
-    step.latency_reset = reset
+    return {
+        "step": step, "node_id": step.node_id, "process": step.process,
+        "on_control": step.on_control, "accepts": step.accepts,
+        "accepts_numpy": step.accepts_numpy, "requires": requires, "ok": ok or (),
+        "satisfied_by": requires.satisfied_by if requires is not None else None,
+        "consumers": consumers, "single": consumers[0] if len(consumers) == 1 else None,
+        # the same consumers' entries for a frame known to be Numpy (no type test)
+        "numpy_consumers": step.numpy_consumers,
+        "single_numpy": step.numpy_consumers[0] if len(consumers) == 1 else None,
+        "readers": step.readers, "counters": step.counters, "skip_errors": step.skip_errors,
+        # One clock read per node: a node's time runs from the previous timestamp on this push
+        # (the push's start, or the end of the node that ran last) to the end of its own call.
+        "clock": step.schedule.clock, "now": _now, "values": step.latency_values,
+        "mask": RING_SIZE - 1, "Numpy": NumpyData, "ControlData": ControlData,
+        "RuntimeData": RuntimeData, "NodeError": NodeError,
+        "trace_end": spans.append if spans is not None else None,
+    }
 
 
+def step_flags(step, spans, kind: str) -> dict:
+    """The template's flags every kind shares."""
+    return {"KIND": kind, "TRACE": spans is not None, "SINGLE": len(step.consumers) == 1,
+            "RETAINS": step.retains, "READERS_ONE": step.readers == 1}
 
 
-def _compile_fan_in(step: _Step, spans: list | None = None) -> None:
-    """Build a fan-in node's hot path: one receive per input name (`step.inputs`), which queues
-    the frame and, once every input holds one, runs the node on one frame from each.
+def install(step, names: dict, flags: dict):
+    """Generates the case, builds it over `names`, hangs its latency and failure closures on
+    `step` and returns its entries."""
+    built = generate(flags, names)(names)
+    step.latency_state = built["state"]
+    step.latency_reset = built["reset"]
+    step.failed = built["failed"]
+    step.built = built
+    return built["entries"]
 
-    Audio takes the compiled path (a requirement checked as one dtype test, the latency recorded
-    inline, the output handed straight on); anything else goes through `receive_named`, the
-    general path, which shares the same queues and, through `step.record`, the same latency
-    ring. The dict of frames handed to process() is reused from block to block unless the node
-    declares `retains_input` (a node that keeps nothing keeps no reference to it either). With
-    `spans` (tracing on) each call's end is appended, as `_compile_receive` does."""
+
+def compile_receive(step, spans: list | None = None) -> None:
+    """Builds `step.receive`: runs the node on one input, records its latency, keeps the
+    buffer's reader count and hands the output straight to the consumers (depth first).
+
+    With `spans` (a list, tracing on) the traced case is generated instead: it also appends each
+    call's end (perf_counter seconds, the node's own timestamp) to `spans`, failed calls
+    included. Without it the step carries no trace code at all."""
+    names = step_names(step, spans)
+    requires = step.requires
+    flags = step_flags(step, spans, "one")
+    # the fast case takes Numpy blocks as they come; a requirement is checked as one `in` on
+    # the block's dtype (None from dtypes(): layout matters, and every block takes the general
+    # path, which checks it in full)
+    flags["FAST"] = step.accepts_numpy and (requires is None or requires.dtypes() is not None)
+    flags["CHECK"] = requires is not None
+    if step.record_slot is not None:
+        # a member of a run (compile_run): its own paths record through the run
+        flags["SHARED_RECORD"] = True
+        names["record"] = step.record_slot
+    step.receive, step.receive_numpy = install(step, names, flags)
+
+
+def compile_fan_in(step, spans: list | None = None) -> None:
+    """Builds a fan-in node's hot path: one receive per input name (`step.inputs`), which queues
+    the frame and, once every input holds one, runs the node on one frame from each (a
+    requirement met as `compile_receive` meets it). The dict of frames handed to process() is
+    reused from block to block unless the node declares `retains_input`. Events pass the node
+    once, when the first input's copy arrives."""
+    names = step_names(step, spans)
     pending = step.pending
-    pairs = tuple(pending.items())
-    queues = tuple(pending.values())
-    process = step.process
+    names.update(pending=pending, pairs=tuple(pending.items()), queues=tuple(pending.values()),
+                 first=next(iter(pending), None), reused={})
+    flags = step_flags(step, spans, "fan_in")
+    flags["REQUIRES"] = step.requires is not None
+    step.inputs = install(step, names, flags)     # name -> (any data, a Numpy frame)
+
+
+#: members of one run at most: a longer chain is several runs (the generated function grows
+#: with its members, and compiling it with them)
+MAX_RUN = 32
+
+
+def runs_of(steps: list, targets: dict) -> list[list]:
+    """Runs of steps one function can take a block through: each member is `eligible` and,
+    after the first, has exactly one input, the member before it, whose only consumer it is.
+    `steps` in topological order; `targets[node_id]` the ids each step's connections go to
+    (the output as None). Runs of two to MAX_RUN members, in order."""
+    by_id = {step.node_id: step for step in steps}
+    fed: dict[str, int] = {}
+    for outs in targets.values():
+        for t in outs:
+            if t is not None:
+                fed[t] = fed.get(t, 0) + 1
+    found, taken = [], set()
+    for step in steps:
+        if step.node_id in taken or not eligible(step):
+            continue
+        run = [step]
+        while len(run) < MAX_RUN:
+            outs = targets.get(run[-1].node_id, [])
+            if len(outs) != 1 or outs[0] is None or fed.get(outs[0]) != 1:
+                break
+            after = by_id[outs[0]]
+            if not eligible(after) or after.node_id in taken:
+                break
+            run.append(after)
+        if len(run) > 1:
+            found.append(run)
+        taken.update(s.node_id for s in run)
+    return found
+
+
+def eligible(step) -> bool:
+    """A step a run may hold: it takes Numpy blocks as they come (a requirement checked by
+    dtype alone), keeps nothing, has one input and is not run as a multiply (`step.linear`,
+    set by the schedule from fusion.py's chains)."""
     requires = step.requires
-    ok = requires.dtypes() if requires is not None else None
-    satisfied_by = requires.satisfied_by if requires is not None else None
-    adapt = step.schedule.adapt
-    retains = step.retains
-    consumers = step.consumers
-    single = consumers[0] if len(consumers) == 1 else None
-    readers = step.readers
-    counters = step.counters
-    failed = step.failed
-    emit = step.emit
-    clock = step.schedule.clock
-    slow = step.receive_named
-    now = _now
-    Numpy = _Numpy
-    takes_numpy = step.accepts_numpy
-    values = step.latency_values
-    mask = _RING_MASK
-    append = None if spans is None else spans.append
-    count = 0
-    max_s = 0.0
-    reused: dict = {}
+    return (not step.fan_in and not step.retains and not step.linear and step.accepts_numpy
+            and (requires is None or requires.dtypes() is not None))
 
-    def run() -> None:
-        nonlocal count, max_s
-        while True:
-            frames = {} if retains else reused
-            for name, q in pairs:
-                frame = q.popleft()
-                if requires is not None and type(frame) is Numpy and not (
-                        ok is not None and frame._source.dtype in ok
-                        or satisfied_by(frame._source)):
-                    frame = adapt(frame, requires)
-                frames[name] = frame
-            try:
-                out = process(frames)
-            except Exception as exc:
-                t1 = clock[0] = now()
-                if append is not None:
-                    append(t1)
-                failed(dict(frames), exc)
-            else:
-                t1 = now()
-                dt = t1 - clock[0]
-                clock[0] = t1
-                values[count & mask] = dt
-                count += 1
-                if dt > max_s:
-                    max_s = dt
-                if append is not None:
-                    append(t1)
-                if not retains:
-                    for frame in frames.values():
-                        if type(frame) is Numpy:
-                            frame._ownership.readers -= 1
-                if type(out) is Numpy:
-                    ownership = out._ownership
-                    ownership.readers += readers
-                    ownership.counters = counters
-                    if single is not None:
-                        single(out)
-                    else:
-                        for consumer in consumers:
-                            consumer(out)
-                elif out is not None:
-                    emit(out)
-            for q in queues:
-                if not q:
-                    return
 
-    def receiver(name: str, queue: deque) -> Callable:
-        def receive_input(item) -> None:
-            if type(item) is not Numpy or not takes_numpy:
-                return slow(name, item)
-            queue.append(item)
-            for q in queues:
-                if not q:
-                    return
-            run()
-        return receive_input
+def compile_run(members: list) -> None:
+    """Builds a run's entries (the template's `run` case) over its members, each compiled
+    already (compile_receive, with a `record_slot`): the head's entries take a block through
+    every member without a call between them; each member's latency closures become the
+    run's, and its own paths (events, the general path) record through its slot."""
+    head = members[0]
+    names = {"clock": head.schedule.clock, "now": _now, "Numpy": NumpyData,
+             "mask": RING_SIZE - 1, "counters": head.counters}
+    own = []
+    for j, step in enumerate(members):
+        requires = step.requires
+        consumers = step.numpy_consumers
+        names.update({
+            f"process_{j}": step.process, f"failed_{j}": step.failed,
+            f"emit_{j}": step.built["emit"], f"receive_general_{j}": step.built["general"],
+            f"ok_{j}": (requires.dtypes() or ()) if requires is not None else (),
+            f"readers_{j}": step.readers, f"values_{j}": step.latency_values,
+            f"numpy_consumers_{j}": consumers,
+            f"single_numpy_{j}": consumers[0] if len(consumers) == 1 else None})
+        own.append((("CHECK", requires is not None), ("READERS_ONE", step.readers == 1),
+                    ("SINGLE", len(consumers) == 1)))
+    flags = {"KIND": "run", "TRACE": False, "RETAINS": False, "MEMBERS": tuple(own)}
+    built = generate(flags, names)(names)
+    head.receive, head.receive_numpy = built["entries"]
+    for step, (state, reset, record) in zip(members, built["members"]):
+        step.latency_state = state
+        step.latency_reset = reset
+        step.record_slot[0] = record
 
-    def record(dt: float) -> None:
-        # receive_set (the general path) records here, into the same ring and counts
-        nonlocal count, max_s
-        if append is not None:
-            append(clock[0] + dt)
-        values[count & mask] = dt
-        count += 1
-        if dt > max_s:
-            max_s = dt
 
-    def state() -> tuple[int, float]:
-        return count, max_s
-
-    def reset() -> None:
-        nonlocal count, max_s
-        count = 0
-        max_s = 0.0
-
-    step.inputs = {name: receiver(name, q) for name, q in pairs}
-    step.record = record
-    step.latency_state = state
-    step.latency_reset = reset
+def compile_push(schedule, consumers: tuple, numpy_consumers: tuple):
+    """The schedule's `push`, generated from the template's `push` case over the input's
+    consumers (their entries for any data and for a Numpy frame)."""
+    names = {"schedule": schedule, "clock": schedule.clock, "now": _now,
+             "counters": schedule.counters, "engine_latency": schedule.engine_latency,
+             "outputs": schedule.outputs, "consumers": consumers,
+             "numpy_consumers": numpy_consumers, "readers": len(consumers),
+             "single": consumers[0] if len(consumers) == 1 else None,
+             "single_numpy": numpy_consumers[0] if len(consumers) == 1 else None,
+             "mask": RING_SIZE - 1, "Numpy": NumpyData, "ControlData": ControlData,
+             "RuntimeData": RuntimeData, "ndarray": np.ndarray, "new": object.__new__,
+             "BufferOwnership": BufferOwnership, "EMPTY_METADATA": EMPTY_METADATA,
+             "to_runtime_data": to_runtime_data}
+    flags = {"KIND": "push", "TRACE": False, "SINGLE": len(consumers) == 1}
+    return generate(flags, names)(names)

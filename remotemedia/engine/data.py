@@ -24,7 +24,8 @@ import numpy as np
 
 EMPTY_METADATA: Mapping[str, Any] = MappingProxyType({})
 
-CONTROL_EVENTS = frozenset({"end_of_stream", "flush", "reset", "discontinuity"})
+#: `interrupt`: barge-in, the user spoke over the bot (a reply and its queued audio are dropped)
+CONTROL_EVENTS = frozenset({"end_of_stream", "flush", "reset", "discontinuity", "interrupt"})
 
 class BufferOwnership:
     """Shared by every frame that views one buffer: who may write it, and how many read it.
@@ -304,7 +305,8 @@ class BinaryData(_ValueData):
 class ControlData(_ValueData):
     """RuntimeData.Control: a stream event (`event`), one of CONTROL_EVENTS: `flush` (release
     what is buffered), `end_of_stream` (flush, and no more input follows), `reset` (drop state),
-    `discontinuity` (the next block does not follow on in pts: flush and restart timing).
+    `discontinuity` (the next block does not follow on in pts: flush and restart timing),
+    `interrupt` (barge-in: stop the reply being made and drop what is queued for the output).
     ValueError for any other name. A node's on_control sees it first; then it passes to the
     node's consumers, as it does past nodes that do not handle it."""
 

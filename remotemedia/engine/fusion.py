@@ -2,32 +2,25 @@
 
 A node that declares `linear_elementwise` (node.py) and qualifies (`_is_linear`) is run as an
 in-place multiply by its `linear_gain()`; a chain of them, each the only reader of the one
-before, becomes one multiply by the product (`linear_chains`, `_compile_linear`). Each member
+before, becomes one multiply by the product (`linear_chains`, `compile_linear`, whose step is template.py's `linear` case). Each member
 keeps its own statistics: every call, and an equal share of the group's time.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import kernels
+from .closures import step_names
 from .data import BufferOwnership, NumpyData
 from .executors import INLINE
 from .manifest import Manifest
 from .node import Node
-from .metrics import RING_SIZE
+from .template import generate
 
-if TYPE_CHECKING:
-    from .schedule import _Step
-
-_now = time.perf_counter           # float seconds: cheaper to subtract than big ints
-_Numpy = NumpyData
 _make_numpy = NumpyData._make.__func__
-_RING_MASK = RING_SIZE - 1
 
 
 def _is_linear(cls: type[Node]) -> bool:
@@ -88,7 +81,7 @@ def _linear_groups(m: Manifest, steps: dict, fuse: bool) -> dict:
     return groups
 
 
-def _compile_linear(group: list[_Step], spans: list | None = None) -> None:
+def compile_linear(group: list, spans: list | None = None) -> None:
     """Build the hot path of a group of linear steps (`_linear_groups`): one multiply by the
     product of the members' linear_gain(), in place where the buffer allows (a shared buffer is
     copied once, counted as cow, in the same numpy call), then straight to the last member's
@@ -113,152 +106,46 @@ def _compile_linear(group: list[_Step], spans: list | None = None) -> None:
     splitting the group's span into equal shares; a failed call ends at the member that
     failed."""
     head, last = group[0], group[-1]
-    fallback = head.receive            # the head's own closure: events pass node by node
-    gains = tuple(step.node.linear_gain for step in group)
-    one = gains[0] if len(gains) == 1 else None
+    names = step_names(head, spans)
     consumers = last.consumers
-    single = consumers[0] if len(consumers) == 1 else None
-    readers = last.readers
-    counters = head.counters
-    requires = head.requires
-    ok = requires.dtypes()
-    satisfied_by = requires.satisfied_by
-    adapt = head.schedule.adapt
-    values = head.latency_values
-    mask = _RING_MASK
-    now = _now
-    Numpy = _Numpy
-    multiply = np.multiply
-    make_factor = np.array
-    make_numpy = _make_numpy
-    as_gain = kernels.as_gain
-    clock = head.schedule.clock
-    members = len(group)
-    factors = [1.0] * members          # this block's gains, for a group that must go one by one
-    count = 0
-    max_s = 0.0
-    # the 0-d factor array in the block's dtype (kernels.py: half the ufunc call's cost of a
-    # Python float), rebuilt when the factor or the dtype changes; None when the product does
-    # not fit that dtype and the gains are applied one by one
-    last_factor = None
-    last_dtype = None
-    k0 = None
-    appends = None if spans is None else tuple(lst.append for lst in spans)
-
-    def fits(factor: float, dtype) -> bool:
-        with np.errstate(over="ignore", under="ignore"):    # finding out is the point
-            k = make_factor(factor, dtype=dtype)
-        return members == 1 or (math.isfinite(k) and abs(k) >= np.finfo(dtype).tiny)
-
-    def fail(k: int, item, exc) -> None:
-        # member k's linear_gain() raised or returned no finite real number
-        if appends is not None:
-            appends[k](clock[0])
-        for step in group[:k]:
-            step.partial_calls += 1       # they ran on this block before it failed
-        return group[k].failed(item, exc)
-
-    def one_by_one(buf, src, dtype):
-        # the product does not fit the dtype: each gain as its own multiply, as unfused
-        kernels = [make_factor(f, dtype=dtype) for f in factors]
-        if buf is None:
-            buf = multiply(src, kernels[0])
-            kernels = kernels[1:]
-        for kernel in kernels:
-            multiply(buf, kernel, buf)
-        return buf
-
-    def receive_linear(item) -> None:
-        nonlocal count, max_s, last_factor, last_dtype, k0
-        if type(item) is not Numpy:
-            return fallback(item)
-        src = item._source
-        if src.dtype not in ok and not satisfied_by(src):
-            item = adapt(item, requires)     # integer PCM: converted once, counted
-            src = item._source
-        k = 0
-        try:
-            if one is not None:
-                factor = one()
-                if type(factor) is not float or factor - factor != 0.0:
-                    factor = as_gain(factor)
-            else:
-                factor = 1.0
-                for gain in gains:
-                    f = gain()
-                    if type(f) is not float or f - f != 0.0:
-                        f = as_gain(f)
-                    factors[k] = f
-                    factor *= f
-                    k += 1
-        except Exception as exc:
-            clock[0] = now()
-            return fail(k, item, exc)
-        out = item
-        if factor != 1.0:
-            dtype = src.dtype
-            if factor != last_factor or dtype is not last_dtype:
-                k0 = make_factor(factor, dtype=dtype) if fits(factor, dtype) else None
-                last_factor = factor
-                last_dtype = dtype
-            ownership = item._ownership
-            if ownership.owned and ownership.readers <= 1:
-                # writable(), inlined: the buffer itself when no one else can see it
-                buf = src if src.flags.writeable else item.writable()
-                if buf is not src:
-                    out = item.with_array(buf)
-                if k0 is not None:
-                    multiply(buf, k0, buf)     # out positional: cheaper than out=buf
-                else:
-                    one_by_one(buf, src, dtype)
-            else:
-                # Copy on write and multiply in one pass: numpy writes the product into a new
-                # buffer (layout kept, as writable()'s copy keeps it), counted as the cow copy
-                # writable() would have made.
-                buf = multiply(src, k0) if k0 is not None else one_by_one(None, src, dtype)
-                if ownership.counters is not None:
-                    ownership.counters.cow += 1
-                out = make_numpy(Numpy, buf, None, item._sample_rate, item._pts, item._seq,
-                                 item._metadata, BufferOwnership(True, 0, counters))
-        t1 = now()
-        t0 = clock[0]
-        dt = t1 - t0
-        clock[0] = t1
-        values[count & mask] = dt
-        count += 1
-        if dt > max_s:
-            max_s = dt
-        if appends is not None:
-            share = dt / members
-            for i, append in enumerate(appends[:-1], 1):
-                append(t0 + share * i)
-            appends[-1](t1)
-        if out is item:
-            if readers != 1:
-                item._ownership.readers += readers - 1
-        else:
-            item._ownership.readers -= 1
-            ownership = out._ownership
-            ownership.readers += readers
-            ownership.counters = counters
-        if single is not None:
-            single(out)
-        else:
-            for consumer in consumers:
-                consumer(out)
-
-    def state() -> tuple[int, float]:
-        return count, max_s
-
-    def reset() -> None:
-        nonlocal count, max_s
-        count = 0
-        max_s = 0.0
-
-    head.receive = receive_linear
+    numpy_consumers = last.numpy_consumers
+    gains = tuple(step.node.linear_gain for step in group)
+    names.update(
+        consumers=consumers, single=consumers[0] if len(consumers) == 1 else None,
+        numpy_consumers=numpy_consumers,
+        single_numpy=numpy_consumers[0] if len(consumers) == 1 else None,
+        readers=last.readers, group=group, members=len(group), gains=gains, one=gains[0],
+        factors=[1.0] * len(group),    # this block's gains, for a group that goes one by one
+        fallback=head.receive,         # the head's own closure: events pass node by node
+        trace_ends=None if spans is None else tuple(lst.append for lst in spans),
+        fits=fits, one_by_one=one_by_one, as_gain=kernels.as_gain, multiply=np.multiply,
+        make_factor=np.array, make_numpy=_make_numpy, BufferOwnership=BufferOwnership)
+    flags = {"KIND": "linear", "TRACE": spans is not None, "SINGLE": len(consumers) == 1,
+             "RETAINS": False, "READERS_ONE": last.readers == 1, "ONE_GAIN": len(group) == 1}
+    built = generate(flags, names)(names)
+    head.receive, head.receive_numpy = built["entries"]
+    state, reset = built["state"], built["reset"]
     for step in group:
         step.latency_state = state
         step.latency_reset = reset
-        step.latency_values = values
+        step.latency_values = head.latency_values
 
 
+def fits(factor: float, dtype, members: int) -> bool:
+    """True if one multiply by `factor` in `dtype` does what `members` multiplies one by one
+    do: the product is a finite normal number of that dtype (always, for one member)."""
+    with np.errstate(over="ignore", under="ignore"):    # finding out is the point
+        k = np.array(factor, dtype=dtype)
+    return members == 1 or (math.isfinite(k) and abs(k) >= np.finfo(dtype).tiny)
+
+
+def one_by_one(factors: list, buf, src, dtype):
+    """The product does not fit the dtype: each gain as its own multiply, as unfused, into
+    `buf` (None: a new buffer from `src`); returns the buffer."""
+    kernels = [np.array(f, dtype=dtype) for f in factors]
+    if buf is None:
+        buf = np.multiply(src, kernels[0])
+        kernels = kernels[1:]
+    for kernel in kernels:
+        np.multiply(buf, kernel, buf)
+    return buf

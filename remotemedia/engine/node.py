@@ -165,6 +165,13 @@ class InputRequirement:
             array.dtype == dtype and (array.flags.c_contiguous or order == "K")) else array
 
 
+#: The engine's audio defaults, defined here once: 20 ms blocks of 960 samples at 48 kHz, mono.
+#: A manifest's `audio` and a file's own format override them.
+DEFAULT_SAMPLE_RATE = 48000     # Hz
+DEFAULT_BLOCK_SIZE = 960        # samples per channel per block
+DEFAULT_CHANNELS = 1
+
+
 @dataclass(frozen=True)
 class AudioFormat:
     """What is known about a stream at one edge: None means unknown or any."""

@@ -19,6 +19,7 @@ the lifecycle around it and report.py builds the stats report from what the step
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import deque
 from typing import Any, Callable
@@ -28,27 +29,36 @@ import numpy as np
 from .data import (EMPTY_METADATA, BufferOwnership, ControlData, NumpyData, RuntimeData,
                    to_runtime_data)
 from .errors import ManifestError, NodeError, PipelineBroken, PipelineClosed, RemoteMediaError
-from .closures import _compile_fan_in, _compile_receive
+from .closures import compile_fan_in, compile_push, compile_receive, compile_run, runs_of
 from .executors import INLINE, executors
-from .fusion import _compile_linear, _linear_groups
+from .fusion import _linear_groups, compile_linear
 from .manifest import INPUT, OUTPUT, Manifest
 from .metrics import RING_SIZE, Counters, LatencyRing, LatencySummary, NodeStatistics, summarize
 from .node import Node, NodeContext
 
 _now = time.perf_counter           # float seconds: cheaper to subtract than big ints
+
+#: Python frames a step may take on the pushing thread's stack before its consumers' (an event:
+#: receive -> general path -> pass_event -> emit -> emit; fan-in: receive_named -> run -> emit
+#: -> emit), with room to spare
+FRAMES_PER_STEP = 8
+_BASE_RECURSION_LIMIT = sys.getrecursionlimit()
 _Numpy = NumpyData
 _make_numpy = NumpyData._make.__func__
 _ndarray = np.ndarray
 
 
 class _Step:
-    """One node in the compiled schedule. Its hot path is a closure built by _compile_receive;
-    the closure keeps the latency ring's position and maximum, which `latency_state()` reads."""
+    """One node in the compiled schedule. Its hot path (`receive`, or `inputs` for a fan-in
+    node) and `failed`, `latency_state` and `latency_reset` are closures generated from the
+    step template (closures.py, template.py); they keep the latency ring's position and
+    maximum, which `latency_state()` reads."""
 
     __slots__ = ("node", "node_id", "node_type", "process", "on_control", "accepts",
                  "accepts_numpy", "requires", "retains", "skip_errors", "fan_in", "pending",
-                 "consumers", "readers", "errors", "schedule", "counters", "receive",
-                 "latency_values", "latency_state", "latency_reset", "record", "fused",
+                 "consumers", "numpy_consumers", "readers", "errors", "schedule", "counters", "receive",
+                 "latency_values", "latency_state", "latency_reset", "failed", "fused",
+                 "receive_numpy", "built", "record_slot", "linear",
                  "share", "inputs", "partial_calls")
 
     def __init__(self, node: Node, on_error: str, schedule: "Schedule"):
@@ -67,6 +77,7 @@ class _Step:
         self.pending: dict[str, deque] = {}   # fan-in: frames waiting, per input name
         self.inputs: dict[str, Callable] = {}  # fan-in: the compiled receive of each input
         self.consumers: tuple = ()       # callables taking one RuntimeData
+        self.numpy_consumers: tuple = () # the same consumers, for a frame known to be Numpy
         self.readers = 0                 # consumers, counting the session output as one
         self.errors = 0
         self.schedule = schedule
@@ -79,6 +90,9 @@ class _Step:
         # calls a fused member made on blocks a later member of its group failed (unfused, it
         # would have run and recorded them)
         self.partial_calls = 0
+        self.linear = False               # run as a multiply (fusion.py)
+        self.record_slot: list | None = None   # a member of a run: [the run's recorder]
+        self.built: dict = {}             # what the template built for this step
 
     @property
     def count(self) -> int:
@@ -97,102 +111,6 @@ class _Step:
     def summary_us(self) -> LatencySummary | None:
         count, max_s = self.latency_state()
         return summarize(self.latency_values, count, max_s, 1e6 * self.share)
-
-    def prepare(self, item):
-        """Slow path before process(): data the node does not take, or a requirement to meet.
-        Returns the frame to process, or None when it was passed on."""
-        if type(item) is _Numpy:
-            if not self.accepts_numpy:
-                self.forward(item)
-                return None
-            requires = self.requires
-            if requires is not None and not requires.satisfied_by(item._source):
-                return self.schedule.adapt(item, requires)
-            return item
-        if item.kind not in self.accepts:
-            self.pass_event(item)
-            return None
-        return item
-
-    def receive_named(self, name: str, item) -> None:
-        """Fan-in: queue the frame under its input name; run once every input has one."""
-        if type(item) is not _Numpy and item.kind not in self.accepts:
-            if type(item) is ControlData:
-                # A control event passes a fan-in node once, when its first copy arrives.
-                return self.pass_event(item) if name == next(iter(self.pending)) else None
-            return self.forward(item)
-        pending = self.pending
-        pending[name].append(item)
-        while all(pending.values()):
-            self.receive_set({n: q.popleft() for n, q in pending.items()})
-
-    def receive_set(self, frames: dict) -> None:
-        requires = self.requires
-        if requires is not None:
-            for name, frame in frames.items():
-                if type(frame) is _Numpy and not requires.satisfied_by(frame._source):
-                    frames[name] = self.schedule.adapt(frame, requires)
-        clock = self.schedule.clock
-        try:
-            out = self.process(frames)
-        except Exception as exc:
-            clock[0] = _now()
-            return self.failed(frames, exc)
-        t1 = _now()
-        self.record(t1 - clock[0])
-        clock[0] = t1
-        if not self.retains:
-            for frame in frames.values():
-                if type(frame) is _Numpy:
-                    frame._ownership.readers -= 1
-        if out is not None:
-            self.emit(out)
-
-    def emit(self, out) -> None:
-        """Outputs other than a single Numpy frame: events, or an iterable of frames."""
-        if isinstance(out, RuntimeData):
-            if type(out) is _Numpy:
-                out._ownership.readers += self.readers
-                out._ownership.counters = self.counters
-            for consumer in self.consumers:
-                consumer(out)
-            return
-        for one in out:
-            if not isinstance(one, RuntimeData):
-                raise NodeError(self.node_id, TypeError(
-                    f"process() returned {type(one).__name__}, not RuntimeData"))
-            self.emit(one)
-
-    def forward(self, item) -> None:
-        # Data the node does not take flows past it; its reader slot moves on downstream.
-        if type(item) is _Numpy:
-            item._ownership.readers += self.readers - 1
-        for consumer in self.consumers:
-            consumer(item)
-
-    def pass_event(self, item) -> None:
-        if type(item) is ControlData:
-            try:
-                released = self.on_control(item)
-            except Exception as exc:
-                self.failed(item, exc)
-                released = None
-            if released:
-                self.emit(released)
-        self.forward(item)
-
-    def failed(self, item, exc: Exception) -> None:
-        self.errors += 1
-        counters = self.counters
-        counters.errors += 1
-        if self.skip_errors:
-            frames = item.values() if isinstance(item, dict) else (item,)
-            for frame in frames:
-                if type(frame) is _Numpy:
-                    counters.drops += 1
-                    frame._ownership.readers -= 1
-            return
-        raise NodeError(self.node_id, exc) from exc
 
     def statistics(self) -> NodeStatistics:
         absorbed = self.node.errors_absorbed
@@ -248,8 +166,6 @@ class Schedule:
         consumer_ids: dict[str, list] = {i: [] for i in ("input", *steps)}
         for c in m.connections:
             consumer_ids[c.source].append(c)
-            if c.source != INPUT:
-                steps[c.source].readers += 1
 
         # A fan-in node's inputs, in the order the manifest connects them: the first is the
         # one a node such as Mix takes its timing and metadata from.
@@ -258,88 +174,70 @@ class Schedule:
                 steps[c.target].pending.setdefault(c.input, deque())
 
         def consumer_for(c):
+            # (entry for any data, entry for a frame known to be Numpy)
             if c.target == OUTPUT:
-                return self.outputs.append
+                return self.outputs.append, self.outputs.append
             target = steps[c.target]
             if target.fan_in:
                 return target.inputs[c.input]
-            return target.receive
+            return target.receive, target.receive_numpy
 
         heads = _linear_groups(m, steps, fuse)
+        for group in heads.values():
+            for member in group:
+                member.linear = True
+        # Runs (closures.runs_of): untraced, a block goes through each run in one function.
+        run_of: dict[str, list] = {}
+        if trace is None:
+            targets = {i: [None if c.target == OUTPUT else c.target for c in consumer_ids[i]]
+                       for i in steps}
+            for run in runs_of(self.steps, targets):
+                run_of[run[0].node_id] = run
+                for member in run:
+                    member.record_slot = [None]
         # the trace callable is asked once per node, as Session documents
         spans = {i: None for i in steps} if trace is None else {i: trace(i) for i in steps}
         for step in reversed(self.steps):
-            step.consumers = tuple(consumer_for(c) for c in consumer_ids[step.node_id])
+            entries = [consumer_for(c) for c in consumer_ids[step.node_id]]
+            step.consumers = tuple(e[0] for e in entries)
+            step.numpy_consumers = tuple(e[1] for e in entries)
+            step.readers = len(entries)       # each consumer reads the output once
             # decided here, once: an untraced schedule has no trace code and checks nothing
-            _compile_receive(step, spans[step.node_id])
             if step.fan_in:
-                _compile_fan_in(step, spans[step.node_id])
+                compile_fan_in(step, spans[step.node_id])
+            else:
+                compile_receive(step, spans[step.node_id])
+            run = run_of.get(step.node_id)
+            if run is not None:
+                compile_run(run)       # its members, later in the order, are built
             group = heads.get(step.node_id)
             if group is not None:
                 # built after its members (they come later in the order): the group's step
                 # takes the frames, the members' own closures still carry events
-                _compile_linear(group, None if trace is None else
-                                [spans[member.node_id] for member in group])
-        self.input_consumers = tuple(consumer_for(c) for c in consumer_ids[INPUT])
+                compile_linear(group, None if trace is None else
+                               [spans[member.node_id] for member in group])
+        entries = [consumer_for(c) for c in consumer_ids[INPUT]]
+        _make_room(_longest_path(m))
+        self.input_consumers = tuple(e[0] for e in entries)
         self.input_readers = len(self.input_consumers)
         self.step_by_id = steps
+        # the hot path's entry, generated (closures.py): replaces the method below
+        self.push = compile_push(self, self.input_consumers, tuple(e[1] for e in entries))
 
     def push(self, data: Any, *, transfer: bool = False) -> list[RuntimeData]:
         """Run one input through the graph; return what reached `output` for it, in order.
 
         `transfer=True` hands the buffer to the engine (the caller will not read or reuse it), so
-        a node may write it in place; otherwise a writer gets a counted copy."""
-        if self.unusable:
-            self.raise_unusable()
-        t_start = self.clock[0] = _now()
-        counters = self.counters
-        if type(data) is _ndarray:
-            # The common case, without the general conversion's checks.
-            frame = _make_numpy(_Numpy, data, None, None, None, None, EMPTY_METADATA,
-                                BufferOwnership(transfer, self.input_readers, counters))
-            counters.frames_in += 1
-        else:
-            frame = data if isinstance(data, RuntimeData) else to_runtime_data(data)
-            if type(frame) is _Numpy:
-                counters.frames_in += 1
-                ownership = frame._ownership
-                if transfer:
-                    ownership.owned = True
-                ownership.readers += self.input_readers
-                ownership.counters = counters
-        outputs = self.outputs
-        if self.bypass:
-            outputs.append(frame)
-        else:
-            try:
-                for consumer in self.input_consumers:
-                    consumer(frame)
-            except BaseException as exc:
-                self.discard_in_flight()
-                if isinstance(exc, NodeError):
-                    self.broken = exc
-                    self.unusable = True
-                raise
-        result = outputs[:]
-        outputs.clear()
-        for out in result:
-            if type(out) is _Numpy:
-                counters.frames_out += 1
-            elif out is not frame or type(out) is not ControlData:
-                # Every non-audio output is an event, except the caller's own control event
-                # (end_of_stream, flush) coming back out at the end of the graph.
-                counters.events_out += 1
-        self.engine_latency.add(int((_now() - t_start) * 1e9))
-        return result
+        a node may write it in place; otherwise a writer gets a counted copy. (Replaced per
+        instance by the template's generated `push`; this is its documentation.)"""
+        return self.push(data, transfer=transfer)
 
-    def adapt(self, item: NumpyData, requires) -> NumpyData:
-        """Meet a node's declared input requirement: one conversion, counted as an engine copy."""
-        self.counters.engine_copies += 1
-        item._ownership.readers -= 1
-        adapted = item.with_array(requires.adapt(item._source))
-        adapted._ownership.readers += 1
-        adapted._ownership.counters = self.counters
-        return adapted
+    def failed_push(self, exc: BaseException) -> None:
+        """A push failed midway: drop what is in flight; a NodeError breaks the schedule."""
+        self.discard_in_flight()
+        if isinstance(exc, NodeError):
+            self.broken = exc
+            self.unusable = True
 
     def discard_in_flight(self) -> None:
         """Drops frames waiting at fan-in inputs and collected outputs, after a push failed
@@ -365,6 +263,28 @@ class Schedule:
             except Exception as exc:  # teardown of the others must still run
                 errors.append(NodeError(step.node_id, exc))
         return errors
+
+
+def _longest_path(m: Manifest) -> int:
+    """The most nodes on one path from the input to the output."""
+    depth = {INPUT: 0}
+    into: dict[str, list[str]] = {}
+    for c in m.connections:
+        into.setdefault(c.target, []).append(c.source)
+    for node_id in m.order:
+        depth[node_id] = 1 + max((depth.get(s, 0) for s in into.get(node_id, ())), default=0)
+    return max(depth.values())
+
+
+def _make_room(nodes: int) -> None:
+    """A block goes depth first, by direct calls: a path of `nodes` nodes takes up to
+    FRAMES_PER_STEP Python frames a node. Raises the interpreter's recursion limit (never lowers
+    it) so that a graph of any depth runs, with the frames its caller had before on top.
+    (CPython >= 3.11 makes a Python-to-Python call without growing the C stack, so the limit
+    is the only bound.)"""
+    need = _BASE_RECURSION_LIMIT + FRAMES_PER_STEP * nodes
+    if sys.getrecursionlimit() < need:
+        sys.setrecursionlimit(need)
 
 
 def _make_node(spec) -> Node:

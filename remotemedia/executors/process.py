@@ -36,7 +36,7 @@ import sys
 import time
 
 from ..engine.errors import ExecutorStartError
-from ..engine.node import AudioFormat
+from ..engine.node import DEFAULT_BLOCK_SIZE, AudioFormat
 from ..engine.serialization import record_encode
 from ..ipc import channel, codec, wire
 from ..engine.errors import WorkerDied
@@ -158,7 +158,7 @@ class ProcessTransport(Transport):
         if node.restarts == 0:
             channel.remove_stale_domains()
         fmt = node.format
-        max_slice_len = (fmt.block_size or 960) * (fmt.channels or 1) * 8 + HEADER_ROOM
+        max_slice_len = (fmt.block_size or DEFAULT_BLOCK_SIZE) * (fmt.channels or 1) * 8 + HEADER_ROOM
         prefix, token = channel.new_prefix()
         try:
             with translate(_START_ERRORS, f"worker for {node.spec.node_type} could not start"):

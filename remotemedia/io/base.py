@@ -106,8 +106,9 @@ class Source(_Endpoint):
 
     def read(self) -> np.ndarray | None:
         """The next block, shape (block_size,) or (block_size, channels), given up to the
-        engine; shorter at the end; None after the last. Raises RemoteMediaError (one line)
-        when the input fails."""
+        engine; shorter at the end; None after the last. A source of something other than
+        audio (io/text.py) returns RuntimeData instead, which the runner pushes as it is.
+        Raises RemoteMediaError (one line) when the input fails."""
         raise NotImplementedError
 
     def limit_frames(self, n: int) -> None:

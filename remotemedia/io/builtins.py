@@ -16,6 +16,7 @@ opened (UsageError, exit 2, one line).
     noise[:AMPLITUDE]
     silence
     device:NAME_OR_INDEX                    device:NAME_OR_INDEX   (see io/devices.py)
+    text:STRING | text:@FILE  (io/text.py)
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def register_sources(registry: EndRegistry) -> None:
     registry.add_scheme("noise", _noise, generator=True)
     registry.add_scheme("silence", _silence, generator=True)
     registry.add_scheme("device", _device_source, usage="device:NAME_OR_INDEX", listed=False)
+    registry.add_scheme("text", _text_source, usage="text:STRING")
     # any extension: libsndfile reads WAV, FLAC, Ogg, AIFF, ... by their headers
     registry.add_extension(ANY_EXTENSION, _sndfile_source, usage="file:PATH")
 
@@ -70,6 +72,12 @@ def _file_source(req: EndRequest):
         raise req.bad(f"no input kind reads '{path.suffix or path.name}' files")
     return kind.factory(EndRequest(req.spec, req.kind, req.name, req.arg, req.fmt, req.mode,
                                 path=path))
+
+
+def _text_source(req: EndRequest):
+    # text:STRING and text:@FILE (io/text.py): Text frames, one a sentence
+    from .text import text_source
+    return text_source(req.spec, req.arg, req.fmt)
 
 
 def _sndfile_source(req: EndRequest):

@@ -23,7 +23,7 @@ import numpy as np
 import soundfile as sf
 
 from ..engine.errors import PipelineClosed, RemoteMediaError, UsageError
-from ..engine.node import AudioFormat
+from ..engine.node import DEFAULT_SAMPLE_RATE, AudioFormat
 from ..engine.levels import to_unit_float
 from .base import Sink, Source
 from .decoder_noise import decoder_notes, problem as sf_problem
@@ -414,7 +414,7 @@ def writable_subtypes(container: str = "WAV", extension: str | None = None) -> t
     for subtype in sorted(sf.available_subtypes(container)):
         try:
             # a block written too: some open and then refuse every write (DWVW_12 in AIFF)
-            with sf.SoundFile(io.BytesIO(), "w", samplerate=48000, channels=1,
+            with sf.SoundFile(io.BytesIO(), "w", samplerate=DEFAULT_SAMPLE_RATE, channels=1,
                               subtype=subtype, format=container) as f:
                 f.write(block)
         except (sf.SoundFileError, RuntimeError, OSError):
@@ -431,8 +431,8 @@ def _round_trips(container: str, subtype: str, channels: int) -> bool:
     x = np.random.default_rng(0).uniform(-0.9, 0.9, (4096, channels))
     mem = io.BytesIO()
     try:
-        with sf.SoundFile(mem, "w", samplerate=48000, channels=channels, subtype=subtype,
-                          format=container) as f:
+        with sf.SoundFile(mem, "w", samplerate=DEFAULT_SAMPLE_RATE, channels=channels,
+                          subtype=subtype, format=container) as f:
             f.write(x)
         mem.seek(0)
         with sf.SoundFile(mem) as f:
@@ -459,9 +459,10 @@ class WavSink(Sink):
 
     A WAV is RF64 that libsndfile downgrades to a plain WAV at close when it stayed under
     4 GiB (EBU Tech 3306), so a recording of any length reads back whole; its fmt chunk is
-    then put in the form sox and ffmpeg read without a warning (io/wavheader.py). Samples are repaired
-    at this boundary (io/base.py): NaN as 0, and for integer and companded subtypes clipped to
-    full scale (libsndfile's u-law and A-law encoders index tables out of bounds beyond it).
+    then put in the form sox and ffmpeg read without a warning (io/wavheader.py). Samples are
+    repaired at this boundary (io/base.py): NaN as 0, and for integer and companded subtypes
+    clipped to full scale (libsndfile's u-law and A-law encoders index tables out of bounds
+    beyond it).
     A write that fails (ENOSPC, EFBIG) raises RemoteMediaError naming the OS error; the file is
     truncated to the last whole block and finalized, and stays valid."""
 
@@ -507,8 +508,9 @@ class WavSink(Sink):
         # libsndfile says, in memory, whether this format holds the rate and channels so
         name = "Opus" if self._extension == ".opus" else self.container
         try:
-            with sf.SoundFile(io.BytesIO(), "w", samplerate=self.format.sample_rate or 48000,
-                              channels=self.channels, subtype=subtype, format=self.container):
+            rate = self.format.sample_rate or DEFAULT_SAMPLE_RATE
+            with sf.SoundFile(io.BytesIO(), "w", samplerate=rate, channels=self.channels,
+                              subtype=subtype, format=self.container):
                 pass
         except (sf.SoundFileError, RuntimeError, OSError) as exc:
             raise UsageError(f"{name} cannot hold {self.channels} channel(s) at "

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from ..engine.errors import UsageError
-from ..engine.node import AudioFormat
+from ..engine.node import DEFAULT_BLOCK_SIZE, DEFAULT_CHANNELS, DEFAULT_SAMPLE_RATE, AudioFormat
 from .base import Sink, Source
 from .registry import EndRegistry, EndRequest, sinks, sources
 
@@ -146,7 +146,8 @@ def _make(registry: EndRegistry, spec, fmt: AudioFormat, mode):
 
 def _complete(fmt: AudioFormat) -> AudioFormat:
     # A format with unknowns (a node that declares none) falls back to the engine defaults.
-    return AudioFormat(fmt.sample_rate or 48000, fmt.channels or 1, fmt.block_size or 960)
+    return AudioFormat(fmt.sample_rate or DEFAULT_SAMPLE_RATE, fmt.channels or DEFAULT_CHANNELS,
+                       fmt.block_size or DEFAULT_BLOCK_SIZE)
 
 
 def _unknown(registry: EndRegistry, other: EndRegistry, spec: str, name: str) -> UsageError:

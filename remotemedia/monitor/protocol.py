@@ -35,6 +35,7 @@ import os
 import socket
 import stat
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,8 +180,8 @@ def socket_listening(path: Path | str, timeout: float = 0.5) -> bool:
     try:
         s.connect(os.fspath(path))
         return True
-    except OSError:
-        return False
+    except OSError as exc:
+        return exc.errno == errno.EAGAIN    # listening, its backlog full for the moment
     finally:
         s.close()
 
@@ -250,16 +251,39 @@ def resolve_target(target: str | None) -> Path:
     return path
 
 
-def connect(path: Path | str, timeout: float = 3.0) -> socket.socket:
-    """A connected client socket. Raises UsageError (refused, no permission, gone)."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.connect(os.fspath(path))
-    except OSError as exc:
-        s.close()
-        why = {errno.EACCES: "permission denied (the run belongs to another user)",
-               errno.ECONNREFUSED: "nothing is listening (the run has ended)",
-               errno.ENOENT: "no such socket"}.get(exc.errno, exc.strerror)
-        raise UsageError(f"cannot attach to {path}: {why}") from None
-    return s
+#: how long connect() keeps trying a socket whose listen backlog is full (EAGAIN: a burst of
+#: attaches) or that refuses while its run is still starting (ECONNREFUSED), and its backoff
+CONNECT_RETRY_S = 5.0
+REFUSED_RETRY_S = 1.0
+BACKOFF_S = (0.01, 0.25)
+
+
+def connect(path: Path | str, timeout: float = 3.0, retry_s: float = CONNECT_RETRY_S,
+            refused_retry_s: float = REFUSED_RETRY_S) -> socket.socket:
+    """A connected client socket. A full listen backlog (EAGAIN) is tried again for up to
+    `retry_s` seconds and a refusal (ECONNREFUSED: the run is starting, or has ended) for up to
+    `refused_retry_s`, with a doubling backoff from 10 to 250 ms. Raises UsageError (refused,
+    no permission, gone, still busy)."""
+    start = time.monotonic()
+    delay = BACKOFF_S[0]
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        try:
+            s.connect(os.fspath(path))
+            return s
+        except OSError as exc:
+            s.close()
+            waited = time.monotonic() - start
+            if (exc.errno == errno.EAGAIN and waited + delay <= retry_s) or \
+                    (exc.errno == errno.ECONNREFUSED
+                     and waited + delay <= refused_retry_s):
+                time.sleep(delay)
+                delay = min(2 * delay, BACKOFF_S[1])
+                continue
+            why = {errno.EACCES: "permission denied (the run belongs to another user)",
+                   errno.ECONNREFUSED: "nothing is listening (the run has ended)",
+                   errno.EAGAIN: f"the run is busy (its listen backlog stayed full for "
+                                 f"{waited:.1f} s)",
+                   errno.ENOENT: "no such socket"}.get(exc.errno, exc.strerror)
+            raise UsageError(f"cannot attach to {path}: {why}") from None

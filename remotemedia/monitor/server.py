@@ -8,13 +8,18 @@
                                      anyone listens: one stats snapshot, encoded once, queued
                                      to every client
                                      select(): accept, read commands, write what each client's
-                                     bounded queue holds (non-blocking)
+                                     bounded queue holds (non-blocking); what each client may
+                                     cost per tick is bounded (monitor/clients.py)
 
 The audio thread never waits for the monitor: `post_event` takes no lock (a deque append is
 atomic under the GIL) and drops (counted: `events_dropped`) when MAX_EVENTS are waiting. A client
 that reads slowly fills its own queue of CLIENT_QUEUE messages; the oldest then goes (counted:
-`snapshots_dropped` / `client_events_dropped`), never slowing the run. A malformed or unknown
-command gets an error reply; a line over MAX_LINE bytes gets one and the client is closed.
+`snapshots_dropped` / `client_events_dropped`), never slowing the run. Nor can a client that
+writes faster than it is served: bytes read, commands served and replies waiting are bounded per
+client and tick, and a client over a bound is throttled (counted: `throttled_budget`,
+`throttled_unread`; clients.py says how). A malformed or unknown command gets an error reply; a
+line over MAX_LINE bytes gets one and the client is closed. The hello and the final `end` are
+never dropped.
 
 Security: the socket is 0600 in a 0700 folder (protocol.runtime_dir), and a client whose peer
 credentials (SO_PEERCRED) name another uid is refused even where the folder would let it in
@@ -32,46 +37,33 @@ import struct
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
-
-import numpy as np
+from typing import Callable
 
 from ..engine.errors import UsageError
-from ..engine.levels import SILENCE_DBFS
-from ..runner import describe_reason
 from . import protocol
+from .clients import (ACCEPTS_PER_WAKE, CLIENT_QUEUE, COMMANDS_PER_TICK, LISTEN_BACKLOG,
+                      MAX_CLIENTS, READ_CHUNK, REPLY_QUEUE, SALVAGE_BYTES, SALVAGE_COMMANDS,
+                      TICK_COMMANDS, Client)
 from .histogram import E2E_BUCKETS_S, ENGINE_BUCKETS_S, LatencyHistogram
 from .protocol import encode
+from .snapshots import Snapshots
 
 #: events waiting for the monitor thread before the audio thread starts dropping them
 MAX_EVENTS = 4096
-#: messages waiting for one client before its oldest is dropped
-CLIENT_QUEUE = 32
 #: recent events kept for a client that attaches late (and the TUI's log)
 BACKLOG = 200
 #: the server side's kernel send buffer per client: small, so a stalled client is seen soon
 SEND_BUFFER = 64 * 1024
-#: how many recent engine latencies a snapshot carries (the TUI's sparkline)
-SPARK_FRAMES = 150
 #: how often the monitor looks for the end of a block before a tick (see _wait_for_gap)
 GAP_POLL_S = 0.001
-#: every how many snapshots the latency percentiles are recomputed (the counters: every one);
-#: at 20 Hz the percentiles refresh 5 times a second, as often as the eye can follow them
-STATS_EVERY = 4
 
-class _Client:
-    __slots__ = ("sock", "queue", "pending", "inbuf", "snapshots_dropped", "events_dropped",
-                 "closing", "uid")
+def _warm_up() -> None:
+    import importlib
 
-    def __init__(self, sock: socket.socket, uid: int | None):
-        self.sock = sock
-        self.queue: collections.deque = collections.deque()   # (kind, bytes)
-        self.pending = b""
-        self.inbuf = b""
-        self.snapshots_dropped = 0
-        self.events_dropped = 0
-        self.closing = False
-        self.uid = uid
+    import numpy as np
+    importlib.import_module("..io.events", __package__)    # here, not on the first event
+    np.percentile(np.zeros(4), (50, 95, 99))
+    encode({"warm": [0.5, float("nan")]})
 
 
 def _peer_uid(sock: socket.socket) -> int | None:
@@ -83,7 +75,7 @@ def _peer_uid(sock: socket.socket) -> int | None:
     return uid
 
 
-class Monitor:
+class Monitor(Snapshots):
     """Observe one StreamRunner from its own thread; optionally serve it on a unix socket.
 
     runner:       the StreamRunner (its session may not exist yet when the monitor starts)
@@ -117,12 +109,20 @@ class Monitor:
         self.client_events_dropped = 0
         self.clients_total = 0
         self.clients_refused = 0
+        self.clients_over_limit = 0  # attaches refused because MAX_CLIENTS were attached
+        self.throttled_budget = 0    # a client sent more commands than a tick serves
+        self.throttled_unread = 0    # a client did not read the replies it asked for
+        self.commands_unserved = 0   # lines a departed client left beyond SALVAGE_COMMANDS
         self.commands = 0
         self.bad_commands = 0
         self.ticks = 0
         self.internal_errors = 0     # exceptions the monitor thread survived (see _serve)
         self.busy_s = 0.0            # time the monitor thread spent working (holding the GIL)
-        self._clients: dict[int, _Client] = {}
+        self.busy_max_s = 0.0        # the longest of those stretches: one wake-up or one tick
+        self._clients: dict[int, Client] = {}
+        self._tick_commands = TICK_COMMANDS   # commands all clients may still have served
+        self._hello_line: bytes | None = None
+        self._snapshot_line: bytes | None = None   # this tick's snapshot, for `snapshot`
         self._handlers: dict[str, Callable[[dict], dict]] = {}
         self._seq = 0
         self._session = None
@@ -176,8 +176,6 @@ class Monitor:
             return self._handlers[name](args)
         if name == "ping":
             return {}
-        if name == "snapshot":
-            return {"snapshot": self._snapshot()}
         if name == "stop":
             runner.stop("stopped")
             return {}
@@ -223,12 +221,16 @@ class Monitor:
         finally:
             os.umask(previous)
         os.chmod(path, 0o600)
-        listener.listen(16)
+        listener.listen(LISTEN_BACKLOG)
         listener.setblocking(False)
         self._listener = listener
 
     def start(self) -> "Monitor":
-        """Start the monitor thread (socket served from then on)."""
+        """Start the monitor thread (socket served from then on). Call it before the audio
+        starts: it first pays, on the calling thread, the one-time costs of what the monitor
+        thread does later (numpy's first percentile took 20-60 ms holding the interpreter, an
+        import on the first event), so that they never fall inside a live run."""
+        _warm_up()
         self._thread = threading.Thread(target=self._serve, name="remotemedia-monitor",
                                         daemon=True)
         self._thread.start()
@@ -285,13 +287,13 @@ class Monitor:
                 for key, mask in sel.select(timeout):
                     t0 = time.perf_counter()
                     self._ready(key, mask)
-                    self.busy_s += time.perf_counter() - t0
+                    self._busy(time.perf_counter() - t0)
                 now = time.monotonic()
                 if now >= next_tick:
                     self._wait_for_gap()
                     t0 = time.perf_counter()
                     self.tick()
-                    self.busy_s += time.perf_counter() - t0
+                    self._busy(time.perf_counter() - t0)
                     next_tick += period
                     if next_tick < now:    # fell behind (a stall): do not burst to catch up
                         next_tick = now + period
@@ -302,6 +304,11 @@ class Monitor:
                 self.internal_errors += 1
                 next_tick = time.monotonic() + period
         self._finish()
+
+    def _busy(self, seconds: float) -> None:
+        self.busy_s += seconds
+        if seconds > self.busy_max_s:
+            self.busy_max_s = seconds
 
     def _wait_for_gap(self) -> None:
         """Start a tick just after a block has left the engine, so the snapshot's work (about a
@@ -335,54 +342,57 @@ class Monitor:
             client = what
             if mask & selectors.EVENT_READ:
                 self._read(client)
-            if mask & selectors.EVENT_WRITE and not client.closing:
+            if mask & selectors.EVENT_WRITE and not client.closing \
+                    and client.sock.fileno() in self._clients:
                 self._flush(client)
 
     def _accept(self) -> None:
+        """Take up to ACCEPTS_PER_WAKE waiting connections (the rest stay in the listen
+        backlog until the next wake-up); each gets its hello and the event backlog at once."""
+        for _ in range(ACCEPTS_PER_WAKE):
+            try:
+                sock, _ = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            self._admit(sock)
+
+    def _refuse(self, sock: socket.socket, why: str) -> None:
         try:
-            sock, _ = self._listener.accept()
-        except (BlockingIOError, InterruptedError):
-            return
+            sock.setblocking(False)
+            sock.send(encode({"type": "error", "cmd": None, "id": None, "error": why}))
+        except OSError:
+            pass
+        sock.close()
+
+    def _admit(self, sock: socket.socket) -> None:
         uid = _peer_uid(sock)
         if uid is not None and uid != os.getuid() and uid != 0:
             self.clients_refused += 1
-            try:
-                sock.sendall(encode({"type": "error", "cmd": None, "id": None,
-                                     "error": "refused: this run belongs to another user"}))
-            except OSError:
-                pass
-            sock.close()
+            self._refuse(sock, "refused: this run belongs to another user")
+            return
+        if len(self._clients) >= MAX_CLIENTS:
+            self.clients_over_limit += 1
+            self._refuse(sock, f"refused: {MAX_CLIENTS} clients are attached already")
             return
         sock.setblocking(False)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         except OSError:
             pass
-        client = _Client(sock, uid)
+        client = Client(sock, uid)
         self._clients[sock.fileno()] = client
         self.clients_total += 1
-        self._selector.register(sock, selectors.EVENT_READ, client)
-        self._queue(client, "reply", encode(self._hello()))
-        for record in self.backlog:
-            self._queue(client, "event", record)
+        if self._hello_line is None:
+            self._hello_line = encode(self._hello())
+        # The first bytes it gets, whatever follows: the hello, then the recent events.
+        client.pending = self._hello_line + b"".join(self.backlog)
         self._flush(client)
 
-    def _hello(self) -> dict:
-        pipeline = self.runner.pipeline
-        audio = pipeline.manifest.audio
-        return {"type": "hello", "protocol": protocol.PROTOCOL, "pid": os.getpid(),
-                "manifest": pipeline.manifest.name, "hz": self.hz,
-                "audio": {"sample_rate": audio.sample_rate, "block_size": audio.block_size,
-                          "channels": audio.channels},
-                "nodes": [[node_id, pipeline.manifest.node(node_id).node_type]
-                          for node_id in pipeline.order],
-                "edges": [list(e) for e in pipeline.edges()],
-                "commands": list(protocol.COMMANDS),
-                **self.info}
-
-    def _read(self, client: _Client) -> None:
+    def _read(self, client: Client) -> None:
+        """One recv of at most READ_CHUNK bytes, then serve what the budgets allow. Not called
+        while a complete command waits unserved (the client is not watched for reading)."""
         try:
-            data = client.sock.recv(65536)
+            data = client.sock.recv(READ_CHUNK)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -390,27 +400,54 @@ class Monitor:
         if not data:
             self._drop_client(client)
             return
-        buf = client.inbuf + data
-        while True:
-            nl = buf.find(b"\n")
-            if nl < 0:
-                break
-            line, buf = buf[:nl], buf[nl + 1:]
+        client.inbuf += data
+        client.has_line = b"\n" in client.inbuf
+        self._serve_commands(client)
+        if client.sock.fileno() in self._clients:
+            self._flush(client)
+
+    def _serve_commands(self, client: Client) -> None:
+        """Run the client's waiting commands while its budgets last (module clients.py)."""
+        while client.has_line and not client.closing:
+            if client.replies >= REPLY_QUEUE and (not self._send(client)
+                                                  or client.replies >= REPLY_QUEUE):
+                if client.sock.fileno() in self._clients:
+                    self._throttle(client, "unread")
+                return
+            if client.budget <= 0 or self._tick_commands <= 0:
+                self._throttle(client, "budget")
+                return
+            client.throttled = None
+            client.budget -= 1
+            self._tick_commands -= 1
+            line = client.next_line()
             if line.strip():
                 self._command(client, line)
-        if len(buf) > protocol.MAX_LINE:
+        if not client.has_line and len(client.inbuf) > protocol.MAX_LINE:
             self.bad_commands += 1
             self._queue(client, "reply", encode({
                 "type": "error", "cmd": None, "id": None,
                 "error": f"line longer than {protocol.MAX_LINE} bytes; closing"}))
             client.closing = True
             self._flush(client)
+            # Unread input would make close() reset the connection and lose the reply.
+            for _ in range(SALVAGE_BYTES // READ_CHUNK):
+                try:
+                    if not client.sock.recv(READ_CHUNK):
+                        break
+                except OSError:
+                    break
             self._drop_client(client)
-            return
-        client.inbuf = buf
-        self._flush(client)
 
-    def _command(self, client: _Client, line: bytes) -> None:
+    def _throttle(self, client: Client, why: str) -> None:
+        if client.throttled != why:       # counted once per spell, not per wake-up
+            client.throttled = why
+            if why == "unread":
+                self.throttled_unread += 1
+            else:
+                self.throttled_budget += 1
+
+    def _command(self, client: Client, line: bytes) -> None:
         self.commands += 1
         cmd = ident = None
         try:
@@ -420,6 +457,12 @@ class Monitor:
                 ident = None
             cmd = message.get("cmd") if isinstance(message.get("cmd"), str) else None
             name, args = protocol.parse_command(message)
+            if name == "snapshot":
+                # The last tick's snapshot, encoded once for every request of the tick.
+                head = encode({"type": "reply", "cmd": name, "id": ident, "ok": True})
+                self._queue(client, "reply", head[:-2] + b', "snapshot": '
+                            + self._current_snapshot() + b"}\n")
+                return
             reply = self._run_command(name, args)
         except Exception as exc:   # the reply says what; the run goes on
             self.bad_commands += 1
@@ -430,36 +473,42 @@ class Monitor:
         self._queue(client, "reply", encode({"type": "reply", "cmd": name, "id": ident,
                                              "ok": True, **reply}))
 
-    def _queue(self, client: _Client, kind: str, payload: bytes) -> None:
-        queue = client.queue
-        if len(queue) >= self.client_queue:
-            # The oldest message goes: a slow client sees the newest state when it catches up.
-            old_kind, _ = queue.popleft()
-            if old_kind == "snapshot":
-                client.snapshots_dropped += 1
-                self.snapshots_dropped += 1
-            elif old_kind == "event":
-                client.events_dropped += 1
-                self.client_events_dropped += 1
-        queue.append((kind, payload))
+    def _current_snapshot(self) -> bytes:
+        """This tick's snapshot as JSON (no newline), made now if no tick has made one since
+        the first client came."""
+        if self._snapshot_line is None:
+            self._snapshot_line = encode(self._snapshot())[:-1]
+        return self._snapshot_line
 
-    def _flush(self, client: _Client) -> None:
+    def _queue(self, client: Client, kind: str, payload: bytes) -> None:
+        dropped = client.enqueue(kind, payload, self.client_queue)
+        # The oldest snapshot or event went: a slow client sees the newest state when it
+        # catches up.
+        if dropped == "snapshot":
+            client.snapshots_dropped += 1
+            self.snapshots_dropped += 1
+        elif dropped == "event":
+            client.events_dropped += 1
+            self.client_events_dropped += 1
+
+    def _flush(self, client: Client) -> None:
         """Write what the client's queue holds without blocking; wait for EVENT_WRITE if the
         kernel's buffer is full."""
+        if not self._send(client):
+            return
+        if client.has_line and client.replies < REPLY_QUEUE and client.throttled == "unread":
+            client.throttled = None      # it read its replies: serve it again (budget allowing)
+        self._watch(client)
+
+    def _send(self, client: Client) -> bool:
+        """Hand the kernel what it takes of the queue; False when the client has gone."""
         sock = client.sock
         while True:
             if not client.pending:
                 if not client.queue:
                     break
-                parts = []
-                size = 0
-                while client.queue and size < 65536:
-                    kind, payload = client.queue.popleft()
-                    if kind == "snapshot":
-                        self.snapshots_sent += 1
-                    parts.append(payload)
-                    size += len(payload)
-                client.pending = b"".join(parts)
+                client.pending, snapshots = client.take(65536)
+                self.snapshots_sent += snapshots
             try:
                 sent = sock.send(client.pending)
             except (BlockingIOError, InterruptedError):
@@ -469,39 +518,57 @@ class Monitor:
                 # that quits) may still wait in our receive queue: carry it out first.
                 self._salvage(client)
                 self._drop_client(client)
-                return
+                return False
             client.pending = client.pending[sent:]
-        want = selectors.EVENT_READ | (selectors.EVENT_WRITE if client.pending else 0)
+        return True
+
+    def _watch(self, client: Client) -> None:
+        """Select on what the client needs: reading unless a command waits unserved (then its
+        further bytes stay in the kernel), writing while bytes wait to go out."""
+        want = (0 if client.has_line or client.closing else selectors.EVENT_READ) \
+            | (selectors.EVENT_WRITE if client.pending else 0)
+        if want == client.events:
+            return
         try:
-            if self._selector.get_key(sock).events != want:
-                self._selector.modify(sock, want, client)
-        except (KeyError, ValueError):
+            if client.events == 0:
+                self._selector.register(client.sock, want, client)
+            elif want == 0:
+                self._selector.unregister(client.sock)
+            else:
+                self._selector.modify(client.sock, want, client)
+            client.events = want
+        except (KeyError, ValueError, OSError):
             pass
 
-    def _salvage(self, client: _Client) -> None:
-        """Run the complete command lines a departed client left unread (no replies: there
-        is no one to read them)."""
+    def _salvage(self, client: Client) -> None:
+        """Run the last complete command lines a departed client left unread (no replies:
+        there is no one to read them); at most SALVAGE_BYTES read and SALVAGE_COMMANDS run,
+        the rest counted in `commands_unserved`."""
         buf = client.inbuf
-        while True:
+        while len(buf) < SALVAGE_BYTES:
             try:
-                data = client.sock.recv(65536)
+                data = client.sock.recv(READ_CHUNK * 4)
             except OSError:
                 break
             if not data:
                 break
             buf += data
         client.closing = True
-        for line in buf.split(b"\n")[:-1]:
-            if line.strip():
-                self._command(client, line)
+        lines = [line for line in buf.split(b"\n")[:-1] if line.strip()]
+        self.commands_unserved += max(0, len(lines) - SALVAGE_COMMANDS)
+        for line in lines[-SALVAGE_COMMANDS:]:
+            self._command(client, line)
         client.inbuf = b""
+        client.has_line = False
 
-    def _drop_client(self, client: _Client) -> None:
+    def _drop_client(self, client: Client) -> None:
         self._clients.pop(client.sock.fileno(), None)
-        try:
-            self._selector.unregister(client.sock)
-        except (KeyError, ValueError):
-            pass
+        if client.events:
+            try:
+                self._selector.unregister(client.sock)
+            except (KeyError, ValueError):
+                pass
+            client.events = 0
         client.sock.close()
 
     # -- each tick --------------------------------------------------------------------------------
@@ -517,75 +584,42 @@ class Monitor:
                 self.engine_hist.fold(session.engine_latency)
                 self.e2e_hist.fold(session.end_to_end_latency)
         if not self._clients:
+            self._snapshot_line = None
             return
         snapshot_message = self._snapshot()
         records += self._health_events(snapshot_message)
+        clients = list(self._clients.values())
+        if len(records) > self.client_queue:
+            # More than any client's queue holds: only the newest are queued, the rest counted
+            # as dropped at once (a chatty graph times many clients stays a bounded tick).
+            lost = len(records) - self.client_queue
+            records = records[-self.client_queue:]
+            for client in clients:
+                client.events_dropped += lost
+            self.client_events_dropped += lost * len(clients)
         for record in records:
-            for client in list(self._clients.values()):
+            for client in clients:
                 self._queue(client, "event", record)
         snapshot = encode(snapshot_message)
-        for client in list(self._clients.values()):
-            self._queue(client, "snapshot", snapshot)
-            self._flush(client)
-
-    def _drain_events(self) -> list[bytes]:
-        from ..io.events import event_record
-        events = self._events
-        out = []
-        while events:
-            t, data = events.popleft()
-            try:
-                record = event_record(data)
-            except Exception:          # an event we cannot describe is still counted
-                record = {"type": getattr(data, "kind", "unknown")}
-            kind = str(record.get("type", "event")) if isinstance(record, dict) else "event"
-            self.events_by_type[kind] += 1
-            node = record.get("node") if isinstance(record, dict) else None
-            line = encode({"type": "event", "t": t, "node": node, "event": kind,
-                           "record": record})
-            self.backlog.append(line)
-            out.append(line)
-        return out
-
-    def _health_events(self, snapshot: dict) -> list[bytes]:
-        """Events the graph does not emit but a watcher wants in the log: node errors (a node
-        with on_error: skip only counts them), drops and xruns, each when its count grows
-        (type `node_error`, `drops`, `xrun`), and the run's failure (type `error`)."""
-        stats = snapshot.get("stats")
-        if not stats:
-            return []
-        now = time.time()
-        found: list[dict] = []
-        seen = self._health_seen
-        for node_id, node in (stats.get("nodes") or {}).items():
-            errors = node.get("errors", 0)
-            if errors > seen.get(("node", node_id), 0):
-                found.append({"type": "node_error", "node": node_id, "errors": errors,
-                              "new": errors - seen.get(("node", node_id), 0)})
-            seen[("node", node_id)] = errors
-        for key, kind, value in (("drops", "drops", stats.get("drops", 0)),
-                                 *(((f"xrun:{k}", "xrun", v)
-                                    for k, v in (stats.get("xruns") or {}).items()))):
-            if value > seen.get(key, 0):
-                found.append({"type": kind, "node": None, "what": key.split(":")[-1],
-                              "count": value, "new": value - seen.get(key, 0)})
-            seen[key] = value
-        if snapshot.get("state") == "failed" and not seen.get("failed"):
-            seen["failed"] = 1
-            found.append({"type": "error", "node": getattr(self.runner.error, "node_id", None),
-                          "message": snapshot.get("reason")})
-        lines = []
-        for record in found:      # not in events_by_type: that counts the graph's own events
-            line = encode({"type": "event", "t": now, "node": record.get("node"),
-                           "event": record["type"], "record": record})
-            self.backlog.append(line)
-            lines.append(line)
-        return lines
+        self._snapshot_line = snapshot[:-1]
+        # A new tick's budgets; the clients whose commands wait are served first, starting
+        # with a different one each tick so that none can take every tick's budget.
+        self._tick_commands = TICK_COMMANDS
+        start = self.ticks % len(clients)
+        for client in clients[start:] + clients[:start]:
+            client.budget = COMMANDS_PER_TICK
+            if client.has_line:
+                self._serve_commands(client)
+        for client in clients:
+            if client.sock.fileno() in self._clients:
+                self._queue(client, "snapshot", snapshot)
+                self._flush(client)
 
     def counts(self) -> dict[str, int | float]:
         """The monitor's own counters (also in every snapshot and the final report).
         `busy_s`: seconds the monitor thread spent working (building, encoding and sending
-        snapshots, reading commands); `engine_s`: the engine's own time over the blocks folded
+        snapshots, reading commands), `busy_max_s` the longest single stretch of it (what the
+        audio thread may have waited for the interpreter at worst); `engine_s`: the engine's own time over the blocks folded
         so far (the sum of its per-block latencies), to set the first against."""
         return {"clients": len(self._clients), "clients_total": self.clients_total,
                 "clients_refused": self.clients_refused,
@@ -593,52 +627,14 @@ class Monitor:
                 "snapshots_sent": self.snapshots_sent,
                 "snapshots_dropped": self.snapshots_dropped,
                 "client_events_dropped": self.client_events_dropped,
+                "clients_over_limit": self.clients_over_limit,
+                "throttled_budget": self.throttled_budget,
+                "throttled_unread": self.throttled_unread,
+                "commands_unserved": self.commands_unserved,
                 "commands": self.commands, "bad_commands": self.bad_commands,
                 "ticks": self.ticks, "internal_errors": self.internal_errors,
-                "busy_s": round(self.busy_s, 6),
+                "busy_s": round(self.busy_s, 6), "busy_max_s": round(self.busy_max_s, 6),
                 "engine_s": round(self.engine_hist.sum_s, 6)}
-
-    def _snapshot(self) -> dict[str, Any]:
-        runner = self.runner
-        session = runner.session
-        stats = engine_us = e2e_us = None
-        if session is not None:
-            stats = self._stats(session)
-            engine_us = _sparkline(session.engine_latency)
-            if stats.get("latency_us", {}).get("end_to_end") is not None:
-                e2e_us = _sparkline(session.end_to_end_latency)
-        levels = runner.levels
-        levels_dict = {name: getattr(levels, name) for name in levels.__dataclass_fields__}
-        levels.input_peak_max_dbfs = levels.output_peak_max_dbfs = SILENCE_DBFS
-        self._seq += 1
-        return {"type": "snapshot", "seq": self._seq, "t": time.time(),
-                "state": runner.state, "reason": describe_reason(runner),
-                "stats": stats, "levels": levels_dict, "engine_us": engine_us or [],
-                "end_to_end_us": e2e_us,
-                "bypass": bool(session.bypass) if session is not None else False,
-                "monitor": self.counts()}
-
-    def _stats(self, session) -> dict:
-        """The stats report: in full (percentiles over every node's ring, about a millisecond
-        for voice.yaml) every STATS_EVERY-th snapshot, and in between the last full one with
-        its counters brought up to date (a few microseconds)."""
-        runner = self.runner
-        full = self._full_stats
-        if full is None or self._seq % STATS_EVERY == 0 or runner.state != "running" \
-                or self._full_session is not session:
-            full = self._full_stats = runner.stats()
-            self._full_session = session
-            return full
-        c = session.counters
-        stats = dict(full)
-        stats.update(frames_in=c.frames_in, frames_out=c.frames_out, events_out=c.events_out,
-                     drops=c.drops, errors=c.errors,
-                     serialization_events=session.serialization.events,
-                     copies={"engine": c.engine_copies, "cow": c.cow, "io": c.io},
-                     xruns={"input_overflow": c.input_overflow,
-                            "output_underflow": c.output_underflow},
-                     stop_reason=runner.stop_reason)
-        return stats
 
     def _finish(self) -> None:
         """The run is over: last events, the final snapshot and report, flushed for a moment."""
@@ -647,19 +643,14 @@ class Monitor:
             end = encode({"type": "end", "state": self.runner.state,
                           "reason": self.runner.stop_reason, "stats": self._final})
             for client in list(self._clients.values()):
-                self._queue(client, "reply", end)
+                self._queue(client, "end", end)
                 self._flush(client)
             deadline = time.monotonic() + 1.0
             while any(c.pending or c.queue for c in self._clients.values()) \
                     and time.monotonic() < deadline:
                 for key, mask in self._selector.select(0.05):
-                    if isinstance(key.data, _Client) and mask & selectors.EVENT_WRITE:
+                    if isinstance(key.data, Client) and mask & selectors.EVENT_WRITE \
+                            and key.data.sock.fileno() in self._clients:
                         self._flush(key.data)
         except Exception:
             pass
-
-
-def _sparkline(ring) -> list[float]:
-    """The last SPARK_FRAMES latencies of a LatencyRing in us, oldest first, to 0.1 us (the
-    snapshot is JSON: fewer digits, fewer bytes)."""
-    return np.round(ring.last_ns(SPARK_FRAMES) / 1e3, 1).tolist()

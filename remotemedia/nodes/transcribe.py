@@ -116,6 +116,9 @@ class Transcribe(Node):
         Param("threads", int, 0, "CPU threads for the model (0: the cores, at most 4)", min=0,
               max=64),
         Param("beam_size", int, 5, "beam search width (1: greedy, fastest)", min=1, max=10),
+        Param("speculative", bool, False, "with a VAD's speech_pause events (pause_events: "
+              "true): transcribe at the pause, while the endpoint is still being decided; the "
+              "result is used if speech_end comes at the same edge, else discarded"),
     )
 
     @classmethod
@@ -146,6 +149,10 @@ class Transcribe(Node):
         self.runs = 0
         #: speech events received from a VAD upstream (they then bound the utterances)
         self.vad_events = 0
+        #: speculative transcriptions run, used (speech_end came at their edge), discarded
+        self.speculative_runs = 0
+        self.speculative_used = 0
+        self.speculative_discarded = 0
         self._restart()
 
     def _restart(self) -> None:
@@ -164,6 +171,7 @@ class Transcribe(Node):
         self._win = 0                 # window mode: start of the next window
         self._first_window = True
         self._last_pts_end: int | None = None
+        self._guess = None            # (start, end, segments, language) run at a pause
         if self._vad is not None:
             self._vad.reset_model()
 
@@ -183,6 +191,11 @@ class Transcribe(Node):
                 self._external = True
                 self.vad_events += 1
                 return self._speech_event(value["type"], self._event_index(value))
+            if isinstance(value, dict) and value.get("type") == "speech_pause":
+                self._external = True
+                self.vad_events += 1
+                if self.speculative and self.segment == "vad" and self._utt is not None:
+                    self._speculate(self._utt, self._event_index(value))
             return None
         return self._audio(data)
 
@@ -300,7 +313,25 @@ class Transcribe(Node):
         if self._utt is None:
             return []
         start, self._utt = self._utt, None
-        return self._result(start, max(index, start), final=True)
+        end = max(index, start)
+        guess, self._guess = self._guess, None
+        if guess is not None:
+            if guess[:2] == (start, end):
+                # Transcribed at the pause, and the pause was the end: nothing left to run.
+                self.speculative_used += 1
+                out = self._emit(start, end, guess[2], guess[3], final=True)
+                self._trim(end - int(PREROLL_S * RATE))
+                return out
+            self.speculative_discarded += 1
+        return self._result(start, end, final=True)
+
+    def _speculate(self, start: int, end: int) -> None:
+        """Transcribe [start, end) now, kept for a speech_end at the same edge."""
+        if self._guess is not None:
+            self.speculative_discarded += 1     # the user went on speaking
+        self.speculative_runs += 1
+        segments, language = self._run(start, max(end, start))
+        self._guess = (start, max(end, start), segments, language)
 
     def _while_speaking(self) -> list:
         n, start = self._n, self._utt

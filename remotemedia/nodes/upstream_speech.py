@@ -41,7 +41,10 @@ class FastResampleNode(UpstreamNode, Resample):
     node_type = "FastResampleNode"
     description = "Upstream alias of Resample: sourceRate, targetRate, quality Low|Medium|High."
     alias_of = "Resample"
-    param_aliases = {"sourceRate": "source_rate", "targetRate": "target_rate"}
+    #: target_sample_rate: the key voice-assistant.yaml gives (misnamed upstream, where it is
+    #: ignored); its comments intend the 48 kHz it names
+    param_aliases = {"sourceRate": "source_rate", "targetRate": "target_rate",
+                     "target_sample_rate": "target_rate"}
     params = (
         Param("source_rate", int, None, "input rate in Hz (default: the stream's)", min=1),
         Param("target_rate", int, None, "output rate in Hz (default: the stream's, i.e. pass "

@@ -6,6 +6,10 @@ Both pass their audio on unchanged and emit Json events when speech starts and e
     {"type": "speech_end",   "node": "vad", "pts": 40480, "sample_rate": 16000, "time_s": 2.53,
      "duration_s": 1.78}
 
+With `pause_events: true` they also emit `{"type": "speech_pause", ...}` at the first silent
+window of speech, its pts where speech_end will be if the silence lasts (for speculative
+transcription; speech that goes on simply gives another pause later).
+
 `pts` is the edge itself (in samples at the node's input rate, padded by pad_ms), not the moment
 the decision was made: a start is only confirmed after min_speech_ms of speech and an end after
 min_silence_ms of silence, so events arrive that much after the edge they name. Silero's
@@ -97,12 +101,15 @@ class SpeechGate:
     """
 
     __slots__ = ("min_speech", "min_silence", "pad", "speaking", "candidate", "last_active_end",
-                 "gap", "floor")
+                 "gap", "floor", "pauses")
 
-    def __init__(self, min_speech: int, min_silence: int, pad: int):
+    def __init__(self, min_speech: int, min_silence: int, pad: int, pauses: bool = False):
         self.min_speech = min_speech
         self.min_silence = min_silence
         self.pad = pad
+        #: also decide 'speech_pause' at the first silent window of speech (its pts: where
+        #: speech_end will be if the silence lasts), for speculative transcription
+        self.pauses = pauses
         self.reset(0)
 
     def reset(self, origin: int) -> None:
@@ -125,6 +132,8 @@ class SpeechGate:
             self.gap = None
         elif inactive and self.gap is None and (self.speaking or self.candidate is not None):
             self.gap = start
+            if self.speaking and self.pauses and end - start < self.min_silence:
+                return "speech_pause", self.last_active_end + self.pad
         if self.speaking:
             if self.gap is not None and end - self.gap >= self.min_silence:
                 return self._end(self.last_active_end + self.pad)
@@ -163,14 +172,15 @@ class _VadBase(Node):
     def _make_gate(self, rate: int) -> SpeechGate:
         ms = rate / 1000.0
         return SpeechGate(int(round(self.min_speech_ms * ms)),
-                          int(round(self.min_silence_ms * ms)), int(round(self.pad_ms * ms)))
+                          int(round(self.min_silence_ms * ms)), int(round(self.pad_ms * ms)),
+                          pauses=getattr(self, "pause_events", False))
 
     def _event(self, kind: str, pts: int, rate: int) -> JsonData:
         value = {"type": kind, "node": self.node_id, "pts": pts, "sample_rate": rate,
                  "time_s": round(pts / rate, 4)}
         if kind == "speech_end":
             value["duration_s"] = round((pts - self._speech_pts) / rate, 4)
-        else:
+        elif kind == "speech_start":
             self._speech_pts = pts
         return JsonData(value, pts=pts)
 
@@ -206,6 +216,10 @@ _COMMON_PARAMS = (
     Param("pass_audio", bool, True,
           "pass the audio on; false emits only the events (to send them to an output "
           "that plays another rate)"),
+    Param("pause_events", bool, False,
+          "also emit speech_pause at the first silent window of speech (pts: where "
+          "speech_end will be if the silence lasts min_silence_ms), for a Transcribe with "
+          "speculative: true"),
 )
 
 

@@ -16,6 +16,7 @@ Scripted streaming verification in simulated time, without devices or sleeps:
 - check_source / check_sink: the conformance kit for source and sink authors
 - check_executor: the conformance kit for executors (queue, failure policy, stats, drain)
 - wait_until: wait for a condition another thread brings about, never a fixed sleep
+- Conversation: a scripted user against a voice manifest in simulated time (assert_passed)
 
 Loaded as a pytest plugin (entry point `pytest11`: remotemedia), it adds fixtures
 `rm_clock`, `rm_registry`, `rm_run` and `golden`, and the option `--update-golden`.
@@ -25,6 +26,7 @@ from .audio import Golden, align, assert_audio_close, snr_db
 from .check_ends import check_sink, check_source
 from .clock import MockClock
 from .conformance import ConformanceReport, check_node
+from .conversation import Conversation
 from .ends import CollectingSink, ListSource
 from .executor_checks import check_executor
 from .manifests import chain, manifest, one_node, to_yaml
@@ -33,7 +35,7 @@ from .run import RunResult, blocks_of, run_blocks
 from .wait import wait_until
 
 __all__ = [
-    "CollectingSink", "ConformanceReport", "Golden", "ListSource", "MockClock", "RunResult",
+    "CollectingSink", "ConformanceReport", "Conversation", "Golden", "ListSource", "MockClock", "RunResult",
     "align", "assert_audio_close", "blocks_of", "chain", "check_executor", "check_node",
     "check_sink", "check_source", "isolated_registry", "manifest", "one_node", "registered",
     "run_blocks", "snr_db", "to_yaml", "wait_until",

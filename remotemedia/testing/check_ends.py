@@ -50,6 +50,7 @@ import numpy as np
 
 from ..engine.data import NumpyData
 from ..engine.errors import RemoteMediaError, one_line
+from ..engine.manifest import DEFAULT_AUDIO
 from ..engine.node import AudioFormat
 from .conformance import ConformanceReport
 
@@ -57,7 +58,7 @@ SOURCE_RULES = ("format", "description", "lifecycle", "blocks", "continuity", "h
                 "end_of_input", "errors", "paths", "report")
 SINK_RULES = ("format", "description", "lifecycle", "untouched", "writes", "repair", "kept",
               "errors", "paths", "report")
-DEFAULT_FORMAT = AudioFormat(48000, 1, 960)
+DEFAULT_FORMAT = DEFAULT_AUDIO
 
 
 class _Rules:

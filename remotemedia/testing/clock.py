@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 
+from ..engine.node import DEFAULT_BLOCK_SIZE, DEFAULT_SAMPLE_RATE
+
 from ..io.clock import Clock
 
 
@@ -21,7 +23,7 @@ class MockClock(Clock):
     `autojump` makes `wait_for_frame` jump to the due time instead of waiting for it. Raises
     ValueError for a negative rate or jump."""
 
-    def __init__(self, period_s: float = 0.02, *, rate: float = 0.0, autojump: bool = True):
+    def __init__(self, period_s: float = DEFAULT_BLOCK_SIZE / DEFAULT_SAMPLE_RATE, *, rate: float = 0.0, autojump: bool = True):
         super().__init__(period_s)
         if rate < 0:
             raise ValueError("rate must be >= 0")

@@ -38,7 +38,8 @@ import numpy as np
 from ..engine import strictjson
 from ..engine.data import ControlData, NumpyData, RuntimeData
 from ..engine.kernels import as_gain
-from ..engine.node import AudioFormat, Node, NodeContext
+from ..engine.node import (DEFAULT_BLOCK_SIZE, DEFAULT_SAMPLE_RATE, AudioFormat, Node,
+                           NodeContext)
 from ..engine.session import Pipeline
 from .manifests import one_node
 from .registry import isolated_registry
@@ -171,7 +172,8 @@ def _linear_blocks(node: Node, block_size: int, rate: int, channels: int) -> str
 
 
 def check_node(node_class: type[Node], params: dict | None = None, *,
-               sample_rate: int = 48000, channels: int = 1, block_size: int = 960,
+               sample_rate: int = DEFAULT_SAMPLE_RATE, channels: int = 1,
+               block_size: int = DEFAULT_BLOCK_SIZE,
                blocks: int = 30, dtype: str = "float32", raise_on_failure: bool = True
                ) -> ConformanceReport:
     """Run the conformance checks above on `node_class` with `params`, in a stream of

@@ -6,7 +6,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..engine.node import AudioFormat
+from ..engine.node import DEFAULT_BLOCK_SIZE, DEFAULT_SAMPLE_RATE, AudioFormat
 from ..io.base import Sink, Source
 
 
@@ -23,8 +23,8 @@ class ListSource(Source):
                  transfer: bool = False, arrivals_s: Iterable[float] | None = None):
         self.blocks = [np.asarray(b) for b in blocks]
         if fmt is None:
-            first = self.blocks[0] if self.blocks else np.zeros(960, np.float32)
-            fmt = AudioFormat(48000, 1 if first.ndim == 1 else first.shape[1], first.shape[0])
+            first = self.blocks[0] if self.blocks else np.zeros(DEFAULT_BLOCK_SIZE, np.float32)
+            fmt = AudioFormat(DEFAULT_SAMPLE_RATE, 1 if first.ndim == 1 else first.shape[1], first.shape[0])
         super().__init__(fmt)
         self.transfer = transfer
         self.arrivals_s = None if arrivals_s is None else list(arrivals_s)

@@ -37,7 +37,7 @@ import numpy as np
 from ..engine.data import NumpyData
 from ..engine.errors import NodeError, RemoteNodeError
 from ..engine.executors import executors
-from ..engine.node import Node, Param
+from ..engine.node import DEFAULT_BLOCK_SIZE, DEFAULT_SAMPLE_RATE, Node, Param
 from ..engine.session import Pipeline
 from .conformance import ConformanceReport
 from .manifests import manifest
@@ -82,8 +82,9 @@ class _Failed(Exception):
 
 
 def _frames(n: int) -> list[NumpyData]:
-    return [NumpyData(np.full(960, i, np.float32), sample_rate=48000, pts=i * 960, seq=i,
-                      metadata={"check": i}) for i in range(n)]
+    block = DEFAULT_BLOCK_SIZE
+    return [NumpyData(np.full(block, i, np.float32), sample_rate=DEFAULT_SAMPLE_RATE,
+                      pts=i * block, seq=i, metadata={"check": i}) for i in range(n)]
 
 
 def check_executor(executor: str | Callable, *, raise_on_failure: bool = True,

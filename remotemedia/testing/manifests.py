@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-DEFAULT_AUDIO = {"sample_rate": 48000, "block_size": 960, "channels": 1}
+from ..engine.node import DEFAULT_BLOCK_SIZE, DEFAULT_CHANNELS, DEFAULT_SAMPLE_RATE
+
+DEFAULT_AUDIO = {"sample_rate": DEFAULT_SAMPLE_RATE, "block_size": DEFAULT_BLOCK_SIZE,
+                 "channels": DEFAULT_CHANNELS}
 
 
 def manifest(nodes: Iterable[Any], connections: Iterable[dict], *,

@@ -28,8 +28,9 @@ def pytest_addoption(parser) -> None:
 def rm_clock():
     """A MockClock with a 0.02 s (960 samples at 48 kHz) block period, at time 0, simulated (rate
     0, autojump)."""
+    from ..engine.node import DEFAULT_BLOCK_SIZE, DEFAULT_SAMPLE_RATE
     from .clock import MockClock
-    return MockClock(0.02)
+    return MockClock(DEFAULT_BLOCK_SIZE / DEFAULT_SAMPLE_RATE)
 
 
 @pytest.fixture

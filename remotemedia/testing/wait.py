@@ -8,7 +8,7 @@ from typing import Callable, TypeVar
 T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], T], what: str, timeout: float = 10.0,
+def wait_until(predicate: Callable[[], T], what: str, timeout: float = 30.0,
                poll_s: float = 0.01, context: Callable[[], str] | None = None) -> T:
     """Call `predicate` every `poll_s` seconds until it returns something true, and return
     that. Raises AssertionError naming `what` after `timeout` seconds, followed by what

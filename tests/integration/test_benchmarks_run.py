@@ -88,3 +88,27 @@ def test_integrity_benchmark_reports_before_and_after_in_one_run():
                 "sink FLOAT, before", "sink FLOAT, now", "LevelMeter node"):
         assert report["us_per_block"][row] > 0
     assert set(report["ratios"]) >= {"meter now/before", "sink FLOAT now/before"}
+
+
+def test_engine_benchmark_cases_are_independent():
+    # A figure must not depend on what else the run measured: each case runs in a process of
+    # its own, forked before any case ran, and does exactly the same (copies, fused nodes,
+    # calls, frames out) alone, after every other case, or run again in one process.
+    sys.path.insert(0, str(BENCH.parent))
+    from benchmarks import bench_engine as b
+
+    def poke():
+        b.POKED = getattr(b, "POKED", 0) + 1     # state a case leaves behind
+        return [b.POKED, __import__("os").getpid()]
+    first, second = b.isolated(poke), b.isolated(poke)
+    assert first[0] == second[0] == 1 and first[1] != second[1]
+    assert not hasattr(b, "POKED")
+
+    cases = [c for c in b.engine_cases((1, 5, 20), 120) if c[2] is b.bench_case]
+    alone = {key: b.isolated(fn, *args)["did"] for key, _label, fn, args in cases}
+    rows, independent = b.run_rounds(cases, 2)
+    assert independent and {key: row["did"] for key, row in rows.items()} == alone
+    # and in one process, one after the other (what the engine itself must guarantee: a
+    # session's path does not depend on the sessions before it)
+    assert {key: fn(*args)["did"] for key, _label, fn, args in cases} == alone
+    assert alone[("Gain", 20)]["fused"] == 20 and alone[("Gain unfused", 20)]["fused"] == 0

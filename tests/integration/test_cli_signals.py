@@ -61,18 +61,26 @@ def test_signal_finalizes_the_wav_and_prints_the_report(remotemedia_cmd, manifes
 
 
 def test_signal_stops_a_run_waiting_on_stdin(remotemedia_cmd, manifests_dir, tmp_path):
+    from remotemedia.monitor.client import MonitorClient
+    from remotemedia.monitor.protocol import socket_listening
+    from remotemedia.testing import wait_until
     out = tmp_path / "stdin.wav"
+    sock = tmp_path / "run.sock"
     proc = subprocess.Popen(remotemedia_cmd + [
         "stream", "--manifest", str(manifests_dir / "passthrough.yaml"), "--input", "raw:-",
-        "--output", f"file:{out}", "--json"],
+        "--output", f"file:{out}", "--json", "--monitor", str(sock)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         proc.stdin.write(np.zeros(960 * 3, "<f4").tobytes())   # three frames, then nothing
         proc.stdin.flush()
-        deadline = time.monotonic() + 30
-        while not out.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.5)
+        # until the three frames are out (the monitor says so), however slow the machine
+        wait_until(lambda: proc.poll() is not None or socket_listening(sock),
+                   "the run's monitor socket", timeout=60)
+        with MonitorClient.attach(str(sock)) as client:
+            for msg in client.messages(timeout=60):
+                if msg.get("type") == "snapshot" and (msg.get("stats") or {}).get(
+                        "frames_out", 0) >= 3:
+                    break
         proc.send_signal(signal.SIGTERM)        # stdin stays open: the read must not hang
         stdout, stderr = proc.communicate(timeout=30)
     finally:

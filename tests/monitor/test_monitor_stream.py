@@ -33,12 +33,13 @@ class Stream:
 
     def __init__(self, tmp_path: Path, *extra: str, env: dict | None = None,
                  monitor: str | None = "path", duration: str = "60",
-                 manifest_text: str = EVENTS_MANIFEST):
+                 manifest_text: str = EVENTS_MANIFEST,
+                 io: tuple[str, ...] = ("-i", "sine:440", "-o", "null", "--realtime")):
         manifest = tmp_path / "monitored.yaml"
         manifest.write_text(manifest_text)
         self.socket = tmp_path / "run.sock"
         args = [sys.executable, "-m", "remotemedia", "stream", "-m", str(manifest),
-                "-i", "sine:440", "-o", "null", "--realtime", "--duration", duration, "--json",
+                *io, "--duration", duration, "--json",
                 "--events", str(tmp_path / "events.jsonl"), *extra]
         if monitor == "path":
             args += ["--monitor", str(self.socket)]
@@ -98,7 +99,10 @@ def read_until(client: MonitorClient, predicate, what: str, timeout: float = 15.
         left = deadline - time.monotonic()
         if left <= 0:
             raise AssertionError(f"timed out waiting for {what}")
-        msg = client.read(timeout=left)
+        try:
+            msg = client.read(timeout=left)
+        except TimeoutError:
+            raise AssertionError(f"timed out waiting for {what}") from None
         if msg is None:
             raise AssertionError(f"the monitor closed before {what}")
         if predicate(msg):
@@ -563,6 +567,10 @@ def test_a_client_starts_and_stops_a_recording_of_the_running_stream(stream, tmp
                 return msg
 
     target = tmp_path / "rec"
+    while True:                       # until the run has started (a loaded machine is slow)
+        msg = json.loads(reader.readline())
+        if msg["type"] == "snapshot" and msg.get("stats") is not None:
+            break
     started = command({"cmd": "record", "action": "start", "path": str(target)})
     assert started["type"] == "reply", started
     again = command({"cmd": "record", "action": "start"})

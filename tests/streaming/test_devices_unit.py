@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -94,9 +93,7 @@ def test_wakeup_rings_across_threads_and_times_out_quietly():
     try:
         assert not bell.wait(0.01)
         threading.Timer(0.02, bell.ring).start()
-        t0 = time.monotonic()
-        assert bell.wait(2.0)
-        assert time.monotonic() - t0 < 1.0
+        assert bell.wait(60.0)    # True: rung, not timed out (however late the timer runs)
         bell.ring()
         bell.ring()
         assert bell.wait(0.0)     # two rings, one wake-up, cleared

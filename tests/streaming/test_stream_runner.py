@@ -49,7 +49,7 @@ def test_stop_from_another_thread_ends_a_realtime_run(passthrough):
     runner.start()
     wait_until(lambda: runner.frames_released >= 10, "ten blocks released")
     runner.stop()
-    assert runner.join(5.0)
+    assert runner.join(30.0)
     stats = runner.stats()
     assert runner.state == STOPPED and stats["stop_reason"] == "stopped"
     assert stats["frames_out"] == sink.frames == runner.frames_released >= 10
@@ -64,7 +64,7 @@ def test_stop_interrupts_a_source_waiting_for_input(passthrough, monkeypatch):
         runner.start()
         wait_until(lambda: runner.session is not None, "the runner to open its session")
         runner.stop("interrupted")
-        finished = runner.join(5.0)
+        finished = runner.join(30.0)
     os.close(w)
     assert finished, "stop() did not end a read blocked on an open pipe"
     assert runner.stats()["stop_reason"] == "interrupted"

@@ -65,7 +65,7 @@ def runner_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == RUNNER_THREAD and t.is_alive()]
 
 
-async def wait_for(pilot, predicate, what: str, timeout: float = 10.0) -> None:
+async def wait_for(pilot, predicate, what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -79,5 +79,5 @@ def no_runner_thread_left():
     yield
     leftover = [t for t in runner_threads() if t not in before]
     for t in leftover:
-        t.join(2.0)
+        t.join(10.0)
     assert not [t for t in leftover if t.is_alive()], "a runner thread outlived its test"

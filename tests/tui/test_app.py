@@ -142,8 +142,9 @@ async def test_a_stalled_ui_does_not_hold_up_the_audio(tmp_path):
         before = runner.frames_released
         time.sleep(0.5)                      # blocks the event loop: no poll, no render
         during = runner.frames_released - before
-        # 0.5 s at ten times real time is 250 frames of 20 ms; allow for a loaded machine
-        assert during >= 150, f"only {during} frames while the UI was stalled"
+        # 0.5 s at ten times real time is 250 frames of 20 ms; a loaded machine may give the
+        # runner a fraction of that, an engine that waits for the UI none
+        assert during >= 50, f"only {during} frames while the UI was stalled"
         await pilot.pause(0.2)
         assert app.snapshot.stats["drops"] == 0
         assert app.snapshot.stats["xruns"] == {"input_overflow": 0, "output_underflow": 0}

@@ -28,7 +28,8 @@ def test_the_built_ins_are_declared_as_entry_points_like_a_plugins():
 
 def test_the_lists_users_see_are_the_registries_in_order():
     assert spec_module.SOURCE_SPECS == ("default", "virtual", "file:PATH", "PATH", "raw:-",
-                                        "sine:FREQ", "chirp", "noise", "silence")
+                                        "sine:FREQ", "chirp", "noise", "silence",
+                                        "text:STRING")
     assert spec_module.SINK_SPECS == ("default", "virtual", "file:PATH.wav", "PATH.wav",
                                       "raw:-", "null")
     assert sources.scheme("device") is not None and sources.scheme("DEVICE") is not None

@@ -114,3 +114,55 @@ def test_a_node_gets_one_context_at_setup():
     # The run's clock (simulated here): 0, 10 and 20 ms as the three blocks arrive.
     assert seen[1:] == [0.0, 0.01, 0.02]
     assert not hasattr(rm.engine.data, "current_counters")   # no thread-local side channel
+
+
+def engine_import_graph(engine: Path = PKG / "engine") -> dict[str, set[str]]:
+    """module -> the engine modules it imports, at any level of the file (TYPE_CHECKING and
+    function-level imports included: a circle through them is still a circle to read)."""
+    modules = {p.stem for p in engine.glob("*.py")}
+    graph = {}
+    for path in sorted(engine.glob("*.py")):
+        found = set()
+        for name in imported_modules(path, "remotemedia.engine"):
+            parts = name.split(".")
+            if parts[:2] == ["remotemedia", "engine"] and len(parts) > 2:
+                found.add(parts[2])
+        graph[path.stem] = {m for m in found if m in modules and m != path.stem}
+    return graph
+
+
+def test_the_engines_import_graph_has_no_circle():
+    from graphlib import CycleError, TopologicalSorter
+    graph = engine_import_graph()
+    try:
+        order = list(TopologicalSorter(graph).static_order())
+    except CycleError as exc:
+        pytest.fail(f"import circle in remotemedia/engine: {' -> '.join(exc.args[1])}")
+    assert order.index("template") < order.index("closures") < order.index("schedule")
+    assert order.index("fusion") < order.index("schedule")
+
+
+def test_the_circle_check_sees_a_circle(tmp_path):
+    # the check above can fail: two modules importing each other, one only for type checking
+    (tmp_path / "a.py").write_text("from .b import x\n")
+    (tmp_path / "b.py").write_text("from typing import TYPE_CHECKING\n"
+                                   "if TYPE_CHECKING:\n    from .a import y\n")
+    from graphlib import CycleError, TopologicalSorter
+    graph = engine_import_graph(tmp_path)
+    assert graph == {"a": {"b"}, "b": {"a"}}
+    with pytest.raises(CycleError):
+        list(TopologicalSorter(graph).static_order())
+
+
+def test_the_audio_defaults_are_defined_once():
+    # 48 kHz and 960-sample blocks are engine.node's DEFAULT_SAMPLE_RATE and DEFAULT_BLOCK_SIZE;
+    # a number 48000 or 960 anywhere else in the package's code is a second definition (text in
+    # docstrings and comments is not code)
+    home = PKG / "engine" / "node.py"
+    found = []
+    for path in sorted(PKG.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and type(node.value) in (int, float) \
+                    and node.value in (48000, 960) and path != home:
+                found.append(f"{path.relative_to(PKG)}:{node.lineno}: {node.value}")
+    assert found == []

@@ -40,8 +40,8 @@ def test_report_of_a_recording_shows_the_recorded_counts(tmp_path):
     assert f"frames_in {stats['frames_in']}" in counters and "drops 1" in counters
     page = html.read_text()
     # self-contained: every figure inline, nothing fetched
-    assert page.count("data:image/png;base64,") == 4 and "src='http" not in page
-    assert re.search(r"<th>drops</th><td id='drops'>1</td>", page)
+    assert page.count("data:image/png;base64,") == 4 and 'src="http' not in page
+    assert re.search(r'<th>drops</th><td class="n" id="drops">1</td>', page)
     assert re.search(r"<th>xruns.input_overflow</th><td[^>]*>2</td>", page)
 
 
@@ -68,3 +68,33 @@ def test_report_of_neither_a_recording_nor_a_report_exits_2(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert cli.returncode == 2 and "no such recording directory" in cli.stderr
     assert "Traceback" not in cli.stderr
+
+
+def test_marks_count_from_the_first_rows_total():
+    """A recording started mid-run joins with totals already counted: its first block is not
+    an xrun unless the total went up there."""
+    import numpy as np
+
+    from remotemedia.report import _marks
+    assert _marks({"x": np.array([3, 3, 4, 4, 6])}, "x").tolist() == [2, 4]
+    assert _marks({"x": np.array([0, 1])}, "x").tolist() == [1]
+    assert _marks({"x": np.array([], dtype=np.int64)}, "x").tolist() == []
+
+
+def test_labels_are_short_and_ids_that_differ_stay_apart():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from remotemedia.report import MAX_LABEL, _label
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(min_size=0, max_size=80), st.text(min_size=1, max_size=3),
+           st.booleans())
+    def check(stem, tag, at_end):
+        a, b = (stem + "a" + tag, stem + "b" + tag) if at_end else \
+            ("a" + tag + stem, "b" + tag + stem)
+        assert len(_label(a)) <= MAX_LABEL and len(_label(b)) <= MAX_LABEL
+        if len(tag) < MAX_LABEL // 2 - 1:
+            assert _label(a) != _label(b)
+        assert _label(stem) == stem or len(stem) > MAX_LABEL
+    check()

@@ -14,7 +14,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remotemedia.engine.closures import _compile_receive
 from remotemedia.engine.session import Pipeline
 from remotemedia.io.spec import make_sink, make_source
 from remotemedia.runner import StreamRunner
@@ -102,18 +101,32 @@ def test_cli_trace_is_strict_json_that_validates(tmp_path):
 def test_an_untraced_session_compiles_no_trace_code():
     pipeline = Pipeline.from_manifest(MANIFESTS / "five.yaml")
     with pipeline.session() as plain:
-        step = plain.schedule.steps[0]
-        assert step.receive.__name__ == "receive_plain"
-        assert step.record.__name__ == "record"
-        assert "append" not in step.receive.__code__.co_freevars
+        for step in plain.schedule.steps:
+            receive = step.receive_numpy if not step.fan_in else next(iter(step.inputs.values()))[1]
+            assert "TRACE=False" in receive.__code__.co_filename
+            assert "trace_end" not in receive.__code__.co_freevars
     tracer = Tracer()
     with pipeline.session(trace=tracer.spans_for) as traced:
         step = traced.schedule.steps[0]
-        assert step.receive.__name__ == "receive_plain_traced"
-        assert step.record.__name__ == "record_traced"
+        assert "TRACE=True" in step.receive.__code__.co_filename
+        assert "trace_end" in step.receive_numpy.__code__.co_freevars
         traced.push(np.zeros(960, np.float32))
     assert {k: len(v) for k, v in tracer.node_spans.items()} == {n: 1 for n in "abcde"}
-    assert _compile_receive.__code__.co_varnames[:2] == ("step", "spans")
+
+
+def test_no_case_of_the_step_template_has_trace_code_untraced():
+    # every case the template generates, untraced: not one line of tracing in its source
+    import itertools
+    from remotemedia.engine.template import TEMPLATE, expand
+    bools = (False, True)
+    for kind in ("one", "fan_in", "linear"):
+        for values in itertools.product(bools, repeat=7):
+            flags = dict(zip(("SINGLE", "RETAINS", "READERS_ONE", "FAST", "CHECK", "REQUIRES",
+                              "ONE_GAIN"), values), KIND=kind)
+            untraced = expand(TEMPLATE, {**flags, "TRACE": False})
+            traced = expand(TEMPLATE, {**flags, "TRACE": True})
+            assert "trace_end" not in untraced
+            assert "trace_end" in traced
 
 
 # -- the validator catches broken traces -------------------------------------------------

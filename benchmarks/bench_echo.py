@@ -1,0 +1,185 @@
+"""Echo cancellation and noise suppression: what each node costs, how ERLE evolves, and what
+Denoise does to the word error rate in noise.
+
+- cost per 960-sample block at 48 kHz (p50, p99 in us) of EchoCancel, Denoise (webrtc and
+  rnnoise) and EchoPath, each called directly on speech, against the block period (20 ms): the
+  ratio is the share of one core a stream takes. Baseline in the same run: the libraries
+  called bare on the same blocks (AEC3's EchoCanceller.process, WebRTC's NoiseSuppressor,
+  librnnoise on two frames), so node/bare is what the node adds;
+- ERLE over time in the issue's room (manifests/echo-room.yaml: 100 ms delay, -6 dB echo,
+  RT60 300 ms) without noise, with babble at 20 dB SNR, and with the delay jumping by 40 ms at
+  10 s: the node's own echo events (time, ERLE, converged, lost/recovered), in simulated time;
+- word error rate (Transcribe, Whisper tiny.en; jiwer) of six espeak-ng sentences in white
+  noise and in babble at 5 dB SNR, without Denoise and with each engine.
+
+Measures and prints; asserts nothing about time. Times drift on shared machines: read ratios.
+
+    .venv/bin/python benchmarks/bench_echo.py [--blocks 500] [--no-wer] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.args import at_least  # noqa: E402
+
+RATE = 48000
+BLOCK = 960
+PERIOD_US = BLOCK / RATE * 1e6
+
+
+def percentiles(samples: list[float]) -> dict:
+    s = sorted(samples)
+    return {"p50": round(statistics.median(s), 1), "p99": round(s[int(0.99 * (len(s) - 1))], 1)}
+
+
+def timed(fn, blocks: int) -> dict:
+    """Per-call time of fn(k) for k in range(blocks), in us (after 20 warm-up calls)."""
+    for k in range(20):
+        fn(k)
+    out = []
+    now = time.perf_counter
+    for k in range(blocks):
+        t0 = now()
+        fn(k)
+        out.append((now() - t0) * 1e6)
+    return percentiles(out)
+
+
+def costs(blocks: int) -> dict:
+    from remotemedia.engine.data import NumpyData
+    from remotemedia.engine.node import AudioFormat, NodeContext
+    from remotemedia.nodes.denoise import Denoise, rnnoise_library
+    from remotemedia.nodes.echo import EchoCancel
+    from remotemedia.nodes.room import EchoPath
+    from tests.echo.room_audio import bot_speech
+    import pywebrtc_audio
+
+    far = bot_speech()
+    count = far.shape[0] // BLOCK
+    chunks = [np.ascontiguousarray(far[(k % count) * BLOCK:(k % count + 1) * BLOCK])
+              for k in range(count)]
+
+    def bind(node):
+        node.bind(NodeContext(node.node_id, AudioFormat(RATE, 1, BLOCK)))
+        node.setup()
+        return node
+
+    rows = {}
+    aec = bind(EchoCancel("aec", delay_ms=100.0, report_blocks=25))
+    rows["EchoCancel"] = timed(lambda k: aec.process(
+        {"mic": NumpyData(chunks[k % count], pts=k * BLOCK),
+         "reference": NumpyData(chunks[k % count], pts=k * BLOCK)}), blocks)
+    bare = pywebrtc_audio.EchoCanceller(RATE, 1, 100)
+    rows["AEC3 bare"] = timed(lambda k: bare.process(chunks[k % count], chunks[k % count]),
+                              blocks)
+    for engine in ("webrtc", "rnnoise"):
+        dn = bind(Denoise("dn", engine=engine))
+        rows[f"Denoise {engine}"] = timed(lambda k: dn.process(
+            NumpyData(chunks[k % count].copy(), pts=k * BLOCK)), blocks)
+    ns = pywebrtc_audio.NoiseSuppressor(RATE, 1, 2)
+    rows["WebRTC NS bare"] = timed(lambda k: ns.process(chunks[k % count]), blocks)
+    lib = rnnoise_library()
+    state = lib.rnnoise_create(None)
+    buf_in = np.zeros(480, np.float32)
+    buf_out = np.zeros(480, np.float32)
+
+    def rn(k):
+        for i in (0, 480):
+            np.multiply(chunks[k % count][i:i + 480], 32768.0, out=buf_in)   # 16-bit units
+            lib.rnnoise_process_frame(state, buf_out.ctypes.data, buf_in.ctypes.data)
+    rows["RNNoise bare"] = timed(rn, blocks)
+    lib.rnnoise_destroy(state)
+    room = bind(EchoPath("room", noise="white"))
+    rows["EchoPath"] = timed(lambda k: room.process(
+        {"far": NumpyData(chunks[k % count], pts=k * BLOCK),
+         "near": NumpyData(chunks[k % count], pts=k * BLOCK)}), blocks)
+    for row in rows.values():
+        row["of_period"] = round(row["p50"] / PERIOD_US, 4)
+    for node, base in (("EchoCancel", "AEC3 bare"), ("Denoise webrtc", "WebRTC NS bare"),
+                       ("Denoise rnnoise", "RNNoise bare")):
+        rows[node]["vs_bare"] = round(rows[node]["p50"] / rows[base]["p50"], 2)
+    return rows
+
+
+def erle_runs(repeat: int) -> dict:
+    from tests.echo.room_audio import bot_speech, room_manifest, run_room, stereo
+    x = stereo(bot_speech(repeat=repeat))
+    cases = {"quiet": {"noise": "none"}, "babble 20 dB": {"noise": "babble", "snr_db": 20.0},
+             "jump +40 ms at 10 s": {"noise": "none", "jump_at_s": 10.0, "jump_ms": 40.0}}
+    out = {}
+    for name, room in cases.items():
+        events, res = run_room(room_manifest(**room), x)
+        erle = [e["erle_db"] for e in events if e["erle_db"] is not None and e["time_s"] > 3]
+        last = events[-1]
+        out[name] = {
+            "series": [[e["time_s"], e["erle_db"]] for e in events],
+            "median_erle_db_after_3s": round(float(np.median(erle)), 1) if erle else None,
+            "min_erle_db_after_3s": min(erle) if erle else None,
+            "convergence_s": last["convergence_s"],
+            # every (lost_at_s, recovered_at_s) the events reported
+            "episodes": sorted({(e["lost_at_s"], e["recovered_at_s"]) for e in events
+                                if e["lost_at_s"] is not None and e["recovered_at_s"]}),
+            "serialization_events": res.stats["serialization_events"],
+            "engine_copies": res.stats["copies"]["engine"]}
+    return out
+
+
+def wer_runs() -> dict:
+    from remotemedia.testing import run_blocks
+    from tests.echo.speech_in_noise import noisy_graph, sentences_signal, word_error_rate
+    x = sentences_signal()
+    out = {}
+    for noise in ("white", "babble"):
+        for engine in (None, "webrtc", "rnnoise"):
+            rate, _ = word_error_rate(run_blocks(noisy_graph(noise, 5.0, engine), x))
+            out[f"{noise} 5 dB, {engine or 'no Denoise'}"] = round(rate, 3)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--blocks", type=at_least(10), default=500, help="blocks timed per node")
+    ap.add_argument("--repeat", type=at_least(1), default=2,
+                    help="times the bot's three sentences repeat in the ERLE runs")
+    ap.add_argument("--no-wer", action="store_true", help="skip the word error rates")
+    ap.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    args = ap.parse_args(argv)
+    report = {"block": BLOCK, "rate": RATE, "period_us": PERIOD_US,
+              "cost_us": costs(args.blocks), "erle": erle_runs(args.repeat)}
+    if not args.no_wer:
+        report["wer"] = wer_runs()
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"cost per {BLOCK}-sample block at {RATE} Hz (period {PERIOD_US:.0f} us)")
+    for name, row in report["cost_us"].items():
+        extra = f"  node/bare {row['vs_bare']}" if "vs_bare" in row else ""
+        print(f"  {name:18s} p50 {row['p50']:8.1f} us  p99 {row['p99']:8.1f} us  "
+              f"of period {row['of_period']:.4f}{extra}")
+    print("ERLE over time (echo events, simulated time)")
+    for name, row in report["erle"].items():
+        print(f"  {name}: median {row['median_erle_db_after_3s']} dB after 3 s, min "
+              f"{row['min_erle_db_after_3s']}, convergence {row['convergence_s']} s, lost and "
+              f"recovered at {row['episodes']}")
+        print("    " + " ".join(f"{t:g}:{'-' if e is None else round(e)}"
+                                for t, e in row["series"]))
+    if "wer" in report:
+        print("word error rate, six sentences at 5 dB SNR")
+        for name, rate in report["wer"].items():
+            print(f"  {name:28s} {rate:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""`remotemedia converse`: a scripted user against a voice manifest, in simulated time."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from ..engine.errors import UsageError
+from .common import EXIT_FAILED, EXIT_OK, _print_stdout
+
+
+def add_converse_parser(sub) -> None:
+    """Add the `converse` command to the subparsers `sub`."""
+    p = sub.add_parser(
+        "converse", help="a scripted conversation with a voice manifest, in simulated time",
+        description="Play a scripted user (say: TEXT spoken by espeak-ng, or play: FILE.wav) "
+                    "against a voice manifest in simulated time, every node's compute charged "
+                    "to the clock, and measure each turn from the audio: what was heard (WER), "
+                    "the reply, voice-to-voice latency with its per-node breakdown, barge-in "
+                    "stop time. Exit 1 when an expectation fails, 2 for bad input.")
+    p.add_argument("--manifest", "-m", required=True, metavar="FILE")
+    p.add_argument("--script", "-s", required=True, metavar="FILE",
+                   help="YAML: {turns: [{say|play, after_ms, barge_in_after_ms, expect}]}")
+    p.add_argument("--json", action="store_true",
+                   help="print the whole report as JSON on the last line of stdout")
+    p.add_argument("--seed", type=int, default=0, metavar="N",
+                   help="seed of the user's noise floor (default 0)")
+    p.add_argument("--timing", default="measured", metavar="measured|FILE",
+                   help="node costs: measured on this machine (default), or a cost file from "
+                        "--save-timing (then two runs give the same report but wall_s)")
+    p.add_argument("--save-timing", metavar="FILE",
+                   help="write the per-node costs this run charged, for --timing FILE")
+    p.add_argument("--allow-import", action="append", default=[], metavar="MODULE")
+    p.set_defaults(command=cmd_converse)
+
+
+def cmd_converse(args) -> int:
+    """Run the conversation; a summary on stderr, the report with --json; exit 1 on a failed
+    expectation."""
+    from ..conversation import Conversation
+    if args.save_timing:
+        # Refuse before running (minutes of work) rather than after.
+        target = args.save_timing
+        if os.path.islink(target):
+            raise UsageError(f"--save-timing {target}: is a symbolic link; name a file")
+        folder = os.path.dirname(os.path.abspath(target))
+        if not os.path.isdir(folder):
+            raise UsageError(f"--save-timing {target}: no such folder {folder}")
+        if os.path.isdir(target):
+            raise UsageError(f"--save-timing {target}: is a folder; name a file")
+    conv = Conversation(args.manifest, args.script, timing=args.timing, seed=args.seed,
+                        allow_import=args.allow_import)
+    report = conv.run()
+    if args.save_timing:
+        conv.costs.save(args.save_timing)
+    for i, t in enumerate(report["turns"], 1):
+        v2v = "-" if t["voice_to_voice_ms"] is None else f"{t['voice_to_voice_ms']:.0f} ms"
+        parts = ", ".join(f"{k} {v:.0f}" for k, v in (t["breakdown_ms"] or {}).items())
+        stop = "" if t["barge_in_stop_ms"] is None else \
+            f"; barge-in stop {t['barge_in_stop_ms']:.0f} ms"
+        print(f"turn {i}: said {t['user']!r} heard {t['heard']!r} (WER {t['wer']}) -> "
+              f"{t['reply']!r}; voice-to-voice {v2v} ({parts}){stop}", file=sys.stderr)
+    for line in conv.failures():
+        print(f"remotemedia: expectation failed: {line}", file=sys.stderr)
+    print(f"{'passed' if report['passed'] else 'FAILED'}: {report['simulated_s']:.1f} s "
+          f"simulated in {report['wall_s']:.1f} s", file=sys.stderr)
+    if args.json:
+        _print_stdout(json.dumps(report, allow_nan=False))
+    return EXIT_OK if report["passed"] else EXIT_FAILED

@@ -1,0 +1,276 @@
+"""Run a scripted conversation (remotemedia.converse) and report it turn by turn.
+
+    report = Conversation("manifests/assistant.yaml", "hello.yaml", timing="measured").run()
+
+The report (a dict ready for strict JSON):
+
+    {"manifest", "script", "timing": "measured" | COST_FILE, "seed",
+     "turns": [{"user", "heard", "wer", "reply", "voice_to_voice_ms",
+                "breakdown_ms": {"endpoint", NODE_ID..., "output"}, "barge_in_stop_ms",
+                "interrupted", "start_s", "end_s",
+                "expect": [{"what", "passed", "why"}]}],
+     "passed", "simulated_s", "wall_s",
+     "stats": {"nodes": {NODE_ID: {"calls", "cost_ms", "cost_max_ms",
+                                   "speculative": {"runs", "used", "discarded"} (Transcribe
+                                   with speculative: true)}}, "turns": {...},
+               "interrupts", "bot_speech_s"}}
+
+Times are simulated seconds (media time of the input); latencies in ms. `null` where a figure
+does not apply: no reply sample played (voice_to_voice_ms), no barge-in in this user turn
+(barge_in_stop_ms: it belongs to the turn that barged in), no text to score (wer). With a cost
+file (`timing=PATH`) two runs give the same report but for `wall_s`.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import time
+from typing import Any
+
+import numpy as np
+
+from .converse import (REPLY_TIMEOUT_S, TAIL_S, NOISE_DBFS, Costs, ScriptError, UserTurn,
+                       _Sim, load_script)
+from .engine.data import NumpyData
+from .engine.node import AudioFormat, NodeContext
+from .engine.session import Pipeline
+from .turns import TurnMeter
+
+#: the user's voice: espeak-ng, whose output is the same on every run
+USER_ENGINE = "espeak"
+
+
+class Conversation:
+    """A scripted user against a voice manifest, in simulated time.
+
+    `manifest`: a path, dict or text; `script`: a path, a parsed dict, or a list of UserTurn;
+    `timing`: "measured", a cost-file path, or a Costs; `seed`: the user's noise floor.
+    ScriptError (exit 2) for a bad script or cost file, ManifestError for a bad manifest,
+    NodeError while running."""
+
+    def __init__(self, manifest: Any, script: Any, *, timing: Any = "measured", seed: int = 0,
+                 allow_import=()):
+        self.script_name = script if isinstance(script, str) else "<script>"
+        self.turns = list(script) if isinstance(script, list) else load_script(script)
+        self.pipeline = Pipeline.from_manifest(manifest, allow_import=allow_import)
+        self.manifest_name = manifest if isinstance(manifest, str) else "<manifest>"
+        if isinstance(timing, Costs):
+            self.costs = timing
+        elif timing == "measured":
+            self.costs = Costs()
+        else:
+            self.costs = Costs.load(timing)
+        self.seed = seed
+        self.report: dict | None = None
+
+    # -- the user's audio ---------------------------------------------------------------------
+    def _voices(self, rate: int, block: int) -> list[np.ndarray]:
+        from .nodes.speak import Speak
+        speak = None
+        out = []
+        for turn in self.turns:
+            if turn.say is not None:
+                if speak is None:
+                    params = Speak.check_params({"engine": USER_ENGINE})
+                    speak = Speak("user", **params)
+                    speak.bind(NodeContext("user", AudioFormat(rate, 1, block)))
+                    speak.setup()
+                out.append(np.concatenate([b.array for b in speak.speak(turn.say)]))
+            else:
+                out.append(_read_wav(turn.play, rate))
+        if speak is not None:
+            speak.teardown()
+        return out
+
+    # -- the run ------------------------------------------------------------------------------
+    def run(self) -> dict:
+        """Run the conversation; returns the report (module docstring) and keeps it as
+        `self.report`."""
+        wall0 = time.perf_counter()
+        m = self.pipeline.manifest
+        rate, block = m.audio.sample_rate, m.audio.block_size
+        voices = self._voices(rate, block)
+        meter = TurnMeter()
+        sim = _Sim(m, self.costs, meter)
+        rng = np.random.default_rng(self.seed)
+        noise = 10 ** (NOISE_DBFS / 20)
+        period = block / rate
+        spans: list[list[float]] = []
+        i, pos, speaking = 0, 0, False
+        idle_since = None
+        k = 0
+        try:
+            while True:
+                t = k * period
+                sim.run_until(t)
+                sim.now = t
+                sim.tick(t)
+                busy = sim.bot_busy()
+                idle_since = None if busy else (t if idle_since is None else idle_since)
+                if not speaking:
+                    if i >= len(voices):
+                        prev_end = spans[-1][1]
+                        if (self._answered(sim, prev_end) and idle_since is not None) or \
+                                t >= prev_end + TAIL_S:
+                            break
+                    elif self._starts(i, t, spans, sim, idle_since):
+                        speaking, pos = True, 0
+                        spans.append([t, None])
+                frame = (rng.standard_normal(block) * noise).astype(np.float32)
+                if speaking:
+                    voice = voices[i]
+                    n = min(block, voice.shape[0] - pos)
+                    frame[:n] += voice[pos:pos + n]
+                    pos += n
+                    if pos >= voice.shape[0]:
+                        speaking = False
+                        spans[-1][1] = t + n / rate
+                        i += 1
+                sim.deliver(t + period, "input",
+                            [NumpyData(frame, sample_rate=rate, pts=k * block, seq=k)])
+                k += 1
+            sim.run_until(sim.now + period)
+        finally:
+            sim.close()
+        self.report = self._report(sim, meter, spans, k * period, time.perf_counter() - wall0)
+        return self.report
+
+    def _starts(self, i: int, t: float, spans, sim: _Sim, idle_since) -> bool:
+        turn: UserTurn = self.turns[i]
+        after = turn.after_ms / 1e3
+        if i == 0:
+            return t >= after
+        prev_end = spans[-1][1]
+        first = self._answered(sim, prev_end)
+        if turn.barge_in_after_ms is not None and first is not None:
+            return t >= first + turn.barge_in_after_ms / 1e3
+        if first is not None and idle_since is not None:
+            return t >= max(idle_since, first) + after
+        return t >= prev_end + REPLY_TIMEOUT_S + after
+
+    @staticmethod
+    def _answered(sim: _Sim, since: float) -> float | None:
+        """When the bot's first block after `since` began to play (None: not yet)."""
+        first = None
+        for start, _ in reversed(sim.played):
+            if start < since:
+                break
+            first = start
+        return first
+
+    # -- the report ---------------------------------------------------------------------------
+    def _report(self, sim: _Sim, meter: TurnMeter, spans, simulated_s: float,
+                wall_s: float) -> dict:
+        turns = []
+        measured = meter.turns
+        for i, turn in enumerate(self.turns):
+            start, end = spans[i] if i < len(spans) else (None, None)
+            nxt = spans[i + 1][0] if i + 1 < len(spans) else float("inf")
+            mine = [mt for mt in measured if start is not None
+                    and start <= mt.end_media_s < nxt]
+            heard = " ".join(mt.transcript for mt in mine if mt.transcript).strip()
+            replies = [mt.reply for mt in mine if mt.reply]
+            reply = replies[-1] if replies else None
+            timed = [mt for mt in mine if mt.out_s is not None]
+            v2v = timed[-1].voice_to_voice_ms() if timed else None
+            parts = timed[-1].breakdown_ms() if timed else None
+            # A barge-in belongs to the user turn it began (the VAD pads its start a little
+            # before the audio: the nearest turn start at or before it, with that slack).
+            barged = [mt for mt in measured if mt.barge_media_s is not None
+                      and _owner(mt.barge_media_s, spans) == i]
+            stop = barged[0].barge_in_stop_ms() if barged else None
+            row = {"user": turn.label, "heard": heard, "wer": _wer(turn.say, heard),
+                   "reply": reply, "voice_to_voice_ms": v2v, "breakdown_ms": parts,
+                   "barge_in_stop_ms": stop,
+                   "interrupted": any(mt.interrupted_s is not None for mt in mine),
+                   "start_s": None if start is None else round(start, 4),
+                   "end_s": None if end is None else round(end, 4)}
+            row["expect"] = _expectations(turn.expect, row)
+            turns.append(row)
+        nodes = {k: {"calls": len(v), "cost_ms": round(sum(v) * 1e3, 3),
+                     "cost_max_ms": round(max(v) * 1e3, 3) if v else 0.0}
+                 for k, v in sorted(self.costs.charged.items())}
+        for node_id, node in sim.nodes.items():
+            if getattr(node, "speculative", False):
+                nodes.setdefault(node_id, {})["speculative"] = {
+                    "runs": node.speculative_runs, "used": node.speculative_used,
+                    "discarded": node.speculative_discarded}
+        return {"manifest": self.manifest_name, "script": self.script_name,
+                "timing": self.costs.source, "seed": self.seed, "turns": turns,
+                "passed": all(e["passed"] for t in turns for e in t["expect"]),
+                "simulated_s": round(simulated_s, 4), "wall_s": round(wall_s, 3),
+                "stats": {"nodes": nodes, "turns": meter.summary(),
+                          "interrupts": sim.interrupts, "bot_speech_s": round(sim.spoken, 4)}}
+
+    def failures(self) -> list[str]:
+        """One line per expectation that failed: 'turn N (USER): WHY'."""
+        if self.report is None:
+            return []
+        return [f"turn {i + 1} ({t['user']}): {e['why']}"
+                for i, t in enumerate(self.report["turns"]) for e in t["expect"]
+                if not e["passed"]]
+
+
+def _owner(media_s: float, spans, slack_s: float = 0.5) -> int | None:
+    """The index of the user turn whose audio began last at or before `media_s + slack_s`."""
+    owner = None
+    for j, (start, _) in enumerate(spans):
+        if start <= media_s + slack_s:
+            owner = j
+    return owner
+
+
+def _expectations(expect: dict, row: dict) -> list[dict]:
+    out = []
+    for key in ("heard", "reply"):
+        if key not in expect:
+            continue
+        pattern = str(expect[key])
+        got = row[key]
+        ok = got is not None and re.search(pattern, got, re.IGNORECASE) is not None
+        why = None if ok else (f"{key} {got!r} does not match /{pattern}/" if got is not None
+                               else f"no {key}: nothing matches /{pattern}/")
+        out.append({"what": f"{key} ~ /{pattern}/", "passed": ok, "why": why})
+    if "within_ms" in expect:
+        limit = float(expect["within_ms"])
+        v = row["voice_to_voice_ms"]
+        ok = v is not None and v <= limit
+        why = None if ok else (f"voice-to-voice {v:g} ms > {limit:g} ms" if v is not None
+                               else "no reply sample reached the output")
+        out.append({"what": f"voice_to_voice_ms <= {limit:g}", "passed": ok, "why": why})
+    return out
+
+
+_PUNCT = str.maketrans("", "", string.punctuation.replace("'", ""))
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().translate(_PUNCT).replace("-", " ").split())
+
+
+def _wer(said: str | None, heard: str) -> float | None:
+    """Word error rate (jiwer) of what was heard against what was said; None without text."""
+    if said is None or not _norm(said):
+        return None
+    if not _norm(heard):
+        return 1.0
+    import jiwer
+    return round(float(jiwer.wer(_norm(said), _norm(heard))), 4)
+
+
+def _read_wav(path: str, rate: int) -> np.ndarray:
+    """A WAV as float32 mono at `rate` (soxr); ScriptError naming the file if unreadable."""
+    import soundfile
+    try:
+        audio, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
+    except Exception as exc:       # soundfile's LibsndfileError and kin
+        raise ScriptError(f"{path}: cannot read it as audio: {exc}") from None
+    mono = audio.mean(axis=1, dtype=np.float32)
+    if file_rate != rate:
+        import soxr
+        mono = soxr.resample(mono, file_rate, rate, quality="HQ").astype(np.float32)
+    return mono
+
+
+__all__ = ["Conversation", "USER_ENGINE"]

@@ -1,0 +1,442 @@
+"""Scripted conversations in simulated time: a user who speaks, a voice loop that answers.
+
+`Conversation(manifest, script).run()` plays a scripted user against a voice pipeline (input ->
+VAD -> Transcribe -> Respond -> Speak -> output, as manifests/assistant.yaml) and measures
+every turn from the audio (remotemedia.turns). The script (YAML):
+
+    turns:
+      - say: "Hello there"            # spoken by Speak (espeak-ng: deterministic) as the user
+        after_ms: 500                 # silence before it (after the bot's last reply sample)
+        expect: {heard: "hello", reply: "help", within_ms: 2000}
+      - play: clip.wav                # or a recording (relative to the script's folder)
+        barge_in_after_ms: 600        # start 600 ms after the bot's first reply sample
+
+Simulated time, discrete events: the run's clock is simulated; the user's audio enters one
+block per block period, and every node call is charged to the clock with its cost: as measured
+on this machine (`timing="measured"`), or from a cost file an earlier run wrote (`Costs.load`),
+with which a run is exactly repeatable whatever the machine's load. Each node is a server
+with a queue (a node is busy until its call's cost has passed; what arrives meanwhile waits),
+which is what `executor: thread` gives a live run: the block path goes on while Transcribe,
+Respond and Speak work. The nodes themselves are called inline, one at a time, in event order
+(no threads: a thread's timing would make the run differ from run to run), so the executors
+a manifest names are not used here. An iterator a node returns (Speak's blocks, Respond's
+sentences) is drawn item by item, each item charged with its own cost and leaving when it
+is made (the thread executor today hands on a call's outputs together: a live run's first
+sentence of a long reply comes later than simulated until it streams).
+
+The output plays one block per period from a queue (the output buffer). Barge-in: when the VAD
+says speech started while the bot is speaking (audio queued or being made), every node that
+takes text (Respond, Speak) gets a Control `interrupt`, what they had not yet delivered is
+dropped, and the output queue is emptied; the block already playing finishes. A burst shorter
+than the VAD's `min_speech_ms` never starts speech, so it never interrupts.
+
+Errors: ScriptError (a UsageError, exit 2) for a bad script, file or cost file, naming it;
+ManifestError for a bad manifest; NodeError from a node while running (exit 1).
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .engine.data import ControlData, JsonData, NumpyData, TextData
+from .engine.errors import NodeError, UsageError
+from .engine.node import NodeContext
+from .engine.session import Pipeline
+from .turns import TurnMeter
+
+#: how long the user waits for a reply before going on with the script (simulated s)
+REPLY_TIMEOUT_S = 15.0
+#: silence after the last turn, for the bot to answer it, at most (simulated s)
+TAIL_S = 15.0
+#: the user's noise floor (dBFS): a room is never digital silence
+NOISE_DBFS = -70.0
+COST_FILE_VERSION = 1
+#: the heap's target for "a node made this" (seen by the turn meter in time order)
+OBSERVE = "@observe"
+
+
+class ScriptError(UsageError):
+    """A bad conversation script, audio file or cost file (exit 2), naming it."""
+
+
+# -- the script -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class UserTurn:
+    """One scripted user turn: `say` (text) or `play` (a WAV path); `after_ms` silence before;
+    `barge_in_after_ms` (start that long after the bot's first reply sample, while it speaks);
+    `expect` {heard, reply: regex; within_ms: number}."""
+
+    say: str | None = None
+    play: str | None = None
+    after_ms: float = 500.0
+    barge_in_after_ms: float | None = None
+    expect: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """What the user said (the text, or the file played)."""
+        return self.say if self.say is not None else f"<{os.path.basename(self.play)}>"
+
+
+_TURN_KEYS = {"say", "play", "after_ms", "barge_in_after_ms", "expect"}
+_EXPECT_KEYS = {"heard", "reply", "within_ms"}
+
+
+def load_script(source: Any) -> list[UserTurn]:
+    """The turns of a script: a path to YAML/JSON, or the parsed dict. ScriptError naming the
+    file and the turn for anything malformed (unknown keys, both or neither of say/play, a
+    missing WAV, a regex that does not compile, a negative time)."""
+    where = "script"
+    base = os.getcwd()
+    if isinstance(source, (str, os.PathLike)):
+        where = os.fspath(source)
+        base = os.path.dirname(os.path.abspath(where))
+        try:
+            import yaml
+            with open(where, encoding="utf-8") as f:
+                source = yaml.safe_load(f)
+        except OSError as exc:
+            raise ScriptError(f"{where}: cannot read the script: {exc.strerror}") from None
+        except Exception as exc:      # yaml.YAMLError and kin: one line, no traceback
+            raise ScriptError(f"{where}: not YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(source, dict) or not isinstance(source.get("turns"), list) \
+            or not source["turns"]:
+        raise ScriptError(f"{where}: a script is {{turns: [...]}} with at least one turn")
+    extra = set(source) - {"turns", "room"}
+    if extra:
+        raise ScriptError(f"{where}: unknown key(s) {', '.join(sorted(extra))} (known: turns)")
+    return [_turn(t, f"{where}: turns[{i}]", base) for i, t in enumerate(source["turns"])]
+
+
+def _turn(raw: Any, where: str, base: str) -> UserTurn:
+    if not isinstance(raw, dict):
+        raise ScriptError(f"{where}: a turn is a mapping (say:, play:, ...), got {raw!r}")
+    extra = set(raw) - _TURN_KEYS
+    if extra:
+        raise ScriptError(f"{where}: unknown key(s) {', '.join(sorted(extra))} "
+                          f"(known: {', '.join(sorted(_TURN_KEYS))})")
+    if ("say" in raw) == ("play" in raw):
+        raise ScriptError(f"{where}: give one of say: TEXT or play: FILE.wav")
+    say, play = raw.get("say"), raw.get("play")
+    if say is not None and (not isinstance(say, str) or not say.strip()):
+        raise ScriptError(f"{where}: say: must be non-empty text")
+    if play is not None:
+        if not isinstance(play, str):
+            raise ScriptError(f"{where}: play: must be a file name")
+        play = os.path.join(base, play)
+        if not os.path.isfile(play):
+            raise ScriptError(f"{where}: play: no such file: {play}")
+    nums = {}
+    for key in ("after_ms", "barge_in_after_ms"):
+        value = raw.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value) or value < 0:
+            raise ScriptError(f"{where}: {key} must be a number >= 0, got {value!r}")
+        nums[key] = float(value)
+    expect = raw.get("expect") or {}
+    if not isinstance(expect, dict) or set(expect) - _EXPECT_KEYS:
+        raise ScriptError(f"{where}: expect: takes {', '.join(sorted(_EXPECT_KEYS))}")
+    for key in ("heard", "reply"):
+        if key in expect:
+            try:
+                re.compile(str(expect[key]))
+            except re.error as exc:
+                raise ScriptError(f"{where}: expect.{key} is not a regex: {exc}") from None
+    if "within_ms" in expect and (isinstance(expect["within_ms"], bool) or
+                                  not isinstance(expect["within_ms"], (int, float))):
+        raise ScriptError(f"{where}: expect.within_ms must be a number of ms")
+    return UserTurn(say=say, play=play, expect=dict(expect), **nums)
+
+
+# -- node costs -------------------------------------------------------------------------------
+class Costs:
+    """What each node call costs, in seconds: measured now (`measured=True`: perf_counter
+    around the call, recorded) or replayed from a cost file (the k-th call of a node costs the
+    file's k-th figure for it; past the end, the median of its figures). `save(path)` writes
+    what was charged: {"version": 1, "nodes": {NODE_ID: [ms, ...]}}."""
+
+    def __init__(self, table: dict[str, list[float]] | None = None, source: str = "measured"):
+        self.measured = table is None
+        self.source = source
+        self._table = {k: list(v) for k, v in (table or {}).items()}
+        self._median = {k: (sorted(v)[len(v) // 2] if v else 0.0) for k, v in
+                        self._table.items()}
+        self.charged: dict[str, list[float]] = {}
+
+    @classmethod
+    def load(cls, path: str) -> "Costs":
+        """A cost file written by save(); ScriptError naming the file if it is not one."""
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except OSError as exc:
+            raise ScriptError(f"{path}: cannot read the cost file: {exc.strerror}") from None
+        except ValueError as exc:
+            raise ScriptError(f"{path}: not a cost file (JSON: {exc})") from None
+        if not isinstance(data, dict) or data.get("version") != COST_FILE_VERSION:
+            raise ScriptError(f"{path}: not a cost file (version {COST_FILE_VERSION} expected)")
+        nodes = data.get("nodes")
+        if not isinstance(nodes, dict) or not all(
+                isinstance(v, list) and all(isinstance(x, (int, float)) and x >= 0 for x in v)
+                for v in nodes.values()):
+            raise ScriptError(f"{path}: not a cost file ('nodes': {{ID: [ms, ...]}} expected)")
+        return cls({k: [x / 1e3 for x in v] for k, v in nodes.items()}, source=path)
+
+    def charge(self, node_id: str, spent_s: float) -> float:
+        """The cost to charge for a call that took `spent_s` here (recorded either way)."""
+        done = self.charged.setdefault(node_id, [])
+        if self.measured:
+            cost = round(spent_s, 6)
+        else:
+            table = self._table.get(node_id, ())
+            cost = table[len(done)] if len(done) < len(table) else \
+                self._median.get(node_id, 0.0)
+        done.append(cost)
+        return cost
+
+    def save(self, path: str) -> None:
+        """Write the charged costs (ms, 3 decimals: microseconds) for a later run."""
+        data = {"version": COST_FILE_VERSION,
+                "nodes": {k: [round(x * 1e3, 3) for x in v] for k, v in self.charged.items()}}
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "x", encoding="utf-8") as f:
+            json.dump(data, f)
+        os.replace(tmp, path)
+
+
+# -- the simulation ---------------------------------------------------------------------------
+class _Sim:
+    """The discrete-event run (module docstring). Times are simulated seconds."""
+
+    def __init__(self, manifest, costs: Costs, meter: TurnMeter):
+        m = manifest
+        self.m = m
+        self.costs = costs
+        self.meter = meter
+        self.rate = m.audio.sample_rate
+        self.block = m.audio.block_size
+        self.period = self.block / self.rate
+        self.out_rate = (m.output_format.sample_rate if m.output_format else None) or self.rate
+        self.now = 0.0
+        self.heap: list = []
+        self._seq = 0
+        self.consumers: dict[str, list[str]] = {}
+        for c in m.connections:
+            self.consumers.setdefault(c.source, []).append(c.target)
+        self.nodes: dict = {}
+        self.free: dict[str, float] = {}
+        for spec in m.nodes:
+            if sum(c.target == spec.id for c in m.connections) > 1:
+                raise UsageError(f"converse runs graphs where each node has one input; node "
+                                 f"'{spec.id}' has several")
+        for node_id in m.order:
+            spec = next(s for s in m.nodes if s.id == node_id)
+            node = spec.node_class(spec.id, **spec.params)
+            node.bind(NodeContext(node_id, m.input_formats[node_id], None, self.clock))
+            try:
+                node.setup()
+            except Exception as exc:
+                raise NodeError(node_id, exc, during="setup") from exc
+            self.nodes[node_id] = node
+            self.free[node_id] = 0.0
+        self.vad_ids = {i for i, n in self.nodes.items() if type(n).__name__ in
+                        ("VAD", "EnergyVAD", "SileroVADNode")}
+        #: nodes that make the reply (everything after the transcriber): interrupted on a
+        #: barge-in, and the bot is speaking while they have work pending
+        self.reply_ids = self._after({i for i, n in self.nodes.items()
+                                      if getattr(n, "emits_text", False)})
+        self.out_queue: list[tuple[float, np.ndarray]] = []
+        self.playing_until = 0.0         # end of the bot block playing now
+        self.played = []                 # (start_s, block) of every bot block played
+        self.events: list[dict] = []     # Json events that reached the output or were made
+        self.interrupts = 0
+        self.pending_stop = False
+        self.spoken = 0.0                # simulated s of bot audio played
+
+    def _after(self, roots: set[str]) -> set[str]:
+        """Every node downstream of `roots` (not the roots themselves)."""
+        seen: set[str] = set()
+        todo = [c for r in roots for c in self.consumers.get(r, ())]
+        while todo:
+            node_id = todo.pop()
+            if node_id in self.nodes and node_id not in seen:
+                seen.add(node_id)
+                todo += self.consumers.get(node_id, ())
+        return seen
+
+    def clock(self) -> float:
+        """The run's clock (simulated s), for nodes' executors and deadlines."""
+        return self.now
+
+    def _push(self, t: float, target: str, item, source: str) -> None:
+        self._seq += 1
+        heapq.heappush(self.heap, (t, self._seq, target, source, item))
+
+    def deliver(self, t: float, source: str, items) -> None:
+        """`items` (made by `source` at `t`) to every consumer of `source`."""
+        for target in self.consumers.get(source, ()):
+            for item in items:
+                self._push(t, target, item, source)
+
+    def bot_busy(self) -> bool:
+        """The bot is speaking or about to: audio queued or playing, or reply work pending."""
+        if self.out_queue or self.playing_until > self.now:
+            return True
+        return any(target == "output" or target in self.reply_ids or source in self.reply_ids
+                   for _, _, target, source, _ in self.heap) or \
+            any(self.free[i] > self.now for i in self.reply_ids)
+
+    def run_until(self, t_end: float) -> None:
+        """Every event due before `t_end`, in time order."""
+        while self.heap and self.heap[0][0] < t_end:
+            t, _, target, source, item = heapq.heappop(self.heap)
+            self.now = max(self.now, t)
+            if target == "output":
+                self._output(t, item)
+                continue
+            if target == OBSERVE:
+                # Seen in simulated-time order (nodes run ahead of the clock; the turn
+                # meter and the barge-in decision must not).
+                self._observe(source, t, item)
+                continue
+            self._call(t, target, item)
+
+    def _call(self, t: float, node_id: str, item) -> None:
+        node = self.nodes[node_id]
+        if item.kind == "control":
+            start = max(t, self.free[node_id])
+            result = node.on_control(item)
+            outs = list(result or ()) if not isinstance(result, (JsonData, NumpyData,
+                                                                   TextData)) else [result]
+            self.deliver(start, node_id, outs + [item])
+            return
+        if item.kind not in node.accepts:
+            self.deliver(t, node_id, [item])     # flows past, as in the engine
+            return
+        start = max(t, self.free[node_id])
+        t0 = time.perf_counter()
+        try:
+            result = node.process(item)
+        except Exception as exc:
+            raise NodeError(node_id, exc) from exc
+        spent = time.perf_counter() - t0
+        at = start + self.costs.charge(node_id, spent)
+        if result is None:
+            outs = []
+        elif isinstance(result, (list, tuple)):
+            outs = list(result)
+        elif hasattr(result, "kind"):
+            outs = [result]
+        else:
+            # An iterator: each item costs what drawing it cost, and leaves when it is made.
+            self.free[node_id] = at
+            self._draw(node_id, result, at)
+            return
+        self.free[node_id] = at
+        self._made(node_id, at, outs)
+
+    def _draw(self, node_id: str, items, at: float) -> None:
+        while True:
+            t0 = time.perf_counter()
+            try:
+                item = next(items)
+            except StopIteration:
+                spent = time.perf_counter() - t0
+                self.free[node_id] = at + self.costs.charge(node_id, spent)
+                return
+            except Exception as exc:
+                raise NodeError(node_id, exc) from exc
+            at += self.costs.charge(node_id, time.perf_counter() - t0)
+            self.free[node_id] = at
+            self._made(node_id, at, [item])
+
+    def _made(self, node_id: str, at: float, outs) -> None:
+        """`outs`, made by `node_id` at `at`: observed then delivered, at `at`."""
+        for o in outs:
+            self._push(at, OBSERVE, o, node_id)
+        self.deliver(at, node_id, outs)
+
+    def _observe(self, node_id: str, t: float, o) -> None:
+        """What the turn meter and the barge-in logic need from a node's output `o`."""
+        meter = self.meter
+        kind = o.kind
+        if kind == "json" and isinstance(o.value, dict):
+            v = o.value
+            typ = v.get("type")
+            self.events.append({"t_s": round(t, 6), "node": node_id, **v})
+            if node_id in self.vad_ids and typ in ("speech_start", "speech_end"):
+                media = v["pts"] / v["sample_rate"]
+                if typ == "speech_end":
+                    meter.speech_end(t, media, node_id)
+                else:
+                    meter.speech_start(t, media)
+                    if self.bot_busy():
+                        self.interrupt(t)
+            elif typ == "transcript" and v.get("final"):
+                meter.transcript(t, v.get("text", ""), node_id)
+            elif typ == "reply":
+                meter.reply(v.get("reply", ""), v.get("error"))
+        elif kind == "text" and node_id in self.reply_ids:
+            meter.reply_text(t, o.text, node_id)
+        elif kind == "numpy" and node_id in self.reply_ids:
+            meter.reply_audio(t, node_id)
+
+    def interrupt(self, t: float) -> None:
+        """Barge-in at `t`: Control interrupt to the reply nodes, their undelivered output
+        and the output queue dropped; the block playing finishes."""
+        self.interrupts += 1
+        self.meter.interrupted(t)
+        self.heap = [e for e in self.heap if not (e[3] in self.reply_ids or
+                                                  e[2] in self.reply_ids or e[2] == "output")]
+        heapq.heapify(self.heap)
+        self.out_queue.clear()
+        for node_id in sorted(self.reply_ids):
+            self.nodes[node_id].on_control(ControlData("interrupt"))
+            self.free[node_id] = t
+        self.pending_stop = True
+
+    def _output(self, t: float, item) -> None:
+        if item.kind == "numpy":
+            self.out_queue.append((t, item.array))
+        elif item.kind == "json" and isinstance(item.value, dict):
+            self.events.append({"t_s": round(t, 6), "node": "output", **item.value})
+
+    def tick(self, t: float) -> None:
+        """The output device takes its next block at `t` (one period of sound)."""
+        if self.pending_stop and self.playing_until <= t + 1e-9:
+            self.meter.stopped(self.playing_until)
+            self.pending_stop = False
+        if self.out_queue and self.out_queue[0][0] <= t and self.playing_until <= t + 1e-9:
+            _, block = self.out_queue.pop(0)
+            self.played.append((t, block))
+            self.meter.played(t)
+            # a block of another size than the input's plays for its own length
+            length = block.shape[0] / self.out_rate
+            self.playing_until = t + length
+            self.spoken += length
+
+    def close(self) -> None:
+        """Tear every node down (last first); the first failure is raised as a NodeError
+        after all have run."""
+        first = None
+        for node_id in reversed(list(self.nodes)):
+            try:
+                self.nodes[node_id].teardown()
+            except Exception as exc:
+                first = first or NodeError(node_id, exc, during="teardown")
+        if first is not None:
+            raise first
+
+
+__all__ = ["Costs", "ScriptError", "UserTurn", "load_script", "REPLY_TIMEOUT_S"]

@@ -1,0 +1,183 @@
+"""The upstream's manifest shape (UPSTREAM.md Part A, "Shape"): telling it apart from the native
+one, rewriting it into the native shape before validation, and `convert-manifest`'s native
+equivalent. engine/manifest.py validates; this module only translates.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+# The shape's constants and the validator live in engine/manifest.py, which imports this
+# module at its end: each function imports them when it runs.
+from .node import AudioFormat, NodeRegistry, registry as default_registry
+
+
+def manifest_shape(doc: Mapping) -> str:
+    """"upstream" when `connections` is a list none of whose entries names `input` or `output`
+    (an empty list included), else "native" (UPSTREAM.md Part A, "Shape"). Upstream manifests
+    may call their own nodes `input` and `output` (a TextInput, an AudioOutput): a connection
+    naming a node the document declares under that id is the upstream's too."""
+    from .manifest import (RESERVED_IDS, NATIVE, UPSTREAM)
+    conns = doc.get("connections")
+    if not isinstance(conns, list):
+        return NATIVE
+    nodes = doc.get("nodes") if isinstance(doc.get("nodes"), list) else []
+    declared = {n.get("id") for n in nodes if isinstance(n, Mapping)} & RESERVED_IDS
+    ends = RESERVED_IDS - declared
+    for c in conns:
+        if isinstance(c, Mapping) and (c.get("from") in ends or c.get("to") in ends):
+            return NATIVE
+    return UPSTREAM
+
+
+def _positive_int(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value > 0
+
+
+def upstream_to_native(doc: Mapping, fail) -> tuple[dict, list[str], AudioFormat]:
+    """Rewrite an upstream-shape document into the native shape.
+
+    Returns the native document (explicit `input`/`output` connections, the upstream's extra
+    keys removed), the warnings (one line each), and the weak audio defaults: the upstream CLI's
+    16 kHz mono in 4000-sample blocks, replaced by `metadata.cli_defaults` where it gives
+    `sample_rate`, `channels` or `chunk_size`. `fail(problem, node_id=None)` raises."""
+    from .manifest import (INPUT, OUTPUT, UPSTREAM_AUDIO, UPSTREAM_NODE_KEYS, RUNTIME_HINTS,
+                           _NODE_KEYS)
+    warnings: list[str] = []
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key in ("version", "metadata", "nodes", "connections", "audio", "on_error"):
+            out[key] = value
+        elif key == "python_env":
+            if not isinstance(value, Mapping):
+                fail("'python_env' must be a mapping")
+            scope = value.get("scope")
+            if scope is not None and scope not in ("global", "per_pipeline", "per_node"):
+                fail(f"'python_env.scope' must be one of global, per_pipeline, per_node, "
+                     f"got {scope!r}")
+            warnings.append("'python_env' has no effect here (nodes run in this Python)")
+        else:
+            warnings.append(f"top-level key '{key}' is not part of a manifest; ignored")
+    metadata = doc.get("metadata") or {}
+    if not isinstance(metadata, Mapping):
+        fail("'metadata' must be a mapping")
+    base = {"sample_rate": UPSTREAM_AUDIO.sample_rate, "channels": UPSTREAM_AUDIO.channels,
+            "block_size": UPSTREAM_AUDIO.block_size}
+    cli = metadata.get("cli_defaults")
+    if cli is not None:
+        if not isinstance(cli, Mapping):
+            fail("'metadata.cli_defaults' must be a mapping")
+        for key, target in (("sample_rate", "sample_rate"), ("channels", "channels"),
+                            ("chunk_size", "block_size")):
+            if key in cli:
+                if not _positive_int(cli[key]):
+                    fail(f"'metadata.cli_defaults.{key}' must be a positive integer, "
+                         f"got {cli[key]!r}")
+                base[target] = cli[key]
+
+    raw_nodes = doc.get("nodes")
+    if not isinstance(raw_nodes, list) or not raw_nodes:
+        fail("'nodes' must be a non-empty list")
+    nodes, marked = [], []
+    for i, raw in enumerate(raw_nodes):
+        if not isinstance(raw, Mapping):
+            fail(f"nodes[{i}] must be a mapping with 'id' and 'node_type'")
+        node = dict(raw)
+        node_id = node.get("id")
+        label = f"node '{node_id}'" if isinstance(node_id, str) else f"nodes[{i}]"
+        for key in UPSTREAM_NODE_KEYS:
+            if key not in node:
+                continue
+            value = node.pop(key)
+            if key == "is_output_node":
+                if not isinstance(value, bool):
+                    fail(f"'is_output_node' must be true or false, got {value!r}", node_id)
+                if value:
+                    marked.append(node_id)
+            elif key == "runtime_hint" and value not in RUNTIME_HINTS:
+                fail(f"'runtime_hint' must be one of {', '.join(RUNTIME_HINTS)}, "
+                     f"got {value!r}", node_id)
+            else:
+                warnings.append(f"{label}: '{key}' has no effect here")
+        for key in sorted(set(node) - _NODE_KEYS):
+            node.pop(key)
+            hint = " (the upstream reads 'node_type' only)" if key == "nodeType" else ""
+            warnings.append(f"{label}: unknown key '{key}' ignored{hint}")
+        nodes.append(node)
+    out["nodes"] = nodes
+
+    conns = list(doc.get("connections") or [])
+    conns = _rename_reserved(nodes, conns, warnings)
+    ids = [n.get("id") for n in nodes]
+    has_in = {c.get("to") for c in conns if isinstance(c, Mapping)}
+    has_out = {c.get("from") for c in conns if isinstance(c, Mapping)}
+    roots = [i for i in ids if i not in has_in]
+    sinks = [i for i in ids if i not in has_out or i in marked]
+    out["connections"] = ([{"from": INPUT, "to": i} for i in roots] + conns
+                          + [{"from": i, "to": OUTPUT} for i in sinks])
+    return out, warnings, AudioFormat(**base)
+
+
+def _rename_reserved(nodes: list[dict], conns: list, warnings: list[str]) -> list:
+    """Upstream nodes with the ids `input` or `output` are ordinary nodes: they get a free id
+    (`input_node`, ...), with a warning, and the connections follow them; `input` and
+    `output` then mean the session's ends, as in every native manifest."""
+    from .manifest import (INPUT, RESERVED_IDS)
+    taken = {n.get("id") for n in nodes}
+    renames: dict[str, str] = {}
+    for node in nodes:
+        old = node.get("id")
+        if old in RESERVED_IDS:
+            new = f"{old}_node"
+            while new in taken:
+                new += "_"
+            taken.add(new)
+            renames[old] = node["id"] = new
+            warnings.append(f"node '{old}' ({node.get('node_type')}) runs as '{new}': "
+                            f"'{old}' is the session's own {'start' if old == INPUT else 'end'}")
+    if not renames:
+        return conns
+    return [{**c, **{k: renames.get(c.get(k), c.get(k)) for k in ("from", "to")
+                     if k in c}} if isinstance(c, Mapping) else c for c in conns]
+
+
+def native_document(src: Any, *, registry: NodeRegistry | None = None,
+                    allow_import: Iterable[str] = ()) -> tuple[dict, list[str]]:
+    """The native equivalent of a manifest (for `remotemedia convert-manifest`), and the notes
+    to show with it: explicit `input`/`output` connections, an `audio` block, canonical node
+    names (an upstream alias becomes the node it stands for, its params translated), and no
+    keys or params that have no effect. The manifest is validated first; a native one comes
+    back as it is."""
+    from .manifest import (NATIVE, validate_manifest, read_manifest_document)
+    registry = registry or default_registry
+    doc, name = read_manifest_document(src)
+    m = validate_manifest(doc, source=name, registry=registry, allow_import=allow_import)
+    notes = list(m.warnings)
+    if m.shape == NATIVE:
+        return doc, notes
+    native, _, base = upstream_to_native(doc, lambda p, n=None: None)
+    audio = {"sample_rate": m.audio.sample_rate, "channels": m.audio.channels,
+             "block_size": m.audio.block_size}
+    nodes = []
+    for raw, spec in zip(native["nodes"], m.nodes):
+        node = {k: v for k, v in raw.items() if k != "params"}
+        params = dict(raw.get("params") or {})
+        normalize = getattr(spec.node_class, "normalize_params", None)
+        if normalize is not None:
+            params, _ = normalize(params)
+        canonical = getattr(spec.node_class, "canonical", None)
+        if canonical is not None:
+            node["node_type"], params = canonical(params)
+        if params:
+            node["params"] = params
+        nodes.append(node)
+    out = {"version": "v1", "metadata": dict(native.get("metadata") or {}), "audio": audio}
+    out["metadata"].pop("cli_defaults", None)
+    if "on_error" in native:
+        out["on_error"] = native["on_error"]
+    out["nodes"] = nodes
+    out["connections"] = native["connections"]
+    if any("audio streams merge" in w for w in notes):
+        notes.append("the native shape refuses audio fan-in into a one-input node: the "
+                     "converted manifest will not load until those edges are changed")
+    return out, notes

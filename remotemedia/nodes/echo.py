@@ -1,0 +1,383 @@
+"""EchoCancel: acoustic echo cancellation with WebRTC's AEC3 (pywebrtc-audio, Apache-2.0).
+
+Fan-in (inputs keyed by name): the near end (the microphone) under any name, and the far end
+(what was sent to the loudspeaker) under the input name `reference`:
+
+    connections:
+      - {from: mic, to: aec}
+      - {from: bot, to: aec, input: reference}
+
+Alignment: the reference is kept in a ring indexed by media time (pts), and each near block is
+cancelled against the reference of the same media time, so a reference block that never
+arrives (a glitch) is silence there, not a shift of everything after it. The echo lags that
+reference by the room's and the device's delay; AEC3 finds it with its own delay estimator,
+and `delay_ms` (the delay the node assumes) is its starting hint and the lag at which the node
+looks for far-end activity when it measures ERLE. A device run knows the delay from its DAC and
+ADC times; the engine does not hand those to nodes yet, so `delay_ms` is what a run sets.
+
+Measurement, as Json events every `report_blocks` blocks (times are media time, s):
+
+    {"type": "echo", "node": "aec", "time_s": 2.0, "erle_db": 41.3,
+     "residual_echo_dbfs": -68.2, "reference_dbfs": -21.5, "delay_ms": 100.0,
+     "converged": true, "converged_at_s": 1.4, "convergence_s": 1.3,
+     "far_active_blocks": 25, "reference_missing": 0, "non_finite": 0,
+     "lost_at_s": null, "recovered_at_s": null, "recovery_s": null}
+
+- `erle_db`: echo return loss enhancement over the window, 10*log10(power(near) /
+  power(out)) summed over the blocks where the far end is active (the reference, `delay_ms`
+  earlier, above `far_active_dbfs`) and the near end has no speech of its own (a block whose
+  metadata says `near_speech: true`, as EchoPath's do, is left out; without that key every
+  far-active block counts, double talk included). null when fewer than a quarter of the
+  window's blocks qualified (a few quiet edges of a pause measure the noise, not the echo).
+- `converged`: the window's ERLE reached `converged_db`; `converged_at_s` is when it first did
+  (`convergence_s` the time from the first far-end activity to it). After that a window below
+  `converged_db`, or more than `dip_db` below the ERLE it had settled at (a running average),
+  sets `lost_at_s` (converged false); the next window back above sets `recovered_at_s` and
+  `recovery_s`. A window with no far-end activity (erle_db null) changes nothing.
+- `residual_echo_dbfs`: the output's level over those same blocks (dBFS RMS): what is left of
+  the echo, plus whatever noise the microphone picked up, which ERLE counts too (so noise
+  bounds it: babble 20 dB below the echo bounds it near 25-30 dB, whatever the canceller does).
+- `reference_dbfs`: the reference's level `delay_ms` before the window (dBFS RMS; -200 for
+  digital silence): a reference that went silent while the echo goes on shows here.
+- `reference_missing`: reference samples missing in the window (a gap in its pts, or not
+  there yet when the near block needed it): silence is used in their place.
+
+Input: float32 mono blocks, a whole number of 10 ms frames, at 16, 32 or 48 kHz. Output: the
+cancelled near end, float32 (samples,), the near block's pts, seq and metadata. Cost: about
+0.3 ms per 960-sample block on these machines, so it runs inline (a fan-in node runs on the
+block path). The node's own buffers are allocated in setup(); per block the binding returns the
+output array (pywebrtc-audio has no `out=`), which becomes the output frame.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..engine.data import JsonData
+from ..engine.node import AudioFormat, InputRequirement, Node, Param, register_node
+
+RATES = (16000, 32000, 48000)
+REFERENCE = "reference"
+#: reference history kept, s (the longest delay a near block may reach back to, plus slack)
+HISTORY_S = 4.0
+
+
+def load_webrtc():
+    """The pywebrtc_audio module; ValueError naming the extra when it is not installed."""
+    try:
+        import pywebrtc_audio
+    except ImportError as exc:
+        raise ValueError("EchoCancel needs pywebrtc-audio: pip install 'remotemedia[echo]'") \
+            from exc
+    return pywebrtc_audio
+
+
+def _db(num: float, den: float) -> float | None:
+    if num <= 0.0:
+        return None
+    return round(10.0 * math.log10(num / max(den, 1e-30)), 2)
+
+
+def _dbfs(mean_square: float) -> float:
+    """dBFS RMS of a mean square, floored at -200 (strict JSON has no -Infinity)."""
+    return round(10.0 * math.log10(max(mean_square, 1e-20)), 2)
+
+
+@register_node
+class EchoCancel(Node):
+    """Echo cancellation (WebRTC AEC3): near end in, echo of `reference` removed.
+
+    Input: the near end under any input name and the far end under `reference`, float32 mono
+    (samples,) or (samples, 1), a whole number of 10 ms frames, at 16, 32 or 48 kHz. Output:
+    the cancelled near end, float32 (samples,), and "echo" Json events (module docstring).
+    Raises ValueError at manifest load for wrong inputs, rates, channels or block sizes, or
+    when pywebrtc-audio is not installed ("pip install 'remotemedia[echo]'"); ValueError per
+    block for a block that is not whole 10 ms frames."""
+
+    node_type = "EchoCancel"
+    description = "Acoustic echo cancellation (WebRTC AEC3) against a `reference` input; ERLE."
+    inputs = "many"
+    requires = InputRequirement(dtype="float32")
+    params = (
+        Param("delay_ms", float, 0.0, "delay assumed between the reference and its echo in "
+              "the near end (ms): AEC3's hint and the lag ERLE looks at", min=0.0,
+              max=1000.0),
+        Param("report_blocks", int, 25, "blocks per echo event (0: no events)", min=0,
+              max=100_000),
+        Param("converged_db", float, 20.0, "ERLE at which the canceller counts as converged "
+              "(dB)", min=0.0, max=100.0),
+        Param("dip_db", float, 10.0, "after convergence, a window this far below the ERLE it "
+              "had settled at counts as lost (dB)", min=0.0, max=100.0),
+        Param("far_active_dbfs", float, -50.0, "reference level above which the far end is "
+              "active (dBFS RMS over a block)", min=-120.0, max=0.0),
+    )
+
+    @classmethod
+    def check_config(cls, config):
+        """pywebrtc-audio installed."""
+        load_webrtc()
+
+    def merge_formats(self, formats: dict[str, AudioFormat]) -> AudioFormat:
+        """Two inputs, one named `reference`; mono; 16, 32 or 48 kHz; whole 10 ms frames."""
+        if REFERENCE not in formats or len(formats) != 2:
+            raise ValueError(f"EchoCancel takes two inputs, the near end and one named "
+                             f"'{REFERENCE}' (`input: reference` on its connection); got "
+                             f"{sorted(formats)}")
+        fmt = super().merge_formats(formats)
+        if fmt.channels not in (None, 1):
+            raise ValueError(f"EchoCancel is mono; its inputs have {fmt.channels} channels")
+        if fmt.sample_rate is not None and fmt.sample_rate not in RATES:
+            raise ValueError(f"EchoCancel runs at 16, 32 or 48 kHz, not {fmt.sample_rate} Hz "
+                             f"(put a Resample before it)")
+        if fmt.sample_rate and fmt.block_size and fmt.block_size % (fmt.sample_rate // 100):
+            raise ValueError(f"block size {fmt.block_size} is not a whole number of 10 ms "
+                             f"frames at {fmt.sample_rate} Hz")
+        return fmt
+
+    def output_format(self, fmt: AudioFormat) -> AudioFormat:
+        """Mono."""
+        return fmt.replace(channels=1)
+
+    def setup(self):
+        """Creates the canceller and the reference ring (HISTORY_S of samples) and the block
+        buffer, at the stream's rate (48 kHz when unknown)."""
+        self._rate = rate = self.format.sample_rate or 48000
+        self._webrtc = load_webrtc()
+        self._delay = int(round(self.delay_ms * rate / 1000.0))
+        size = 1 << int(math.ceil(math.log2(HISTORY_S * rate + self._delay)))
+        self._ring = np.zeros(size, dtype=np.float32)
+        self._mask = size - 1
+        self._far = np.zeros(max(self.format.block_size or 960, 1), dtype=np.float32)
+        self._near_buf = np.zeros_like(self._far)
+        self._far_threshold = 10.0 ** (self.far_active_dbfs / 10.0)
+        self._near_name: str | None = None
+        #: blocks processed, reference samples found missing, non-finite samples zeroed
+        self.blocks = 0
+        self.reference_missing = 0
+        self.non_finite = 0
+        self._restart()
+
+    def _restart(self) -> None:
+        self._aec = self._webrtc.EchoCanceller(self._rate, 1, int(round(self.delay_ms)))
+        self._ring[:] = 0
+        self._ref_end: int | None = None      # pts just after the newest reference sample
+        self._ref_next = 0                    # pts of a reference block that carries none
+        self._near_next = 0
+        self._first_far_s: float | None = None
+        self.converged = False
+        self.converged_at_s: float | None = None
+        self.lost_at_s: float | None = None
+        self.recovered_at_s: float | None = None
+        self._steady: float | None = None     # the ERLE it settled at (running average)
+        self._window()
+
+    def _window(self) -> None:
+        self._w_in = 0.0
+        self._w_out = 0.0
+        self._w_blocks = 0
+        self._w_far = 0
+        self._w_samples = 0
+        self._w_ref = 0.0
+        self._w_ref_samples = 0
+        self._w_missing = 0
+        self._w_non_finite = 0
+
+    # -- the block path ---------------------------------------------------------------------------
+    def process(self, frames):
+        """One near block and one reference block -> the cancelled near block (and, every
+        report_blocks blocks, an echo event). ValueError for a block that is not whole 10 ms
+        frames or has more than one channel."""
+        name = self._near_name
+        if name is None:
+            name = self._near_name = next(k for k in frames if k != REFERENCE)
+        near_frame = frames[name]
+        near = _mono(near_frame.array, name)
+        far = _mono(frames[REFERENCE].array, REFERENCE)
+        n = near.shape[0]
+        if n % (self._rate // 100):
+            raise ValueError(f"a block of {n} samples is not a whole number of 10 ms frames at "
+                             f"{self._rate} Hz")
+        if self._far.shape[0] != n:
+            self._far = np.zeros(n, dtype=np.float32)
+            self._near_buf = np.zeros(n, dtype=np.float32)
+        ref_pts = frames[REFERENCE].pts
+        self._store_reference(far, self._ref_next if ref_pts is None else ref_pts)
+        pts = near_frame.pts
+        if pts is None:
+            pts = self._near_next
+        self._near_next = pts + n
+        missing = self._reference_at(pts, self._far)
+        self.reference_missing += missing
+        if not near.flags.c_contiguous:      # AEC3 reads contiguous frames: a strided view
+            np.copyto(self._near_buf[:n], near)
+            near = self._near_buf[:n]
+        p_near = float(np.dot(near, near))
+        if not math.isfinite(p_near):
+            near = self._contain(near)
+            p_near = float(np.dot(near, near))
+        out = self._aec.process(near, self._far)
+        self.blocks += 1
+        # ERLE bookkeeping: the far end `delay` earlier, the near end's own speech from the room
+        self._w_missing += missing
+        self._w_blocks += 1
+        p_far = self._power_at(pts - self._delay, n)
+        self._w_ref += p_far
+        self._w_ref_samples += n
+        if p_far > self._far_threshold * n and not near_frame.metadata.get("near_speech",
+                                                                            False):
+            self._w_far += 1
+            self._w_samples += n
+            self._w_in += p_near
+            self._w_out += float(np.dot(out, out))
+            if self._first_far_s is None:
+                self._first_far_s = pts / self._rate
+        result = near_frame.with_array(out)
+        if self.report_blocks and self._w_blocks >= self.report_blocks:
+            return [result, self._report((pts + n) / self._rate)]
+        return result
+
+    def _contain(self, near: np.ndarray) -> np.ndarray:
+        # NaN or Inf would poison AEC3's filter for the rest of the stream: zeroed, counted.
+        bad = int(near.size - np.count_nonzero(np.isfinite(near)))
+        self.non_finite += bad
+        self._w_non_finite += bad
+        return np.nan_to_num(near, copy=True, nan=0.0, posinf=0.0, neginf=0.0)
+
+    def _store_reference(self, far: np.ndarray, pts: int) -> None:
+        n = far.shape[0]
+        if not math.isfinite(float(np.dot(far, far))):
+            far = self._contain(far)
+        ring, mask, size = self._ring, self._mask, self._ring.shape[0]
+        end = self._ref_end
+        if end is not None and end < pts:     # a gap: the missing reference is silence
+            gap = min(pts - end, size)
+            _write(ring, mask, pts - gap, None, gap)
+            self.reference_missing += pts - end
+            self._w_missing += pts - end
+        _write(ring, mask, pts, far, n)
+        self._ref_end = pts + n if end is None else max(end, pts + n)
+        self._ref_next = pts + n
+
+    def _reference_at(self, pts: int, out: np.ndarray) -> int:
+        """The reference for [pts, pts + n) into `out`; samples it does not have (not yet
+        arrived, or older than the ring) are zeros. Returns how many were missing."""
+        n = out.shape[0]
+        end = self._ref_end
+        oldest = end - self._ring.shape[0] if end is not None else 0
+        if end is None or pts >= end or pts + n <= oldest:
+            out[:] = 0.0
+            return n
+        lo, hi = max(pts, oldest), min(pts + n, end)
+        _read(self._ring, self._mask, lo, out[lo - pts:hi - pts])
+        if lo > pts:
+            out[:lo - pts] = 0.0
+        if hi < pts + n:
+            out[hi - pts:] = 0.0
+        return n - (hi - lo)
+
+    def _power_at(self, start: int, n: int) -> float:
+        """Sum of squares of the reference over [start, start + n) (0 outside what it has)."""
+        end = self._ref_end
+        if end is None:
+            return 0.0
+        lo, hi = max(start, end - self._ring.shape[0], 0), min(start + n, end)
+        if hi <= lo:
+            return 0.0
+        ring, mask = self._ring, self._mask
+        i = lo & mask
+        k = min(hi - lo, ring.shape[0] - i)
+        a = ring[i:i + k]
+        total = float(np.dot(a, a))
+        if k < hi - lo:
+            b = ring[:hi - lo - k]
+            total += float(np.dot(b, b))
+        return total
+
+    # -- reporting --------------------------------------------------------------------------------
+    def _report(self, time_s: float) -> JsonData:
+        # A few far-active blocks (a pause's quiet edges) are too little to measure: their echo
+        # can sit under the noise, and ERLE would read the noise.
+        enough = self._w_far and 4 * self._w_far >= self._w_blocks
+        erle = _db(self._w_in, self._w_out) if enough else None
+        if erle is not None:
+            # below converged_db, or dip_db below the level it had settled at: lost
+            floor = self.converged_db if self._steady is None else max(
+                self.converged_db, self._steady - self.dip_db)
+            if erle >= floor:
+                if not self.converged:
+                    if self.converged_at_s is None:
+                        self.converged_at_s = round(time_s, 3)
+                    elif self.lost_at_s is not None:
+                        self.recovered_at_s = round(time_s, 3)
+                self.converged = True
+                self._steady = erle if self._steady is None else (
+                    0.8 * self._steady + 0.2 * erle)
+            elif self.converged:
+                self.converged = False
+                self.lost_at_s = round(time_s, 3)
+                self.recovered_at_s = None
+        first = self._first_far_s
+        value = {
+            "type": "echo", "node": self.node_id, "time_s": round(time_s, 3),
+            "erle_db": erle, "residual_echo_dbfs": (
+                None if not self._w_far else _dbfs(self._w_out / self._w_samples)),
+            "reference_dbfs": (None if not self._w_ref_samples
+                               else _dbfs(self._w_ref / self._w_ref_samples)),
+            "delay_ms": self.delay_ms, "converged": self.converged,
+            "converged_at_s": self.converged_at_s,
+            "convergence_s": (None if self.converged_at_s is None or first is None
+                              else round(self.converged_at_s - first, 3)),
+            "far_active_blocks": self._w_far, "reference_missing": self._w_missing,
+            "non_finite": self._w_non_finite,
+            "lost_at_s": self.lost_at_s, "recovered_at_s": self.recovered_at_s,
+            "recovery_s": (None if self.recovered_at_s is None
+                           else round(self.recovered_at_s - self.lost_at_s, 3)),
+        }
+        self._window()
+        return JsonData(value, pts=int(round(time_s * self._rate)))
+
+    def on_control(self, event):
+        """reset and discontinuity start the canceller over (new filter, empty reference,
+        convergence measured anew); end_of_stream and flush report a partial window."""
+        name = event.event
+        if name in ("reset", "discontinuity"):
+            self._restart()
+        elif name in ("end_of_stream", "flush") and self.report_blocks and self._w_blocks:
+            return [self._report(self._near_next / self._rate)]
+        return None
+
+
+def _mono(array: np.ndarray, name: str) -> np.ndarray:
+    if array.ndim == 2:
+        if array.shape[1] != 1:
+            raise ValueError(f"input '{name}' has {array.shape[1]} channels; EchoCancel is "
+                             f"mono")
+        array = array[:, 0]
+    return array
+
+
+def _write(ring: np.ndarray, mask: int, start: int, x, n: int) -> None:
+    i = start & mask
+    k = min(n, ring.shape[0] - i)
+    if x is None:
+        ring[i:i + k] = 0.0
+        if k < n:
+            ring[:n - k] = 0.0
+        return
+    ring[i:i + k] = x[:k]
+    if k < n:
+        ring[:n - k] = x[k:]
+
+
+def _read(ring: np.ndarray, mask: int, start: int, out: np.ndarray) -> None:
+    n = out.shape[0]
+    i = start & mask
+    k = min(n, ring.shape[0] - i)
+    out[:k] = ring[i:i + k]
+    if k < n:
+        out[k:] = ring[:n - k]
+
+
+__all__ = ["EchoCancel", "load_webrtc"]

@@ -1,0 +1,58 @@
+"""TurnMeter: voice-to-voice and its breakdown, from a turn's marks."""
+
+from __future__ import annotations
+
+from hypothesis import given, strategies as st
+
+from remotemedia.turns import TurnMeter
+
+
+def _turn(meter, times):
+    end, endpoint, tr, text, audio, out = times
+    meter.speech_end(endpoint, end, "vad")
+    meter.transcript(tr, "hello", "stt")
+    meter.reply_text(text, "Hi.", "llm")
+    meter.reply_audio(audio, "tts")
+    meter.played(out)
+    meter.played(out + 0.02)        # only the first sample out counts
+    return meter.current
+
+
+@given(st.lists(st.floats(0.0, 5.0), min_size=6, max_size=6))
+def test_breakdown_sums_to_voice_to_voice_whatever_the_times(gaps):
+    times, t = [], 10.0
+    for g in gaps:
+        t += g
+        times.append(t)
+    turn = _turn(TurnMeter(), times)
+    parts = turn.breakdown_ms()
+    assert list(parts) == ["endpoint", "stt", "llm", "tts", "output"]
+    assert abs(sum(parts.values()) - turn.voice_to_voice_ms()) < 1e-6
+    assert abs(turn.voice_to_voice_ms() - (times[-1] - times[0]) * 1e3) < 0.01
+
+
+def test_no_reply_played_means_no_voice_to_voice():
+    meter = TurnMeter()
+    meter.speech_end(1.3, 1.0, "vad")
+    meter.transcript(1.8, "hi", "stt")
+    assert meter.current.voice_to_voice_ms() is None
+    assert meter.summary()["voice_to_voice_ms"]["p50"] is None
+
+
+def test_interruption_is_counted_and_stop_time_measured():
+    meter = TurnMeter()
+    _turn(meter, [1.0, 1.3, 1.8, 1.81, 1.85, 1.86])
+    meter.speech_start(3.25, 3.0)
+    turn = meter.interrupted(3.25)
+    meter.stopped(3.26)
+    assert meter.interruptions == 1 and turn.barge_media_s == 3.0
+    assert turn.barge_in_stop_ms() == 10.0
+    summary = meter.summary()
+    assert summary["interruptions"] == 1 and summary["barge_in_stop_ms"]["max"] == 10.0
+
+
+def test_reply_before_transcript_is_not_taken_for_this_turn():
+    meter = TurnMeter()
+    meter.speech_end(1.3, 1.0, "vad")
+    meter.reply_text(1.4, "stale", "llm")     # the previous turn's late reply
+    assert meter.current.reply_text_s is None
