@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the test suite on a fresh machine or a used one:
 #   - installs the Debian packages it needs where it can (root): PortAudio, jackd2, espeak-ng,
-#     tmux, and GStreamer for Python (the engine benchmark's baseline, which a smoke test runs)
+#     tmux, GStreamer for Python (the engine benchmark's baseline, which a smoke test runs), and
+#     sox and ffmpeg (which must read our WAV output without a warning)
 #   - makes .venv and installs remotemedia[test,voice,speech,tts,echo] (tts: Piper, GPL-3.0,
 #     optional)
 #   - starts a clocked virtual audio server (JACK dummy driver) before pytest and stops it after
@@ -17,6 +18,8 @@ ensure_system_packages libportaudio2 jackd2 espeak-ng tmux python3-gst-1.0 \
     gstreamer1.0-plugins-base
 # alsa-utils ships human speech recordings (/usr/share/sounds/alsa): WER on real voices
 ensure_system_packages alsa-utils
+# sox and ffmpeg (ffprobe): the tests check that they read our WAV output without a warning
+ensure_system_packages sox ffmpeg
 ensure_venv "test,voice,speech,tts,echo" || exit 1
 ensure_ray
 

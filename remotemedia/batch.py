@@ -22,9 +22,11 @@ Inputs: audio files, directories (every audio file below, sorted), glob patterns
 `**` included, so they work quoted), and list files (`@FILE`, or a name ending in .txt, .lst or
 .list: one input a line, relative to the list's folder; blank lines and `#` comments skipped). A
 pattern that matches nothing, an empty directory or an unreadable list file is bad usage (exit
-2) before anything runs; a file that is missing, unreadable, not audio, at another sample rate or
-channel count, or that makes a node fail, is that input's failure with its one-line reason, and
-the batch goes on (exit 1 at the end).
+2) before anything runs; a file that is missing, unreadable, not audio, or that makes a node
+fail, is that input's failure with its one-line reason, and the batch goes on (exit 1 at the
+end). A file at another sample rate or channel count than the manifest's is converted on the way
+in (io/convert.py; its report's `converted` says how), or with --exact-format is that input's
+failure.
 
 Workers. The default is a local process pool (`spawn`, so no state leaks from the driver) of
 `workers` processes, one input each at a time. With `--ray`, each input is a Ray task (one CPU
@@ -140,8 +142,11 @@ def input_key(path: Path) -> str:
 
 # -- one input (runs in a worker) ----------------------------------------------------------------
 
-def run_one(doc: dict, source_name: str, input_path: str, allow_import: tuple = ()) -> dict:
+def run_one(doc: dict, source_name: str, input_path: str, allow_import: tuple = (),
+            exact_format: bool = False) -> dict:
     """Run the manifest over one file in simulated time; never raises for the input's faults.
+    A file at another rate or channel count than the manifest's is converted on the way in
+    (the report's `converted` says how) unless `exact_format`, which makes it a failure.
 
     Returns {"report": dict, "events": str (JSON lines)}. The report's `status` is "ok" or
     "failed" with a one-line `reason`; whatever ran before a failure (events, stats) is kept."""
@@ -174,7 +179,8 @@ def run_one(doc: dict, source_name: str, input_path: str, allow_import: tuple = 
                                               input_format={"sample_rate": source.samplerate,
                                                             "channels": source.channels}))
         manifest = pipeline.manifest
-        source.conform(manifest.audio)
+        source.conform(manifest.audio, exact=exact_format)
+        report["converted"] = source.conversion
         report.update(audio_s=source.frames / source.samplerate,
                       sample_rate=source.samplerate, channels=source.channels)
         # what a resume compares: the run's manifest, input (as read now) and version
@@ -441,7 +447,7 @@ class _Lost(Exception):
 def run_batch(manifest: str, inputs: list[str], out: str | os.PathLike, *,
               workers: int | None = None, ray_address: str | None = None,
               use_ray: bool = False, allow_import: tuple = (),
-              progress: TextIO | None = sys.stderr,
+              exact_format: bool = False, progress: TextIO | None = sys.stderr,
               on_result: Callable[[InputState], None] | None = None) -> BatchResult:
     """Run `manifest` over every input; write reports, events and the summary under `out`.
 
@@ -520,7 +526,7 @@ def run_batch(manifest: str, inputs: list[str], out: str | os.PathLike, *,
                     break
                 state = queue.pop()
                 running[backend.submit((doc, source_name, str(state.path),
-                                        tuple(allow_import)))] = state
+                                        tuple(allow_import), exact_format))] = state
                 if state.alone:
                     break
             for handle in backend.wait(list(running), POLL_S):
@@ -621,6 +627,8 @@ def _summarize(name: str, states: list[InputState], backend: str, wall: float,
         "alerts": dict(sorted(alerts.items())),
         "failures": [{"input": str(s.path), "key": s.key, "reason": s.report.get("reason")}
                      for s in failed],
+        # inputs converted to the manifest's rate/channels on the way in
+        "converted": sum(bool(s.report.get("converted")) for s in done),
         # earlier "ok" reports not reused, and why (the manifest, the input or remotemedia
         # changed since)
         "rerun": [{"input": str(s.path), "key": s.key, "reason": s.rerun}
@@ -659,6 +667,10 @@ def format_summary(summary: dict) -> str:
         if len(failures) > MAX_FAILURES_SHOWN:
             lines.append(f"  ... and {len(failures) - MAX_FAILURES_SHOWN} more "
                          f"(see {summary['out']}/summary.json)")
+    if summary.get("converted"):
+        lines.append(f"converted on the way in: {summary['converted']} input(s) at another "
+                     f"rate or channel count than the manifest's (each report's `converted` "
+                     f"says how; --exact-format refuses them instead)")
     if summary["interrupted"]:
         lines.append(f"interrupted: {summary['not_run']} input(s) not run; run the same command "
                      f"again to resume")

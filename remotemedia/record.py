@@ -88,6 +88,7 @@ _SFC_RF64_AUTO_DOWNGRADE = 0x1210   # sndfile.h
 _SFC_UPDATE_HEADER_NOW = 0x1060      # sndfile.h
 _clock = time.perf_counter
 _copyto = np.copyto
+_PLACES = tuple(7 if c in ("adc_time", "dac_time") else 1 for c in TIMELINE_COLUMNS)  # s, us
 
 
 def open_float_wav(path, sample_rate: int, channels: int):
@@ -572,7 +573,7 @@ class Recorder(Observer):
                     if stream.play_tag[k] == row[0]:
                         row[7] = float(stream.play_dac[k])
                 nodes = self._node_latencies(row[17])
-                writer.writerow([_cell(v) for v in row[:17]] + [_cell(v) for v in nodes])
+                writer.writerow([*map(_cell, row[:17], _PLACES), *map(_cell, nodes)])
                 self._rows[i] = None
                 r += 1
                 self._r = r   # the slot is free again
@@ -707,13 +708,12 @@ def _reason(exc: BaseException) -> str:
     return one_line(str(exc)) if str(exc) else type(exc).__name__
 
 
-def _cell(value):
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return "" if math.isnan(value) else repr(value)
-    return value
-
+def _cell(value, places: int = 1):
+    # rounded to what it means (148.7 us, not 148.70000001110384); not measured (NaN): empty
+    if not isinstance(value, float) or math.isnan(value):
+        return "" if value is None or value != value else value
+    text = f"{value:.{places}f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
 __all__ = ["FILES", "HOLDBACK_ROWS", "RING_BLOCKS", "TIMELINE_COLUMNS", "WRITER_PERIOD_S",

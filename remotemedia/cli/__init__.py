@@ -2,6 +2,7 @@
 
     remotemedia stream --manifest FILE [--input SPEC] [--output SPEC] [--duration S]
                        [--realtime | --fast] [--json] [--strict] [--events FILE]
+                       [--exact-format]
                        [--allow-import MODULE ...] [--mode queued|callback] [--reconnect]
                        [--block-size N | --chunk-size N] [--event-format raw|health]
                        [--record DIR] [--trace FILE] [--arrivals FILE]
@@ -43,7 +44,8 @@ from . import common
 from .batch import add_batch_parser, cmd_batch
 from .converse import add_converse_parser
 from .common import (EXIT_FAILED, EXIT_OK, EXIT_PIPE, EXIT_SIGNAL, EXIT_USAGE, PROG,
-                     STOP_REASON, _error, _print_stdout, add_mode_argument,
+                     STOP_REASON, _error, _print_stdout, add_exact_format_argument,
+                     add_mode_argument,
                      add_monitor_arguments, add_verbosity_arguments, parse_block_size,
                      parse_duration, parse_port, parse_workers, quiet_stdout)
 from .info import cmd_convert_manifest, cmd_devices, cmd_nodes, cmd_ps, cmd_validate
@@ -177,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the stats report as JSON, as the last line of stdout")
     p.add_argument("--strict", action="store_true",
                    help="fail at the first serialization of an array instead of counting it")
+    add_exact_format_argument(p)
     p.add_argument("--no-fuse", dest="fuse", action="store_false",
                    help="run each linear node (Gain) as its own multiply instead of fusing "
                         "adjacent ones into one (the stats mark fused nodes)")

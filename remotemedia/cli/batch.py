@@ -7,7 +7,7 @@ import os
 import sys
 
 from ..engine import strictjson
-from .common import _note, _print_stdout, parse_workers
+from .common import _note, _print_stdout, add_exact_format_argument, parse_workers
 
 
 def add_batch_parser(sub) -> None:
@@ -32,6 +32,7 @@ def add_batch_parser(sub) -> None:
                    help="print the JSON summary as the last line of stdout")
     p.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
                    help="let the manifest name node classes from MODULE (repeatable)")
+    add_exact_format_argument(p)
     p.set_defaults(command=cmd_batch)
 
 
@@ -51,7 +52,8 @@ def cmd_batch(args) -> int:
         address = ""
     result = run_batch(args.manifest, inputs, args.out, workers=args.workers,
                        use_ray=args.ray is not None, ray_address=address or None,
-                       allow_import=tuple(args.allow_import))
+                       allow_import=tuple(args.allow_import),
+                       exact_format=args.exact_format)
     summary = result.summary
     print(format_summary(summary), file=sys.stderr)
     _note(f"batch: summary in {os.path.join(summary['out'], 'summary.json')}")

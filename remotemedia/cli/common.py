@@ -34,6 +34,16 @@ def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr)
 
 
+def add_exact_format_argument(parser) -> None:
+    """--exact-format: refuse a file input at another rate or channel count than the run's
+    (exit 2) instead of converting it on the way in."""
+    parser.add_argument("--exact-format", action="store_true",
+                        help="refuse an input file whose sample rate or channel count is not "
+                             "the manifest's (exit 2) instead of converting it on the way in "
+                             "(soxr for the rate; 2 -> 1 channels as the mean, 1 -> N as "
+                             "copies)")
+
+
 def _note(message: str) -> None:
     if not QUIET:
         print(f"{PROG}: {message}", file=sys.stderr)

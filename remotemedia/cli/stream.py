@@ -45,7 +45,7 @@ def cmd_stream(args) -> int:
         raise UsageError("--json prints the report on stdout, which --output raw:- uses for "
                          "audio; drop one of them")
     from ..engine.manifest import read_manifest_document, validate_manifest
-    from ..io.files import carry_input_facts
+    from ..io.files import carry_input_facts, graph_keeps_samples
     from ..io.spec import file_input
 
     _stdout_users(args)
@@ -69,7 +69,15 @@ def cmd_stream(args) -> int:
         input_spec = "virtual" if input_spec.strip() == "default" else input_spec
         output_spec = "virtual" if output_spec.strip() == "default" else output_spec
     if source is not None:
-        source.conform(manifest.audio)
+        # a file at another rate or channel count is converted at the boundary (io/convert.py)
+        # unless --exact-format asks for the refusal; said once, here
+        source.conform(manifest.audio, exact=getattr(args, "exact_format", False))
+        notes = source.new_notes()   # the decoder's own words (mpg123), kept off stderr
+        if notes:
+            _note(notes)
+        if source.conversion:
+            _note(f"{source.path}: converted {source.conversion} to the manifest's "
+                  f"format (--exact-format refuses such a file instead)")
     else:
         source = make_source(input_spec, manifest.audio, mode=args.mode)
     if args.mode == "callback" and not source.runs_schedule:
@@ -79,7 +87,8 @@ def cmd_stream(args) -> int:
     check_output(manifest, sink)   # a WAV output of a graph that only emits text: exit 2
     out = manifest.output_format
     carry_input_facts(source, sink, unchanged=(out.sample_rate, out.channels)
-                      == (manifest.audio.sample_rate, manifest.audio.channels))
+                      == (manifest.audio.sample_rate, manifest.audio.channels),
+                      samples_unchanged=graph_keeps_samples(manifest))
     if args.realtime is False and (source.clocked or sink.clocked):
         raise UsageError("--fast cannot hurry a sound device, which plays and records in real "
                          "time; use a file, a generator or the virtual device")
@@ -144,6 +153,9 @@ def cmd_stream(args) -> int:
         stats["stop_reason"] = STOP_REASON[signals.received]
     failure = _finish_observers(stats, recorder, tracer, args) or failure
     observers.close(stats)
+    later = source.new_notes() if hasattr(source, "new_notes") else None
+    if later:
+        _note(later)                # what the decoder said when the file was opened again
     if getattr(source, "shortfall", None):
         _note(source.shortfall)     # the input ended short of its header: said once, here
     if stats is not None:

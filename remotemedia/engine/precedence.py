@@ -14,9 +14,9 @@ by the first of these that gives it:
                         the upstream CLI's 16 kHz mono in 4000-sample blocks
 
 What a lower layer says that disagrees with the decision is not silently dropped: a file at
-another rate or channel count than layers 1-2 decided is refused (never reinterpreted), and a node
-that cannot take the decided format fails validation naming the node and where the format came
-from.
+another rate or channel count than layers 1-2 decided is converted on its way in, with a note
+(or refused when the caller asks for the exact format), never reinterpreted; and a node that
+cannot take the decided format fails validation naming the node and where the format came from.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ opened (UsageError, exit 2, one line).
     input                                   output
     default                                 default
     virtual[:SIGNAL]  (SIGNAL a generator)  virtual
-    file:PATH         (any rate/subtype     file:PATH.wav[:SUBTYPE]  (FLOAT unless named)
-                       libsndfile reads)
+    file:PATH         (any rate/subtype     file:PATH.EXT[:SUBTYPE]  (EXT: wav flac ogg opus mp3
+                       libsndfile reads)                     aiff caf w64 rf64 au; io/files.py)
     raw:- | raw:PATH  (f32 LE interleaved)  raw:- | raw:PATH
     sine[:FREQ[:AMPLITUDE]]                 null
     chirp[:F0[:F1[:SECONDS]]]
@@ -141,10 +141,17 @@ def register_sinks(registry: EndRegistry) -> None:
     registry.add_scheme("null", _null_sink)
     registry.add_scheme("device", _device_sink, usage="device:NAME_OR_INDEX", listed=False)
     registry.add_extension(".wav", _wav_sink, usage="file:PATH.wav[:SUBTYPE]")
+    # the other formats libsndfile writes, by extension, each with the subtypes it allows
+    # (io/files.py CONTAINERS; FLAC: PCM_16/24, Ogg: VORBIS or OPUS, .opus: OPUS, ...)
+    from .files import CONTAINERS
+    for ext in CONTAINERS:
+        if ext != ".wav":
+            registry.add_extension(ext, _wav_sink, usage=f"file:PATH{ext}[:SUBTYPE]")
     # transcripts of a graph that emits text (io/transcripts.py)
     for ext in (".srt", ".vtt", ".txt", ".jsonl"):
         registry.add_extension(ext, _transcript_sink, usage=f"file:PATH{ext}")
-    # any other extension: the WAV writer, which refuses it by name ("must be named *.wav")
+    # any other extension: the file writer, which refuses it by name ("must be named *.wav
+    # (or *.flac, ...)")
     registry.add_extension(ANY_EXTENSION, _wav_sink)
 
 
@@ -179,9 +186,10 @@ def _file_sink(req: EndRequest):
 
 
 def _wav_sink(req: EndRequest):
-    from .files import DEFAULT_SUBTYPE, WavSink
-    subtype = DEFAULT_SUBTYPE if req.option is None else req.option.upper()
-    return WavSink(req.path, req.fmt, subtype)
+    from .files import WavSink
+    # no subtype named: the format's default (WAV: FLOAT), or the input's own when the graph
+    # leaves the samples as they were (carry_input_facts)
+    return WavSink(req.path, req.fmt, None if req.option is None else req.option.upper())
 
 
 def _transcript_sink(req: EndRequest):

@@ -74,12 +74,14 @@ def check_output(path, what: str) -> None:
     _resolve(os.fspath(path), what, create=False, hops=0)
 
 
-def open_output_fd(path, what: str) -> int:
+def open_output_fd(path, what: str, readable: bool = False) -> int:
     """Create or replace the file the user named at `path` (str or PathLike) by the rules of
-    the module doc; returns an O_WRONLY descriptor (close-on-exec) positioned at 0, the file
+    the module doc; returns an O_WRONLY descriptor (O_RDWR with `readable`: a writer that
+    reads back what it wrote, a WAV header) (close-on-exec) positioned at 0, the file
     empty when it is a regular file. UsageError (exit 2) naming `what` and the path when
     refused or when the OS refuses (its reason in the message)."""
-    return _resolve(os.fspath(path), what, create=True, hops=0)
+    return _resolve(os.fspath(path), what, create=True, hops=0,
+                    access=os.O_RDWR if readable else os.O_WRONLY)
 
 
 def open_output(path, what: str, *, binary: bool = False):
@@ -116,7 +118,8 @@ def _open_parent(parent: str, what: str, path: str) -> int:
             from None
 
 
-def _resolve(path: str, what: str, create: bool, hops: int) -> int | None:
+def _resolve(path: str, what: str, create: bool, hops: int,
+             access: int = os.O_WRONLY) -> int | None:
     if hops > MAX_HOPS:
         raise UsageError(f"{what}: {path}: more than {MAX_HOPS} symbolic links to follow")
     parent, name = _split(path, what)
@@ -133,7 +136,7 @@ def _resolve(path: str, what: str, create: bool, hops: int) -> int | None:
                         raise UsageError(f"{what}: {path}: directory {parent} is not writable")
                     return None
                 try:
-                    return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW
+                    return os.open(name, access | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW
                                    | _O_CLOEXEC, 0o666, dir_fd=dfd)
                 except FileExistsError:
                     continue   # made by someone else in between: judge what is there now
@@ -146,8 +149,8 @@ def _resolve(path: str, what: str, create: bool, hops: int) -> int | None:
                 if target is None:   # a /proc/self/fd link to a pipe or socket
                     if not create:
                         return None
-                    return _open_existing(name, dfd, what, path, follow=True)
-                return _resolve(target, what, create, hops + 1)
+                    return _open_existing(name, dfd, what, path, follow=True, access=access)
+                return _resolve(target, what, create, hops + 1, access)
             if stat.S_ISDIR(mode):
                 raise UsageError(f"{what}: {path} is a directory; give a file name")
             if not private and lst.st_uid != _euid():
@@ -165,7 +168,7 @@ def _resolve(path: str, what: str, create: bool, hops: int) -> int | None:
                     raise UsageError(f"{what}: {path} is not writable")
                 return None
             try:
-                fd = _open_existing(name, dfd, what, path, follow=False)
+                fd = _open_existing(name, dfd, what, path, follow=False, access=access)
             except FileNotFoundError:
                 continue
             st = os.fstat(fd)
@@ -181,8 +184,9 @@ def _resolve(path: str, what: str, create: bool, hops: int) -> int | None:
         os.close(dfd)
 
 
-def _open_existing(name: str, dfd: int, what: str, path: str, follow: bool) -> int:
-    flags = os.O_WRONLY | _O_CLOEXEC | os.O_NOCTTY | (0 if follow else _O_NOFOLLOW)
+def _open_existing(name: str, dfd: int, what: str, path: str, follow: bool,
+                   access: int = os.O_WRONLY) -> int:
+    flags = access | _O_CLOEXEC | os.O_NOCTTY | (0 if follow else _O_NOFOLLOW)
     try:
         return os.open(name, flags, dir_fd=dfd)
     except FileNotFoundError:

@@ -27,6 +27,8 @@ class LevelMeter(Node):
 
     node_type = "LevelMeter"
     description = "Measure RMS and peak in dBFS; emit a Json reading, pass the audio on."
+    #: audio leaves as it came (a file output then keeps the input's sample format)
+    keeps_samples = True
     params = (
         Param("every", int, 1, "emit one reading every N frames", min=1),
         Param("clip_dbfs", float, -0.01, "a peak at or above this counts as clipped",

@@ -13,6 +13,8 @@ class PassThrough(Node):
     node_type = "PassThrough"
     description = "Pass every frame on unchanged (the same view, no copy)."
     accepts = frozenset({"numpy", "text", "json", "binary"})
+    #: audio leaves as it came (a file output then keeps the input's sample format)
+    keeps_samples = True
 
     def process(self, data):
         """`data` itself."""

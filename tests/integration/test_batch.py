@@ -150,8 +150,9 @@ def test_bad_inputs_are_their_own_failures_with_one_line_reasons(env, recordings
     (bad / "not_audio.wav").write_text("this is text")
     write_wav(bad / "at16k.wav", 1, rate=16000)
     out = tmp_path / "out"
+    # --exact-format: a file at another rate is refused, not converted (test_format_conversion)
     done = batch(env, "--manifest", MONITOR, *recordings, bad / "not_audio.wav",
-                 bad / "at16k.wav", bad / "missing.wav", "--out", out)
+                 bad / "at16k.wav", bad / "missing.wav", "--out", out, "--exact-format")
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     summary = strict_loads((out / "summary.json").read_text())

@@ -30,6 +30,7 @@ def files(tmp_path):
     sf.write(tmp_path / "cd.wav", x, 44100)
     sf.write(tmp_path / "stereo.wav", np.stack([x, x], axis=1), 48000)
     sf.write(tmp_path / "ok.wav", x, 48000)
+    sf.write(tmp_path / "three.wav", np.stack([x, x, x], axis=1), 48000)
     (tmp_path / "junk.wav").write_text("this is not audio")
     for name, text in BAD_MANIFESTS.items():
         (tmp_path / name).write_text(text)
@@ -60,10 +61,12 @@ CASES = [
                               "--output", "file:./ok.wav"], ["same file"]),
     ("missing output dir", ["stream", "-m", "{m}/passthrough.yaml", "--input", "file:ok.wav",
                             "--output", "file:nodir/out.wav"], ["directory does not exist"]),
-    ("wav rate mismatch", ["stream", "-m", "{m}/passthrough.yaml", "--input", "file:cd.wav"],
-     ["44100 Hz", "48000 Hz"]),
+    ("wav rate mismatch", ["stream", "-m", "{m}/passthrough.yaml", "--input", "file:cd.wav",
+                           "--exact-format"], ["44100 Hz", "48000 Hz"]),
     ("wav channel mismatch", ["stream", "-m", "{m}/passthrough.yaml", "--input",
-                              "file:stereo.wav"], ["2 channel", "expects 1"]),
+                              "file:stereo.wav", "--exact-format"], ["2 channel", "expects 1"]),
+    ("no channel mix", ["stream", "-m", "{m}/passthrough.yaml", "--input", "file:three.wav"],
+     ["three.wav", "3 channels", "expects 1", "no channel mix from 3 to 1"]),
     ("duration word", ["stream", "-m", "{m}/passthrough.yaml", "--duration", "forever"],
      ["--duration", "positive duration"]),
     ("duration negative", ["stream", "-m", "{m}/passthrough.yaml", "--duration=-3"],

@@ -121,7 +121,8 @@ def test_sink_counts_a_non_contiguous_frame_as_an_io_copy(tmp_path):
 
 
 @pytest.mark.parametrize("name,subtype,match", [
-    ("out.flac", "FLOAT", r"\*\.wav"),
+    ("out.xyz", "FLOAT", r"\*\.wav \(or \*\.flac"),
+    ("out.flac", "FLOAT", "FLAC cannot hold subtype 'FLOAT'"),
     ("out.wav", "NOPE", "cannot hold subtype 'NOPE'"),
     ("missing/out.wav", "FLOAT", "directory does not exist"),
 ])
