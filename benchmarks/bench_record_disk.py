@@ -110,7 +110,7 @@ def run(seconds: float) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="rm-bench-disk-"))
     try:
         rec = Stamped(tmp / "rec", blocks=blocks).bind(runner)
-        runner.observer = rec
+        runner.observers.join(rec)
         rec.open()
         watchers = {"events.jsonl": Watcher(tmp / "rec" / "events.jsonl", _event_seq, blocks,
                                             False),

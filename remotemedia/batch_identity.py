@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 
 
@@ -21,7 +22,11 @@ def manifest_digest(doc: dict) -> str:
 
 def input_identity(path) -> dict:
     """An input file's identity: `size` (bytes), `mtime_ns`, `sha256` of its content. OSError
-    when it cannot be read."""
+    when it cannot be read. A FIFO or other stream has none (`{"stream": True}`): reading it
+    to hash it would take the audio the run reads, and what it carries next time is unknown,
+    so a report of one is never reused."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        return {"stream": True}
     with open(path, "rb") as f:
         st = os.fstat(f.fileno())
         digest = hashlib.file_digest(f, "sha256").hexdigest()
@@ -45,6 +50,8 @@ def stale_reason(report: dict, path: Path, manifest: str) -> str | None:
     if identity.get("manifest") != manifest:
         return "the manifest changed"
     then = identity.get("input") or {}
+    if then.get("stream"):
+        return "the input is a stream (a FIFO): what it carries now is not known"
     try:
         st = os.stat(path)
     except OSError as exc:
@@ -57,6 +64,6 @@ def stale_reason(report: dict, path: Path, manifest: str) -> str | None:
         now = input_identity(path)
     except OSError as exc:
         return f"the input cannot be read now ({exc.strerror})"
-    if then.get("sha256") != now["sha256"]:
+    if then.get("sha256") != now.get("sha256"):
         return "the input changed (content)"
     return None

@@ -38,7 +38,7 @@ def cmd_stream(args) -> int:
     anything is opened for writing."""
     from ..engine.session import Pipeline
     from ..io.spec import make_sink, make_source
-    from ..io.transcripts import check_output
+    from ..io.transcripts import check_output as check_text_output
     from ..runner import StreamRunner
 
     if args.json and args.output.strip() == "raw:-":
@@ -84,7 +84,7 @@ def cmd_stream(args) -> int:
         raise UsageError(f"--mode callback runs the graph in the input device's audio "
                          f"callback; the input here is {source.description}, not a device")
     sink = make_sink(output_spec, manifest.output_format)
-    check_output(manifest, sink)   # a WAV output of a graph that only emits text: exit 2
+    check_text_output(manifest, sink)   # a WAV output of a graph that only emits text: exit 2
     out = manifest.output_format
     carry_input_facts(source, sink, unchanged=(out.sample_rate, out.channels)
                       == (manifest.audio.sample_rate, manifest.audio.channels),
