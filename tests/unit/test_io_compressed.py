@@ -87,7 +87,7 @@ def read_blocks(path: Path, channels: int, block: int) -> np.ndarray:
     return np.concatenate(blocks) if blocks else np.zeros((0, channels), np.float32)
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=120, deadline=None, derandomize=True)  # CI sees the same cases each run
 @given(pair=st.sampled_from(writable()), samples=st.integers(1, 40_000),
        channels=st.integers(1, 2), block=st.sampled_from([1, 7, 160, 576, 960, 1152, 4000,
                                                           4096, 48_000]),
