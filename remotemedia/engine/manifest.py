@@ -172,6 +172,7 @@ def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (
     def fail(problem: str, node_id: str | None = None):
         raise ManifestError(problem, source=source, node_id=node_id)
 
+    _refuse_pipeline_file(doc, fail)
     shape = manifest_shape(doc)
     warnings: list[str] = []
     defaults, cli = DEFAULT_AUDIO, {}
@@ -552,3 +553,29 @@ def _init_probe(probe: Node, spec: NodeSpec) -> None:
 
 from .upstream_shape import (manifest_shape, native_document,  # noqa: E402,F401
                              upstream_to_native)
+
+
+#: what the upstream's voice-assistant pipeline files (va-local/hybrid/remote.yaml) name their
+#: nodes, and what stands for each here
+PIPELINE_FILE_TYPES = {"AudioInput": "drop it: the run's input is --input",
+                       "SileroVAD": "VAD", "WhisperSTT": "Transcribe", "OllamaLLM": "Respond",
+                       "KokoroTTS": "Speak", "AudioResample": "Resample",
+                       "AudioOutput": "drop it: the run's output is --output"}
+
+
+def _refuse_pipeline_file(doc: Mapping, fail) -> None:
+    """The upstream's voice-assistant pipeline files are not manifests even upstream (no
+    `metadata`, params under `config`, node types no runner registers): refused in one line
+    saying what to change, rather than failing on their first unknown node type."""
+    nodes = doc.get("nodes")
+    if "metadata" in doc or not isinstance(nodes, list):
+        return
+    if not any(isinstance(n, Mapping) and "config" in n for n in nodes):
+        return
+    types = sorted({str(n.get("node_type")) for n in nodes if isinstance(n, Mapping)
+                    and n.get("node_type") in PIPELINE_FILE_TYPES})
+    renames = "; ".join(f"{t} -> {PIPELINE_FILE_TYPES[t]}" for t in types)
+    fail("a voice-assistant pipeline file, not a manifest (no metadata; params under "
+         "'config'): put name and description under 'metadata', rename each node's 'config' "
+         "to 'params'" + (f", and use node types remotemedia has ({renames})" if renames else "")
+         + "; manifests/assistant.yaml is this pipeline as a manifest")
