@@ -44,10 +44,14 @@ def _remote_actor_class(ray):
 
 
 def actor_options(resources) -> dict:
-    """Ray actor options from a manifest's `resources` mapping (unknown names are custom)."""
+    """Ray actor options from a manifest's `resources` mapping (unknown names are custom).
+    `CPU` and `GPU` (`resources: {GPU: 1}`, as a manifest that wants the model on a GPU
+    machine writes it, and as `ray status` lists them) are Ray's `num_cpus` / `num_gpus`:
+    Ray refuses them under `resources`."""
     options: dict = {"max_restarts": 0, "max_concurrency": 1}
     custom = {}
     for name, value in dict(resources).items():
+        name = {"CPU": "num_cpus", "GPU": "num_gpus"}.get(name, name)
         if name in ("num_cpus", "num_gpus", "memory"):
             options[name] = value
         else:

@@ -92,3 +92,11 @@ def test_any_numeric_frame_crosses_with_dtype_shape_and_values(data, dtype):
     assert back.array.dtype == array.dtype and back.array.shape == array.shape
     np.testing.assert_array_equal(back.array, array)          # NaN compares equal here
     assert (back.sample_rate, back.pts, back.seq) == (48000, 0, 3)
+
+
+def test_cpu_and_gpu_as_a_manifest_writes_them_are_rays_num_cpus_and_num_gpus():
+    # Ray refuses CPU and GPU under `resources`; `resources: {GPU: 1}` is how a manifest asks
+    # for a GPU machine for its model
+    options = actor_options({"GPU": 1, "CPU": 2, "accelerator_type:T4": 1})
+    assert options["num_gpus"] == 1 and options["num_cpus"] == 2
+    assert options["resources"] == {"accelerator_type:T4": 1}
