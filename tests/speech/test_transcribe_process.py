@@ -1,6 +1,6 @@
 """Transcribe runs on `executor: process` (its own process over iceoryx2) as it does on its
-default thread: the same words, the node's stats say where it ran, and the process path counts
-its own serialization (the thread path has none)."""
+default thread: the same words, and the node's stats say where it ran (its blocks cross in
+shared memory, so no array is serialized on either path)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ def test_transcribe_in_its_own_process_hears_the_phrase():
     found, stats = transcribe_on("process")
     text = " ".join(t["text"] for t in found if t["final"]).lower()
     assert "fox" in text and "dog" in text, found
-    assert stats["nodes"]["stt"]["executor"]["executor"] == "process" \
-        if isinstance(stats["nodes"]["stt"].get("executor"), dict) \
-        else stats["nodes"]["stt"].get("executor") == "process"
+    node = stats["nodes"]["stt"]
+    assert node["executor"] == "process" and node["drops"] == 0 and node["restarts"] == 0
+    assert node["calls"] == stats["frames_in"]
     assert stats["copies"]["engine"] == 0
 
 
