@@ -165,6 +165,7 @@ class DeviceStream:
         self.input_overflow = 0
         self.output_underflow = 0
         self.queue_underflows = 0          # output queue empty once audio had started
+        self.gap_callbacks = 0             # empty callbacks not yet followed by audio
         self.captured = 0         # blocks offered by the device while capturing (in + refused)
         self.played = 0           # output entries started
         self.copies_out = 0
@@ -509,11 +510,16 @@ class DeviceStream:
             bad, clipped = repair_in_place(outdata[:pos])
             self.out_non_finite += bad
             self.out_clipped += clipped
+        if pos and self.gap_callbacks:
+            # audio came after a gap: the gap was a glitch in the middle of the stream
+            self.queue_underflows += self.gap_callbacks
+            self.gap_callbacks = 0
         if pos < frames:
             outdata[pos:].fill(0)
-            # A gap while audio is still coming is a glitch; after the input ended it is not.
+            # A gap counts once more audio follows it: silence after the stream's last block
+            # (while a node finishes at end of stream, say a transcription) is no glitch.
             if not self.closing_output and (self.capturing or not self.has_input):
-                self.queue_underflows += 1
+                self.gap_callbacks += 1
 
     def _run_schedule(self):
         """Callback mode: push the block just captured through the graph, on this thread."""
