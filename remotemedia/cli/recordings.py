@@ -147,7 +147,7 @@ def cmd_report(args) -> int:
     default DIR/report or NAME-report beside the JSON) and name the HTML file on stderr.
     Returns 0; a source that is neither a recording nor a saved report raises UsageError
     (exit 2)."""
-    from ..report import write_report
+    from ..report_figures import write_report
     html = write_report(args.source, args.out)
     _note(f"report: {html}")
     return EXIT_OK

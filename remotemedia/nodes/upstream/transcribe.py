@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import os
 
-from ..engine.data import TextData
-from ..engine.node import Node, Param, register_node
-from ..engine.subtitles import cues, is_final_transcript, srt_cue, wrap
-from .transcribe import MAX_WINDOW_S, Transcribe, say_once
-from .upstream_common import UpstreamNode
-from .upstream_speech import FastResampleNode
-from .whisper import NeedsDownload, install_advice, resolve_model
+from ...engine.data import TextData
+from ...engine.node import Node, Param, register_node
+from ...engine.subtitles import cues, is_final_transcript, srt_cue, wrap
+from ..transcribe import MAX_WINDOW_S, Transcribe, say_once
+from .common import UpstreamNode
+from .speech import FastResampleNode
+from ..whisper import NeedsDownload, install_advice, resolve_model
 
 #: RustWhisperNode's model_source strings (rwhisper's table) -> the model each stands for
 SOURCES = {

@@ -11,10 +11,10 @@ import math
 
 import numpy as np
 
-from ..engine.node import AudioFormat, Param, register_node
-from .analysis import rms_and_peak, to_dbfs
-from .upstream_common import (MediaClock, UpstreamNode, event,
-                              stream_id, unit_float)
+from ...engine.node import AudioFormat, Param, register_node
+from ..analysis import rms_and_peak, to_dbfs
+from .common import (MediaClock, UpstreamNode, event,
+                     stream_id, unit_float)
 
 
 class _Analyzer(UpstreamNode):

@@ -8,10 +8,10 @@ import base64
 
 import numpy as np
 
-from ..engine.data import JsonData
-from ..engine.levels import finite_or_zero
-from ..engine.node import Param, register_node
-from .upstream_common import (UpstreamNode, event, unit_float, _EventClock, _kind)
+from ...engine.data import JsonData
+from ...engine.levels import finite_or_zero
+from ...engine.node import Param, register_node
+from .common import (UpstreamNode, event, unit_float, _EventClock, _kind)
 
 
 _EVIDENCE_TYPES = frozenset({"timing.jitter_spike", "timing.clock_drift", "freeze", "drift",
@@ -124,7 +124,7 @@ class AudioEvidenceNode(UpstreamNode):
                  "duration_ms": audio.size * 1000 // self._rate, "sample_rate": self._rate,
                  "channels": self._channels, "timestamp_us": clip["start_us"]}
         if self.emit_audio_data:
-            from ..engine.serialization import record_encode
+            from ...engine.serialization import record_encode
             record_encode(audio, "json")   # samples into a JSON event: a serialization
             value["audio_base64"] = base64.b64encode(audio.astype("<f4").tobytes()).decode()
             value["audio_format"] = "f32le"

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine.data import NumpyData
-from ..engine.node import Node, Param, register_node
-from .audio import Reframe
-from .resample import Resample
-from .upstream_common import MediaClock, UpstreamNode, unit_float
-from .vad import VAD
+from ...engine.data import NumpyData
+from ...engine.node import Node, Param, register_node
+from ..audio import Reframe
+from ..resample import Resample
+from .common import MediaClock, UpstreamNode, unit_float
+from ..vad import VAD
 
 _QUALITY = {"Low": "LQ", "Medium": "MQ", "High": "HQ"}
 
@@ -106,7 +106,7 @@ class FastResampleNode(UpstreamNode, Resample):
 
     def declared_input(self):
         """sourceRate and channels, where given, are what this node needs."""
-        from ..engine.node import AudioFormat
+        from ...engine.node import AudioFormat
         return AudioFormat(sample_rate=self.input_rate, channels=self.channels)
 
     def _new_stream(self):

@@ -11,10 +11,10 @@
 Event shapes, params and firing conditions are the upstream's; the deliberate differences
 (media time and the run's arrival clock instead of the wall clock, no null outputs, flush at
 end of stream, unknown params as warnings, each event a separate output instead of a JSON
-array) are listed in nodes/upstream_common.py. The family is split by
-job: upstream_analyzers.py (the block analyzers and speech presence), this module (conversation,
-session, timing and incident nodes), upstream_evidence.py (evidence clips) and
-upstream_events.py (`health_events()`: the upstream stream-health tools' canonical
+array) are listed in common.py. The family is split by
+job: analyzers.py (the block analyzers and speech presence), this module (conversation,
+session, timing and incident nodes), evidence.py (evidence clips) and
+events.py (`health_events()`: the upstream stream-health tools' canonical
 `HealthEvent` lines, §5). The others' names are re-exported here.
 """
 
@@ -24,13 +24,13 @@ import math
 from collections import deque
 
 
-from ..engine.node import Param, register_node
-from .upstream_common import (DriftMetrics, MediaClock, UpstreamNode, arrival_us, event,
-                              event_time_us, pop_std, stream_id, _EventClock, _kind)
-from .upstream_analyzers import (AudioLevelNode, ChannelBalanceNode,  # noqa: F401
-                                 ClippingDetectorNode, SilenceDetectorNode, SpeechPresenceNode,
-                                 _health)
-from .upstream_events import health_event_lines, health_events, rfc3339  # noqa: F401
+from ...engine.node import Param, register_node
+from .common import (DriftMetrics, MediaClock, UpstreamNode, arrival_us, event,
+                     event_time_us, pop_std, stream_id, _EventClock, _kind)
+from .analyzers import (AudioLevelNode, ChannelBalanceNode,  # noqa: F401
+                        ClippingDetectorNode, SilenceDetectorNode, SpeechPresenceNode,
+                        _health)
+from .events import health_event_lines, health_events, rfc3339  # noqa: F401
 
 
 _PRESENCE_STATES = ("speaking_left", "speaking_right", "speaking_both", "overlap", "speaking",
@@ -611,7 +611,7 @@ class EventCorrelatorNode(UpstreamNode):
         return None
 
 
-from .upstream_evidence import AudioEvidenceNode  # noqa: E402,F401 (registered there)
+from .evidence import AudioEvidenceNode  # noqa: E402,F401 (registered there)
 
 
 __all__ = ["AudioLevelNode", "SilenceDetectorNode", "ClippingDetectorNode",

@@ -1,11 +1,11 @@
 """Latency histograms for Prometheus, folded from the engine's latency rings by the monitor
-thread (monitor/server.py; metrics_http.py serves them)."""
+thread (monitor/server.py; prometheus.py serves them)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..engine.metrics import RING_SIZE
+from ..engine.counters import RING_SIZE
 
 #: Prometheus-style bucket bounds, in seconds
 ENGINE_BUCKETS_S = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2e-2,

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine.data import TextData
-from ..engine.node import Param, register_node
-from .upstream_common import UpstreamNode, unit_float
+from ...engine.data import TextData
+from ...engine.node import Param, register_node
+from .common import UpstreamNode, unit_float
 
 
 @register_node

@@ -1,6 +1,6 @@
 """What the upstream's node family shares: lenient params, media time, events, drift metrics.
 
-The nodes in `upstream_health`, `upstream_speech` and `upstream_misc` exist under the names of
+The nodes in `health`, `speech` and `misc` (this package) exist under the names of
 matbeedotcom/remotemedia-sdk (commit e9c6309; facts in /work/shared/UPSTREAM.md Part B, cited
 per node) with the same parameter names, event shapes and firing conditions. Where we differ
 on purpose (each difference a defect upstream):
@@ -27,9 +27,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..engine.data import JsonData
-from ..engine.node import Node, _did_you_mean
-from .health import _as_unit_float
+from ...engine.data import JsonData
+from ...engine.node import Node, _did_you_mean
+from ..health import _as_unit_float
 
 #: the metadata key the runner sets on every block when a node asks for it
 #: (`uses_arrival_time = True`): microseconds on the run's clock since the run started
