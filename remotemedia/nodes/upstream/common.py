@@ -88,6 +88,21 @@ class UpstreamNode(Node):
         return out
 
 
+class UpstreamPassThrough(UpstreamNode):
+    """An upstream node that only passes its input on here (the same object, untouched):
+    `remotemedia convert-manifest` writes it as PassThrough. Subclasses name it, list its
+    params (accepted, no effect) and, for more than audio, widen `accepts`."""
+
+    @classmethod
+    def canonical(cls, params):
+        """("PassThrough", {}): the node only passes data on here."""
+        return "PassThrough", {}
+
+    def process(self, data):
+        """`data` itself."""
+        return data
+
+
 class MediaClock:
     """Media time of the blocks a node sees: pts from the frame, or counted on from the last
     block when a frame carries none (a Python caller pushing bare arrays)."""

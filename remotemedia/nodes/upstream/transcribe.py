@@ -37,7 +37,7 @@ from ...engine.data import TextData
 from ...engine.node import Node, Param, register_node
 from ...engine.subtitles import cues, is_final_transcript, srt_cue, wrap
 from ..transcribe import MAX_WINDOW_S, Transcribe, say_once
-from .common import UpstreamNode
+from .common import UpstreamNode, UpstreamPassThrough
 from .speech import FastResampleNode
 from ..whisper import NeedsDownload, install_advice, resolve_model
 
@@ -335,7 +335,7 @@ def _f(value) -> float:
 
 
 @register_node
-class MicInput(UpstreamNode):
+class MicInput(UpstreamPassThrough):
     """The upstream CLI's microphone node. Here the microphone is the run's input (`--input
     default` or `device:NAME`), so this node passes the input's audio on unchanged (the same
     view); its params are accepted and change nothing (the input SPEC picks the device, the
@@ -354,11 +354,3 @@ class MicInput(UpstreamNode):
         Param("buffer_ms", int, 20, "no effect", min=0),
     )
 
-    @classmethod
-    def canonical(cls, params):
-        """("PassThrough", {}) for `remotemedia convert-manifest`."""
-        return "PassThrough", {}
-
-    def process(self, frame):
-        """The block itself."""
-        return frame

@@ -24,7 +24,7 @@ from ...engine.data import TextData
 from ...engine.node import Node, Param, register_node
 from .. import tts_engines as engines
 from ..speak import Speak, choose_engine
-from .common import UpstreamNode
+from .common import UpstreamNode, UpstreamPassThrough
 
 KOKORO_SKIP_TOKENS = ("<|text_end|>", "<|audio_end|>", "<|im_end|>", "<|im_start|>")
 _EVERYTHING = frozenset({"numpy", "text", "json", "binary"})
@@ -117,19 +117,10 @@ class KokoroTTSNode(UpstreamNode, Speak):
         return super().process(data)
 
 
-class _UpstreamPassThrough(UpstreamNode):
+class _UpstreamPassThrough(UpstreamPassThrough):
     """Passes every input on unchanged."""
 
     accepts = _EVERYTHING
-
-    @classmethod
-    def canonical(cls, params):
-        """("PassThrough", {}): the node only passes data on here."""
-        return "PassThrough", {}
-
-    def process(self, data):
-        """`data` itself."""
-        return data
 
 
 @register_node
