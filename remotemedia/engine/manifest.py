@@ -15,16 +15,17 @@ Shape (compatible with the upstream's):
 Every failure is a `ManifestError` whose one-line message names the file, the node id where
 there is one, and the problem.
 
-Two shapes (UPSTREAM.md Part A). A manifest is in the *upstream shape* when none of its
-connections names `input` or `output` (an empty list included); it then runs as the upstream
-runs it: `upstream_to_native()` rewrites it into the native shape before the checks below, with
-every node that has no incoming edge fed from `input`, every node with no outgoing edge (or
-marked `is_output_node: true`) sent to `output`, the upstream's extra keys accepted (a warning
-for each that has no effect here), `version` `v1` or `1.0`, `metadata.cli_defaults` as weak
-audio defaults and blocks of `cli_defaults.chunk_size` or 4000 samples. Several incoming edges
-into a one-input node interleave in arrival order, as upstream; where two of them carry audio the
-manifest loads with a warning naming the edges (in a native manifest that stays an error).
-Warnings never stop a load: they are kept on `Manifest.warnings` for `remotemedia validate`.
+Two shapes (the README's "Manifests written for the upstream"). A manifest is in the *upstream
+shape* when none of its connections names `input` or `output` (an empty list included); it then
+runs as the upstream runs it: `upstream_to_native()` rewrites it into the native shape before the
+checks below, with every node that has no incoming edge fed from `input`, every node with no
+outgoing edge (or marked `is_output_node: true`) sent to `output`, the upstream's extra keys
+accepted (a warning for each that has no effect here), `version` `v1` or `1.0`,
+`metadata.cli_defaults` as weak audio defaults and blocks of `cli_defaults.chunk_size` or 4000
+samples. Several incoming edges into a one-input node interleave in arrival order, as upstream;
+where two of them carry audio the manifest loads with a warning naming the edges (in a native
+manifest that stays an error). Warnings never stop a load: they are kept on `Manifest.warnings` for
+`remotemedia validate`.
 """
 
 from __future__ import annotations
@@ -48,11 +49,11 @@ RESERVED_IDS = frozenset({INPUT, OUTPUT})
 SUPPORTED_VERSIONS = ("v1",)
 UPSTREAM_VERSIONS = ("v1", "1.0")
 NATIVE, UPSTREAM = "native", "upstream"
-#: the upstream CLI's and stream-health tools' chunk (UPSTREAM.md Part A, "Block size")
+#: the upstream CLI's and stream-health tools' chunk (its analyzers' thresholds are tuned to it)
 UPSTREAM_BLOCK_SIZE = 4000
 #: audio defaults of the upstream's CLI (`remotemedia stream --sample-rate 16000 --channels 1`)
 UPSTREAM_AUDIO = AudioFormat(sample_rate=16000, channels=1, block_size=UPSTREAM_BLOCK_SIZE)
-# The upstream's node keys (UPSTREAM.md §1.1). `is_output_node` takes effect here; the others
+# The upstream's keys of a node entry. `is_output_node` takes effect here; the others
 # are accepted and have none, each said once by a warning.
 UPSTREAM_NODE_KEYS = ("is_streaming", "is_output_node", "capabilities", "media_capabilities",
                       "host", "runtime_hint", "execution", "fast_path", "python_deps", "docker")
@@ -167,7 +168,7 @@ def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (
     decided by engine/precedence.py: `audio_overrides` (the command line), the document's
     `audio` block, `input_format` (an input file's own sample_rate and channels), what the
     nodes receiving the input declare, `metadata.cli_defaults`, the defaults. An
-    upstream-shape document is translated first (UPSTREAM.md Part A). ManifestError names
+    upstream-shape document is translated first (engine/upstream_shape.py). ManifestError names
     the first problem, the source and the node."""
     def fail(problem: str, node_id: str | None = None):
         raise ManifestError(problem, source=source, node_id=node_id)

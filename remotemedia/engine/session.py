@@ -172,7 +172,8 @@ class Session:
             step.reset()
 
     def stats(self) -> dict:
-        """The stats report of DESIGN.md, as a dict ready for JSON (engine/stats_report.py)."""
+        """The stats report (counters, latencies, node statistics), as a dict ready for JSON
+        (engine/stats_report.py)."""
         return build_report(self)
 
     # -- lifecycle -------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""The upstream's manifest shape (UPSTREAM.md Part A, "Shape"): telling it apart from the native
-one, rewriting it into the native shape before validation, and `convert-manifest`'s native
-equivalent. engine/manifest.py validates; this module only translates.
+"""The upstream's manifest shape (the README's "Manifests written for the upstream"): telling it
+apart from the native one, rewriting it into the native shape before validation, and
+`convert-manifest`'s native equivalent. engine/manifest.py validates; this module only translates.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from .node import AudioFormat, NodeRegistry, registry as default_registry
 
 def manifest_shape(doc: Mapping) -> str:
     """"upstream" when `connections` is a list none of whose entries names `input` or `output`
-    (an empty list included), else "native" (UPSTREAM.md Part A, "Shape"). Upstream manifests
-    may call their own nodes `input` and `output` (a TextInput, an AudioOutput): a connection
-    naming a node the document declares under that id is the upstream's too."""
+    (an empty list included), else "native" (the README's "Manifests written for the
+    upstream"). Upstream manifests may call their own nodes `input` and `output` (a TextInput,
+    an AudioOutput): a connection naming a node the document declares under that id is the
+    upstream's too."""
     from .manifest import (RESERVED_IDS, NATIVE, UPSTREAM)
     conns = doc.get("connections")
     if not isinstance(conns, list):

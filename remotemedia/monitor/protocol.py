@@ -9,7 +9,7 @@ unix stream socket. No pickle: a client can never make the stream run code.
        "nodes": [[id, node_type], ...], "edges": [[from, to], ...], "hz": float,
        "commands": [str, ...]}
       {"type": "snapshot", "seq": int, "t": unix seconds, "state": str, "reason": str|null,
-       "stats": <the stats report of DESIGN.md>|null, "levels": {<runner.Levels fields>},
+       "stats": <the stats report: Session.stats()>|null, "levels": {<runner.Levels fields>},
        "engine_us": [float, ...] (recent engine latencies, oldest first),
        "end_to_end_us": [float, ...]|null, "bypass": bool, "monitor": {<Monitor.counts()>}}
       {"type": "event", "t": unix seconds, "node": str|null, "event": str, "record": {...}}

@@ -1,5 +1,5 @@
-"""AudioEvidenceNode (UPSTREAM.md Part B §2.11): keeps the recent audio and cuts a clip around
-each incident the other health nodes report.
+"""AudioEvidenceNode (the upstream's audio_evidence.rs): keeps the recent audio and cuts a clip
+around each incident the other health nodes report.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ _EVIDENCE_TYPES = frozenset({"timing.jitter_spike", "timing.clock_drift", "freez
 @register_node
 class AudioEvidenceNode(UpstreamNode):
     """Keeps the last buffer_duration_s of audio and cuts a clip around each alert
-    (§2.11, audio_evidence.rs): pre_alert_s before it and post_alert_s after, emitted as
+    (audio_evidence.rs): pre_alert_s before it and post_alert_s after, emitted as
     `{"event_type": "audio.evidence", "_schema": "audio_evidence_v1", "clip_id",
     "trigger_event", "start_offset_ms", "duration_ms", "sample_rate", "channels",
     "timestamp_us"}` once the post-alert audio has arrived (or at end of stream, shorter),
@@ -140,4 +140,4 @@ class AudioEvidenceNode(UpstreamNode):
         return None
 
 
-# -- the upstream stream-health tools' HealthEvent lines (§5) ---------------------------------------
+# -- the upstream stream-health tools' HealthEvent lines ---------------------------------------

@@ -258,7 +258,7 @@ class AutoResampleNode(FastResampleNode):
 
 @register_node
 class SrtOutput(UpstreamNode):
-    """Transcripts as SubRip text, as the upstream's core SrtOutput (its §3 rules).
+    """Transcripts as SubRip text, as the upstream's core SrtOutput (its rules for cues).
 
     Per input, one Text holding every cue it makes (metadata `format: srt`, so a `file:X.srt`
     output writes it as it is), numbered from 1 across the run when include_numbers, lines
