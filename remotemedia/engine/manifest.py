@@ -38,26 +38,18 @@ from typing import Any, Iterable, Mapping
 
 from .errors import ManifestError
 from .loader import parse_manifest_text, read_manifest_document  # noqa: F401 (re-exported)
+# the names both shapes use, and the upstream's, re-exported here (engine/manifest_keys.py)
+from .manifest_keys import (INPUT, NATIVE, OUTPUT, RESERVED_IDS, RUNTIME_HINTS,  # noqa: F401
+                            UPSTREAM, UPSTREAM_AUDIO, UPSTREAM_BLOCK_SIZE, UPSTREAM_NODE_KEYS,
+                            NODE_KEYS as _NODE_KEYS)
 from .executors import INLINE, executors
 from .node import (DEFAULT_BLOCK_SIZE, DEFAULT_CHANNELS, DEFAULT_SAMPLE_RATE, AudioFormat, Node,
                    NodeRegistry, UnknownNodeType, registry as default_registry)
 from .precedence import REPLACEABLE, Decision, decide
+from .upstream_shape import manifest_shape, upstream_to_native
 
-INPUT = "input"
-OUTPUT = "output"
-RESERVED_IDS = frozenset({INPUT, OUTPUT})
 SUPPORTED_VERSIONS = ("v1",)
 UPSTREAM_VERSIONS = ("v1", "1.0")
-NATIVE, UPSTREAM = "native", "upstream"
-#: the upstream CLI's and stream-health tools' chunk (its analyzers' thresholds are tuned to it)
-UPSTREAM_BLOCK_SIZE = 4000
-#: audio defaults of the upstream's CLI (`remotemedia stream --sample-rate 16000 --channels 1`)
-UPSTREAM_AUDIO = AudioFormat(sample_rate=16000, channels=1, block_size=UPSTREAM_BLOCK_SIZE)
-# The upstream's keys of a node entry. `is_output_node` takes effect here; the others
-# are accepted and have none, each said once by a warning.
-UPSTREAM_NODE_KEYS = ("is_streaming", "is_output_node", "capabilities", "media_capabilities",
-                      "host", "runtime_hint", "execution", "fast_path", "python_deps", "docker")
-RUNTIME_HINTS = ("rust_python", "cpython", "cpython_wasm", "auto")
 ON_ERROR = ("fail", "skip", "restart")  # restart: a new worker thread / process / ray actor
 QUEUE_POLICIES = ("block", "drop_oldest", "drop_newest")
 
@@ -65,8 +57,6 @@ DEFAULT_AUDIO = AudioFormat(sample_rate=DEFAULT_SAMPLE_RATE, channels=DEFAULT_CH
                             block_size=DEFAULT_BLOCK_SIZE)
 
 _TOP_KEYS = {"version", "metadata", "audio", "nodes", "connections", "on_error"}
-_NODE_KEYS = {"id", "node_type", "params", "executor", "on_error", "queue_size", "queue_policy",
-              "description", "resources"}
 _CONN_KEYS = {"from", "to", "input"}
 
 
@@ -549,7 +539,45 @@ def _init_probe(probe: Node, spec: NodeSpec) -> None:
         setattr(probe, name, value)
 
 
-# -- the upstream shape: engine/upstream_shape.py (re-exported here) ------------------------------
+# -- the upstream shape's convert-manifest (the translation itself: engine/upstream_shape.py) -----
 
-from .upstream_shape import (manifest_shape, native_document,  # noqa: E402,F401
-                             upstream_to_native)
+def native_document(src: Any, *, registry: NodeRegistry | None = None,
+                    allow_import: Iterable[str] = ()) -> tuple[dict, list[str]]:
+    """The native equivalent of a manifest (for `remotemedia convert-manifest`), and the notes
+    to show with it: explicit `input`/`output` connections, an `audio` block, canonical node
+    names (an upstream alias becomes the node it stands for, its params translated), and no
+    keys or params that have no effect. The manifest is validated first; a native one comes
+    back as it is."""
+    registry = registry or default_registry
+    doc, name = read_manifest_document(src)
+    m = validate_manifest(doc, source=name, registry=registry, allow_import=allow_import)
+    notes = list(m.warnings)
+    if m.shape == NATIVE:
+        return doc, notes
+    native, _, base = upstream_to_native(doc, lambda p, n=None: None)
+    audio = {"sample_rate": m.audio.sample_rate, "channels": m.audio.channels,
+             "block_size": m.audio.block_size}
+    nodes = []
+    for raw, spec in zip(native["nodes"], m.nodes):
+        node = {k: v for k, v in raw.items() if k != "params"}
+        params = dict(raw.get("params") or {})
+        normalize = getattr(spec.node_class, "normalize_params", None)
+        if normalize is not None:
+            params, _ = normalize(params)
+        canonical = getattr(spec.node_class, "canonical", None)
+        if canonical is not None:
+            node["node_type"], params = canonical(params)
+        if params:
+            node["params"] = params
+        nodes.append(node)
+    out = {"version": "v1", "metadata": dict(native.get("metadata") or {}), "audio": audio}
+    out["metadata"].pop("cli_defaults", None)
+    if "on_error" in native:
+        out["on_error"] = native["on_error"]
+    out["nodes"] = nodes
+    out["connections"] = native["connections"]
+    if any("audio streams merge" in w for w in notes):
+        notes.append("the native shape refuses audio fan-in into a one-input node: the "
+                     "converted manifest will not load until those edges are changed")
+    return out, notes
+
