@@ -636,6 +636,19 @@ def _summarize(name: str, states: list[InputState], backend: str, wall: float,
     }
 
 
+def _list_inputs(lines: list[str], title: str, entries: list[dict], out) -> None:
+    """Append `title` and the first MAX_FAILURES_SHOWN entries ({"input", "reason"}) to
+    `lines`, then how many more summary.json under `out` holds; nothing when `entries` is
+    empty."""
+    if not entries:
+        return
+    lines.append(title)
+    for entry in entries[:MAX_FAILURES_SHOWN]:
+        lines.append(f"  {entry['input']}: {entry['reason']}")
+    if len(entries) > MAX_FAILURES_SHOWN:
+        lines.append(f"  ... and {len(entries) - MAX_FAILURES_SHOWN} more "
+                     f"(see {out}/summary.json)")
+
 def format_summary(summary: dict) -> str:
     """The summary table for people (stderr)."""
     lines = [
@@ -651,22 +664,9 @@ def format_summary(summary: dict) -> str:
             lines.append(f"{kind:<24} {entry['count']:>7} {entry['inputs']:>7}")
     else:
         lines.append("alerts: none")
-    rerun = summary.get("rerun") or []
-    if rerun:
-        lines.append("run again (their earlier reports no longer match):")
-        for r in rerun[:MAX_FAILURES_SHOWN]:
-            lines.append(f"  {r['input']}: {r['reason']}")
-        if len(rerun) > MAX_FAILURES_SHOWN:
-            lines.append(f"  ... and {len(rerun) - MAX_FAILURES_SHOWN} more "
-                         f"(see {summary['out']}/summary.json)")
-    failures = summary["failures"]
-    if failures:
-        lines.append("failures:")
-        for f in failures[:MAX_FAILURES_SHOWN]:
-            lines.append(f"  {f['input']}: {f['reason']}")
-        if len(failures) > MAX_FAILURES_SHOWN:
-            lines.append(f"  ... and {len(failures) - MAX_FAILURES_SHOWN} more "
-                         f"(see {summary['out']}/summary.json)")
+    _list_inputs(lines, "run again (their earlier reports no longer match):",
+                 summary.get("rerun") or [], summary["out"])
+    _list_inputs(lines, "failures:", summary["failures"], summary["out"])
     if summary.get("converted"):
         lines.append(f"converted on the way in: {summary['converted']} input(s) at another "
                      f"rate or channel count than the manifest's (each report's `converted` "

@@ -7,7 +7,7 @@ recording's. record.py keeps the few values this module turns into the `recordin
 
 from __future__ import annotations
 
-#: session counters (engine/metrics.py Counters) a recording counts over its window
+#: session counters (engine/counters.py Counters) a recording counts over its window
 WINDOW_COUNTERS = ("frames_in", "frames_out", "events_out", "drops", "errors",
                    "input_overflow", "output_underflow")
 

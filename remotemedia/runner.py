@@ -95,6 +95,12 @@ class Levels:
     output_blocks: int = 0
 
 
+#: Levels' fields per end, in _measure's order: blocks, rms, peak, clipped, peak max, clips
+_LEVEL_FIELDS = {end: tuple(f"{end}_{name}" for name in ("blocks", "rms_dbfs", "peak_dbfs",
+                                                         "clipped", "peak_max_dbfs", "clips"))
+                 for end in ("input", "output")}
+
+
 class BlockPath:
     """The one way a block goes from a source into the session and its outputs out, used by
     the runner's loop and, in callback mode, by the device's audio callback alike.
@@ -371,25 +377,19 @@ class StreamRunner:
         deliver(session.end_of_stream(), final=True)
 
     def _measure(self, array: np.ndarray, end: str) -> None:
+        # one body for both ends: the Levels fields of `end` by name (constant strings)
+        blocks, rms_f, peak_f, clipped_f, max_f, clips_f = _LEVEL_FIELDS[end]
         rms, peak, _ = measure(array)
         levels = self.levels
         peak_dbfs = to_dbfs(peak)
-        if end == "input":
-            levels.input_blocks += 1
-            levels.input_rms_dbfs, levels.input_peak_dbfs = to_dbfs(rms), peak_dbfs
-            levels.input_clipped = peak >= 1.0
-            if peak_dbfs > levels.input_peak_max_dbfs:
-                levels.input_peak_max_dbfs = peak_dbfs
-            if peak >= 1.0:
-                levels.input_clips += 1
-        else:
-            levels.output_blocks += 1
-            levels.output_rms_dbfs, levels.output_peak_dbfs = to_dbfs(rms), peak_dbfs
-            levels.output_clipped = peak >= 1.0
-            if peak_dbfs > levels.output_peak_max_dbfs:
-                levels.output_peak_max_dbfs = peak_dbfs
-            if peak >= 1.0:
-                levels.output_clips += 1
+        setattr(levels, blocks, getattr(levels, blocks) + 1)
+        setattr(levels, rms_f, to_dbfs(rms))
+        setattr(levels, peak_f, peak_dbfs)
+        setattr(levels, clipped_f, peak >= 1.0)
+        if peak_dbfs > getattr(levels, max_f):
+            setattr(levels, max_f, peak_dbfs)
+        if peak >= 1.0:
+            setattr(levels, clips_f, getattr(levels, clips_f) + 1)
 
     # -- observing -----------------------------------------------------------------------------------
     def stats(self) -> dict:

@@ -44,10 +44,10 @@ from . import common
 from .batch import add_batch_parser, cmd_batch
 from .converse import add_converse_parser
 from .common import (EXIT_FAILED, EXIT_OK, EXIT_PIPE, EXIT_SIGNAL, EXIT_USAGE, PROG,
-                     STOP_REASON, _error, _print_stdout, add_exact_format_argument,
-                     add_mode_argument,
-                     add_monitor_arguments, add_verbosity_arguments, parse_block_size,
-                     parse_duration, parse_port, parse_workers, quiet_stdout)
+                     STOP_REASON, _error, _print_stdout, add_allow_import_argument,
+                     add_exact_format_argument, add_mode_argument, add_monitor_arguments,
+                     add_verbosity_arguments, parse_block_size, parse_duration, parse_port,
+                     parse_workers, quiet_stdout)
 from .info import cmd_convert_manifest, cmd_devices, cmd_nodes, cmd_ps, cmd_validate
 from .paths import check_paths
 from .recordings import add_observability_commands, cmd_latency, cmd_replay, cmd_report
@@ -185,8 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "adjacent ones into one (the stats mark fused nodes)")
     p.add_argument("--events", metavar="FILE",
                    help="write non-audio outputs (JSON lines) here instead of stdout")
-    p.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
-                   help="let the manifest name node classes from MODULE (repeatable)")
+    add_allow_import_argument(p)
     add_mode_argument(p)
     p.add_argument("--block-size", "--chunk-size", dest="block_size", type=parse_block_size,
                    metavar="N", help="samples per block, overriding the manifest's (an "
@@ -225,13 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="convert a one-line chain (\"Gain db=-3 ! LevelMeter\") instead")
     p.add_argument("--output", "-o", metavar="OUT",
                    help="write here instead of stdout (- is stdout)")
-    p.add_argument("--allow-import", action="append", default=[], metavar="MODULE")
+    add_allow_import_argument(p)
     p.set_defaults(command=cmd_convert_manifest)
 
     p = sub.add_parser("validate", help="check a manifest without running it")
     p.add_argument("file", nargs="?", metavar="FILE", help="the manifest; - reads stdin")
     p.add_argument("--graph", metavar="GRAPH", help="check a one-line chain instead")
-    p.add_argument("--allow-import", action="append", default=[], metavar="MODULE")
+    add_allow_import_argument(p)
     p.set_defaults(command=cmd_validate)
 
     p = sub.add_parser("nodes", help="list node types with their parameters")

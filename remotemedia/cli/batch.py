@@ -7,7 +7,8 @@ import os
 import sys
 
 from ..engine import strictjson
-from .common import _note, _print_stdout, add_exact_format_argument, parse_workers
+from .common import (_note, _print_stdout, add_allow_import_argument,
+                     add_exact_format_argument, parse_workers)
 
 
 def add_batch_parser(sub) -> None:
@@ -30,8 +31,7 @@ def add_batch_parser(sub) -> None:
                         "one ray.init() finds: RAY_ADDRESS, one started here, else a new one)")
     p.add_argument("--json", action="store_true",
                    help="print the JSON summary as the last line of stdout")
-    p.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
-                   help="let the manifest name node classes from MODULE (repeatable)")
+    add_allow_import_argument(p)
     add_exact_format_argument(p)
     p.set_defaults(command=cmd_batch)
 

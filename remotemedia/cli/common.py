@@ -171,6 +171,12 @@ def add_mode_argument(p) -> None:
                         "audio callback (callback: one block less latency)")
 
 
+def add_allow_import_argument(p) -> None:
+    """Add --allow-import MODULE (repeatable; a list, empty by default) to the parser `p`."""
+    p.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
+                   help="let the manifest name node classes from MODULE (repeatable)")
+
+
 def add_monitor_arguments(p) -> None:
     """Add --monitor [PATH], --metrics-port PORT and --metrics-host HOST to the parser `p` (used
     by `stream`)."""

@@ -7,7 +7,7 @@ import os
 import sys
 
 from ..engine.errors import UsageError
-from .common import EXIT_FAILED, EXIT_OK, _print_stdout
+from .common import EXIT_FAILED, EXIT_OK, _print_stdout, add_allow_import_argument
 
 
 def add_converse_parser(sub) -> None:
@@ -31,7 +31,7 @@ def add_converse_parser(sub) -> None:
                         "--save-timing (then two runs give the same report but wall_s)")
     p.add_argument("--save-timing", metavar="FILE",
                    help="write the per-node costs this run charged, for --timing FILE")
-    p.add_argument("--allow-import", action="append", default=[], metavar="MODULE")
+    add_allow_import_argument(p)
     p.set_defaults(command=cmd_converse)
 
 

@@ -94,7 +94,7 @@ def start_observers(args, runner, input_spec: str, output_spec: str) -> _Observe
     metrics = None
     if args.metrics_port is not None:
         try:
-            from ..metrics_http import MetricsServer
+            from ..prometheus import MetricsServer
         except ImportError as exc:
             monitor.close()
             raise UsageError(f"--metrics-port needs prometheus-client (pip install "

@@ -8,7 +8,8 @@ import sys
 
 from ..engine import strictjson
 from ..engine.node import DEFAULT_BLOCK_SIZE, DEFAULT_SAMPLE_RATE
-from .common import EXIT_FAILED, EXIT_OK, PROG, _note, _print_stdout, parse_duration
+from .common import (EXIT_FAILED, EXIT_OK, PROG, _note, _print_stdout, add_allow_import_argument,
+                     parse_duration)
 
 
 def add_observability_commands(sub) -> None:
@@ -28,7 +29,7 @@ def add_observability_commands(sub) -> None:
                    help="also run manifest OTHER and print both side by side")
     p.add_argument("--trace", metavar="FILE", help="write a Chrome trace-event JSON")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    p.add_argument("--allow-import", action="append", default=[], metavar="MODULE")
+    add_allow_import_argument(p)
     p.set_defaults(command=cmd_replay)
 
     p = sub.add_parser("report", help="HTML page and PNG figures of a recording or a saved "
@@ -147,7 +148,7 @@ def cmd_report(args) -> int:
     default DIR/report or NAME-report beside the JSON) and name the HTML file on stderr.
     Returns 0; a source that is neither a recording nor a saved report raises UsageError
     (exit 2)."""
-    from ..report import write_report
+    from ..report_figures import write_report
     html = write_report(args.source, args.out)
     _note(f"report: {html}")
     return EXIT_OK

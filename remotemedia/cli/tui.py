@@ -30,7 +30,7 @@ def cmd_tui(args) -> int:
         raise UsageError("tui needs an interactive terminal (stdin and stdout); use "
                          "`remotemedia stream` to run without one")
     try:
-        from ..app import run_app
+        from ..tui.app import run_app
     except ImportError as exc:
         _error(f"the TUI is not available: {exc}")
         return EXIT_FAILED

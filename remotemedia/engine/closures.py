@@ -16,7 +16,7 @@ import numpy as np
 from .data import (EMPTY_METADATA, BufferOwnership, ControlData, NumpyData, RuntimeData,
                    to_runtime_data)
 from .errors import NodeError
-from .metrics import RING_SIZE
+from .counters import RING_SIZE
 from .template import generate
 
 _now = time.perf_counter           # float seconds: cheaper to subtract than big ints

@@ -15,16 +15,17 @@ Shape (compatible with the upstream's):
 Every failure is a `ManifestError` whose one-line message names the file, the node id where
 there is one, and the problem.
 
-Two shapes (UPSTREAM.md Part A). A manifest is in the *upstream shape* when none of its
-connections names `input` or `output` (an empty list included); it then runs as the upstream
-runs it: `upstream_to_native()` rewrites it into the native shape before the checks below, with
-every node that has no incoming edge fed from `input`, every node with no outgoing edge (or
-marked `is_output_node: true`) sent to `output`, the upstream's extra keys accepted (a warning
-for each that has no effect here), `version` `v1` or `1.0`, `metadata.cli_defaults` as weak
-audio defaults and blocks of `cli_defaults.chunk_size` or 4000 samples. Several incoming edges
-into a one-input node interleave in arrival order, as upstream; where two of them carry audio the
-manifest loads with a warning naming the edges (in a native manifest that stays an error).
-Warnings never stop a load: they are kept on `Manifest.warnings` for `remotemedia validate`.
+Two shapes (the README's "Manifests written for the upstream"). A manifest is in the *upstream
+shape* when none of its connections names `input` or `output` (an empty list included); it then
+runs as the upstream runs it: `upstream_to_native()` rewrites it into the native shape before the
+checks below, with every node that has no incoming edge fed from `input`, every node with no
+outgoing edge (or marked `is_output_node: true`) sent to `output`, the upstream's extra keys
+accepted (a warning for each that has no effect here), `version` `v1` or `1.0`,
+`metadata.cli_defaults` as weak audio defaults and blocks of `cli_defaults.chunk_size` or 4000
+samples. Several incoming edges into a one-input node interleave in arrival order, as upstream;
+where two of them carry audio the manifest loads with a warning naming the edges (in a native
+manifest that stays an error). Warnings never stop a load: they are kept on `Manifest.warnings` for
+`remotemedia validate`.
 """
 
 from __future__ import annotations
@@ -37,26 +38,18 @@ from typing import Any, Iterable, Mapping
 
 from .errors import ManifestError
 from .loader import parse_manifest_text, read_manifest_document  # noqa: F401 (re-exported)
+# the names both shapes use, and the upstream's, re-exported here (engine/manifest_keys.py)
+from .manifest_keys import (INPUT, NATIVE, OUTPUT, RESERVED_IDS, RUNTIME_HINTS,  # noqa: F401
+                            UPSTREAM, UPSTREAM_AUDIO, UPSTREAM_BLOCK_SIZE, UPSTREAM_NODE_KEYS,
+                            NODE_KEYS as _NODE_KEYS)
 from .executors import INLINE, executors
 from .node import (DEFAULT_BLOCK_SIZE, DEFAULT_CHANNELS, DEFAULT_SAMPLE_RATE, AudioFormat, Node,
                    NodeRegistry, UnknownNodeType, registry as default_registry)
 from .precedence import REPLACEABLE, Decision, decide
+from .upstream_shape import manifest_shape, upstream_to_native
 
-INPUT = "input"
-OUTPUT = "output"
-RESERVED_IDS = frozenset({INPUT, OUTPUT})
 SUPPORTED_VERSIONS = ("v1",)
 UPSTREAM_VERSIONS = ("v1", "1.0")
-NATIVE, UPSTREAM = "native", "upstream"
-#: the upstream CLI's and stream-health tools' chunk (UPSTREAM.md Part A, "Block size")
-UPSTREAM_BLOCK_SIZE = 4000
-#: audio defaults of the upstream's CLI (`remotemedia stream --sample-rate 16000 --channels 1`)
-UPSTREAM_AUDIO = AudioFormat(sample_rate=16000, channels=1, block_size=UPSTREAM_BLOCK_SIZE)
-# The upstream's node keys (UPSTREAM.md §1.1). `is_output_node` takes effect here; the others
-# are accepted and have none, each said once by a warning.
-UPSTREAM_NODE_KEYS = ("is_streaming", "is_output_node", "capabilities", "media_capabilities",
-                      "host", "runtime_hint", "execution", "fast_path", "python_deps", "docker")
-RUNTIME_HINTS = ("rust_python", "cpython", "cpython_wasm", "auto")
 ON_ERROR = ("fail", "skip", "restart")  # restart: a new worker thread / process / ray actor
 QUEUE_POLICIES = ("block", "drop_oldest", "drop_newest")
 
@@ -64,8 +57,6 @@ DEFAULT_AUDIO = AudioFormat(sample_rate=DEFAULT_SAMPLE_RATE, channels=DEFAULT_CH
                             block_size=DEFAULT_BLOCK_SIZE)
 
 _TOP_KEYS = {"version", "metadata", "audio", "nodes", "connections", "on_error"}
-_NODE_KEYS = {"id", "node_type", "params", "executor", "on_error", "queue_size", "queue_policy",
-              "description", "resources"}
 _CONN_KEYS = {"from", "to", "input"}
 
 
@@ -167,7 +158,7 @@ def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (
     decided by engine/precedence.py: `audio_overrides` (the command line), the document's
     `audio` block, `input_format` (an input file's own sample_rate and channels), what the
     nodes receiving the input declare, `metadata.cli_defaults`, the defaults. An
-    upstream-shape document is translated first (UPSTREAM.md Part A). ManifestError names
+    upstream-shape document is translated first (engine/upstream_shape.py). ManifestError names
     the first problem, the source and the node."""
     def fail(problem: str, node_id: str | None = None):
         raise ManifestError(problem, source=source, node_id=node_id)
@@ -549,10 +540,47 @@ def _init_probe(probe: Node, spec: NodeSpec) -> None:
         setattr(probe, name, value)
 
 
-# -- the upstream shape: engine/upstream_shape.py (re-exported here) ------------------------------
+# -- the upstream shape's convert-manifest (the translation itself: engine/upstream_shape.py) -----
 
-from .upstream_shape import (manifest_shape, native_document,  # noqa: E402,F401
-                             upstream_to_native)
+def native_document(src: Any, *, registry: NodeRegistry | None = None,
+                    allow_import: Iterable[str] = ()) -> tuple[dict, list[str]]:
+    """The native equivalent of a manifest (for `remotemedia convert-manifest`), and the notes
+    to show with it: explicit `input`/`output` connections, an `audio` block, canonical node
+    names (an upstream alias becomes the node it stands for, its params translated), and no
+    keys or params that have no effect. The manifest is validated first; a native one comes
+    back as it is."""
+    registry = registry or default_registry
+    doc, name = read_manifest_document(src)
+    m = validate_manifest(doc, source=name, registry=registry, allow_import=allow_import)
+    notes = list(m.warnings)
+    if m.shape == NATIVE:
+        return doc, notes
+    native, _, base = upstream_to_native(doc, lambda p, n=None: None)
+    audio = {"sample_rate": m.audio.sample_rate, "channels": m.audio.channels,
+             "block_size": m.audio.block_size}
+    nodes = []
+    for raw, spec in zip(native["nodes"], m.nodes):
+        node = {k: v for k, v in raw.items() if k != "params"}
+        params = dict(raw.get("params") or {})
+        normalize = getattr(spec.node_class, "normalize_params", None)
+        if normalize is not None:
+            params, _ = normalize(params)
+        canonical = getattr(spec.node_class, "canonical", None)
+        if canonical is not None:
+            node["node_type"], params = canonical(params)
+        if params:
+            node["params"] = params
+        nodes.append(node)
+    out = {"version": "v1", "metadata": dict(native.get("metadata") or {}), "audio": audio}
+    out["metadata"].pop("cli_defaults", None)
+    if "on_error" in native:
+        out["on_error"] = native["on_error"]
+    out["nodes"] = nodes
+    out["connections"] = native["connections"]
+    if any("audio streams merge" in w for w in notes):
+        notes.append("the native shape refuses audio fan-in into a one-input node: the "
+                     "converted manifest will not load until those edges are changed")
+    return out, notes
 
 
 #: what the upstream's voice-assistant pipeline files (va-local/hybrid/remote.yaml) name their

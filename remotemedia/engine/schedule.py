@@ -14,7 +14,7 @@ the buffer is owned and this node is its only reader.
 
 Follow a block: `Schedule.push` here -> a step's `receive` closure (closures.py; fusion.py for
 linear nodes run as one multiply) -> `process` -> the consumers. The session (session.py) owns
-the lifecycle around it and report.py builds the stats report from what the steps recorded.
+the lifecycle around it and stats_report.py builds the stats report from what the steps recorded.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from .closures import compile_fan_in, compile_push, compile_receive, compile_run
 from .executors import INLINE, executors
 from .fusion import _linear_groups, compile_linear
 from .manifest import INPUT, OUTPUT, Manifest
-from .metrics import RING_SIZE, Counters, LatencyRing, LatencySummary, NodeStatistics, summarize
+from .counters import RING_SIZE, Counters, LatencyRing, LatencySummary, NodeStatistics, summarize
 from .node import Node, NodeContext
 
 _now = time.perf_counter           # float seconds: cheaper to subtract than big ints

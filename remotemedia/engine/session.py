@@ -3,7 +3,7 @@
 `Pipeline` holds a validated manifest. `Pipeline.session()` opens a `Session`: it starts watching
 for serialization, builds the `Schedule` (schedule.py: the nodes set up and compiled into direct
 calls, and `push`, the hot path), and closes it all again, safely twice. The stats report is
-built by report.py from what the session and its steps counted.
+built by stats_report.py from what the session and its steps counted.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any, AsyncIterable, AsyncIterator, Callable, Iterable
 from .data import ControlData, RuntimeData
 from .errors import RemoteMediaError
 from .manifest import Manifest, load_manifest
-from .metrics import Counters, LatencyRing, NodeStatistics
+from .counters import Counters, LatencyRing, NodeStatistics
 from .node import Node
-from .report import build_report
+from .stats_report import build_report
 from .schedule import Schedule
 from .serialization import SerializationWatch, start_watching, stop_watching
 
@@ -172,7 +172,8 @@ class Session:
             step.reset()
 
     def stats(self) -> dict:
-        """The stats report of DESIGN.md, as a dict ready for JSON (engine/report.py)."""
+        """The stats report (counters, latencies, node statistics), as a dict ready for JSON
+        (engine/stats_report.py)."""
         return build_report(self)
 
     # -- lifecycle -------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Subtitles from transcript events: SubRip/WebVTT timecodes, line wrapping, cues.
 
 The one definition the transcript outputs (io/transcripts.py) and the upstream's SrtOutput node
-(nodes/upstream_transcribe.py) share. Transcript events are Transcribe's
+(nodes/upstream/transcribe.py) share. Transcript events are Transcribe's
 `{"type": "transcript", "text", "start_s", "end_s", "final", "words": [{"word", "start_s",
 "end_s", "p"}], ...}`, times in seconds of media time. The rules are the upstream SrtOutput's:
 milliseconds rounded half away from zero, hours unbounded, lines filled greedily up to a number

@@ -1,23 +1,24 @@
-"""The upstream's manifest shape (UPSTREAM.md Part A, "Shape"): telling it apart from the native
-one, rewriting it into the native shape before validation, and `convert-manifest`'s native
-equivalent. engine/manifest.py validates; this module only translates.
+"""The upstream's manifest shape (the README's "Manifests written for the upstream"): telling it
+apart from the native one and rewriting it into the native shape before validation. This module
+only translates: engine/manifest.py validates and builds `convert-manifest`'s native equivalent
+(native_document); the names both read are in engine/manifest_keys.py.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
-# The shape's constants and the validator live in engine/manifest.py, which imports this
-# module at its end: each function imports them when it runs.
-from .node import AudioFormat, NodeRegistry, registry as default_registry
+from .manifest_keys import (INPUT, NATIVE, NODE_KEYS, OUTPUT, RESERVED_IDS, RUNTIME_HINTS,
+                            UPSTREAM, UPSTREAM_AUDIO, UPSTREAM_NODE_KEYS)
+from .node import AudioFormat
 
 
 def manifest_shape(doc: Mapping) -> str:
     """"upstream" when `connections` is a list none of whose entries names `input` or `output`
-    (an empty list included), else "native" (UPSTREAM.md Part A, "Shape"). Upstream manifests
-    may call their own nodes `input` and `output` (a TextInput, an AudioOutput): a connection
-    naming a node the document declares under that id is the upstream's too."""
-    from .manifest import (RESERVED_IDS, NATIVE, UPSTREAM)
+    (an empty list included), else "native" (the README's "Manifests written for the
+    upstream"). Upstream manifests may call their own nodes `input` and `output` (a TextInput,
+    an AudioOutput): a connection naming a node the document declares under that id is the
+    upstream's too."""
     conns = doc.get("connections")
     if not isinstance(conns, list):
         return NATIVE
@@ -41,8 +42,6 @@ def upstream_to_native(doc: Mapping, fail) -> tuple[dict, list[str], AudioFormat
     keys removed), the warnings (one line each), and the weak audio defaults: the upstream CLI's
     16 kHz mono in 4000-sample blocks, replaced by `metadata.cli_defaults` where it gives
     `sample_rate`, `channels` or `chunk_size`. `fail(problem, node_id=None)` raises."""
-    from .manifest import (INPUT, OUTPUT, UPSTREAM_AUDIO, UPSTREAM_NODE_KEYS, RUNTIME_HINTS,
-                           _NODE_KEYS)
     warnings: list[str] = []
     out: dict[str, Any] = {}
     for key, value in doc.items():
@@ -99,7 +98,7 @@ def upstream_to_native(doc: Mapping, fail) -> tuple[dict, list[str], AudioFormat
                      f"got {value!r}", node_id)
             else:
                 warnings.append(f"{label}: '{key}' has no effect here")
-        for key in sorted(set(node) - _NODE_KEYS):
+        for key in sorted(set(node) - NODE_KEYS):
             node.pop(key)
             hint = " (the upstream reads 'node_type' only)" if key == "nodeType" else ""
             warnings.append(f"{label}: unknown key '{key}' ignored{hint}")
@@ -122,7 +121,6 @@ def _rename_reserved(nodes: list[dict], conns: list, warnings: list[str]) -> lis
     """Upstream nodes with the ids `input` or `output` are ordinary nodes: they get a free id
     (`input_node`, ...), with a warning, and the connections follow them; `input` and
     `output` then mean the session's ends, as in every native manifest."""
-    from .manifest import (INPUT, RESERVED_IDS)
     taken = {n.get("id") for n in nodes}
     renames: dict[str, str] = {}
     for node in nodes:
@@ -139,45 +137,3 @@ def _rename_reserved(nodes: list[dict], conns: list, warnings: list[str]) -> lis
         return conns
     return [{**c, **{k: renames.get(c.get(k), c.get(k)) for k in ("from", "to")
                      if k in c}} if isinstance(c, Mapping) else c for c in conns]
-
-
-def native_document(src: Any, *, registry: NodeRegistry | None = None,
-                    allow_import: Iterable[str] = ()) -> tuple[dict, list[str]]:
-    """The native equivalent of a manifest (for `remotemedia convert-manifest`), and the notes
-    to show with it: explicit `input`/`output` connections, an `audio` block, canonical node
-    names (an upstream alias becomes the node it stands for, its params translated), and no
-    keys or params that have no effect. The manifest is validated first; a native one comes
-    back as it is."""
-    from .manifest import (NATIVE, validate_manifest, read_manifest_document)
-    registry = registry or default_registry
-    doc, name = read_manifest_document(src)
-    m = validate_manifest(doc, source=name, registry=registry, allow_import=allow_import)
-    notes = list(m.warnings)
-    if m.shape == NATIVE:
-        return doc, notes
-    native, _, base = upstream_to_native(doc, lambda p, n=None: None)
-    audio = {"sample_rate": m.audio.sample_rate, "channels": m.audio.channels,
-             "block_size": m.audio.block_size}
-    nodes = []
-    for raw, spec in zip(native["nodes"], m.nodes):
-        node = {k: v for k, v in raw.items() if k != "params"}
-        params = dict(raw.get("params") or {})
-        normalize = getattr(spec.node_class, "normalize_params", None)
-        if normalize is not None:
-            params, _ = normalize(params)
-        canonical = getattr(spec.node_class, "canonical", None)
-        if canonical is not None:
-            node["node_type"], params = canonical(params)
-        if params:
-            node["params"] = params
-        nodes.append(node)
-    out = {"version": "v1", "metadata": dict(native.get("metadata") or {}), "audio": audio}
-    out["metadata"].pop("cli_defaults", None)
-    if "on_error" in native:
-        out["on_error"] = native["on_error"]
-    out["nodes"] = nodes
-    out["connections"] = native["connections"]
-    if any("audio streams merge" in w for w in notes):
-        notes.append("the native shape refuses audio fan-in into a one-input node: the "
-                     "converted manifest will not load until those edges are changed")
-    return out, notes

@@ -50,7 +50,7 @@ from typing import Callable, ClassVar, Iterable, Iterator, Mapping
 from ..engine.data import NumpyData
 from ..engine.errors import (CodecError, ExecutorCrashed, ExecutorStartError, RemoteMediaError,
                              RemoteNodeError, WorkerDied, one_line)
-from ..engine.metrics import LatencyRing
+from ..engine.counters import LatencyRing
 from ..engine.node import AudioFormat, Node
 
 #: more restarts than this within RESTART_WINDOW_S seconds raise instead of restarting again

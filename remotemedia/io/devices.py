@@ -120,6 +120,14 @@ class _DeviceEnd:
             ends.stream = stream
         self.stream = stream
 
+    def _begin_close(self):
+        """Mark this end closed; the stream it should now let go of, or None when it was closed
+        already or never had one (close() is safe twice)."""
+        if self._closed:
+            return None
+        self._closed = True
+        return self.stream
+
     def _release_stream(self) -> None:
         stream = self.stream
         if stream is None:
@@ -406,10 +414,7 @@ class DeviceSource(_DeviceEnd, Source):
     def close(self) -> None:
         """Stop capturing and release the stream (the other end may still hold it); blocks left
         unread are counted. Safe twice; bounded even when the device is dead."""
-        if self._closed:
-            return
-        self._closed = True
-        stream = self.stream
+        stream = self._begin_close()
         if stream is None:
             return
         stream.stop_capture()
@@ -487,10 +492,7 @@ class DeviceSink(_DeviceEnd, Sink):
     def close(self) -> None:
         """Let the queued frames play (what is left is counted as unplayed), then release the
         stream. Safe twice; bounded even when the device is dead."""
-        if self._closed:
-            return
-        self._closed = True
-        stream = self.stream
+        stream = self._begin_close()
         if stream is None:
             return
         ends = _ends_by_session.get(self.session) if self.session is not None else None

@@ -30,15 +30,21 @@ RAW_DTYPE = np.dtype("<f4")
 _POLL_S = 0.1
 
 
+def _name_raw_end(end, target: str, fmt: AudioFormat, stdio: str) -> None:
+    """Set a raw end's `target`, `channels` (mono when the format leaves it open) and
+    `description` ("raw f32le stdin/stdout" for `-`, else the file)."""
+    end.target = target
+    end.channels = fmt.channels or 1
+    end.description = f"raw f32le {stdio}" if target == "-" else f"raw f32le {target}"
+
+
 class RawSource(Source):
     """Interleaved float32 little-endian samples from stdin (`-`) or a file, in blocks of
     (block_size,) or (block_size, channels) float32; UsageError (exit 2) for a missing or
     unreadable file."""
     def __init__(self, target: str, fmt: AudioFormat):
         super().__init__(fmt)
-        self.target = target
-        self.channels = fmt.channels or 1
-        self.description = "raw f32le stdin" if target == "-" else f"raw f32le {target}"
+        _name_raw_end(self, target, fmt, "stdin")
         if target != "-":
             path = Path(target)
             if not path.is_file():
@@ -120,9 +126,7 @@ class RawSink(Sink):
     2) for a missing directory."""
     def __init__(self, target: str, fmt: AudioFormat):
         super().__init__(fmt)
-        self.target = target
-        self.channels = fmt.channels or 1
-        self.description = "raw f32le stdout" if target == "-" else f"raw f32le {target}"
+        _name_raw_end(self, target, fmt, "stdout")
         if target != "-":
             parent = Path(target).parent
             if not parent.is_dir():

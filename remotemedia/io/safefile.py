@@ -258,6 +258,17 @@ def _check_dir_stat(st, path: str, what: str) -> None:
                          f"{stat.S_IMODE(st.st_mode):o}): refusing to write into it")
 
 
+def _mkdir_at(dfd: int, name: str, what: str, shown) -> None:
+    """Make the directory `name` (0755) inside the open directory `dfd` unless it is there;
+    UsageError naming `what` and `shown` (its path for people) when it cannot be made."""
+    try:
+        os.mkdir(name, 0o755, dir_fd=dfd)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise UsageError(f"{what}: cannot create {shown}: {_one_line(exc)}") from None
+
+
 class SafeDir:
     """A directory this run made or checked, held open: `path` (Path), `fd` (its descriptor).
     Files are created relative to `fd`, never following a link. Close it when done (or use it
@@ -287,13 +298,7 @@ class SafeDir:
         dfd = _open_parent(parent, what, raw)
         try:
             if create and name != ".":
-                try:
-                    os.mkdir(name, 0o755, dir_fd=dfd)
-                except FileExistsError:
-                    pass
-                except OSError as exc:
-                    raise UsageError(f"{what}: cannot create {raw}: {_one_line(exc)}") \
-                        from None
+                _mkdir_at(dfd, name, what, raw)
             try:
                 fd = os.open(name, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC,
                              dir_fd=dfd)
@@ -377,13 +382,7 @@ class SafeDir:
 
     def subdir(self, name: str, what: str) -> "SafeDir":
         """The directory `name` inside this one, made (0755) if missing and checked like `make`."""
-        try:
-            os.mkdir(name, 0o755, dir_fd=self.fd)
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise UsageError(f"{what}: cannot create {self.path / name}: {_one_line(exc)}") \
-                from None
+        _mkdir_at(self.fd, name, what, self.path / name)
         try:
             fd = os.open(name, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC,
                          dir_fd=self.fd)

@@ -68,7 +68,7 @@ def main() -> int:
     if os.getppid() != parent_pid:
         return EXIT_CODE_ORPHAN
 
-    from ..engine.metrics import Counters
+    from ..engine.counters import Counters
     from ..engine.node import AudioFormat, NodeContext, as_outputs
     from ..engine.serialization import SerializationWatch, start_watching
     from . import channel, codec, wire

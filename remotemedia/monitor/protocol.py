@@ -9,7 +9,7 @@ unix stream socket. No pickle: a client can never make the stream run code.
        "nodes": [[id, node_type], ...], "edges": [[from, to], ...], "hz": float,
        "commands": [str, ...]}
       {"type": "snapshot", "seq": int, "t": unix seconds, "state": str, "reason": str|null,
-       "stats": <the stats report of DESIGN.md>|null, "levels": {<runner.Levels fields>},
+       "stats": <the stats report: Session.stats()>|null, "levels": {<runner.Levels fields>},
        "engine_us": [float, ...] (recent engine latencies, oldest first),
        "end_to_end_us": [float, ...]|null, "bypass": bool, "monitor": {<Monitor.counts()>}}
       {"type": "event", "t": unix seconds, "node": str|null, "event": str, "record": {...}}
@@ -173,17 +173,26 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def socket_listening(path: Path | str, timeout: float = 0.5) -> bool:
-    """True when something accepts connections on the unix socket at `path`."""
+def _connect_unix(path: Path | str, timeout: float) -> socket.socket:
+    """A stream socket connected to the unix socket at `path`, `timeout` seconds on its
+    operations; OSError (the socket closed) when the connection is refused or fails."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
         s.connect(os.fspath(path))
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def socket_listening(path: Path | str, timeout: float = 0.5) -> bool:
+    """True when something accepts connections on the unix socket at `path`."""
+    try:
+        _connect_unix(path, timeout).close()
         return True
     except OSError as exc:
         return exc.errno == errno.EAGAIN    # listening, its backlog full for the moment
-    finally:
-        s.close()
 
 
 @dataclass(frozen=True)
@@ -267,13 +276,9 @@ def connect(path: Path | str, timeout: float = 3.0, retry_s: float = CONNECT_RET
     start = time.monotonic()
     delay = BACKOFF_S[0]
     while True:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(timeout)
         try:
-            s.connect(os.fspath(path))
-            return s
+            return _connect_unix(path, timeout)
         except OSError as exc:
-            s.close()
             waited = time.monotonic() - start
             if (exc.errno == errno.EAGAIN and waited + delay <= retry_s) or \
                     (exc.errno == errno.ECONNREFUSED

@@ -44,7 +44,7 @@ from . import protocol
 from .clients import (ACCEPTS_PER_WAKE, CLIENT_QUEUE, COMMANDS_PER_TICK, LISTEN_BACKLOG,
                       MAX_CLIENTS, READ_CHUNK, REPLY_QUEUE, SALVAGE_BYTES, SALVAGE_COMMANDS,
                       TICK_COMMANDS, Client)
-from .histogram import E2E_BUCKETS_S, ENGINE_BUCKETS_S, LatencyHistogram, NodeHistograms
+from .latency_histogram import E2E_BUCKETS_S, ENGINE_BUCKETS_S, LatencyHistogram, NodeHistograms
 from .protocol import encode
 from .snapshots import Snapshots
 

@@ -1,14 +1,17 @@
 """Built-in nodes, one module per family. Importing this package registers them."""
 
+import sys as _sys
+
 from . import analysis, audio, basic, convert, health, resample, vad  # noqa: F401
-from . import transcribe, upstream_transcribe  # noqa: F401  (speech to text)
+from . import transcribe  # noqa: F401  (speech to text)
 from . import denoise, echo, room  # noqa: F401  (echo cancellation, noise suppression, rooms)
-# The upstream's node family under its names (UPSTREAM.md Part B §2), and its aliases.
-from . import (upstream_analyzers, upstream_events, upstream_evidence,  # noqa: F401
-               upstream_health, upstream_misc, upstream_speech)
-# Text to speech (Speak) and the upstream's TTS and CLI end nodes.
-from . import speak, upstream_tts  # noqa: F401
+from . import speak  # noqa: F401  (text to speech)
+# The upstream SDK's node family under its names, and its aliases of ours (nodes/upstream/).
+from . import upstream  # noqa: F401
 from . import respond  # noqa: F401  (the voice loop's reply)
+
+# The old module path that `remotemedia stream --events ... health` imports (cli/stream.py).
+_sys.modules[__name__ + ".upstream_health"] = upstream.health
 
 
 def register_builtins(registry) -> None:

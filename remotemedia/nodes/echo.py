@@ -56,7 +56,8 @@ import math
 import numpy as np
 
 from ..engine.data import JsonData
-from ..engine.node import AudioFormat, InputRequirement, Node, Param, register_node
+from ..engine.node import (DEFAULT_BLOCK_SIZE, DEFAULT_SAMPLE_RATE, AudioFormat, InputRequirement,
+                           Node, Param, register_node)
 
 RATES = (16000, 32000, 48000)
 REFERENCE = "reference"
@@ -143,13 +144,14 @@ class EchoCancel(Node):
     def setup(self):
         """Creates the canceller and the reference ring (HISTORY_S of samples) and the block
         buffer, at the stream's rate (48 kHz when unknown)."""
-        self._rate = rate = self.format.sample_rate or 48000
+        self._rate = rate = self.format.sample_rate or DEFAULT_SAMPLE_RATE
         self._webrtc = load_webrtc()
         self._delay = int(round(self.delay_ms * rate / 1000.0))
         size = 1 << int(math.ceil(math.log2(HISTORY_S * rate + self._delay)))
         self._ring = np.zeros(size, dtype=np.float32)
         self._mask = size - 1
-        self._far = np.zeros(max(self.format.block_size or 960, 1), dtype=np.float32)
+        self._far = np.zeros(max(self.format.block_size or DEFAULT_BLOCK_SIZE, 1),
+                             dtype=np.float32)
         self._near_buf = np.zeros_like(self._far)
         self._far_threshold = 10.0 ** (self.far_active_dbfs / 10.0)
         self._near_name: str | None = None

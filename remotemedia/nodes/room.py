@@ -38,7 +38,8 @@ import subprocess
 
 import numpy as np
 
-from ..engine.node import AudioFormat, InputRequirement, Node, Param, register_node
+from ..engine.node import (DEFAULT_SAMPLE_RATE, AudioFormat, InputRequirement, Node, Param,
+                           register_node)
 
 NEAR_SPEECH_DBFS = -60.0
 #: espeak-ng voices and sentences babble is made of when no noise_files are given
@@ -245,7 +246,7 @@ class EchoPath(Node):
     def setup(self):
         """Builds the impulse response, the convolver, the delay line and the noise (all
         buffers), from the seed. Needs the stream's sample rate and block size."""
-        rate = self.format.sample_rate or 48000
+        rate = self.format.sample_rate or DEFAULT_SAMPLE_RATE
         self._rate = rate
         self._n = None
         self._rng = np.random.default_rng(self.seed)

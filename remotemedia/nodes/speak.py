@@ -40,7 +40,7 @@ import soxr
 
 from ..engine.data import JsonData, NumpyData, TextData
 from ..engine.errors import NodeError
-from ..engine.node import AudioFormat, Node, Param, register_node
+from ..engine.node import DEFAULT_BLOCK_SIZE, AudioFormat, Node, Param, register_node
 from ..sentences import sentences
 from . import tts_engines as engines
 
@@ -136,7 +136,7 @@ class Speak(Node):
         out = self.output_format(self.format)
         self._rate = out.sample_rate
         self._channels = out.channels
-        self._block = out.block_size or 960
+        self._block = out.block_size or DEFAULT_BLOCK_SIZE
         self._pts = 0
         self._seq = 0
         self._resampler = None

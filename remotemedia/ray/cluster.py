@@ -3,7 +3,7 @@
 `connect(address)` returns the `ray` module connected to: the cluster at `address` ("host:port"
 of its GCS, or "auto"), else `RAY_ADDRESS`, else a cluster started on this machine with `ray
 start`, else a new local one (`ray.init()`'s own order; a new one costs about 2.4 s and 950 MiB
-on these machines, DESIGN.md). A "host:port" that accepts no TCP connection is refused within
+measured on our test machines). A "host:port" that accepts no TCP connection is refused within
 CONNECT_TIMEOUT_S with a one-line ClusterError, instead of Ray's minute of retries.
 """
 

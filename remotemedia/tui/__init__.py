@@ -1,4 +1,4 @@
-"""Widgets, screens and styles of the `remotemedia tui` app (the App itself is remotemedia.app)."""
+"""The `remotemedia tui` app (app.py, its saving keys in saving.py), its widgets, screens and styles."""
 
 from .meters import LevelMeters, PeakHold
 from .screens import HelpScreen, IoChoice, IoPicker, ManifestPicker, list_manifests

@@ -23,7 +23,7 @@ from ..runner import IDLE, RUNNING, Levels
 from .eventlog import EventLog
 from .snapshot import Snapshot
 from .widgets import MUTED, PipelineView
-from ..app import RemoteMediaApp
+from .app import RemoteMediaApp
 
 
 class AttachedApp(RemoteMediaApp, inherit_bindings=False):

@@ -31,7 +31,7 @@ class Snapshot:
     state:          idle, running, stopped, finished or failed; or DEVICE_LOST: running, with
                     its sound device gone and awaited (reason says which and why)
     reason:         one line saying why it stopped or failed, or None
-    stats:          the stats report (DESIGN.md contract), None before anything ran
+    stats:          the stats report (Session.stats()), None before anything ran
     levels:         the most recent block levels at input and output, in dBFS
     engine_us:      recent engine latencies in microseconds, oldest first
     end_to_end_us:  recent ADC-to-DAC latencies in microseconds, or None without a device

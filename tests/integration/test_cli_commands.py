@@ -71,9 +71,9 @@ def test_nodes_json_describes_params(remotemedia_cmd):
 
 def test_tui_hands_its_arguments_to_run_app(monkeypatch):
     calls = []
-    fake = types.ModuleType("remotemedia.app")
+    fake = types.ModuleType("remotemedia.tui.app")
     fake.run_app = lambda **kw: calls.append(kw) or 0
-    monkeypatch.setitem(sys.modules, "remotemedia.app", fake)
+    monkeypatch.setitem(sys.modules, "remotemedia.tui.app", fake)
     monkeypatch.setattr(cli.tui, "_has_terminal", lambda: True)
     assert cli.main(["tui", "--manifest", "m.yaml", "--input", "sine:440",
                      "--output", "null", "--mode", "callback"]) == 0
@@ -84,7 +84,7 @@ def test_tui_hands_its_arguments_to_run_app(monkeypatch):
 
 
 def test_tui_without_the_app_is_one_line_and_exit_1(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "remotemedia.app", None)   # import fails
+    monkeypatch.setitem(sys.modules, "remotemedia.tui.app", None)   # import fails
     monkeypatch.setattr(cli.tui, "_has_terminal", lambda: True)
     assert cli.main(["tui"]) == 1
     err = capsys.readouterr().err

@@ -26,7 +26,7 @@ pytest.importorskip("jinja2", reason="the report extra (jinja2) is not installed
 
 from remotemedia.media_time import TimeBase  # noqa: E402
 from remotemedia.recording import Recording  # noqa: E402
-from remotemedia.report import build_recording_figures, build_stats_figures  # noqa: E402
+from remotemedia.report_figures import build_recording_figures, build_stats_figures  # noqa: E402
 from tests.conftest import DATA, MANIFESTS  # noqa: E402
 
 RM = [sys.executable, "-m", "remotemedia"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import remotemedia as rm
-from remotemedia.runtime import (execute_pipeline, execute_pipeline_with_input,
+from remotemedia.upstream_api import (execute_pipeline, execute_pipeline_with_input,
                                  get_runtime_version, is_available)
 
 PASSTHROUGH = {"version": "v1", "nodes": [{"id": "p", "node_type": "PassThrough"}],

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remotemedia import metrics_http
+from remotemedia import prometheus as metrics_http
 from remotemedia.engine.errors import UsageError
-from remotemedia.metrics_http import MetricsServer, exposure_warning, format_url
+from remotemedia.prometheus import MetricsServer, exposure_warning, format_url
 from remotemedia.monitor import protocol
 from remotemedia.monitor.client import MonitorClient
 from remotemedia.monitor.clients import MAX_CLIENTS

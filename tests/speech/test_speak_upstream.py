@@ -91,7 +91,7 @@ def test_kokoro_params_take_effect(tmp_path):
 
 
 def test_kokoro_skip_tokens_are_not_spoken():
-    from remotemedia.nodes.upstream_tts import KokoroTTSNode
+    from remotemedia.nodes.upstream.tts import KokoroTTSNode
     from remotemedia.engine.node import AudioFormat, NodeContext
     node = KokoroTTSNode("k", skip_tokens=["<|im_end|>"])
     node.bind(NodeContext("k", AudioFormat(16000, 1, 4000)))

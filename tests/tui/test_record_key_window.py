@@ -34,7 +34,7 @@ async def test_r_stopped_mid_run_keeps_its_own_window(tmp_path):
     assert section["counts"]["events_out"] == len(rec.events)
 
     pytest.importorskip("matplotlib")
-    from remotemedia.report import build_recording_figures, recording_counters
+    from remotemedia.report_figures import build_recording_figures, recording_counters
     figures = build_recording_figures(rec)
     levels = {line.get_gid(): line for line in figures["levels.png"][0].axes[0].lines}
     assert levels["levels:input"].get_xdata()[0] == levels["levels:output"].get_xdata()[0] \

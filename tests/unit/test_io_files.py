@@ -109,7 +109,7 @@ def test_sink_refuses_a_frame_with_other_channels(tmp_path):
 
 def test_sink_counts_a_non_contiguous_frame_as_an_io_copy(tmp_path):
     class Session:
-        from remotemedia.engine.metrics import Counters
+        from remotemedia.engine.counters import Counters
         counters = Counters()
 
     sink = WavSink(tmp_path / "s.wav", MONO)

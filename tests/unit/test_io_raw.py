@@ -11,7 +11,7 @@ import pytest
 
 from remotemedia.engine.data import NumpyData
 from remotemedia.engine.errors import RemoteMediaError, UsageError
-from remotemedia.engine.metrics import Counters
+from remotemedia.engine.counters import Counters
 from remotemedia.engine.node import AudioFormat
 from remotemedia.io.raw import RawSink, RawSource
 

@@ -5,6 +5,7 @@ names only built-in nodes loads them through the entry point, as a third party's
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -166,3 +167,22 @@ def test_the_audio_defaults_are_defined_once():
                     and node.value in (48000, 960) and path != home:
                 found.append(f"{path.relative_to(PKG)}:{node.lineno}: {node.value}")
     assert found == []
+
+
+def test_the_package_names_no_file_outside_its_repository():
+    # docstrings say what they mean in the repository's own words or cite its own docs; a
+    # design note or a machine path elsewhere is nothing a user of the package can open
+    outside = re.compile(r"DESIGN\.md|UPSTREAM\.md|UPSTREAM-SPEECH|\.\./shared|/work/")
+    # cli/stream.py: one docstring left while that module is edited on another branch
+    pending = {"cli/stream.py"}
+    found = [f"{path.relative_to(PKG)}:{n}" for path in sorted(PKG.rglob("*.py"))
+             if str(path.relative_to(PKG)) not in pending
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if outside.search(line)]
+    assert found == []
+
+
+def test_the_outside_file_check_sees_one():
+    outside = re.compile(r"DESIGN\.md|UPSTREAM\.md|UPSTREAM-SPEECH|\.\./shared|/work/")
+    assert outside.search('"""Facts from /work/shared/UPSTREAM.md Part B."""')
+    assert not outside.search('"""As the README\'s "Manifests written for the upstream"."""')

@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from remotemedia.engine.data import JsonData
-from remotemedia.engine.metrics import RING_SIZE, LatencyRing
+from remotemedia.engine.counters import RING_SIZE, LatencyRing
 from remotemedia.monitor import protocol
 from remotemedia.monitor.protocol import ProtocolError
-from remotemedia.monitor.histogram import LatencyHistogram
+from remotemedia.monitor.latency_histogram import LatencyHistogram
 from remotemedia.monitor.server import Monitor
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from PIL import Image  # noqa: E402  (matplotlib depends on pillow)
 
 from remotemedia.engine.errors import UsageError  # noqa: E402
 from remotemedia.engine.node import AudioFormat  # noqa: E402
-from remotemedia.report import FIGURES, write_report  # noqa: E402
+from remotemedia.report_figures import FIGURES, write_report  # noqa: E402
 from tests.conftest import MANIFESTS  # noqa: E402
 from tests.unit.test_record_replay_sim import METERED, GlitchySource, record  # noqa: E402
 
@@ -75,7 +75,7 @@ def test_marks_count_from_the_first_rows_total():
     an xrun unless the total went up there."""
     import numpy as np
 
-    from remotemedia.report import _marks
+    from remotemedia.report_figures import _marks
     assert _marks({"x": np.array([3, 3, 4, 4, 6])}, "x").tolist() == [2, 4]
     assert _marks({"x": np.array([0, 1])}, "x").tolist() == [1]
     assert _marks({"x": np.array([], dtype=np.int64)}, "x").tolist() == []
@@ -85,7 +85,7 @@ def test_labels_are_short_and_ids_that_differ_stay_apart():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from remotemedia.report import MAX_LABEL, _label
+    from remotemedia.report_figures import MAX_LABEL, _label
 
     @settings(max_examples=300, deadline=None)
     @given(st.text(min_size=0, max_size=80), st.text(min_size=1, max_size=3),

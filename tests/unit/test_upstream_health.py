@@ -11,8 +11,8 @@ import pytest
 
 import remotemedia as rm
 from remotemedia.engine.data import JsonData, NumpyData
-from remotemedia.nodes import upstream_health as uh
-from remotemedia.nodes.upstream_common import ARRIVAL_KEY, DriftMetrics
+from remotemedia.nodes.upstream import health as uh
+from remotemedia.nodes.upstream.common import ARRIVAL_KEY, DriftMetrics
 from remotemedia.runner import ARRIVAL_KEY as RUNNER_ARRIVAL_KEY
 
 from .upstream_signals import (BLOCK, DATA, FULL, RATE, alerts, clean, combination, dropouts,

@@ -267,7 +267,7 @@ def test_native_document_canonical_names():
 
 
 def test_upstream_runtime_call_runs_upstream_manifests():
-    from remotemedia.runtime import execute_pipeline_with_input
+    from remotemedia.upstream_api import execute_pipeline_with_input
     import asyncio
     audio = {"type": "audio", "samples": np.zeros(4000, np.float32), "sample_rate": 16000,
              "channels": 1}

@@ -9,7 +9,7 @@ import numpy as np
 from remotemedia.engine.session import Pipeline
 from remotemedia.io.base import Source
 from remotemedia.io.virtual import NullSink
-from remotemedia.nodes.upstream_health import health_events
+from remotemedia.nodes.upstream.health import health_events
 from remotemedia.runner import StreamRunner
 
 RATE = 16000

@@ -12,7 +12,7 @@
     AudioBufferAccumulatorNode                   gathers the audio of an utterance between VAD
                                                  speech start and end events
 
-Facts from UPSTREAM.md Part B §2.13, 2.14, 2.16-2.18. Where we differ on purpose: the resampler
+Behaviour as the upstream's nodes of those names. Where we differ on purpose: the resampler
 never pads zeros into the stream and releases its tail at end of stream; the chunker releases its
 remainder at end of stream; the VAD runs the model on its native 512-sample window (so events are
 ours: speech_start / speech_end, see nodes/vad.py); the accumulator's 500 ms recency window is
@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine.data import NumpyData
-from ..engine.node import Node, Param, register_node
-from .audio import Reframe
-from .resample import Resample
-from .upstream_common import MediaClock, UpstreamNode, unit_float
-from .vad import VAD
+from ...engine.data import NumpyData
+from ...engine.node import Node, Param, register_node
+from ..audio import Reframe
+from ..resample import Resample
+from .common import MediaClock, UpstreamNode, unit_float
+from ..vad import VAD
 
 _QUALITY = {"Low": "LQ", "Medium": "MQ", "High": "HQ"}
 
@@ -106,7 +106,7 @@ class FastResampleNode(UpstreamNode, Resample):
 
     def declared_input(self):
         """sourceRate and channels, where given, are what this node needs."""
-        from ..engine.node import AudioFormat
+        from ...engine.node import AudioFormat
         return AudioFormat(sample_rate=self.input_rate, channels=self.channels)
 
     def _new_stream(self):
@@ -224,7 +224,7 @@ class SileroVADNode(UpstreamNode, VAD):
 
 @register_node
 class SpeculativeVADGate(UpstreamNode):
-    """Passes each audio block on unchanged (§2.16): the upstream's gate never gets a VAD
+    """Passes each audio block on unchanged: the upstream's gate never gets a VAD
     result in streaming mode, so it only forwards. Its params are camelCase only, as upstream
     (a snake_case key is named in a warning instead of being silently ignored); only
     lookbackMs sized a buffer nobody read, so none has an effect here. Events flow past (the
@@ -254,7 +254,7 @@ class SpeculativeVADGate(UpstreamNode):
 
 @register_node
 class AudioBufferAccumulatorNode(UpstreamNode):
-    """Gathers an utterance's audio between a VAD's speech start and end (§2.18).
+    """Gathers an utterance's audio between a VAD's speech start and end.
 
     Speech start: the upstream's `is_speech_start: true` or our `{"type": "speech_start"}`;
     end likewise. Before a start, blocks from the last 500 ms of media time (at most 20) are

@@ -3,7 +3,7 @@
 Nothing here touches the audio path. A scrape runs on prometheus-client's HTTP thread and reads
 the same stats report the TUI and the monitor read (`runner.stats()`), plus what the monitor
 thread keeps: events by type and the latency histograms it folds from the session's latency rings
-(remotemedia.monitor.histogram.LatencyHistogram). The collector is registered on a registry of its
+(remotemedia.monitor.latency_histogram.LatencyHistogram). The collector is registered on a registry of its
 own, so the process's default registry (and its GC/process collectors) stays out of it.
 
 Metrics (all prefixed remotemedia_):

@@ -1,4 +1,4 @@
-"""The upstream stream-health tools' canonical HealthEvent lines (UPSTREAM.md Part B §5): what
+"""The upstream stream-health tools' canonical HealthEvent lines: what
 the health nodes emit, converted (`health_events`, `health_event_lines`) so their consumers work.
 """
 

@@ -1,4 +1,4 @@
-"""The upstream's stream-health node family, under its names (UPSTREAM.md Part B §2.1-2.11).
+"""The upstream's stream-health node family, under its names.
 
     AudioLevelNode, SilenceDetectorNode, ClippingDetectorNode, ChannelBalanceNode   analyzers:
         one event per audio block, judged whole (the upstream's chunks are 4000 samples);
@@ -11,11 +11,11 @@
 Event shapes, params and firing conditions are the upstream's; the deliberate differences
 (media time and the run's arrival clock instead of the wall clock, no null outputs, flush at
 end of stream, unknown params as warnings, each event a separate output instead of a JSON
-array) are listed in nodes/upstream_common.py. The family is split by
-job: upstream_analyzers.py (the block analyzers and speech presence), this module (conversation,
-session, timing and incident nodes), upstream_evidence.py (evidence clips) and
-upstream_events.py (`health_events()`: the upstream stream-health tools' canonical
-`HealthEvent` lines, §5). The others' names are re-exported here.
+array) are listed in common.py. The family is split by
+job: analyzers.py (the block analyzers and speech presence), this module (conversation,
+session, timing and incident nodes), evidence.py (evidence clips) and
+events.py (`health_events()`: the upstream stream-health tools' canonical
+`HealthEvent` lines). The others' names are re-exported here.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ import math
 from collections import deque
 
 
-from ..engine.node import Param, register_node
-from .upstream_common import (DriftMetrics, MediaClock, UpstreamNode, arrival_us, event,
-                              event_time_us, pop_std, stream_id, _EventClock, _kind)
-from .upstream_analyzers import (AudioLevelNode, ChannelBalanceNode,  # noqa: F401
-                                 ClippingDetectorNode, SilenceDetectorNode, SpeechPresenceNode,
-                                 _health)
-from .upstream_events import health_event_lines, health_events, rfc3339  # noqa: F401
+from ...engine.node import Param, register_node
+from .common import (DriftMetrics, MediaClock, UpstreamNode, arrival_us, event,
+                     event_time_us, pop_std, stream_id, _EventClock, _kind)
+from .analyzers import (AudioLevelNode, ChannelBalanceNode,  # noqa: F401
+                        ClippingDetectorNode, SilenceDetectorNode, SpeechPresenceNode,
+                        _health)
+from .events import health_event_lines, health_events, rfc3339  # noqa: F401
 
 
 _PRESENCE_STATES = ("speaking_left", "speaking_right", "speaking_both", "overlap", "speaking",
@@ -41,7 +41,7 @@ _STEREO_STATES = frozenset(_PRESENCE_STATES[:4])
 @register_node
 class ConversationFlowNode(UpstreamNode):
     """Talk/silence (stereo: left/right/overlap) percentages over a window, from
-    `speech.presence` events (§2.6, conversation_flow.rs). Each state lasts from its event to
+    `speech.presence` events (conversation_flow.rs). Each state lasts from its event to
     the next; segments older than window_ms (media time) are dropped. Emits
     `{"event_type": "conversation.flow", "_schema": "conversation_flow_v1", "talk_pct",
     "silence_pct", "window_ms", "timestamp_us"}` (stereo: left_talk_pct, right_talk_pct,
@@ -134,7 +134,7 @@ _PENALTY = {**_SEVERE, **_MODERATE, **_MINOR}
 @register_node
 class SessionHealthNode(UpstreamNode):
     """One session state (ok / degraded / unhealthy) from the other nodes' events
-    (§2.7, session_health.rs). Issues (clipping, freeze, dead_channel: severe; dead_air, drift,
+    (session_health.rs). Issues (clipping, freeze, dead_channel: severe; dead_air, drift,
     imbalance: moderate; silence, low_volume, cadence_unstable: minor) are refreshed by the
     events that show them and forgotten after issue_retention_ms of media time. score = base
     (a HealthEmitter `health` score, else 1) minus each issue's penalty x min(2, 1 + age_s/10).
@@ -245,7 +245,7 @@ def _ts(media_us: int) -> str:
 
 @register_node
 class TimingDriftNode(UpstreamNode):
-    """Clock drift, lead jumps and arrival jitter of a live source (§2.9, timing_drift.rs).
+    """Clock drift, lead jumps and arrival jitter of a live source (timing_drift.rs).
 
     Compares each block's media time (pts) with its arrival on the run's clock
     (`metadata["arrival_us"]`, stamped by the runner; a block without one arrived on time), so a
@@ -351,7 +351,7 @@ _ISSUE_FLAGS = {
 
 @register_node
 class HealthEmitterNode(UpstreamNode):
-    """Health events from timing and from the analyzers (§2.8, health_emitter.rs).
+    """Health events from timing and from the analyzers (health_emitter.rs).
 
     Audio blocks feed DriftMetrics with media time against arrival time (as TimingDriftNode;
     slope threshold fixed at 5 ms/s, lead jump lead_threshold_ms, raise after 5, clear after
@@ -527,8 +527,8 @@ def _pattern(events: list[dict]) -> str:
 
 @register_node
 class EventCorrelatorNode(UpstreamNode):
-    """Groups alert events that come close together into incidents (§2.10,
-    event_correlator.rs). An alert (timing alerts, drift/freeze/cadence/av_skew, is_clipping,
+    """Groups alert events that come close together into incidents
+    (event_correlator.rs). An alert (timing alerts, drift/freeze/cadence/av_skew, is_clipping,
     is_sustained_silence, is_imbalanced, has_dead_channel, state dead_air/unhealthy) joins the
     first open incident whose last event is less than correlation_window_ms before it, else
     opens one; with emit_raw_events it is passed on as it came. An incident closes once
@@ -611,7 +611,7 @@ class EventCorrelatorNode(UpstreamNode):
         return None
 
 
-from .upstream_evidence import AudioEvidenceNode  # noqa: E402,F401 (registered there)
+from .evidence import AudioEvidenceNode  # noqa: E402,F401 (registered there)
 
 
 __all__ = ["AudioLevelNode", "SilenceDetectorNode", "ClippingDetectorNode",

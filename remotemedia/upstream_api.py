@@ -3,10 +3,11 @@
     await execute_pipeline(manifest)                     # run with no input; returns outputs
     await execute_pipeline_with_input(manifest, inputs)  # every input, in one session
 
-A manifest may be a path, a dict or a JSON string, in the native or the upstream shape
-(UPSTREAM.md Part A: its roots take each input, its terminal nodes' outputs come back; upstream
-audio dicts `{"type": "audio", "samples", "sample_rate", "channels"}` are accepted as inputs). Outputs come back as Python values
-(`from_runtime_data`): arrays as the same read-only views that left the graph.
+A manifest may be a path, a dict or a JSON string, in the native or the upstream shape (as the
+README's "Manifests written for the upstream" says: its roots take each input, its terminal nodes'
+outputs come back; upstream audio dicts `{"type": "audio", "samples", "sample_rate", "channels"}`
+are accepted as inputs). Outputs come back as Python values (`from_runtime_data`): arrays as the
+same read-only views that left the graph.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """What the upstream's node family shares: lenient params, media time, events, drift metrics.
 
-The nodes in `upstream_health`, `upstream_speech` and `upstream_misc` exist under the names of
-matbeedotcom/remotemedia-sdk (commit e9c6309; facts in /work/shared/UPSTREAM.md Part B, cited
-per node) with the same parameter names, event shapes and firing conditions. Where we differ
-on purpose (each difference a defect upstream):
+The nodes in `health`, `speech` and `misc` (this package) exist under the names of
+matbeedotcom/remotemedia-sdk (commit e9c6309; each node cites the upstream source file it
+follows) with the same parameter names, event shapes and firing conditions. Where we differ on
+purpose (each difference a defect upstream):
 
 - Time is media time: `timestamp_us = pts * 1e6 / sample_rate` of the block that produced an
   event, and every event also carries `pts`. Arrival time is the run's clock, read from the
@@ -27,9 +27,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..engine.data import JsonData
-from ..engine.node import Node, _did_you_mean
-from .health import _as_unit_float
+from ...engine.data import JsonData
+from ...engine.node import Node, _did_you_mean
+from ..health import _as_unit_float
 
 #: the metadata key the runner sets on every block when a node asks for it
 #: (`uses_arrival_time = True`): microseconds on the run's clock since the run started
@@ -86,6 +86,21 @@ class UpstreamNode(Node):
         if cls.alias_of:
             out["alias_of"] = cls.alias_of
         return out
+
+
+class UpstreamPassThrough(UpstreamNode):
+    """An upstream node that only passes its input on here (the same object, untouched):
+    `remotemedia convert-manifest` writes it as PassThrough. Subclasses name it, list its
+    params (accepted, no effect) and, for more than audio, widen `accepts`."""
+
+    @classmethod
+    def canonical(cls, params):
+        """("PassThrough", {}): the node only passes data on here."""
+        return "PassThrough", {}
+
+    def process(self, data):
+        """`data` itself."""
+        return data
 
 
 class MediaClock:
@@ -156,7 +171,7 @@ def event_time_us(value: dict) -> int | None:
     return int(ts)
 
 
-# -- drift metrics (UPSTREAM.md §2.8, crates/core/src/executor/drift_metrics.rs) ---------------------
+# -- drift metrics (the upstream's crates/core/src/executor/drift_metrics.rs) -------------------
 
 ALERTS = ("DRIFT_SLOPE", "LEAD_JUMP", "AV_SKEW", "FREEZE", "CADENCE_UNSTABLE", "HEALTH_LOW")
 
@@ -222,7 +237,7 @@ class DriftMetrics:
     def health_score(self) -> float:
         """1.0 less penalties: 0.3 x |slope|/slope_threshold, 0.2 x |AV skew|/threshold,
         0.2 x cadence cv/threshold (each capped at 1) and 0.3 while FREEZE is up; floored at 0.
-        The upstream's formula (UPSTREAM.md Part B, drift metrics)."""
+        The upstream's formula (drift_metrics.rs)."""
         score = (1.0 - 0.3 * min(1.0, abs(self.slope) / self.slope_threshold)
                  - 0.2 * min(1.0, abs(self.skew_us) / self.av_skew_us)
                  - 0.2 * min(1.0, self.cv() / self.cadence_cv)

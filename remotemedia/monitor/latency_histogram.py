@@ -1,11 +1,11 @@
 """Latency histograms for Prometheus, folded from the engine's latency rings by the monitor
-thread (monitor/server.py; metrics_http.py serves them)."""
+thread (monitor/server.py; prometheus.py serves them)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..engine.metrics import RING_SIZE
+from ..engine.counters import RING_SIZE
 
 #: Prometheus-style bucket bounds, in seconds. Engine and per-node latencies start at 1 us: a
 #: Gain runs in about 2 us, a pass-through in under 1 us, and a lowest bucket of 10 us said

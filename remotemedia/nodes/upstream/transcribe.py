@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import os
 
-from ..engine.data import TextData
-from ..engine.node import Node, Param, register_node
-from ..engine.subtitles import cues, is_final_transcript, srt_cue, wrap
-from .transcribe import MAX_WINDOW_S, Transcribe, say_once
-from .upstream_common import UpstreamNode
-from .upstream_speech import FastResampleNode
-from .whisper import NeedsDownload, install_advice, resolve_model
+from ...engine.data import TextData
+from ...engine.node import Node, Param, register_node
+from ...engine.subtitles import cues, is_final_transcript, srt_cue, wrap
+from ..transcribe import MAX_WINDOW_S, Transcribe, say_once
+from .common import UpstreamNode, UpstreamPassThrough
+from .speech import FastResampleNode
+from ..whisper import NeedsDownload, install_advice, resolve_model
 
 #: RustWhisperNode's model_source strings (rwhisper's table) -> the model each stands for
 SOURCES = {
@@ -258,7 +258,7 @@ class AutoResampleNode(FastResampleNode):
 
 @register_node
 class SrtOutput(UpstreamNode):
-    """Transcripts as SubRip text, as the upstream's core SrtOutput (its §3 rules).
+    """Transcripts as SubRip text, as the upstream's core SrtOutput (its rules for cues).
 
     Per input, one Text holding every cue it makes (metadata `format: srt`, so a `file:X.srt`
     output writes it as it is), numbered from 1 across the run when include_numbers, lines
@@ -335,7 +335,7 @@ def _f(value) -> float:
 
 
 @register_node
-class MicInput(UpstreamNode):
+class MicInput(UpstreamPassThrough):
     """The upstream CLI's microphone node. Here the microphone is the run's input (`--input
     default` or `device:NAME`), so this node passes the input's audio on unchanged (the same
     view); its params are accepted and change nothing (the input SPEC picks the device, the
@@ -354,11 +354,3 @@ class MicInput(UpstreamNode):
         Param("buffer_ms", int, 20, "no effect", min=0),
     )
 
-    @classmethod
-    def canonical(cls, params):
-        """("PassThrough", {}) for `remotemedia convert-manifest`."""
-        return "PassThrough", {}
-
-    def process(self, frame):
-        """The block itself."""
-        return frame

@@ -1,5 +1,5 @@
-"""AudioEvidenceNode (UPSTREAM.md Part B §2.11): keeps the recent audio and cuts a clip around
-each incident the other health nodes report.
+"""AudioEvidenceNode (the upstream's audio_evidence.rs): keeps the recent audio and cuts a clip
+around each incident the other health nodes report.
 """
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import base64
 
 import numpy as np
 
-from ..engine.data import JsonData
-from ..engine.levels import finite_or_zero
-from ..engine.node import Param, register_node
-from .upstream_common import (UpstreamNode, event, unit_float, _EventClock, _kind)
+from ...engine.data import JsonData
+from ...engine.levels import finite_or_zero
+from ...engine.node import Param, register_node
+from .common import (UpstreamNode, event, unit_float, _EventClock, _kind)
 
 
 _EVIDENCE_TYPES = frozenset({"timing.jitter_spike", "timing.clock_drift", "freeze", "drift",
@@ -21,7 +21,7 @@ _EVIDENCE_TYPES = frozenset({"timing.jitter_spike", "timing.clock_drift", "freez
 @register_node
 class AudioEvidenceNode(UpstreamNode):
     """Keeps the last buffer_duration_s of audio and cuts a clip around each alert
-    (§2.11, audio_evidence.rs): pre_alert_s before it and post_alert_s after, emitted as
+    (audio_evidence.rs): pre_alert_s before it and post_alert_s after, emitted as
     `{"event_type": "audio.evidence", "_schema": "audio_evidence_v1", "clip_id",
     "trigger_event", "start_offset_ms", "duration_ms", "sample_rate", "channels",
     "timestamp_us"}` once the post-alert audio has arrived (or at end of stream, shorter),
@@ -124,7 +124,7 @@ class AudioEvidenceNode(UpstreamNode):
                  "duration_ms": audio.size * 1000 // self._rate, "sample_rate": self._rate,
                  "channels": self._channels, "timestamp_us": clip["start_us"]}
         if self.emit_audio_data:
-            from ..engine.serialization import record_encode
+            from ...engine.serialization import record_encode
             record_encode(audio, "json")   # samples into a JSON event: a serialization
             value["audio_base64"] = base64.b64encode(audio.astype("<f4").tobytes()).decode()
             value["audio_format"] = "f32le"
@@ -140,4 +140,4 @@ class AudioEvidenceNode(UpstreamNode):
         return None
 
 
-# -- the upstream stream-health tools' HealthEvent lines (§5) ---------------------------------------
+# -- the upstream stream-health tools' HealthEvent lines ---------------------------------------

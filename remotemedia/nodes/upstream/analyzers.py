@@ -1,4 +1,4 @@
-"""The upstream's block analyzers, under its names (UPSTREAM.md Part B §2.1-2.5):
+"""The upstream's block analyzers, under its names:
 AudioLevelNode, SilenceDetectorNode, ClippingDetectorNode, ChannelBalanceNode and
 SpeechPresenceNode. One event per audio block, judged whole (the upstream's chunks are 4000
 samples); levels through the shared measuring code of nodes/analysis.py, the same as LevelMeter,
@@ -11,10 +11,10 @@ import math
 
 import numpy as np
 
-from ..engine.node import AudioFormat, Param, register_node
-from .analysis import rms_and_peak, to_dbfs
-from .upstream_common import (MediaClock, UpstreamNode, event,
-                              stream_id, unit_float)
+from ...engine.node import AudioFormat, Param, register_node
+from ..analysis import rms_and_peak, to_dbfs
+from .common import (MediaClock, UpstreamNode, event,
+                     stream_id, unit_float)
 
 
 class _Analyzer(UpstreamNode):
@@ -48,7 +48,7 @@ def _health(value: float, low: float, high: float) -> float:
 
 @register_node
 class AudioLevelNode(_Analyzer):
-    """RMS and peak of each block, all channels pooled (§2.1, audio_level.rs).
+    """RMS and peak of each block, all channels pooled (audio_level.rs).
 
     Emits `{"_schema": "audio_level_event", "rms_db", "peak_db", "is_silence",
     "is_low_volume", "health", "stream_id", "timestamp_us", "pts"}` per audio block:
@@ -80,7 +80,7 @@ class AudioLevelNode(_Analyzer):
 
 @register_node
 class SilenceDetectorNode(_Analyzer):
-    """Sustained silence and intermittent dropouts, judged per block (§2.2, silence_detector.rs).
+    """Sustained silence and intermittent dropouts, judged per block (silence_detector.rs).
 
     A block is silent when its RMS is at or below silence_threshold_db. Consecutive silent
     blocks add up to silence_duration_ms (interleaved samples at the first block's rate, as
@@ -144,7 +144,7 @@ class SilenceDetectorNode(_Analyzer):
 
 @register_node
 class ClippingDetectorNode(_Analyzer):
-    """Saturated samples and crest factor per block (§2.3, clipping_detector.rs).
+    """Saturated samples and crest factor per block (clipping_detector.rs).
 
     saturation_ratio is a percentage: 100 x samples with |x| >= saturation_threshold / all
     (interleaved) samples. crest_factor_db = 20 log10(peak / rms); 20 for digital silence, 0
@@ -190,7 +190,7 @@ class ClippingDetectorNode(_Analyzer):
 
 @register_node
 class ChannelBalanceNode(_Analyzer):
-    """Left/right balance and dead channels of stereo blocks (§2.4, channel_balance.rs).
+    """Left/right balance and dead channels of stereo blocks (channel_balance.rs).
 
     Anything but two channels gives the fixed all-well event. For stereo: imbalance_db =
     left_rms_db - right_rms_db; a channel at or below dead_channel_threshold_db is dead;
@@ -244,7 +244,7 @@ class ChannelBalanceNode(_Analyzer):
 
 @register_node
 class SpeechPresenceNode(_Analyzer):
-    """Speaking / silent / dead air per block, per side for stereo (§2.5, speech_presence.rs).
+    """Speaking / silent / dead air per block, per side for stereo (speech_presence.rs).
 
     A block (or side) is active when its RMS in dBFS is above silence_threshold_db. Emits
     `{"event_type": "speech.presence", "_schema": "speech_presence_v1", "state",

@@ -1,5 +1,5 @@
 """The upstream's text-to-speech and CLI end nodes, under their names (MicInput, the other
-CLI end, lives with the speech-to-text nodes in upstream_transcribe.py).
+CLI end, lives with the speech-to-text nodes in transcribe.py).
 
     KokoroTTSNode  -> Speak with the installed voice (Piper's, else espeak-ng's): no package
                       ships Kokoro's weights, which one warning says. speed, sample_rate (the
@@ -20,11 +20,11 @@ CLI nodes to defaults); an unknown one is a warning.
 
 from __future__ import annotations
 
-from ..engine.data import TextData
-from ..engine.node import Node, Param, register_node
-from . import tts_engines as engines
-from .speak import Speak, choose_engine
-from .upstream_common import UpstreamNode
+from ...engine.data import TextData
+from ...engine.node import Node, Param, register_node
+from .. import tts_engines as engines
+from ..speak import Speak, choose_engine
+from .common import UpstreamNode, UpstreamPassThrough
 
 KOKORO_SKIP_TOKENS = ("<|text_end|>", "<|audio_end|>", "<|im_end|>", "<|im_start|>")
 _EVERYTHING = frozenset({"numpy", "text", "json", "binary"})
@@ -117,19 +117,10 @@ class KokoroTTSNode(UpstreamNode, Speak):
         return super().process(data)
 
 
-class _UpstreamPassThrough(UpstreamNode):
+class _UpstreamPassThrough(UpstreamPassThrough):
     """Passes every input on unchanged."""
 
     accepts = _EVERYTHING
-
-    @classmethod
-    def canonical(cls, params):
-        """("PassThrough", {}): the node only passes data on here."""
-        return "PassThrough", {}
-
-    def process(self, data):
-        """`data` itself."""
-        return data
 
 
 @register_node

@@ -1,24 +1,24 @@
 """The upstream's remaining non-ML nodes: channel splitting by speaker, and sentence collecting.
 
-    AudioChannelSplitterNode   per-speaker audio from diarization segments (§2.12)
-    TextCollectorNode          text fragments -> sentences (§2.19)
+    AudioChannelSplitterNode   per-speaker audio from diarization segments
+    TextCollectorNode          text fragments -> sentences
 
-Facts from UPSTREAM.md Part B. Where we differ on purpose: the text left in the collector at end
-of stream is released (when yield_partial_on_end), where the upstream drops it.
+Behaviour as the upstream's nodes of those names. Where we differ on purpose: the text left in the
+collector at end of stream is released (when yield_partial_on_end), where the upstream drops it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..engine.data import TextData
-from ..engine.node import Param, register_node
-from .upstream_common import UpstreamNode, unit_float
+from ...engine.data import TextData
+from ...engine.node import Param, register_node
+from .common import UpstreamNode, unit_float
 
 
 @register_node
 class AudioChannelSplitterNode(UpstreamNode):
-    """Splits audio by speaker using diarization segments (§2.12).
+    """Splits audio by speaker using diarization segments.
 
     A Json input with a `segments` list (`{"start", "end", "speaker"}` in seconds; speaker "0",
     "1", ...) replaces the stored segments; `num_speakers` and `time_offset` update when given.
@@ -106,7 +106,7 @@ _MARKERS = ("<|text_end|>", "<|audio_end|>")
 
 @register_node
 class TextCollectorNode(UpstreamNode):
-    """Collects streamed text into sentences (§2.19).
+    """Collects streamed text into sentences.
 
     Boundaries are `. ! ? ; newline`, or every character of split_pattern except `[ ] + \\ n r
     t` (so "[.!?]+" means . ! ?). A boundary and the boundary characters after it end a

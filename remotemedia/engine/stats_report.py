@@ -1,4 +1,4 @@
-"""The stats report (DESIGN.md, "Counters and the stats report"): what a session counted and
+"""The stats report: what a session counted and
 measured, as one dict ready for JSON. The runner and the device ends add their sections
 (`stop_reason`, `in_flight`, `device`, `sinks`) to it.
 """
