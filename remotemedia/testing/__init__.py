@@ -35,7 +35,8 @@ from .run import RunResult, blocks_of, run_blocks
 from .wait import wait_until
 
 __all__ = [
-    "CollectingSink", "ConformanceReport", "Conversation", "Golden", "ListSource", "MockClock", "RunResult",
+    "CollectingSink", "ConformanceReport", "Conversation", "Golden", "ListSource", "MockClock",
+    "RunResult",
     "align", "assert_audio_close", "blocks_of", "chain", "check_executor", "check_node",
     "check_sink", "check_source", "isolated_registry", "manifest", "one_node", "registered",
     "run_blocks", "snr_db", "to_yaml", "wait_until",

@@ -27,7 +27,8 @@ PUBLIC = {
         "register_node", "registry", "to_runtime_data",
     ],
     "remotemedia.testing": [
-        "CollectingSink", "ConformanceReport", "Golden", "ListSource", "MockClock", "RunResult",
+        "CollectingSink", "ConformanceReport", "Conversation", "Golden", "ListSource",
+        "MockClock", "RunResult",
         "align", "assert_audio_close", "blocks_of", "chain", "check_executor", "check_node",
         "check_sink", "check_source", "isolated_registry", "manifest", "one_node", "registered", "run_blocks", "snr_db",
         "to_yaml", "wait_until",
