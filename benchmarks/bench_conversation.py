@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.args import at_least  # noqa: E402
-from remotemedia.conversation import Conversation  # noqa: E402
+from remotemedia.conversation import ConversationRun as Conversation  # noqa: E402
 
 SAYINGS = ["Hello there.", "What is the weather like today?", "What time is it?",
            "Tell me about the weather.", "Thank you, goodbye."]

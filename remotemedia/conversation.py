@@ -1,6 +1,6 @@
 """Run a scripted conversation (remotemedia.converse) and report it turn by turn.
 
-    report = Conversation("manifests/assistant.yaml", "hello.yaml", timing="measured").run()
+    report = ConversationRun("manifests/assistant.yaml", "hello.yaml", timing="measured").run()
 
 The report (a dict ready for strict JSON):
 
@@ -41,7 +41,7 @@ from .turns import TurnMeter
 USER_ENGINE = "espeak"
 
 
-class Conversation:
+class ConversationRun:
     """A scripted user against a voice manifest, in simulated time.
 
     `manifest`: a path, dict or text; `script`: a path, a parsed dict, or a list of UserTurn;
@@ -273,4 +273,4 @@ def _read_wav(path: str, rate: int) -> np.ndarray:
     return mono
 
 
-__all__ = ["Conversation", "USER_ENGINE"]
+__all__ = ["ConversationRun", "USER_ENGINE"]

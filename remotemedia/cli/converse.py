@@ -38,7 +38,7 @@ def add_converse_parser(sub) -> None:
 def cmd_converse(args) -> int:
     """Run the conversation; a summary on stderr, the report with --json; exit 1 on a failed
     expectation."""
-    from ..conversation import Conversation
+    from ..conversation import ConversationRun as Conversation
     if args.save_timing:
         # Refuse before running (minutes of work) rather than after.
         target = args.save_timing

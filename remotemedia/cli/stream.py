@@ -305,12 +305,13 @@ class _EventWriter:
 
 
 def health_lines(data, start_epoch_s: float) -> list[dict]:
-    """An output as the upstream stream-health tools' HealthEvent lines (UPSTREAM.md §5):
+    """An output as the upstream stream-health tools' HealthEvent lines (the README's
+    "Manifests written for the upstream"):
     `type`, `ts` (the run's start plus the event's media time, RFC 3339), the variant's fields,
     `stream_id` when known. Outputs that report nothing wrong give none."""
     if data.kind != "json":
         return []
-    from ..nodes.upstream_health import health_event_lines
+    from ..nodes.upstream.events import health_event_lines
     value = data.value
     media = value.get("timestamp_us") if isinstance(value, dict) else None
     return health_event_lines(value, start_epoch_s=start_epoch_s,

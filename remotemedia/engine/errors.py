@@ -4,6 +4,7 @@
      +-- ManifestError               a manifest that cannot run (exit 2)
      +-- UnknownNodeType             a node type no registry knows (exit 2; also a KeyError)
      +-- UsageError                  a bad argument, SPEC or file name (exit 2)
+     |    +-- UnsupportedMix         a file's channels with no declared mix (also ValueError)
      +-- DocumentError               YAML/JSON text that is not a valid document (exit 2; also
      |                               a ValueError; engine/docparse.py)
      +-- DeviceError                 an audio device that cannot be used (exit 1)
@@ -207,6 +208,11 @@ class PipelineClosed(RemoteMediaError):
 
 class PipelineBroken(RemoteMediaError):
     """The session stopped after a failure; no more frames can be pushed."""
+
+
+class UnsupportedMix(UsageError, ValueError):
+    """No declared channel mix from a file's channel count to the run's (io/convert.py knows
+    2 -> 1 as the mean and 1 -> N as copies): a bad input file (exit 2)."""
 
 
 class OutputClosed(RemoteMediaError):

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..engine.errors import UnsupportedMix  # noqa: F401 (raised here)
+
 #: soxr's quality for file inputs (as nodes/resample.py's default)
 QUALITY = "HQ"
-
-
-class UnsupportedMix(ValueError):
-    """No declared channel mix from this many channels to that many."""
 
 
 def channel_mix(src: int, dst: int) -> str | None:

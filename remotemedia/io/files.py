@@ -23,7 +23,7 @@ import numpy as np
 import soundfile as sf
 
 from ..engine.errors import PipelineClosed, RemoteMediaError, UsageError
-from ..engine.node import DEFAULT_SAMPLE_RATE, AudioFormat
+from ..engine.node import DEFAULT_BLOCK_SIZE, DEFAULT_SAMPLE_RATE, AudioFormat
 from ..engine.levels import to_unit_float
 from .base import Sink, Source
 from .decoder_noise import decoder_notes, problem as sf_problem
@@ -257,7 +257,8 @@ class WavSource(Source):
         try:
             self.converter = Converter(self.samplerate, self.channels,
                                        fmt.sample_rate or self.samplerate,
-                                       fmt.channels or self.channels, fmt.block_size or 960)
+                                       fmt.channels or self.channels,
+                                       fmt.block_size or DEFAULT_BLOCK_SIZE)
         except UnsupportedMix as why:
             raise UsageError(f"{self.path} has {self.channels} channels but the manifest "
                              f"expects {fmt.channels}: {why}") from None
@@ -410,7 +411,7 @@ def writable_subtypes(container: str = "WAV", extension: str | None = None) -> t
     if extension == ".opus":
         return ("OPUS",) if "OPUS" in writable_subtypes("OGG") else ()
     ok = []
-    block = np.zeros(960, np.float32)
+    block = np.zeros(DEFAULT_BLOCK_SIZE, np.float32)
     for subtype in sorted(sf.available_subtypes(container)):
         try:
             # a block written too: some open and then refuse every write (DWVW_12 in AIFF)

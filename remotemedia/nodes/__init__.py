@@ -1,6 +1,5 @@
 """Built-in nodes, one module per family. Importing this package registers them."""
 
-import sys as _sys
 
 from . import analysis, audio, basic, convert, health, resample, vad  # noqa: F401
 from . import transcribe  # noqa: F401  (speech to text)
@@ -9,9 +8,6 @@ from . import speak  # noqa: F401  (text to speech)
 # The upstream SDK's node family under its names, and its aliases of ours (nodes/upstream/).
 from . import upstream  # noqa: F401
 from . import respond  # noqa: F401  (the voice loop's reply)
-
-# The old module path that `remotemedia stream --events ... health` imports (cli/stream.py).
-_sys.modules[__name__ + ".upstream_health"] = upstream.health
 
 
 def register_builtins(registry) -> None:

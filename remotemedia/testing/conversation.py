@@ -11,12 +11,12 @@ The runner and the report are remotemedia.conversation's; this adds the assertio
 
 from __future__ import annotations
 
-from ..conversation import Conversation as _Conversation
+from ..conversation import ConversationRun as _Conversation
 from ..converse import Costs, ScriptError, UserTurn, load_script
 
 
 class Conversation(_Conversation):
-    """remotemedia.conversation.Conversation with `assert_passed()`."""
+    """remotemedia.conversation.ConversationRun with `assert_passed()`."""
 
     def assert_passed(self) -> dict:
         """The report (running the conversation first if it has not run); AssertionError

@@ -54,7 +54,7 @@ def test_every_end_is_the_edge_of_the_pause_before_it(pattern):
 
 @pytest.mark.slow
 def test_transcribe_uses_the_pause_result_or_discards_it():
-    from remotemedia.conversation import Conversation
+    from remotemedia.conversation import ConversationRun as Conversation
     from remotemedia.engine.node import AudioFormat, NodeContext
     from remotemedia.nodes.transcribe import Transcribe
     voice = Conversation("manifests/assistant.yaml", {"turns": [{"say": "Hello there."}]}
