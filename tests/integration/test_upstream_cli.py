@@ -145,9 +145,13 @@ def test_a_file_sets_the_format_of_an_upstream_manifest(remotemedia_cmd, tmp_pat
     assert "48000 Hz, 2 ch, 4000-sample blocks" in proc.stderr
     types = [json.loads(l)["type"] for l in proc.stdout.splitlines()]
     assert types.count("channel_imbalance") == 12      # ceil(48000 / 4000) blocks
-    # A native manifest pins its format: the same file is refused, as before.
+    # A native manifest pins its format: the same file is converted to it (stereo to mono,
+    # said once), and --exact-format refuses it as before.
     proc = run(remotemedia_cmd + ["stream", "-m", "manifests/meter.yaml", "-i", f"file:{path}",
                                   "-o", "null"])
+    assert proc.returncode == 0 and "2 ch -> 1 (mean)" in proc.stderr, proc.stderr
+    proc = run(remotemedia_cmd + ["stream", "-m", "manifests/meter.yaml", "-i", f"file:{path}",
+                                  "-o", "null", "--exact-format"])
     assert proc.returncode == 2 and "has 2 channel(s)" in proc.stderr
 
 
