@@ -161,6 +161,7 @@ def test_a_sigkilled_batch_leaves_no_worker_running(env, tmp_path):
         wait_until(lambda: not any(alive(p) for p in workers),
                    "every worker of the killed batch to exit", timeout=30,
                    context=lambda: f"still alive: {[p for p in workers if alive(p)]}")
+        assert workers and not any(alive(p) for p in workers)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -108,9 +108,11 @@ def assert_labels_fit(fig, name: str) -> None:
         assert not overlap, f"{name}: {ta!r} overlaps {tb!r}"
 
 
-def check_figures(figures) -> None:
+def check_figures(figures) -> int:
+    """Every figure's labels fit (asserted per figure); the number of figures checked."""
     for name, (fig, _) in figures.items():
         assert_labels_fit(fig, name)
+    return len(figures)
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +142,7 @@ def test_vad_events_are_drawn_at_the_media_time_they_name(vad_recordings):
     drawn = markers(figures["events.png"][0])
     assert drawn["speech_start"].tolist() == [start["event"]["pts"] / 16000]
     assert drawn["speech_end"].tolist() == [end["event"]["pts"] / 16000]
-    check_figures(figures)
+    assert check_figures(figures) > 0
 
 
 def test_an_event_sent_at_end_of_stream_is_drawn_inside_the_axis(vad_recordings):
@@ -155,7 +157,7 @@ def test_an_event_sent_at_end_of_stream_is_drawn_inside_the_axis(vad_recordings)
     for xs in drawn.values():
         assert ((xs > lo) & (xs < hi)).all()
     assert TimeBase.of(rec).end_s == 1.5
-    check_figures(figures)
+    assert check_figures(figures) > 0
 
 
 def test_the_page_escapes_what_the_run_named(tmp_path):
@@ -176,7 +178,7 @@ def test_the_page_escapes_what_the_run_named(tmp_path):
                       r'<td>&lt;img src=x onerror=alert\(2\)&gt;</td><td>level</td>', page)
     assert len(rows) == 5 and all(float(t) == pytest.approx(int(s) * 0.02) for t, s in rows)
     # the figures carry the ids too: cut to fit, never over the edge
-    check_figures(build_recording_figures(Recording(tmp_path / "r")))
+    assert check_figures(build_recording_figures(Recording(tmp_path / "r"))) > 0
 
 
 def test_a_saved_report_with_many_long_node_ids_fits(tmp_path):
@@ -188,8 +190,8 @@ def test_a_saved_report_with_many_long_node_ids_fits(tmp_path):
         {"from": a, "to": b} for a, b in zip(ids, ids[1:])]}))
     out = stream("-m", manifest, "-i", "noise", "-o", "null", "-d", "0.2", "--json",
                  "--no-fuse", "--record", tmp_path / "r")
-    check_figures(build_stats_figures(json.loads(out.stdout.strip().splitlines()[-1])))
-    check_figures(build_recording_figures(Recording(tmp_path / "r")))
+    assert check_figures(build_stats_figures(json.loads(out.stdout.strip().splitlines()[-1]))) > 0
+    assert check_figures(build_recording_figures(Recording(tmp_path / "r"))) > 0
 
 
 def test_a_recording_started_mid_run_has_one_time_base_and_its_own_counts(tmp_path):
@@ -251,7 +253,7 @@ def test_a_recording_started_mid_run_has_one_time_base_and_its_own_counts(tmp_pa
     drawn = markers(figures["events.png"][0])
     assert drawn["level"].tolist() == [r["event"]["pts"] / 48000 for r in rec.events]
     assert (drawn["level"] >= start).all()
-    check_figures(figures)
+    assert check_figures(figures) > 0
 
     cli = subprocess.run([*RM, "report", str(tmp_path / "rec")], capture_output=True,
                          text=True, timeout=120)
@@ -337,4 +339,4 @@ def test_compare_prints_aligned_tables_not_reprs(vad_recordings, tmp_path):
 def test_a_saved_report_of_five_nodes_fits(tmp_path):
     out = stream("-m", MANIFESTS / "five.yaml", "-i", "noise", "-o", "null", "-d", "0.3",
                  "--json")
-    check_figures(build_stats_figures(json.loads(out.stdout.strip().splitlines()[-1])))
+    assert check_figures(build_stats_figures(json.loads(out.stdout.strip().splitlines()[-1]))) > 0

@@ -104,6 +104,8 @@ DEPTH = st.integers(min_value=1, max_value=1500)
        fuse=st.booleans(), traced=st.booleans(), thread=st.booleans())
 def test_a_chain_of_any_depth_runs(depth, kinds, fuse, traced, thread):
     manifest, factor = chain([kinds[i % len(kinds)] for i in range(depth)])
+    assert len(manifest["nodes"]) == depth
+    # run_blocks asserts every block's output, the events and the counters
     (on_a_thread if thread else lambda f, *a: f(*a))(run_blocks, manifest, factor, fuse, traced)
 
 
@@ -112,6 +114,8 @@ def test_a_chain_of_any_depth_runs(depth, kinds, fuse, traced, thread):
        traced=st.booleans(), thread=st.booleans())
 def test_fan_out_and_fan_in_of_any_depth_run(stages, fuse, traced, thread):
     manifest, factor = diamonds(stages)
+    assert len(manifest["nodes"]) >= stages
+    # run_blocks asserts every block's output, the events and the counters
     (on_a_thread if thread else lambda f, *a: f(*a))(run_blocks, manifest, factor, fuse, traced)
 
 
