@@ -46,6 +46,7 @@ from .executors import INLINE, executors
 from .node import (DEFAULT_BLOCK_SIZE, DEFAULT_CHANNELS, DEFAULT_SAMPLE_RATE, AudioFormat, Node,
                    NodeRegistry, UnknownNodeType, registry as default_registry)
 from .precedence import REPLACEABLE, Decision, decide
+from .pipeline_file import is_pipeline_file, pipeline_file_to_native
 from .upstream_shape import manifest_shape, upstream_to_native
 
 SUPPORTED_VERSIONS = ("v1",)
@@ -163,9 +164,10 @@ def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (
     def fail(problem: str, node_id: str | None = None):
         raise ManifestError(problem, source=source, node_id=node_id)
 
-    _refuse_pipeline_file(doc, fail)
-    shape = manifest_shape(doc)
     warnings: list[str] = []
+    if is_pipeline_file(doc):
+        doc, warnings = pipeline_file_to_native(doc, fail)
+    shape = manifest_shape(doc)
     defaults, cli = DEFAULT_AUDIO, {}
     if shape == UPSTREAM:
         doc, warnings, _ = upstream_to_native(doc, fail)
@@ -553,9 +555,12 @@ def native_document(src: Any, *, registry: NodeRegistry | None = None,
     doc, name = read_manifest_document(src)
     m = validate_manifest(doc, source=name, registry=registry, allow_import=allow_import)
     notes = list(m.warnings)
-    if m.shape == NATIVE:
+    if is_pipeline_file(doc):
+        native = pipeline_file_to_native(doc, lambda p, n=None: None)[0]
+    elif m.shape == NATIVE:
         return doc, notes
-    native, _, base = upstream_to_native(doc, lambda p, n=None: None)
+    else:
+        native = upstream_to_native(doc, lambda p, n=None: None)[0]
     audio = {"sample_rate": m.audio.sample_rate, "channels": m.audio.channels,
              "block_size": m.audio.block_size}
     nodes = []
@@ -581,29 +586,3 @@ def native_document(src: Any, *, registry: NodeRegistry | None = None,
         notes.append("the native shape refuses audio fan-in into a one-input node: the "
                      "converted manifest will not load until those edges are changed")
     return out, notes
-
-
-#: what the upstream's voice-assistant pipeline files (va-local/hybrid/remote.yaml) name their
-#: nodes, and what stands for each here
-PIPELINE_FILE_TYPES = {"AudioInput": "drop it: the run's input is --input",
-                       "SileroVAD": "VAD", "WhisperSTT": "Transcribe", "OllamaLLM": "Respond",
-                       "KokoroTTS": "Speak", "AudioResample": "Resample",
-                       "AudioOutput": "drop it: the run's output is --output"}
-
-
-def _refuse_pipeline_file(doc: Mapping, fail) -> None:
-    """The upstream's voice-assistant pipeline files are not manifests even upstream (no
-    `metadata`, params under `config`, node types no runner registers): refused in one line
-    saying what to change, rather than failing on their first unknown node type."""
-    nodes = doc.get("nodes")
-    if "metadata" in doc or not isinstance(nodes, list):
-        return
-    if not any(isinstance(n, Mapping) and "config" in n for n in nodes):
-        return
-    types = sorted({str(n.get("node_type")) for n in nodes if isinstance(n, Mapping)
-                    and n.get("node_type") in PIPELINE_FILE_TYPES})
-    renames = "; ".join(f"{t} -> {PIPELINE_FILE_TYPES[t]}" for t in types)
-    fail("a voice-assistant pipeline file, not a manifest (no metadata; params under "
-         "'config'): put name and description under 'metadata', rename each node's 'config' "
-         "to 'params'" + (f", and use node types remotemedia has ({renames})" if renames else "")
-         + "; manifests/assistant.yaml is this pipeline as a manifest")
