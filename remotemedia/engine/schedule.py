@@ -170,7 +170,7 @@ class Schedule:
         # A fan-in node's inputs, in the order the manifest connects them: the first is the
         # one a node such as Mix takes its timing and metadata from.
         for c in m.connections:
-            if c.target != OUTPUT and steps[c.target].fan_in:
+            if c.target != OUTPUT and steps[c.target].fan_in and not c.feedback:
                 steps[c.target].pending.setdefault(c.input, deque())
 
         def consumer_for(c):
@@ -178,6 +178,9 @@ class Schedule:
             if c.target == OUTPUT:
                 return self.outputs.append, self.outputs.append
             target = steps[c.target]
+            if c.feedback:
+                entry = _feedback_entry(target.node, c.input)
+                return entry, entry
             if target.fan_in:
                 return target.inputs[c.input]
             return target.receive, target.receive_numpy
@@ -263,6 +266,18 @@ class Schedule:
             except Exception as exc:  # teardown of the others must still run
                 errors.append(NodeError(step.node_id, exc))
         return errors
+
+
+def _feedback_entry(node, name: str):
+    """A feedback connection's consumer: the frame goes to `node.feedback(name, frame)` (the
+    node keeps what it needs; its reader slot is released here), events to nothing."""
+    hook = node.feedback
+
+    def feedback(data):
+        if data.kind == "numpy":
+            hook(name, data)
+            data._ownership.readers -= 1
+    return feedback
 
 
 def _longest_path(m: Manifest) -> int:
