@@ -437,8 +437,8 @@ def _check_fan_in(connections, by_id, formats, fail, warnings=None) -> None:
 
 def _mark_feedback(connections, by_id, fail) -> list[Connection]:
     """Connections into a node's `feedback_inputs` whose source the target reaches (they close
-    a cycle) become feedback connections (Connection.feedback). Such a target runs inline: its
-    feedback() hook is called on the pushing thread."""
+    a cycle) become feedback connections (Connection.feedback). Such a target is a fan-in node,
+    which runs inline, so its feedback() hook is called on the pushing thread."""
     out = []
     for c in connections:
         spec = by_id.get(c.target)
@@ -456,10 +456,6 @@ def _mark_feedback(connections, by_id, fail) -> list[Connection]:
         if c.source not in reach:
             out.append(c)
             continue
-        if spec.executor != INLINE:
-            fail(f"connection {c.source} -> {c.target} (input '{c.input}') closes a cycle, "
-                 f"which a node takes as feedback only inline (executor: {spec.executor})",
-                 c.target)
         out.append(Connection(c.source, c.target, c.input, feedback=True))
     return out
 
