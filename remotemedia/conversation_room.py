@@ -32,7 +32,10 @@ first EchoCancel node of the graph; without one, the microphone itself) handed o
   is then the double-talk WER).
 
 The `room` summary adds the canceller's own figures from its echo events (convergence time,
-ERLE after convergence, when it lost and regained convergence).
+ERLE after convergence, when it lost and regained convergence), and
+`echo_erle_after_convergence` (remotemedia.echo_measure: the ERLE of the echo alone, the
+residual being the part of the output the echo explains, so the noise the canceller passes
+and the user's voice are left out).
 
 Errors: ScriptError (exit 2) naming the file and the key for a bad `room:`.
 """
@@ -210,6 +213,9 @@ class RoomMeter:
         self._heard: dict[int, tuple[float, bool, float]] = {}
         #: per block k: power after the canceller
         self._after: dict[int, float] = {}
+        #: per block k: the echo alone and what the canceller handed on (for echo_erle_db)
+        self._echo: dict[int, np.ndarray] = {}
+        self._out: dict[int, np.ndarray] = {}
         self.echo_events: list[dict] = []
         self.double_talk_blocks: list[int] = []
 
@@ -219,8 +225,10 @@ class RoomMeter:
         bot's were in it."""
         p_mic = float(np.dot(mic, mic))
         self._heard[k] = (float(np.dot(echo, echo)), user_speaking, p_mic)
+        self._echo[k] = echo.copy()
         if not self.has_canceller:
             self._after[k] = p_mic
+            self._out[k] = mic.copy()
         if user_speaking and bot_playing:
             self.double_talk_blocks.append(k)
 
@@ -229,6 +237,7 @@ class RoomMeter:
         if o.kind == "numpy" and o.pts is not None:
             a = o.array
             self._after[o.pts // self.block] = float(np.dot(a, a))
+            self._out[o.pts // self.block] = np.array(a, dtype=np.float32)
         elif o.kind == "json" and isinstance(o.value, dict) and o.value.get("type") == "echo":
             self.echo_events.append(dict(o.value))
 
@@ -279,8 +288,10 @@ class RoomMeter:
         after = None
         if converged_at is not None:
             after = self._window(int(converged_at * self.rate) // self.block, end)[0]
+        first = 0 if converged_at is None else int(converged_at * self.rate) // self.block
         return {**spec.as_dict(), "canceller": self.has_canceller,
                 "erle_db": erle, "erle_after_convergence_db": after,
+                "echo_erle_after_convergence": self._echo_alone(first, end),
                 "residual_echo_dbfs": level, "echo_blocks": blocks,
                 "self_interruptions": sum(1 for b in barge_ins if not user_at(b[1], spans)),
                 "barge_ins": len(barge_ins),
@@ -290,6 +301,22 @@ class RoomMeter:
                 "converged_at_s": converged_at,
                 "lost_at_s": last.get("lost_at_s"), "recovered_at_s": last.get("recovered_at_s"),
                 "canceller_erle_db": [[e["time_s"], e["erle_db"]] for e in self.echo_events]}
+
+
+    def _echo_alone(self, k0: int, k1: int) -> dict:
+        """echo_measure.echo_erle_db over blocks [k0, k1): the echo alone against what the
+        canceller handed on (blocks it did not hand on are silence)."""
+        from .echo_measure import echo_erle_db
+        n = max(0, k1 - k0)
+        echo = np.zeros(n * self.block, dtype=np.float32)
+        out = np.zeros_like(echo)
+        for k in range(k0, k1):
+            i = (k - k0) * self.block
+            if k in self._echo:
+                echo[i:i + self.block] = self._echo[k]
+            if k in self._out:
+                out[i:i + self.block] = self._out[k]
+        return echo_erle_db(echo, out)
 
 
 def user_at(media_s: float, spans, slack_s: float = USER_SLACK_S) -> bool:

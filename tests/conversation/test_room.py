@@ -184,6 +184,8 @@ def test_with_the_canceller_no_self_interruption_and_a_real_barge_in_still_stops
     # the canceller took the echo out (the babble it passes bounds the figure) and said when
     assert room["erle_db"] >= 20.0 and room["residual_echo_dbfs"] < -45.0
     assert room["convergence_s"] is not None and room["converged_at_s"] is not None
+    # the echo itself, the babble and the user's voice left out: >= 30 dB down
+    assert room["echo_erle_after_convergence"]["erle_db"] >= 30.0
     assert all(t["erle_db"] is not None and t["erle_db"] >= 20.0 for t in turns)
 
 
