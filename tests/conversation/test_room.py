@@ -35,7 +35,9 @@ LONG = ("It is sunny today. Tomorrow there will be rain in the morning, and the 
 TURNS = [{"say": "Hello there."},
          {"say": "What is the weather like today?", "after_ms": 400},
          {"say": "Tell me about the weather.", "after_ms": 400},
-         {"say": "What time is it?", "barge_in_after_ms": 1000}]
+         # a sentence of 11 words: one word wrong is 9 points of WER
+         {"say": "Please tell me what time it is in London right now.",
+          "barge_in_after_ms": 1000}]
 #: the conversation issue's bound on a barge-in: the last bot sample out after speech_start
 BARGE_IN_STOP_MS = 150
 
@@ -197,4 +199,6 @@ def test_a_sentence_spoken_over_the_bot_is_heard_within_10_wer_points_of_it_alon
     over = runs["assistant-aec", "talk"]["turns"][3]
     alone = runs["assistant-aec", "alone"]["turns"][0]
     assert over["double_talk_s"] > 0.0 and alone["double_talk_s"] == 0.0
+    assert over["interrupted"] is False and runs["assistant-aec", "talk"]["turns"][2][
+        "interrupted"]
     assert over["wer"] <= alone["wer"] + 0.10, (over["heard"], alone["heard"])
