@@ -13,7 +13,12 @@ The report (a dict ready for strict JSON):
      "stats": {"nodes": {NODE_ID: {"calls", "cost_ms", "cost_max_ms",
                                    "speculative": {"runs", "used", "discarded"} (Transcribe
                                    with speculative: true)}}, "turns": {...},
-               "interrupts", "bot_speech_s"}}
+               "interrupts", "bot_speech_s"},
+     "room": {...} (a script with room: only; remotemedia.conversation_room)}
+
+With a `room:` in the script, each turn also has "erle_db", "residual_echo_dbfs",
+"self_interruptions" and "double_talk_s", and the bot's output reaches the graph's input
+through the room (conversation_room.py).
 
 Times are simulated seconds (media time of the input); latencies in ms. `null` where a figure
 does not apply: no reply sample played (voice_to_voice_ms), no barge-in in this user turn

@@ -10,6 +10,8 @@ every turn from the audio (remotemedia.turns). The script (YAML):
         expect: {heard: "hello", reply: "help", within_ms: 2000}
       - play: clip.wav                # or a recording (relative to the script's folder)
         barge_in_after_ms: 600        # start 600 ms after the bot's first reply sample
+    room: {echo_delay_ms: 100, echo_gain_db: -6, rt60_ms: 300,   # optional: the bot hears
+           noise: {kind: babble, snr_db: 20}, seed: 7}           # itself (conversation_room)
 
 Simulated time, discrete events: the run's clock is simulated; the user's audio enters one
 block per block period, and every node call is charged to the clock with its cost: as measured
@@ -23,6 +25,11 @@ a manifest names are not used here. An iterator a node returns (Speak's blocks, 
 sentences) is drawn item by item, each item charged with its own cost and leaving when it
 is made (the thread executor today hands on a call's outputs together: a live run's first
 sentence of a long reply comes later than simulated until it streams).
+
+A feedback connection (the engine's Connection.feedback: an echo canceller's `reference`
+from the node that feeds the output) is not delivered when its source makes a block: the
+run feeds it what the output plays, each period, stamped with the time it plays
+(`feed_played`); a fan-in node's forward input is handed to it as {input name: frame}.
 
 The output plays one block per period from a queue (the output buffer). Barge-in: when the VAD
 says speech started while the bot is speaking (audio queued or being made), every node that
