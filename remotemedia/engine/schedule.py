@@ -204,7 +204,9 @@ class Schedule:
             entries = [consumer_for(c) for c in consumer_ids[step.node_id]]
             step.consumers = tuple(e[0] for e in entries)
             step.numpy_consumers = tuple(e[1] for e in entries)
-            step.readers = len(entries)       # each consumer reads the output once
+            # each consumer reads the output once; a feedback hook reads it during the call
+            # and keeps no slot (_feedback_entry)
+            step.readers = sum(1 for c in consumer_ids[step.node_id] if not c.feedback)
             # decided here, once: an untraced schedule has no trace code and checks nothing
             if step.fan_in:
                 compile_fan_in(step, spans[step.node_id])
@@ -269,14 +271,14 @@ class Schedule:
 
 
 def _feedback_entry(node, name: str):
-    """A feedback connection's consumer: the frame goes to `node.feedback(name, frame)` (the
-    node keeps what it needs; its reader slot is released here), events to nothing."""
+    """A feedback connection's consumer: the frame goes to `node.feedback(name, frame)`, which
+    copies what it keeps before it returns (the frame has no reader slot for it: Schedule
+    counts only forward consumers), events to nothing."""
     hook = node.feedback
 
     def feedback(data):
         if data.kind == "numpy":
             hook(name, data)
-            data._ownership.readers -= 1
     return feedback
 
 
