@@ -21,7 +21,9 @@ def add_converse_parser(sub) -> None:
                     "stop time. Exit 1 when an expectation fails, 2 for bad input.")
     p.add_argument("--manifest", "-m", required=True, metavar="FILE")
     p.add_argument("--script", "-s", required=True, metavar="FILE",
-                   help="YAML: {turns: [{say|play, after_ms, barge_in_after_ms, expect}]}")
+                   help="YAML: {turns: [{say|play, after_ms, barge_in_after_ms, expect}], "
+                        "room: {echo_delay_ms, echo_gain_db, rt60_ms, noise: {kind, snr_db}, "
+                        "seed}}")
     p.add_argument("--json", action="store_true",
                    help="print the whole report as JSON on the last line of stdout")
     p.add_argument("--seed", type=int, default=0, metavar="N",
@@ -59,8 +61,17 @@ def cmd_converse(args) -> int:
         parts = ", ".join(f"{k} {v:.0f}" for k, v in (t["breakdown_ms"] or {}).items())
         stop = "" if t["barge_in_stop_ms"] is None else \
             f"; barge-in stop {t['barge_in_stop_ms']:.0f} ms"
+        echo = "" if "erle_db" not in t else (
+            f"; ERLE {t['erle_db']} dB, residual echo {t['residual_echo_dbfs']} dBFS, "
+            f"self-interruptions {t['self_interruptions']}, double talk {t['double_talk_s']} s")
         print(f"turn {i}: said {t['user']!r} heard {t['heard']!r} (WER {t['wer']}) -> "
-              f"{t['reply']!r}; voice-to-voice {v2v} ({parts}){stop}", file=sys.stderr)
+              f"{t['reply']!r}; voice-to-voice {v2v} ({parts}){stop}{echo}", file=sys.stderr)
+    room = report.get("room")
+    if room is not None:
+        print(f"room: ERLE {room['erle_db']} dB ({room['erle_after_convergence_db']} dB after "
+              f"convergence in {room['convergence_s']} s), residual echo "
+              f"{room['residual_echo_dbfs']} dBFS, self-interruptions "
+              f"{room['self_interruptions']} of {room['barge_ins']} barge-ins", file=sys.stderr)
     for line in conv.failures():
         print(f"remotemedia: expectation failed: {line}", file=sys.stderr)
     print(f"{'passed' if report['passed'] else 'FAILED'}: {report['simulated_s']:.1f} s "

@@ -170,7 +170,7 @@ class Schedule:
         # A fan-in node's inputs, in the order the manifest connects them: the first is the
         # one a node such as Mix takes its timing and metadata from.
         for c in m.connections:
-            if c.target != OUTPUT and steps[c.target].fan_in:
+            if c.target != OUTPUT and steps[c.target].fan_in and not c.feedback:
                 steps[c.target].pending.setdefault(c.input, deque())
 
         def consumer_for(c):
@@ -178,6 +178,9 @@ class Schedule:
             if c.target == OUTPUT:
                 return self.outputs.append, self.outputs.append
             target = steps[c.target]
+            if c.feedback:
+                entry = _feedback_entry(target.node, c.input)
+                return entry, entry
             if target.fan_in:
                 return target.inputs[c.input]
             return target.receive, target.receive_numpy
@@ -201,7 +204,9 @@ class Schedule:
             entries = [consumer_for(c) for c in consumer_ids[step.node_id]]
             step.consumers = tuple(e[0] for e in entries)
             step.numpy_consumers = tuple(e[1] for e in entries)
-            step.readers = len(entries)       # each consumer reads the output once
+            # each consumer reads the output once; a feedback hook reads it during the call
+            # and keeps no slot (_feedback_entry)
+            step.readers = sum(1 for c in consumer_ids[step.node_id] if not c.feedback)
             # decided here, once: an untraced schedule has no trace code and checks nothing
             if step.fan_in:
                 compile_fan_in(step, spans[step.node_id])
@@ -263,6 +268,18 @@ class Schedule:
             except Exception as exc:  # teardown of the others must still run
                 errors.append(NodeError(step.node_id, exc))
         return errors
+
+
+def _feedback_entry(node, name: str):
+    """A feedback connection's consumer: the frame goes to `node.feedback(name, frame)`, which
+    copies what it keeps before it returns (the frame has no reader slot for it: Schedule
+    counts only forward consumers), events to nothing."""
+    hook = node.feedback
+
+    def feedback(data):
+        if data.kind == "numpy":
+            hook(name, data)
+    return feedback
 
 
 def _longest_path(m: Manifest) -> int:
