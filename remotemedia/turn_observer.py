@@ -1,0 +1,222 @@
+"""The turns of any run (`stream`, the TUI), measured from the audio as they happen.
+
+`TurnObserver.attach(runner)` joins a StreamRunner before its run when its manifest has a VAD
+(a node of type VAD, EnergyVAD or SileroVADNode), and does nothing otherwise (None: a run with
+no VAD carries no tap and no observer). It feeds a `turns.TurnMeter` from:
+
+- the VAD's `speech_start` / `speech_end` events (the user's speech end: the event's pts);
+- the transcriber's final `transcript` events (a node that `emits_text`, as Transcribe);
+- the reply nodes' outputs (every node after a transcriber): the first reply Text (the
+  responder), the first reply frame (the synthesizer), the responder's closing `reply` event;
+- the output's audio blocks.
+
+It sees the nodes' outputs through the session's taps (Session's `taps`: a node's output as
+the node makes it, on the pushing thread), so no manifest changes and nothing on a node
+without a role.
+
+Clock: media time of the input, in seconds. What a node makes while block n is pushed happens
+at the end of block n (`runner.frames_released` blocks of input), which is the run's time in
+a live or paced run and the simulated time of a file run (a model's compute time then shows
+as the input that went by meanwhile, as fast as the run reads it). The output plays its
+blocks one after another from the time each came out of the graph (a block waits for the
+ones before it to finish), as a device plays its queue; a block's play time on that timeline
+is the first reply sample out. The report says so (`"clock": "media"`). The device's own
+output latency (DAC time) is not added.
+
+Barge-in: a `speech_start` while the bot's audio is still playing on that timeline counts as
+an interruption of the current turn; the bot stopped when its last block (on the same
+timeline) ended: barge-in stop = that end - the VAD's speech_start.
+
+Out of it: the `turns` section of the stats report (`extend_report`: TurnMeter.summary() plus
+`"clock"`), and a Json event `{"type": "turn", "node": "turns", "turn": N, "end_s",
+"endpoint_s", "voice_to_voice_ms", "breakdown_ms", "barge_in_stop_ms", "heard", "reply",
+"interrupted"}` per finished turn (its reply played to the end, or the next turn began, or the
+run ended) to the run's events (`runner.on_event`, and a sink that writes events). Threads:
+taps run on the pushing thread (the audio callback in callback mode), block_out and the turn
+events on the runner's; `rows()` and `extend_report` may be read from any thread (a copy).
+"""
+
+from __future__ import annotations
+
+from .engine.data import JsonData, NumpyData, RuntimeData
+from .observers import Observer
+from .turns import TurnMeter
+
+#: node types whose speech_start / speech_end events open and close a user's turn
+VAD_TYPES = frozenset({"VAD", "EnergyVAD", "SileroVADNode"})
+#: the `node` field of the turn events
+EVENT_NODE = "turns"
+
+
+def turn_roles(manifest) -> tuple[list[str], list[str], list[str]] | None:
+    """(VAD ids, transcriber ids, reply node ids) of a manifest, or None when it has no VAD.
+    The reply nodes are every node downstream of a transcriber (a responder, a synthesizer,
+    what follows them)."""
+    types = {spec.id: spec.node_class for spec in manifest.nodes}
+    vads = [i for i, cls in types.items() if getattr(cls, "node_type", None) in VAD_TYPES]
+    if not vads:
+        return None
+    stts = [i for i, cls in types.items() if getattr(cls, "emits_text", False)]
+    after: dict[str, list[str]] = {}
+    for c in manifest.connections:
+        after.setdefault(c.source, []).append(c.target)
+    replies, todo = [], [t for s in stts for t in after.get(s, ())]
+    while todo:
+        node_id = todo.pop()
+        if node_id in types and node_id not in replies and node_id not in stts:
+            replies.append(node_id)
+            todo += after.get(node_id, ())
+    order = {node_id: k for k, node_id in enumerate(manifest.order)}
+    return vads, stts, sorted(replies, key=order.get)
+
+
+class TurnObserver(Observer):
+    """Measures a run's turns (module docstring). Make it with `attach(runner)`."""
+
+    def __init__(self, runner, roles: tuple[list[str], list[str], list[str]]):
+        self.runner = runner
+        self.vads, self.stts, self.replies = roles
+        self.meter = TurnMeter()
+        self.period_s = runner.period_s
+        self.out_rate = self._out_rate(runner)
+        #: the output timeline: when the last block handed to the output ends playing (s)
+        self.playhead_s = 0.0
+        self.emitted = 0          # turns whose `turn` event went out
+        self._stop_pending = False
+
+    @classmethod
+    def attach(cls, runner) -> "TurnObserver | None":
+        """Tap the runner's VAD, transcriber and reply nodes and join its observers, before
+        its run; None (and nothing done) when its manifest has no VAD."""
+        roles = turn_roles(runner.pipeline.manifest)
+        if roles is None:
+            return None
+        observer = cls(runner, roles)
+        for node_id in roles[0]:
+            runner.taps[node_id] = observer._vad_tap(node_id)
+        for node_id in roles[1]:
+            runner.taps[node_id] = observer._stt_tap(node_id)
+        for node_id in roles[2]:
+            runner.taps[node_id] = observer._reply_tap(node_id)
+        runner.observers.join(observer)
+        return observer
+
+    @staticmethod
+    def _out_rate(runner) -> int:
+        fmt = runner.pipeline.manifest.output_format
+        return (fmt.sample_rate if fmt is not None else None) or runner.sample_rate
+
+    def now(self) -> float:
+        """The run's media time now: the end of the input block being pushed (s)."""
+        return self.runner.frames_released * self.period_s
+
+    # -- taps (the pushing thread) ----------------------------------------------------------
+    def _vad_tap(self, node_id: str):
+        def tap(data: RuntimeData) -> None:
+            if type(data) is NumpyData or data.kind != "json":
+                return
+            value = data.value
+            kind = value.get("type") if isinstance(value, dict) else None
+            if kind not in ("speech_start", "speech_end"):
+                return
+            t = self.now()
+            media = value["pts"] / value["sample_rate"]
+            if kind == "speech_end":
+                self._emit_finished(every=True)     # a new turn: the last one is over
+                self.meter.speech_end(t, media, node_id)
+                return
+            self.meter.speech_start(t, media)
+            if self.playhead_s > t:                 # the bot is still speaking: barge-in
+                if self.meter.interrupted(t) is not None:
+                    self._stop_pending = True
+        return tap
+
+    def _stt_tap(self, node_id: str):
+        def tap(data: RuntimeData) -> None:
+            if type(data) is NumpyData or data.kind != "json":
+                return
+            value = data.value
+            if isinstance(value, dict) and value.get("type") == "transcript" \
+                    and value.get("final"):
+                self.meter.transcript(self.now(), value.get("text", ""), node_id)
+        return tap
+
+    def _reply_tap(self, node_id: str):
+        def tap(data: RuntimeData) -> None:
+            if type(data) is NumpyData:
+                self.meter.reply_audio(self.now(), node_id)
+            elif data.kind == "text":
+                self.meter.reply_text(self.now(), data.text, node_id)
+            elif data.kind == "json" and isinstance(data.value, dict) \
+                    and data.value.get("type") == "reply":
+                self.meter.reply(data.value.get("reply") or "", data.value.get("error"))
+        return tap
+
+    # -- the output (the runner's thread) -----------------------------------------------------
+    def block_out(self, event) -> None:
+        """Places each audio block of the push on the output timeline; emits finished turns."""
+        now = None
+        for out in event.outputs:
+            if type(out) is NumpyData:
+                if now is None:
+                    now = self.now()
+                start = self.playhead_s if self.playhead_s > now else now
+                self.meter.played(start)
+                self.playhead_s = start + out.array.shape[0] / self.out_rate
+        if self._stop_pending or self.emitted < len(self.meter.turns):
+            self._settle(event.final)
+
+    def _settle(self, final: bool) -> None:
+        now = self.now()
+        if self._stop_pending and (final or self.playhead_s <= now):
+            self.meter.stopped(self.playhead_s)   # the bot's last sample has left
+            self._stop_pending = False
+        self._emit_finished(every=final)
+
+    def _emit_finished(self, every: bool) -> None:
+        """The `turn` event of each turn that is over: all of them when `every`, else those
+        before the current one, and the current one once its reply has played to the end."""
+        turns = self.meter.turns
+        last = len(turns) if every else len(turns) - 1
+        while self.emitted < len(turns):
+            turn = turns[self.emitted]
+            if self.emitted >= last and not (turn.reply is not None and turn.out_s is not None
+                                             and self.playhead_s <= self.now()
+                                             and not self._stop_pending):
+                return
+            if every and self._stop_pending:
+                self.meter.stopped(self.playhead_s)
+                self._stop_pending = False
+            self.emitted += 1
+            self._send({"type": "turn", "node": EVENT_NODE, "turn": self.emitted,
+                        **turn.row(), "interrupted": turn.interrupted_s is not None})
+
+    def _send(self, value: dict) -> None:
+        event = JsonData(value)
+        path = self.runner.path
+        sink_events = path.sink_events if path is not None else None
+        if sink_events is not None:
+            sink_events(event)
+        on_event = self.runner.on_event
+        if on_event is not None:
+            on_event(event)
+
+    # -- reading ------------------------------------------------------------------------------
+    def rows(self) -> list[dict]:
+        """Each turn so far as the report lists it (TurnMeter.summary()'s rows), plus
+        "turn" (1-based) and "interrupted"; a copy, safe from any thread."""
+        return [{"turn": k, **t.row(), "interrupted": t.interrupted_s is not None}
+                for k, t in enumerate(list(self.meter.turns), 1)]
+
+    def extend_report(self, report: dict) -> None:
+        """The report's `turns` section: TurnMeter.summary() and "clock": "media"."""
+        report["turns"] = {**self.meter.summary(), "clock": "media"}
+
+
+def find(runner) -> TurnObserver | None:
+    """The runner's turn observer, or None."""
+    found = runner.observers.find(TurnObserver)
+    return found[0] if found else None
+
+
+__all__ = ["TurnObserver", "VAD_TYPES", "find", "turn_roles"]
