@@ -8,112 +8,16 @@ import json
 
 import numpy as np
 import pytest
-import soundfile
 from hypothesis import given, settings, strategies as st
 
 import remotemedia as rm
-from remotemedia.engine.data import ControlData, JsonData, NumpyData, TextData
-from remotemedia.engine.node import AudioFormat, Node, Param
+from remotemedia.engine.data import JsonData
+from remotemedia.engine.node import Node, Param
 from remotemedia.io.spec import make_sink, make_source
 from remotemedia.runner import StreamRunner
-from remotemedia.testing import isolated_registry
 from remotemedia.turn_observer import TurnObserver, find, turn_roles
 
-RATE, BLOCK = 48000, 960
-PERIOD = BLOCK / RATE
-FMT = AudioFormat(RATE, 1, BLOCK)
-REGISTRY = isolated_registry()
-
-
-class Heard(Node):
-    """A transcriber stand-in: `delay` audio blocks after a speech_end, a final transcript
-    (Json and Text)."""
-    node_type = "TestHeard"
-    accepts = ("numpy", "json")
-    emits_text = True
-    params = (Param("delay", int, 5, "blocks from speech_end to the transcript", min=0),)
-
-    def setup(self):
-        self.due = None
-        self.turn = 0
-
-    def process(self, data):
-        if data.kind == "json":
-            if data.value.get("type") == "speech_end":
-                self.due = self.delay
-            return None
-        if self.due is None:
-            return None
-        if self.due > 0:
-            self.due -= 1
-            return None
-        self.due = None
-        self.turn += 1
-        text = f"words {self.turn}"
-        return [JsonData({"type": "transcript", "node": self.node_id, "text": text,
-                          "final": True}), TextData(text)]
-
-
-class Reply(Node):
-    """A responder stand-in: a Text reply and the closing `reply` event, at once."""
-    node_type = "TestReply"
-    accepts = ("text",)
-
-    def process(self, data):
-        reply = f"reply to {data.text}"
-        return [TextData(reply), JsonData({"type": "reply", "node": self.node_id,
-                                           "reply": reply, "error": None})]
-
-
-class Synth(Node):
-    """A synthesizer stand-in: `blocks` blocks of a tone for each Text."""
-    node_type = "TestSynth"
-    accepts = ("text",)
-    params = (Param("blocks", int, 25, "blocks of audio per reply", min=1),)
-
-    def process(self, data):
-        tone = (0.1 * np.sin(np.arange(BLOCK) * 0.05)).astype(np.float32)
-        return [NumpyData(tone.copy(), sample_rate=RATE) for _ in range(self.blocks)]
-
-
-for cls in (Heard, Reply, Synth):
-    REGISTRY.register(cls)
-
-
-def manifest(heard_delay: int = 5, reply_blocks: int = 25) -> dict:
-    return {"version": "v1", "audio": {"sample_rate": RATE, "block_size": BLOCK, "channels": 1},
-            "nodes": [{"id": "vad", "node_type": "EnergyVAD",
-                       "params": {"threshold_dbfs": -30, "min_speech_ms": 100,
-                                  "min_silence_ms": 200, "pad_ms": 0}},
-                      {"id": "stt", "node_type": "TestHeard", "params": {"delay": heard_delay}},
-                      {"id": "llm", "node_type": "TestReply"},
-                      {"id": "tts", "node_type": "TestSynth",
-                       "params": {"blocks": reply_blocks}}],
-            "connections": [{"from": "input", "to": "vad"}, {"from": "vad", "to": "stt"},
-                            {"from": "stt", "to": "llm"}, {"from": "llm", "to": "tts"},
-                            {"from": "tts", "to": "output"}]}
-
-
-def speech_wav(path, bursts, total_s: float) -> str:
-    """A WAV of loud noise bursts [(start_s, end_s)] in silence, block-aligned."""
-    x = np.zeros(int(total_s * RATE), dtype=np.float32)
-    rng = np.random.default_rng(1)
-    for a, b in bursts:
-        i, j = int(a * RATE), int(b * RATE)
-        x[i:j] = 0.3 * rng.standard_normal(j - i).astype(np.float32)
-    soundfile.write(str(path), x, RATE, subtype="FLOAT")
-    return str(path)
-
-
-def run(doc, wav, *, attach=True):
-    pipeline = rm.Pipeline.from_manifest(doc, registry=REGISTRY)
-    m = pipeline.manifest
-    events = []
-    runner = StreamRunner(pipeline, make_source(wav, FMT),
-                          make_sink("null", FMT), on_event=events.append)
-    observer = TurnObserver.attach(runner) if attach else None
-    stats = runner.run()
-    return stats, observer, [e.value for e in events if e.value.get("type") == "turn"]
+from .turn_nodes import BLOCK, FMT, PERIOD, RATE, REGISTRY, manifest, run, speech_wav
 
 
 def test_a_turn_is_measured_from_the_audio_and_its_breakdown_sums(tmp_path):
@@ -172,7 +76,6 @@ def test_a_run_without_a_vad_has_no_taps_no_observer_and_no_turns(tmp_path):
     pipeline = rm.Pipeline.from_manifest(doc, registry=REGISTRY)
     assert turn_roles(pipeline.manifest) is None
     wav = speech_wav(tmp_path / "in.wav", [(0.5, 1.0)], 2.0)
-    m = pipeline.manifest
     runner = StreamRunner(pipeline, make_source(wav, FMT),
                           make_sink("null", FMT))
     assert TurnObserver.attach(runner) is None
