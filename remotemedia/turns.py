@@ -74,12 +74,16 @@ class MeasuredTurn:
 
     def row(self) -> dict:
         """This turn as the `turns` section lists it: {"end_s", "endpoint_s",
-        "voice_to_voice_ms", "breakdown_ms", "barge_in_stop_ms", "heard", "reply"}."""
+        "voice_to_voice_ms", "breakdown_ms", "barge_in_stop_ms", "barge_in_s" (when the
+        user's speech over this turn's reply was heard, None without one), "heard",
+        "reply"}."""
         return {"end_s": round(self.end_media_s, 4), "endpoint_s": round(self.endpoint_s, 4),
                 "voice_to_voice_ms": self.voice_to_voice_ms(),
                 "breakdown_ms": self.breakdown_ms(),
-                "barge_in_stop_ms": self.barge_in_stop_ms(), "heard": self.transcript,
-                "reply": self.reply}
+                "barge_in_stop_ms": self.barge_in_stop_ms(),
+                "barge_in_s": None if self.interrupted_s is None else round(
+                    self.interrupted_s, 4),
+                "heard": self.transcript, "reply": self.reply}
 
     def barge_in_stop_ms(self) -> float | None:
         """Last bot sample out - the VAD's speech_start of the barge-in, in ms; None when the
@@ -166,8 +170,7 @@ class TurnMeter:
     def summary(self) -> dict:
         """The stats report's `turns` section: {"count", "replied", "interruptions",
         "voice_to_voice_ms": {"p50", "p90", "max"} (None without a reply),
-        "barge_in_stop_ms": {"p50", "max"}, "turns": [per turn: end_s, endpoint_s,
-        voice_to_voice_ms, breakdown_ms, barge_in_stop_ms, heard, reply]}."""
+        "barge_in_stop_ms": {"p50", "max"}, "turns": [per turn: MeasuredTurn.row()]}."""
         turns = list(self.turns)   # a UI or a scrape may read while the run appends
         v2v = sorted(v for v in (t.voice_to_voice_ms() for t in turns) if v is not None)
         stops = sorted(v for v in (t.barge_in_stop_ms() for t in turns) if v is not None)
