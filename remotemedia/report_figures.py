@@ -19,8 +19,9 @@ at the end):
     counters.png    the final counters (frames in/out, events, drops, errors, xruns, copies);
                     for a recording that joined mid-run or stopped while the run went on, its
                     own window's counts (record_window.py), not the run's
-    turns.png       when the report has a `turns` section (a run with a VAD): one stacked bar
-                    per turn, voice-to-voice split into its stages (report_turns.py)
+    turns.png       when the report has a `turns` section (a run with a VAD) with a turn the
+                    bot answered: one stacked bar per turn, voice-to-voice split into its
+                    stages (report_turns.py)
 
 From a saved report only counters.png, latency.png (percentiles per node, the report keeps
 no per-block values) and turns.png can be drawn.
@@ -254,10 +255,10 @@ def build_recording_figures(rec) -> dict:
 
 
 def _add_turns(figures: dict, report: dict) -> None:
-    """turns.png, when the report has turns (report_turns.py)."""
+    """turns.png, when the report has turns and one was answered (report_turns.py)."""
     from .report_turns import TURNS_FIGURE, turn_rows, turns_figure
     rows = turn_rows(report)
-    if rows:
+    if any(r.get("breakdown_ms") for r in rows):
         figures[TURNS_FIGURE] = turns_figure(rows, _figure, _label)
 
 

@@ -20,8 +20,11 @@ a live or paced run and the simulated time of a file run (a model's compute time
 as the input that went by meanwhile, as fast as the run reads it). The output plays its
 blocks one after another from the time each came out of the graph (a block waits for the
 ones before it to finish), as a device plays its queue; a block's play time on that timeline
-is the first reply sample out. The report says so (`"clock": "media"`). The device's own
-output latency (DAC time) is not added.
+is the first reply sample out (`"out_time": "timeline"`). With a device output the first
+reply sample's DAC time replaces it once the device has played it (`"out_time": "dac"`):
+PortAudio's outputBufferDacTime of that block (io/device_stream.py's per-frame table, found
+by the frame's seq), brought onto the run's time by reading the stream's clock at a push
+(DAC time - stream time now + media time now). The report says which (`"clock": "media"`).
 
 Barge-in: a `speech_start` while the bot's audio is still playing on that timeline counts as
 an interruption of the current turn; the bot stopped when its last block (on the same
@@ -83,6 +86,10 @@ class TurnObserver(Observer):
         self.playhead_s = 0.0
         self.emitted = 0          # turns whose `turn` event went out
         self._stop_pending = False
+        #: (turn, frame seq) whose first reply block's DAC time is awaited (a device output)
+        self._dac_pending: tuple | None = None
+        self.out_time = "timeline"
+        self._device = hasattr(runner.sink, "stream")   # a device sink (its stream opens later)
 
     @classmethod
     def attach(cls, runner) -> "TurnObserver | None":
@@ -161,10 +168,41 @@ class TurnObserver(Observer):
                 if now is None:
                     now = self.now()
                 start = self.playhead_s if self.playhead_s > now else now
+                turn = self.meter.current
+                waiting = turn is not None and turn.out_s is None
                 self.meter.played(start)
+                if waiting and turn.out_s is not None and self._device and out.seq is not None:
+                    self._await_dac(turn, out.seq, now)
                 self.playhead_s = start + out.array.shape[0] / self.out_rate
+        if self._dac_pending is not None:
+            self._dac()
         if self._stop_pending or self.emitted < len(self.meter.turns):
             self._settle(event.final)
+
+    def _await_dac(self, turn, seq: int, now: float) -> None:
+        """Note the stream's clock against the run's now, for frame `seq` (runner's thread,
+        as the frame goes to the device)."""
+        stream = self.runner.sink.stream
+        if stream is None or not hasattr(stream, "play_dac"):
+            return
+        try:
+            pa_now = float(stream._stream.time)   # PortAudio's stream time, the DAC's clock
+        except Exception:                        # no stream (closing, lost): the timeline
+            return
+        self._dac_pending = (turn, seq, now, pa_now, stream)
+
+    def _dac(self) -> None:
+        """The awaited first reply block's DAC time, once the device has started it."""
+        pending = self._dac_pending        # a scrape's extend_report may race the runner's
+        if pending is None:
+            return
+        turn, seq, now, pa_now, stream = pending
+        k = seq & (stream.play_tag.size - 1)
+        if int(stream.play_tag[k]) != seq:
+            return                               # not played yet: asked again next push
+        turn.out_s = now + (float(stream.play_dac[k]) - pa_now)
+        self.out_time = "dac"
+        self._dac_pending = None
 
     def _settle(self, final: bool) -> None:
         now = self.now()
@@ -209,8 +247,11 @@ class TurnObserver(Observer):
                 for k, t in enumerate(list(self.meter.turns), 1)]
 
     def extend_report(self, report: dict) -> None:
-        """The report's `turns` section: TurnMeter.summary() and "clock": "media"."""
-        report["turns"] = {**self.meter.summary(), "clock": "media"}
+        """The report's `turns` section: TurnMeter.summary(), "clock": "media" and "out_time":
+        "timeline" or "dac" (module docstring)."""
+        if self._dac_pending is not None:
+            self._dac()        # the device may have played it since the last push
+        report["turns"] = {**self.meter.summary(), "clock": "media", "out_time": self.out_time}
 
 
 def find(runner) -> TurnObserver | None:

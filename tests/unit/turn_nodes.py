@@ -67,9 +67,14 @@ class Synth(Node):
     accepts = ("text",)
     params = (Param("blocks", int, 25, "blocks of audio per reply", min=1),)
 
+    def setup(self):
+        self.seq = 0          # frames numbered as Speak numbers them (a device finds them so)
+
     def process(self, data):
         tone = (0.1 * np.sin(np.arange(BLOCK) * 0.05)).astype(np.float32)
-        return [NumpyData(tone.copy(), sample_rate=RATE) for _ in range(self.blocks)]
+        self.seq += self.blocks
+        return [NumpyData(tone.copy(), sample_rate=RATE, seq=self.seq - self.blocks + k)
+                for k in range(self.blocks)]
 
 
 for cls in (Heard, Reply, Synth):
