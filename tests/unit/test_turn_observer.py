@@ -145,3 +145,27 @@ def test_no_taps_compiles_no_wrapper():
         assert plain.schedule.step_by_id["stt"].process == plain.node("stt").process
         assert tapped.schedule.step_by_id["stt"].process != tapped.node("stt").process
         assert tapped.schedule.step_by_id["vad"].process == tapped.node("vad").process
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.3, 1.2), st.floats(0.3, 2.0)), min_size=1, max_size=3),
+       st.integers(0, 6), st.integers(5, 80))
+def test_whatever_the_speech_every_turn_adds_up(tmp_path_factory, bursts, delay, reply_blocks):
+    # bursts: (speech length, silence after it) in seconds
+    spans, t = [], 0.3
+    for speech, silence in bursts:
+        spans.append((t, t + speech))
+        t += speech + silence
+    wav = speech_wav(tmp_path_factory.mktemp("w") / "in.wav", spans, t + 3.0)
+    stats, observer, turn_events = run(manifest(heard_delay=delay, reply_blocks=reply_blocks),
+                                       wav)
+    section = stats["turns"]
+    assert len(turn_events) == section["count"] == len(section["turns"])
+    assert [e["turn"] for e in turn_events] == list(range(1, section["count"] + 1))
+    for row, event in zip(section["turns"], turn_events):
+        parts = row["breakdown_ms"]
+        assert parts is not None and all(v >= 0 for v in parts.values())
+        assert row["voice_to_voice_ms"] == pytest.approx(sum(parts.values()), abs=0.01)
+        assert row["endpoint_s"] >= row["end_s"]
+        assert event["voice_to_voice_ms"] == row["voice_to_voice_ms"]
+    assert section["interruptions"] == sum(e["interrupted"] for e in turn_events)
