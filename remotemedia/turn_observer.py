@@ -27,8 +27,10 @@ by the frame's seq), brought onto the run's time by reading the stream's clock a
 (DAC time - stream time now + media time now). The report says which (`"clock": "media"`).
 
 Barge-in: a `speech_start` while the bot's audio is still playing on that timeline counts as
-an interruption of the current turn; the bot stopped when its last block (on the same
-timeline) ended: barge-in stop = that end - the VAD's speech_start.
+an interruption of the turn being answered; the bot stopped when the last block of that reply
+(on the same timeline; a block belongs to the latest reply whose synthesis had begun when it
+left the graph) ended: barge-in stop = that end - the VAD's speech_start. A pipeline that
+drops its queued audio on an interrupt stops sooner than the timeline knows.
 
 Out of it: the `turns` section of the stats report (`extend_report`: TurnMeter.summary() plus
 `"clock"`), and a Json event `{"type": "turn", "node": "turns", "turn": N, "end_s",
@@ -85,7 +87,10 @@ class TurnObserver(Observer):
         #: the output timeline: when the last block handed to the output ends playing (s)
         self.playhead_s = 0.0
         self.emitted = 0          # turns whose `turn` event went out
-        self._stop_pending = False
+        #: the interrupted turn whose bot audio has not ended yet
+        self._stop_pending = None
+        #: id(turn) -> when the last block of its reply ends on the output timeline (s)
+        self._audio_end: dict[int, float] = {}
         #: (turn, frame seq) whose first reply block's DAC time is awaited (a device output)
         self._dac_pending: tuple | None = None
         self.out_time = "timeline"
@@ -129,13 +134,13 @@ class TurnObserver(Observer):
             t = self.now()
             media = value["pts"] / value["sample_rate"]
             if kind == "speech_end":
-                self._emit_finished(every=True)     # a new turn: the last one is over
+                # a new turn (the one before is over: block_out sends its event, on the
+                # runner's thread, never here on a pushing thread that may be the callback)
                 self.meter.speech_end(t, media, node_id)
                 return
             self.meter.speech_start(t, media)
             if self.playhead_s > t:                 # the bot is still speaking: barge-in
-                if self.meter.interrupted(t) is not None:
-                    self._stop_pending = True
+                self._stop_pending = self.meter.interrupted(t)
         return tap
 
     def _stt_tap(self, node_id: str):
@@ -174,10 +179,22 @@ class TurnObserver(Observer):
                 if waiting and turn.out_s is not None and self._device and out.seq is not None:
                     self._await_dac(turn, out.seq, now)
                 self.playhead_s = start + out.array.shape[0] / self.out_rate
+                owner = self._speaking()
+                if owner is not None:
+                    self._audio_end[id(owner)] = self.playhead_s
         if self._dac_pending is not None:
             self._dac()
-        if self._stop_pending or self.emitted < len(self.meter.turns):
+        if self._stop_pending is not None or self.emitted < len(self.meter.turns):
             self._settle(event.final)
+
+    def _speaking(self):
+        """The turn whose reply the output is playing: the latest with synthesized audio
+        (what leaves the graph after a reply's first block is that reply's, until the next
+        one begins)."""
+        for turn in reversed(self.meter.turns):
+            if turn.reply_audio_s is not None:
+                return turn
+        return None
 
     def _await_dac(self, turn, seq: int, now: float) -> None:
         """Note the stream's clock against the run's now, for frame `seq` (runner's thread,
@@ -205,26 +222,32 @@ class TurnObserver(Observer):
         self._dac_pending = None
 
     def _settle(self, final: bool) -> None:
-        now = self.now()
-        if self._stop_pending and (final or self.playhead_s <= now):
-            self.meter.stopped(self.playhead_s)   # the bot's last sample has left
-            self._stop_pending = False
-        self._emit_finished(every=final)
+        turn = self._stop_pending
+        if turn is not None:
+            end = self._audio_end.get(id(turn), self.playhead_s)
+            # over once its reply's audio has played and no more of it will come (a later
+            # turn's reply has begun, or its responder has finished, or the run ended)
+            if final or (end <= self.now() and (self._speaking() is not turn
+                                                or turn.reply is not None)):
+                self.meter.stopped(end, turn)   # the bot's last sample of that reply
+                self._stop_pending = None
+        self._emit_finished(final)
 
-    def _emit_finished(self, every: bool) -> None:
-        """The `turn` event of each turn that is over: all of them when `every`, else those
-        before the current one, and the current one once its reply has played to the end."""
+    def _emit_finished(self, final: bool) -> None:
+        """The `turn` event of each turn that is over, in order: every one at the end of the
+        run; else each before the current one (once its barge-in stop is known), and the
+        current one once its reply has played to the end."""
         turns = self.meter.turns
-        last = len(turns) if every else len(turns) - 1
+        now = self.now()
         while self.emitted < len(turns):
             turn = turns[self.emitted]
-            if self.emitted >= last and not (turn.reply is not None and turn.out_s is not None
-                                             and self.playhead_s <= self.now()
-                                             and not self._stop_pending):
-                return
-            if every and self._stop_pending:
-                self.meter.stopped(self.playhead_s)
-                self._stop_pending = False
+            if not final:
+                if turn.interrupted_s is not None and turn.stopped_s is None:
+                    return                       # its barge-in stop is not known yet
+                if self.emitted == len(turns) - 1 and not (
+                        turn.reply is not None and turn.out_s is not None
+                        and self.playhead_s <= now):
+                    return                       # the current turn, still going
             self.emitted += 1
             self._send({"type": "turn", "node": EVENT_NODE, "turn": self.emitted,
                         **turn.row(), "interrupted": turn.interrupted_s is not None})

@@ -161,9 +161,10 @@ class TurnMeter:
             turn.barge_media_s = self._barge[1] if self._barge else None
         return turn
 
-    def stopped(self, t: float) -> None:
-        """The bot's last sample after an interrupt left the output at `t`."""
-        turn = self.current
+    def stopped(self, t: float, turn: MeasuredTurn | None = None) -> None:
+        """The bot's last sample after an interrupt left the output at `t`; `turn`: the one
+        interrupted (default: the current one; a later turn may have begun since)."""
+        turn = turn if turn is not None else self.current
         if turn is not None and turn.interrupted_s is not None and turn.stopped_s is None:
             turn.stopped_s = t
 
