@@ -163,7 +163,7 @@ class Schedule:
                 raise NodeError(node_id, exc, during="setup") from exc
             steps[node_id] = _Step(node, spec.on_error, self)
             if node_id in taps:
-                _tap(steps[node_id], taps[node_id])
+                _tap_step(steps[node_id], taps[node_id])
             self.steps.append(steps[node_id])
         # Consumers first: a step's receive() calls its consumers' receive() directly, so
         # closures are built from the last step back to the first.
@@ -291,21 +291,33 @@ def _make_room(nodes: int) -> None:
         sys.setrecursionlimit(need)
 
 
-def _tap(step: "_Step", tap: Callable[[RuntimeData], None]) -> None:
-    """Wrap the step's process() and on_control() so that `tap` sees each output as the node
+def _tap_step(step: "_Step", tap: Callable[[RuntimeData], None]) -> None:
+    """Wrap the step's process() and on_control() (and its node's poll(), where a node on an
+    executor hands on answers that came in later) so that `tap` sees each output as the node
     makes it, before any consumer does (Session's `taps`). Only a tapped step carries this."""
     process, on_control = step.process, step.on_control
+    step.process = lambda data: _tapped(process(data), tap)
+    step.on_control = lambda event: _tapped(on_control(event), tap)
+    poll = getattr(step.node, "poll", None)
+    if callable(poll):
+        step.node.poll = lambda *args, **kwargs: _tapped(poll(*args, **kwargs), tap)
 
-    def tapped(result):
-        if result is None:
-            return None
-        if isinstance(result, RuntimeData):
-            tap(result)
-            return result
-        return _tapped_items(result, tap)   # a list, tuple or generator: each as it comes
 
-    step.process = lambda data: tapped(process(data))
-    step.on_control = lambda event: tapped(on_control(event))
+def _tapped(result, tap):
+    """`result` (None, one RuntimeData, a list or tuple, or an iterator of them) with `tap`
+    called on each output: at once for what is already made, as it is drawn for an
+    iterator (a node's lazy outputs leave one by one)."""
+    if result is None:
+        return None
+    if isinstance(result, RuntimeData):
+        tap(result)
+    elif isinstance(result, (list, tuple)):
+        for item in result:
+            if isinstance(item, RuntimeData):
+                tap(item)
+    else:
+        return _tapped_items(result, tap)
+    return result
 
 
 def _tapped_items(items, tap):

@@ -71,7 +71,8 @@ class Session:
     product of their gains (the default; each still reports its calls and its share of the
     time, marked `fused` in the stats); False runs each as its own multiply. `taps`: None (the
     default: nothing extra on any step), or {node_id: tap}: `tap(data)` is called with each
-    output of that node (RuntimeData: frames and events, from process() and on_control()) as
+    output of that node (RuntimeData: frames and events, from process(), on_control() and,
+    for a node on an executor, the poll() that hands on its later answers) as
     the node makes it, before its consumers see it, on the thread that pushes; it must return
     quickly, not keep a frame's array past the call, and what it raises fails the node. (A
     linear node run as a multiply, such as Gain, makes no frame of its own: only its events

@@ -169,3 +169,39 @@ def test_whatever_the_speech_every_turn_adds_up(tmp_path_factory, bursts, delay,
         assert row["endpoint_s"] >= row["end_s"]
         assert event["voice_to_voice_ms"] == row["voice_to_voice_ms"]
     assert section["interruptions"] == sum(e["interrupted"] for e in turn_events)
+
+
+class Later(Node):
+    """Answers later, as a node on an executor does: process() keeps each block, poll()
+    hands on what it kept (a list), or None when it has nothing."""
+    node_type = "TestLater"
+
+    def setup(self):
+        self.kept = []
+
+    def process(self, frame):
+        self.kept.append(JsonData({"type": "later", "pts": frame.pts}))
+        return None
+
+    def poll(self, limit=None):
+        out, self.kept = self.kept, []
+        return out or None
+
+
+REGISTRY.register(Later)
+
+
+def test_a_tap_sees_what_a_node_hands_on_later_through_poll():
+    doc = {"version": "v1", "audio": {"sample_rate": RATE, "block_size": BLOCK, "channels": 1},
+           "nodes": [{"id": "a", "node_type": "TestLater"}],
+           "connections": [{"from": "input", "to": "a"}, {"from": "a", "to": "output"}]}
+    pipeline = rm.Pipeline.from_manifest(doc, registry=REGISTRY)
+    seen = []
+    with pipeline.session(taps={"a": seen.append}) as session:
+        for k in range(3):
+            session.push(np.zeros(BLOCK, dtype=np.float32))
+        assert seen == []
+        handed = session.node("a").poll()
+        assert session.node("a").poll() is None
+    assert [o.value["type"] for o in handed] == ["later"] * 3
+    assert len(seen) == 3 and all(s is h for s, h in zip(seen, handed))
