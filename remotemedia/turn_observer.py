@@ -29,8 +29,10 @@ by the frame's seq), brought onto the run's time by reading the stream's clock a
 Barge-in: a `speech_start` while the bot's audio is still playing on that timeline counts as
 an interruption of the turn being answered; the bot stopped when the last block of that reply
 (on the same timeline; a block belongs to the latest reply whose synthesis had begun when it
-left the graph) ended: barge-in stop = that end - the VAD's speech_start. A pipeline that
-drops its queued audio on an interrupt stops sooner than the timeline knows.
+left the graph) ended: barge-in stop = that end - the VAD's speech_start. Where the engine
+interrupts the bot itself (a schedule with a `barge_in`) and the output drops its queued
+audio (a device), the reply ends with the block playing: one block after the push that
+interrupted it.
 
 Out of it: the `turns` section of the stats report (`extend_report`: TurnMeter.summary() plus
 `"clock"`), and a Json event `{"type": "turn", "node": "turns", "turn": N, "end_s",
@@ -95,6 +97,11 @@ class TurnObserver(Observer):
         self._dac_pending: tuple | None = None
         self.out_time = "timeline"
         self._device = hasattr(runner.sink, "stream")   # a device sink (its stream opens later)
+        #: the engine's own barge-in (a schedule's `barge_in`, where the engine has one) and
+        #: whether the output drops its queued audio when it fires
+        self._engine_barge = None
+        self._cuts = 0
+        self._drops_queue = hasattr(runner.sink, "drop_queued")
 
     @classmethod
     def attach(cls, runner) -> "TurnObserver | None":
@@ -165,8 +172,16 @@ class TurnObserver(Observer):
         return tap
 
     # -- the output (the runner's thread) -----------------------------------------------------
+    def run_started(self, event) -> None:
+        """Finds the engine's barge-in, where the engine interrupts the bot itself."""
+        schedule = getattr(self.runner.session, "schedule", None)
+        self._engine_barge = getattr(schedule, "barge_in", None)
+
     def block_out(self, event) -> None:
         """Places each audio block of the push on the output timeline; emits finished turns."""
+        barge = self._engine_barge
+        if barge is not None and barge.interrupts != self._cuts:
+            self._cut(barge.interrupts)
         now = None
         for out in event.outputs:
             if type(out) is NumpyData:
@@ -220,6 +235,19 @@ class TurnObserver(Observer):
         turn.out_s = now + (float(stream.play_dac[k]) - pa_now)
         self.out_time = "dac"
         self._dac_pending = None
+
+    def _cut(self, interrupts: int) -> None:
+        """The engine interrupted the bot: an output that drops its queue plays only the block
+        it is playing, so the reply's audio (and the timeline) ends one block from now."""
+        self._cuts = interrupts
+        if not self._drops_queue:
+            return                  # a file keeps what was written: it plays on the timeline
+        cut = self.now() + self.period_s
+        if self.playhead_s > cut:
+            self.playhead_s = cut
+        for turn in (self._stop_pending, self._speaking()):
+            if turn is not None and self._audio_end.get(id(turn), 0.0) > cut:
+                self._audio_end[id(turn)] = cut
 
     def _settle(self, final: bool) -> None:
         turn = self._stop_pending

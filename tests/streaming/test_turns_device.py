@@ -45,3 +45,22 @@ def test_without_a_device_the_output_stage_is_the_timeline(tmp_path):
     section = runner.run()["turns"]
     assert section["out_time"] == "timeline"
     assert section["turns"][0]["breakdown_ms"]["output"] == 0.0
+
+
+def test_an_engine_barge_in_on_a_device_ends_the_reply_with_the_block_playing(jack_device,  # noqa: F811
+                                                                             tmp_path):
+    # the reply (2 s, queued on the device) is cut when the user speaks again at 2.2 s
+    wav = speech_wav(tmp_path / "in.wav", [(0.3, 0.9), (2.2, 2.9)], 5.0)
+    pipeline = rm.Pipeline.from_manifest(manifest(heard_delay=1, reply_blocks=100),
+                                         registry=REGISTRY)
+    runner = StreamRunner(pipeline, make_source(wav, FMT),
+                          make_sink(f"device:{jack_device.index}", FMT))
+    observer = TurnObserver.attach(runner)
+    stats = runner.run()
+    if "barge_in" not in stats:
+        pytest.skip("this engine does not interrupt the bot itself (no barge_in section)")
+    assert stats["barge_in"]["interrupts"] == 1 == stats["turns"]["interruptions"]
+    first = observer.meter.turns[0]
+    # the rest of the 2 s reply was dropped: the bot stopped one block after the push that
+    # interrupted it (its speech_start), not when the reply would have ended (~1.2 s later)
+    assert first.barge_in_stop_ms() == pytest.approx(PERIOD * 1e3, abs=1.0)
