@@ -53,13 +53,14 @@ def turns_figure(rows: list[dict], figure, label) -> tuple:
     ax.set_xticks(numbers, [str(n) for n in numbers])
     ax.set_xlabel("turn")
     ax.set_ylabel("voice to voice (ms)")
-    if stages:
-        ax.legend(loc="upper left", fontsize=8, title="stage")
+    if stages:   # beside the bars, never over them
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8,
+                   ncols=min(len(stages), 6))
     replied_sorted = sorted(replied)
     title = (f"turns: {len(rows)}, replied {len(replied)}"
              + (f", voice to voice p50 {replied_sorted[len(replied_sorted) // 2]:.0f} ms, "
                 f"max {replied_sorted[-1]:.0f} ms" if replied else ""))
-    ax.set_title(title)
+    fig.suptitle(title)      # above the axes and the legend both
     return fig, title
 
 
