@@ -123,11 +123,13 @@ class _Step:
 class Schedule:
     """A manifest's nodes set up and compiled into closures; `push()` runs one input through.
 
-    `counters` and `engine_latency` are the session's, filled here; `trace` and `clock_s` are
-    Session's arguments of the same names. Raises NodeError naming a node that fails setup()."""
+    `counters` and `engine_latency` are the session's, filled here; `trace`, `clock_s` and
+    `taps` are Session's arguments of the same names. Raises NodeError naming a node that fails
+    setup()."""
 
     def __init__(self, manifest: Manifest, counters: Counters, engine_latency: LatencyRing, *,
-                 trace=None, clock_s: Callable[[], float] | None = None, fuse: bool = True):
+                 trace=None, clock_s: Callable[[], float] | None = None, fuse: bool = True,
+                 taps=None):
         self.counters = counters
         self.engine_latency = engine_latency
         self.bypass = False
@@ -137,12 +139,12 @@ class Schedule:
         self.clock = [0]                 # the last timestamp taken on the current push
         self.steps: list[_Step] = []
         try:
-            self._compile(manifest, trace, clock_s, fuse)
+            self._compile(manifest, trace, clock_s, fuse, taps or {})
         except BaseException:
             self.teardown()   # the nodes already set up; the setup error is the one to raise
             raise
 
-    def _compile(self, manifest: Manifest, trace, clock_s, fuse: bool) -> None:
+    def _compile(self, manifest: Manifest, trace, clock_s, fuse: bool, taps) -> None:
         m = manifest
         specs = {s.id: s for s in m.nodes}
         steps: dict[str, _Step] = {}
@@ -160,6 +162,8 @@ class Schedule:
                 # say which node of the graph could not start.
                 raise NodeError(node_id, exc, during="setup") from exc
             steps[node_id] = _Step(node, spec.on_error, self)
+            if node_id in taps:
+                _tap_step(steps[node_id], taps[node_id])
             self.steps.append(steps[node_id])
         # Consumers first: a step's receive() calls its consumers' receive() directly, so
         # closures are built from the last step back to the first.
@@ -302,6 +306,42 @@ def _make_room(nodes: int) -> None:
     need = _BASE_RECURSION_LIMIT + FRAMES_PER_STEP * nodes
     if sys.getrecursionlimit() < need:
         sys.setrecursionlimit(need)
+
+
+def _tap_step(step: "_Step", tap: Callable[[RuntimeData], None]) -> None:
+    """Wrap the step's process() and on_control() (and its node's poll(), where a node on an
+    executor hands on answers that came in later) so that `tap` sees each output as the node
+    makes it, before any consumer does (Session's `taps`). Only a tapped step carries this."""
+    process, on_control = step.process, step.on_control
+    step.process = lambda data: _tapped(process(data), tap)
+    step.on_control = lambda event: _tapped(on_control(event), tap)
+    poll = getattr(step.node, "poll", None)
+    if callable(poll):
+        step.node.poll = lambda *args, **kwargs: _tapped(poll(*args, **kwargs), tap)
+
+
+def _tapped(result, tap):
+    """`result` (None, one RuntimeData, a list or tuple, or an iterator of them) with `tap`
+    called on each output: at once for what is already made, as it is drawn for an
+    iterator (a node's lazy outputs leave one by one)."""
+    if result is None:
+        return None
+    if isinstance(result, RuntimeData):
+        tap(result)
+    elif isinstance(result, (list, tuple)):
+        for item in result:
+            if isinstance(item, RuntimeData):
+                tap(item)
+    else:
+        return _tapped_items(result, tap)
+    return result
+
+
+def _tapped_items(items, tap):
+    for item in items:
+        if isinstance(item, RuntimeData):
+            tap(item)
+        yield item
 
 
 def _make_node(spec) -> Node:

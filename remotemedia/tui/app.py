@@ -48,12 +48,14 @@ from ..io.base import Sink, Source
 from ..io.clock import Clock
 from ..io.devices import DEFAULT_MODE   # sounddevice itself loads only when a device is used
 from ..runner import FAILED, FINISHED, IDLE, RUNNING, Levels, StreamRunner
+from ..turn_observer import TurnObserver
 from .choices import io_choices
 from .eventlog import EventFeed, EventLog
 from .meters import LevelMeters
 from .saving import SavingActions
 from .screens import HelpScreen, IoPicker, ManifestPicker
 from .snapshot import Snapshot, capture, device_problem
+from .turns import TurnsPane
 from .widgets import MUTED, CounterPanel, LatencyView, PipelineView, StateLine
 
 POLL_HZ = 12.0
@@ -177,8 +179,8 @@ class RemoteMediaApp(SavingActions, App[None]):
     def compose(self) -> ComposeResult:
         """Build the screen: title, state line, io line, the frames in/out and serialization
         digits, the counter panel (and its one-line form for narrow terminals), engine and
-        end-to-end latency, level meters, the pipeline table, the event log and the key
-        footer."""
+        end-to-end latency, level meters, the pipeline table, the turns pane (a run with a
+        VAD), the event log and the key footer."""
         yield Static(id="title")
         yield StateLine(id="state")
         yield Static(id="io-line")
@@ -200,6 +202,7 @@ class RemoteMediaApp(SavingActions, App[None]):
         meters.border_title = "levels"
         yield meters
         yield PipelineView(id="pipeline")
+        yield TurnsPane(id="turns")          # shown for a run with a VAD (tui/turns.py)
         yield EventLog(id="events")
         yield Footer()
 
@@ -306,6 +309,7 @@ class RemoteMediaApp(SavingActions, App[None]):
                 end.reconnect = self.reconnect
         runner = StreamRunner(self.pipeline, source, sink, realtime=self.realtime, clock=clock,
                               measure_levels=True, on_event=self.event_feed.post)
+        TurnObserver.attach(runner)   # a manifest with a VAD: its turns, for the turns pane
         self.runner = runner
         self._stats_override = None
         self.query_one(LevelMeters).reset(new_run=True)
@@ -406,6 +410,7 @@ class RemoteMediaApp(SavingActions, App[None]):
             missing="— (measured between live devices)")
         self.query_one(LevelMeters).show(snap.levels if snap.running else Levels(), snap.t)
         self.query_one(PipelineView).show(stats.get("nodes") if stats else None)
+        self.query_one(TurnsPane).show(stats.get("turns") if stats else None)
         self.query_one(StateLine).show(snap.state, snap.reason, stats, period_s, self.bypass)
         self._show_io_line(snap)
 
