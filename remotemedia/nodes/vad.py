@@ -38,7 +38,7 @@ import numpy as np
 from ..engine.data import JsonData
 from ..engine.errors import ModelUnavailable
 from ..engine.node import AudioFormat, Node, Param, register_node
-from ..engine.levels import SILENCE_DBFS, finite_or_zero, to_unit_float
+from ..engine.levels import LEVEL_RANGE, finite_or_zero, to_unit_float
 
 MODEL_RATE = 16000
 WINDOW = 512          # samples per model call at 16 kHz
@@ -366,9 +366,7 @@ class EnergyVAD(_VadBase):
     description = "Model-free voice activity by RMS level in short windows; any rate, any dtype."
     params = (
         Param("threshold_dbfs", float, -40.0, "window RMS (dBFS) at or above which is speech",
-              min=SILENCE_DBFS, max=0.0,
-              range_reason="levels run from the -120 dBFS silence floor to full scale",
-              aliases=("threshold_db",)),
+              **LEVEL_RANGE, aliases=("threshold_db",)),
         Param("hysteresis_db", float, 6.0, "speech ends below threshold_dbfs minus this (dB)",
               min=0.0,
               max=120.0),
