@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ...engine.data import JsonData
-from ...engine.node import Node, _did_you_mean
+from ...engine.node import Node, Param, _did_you_mean
 from ..health import _as_unit_float
 
 #: the metadata key the runner sets on every block when a node asks for it
@@ -101,6 +101,20 @@ class UpstreamPassThrough(UpstreamNode):
     def process(self, data):
         """`data` itself."""
         return data
+
+
+def device_params(sample_rate: int, end: str) -> tuple[Param, ...]:
+    """sample_rate, channels, device and host: the params of upstream's audio device nodes, for
+    a node that stands for the run's `end` ("input" or "output"). Accepted and checked, they
+    change nothing: the --input/--output SPEC picks the device, the manifest's audio block the
+    rate."""
+    return (
+        Param("sample_rate", int, sample_rate, f"no effect (the {end} runs at the graph's rate)",
+              min=1),
+        Param("channels", int, 1, f"no effect (the {end}'s channels)", min=1),
+        Param("device", str, None, f"no effect (give --{end} device:NAME)"),
+        Param("host", str, None, "no effect"),
+    )
 
 
 class MediaClock:
