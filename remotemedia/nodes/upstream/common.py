@@ -117,6 +117,14 @@ def device_params(sample_rate: int, end: str) -> tuple[Param, ...]:
     )
 
 
+class UpstreamEventNode(UpstreamNode):
+    """An upstream node whose outputs are events only: the audio stops here."""
+
+    def output_format(self, fmt):
+        """Events only: the audio stops here (carries_audio=False)."""
+        return fmt.replace(carries_audio=False)
+
+
 class MediaClock:
     """Media time of the blocks a node sees: pts from the frame, or counted on from the last
     block when a frame carries none (a Python caller pushing bare arrays)."""
