@@ -316,24 +316,17 @@ class DriftMetrics:
         }
         changed = False
         for name, now in conditions.items():
-            if not self.raised[name]:
-                if now:
-                    self._count[name] += 1
-                    if self._count[name] >= self.raise_after:
-                        self.raised[name] = True
-                        self._count[name] = 0
-                        changed = True
-                else:
-                    self._count[name] = 0
-            else:
-                if not now:
-                    self._count[name] += 1
-                    if self._count[name] >= self.clear_after:
-                        self.raised[name] = False
-                        self._count[name] = 0
-                        changed = True
-                else:
-                    self._count[name] = 0
+            up = self.raised[name]
+            if bool(now) == up:
+                self._count[name] = 0     # the condition agrees with the alert: no flip pending
+                continue
+            # it disagrees: the alert flips after raise_after (up) or clear_after (down) blocks
+            # in a row
+            self._count[name] += 1
+            if self._count[name] >= (self.clear_after if up else self.raise_after):
+                self.raised[name] = not up
+                self._count[name] = 0
+                changed = True
         return changed
 
     def active(self) -> set[str]:
