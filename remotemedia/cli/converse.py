@@ -7,7 +7,8 @@ import os
 import sys
 
 from ..engine.errors import UsageError
-from .common import EXIT_FAILED, EXIT_OK, _print_stdout, add_allow_import_argument
+from .common import (EXIT_FAILED, EXIT_OK, _print_stdout, add_json_argument,
+                     add_manifest_arguments)
 
 
 def add_converse_parser(sub) -> None:
@@ -19,13 +20,12 @@ def add_converse_parser(sub) -> None:
                     "to the clock, and measure each turn from the audio: what was heard (WER), "
                     "the reply, voice-to-voice latency with its per-node breakdown, barge-in "
                     "stop time. Exit 1 when an expectation fails, 2 for bad input.")
-    p.add_argument("--manifest", "-m", required=True, metavar="FILE")
+    add_manifest_arguments(p, required=True)
     p.add_argument("--script", "-s", required=True, metavar="FILE",
                    help="YAML: {turns: [{say|play, after_ms, barge_in_after_ms, expect}], "
                         "room: {echo_delay_ms, echo_gain_db, rt60_ms, noise: {kind, snr_db}, "
                         "seed}}")
-    p.add_argument("--json", action="store_true",
-                   help="print the whole report as JSON on the last line of stdout")
+    add_json_argument(p, "print the whole report as JSON on the last line of stdout")
     p.add_argument("--seed", type=int, default=0, metavar="N",
                    help="seed of the user's noise floor (default 0)")
     p.add_argument("--timing", default="measured", metavar="measured|FILE",
@@ -33,7 +33,6 @@ def add_converse_parser(sub) -> None:
                         "--save-timing (then two runs give the same report but wall_s)")
     p.add_argument("--save-timing", metavar="FILE",
                    help="write the per-node costs this run charged, for --timing FILE")
-    add_allow_import_argument(p)
     p.set_defaults(command=cmd_converse)
 
 
