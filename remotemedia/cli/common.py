@@ -152,6 +152,31 @@ def parse_port(text: str) -> int:
     return port
 
 
+def parse_seed(text: str) -> int:
+    """argparse type for a --seed: a whole number >= 0 (what numpy's generators take);
+    ArgumentTypeError otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got '{text}'")
+    return value
+
+
+def parse_rate(text: str) -> int:
+    """argparse type for a sample rate: a whole number of Hz from 1 to 768000;
+    ArgumentTypeError otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 768000:
+        raise argparse.ArgumentTypeError(f"expected a sample rate in Hz from 1 to 768000, "
+                                         f"got '{text}'")
+    return value
+
+
 def parse_workers(text: str) -> int:
     """argparse type for --workers: a whole number of at least 1; ArgumentTypeError otherwise."""
     try:
