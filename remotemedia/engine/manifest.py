@@ -502,8 +502,16 @@ def _topological_order(specs, connections, fail) -> list[str]:
 
 
 def _find_cycle(stuck, edges) -> list[str]:
+    """One cycle among `stuck` (the nodes a topological sort could not order): nodes that are
+    only downstream of a cycle are peeled off first, so every node left has a successor left
+    and the walk must close a loop."""
     stuck_set = set(stuck)
-    node = stuck[0]
+    peeled = True
+    while peeled:
+        ends = {n for n in stuck_set if not any(m in stuck_set for m in edges[n])}
+        stuck_set -= ends
+        peeled = bool(ends)
+    node = next(n for n in stuck if n in stuck_set)
     path, seen = [], {}
     while node not in seen:
         seen[node] = len(path)
