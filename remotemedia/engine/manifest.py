@@ -209,6 +209,11 @@ def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (
     if not isinstance(raw_conns, list) or not raw_conns:
         fail("'connections' must be a non-empty list (start one at 'input')")
     connections = [_check_connection(raw, i, by_id, fail) for i, raw in enumerate(raw_conns)]
+    for raw, c in zip(raw_conns, connections):
+        spec = by_id.get(c.target)
+        if "input" in raw and spec is not None and spec.node_class.inputs != "many":
+            warnings.append(f"connection {c.source} -> {c.target}: 'input: {c.input}' has no "
+                            f"effect ({spec.node_class.node_type} takes one input)")
     connections = _mark_feedback(connections, by_id, fail)
     forward = [c for c in connections if not c.feedback]
 
@@ -444,8 +449,8 @@ def _mark_feedback(connections, by_id, fail) -> list[Connection]:
     out = []
     for c in connections:
         spec = by_id.get(c.target)
-        if spec is None or c.source == INPUT or \
-                c.input not in getattr(spec.node_class, "feedback_inputs", ()):
+        loops = getattr(spec.node_class, "feedback_inputs", ()) if spec is not None else ()
+        if not loops or c.source == INPUT:
             out.append(c)
             continue
         reach, todo = set(), [c.target]
@@ -458,6 +463,10 @@ def _mark_feedback(connections, by_id, fail) -> list[Connection]:
         if c.source not in reach:
             out.append(c)
             continue
+        if c.input not in loops:   # closes a loop, but not into an input that may
+            fail(f"connection {c.source} -> {c.target} closes a cycle into input "
+                 f"'{c.input}'; {spec.node_class.node_type} takes a loop only into "
+                 f"{', '.join(repr(n) for n in loops)}", c.target)
         out.append(Connection(c.source, c.target, c.input, feedback=True))
     return out
 

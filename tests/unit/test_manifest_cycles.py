@@ -57,3 +57,29 @@ def test_the_newcomers_graph_downstream_of_the_cycle_listed_first():
                            {"from": "c", "to": "b"}, {"from": "d", "to": "output"}]}
     with pytest.raises(ManifestError, match=r"cycle: b -> c -> b"):
         validate_manifest(doc, source="g.yaml")
+
+
+def test_a_loop_into_an_input_that_takes_none_names_the_input_that_would():
+    # assistant-aec.yaml with the reference's input name mistyped: said as such, not as a
+    # bare cycle
+    import yaml
+    from pathlib import Path
+    doc = yaml.safe_load((Path(__file__).resolve().parents[2] / "manifests" /
+                          "assistant-aec.yaml").read_text())
+    for c in doc["connections"]:
+        if c.get("input") == "reference":
+            c["input"] = "refrence"
+    with pytest.raises(ManifestError) as err:
+        validate_manifest(doc, source="aec.yaml")
+    assert "closes a cycle into input 'refrence'" in str(err.value)
+    assert "EchoCancel takes a loop only into 'reference'" in str(err.value)
+
+
+@pytest.mark.parametrize("node_type, warned", [("Gain", True), ("Mix", False)])
+def test_an_input_name_into_a_one_input_node_is_a_warning(node_type, warned):
+    doc = {"version": "v1", "nodes": [{"id": "g", "node_type": node_type}],
+           "connections": [{"from": "input", "to": "g", "input": "mc"},
+                           {"from": "g", "to": "output"}]}
+    m = validate_manifest(doc, source="g.yaml")
+    said = [w for w in m.warnings if "'input: mc' has no effect" in w]
+    assert bool(said) == warned
