@@ -645,6 +645,10 @@ def native_document(src: Any, *, registry: NodeRegistry | None = None,
             node["params"] = params
         nodes.append(node)
     out = {"version": "v1", "metadata": dict(native.get("metadata") or {}), "audio": audio}
+    if is_pipeline_file(doc):
+        # its defaults are the native ones: without an audio block a file input keeps its
+        # own rate and channels, as the pipeline file ran
+        del out["audio"]
     out["metadata"].pop("cli_defaults", None)
     if "on_error" in native:
         out["on_error"] = native["on_error"]
