@@ -101,6 +101,18 @@ _LEVEL_FIELDS = {end: tuple(f"{end}_{name}" for name in ("blocks", "rms_dbfs", "
                  for end in ("input", "output")}
 
 
+def _output_for_barge_in(schedule, sink) -> None:
+    """A sink with a queue of its own (a device) tells the schedule when reply audio is still
+    queued and drops it on a barge-in (engine/bargein.py), and takes audio made ahead (Speak
+    on its thread) only as it plays, so what is not yet playing can still be dropped."""
+    if schedule is None or not hasattr(sink, "drop_queued"):
+        return
+    schedule.poll_room = sink.room
+    if schedule.barge_in is not None:
+        schedule.output_busy = lambda: sink.queued() > 0
+        schedule.output_drop = sink.drop_queued
+
+
 class BlockPath:
     """The one way a block goes from a source into the session and its outputs out, used by
     the runner's loop and, in callback mode, by the device's audio callback alike.
@@ -281,6 +293,7 @@ class StreamRunner:
             self.source.attach(self.session)
             self.sink.attach(self.session)
             with self.session, self.source, self.sink:
+                _output_for_barge_in(self.session.schedule, self.sink)
                 if self.on_open is not None:
                     self.on_open()   # what may be created only once the run stands
                 self._tell(RunStarted(self), "run_started")

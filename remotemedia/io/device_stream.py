@@ -459,6 +459,8 @@ class DeviceStream:
 
     def _play(self, outdata, frames, dac, tick):
         q = self.outq
+        if q.drop_to > q.consumed:   # barge-in: the queued reply is dropped, not played
+            q.consumer_drop()
         if not self.started_playing:
             if q.written - q.consumed < self.prefill:
                 outdata.fill(0)
@@ -640,6 +642,9 @@ class DeviceStream:
             "flagged_callbacks": [int(t) for t in
                                   self.flagged_ticks[:min(self.flagged, self.flagged_ticks.size)]],
             "output_dropped": self.output_dropped,
+            # barge-in: blocks (and frames of them) queued for output and dropped unplayed
+            "interrupt_dropped": {"blocks": self.outq.dropped_blocks if self.outq else 0,
+                                  "samples": self.outq.dropped_samples if self.outq else 0},
             "events_lost": self.events_lost,
             "callback_us": self._callback_summary(),
         }
