@@ -250,11 +250,11 @@ class Schedule:
 
     def _polling(self, compiled):
         pollers, outputs, counters = self.pollers, self.outputs, self.counters
-        clock, room_of, failed_push = self.clock, self.poll_room, self.failed_push
+        clock, failed_push, schedule = self.clock, self.failed_push, self
 
         def push(data, *, transfer=False):
             result = compiled(data, transfer=transfer)
-            room = room_of()
+            room = schedule.poll_room()   # set by the run once its output is open
             if room is not None and room <= 0:
                 return result
             clock[0] = _now()
