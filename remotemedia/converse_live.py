@@ -159,16 +159,21 @@ class LiveConversation:
         replies: list[tuple[int, dict]] = []
         marks: list[int] = []
 
-        def on_event(out) -> None:
+        watched = [False]
+
+        def on_event(out) -> None:   # a responder inline: its events reach the output
             value = getattr(out, "value", None)
-            if isinstance(value, dict) and value.get("type") == "reply":
+            if isinstance(value, dict) and value.get("type") == "reply" and not watched[0]:
                 replies.append((user.now, value))
 
         runner = StreamRunner(self.pipeline, source, sink, realtime=True, on_event=on_event)
         opened = threading.Event()
 
         def on_open() -> None:
-            barge = runner.session.schedule.barge_in
+            schedule = runner.session.schedule
+            watched[0] = any([_watch_replies(step.node, replies, user)
+                              for step in schedule.reply_steps])
+            barge = schedule.barge_in
             if barge is not None:
                 decide = barge.interrupt
 
@@ -305,6 +310,27 @@ class LiveConversation:
     def failures(self) -> list[str]:
         """One line per expectation that failed: 'turn N (USER): WHY'."""
         return ConversationRun.failures(self)
+
+
+def _watch_replies(node, replies: list, user: _User) -> bool:
+    """A responder on an executor hands its `reply` events on as it collects them: they are
+    noted there (before Speak, whose queue a barge-in drops, holds them up). False for a node
+    inline (its events are seen at the output)."""
+    collect = getattr(node, "_collect", None)
+    if collect is None:
+        return False
+
+    def watched(out, counters, limit=None):
+        n = len(out)
+        collect(out, counters, limit)
+        for o in out[n:]:
+            value = getattr(o, "value", None)
+            if isinstance(value, dict) and value.get("type") == "reply" and not any(
+                    v.get("turn") == value.get("turn") for _, v in replies[-4:]):
+                # (once: Speak hands the same event on after it)
+                replies.append((user.now, value))
+    node._collect = watched
+    return True
 
 
 class _Sound:

@@ -111,6 +111,10 @@ def _output_for_barge_in(schedule, sink) -> None:
     if schedule.barge_in is not None:
         schedule.output_busy = lambda: sink.queued() > 0
         schedule.output_drop = sink.drop_queued
+        replies = {step.node_id for step in schedule.reply_steps}
+        speakers = schedule.output_sources
+        if speakers and speakers <= replies:
+            sink.speaks_in_bursts()
 
 
 class BlockPath:

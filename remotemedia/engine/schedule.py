@@ -208,6 +208,8 @@ class Schedule:
         # the trace callable is asked once per node, as Session documents
         spans = {i: None for i in steps} if trace is None else {i: trace(i) for i in steps}
         vad_ids, reply_ids = roles(m)
+        #: the nodes connected to `output`
+        self.output_sources = frozenset(c.source for c in m.connections if c.target == OUTPUT)
         self.reply_steps = tuple(steps[i] for i in m.order if i in reply_ids)
         if vad_ids and reply_ids:
             self.barge_in = BargeIn(self._bot_busy, self._interrupt)

@@ -183,6 +183,10 @@ class DeviceStream:
         self.status_tick = np.full(_E2E_RING, -1, dtype=np.int64)
         self.status_flags = np.zeros(_E2E_RING, dtype=np.int64)
         self.started_playing = False
+        # The graph's output comes only from nodes that speak now and then (a voice loop's
+        # reply): an empty output queue is silence, not an underflow (set by the engine side)
+        self.bursty_output = False
+        self.silent_callbacks = 0
         # switched by the engine side
         self.capturing = False
         self.capture_limit: int | None = None
@@ -520,7 +524,11 @@ class DeviceStream:
             outdata[pos:].fill(0)
             # A gap counts once more audio follows it: silence after the stream's last block
             # (while a node finishes at end of stream, say a transcription) is no glitch.
-            if not self.closing_output and (self.capturing or not self.has_input):
+            if self.bursty_output:
+                # a voice loop's output speaks now and then: silence between replies is
+                # the graph saying nothing, not a glitch (counted apart)
+                self.silent_callbacks += 1
+            elif not self.closing_output and (self.capturing or not self.has_input):
                 self.gap_callbacks += 1
 
     def _run_schedule(self):
@@ -638,6 +646,8 @@ class DeviceStream:
             "played": self.played,
             "skipped_to_catch_up": self.skipped,
             "output_queue_underflows": self.queue_underflows,
+            # bursty output (a voice loop): callbacks that played silence between replies
+            "silent_callbacks": self.silent_callbacks,
             # which callbacks PortAudio flagged (xruns): at the start, the end, or in between
             "flagged_callbacks": [int(t) for t in
                                   self.flagged_ticks[:min(self.flagged, self.flagged_ticks.size)]],

@@ -304,7 +304,9 @@ class DeviceSource(_DeviceEnd, Source):
         while True:
             got = ring.get()
             if got is not None:
-                if outq is None or not stream.started_playing:
+                if outq is None or not stream.started_playing or stream.bursty_output:
+                    # (a voice loop's output runs ahead of its input by design: no catching
+                    # up, which would skip the user's audio)
                     break
                 # Catching up: normally the output queue is empty when a block is read (the
                 # callback that captured it played the previous frame). After a late frame it
@@ -528,6 +530,13 @@ class DeviceSink(_DeviceEnd, Sink):
         if stream is None or stream.outq is None:
             return 0
         return max(0, 1 - stream.outq.pending)
+
+    def speaks_in_bursts(self) -> None:
+        """The graph's output only speaks now and then (a voice loop's replies): the
+        callback counts an empty queue as silence (`silent_callbacks`), not an underflow."""
+        stream = self.stream
+        if stream is not None:
+            stream.bursty_output = True
 
     def drop_queued(self) -> tuple[int, int]:
         """Barge-in: the callback drops every block queued so far at its next call (counted
