@@ -8,6 +8,8 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import remotemedia as rm
 from remotemedia.engine.data import JsonData, NumpyData, TextData
@@ -162,3 +164,36 @@ def test_the_output_queue_drops_what_a_barge_in_asked_for_and_counts_it():
     assert q.consumed == 5 and q.offset == 0 and q.pending == 1
     q.consumer_drop()                    # asked once, dropped once
     assert q.dropped_blocks == 4
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["put", "play", "ask", "drop"]),
+                          st.integers(1, 3 * BLOCK)), max_size=60))
+def test_every_queued_frame_is_played_dropped_or_still_queued(ops):
+    # The kind: audio queued for the output after a barge-in is either played or dropped and
+    # counted, whatever the order of puts, plays, drop requests and drops (never both, never
+    # lost), and a drop never reaches what was written after it was asked for.
+    q = OutputQueue(8)
+    written = played = 0
+    for op, n in ops:
+        if op == "put":
+            if q.put(np.zeros((n, 1), np.float32), 0):
+                written += n
+        elif op == "play":            # the callback takes up to n frames, as _play does
+            while n and q.consumed < q.written:
+                item = q.items[q.consumed % q.capacity]
+                take = min(n, item.shape[0] - q.offset)
+                n -= take
+                played += take
+                if q.offset + take == item.shape[0]:
+                    q.offset, q.consumed = 0, q.consumed + 1
+                else:
+                    q.offset += take
+        elif op == "ask":
+            q.drop_queued()
+        else:
+            asked = q.drop_to
+            q.consumer_drop()
+            assert q.consumed == max(asked, q.consumed)
+        left = sum(q.items[k % q.capacity].shape[0] for k in range(q.consumed, q.written))
+        assert written == played + q.dropped_samples + left - q.offset
