@@ -102,19 +102,21 @@ _LEVEL_FIELDS = {end: tuple(f"{end}_{name}" for name in ("blocks", "rms_dbfs", "
 
 
 def _output_for_barge_in(schedule, sink) -> None:
-    """A sink with a queue of its own (a device) tells the schedule when reply audio is still
-    queued and drops it on a barge-in (engine/bargein.py), and takes audio made ahead (Speak
-    on its thread) only as it plays, so what is not yet playing can still be dropped."""
-    if schedule is None or not hasattr(sink, "drop_queued"):
+    """For a voice loop (a graph with barge-in, engine/bargein.py) on a sink with a queue of its
+    own (a device): the sink tells the schedule when reply audio is still queued and drops it on
+    a barge-in; when only the reply reaches the output, audio made ahead (Speak on its thread)
+    is taken only as it plays, so what is not yet playing can still be dropped."""
+    if schedule is None or schedule.barge_in is None or not hasattr(sink, "drop_queued"):
         return
-    schedule.poll_room = sink.room
-    if schedule.barge_in is not None:
-        schedule.output_busy = lambda: sink.queued() > 0
-        schedule.output_drop = sink.drop_queued
-        replies = {step.node_id for step in schedule.reply_steps}
-        speakers = schedule.output_sources
-        if speakers and speakers <= replies:
-            sink.speaks_in_bursts()
+    schedule.output_busy = lambda: sink.queued() > 0
+    schedule.output_drop = sink.drop_queued
+    replies = {step.node_id for step in schedule.reply_steps}
+    speakers = schedule.output_sources
+    if speakers and speakers <= replies:
+        # Only the reply speaks: it is taken as it plays (a graph that also passes audio
+        # through keeps taking every answer at once, so a late node catches up).
+        schedule.poll_room = sink.room
+        sink.speaks_in_bursts()
 
 
 class BlockPath:

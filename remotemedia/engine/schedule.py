@@ -249,6 +249,9 @@ class Schedule:
                              if callable(getattr(s.node, "poll", None)) and "emit" in s.built)
         if self.pollers:
             self.push = self._polling(self.push)
+            for step in self.steps:
+                if any(step.node_id == p[0] for p in self.pollers):
+                    step.node.collect_limit = lambda: self.poll_room()
 
     def _polling(self, compiled):
         pollers, outputs, counters = self.pollers, self.outputs, self.counters

@@ -325,7 +325,7 @@ class RemoteNode(Node):
         sent = False
         try:
             self._check_alive()
-            self._collect(out, counters)
+            self._collect(out, counters, self.collect_limit())
             if self.in_flight >= self._queue and not self._make_room(out, counters):
                 self._dropped(data, counters)
                 return out
@@ -376,6 +376,12 @@ class RemoteNode(Node):
             if _retry:   # the new worker's node sees the event too
                 out.extend(self.on_control(event, _retry=False))
         return out
+
+    @staticmethod
+    def collect_limit() -> int | None:
+        """How many answers process() hands on at most (None: all that are in); the engine
+        sets it to the output's room (Schedule.poll_room), so audio made ahead waits here."""
+        return None
 
     def poll(self, limit: int | None = None) -> list | None:
         """The answers that are in, without sending anything or waiting (at most `limit`
@@ -519,6 +525,8 @@ class RemoteNode(Node):
         """Take the answers that are in: outputs of live requests into `out`, in order (at
         most about `limit` outputs; None: all)."""
         inflight = self._inflight
+        if limit is not None and limit <= 0:
+            return
         for reply in self.transport.receive(inflight, counters):
             now = time.perf_counter_ns()
             self._last_answer_ns = now
