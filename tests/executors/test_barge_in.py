@@ -197,3 +197,21 @@ def test_every_queued_frame_is_played_dropped_or_still_queued(ops):
             assert q.consumed == max(asked, q.consumed)
         left = sum(q.items[k % q.capacity].shape[0] for k in range(q.consumed, q.written))
         assert written == played + q.dropped_samples + left - q.offset
+
+
+def test_the_output_callback_drops_the_queue_a_barge_in_asked_for_and_reports_it():
+    from remotemedia.engine.node import AudioFormat
+    from remotemedia.io.device_stream import DeviceStream
+    from remotemedia.io.portaudio import DeviceInfo
+    dev = DeviceInfo(0, "test", "JACK Audio Connection Kit", 0, 2, float(RATE), False, True)
+    stream = DeviceStream(AudioFormat(RATE, 1, BLOCK), output_device=dev, output_channels=1)
+    for k in range(4):
+        assert stream.outq.put(np.full((BLOCK, 1), 0.5, np.float32), k)
+    out = np.zeros((BLOCK, 1), np.float32)
+    stream._play(out, BLOCK, 0.0, 0)           # the first block plays
+    assert out[0, 0] == 0.5
+    stream.outq.drop_queued()                  # the engine's side: a barge-in
+    stream._play(out, BLOCK, 0.02, 1)          # the callback drops the rest: silence
+    assert not out.any()
+    assert stream.report()["interrupt_dropped"] == {"blocks": 3, "samples": 3 * BLOCK}
+    assert stream.played == 1 and stream.outq.pending == 0
