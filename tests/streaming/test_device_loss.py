@@ -26,6 +26,7 @@ import pytest
 import soundfile as sf
 
 from tests.streaming.jack_server import ROOT, JackServer, require_jackd
+from tests.streaming.device_support import load_allowance
 
 pytestmark = pytest.mark.device
 
@@ -203,9 +204,10 @@ def test_with_reconnect_the_run_goes_on_when_the_server_is_back(mode, kind, tmp_
     assert report["stop_reason"] == "duration"
     total = math.ceil(duration * 48000 / BLOCK)
     # the run captured its whole duration, part of it after the server came back
-    # (a loaded machine may skip a block to win latency back: a counted drop, not a loss)
+    # (a loaded machine may skip a block to win latency back or refuse one to a full ring:
+    # counted drops, not losses)
     assert report["frames_in"] == total
-    assert report["frames_out"] == total - report["device"]["skipped_to_catch_up"]
+    assert report["drops"] <= load_allowance(total), report["device"]
     assert report["frames_in"] == report["frames_out"] + report["drops"] + report["in_flight"]
     assert before < total
     gaps = report["device"]["discontinuities"]

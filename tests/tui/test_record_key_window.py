@@ -29,7 +29,10 @@ async def test_r_stopped_mid_run_keeps_its_own_window(tmp_path):
     assert section["first_pts"] == section["output_start_pts"] == first * 960
     assert section["stop_reason"] == "recording_stopped"
     assert rec.report["stop_reason"] is None          # the run went on
-    assert rec.blocks <= section["counts"]["frames_in"] <= rec.blocks + 3
+    # on a loaded machine the writer may fall a whole ring behind: the blocks it could not keep
+    # are counted, never silently missing from the window
+    kept = rec.blocks + rec.missing_blocks
+    assert kept <= section["counts"]["frames_in"] <= kept + 3
     assert section["counts"]["frames_in"] < rec.report["frames_in"]
     assert section["counts"]["events_out"] == len(rec.events)
 
