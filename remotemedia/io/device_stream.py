@@ -183,8 +183,7 @@ class DeviceStream:
         self.status_tick = np.full(_E2E_RING, -1, dtype=np.int64)
         self.status_flags = np.zeros(_E2E_RING, dtype=np.int64)
         self.started_playing = False
-        # The graph's output comes only from nodes that speak now and then (a voice loop's
-        # reply): an empty output queue is silence, not an underflow (set by the engine side)
+        # output only from a voice loop's reply (engine side): an empty queue is silence
         self.bursty_output = False
         self.silent_callbacks = 0
         # switched by the engine side
@@ -463,8 +462,7 @@ class DeviceStream:
 
     def _play(self, outdata, frames, dac, tick):
         q = self.outq
-        if q.drop_to > q.consumed:   # barge-in: the queued reply is dropped, not played
-            q.consumer_drop()
+        q.consumer_drop()   # a barge-in's request, if any: the queued reply is not played
         if not self.started_playing:
             if q.written - q.consumed < self.prefill:
                 outdata.fill(0)
@@ -524,9 +522,7 @@ class DeviceStream:
             outdata[pos:].fill(0)
             # A gap counts once more audio follows it: silence after the stream's last block
             # (while a node finishes at end of stream, say a transcription) is no glitch.
-            if self.bursty_output:
-                # a voice loop's output speaks now and then: silence between replies is
-                # the graph saying nothing, not a glitch (counted apart)
+            if self.bursty_output:   # silence between replies: no glitch, counted apart
                 self.silent_callbacks += 1
             elif not self.closing_output and (self.capturing or not self.has_input):
                 self.gap_callbacks += 1
@@ -629,7 +625,7 @@ class DeviceStream:
     def report(self) -> dict:
         """The report's `device` section: mode, host API, devices, reported and timestamp
         latency, callback timing, what was captured, played, refused, skipped and repaired."""
-        ring = self.ring
+        ring, q = self.ring, self.outq
         ts = self.timestamp_latency_s
         lat_in, lat_out = self.latency if self._stream is not None else self._last_latency
         return {
@@ -646,15 +642,14 @@ class DeviceStream:
             "played": self.played,
             "skipped_to_catch_up": self.skipped,
             "output_queue_underflows": self.queue_underflows,
-            # bursty output (a voice loop): callbacks that played silence between replies
-            "silent_callbacks": self.silent_callbacks,
+            "silent_callbacks": self.silent_callbacks,   # between a voice loop's replies
             # which callbacks PortAudio flagged (xruns): at the start, the end, or in between
             "flagged_callbacks": [int(t) for t in
                                   self.flagged_ticks[:min(self.flagged, self.flagged_ticks.size)]],
             "output_dropped": self.output_dropped,
-            # barge-in: blocks (and frames of them) queued for output and dropped unplayed
-            "interrupt_dropped": {"blocks": self.outq.dropped_blocks if self.outq else 0,
-                                  "samples": self.outq.dropped_samples if self.outq else 0},
+            # barge-in: blocks (and their frames) queued for output and dropped unplayed
+            "interrupt_dropped": {"blocks": q.dropped_blocks if q else 0,
+                                  "samples": q.dropped_samples if q else 0},
             "events_lost": self.events_lost,
             "callback_us": self._callback_summary(),
         }
