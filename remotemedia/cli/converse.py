@@ -1,4 +1,5 @@
-"""`remotemedia converse`: a scripted user against a voice manifest, in simulated time."""
+"""`remotemedia converse`: a scripted user against a voice manifest, in simulated time, or
+live on a JACK server with --realtime (remotemedia.converse_live)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from .common import EXIT_FAILED, EXIT_OK, _print_stdout, add_allow_import_argume
 def add_converse_parser(sub) -> None:
     """Add the `converse` command to the subparsers `sub`."""
     p = sub.add_parser(
-        "converse", help="a scripted conversation with a voice manifest, in simulated time",
+        "converse", help="a scripted conversation with a voice manifest, in simulated time "
+                         "(or live with --realtime)",
         description="Play a scripted user (say: TEXT spoken by espeak-ng, or play: FILE.wav) "
                     "against a voice manifest in simulated time, every node's compute charged "
                     "to the clock, and measure each turn from the audio: what was heard (WER), "
                     "the reply, voice-to-voice latency with its per-node breakdown, barge-in "
-                    "stop time. Exit 1 when an expectation fails, 2 for bad input.")
+                    "stop time; with --realtime, live on devices of a JACK server, measured "
+                    "from the captured audio. Exit 1 when an expectation fails, 2 for bad "
+                    "input.")
     p.add_argument("--manifest", "-m", required=True, metavar="FILE")
     p.add_argument("--script", "-s", required=True, metavar="FILE",
                    help="YAML: {turns: [{say|play, after_ms, barge_in_after_ms, expect}]}")
