@@ -262,11 +262,11 @@ class Schedule:
             room = schedule.poll_room()   # set by the run once its output is open
             if room is not None and room <= 0:
                 return result
-            clock[0] = _now()
             for node_id, poll, emit in pollers:
                 try:
                     outs = poll(room)
                     if outs:
+                        clock[0] = _now()   # its consumers' latency counts from here
                         emit(outs)
                 except NodeError as exc:
                     failed_push(exc)
