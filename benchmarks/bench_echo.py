@@ -7,8 +7,11 @@ Denoise does to the word error rate in noise.
   called bare on the same blocks (AEC3's EchoCanceller.process, WebRTC's NoiseSuppressor,
   librnnoise on two frames), so node/bare is what the node adds;
 - ERLE over time in the issue's room (manifests/echo-room.yaml: 100 ms delay, -6 dB echo,
-  RT60 300 ms) without noise, with babble at 20 dB SNR, and with the delay jumping by 40 ms at
-  10 s: the node's own echo events (time, ERLE, converged, lost/recovered), in simulated time;
+  RT60 300 ms) without noise, with babble and white noise at 20 dB SNR, with the delay jumping
+  by 40 ms at 10 s, with the reference silent from 8 to 12 s and with one reference block
+  dropped: the node's own echo events (time, ERLE, converged, lost/recovered), in simulated
+  time; and the ERLE of the echo alone (remotemedia.echo_measure: the residual the echo
+  explains, the noise the canceller passes left out), after 3 s;
 - word error rate (Transcribe, Whisper tiny.en; jiwer) of six espeak-ng sentences in white
   noise and in babble at 5 dB SNR, without Denoise and with each engine.
 
@@ -112,24 +115,60 @@ def costs(blocks: int) -> dict:
     return rows
 
 
+def echo_alone(far: np.ndarray, **room) -> np.ndarray:
+    """The echo EchoPath puts at the microphone for `far`, without noise or near end (the
+    tail depends on the seed only, so it is the echo inside the noisy runs' microphone)."""
+    from remotemedia.engine.data import NumpyData
+    from remotemedia.engine.node import AudioFormat, NodeContext
+    from remotemedia.nodes.room import EchoPath
+    params = {"delay_ms": 100.0, "gain_db": -6.0, "rt60_ms": 300.0, "seed": 7, **room,
+              "noise": "none"}
+    node = EchoPath("echo", **EchoPath.check_params(params))
+    node.bind(NodeContext("echo", AudioFormat(RATE, 1, BLOCK)))
+    node.setup()
+    return np.concatenate([node.process({"far": NumpyData(far[k:k + BLOCK], pts=k)}).array
+                           for k in range(0, far.shape[0] - BLOCK + 1, BLOCK)])
+
+
 def erle_runs(repeat: int) -> dict:
-    from tests.echo.room_audio import bot_speech, room_manifest, run_room, stereo
-    x = stereo(bot_speech(repeat=repeat))
-    cases = {"quiet": {"noise": "none"}, "babble 20 dB": {"noise": "babble", "snr_db": 20.0},
-             "jump +40 ms at 10 s": {"noise": "none", "jump_at_s": 10.0, "jump_ms": 40.0}}
+    from remotemedia.echo_measure import echo_erle_db
+    from tests.echo.room_audio import (bot_speech, room_manifest, run_room, stereo,
+                                       with_tamper)
+    far = bot_speech(repeat=repeat)
+    x = stereo(far)
+    cases = {"quiet": ({"noise": "none"}, {}),
+             "babble 20 dB": ({"noise": "babble", "snr_db": 20.0}, {}),
+             "white 20 dB": ({"noise": "white", "snr_db": 20.0}, {}),
+             "jump +40 ms at 10 s": ({"noise": "none", "jump_at_s": 10.0, "jump_ms": 40.0},
+                                     {}),
+             "reference silent 8-12 s": ({"noise": "none"}, {"silent_from": 400,
+                                                             "silent_to": 600}),
+             "reference block 500 dropped": ({"noise": "none"}, {"drop": 500})}
     out = {}
-    for name, room in cases.items():
-        events, res = run_room(room_manifest(**room), x)
+    for name, (room, tamper) in cases.items():
+        m = room_manifest(**room)
+        if tamper:
+            m = with_tamper(m, **tamper)
+        events, res = run_room(m, x)
         erle = [e["erle_db"] for e in events if e["erle_db"] is not None and e["time_s"] > 3]
         last = events[-1]
+        alone = echo_alone(far, **{k: v for k, v in room.items() if k != "snr_db"})
+        audio = res.audio if res.audio.ndim == 1 else res.audio[:, 0]
         out[name] = {
             "series": [[e["time_s"], e["erle_db"]] for e in events],
             "median_erle_db_after_3s": round(float(np.median(erle)), 1) if erle else None,
             "min_erle_db_after_3s": min(erle) if erle else None,
+            # the echo alone against the output's part the echo explains (echo_measure.py)
+            "echo_erle_after_3s": echo_erle_db(alone[:audio.shape[0]], audio,
+                                               start=3 * RATE),
             "convergence_s": last["convergence_s"],
             # every (lost_at_s, recovered_at_s) the events reported
             "episodes": sorted({(e["lost_at_s"], e["recovered_at_s"]) for e in events
                                 if e["lost_at_s"] is not None and e["recovered_at_s"]}),
+            # lost and not back by the end of the run
+            "lost_not_recovered": (last["lost_at_s"] if last["recovered_at_s"] is None
+                                   else None),
+            "reference_missing": sum(e["reference_missing"] for e in events),
             "serialization_events": res.stats["serialization_events"],
             "engine_copies": res.stats["copies"]["engine"]}
     return out
@@ -169,9 +208,13 @@ def main(argv=None) -> int:
               f"of period {row['of_period']:.4f}{extra}")
     print("ERLE over time (echo events, simulated time)")
     for name, row in report["erle"].items():
+        alone = row["echo_erle_after_3s"]
         print(f"  {name}: median {row['median_erle_db_after_3s']} dB after 3 s, min "
-              f"{row['min_erle_db_after_3s']}, convergence {row['convergence_s']} s, lost and "
-              f"recovered at {row['episodes']}")
+              f"{row['min_erle_db_after_3s']}; echo alone {alone['erle_db']} dB (residual "
+              f"echo {alone['residual_echo_dbfs']} dBFS, output {alone['output_dbfs']} dBFS); "
+              f"convergence {row['convergence_s']} s, lost and recovered at {row['episodes']}"
+              f", lost at the end {row['lost_not_recovered']}, reference missing "
+              f"{row['reference_missing']} samples")
         print("    " + " ".join(f"{t:g}:{'-' if e is None else round(e)}"
                                 for t, e in row["series"]))
     if "wer" in report:

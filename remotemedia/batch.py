@@ -65,6 +65,7 @@ from typing import Callable, TextIO
 from .engine import strictjson
 from .batch_identity import _version, input_identity, manifest_digest, stale_reason
 from .engine.errors import RemoteMediaError, UsageError, one_line
+from .stop_signals import StopSignals
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".au", ".caf", ".w64",
                   ".rf64", ".mp3", ".opus")
@@ -323,31 +324,6 @@ def _hms(seconds: float) -> str:
 
 # -- the driver ------------------------------------------------------------------------------------
 
-class _Stop:
-    """SIGINT/SIGTERM handlers that ask the driver to stop; restored afterwards."""
-
-    def __init__(self):
-        self.received: int | None = None
-        self._saved: dict = {}
-
-    def install(self) -> None:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._saved[signum] = signal.signal(signum, self._handle)
-            except ValueError:   # not the main thread: the caller handles stopping
-                pass
-
-    def restore(self) -> None:
-        for signum, handler in self._saved.items():
-            signal.signal(signum, handler)
-        self._saved.clear()
-
-    def _handle(self, signum, frame) -> None:
-        if self.received is not None:
-            raise KeyboardInterrupt   # a second signal: stop waiting for anything
-        self.received = signum
-
-
 class _PoolBackend:
     """Inputs on a local process pool; a pool broken by a dying worker is replaced."""
 
@@ -490,7 +466,7 @@ def run_batch(manifest: str, inputs: list[str], out: str | os.PathLike, *,
         state.expected_s = _header_seconds(state.path)
         pending.append(state)
 
-    stop = _Stop()
+    stop = StopSignals()
     bar = _Progress(progress)
     started = time.perf_counter()
     done_audio_s = 0.0

@@ -13,7 +13,12 @@ The report (a dict ready for strict JSON):
      "stats": {"nodes": {NODE_ID: {"calls", "cost_ms", "cost_max_ms",
                                    "speculative": {"runs", "used", "discarded"} (Transcribe
                                    with speculative: true)}}, "turns": {...},
-               "interrupts", "bot_speech_s"}}
+               "interrupts", "bot_speech_s"},
+     "room": {...} (a script with room: only; remotemedia.conversation_room)}
+
+With a `room:` in the script, each turn also has "erle_db", "residual_echo_dbfs",
+"self_interruptions" and "double_talk_s", and the bot's output reaches the graph's input
+through the room (conversation_room.py).
 
 Times are simulated seconds (media time of the input); latencies in ms. `null` where a figure
 does not apply: no reply sample played (voice_to_voice_ms), no barge-in in this user turn
@@ -31,10 +36,11 @@ from typing import Any
 import numpy as np
 
 from .converse import (REPLY_TIMEOUT_S, TAIL_S, NOISE_DBFS, Costs, ScriptError, UserTurn,
-                       _Sim, load_script)
+                       _Sim, load_script, read_script, script_turns)
 from .engine.data import NumpyData
 from .engine.node import AudioFormat, NodeContext
 from .engine.session import Pipeline
+from .conversation_room import Playback, RoomMeter, SimRoom, load_room
 from .turns import TurnMeter
 
 #: the user's voice: espeak-ng, whose output is the same on every run
@@ -52,7 +58,13 @@ class ConversationRun:
     def __init__(self, manifest: Any, script: Any, *, timing: Any = "measured", seed: int = 0,
                  allow_import=()):
         self.script_name = script if isinstance(script, str) else "<script>"
-        self.turns = list(script) if isinstance(script, list) else load_script(script)
+        self.room = None
+        if isinstance(script, list):
+            self.turns = list(script)
+        else:
+            doc, where, base = read_script(script)
+            self.turns = script_turns(doc, where, base)
+            self.room = load_room(doc.get("room"), where)
         self.pipeline = Pipeline.from_manifest(manifest, allow_import=allow_import)
         self.manifest_name = manifest if isinstance(manifest, str) else "<manifest>"
         if isinstance(timing, Costs):
@@ -96,6 +108,16 @@ class ConversationRun:
         rng = np.random.default_rng(self.seed)
         noise = 10 ** (NOISE_DBFS / 20)
         period = block / rate
+        room = meter_room = None
+        if self.room is not None:
+            room = SimRoom(self.room, rate, block)
+            cancellers = [i for i in m.order if type(sim.nodes[i]).__name__ == "EchoCancel"]
+            meter_room = RoomMeter(rate, block, bool(cancellers))
+            if cancellers:
+                sim.watch[cancellers[0]] = meter_room.canceller
+        playback = Playback(rate, block) if room is not None or sim.played_feedback else None
+        far = np.zeros(block, dtype=np.float32)
+        n_played = 0
         spans: list[list[float]] = []
         i, pos, speaking = 0, 0, False
         idle_since = None
@@ -118,6 +140,7 @@ class ConversationRun:
                         speaking, pos = True, 0
                         spans.append([t, None])
                 frame = (rng.standard_normal(block) * noise).astype(np.float32)
+                voiced = speaking
                 if speaking:
                     voice = voices[i]
                     n = min(block, voice.shape[0] - pos)
@@ -127,13 +150,34 @@ class ConversationRun:
                         speaking = False
                         spans[-1][1] = t + n / rate
                         i += 1
-                sim.deliver(t + period, "input",
-                            [NumpyData(frame, sample_rate=rate, pts=k * block, seq=k)])
+                mic = NumpyData(frame, sample_rate=rate, pts=k * block, seq=k)
+                if playback is not None:
+                    # What the output plays over this block: heard by the room, and the
+                    # canceller's reference (stamped with the time it played).
+                    for start, played in sim.played[n_played:]:
+                        playback.add(start, played, sim.out_rate)
+                    n_played = len(sim.played)
+                    playback.read(k, far)
+                    sim.feed_played(NumpyData(far.copy(), sample_rate=rate, pts=k * block,
+                                              seq=k))
+                if room is not None:
+                    mic, echo = room.hear(k, far, frame)
+                    meter_room.heard(k, echo, mic.array, voiced, bool(far.any()))
+                sim.deliver(t + period, "input", [mic])
                 k += 1
             sim.run_until(sim.now + period)
         finally:
             sim.close()
+            if room is not None:
+                room.close()
         self.report = self._report(sim, meter, spans, k * period, time.perf_counter() - wall0)
+        if meter_room is not None:
+            spans_now = [tuple(s) for s in spans]
+            for i, row in enumerate(self.report["turns"]):
+                start = spans[i][0] if i < len(spans) else None
+                nxt = spans[i + 1][0] if i + 1 < len(spans) else None
+                row.update(meter_room.turn_figures(start, nxt, sim.barge_ins, spans_now))
+            self.report["room"] = meter_room.summary(self.room, sim.barge_ins, spans_now)
         return self.report
 
     def _starts(self, i: int, t: float, spans, sim: _Sim, idle_since) -> bool:

@@ -10,6 +10,8 @@ every turn from the audio (remotemedia.turns). The script (YAML):
         expect: {heard: "hello", reply: "help", within_ms: 2000}
       - play: clip.wav                # or a recording (relative to the script's folder)
         barge_in_after_ms: 600        # start 600 ms after the bot's first reply sample
+    room: {echo_delay_ms: 100, echo_gain_db: -6, rt60_ms: 300,   # optional: the bot hears
+           noise: {kind: babble, snr_db: 20}, seed: 7}           # itself (conversation_room)
 
 Simulated time, discrete events: the run's clock is simulated; the user's audio enters one
 block per block period, and every node call is charged to the clock with its cost: as measured
@@ -23,6 +25,11 @@ a manifest names are not used here. An iterator a node returns (Speak's blocks, 
 sentences) is drawn item by item, each item charged with its own cost and leaving when it
 is made (the thread executor today hands on a call's outputs together: a live run's first
 sentence of a long reply comes later than simulated until it streams).
+
+A feedback connection (the engine's Connection.feedback: an echo canceller's `reference`
+from the node that feeds the output) is not delivered when its source makes a block: the
+run feeds it what the output plays, each period, stamped with the time it plays
+(`feed_played`); a fan-in node's forward input is handed to it as {input name: frame}.
 
 The output plays one block per period from a queue (the output buffer). Barge-in: when the VAD
 says speech started while the bot is speaking (audio queued or being made), every node that
@@ -96,6 +103,13 @@ def load_script(source: Any) -> list[UserTurn]:
     """The turns of a script: a path to YAML/JSON, or the parsed dict. ScriptError naming the
     file and the turn for anything malformed (unknown keys, both or neither of say/play, a
     missing WAV, a regex that does not compile, a negative time)."""
+    return script_turns(*read_script(source))
+
+
+def read_script(source: Any) -> tuple[dict, str, str]:
+    """(the script's document, where it came from, the folder its files are relative to): a
+    path is read as YAML (JSON is YAML); a dict is taken as it is. ScriptError if unreadable,
+    not YAML, or not {turns: [...], room: {...}}."""
     where = "script"
     base = os.getcwd()
     if isinstance(source, (str, os.PathLike)):
@@ -114,8 +128,15 @@ def load_script(source: Any) -> list[UserTurn]:
         raise ScriptError(f"{where}: a script is {{turns: [...]}} with at least one turn")
     extra = set(source) - {"turns", "room"}
     if extra:
-        raise ScriptError(f"{where}: unknown key(s) {', '.join(sorted(extra))} (known: turns)")
-    return [_turn(t, f"{where}: turns[{i}]", base) for i, t in enumerate(source["turns"])]
+        raise ScriptError(f"{where}: unknown key(s) {', '.join(sorted(extra))} "
+                          f"(known: room, turns)")
+    return source, where, base
+
+
+def script_turns(doc: dict, where: str, base: str) -> list[UserTurn]:
+    """The checked turns of a script document read by read_script (ScriptError naming the
+    file and the turn)."""
+    return [_turn(t, f"{where}: turns[{i}]", base) for i, t in enumerate(doc["turns"])]
 
 
 def _turn(raw: Any, where: str, base: str) -> UserTurn:
@@ -233,12 +254,26 @@ class _Sim:
         self.heap: list = []
         self._seq = 0
         self.consumers: dict[str, list[str]] = {}
-        for c in m.connections:
+        forward = [c for c in m.connections if not getattr(c, "feedback", False)]
+        for c in forward:
             self.consumers.setdefault(c.source, []).append(c.target)
+        #: a fan-in node's one forward input name (its feedback inputs are fed apart)
+        self.input_name = {c.target: c.input for c in forward}
+        #: feedback connections (source, target, input): from a node that feeds the output,
+        #: fed what the output played (feed_played); from any other, what it makes
+        self.feedback = [(c.source, c.target, c.input) for c in m.connections
+                         if getattr(c, "feedback", False)]
+        feeds_output = {c.source for c in forward if c.target == "output"}
+        self.played_feedback = [f for f in self.feedback if f[0] in feeds_output]
+        self.made_feedback = [f for f in self.feedback if f[0] not in feeds_output]
+        #: node id -> callable(t, output) seen in simulated-time order (the room's meter)
+        self.watch: dict = {}
+        #: (t, media_s) of every barge-in: the VAD's speech_start while the bot was busy
+        self.barge_ins: list[tuple[float, float]] = []
         self.nodes: dict = {}
         self.free: dict[str, float] = {}
         for spec in m.nodes:
-            if sum(c.target == spec.id for c in m.connections) > 1:
+            if sum(c.target == spec.id for c in forward) > 1:
                 raise UsageError(f"converse runs graphs where each node has one input; node "
                                  f"'{spec.id}' has several")
         for node_id in m.order:
@@ -325,6 +360,8 @@ class _Sim:
             self.deliver(t, node_id, [item])     # flows past, as in the engine
             return
         start = max(t, self.free[node_id])
+        if node.inputs == "many":
+            item = {self.input_name[node_id]: item}
         t0 = time.perf_counter()
         try:
             result = node.process(item)
@@ -365,12 +402,26 @@ class _Sim:
         """`outs`, made by `node_id` at `at`: observed then delivered, at `at`."""
         for o in outs:
             self._push(at, OBSERVE, o, node_id)
+        for source, target, name in self.made_feedback:
+            if source == node_id:
+                for o in outs:
+                    if o.kind == "numpy":
+                        self.nodes[target].feedback(name, o)
         self.deliver(at, node_id, outs)
+
+    def feed_played(self, frame: NumpyData) -> None:
+        """What the output plays next (`frame`: pts in the input's samples, its DAC time) to
+        every feedback input fed by the node that feeds the output."""
+        for _, target, name in self.played_feedback:
+            self.nodes[target].feedback(name, frame)
 
     def _observe(self, node_id: str, t: float, o) -> None:
         """What the turn meter and the barge-in logic need from a node's output `o`."""
         meter = self.meter
         kind = o.kind
+        watch = self.watch.get(node_id)
+        if watch is not None:
+            watch(t, o)
         if kind == "json" and isinstance(o.value, dict):
             v = o.value
             typ = v.get("type")
@@ -381,7 +432,8 @@ class _Sim:
                     meter.speech_end(t, media, node_id)
                 else:
                     meter.speech_start(t, media)
-                    self.barge.speech_started()
+                    if self.barge.speech_started():
+                        self.barge_ins.append((t, media))
             elif typ == "transcript" and v.get("final"):
                 meter.transcript(t, v.get("text", ""), node_id)
             elif typ == "reply":

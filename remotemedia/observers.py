@@ -17,6 +17,8 @@ The runner (runner.py) owns an `ObserverList` and tells its members, in the orde
     block_out(BlockOut)       after each push, with what came out of `output`
     run_ended(RunEnded)       the runner's thread, once, after the session, source and sink
                               closed, on every path out of the run
+    extend_report(report)     whenever the runner builds its stats report (the final one
+                              before run_ended): add a section of the observer's own
 
 block_in and block_out run on the audio path: they must return quickly and never block (a
 recorder copies the block into a ring its own thread writes). What an observer raises ends the
@@ -105,6 +107,11 @@ class Observer:
 
     def run_ended(self, event: RunEnded) -> None:
         """Once, after the run, on every path out of it (the runner's thread)."""
+
+    def extend_report(self, report: dict) -> None:
+        """Add this observer's sections to the stats report `report` (a dict ready for strict
+        JSON) whenever the runner builds one (runner.stats(): at the end of the run, before
+        run_ended, and when a UI or a scrape asks, on its thread)."""
 
 
 class ObserverList:

@@ -20,6 +20,15 @@ Metrics (all prefixed remotemedia_):
     node_latency_seconds{node,type}        histogram: one process() call (buckets from 1 us)
     end_to_end_latency_seconds             histogram: ADC to DAC (device runs only)
     running                                gauge, 1 while the run is running
+
+A run with a VAD (the report's `turns` section, turn_observer.py) adds, from its turns so far:
+
+    turns_total, interruptions_total       counters: user turns, barge-ins
+    voice_to_voice_seconds                 histogram: first reply sample out - user speech end
+    turn_stage_seconds{node}               histogram: voice-to-voice's breakdown per stage
+                                           (node "endpoint", a node id, or "output")
+    barge_in_stop_seconds                  histogram: the user's speech_start to the bot's
+                                           last sample out
 """
 
 from __future__ import annotations
@@ -52,6 +61,8 @@ ACCEPTS_PER_S = 50.0
 COLLECT_EVERY_S = 0.25
 #: bytes of request (line and headers) read from one connection; beyond, the request ends
 MAX_REQUEST_BYTES = 16 * 1024
+#: bucket bounds of the turn histograms (s): a voice agent answers in 0.3 to a few seconds
+TURN_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
 
 class RunCollector:
@@ -139,6 +150,9 @@ class RunCollector:
                 family.add_metric([node_id, node_type], hist.cumulative(),
                                   sum_value=hist.sum_s)
             yield family
+        if isinstance(s.get("turns"), dict):
+            yield from turn_metrics(s["turns"])
+
 
     @staticmethod
     def _build_info():
@@ -149,6 +163,47 @@ class RunCollector:
         info.add_metric([], {"version": __version__, "python": platform.python_version(),
                              "numpy": numpy.__version__})
         return info
+
+
+def turn_metrics(section: dict):
+    """The turn metrics (module docstring) from a stats report's `turns` section: histograms
+    over every turn so far (a turn's figures are fixed once measured, so the counts only
+    grow, as Prometheus wants)."""
+    rows = section.get("turns") or []
+    yield _counter("turns", "user turns (the VAD's speech ends)", section.get("count", 0))
+    yield _counter("interruptions", "barge-ins: the user spoke over the bot",
+                   section.get("interruptions", 0))
+    v2v = HistogramMetricFamily(PREFIX + "voice_to_voice_seconds",
+                                "first reply sample out - the user's speech end, per turn")
+    v2v.add_metric([], *_buckets([r.get("voice_to_voice_ms") for r in rows]))
+    yield v2v
+    stages: dict[str, list] = {}
+    for r in rows:
+        for stage, ms in (r.get("breakdown_ms") or {}).items():
+            stages.setdefault(stage, []).append(ms)
+    family = HistogramMetricFamily(PREFIX + "turn_stage_seconds", "voice-to-voice's "
+                                   "breakdown per stage (endpoint, a node, output), per turn",
+                                   labels=["node"])
+    for stage, values in stages.items():
+        family.add_metric([stage], *_buckets(values))
+    yield family
+    stop = HistogramMetricFamily(PREFIX + "barge_in_stop_seconds",
+                                 "the user's speech start to the bot's last sample out")
+    stop.add_metric([], *_buckets([r.get("barge_in_stop_ms") for r in rows]))
+    yield stop
+
+
+def _counter(name: str, doc: str, value) -> CounterMetricFamily:
+    family = CounterMetricFamily(PREFIX + name, doc)
+    family.add_metric([], value)
+    return family
+
+
+def _buckets(values_ms) -> tuple[list, float]:
+    """(cumulative buckets [(le, count)], sum in s) of the values (ms) that are not None."""
+    seconds = [v / 1e3 for v in values_ms if v is not None]
+    buckets = [(repr(b), sum(1 for x in seconds if x <= b)) for b in TURN_BUCKETS_S]
+    return buckets + [("+Inf", len(seconds))], sum(seconds)
 
 
 class _Limited:

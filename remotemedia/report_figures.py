@@ -19,9 +19,12 @@ at the end):
     counters.png    the final counters (frames in/out, events, drops, errors, xruns, copies);
                     for a recording that joined mid-run or stopped while the run went on, its
                     own window's counts (record_window.py), not the run's
+    turns.png       when the report has a `turns` section (a run with a VAD) with a turn the
+                    bot answered: one stacked bar per turn, voice-to-voice split into its
+                    stages (report_turns.py)
 
-From a saved report only counters.png and latency.png (percentiles per node, the report keeps
-no per-block values) can be drawn.
+From a saved report only counters.png, latency.png (percentiles per node, the report keeps
+no per-block values) and turns.png can be drawn.
 
 Every figure's title states the counts it shows, and each PNG carries them in its
 `Description` text chunk, so a reader (or a test) can check a figure against the report.
@@ -247,7 +250,16 @@ def build_recording_figures(rec) -> dict:
     figures["events.png"] = (fig, title)
 
     figures["counters.png"] = _counters_figure(recording_counters(report))
+    _add_turns(figures, report)
     return figures
+
+
+def _add_turns(figures: dict, report: dict) -> None:
+    """turns.png, when the report has turns and one was answered (report_turns.py)."""
+    from .report_turns import TURNS_FIGURE, turn_rows, turns_figure
+    rows = turn_rows(report)
+    if any(r.get("breakdown_ms") for r in rows):
+        figures[TURNS_FIGURE] = turns_figure(rows, _figure, _label)
 
 
 def recording_counters(report: dict) -> dict:
@@ -316,6 +328,7 @@ def build_stats_figures(report: dict) -> dict:
     title = f"latency percentiles: engine and {len(nodes)} node(s)"
     ax.set_title(title)
     figures["latency.png"] = (fig, title)
+    _add_turns(figures, report)
     return figures
 
 

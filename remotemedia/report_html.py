@@ -84,9 +84,11 @@ def render(title: str, report: dict, described: dict, out_dir: Path, rec=None, b
     events = events or []
     shown = [{"time_s": e["time_s"], "from": e["from"], "seq": e["seq"], "kind": e["kind"],
               "node": e["node"], "details": _details(e["event"])} for e in events[:MAX_EVENTS]]
+    from .report_turns import turn_rows
     template = environment().get_template("report.html.j2")
     return template.render(
         title=title, run_rows=_rows(report), figures=figures, events=shown,
+        turns=turn_rows(report),
         events_total=len(events),
         recording=recording_section(rec, base) if rec is not None else None,
         versions=json.dumps(rec.versions, default=str) if rec is not None else None)

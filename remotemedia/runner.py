@@ -238,6 +238,9 @@ class StreamRunner:
         self.observers = ObserverList(observers, on_change=self._retell)
         #: optional `trace(node_id, process) -> process`, compiled into the session's schedule
         self.trace = trace
+        #: {node_id: tap(data)}: who sees a node's outputs as it makes them (Session's `taps`);
+        #: set before run(), as the turn observer does (turn_observer.py)
+        self.taps: dict = {}
         #: fuse chains of linear nodes (Session's `fuse`)
         self.fuse = fuse
         self.levels = Levels()
@@ -295,7 +298,7 @@ class StreamRunner:
             self.session = self.pipeline.session(strict_serialization=self.strict,
                                                  trace=self.trace,
                                                  clock=lambda: self.clock.now(),
-                                                 fuse=self.fuse)
+                                                 fuse=self.fuse, taps=self.taps or None)
             self.source.attach(self.session)
             self.sink.attach(self.session)
             with self.session, self.source, self.sink:
@@ -426,5 +429,9 @@ class StreamRunner:
         report["sinks"] = {self.sink.description: self.sink.repair_report()}
         self.source.extend_report(report)
         self.sink.extend_report(report)
+        for observer in self.observers.members:
+            extend = getattr(observer, "extend_report", None)   # a duck-typed one may lack it
+            if extend is not None:
+                extend(report)   # sections of their own (turn_observer.py's `turns`)
         return report
 

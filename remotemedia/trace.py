@@ -12,6 +12,14 @@ Tracks (one pid, one tid each):
                      named by node id; xruns, drops, errors and the graph's events as instants
     2 audio callback one span per PortAudio callback (io/devices.py's callback_start_ns and
                      callback_ns), when a device is involved
+    3 turns          a run with a VAD (the report's `turns` section, turn_observer.py): a
+                     "turn N" span from the user's speech end to the first reply sample out,
+                     holding one span per stage of its breakdown (endpoint, each node,
+                     output), and a "barge-in" span from the user's speech over the reply to
+                     the bot's last sample; a turn that overlaps the one before goes on a
+                     further track (4, 5, ...). Turn times are media time, placed at the
+                     block whose push saw them (between blocks, in proportion; past the
+                     last block, at real-time speed)
 
 Zero cost when off: the session compiles traced variants of its per-node closures only when a
 tracer is given (`Session(trace=...)`; engine/template.py generates each step with or without
@@ -25,6 +33,7 @@ traced for an hour (180,000 blocks) keeps about 30 MB. Trace runs, not days.
 
 from __future__ import annotations
 
+import bisect
 import json
 import sys
 import math
@@ -37,6 +46,7 @@ from .observers import Observer
 
 ENGINE_TID = 1
 DEVICE_TID = 2
+TURNS_TID = 3
 PID = 1
 _now = time.perf_counter
 _TICK_MASK = 4096 - 1   # io/devices.py's _E2E_RING - 1
@@ -193,6 +203,63 @@ class Tracer(Observer):
             prev = t
         return out
 
+    def _turn_spans(self) -> list:
+        """The turns tracks' spans (tid, start s, duration s, name, args) and instants (s,
+        name, category, tid, args) from the runner's report (its `turns` section), on the
+        perf_counter clock (the module docstring)."""
+        runner = self.runner
+        if runner is None or runner.session is None:
+            return [], []
+        rows = ((runner.stats().get("turns") or {}).get("turns")) or []
+        b = self.blocks
+        if not rows or len(b) < 3:
+            return [], []
+        period = runner.period_s
+        media = [(b[i] + 1) * period for i in range(0, len(b) - 2, 3)]   # a push's media end
+        wall = [b[i + 2] for i in range(0, len(b) - 2, 3)]                 # and its end
+
+        def at(t: float) -> float:
+            if t <= media[0]:
+                return wall[0] - (media[0] - t)
+            if t >= media[-1]:
+                return wall[-1] + (t - media[-1])
+            k = bisect.bisect_left(media, t)
+            f = (t - media[k - 1]) / (media[k] - media[k - 1])
+            return wall[k - 1] + f * (wall[k] - wall[k - 1])
+
+        out, instants, track_ends = [], [], []
+        for n, row in enumerate(rows, 1):
+            start = float(row["end_s"])
+            marks = [(start, None)]
+            t = start
+            for stage, ms in (row.get("breakdown_ms") or {}).items():
+                t += ms / 1e3
+                marks.append((t, stage))
+            end = marks[-1][0]
+            stop = row.get("barge_in_stop_ms")
+            barge = row.get("barge_in_s")
+            if barge is not None and stop is not None:
+                end = max(end, barge + stop / 1e3)
+            tid = next((TURNS_TID + k for k, e in enumerate(track_ends) if e <= start), None)
+            if tid is None:
+                tid = TURNS_TID + len(track_ends)
+                track_ends.append(end)
+            track_ends[tid - TURNS_TID] = end
+            w0, w1 = at(start), at(end)
+            out.append((tid, w0, w1 - w0, f"turn {n}",
+                        {"turn": n, "voice_to_voice_ms": row.get("voice_to_voice_ms"),
+                         "heard": row.get("heard"), "reply": row.get("reply")}))
+            for (a, _), (z, stage) in zip(marks, marks[1:]):
+                out.append((tid, at(a), at(z) - at(a), stage,
+                            {"ms": (row["breakdown_ms"] or {}).get(stage)}))
+            if barge is not None and stop is not None and barge >= marks[-1][0]:
+                out.append((tid, at(barge), at(barge + stop / 1e3) - at(barge), "barge-in",
+                            {"barge_in_stop_ms": stop}))
+            elif barge is not None:   # before the reply's first sample: a mark, no span
+                instants.append((at(barge), "barge-in", "turn", tid,
+                                 {"barge_in_stop_ms": stop}))
+        return out, instants
+
     # -- the file --------------------------------------------------------------------------------
     def events(self) -> list[dict]:
         """The trace events: metadata first, then each track's events in time order."""
@@ -208,13 +275,20 @@ class Tracer(Observer):
         for i in range(0, len(d) - 1, 2):
             if d[i]:
                 spans.append((DEVICE_TID, d[i] / 1e9, d[i + 1] / 1e9, "callback", None))
-        origin = min([s[1] for s in spans] + [e[0] for e in self.instants] + [self._origin])
+        turn_spans, turn_marks = self._turn_spans()
+        spans += turn_spans
+        instants = self.instants + turn_marks
+        origin = min([s[1] for s in spans] + [e[0] for e in instants] + [self._origin])
         out = [{"name": "process_name", "ph": "M", "pid": PID, "tid": ENGINE_TID,
                 "args": {"name": "remotemedia"}},
                {"name": "thread_name", "ph": "M", "pid": PID, "tid": ENGINE_TID,
                 "args": {"name": "engine"}},
                {"name": "thread_name", "ph": "M", "pid": PID, "tid": DEVICE_TID,
                 "args": {"name": "audio callback"}}]
+        for tid in sorted({s[0] for s in turn_spans}):
+            out.append({"name": "thread_name", "ph": "M", "pid": PID, "tid": tid,
+                        "args": {"name": "turns" if tid == TURNS_TID else
+                                 f"turns {tid - TURNS_TID + 1}"}})
         timed = []
         for tid, t0, dur, name, args in spans:
             # microseconds, to the nanosecond; the enclosing (longer) span first at one start.
@@ -224,12 +298,12 @@ class Tracer(Observer):
             ts = round((t0 - origin) * 1e6, 3)
             d_us = round(max(round((t0 + max(dur, 0.0) - origin) * 1e6, 3) - ts, 0.0), 3)
             ev = {"name": name, "cat": "device" if tid == DEVICE_TID else
-                  "block" if args else "node", "ph": "X", "pid": PID, "tid": tid, "ts": ts,
-                  "dur": d_us}
+                  "turn" if tid >= TURNS_TID else "block" if args else "node", "ph": "X",
+                  "pid": PID, "tid": tid, "ts": ts, "dur": d_us}
             if args:
                 ev["args"] = args
             timed.append((tid, ts, 0, -d_us, ev))
-        for t, name, cat, tid, args in self.instants:
+        for t, name, cat, tid, args in instants:
             ts = round((t - origin) * 1e6, 3)
             timed.append((tid, ts, 1, 0, {"name": name, "cat": cat, "ph": "i", "s": "t",
                                           "pid": PID, "tid": tid, "ts": ts, "args": args}))

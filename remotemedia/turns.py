@@ -72,6 +72,19 @@ class MeasuredTurn:
         parts = self.breakdown_ms()
         return None if parts is None else round(sum(parts.values()), 3)
 
+    def row(self) -> dict:
+        """This turn as the `turns` section lists it: {"end_s", "endpoint_s",
+        "voice_to_voice_ms", "breakdown_ms", "barge_in_stop_ms", "barge_in_s" (when the
+        user's speech over this turn's reply was heard, None without one), "heard",
+        "reply"}."""
+        return {"end_s": round(self.end_media_s, 4), "endpoint_s": round(self.endpoint_s, 4),
+                "voice_to_voice_ms": self.voice_to_voice_ms(),
+                "breakdown_ms": self.breakdown_ms(),
+                "barge_in_stop_ms": self.barge_in_stop_ms(),
+                "barge_in_s": None if self.interrupted_s is None else round(
+                    self.interrupted_s, 4),
+                "heard": self.transcript, "reply": self.reply}
+
     def barge_in_stop_ms(self) -> float | None:
         """Last bot sample out - the VAD's speech_start of the barge-in, in ms; None when the
         bot was not interrupted (or had not stopped)."""
@@ -148,27 +161,24 @@ class TurnMeter:
             turn.barge_media_s = self._barge[1] if self._barge else None
         return turn
 
-    def stopped(self, t: float) -> None:
-        """The bot's last sample after an interrupt left the output at `t`."""
-        turn = self.current
+    def stopped(self, t: float, turn: MeasuredTurn | None = None) -> None:
+        """The bot's last sample after an interrupt left the output at `t`; `turn`: the one
+        interrupted (default: the current one; a later turn may have begun since)."""
+        turn = turn if turn is not None else self.current
         if turn is not None and turn.interrupted_s is not None and turn.stopped_s is None:
             turn.stopped_s = t
 
     def summary(self) -> dict:
         """The stats report's `turns` section: {"count", "replied", "interruptions",
         "voice_to_voice_ms": {"p50", "p90", "max"} (None without a reply),
-        "barge_in_stop_ms": {"p50", "max"}, "turns": [per turn: end_s, endpoint_s,
-        voice_to_voice_ms, breakdown_ms, barge_in_stop_ms, heard, reply]}."""
-        v2v = sorted(v for v in (t.voice_to_voice_ms() for t in self.turns) if v is not None)
-        stops = sorted(v for v in (t.barge_in_stop_ms() for t in self.turns) if v is not None)
+        "barge_in_stop_ms": {"p50", "max"}, "turns": [per turn: MeasuredTurn.row()]}."""
+        turns = list(self.turns)   # a UI or a scrape may read while the run appends
+        v2v = sorted(v for v in (t.voice_to_voice_ms() for t in turns) if v is not None)
+        stops = sorted(v for v in (t.barge_in_stop_ms() for t in turns) if v is not None)
         return {
             "count": len(self.turns), "replied": len(v2v), "interruptions": self.interruptions,
             "voice_to_voice_ms": _quantiles(v2v), "barge_in_stop_ms": _quantiles(stops),
-            "turns": [{"end_s": round(t.end_media_s, 4), "endpoint_s": round(t.endpoint_s, 4),
-                       "voice_to_voice_ms": t.voice_to_voice_ms(),
-                       "breakdown_ms": t.breakdown_ms(),
-                       "barge_in_stop_ms": t.barge_in_stop_ms(), "heard": t.transcript,
-                       "reply": t.reply} for t in self.turns]}
+            "turns": [t.row() for t in turns]}
 
 
 def _quantiles(values: list[float]) -> dict:

@@ -45,7 +45,8 @@ from .batch import add_batch_parser, cmd_batch
 from .converse import add_converse_parser
 from .common import (EXIT_FAILED, EXIT_OK, EXIT_PIPE, EXIT_SIGNAL, EXIT_USAGE, PROG,
                      STOP_REASON, _error, _print_stdout, add_allow_import_argument,
-                     add_exact_format_argument, add_mode_argument, add_monitor_arguments,
+                     add_exact_format_argument, add_json_argument, add_manifest_arguments,
+                     add_mode_argument, add_monitor_arguments, add_trace_argument,
                      add_verbosity_arguments, parse_block_size, parse_duration, parse_port,
                      parse_workers, quiet_stdout)
 from .info import cmd_convert_manifest, cmd_devices, cmd_nodes, cmd_ps, cmd_validate
@@ -159,8 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "raw:- (f32 LE on "
                                    "stdin/stdout), sine[:FREQ], chirp, noise, silence, null, "
                                    "virtual.")
-    p.add_argument("--manifest", "-m", metavar="FILE",
-                   help="the manifest (JSON or YAML); - reads it from stdin")
+    add_manifest_arguments(p, help="the manifest (JSON or YAML); - reads it from stdin")
     p.add_argument("graph", nargs="?", metavar="GRAPH",
                    help="instead of --manifest, a chain on one line as gst-launch writes it: "
                         "\"Gain db=-3 ! LevelMeter every=5\" (input -> each -> output)")
@@ -175,8 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="pace frames in real time even without a device")
     pace.add_argument("--fast", dest="realtime", action="store_const", const=False,
                       help="run as fast as possible even with a (virtual) device")
-    p.add_argument("--json", action="store_true",
-                   help="print the stats report as JSON, as the last line of stdout")
+    add_json_argument(p, "print the stats report as JSON, as the last line of stdout")
     p.add_argument("--strict", action="store_true",
                    help="fail at the first serialization of an array instead of counting it")
     add_exact_format_argument(p)
@@ -185,7 +184,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "adjacent ones into one (the stats mark fused nodes)")
     p.add_argument("--events", metavar="FILE",
                    help="write non-audio outputs (JSON lines) here instead of stdout")
-    add_allow_import_argument(p)
     add_mode_argument(p)
     p.add_argument("--block-size", "--chunk-size", dest="block_size", type=parse_block_size,
                    metavar="N", help="samples per block, overriding the manifest's (an "
@@ -197,8 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", metavar="DIR",
                    help="keep the input, a per-block timeline, the events, the output and the "
                         "report in DIR, for `remotemedia replay` and `remotemedia report`")
-    p.add_argument("--trace", metavar="FILE",
-                   help="write a Chrome trace-event JSON of the run (ui.perfetto.dev opens it)")
+    add_trace_argument(p)
     p.add_argument("--observe", action="append", default=[], metavar="NAME[:ARG]",
                    help="let an observer kind that a plugin registers (entry point group "
                         "remotemedia.observers) watch the run; repeatable")
@@ -234,11 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(command=cmd_validate)
 
     p = sub.add_parser("nodes", help="list node types with their parameters")
-    p.add_argument("--json", action="store_true", help="as one JSON array")
+    add_json_argument(p, "as one JSON array")
     p.set_defaults(command=cmd_nodes)
 
     p = sub.add_parser("devices", help="list host APIs and sound devices, marking defaults")
-    p.add_argument("--json", action="store_true", help="as one JSON array")
+    add_json_argument(p, "as one JSON array")
     p.set_defaults(command=cmd_devices)
 
     add_observability_commands(sub)
@@ -262,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(command=cmd_tui)
 
     p = sub.add_parser("ps", help="list the running streams one may attach to (--monitor)")
-    p.add_argument("--json", action="store_true", help="as one JSON array")
+    add_json_argument(p, "as one JSON array")
     p.set_defaults(command=cmd_ps)
 
     add_batch_parser(sub)

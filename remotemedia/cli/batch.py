@@ -7,8 +7,8 @@ import os
 import sys
 
 from ..engine import strictjson
-from .common import (_note, _print_stdout, add_allow_import_argument,
-                     add_exact_format_argument, parse_workers)
+from .common import (_note, _print_stdout, add_exact_format_argument, add_json_argument,
+                     add_manifest_arguments, parse_workers)
 
 
 def add_batch_parser(sub) -> None:
@@ -20,7 +20,7 @@ def add_batch_parser(sub) -> None:
                                    "audio files, directories, glob patterns and list files "
                                    "(@FILE or *.txt). Reports and events go under --out; a "
                                    "rerun with the same --out skips inputs already done.")
-    p.add_argument("--manifest", "-m", required=True, metavar="FILE")
+    add_manifest_arguments(p, required=True)
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("--out", "-o", default="batch-out", metavar="DIR",
                    help="where reports, events and summary.json go (default: %(default)s)")
@@ -29,9 +29,7 @@ def add_batch_parser(sub) -> None:
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="run each input as a Ray task on the cluster at ADDRESS (default: the "
                         "one ray.init() finds: RAY_ADDRESS, one started here, else a new one)")
-    p.add_argument("--json", action="store_true",
-                   help="print the JSON summary as the last line of stdout")
-    add_allow_import_argument(p)
+    add_json_argument(p, "print the JSON summary as the last line of stdout")
     add_exact_format_argument(p)
     p.set_defaults(command=cmd_batch)
 

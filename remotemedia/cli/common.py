@@ -177,6 +177,24 @@ def add_allow_import_argument(p) -> None:
                    help="let the manifest name node classes from MODULE (repeatable)")
 
 
+def add_manifest_arguments(p, *, required: bool = False, help: str | None = None) -> None:
+    """Add --manifest/-m FILE (`required`, with `help` if given) and, for what that manifest may
+    load, --allow-import MODULE (add_allow_import_argument) to the parser `p`."""
+    p.add_argument("--manifest", "-m", required=required, metavar="FILE", help=help)
+    add_allow_import_argument(p)
+
+
+def add_json_argument(p, help: str) -> None:
+    """Add --json (a flag, False by default; `help` says what it prints) to the parser `p`."""
+    p.add_argument("--json", action="store_true", help=help)
+
+
+def add_trace_argument(p) -> None:
+    """Add --trace FILE (a Chrome trace-event JSON of the run) to the parser `p`."""
+    p.add_argument("--trace", metavar="FILE",
+                   help="write a Chrome trace-event JSON of the run (ui.perfetto.dev opens it)")
+
+
 def add_monitor_arguments(p) -> None:
     """Add --monitor [PATH], --metrics-port PORT and --metrics-host HOST to the parser `p` (used
     by `stream`)."""

@@ -8,7 +8,8 @@ import os
 import sys
 
 from ..engine.errors import UsageError
-from .common import EXIT_FAILED, EXIT_OK, _print_stdout, add_allow_import_argument
+from .common import (EXIT_FAILED, EXIT_OK, _print_stdout, add_json_argument,
+                     add_manifest_arguments)
 
 
 def add_converse_parser(sub) -> None:
@@ -23,11 +24,12 @@ def add_converse_parser(sub) -> None:
                     "stop time; with --realtime, live on devices of a JACK server, measured "
                     "from the captured audio. Exit 1 when an expectation fails, 2 for bad "
                     "input.")
-    p.add_argument("--manifest", "-m", required=True, metavar="FILE")
+    add_manifest_arguments(p, required=True)
     p.add_argument("--script", "-s", required=True, metavar="FILE",
-                   help="YAML: {turns: [{say|play, after_ms, barge_in_after_ms, expect}]}")
-    p.add_argument("--json", action="store_true",
-                   help="print the whole report as JSON on the last line of stdout")
+                   help="YAML: {turns: [{say|play, after_ms, barge_in_after_ms, expect}], "
+                        "room: {echo_delay_ms, echo_gain_db, rt60_ms, noise: {kind, snr_db}, "
+                        "seed}}")
+    add_json_argument(p, "print the whole report as JSON on the last line of stdout")
     p.add_argument("--seed", type=int, default=0, metavar="N",
                    help="seed of the user's noise floor (default 0)")
     p.add_argument("--timing", default="measured", metavar="measured|FILE",
@@ -43,7 +45,6 @@ def add_converse_parser(sub) -> None:
                    help="with --realtime: the graph's input device (device:NAME_OR_INDEX)")
     p.add_argument("--output", "-o", metavar="DEV",
                    help="with --realtime: the graph's output device (device:NAME_OR_INDEX)")
-    add_allow_import_argument(p)
     p.set_defaults(command=cmd_converse)
 
 
@@ -76,8 +77,17 @@ def cmd_converse(args) -> int:
         parts = ", ".join(f"{k} {v:.0f}" for k, v in (t["breakdown_ms"] or {}).items())
         stop = "" if t["barge_in_stop_ms"] is None else \
             f"; barge-in stop {t['barge_in_stop_ms']:.0f} ms"
+        echo = "" if "erle_db" not in t else (
+            f"; ERLE {t['erle_db']} dB, residual echo {t['residual_echo_dbfs']} dBFS, "
+            f"self-interruptions {t['self_interruptions']}, double talk {t['double_talk_s']} s")
         print(f"turn {i}: said {t['user']!r} heard {t['heard']!r} (WER {t['wer']}) -> "
-              f"{t['reply']!r}; voice-to-voice {v2v} ({parts}){stop}", file=sys.stderr)
+              f"{t['reply']!r}; voice-to-voice {v2v} ({parts}){stop}{echo}", file=sys.stderr)
+    room = report.get("room")
+    if room is not None:
+        print(f"room: ERLE {room['erle_db']} dB ({room['erle_after_convergence_db']} dB after "
+              f"convergence in {room['convergence_s']} s), residual echo "
+              f"{room['residual_echo_dbfs']} dBFS, self-interruptions "
+              f"{room['self_interruptions']} of {room['barge_ins']} barge-ins", file=sys.stderr)
     for line in conv.failures():
         print(f"remotemedia: expectation failed: {line}", file=sys.stderr)
     if report["simulated_s"] is None:

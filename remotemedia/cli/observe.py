@@ -138,7 +138,10 @@ def check_observers(args) -> None:
 def _observers(args, runner, source):
     """The Recorder and the Tracer that --record and --trace ask for (each None if not), each
     joined to `runner.observers`, and the kinds --observe names (observers.observer_kinds).
-    UsageError (exit 2) for an unknown kind or one that refuses its argument."""
+    UsageError (exit 2) for an unknown kind or one that refuses its argument. A manifest
+    with a VAD gets the turn observer too (turn_observer.py: the report's `turns`)."""
+    from ..turn_observer import TurnObserver
+    TurnObserver.attach(runner)
     recorder = tracer = None
     if getattr(args, "record", None):
         from ..engine.manifest import read_manifest_document

@@ -8,8 +8,8 @@ import sys
 
 from ..engine import strictjson
 from ..engine.node import DEFAULT_BLOCK_SIZE, DEFAULT_SAMPLE_RATE
-from .common import (EXIT_FAILED, EXIT_OK, PROG, _note, _print_stdout, add_allow_import_argument,
-                     parse_duration)
+from .common import (EXIT_FAILED, EXIT_OK, PROG, _note, _print_stdout, add_json_argument,
+                     add_manifest_arguments, add_trace_argument, parse_duration)
 
 
 def add_observability_commands(sub) -> None:
@@ -20,16 +20,14 @@ def add_observability_commands(sub) -> None:
                                    "recorded arrival times, and compare the output and events "
                                    "with the recording's.")
     p.add_argument("directory", metavar="DIR")
-    p.add_argument("--manifest", "-m", metavar="FILE",
-                   help="run this manifest instead of the recorded one")
+    add_manifest_arguments(p, help="run this manifest instead of the recorded one")
     p.add_argument("--output", "-o", metavar="SPEC", help="also send the audio here")
     p.add_argument("--realtime", action="store_true",
                    help="wait for each recorded arrival time (default: simulated time)")
     p.add_argument("--compare", metavar="OTHER",
                    help="also run manifest OTHER and print both side by side")
-    p.add_argument("--trace", metavar="FILE", help="write a Chrome trace-event JSON")
-    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    add_allow_import_argument(p)
+    add_trace_argument(p)
+    add_json_argument(p, "print the result as one JSON object")
     p.set_defaults(command=cmd_replay)
 
     p = sub.add_parser("report", help="HTML page and PNG figures of a recording or a saved "
@@ -56,7 +54,7 @@ def add_observability_commands(sub) -> None:
                    help="under JACK: connect this stream's output port to its input port "
                         "(and away from the system ports) with jack_connect")
     p.add_argument("--seed", type=int, default=1, help="seed of the click spacing")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_json_argument(p, "print the result as JSON")
     p.set_defaults(command=cmd_latency)
 
 

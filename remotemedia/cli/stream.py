@@ -18,6 +18,7 @@ from . import common
 from .common import (EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, PROG, STOP_REASON, _error, _note,
                      _print_stdout, quiet_stdout, resolve_manifest)
 from ..io.safefile import check_output, open_output
+from ..stop_signals import StopSignals
 from .observe import (_arrivals_clock, _finish_observers, _observers, check_observers,
                       start_observers)
 from .paths import _named, _recording_files, check_paths
@@ -124,7 +125,11 @@ def cmd_stream(args) -> int:
     if observers.monitor is not None:
         runner.on_event = observers.monitor.tee(events)
         observers.serve_record(args.manifest)
-    signals = _SignalStop(runner)
+    # SIGINT/SIGTERM ask the runner to stop after the current frame; the loop then closes the
+    # session, the source and the sink (finalizing files) and the report prints. A second
+    # signal stops waiting for that (KeyboardInterrupt), though the runner still closes what
+    # it opened.
+    signals = StopSignals(lambda signum: runner.stop(STOP_REASON[signum]))
     status = (_StatusLine(runner, sys.stderr) if sys.stderr.isatty() and not common.QUIET
               else None)
     failure: BaseException | None = None
@@ -215,34 +220,6 @@ def _start_line(manifest, source, sink, runner, duration) -> str:
     until = f", for {duration:g} s" if duration is not None else ""
     return (f"{manifest.name}: {source.description} -> {sink.description}, {a.sample_rate} Hz, "
             f"{a.channels} ch, {a.block_size}-sample blocks, {pace}{until}")
-
-
-class _SignalStop:
-    """SIGINT/SIGTERM ask the runner to stop after the current frame; the loop then closes the
-    session, the source and the sink (finalizing files) and the report prints. A second signal
-    stops waiting for that (KeyboardInterrupt), though the runner still closes what it opened."""
-
-    def __init__(self, runner):
-        self.runner = runner
-        self.received: int | None = None
-        self._previous: dict = {}
-
-    def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return  # signal handlers can only be set from the main thread
-        for sig in EXIT_SIGNAL:
-            self._previous[sig] = signal.signal(sig, self._handle)
-
-    def restore(self) -> None:
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
-        self._previous.clear()
-
-    def _handle(self, signum, frame) -> None:
-        if self.received is not None:
-            raise KeyboardInterrupt
-        self.received = signum
-        self.runner.stop(STOP_REASON[signum])
 
 
 class _EventWriter:

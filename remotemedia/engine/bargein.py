@@ -31,11 +31,12 @@ VAD_CLASSES = ("VAD", "EnergyVAD", "SileroVADNode")
 
 def roles(manifest) -> tuple[frozenset, frozenset]:
     """(vad_ids, reply_ids) of a manifest: the voice activity detectors, and every node
-    downstream of a node that emits text (a transcriber: `emits_text`), which makes the reply.
-    Either may be empty (then there is no barge-in)."""
+    downstream of a node that emits text (a transcriber: `emits_text`), which makes the reply,
+    following forward connections only. Either may be empty (then there is no barge-in)."""
     consumers: dict[str, list[str]] = {}
     for c in manifest.connections:
-        consumers.setdefault(c.source, []).append(c.target)
+        if not getattr(c, "feedback", False):    # (a feedback path is not downstream)
+            consumers.setdefault(c.source, []).append(c.target)
     classes = {s.id: s.node_class for s in manifest.nodes}
     vad_ids = frozenset(i for i, cls in classes.items() if cls.__name__ in VAD_CLASSES)
     roots = {i for i, cls in classes.items() if getattr(cls, "emits_text", False)}

@@ -238,6 +238,8 @@ class _ValueData(_Immutable, RuntimeData):
 
     __slots__ = ("pts", "metadata")
     _field: ClassVar[str]
+    #: the payload's type and its name in the TypeError, or None for any payload
+    _payload_type: ClassVar[tuple[type, str] | None] = None
 
     def __init__(self, payload, *, pts: int | None = None, metadata=None):
         self._check(payload)
@@ -247,7 +249,10 @@ class _ValueData(_Immutable, RuntimeData):
 
     @classmethod
     def _check(cls, payload) -> None:
-        """Raise for a payload of the wrong type."""
+        """TypeError for a payload that is not `_payload_type`."""
+        if cls._payload_type is not None and not isinstance(payload, cls._payload_type[0]):
+            raise TypeError(f"{cls.__name__[:-4]} needs {cls._payload_type[1]}, not "
+                            f"{type(payload).__name__}")
 
     @property
     def payload(self):
@@ -269,11 +274,7 @@ class TextData(_ValueData):
     __slots__ = ("text",)
     kind = "text"
     _field = "text"
-
-    @classmethod
-    def _check(cls, payload):
-        if not isinstance(payload, str):
-            raise TypeError(f"Text needs a str, not {type(payload).__name__}")
+    _payload_type = (str, "a str")
 
 
 class JsonData(_ValueData):
@@ -292,11 +293,7 @@ class BinaryData(_ValueData):
     __slots__ = ("data",)
     kind = "binary"
     _field = "data"
-
-    @classmethod
-    def _check(cls, payload):
-        if not isinstance(payload, bytes):
-            raise TypeError(f"Binary needs bytes, not {type(payload).__name__}")
+    _payload_type = (bytes, "bytes")
 
     def __repr__(self):
         return f"RuntimeData.Binary({len(self.data)} bytes)"

@@ -26,6 +26,9 @@ import numpy as np
 #: the level reported for digital silence (and anything below -120 dBFS)
 SILENCE_DBFS = -120.0
 _SILENCE_AMPLITUDE = 10.0 ** (SILENCE_DBFS / 20.0)
+#: the bounds of a node param that is an absolute level in dBFS (Param(..., **LEVEL_RANGE))
+LEVEL_RANGE = {"min": SILENCE_DBFS, "max": 0.0,
+               "range_reason": "levels run from the -120 dBFS silence floor to full scale"}
 
 
 def pcm_scale(dtype) -> tuple[float, float]:

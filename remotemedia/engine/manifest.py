@@ -46,6 +46,7 @@ from .executors import INLINE, executors
 from .node import (DEFAULT_BLOCK_SIZE, DEFAULT_CHANNELS, DEFAULT_SAMPLE_RATE, AudioFormat, Node,
                    NodeRegistry, UnknownNodeType, registry as default_registry)
 from .precedence import REPLACEABLE, Decision, decide
+from .pipeline_file import is_pipeline_file, pipeline_file_to_native
 from .upstream_shape import manifest_shape, upstream_to_native
 
 SUPPORTED_VERSIONS = ("v1",)
@@ -86,6 +87,11 @@ class Connection:
     source: str
     target: str
     input: str          # the input name at the target; defaults to the source id
+    #: a connection into one of the target's `feedback_inputs` that closes a cycle (an echo
+    #: canceller's `reference` from the node that feeds the output): not part of the order;
+    #: what the source sends reaches the target through its `feedback()` hook, later, and the
+    #: target does not wait for it
+    feedback: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,9 +169,10 @@ def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (
     def fail(problem: str, node_id: str | None = None):
         raise ManifestError(problem, source=source, node_id=node_id)
 
-    _refuse_pipeline_file(doc, fail)
-    shape = manifest_shape(doc)
     warnings: list[str] = []
+    if is_pipeline_file(doc):
+        doc, warnings = pipeline_file_to_native(doc, fail)
+    shape = manifest_shape(doc)
     defaults, cli = DEFAULT_AUDIO, {}
     if shape == UPSTREAM:
         doc, warnings, _ = upstream_to_native(doc, fail)
@@ -202,9 +209,11 @@ def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (
     if not isinstance(raw_conns, list) or not raw_conns:
         fail("'connections' must be a non-empty list (start one at 'input')")
     connections = [_check_connection(raw, i, by_id, fail) for i, raw in enumerate(raw_conns)]
+    connections = _mark_feedback(connections, by_id, fail)
+    forward = [c for c in connections if not c.feedback]
 
-    order = _topological_order(specs, connections, fail)
-    _check_reachable(specs, connections, fail)
+    order = _topological_order(specs, forward, fail)
+    _check_reachable(specs, forward, fail)
     decision = decide({
         "command line": audio_overrides, "audio block": block, "input file": input_format,
         "nodes": _declared_by_nodes(order, by_id, connections), "cli_defaults": cli,
@@ -216,7 +225,8 @@ def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (
     formats, input_formats = _propagate_formats(order, by_id, connections, audio, fail,
                                                 decision)
     _check_fan_in(connections, by_id, formats, fail, warnings if shape == UPSTREAM else None)
-    _check_output_agrees(connections, formats, audio, fail)
+    _check_feedback_formats(connections, formats, input_formats, fail)
+    _check_output_agrees(forward, formats, audio, fail)
     return Manifest(source=source, version=str(version),
                     metadata=MappingProxyType(dict(metadata)), audio=audio,
                     nodes=tuple(specs), connections=tuple(connections), order=tuple(order),
@@ -427,6 +437,44 @@ def _check_fan_in(connections, by_id, formats, fail, warnings=None) -> None:
                         f"as the upstream does (duplicated or interleaved audio)")
 
 
+def _mark_feedback(connections, by_id, fail) -> list[Connection]:
+    """Connections into a node's `feedback_inputs` whose source the target reaches (they close
+    a cycle) become feedback connections (Connection.feedback). Such a target is a fan-in node,
+    which runs inline, so its feedback() hook is called on the pushing thread."""
+    out = []
+    for c in connections:
+        spec = by_id.get(c.target)
+        if spec is None or c.source == INPUT or \
+                c.input not in getattr(spec.node_class, "feedback_inputs", ()):
+            out.append(c)
+            continue
+        reach, todo = set(), [c.target]
+        while todo:
+            node = todo.pop()
+            for d in connections:
+                if d.source == node and d is not c and d.target not in reach:
+                    reach.add(d.target)
+                    todo.append(d.target)
+        if c.source not in reach:
+            out.append(c)
+            continue
+        out.append(Connection(c.source, c.target, c.input, feedback=True))
+    return out
+
+
+def _check_feedback_formats(connections, formats, input_formats, fail) -> None:
+    """A feedback connection carries the rate and channels of the node it feeds."""
+    for c in connections:
+        if not c.feedback:
+            continue
+        got, want = formats[c.source], input_formats[c.target]
+        for name, unit in (("sample_rate", " Hz"), ("channels", " channel(s)")):
+            a, b = getattr(got, name), getattr(want, name)
+            if a is not None and b is not None and a != b:
+                fail(f"feedback connection {c.source} -> {c.target} carries {a}{unit} into "
+                     f"a node that runs at {b}{unit}", c.target)
+
+
 def _topological_order(specs, connections, fail) -> list[str]:
     ids = [s.id for s in specs]
     indegree = {i: 0 for i in ids}
@@ -491,7 +539,12 @@ def _propagate_formats(order, by_id, connections, audio, fail,
     for node_id in order:
         spec = by_id[node_id]
         ins = {c.input: (audio if c.source == INPUT else formats[c.source])
-               for c in incoming.get(node_id, [])}
+               for c in incoming.get(node_id, []) if not c.feedback}
+        # A feedback input's source comes later in the order: it is taken to carry what the
+        # forward inputs carry (_check_feedback_formats checks that it does).
+        for c in incoming.get(node_id, []):
+            if c.feedback and ins:
+                ins[c.input] = next(iter(ins.values()))
         probe = spec.node_class.__new__(spec.node_class)
         _init_probe(probe, spec)
         try:
@@ -553,9 +606,12 @@ def native_document(src: Any, *, registry: NodeRegistry | None = None,
     doc, name = read_manifest_document(src)
     m = validate_manifest(doc, source=name, registry=registry, allow_import=allow_import)
     notes = list(m.warnings)
-    if m.shape == NATIVE:
+    if is_pipeline_file(doc):
+        native = pipeline_file_to_native(doc, lambda p, n=None: None)[0]
+    elif m.shape == NATIVE:
         return doc, notes
-    native, _, base = upstream_to_native(doc, lambda p, n=None: None)
+    else:
+        native = upstream_to_native(doc, lambda p, n=None: None)[0]
     audio = {"sample_rate": m.audio.sample_rate, "channels": m.audio.channels,
              "block_size": m.audio.block_size}
     nodes = []
@@ -581,29 +637,3 @@ def native_document(src: Any, *, registry: NodeRegistry | None = None,
         notes.append("the native shape refuses audio fan-in into a one-input node: the "
                      "converted manifest will not load until those edges are changed")
     return out, notes
-
-
-#: what the upstream's voice-assistant pipeline files (va-local/hybrid/remote.yaml) name their
-#: nodes, and what stands for each here
-PIPELINE_FILE_TYPES = {"AudioInput": "drop it: the run's input is --input",
-                       "SileroVAD": "VAD", "WhisperSTT": "Transcribe", "OllamaLLM": "Respond",
-                       "KokoroTTS": "Speak", "AudioResample": "Resample",
-                       "AudioOutput": "drop it: the run's output is --output"}
-
-
-def _refuse_pipeline_file(doc: Mapping, fail) -> None:
-    """The upstream's voice-assistant pipeline files are not manifests even upstream (no
-    `metadata`, params under `config`, node types no runner registers): refused in one line
-    saying what to change, rather than failing on their first unknown node type."""
-    nodes = doc.get("nodes")
-    if "metadata" in doc or not isinstance(nodes, list):
-        return
-    if not any(isinstance(n, Mapping) and "config" in n for n in nodes):
-        return
-    types = sorted({str(n.get("node_type")) for n in nodes if isinstance(n, Mapping)
-                    and n.get("node_type") in PIPELINE_FILE_TYPES})
-    renames = "; ".join(f"{t} -> {PIPELINE_FILE_TYPES[t]}" for t in types)
-    fail("a voice-assistant pipeline file, not a manifest (no metadata; params under "
-         "'config'): put name and description under 'metadata', rename each node's 'config' "
-         "to 'params'" + (f", and use node types remotemedia has ({renames})" if renames else "")
-         + "; manifests/assistant.yaml is this pipeline as a manifest")

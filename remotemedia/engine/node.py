@@ -240,6 +240,10 @@ class Node:
     description: ClassVar[str] = ""
     params: ClassVar[tuple[Param, ...]] = ()
     inputs: ClassVar[str] = "one"            # "one", or "many" for fan-in keyed by input name
+    #: input names a connection may close a cycle into (an echo canceller's `reference` from
+    #: the node that feeds the output): its frames go to feedback(), and process() runs
+    #: without waiting for them (the key is then absent from its frames)
+    feedback_inputs: ClassVar[tuple[str, ...]] = ()
     accepts: ClassVar[frozenset[str]] = frozenset({"numpy"})
     requires: ClassVar[InputRequirement | None] = None
     retains_input: ClassVar[bool] = False    # True if process() keeps its input frame
@@ -374,6 +378,12 @@ class Node:
             raise NotImplementedError(f"{type(self).__name__} declares linear_elementwise but "
                                       f"does not implement linear_gain()")
         raise NotImplementedError(f"{type(self).__name__} is not linear_elementwise")
+
+    def feedback(self, name: str, frame: RuntimeData) -> None:
+        """A Numpy frame on the feedback connection into input `name` (one of
+        `feedback_inputs`), as its source made it; the frame is read-only and not the node's to
+        keep (copy what it needs). NotImplementedError unless the node declares such inputs."""
+        raise NotImplementedError(f"{type(self).__name__} takes no feedback input '{name}'")
 
     def on_control(self, event: RuntimeData) -> Iterable[RuntimeData] | None:
         """Handle a Control event (flush, end_of_stream, reset, ...) before it passes on; return

@@ -124,11 +124,13 @@ class _Step:
 class Schedule:
     """A manifest's nodes set up and compiled into closures; `push()` runs one input through.
 
-    `counters` and `engine_latency` are the session's, filled here; `trace` and `clock_s` are
-    Session's arguments of the same names. Raises NodeError naming a node that fails setup()."""
+    `counters` and `engine_latency` are the session's, filled here; `trace`, `clock_s` and
+    `taps` are Session's arguments of the same names. Raises NodeError naming a node that fails
+    setup()."""
 
     def __init__(self, manifest: Manifest, counters: Counters, engine_latency: LatencyRing, *,
-                 trace=None, clock_s: Callable[[], float] | None = None, fuse: bool = True):
+                 trace=None, clock_s: Callable[[], float] | None = None, fuse: bool = True,
+                 taps=None):
         self.counters = counters
         self.engine_latency = engine_latency
         self.bypass = False
@@ -147,12 +149,12 @@ class Schedule:
         #: (None: all it has); the run sets it to the room at its output
         self.poll_room: Callable[[], int | None] = _no_limit
         try:
-            self._compile(manifest, trace, clock_s, fuse)
+            self._compile(manifest, trace, clock_s, fuse, taps or {})
         except BaseException:
             self.teardown()   # the nodes already set up; the setup error is the one to raise
             raise
 
-    def _compile(self, manifest: Manifest, trace, clock_s, fuse: bool) -> None:
+    def _compile(self, manifest: Manifest, trace, clock_s, fuse: bool, taps) -> None:
         m = manifest
         specs = {s.id: s for s in m.nodes}
         steps: dict[str, _Step] = {}
@@ -170,6 +172,8 @@ class Schedule:
                 # say which node of the graph could not start.
                 raise NodeError(node_id, exc, during="setup") from exc
             steps[node_id] = _Step(node, spec.on_error, self)
+            if node_id in taps:
+                _tap_step(steps[node_id], taps[node_id])
             self.steps.append(steps[node_id])
         # Consumers first: a step's receive() calls its consumers' receive() directly, so
         # closures are built from the last step back to the first.
@@ -180,7 +184,7 @@ class Schedule:
         # A fan-in node's inputs, in the order the manifest connects them: the first is the
         # one a node such as Mix takes its timing and metadata from.
         for c in m.connections:
-            if c.target != OUTPUT and steps[c.target].fan_in:
+            if c.target != OUTPUT and steps[c.target].fan_in and not c.feedback:
                 steps[c.target].pending.setdefault(c.input, deque())
 
         def consumer_for(c):
@@ -188,6 +192,9 @@ class Schedule:
             if c.target == OUTPUT:
                 return self.outputs.append, self.outputs.append
             target = steps[c.target]
+            if c.feedback:
+                entry = _feedback_entry(target.node, c.input)
+                return entry, entry
             if target.fan_in:
                 return target.inputs[c.input]
             return target.receive, target.receive_numpy
@@ -220,7 +227,9 @@ class Schedule:
                 entries = [(self._tap(e[0]), e[1]) for e in entries]
             step.consumers = tuple(e[0] for e in entries)
             step.numpy_consumers = tuple(e[1] for e in entries)
-            step.readers = len(entries)       # each consumer reads the output once
+            # each consumer reads the output once; a feedback hook reads it during the call
+            # and keeps no slot (_feedback_entry)
+            step.readers = sum(1 for c in consumer_ids[step.node_id] if not c.feedback)
             # decided here, once: an untraced schedule has no trace code and checks nothing
             if step.fan_in:
                 compile_fan_in(step, spans[step.node_id])
@@ -382,6 +391,18 @@ def _no_limit() -> None:
     return None
 
 
+def _feedback_entry(node, name: str):
+    """A feedback connection's consumer: the frame goes to `node.feedback(name, frame)`, which
+    copies what it keeps before it returns (the frame has no reader slot for it: Schedule
+    counts only forward consumers), events to nothing."""
+    hook = node.feedback
+
+    def feedback(data):
+        if data.kind == "numpy":
+            hook(name, data)
+    return feedback
+
+
 def _longest_path(m: Manifest) -> int:
     """The most nodes on one path from the input to the output."""
     depth = {INPUT: 0}
@@ -402,6 +423,42 @@ def _make_room(nodes: int) -> None:
     need = _BASE_RECURSION_LIMIT + FRAMES_PER_STEP * nodes
     if sys.getrecursionlimit() < need:
         sys.setrecursionlimit(need)
+
+
+def _tap_step(step: "_Step", tap: Callable[[RuntimeData], None]) -> None:
+    """Wrap the step's process() and on_control() (and its node's poll(), where a node on an
+    executor hands on answers that came in later) so that `tap` sees each output as the node
+    makes it, before any consumer does (Session's `taps`). Only a tapped step carries this."""
+    process, on_control = step.process, step.on_control
+    step.process = lambda data: _tapped(process(data), tap)
+    step.on_control = lambda event: _tapped(on_control(event), tap)
+    poll = getattr(step.node, "poll", None)
+    if callable(poll):
+        step.node.poll = lambda *args, **kwargs: _tapped(poll(*args, **kwargs), tap)
+
+
+def _tapped(result, tap):
+    """`result` (None, one RuntimeData, a list or tuple, or an iterator of them) with `tap`
+    called on each output: at once for what is already made, as it is drawn for an
+    iterator (a node's lazy outputs leave one by one)."""
+    if result is None:
+        return None
+    if isinstance(result, RuntimeData):
+        tap(result)
+    elif isinstance(result, (list, tuple)):
+        for item in result:
+            if isinstance(item, RuntimeData):
+                tap(item)
+    else:
+        return _tapped_items(result, tap)
+    return result
+
+
+def _tapped_items(items, tap):
+    for item in items:
+        if isinstance(item, RuntimeData):
+            tap(item)
+        yield item
 
 
 def _make_node(spec) -> Node:

@@ -50,10 +50,11 @@ class Pipeline:
         return [(c.source, c.target) for c in self.manifest.connections]
 
     def session(self, strict_serialization: bool = False, trace=None,
-                clock: Callable[[], float] | None = None, fuse: bool = True) -> "Session":
+                clock: Callable[[], float] | None = None, fuse: bool = True,
+                taps=None) -> "Session":
         """A new Session (see Session for the arguments)."""
         return Session(self.manifest, strict_serialization=strict_serialization, trace=trace,
-                       clock=clock, fuse=fuse)
+                       clock=clock, fuse=fuse, taps=taps)
 
 
 class Session:
@@ -68,11 +69,18 @@ class Session:
     seconds (remotemedia/trace.py makes a trace of them). `fuse`: run a chain of adjacent
     linear elementwise nodes (Node.linear_elementwise, such as Gain) as one multiply by the
     product of their gains (the default; each still reports its calls and its share of the
-    time, marked `fused` in the stats); False runs each as its own multiply. Raises NodeError
-    naming a node whose setup() fails, after closing what was opened."""
+    time, marked `fused` in the stats); False runs each as its own multiply. `taps`: None (the
+    default: nothing extra on any step), or {node_id: tap}: `tap(data)` is called with each
+    output of that node (RuntimeData: frames and events, from process(), on_control() and,
+    for a node on an executor, the poll() that hands on its later answers) as
+    the node makes it, before its consumers see it, on the thread that pushes; it must return
+    quickly, not keep a frame's array past the call, and what it raises fails the node. (A
+    linear node run as a multiply, such as Gain, makes no frame of its own: only its events
+    are tapped.) Raises NodeError naming a node whose setup() fails, after closing what was
+    opened."""
 
     def __init__(self, manifest: Manifest, *, strict_serialization: bool = False, trace=None,
-                 clock: Callable[[], float] | None = None, fuse: bool = True):
+                 clock: Callable[[], float] | None = None, fuse: bool = True, taps=None):
         self.manifest = manifest
         self.counters = Counters()
         self.engine_latency = LatencyRing()
@@ -84,7 +92,7 @@ class Session:
         start_watching(self.serialization)
         try:
             self._schedule = Schedule(manifest, self.counters, self.engine_latency,
-                                      trace=trace, clock_s=clock, fuse=fuse)
+                                      trace=trace, clock_s=clock, fuse=fuse, taps=taps)
         except BaseException:
             self.close()
             raise

@@ -111,6 +111,27 @@ _MACROS = {
                   "#else",
                   "@SEND_NUMPY(out)",
                   "#endif"),
+    # the step's entry: a Numpy frame takes the fast path, anything else {0}, the general one
+    "ENTRY": ("def receive(item):",
+              "    if type(item) is Numpy:",
+              "        return receive_numpy(item)",
+              "    return {0}(item)"),
+    # a fan-in step: run the node once for every input holding a frame, while all of them do
+    "RUN_WHILE_READY": ("while True:",
+                        "    for q in queues:",
+                        "        if not q:",
+                        "            return",
+                        "    run()"),
+    # the step's latency count and maximum (its ring's values are bound from `e`), and the
+    # functions the stats read and reset them through: one per step, or per member of a run
+    "RING": ("count = 0",
+             "max_s = 0.0",
+             "def state():",
+             "    return count, max_s",
+             "def reset():",
+             "    nonlocal count, max_s",
+             "    count = 0",
+             "    max_s = 0.0"),
     # a call that raised: its end is the clock's new timestamp (and, traced, a span's end)
     "FAILED_AT": ("t1 = clock[0] = now()",
                   "#if TRACE and KIND != 'linear'",
@@ -121,10 +142,10 @@ _MACROS = {
 TEMPLATE = '''
 def make(e):
     @BIND()
-    count = 0
-    max_s = 0.0
 
 #if KIND not in ('push', 'run')
+    @RING()
+
     # -- the slow paths, shared by every kind of step ----------------------------------------
     def adapt(item):
         # the node's declared requirement, met by one conversion: an engine copy
@@ -175,14 +196,6 @@ def make(e):
             if released:
                 emit(released)
         forward(item)
-
-    def state():
-        return count, max_s
-
-    def reset():
-        nonlocal count, max_s
-        count = 0
-        max_s = 0.0
 #endif
 
 #if KIND == 'one'
@@ -230,10 +243,7 @@ def make(e):
         nonlocal count, max_s
         @STEP_FAST()
 
-    def receive(item):
-        if type(item) is Numpy:
-            return receive_numpy(item)
-        return receive_general(item)
+    @ENTRY(receive_general)
 #else
     receive = receive_numpy = receive_general
 #endif
@@ -245,20 +255,11 @@ def make(e):
     # block through all of them (no call between members); each member keeps its own latency
     # ring, and its own step (general path, events) records into it through `record`
 #for J
-    count = 0
-    max_s = 0.0
+    @RING()
 
     def record(t1):
         nonlocal count, max_s
         @RECORD()
-
-    def state():
-        return count, max_s
-
-    def reset():
-        nonlocal count, max_s
-        count = 0
-        max_s = 0.0
 #endfor
 
     def receive_numpy(item):
@@ -267,10 +268,7 @@ def make(e):
         @STEP_FAST()
 #endfor
 
-    def receive(item):
-        if type(item) is Numpy:
-            return receive_numpy(item)
-        return receive_general_0(item)
+    @ENTRY(receive_general_0)
 
     members = []
 #for J
@@ -320,30 +318,18 @@ def make(e):
                 return pass_event(item) if name == first else None
             return forward(item)
         pending[name].append(item)
-        while True:
-            for q in queues:
-                if not q:
-                    return
-            run()
+        @RUN_WHILE_READY()
 
     def receiver(name, queue):
         def receive_numpy(item):
             queue.append(item)
-            while True:
-                for q in queues:
-                    if not q:
-                        return
-                run()
+            @RUN_WHILE_READY()
 
         def receive_input(item):
             if type(item) is not Numpy:
                 return receive_named(name, item)
             queue.append(item)
-            while True:
-                for q in queues:
-                    if not q:
-                        return
-                run()
+            @RUN_WHILE_READY()
         return receive_input, receive_numpy
 
     return {"entries": {name: receiver(name, q) for name, q in pairs}, "state": state,

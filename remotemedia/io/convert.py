@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine.errors import UnsupportedMix  # noqa: F401 (raised here)
+from ..engine.kernels import fill_from_pending
 
 #: soxr's quality for file inputs (as nodes/resample.py's default)
 QUALITY = "HQ"
@@ -115,21 +116,6 @@ class Converter:
         c = self.dst_channels
         block = np.empty((n,) if c == 1 else (n, c), np.float32)
         self.copies += 1
-        filled = 0
-        while filled < n:
-            piece = self._pending[0]
-            k = min(n - filled, piece.shape[0])
-            part = piece[:k]
-            if c == 1:
-                block[filled:filled + k] = part
-            elif part.ndim == 1:
-                block[filled:filled + k] = part[:, None]
-            else:
-                block[filled:filled + k] = part
-            filled += k
-            if k == piece.shape[0]:
-                self._pending.pop(0)
-            else:
-                self._pending[0] = piece[k:]
+        fill_from_pending(block, self._pending)
         self._held -= n
         return block

@@ -91,7 +91,15 @@ class TranscriptSink(Sink):
             self._put(text)
 
     def render(self, data) -> str:
-        """The text one event adds to the file."""
+        """The text one event adds to the file: a final transcript's (`transcript`, counted in
+        `transcripts`); nothing for any other event."""
+        if not is_final_transcript(data):
+            return ""
+        self.transcripts += 1
+        return self.transcript(data.value)
+
+    def transcript(self, value: dict) -> str:
+        """The text of one final transcript event (its JSON value: text, words, start, end)."""
         raise NotImplementedError
 
     def _put(self, text: str) -> None:
@@ -136,11 +144,12 @@ class SrtSink(TranscriptSink):
             self._formatted = True
             self.transcripts += 1 if data.text else 0
             return data.text
-        if self._formatted or not is_final_transcript(data):
-            return ""
-        self.transcripts += 1
+        return "" if self._formatted else super().render(data)
+
+    def transcript(self, value: dict) -> str:
+        """Its cues, numbered on from the last."""
         out = []
-        for start, end, text in cues(data.value):
+        for start, end, text in cues(value):
             self._n += 1
             out.append(srt_cue(self._n, start, end, text))
         return "".join(out)
@@ -155,13 +164,10 @@ class VttSink(TranscriptSink):
         """`WEBVTT` and a blank line."""
         return "WEBVTT\n\n"
 
-    def render(self, data) -> str:
-        """The cues of a final transcript, `HH:MM:SS.mmm` times."""
-        if not is_final_transcript(data):
-            return ""
-        self.transcripts += 1
+    def transcript(self, value: dict) -> str:
+        """Its cues, `HH:MM:SS.mmm` times."""
         return "".join(f"{timecode(s, '.')} --> {timecode(e, '.')}\n{t}\n\n"
-                       for s, e, t in cues(data.value))
+                       for s, e, t in cues(value))
 
 
 class TxtSink(TranscriptSink):
@@ -169,12 +175,9 @@ class TxtSink(TranscriptSink):
 
     suffix = ".txt"
 
-    def render(self, data) -> str:
-        """A final transcript's text on one line."""
-        if not is_final_transcript(data):
-            return ""
-        self.transcripts += 1
-        return " ".join(str(data.value.get("text", "")).split()) + "\n"
+    def transcript(self, value: dict) -> str:
+        """Its text on one line."""
+        return " ".join(str(value.get("text", "")).split()) + "\n"
 
 
 class JsonlSink(TranscriptSink):
@@ -182,12 +185,9 @@ class JsonlSink(TranscriptSink):
 
     suffix = ".jsonl"
 
-    def render(self, data) -> str:
-        """A final transcript event as one JSON line."""
-        if not is_final_transcript(data):
-            return ""
-        self.transcripts += 1
-        return strictjson.dumps(data.value) + "\n"
+    def transcript(self, value: dict) -> str:
+        """The event as one JSON line."""
+        return strictjson.dumps(value) + "\n"
 
 
 _SINKS = {cls.suffix: cls for cls in (SrtSink, VttSink, TxtSink, JsonlSink)}

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..engine.errors import UsageError
+from ..io.events import EventQueue
 from . import protocol
 from .clients import (ACCEPTS_PER_WAKE, CLIENT_QUEUE, COMMANDS_PER_TICK, LISTEN_BACKLOG,
                       MAX_CLIENTS, READ_CHUNK, REPLY_QUEUE, SALVAGE_BYTES, SALVAGE_COMMANDS,
@@ -92,13 +93,10 @@ class Monitor(Snapshots):
         self.runner = runner
         self.hz = min(float(hz), protocol.MAX_HZ)
         self.info = dict(info or {})
-        self.max_events = max_events
         self.client_queue = client_queue
         self.socket_path = Path(socket_path) if socket_path is not None else None
         # -- filled by the audio thread ----------------------------------------------------------
-        self._events: collections.deque = collections.deque()
-        self.events_posted = 0
-        self.events_dropped = 0
+        self._events = EventQueue(max_events)
         # -- the monitor thread's own ---------------------------------------------------------------
         self.events_by_type: collections.Counter = collections.Counter()
         self.backlog: collections.deque = collections.deque(maxlen=BACKLOG)
@@ -146,12 +144,12 @@ class Monitor(Snapshots):
     def post_event(self, data) -> None:
         """Hand one non-audio output to the monitor. Called on the audio thread: no lock, no
         formatting; when MAX_EVENTS are already waiting the event is dropped and counted."""
-        events = self._events
-        if len(events) >= self.max_events:
-            self.events_dropped += 1
-            return
-        events.append((time.time(), data))
-        self.events_posted += 1
+        self._events.post(data)
+
+    # what the audio thread's event queue counts
+    max_events = property(lambda self: self._events.capacity)
+    events_posted = property(lambda self: self._events.posted)
+    events_dropped = property(lambda self: self._events.dropped)
 
     def tee(self, other: Callable | None) -> Callable:
         """An on_event callback feeding the monitor and then `other` (the CLI's writer)."""

@@ -40,10 +40,8 @@ class Snapshots:
 
     def _drain_events(self) -> list[bytes]:
         from ..io.events import event_record
-        events = self._events
         out = []
-        while events:
-            t, data = events.popleft()
+        for t, data in self._events.take():
             try:
                 record = event_record(data)
             except Exception:          # an event we cannot describe is still counted

@@ -9,7 +9,7 @@ from ..engine.node import Node, Param, register_node
 
 # One definition of full scale and dBFS for the whole package (engine/levels.py); re-exported
 # here for nodes written against this module.
-from ..engine.levels import SILENCE_DBFS, full_scale, measure, to_dbfs  # noqa: F401
+from ..engine.levels import LEVEL_RANGE, SILENCE_DBFS, full_scale, measure, to_dbfs  # noqa: F401
 
 
 def rms_and_peak(array: np.ndarray) -> tuple[float, float]:
@@ -32,7 +32,7 @@ class LevelMeter(Node):
     params = (
         Param("every", int, 1, "emit one reading every N frames", min=1),
         Param("clip_dbfs", float, -0.01, "a peak at or above this counts as clipped",
-              min=SILENCE_DBFS, max=0.0, range_reason="levels run from the -120 dBFS silence floor to full scale"),
+              **LEVEL_RANGE),
     )
 
     def setup(self):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine.data import NumpyData
-from ..engine.kernels import Scaler
+from ..engine.kernels import Scaler, fill_from_pending
 from ..engine.node import InputRequirement, Node, Param, register_node
 
 # Scaling or summing in place needs a float buffer: an int16 buffer cannot hold 0.5 x a sample or
@@ -220,16 +220,7 @@ class Reframe(Node):
     def _take(self, count: int) -> NumpyData:
         first = self._pending[0]
         block = np.empty((count,) + first.shape[1:], dtype=first.dtype)
-        filled = 0
-        while filled < count and self._pending:
-            head = self._pending[0]
-            take = min(count - filled, head.shape[0])
-            block[filled:filled + take] = head[:take]
-            filled += take
-            if take == head.shape[0]:
-                self._pending.pop(0)
-            else:
-                self._pending[0] = head[take:]
+        filled = fill_from_pending(block, self._pending)
         self._pending_samples -= filled
         if filled < count:
             block = block[:filled]

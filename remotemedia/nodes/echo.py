@@ -7,6 +7,14 @@ Fan-in (inputs keyed by name): the near end (the microphone) under any name, and
       - {from: mic, to: aec}
       - {from: bot, to: aec, input: reference}
 
+When the node that feeds the output is downstream of the canceller (a voice loop: input -> aec
+-> ... -> tts -> output, and tts -> aec as `reference`), the reference connection closes a
+cycle: it is a feedback connection (the engine's Connection.feedback), whose blocks reach the
+node through `feedback()` as they are made, into the same ring; the near end then runs alone,
+and reference it has not got by then is silence. `remotemedia converse` feeds such a reference
+what the output played, stamped with the media time it played at (its DAC time), so the ring
+holds the far end by when it sounded.
+
 Alignment: the reference is kept in a ring indexed by media time (pts), and each near block is
 cancelled against the reference of the same media time, so a reference block that never
 arrives (a glitch) is silence there, not a shift of everything after it. The echo lags that
@@ -100,6 +108,7 @@ class EchoCancel(Node):
     node_type = "EchoCancel"
     description = "Acoustic echo cancellation (WebRTC AEC3) against a `reference` input; ERLE."
     inputs = "many"
+    feedback_inputs = (REFERENCE,)
     requires = InputRequirement(dtype="float32")
     params = (
         Param("delay_ms", float, 0.0, "delay assumed between the reference and its echo in "
@@ -196,7 +205,6 @@ class EchoCancel(Node):
             name = self._near_name = next(k for k in frames if k != REFERENCE)
         near_frame = frames[name]
         near = _mono(near_frame.array, name)
-        far = _mono(frames[REFERENCE].array, REFERENCE)
         n = near.shape[0]
         if n % (self._rate // 100):
             raise ValueError(f"a block of {n} samples is not a whole number of 10 ms frames at "
@@ -204,8 +212,9 @@ class EchoCancel(Node):
         if self._far.shape[0] != n:
             self._far = np.zeros(n, dtype=np.float32)
             self._near_buf = np.zeros(n, dtype=np.float32)
-        ref_pts = frames[REFERENCE].pts
-        self._store_reference(far, self._ref_next if ref_pts is None else ref_pts)
+        ref = frames.get(REFERENCE)      # absent when the reference is a feedback connection
+        if ref is not None:
+            self.feedback(REFERENCE, ref)
         pts = near_frame.pts
         if pts is None:
             pts = self._near_next
@@ -239,6 +248,13 @@ class EchoCancel(Node):
         if self.report_blocks and self._w_blocks >= self.report_blocks:
             return [result, self._report((pts + n) / self._rate)]
         return result
+
+    def feedback(self, name, frame) -> None:
+        """A reference block (float32 mono, any length) into the ring at its pts (the next
+        sample after the last when it has none); ValueError for more than one channel."""
+        far = _mono(frame.array, name)
+        pts = frame.pts
+        self._store_reference(far, self._ref_next if pts is None else pts)
 
     def _contain(self, near: np.ndarray) -> np.ndarray:
         # NaN or Inf would poison AEC3's filter for the rest of the stream: zeroed, counted.

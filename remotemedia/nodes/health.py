@@ -21,7 +21,7 @@ import numpy as np
 
 from ..engine.data import JsonData
 from ..engine.node import Node, Param, register_node
-from ..engine.levels import SILENCE_DBFS, finite_or_zero, full_scale, measure, pcm_scale, to_dbfs, \
+from ..engine.levels import LEVEL_RANGE, finite_or_zero, full_scale, measure, pcm_scale, to_dbfs, \
     to_unit_float
 
 HOUR_MS = 3_600_000.0
@@ -74,7 +74,7 @@ class ClippingDetector(Node):
     description = "Report runs of samples at full scale (clipping); pass the audio on."
     params = (
         Param("threshold_dbfs", float, -0.01, "a sample at or above this level is at the rail",
-              min=SILENCE_DBFS, max=0.0, range_reason="levels run from the -120 dBFS silence floor to full scale"),
+              **LEVEL_RANGE),
         Param("min_run", int, 3, "consecutive samples at the rail that count as clipping; one "
               "touch of full scale by a clean peak is not clipping", min=1),
     )
@@ -177,9 +177,7 @@ class SilenceDetector(Node):
     description = "Report sustained silence and short dropouts (dead samples inside signal)."
     params = (
         Param("silence_dbfs", float, -60.0, "frame RMS (dBFS) below which a frame is silent",
-              min=SILENCE_DBFS, max=0.0,
-              range_reason="levels run from the -120 dBFS silence floor to full scale",
-              aliases=("silence_db",)),
+              **LEVEL_RANGE, aliases=("silence_db",)),
         Param("silence_ms", float, 2000.0, "silence must last this long to be reported",
               min=1.0, max=HOUR_MS, range_reason="a duration from 0 to one hour"),
         Param("dropout_dbfs", float, -96.0,
@@ -346,8 +344,7 @@ class DCOffset(Node):
     description = "Report a DC offset (the signal's running mean) beyond a threshold."
     params = (
         Param("threshold_dbfs", float, -40.0, "an offset at or above this level (dBFS) is reported "
-              "(-40 dBFS = 1% of full scale)", min=SILENCE_DBFS, max=0.0,
-              range_reason="levels run from the -120 dBFS silence floor to full scale",
+              "(-40 dBFS = 1% of full scale)", **LEVEL_RANGE,
               aliases=("threshold_db",)),
         Param("window_ms", float, 500.0, "time constant of each of the two averaging stages",
               min=1.0, max=HOUR_MS, range_reason="a duration from 0 to one hour"),

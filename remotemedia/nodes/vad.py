@@ -38,7 +38,7 @@ import numpy as np
 from ..engine.data import JsonData
 from ..engine.errors import ModelUnavailable
 from ..engine.node import AudioFormat, Node, Param, register_node
-from ..engine.levels import SILENCE_DBFS, finite_or_zero, to_unit_float
+from ..engine.levels import LEVEL_RANGE, finite_or_zero, to_unit_float
 
 MODEL_RATE = 16000
 WINDOW = 512          # samples per model call at 16 kHz
@@ -196,6 +196,22 @@ class _VadBase(Node):
         return array, [JsonData({"type": "non_finite", "node": self.node_id, "pts": frame.pts,
                                  "samples": bad}, pts=frame.pts)]
 
+    def on_control(self, event):
+        """flush, end_of_stream and discontinuity judge the last partial window (`_last_window`)
+        and close an open utterance with speech_end; they and reset then forget the stream
+        (`_restart`: pts restarts at the next block). Returns the events, or None."""
+        name = event.event
+        events = None
+        if name in ("flush", "end_of_stream", "discontinuity") and self._next_pts is not None:
+            end = self._next_pts + self._partial()
+            # in this order: the last window's verdict may open or end speech before the close
+            hits = (self._last_window() if self._partial() else None, self._gate.close(end))
+            events = [self._event(hit[0], hit[1], self._rate) for hit in hits
+                      if hit is not None] or None
+        if name in ("flush", "end_of_stream", "discontinuity", "reset"):
+            self._restart()
+        return events
+
     def _out(self, frame, events):
         if not self.pass_audio:
             return events or None
@@ -269,6 +285,7 @@ class VAD(_VadBase):
         self._fill = 0
         # Below a low threshold the fixed hysteresis would reach zero and silence never count.
         self._off = max(self.threshold - HYSTERESIS, self.threshold / 2)
+        self._rate = MODEL_RATE
         self._gate = self._make_gate(MODEL_RATE)
         self._next_pts = None      # pts of the first sample of the window being filled
         self._speech_pts = 0
@@ -329,30 +346,17 @@ class VAD(_VadBase):
                     events.append(self._event(hit[0], hit[1], MODEL_RATE))
         return self._out(frame, events)
 
-    def on_control(self, event):
-        """flush, end_of_stream and discontinuity run the last partial window zero-padded, close
-        an open utterance with speech_end and reset the model; reset only resets the model."""
-        name = event.event
-        if name in ("flush", "end_of_stream", "discontinuity"):
-            events = []
-            if self._next_pts is not None:
-                end = self._next_pts + self._fill
-                if self._fill:
-                    # The last partial window, zero-padded, so its speech is not lost.
-                    self._window[self._fill:] = 0.0
-                    p = self.probability()
-                    hit = self._gate.step(p >= self.threshold, p < self._off,
-                                          self._next_pts, self._fill)
-                    if hit is not None:
-                        events.append(self._event(hit[0], hit[1], MODEL_RATE))
-                hit = self._gate.close(end)
-                if hit is not None:
-                    events.append(self._event(hit[0], hit[1], MODEL_RATE))
-            self.reset_model()
-            return events or None
-        if name == "reset":
-            self.reset_model()
-        return None
+    def _partial(self) -> int:
+        return self._fill
+
+    def _last_window(self):
+        # the last partial window, zero-padded, so its speech is not lost
+        self._window[self._fill:] = 0.0
+        p = self.probability()
+        return self._gate.step(p >= self.threshold, p < self._off, self._next_pts, self._fill)
+
+    def _restart(self) -> None:
+        self.reset_model()
 
 
 @register_node
@@ -366,9 +370,7 @@ class EnergyVAD(_VadBase):
     description = "Model-free voice activity by RMS level in short windows; any rate, any dtype."
     params = (
         Param("threshold_dbfs", float, -40.0, "window RMS (dBFS) at or above which is speech",
-              min=SILENCE_DBFS, max=0.0,
-              range_reason="levels run from the -120 dBFS silence floor to full scale",
-              aliases=("threshold_db",)),
+              **LEVEL_RANGE, aliases=("threshold_db",)),
         Param("hysteresis_db", float, 6.0, "speech ends below threshold_dbfs minus this (dB)",
               min=0.0,
               max=120.0),
@@ -432,23 +434,10 @@ class EnergyVAD(_VadBase):
         self._sum, self._count = 0.0, 0
         return self._gate.step(rms >= self._on, rms < self._off, start, length)
 
-    def on_control(self, event):
-        """flush, end_of_stream and discontinuity judge the last partial window and close an open
-        utterance with speech_end; they and reset restart pts at the next block."""
-        name = event.event
-        if name in ("flush", "end_of_stream", "discontinuity"):
-            events = []
-            if self._next_pts is not None:
-                end = self._next_pts + self._count
-                if self._count:
-                    hit = self._decide()
-                    if hit is not None:
-                        events.append(self._event(hit[0], hit[1], self._rate))
-                hit = self._gate.close(end)
-                if hit is not None:
-                    events.append(self._event(hit[0], hit[1], self._rate))
-            self._next_pts = None
-            return events or None
-        if name == "reset":
-            self._next_pts = None
-        return None
+    def _partial(self) -> int:
+        return self._count
+
+    _last_window = _decide
+
+    def _restart(self) -> None:
+        self._next_pts = None

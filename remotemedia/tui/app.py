@@ -34,7 +34,6 @@ from typing import Callable
 from rich.text import Text
 from textual import events
 from textual.app import App, ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import ModalScreen
@@ -48,12 +47,15 @@ from ..io.base import Sink, Source
 from ..io.clock import Clock
 from ..io.devices import DEFAULT_MODE   # sounddevice itself loads only when a device is used
 from ..runner import FAILED, FINISHED, IDLE, RUNNING, Levels, StreamRunner
+from ..turn_observer import TurnObserver
 from .choices import io_choices
 from .eventlog import EventFeed, EventLog
+from .keys import key_bindings
 from .meters import LevelMeters
 from .saving import SavingActions
 from .screens import HelpScreen, IoPicker, ManifestPicker
 from .snapshot import Snapshot, capture, device_problem
+from .turns import TurnsPane
 from .widgets import MUTED, CounterPanel, LatencyView, PipelineView, StateLine
 
 POLL_HZ = 12.0
@@ -96,40 +98,9 @@ class RemoteMediaApp(SavingActions, App[None]):
     CSS_PATH = Path(__file__).resolve().parent / "app.tcss"
     TITLE = "remotemedia"
     # Every key the app answers, with what it does (`tooltip`): the footer shows the short
-    # descriptions and the help screen (?) lists them all, from this one list.
-    BINDINGS = [
-        Binding("space", "toggle_run", "Start/Stop",
-                tooltip="start / stop the pipeline (a stopped or failed run restarts from "
-                        "scratch)"),
-        Binding("r", "reset", "Reset",
-                tooltip="reset counters, latency windows, peak holds and clip lights"),
-        Binding("m", "pick_manifest", "Manifest",
-                tooltip="pick a manifest from the manifests folder; the new pipeline starts "
-                        "at once"),
-        Binding("d", "pick_devices", "In/Out",
-                tooltip="pick the input, the output and the device mode; the run restarts "
-                        "with them"),
-        Binding("b", "toggle_bypass", "Bypass",
-                tooltip="bypass: pass input straight to output, to compare with the "
-                        "processed signal"),
-        Binding("s", "save_stats", "Save",
-                tooltip="save the stats report and the event log as JSON (the path is shown "
-                        "in a notification)"),
-        # start/stop a recording of the running pipeline (remotemedia/record.py)
-        Binding("R", "toggle_record", "Record", show=False,
-                tooltip="start / stop a recording of the running pipeline (input, output, "
-                        "timeline, events), for `remotemedia replay` and `report`"),
-        Binding("slash", "filter_events", "Filter", key_display="/", show=False,
-                tooltip="filter the event log: type a word (speech, level, a node id), Enter "
-                        "keeps it, Escape clears it"),
-        Binding("question_mark", "help", "Help", key_display="?",
-                tooltip="this help: every key, and what the numbers mean"),
-        Binding("q", "quit", "Quit",
-                tooltip="quit: stops the stream, closes devices and files, leaves no thread "
-                        "running"),
-        # an audio engineer's reflex; it stops the stream the same clean way as q
-        Binding("ctrl+c", "quit", "Quit", show=False, tooltip="the same as q"),
-    ]
+    # descriptions and the help screen (?) lists them all, from one table (tui/keys.yaml) that
+    # the attached TUI words its keys from too.
+    BINDINGS = key_bindings()
 
     bypass: reactive[bool] = reactive(False)
 
@@ -177,8 +148,8 @@ class RemoteMediaApp(SavingActions, App[None]):
     def compose(self) -> ComposeResult:
         """Build the screen: title, state line, io line, the frames in/out and serialization
         digits, the counter panel (and its one-line form for narrow terminals), engine and
-        end-to-end latency, level meters, the pipeline table, the event log and the key
-        footer."""
+        end-to-end latency, level meters, the pipeline table, the turns pane (a run with a
+        VAD), the event log and the key footer."""
         yield Static(id="title")
         yield StateLine(id="state")
         yield Static(id="io-line")
@@ -200,6 +171,7 @@ class RemoteMediaApp(SavingActions, App[None]):
         meters.border_title = "levels"
         yield meters
         yield PipelineView(id="pipeline")
+        yield TurnsPane(id="turns")          # shown for a run with a VAD (tui/turns.py)
         yield EventLog(id="events")
         yield Footer()
 
@@ -306,6 +278,7 @@ class RemoteMediaApp(SavingActions, App[None]):
                 end.reconnect = self.reconnect
         runner = StreamRunner(self.pipeline, source, sink, realtime=self.realtime, clock=clock,
                               measure_levels=True, on_event=self.event_feed.post)
+        TurnObserver.attach(runner)   # a manifest with a VAD: its turns, for the turns pane
         self.runner = runner
         self._stats_override = None
         self.query_one(LevelMeters).reset(new_run=True)
@@ -406,6 +379,7 @@ class RemoteMediaApp(SavingActions, App[None]):
             missing="— (measured between live devices)")
         self.query_one(LevelMeters).show(snap.levels if snap.running else Levels(), snap.t)
         self.query_one(PipelineView).show(stats.get("nodes") if stats else None)
+        self.query_one(TurnsPane).show(stats.get("turns") if stats else None)
         self.query_one(StateLine).show(snap.state, snap.reason, stats, period_s, self.bypass)
         self._show_io_line(snap)
 

@@ -21,6 +21,7 @@ from textual.widgets import Input, Static
 
 from ..runner import IDLE, RUNNING, Levels
 from .eventlog import EventLog
+from .keys import key_bindings
 from .snapshot import Snapshot
 from .widgets import MUTED, PipelineView
 from .app import RemoteMediaApp
@@ -29,32 +30,9 @@ from .app import RemoteMediaApp
 class AttachedApp(RemoteMediaApp, inherit_bindings=False):
     """The live screen of a run in another process, steered through its monitor socket."""
 
-    # Only the keys that work on a run in another process (inherit_bindings=False): its
-    # manifest and devices are fixed, so m and d are not bound here at all.
-    BINDINGS = [
-        Binding("space", "toggle_run", "Stop run",
-                tooltip="ask the run to stop (it writes its report; it cannot be started "
-                        "again from here)"),
-        Binding("r", "reset", "Reset",
-                tooltip="reset the run's counters and latency windows, and the peak holds "
-                        "and clip lights here"),
-        Binding("b", "toggle_bypass", "Bypass",
-                tooltip="ask the run to pass its input straight to its output, or stop "
-                        "bypassing"),
-        Binding("s", "save_stats", "Save",
-                tooltip="save the run's last stats and the event log as JSON here"),
-        Binding("R", "toggle_record", "Record", show=False,
-                tooltip="ask the run to start / stop a recording (the monitor's record "
-                        "command; the folder is named in a notification)"),
-        Binding("slash", "filter_events", "Filter events", key_display="/",
-                tooltip="filter the event log: type a word, Enter keeps it, Escape clears it"),
-        Binding("question_mark", "help", "Help", key_display="?",
-                tooltip="this help: every key, and what the numbers mean"),
-        Binding("q", "quit", "Detach",
-                tooltip="detach: the run goes on in its own process (under tui --spawn, q "
-                        "stops it first)"),
-        Binding("ctrl+c", "quit", "Detach", show=False, tooltip="the same as q"),
-    ]
+    # Only the keys that work on a run in another process (inherit_bindings=False), worded for
+    # it: its manifest and devices are fixed, so m and d are not bound here at all.
+    BINDINGS = key_bindings(attached=True)
 
     def __init__(self, client, *, owns_run: bool = False, **kwargs) -> None:
         hello = client.hello

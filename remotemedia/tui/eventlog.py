@@ -12,7 +12,6 @@ hidden until the first event arrives, so a pipeline without events keeps its scr
 from __future__ import annotations
 
 import collections
-import time
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
@@ -21,6 +20,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Static
 
+from ..io.events import EventQueue, event_record
 from .widgets import MUTED, WARN, BAD
 
 #: records the pane keeps (and the saved stats file carries)
@@ -33,35 +33,19 @@ _ALERT = {"clipping", "non_finite", "dc_offset", "silence", "error", "node_error
           "xrun"}
 
 
-class EventFeed:
-    """Bounded hand-over of events from the runner's thread to the UI thread, without a lock."""
+class EventFeed(EventQueue):
+    """Bounded hand-over of events from the runner's thread to the UI thread, without a lock:
+    `post` is the runner's on_event callback (io.events.EventQueue)."""
 
     def __init__(self, capacity: int = MAX_WAITING):
-        self.capacity = capacity
-        self._waiting: collections.deque = collections.deque()
-        self.posted = 0
-        self.dropped = 0
-
-    def post(self, data) -> None:
-        """The runner's on_event callback, called on the runner's thread: queue the output with
-        its wall-clock time (epoch seconds), or count it in `dropped` when `capacity` are
-        already waiting. Never blocks and never formats."""
-        waiting = self._waiting
-        if len(waiting) >= self.capacity:
-            self.dropped += 1
-            return
-        waiting.append((time.time(), data))
-        self.posted += 1
+        super().__init__(capacity)
 
     def drain(self) -> list[dict]:
         """On the UI thread (the app's poll): take every queued output, oldest first, as log
         entries (make_entry shape; a non-dict record is wrapped as {"type": "event", "value":
         ...})."""
-        from ..io.events import event_record
-        waiting = self._waiting
         out = []
-        while waiting:
-            t, data = waiting.popleft()
+        for t, data in self.take():
             record = event_record(data)
             if not isinstance(record, dict):
                 record = {"type": "event", "value": record}

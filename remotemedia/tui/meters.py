@@ -61,22 +61,23 @@ class PeakHold:
             self.clipped = True
 
 
+#: the meter's colours by zone (green, amber, red): lit, and dim for the track behind the bar
+_LIT = ("#3ddc84", "#f2c94c", "#ff4d4d")
+_DIM = ("#1f6b43", "#74622a", "#7a2b2b")
+
+
+def _zone(dbfs: float) -> int:
+    return 2 if dbfs > RED_ABOVE else 1 if dbfs >= GREEN_BELOW else 0
+
+
 def zone_color(dbfs: float) -> str:
     """The meter colour for a level in dBFS: green below -18, amber from -18 to -6, red above
     -6."""
-    if dbfs > RED_ABOVE:
-        return "#ff4d4d"
-    if dbfs >= GREEN_BELOW:
-        return "#f2c94c"
-    return "#3ddc84"
+    return _LIT[_zone(dbfs)]
 
 
 def _dim_color(dbfs: float) -> str:
-    if dbfs > RED_ABOVE:
-        return "#7a2b2b"
-    if dbfs >= GREEN_BELOW:
-        return "#74622a"
-    return "#1f6b43"
+    return _DIM[_zone(dbfs)]
 
 
 def fraction(dbfs: float) -> float:

@@ -36,15 +36,10 @@ def fmt_count(n: int) -> str:
     """A count in at most five characters: exact below 10,000, then 12.3k, 1.23M."""
     if n < 10_000:
         return str(n)
-    if n < 100_000:
-        return f"{n // 100 / 10:.1f}k"          # truncated, so 99,999 stays 99.9k
-    if n < 1_000_000:
-        return f"{n // 1000}k"
-    if n < 10_000_000:
-        return f"{n // 10_000 / 100:.2f}M"
-    if n < 100_000_000:
-        return f"{n // 100_000 / 10:.1f}M"
-    return f"{n // 1_000_000}M"
+    unit, scale = ("k", 1000) if n < 1_000_000 else ("M", 1_000_000)
+    # three significant digits, truncated (so 99,999 stays 99.9k), never fewer than the units
+    decimals = max(0, 3 - len(str(n // scale)))
+    return f"{n // (scale // 10 ** decimals) / 10 ** decimals:.{decimals}f}{unit}"
 
 
 def fmt_clock(seconds: float) -> str:

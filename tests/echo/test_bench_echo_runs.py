@@ -23,8 +23,12 @@ def test_bench_echo_reports_costs_against_the_period_and_erle_over_time():
         assert costs[name]["p50"] > 0 and costs[name]["of_period"] > 0
     assert costs["EchoCancel"]["vs_bare"] > 0
     erle = report["erle"]
-    assert set(erle) == {"quiet", "babble 20 dB", "jump +40 ms at 10 s"}
+    assert set(erle) == {"quiet", "babble 20 dB", "white 20 dB", "jump +40 ms at 10 s",
+                         "reference silent 8-12 s", "reference block 500 dropped"}
     assert erle["quiet"]["median_erle_db_after_3s"] >= 30.0
+    # the echo alone, the noise left out, beside the node's noise-bound figure
+    assert erle["babble 20 dB"]["echo_erle_after_3s"]["erle_db"] >= 30.0
+    assert erle["reference block 500 dropped"]["reference_missing"] == 960
     assert all(r["serialization_events"] == 0 and r["engine_copies"] == 0
                for r in erle.values())
     assert "wer" not in report

@@ -11,18 +11,15 @@ import math
 
 import numpy as np
 
-from ...engine.node import AudioFormat, Param, register_node
+from ...engine.node import Param, register_node
 from ..analysis import rms_and_peak, to_dbfs
-from .common import (MediaClock, UpstreamNode, event,
+from .common import (MediaClock, UpstreamEventNode, event,
                      stream_id, unit_float)
 
 
-class _Analyzer(UpstreamNode):
+class _Analyzer(UpstreamEventNode):
     """An analyzer: audio in, one event out per block; other data flows past untouched (the
     upstream returns it unchanged). The audio itself is not passed on."""
-
-    def output_format(self, fmt: AudioFormat) -> AudioFormat:
-        return fmt.replace(carries_audio=False)
 
     def setup(self):
         self._clock = MediaClock()

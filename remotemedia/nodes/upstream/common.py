@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ...engine.data import JsonData
-from ...engine.node import Node, _did_you_mean
+from ...engine.node import Node, Param, _did_you_mean
 from ..health import _as_unit_float
 
 #: the metadata key the runner sets on every block when a node asks for it
@@ -101,6 +101,28 @@ class UpstreamPassThrough(UpstreamNode):
     def process(self, data):
         """`data` itself."""
         return data
+
+
+def device_params(sample_rate: int, end: str) -> tuple[Param, ...]:
+    """sample_rate, channels, device and host: the params of upstream's audio device nodes, for
+    a node that stands for the run's `end` ("input" or "output"). Accepted and checked, they
+    change nothing: the --input/--output SPEC picks the device, the manifest's audio block the
+    rate."""
+    return (
+        Param("sample_rate", int, sample_rate, f"no effect (the {end} runs at the graph's rate)",
+              min=1),
+        Param("channels", int, 1, f"no effect (the {end}'s channels)", min=1),
+        Param("device", str, None, f"no effect (give --{end} device:NAME)"),
+        Param("host", str, None, "no effect"),
+    )
+
+
+class UpstreamEventNode(UpstreamNode):
+    """An upstream node whose outputs are events only: the audio stops here."""
+
+    def output_format(self, fmt):
+        """Events only: the audio stops here (carries_audio=False)."""
+        return fmt.replace(carries_audio=False)
 
 
 class MediaClock:
@@ -294,24 +316,17 @@ class DriftMetrics:
         }
         changed = False
         for name, now in conditions.items():
-            if not self.raised[name]:
-                if now:
-                    self._count[name] += 1
-                    if self._count[name] >= self.raise_after:
-                        self.raised[name] = True
-                        self._count[name] = 0
-                        changed = True
-                else:
-                    self._count[name] = 0
-            else:
-                if not now:
-                    self._count[name] += 1
-                    if self._count[name] >= self.clear_after:
-                        self.raised[name] = False
-                        self._count[name] = 0
-                        changed = True
-                else:
-                    self._count[name] = 0
+            up = self.raised[name]
+            if bool(now) == up:
+                self._count[name] = 0     # the condition agrees with the alert: no flip pending
+                continue
+            # it disagrees: the alert flips after raise_after (up) or clear_after (down) blocks
+            # in a row
+            self._count[name] += 1
+            if self._count[name] >= (self.clear_after if up else self.raise_after):
+                self.raised[name] = not up
+                self._count[name] = 0
+                changed = True
         return changed
 
     def active(self) -> set[str]:

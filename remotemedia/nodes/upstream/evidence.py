@@ -11,7 +11,7 @@ import numpy as np
 from ...engine.data import JsonData
 from ...engine.levels import finite_or_zero
 from ...engine.node import Param, register_node
-from .common import (UpstreamNode, event, unit_float, _EventClock, _kind)
+from .common import (UpstreamEventNode, event, unit_float, _EventClock, _kind)
 
 
 _EVIDENCE_TYPES = frozenset({"timing.jitter_spike", "timing.clock_drift", "freeze", "drift",
@@ -19,7 +19,7 @@ _EVIDENCE_TYPES = frozenset({"timing.jitter_spike", "timing.clock_drift", "freez
 
 
 @register_node
-class AudioEvidenceNode(UpstreamNode):
+class AudioEvidenceNode(UpstreamEventNode):
     """Keeps the last buffer_duration_s of audio and cuts a clip around each alert
     (audio_evidence.rs): pre_alert_s before it and post_alert_s after, emitted as
     `{"event_type": "audio.evidence", "_schema": "audio_evidence_v1", "clip_id",
@@ -40,10 +40,6 @@ class AudioEvidenceNode(UpstreamNode):
         Param("max_clips", int, 10, "clips kept at once", min=1),
         Param("emit_audio_data", bool, False, "include the clip's samples (base64 f32le)"),
     )
-
-    def output_format(self, fmt):
-        """Events only: the audio stops here (carries_audio=False)."""
-        return fmt.replace(carries_audio=False)
 
     def setup(self):
         """Empty ring of float32 interleaved audio (buffer_duration_s) and no pending clips;

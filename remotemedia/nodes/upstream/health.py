@@ -25,8 +25,8 @@ from collections import deque
 
 
 from ...engine.node import Param, register_node
-from .common import (DriftMetrics, MediaClock, UpstreamNode, arrival_us, event,
-                     event_time_us, pop_std, stream_id, _EventClock, _kind)
+from .common import (DriftMetrics, MediaClock, UpstreamEventNode, UpstreamNode, arrival_us,
+                     event, event_time_us, pop_std, stream_id, _EventClock, _kind)
 from .analyzers import (AudioLevelNode, ChannelBalanceNode,  # noqa: F401
                         ClippingDetectorNode, SilenceDetectorNode, SpeechPresenceNode,
                         _health)
@@ -39,7 +39,7 @@ _STEREO_STATES = frozenset(_PRESENCE_STATES[:4])
 
 
 @register_node
-class ConversationFlowNode(UpstreamNode):
+class ConversationFlowNode(UpstreamEventNode):
     """Talk/silence (stereo: left/right/overlap) percentages over a window, from
     `speech.presence` events (conversation_flow.rs). Each state lasts from its event to
     the next; segments older than window_ms (media time) are dropped. Emits
@@ -56,10 +56,6 @@ class ConversationFlowNode(UpstreamNode):
         Param("emit_interval_ms", int, 5000, "at most one event per this much media time",
               min=0),
     )
-
-    def output_format(self, fmt):
-        """Events only: the audio stops here (carries_audio=False)."""
-        return fmt.replace(carries_audio=False)
 
     def setup(self):
         """Resets the speech.presence segments of the window and the emit timer."""
@@ -132,7 +128,7 @@ _PENALTY = {**_SEVERE, **_MODERATE, **_MINOR}
 
 
 @register_node
-class SessionHealthNode(UpstreamNode):
+class SessionHealthNode(UpstreamEventNode):
     """One session state (ok / degraded / unhealthy) from the other nodes' events
     (session_health.rs). Issues (clipping, freeze, dead_channel: severe; dead_air, drift,
     imbalance: moderate; silence, low_volume, cadence_unstable: minor) are refreshed by the
@@ -153,10 +149,6 @@ class SessionHealthNode(UpstreamNode):
         Param("issue_retention_ms", int, 5000, "an issue not seen for this long is dropped",
               min=0),
     )
-
-    def output_format(self, fmt):
-        """Events only: the audio stops here (carries_audio=False)."""
-        return fmt.replace(carries_audio=False)
 
     def setup(self):
         """Resets the active issues (first and last seen, us), the base score and the emit timer."""
@@ -244,7 +236,7 @@ def _ts(media_us: int) -> str:
 
 
 @register_node
-class TimingDriftNode(UpstreamNode):
+class TimingDriftNode(UpstreamEventNode):
     """Clock drift, lead jumps and arrival jitter of a live source (timing_drift.rs).
 
     Compares each block's media time (pts) with its arrival on the run's clock
@@ -268,10 +260,6 @@ class TimingDriftNode(UpstreamNode):
         Param("lead_threshold_ms", int, 100, "a lead change this big between blocks is a jump",
               min=0),
     )
-
-    def output_format(self, fmt):
-        """Events only: the audio stops here (carries_audio=False)."""
-        return fmt.replace(carries_audio=False)
 
     def setup(self):
         """Fresh DriftMetrics, jitter history (last 5 s) and alert state; also run on reset."""
@@ -350,7 +338,7 @@ _ISSUE_FLAGS = {
 
 
 @register_node
-class HealthEmitterNode(UpstreamNode):
+class HealthEmitterNode(UpstreamEventNode):
     """Health events from timing and from the analyzers (health_emitter.rs).
 
     Audio blocks feed DriftMetrics with media time against arrival time (as TimingDriftNode;
@@ -379,10 +367,6 @@ class HealthEmitterNode(UpstreamNode):
         Param("score_change_threshold", float, 0.05, "emit health when the score moves this "
               "much", min=0.0, max=1.0),
     )
-
-    def output_format(self, fmt):
-        """Events only: the audio stops here (carries_audio=False)."""
-        return fmt.replace(carries_audio=False)
 
     def setup(self):
         """Fresh DriftMetrics (raise after 5, clear after 10) and empty issue and score state."""

@@ -37,7 +37,7 @@ from ...engine.data import TextData
 from ...engine.node import Node, Param, register_node
 from ...engine.subtitles import cues, is_final_transcript, srt_cue, wrap
 from ..transcribe import MAX_WINDOW_S, Transcribe, say_once
-from .common import UpstreamNode, UpstreamPassThrough
+from .common import UpstreamNode, UpstreamPassThrough, device_params
 from .speech import FastResampleNode
 from ..whisper import NeedsDownload, install_advice, resolve_model
 
@@ -345,11 +345,7 @@ class MicInput(UpstreamPassThrough):
     node_type = "MicInput"
     description = "Upstream: the microphone; here the run's input passed on unchanged."
     alias_of = "PassThrough"
-    params = (
-        Param("sample_rate", int, 16000, "no effect (the input's rate)", min=1),
-        Param("channels", int, 1, "no effect (the input's channels)", min=1),
-        Param("device", str, None, "no effect (give --input device:NAME)"),
-        Param("host", str, None, "no effect"),
+    params = device_params(16000, "input") + (
         Param("chunk_size", int, 4000, "no effect (the manifest's block size)", min=0),
         Param("buffer_ms", int, 20, "no effect", min=0),
     )

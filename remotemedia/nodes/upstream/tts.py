@@ -24,7 +24,7 @@ from ...engine.data import TextData
 from ...engine.node import Node, Param, register_node
 from .. import tts_engines as engines
 from ..speak import Speak, choose_engine
-from .common import UpstreamNode, UpstreamPassThrough
+from .common import UpstreamNode, UpstreamPassThrough, device_params
 
 KOKORO_SKIP_TOKENS = ("<|text_end|>", "<|audio_end|>", "<|im_end|>", "<|im_start|>")
 _EVERYTHING = frozenset({"numpy", "text", "json", "binary"})
@@ -153,9 +153,4 @@ class SpeakerOutput(_UpstreamPassThrough):
 
     node_type = "SpeakerOutput"
     description = "Upstream: the session's output (the speaker is --output default)."
-    params = (
-        Param("sample_rate", int, 16000, "informational: the graph's rate plays", min=1),
-        Param("channels", int, 1, "informational", min=1),
-        Param("device", str, None, "informational: name the device with --output device:..."),
-        Param("host", str, None, "informational"),
-    )
+    params = device_params(16000, "output")
