@@ -5,7 +5,8 @@
 
 The graph runs as `remotemedia stream` runs it (StreamRunner, a device source and sink in
 real time, nodes on their executors, barge-in as engine/bargein.py does it live). The user is
-a second JACK client in this process (a sounddevice stream): its output port is connected to
+a second stream of this process (a sounddevice stream; the process's JACK client is named
+remotemedia-converse-PID unless REMOTEMEDIA_JACK_CLIENT names it): its output port is connected to
 the graph's input port and the graph's output port to its input port (the graph's own
 connections to the server's system ports are cut first), so the user's voice is the graph's
 input and the graph's output is recorded sample by sample, on the server's clock.
@@ -36,6 +37,7 @@ JACK server; DeviceError when the ports cannot be found or connected; NodeError 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -141,6 +143,9 @@ class LiveConversation:
         wall0 = time.perf_counter()
         m = self.pipeline.manifest
         rate, block = m.audio.sample_rate, m.audio.block_size
+        # A JACK client name of this process's own, so its ports are told apart from those
+        # of other programs opening streams at the same moment (set before PortAudio starts).
+        os.environ.setdefault("REMOTEMEDIA_JACK_CLIENT", f"remotemedia-converse-{os.getpid()}")
         source = make_source(self.input_spec, m.audio)
         sink = make_sink(self.output_spec, m.output_format)
         devices = [end.device for end in (source, sink) if hasattr(end, "device")]
@@ -190,7 +195,9 @@ class LiveConversation:
             if not opened.wait(60) or runner.error is not None:
                 runner.join(5)
                 raise runner.error or DeviceError("the graph's run did not start in 60 s")
-            graph_in, graph_out = _new_ports(before, runner)
+            from .io import portaudio
+            client = portaudio._jack_client_name.decode() or None
+            graph_in, graph_out = _new_ports(before, runner, client)
             import sounddevice as sd
             before = _ports()
             dev = devices[0].index
@@ -198,7 +205,7 @@ class LiveConversation:
                                     blocksize=block, dtype="float32", callback=user.callback,
                                     latency="low")
             user.stream.start()
-            user_in, user_out = _new_ports(before, runner)
+            user_in, user_out = _new_ports(before, runner, client)
             _cut(user_in, user_out)
             round_trip = _calibrate(user, user_in, user_out)
             _cut(graph_in, graph_out)
@@ -396,11 +403,15 @@ def _ports() -> set[str]:
     return {line.strip() for line in _jack("jack_lsp").splitlines() if line.strip()}
 
 
-def _new_ports(before: set[str], runner, timeout_s: float = 10.0) -> tuple[str, str]:
-    """(input, output): the ports of the stream this process opened since `before`."""
+def _new_ports(before: set[str], runner, client: str | None,
+               timeout_s: float = 10.0) -> tuple[str, str]:
+    """(input, output): the ports of the stream this process (JACK client `client`, when
+    known) opened since `before`."""
     deadline = time.monotonic() + timeout_s
     while True:
         added = _ports() - before
+        ours = {p for p in added if client is not None and p.startswith(f"{client}:")}
+        added = ours or added
         ins = sorted(p for p in added if re.search(r":in_\d+$", p))
         outs = sorted(p for p in added if re.search(r":out_\d+$", p))
         if len(ins) == 1 and len(outs) == 1:
