@@ -299,17 +299,6 @@ class _Sim:
         self.pending_stop = False
         self.spoken = 0.0                # simulated s of bot audio played
 
-    def _after(self, roots: set[str]) -> set[str]:
-        """Every node downstream of `roots` (not the roots themselves)."""
-        seen: set[str] = set()
-        todo = [c for r in roots for c in self.consumers.get(r, ())]
-        while todo:
-            node_id = todo.pop()
-            if node_id in self.nodes and node_id not in seen:
-                seen.add(node_id)
-                todo += self.consumers.get(node_id, ())
-        return seen
-
     def clock(self) -> float:
         """The run's clock (simulated s), for nodes' executors and deadlines."""
         return self.now
