@@ -1,4 +1,5 @@
-"""`remotemedia converse`: a scripted user against a voice manifest, in simulated time."""
+"""`remotemedia converse`: a scripted user against a voice manifest, in simulated time, or
+live on a JACK server with --realtime (remotemedia.converse_live)."""
 
 from __future__ import annotations
 
@@ -16,15 +17,19 @@ from .paths import _named, check_paths
 def add_converse_parser(sub) -> None:
     """Add the `converse` command to the subparsers `sub`."""
     p = sub.add_parser(
-        "converse", help="a scripted conversation with a voice manifest, in simulated time",
+        "converse", help="a scripted conversation with a voice manifest, in simulated time "
+                         "(or live with --realtime)",
         description="Play a scripted user (say: TEXT spoken by espeak-ng, or play: FILE.wav) "
                     "against a voice manifest in simulated time, every node's compute charged "
                     "to the clock, and measure each turn from the audio: what was heard (WER), "
                     "the reply, voice-to-voice latency with its per-node breakdown, barge-in "
-                    "stop time. Exit 1 when an expectation fails, 2 for bad input.")
+                    "stop time; with --realtime, live on devices of a JACK server, measured "
+                    "from the captured audio. Exit 1 when an expectation fails, 2 for bad "
+                    "input.")
     add_manifest_arguments(p, required=True)
     p.add_argument("--script", "-s", required=True, metavar="FILE",
-                   help="(- reads it from stdin) YAML: {turns: [{say|play, after_ms, barge_in_after_ms, expect}], "
+                   help="(- reads it from stdin) YAML: {turns: [{say|play, after_ms, "
+                        "barge_in_after_ms, expect}], "
                         "room: {echo_delay_ms, echo_gain_db, rt60_ms, noise: {kind, snr_db}, "
                         "seed}}")
     add_json_argument(p, "print the whole report as JSON on the last line of stdout")
@@ -35,6 +40,14 @@ def add_converse_parser(sub) -> None:
                         "--save-timing (then two runs give the same report but wall_s)")
     p.add_argument("--save-timing", metavar="FILE",
                    help="write the per-node costs this run charged, for --timing FILE")
+    p.add_argument("--realtime", action="store_true",
+                   help="run live on sound devices of a JACK server instead of in simulated "
+                        "time: the user's side plays the turns into --input and records "
+                        "--output; turn times come from the captured audio")
+    p.add_argument("--input", "-i", metavar="DEV",
+                   help="with --realtime: the graph's input device (device:NAME_OR_INDEX)")
+    p.add_argument("--output", "-o", metavar="DEV",
+                   help="with --realtime: the graph's output device (device:NAME_OR_INDEX)")
     p.set_defaults(command=cmd_converse)
 
 
@@ -43,13 +56,58 @@ def cmd_converse(args) -> int:
     1 on a failed expectation, 2 for bad input (nothing written), 130/143 when SIGINT/SIGTERM
     stopped it (the turns so far reported, `stop_reason` in the JSON)."""
     from ..conversation import ConversationRun as Conversation
-    from ..stop_signals import StopSignals
     if args.manifest == "-" and args.script == "-":
         raise UsageError("--manifest - and --script -: only one of them can read stdin")
     if args.manifest == "-":
         common.resolve_manifest(args)
-    # SIGINT/SIGTERM from here on end the run at the next block period with the turns so far
-    # (a second signal stops waiting: KeyboardInterrupt, exit 130).
+    if args.realtime:
+        conv, received = _live(args), []
+        report = conv.run()
+    else:
+        if args.input or args.output:
+            raise UsageError("--input and --output go with --realtime (a live run on devices)")
+        conv, report, received = _simulated(args, Conversation)
+    if args.save_timing and not args.realtime:
+        conv.costs.save(args.save_timing)
+    say = (lambda line: None) if common.QUIET else (lambda line: print(line, file=sys.stderr))
+    for i, t in enumerate(report["turns"], 1):
+        v2v = "-" if t["voice_to_voice_ms"] is None else f"{t['voice_to_voice_ms']:.0f} ms"
+        parts = ", ".join(f"{k} {v:.0f}" for k, v in (t["breakdown_ms"] or {}).items())
+        stop = "" if t["barge_in_stop_ms"] is None else \
+            f"; barge-in stop {t['barge_in_stop_ms']:.0f} ms"
+        echo = "" if "erle_db" not in t else (
+            f"; ERLE {t['erle_db']} dB, residual echo {t['residual_echo_dbfs']} dBFS, "
+            f"self-interruptions {t['self_interruptions']}, double talk {t['double_talk_s']} s")
+        say(f"turn {i}: said {t['user']!r} heard {t['heard']!r} (WER {t['wer']}) -> "
+            f"{t['reply']!r}; voice-to-voice {v2v} ({parts}){stop}{echo}")
+    room = report.get("room")
+    if room is not None:
+        say(f"room: ERLE {room['erle_db']} dB ({room['erle_after_convergence_db']} dB after "
+            f"convergence in {room['convergence_s']} s), residual echo "
+            f"{room['residual_echo_dbfs']} dBFS, self-interruptions "
+            f"{room['self_interruptions']} of {room['barge_ins']} barge-ins")
+    stopped = report.get("stop_reason")
+    for line in ([] if stopped else conv.failures()):   # a stopped run did not fail them
+        print(f"remotemedia: expectation failed: {line}", file=sys.stderr)
+    verdict = f"stopped ({stopped})" if stopped else "passed" if report["passed"] else "FAILED"
+    if report["simulated_s"] is None:
+        live = report["live"]
+        say(f"{verdict}: live in {report['wall_s']:.1f} s (device round trip "
+            f"{live['round_trip_ms']} ms, xruns {live['xruns']})")
+    else:
+        say(f"{verdict}: {report['simulated_s']:.1f} s simulated in {report['wall_s']:.1f} s")
+    if args.json:
+        _print_stdout(json.dumps(report, allow_nan=False))
+    if stopped:
+        return EXIT_SIGNAL[received[0]]
+    return EXIT_OK if report["passed"] else EXIT_FAILED
+
+
+def _simulated(args, Conversation):
+    """The run in simulated time: (the run, its report, the signals received). SIGINT/SIGTERM
+    end it at the next block period with the turns so far (a second signal stops waiting:
+    KeyboardInterrupt, exit 130); --save-timing is checked before anything runs."""
+    from ..stop_signals import StopSignals
     conv = None
     received: list[int] = []
 
@@ -77,35 +135,20 @@ def cmd_converse(args) -> int:
             if os.path.islink(target):   # save() replaces the name: a link would be lost
                 raise UsageError(f"--save-timing {target}: is a symbolic link; name a file")
             check_output(target, "--save-timing")
-        report = conv.run()
+        return conv, conv.run(), received
     finally:
         signals.restore()
-    if args.save_timing:
-        conv.costs.save(args.save_timing)
-    say = (lambda line: None) if common.QUIET else (lambda line: print(line, file=sys.stderr))
-    for i, t in enumerate(report["turns"], 1):
-        v2v = "-" if t["voice_to_voice_ms"] is None else f"{t['voice_to_voice_ms']:.0f} ms"
-        parts = ", ".join(f"{k} {v:.0f}" for k, v in (t["breakdown_ms"] or {}).items())
-        stop = "" if t["barge_in_stop_ms"] is None else \
-            f"; barge-in stop {t['barge_in_stop_ms']:.0f} ms"
-        echo = "" if "erle_db" not in t else (
-            f"; ERLE {t['erle_db']} dB, residual echo {t['residual_echo_dbfs']} dBFS, "
-            f"self-interruptions {t['self_interruptions']}, double talk {t['double_talk_s']} s")
-        say(f"turn {i}: said {t['user']!r} heard {t['heard']!r} (WER {t['wer']}) -> "
-            f"{t['reply']!r}; voice-to-voice {v2v} ({parts}){stop}{echo}")
-    room = report.get("room")
-    if room is not None:
-        say(f"room: ERLE {room['erle_db']} dB ({room['erle_after_convergence_db']} dB after "
-            f"convergence in {room['convergence_s']} s), residual echo "
-            f"{room['residual_echo_dbfs']} dBFS, self-interruptions "
-            f"{room['self_interruptions']} of {room['barge_ins']} barge-ins")
-    stopped = report.get("stop_reason")
-    for line in ([] if stopped else conv.failures()):   # a stopped run did not fail them
-        print(f"remotemedia: expectation failed: {line}", file=sys.stderr)
-    verdict = f"stopped ({stopped})" if stopped else "passed" if report["passed"] else "FAILED"
-    say(f"{verdict}: {report['simulated_s']:.1f} s simulated in {report['wall_s']:.1f} s")
-    if args.json:
-        _print_stdout(json.dumps(report, allow_nan=False))
-    if stopped:
-        return EXIT_SIGNAL[received[0]]
-    return EXIT_OK if report["passed"] else EXIT_FAILED
+
+
+def _live(args):
+    """The live run (remotemedia.converse_live), its options checked first."""
+    from ..converse_live import LiveConversation
+    if not args.input or not args.output:
+        raise UsageError("converse --realtime needs --input DEV and --output DEV (devices on "
+                         "a JACK server)")
+    if args.timing != "measured" or args.save_timing:
+        raise UsageError("--timing and --save-timing are for simulated time; a --realtime "
+                         "run measures the audio itself")
+    return LiveConversation(args.manifest, args.script, input_spec=args.input,
+                            output_spec=args.output, seed=args.seed,
+                            allow_import=args.allow_import)
