@@ -126,16 +126,19 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+#: the largest --block-size (samples): 21.8 s at 48 kHz; more only allocates what fails
+MAX_BLOCK_SIZE = 1 << 20
+
+
 def parse_block_size(text: str) -> int:
-    """A positive whole number of samples."""
+    """A whole number of samples from 1 to MAX_BLOCK_SIZE; ArgumentTypeError otherwise."""
     try:
         value = int(text)
     except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_BLOCK_SIZE:
         raise argparse.ArgumentTypeError(
-            f"expected a positive whole number of samples, got '{text}'") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive whole number of samples, got '{text}'")
+            f"expected a positive whole number of samples up to {MAX_BLOCK_SIZE}, got '{text}'")
     return value
 
 

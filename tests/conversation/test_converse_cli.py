@@ -3,14 +3,19 @@ a signal ends the run with the turns so far; -q; `--script -`."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from remotemedia.cli.common import MAX_BLOCK_SIZE, parse_block_size, parse_rate, parse_seed
 from remotemedia.conversation import ConversationRun
 from remotemedia.testing import wait_until
 
@@ -45,11 +50,42 @@ def test_converse_numeric_options_are_checked_by_argparse(tmp_path, option, valu
 @pytest.mark.parametrize("option, value, says", [
     ("--seed", "-1", "expected a whole number >= 0"),
     ("--rate", "0", "expected a sample rate"), ("--rate", "-48000", "expected a sample rate"),
-    ("--block-size", "-5", "expected a positive whole number of samples")])
+    ("--block-size", "-5", "expected a positive whole number of samples"),
+    ("--block-size", "100000000000", "up to 1048576"),
+    ("--duration", "1e300", "longer than a click train may be (600 s)")])
 def test_latency_numeric_options_are_checked_before_any_device_opens(tmp_path, option, value,
                                                                     says):
     r = _run("latency", option, value, cwd=tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr and says in r.stderr, r.stderr
+
+
+def test_stream_block_size_out_of_range_is_refused_not_allocated(tmp_path):
+    r = _run("stream", "-m", os.path.join(MANIFESTS, "gain.yaml"), "-i", "sine", "-o", "null",
+             "-d", "1", "--block-size", "100000000000", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "up to 1048576" in r.stderr
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.one_of(st.integers(min_value=-2**70, max_value=2**70),
+                       st.text(max_size=6)))
+def test_the_integer_option_parsers_refuse_what_numpy_or_a_device_cannot_take(value):
+    text = str(value)
+    for parse, ok in ((parse_seed, lambda v: v >= 0),
+                      (parse_rate, lambda v: 1 <= v <= 768000),
+                      (parse_block_size, lambda v: 1 <= v <= MAX_BLOCK_SIZE)):
+        try:
+            expected = int(text)
+        except ValueError:
+            expected = None
+        try:
+            got = parse(text)
+        except argparse.ArgumentTypeError as exc:
+            assert expected is None or not ok(expected), exc
+            assert repr(text)[1:-1] in str(exc) or text in str(exc)
+        else:
+            assert got == expected and ok(got)
+            if parse is parse_seed:
+                np.random.default_rng(got)          # numpy takes every seed let through
 
 
 @pytest.mark.parametrize("target", ["s.yaml", "m.yaml", "c.json", "a.wav"])
