@@ -60,6 +60,25 @@ def add_observability_commands(sub) -> None:
     p.set_defaults(command=cmd_latency)
 
 
+def _check_replay_paths(args) -> None:
+    """Refuse (exit 2, nothing opened) a replay whose --output or --trace is a file it reads:
+    the recording's own files, --manifest, --compare."""
+    from ..engine.errors import UsageError
+    from ..engine.node import AudioFormat
+    from ..io.spec import make_sink
+    from .paths import _named, _recording_files, check_paths
+    writes = _named("--trace", args.trace)
+    if args.output:
+        try:   # only its file name is wanted here: the replay makes the real sink
+            writes = make_sink(args.output, AudioFormat(DEFAULT_SAMPLE_RATE, 1,
+                                                        DEFAULT_BLOCK_SIZE)).writes() + writes
+        except UsageError:
+            pass   # the replay refuses the SPEC itself, with the recording's format
+    reads = [("the recording's", path) for _, path in _recording_files(args.directory)]
+    check_paths(reads=reads + _named("--manifest", args.manifest)
+                + _named("--compare", args.compare), writes=writes)
+
+
 def cmd_replay(args) -> int:
     """`remotemedia replay DIR`: re-run a `stream --record DIR` recording through its manifest
     (or --manifest) in simulated time (or --realtime), compare the output and events with the
@@ -72,6 +91,7 @@ def cmd_replay(args) -> int:
     from ..replay import (audio_difference, compare_results, event_differences,
                          format_comparison, replay)
     rec = Recording(args.directory)
+    _check_replay_paths(args)
     if args.compare:
         # refuse a bad --compare manifest now, before --output or --trace is written
         from ..engine.session import Pipeline

@@ -117,6 +117,18 @@ def test_convert_manifest_never_rewrites_its_own_input(tmp_path):
     assert r.returncode == 0 and (tmp_path / "native.yaml").exists(), r.stderr
 
 
+def test_replay_never_writes_over_the_recording_it_reads(tmp_path):
+    r = _run("stream", "-m", os.path.join(MANIFESTS, "gain.yaml"), "-i", "sine", "-o", "null",
+             "-d", "0.5", "--fast", "-q", "--record", "rec", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    before = {p.name: p.read_bytes() for p in (tmp_path / "rec").iterdir()}
+    for args in (["--output", "file:rec/input.wav"], ["--trace", "rec/report.json"],
+                 ["--output", "rec/output.wav"]):
+        r = _run("replay", "rec", *args, cwd=tmp_path)
+        _one_line_exit_2(r, "is the same file as the recording's")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "rec").iterdir()} == before
+
+
 @pytest.mark.parametrize("name", ["passthrough.yaml", "speak.yaml", "transcribe.yaml"])
 def test_a_manifest_that_cannot_hold_a_conversation_is_refused(tmp_path, name):
     (tmp_path / "s.yaml").write_text(HELLO)
