@@ -284,6 +284,7 @@ class StreamRunner:
             self.source.attach(self.session)
             self.sink.attach(self.session)
             with self.session, self.source, self.sink:
+                self._hand_play_clock(self.session)
                 if self.on_open is not None:
                     self.on_open()   # what may be created only once the run stands
                 self._tell(RunStarted(self), "run_started")
@@ -303,6 +304,18 @@ class StreamRunner:
                 self.state = STOPPED if self._stop.is_set() else FINISHED
             self._tell(RunEnded(self, self._final_stats, self.error), "run_ended")
         return self._final_stats
+
+    def _hand_play_clock(self, session: Session) -> None:
+        # A device sink that shares a duplex stream with the input knows when each output
+        # frame played on the input's pts axis (engine/playclock.py); the nodes that ask for
+        # it (EchoCancel) get it before the first block. Other sinks have none.
+        clock = self.sink.play_clock()
+        if clock is None:
+            return
+        for step in session.schedule.steps:
+            node = step.node
+            if getattr(node, "uses_play_clock", False):
+                node.play_clock = clock
 
     def _tell(self, event, hook: str) -> None:
         # once per run each (start, end): no need to spare the event when nobody listens

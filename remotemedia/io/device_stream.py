@@ -144,6 +144,7 @@ class DeviceStream:
         # per frame seq: ADC time and callback index of its block, callback and offset it
         # started playing in
         self.seq_tag = np.full(_SEQ_TABLE, -1, dtype=np.int64)
+        self.last_read = -1       # seq of the newest captured block handed to the engine
         self.seq_adc = np.zeros(_SEQ_TABLE, dtype=np.float64)
         self.seq_capture_tick = np.zeros(_SEQ_TABLE, dtype=np.int64)
         self.play_tag = np.full(_SEQ_TABLE, -1, dtype=np.int64)
@@ -479,10 +480,10 @@ class DeviceStream:
                 seq = int(q.seqs[i])
                 if seq >= 0:
                     k = seq & _SEQ_MASK
-                    self.play_tag[k] = seq
                     self.play_tick[k] = tick
                     self.play_offset[k] = pos
                     self.play_dac[k] = dac + pos / self.rate
+                    self.play_tag[k] = seq   # last: a reader that sees the tag sees the rest
                     if self.seq_tag[k] == seq:
                         w = self.e2e_written
                         self.e2e_ns[w & (_E2E_RING - 1)] = int(
@@ -534,6 +535,7 @@ class DeviceStream:
         self.seq_adc[k] = self.ring.adc_time[slot]
         self.seq_capture_tick[k] = self.ring.tick[slot]
         self.seq_tag[k] = seq
+        self.last_read = seq
         path = self.path
         try:
             # The runner's own path (runner.BlockPath): frame, arrival, input level, push.
@@ -570,6 +572,21 @@ class DeviceStream:
         self.seq_adc[k] = self.ring.adc_time[slot]
         self.seq_capture_tick[k] = self.ring.tick[slot]
         self.seq_tag[k] = seq
+        self.last_read = seq
+
+    def played_at(self, seq: int) -> float | None:
+        """PlayClock (engine/playclock.py): the input pts (samples, float) at which output
+        frame `seq` began playing: its DAC time mapped onto the captured blocks' pts axis
+        (block j spans pts j*block_size on, from its ADC time) through the newest block read,
+        so a skipped block or a new stream after a reconnect re-anchors it. None while the
+        frame has not started playing, or before any block was read. Duplex streams only."""
+        j = self.last_read
+        k = seq & _SEQ_MASK
+        if j < 0 or seq < 0 or self.play_tag[k] != seq:
+            return None
+        i = j & _SEQ_MASK
+        return j * self.block_size + (float(self.play_dac[k]) - float(self.seq_adc[i])) \
+            * self.rate
 
     def fold(self, session, final: bool = False) -> None:
         """Add what the callback counted since the last fold to the session's counters, and

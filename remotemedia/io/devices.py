@@ -489,6 +489,20 @@ class DeviceSink(_DeviceEnd, Sink):
         if stream.ring is None or stream.mode == "queued":
             stream.fold(self.session)
 
+    def play_clock(self):
+        """Sink.play_clock: this sink itself when it shares a duplex stream with the session's
+        device input (one clock for DAC and ADC times), else None."""
+        stream = self.stream
+        if stream is None or not (stream.has_input and stream.has_output):
+            return None
+        return self
+
+    def played_at(self, seq: int) -> float | None:
+        """PlayClock.played_at through the current stream (DeviceStream.played_at; after a
+        reconnect, the new one)."""
+        stream = self.stream
+        return None if stream is None else stream.played_at(seq)
+
     def close(self) -> None:
         """Let the queued frames play (what is left is counted as unplayed), then release the
         stream. Safe twice; bounded even when the device is dead."""
