@@ -348,8 +348,7 @@ class EchoCancel(Node):
             at = clock.played_at(seq)
             k = int(self._p_len[i])
             if at is None:
-                last = int(self._p_seq[(i + self._p_count - 1) % PENDING_BLOCKS])
-                if last == seq or clock.played_at(last) is None:
+                if not self._later_played(seq):
                     break                              # still queued: wait
                 self.reference_unplayed += k
             else:
@@ -359,6 +358,23 @@ class EchoCancel(Node):
                 self._device_delay = played - int(self._p_at[i])
             self._p_head = (i + 1) % PENDING_BLOCKS
             self._p_count -= 1
+
+    def _later_played(self, seq: int) -> bool:
+        # Frames play in order: when the next held frame, or the newest, has played, `seq`
+        # never will (dropped at the output). Two clock reads, not a scan of what is held.
+        clock, count, head = self.play_clock, self._p_count, self._p_head
+        nxt = None
+        for j in range(1, count):
+            s = int(self._p_seq[(head + j) % PENDING_BLOCKS])
+            if s != seq:
+                nxt = s
+                break
+        if nxt is None:
+            return False
+        if clock.played_at(nxt) is not None:
+            return True
+        last = int(self._p_seq[(head + count - 1) % PENDING_BLOCKS])
+        return last != nxt and clock.played_at(last) is not None
 
     def _contain(self, near: np.ndarray) -> np.ndarray:
         # NaN or Inf would poison AEC3's filter for the rest of the stream: zeroed, counted.
