@@ -145,7 +145,7 @@ class DeviceStream:
         # started playing in
         self.seq_tag = np.full(_SEQ_TABLE, -1, dtype=np.int64)
         self.last_read = -1       # seq of the newest captured block handed to the engine
-        self._lead: float | None = None   # played_at's margin (samples), once known
+        self.lead: float | None = None    # io/play_clock.py's margin (samples), once known
         self.seq_adc = np.zeros(_SEQ_TABLE, dtype=np.float64)
         self.seq_capture_tick = np.zeros(_SEQ_TABLE, dtype=np.int64)
         self.play_tag = np.full(_SEQ_TABLE, -1, dtype=np.int64)
@@ -574,39 +574,6 @@ class DeviceStream:
         self.seq_capture_tick[k] = self.ring.tick[slot]
         self.seq_tag[k] = seq
         self.last_read = seq
-
-    def played_at(self, seq: int) -> float | None:
-        """PlayClock (engine/playclock.py): the input pts (samples, float) at which output
-        frame `seq` began playing: its DAC time mapped onto the captured blocks' pts axis
-        (block j spans pts j*block_size on, from its ADC time) through the newest block read,
-        so a skipped block or a new stream after a reconnect re-anchors it; less `lead_samples`.
-        None while the frame has not started playing, or before any block was read. Duplex
-        streams only."""
-        j = self.last_read
-        k = seq & _SEQ_MASK
-        if j < 0 or seq < 0 or self.play_tag[k] != seq:
-            return None
-        lead = self._lead
-        if lead is None:
-            lead = self._lead = self.lead_samples()
-        i = j & _SEQ_MASK
-        return j * self.block_size + (float(self.play_dac[k]) - float(self.seq_adc[i])) \
-            * self.rate - lead
-
-    def lead_samples(self) -> float:
-        """How much earlier than its DAC time a played sample may come back at the input,
-        samples: PortAudio dates DAC and ADC times with two round trips that can disagree,
-        the callback timestamps (DAC - ADC of one callback) and the stream's reported input +
-        output latency. An echo cannot return sooner than the shorter, so the difference (when
-        the timestamps say more) is taken off. On JACK the timestamps count the system ports'
-        latencies (capture 1 period, playback 3), which a port-to-port loop skips: two periods
-        (tests/streaming/test_devices_loopback.py pins it). 0 elsewhere, and while no callback
-        has dated a block."""
-        ts = self.timestamp_latency_s
-        if ts is None:
-            return 0.0
-        lat_in, lat_out = self.latency
-        return max(0.0, ts - (lat_in + lat_out)) * self.rate
 
     def fold(self, session, final: bool = False) -> None:
         """Add what the callback counted since the last fold to the session's counters, and

@@ -33,6 +33,7 @@ from ..engine.node import AudioFormat
 from .base import Sink, Source
 from .device_stream import (DEFAULT_MODE, MODES, RECONNECT_POLL_S, DeviceStream, _as_frames,
                             _ends_by_session, _Ends)
+from .play_clock import played_at as _played_at
 from .portaudio import (DeviceInfo, DeviceLost, _is_jack, _sounddevice, abandon_portaudio,
                         default_device, format_devices, host_apis, jack_server_name,
                         jack_server_running, list_devices, portaudio_available, resolve_device)
@@ -498,10 +499,10 @@ class DeviceSink(_DeviceEnd, Sink):
         return self
 
     def played_at(self, seq: int) -> float | None:
-        """PlayClock.played_at through the current stream (DeviceStream.played_at; after a
+        """PlayClock.played_at through the current stream (io/play_clock.py; after a
         reconnect, the new one)."""
         stream = self.stream
-        return None if stream is None else stream.played_at(seq)
+        return None if stream is None else _played_at(stream, seq)
 
     def close(self) -> None:
         """Let the queued frames play (what is left is counted as unplayed), then release the
