@@ -72,15 +72,31 @@ def run_looped(device, align: str, mode: str = "queued") -> tuple[list[dict], di
     events: list[dict] = []
     runner = StreamRunner(pipeline, DeviceSource(m.audio, device.index, mode=mode),
                           DeviceSink(m.output_format, device.index), duration=SECONDS,
+                          measure_levels=True,
                           on_event=lambda e: events.append(e.value)
                           if e.kind == "json" and e.value.get("type") == "echo" else None)
     before = jack_ports()
+    wired = []
 
     def connect():                      # the stream is open: its ports exist
-        loop_back(*new_ports(before))
+        wired.extend(own_ports(before))
+        loop_back(*wired)
     runner.on_open = connect
     stats = runner.run()
+    # the loop carried the output back (not another client's ports on the shared server)
+    assert runner.levels.input_peak_max_dbfs > -30.0, (wired, runner.levels)
     return events, stats
+
+
+def own_ports(before: set[str]) -> tuple[str, str]:
+    """The input and output port of the one JACK client that appeared since `before` (the
+    server is shared: two new clients at once would make the loop ambiguous)."""
+    inp, out = new_ports(before)
+    added = jack_ports() - before
+    clients = {p.split(":")[0] for p in added}
+    assert len(clients) == 1, f"more than one new JACK client: {sorted(added)}"
+    assert inp.split(":")[0] == out.split(":")[0], (inp, out)
+    return inp, out
 
 
 @pytest.mark.parametrize("mode", ["queued", "callback"])
