@@ -20,15 +20,24 @@ cancelled against the reference of the same media time, so a reference block tha
 arrives (a glitch) is silence there, not a shift of everything after it. The echo lags that
 reference by the room's and the device's delay; AEC3 finds it with its own delay estimator,
 and `delay_ms` (the delay the node assumes) is its starting hint and the lag at which the node
-looks for far-end activity when it measures ERLE. A device run knows the delay from its DAC and
-ADC times; the engine does not hand those to nodes yet, so `delay_ms` is what a run sets.
+looks for far-end activity when it measures ERLE (`delay_source` "param"; unset, "estimated").
+
+A device run knows the delay (`delay_source` "device clocks"): the runner hands the node the
+device's PlayClock (engine/playclock.py, `uses_play_clock`), which says at which near-end pts
+each output frame (by its seq) began playing. A reference block is then copied into a held
+queue when it arrives and, once the output has played it, written into the ring at that pts
+less LEAD_MS, so each near block meets the far end that sounded at its time, and only the
+room's delay (plus the lead) is left for AEC3. `delay_ms` set overrides that: the reference
+goes in where it arrived. A held frame that never plays (dropped at the output) is let go and
+counted (`reference_unplayed`). The event's `delay_ms` is then the measured delay from a
+reference block's arrival to its playing (output queue plus device round trip).
 
 Measurement, as Json events every `report_blocks` blocks (times are media time, s):
 
     {"type": "echo", "node": "aec", "time_s": 2.0, "erle_db": 41.3,
      "residual_echo_dbfs": -68.2, "reference_dbfs": -21.5, "delay_ms": 100.0,
-     "converged": true, "converged_at_s": 1.4, "convergence_s": 1.3,
-     "far_active_blocks": 25, "reference_missing": 0, "non_finite": 0,
+     "delay_source": "param", "converged": true, "converged_at_s": 1.4, "convergence_s": 1.3,
+     "far_active_blocks": 25, "reference_missing": 0, "reference_unplayed": 0, "non_finite": 0,
      "lost_at_s": null, "recovered_at_s": null, "recovery_s": null}
 
 - `erle_db`: echo return loss enhancement over the window, 10*log10(power(near) /
@@ -40,8 +49,10 @@ Measurement, as Json events every `report_blocks` blocks (times are media time, 
 - `converged`: the window's ERLE reached `converged_db`; `converged_at_s` is when it first did
   (`convergence_s` the time from the first far-end activity to it). After that a window below
   `converged_db`, or more than `dip_db` below the ERLE it had settled at (a running average),
-  sets `lost_at_s` (converged false); the next window back above sets `recovered_at_s` and
-  `recovery_s`. A window with no far-end activity (erle_db null) changes nothing.
+  sets `lost_at_s` (converged false); the next window back above, or two in a row at a new
+  steady level, set `recovered_at_s` and `recovery_s`. A low window the far end's silence
+  follows (erle_db null: the reply ended or was cut) is taken back: the state before it
+  returns (ConvergenceTracker).
 - `residual_echo_dbfs`: the output's level over those same blocks (dBFS RMS): what is left of
   the echo, plus whatever noise the microphone picked up, which ERLE counts too (so noise
   bounds it: babble 20 dB below the echo bounds it near 25-30 dB, whatever the canceller does).
