@@ -184,3 +184,26 @@ def test_after_a_loss_two_windows_at_a_new_steady_level_always_recover(before, l
     t.update(level, 51.0)
     t.update(level + jitter, 51.5)
     assert t.converged and t.lost_at_s == lost and t.recovered_at_s in (51.0, 51.5)
+
+
+def test_on_a_device_per_block_the_canceller_allocates_only_the_output_the_binding_returns():
+    import tracemalloc
+    clock = FakeClock()
+    node = bound(clock, report_blocks=0)
+    far = bot_speech()
+    refs = [NumpyData(far[k * BLOCK:(k + 1) * BLOCK], pts=k * BLOCK, seq=k) for k in range(14)]
+    nears = [near(k, far[k * BLOCK:(k + 1) * BLOCK]) for k in range(14)]
+    for k in range(14):
+        clock.at[k] = (k + 2) * BLOCK                # each plays two blocks after it is made
+    for k in range(11):
+        node.process(nears[k])
+        node.feedback("reference", refs[k])
+    assert node._p_count == 1 and node._mode == "device clocks"
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    tracemalloc.reset_peak()
+    node.process(nears[11])
+    node.feedback("reference", refs[11])
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    assert peak < BLOCK * 4 + 2048, peak
