@@ -309,7 +309,8 @@ class StreamRunner:
         # A device sink that shares a duplex stream with the input knows when each output
         # frame played on the input's pts axis (engine/playclock.py); the nodes that ask for
         # it (EchoCancel) get it before the first block. Other sinks have none.
-        clock = self.sink.play_clock()
+        give = getattr(self.sink, "play_clock", None)    # a duck-typed sink may lack it
+        clock = give() if give is not None else None
         if clock is None:
             return
         for step in session.schedule.steps:
