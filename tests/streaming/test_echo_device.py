@@ -9,6 +9,8 @@ its echo: in the comparison run the reference is missing for every near block.""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -17,8 +19,7 @@ from remotemedia.engine.session import Pipeline
 from remotemedia.runner import StreamRunner
 from remotemedia.testing.registry import isolated_registry
 from tests.echo.room_audio import BLOCK, RATE, bot_speech, needs_echo
-from tests.streaming.device_support import (jack_device, jack_ports, loop_back,  # noqa: F401
-                                            new_ports)
+from tests.streaming.device_support import jack_device, jack_ports, loop_back  # noqa: F401
 
 pytestmark = [pytest.mark.device, needs_echo]
 
@@ -88,15 +89,28 @@ def run_looped(device, align: str, mode: str = "queued") -> tuple[list[dict], di
     return events, stats
 
 
-def own_ports(before: set[str]) -> tuple[str, str]:
-    """The input and output port of the one JACK client that appeared since `before` (the
-    server is shared: two new clients at once would make the loop ambiguous)."""
-    inp, out = new_ports(before)
-    added = jack_ports() - before
-    clients = {p.split(":")[0] for p in added}
-    assert len(clients) == 1, f"more than one new JACK client: {sorted(added)}"
-    assert inp.split(":")[0] == out.split(":")[0], (inp, out)
-    return inp, out
+def own_ports(before: set[str], timeout: float = 5.0) -> tuple[str, str]:
+    """Our stream's input and output port: of the JACK clients with both an input and an
+    output port that appeared since `before`, the one (the server is shared: another test
+    process may open a stream meanwhile); when there are several, the one with our PortAudio
+    client's name."""
+    from remotemedia.io import portaudio
+    ours = portaudio._jack_client_name.decode()
+    deadline = time.monotonic() + timeout
+    while True:
+        clients: dict[str, dict[str, list]] = {}
+        for port in jack_ports() - before:
+            client, name = port.rsplit(":", 1)
+            kind = "in" if name.startswith("in_") else "out" if name.startswith("out_") else ""
+            if kind:
+                clients.setdefault(client, {"in": [], "out": []})[kind].append(port)
+        full = {c: v for c, v in clients.items() if v["in"] and v["out"]}
+        pick = next(iter(full)) if len(full) == 1 else ours if ours in full else None
+        if pick is not None:
+            return sorted(full[pick]["in"])[0], sorted(full[pick]["out"])[0]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"cannot tell our stream's ports among {sorted(clients)}")
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("mode", ["queued", "callback"])
