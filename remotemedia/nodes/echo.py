@@ -26,8 +26,9 @@ A device run knows the delay (`delay_source` "device clocks"): the runner hands 
 device's PlayClock (engine/playclock.py, `uses_play_clock`), which says at which near-end pts
 each output frame (by its seq) began playing. A reference block is then copied into a held
 queue when it arrives and, once the output has played it, written into the ring at that pts
-less LEAD_MS, so each near block meets the far end that sounded at its time, and only the
-room's delay (plus the lead) is left for AEC3. `delay_ms` set overrides that: the reference
+less LEAD_MS (a block that plays on from the one before goes right after it: timestamps
+jitter, and a seam in the reference costs AEC3), so each near block meets the far end that
+sounded at its time, and only the room's delay (plus the lead) is left for AEC3. `delay_ms` set overrides that: the reference
 goes in where it arrived. A held frame that never plays (dropped at the output) is let go and
 counted (`reference_unplayed`). The event's `delay_ms` is then the measured delay from a
 reference block's arrival to its playing (output queue plus device round trip).
@@ -201,6 +202,7 @@ class EchoCancel(Node):
         self._mode: str | None = None         # DEVICE, PARAM or ESTIMATED, from the 1st block
         self._on_device = False
         self._lead = 0
+        self._snap = 0
         #: blocks processed, reference samples found missing, non-finite samples zeroed,
         #: reference samples a device run never played (dropped at the output, or waited
         #: for longer than the ring holds)
@@ -219,6 +221,7 @@ class EchoCancel(Node):
             mode = DEVICE
             # placed LEAD_MS before it played: the lead and the room's delay are left
             self._delay = self._lead = int(round(LEAD_MS * self._rate / 1000.0))
+            self._snap = self._pend.shape[1] // 2
         else:
             mode = ESTIMATED
         self._mode = mode
@@ -363,10 +366,17 @@ class EchoCancel(Node):
                     break                              # still queued: wait
                 self.reference_unplayed += k
             else:
-                played = int(round(at))
-                self._store_reference(self._pend[i, :k], played + int(self._p_off[i]) -
-                                      self._lead, count_gaps=False)
-                self._device_delay = played - int(self._p_at[i])
+                off = int(self._p_off[i])
+                start = int(round(at)) + off - self._lead
+                end = self._ref_end
+                # Playing on from the block before: contiguous. Device timestamps jitter (on
+                # JACK's dummy driver by up to 4 ms); each jump would be a seam in the
+                # reference that costs AEC3 its filter. A gap in the playing (an underflow, a
+                # pause) or a skipped input block is a whole block or more: taken as measured.
+                if end is not None and abs(start - end) <= self._snap:
+                    start = end
+                self._store_reference(self._pend[i, :k], start, count_gaps=False)
+                self._device_delay = start - off + self._lead - int(self._p_at[i])
             self._p_head = (i + 1) % PENDING_BLOCKS
             self._p_count -= 1
 

@@ -207,3 +207,28 @@ def test_on_a_device_per_block_the_canceller_allocates_only_the_output_the_bindi
     peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
     assert peak < BLOCK * 4 + 2048, peak
+
+
+def test_timestamp_jitter_leaves_no_seam_and_a_real_gap_is_kept():
+    """Device timestamps jitter by a few ms (JACK's dummy driver): a block that plays on from
+    the one before goes right after it; a gap of a block or more (an underflow, a pause) is
+    where the clocks say."""
+    clock = FakeClock()
+    node = bound(clock, report_blocks=0)
+    node.process(near(0))
+    far = bot_speech()[:4 * BLOCK]
+    for s in range(4):
+        node.feedback("reference", NumpyData(far[s * BLOCK:(s + 1) * BLOCK], seq=s))
+    base = 10 * BLOCK
+    for s, jitter in enumerate((0, 150, -200, 0)):
+        clock.at[s] = base + s * BLOCK + jitter
+    clock.at[3] += 2 * BLOCK                    # the output ran dry for two blocks
+    node.process(near(1))
+    out = np.zeros(3 * BLOCK, np.float32)
+    assert node._reference_at(base - LEAD, out) == 0
+    assert np.array_equal(out, far[:3 * BLOCK])             # no seam at 150 or -200
+    out = np.zeros(BLOCK, np.float32)
+    node._reference_at(base + 5 * BLOCK - LEAD, out)
+    assert np.array_equal(out, far[3 * BLOCK:])             # the gap kept
+    node._reference_at(base + 3 * BLOCK - LEAD, out)
+    assert not out.any()                                    # silence in it
