@@ -176,6 +176,21 @@ class BlockPath:
                     on_event(out)
 
 
+def give_play_clock(session: Session, sink) -> object | None:
+    """Hand `sink.play_clock()` (engine/playclock.py: when each output frame played, on the
+    input's pts axis; a device sink sharing a duplex stream with the input has one) to every
+    node of `session` that declares `uses_play_clock` (EchoCancel), once the session and both
+    ends are open, before the first block. Returns the clock, or None when the sink has none
+    (a duck-typed sink may lack the method)."""
+    give = getattr(sink, "play_clock", None)
+    clock = give() if give is not None else None
+    if clock is not None:
+        for step in session.schedule.steps:
+            if getattr(step.node, "uses_play_clock", False):
+                step.node.play_clock = clock
+    return clock
+
+
 class StreamRunner:
     """Drives one session from a source to a sink, paced by a clock (the module docstring says
     how). `realtime` None means real time when either end is (or stands in for) a device;
@@ -284,7 +299,7 @@ class StreamRunner:
             self.source.attach(self.session)
             self.sink.attach(self.session)
             with self.session, self.source, self.sink:
-                self._hand_play_clock(self.session)
+                give_play_clock(self.session, self.sink)
                 if self.on_open is not None:
                     self.on_open()   # what may be created only once the run stands
                 self._tell(RunStarted(self), "run_started")
@@ -304,19 +319,6 @@ class StreamRunner:
                 self.state = STOPPED if self._stop.is_set() else FINISHED
             self._tell(RunEnded(self, self._final_stats, self.error), "run_ended")
         return self._final_stats
-
-    def _hand_play_clock(self, session: Session) -> None:
-        # A device sink that shares a duplex stream with the input knows when each output
-        # frame played on the input's pts axis (engine/playclock.py); the nodes that ask for
-        # it (EchoCancel) get it before the first block. Other sinks have none.
-        give = getattr(self.sink, "play_clock", None)    # a duck-typed sink may lack it
-        clock = give() if give is not None else None
-        if clock is None:
-            return
-        for step in session.schedule.steps:
-            node = step.node
-            if getattr(node, "uses_play_clock", False):
-                node.play_clock = clock
 
     def _tell(self, event, hook: str) -> None:
         # once per run each (start, end): no need to spare the event when nobody listens
