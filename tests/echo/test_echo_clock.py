@@ -232,3 +232,34 @@ def test_timestamp_jitter_leaves_no_seam_and_a_real_gap_is_kept():
     assert np.array_equal(out, far[3 * BLOCK:])             # the gap kept
     node._reference_at(base + 3 * BLOCK - LEAD, out)
     assert not out.any()                                    # silence in it
+
+
+def test_the_runner_hands_a_sinks_play_clock_to_the_canceller_and_none_without_one():
+    """StreamRunner gives `sink.play_clock()` to the nodes that ask (uses_play_clock) before
+    the first block; a sink without one (a file, null) leaves them on their pts."""
+    from remotemedia.io.synth import NoiseSource
+    from remotemedia.io.virtual import NullSink
+    from remotemedia.runner import StreamRunner
+
+    clock = FakeClock()
+
+    class ClockedSink(NullSink):
+        def play_clock(self):
+            return clock
+
+    m = {"version": "v1", "metadata": {"name": "aec"},
+         "audio": {"sample_rate": RATE, "block_size": BLOCK, "channels": 1},
+         "nodes": [{"id": "aec", "node_type": "EchoCancel", "params": {"report_blocks": 5}},
+                   {"id": "gain", "node_type": "Gain", "params": {"db": -6.0}}],
+         "connections": [{"from": "input", "to": "aec", "input": "mic"},
+                         {"from": "aec", "to": "gain"}, {"from": "gain", "to": "output"},
+                         {"from": "gain", "to": "aec", "input": "reference"}]}
+    for sink_class, source in ((ClockedSink, "device clocks"), (NullSink, "estimated")):
+        pipeline = rm.Pipeline.from_manifest(m)
+        fmt = pipeline.manifest.audio
+        events = []
+        runner = StreamRunner(pipeline, NoiseSource(fmt), sink_class(fmt), duration=0.2,
+                              on_event=lambda e: events.append(e.value))
+        runner.run()
+        echo = [e for e in events if e.get("type") == "echo"]
+        assert echo and {e["delay_source"] for e in echo} == {source}, echo
