@@ -24,7 +24,9 @@ class PlayClock(Protocol):
     started playing (still queued, dropped, or the seq is unknown). Called on the thread that
     pushes blocks; it allocates nothing and never blocks."""
 
-    def played_at(self, seq: int) -> float | None: ...
+    def played_at(self, seq: int) -> float | None:
+        """The input pts (samples) at which output frame `seq` began playing, or None."""
+        ...
 
 
 __all__ = ["PlayClock"]

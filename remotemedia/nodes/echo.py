@@ -28,10 +28,11 @@ each output frame (by its seq) began playing. A reference block is then copied i
 queue when it arrives and, once the output has played it, written into the ring at that pts
 less LEAD_MS (a block that plays on from the one before goes right after it: timestamps
 jitter, and a seam in the reference costs AEC3), so each near block meets the far end that
-sounded at its time, and only the room's delay (plus the lead) is left for AEC3. `delay_ms` set overrides that: the reference
-goes in where it arrived. A held frame that never plays (dropped at the output) is let go and
-counted (`reference_unplayed`). The event's `delay_ms` is then the measured delay from a
-reference block's arrival to its playing (output queue plus device round trip).
+sounded at its time, and only the room's delay (plus the lead) is left for AEC3. `delay_ms`
+set overrides that: the reference goes in where it arrived. A held frame that never plays
+(dropped at the output) is let go and counted (`reference_unplayed`). The event's `delay_ms`
+is then the measured delay from a reference block's arrival to its playing (output queue plus
+device round trip).
 
 Measurement, as Json events every `report_blocks` blocks (times are media time, s):
 
