@@ -485,6 +485,18 @@ class EchoCancel(Node):
         self._window()
         return JsonData(value, pts=int(round(time_s * self._rate)))
 
+    def executor_stats(self) -> dict:
+        """{"echo": {...}} for the stats report: the delay it used and its source, blocks,
+        reference samples missing and unplayed, non-finite samples zeroed, and when it
+        converged, was lost and recovered (media time, s)."""
+        t = self.tracker
+        return {"echo": {"delay_ms": self.delay_used_ms, "delay_source": self._mode,
+                         "blocks": self.blocks, "reference_missing": self.reference_missing,
+                         "reference_unplayed": self.reference_unplayed,
+                         "non_finite": self.non_finite, "converged": t.converged,
+                         "converged_at_s": t.converged_at_s, "lost_at_s": t.lost_at_s,
+                         "recovered_at_s": t.recovered_at_s, "losses_withdrawn": t.withdrawn}}
+
     @property
     def converged(self) -> bool:
         """The canceller has the echo (ConvergenceTracker.converged)."""

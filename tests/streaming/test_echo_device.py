@@ -128,6 +128,9 @@ def test_live_the_reference_is_placed_by_the_device_clocks_and_the_canceller_con
     assert np.median(erle) >= 20.0, erle
     assert any(e["converged_at_s"] is not None for e in events), events[-1]
     assert stats["device"]["host_api"].startswith("JACK") and stats["device"]["mode"] == mode
+    # the run's report says the delay it used too
+    echo = stats["nodes"]["aec"]["echo"]
+    assert echo["delay_source"] == "device clocks" and echo["delay_ms"] == delays[-1], echo
     if mode == "callback":
         return      # the comparison below once is enough
 
