@@ -8,20 +8,17 @@ from __future__ import annotations
 from .device_stream import _SEQ_MASK, DeviceStream
 
 
-def played_at(stream: DeviceStream, seq: int) -> float | None:
+def played_at(stream: DeviceStream, seq: int, lead: float) -> float | None:
     """The input pts (samples, float) at which output frame `seq` began playing: its DAC time
     mapped onto the captured blocks' pts axis (block j spans pts j*block_size on, from its ADC
     time) through the newest block read, so a skipped block or a new stream after a reconnect
-    re-anchors it; less lead_samples(stream). None while the frame has not started playing,
-    or before any block was read. Engine thread; no allocation once the lead is known."""
+    re-anchors it; less `lead` (samples: lead_samples(stream)). None while the frame has not
+    started playing, or before any block was read. Engine thread; allocates nothing."""
     j = stream.last_read
     k = seq & _SEQ_MASK
     # the callback writes a frame's tag after its DAC time: a tag seen means a time written
     if j < 0 or seq < 0 or stream.play_tag[k] != seq:
         return None
-    lead = stream.lead
-    if lead is None:
-        lead = stream.lead = lead_samples(stream)
     i = j & _SEQ_MASK
     return j * stream.block_size + (float(stream.play_dac[k]) - float(stream.seq_adc[i])) \
         * stream.rate - lead
