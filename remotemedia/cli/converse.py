@@ -37,6 +37,10 @@ def add_converse_parser(sub) -> None:
                         "--save-timing (then two runs give the same report but wall_s)")
     p.add_argument("--save-timing", metavar="FILE",
                    help="write the per-node costs this run charged, for --timing FILE")
+    p.add_argument("--record", metavar="DIR",
+                   help="keep the conversation in a new folder DIR (what the bot heard and "
+                        "played, its events, the report, the costs charged) for "
+                        "`remotemedia replay DIR`, which re-runs it bit for bit")
     p.add_argument("--realtime", action="store_true",
                    help="run live on sound devices of a JACK server instead of in simulated "
                         "time: the user's side plays the turns into --input and records "
@@ -62,14 +66,29 @@ def cmd_converse(args) -> int:
             raise UsageError(f"--save-timing {target}: no such folder {folder}")
         if os.path.isdir(target):
             raise UsageError(f"--save-timing {target}: is a folder; name a file")
+    record = getattr(args, "record", None)
+    if record:
+        from ..conversation_record import check_record_dir
+        if args.realtime:
+            raise UsageError("--record keeps a simulated-time conversation; a --realtime run "
+                             "cannot be replayed bit for bit")
+        check_record_dir(record)   # before minutes of work, and before anything is written
     if args.realtime:
         conv = _live(args)
     elif args.input or args.output:
         raise UsageError("--input and --output go with --realtime (a live run on devices)")
     else:
+        if record:
+            from ..conversation_record import recording_run as Conversation  # noqa: F811
         conv = Conversation(args.manifest, args.script, timing=args.timing, seed=args.seed,
                             allow_import=args.allow_import)
     report = conv.run()
+    if record:
+        from ..conversation_record import write_recording
+        from ..engine.manifest import read_manifest_document
+        summary = write_recording(record, conv, read_manifest_document(args.manifest)[0])
+        print(f"recorded {summary['blocks_recorded']} blocks and {summary['events']} events "
+              f"to {record} (replay: remotemedia replay {record})", file=sys.stderr)
     if args.save_timing and not args.realtime:
         conv.costs.save(args.save_timing)
     for i, t in enumerate(report["turns"], 1):
