@@ -87,6 +87,7 @@ def cmd_converse(args) -> int:
         from ..conversation_record import write_recording
         from ..engine.manifest import read_manifest_document
         summary = write_recording(record, conv, read_manifest_document(args.manifest)[0])
+        report["recording"] = summary
         print(f"recorded {summary['blocks_recorded']} blocks and {summary['events']} events "
               f"to {record} (replay: remotemedia replay {record})", file=sys.stderr)
     if args.save_timing and not args.realtime:
