@@ -15,11 +15,14 @@ from .common import (EXIT_FAILED, EXIT_OK, PROG, _note, _print_stdout, add_json_
 
 def add_observability_commands(sub) -> None:
     """Add the `replay`, `report` and `latency` commands to the subparsers `sub`."""
-    p = sub.add_parser("replay", help="re-run a recording (stream --record DIR) through its "
-                                      "manifest or another, in simulated time",
+    p = sub.add_parser("replay", help="re-run a recording (stream or converse --record DIR) "
+                                      "through its manifest or another, in simulated time",
                        description="Replay the input a `stream --record DIR` run kept, with its "
                                    "recorded arrival times, and compare the output and events "
-                                   "with the recording's.")
+                                   "with the recording's. A `converse --record DIR` "
+                                   "conversation is re-run with its recorded node costs and "
+                                   "compared block for block, event for event and turn for "
+                                   "turn.")
     p.add_argument("directory", metavar="DIR")
     add_manifest_arguments(p, help="run this manifest instead of the recorded one")
     p.add_argument("--output", "-o", metavar="SPEC", help="also send the audio here")
