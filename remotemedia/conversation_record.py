@@ -48,7 +48,7 @@ import numpy as np
 from .converse import Costs, UserTurn, _Sim
 from .engine import strictjson
 from .engine.data import NumpyData
-from .engine.errors import UsageError
+from .engine.errors import RemoteMediaError, UsageError
 
 MARKER = "conversation.json"
 FILES = ("input.wav", "output.wav", "events.jsonl", "report.json", "manifest.json", MARKER,
@@ -137,7 +137,8 @@ def write_recording(directory, conv, manifest_document: dict | None) -> dict:
     """Write the recording of the finished run `conv` (made by recording_run) into DIR: made
     new and checked on its descriptor (io/safefile.SafeDir), every file created O_EXCL |
     O_NOFOLLOW. Returns the `recording` section (also put in report.json). UsageError when
-    DIR cannot take it (checked again here: it may have changed during the run)."""
+    DIR cannot take it (checked again here: it may have changed during the run),
+    RemoteMediaError (exit 1) when a write fails."""
     from .io.safefile import SafeDir
     from .record_files import open_float_wav, resolved_manifest, versions
     sim, report = conv.sim, conv.report
@@ -188,9 +189,9 @@ def write_recording(directory, conv, manifest_document: dict | None) -> dict:
                                                  for r in records), replace=False)
             folder.write("report.json", strictjson.dumps(full, indent=2) + "\n",
                          replace=False)
-        except (OSError, RuntimeError) as exc:
-            raise UsageError(f"--record: cannot write the recording in {directory}: "
-                             f"{getattr(exc, 'strerror', None) or exc}") from None
+        except (OSError, RuntimeError) as exc:   # a full disk, a file-size limit: exit 1
+            raise RemoteMediaError(f"--record: cannot write the recording in {directory}: "
+                                   f"{getattr(exc, 'strerror', None) or exc}") from None
     finally:
         folder.close()
     return summary
