@@ -40,6 +40,10 @@ def add_converse_parser(sub) -> None:
                         "--save-timing (then two runs give the same report but wall_s)")
     p.add_argument("--save-timing", metavar="FILE",
                    help="write the per-node costs this run charged, for --timing FILE")
+    p.add_argument("--record", metavar="DIR",
+                   help="keep the conversation in a new folder DIR (what the bot heard and "
+                        "played, its events, the report, the costs charged) for "
+                        "`remotemedia replay DIR`, which re-runs it bit for bit")
     p.add_argument("--realtime", action="store_true",
                    help="run live on sound devices of a JACK server instead of in simulated "
                         "time: the user's side plays the turns into --input and records "
@@ -60,6 +64,14 @@ def cmd_converse(args) -> int:
         raise UsageError("--manifest - and --script -: only one of them can read stdin")
     if args.manifest == "-":
         common.resolve_manifest(args)
+    record = getattr(args, "record", None)
+    if record:
+        from ..conversation_record import check_record_dir, recording_run
+        if args.realtime:
+            raise UsageError("--record keeps a simulated-time conversation; a --realtime run "
+                             "cannot be replayed bit for bit")
+        check_record_dir(record)   # before minutes of work, and before anything is written
+        Conversation = recording_run   # noqa: F811 (the run that keeps what replay needs)
     if args.realtime:
         conv, received = _live(args), []
         report = conv.run()
@@ -67,6 +79,13 @@ def cmd_converse(args) -> int:
         if args.input or args.output:
             raise UsageError("--input and --output go with --realtime (a live run on devices)")
         conv, report, received = _simulated(args, Conversation)
+        if record:
+            from ..conversation_record import write_recording
+            from ..engine.manifest import read_manifest_document
+            summary = write_recording(record, conv, read_manifest_document(args.manifest)[0])
+            report["recording"] = summary
+            print(f"recorded {summary['blocks_recorded']} blocks and {summary['events']} "
+                  f"events to {record} (replay: remotemedia replay {record})", file=sys.stderr)
     if args.save_timing and not args.realtime:
         conv.costs.save(args.save_timing)
     say = (lambda line: None) if common.QUIET else (lambda line: print(line, file=sys.stderr))
