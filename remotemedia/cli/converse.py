@@ -48,6 +48,10 @@ def add_converse_parser(sub) -> None:
                    help="run live on sound devices of a JACK server instead of in simulated "
                         "time: the user's side plays the turns into --input and records "
                         "--output; turn times come from the captured audio")
+    p.add_argument("--loopback", action="store_true",
+                   help="with --realtime: also connect the graph's output back into its input "
+                        "(a loudspeaker the microphone hears, at unity gain on the JACK "
+                        "server): the bot hears its own voice, as an echo canceller must")
     p.add_argument("--input", "-i", metavar="DEV",
                    help="with --realtime: the graph's input device (device:NAME_OR_INDEX)")
     p.add_argument("--output", "-o", metavar="DEV",
@@ -76,8 +80,9 @@ def cmd_converse(args) -> int:
         conv, received = _live(args), []
         report = conv.run()
     else:
-        if args.input or args.output:
-            raise UsageError("--input and --output go with --realtime (a live run on devices)")
+        if args.input or args.output or args.loopback:
+            raise UsageError("--input, --output and --loopback go with --realtime (a live run "
+                             "on devices)")
         conv, report, received = _simulated(args, Conversation)
         if record:
             from ..conversation_record import write_recording
@@ -170,4 +175,4 @@ def _live(args):
                          "run measures the audio itself")
     return LiveConversation(args.manifest, args.script, input_spec=args.input,
                             output_spec=args.output, seed=args.seed,
-                            allow_import=args.allow_import)
+                            allow_import=args.allow_import, loopback=args.loopback)
