@@ -63,7 +63,8 @@ def cmd_converse(args) -> int:
     """Run the conversation; a summary on stderr (none with -q), the report with --json; exit
     1 on a failed expectation, 2 for bad input (nothing written), 130/143 when SIGINT/SIGTERM
     stopped it (the turns so far reported, `stop_reason` in the JSON)."""
-    from ..conversation import ConversationRun as Conversation
+    from ..conversation import ConversationRun
+    Conversation = ConversationRun
     if args.manifest == "-" and args.script == "-":
         raise UsageError("--manifest - and --script -: only one of them can read stdin")
     if args.manifest == "-":
@@ -75,7 +76,7 @@ def cmd_converse(args) -> int:
             raise UsageError("--record keeps a simulated-time conversation; a --realtime run "
                              "cannot be replayed bit for bit")
         check_record_dir(record)   # before minutes of work, and before anything is written
-        Conversation = recording_run   # noqa: F811 (the run that keeps what replay needs)
+        Conversation = recording_run   # the run that keeps what replay needs
     if args.realtime:
         conv, received = _live(args), []
         report = conv.run()
@@ -100,15 +101,18 @@ def cmd_converse(args) -> int:
         stop = "" if t["barge_in_stop_ms"] is None else \
             f"; barge-in stop {t['barge_in_stop_ms']:.0f} ms"
         echo = "" if "erle_db" not in t else (
-            f"; ERLE {t['erle_db']} dB, residual echo {t['residual_echo_dbfs']} dBFS, "
-            f"self-interruptions {t['self_interruptions']}, double talk {t['double_talk_s']} s")
-        say(f"turn {i}: said {t['user']!r} heard {t['heard']!r} (WER {t['wer']}) -> "
+            f"; ERLE {_fig(t['erle_db'], 'dB')}, residual echo "
+            f"{_fig(t['residual_echo_dbfs'], 'dBFS')}, self-interruptions "
+            f"{t['self_interruptions']}, double talk {_fig(t['double_talk_s'], 's')}")
+        say(f"turn {i}: said {t['user']!r} heard {t['heard']!r} (WER {_fig(t['wer'])}) -> "
             f"{t['reply']!r}; voice-to-voice {v2v} ({parts}){stop}{echo}")
     room = report.get("room")
     if room is not None:
-        say(f"room: ERLE {room['erle_db']} dB ({room['erle_after_convergence_db']} dB after "
-            f"convergence in {room['convergence_s']} s), residual echo "
-            f"{room['residual_echo_dbfs']} dBFS, self-interruptions "
+        converged = "not converged" if room["convergence_s"] is None else (
+            f"{_fig(room['erle_after_convergence_db'], 'dB')} after convergence in "
+            f"{_fig(room['convergence_s'], 's')}")
+        say(f"room: ERLE {_fig(room['erle_db'], 'dB')} ({converged}), residual echo "
+            f"{_fig(room['residual_echo_dbfs'], 'dBFS')}, self-interruptions "
             f"{room['self_interruptions']} of {room['barge_ins']} barge-ins")
     stopped = report.get("stop_reason")
     for line in ([] if stopped else conv.failures()):   # a stopped run did not fail them
@@ -176,3 +180,10 @@ def _live(args):
     return LiveConversation(args.manifest, args.script, input_spec=args.input,
                             output_spec=args.output, seed=args.seed,
                             allow_import=args.allow_import, loopback=args.loopback)
+
+
+def _fig(value, unit: str = "") -> str:
+    """A figure for the human summary: '-' where it does not apply (null in --json)."""
+    if value is None:
+        return "-"
+    return f"{value} {unit}".rstrip()
