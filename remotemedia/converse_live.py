@@ -427,7 +427,9 @@ def _new_ports(before: set[str], runner, client: str | None,
         time.sleep(0.05)
 
 
-def _connections() -> dict[str, set[str]]:
+def jack_connections() -> dict[str, set[str]]:
+    """The JACK server's ports and, for each, the ports it is connected to (`jack_lsp -c`).
+    DeviceError when the tool fails."""
     conns: dict[str, set[str]] = {}
     port = None
     for line in _jack("jack_lsp", "-c").splitlines():
@@ -443,7 +445,7 @@ def _connections() -> dict[str, set[str]]:
 
 def _cut(in_port: str, out_port: str) -> None:
     """Disconnect both ports from everything (the system ports PortAudio connected)."""
-    conns = _connections()
+    conns = jack_connections()
     for other in conns.get(in_port, ()):
         _jack("jack_disconnect", other, in_port)
     for other in conns.get(out_port, ()):

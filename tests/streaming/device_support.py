@@ -98,19 +98,9 @@ def jack_ports() -> set[str]:
 
 
 def jack_connections() -> dict[str, set[str]]:
-    out = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True, timeout=10,
-                         check=True)
-    conns: dict[str, set[str]] = {}
-    port = None
-    for line in out.stdout.splitlines():
-        if not line.strip():
-            continue
-        if line.startswith((" ", "\t")):
-            conns[port].add(line.strip())
-        else:
-            port = line.strip()
-            conns[port] = set()
-    return conns
+    """Each JACK port and the ports connected to it (the package's own reading of jack_lsp)."""
+    from remotemedia.converse_live import jack_connections as read
+    return read()
 
 
 def jack_cmd(*args: str) -> None:
