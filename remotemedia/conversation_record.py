@@ -208,7 +208,6 @@ def replay_conversation(directory, allow_import=()) -> dict:
     {"blocks", "output": audio_difference, "events": event_differences, "turns": {"count",
     "first"} (turn fields that differ, room figures left out), "identical", "notes"}.
     UsageError (exit 2) for a folder that is not a readable conversation recording."""
-    from .conversation import ConversationRun
     from .conversation_room import Playback
     from .engine.loader import read_document
     from .engine.session import Pipeline
@@ -339,20 +338,11 @@ def _turn_differences(doc: dict, report: dict, sim, meter, costs) -> dict:
 
 def format_replay(path, result: dict) -> str:
     """The replay's verdict for people, one line per part."""
+    from .replay import describe_output
     o, e, t = result["output"], result["events"], result["turns"]
     lines = [f"replayed the conversation recorded in {path}: {result['blocks']} blocks, in "
              f"simulated time with the recorded node costs"]
-    if o.get("identical"):
-        lines.append("  output: identical to the recorded output, bit for bit")
-    elif "sample_rates" in o:
-        lines.append(f"  output: at {o['sample_rates'][1]} Hz, the recording's at "
-                     f"{o['sample_rates'][0]} Hz")
-    else:
-        snr = "inf" if o.get("snr_db") is None else f"{o['snr_db']:.2f}"
-        lines.append(f"  output: differs from the recorded output from frame "
-                     f"{o.get('first_difference')} (frames {o['frames'][0]} recorded, "
-                     f"{o['frames'][1]} replayed; peak difference "
-                     f"{o.get('peak_difference', 0):.3g}, SNR {snr} dB)")
+    lines.append(describe_output(o))
     lines.append("  events: identical to the recorded events" if e["count"] == 0 else
                  f"  events: {e['count']} differ from the recorded events "
                  f"({e['events'][0]} recorded, {e['events'][1]} replayed)")

@@ -588,3 +588,18 @@ def format_comparison(cmp: dict, base=None) -> str:
     if not ev["count"]:
         text += f"\nevents: {ev['events'][0]} vs {ev['events'][1]}, identical"
     return text
+
+def describe_output(o: dict) -> str:
+    """One indented line for people: how a replay's output compares with the recorded one.
+    `o` is what audio_difference() returns, or {"sample_rates": [recorded, replayed],
+    "identical": False} when the rates differ."""
+    if o.get("identical"):
+        return "  output: identical to the recorded output, bit for bit"
+    if "sample_rates" in o:
+        return (f"  output: at {o['sample_rates'][1]} Hz, the recording's at "
+                f"{o['sample_rates'][0]} Hz")
+    snr = "inf" if o.get("snr_db") is None else f"{o['snr_db']:.2f}"
+    frames = o.get("frames") or ["?", "?"]
+    return (f"  output: differs from the recorded output from frame {o.get('first_difference')} "
+            f"(frames {frames[0]} recorded, {frames[1]} replayed; peak difference "
+            f"{o.get('peak_difference', 0):.3g}, SNR {snr} dB)")

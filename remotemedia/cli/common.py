@@ -130,54 +130,40 @@ def parse_duration(text: str) -> float:
 MAX_BLOCK_SIZE = 1 << 20
 
 
-def parse_block_size(text: str) -> int:
-    """A whole number of samples from 1 to MAX_BLOCK_SIZE; ArgumentTypeError otherwise."""
+def _whole_number(text: str, low: int, high: int | None, expected: str) -> int:
+    """`text` as a whole number from `low` to `high` (None: no limit); ArgumentTypeError
+    saying `expected` otherwise (argparse prints it in one line, exit 2)."""
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_BLOCK_SIZE:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive whole number of samples up to {MAX_BLOCK_SIZE}, got '{text}'")
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got '{text}'")
     return value
+
+
+def parse_block_size(text: str) -> int:
+    """A whole number of samples from 1 to MAX_BLOCK_SIZE; ArgumentTypeError otherwise."""
+    return _whole_number(text, 1, MAX_BLOCK_SIZE,
+                         f"a positive whole number of samples up to {MAX_BLOCK_SIZE}")
 
 
 def parse_port(text: str) -> int:
     """argparse type for --metrics-port: a TCP port 0-65535 (0 picks a free one);
     ArgumentTypeError otherwise."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got '{text}'") \
-            from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got '{text}'")
-    return port
+    return _whole_number(text, 0, 65535, "a port number 0-65535")
 
 
 def parse_seed(text: str) -> int:
     """argparse type for a --seed: a whole number >= 0 (what numpy's generators take);
     ArgumentTypeError otherwise."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got '{text}'")
-    return value
+    return _whole_number(text, 0, None, "a whole number >= 0")
 
 
 def parse_rate(text: str) -> int:
     """argparse type for a sample rate: a whole number of Hz from 1 to 768000;
     ArgumentTypeError otherwise."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 768000:
-        raise argparse.ArgumentTypeError(f"expected a sample rate in Hz from 1 to 768000, "
-                                         f"got '{text}'")
-    return value
+    return _whole_number(text, 1, 768000, "a sample rate in Hz from 1 to 768000")
 
 
 def parse_workers(text: str) -> int:

@@ -95,8 +95,8 @@ def cmd_replay(args) -> int:
     if is_conversation_recording(args.directory):
         return _replay_conversation(args)
     from ..recording import Recording
-    from ..replay import (audio_difference, compare_results, event_differences,
-                         format_comparison, replay)
+    from ..replay import (audio_difference, compare_results, describe_output,
+                          event_differences, format_comparison, replay)
     rec = Recording(args.directory)
     _check_replay_paths(args)
     if args.compare:
@@ -145,16 +145,7 @@ def cmd_replay(args) -> int:
                      f"could not keep: the replay runs without them")
     if "vs_recording" in result:
         o, e = result["vs_recording"]["output"], result["vs_recording"]["events"]
-        if o.get("identical"):
-            lines.append("  output: identical to the recorded output, bit for bit")
-        elif "sample_rates" in o:
-            lines.append(f"  output: at {first.rate} Hz, the recording's at {o['sample_rates'][0]}"
-                         f" Hz")
-        else:
-            snr = "inf" if o.get("snr_db") is None else f"{o['snr_db']:.2f}"
-            lines.append(f"  output: differs from the recorded output from frame "
-                         f"{o.get('first_difference')} (peak difference "
-                         f"{o.get('peak_difference', 0):.3g}, SNR {snr} dB)")
+        lines.append(describe_output(o))
         lines.append("  events: identical to the recorded events" if e["count"] == 0 else
                      f"  events: {e['count']} differ from the recorded events "
                      f"({e['events'][0]} recorded, {e['events'][1]} replayed)")
