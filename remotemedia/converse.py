@@ -191,7 +191,7 @@ class Costs:
         self.measured = table is None
         self.source = source
         self._table = {k: list(v) for k, v in (table or {}).items()}
-        self._median = {k: (sorted(v)[len(v) // 2] if v else 0.0) for k, v in
+        self._median = {k: (float(np.median(v)) if v else 0.0) for k, v in
                         self._table.items()}
         self.charged: dict[str, list[float]] = {}
 
@@ -292,6 +292,9 @@ class _Sim:
         self.reply_ids = self._after({i for i, n in self.nodes.items()
                                       if getattr(n, "emits_text", False)})
         self.out_queue: list[tuple[float, np.ndarray]] = []
+        #: id() -> block: the audio blocks the reply nodes made, not yet at the output (held,
+        #: so an id is not reused meanwhile)
+        self.bot_blocks: dict[int, NumpyData] = {}
         self.playing_until = 0.0         # end of the bot block playing now
         self.played = []                 # (start_s, block) of every bot block played
         self.events: list[dict] = []     # Json events that reached the output or were made
@@ -402,6 +405,8 @@ class _Sim:
         """`outs`, made by `node_id` at `at`: observed then delivered, at `at`."""
         for o in outs:
             self._push(at, OBSERVE, o, node_id)
+            if node_id in self.reply_ids and o.kind == "numpy":
+                self.bot_blocks[id(o)] = o
         for source, target, name in self.made_feedback:
             if source == node_id:
                 for o in outs:
@@ -427,7 +432,7 @@ class _Sim:
             typ = v.get("type")
             self.events.append({"t_s": round(t, 6), "node": node_id, **v})
             if node_id in self.vad_ids and typ in ("speech_start", "speech_end"):
-                media = v["pts"] / v["sample_rate"]
+                media = v.get("edge_pts", v["pts"]) / v["sample_rate"]
                 if typ == "speech_end":
                     meter.speech_end(t, media, node_id)
                 else:
@@ -436,7 +441,7 @@ class _Sim:
                         self.barge_ins.append((t, media))
                         self.interrupt(t)
             elif typ == "transcript" and v.get("final"):
-                meter.transcript(t, v.get("text", ""), node_id)
+                meter.transcript(t, v.get("text", ""), node_id, v.get("start_s"))
             elif typ == "reply":
                 meter.reply(v.get("reply", ""), v.get("error"))
         elif kind == "text" and node_id in self.reply_ids:
@@ -451,6 +456,7 @@ class _Sim:
         self.meter.interrupted(t)
         self.heap = [e for e in self.heap if not (e[3] in self.reply_ids or
                                                   e[2] in self.reply_ids or e[2] == "output")]
+        self.bot_blocks.clear()       # what the reply nodes made is dropped with them
         heapq.heapify(self.heap)
         self.out_queue.clear()
         for node_id in sorted(self.reply_ids):
@@ -460,7 +466,10 @@ class _Sim:
 
     def _output(self, t: float, item) -> None:
         if item.kind == "numpy":
-            self.out_queue.append((t, item.array))
+            # only the bot's audio (a reply node made it) is the bot speaking: the user's own
+            # audio passed on to the output neither times a reply nor makes a barge-in
+            if self.bot_blocks.pop(id(item), None) is item:
+                self.out_queue.append((t, item.array))
         elif item.kind == "json" and isinstance(item.value, dict):
             self.events.append({"t_s": round(t, 6), "node": "output", **item.value})
 
