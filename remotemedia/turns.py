@@ -88,7 +88,8 @@ class MeasuredTurn:
         """This turn as the `turns` section lists it: {"end_s", "endpoint_s",
         "voice_to_voice_ms", "breakdown_ms", "barge_in_stop_ms", "barge_in_s" (when the
         user's speech over the previous reply began, media time; None when this turn did not
-        barge in), "heard", "reply"}."""
+        barge in), "heard", "reply", "interrupted" (the user spoke over this turn's reply and
+        cut it; the section's `interruptions` counts these)}."""
         return {"end_s": round(self.end_media_s, 4), "endpoint_s": round(self.endpoint_s, 4),
                 "voice_to_voice_ms": self.voice_to_voice_ms(),
                 "breakdown_ms": self.breakdown_ms(),
@@ -96,7 +97,8 @@ class MeasuredTurn:
                 self.barged.barge_in_stop_ms(),
                 "barge_in_s": None if self.barged is None or self.barged.barge_media_s is None
                 else round(self.barged.barge_media_s, 4),
-                "heard": self.transcript, "reply": self.reply}
+                "heard": self.transcript, "reply": self.reply,
+                "interrupted": self.interrupted_s is not None}
 
     def barge_in_stop_ms(self) -> float | None:
         """Last sample of this turn's reply out - the barging user's speech start (media time,
