@@ -7,7 +7,9 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 
 from remotemedia.converse import Costs, ScriptError, load_script
 
@@ -94,3 +96,11 @@ def test_cli_bad_cost_file_exit_2(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps({"version": 1, "nodes": {"a": ["x"]}}))
     r = _cli("-m", ASSISTANT, "-s", "s.yaml", "--timing", "c.json", cwd=tmp_path)
     assert r.returncode == 2 and "c.json: not a cost file" in r.stderr
+
+
+@given(st.lists(st.floats(0, 10, allow_nan=False), min_size=1, max_size=20))
+def test_a_call_past_the_cost_file_costs_the_median(costs):
+    replay = Costs({"n": costs})
+    for _ in costs:
+        replay.charge("n", 0.0)
+    assert replay.charge("n", 0.0) == pytest.approx(float(np.median(costs)))
