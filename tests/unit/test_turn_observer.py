@@ -246,3 +246,20 @@ def test_a_tap_sees_what_a_node_hands_on_later_through_poll():
         assert session.node("a").poll() is None
     assert [o.value["type"] for o in handed] == ["later"] * 3
     assert len(seen) == 3 and all(s is h for s, h in zip(seen, handed))
+
+
+def test_a_long_utterances_first_piece_is_its_own_not_the_turn_befores(tmp_path):
+    # the second utterance (1.5-3.0 s) is transcribed in two parts, the first 0.8 s in, while
+    # the first turn is still the latest one
+    doc = manifest(heard_delay=2)
+    doc["nodes"][1]["params"]["piece_after"] = 40
+    wav = speech_wav(tmp_path / "in.wav", [(0.5, 1.0), (1.5, 3.0)], 5.0)
+    stats, observer, turn_events = run(doc, wav)
+    rows = stats["turns"]["turns"]
+    assert [r["heard"] for r in rows] == ["words 1", "piece words 2"]
+    assert [e["heard"] for e in turn_events] == ["words 1", "piece words 2"]
+    # (the first utterance ends before its piece is due); each turn is timed by its transcript
+    # after its endpoint, so the breakdown still sums
+    second = observer.meter.turns[1]
+    assert second.transcript_s >= second.endpoint_s
+    assert rows[1]["voice_to_voice_ms"] == pytest.approx(sum(rows[1]["breakdown_ms"].values()))
