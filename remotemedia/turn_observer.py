@@ -33,7 +33,8 @@ by the frame's seq), brought onto the run's time by reading the stream's clock a
 Barge-in: a `speech_start` while the bot's audio is still playing on that timeline counts as
 an interruption of the turn being answered; the bot stopped when the last block of that reply
 (on the same timeline; a block belongs to the latest reply whose synthesis had begun when it
-left the graph) ended: barge-in stop = that end - the VAD's speech_start. Where the engine
+left the graph) ended: barge-in stop = that end - the user's speech start (the speech_start's
+unpadded edge, media time), listed on the turn that barged in. Where the engine
 interrupts the bot itself (a schedule with a `barge_in`) and the output drops its queued
 audio (a device), the reply ends with the block playing: one block after the push that
 interrupted it.
