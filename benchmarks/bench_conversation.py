@@ -14,6 +14,16 @@ measured on this machine (remotemedia.conversation). Reports:
   a ratio > 1 runs faster than the conversation itself would).
 
     .venv/bin/python benchmarks/bench_conversation.py [--turns N] [--json]
+        [--live DEV [--live-turns N]]
+
+With `--live DEV` (a device on the JACK server, e.g. device:system; run with
+REMOTEMEDIA_AUDIO_SERVER=jack) the same kind of script also runs live
+(remotemedia.converse_live: the user's side plays into the graph's input device and records
+its output, turn times from the captured audio), right after the simulated run, and the
+report adds `live`: voice-to-voice p50 live and simulated (the simulated run of the same
+live-sized script, measured in this run), their ratio (target within 10%), barge-in stop p50
+and max live (target <= 150 ms after the VAD's speech_start), xruns, the user side's device
+round trip (the error bar), and wall time.
 
 Measures and prints; asserts nothing about time. Targets (the issue): v2v p50 <= 800 ms,
 barge-in stop <= 150 ms, speed >= 3x.
@@ -69,6 +79,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=at_least(1), default=10)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--live", metavar="DEV", help="also run live on this JACK device")
+    parser.add_argument("--live-turns", type=at_least(1), default=6,
+                        help="turns of the live run (default 6: it takes real time)")
     args = parser.parse_args(argv)
     report = Conversation(str(ROOT / "manifests" / "assistant.yaml"), script(args.turns)).run()
     plain = Conversation(without_speculation(), script(args.turns)).run()
@@ -96,6 +109,8 @@ def main(argv=None) -> int:
         "simulated_s": report["simulated_s"], "wall_s": report["wall_s"],
         "speed_vs_real_time": round(report["simulated_s"] / report["wall_s"], 2),
     }
+    if args.live:
+        out["live"] = live(args.live, args.live_turns)
     if args.json:
         print(json.dumps(out))
         return 0
@@ -112,7 +127,44 @@ def main(argv=None) -> int:
           f"{out['barge_in_stop_ms']['max']} ms (target <= 150)")
     print(f"speed: {out['simulated_s']:.1f} s simulated in {out['wall_s']:.1f} s wall = "
           f"{out['speed_vs_real_time']}x real time (target >= 3x)")
+    if args.live:
+        lv = out["live"]
+        print(f"live on {args.live} ({lv['turns']} turns, {lv['replied']} replied, "
+              f"{lv['interrupts']} barge-ins): voice-to-voice p50 {lv['voice_to_voice_p50_ms']}"
+              f" ms live vs {lv['simulated_p50_ms']} ms simulated (same script, this run): "
+              f"ratio {lv['live_over_simulated']} (target 0.9-1.1); device round trip "
+              f"{lv['round_trip_ms']} ms (error bar)")
+        print(f"  live barge-in stop p50 {lv['barge_in_stop_ms']['p50']} ms, max "
+              f"{lv['barge_in_stop_ms']['max']} ms (target <= 150); xruns {lv['xruns']}; "
+              f"{lv['wall_s']:.1f} s wall")
     return 0
+
+
+def live(device: str, turns: int) -> dict:
+    """The live run between two simulated runs of the same script (the machine's load drifts
+    from minute to minute: the simulated figure is the mean of the p50 before and after)."""
+    from remotemedia.converse_live import LiveConversation
+    manifest = str(ROOT / "manifests" / "assistant.yaml")
+    before = Conversation(manifest, script(turns)).run()
+    report = LiveConversation(manifest, script(turns), input_spec=device,
+                              output_spec=device).run()
+    after = Conversation(manifest, script(turns)).run()
+    v2v = [t["voice_to_voice_ms"] for t in report["turns"]]
+    sims = [_p50([t["voice_to_voice_ms"] for t in r["turns"]]) for r in (before, after)]
+    sim_p50 = None if None in sims else round(sum(sims) / 2, 3)
+    stops = [t["barge_in_stop_ms"] for t in report["turns"]
+             if t["barge_in_stop_ms"] is not None]
+    p50 = _p50(v2v)
+    return {"turns": len(v2v), "replied": sum(v is not None for v in v2v),
+            "interrupts": report["stats"]["interrupts"],
+            "voice_to_voice_p50_ms": p50, "voice_to_voice_ms": v2v,
+            "simulated_p50_ms": sim_p50, "simulated_p50_before_after_ms": sims,
+            "live_over_simulated": (None if p50 is None or not sim_p50
+                                    else round(p50 / sim_p50, 3)),
+            "barge_in_stop_ms": {"p50": _p50(stops), "max": max(stops, default=None),
+                                 "count": len(stops)},
+            "round_trip_ms": report["live"]["round_trip_ms"],
+            "xruns": report["live"]["xruns"], "wall_s": report["wall_s"]}
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from .engine.bargein import BargeIn, roles
 from .engine.data import ControlData, JsonData, NumpyData, TextData
 from .engine.errors import NodeError, UsageError
 from .engine.node import NodeContext
@@ -285,12 +286,12 @@ class _Sim:
                 raise NodeError(node_id, exc, during="setup") from exc
             self.nodes[node_id] = node
             self.free[node_id] = 0.0
-        self.vad_ids = {i for i, n in self.nodes.items() if type(n).__name__ in
-                        ("VAD", "EnergyVAD", "SileroVADNode")}
-        #: nodes that make the reply (everything after the transcriber): interrupted on a
-        #: barge-in, and the bot is speaking while they have work pending
-        self.reply_ids = self._after({i for i, n in self.nodes.items()
-                                      if getattr(n, "emits_text", False)})
+        # The barge-in rule is the live run's (engine/bargein.py): the detectors, and the nodes
+        # that make the reply (interrupted on a barge-in; the bot is speaking while they have
+        # work pending)
+        vad_ids, reply_ids = roles(m)
+        self.vad_ids, self.reply_ids = set(vad_ids), set(reply_ids)
+        self.barge = BargeIn(self.bot_busy, self._interrupt_at_now)
         self.out_queue: list[tuple[float, np.ndarray]] = []
         #: id() -> block: the audio blocks the reply nodes made, not yet at the output (held,
         #: so an id is not reused meanwhile)
@@ -298,20 +299,8 @@ class _Sim:
         self.playing_until = 0.0         # end of the bot block playing now
         self.played = []                 # (start_s, block) of every bot block played
         self.events: list[dict] = []     # Json events that reached the output or were made
-        self.interrupts = 0
         self.pending_stop = False
         self.spoken = 0.0                # simulated s of bot audio played
-
-    def _after(self, roots: set[str]) -> set[str]:
-        """Every node downstream of `roots` (not the roots themselves)."""
-        seen: set[str] = set()
-        todo = [c for r in roots for c in self.consumers.get(r, ())]
-        while todo:
-            node_id = todo.pop()
-            if node_id in self.nodes and node_id not in seen:
-                seen.add(node_id)
-                todo += self.consumers.get(node_id, ())
-        return seen
 
     def clock(self) -> float:
         """The run's clock (simulated s), for nodes' executors and deadlines."""
@@ -437,9 +426,8 @@ class _Sim:
                     meter.speech_end(t, media, node_id)
                 else:
                     meter.speech_start(t, media)
-                    if self.bot_busy():
+                    if self.barge.speech_started():
                         self.barge_ins.append((t, media))
-                        self.interrupt(t)
             elif typ == "transcript" and v.get("final"):
                 meter.transcript(t, v.get("text", ""), node_id, v.get("start_s"))
             elif typ == "reply":
@@ -449,11 +437,22 @@ class _Sim:
         elif kind == "numpy" and node_id in self.reply_ids:
             meter.reply_audio(t, node_id)
 
-    def interrupt(self, t: float) -> None:
+    @property
+    def interrupts(self) -> int:
+        """Barge-ins so far."""
+        return self.barge.interrupts
+
+    def _interrupt_at_now(self) -> tuple[int, int]:
+        return self.interrupt(self.now)
+
+    def interrupt(self, t: float) -> tuple[int, int]:
         """Barge-in at `t`: Control interrupt to the reply nodes, their undelivered output
-        and the output queue dropped; the block playing finishes."""
-        self.interrupts += 1
+        and the output queue dropped; the block playing finishes. Returns the audio dropped:
+        (blocks, samples)."""
         self.meter.interrupted(t)
+        gone = [e[4] for e in self.heap if e[2] == "output" and e[4].kind == "numpy"] + \
+            [block for _, block in self.out_queue]
+        gone = [g.array if hasattr(g, "array") else g for g in gone]
         self.heap = [e for e in self.heap if not (e[3] in self.reply_ids or
                                                   e[2] in self.reply_ids or e[2] == "output")]
         self.bot_blocks.clear()       # what the reply nodes made is dropped with them
@@ -463,6 +462,7 @@ class _Sim:
             self.nodes[node_id].on_control(ControlData("interrupt"))
             self.free[node_id] = t
         self.pending_stop = True
+        return len(gone), sum(g.shape[0] for g in gone)
 
     def _output(self, t: float, item) -> None:
         if item.kind == "numpy":

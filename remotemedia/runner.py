@@ -101,6 +101,24 @@ _LEVEL_FIELDS = {end: tuple(f"{end}_{name}" for name in ("blocks", "rms_dbfs", "
                  for end in ("input", "output")}
 
 
+def _output_for_barge_in(schedule, sink) -> None:
+    """For a voice loop (a graph with barge-in, engine/bargein.py) on a sink with a queue of its
+    own (a device): the sink tells the schedule when reply audio is still queued and drops it on
+    a barge-in; when only the reply reaches the output, audio made ahead (Speak on its thread)
+    is taken only as it plays, so what is not yet playing can still be dropped."""
+    if schedule is None or schedule.barge_in is None or not hasattr(sink, "drop_queued"):
+        return
+    schedule.output_busy = lambda: sink.queued() > 0
+    schedule.output_drop = sink.drop_queued
+    replies = {step.node_id for step in schedule.reply_steps}
+    speakers = schedule.output_sources
+    if speakers and speakers <= replies:
+        # Only the reply speaks: it is taken as it plays (a graph that also passes audio
+        # through keeps taking every answer at once, so a late node catches up).
+        schedule.poll_room = sink.room
+        sink.speaks_in_bursts()
+
+
 class BlockPath:
     """The one way a block goes from a source into the session and its outputs out, used by
     the runner's loop and, in callback mode, by the device's audio callback alike.
@@ -284,6 +302,7 @@ class StreamRunner:
             self.source.attach(self.session)
             self.sink.attach(self.session)
             with self.session, self.source, self.sink:
+                _output_for_barge_in(self.session.schedule, self.sink)
                 if self.on_open is not None:
                     self.on_open()   # what may be created only once the run stands
                 self._tell(RunStarted(self), "run_started")

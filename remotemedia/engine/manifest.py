@@ -209,6 +209,11 @@ def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (
     if not isinstance(raw_conns, list) or not raw_conns:
         fail("'connections' must be a non-empty list (start one at 'input')")
     connections = [_check_connection(raw, i, by_id, fail) for i, raw in enumerate(raw_conns)]
+    for raw, c in zip(raw_conns, connections):
+        spec = by_id.get(c.target)
+        if "input" in raw and spec is not None and spec.node_class.inputs != "many":
+            warnings.append(f"connection {c.source} -> {c.target}: 'input: {c.input}' has no "
+                            f"effect ({spec.node_class.node_type} takes one input)")
     connections = _mark_feedback(connections, by_id, fail)
     forward = [c for c in connections if not c.feedback]
 
@@ -444,8 +449,8 @@ def _mark_feedback(connections, by_id, fail) -> list[Connection]:
     out = []
     for c in connections:
         spec = by_id.get(c.target)
-        if spec is None or c.source == INPUT or \
-                c.input not in getattr(spec.node_class, "feedback_inputs", ()):
+        loops = getattr(spec.node_class, "feedback_inputs", ()) if spec is not None else ()
+        if not loops or c.source == INPUT:
             out.append(c)
             continue
         reach, todo = set(), [c.target]
@@ -458,6 +463,10 @@ def _mark_feedback(connections, by_id, fail) -> list[Connection]:
         if c.source not in reach:
             out.append(c)
             continue
+        if c.input not in loops:   # closes a loop, but not into an input that may
+            fail(f"connection {c.source} -> {c.target} closes a cycle into input "
+                 f"'{c.input}'; {spec.node_class.node_type} takes a loop only into "
+                 f"{', '.join(repr(n) for n in loops)}", c.target)
         out.append(Connection(c.source, c.target, c.input, feedback=True))
     return out
 
@@ -502,8 +511,16 @@ def _topological_order(specs, connections, fail) -> list[str]:
 
 
 def _find_cycle(stuck, edges) -> list[str]:
+    """One cycle among `stuck` (the nodes a topological sort could not order): nodes that are
+    only downstream of a cycle are peeled off first, so every node left has a successor left
+    and the walk must close a loop."""
     stuck_set = set(stuck)
-    node = stuck[0]
+    peeled = True
+    while peeled:
+        ends = {n for n in stuck_set if not any(m in stuck_set for m in edges[n])}
+        stuck_set -= ends
+        peeled = bool(ends)
+    node = next(n for n in stuck if n in stuck_set)
     path, seen = [], {}
     while node not in seen:
         seen[node] = len(path)
@@ -628,6 +645,10 @@ def native_document(src: Any, *, registry: NodeRegistry | None = None,
             node["params"] = params
         nodes.append(node)
     out = {"version": "v1", "metadata": dict(native.get("metadata") or {}), "audio": audio}
+    if is_pipeline_file(doc):
+        # its defaults are the native ones: without an audio block a file input keeps its
+        # own rate and channels, as the pipeline file ran
+        del out["audio"]
     out["metadata"].pop("cli_defaults", None)
     if "on_error" in native:
         out["on_error"] = native["on_error"]

@@ -11,6 +11,7 @@ It only translates; engine/manifest.py validates the result like any native docu
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Callable, Mapping
 
 from .manifest_keys import INPUT, OUTPUT
@@ -32,7 +33,8 @@ _PARAMS: dict[str, dict[str, str | None]] = {
 
 #: AudioResample's quality words -> soxr's recipe names (Resample's `quality`)
 _QUALITY = {"quick": "QQ", "low": "LQ", "medium": "MQ", "high": "HQ", "very_high": "VHQ",
-            "veryhigh": "VHQ", "best": "VHQ"}
+            "veryhigh": "VHQ", "best": "VHQ", "qq": "QQ", "lq": "LQ", "mq": "MQ", "hq": "HQ",
+            "vhq": "VHQ"}
 
 
 def is_pipeline_file(doc: Any) -> bool:
@@ -72,6 +74,8 @@ def pipeline_file_to_native(doc: Mapping, fail: Callable[..., Any]) -> tuple[dic
         if not isinstance(raw, Mapping):
             fail(f"nodes[{i}] must be a mapping with 'id' and 'node_type'")
         node_id, kind = raw.get("id"), raw.get("node_type")
+        if kind is None:
+            fail("missing 'node_type'", node_id)
         if kind == "RemotePipelineNode":
             url = (raw.get("config") or {}).get("server_url") if isinstance(
                 raw.get("config"), Mapping) else None
@@ -85,7 +89,10 @@ def pipeline_file_to_native(doc: Mapping, fail: Callable[..., Any]) -> tuple[dic
         config = raw.get("config") or {}
         if not isinstance(config, Mapping):
             fail("'config' must be a mapping", node_id)
-        params = _params(kind, config)
+        params = _params(kind, config, node_id, fail)
+        if kind == "AudioInput" and config.get("channels") not in (None, 1):
+            warnings.append(f"node '{node_id}' (AudioInput): channels {config['channels']!r} "
+                            f"has no effect: the run's channels are --input's")
         if kind == "AudioOutput" or (kind == "AudioInput" and "rate" not in params):
             into[node_id] = OUTPUT if kind == "AudioOutput" else INPUT
             warnings.append(f"node '{node_id}' ({kind}) dropped: the run's "
@@ -103,6 +110,16 @@ def pipeline_file_to_native(doc: Mapping, fail: Callable[..., Any]) -> tuple[dic
         elif executor is not None:
             node["executor"] = executor
         nodes.append(node)
+    declared = [n.get("id") for n in doc["nodes"] if isinstance(n, Mapping)]
+    for c in doc.get("connections") or []:
+        for role in ("from", "to"):
+            end = c.get(role) if isinstance(c, Mapping) else None
+            if isinstance(end, str) and end not in declared:
+                close = difflib.get_close_matches(end, [d for d in declared
+                                                        if isinstance(d, str)], n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                fail(f"connection {c.get('from')} -> {c.get('to')}: '{role}' names no node "
+                     f"of the file{hint}", end)
     connections = []
     for c in doc.get("connections") or []:
         if not isinstance(c, Mapping):
@@ -119,15 +136,17 @@ def pipeline_file_to_native(doc: Mapping, fail: Callable[..., Any]) -> tuple[dic
     return out, warnings
 
 
-def _params(kind: str, config: Mapping) -> dict:
+def _params(kind: str, config: Mapping, node_id, fail) -> dict:
     names = _PARAMS.get(kind, {})
     params = {}
     for key, value in config.items():
         name = names.get(key, key)
         if name is None:
             continue
-        if name == "quality" and isinstance(value, str):
-            value = _QUALITY.get(value.lower(), value)
+        if kind == "AudioResample" and name == "quality":
+            if not isinstance(value, str) or value.lower() not in _QUALITY:
+                fail(f"'quality' must be one of {', '.join(_QUALITY)}, got {value!r}", node_id)
+            value = _QUALITY[value.lower()]
         params[name] = value
     if kind == "WhisperSTT" and config.get("task") == "translate":
         params["translate"] = True

@@ -26,8 +26,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .data import (EMPTY_METADATA, BufferOwnership, ControlData, NumpyData, RuntimeData,
-                   to_runtime_data)
+from .bargein import BargeIn, roles
+from .data import (EMPTY_METADATA, BufferOwnership, ControlData, JsonData, NumpyData,
+                   RuntimeData, to_runtime_data)
 from .errors import ManifestError, NodeError, PipelineBroken, PipelineClosed, RemoteMediaError
 from .closures import compile_fan_in, compile_push, compile_receive, compile_run, runs_of
 from .executors import INLINE, executors
@@ -138,6 +139,15 @@ class Schedule:
         self.outputs: list[RuntimeData] = []
         self.clock = [0]                 # the last timestamp taken on the current push
         self.steps: list[_Step] = []
+        #: barge-in (bargein.py), when the graph has a detector and reply nodes; the run sets
+        #: `output_busy() -> bool` (reply audio still queued at its output) and
+        #: `output_drop()` (drop that queue) when its output has a queue of its own
+        self.barge_in: BargeIn | None = None
+        self.output_busy: Callable[[], bool] = _never
+        self.output_drop: Callable[[], tuple] = _nothing_dropped
+        #: how many outputs each node on an executor may hand on per push when it is polled
+        #: (None: all it has); the run sets it to the room at its output
+        self.poll_room: Callable[[], int | None] = _no_limit
         try:
             self._compile(manifest, trace, clock_s, fuse, taps or {})
         except BaseException:
@@ -204,8 +214,17 @@ class Schedule:
                     member.record_slot = [None]
         # the trace callable is asked once per node, as Session documents
         spans = {i: None for i in steps} if trace is None else {i: trace(i) for i in steps}
+        vad_ids, reply_ids = roles(m)
+        #: the nodes connected to `output`
+        self.output_sources = frozenset(c.source for c in m.connections if c.target == OUTPUT)
+        self.reply_steps = tuple(steps[i] for i in m.order if i in reply_ids)
+        if vad_ids and reply_ids:
+            self.barge_in = BargeIn(self._bot_busy, self._interrupt)
         for step in reversed(self.steps):
             entries = [consumer_for(c) for c in consumer_ids[step.node_id]]
+            if self.barge_in is not None and step.node_id in vad_ids:
+                # the detector's events pass a tap on their way on; its audio does not
+                entries = [(self._tap(e[0]), e[1]) for e in entries]
             step.consumers = tuple(e[0] for e in entries)
             step.numpy_consumers = tuple(e[1] for e in entries)
             # each consumer reads the output once; a feedback hook reads it during the call
@@ -232,6 +251,89 @@ class Schedule:
         self.step_by_id = steps
         # the hot path's entry, generated (closures.py): replaces the method below
         self.push = compile_push(self, self.input_consumers, tuple(e[1] for e in entries))
+        # Nodes on an executor (thread, process, ray) answer when they are done, not when they
+        # are called: a node that is not called every block (Speak, fed a reply now and then)
+        # is polled after each push, so its outputs leave as they are made.
+        self.pollers = tuple((s.node_id, s.node.poll, s.built["emit"]) for s in self.steps
+                             if callable(getattr(s.node, "poll", None)) and "emit" in s.built)
+        if self.pollers:
+            self.push = self._polling(self.push)
+            for step in self.steps:
+                if any(step.node_id == p[0] for p in self.pollers):
+                    step.node.collect_limit = lambda: self.poll_room()
+
+    def _polling(self, compiled):
+        pollers, outputs, counters = self.pollers, self.outputs, self.counters
+        clock, failed_push, schedule = self.clock, self.failed_push, self
+
+        def push(data, *, transfer=False):
+            result = compiled(data, transfer=transfer)
+            room = schedule.poll_room()   # set by the run once its output is open
+            if room is not None and room <= 0:
+                return result
+            for node_id, poll, emit in pollers:
+                try:
+                    outs = poll(room)
+                    if outs:
+                        clock[0] = _now()   # its consumers' latency counts from here
+                        emit(outs)
+                except NodeError as exc:
+                    failed_push(exc)
+                    raise
+                except Exception as exc:   # named by node, as a failed process() call is
+                    error = NodeError(node_id, exc)
+                    failed_push(error)
+                    raise error from exc
+                except BaseException as exc:
+                    failed_push(exc)
+                    raise
+            if outputs:
+                for out in outputs:
+                    if type(out) is NumpyData:
+                        counters.frames_out += 1
+                    else:
+                        counters.events_out += 1
+                result.extend(outputs)
+                outputs.clear()
+            return result
+        return push
+
+    # -- barge-in (bargein.py) -------------------------------------------------------------------
+    def _tap(self, receive):
+        watch = self._watch
+
+        def tapped(item):
+            if type(item) is JsonData:
+                watch(item)
+            return receive(item)
+        return tapped
+
+    def _watch(self, item) -> None:
+        value = item.value
+        if type(value) is dict and value.get("type") == "speech_start":
+            self.barge_in.speech_started()
+
+    def _bot_busy(self) -> bool:
+        for step in self.reply_steps:
+            if getattr(step.node, "in_flight", 0):
+                return True
+        return self.output_busy()
+
+    def _interrupt(self) -> tuple[int, int]:
+        """Every reply node interrupted (a node on an executor drops what it has queued and
+        not delivered), then the output's queue: (blocks, samples) dropped."""
+        blocks = samples = 0
+        for step in self.reply_steps:
+            node = step.node
+            stop = getattr(node, "interrupt", None)
+            if stop is not None:
+                b, n = stop()
+                blocks += b
+                samples += n
+            else:
+                node.on_control(_INTERRUPT)
+        b, n = self.output_drop()
+        return blocks + b, samples + n
 
     def push(self, data: Any, *, transfer: bool = False) -> list[RuntimeData]:
         """Run one input through the graph; return what reached `output` for it, in order.
@@ -272,6 +374,21 @@ class Schedule:
             except Exception as exc:  # teardown of the others must still run
                 errors.append(NodeError(step.node_id, exc))
         return errors
+
+
+_INTERRUPT = ControlData("interrupt")
+
+
+def _never() -> bool:
+    return False
+
+
+def _nothing_dropped() -> tuple[int, int]:
+    return 0, 0
+
+
+def _no_limit() -> None:
+    return None
 
 
 def _feedback_entry(node, name: str):

@@ -21,7 +21,7 @@ def build_report(session) -> dict:
     engine = session.engine_latency.summary_us()
     e2e = session.end_to_end_latency.summary_us()
     zero = {"p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0}
-    return {
+    report = {
         "frames_in": c.frames_in,
         "frames_out": c.frames_out,
         "events_out": c.events_out,
@@ -39,3 +39,9 @@ def build_report(session) -> dict:
         },
         "nodes": {s.node_id: s.as_dict() for s in session.node_statistics()},
     }
+    schedule = session.schedule
+    barge_in = schedule.barge_in if schedule is not None else None
+    if barge_in is not None:
+        # a voice loop (engine/bargein.py): interrupts, and the reply audio they dropped
+        report["barge_in"] = barge_in.report()
+    return report

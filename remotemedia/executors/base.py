@@ -47,12 +47,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, ClassVar, Iterable, Iterator, Mapping
 
-from ..engine.data import NumpyData
+from ..engine.data import ControlData, NumpyData
 from ..engine.errors import (CodecError, ExecutorCrashed, ExecutorStartError, RemoteMediaError,
                              RemoteNodeError, WorkerDied, one_line)
 from ..engine.counters import LatencyRing
 from ..engine.node import AudioFormat, Node
 
+_INTERRUPT = ControlData("interrupt")
 #: more restarts than this within RESTART_WINDOW_S seconds raise instead of restarting again
 MAX_RESTARTS = 5
 RESTART_WINDOW_S = 60.0
@@ -188,6 +189,17 @@ class Transport:
         answered (drop_oldest then drops it without wasting the worker's time). Default: no."""
         return False
 
+    def ready(self) -> bool:
+        """Whether an answer may be waiting (a cheap check before receive()); default yes."""
+        return True
+
+    def interrupt(self) -> tuple[int, int]:
+        """Barge-in: drop the requests the worker has not started and what it made and has
+        not handed back, and stop the one it is on at its next output. Returns the audio
+        dropped as (blocks, samples). Default: nothing can be withdrawn (0, 0); the answers
+        of the written-off requests are then discarded as they arrive."""
+        return 0, 0
+
     def stop(self, timeout_s: float) -> None:
         """Ask the worker to end, its node's teardown() running there, within timeout_s; kill()
         follows. Safe on a dead worker. A teardown error there is raised as RemoteNodeError."""
@@ -216,6 +228,8 @@ class RemoteNode(Node):
         self.round_trip = LatencyRing()
         self.restarts = 0
         self.drops = 0
+        #: barge-ins this node was interrupted by
+        self.interrupts = 0
         self._restart_times: deque = deque()
         self._inflight: OrderedDict[int, Request] = OrderedDict()
         self._next_id = 1
@@ -311,7 +325,7 @@ class RemoteNode(Node):
         sent = False
         try:
             self._check_alive()
-            self._collect(out, counters)
+            self._collect(out, counters, self.collect_limit())
             if self.in_flight >= self._queue and not self._make_room(out, counters):
                 self._dropped(data, counters)
                 return out
@@ -362,6 +376,52 @@ class RemoteNode(Node):
             if _retry:   # the new worker's node sees the event too
                 out.extend(self.on_control(event, _retry=False))
         return out
+
+    @staticmethod
+    def collect_limit() -> int | None:
+        """How many answers process() hands on at most (None: all that are in); the engine
+        sets it to the output's room (Schedule.poll_room), so audio made ahead waits here."""
+        return None
+
+    def poll(self, limit: int | None = None) -> list | None:
+        """The answers that are in, without sending anything or waiting (at most `limit`
+        outputs; None: all): the engine polls a node on an executor after each push, so a node
+        that is not called every block hands on its outputs as they are made. None when there
+        is nothing. Failures as in process()."""
+        transport = self.transport
+        if not self._inflight or transport is None or not transport.ready():
+            return None
+        counters = self._counters
+        out: list = []
+        try:
+            self._check_alive()
+            self._collect(out, counters, limit)
+        except WorkerDied as died:
+            self._salvage(out, counters)
+            self._crashed(died.reason, counters)   # raises under on_error "fail"
+        return out or None
+
+    def interrupt(self) -> tuple[int, int]:
+        """Barge-in (a Control `interrupt`, engine/bargein.py): every request in flight is
+        written off (its answers are discarded; nothing counts as a drop of the input: the
+        reply is abandoned on purpose), the worker drops what it has queued and made and not
+        handed back (the thread executor also stops the call it is on at its next output),
+        and the wrapped node sees the interrupt on its worker. Returns the audio dropped as
+        (blocks, samples). Runs on the thread that pushes; never waits."""
+        transport = self.transport
+        if transport is None:
+            return 0, 0
+        dropped = transport.interrupt()
+        for request in self._inflight.values():
+            request.abandoned = True
+            self._end(request)
+        self._inflight.clear()
+        self.interrupts += 1
+        try:
+            self._send(_INTERRUPT, self._counters)
+        except CodecError:
+            pass
+        return dropped
 
     def _send(self, data, counters) -> int:
         rid = self._next_id
@@ -461,9 +521,12 @@ class RemoteNode(Node):
             self._check_alive()
             self.transport.wait(min(left, POLL_S), self._inflight)
 
-    def _collect(self, out, counters) -> None:
-        """Take the answers that are in: outputs of live requests into `out`, in order."""
+    def _collect(self, out, counters, limit: int | None = None) -> None:
+        """Take the answers that are in: outputs of live requests into `out`, in order (at
+        most about `limit` outputs; None: all)."""
         inflight = self._inflight
+        if limit is not None and limit <= 0:
+            return
         for reply in self.transport.receive(inflight, counters):
             now = time.perf_counter_ns()
             self._last_answer_ns = now
@@ -488,6 +551,8 @@ class RemoteNode(Node):
                 self._node_raised(request, reply, counters)
             elif not request.abandoned:
                 out.extend(reply.outputs)
+            if limit is not None and len(out) >= limit:
+                return   # the rest stays with the transport for the next poll
 
     # -- the failure policy ----------------------------------------------------------------------
     def _salvage(self, out, counters) -> None:

@@ -37,7 +37,7 @@ import threading
 from collections import deque
 from itertools import count
 
-from ..engine.data import ControlData, RuntimeData
+from ..engine.data import ControlData, NumpyData, RuntimeData
 from ..engine.errors import ExecutorStartError, RemoteNodeError
 from ..engine.node import NodeContext, as_outputs
 from ..engine.errors import WorkerDied
@@ -69,6 +69,9 @@ class ThreadTransport(Transport):
         self._teardown_error: Exception | None = None
         self._ended: str | None = None     # why the thread ended unasked
         self._now_s = 0.0                  # arrival time of the frame being processed
+        # Barge-in: bumped by interrupt(); the worker stops a call begun under an older epoch
+        # at its next output, and answers of an older epoch are not posted.
+        self._epoch = 0
         self.thread = threading.Thread(target=self._run, daemon=True,
                                        name=f"remotemedia-{node.node_id}-{next(_names)}")
 
@@ -118,6 +121,21 @@ class ThreadTransport(Transport):
         """WorkerDied when the thread ended unasked (its node raised SystemExit, say)."""
         if self._ended is not None:
             raise WorkerDied(f"{self.runs_in} ended: {self._ended}")
+
+    def ready(self) -> bool:
+        """Whether the worker has posted an answer not yet received."""
+        return bool(self._done)
+
+    def interrupt(self) -> tuple[int, int]:
+        """Barge-in: the queued requests and the answers not yet received are dropped, and
+        the call the worker is on stops at its next output (a generator such as Speak's is
+        closed there). Returns the audio dropped: (blocks, samples)."""
+        with self._cond:
+            self._epoch += 1
+            self._pending.clear()
+            done, self._done = self._done, deque()
+            self._cond.notify_all()
+        return _audio_in(done)
 
     def abandon(self, request) -> bool:
         """Withdraws the request when the worker has not taken it from the queue yet."""
@@ -183,6 +201,7 @@ class ThreadTransport(Transport):
                     if self._stopping:
                         break
                     rid, data, self._now_s = pending.popleft()
+                    epoch = self._epoch
                 try:
                     if type(data) is ControlData:
                         result = node.on_control(data)
@@ -195,13 +214,18 @@ class ThreadTransport(Transport):
                         for out in result:
                             if self._killed:
                                 return
-                            self._post(Reply(rid, as_outputs(out), last=False))
+                            if self._epoch != epoch:
+                                # interrupted (barge-in): this output and the rest are
+                                # never made into answers
+                                result.close()
+                                break
+                            self._post(Reply(rid, as_outputs(out), last=False), epoch)
                         reply = Reply(rid, [])
                     else:
                         reply = Reply(rid, as_outputs(result))
                 except Exception as exc:   # the node's failure: the proxy applies on_error
                     reply = Reply(rid, [], describe(exc), exc)
-                if not self._post(reply):
+                if not self._post(reply, epoch):
                     return
         except BaseException as exc:   # SystemExit, KeyboardInterrupt: the worker is gone
             with cond:
@@ -214,17 +238,31 @@ class ThreadTransport(Transport):
             except Exception as exc:   # stop() raises it on the thread that closes
                 self._teardown_error = exc
 
-    def _post(self, reply: Reply) -> bool:
+    def _post(self, reply: Reply, epoch: int) -> bool:
         # An answer (or part of one) for the pushing thread; False once the worker is killed.
+        # One made under an older epoch (before an interrupt) is dropped.
         with self._cond:
             if self._killed:
                 return False
+            if epoch != self._epoch:
+                return True
             self._done.append(reply)
             self._cond.notify_all()
         return True
 
     def _clock(self) -> float:
         return self._now_s
+
+
+def _audio_in(replies) -> tuple[int, int]:
+    """(blocks, samples per channel) of the audio frames in `replies`."""
+    blocks = samples = 0
+    for reply in replies:
+        for out in reply.outputs:
+            if type(out) is NumpyData:
+                blocks += 1
+                samples += out.array.shape[0] if out.array.ndim else 1
+    return blocks, samples
 
 
 def _streams(result) -> bool:

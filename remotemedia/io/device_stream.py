@@ -183,6 +183,9 @@ class DeviceStream:
         self.status_tick = np.full(_E2E_RING, -1, dtype=np.int64)
         self.status_flags = np.zeros(_E2E_RING, dtype=np.int64)
         self.started_playing = False
+        # output only from a voice loop's reply (engine side): an empty queue is silence
+        self.bursty_output = False
+        self.silent_callbacks = 0
         # switched by the engine side
         self.capturing = False
         self.capture_limit: int | None = None
@@ -459,6 +462,7 @@ class DeviceStream:
 
     def _play(self, outdata, frames, dac, tick):
         q = self.outq
+        q.consumer_drop()   # a barge-in's request, if any: the queued reply is not played
         if not self.started_playing:
             if q.written - q.consumed < self.prefill:
                 outdata.fill(0)
@@ -518,7 +522,9 @@ class DeviceStream:
             outdata[pos:].fill(0)
             # A gap counts once more audio follows it: silence after the stream's last block
             # (while a node finishes at end of stream, say a transcription) is no glitch.
-            if not self.closing_output and (self.capturing or not self.has_input):
+            if self.bursty_output:   # silence between replies: no glitch, counted apart
+                self.silent_callbacks += 1
+            elif not self.closing_output and (self.capturing or not self.has_input):
                 self.gap_callbacks += 1
 
     def _run_schedule(self):
@@ -619,7 +625,7 @@ class DeviceStream:
     def report(self) -> dict:
         """The report's `device` section: mode, host API, devices, reported and timestamp
         latency, callback timing, what was captured, played, refused, skipped and repaired."""
-        ring = self.ring
+        ring, q = self.ring, self.outq
         ts = self.timestamp_latency_s
         lat_in, lat_out = self.latency if self._stream is not None else self._last_latency
         return {
@@ -636,10 +642,14 @@ class DeviceStream:
             "played": self.played,
             "skipped_to_catch_up": self.skipped,
             "output_queue_underflows": self.queue_underflows,
+            "silent_callbacks": self.silent_callbacks,   # between a voice loop's replies
             # which callbacks PortAudio flagged (xruns): at the start, the end, or in between
             "flagged_callbacks": [int(t) for t in
                                   self.flagged_ticks[:min(self.flagged, self.flagged_ticks.size)]],
             "output_dropped": self.output_dropped,
+            # barge-in: blocks (and their frames) queued for output and dropped unplayed
+            "interrupt_dropped": {"blocks": q.dropped_blocks if q else 0,
+                                  "samples": q.dropped_samples if q else 0},
             "events_lost": self.events_lost,
             "callback_us": self._callback_summary(),
         }

@@ -304,7 +304,9 @@ class DeviceSource(_DeviceEnd, Source):
         while True:
             got = ring.get()
             if got is not None:
-                if outq is None or not stream.started_playing:
+                if outq is None or not stream.started_playing or stream.bursty_output:
+                    # (a voice loop's output runs ahead of its input by design: no catching
+                    # up, which would skip the user's audio)
                     break
                 # Catching up: normally the output queue is empty when a block is read (the
                 # callback that captured it played the previous frame). After a late frame it
@@ -504,7 +506,43 @@ class DeviceSink(_DeviceEnd, Sink):
             self._release_stream()
 
     def extend_report(self, report: dict) -> None:
-        """The device section, plus `unplayed_at_stop`: frames queued but never played."""
+        """The device section, plus `unplayed_at_stop`: frames queued but never played; the
+        reply audio its queue dropped on a barge-in adds to the `barge_in` section."""
         super().extend_report(report)
         if "device" in report:
             report["device"]["unplayed_at_stop"] = self._unplayed
+            dropped = report["device"].get("interrupt_dropped")
+            if dropped and "barge_in" in report:
+                report["barge_in"]["dropped_blocks"] += dropped["blocks"]
+                report["barge_in"]["dropped_samples"] += dropped["samples"]
+
+    # -- barge-in (engine/bargein.py): the runner hands these to the schedule ---------------------
+    def queued(self) -> int:
+        """Blocks queued for the output callback and not yet played."""
+        stream = self.stream
+        return stream.outq.pending if stream is not None and stream.outq is not None else 0
+
+    def room(self) -> int:
+        """Blocks the output takes now without adding latency: one ahead of the callback.
+        Audio a node on an executor made ahead (Speak) waits there, where a barge-in drops it,
+        and queued duplex runs keep one block of latency (read() never skips to catch up)."""
+        stream = self.stream
+        if stream is None or stream.outq is None:
+            return 0
+        return max(0, 1 - stream.outq.pending)
+
+    def speaks_in_bursts(self) -> None:
+        """The graph's output only speaks now and then (a voice loop's replies): the
+        callback counts an empty queue as silence (`silent_callbacks`), not an underflow."""
+        stream = self.stream
+        if stream is not None:
+            stream.bursty_output = True
+
+    def drop_queued(self) -> tuple[int, int]:
+        """Barge-in: the callback drops every block queued so far at its next call (counted
+        there, in the device section's `interrupt_dropped`). Returns (0, 0): nothing is
+        dropped on this thread."""
+        stream = self.stream
+        if stream is not None and stream.outq is not None:
+            stream.outq.drop_queued()
+        return 0, 0

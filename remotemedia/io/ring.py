@@ -174,6 +174,32 @@ class OutputQueue:
         self.consumed = 0    # consumer: entries fully copied out
         self.offset = 0      # consumer: frames already copied from the head entry
         self._cleared = 0    # producer: entries whose reference was dropped
+        # Barge-in: the producer asks for everything written so far to be dropped (drop_to);
+        # the consumer drops it at its next turn and counts it (it alone moves `consumed`).
+        self.drop_to = 0     # producer
+        self.dropped_blocks = 0    # consumer
+        self.dropped_samples = 0   # consumer
+
+    def drop_queued(self) -> None:
+        """Producer: have the consumer drop every entry written so far (not yet played) at
+        its next turn (consumer_drop)."""
+        self.drop_to = self.written
+
+    def consumer_drop(self) -> None:
+        """Consumer: drop what the producer asked to (drop_queued), counting the entries and
+        the frames of them not yet played. Allocates nothing."""
+        end = self.drop_to
+        c = self.consumed
+        if end <= c:
+            return
+        cap, items = self.capacity, self.items
+        samples = -self.offset
+        for k in range(c, end):
+            samples += items[k % cap].shape[0]
+        self.dropped_blocks += end - c
+        self.dropped_samples += samples
+        self.offset = 0
+        self.consumed = end
 
     def release_consumed(self) -> None:
         """Producer: drop references the callback has finished with (frees on this thread)."""

@@ -46,6 +46,7 @@ from ..engine.session import Pipeline
 from ..io.base import Sink, Source
 from ..io.clock import Clock
 from ..io.devices import DEFAULT_MODE   # sounddevice itself loads only when a device is used
+from ..io.spec import file_input
 from ..runner import FAILED, FINISHED, IDLE, RUNNING, Levels, StreamRunner
 from ..turn_observer import TurnObserver
 from .choices import io_choices
@@ -255,7 +256,20 @@ class RemoteMediaApp(SavingActions, App[None]):
         make_source, make_sink = self._factories()
         self.failure = None
         try:
-            source = make_source(self.input_spec, manifest.audio, mode=self.mode)
+            # a file at another rate or channel count is converted at the boundary, as
+            # `stream` converts it (io/convert.py)
+            source = file_input(self.input_spec)
+            if source is not None:
+                try:
+                    source.conform(manifest.audio, exact=False)
+                except BaseException:
+                    source.close()
+                    raise
+                if source.conversion:
+                    self.notify(f"{source.path}: converted {source.conversion} to the "
+                                f"manifest's format", title="input", markup=False)
+            else:
+                source = make_source(self.input_spec, manifest.audio, mode=self.mode)
             try:
                 if self.mode == "callback" and not source.runs_schedule:
                     raise UsageError(f"callback mode runs the graph in the input device's audio "

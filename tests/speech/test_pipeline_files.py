@@ -6,6 +6,7 @@ voice) -> 48 kHz; the two that call a remote pipeline over gRPC are refused in o
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -122,3 +123,24 @@ def test_va_local_answers_spoken_speech_through_an_ollama_compatible_server(tmp_
     audio, rate = sf.read(tmp_path / "reply.wav")
     assert rate == 48000                  # resampled as the file asks, not played at 24 kHz
     assert audio.size > rate * 1.0 and abs(audio).max() > 0.05     # a spoken reply
+
+
+@pytest.mark.parametrize("nodes, conns, words", [
+    ([{"id": "v", "config": {}}], [], "missing 'node_type'"),
+    ([{"id": "r", "node_type": "AudioResample", "config": {"quality": "fast"}}], [],
+     "'quality' must be one of quick, low"),
+    ([{"id": "v", "node_type": "SileroVAD", "config": {}},
+      {"id": "speaker_output", "node_type": "AudioOutput", "config": {}}],
+     [{"from": "v", "to": "speakr_output"}], "did you mean 'speaker_output'?"),
+])
+def test_a_mistake_in_a_pipeline_file_is_named(nodes, conns, words):
+    with pytest.raises(ManifestError, match=re.escape(words)):
+        pipeline_file_to_native(pipeline_file(nodes, conns), failing)
+
+
+def test_converted_va_local_keeps_a_file_inputs_own_format(tmp_path):
+    proc = cli("convert-manifest", str(UPSTREAM / "va-local.yaml"), cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    native = yaml.safe_load(proc.stdout)
+    assert "audio" not in native           # as the pipeline file: the input's own rate runs
+    assert validate_manifest(native, source="native.yaml").order[0] == "mic_input"

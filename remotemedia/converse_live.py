@@ -1,0 +1,468 @@
+"""Scripted conversations live, on a JACK server: the graph on real devices, a user who speaks.
+
+    report = LiveConversation("manifests/assistant.yaml", "hello.yaml",
+                              input_spec="device:system", output_spec="device:system").run()
+
+The graph runs as `remotemedia stream` runs it (StreamRunner, a device source and sink in
+real time, nodes on their executors, barge-in as engine/bargein.py does it live). The user is
+a second stream of this process (a sounddevice stream; the process's JACK client is named
+remotemedia-converse-PID unless REMOTEMEDIA_JACK_CLIENT names it): its output port is connected to
+the graph's input port and the graph's output port to its input port (the graph's own
+connections to the server's system ports are cut first), so the user's voice is the graph's
+input and the graph's output is recorded sample by sample, on the server's clock.
+
+The script is the simulated run's (remotemedia.converse: say/play, after_ms,
+barge_in_after_ms, expect), spoken by the same voice. The user speaks in real time: a turn
+starts `after_ms` after the bot's last reply sample (once the bot has been silent for
+IDLE_S), or `barge_in_after_ms` after the bot's first reply sample (a barge-in), or
+REPLY_TIMEOUT_S after the user's last turn if the bot never answers.
+
+Measured from the captured audio, in samples of the user's stream (its output and input run
+in the same callbacks, one clock): user speech end = the last sample of the turn's voice above
+SOUND (-60 dBFS) as it left the user's output; the bot's first reply sample = the first
+recorded sample above SOUND after it (after a gap of at least GAP_S, so a reply still playing
+is not taken for the answer). Voice-to-voice = the difference: it includes the device path
+both ways (JACK's period and PortAudio's buffers), the error bar `round_trip_ms` in the report
+gives (measured at the start: a click from the user's output straight to its input). Barge-in
+stop time = the bot's last recorded sample - the moment the graph decided to interrupt (the
+user's sample clock read when the VAD's speech_start interrupted the bot).
+
+The report has the simulated run's shape (remotemedia.conversation), with `breakdown_ms` null
+(the audio alone does not attribute latency to nodes), `simulated_s` null, and `live`:
+{"round_trip_ms", "xruns", "barge_in", "device"} from the graph's stats report.
+
+Errors: ScriptError (exit 2) for a bad script; UsageError (exit 2) for a device that is not on a
+JACK server; DeviceError when the ports cannot be found or connected; NodeError while running.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from .converse import NOISE_DBFS, REPLY_TIMEOUT_S, TAIL_S, load_script
+from .conversation import ConversationRun, _expectations, _wer
+from .engine.errors import DeviceError, UsageError
+from .engine.session import Pipeline
+
+#: a recorded sample above this (60 dB below full scale) is the bot speaking
+SOUND = 1e-3
+#: silence before a bot reply's first sample (so a reply still playing is not its answer)
+GAP_S = 0.2
+#: the bot is done when it has been silent this long
+IDLE_S = 0.6
+#: the control thread's look at the recording
+POLL_S = 0.01
+#: the user's recording holds at most this much audio
+MAX_S = 600.0
+
+
+class _User:
+    """The user's side: one duplex stream; its callback plays the scheduled voice over a noise
+    floor and records the graph's output, into buffers made before the stream starts."""
+
+    def __init__(self, voices: list[np.ndarray], rate: int, block: int, frames: int, seed: int):
+        self.voices = voices
+        self.rate, self.block = rate, block
+        self.rec = np.zeros(frames, np.float32)
+        rng = np.random.default_rng(seed)
+        self.noise = (rng.standard_normal(block * 50) * 10 ** (NOISE_DBFS / 20)).astype(
+            np.float32)
+        self.k = 0                     # callbacks so far (blocks)
+        self.cur = -1                  # the voice playing, or -1
+        self.pos = 0
+        self.next_idx = -1             # the voice to start at block next_at
+        self.next_at = -1
+        self.starts = np.full(len(voices), -1, np.int64)   # sample its voice began
+        self.ends = np.full(len(voices), -1, np.int64)     # sample after its last
+        self.click_at = -1             # calibration: a click leaves at this block
+        self.stream = None
+
+    def callback(self, indata, outdata, frames, t, status):
+        k = self.k
+        base = k * frames
+        rec = self.rec
+        if base + frames <= rec.shape[0]:
+            rec[base:base + frames] = indata[:, 0]
+        out = outdata[:, 0]
+        nb = self.noise.shape[0] // frames
+        j = (k % nb) * frames
+        out[:] = self.noise[j:j + frames]
+        if k == self.click_at:
+            out[0] = 0.9
+        if self.cur < 0 and self.next_at >= 0 and k >= self.next_at:
+            self.cur, self.pos, self.next_at = self.next_idx, 0, -1
+            self.starts[self.cur] = base
+        if self.cur >= 0:
+            voice = self.voices[self.cur]
+            pos = self.pos
+            n = min(frames, voice.shape[0] - pos)
+            out[:n] += voice[pos:pos + n]
+            self.pos = pos + n
+            if self.pos >= voice.shape[0]:
+                self.ends[self.cur] = base + n
+                self.cur = -1
+        self.k = k + 1
+
+    @property
+    def now(self) -> int:
+        """Samples played so far."""
+        return self.k * self.block
+
+
+class LiveConversation:
+    """A scripted user against a voice manifest, live on a JACK server (module docstring).
+
+    `input_spec`, `output_spec`: the graph's device SPECs (`device:NAME_OR_INDEX`), both on
+    the JACK host API. `seed`: the user's noise floor."""
+
+    def __init__(self, manifest: Any, script: Any, *, input_spec: str, output_spec: str,
+                 seed: int = 0, allow_import=()):
+        self.script_name = script if isinstance(script, str) else "<script>"
+        self.turns = list(script) if isinstance(script, list) else load_script(script)
+        self.manifest_name = manifest if isinstance(manifest, str) else "<manifest>"
+        self.pipeline = Pipeline.from_manifest(manifest, allow_import=allow_import)
+        self.input_spec, self.output_spec = input_spec, output_spec
+        self.seed = seed
+        self.report: dict | None = None
+        for tool in ("jack_lsp", "jack_connect", "jack_disconnect"):
+            if shutil.which(tool) is None:
+                raise UsageError(f"converse --realtime needs JACK's {tool} (Debian: jackd2)")
+
+    def run(self) -> dict:
+        """Run the conversation live; returns the report (module docstring)."""
+        from .io.spec import make_sink, make_source
+        from .runner import StreamRunner
+        wall0 = time.perf_counter()
+        m = self.pipeline.manifest
+        rate, block = m.audio.sample_rate, m.audio.block_size
+        # A JACK client name of this process's own, so its ports are told apart from those
+        # of other programs opening streams at the same moment (set before PortAudio starts).
+        os.environ.setdefault("REMOTEMEDIA_JACK_CLIENT", f"remotemedia-converse-{os.getpid()}")
+        source = make_source(self.input_spec, m.audio)
+        sink = make_sink(self.output_spec, m.output_format)
+        devices = [end.device for end in (source, sink) if hasattr(end, "device")]
+        if len(devices) != 2 or not all(d.host_api.startswith("JACK") for d in devices):
+            raise UsageError(f"converse --realtime: --input {self.input_spec} and --output "
+                             f"{self.output_spec} must both be devices on a JACK server (the "
+                             f"user's side connects its ports to the graph's)")
+        if (m.output_format.sample_rate or rate) != rate:
+            raise UsageError(f"converse --realtime: the manifest's output rate "
+                             f"({m.output_format.sample_rate} Hz) must be its input rate "
+                             f"({rate} Hz): one JACK server clocks both")
+        voices = ConversationRun._voices(self, rate, block)
+        longest = sum(v.shape[0] for v in voices) / rate + len(voices) * (
+            REPLY_TIMEOUT_S + 2) + TAIL_S + 5
+        user = _User(voices, rate, block, int(min(longest, MAX_S) * rate), self.seed)
+        replies: list[tuple[int, dict]] = []
+        marks: list[int] = []
+
+        watched = [False]
+
+        def on_event(out) -> None:   # a responder inline: its events reach the output
+            value = getattr(out, "value", None)
+            if isinstance(value, dict) and value.get("type") == "reply" and not watched[0]:
+                replies.append((user.now, value))
+
+        runner = StreamRunner(self.pipeline, source, sink, realtime=True, on_event=on_event)
+        opened = threading.Event()
+
+        def on_open() -> None:
+            schedule = runner.session.schedule
+            watched[0] = any([_watch_replies(step.node, replies, user)
+                              for step in schedule.reply_steps])
+            barge = schedule.barge_in
+            if barge is not None:
+                decide = barge.interrupt
+
+                def interrupt():
+                    marks.append(user.now)   # when the graph decided, on the user's clock
+                    return decide()
+                barge.interrupt = interrupt
+            opened.set()
+
+        runner.on_open = on_open
+        before = _ports()
+        runner.start()
+        try:
+            if not opened.wait(60) or runner.error is not None:
+                runner.join(5)
+                raise runner.error or DeviceError("the graph's run did not start in 60 s")
+            from .io import portaudio
+            client = portaudio._jack_client_name.decode() or None
+            graph_in, graph_out = _new_ports(before, runner, client)
+            import sounddevice as sd
+            before = _ports()
+            dev = devices[0].index
+            user.stream = sd.Stream(device=(dev, dev), channels=1, samplerate=rate,
+                                    blocksize=block, dtype="float32", callback=user.callback,
+                                    latency="low")
+            user.stream.start()
+            user_in, user_out = _new_ports(before, runner, client)
+            _cut(user_in, user_out)
+            round_trip = _calibrate(user, user_in, user_out)
+            _cut(graph_in, graph_out)
+            _connect(user_out, graph_in)
+            _connect(graph_out, user_in)
+            self._converse(user, runner)
+        finally:
+            if user.stream is not None:
+                user.stream.stop()
+                user.stream.close()
+            runner.stop()
+            runner.join(30)
+        if runner.error is not None:
+            raise runner.error
+        stats = runner.stats()
+        self.report = self._report(user, replies, marks, round_trip, stats,
+                                   time.perf_counter() - wall0)
+        return self.report
+
+    # -- the user's turns, in real time -------------------------------------------------------
+    def _converse(self, user: _User, runner) -> None:
+        rate, block = user.rate, user.block
+        sound = _Sound(user.rec, block)
+        i = 0
+        while runner.error is None:
+            time.sleep(POLL_S)
+            now = user.now
+            sound.scan(min(now, user.rec.shape[0]))
+            if now >= user.rec.shape[0] - rate:
+                break
+            if user.cur >= 0 or user.next_at >= 0:
+                continue                          # the user is speaking, or about to
+            if i == 0:
+                self._start(user, 0, self.turns[0].after_ms / 1e3 * rate)
+                i = 1
+                continue
+            prev_end = int(user.ends[i - 1])
+            first = sound.first_after(prev_end)
+            last = sound.last
+            idle = first is not None and now - last >= IDLE_S * rate
+            if i >= len(self.turns):
+                if idle or now >= prev_end + TAIL_S * rate:
+                    break
+                continue
+            turn = self.turns[i]
+            if turn.barge_in_after_ms is not None and first is not None:
+                self._start(user, i, first + turn.barge_in_after_ms / 1e3 * rate)
+            elif idle:
+                self._start(user, i, max(now, last + turn.after_ms / 1e3 * rate))
+            elif now >= prev_end + REPLY_TIMEOUT_S * rate:
+                self._start(user, i, now + turn.after_ms / 1e3 * rate)
+            else:
+                continue
+            i += 1
+
+    @staticmethod
+    def _start(user: _User, i: int, at_sample: float) -> None:
+        user.next_idx = i
+        user.next_at = int(np.ceil(at_sample / user.block))
+
+    # -- the report ---------------------------------------------------------------------------
+    def _report(self, user: _User, replies, marks, round_trip, stats, wall_s) -> dict:
+        rate = user.rate
+        rec = user.rec[:min(user.now, user.rec.shape[0])]
+        loud = np.abs(rec) > SOUND
+        starts, ends = user.starts, user.ends
+        rows = []
+        for i, turn in enumerate(self.turns):
+            s, e = int(starts[i]), int(ends[i])
+            played = s >= 0 and e >= 0
+            nxt = int(starts[i + 1]) if i + 1 < len(self.turns) and starts[i + 1] >= 0 \
+                else rec.shape[0]
+            end = s + _last_sound(user.voices[i]) if played else None
+            onset = _onset(loud, end, nxt, int(GAP_S * rate)) if played else None
+            mine = [v for at, v in replies if played and s <= at < nxt]
+            heard = " ".join(str(v.get("heard") or "") for v in mine).strip()
+            reply = mine[-1].get("reply") if mine else None
+            stop = None
+            interrupted_next = False
+            if played and turn.barge_in_after_ms is not None:
+                decided = [k for k in marks if k >= s]
+                if decided:
+                    d = decided[0]
+                    window = loud[d:min(end + int(0.25 * rate), rec.shape[0])]
+                    hits = np.flatnonzero(window)
+                    stop = round(((d + int(hits[-1]) + 1 if hits.size else d) - d)
+                                 / rate * 1e3, 3)
+            if i + 1 < len(self.turns) and self.turns[i + 1].barge_in_after_ms is not None \
+                    and starts[i + 1] >= 0:
+                interrupted_next = any(k >= starts[i + 1] for k in marks)
+            v2v = None if onset is None else round((onset - end) / rate * 1e3, 3)
+            row = {"user": turn.label, "heard": heard, "wer": _wer(turn.say, heard),
+                   "reply": reply, "voice_to_voice_ms": v2v, "breakdown_ms": None,
+                   "barge_in_stop_ms": stop, "interrupted": interrupted_next,
+                   "start_s": round(s / rate, 4) if played else None,
+                   "end_s": round(e / rate, 4) if played else None}
+            row["expect"] = _expectations(turn.expect, row)
+            rows.append(row)
+        return {"manifest": self.manifest_name, "script": self.script_name,
+                "timing": "live", "seed": self.seed, "turns": rows,
+                "passed": all(x["passed"] for t in rows for x in t["expect"]),
+                "simulated_s": None, "wall_s": round(wall_s, 3),
+                "live": {"round_trip_ms": round_trip, "xruns": stats.get("xruns"),
+                         "barge_in": stats.get("barge_in"), "device": stats.get("device"),
+                         "drops": stats.get("drops")},
+                "stats": {"interrupts": (stats.get("barge_in") or {}).get("interrupts", 0),
+                          "nodes": stats.get("nodes")}}
+
+    def failures(self) -> list[str]:
+        """One line per expectation that failed: 'turn N (USER): WHY'."""
+        return ConversationRun.failures(self)
+
+
+def _watch_replies(node, replies: list, user: _User) -> bool:
+    """A responder on an executor hands its `reply` events on as it collects them: they are
+    noted there (before Speak, whose queue a barge-in drops, holds them up). False for a node
+    inline (its events are seen at the output)."""
+    collect = getattr(node, "_collect", None)
+    if collect is None:
+        return False
+
+    def watched(out, counters, limit=None):
+        n = len(out)
+        collect(out, counters, limit)
+        for o in out[n:]:
+            value = getattr(o, "value", None)
+            if isinstance(value, dict) and value.get("type") == "reply" and not any(
+                    v.get("turn") == value.get("turn") for _, v in replies[-4:]):
+                # (once: Speak hands the same event on after it)
+                replies.append((user.now, value))
+    node._collect = watched
+    return True
+
+
+class _Sound:
+    """Where the recording is loud, block by block, scanned as it grows."""
+
+    def __init__(self, rec: np.ndarray, block: int):
+        self.rec, self.block = rec, block
+        self.scanned = 0
+        self.loud_blocks: list[int] = []
+        self.last = -1                    # sample after the last loud one so far
+
+    def scan(self, upto: int) -> None:
+        b = self.block
+        while self.scanned + b <= upto:
+            part = self.rec[self.scanned:self.scanned + b]
+            hits = np.flatnonzero(np.abs(part) > SOUND)
+            if hits.size:
+                self.loud_blocks.append(self.scanned)
+                self.last = self.scanned + int(hits[-1]) + 1
+            self.scanned += b
+
+    def first_after(self, sample: int) -> int | None:
+        """The first loud block's start at or after `sample` (None: none yet)."""
+        found = None
+        for start in reversed(self.loud_blocks):
+            if start + self.block <= sample:
+                break
+            found = start
+        return found
+
+
+def _last_sound(voice: np.ndarray) -> int:
+    """The sample after the voice's last one above SOUND."""
+    hits = np.flatnonzero(np.abs(voice) > SOUND)
+    return int(hits[-1]) + 1 if hits.size else voice.shape[0]
+
+
+def _onset(loud: np.ndarray, start: int, stop: int, gap: int) -> int | None:
+    """The first loud sample in [start, stop) that follows at least `gap` quiet samples (or
+    starts the window quiet): the bot's answer, not the end of what it was saying."""
+    hits = np.flatnonzero(loud[start:stop])
+    if not hits.size:
+        return None
+    if hits[0] > 0:
+        return start + int(hits[0])
+    # still speaking at `start`: the next sound after a gap
+    jumps = np.flatnonzero(np.diff(hits) > gap)
+    return start + int(hits[jumps[0] + 1]) if jumps.size else None
+
+
+# -- JACK's ports -------------------------------------------------------------------------------
+def _jack(*args: str) -> str:
+    try:
+        done = subprocess.run(list(args), capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DeviceError(f"{args[0]}: {exc}") from None
+    if done.returncode != 0:
+        raise DeviceError(f"{' '.join(args)}: {done.stderr.strip() or done.returncode}")
+    return done.stdout
+
+
+def _ports() -> set[str]:
+    return {line.strip() for line in _jack("jack_lsp").splitlines() if line.strip()}
+
+
+def _new_ports(before: set[str], runner, client: str | None,
+               timeout_s: float = 10.0) -> tuple[str, str]:
+    """(input, output): the ports of the stream this process (JACK client `client`, when
+    known) opened since `before`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        added = _ports() - before
+        ours = {p for p in added if client is not None and p.startswith(f"{client}:")}
+        added = ours or added
+        ins = sorted(p for p in added if re.search(r":in_\d+$", p))
+        outs = sorted(p for p in added if re.search(r":out_\d+$", p))
+        if len(ins) == 1 and len(outs) == 1:
+            return ins[0], outs[0]
+        if time.monotonic() > deadline or runner.error is not None:
+            raise DeviceError(f"cannot tell this run's JACK ports (new: {sorted(added)})")
+        time.sleep(0.05)
+
+
+def _connections() -> dict[str, set[str]]:
+    conns: dict[str, set[str]] = {}
+    port = None
+    for line in _jack("jack_lsp", "-c").splitlines():
+        if not line.strip():
+            continue
+        if line.startswith((" ", "\t")):
+            conns[port].add(line.strip())
+        else:
+            port = line.strip()
+            conns[port] = set()
+    return conns
+
+
+def _cut(in_port: str, out_port: str) -> None:
+    """Disconnect both ports from everything (the system ports PortAudio connected)."""
+    conns = _connections()
+    for other in conns.get(in_port, ()):
+        _jack("jack_disconnect", other, in_port)
+    for other in conns.get(out_port, ()):
+        _jack("jack_disconnect", out_port, other)
+
+
+def _connect(out_port: str, in_port: str) -> None:
+    _jack("jack_connect", out_port, in_port)
+
+
+def _calibrate(user: _User, user_in: str, user_out: str) -> float | None:
+    """The user's own round trip (ms): a click from its output straight to its input."""
+    _connect(user_out, user_in)
+    try:
+        at = user.k + 2
+        user.click_at = at
+        deadline = time.monotonic() + 2.0
+        while user.k < at + 20 and time.monotonic() < deadline:
+            time.sleep(POLL_S)
+        seg = user.rec[at * user.block:min(user.now, user.rec.shape[0])]
+        hits = np.flatnonzero(seg > 0.5)
+        return round(int(hits[0]) / user.rate * 1e3, 3) if hits.size else None
+    finally:
+        _jack("jack_disconnect", user_out, user_in)
+        user.rec[:] = 0.0
+
+
+__all__ = ["LiveConversation"]

@@ -1,0 +1,63 @@
+"""The voice loop live on the JACK server: `converse --realtime` plays a scripted user into the
+graph's input device and records its output device; the bot answers every turn and stops when
+the user barges in, measured from the captured audio."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.streaming.device_support import jack_device  # noqa: F401 (fixture)
+
+from .test_conversation import ASSISTANT, THREE_TURNS
+
+pytestmark = [pytest.mark.slow, pytest.mark.device]
+
+
+def test_three_turns_with_a_barge_in_pass_live_on_jack(jack_device, tmp_path):
+    (tmp_path / "s.yaml").write_text(THREE_TURNS)
+    dev = f"device:{jack_device.index}"
+    r = subprocess.run([sys.executable, "-m", "remotemedia", "converse", "-m", ASSISTANT,
+                        "-s", "s.yaml", "--realtime", "-i", dev, "-o", dev, "--json"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                       env={**os.environ, "REMOTEMEDIA_AUDIO_SERVER": "jack"})
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert report["passed"] and report["timing"] == "live", report["turns"]
+    turns = report["turns"]
+    # Every turn was answered, and heard (the expectations above checked what).
+    assert all(t["voice_to_voice_ms"] is not None for t in turns), turns
+    # Generous: a voice loop that answers at all answers within 5 s on a loaded machine.
+    assert all(0 < t["voice_to_voice_ms"] < 5000 for t in turns), turns
+    # The third turn barged in on the second reply: it was cut, and the bot fell silent
+    # soon after the VAD's speech_start (the audio queued for the output was dropped).
+    assert turns[1]["interrupted"] and not turns[0]["interrupted"]
+    assert turns[2]["barge_in_stop_ms"] is not None and turns[0]["barge_in_stop_ms"] is None
+    assert turns[2]["barge_in_stop_ms"] < 1000, turns[2]
+    live = report["live"]
+    assert live["barge_in"]["interrupts"] == 1 == report["stats"]["interrupts"]
+    assert live["barge_in"]["dropped_blocks"] > 0, live["barge_in"]
+    assert live["barge_in"]["dropped_samples"] >= live["barge_in"]["dropped_blocks"]
+    # The user's own device round trip, the error bar of the figures (a period or two).
+    assert live["round_trip_ms"] is not None and 0 <= live["round_trip_ms"] < 500
+    # The gaps between replies are silence, not underflows; the user's audio is never
+    # skipped to catch up (every captured block is heard).
+    assert live["device"]["silent_callbacks"] > 0
+    assert live["device"]["skipped_to_catch_up"] == 0
+
+
+def test_realtime_needs_devices_on_jack(tmp_path):
+    (tmp_path / "s.yaml").write_text(THREE_TURNS)
+    base = [sys.executable, "-m", "remotemedia", "converse", "-m", ASSISTANT, "-s", "s.yaml"]
+    for extra, words in ((["--realtime"], "needs --input DEV and --output DEV"),
+                         (["-i", "device:0"], "go with --realtime"),
+                         (["--realtime", "-i", "sine:440", "-o", "null"],
+                          "must both be devices on a JACK server")):
+        r = subprocess.run(base + extra, capture_output=True, text=True, cwd=tmp_path,
+                           timeout=120)
+        assert r.returncode == 2, (extra, r.stderr)
+        assert words in r.stderr and "Traceback" not in r.stderr, r.stderr
