@@ -46,9 +46,13 @@ def test_interruption_is_counted_and_stop_time_measured():
     turn = meter.interrupted(3.25)
     meter.stopped(3.26)
     assert meter.interruptions == 1 and turn.barge_media_s == 3.0
-    assert turn.barge_in_stop_ms() == 10.0
+    # from the user's speech start (3.0 s), not from the VAD's decision (3.25 s)
+    assert turn.barge_in_stop_ms() == 260.0
+    meter.speech_end(4.3, 4.0, "vad")              # the turn that barged in carries it
     summary = meter.summary()
-    assert summary["interruptions"] == 1 and summary["barge_in_stop_ms"]["max"] == 10.0
+    assert summary["interruptions"] == 1 and summary["barge_in_stop_ms"]["max"] == 260.0
+    assert [r["barge_in_stop_ms"] for r in summary["turns"]] == [None, 260.0]
+    assert [r["interrupted"] for r in summary["turns"]] == [True, False]
 
 
 def test_reply_before_transcript_is_not_taken_for_this_turn():
