@@ -317,11 +317,14 @@ class _Sim:
                 self._push(t, target, item, source)
 
     def bot_busy(self) -> bool:
-        """The bot is speaking or about to: audio queued or playing, or reply work pending."""
+        """The bot is speaking or about to: its audio queued or playing, or reply work pending
+        (the user's own audio on its way to the output is not the bot)."""
         if self.out_queue or self.playing_until > self.now:
             return True
-        return any(target == "output" or target in self.reply_ids or source in self.reply_ids
-                   for _, _, target, source, _ in self.heap) or \
+        bot = self.bot_blocks
+        return any(target in self.reply_ids or source in self.reply_ids or (
+                   target == "output" and bot.get(id(item)) is item)
+                   for _, _, target, source, item in self.heap) or \
             any(self.free[i] > self.now for i in self.reply_ids)
 
     def run_until(self, t_end: float) -> None:
@@ -450,12 +453,16 @@ class _Sim:
         and the output queue dropped; the block playing finishes. Returns the audio dropped:
         (blocks, samples)."""
         self.meter.interrupted(t)
-        gone = [e[4] for e in self.heap if e[2] == "output" and e[4].kind == "numpy"] + \
+        bot = self.bot_blocks
+
+        def bots(e) -> bool:      # the bot's audio on its way to the output (not the user's)
+            return e[2] == "output" and bot.get(id(e[4])) is e[4]
+
+        gone = [e[4].array for e in self.heap if bots(e)] + \
             [block for _, block in self.out_queue]
-        gone = [g.array if hasattr(g, "array") else g for g in gone]
         self.heap = [e for e in self.heap if not (e[3] in self.reply_ids or
-                                                  e[2] in self.reply_ids or e[2] == "output")]
-        self.bot_blocks.clear()       # what the reply nodes made is dropped with them
+                                                  e[2] in self.reply_ids or bots(e))]
+        bot.clear()       # what the reply nodes made is dropped with them
         heapq.heapify(self.heap)
         self.out_queue.clear()
         for node_id in sorted(self.reply_ids):

@@ -60,3 +60,25 @@ def test_reply_before_transcript_is_not_taken_for_this_turn():
     meter.speech_end(1.3, 1.0, "vad")
     meter.reply_text(1.4, "stale", "llm")     # the previous turn's late reply
     assert meter.current.reply_text_s is None
+
+
+def test_a_graph_that_only_passes_the_users_audio_on_has_no_bot_to_interrupt():
+    """converse on a graph with no reply nodes: the user's audio reaching the output is not
+    the bot speaking (no barge-in, no interruption, no reply timed)."""
+    import os
+
+    from remotemedia.conversation import ConversationRun
+    from remotemedia.converse import UserTurn
+    wav = os.path.join(os.path.dirname(__file__), "..", "data", "speech_fox_16k.wav")
+    doc = {"version": "v1", "audio": {"sample_rate": 16000, "block_size": 512, "channels": 1},
+           "nodes": [{"id": "vad", "node_type": "VAD", "params": {"pad_ms": 300}}],
+           "connections": [{"from": "input", "to": "vad"}, {"from": "vad", "to": "output"}]}
+    report = ConversationRun(doc, [UserTurn(play=wav), UserTurn(play=wav, after_ms=200)],
+                             timing="measured").run()
+    turns = report["stats"]["turns"]
+    assert turns["count"] == 2 and turns["replied"] == 0
+    assert turns["interruptions"] == 0 and report["stats"]["interrupts"] == 0
+    assert not any(t["interrupted"] for t in report["turns"])
+    # the speech ends at its last sound (2.88 s into the file), not 300 ms later
+    first = turns["turns"][0]["end_s"] - report["turns"][0]["start_s"]
+    assert 2.85 <= first <= 2.98, first
