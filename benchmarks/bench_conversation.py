@@ -50,9 +50,11 @@ def script(turns: int) -> dict:
     """`turns` user turns; every third barges in 200 ms after the bot's first reply sample."""
     out = []
     for i in range(turns):
-        turn = {"say": SAYINGS[i % len(SAYINGS)], "after_ms": 400}
+        turn = {"say": SAYINGS[i % len(SAYINGS)]}
         if i % 3 == 2:
-            turn["barge_in_after_ms"] = 200
+            turn["barge_in_after_ms"] = 200    # (after_ms does not apply to a barge-in)
+        else:
+            turn["after_ms"] = 400
         out.append(turn)
     return {"turns": out}
 

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from .converse import (REPLY_TIMEOUT_S, TAIL_S, NOISE_DBFS, Costs, ScriptError, UserTurn,
-                       _Sim, load_script, read_script, script_turns)
+                       _Sim, check_voice_graph, load_script, read_script, script_turns)
 from .engine.data import NumpyData
 from .engine.node import AudioFormat, NodeContext
 from .engine.session import Pipeline
@@ -67,6 +67,7 @@ class ConversationRun:
             self.room = load_room(doc.get("room"), where)
         self.pipeline = Pipeline.from_manifest(manifest, allow_import=allow_import)
         self.manifest_name = manifest if isinstance(manifest, str) else "<manifest>"
+        check_voice_graph(self.pipeline.manifest, self.manifest_name)
         if isinstance(timing, Costs):
             self.costs = timing
         elif timing == "measured":
@@ -75,6 +76,14 @@ class ConversationRun:
             self.costs = Costs.load(timing)
         self.seed = seed
         self.report: dict | None = None
+        #: why the run was asked to stop early (stop()), None while it runs to its end
+        self.stop_reason: str | None = None
+        self.costs.expect_nodes([s.id for s in self.pipeline.manifest.nodes])
+
+    def stop(self, reason: str = "stopped") -> None:
+        """Ask the run to end at the next block period (a signal handler may call this): the
+        report then holds the turns so far, `passed` false and `stop_reason` = `reason`."""
+        self.stop_reason = reason
 
     # -- the user's audio ---------------------------------------------------------------------
     def _voices(self, rate: int, block: int) -> list[np.ndarray]:
@@ -123,7 +132,7 @@ class ConversationRun:
         idle_since = None
         k = 0
         try:
-            while True:
+            while self.stop_reason is None:
                 t = k * period
                 sim.run_until(t)
                 sim.now = t
@@ -166,6 +175,8 @@ class ConversationRun:
                 sim.deliver(t + period, "input", [mic])
                 k += 1
             sim.run_until(sim.now + period)
+            if spans and spans[-1][1] is None:     # stopped while the user spoke
+                spans[-1][1] = k * period
         finally:
             sim.close()
             if room is not None:
@@ -178,6 +189,11 @@ class ConversationRun:
                 nxt = spans[i + 1][0] if i + 1 < len(spans) else None
                 row.update(meter_room.turn_figures(start, nxt, sim.barge_ins, spans_now))
             self.report["room"] = meter_room.summary(self.room, sim.barge_ins, spans_now)
+        if self.stop_reason is not None:
+            # Stopped: the turns the user began are reported; the script did not pass.
+            self.report["turns"] = self.report["turns"][:len(spans)]
+            self.report["passed"] = False
+            self.report["stop_reason"] = self.stop_reason
         return self.report
 
     def _starts(self, i: int, t: float, spans, sim: _Sim, idle_since) -> bool:
@@ -294,17 +310,37 @@ def _wer(said: str | None, heard: str) -> float | None:
 
 
 def _read_wav(path: str, rate: int) -> np.ndarray:
-    """A WAV as float32 mono at `rate` (soxr); ScriptError naming the file if unreadable."""
+    """A WAV as float32 mono at `rate` (soxr). ScriptError naming the file if unreadable,
+    empty, longer than MAX_PLAY_S, with NaN/Inf samples, or of a channel count with no
+    declared mix to mono (io/convert.py's rule, as `stream` has it: 1, or 2 as the mean)."""
     import soundfile
+    from .converse import MAX_PLAY_S
+    from .engine.errors import UnsupportedMix
+    from .io.convert import channel_mix
     try:
+        info = soundfile.info(path)
+        if info.frames > MAX_PLAY_S * info.samplerate:
+            raise ScriptError(f"{path}: {info.frames / info.samplerate:.0f} s of audio; a "
+                              f"play: file is at most {MAX_PLAY_S:.0f} s")
         audio, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
+    except ScriptError:
+        raise
     except Exception as exc:       # soundfile's LibsndfileError and kin
         raise ScriptError(f"{path}: cannot read it as audio: {exc}") from None
-    mono = audio.mean(axis=1, dtype=np.float32)
+    try:
+        mix = channel_mix(audio.shape[1], 1)
+    except UnsupportedMix as exc:
+        raise ScriptError(f"{path}: {exc}") from None
+    if audio.shape[0] == 0:
+        raise ScriptError(f"{path}: the file has no samples (a silent pause is after_ms:)")
+    if not np.isfinite(audio).all():
+        raise ScriptError(f"{path}: {int(np.count_nonzero(~np.isfinite(audio)))} NaN or "
+                          f"infinite sample(s); the user's audio must be finite")
+    mono = audio[:, 0] if mix is None else audio.mean(axis=1, dtype=np.float32)
     if file_rate != rate:
         import soxr
         mono = soxr.resample(mono, file_rate, rate, quality="HQ").astype(np.float32)
-    return mono
+    return np.ascontiguousarray(mono)
 
 
 __all__ = ["ConversationRun", "USER_ENGINE"]

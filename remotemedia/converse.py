@@ -68,6 +68,11 @@ TAIL_S = 15.0
 #: the user's noise floor (dBFS): a room is never digital silence
 NOISE_DBFS = -70.0
 COST_FILE_VERSION = 1
+#: the longest time a script may state (after_ms, barge_in_after_ms, within_ms), in ms: a
+#: minute of simulated silence is already longer than any pause a conversation has
+MAX_SCRIPT_MS = 60_000.0
+#: the longest `play:` file (s): the run simulates every block of it
+MAX_PLAY_S = 600.0
 #: the heap's target for "a node made this" (seen by the turn meter in time order)
 OBSERVE = "@observe"
 
@@ -102,7 +107,9 @@ _EXPECT_KEYS = {"heard", "reply", "within_ms"}
 def load_script(source: Any) -> list[UserTurn]:
     """The turns of a script: a path to YAML/JSON, or the parsed dict. ScriptError naming the
     file and the turn for anything malformed (unknown keys, both or neither of say/play, a
-    missing WAV, a regex that does not compile, a negative time)."""
+    missing WAV or a directory, a regex that does not compile, a time outside 0 to
+    MAX_SCRIPT_MS ms, barge_in_after_ms on the first turn or with after_ms, a duplicate
+    key). `source` "-" reads the script from stdin."""
     return script_turns(*read_script(source))
 
 
@@ -114,15 +121,30 @@ def read_script(source: Any) -> tuple[dict, str, str]:
     base = os.getcwd()
     if isinstance(source, (str, os.PathLike)):
         where = os.fspath(source)
-        base = os.path.dirname(os.path.abspath(where))
+        if where == "-":           # the project's habit: `-` is stdin (files relative to cwd)
+            where = "<stdin>"
+            import sys
+            from .engine.loader import read_bounded
+            data = read_bounded(sys.stdin.buffer)
+        else:
+            base = os.path.dirname(os.path.abspath(where))
+            if os.path.isdir(where):
+                raise ScriptError(f"{where}: is a directory, not a script file")
+            try:
+                from .engine.loader import read_bounded
+                with open(where, "rb") as f:
+                    data = read_bounded(f)
+            except OSError as exc:
+                raise ScriptError(f"{where}: cannot read the script: {exc.strerror}") from None
+        # The manifest's strict parser: a duplicate key is an error (not the last one
+        # silently winning), YAML 1.2, bounded size and aliases.
+        from .engine.docparse import DocumentError, load_yaml
         try:
-            import yaml
-            with open(where, encoding="utf-8") as f:
-                source = yaml.safe_load(f)
-        except OSError as exc:
-            raise ScriptError(f"{where}: cannot read the script: {exc.strerror}") from None
-        except Exception as exc:      # yaml.YAMLError and kin: one line, no traceback
-            raise ScriptError(f"{where}: not YAML: {str(exc).splitlines()[0]}") from None
+            source = load_yaml(data.decode("utf-8-sig"))
+        except UnicodeDecodeError:
+            raise ScriptError(f"{where}: not YAML: not UTF-8 text") from None
+        except DocumentError as exc:
+            raise ScriptError(f"{where}: {str(exc).splitlines()[0]}") from None
     if not isinstance(source, dict) or not isinstance(source.get("turns"), list) \
             or not source["turns"]:
         raise ScriptError(f"{where}: a script is {{turns: [...]}} with at least one turn")
@@ -136,10 +158,20 @@ def read_script(source: Any) -> tuple[dict, str, str]:
 def script_turns(doc: dict, where: str, base: str) -> list[UserTurn]:
     """The checked turns of a script document read by read_script (ScriptError naming the
     file and the turn)."""
-    return [_turn(t, f"{where}: turns[{i}]", base) for i, t in enumerate(doc["turns"])]
+    return [_turn(t, f"{where}: turns[{i}]", base, first=i == 0)
+            for i, t in enumerate(doc["turns"])]
 
 
-def _turn(raw: Any, where: str, base: str) -> UserTurn:
+def _ms(value: Any, where: str) -> float:
+    """A script time in ms: a finite number from 0 to MAX_SCRIPT_MS, else ScriptError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or not 0 <= value <= MAX_SCRIPT_MS:
+        raise ScriptError(f"{where} must be a number of ms from 0 to {MAX_SCRIPT_MS:.0f}, "
+                          f"got {value!r}")
+    return float(value)
+
+
+def _turn(raw: Any, where: str, base: str, first: bool = False) -> UserTurn:
     if not isinstance(raw, dict):
         raise ScriptError(f"{where}: a turn is a mapping (say:, play:, ...), got {raw!r}")
     extra = set(raw) - _TURN_KEYS
@@ -155,6 +187,8 @@ def _turn(raw: Any, where: str, base: str) -> UserTurn:
         if not isinstance(play, str):
             raise ScriptError(f"{where}: play: must be a file name")
         play = os.path.join(base, play)
+        if os.path.isdir(play):
+            raise ScriptError(f"{where}: play: is a directory, not a WAV file: {play}")
         if not os.path.isfile(play):
             raise ScriptError(f"{where}: play: no such file: {play}")
     nums = {}
@@ -162,10 +196,14 @@ def _turn(raw: Any, where: str, base: str) -> UserTurn:
         value = raw.get(key)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not math.isfinite(value) or value < 0:
-            raise ScriptError(f"{where}: {key} must be a number >= 0, got {value!r}")
-        nums[key] = float(value)
+        nums[key] = _ms(value, f"{where}: {key}")
+    if "barge_in_after_ms" in nums:
+        if first:
+            raise ScriptError(f"{where}: barge_in_after_ms on the first turn: there is no "
+                              f"bot speech to barge in on yet (use after_ms)")
+        if "after_ms" in nums:
+            raise ScriptError(f"{where}: give after_ms (silence after the bot's reply) or "
+                              f"barge_in_after_ms (start during it), not both")
     expect = raw.get("expect") or {}
     if not isinstance(expect, dict) or set(expect) - _EXPECT_KEYS:
         raise ScriptError(f"{where}: expect: takes {', '.join(sorted(_EXPECT_KEYS))}")
@@ -175,10 +213,30 @@ def _turn(raw: Any, where: str, base: str) -> UserTurn:
                 re.compile(str(expect[key]))
             except re.error as exc:
                 raise ScriptError(f"{where}: expect.{key} is not a regex: {exc}") from None
-    if "within_ms" in expect and (isinstance(expect["within_ms"], bool) or
-                                  not isinstance(expect["within_ms"], (int, float))):
-        raise ScriptError(f"{where}: expect.within_ms must be a number of ms")
+    if "within_ms" in expect:
+        _ms(expect["within_ms"], f"{where}: expect.within_ms")
     return UserTurn(say=say, play=play, expect=dict(expect), **nums)
+
+
+# -- the manifest ----------------------------------------------------------------------------
+def check_voice_graph(manifest, where: str = "the manifest") -> None:
+    """Refuse (UsageError, exit 2) a manifest that cannot hold a conversation, before any
+    node is set up: it needs a VAD (engine/bargein.py's VAD_CLASSES) to end the user's turns,
+    a transcriber (a node type with `emits_text`) and, after it, a node that feeds the output
+    (the reply's audio). `manifest` is a loaded Manifest."""
+    vads, replies = roles(manifest)
+    stts = [s.id for s in manifest.nodes if getattr(s.node_class, "emits_text", False)]
+    feeds = {c.source for c in manifest.connections
+             if c.target == "output" and not getattr(c, "feedback", False)}
+    missing = [what for what, found in (("a VAD (VAD, EnergyVAD) to end the user's turns",
+                                         vads),
+                                        ("a transcriber (Transcribe)", stts),
+                                        ("a node after the transcriber that feeds the output "
+                                         "the reply's audio (Speak)", replies & feeds))
+               if not found]
+    if missing:
+        raise UsageError(f"{where} cannot hold a conversation: converse needs "
+                         f"{'; '.join(missing)} (manifests/assistant.yaml has them)")
 
 
 # -- node costs -------------------------------------------------------------------------------
@@ -195,6 +253,7 @@ class Costs:
         self._median = {k: (float(np.median(v)) if v else 0.0) for k, v in
                         self._table.items()}
         self.charged: dict[str, list[float]] = {}
+        self._expected: set[str] = set()
 
     @classmethod
     def load(cls, path: str) -> "Costs":
@@ -215,6 +274,24 @@ class Costs:
             raise ScriptError(f"{path}: not a cost file ('nodes': {{ID: [ms, ...]}} expected)")
         return cls({k: [x / 1e3 for x in v] for k, v in nodes.items()}, source=path)
 
+    def expect_nodes(self, node_ids) -> None:
+        """The run's node ids: a cost file must cost exactly these (ScriptError naming the
+        file and the ids missing or unknown: a node it does not cost would be charged
+        nothing, and a partial file measured in part would no longer repeat exactly);
+        measured costs save an entry for each, even a node never called."""
+        ids = set(node_ids)
+        self._expected = ids
+        if self.measured:
+            return
+        missing, unknown = sorted(ids - set(self._table)), sorted(set(self._table) - ids)
+        if missing or unknown:
+            parts = ([f"no costs for node(s) {', '.join(missing)}"] if missing else []) + \
+                ([f"costs for node(s) {', '.join(unknown)} the manifest does not have"]
+                 if unknown else [])
+            raise ScriptError(f"{self.source}: this cost file is for another manifest: "
+                              f"{'; '.join(parts)} (write one for this manifest with "
+                              f"--save-timing)")
+
     def charge(self, node_id: str, spent_s: float) -> float:
         """The cost to charge for a call that took `spent_s` here (recorded either way)."""
         done = self.charged.setdefault(node_id, [])
@@ -229,8 +306,10 @@ class Costs:
 
     def save(self, path: str) -> None:
         """Write the charged costs (ms, 3 decimals: microseconds) for a later run."""
+        charged = {k: self.charged.get(k, []) for k in
+                   sorted(set(self.charged) | self._expected)}
         data = {"version": COST_FILE_VERSION,
-                "nodes": {k: [round(x * 1e3, 3) for x in v] for k, v in self.charged.items()}}
+                "nodes": {k: [round(x * 1e3, 3) for x in v] for k, v in charged.items()}}
         tmp = f"{path}.tmp{os.getpid()}"
         with open(tmp, "x", encoding="utf-8") as f:
             json.dump(data, f)

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from .converse import NOISE_DBFS, REPLY_TIMEOUT_S, TAIL_S, load_script
+from .converse import NOISE_DBFS, REPLY_TIMEOUT_S, TAIL_S, check_voice_graph, load_script
 from .conversation import ConversationRun, _expectations, _wer
 from .engine.errors import DeviceError, UsageError
 from .engine.session import Pipeline
@@ -131,6 +131,7 @@ class LiveConversation:
         self.turns = list(script) if isinstance(script, list) else load_script(script)
         self.manifest_name = manifest if isinstance(manifest, str) else "<manifest>"
         self.pipeline = Pipeline.from_manifest(manifest, allow_import=allow_import)
+        check_voice_graph(self.pipeline.manifest, self.manifest_name)   # as simulated runs
         self.input_spec, self.output_spec = input_spec, output_spec
         self.seed = seed
         self.report: dict | None = None

@@ -40,6 +40,7 @@ SEARCH_S = 0.05      # a click is looked for this far either side of the rough r
 RING = 32            # samples either side of a found click that belong to it (not pops)
 TAIL_S = 1.0         # silence after the train, so the last click comes back
 MAX_ARM_S = 5.0      # longest wait for the loopback before the train starts
+MAX_DURATION_S = 600.0   # the longest click train (its capture is held in memory)
 
 
 def click_train(duration_s: float, sample_rate: int, seed: int = 1):
@@ -171,6 +172,9 @@ def measure_latency(input_device="default", output_device="default", *,
     from .io import devices, portaudio
     if duration <= 0 or sample_rate <= 0 or block_size <= 0:
         raise UsageError("latency: duration, rate and block size must be positive")
+    if duration > MAX_DURATION_S:
+        raise UsageError(f"latency: --duration {duration:g} s is longer than a click train "
+                         f"may be ({MAX_DURATION_S:.0f} s)")
     sd = portaudio._sounddevice()
     din = _device(devices, input_device, "input")
     dout = _device(devices, output_device, "output")

@@ -34,6 +34,7 @@ than MAX_LABEL cut with an ellipsis (the page lists them whole).
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -342,10 +343,50 @@ def render_stats(report: dict, out) -> dict:
     return described
 
 
+def render_turns(report: dict, out) -> dict:
+    """From a conversation's stats (`converse --json`'s `stats`): the turns figure, drawn
+    into `out` (a SafeDir) when a turn was answered; {figure name: description}."""
+    figures: dict = {}
+    _add_turns(figures, report)
+    described = {}
+    for name, (fig, description) in figures.items():
+        _save(fig, out, name, description)
+        described[name] = description
+    return described
+
+
+def _is_conversation(doc) -> bool:
+    return isinstance(doc, dict) and isinstance(doc.get("stats"), dict) \
+        and isinstance(doc["stats"].get("turns"), dict) and isinstance(doc.get("turns"), list)
+
+
+def read_report_file(path: Path):
+    """The JSON document in `path`: the whole file, or else its last non-empty line (a
+    command's whole `--json` stdout: events or notes, then the report as the last line).
+    UsageError naming the file when neither is JSON."""
+    from .recording import _read_json
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") \
+            from None
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    lines = [line for line in text.splitlines() if line.strip()]
+    try:
+        return json.loads(lines[-1]) if lines else _read_json(path)
+    except ValueError as exc:
+        raise UsageError(f"cannot read {path}: neither the file nor its last line is JSON "
+                         f"({exc}); a `--json` report is the last line of the command's "
+                         f"stdout") from None
+
+
 def write_report(source, out=None) -> Path:
     """Write report.html and the figures for a recording directory or a saved JSON report;
     returns the HTML path. UsageError (exit 2) for a source that is neither."""
-    from .recording import Recording, _read_json
+    from .recording import Recording
     src = Path(source)
     if src.is_dir():
         rec = Recording(src)
@@ -353,12 +394,21 @@ def write_report(source, out=None) -> Path:
         report = rec.report or {}
         title = f"recording {src}"
     elif src.is_file():
-        doc = _read_json(src)
-        if not isinstance(doc, dict) or "frames_in" not in doc:
-            raise UsageError(f"{src} is not a stats report (a `stream --json` last line)")
-        rec, report = None, doc
+        doc = read_report_file(src)
+        rec = None
+        if _is_conversation(doc):
+            # `converse --json`: its stats (the turns section: the turns figure) and the run's
+            # own figures; no engine counters, which a simulated run does not have
+            report = {**doc["stats"], **{k: doc[k] for k in ("simulated_s", "wall_s", "passed",
+                                                             "stop_reason") if k in doc}}
+            title = f"conversation {src}"
+        elif isinstance(doc, dict) and "frames_in" in doc:
+            report = doc
+            title = f"report {src}"
+        else:
+            raise UsageError(f"{src} is not a stats report (`stream --json` or "
+                             f"`converse --json` output, or its last line)")
         out_dir = Path(out) if out else src.with_name(src.stem + "-report")
-        title = f"report {src}"
     else:
         raise UsageError(f"no such recording directory or report file: {src}")
     from . import report_html
@@ -374,6 +424,7 @@ def write_report(source, out=None) -> Path:
     # created new, never through a link: io/safefile.py
     with SafeDir.make(out_dir, "report: --out") as folder:
         described = render_recording(rec, folder) if rec is not None else \
+            render_turns(report, folder) if title.startswith("conversation") else \
             render_stats(report, folder)
         page = report_html.render(title, report, described, out_dir, rec, base, events)
         folder.write("report.html", page)

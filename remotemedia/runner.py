@@ -194,6 +194,21 @@ class BlockPath:
                     on_event(out)
 
 
+def give_play_clock(session: Session, sink) -> object | None:
+    """Hand `sink.play_clock()` (engine/playclock.py: when each output frame played, on the
+    input's pts axis; a device sink sharing a duplex stream with the input has one) to every
+    node of `session` that declares `uses_play_clock` (EchoCancel), once the session and both
+    ends are open, before the first block. Returns the clock, or None when the sink has none
+    (a duck-typed sink may lack the method)."""
+    give = getattr(sink, "play_clock", None)
+    clock = give() if give is not None else None
+    if clock is not None:
+        for step in session.schedule.steps:
+            if getattr(step.node, "uses_play_clock", False):
+                step.node.play_clock = clock
+    return clock
+
+
 class StreamRunner:
     """Drives one session from a source to a sink, paced by a clock (the module docstring says
     how). `realtime` None means real time when either end is (or stands in for) a device;
@@ -302,6 +317,7 @@ class StreamRunner:
             self.source.attach(self.session)
             self.sink.attach(self.session)
             with self.session, self.source, self.sink:
+                give_play_clock(self.session, self.sink)
                 _output_for_barge_in(self.session.schedule, self.sink)
                 if self.on_open is not None:
                     self.on_open()   # what may be created only once the run stands

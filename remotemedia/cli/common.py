@@ -126,16 +126,19 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+#: the largest --block-size (samples): 21.8 s at 48 kHz; more only allocates what fails
+MAX_BLOCK_SIZE = 1 << 20
+
+
 def parse_block_size(text: str) -> int:
-    """A positive whole number of samples."""
+    """A whole number of samples from 1 to MAX_BLOCK_SIZE; ArgumentTypeError otherwise."""
     try:
         value = int(text)
     except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_BLOCK_SIZE:
         raise argparse.ArgumentTypeError(
-            f"expected a positive whole number of samples, got '{text}'") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive whole number of samples, got '{text}'")
+            f"expected a positive whole number of samples up to {MAX_BLOCK_SIZE}, got '{text}'")
     return value
 
 
@@ -150,6 +153,31 @@ def parse_port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got '{text}'")
     return port
+
+
+def parse_seed(text: str) -> int:
+    """argparse type for a --seed: a whole number >= 0 (what numpy's generators take);
+    ArgumentTypeError otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got '{text}'")
+    return value
+
+
+def parse_rate(text: str) -> int:
+    """argparse type for a sample rate: a whole number of Hz from 1 to 768000;
+    ArgumentTypeError otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 768000:
+        raise argparse.ArgumentTypeError(f"expected a sample rate in Hz from 1 to 768000, "
+                                         f"got '{text}'")
+    return value
 
 
 def parse_workers(text: str) -> int:

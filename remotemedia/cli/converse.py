@@ -8,8 +8,10 @@ import os
 import sys
 
 from ..engine.errors import UsageError
-from .common import (EXIT_FAILED, EXIT_OK, _print_stdout, add_json_argument,
-                     add_manifest_arguments)
+from . import common
+from .common import (EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, STOP_REASON, _print_stdout,
+                     add_json_argument, add_manifest_arguments, parse_seed)
+from .paths import _named, check_paths
 
 
 def add_converse_parser(sub) -> None:
@@ -26,12 +28,13 @@ def add_converse_parser(sub) -> None:
                     "input.")
     add_manifest_arguments(p, required=True)
     p.add_argument("--script", "-s", required=True, metavar="FILE",
-                   help="YAML: {turns: [{say|play, after_ms, barge_in_after_ms, expect}], "
+                   help="(- reads it from stdin) YAML: {turns: [{say|play, after_ms, "
+                        "barge_in_after_ms, expect}], "
                         "room: {echo_delay_ms, echo_gain_db, rt60_ms, noise: {kind, snr_db}, "
                         "seed}}")
     add_json_argument(p, "print the whole report as JSON on the last line of stdout")
-    p.add_argument("--seed", type=int, default=0, metavar="N",
-                   help="seed of the user's noise floor (default 0)")
+    p.add_argument("--seed", type=parse_seed, default=0, metavar="N",
+                   help="seed of the user's noise floor, a whole number >= 0 (default 0)")
     p.add_argument("--timing", default="measured", metavar="measured|FILE",
                    help="node costs: measured on this machine (default), or a cost file from "
                         "--save-timing (then two runs give the same report but wall_s)")
@@ -49,29 +52,24 @@ def add_converse_parser(sub) -> None:
 
 
 def cmd_converse(args) -> int:
-    """Run the conversation; a summary on stderr, the report with --json; exit 1 on a failed
-    expectation."""
+    """Run the conversation; a summary on stderr (none with -q), the report with --json; exit
+    1 on a failed expectation, 2 for bad input (nothing written), 130/143 when SIGINT/SIGTERM
+    stopped it (the turns so far reported, `stop_reason` in the JSON)."""
     from ..conversation import ConversationRun as Conversation
-    if args.save_timing:
-        # Refuse before running (minutes of work) rather than after.
-        target = args.save_timing
-        if os.path.islink(target):
-            raise UsageError(f"--save-timing {target}: is a symbolic link; name a file")
-        folder = os.path.dirname(os.path.abspath(target))
-        if not os.path.isdir(folder):
-            raise UsageError(f"--save-timing {target}: no such folder {folder}")
-        if os.path.isdir(target):
-            raise UsageError(f"--save-timing {target}: is a folder; name a file")
+    if args.manifest == "-" and args.script == "-":
+        raise UsageError("--manifest - and --script -: only one of them can read stdin")
+    if args.manifest == "-":
+        common.resolve_manifest(args)
     if args.realtime:
-        conv = _live(args)
-    elif args.input or args.output:
-        raise UsageError("--input and --output go with --realtime (a live run on devices)")
+        conv, received = _live(args), []
+        report = conv.run()
     else:
-        conv = Conversation(args.manifest, args.script, timing=args.timing, seed=args.seed,
-                            allow_import=args.allow_import)
-    report = conv.run()
+        if args.input or args.output:
+            raise UsageError("--input and --output go with --realtime (a live run on devices)")
+        conv, report, received = _simulated(args, Conversation)
     if args.save_timing and not args.realtime:
         conv.costs.save(args.save_timing)
+    say = (lambda line: None) if common.QUIET else (lambda line: print(line, file=sys.stderr))
     for i, t in enumerate(report["turns"], 1):
         v2v = "-" if t["voice_to_voice_ms"] is None else f"{t['voice_to_voice_ms']:.0f} ms"
         parts = ", ".join(f"{k} {v:.0f}" for k, v in (t["breakdown_ms"] or {}).items())
@@ -80,27 +78,66 @@ def cmd_converse(args) -> int:
         echo = "" if "erle_db" not in t else (
             f"; ERLE {t['erle_db']} dB, residual echo {t['residual_echo_dbfs']} dBFS, "
             f"self-interruptions {t['self_interruptions']}, double talk {t['double_talk_s']} s")
-        print(f"turn {i}: said {t['user']!r} heard {t['heard']!r} (WER {t['wer']}) -> "
-              f"{t['reply']!r}; voice-to-voice {v2v} ({parts}){stop}{echo}", file=sys.stderr)
+        say(f"turn {i}: said {t['user']!r} heard {t['heard']!r} (WER {t['wer']}) -> "
+            f"{t['reply']!r}; voice-to-voice {v2v} ({parts}){stop}{echo}")
     room = report.get("room")
     if room is not None:
-        print(f"room: ERLE {room['erle_db']} dB ({room['erle_after_convergence_db']} dB after "
-              f"convergence in {room['convergence_s']} s), residual echo "
-              f"{room['residual_echo_dbfs']} dBFS, self-interruptions "
-              f"{room['self_interruptions']} of {room['barge_ins']} barge-ins", file=sys.stderr)
-    for line in conv.failures():
+        say(f"room: ERLE {room['erle_db']} dB ({room['erle_after_convergence_db']} dB after "
+            f"convergence in {room['convergence_s']} s), residual echo "
+            f"{room['residual_echo_dbfs']} dBFS, self-interruptions "
+            f"{room['self_interruptions']} of {room['barge_ins']} barge-ins")
+    stopped = report.get("stop_reason")
+    for line in ([] if stopped else conv.failures()):   # a stopped run did not fail them
         print(f"remotemedia: expectation failed: {line}", file=sys.stderr)
+    verdict = f"stopped ({stopped})" if stopped else "passed" if report["passed"] else "FAILED"
     if report["simulated_s"] is None:
         live = report["live"]
-        print(f"{'passed' if report['passed'] else 'FAILED'}: live in {report['wall_s']:.1f} "
-              f"s (device round trip {live['round_trip_ms']} ms, xruns {live['xruns']})",
-              file=sys.stderr)
+        say(f"{verdict}: live in {report['wall_s']:.1f} s (device round trip "
+            f"{live['round_trip_ms']} ms, xruns {live['xruns']})")
     else:
-        print(f"{'passed' if report['passed'] else 'FAILED'}: {report['simulated_s']:.1f} s "
-              f"simulated in {report['wall_s']:.1f} s", file=sys.stderr)
+        say(f"{verdict}: {report['simulated_s']:.1f} s simulated in {report['wall_s']:.1f} s")
     if args.json:
         _print_stdout(json.dumps(report, allow_nan=False))
+    if stopped:
+        return EXIT_SIGNAL[received[0]]
     return EXIT_OK if report["passed"] else EXIT_FAILED
+
+
+def _simulated(args, Conversation):
+    """The run in simulated time: (the run, its report, the signals received). SIGINT/SIGTERM
+    end it at the next block period with the turns so far (a second signal stops waiting:
+    KeyboardInterrupt, exit 130); --save-timing is checked before anything runs."""
+    from ..stop_signals import StopSignals
+    conv = None
+    received: list[int] = []
+
+    def on_stop(signum: int) -> None:
+        received.append(signum)
+        if conv is not None:
+            conv.stop(STOP_REASON[signum])
+    signals = StopSignals(on_stop)
+    signals.install()
+    try:
+        conv = Conversation(args.manifest, args.script, timing=args.timing, seed=args.seed,
+                            allow_import=args.allow_import)
+        if received:
+            conv.stop(STOP_REASON[received[0]])
+        if args.save_timing:
+            # Refuse before running (minutes of work) rather than after: never over a file
+            # the run reads (the manifest, the script, the cost file, a play: file).
+            from ..io.safefile import check_output
+            reads = _named("--manifest", args.manifest if isinstance(args.manifest, str)
+                           else None) + _named("--script", args.script) + \
+                ([] if args.timing == "measured" else _named("--timing", args.timing)) + \
+                [("play:", t.play) for t in conv.turns if t.play is not None]
+            check_paths(reads=reads, writes=[("--save-timing", args.save_timing)])
+            target = args.save_timing
+            if os.path.islink(target):   # save() replaces the name: a link would be lost
+                raise UsageError(f"--save-timing {target}: is a symbolic link; name a file")
+            check_output(target, "--save-timing")
+        return conv, conv.run(), received
+    finally:
+        signals.restore()
 
 
 def _live(args):

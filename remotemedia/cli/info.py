@@ -63,6 +63,9 @@ def cmd_convert_manifest(args) -> int:
     manifest raises ManifestError and an unwritable OUT raises UsageError (both exit 2)."""
     import yaml
     from ..engine.manifest import native_document
+    from .paths import _named, check_paths
+    # never rewrite its own input (`convert-manifest X.yaml -o X.yaml`), as no run does
+    check_paths(reads=_named("FILE", args.file), writes=_named("--output", args.output))
     resolve_manifest(args, "file")
     doc, notes = native_document(args.file, allow_import=args.allow_import)
     text = (f"# Native form of {os.path.basename(manifest_label(args.file))}, written by "

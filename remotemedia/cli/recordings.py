@@ -9,7 +9,8 @@ import sys
 from ..engine import strictjson
 from ..engine.node import DEFAULT_BLOCK_SIZE, DEFAULT_SAMPLE_RATE
 from .common import (EXIT_FAILED, EXIT_OK, PROG, _note, _print_stdout, add_json_argument,
-                     add_manifest_arguments, add_trace_argument, parse_duration)
+                     add_manifest_arguments, add_trace_argument, parse_block_size,
+                     parse_duration, parse_rate, parse_seed)
 
 
 def add_observability_commands(sub) -> None:
@@ -46,16 +47,36 @@ def add_observability_commands(sub) -> None:
                    help="output device name or index (default: the system default)")
     p.add_argument("--duration", "-d", type=parse_duration, default=4.0, metavar="S",
                    help="seconds of click train (default: %(default)s)")
-    p.add_argument("--rate", type=int, default=DEFAULT_SAMPLE_RATE,
+    p.add_argument("--rate", type=parse_rate, default=DEFAULT_SAMPLE_RATE,
                    help=f"sample rate (default: {DEFAULT_SAMPLE_RATE})")
-    p.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_SIZE,
+    p.add_argument("--block-size", type=parse_block_size, default=DEFAULT_BLOCK_SIZE,
                    help=f"frames per callback ({DEFAULT_BLOCK_SIZE})")
     p.add_argument("--jack-loopback", action="store_true",
                    help="under JACK: connect this stream's output port to its input port "
                         "(and away from the system ports) with jack_connect")
-    p.add_argument("--seed", type=int, default=1, help="seed of the click spacing")
+    p.add_argument("--seed", type=parse_seed, default=1,
+                   help="seed of the click spacing (a whole number >= 0)")
     add_json_argument(p, "print the result as JSON")
     p.set_defaults(command=cmd_latency)
+
+
+def _check_replay_paths(args) -> None:
+    """Refuse (exit 2, nothing opened) a replay whose --output or --trace is a file it reads:
+    the recording's own files, --manifest, --compare."""
+    from ..engine.errors import UsageError
+    from ..engine.node import AudioFormat
+    from ..io.spec import make_sink
+    from .paths import _named, _recording_files, check_paths
+    writes = _named("--trace", args.trace)
+    if args.output:
+        try:   # only its file name is wanted here: the replay makes the real sink
+            writes = make_sink(args.output, AudioFormat(DEFAULT_SAMPLE_RATE, 1,
+                                                        DEFAULT_BLOCK_SIZE)).writes() + writes
+        except UsageError:
+            pass   # the replay refuses the SPEC itself, with the recording's format
+    reads = [("the recording's", path) for _, path in _recording_files(args.directory)]
+    check_paths(reads=reads + _named("--manifest", args.manifest)
+                + _named("--compare", args.compare), writes=writes)
 
 
 def cmd_replay(args) -> int:
@@ -70,6 +91,7 @@ def cmd_replay(args) -> int:
     from ..replay import (audio_difference, compare_results, event_differences,
                          format_comparison, replay)
     rec = Recording(args.directory)
+    _check_replay_paths(args)
     if args.compare:
         # refuse a bad --compare manifest now, before --output or --trace is written
         from ..engine.session import Pipeline

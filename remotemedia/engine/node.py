@@ -250,6 +250,11 @@ class Node:
     #: True if the node reads each block's arrival time (metadata "arrival_us", on the run's
     #: clock): the runner stamps blocks only when some node of the graph asks for it
     uses_arrival_time: ClassVar[bool] = False
+    #: True if the node wants to know when the run's output played (engine/playclock.py): a
+    #: device run then sets `play_clock` before the first block; otherwise it stays None.
+    #: Only a node that runs inline (no executor) gets it.
+    uses_play_clock: ClassVar[bool] = False
+    play_clock = None
     #: True if the node is linear and elementwise: every output sample is its input sample
     #: times one real factor, `linear_gain()`, and the node does nothing else (no state, no
     #: events, same shape and dtype; `requires` a float dtype). The engine then runs it as that

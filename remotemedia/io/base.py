@@ -183,3 +183,9 @@ class Sink(_Endpoint):
     def write(self, frame) -> None:
         """Consume one RuntimeData.Numpy frame that reached the graph's output."""
         raise NotImplementedError
+
+    def play_clock(self):
+        """When each written frame played, on the input's pts axis (engine/playclock.py
+        PlayClock), for a sink that knows it (a device sharing a duplex stream with the
+        input); None here. Called once the session and both ends are open."""
+        return None

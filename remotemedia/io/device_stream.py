@@ -144,6 +144,7 @@ class DeviceStream:
         # per frame seq: ADC time and callback index of its block, callback and offset it
         # started playing in
         self.seq_tag = np.full(_SEQ_TABLE, -1, dtype=np.int64)
+        self.last_read = -1       # seq of the newest captured block handed to the engine
         self.seq_adc = np.zeros(_SEQ_TABLE, dtype=np.float64)
         self.seq_capture_tick = np.zeros(_SEQ_TABLE, dtype=np.int64)
         self.play_tag = np.full(_SEQ_TABLE, -1, dtype=np.int64)
@@ -483,10 +484,10 @@ class DeviceStream:
                 seq = int(q.seqs[i])
                 if seq >= 0:
                     k = seq & _SEQ_MASK
-                    self.play_tag[k] = seq
                     self.play_tick[k] = tick
                     self.play_offset[k] = pos
                     self.play_dac[k] = dac + pos / self.rate
+                    self.play_tag[k] = seq   # last: a reader that sees the tag sees the rest
                     if self.seq_tag[k] == seq:
                         w = self.e2e_written
                         self.e2e_ns[w & (_E2E_RING - 1)] = int(
@@ -536,10 +537,7 @@ class DeviceStream:
         got = self.ring.get()
         block, slot = got
         seq = self.pushed
-        k = seq & _SEQ_MASK
-        self.seq_adc[k] = self.ring.adc_time[slot]
-        self.seq_capture_tick[k] = self.ring.tick[slot]
-        self.seq_tag[k] = seq
+        self.note_read(seq, slot)   # ADC time and capture callback, as the engine side does
         path = self.path
         try:
             # The runner's own path (runner.BlockPath): frame, arrival, input level, push.
@@ -570,12 +568,14 @@ class DeviceStream:
 
     # -- engine side ---------------------------------------------------------------------------------
     def note_read(self, seq: int, slot: int) -> None:
-        """Engine thread: remember block `seq`'s ADC time and capture callback from ring slot
-        `slot`, for end-to-end latency."""
+        """Remember block `seq`'s ADC time and capture callback from ring slot `slot`, for
+        end-to-end latency and io/play_clock.py (engine thread; the callback in callback
+        mode)."""
         k = seq & _SEQ_MASK
         self.seq_adc[k] = self.ring.adc_time[slot]
         self.seq_capture_tick[k] = self.ring.tick[slot]
         self.seq_tag[k] = seq
+        self.last_read = seq
 
     def fold(self, session, final: bool = False) -> None:
         """Add what the callback counted since the last fold to the session's counters, and

@@ -33,6 +33,7 @@ from ..engine.node import AudioFormat
 from .base import Sink, Source
 from .device_stream import (DEFAULT_MODE, MODES, RECONNECT_POLL_S, DeviceStream, _as_frames,
                             _ends_by_session, _Ends)
+from .play_clock import lead_samples, played_at as _played_at
 from .portaudio import (DeviceInfo, DeviceLost, _is_jack, _sounddevice, abandon_portaudio,
                         default_device, format_devices, host_apis, jack_server_name,
                         jack_server_running, list_devices, portaudio_available, resolve_device)
@@ -448,6 +449,8 @@ class DeviceSink(_DeviceEnd, Sink):
         # Repairs of streams lost before the current one (added by _recover); the callback of
         # the current stream counts its own (DeviceStream.out_non_finite / out_clipped).
         self._repaired_before = [0, 0]
+        self._lead_of = None       # the stream whose lead_samples() is _lead
+        self._lead = 0.0
 
     def repair_report(self) -> dict:
         """{"non_finite", "clipped"}: samples the output callback repaired, over every stream
@@ -490,6 +493,24 @@ class DeviceSink(_DeviceEnd, Sink):
             stream = self.stream
         if stream.ring is None or stream.mode == "queued":
             stream.fold(self.session)
+
+    def play_clock(self):
+        """Sink.play_clock: this sink itself when it shares a duplex stream with the session's
+        device input (one clock for DAC and ADC times), else None."""
+        stream = self.stream
+        if stream is None or not (stream.has_input and stream.has_output):
+            return None
+        return self
+
+    def played_at(self, seq: int) -> float | None:
+        """PlayClock.played_at through the current stream (io/play_clock.py; after a
+        reconnect, the new one)."""
+        stream = self.stream
+        if stream is None or stream.last_read < 0:
+            return None
+        if self._lead_of is not stream:    # once per stream (a reconnect opens another)
+            self._lead_of, self._lead = stream, lead_samples(stream)
+        return _played_at(stream, seq, self._lead)
 
     def close(self) -> None:
         """Let the queued frames play (what is left is counted as unplayed), then release the

@@ -20,15 +20,26 @@ cancelled against the reference of the same media time, so a reference block tha
 arrives (a glitch) is silence there, not a shift of everything after it. The echo lags that
 reference by the room's and the device's delay; AEC3 finds it with its own delay estimator,
 and `delay_ms` (the delay the node assumes) is its starting hint and the lag at which the node
-looks for far-end activity when it measures ERLE. A device run knows the delay from its DAC and
-ADC times; the engine does not hand those to nodes yet, so `delay_ms` is what a run sets.
+looks for far-end activity when it measures ERLE (`delay_source` "param"; unset, "estimated").
+
+A device run knows the delay (`delay_source` "device clocks"): the runner hands the node the
+device's PlayClock (engine/playclock.py, `uses_play_clock`), which says at which near-end pts
+each output frame (by its seq) began playing. A reference block is then copied into a held
+queue when it arrives and, once the output has played it, written into the ring at that pts
+less LEAD_MS (a block that plays on from the one before goes right after it: timestamps
+jitter, and a seam in the reference costs AEC3), so each near block meets the far end that
+sounded at its time, and only the room's delay (plus the lead) is left for AEC3. `delay_ms`
+set overrides that: the reference goes in where it arrived. A held frame that never plays
+(dropped at the output) is let go and counted (`reference_unplayed`). The event's `delay_ms`
+is then the measured delay from a reference block's arrival to its playing (output queue plus
+device round trip).
 
 Measurement, as Json events every `report_blocks` blocks (times are media time, s):
 
     {"type": "echo", "node": "aec", "time_s": 2.0, "erle_db": 41.3,
      "residual_echo_dbfs": -68.2, "reference_dbfs": -21.5, "delay_ms": 100.0,
-     "converged": true, "converged_at_s": 1.4, "convergence_s": 1.3,
-     "far_active_blocks": 25, "reference_missing": 0, "non_finite": 0,
+     "delay_source": "param", "converged": true, "converged_at_s": 1.4, "convergence_s": 1.3,
+     "far_active_blocks": 25, "reference_missing": 0, "reference_unplayed": 0, "non_finite": 0,
      "lost_at_s": null, "recovered_at_s": null, "recovery_s": null}
 
 - `erle_db`: echo return loss enhancement over the window, 10*log10(power(near) /
@@ -40,8 +51,10 @@ Measurement, as Json events every `report_blocks` blocks (times are media time, 
 - `converged`: the window's ERLE reached `converged_db`; `converged_at_s` is when it first did
   (`convergence_s` the time from the first far-end activity to it). After that a window below
   `converged_db`, or more than `dip_db` below the ERLE it had settled at (a running average),
-  sets `lost_at_s` (converged false); the next window back above sets `recovered_at_s` and
-  `recovery_s`. A window with no far-end activity (erle_db null) changes nothing.
+  sets `lost_at_s` (converged false); the next window back above, or two in a row at a new
+  steady level, set `recovered_at_s` and `recovery_s`. A low window the far end's silence
+  follows (erle_db null: the reply ended or was cut) is taken back: the state before it
+  returns (ConvergenceTracker).
 - `residual_echo_dbfs`: the output's level over those same blocks (dBFS RMS): what is left of
   the echo, plus whatever noise the microphone picked up, which ERLE counts too (so noise
   bounds it: babble 20 dB below the echo bounds it near 25-30 dB, whatever the canceller does).
@@ -71,6 +84,16 @@ RATES = (16000, 32000, 48000)
 REFERENCE = "reference"
 #: reference history kept, s (the longest delay a near block may reach back to, plus slack)
 HISTORY_S = 4.0
+#: reference blocks a device run holds until the device says when they played (the output
+#: queue's depth, 32, with room for a burst a synthesizer makes at once)
+PENDING_BLOCKS = 256
+#: how the reference is placed on the near end's time (the event's `delay_source`)
+DEVICE, PARAM, ESTIMATED = "device clocks", "param", "estimated"
+#: on a device, the reference goes in this much before the clocks say it sounded (ms): AEC3
+#: loses an echo that comes with no lead at all (measured: a digital loop with the reference
+#: exactly on time fell from 60 to 5 dB ERLE after 9 s; 2.5 ms or more of lead holds 60 dB),
+#: and timestamps jitter
+LEAD_MS = 10.0
 
 
 def load_webrtc():
@@ -109,11 +132,16 @@ class EchoCancel(Node):
     description = "Acoustic echo cancellation (WebRTC AEC3) against a `reference` input; ERLE."
     inputs = "many"
     feedback_inputs = (REFERENCE,)
+    uses_play_clock = True
     requires = InputRequirement(dtype="float32")
     params = (
-        Param("delay_ms", float, 0.0, "delay assumed between the reference and its echo in "
-              "the near end (ms): AEC3's hint and the lag ERLE looks at", min=0.0,
-              max=1000.0),
+        Param("delay_ms", float, None, "delay between the reference and its echo in the near "
+              "end (ms): AEC3's hint and the lag ERLE looks at; overrides the device clocks. "
+              "Unset: measured from the device clocks on a device run, else AEC3's own "
+              "estimate from 0", min=0.0, max=1000.0),
+        Param("align", str, "auto", "how the reference meets the near end: auto (by when it "
+              "played, from the device clocks, on a device run that has them; else by its "
+              "pts) or pts (by its pts only)", choices=("auto", "pts")),
         Param("report_blocks", int, 25, "blocks per echo event (0: no events)", min=0,
               max=100_000),
         Param("converged_db", float, 20.0, "ERLE at which the canceller counts as converged "
@@ -155,33 +183,64 @@ class EchoCancel(Node):
         buffer, at the stream's rate (48 kHz when unknown)."""
         self._rate = rate = self.format.sample_rate or DEFAULT_SAMPLE_RATE
         self._webrtc = load_webrtc()
-        self._delay = int(round(self.delay_ms * rate / 1000.0))
+        hint = self.delay_ms or 0.0
+        self._delay = int(round(hint * rate / 1000.0))
         size = 1 << int(math.ceil(math.log2(HISTORY_S * rate + self._delay)))
         self._ring = np.zeros(size, dtype=np.float32)
         self._mask = size - 1
-        self._far = np.zeros(max(self.format.block_size or DEFAULT_BLOCK_SIZE, 1),
-                             dtype=np.float32)
+        block = max(self.format.block_size or DEFAULT_BLOCK_SIZE, 1)
+        self._far = np.zeros(block, dtype=np.float32)
         self._near_buf = np.zeros_like(self._far)
         self._far_threshold = 10.0 ** (self.far_active_dbfs / 10.0)
         self._near_name: str | None = None
-        #: blocks processed, reference samples found missing, non-finite samples zeroed
+        # A device run: reference blocks wait here (copied: the frame is not ours to keep)
+        # until the device says when they played; a longer frame takes several slots.
+        self._pend = np.zeros((PENDING_BLOCKS, block), dtype=np.float32)
+        self._p_seq = np.zeros(PENDING_BLOCKS, dtype=np.int64)    # the frame's seq
+        self._p_off = np.zeros(PENDING_BLOCKS, dtype=np.int64)    # offset in the frame
+        self._p_len = np.zeros(PENDING_BLOCKS, dtype=np.int64)
+        self._p_at = np.zeros(PENDING_BLOCKS, dtype=np.int64)     # near pts it arrived at
+        self._mode: str | None = None         # DEVICE, PARAM or ESTIMATED, from the 1st block
+        self._on_device = False
+        self._lead = 0
+        self._snap = 0
+        #: blocks processed, reference samples found missing, non-finite samples zeroed,
+        #: reference samples a device run never played (dropped at the output, or waited
+        #: for longer than the ring holds)
         self.blocks = 0
         self.reference_missing = 0
         self.non_finite = 0
+        self.reference_unplayed = 0
         self._restart()
 
+    def _resolve(self) -> str:
+        # The play clock is set once the run's ends are open, after setup(): resolved lazily.
+        clock = self.play_clock if self.align == "auto" else None
+        if self.delay_ms is not None:
+            mode = PARAM
+        elif clock is not None:
+            mode = DEVICE
+            # placed LEAD_MS before it played: the lead and the room's delay are left
+            self._delay = self._lead = int(round(LEAD_MS * self._rate / 1000.0))
+            self._snap = self._pend.shape[1] // 2
+        else:
+            mode = ESTIMATED
+        self._mode = mode
+        # on a device the reference goes by the near end's time; by its own pts elsewhere
+        self._on_device = clock is not None
+        return mode
+
     def _restart(self) -> None:
-        self._aec = self._webrtc.EchoCanceller(self._rate, 1, int(round(self.delay_ms)))
+        self._aec = self._webrtc.EchoCanceller(self._rate, 1, int(round(self.delay_ms or 0.0)))
         self._ring[:] = 0
         self._ref_end: int | None = None      # pts just after the newest reference sample
         self._ref_next = 0                    # pts of a reference block that carries none
         self._near_next = 0
+        self._p_head = 0
+        self._p_count = 0
+        self._device_delay: int | None = None  # samples, arrival -> played, newest block
         self._first_far_s: float | None = None
-        self.converged = False
-        self.converged_at_s: float | None = None
-        self.lost_at_s: float | None = None
-        self.recovered_at_s: float | None = None
-        self._steady: float | None = None     # the ERLE it settled at (running average)
+        self.tracker = ConvergenceTracker(self.converged_db, self.dip_db)
         self._window()
 
     def _window(self) -> None:
@@ -215,11 +274,17 @@ class EchoCancel(Node):
         ref = frames.get(REFERENCE)      # absent when the reference is a feedback connection
         if ref is not None:
             self.feedback(REFERENCE, ref)
+        elif self._mode is None:
+            self._resolve()
         pts = near_frame.pts
         if pts is None:
             pts = self._near_next
         self._near_next = pts + n
+        if self._p_count:
+            self._place_played()
         missing = self._reference_at(pts, self._far)
+        if self._on_device:
+            missing = 0       # on a device, nothing played is silence, not a missing reference
         self.reference_missing += missing
         if not near.flags.c_contiguous:      # AEC3 reads contiguous frames: a strided view
             np.copyto(self._near_buf[:n], near)
@@ -250,11 +315,88 @@ class EchoCancel(Node):
         return result
 
     def feedback(self, name, frame) -> None:
-        """A reference block (float32 mono, any length) into the ring at its pts (the next
-        sample after the last when it has none); ValueError for more than one channel."""
+        """A reference block (float32 mono, any length) into the ring: at its pts (the next
+        sample after the last when it has none); on a device run, at the near end's pts where
+        it played (device clocks: held until the device has played it) or, with `delay_ms`
+        set, where it arrived. ValueError for more than one channel."""
         far = _mono(frame.array, name)
-        pts = frame.pts
-        self._store_reference(far, self._ref_next if pts is None else pts)
+        if self._mode is None:
+            self._resolve()
+        if not self._on_device:
+            pts = frame.pts
+            self._store_reference(far, self._ref_next if pts is None else pts)
+        elif self._mode == DEVICE and frame.seq is not None:
+            self._hold(far, frame.seq)
+        else:
+            # delay_ms set on a device: the reference as it arrived (after what came before
+            # it), and delay_ms from there to its echo
+            end = self._ref_end
+            self._store_reference(far, self._near_next if end is None else
+                                  max(end, self._near_next), count_gaps=False)
+
+    def _hold(self, far: np.ndarray, seq: int) -> None:
+        pend, n, width = self._pend, far.shape[0], self._pend.shape[1]
+        off = 0
+        while off < n:
+            if self._p_count == PENDING_BLOCKS:     # never played in time: the oldest goes
+                self.reference_unplayed += int(self._p_len[self._p_head])
+                self._p_head = (self._p_head + 1) % PENDING_BLOCKS
+                self._p_count -= 1
+            i = (self._p_head + self._p_count) % PENDING_BLOCKS
+            k = min(width, n - off)
+            pend[i, :k] = far[off:off + k]
+            self._p_seq[i] = seq
+            self._p_off[i] = off
+            self._p_len[i] = k
+            self._p_at[i] = self._near_next
+            self._p_count += 1
+            off += k
+
+    def _place_played(self) -> None:
+        """Held reference blocks the device has played go into the ring at the near pts they
+        played at (PlayClock.played_at); the newest sets the measured delay. A block that did
+        not play while a later one did was dropped at the output: it is let go, counted."""
+        clock = self.play_clock
+        while self._p_count:
+            i = self._p_head
+            seq = int(self._p_seq[i])
+            at = clock.played_at(seq)
+            k = int(self._p_len[i])
+            if at is None:
+                if not self._later_played(seq):
+                    break                              # still queued: wait
+                self.reference_unplayed += k
+            else:
+                off = int(self._p_off[i])
+                start = int(round(at)) + off - self._lead
+                end = self._ref_end
+                # Playing on from the block before: contiguous. Device timestamps jitter (on
+                # JACK's dummy driver by up to 4 ms); each jump would be a seam in the
+                # reference that costs AEC3 its filter. A gap in the playing (an underflow, a
+                # pause) or a skipped input block is a whole block or more: taken as measured.
+                if end is not None and abs(start - end) <= self._snap:
+                    start = end
+                self._store_reference(self._pend[i, :k], start, count_gaps=False)
+                self._device_delay = start - off + self._lead - int(self._p_at[i])
+            self._p_head = (i + 1) % PENDING_BLOCKS
+            self._p_count -= 1
+
+    def _later_played(self, seq: int) -> bool:
+        # Frames play in order: when the next held frame, or the newest, has played, `seq`
+        # never will (dropped at the output). Two clock reads, not a scan of what is held.
+        clock, count, head = self.play_clock, self._p_count, self._p_head
+        nxt = None
+        for j in range(1, count):
+            s = int(self._p_seq[(head + j) % PENDING_BLOCKS])
+            if s != seq:
+                nxt = s
+                break
+        if nxt is None:
+            return False
+        if clock.played_at(nxt) is not None:
+            return True
+        last = int(self._p_seq[(head + count - 1) % PENDING_BLOCKS])
+        return last != nxt and clock.played_at(last) is not None
 
     def _contain(self, near: np.ndarray) -> np.ndarray:
         # NaN or Inf would poison AEC3's filter for the rest of the stream: zeroed, counted.
@@ -263,7 +405,7 @@ class EchoCancel(Node):
         self._w_non_finite += bad
         return np.nan_to_num(near, copy=True, nan=0.0, posinf=0.0, neginf=0.0)
 
-    def _store_reference(self, far: np.ndarray, pts: int) -> None:
+    def _store_reference(self, far: np.ndarray, pts: int, count_gaps: bool = True) -> None:
         n = far.shape[0]
         if not math.isfinite(float(np.dot(far, far))):
             far = self._contain(far)
@@ -272,8 +414,9 @@ class EchoCancel(Node):
         if end is not None and end < pts:     # a gap: the missing reference is silence
             gap = min(pts - end, size)
             _write(ring, mask, pts - gap, None, gap)
-            self.reference_missing += pts - end
-            self._w_missing += pts - end
+            if count_gaps:    # on a device a gap is a pause in what played: not missing
+                self.reference_missing += pts - end
+                self._w_missing += pts - end
         _write(ring, mask, pts, far, n)
         self._ref_end = pts + n if end is None else max(end, pts + n)
         self._ref_next = pts + n
@@ -319,23 +462,8 @@ class EchoCancel(Node):
         # can sit under the noise, and ERLE would read the noise.
         enough = self._w_far and 4 * self._w_far >= self._w_blocks
         erle = _db(self._w_in, self._w_out) if enough else None
-        if erle is not None:
-            # below converged_db, or dip_db below the level it had settled at: lost
-            floor = self.converged_db if self._steady is None else max(
-                self.converged_db, self._steady - self.dip_db)
-            if erle >= floor:
-                if not self.converged:
-                    if self.converged_at_s is None:
-                        self.converged_at_s = round(time_s, 3)
-                    elif self.lost_at_s is not None:
-                        self.recovered_at_s = round(time_s, 3)
-                self.converged = True
-                self._steady = erle if self._steady is None else (
-                    0.8 * self._steady + 0.2 * erle)
-            elif self.converged:
-                self.converged = False
-                self.lost_at_s = round(time_s, 3)
-                self.recovered_at_s = None
+        t = self.tracker
+        t.update(erle, time_s)
         first = self._first_far_s
         value = {
             "type": "echo", "node": self.node_id, "time_s": round(time_s, 3),
@@ -343,18 +471,61 @@ class EchoCancel(Node):
                 None if not self._w_far else _dbfs(self._w_out / self._w_samples)),
             "reference_dbfs": (None if not self._w_ref_samples
                                else _dbfs(self._w_ref / self._w_ref_samples)),
-            "delay_ms": self.delay_ms, "converged": self.converged,
-            "converged_at_s": self.converged_at_s,
-            "convergence_s": (None if self.converged_at_s is None or first is None
-                              else round(self.converged_at_s - first, 3)),
+            "delay_ms": self.delay_used_ms, "delay_source": self._mode,
+            "converged": t.converged, "converged_at_s": t.converged_at_s,
+            "convergence_s": (None if t.converged_at_s is None or first is None
+                              else round(t.converged_at_s - first, 3)),
             "far_active_blocks": self._w_far, "reference_missing": self._w_missing,
+            "reference_unplayed": self.reference_unplayed,
             "non_finite": self._w_non_finite,
-            "lost_at_s": self.lost_at_s, "recovered_at_s": self.recovered_at_s,
-            "recovery_s": (None if self.recovered_at_s is None
-                           else round(self.recovered_at_s - self.lost_at_s, 3)),
+            "lost_at_s": t.lost_at_s, "recovered_at_s": t.recovered_at_s,
+            "recovery_s": (None if t.recovered_at_s is None
+                           else round(t.recovered_at_s - t.lost_at_s, 3)),
         }
         self._window()
         return JsonData(value, pts=int(round(time_s * self._rate)))
+
+    def executor_stats(self) -> dict:
+        """{"echo": {...}} for the stats report: the delay it used and its source, blocks,
+        reference samples missing and unplayed, non-finite samples zeroed, and when it
+        converged, was lost and recovered (media time, s)."""
+        t = self.tracker
+        return {"echo": {"delay_ms": self.delay_used_ms, "delay_source": self._mode,
+                         "blocks": self.blocks, "reference_missing": self.reference_missing,
+                         "reference_unplayed": self.reference_unplayed,
+                         "non_finite": self.non_finite, "converged": t.converged,
+                         "converged_at_s": t.converged_at_s, "lost_at_s": t.lost_at_s,
+                         "recovered_at_s": t.recovered_at_s, "losses_withdrawn": t.withdrawn}}
+
+    @property
+    def converged(self) -> bool:
+        """The canceller has the echo (ConvergenceTracker.converged)."""
+        return self.tracker.converged
+
+    @property
+    def converged_at_s(self) -> float | None:
+        """When it first converged (media time, s), or None."""
+        return self.tracker.converged_at_s
+
+    @property
+    def lost_at_s(self) -> float | None:
+        """When it last lost the echo (media time, s), or None."""
+        return self.tracker.lost_at_s
+
+    @property
+    def recovered_at_s(self) -> float | None:
+        """When it had the echo back after that loss (media time, s), or None."""
+        return self.tracker.recovered_at_s
+
+    @property
+    def delay_used_ms(self) -> float | None:
+        """The delay it works with, ms: measured from the device clocks (from a reference
+        block's arrival to when it played, the newest; None until one has played), or
+        `delay_ms`; None when AEC3 estimates it alone."""
+        if self._mode == DEVICE:
+            d = self._device_delay
+            return None if d is None else round(d * 1000.0 / self._rate, 1)
+        return self.delay_ms
 
     def on_control(self, event):
         """reset and discontinuity start the canceller over (new filter, empty reference,
@@ -365,6 +536,78 @@ class EchoCancel(Node):
         elif name in ("end_of_stream", "flush") and self.report_blocks and self._w_blocks:
             return [self._report(self._near_next / self._rate)]
         return None
+
+
+class ConvergenceTracker:
+    """Whether the canceller has the echo, one report window's ERLE at a time.
+
+    `update(erle_db, time_s)`: erle_db the window's ERLE (dB; None when the far end was too
+    little active to measure: the bot quiet), time_s the window's end (media time, s). Then:
+    - converged: the first window at or above `converged_db` sets `converged_at_s`.
+    - lost: once converged, a window below the floor (`converged_db`, or `dip_db` below the
+      running average it had settled at) sets `lost_at_s` and `converged` false, at once.
+      When the next window has no far end (the reply ended or was cut: its quiet end, or a
+      barge-in's double talk, read low), that loss is taken back: the previous state returns,
+      as if the low window had not been; a silent reference is no loss.
+    - recovered: after a loss, a window back above the floor, or two in a row at or above
+      `converged_db` within SETTLE_DB of each other (settled at a new level: the room
+      changed; that level becomes the one it settled at), set `recovered_at_s` and
+      `converged`."""
+
+    SETTLE_DB = 3.0
+
+    __slots__ = ("converged_db", "dip_db", "converged", "converged_at_s", "lost_at_s",
+                 "recovered_at_s", "steady", "withdrawn", "_before", "_last")
+
+    def __init__(self, converged_db: float, dip_db: float):
+        self.converged_db = converged_db
+        self.dip_db = dip_db
+        self.converged = False
+        self.converged_at_s: float | None = None
+        self.lost_at_s: float | None = None
+        self.recovered_at_s: float | None = None
+        self.steady: float | None = None    # the ERLE it settled at (running average)
+        #: losses taken back (a low window the far end's silence followed)
+        self.withdrawn = 0
+        # (lost_at_s, recovered_at_s) before a loss one window old: what a withdrawal restores
+        self._before: tuple | None = None
+        self._last: float | None = None     # the previous window's ERLE
+
+    def floor(self) -> float:
+        """Below this a window is low (dB)."""
+        return self.converged_db if self.steady is None else max(
+            self.converged_db, self.steady - self.dip_db)
+
+    def update(self, erle_db: float | None, time_s: float) -> None:
+        """Take one window (the class docstring says how)."""
+        last, self._last = self._last, erle_db
+        before, self._before = self._before, None
+        if erle_db is None:
+            if before is not None:           # the low window was the end of the far end
+                self.lost_at_s, self.recovered_at_s = before
+                self.converged = True
+                self.withdrawn += 1
+            return
+        time_s = round(time_s, 3)
+        if erle_db >= self.floor():
+            if not self.converged:
+                if self.converged_at_s is None:
+                    self.converged_at_s = time_s
+                else:
+                    self.recovered_at_s = time_s
+                self.converged = True
+            self.steady = erle_db if self.steady is None else 0.8 * self.steady + 0.2 * erle_db
+        elif self.converged:
+            self._before = (self.lost_at_s, self.recovered_at_s)
+            self.converged = False
+            self.lost_at_s = time_s
+            self.recovered_at_s = None
+        elif (self.lost_at_s is not None and last is not None
+              and min(erle_db, last) >= self.converged_db
+              and abs(erle_db - last) <= self.SETTLE_DB):
+            self.converged = True
+            self.recovered_at_s = time_s
+            self.steady = 0.5 * (erle_db + last)
 
 
 def _mono(array: np.ndarray, name: str) -> np.ndarray:
@@ -398,4 +641,4 @@ def _read(ring: np.ndarray, mask: int, start: int, out: np.ndarray) -> None:
         out[k:] = ring[:n - k]
 
 
-__all__ = ["EchoCancel", "load_webrtc"]
+__all__ = ["ConvergenceTracker", "EchoCancel", "load_webrtc"]

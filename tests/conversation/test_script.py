@@ -7,11 +7,16 @@ import os
 import subprocess
 import sys
 
+import math
+
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+import soundfile
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from remotemedia.converse import Costs, ScriptError, load_script
+from remotemedia.conversation import _read_wav
+from remotemedia.converse import MAX_SCRIPT_MS, Costs, ScriptError, load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ASSISTANT = os.path.join(ROOT, "manifests", "assistant.yaml")
@@ -32,11 +37,17 @@ def test_a_script_loads_with_defaults_play_relative_to_the_script(tmp_path):
     ({"say": "a", "play": "b.wav"}, "give one of say"),
     ({}, "give one of say"),
     ({"say": "a", "color": 1}, "unknown key(s) color"),
-    ({"say": "a", "after_ms": -1}, "after_ms must be a number >= 0"),
-    ({"say": "a", "after_ms": float("nan")}, "after_ms must be a number >= 0"),
+    ({"say": "a", "after_ms": -1}, "after_ms must be a number of ms from 0 to 60000"),
+    ({"say": "a", "after_ms": float("nan")}, "after_ms must be a number of ms from 0"),
+    ({"say": "a", "after_ms": 100_000_000}, "after_ms must be a number of ms from 0 to 60000"),
+    ({"say": "a", "barge_in_after_ms": 1e9}, "barge_in_after_ms must be a number of ms"),
+    ({"say": "a", "expect": {"within_ms": -1}}, "expect.within_ms must be a number of ms"),
+    ({"say": "a", "expect": {"within_ms": True}}, "expect.within_ms must be a number of ms"),
+    ({"say": "a", "after_ms": 100, "barge_in_after_ms": 200}, "not both"),
     ({"say": "a", "expect": {"heard": "("}}, "expect.heard is not a regex"),
     ({"say": "a", "expect": {"nope": 1}}, "expect: takes"),
     ({"play": "missing.wav"}, "no such file"),
+    ({"play": "."}, "is a directory"),
     ({"say": "  "}, "non-empty text"),
 ])
 def test_bad_turns_are_refused_naming_the_turn(turn, says):
@@ -96,6 +107,93 @@ def test_cli_bad_cost_file_exit_2(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps({"version": 1, "nodes": {"a": ["x"]}}))
     r = _cli("-m", ASSISTANT, "-s", "s.yaml", "--timing", "c.json", cwd=tmp_path)
     assert r.returncode == 2 and "c.json: not a cost file" in r.stderr
+
+
+def test_barge_in_on_the_first_turn_is_refused():
+    with pytest.raises(ScriptError, match=r"turns\[0\]: barge_in_after_ms on the first turn"):
+        load_script({"turns": [{"say": "a", "barge_in_after_ms": 100}]})
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.sampled_from(["after_ms", "barge_in_after_ms", "within_ms"]),
+       value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(),
+                       st.booleans(), st.text(max_size=3), st.none()))
+def test_every_script_time_is_a_number_of_ms_within_the_bound_or_refused(key, value):
+    turn = {"say": "a"}
+    if key == "within_ms":
+        turn["expect"] = {"within_ms": value}
+    else:
+        turn[key] = value
+    ok = value is None or (not isinstance(value, bool) and isinstance(value, (int, float))
+                           and math.isfinite(value) and 0 <= value <= MAX_SCRIPT_MS)
+    if value is None and key == "within_ms":
+        ok = False                           # within_ms: null is not a number of ms
+    try:
+        turns = load_script({"turns": [{"say": "first"}, turn]})
+    except ScriptError as exc:
+        assert not ok, exc
+        assert "turns[1]" in str(exc)
+    else:
+        assert ok
+        t = turns[1]
+        for got in (t.after_ms, t.barge_in_after_ms):
+            assert got is None or 0 <= got <= MAX_SCRIPT_MS
+
+
+def test_a_duplicate_key_in_a_script_file_is_refused_naming_it(tmp_path):
+    (tmp_path / "s.yaml").write_text("turns:\n  - say: one\n    say: two\n")
+    with pytest.raises(ScriptError, match=r"s.yaml.*duplicate key 'say'"):
+        load_script(str(tmp_path / "s.yaml"))
+
+
+def test_a_script_that_is_a_directory_says_so(tmp_path):
+    with pytest.raises(ScriptError, match="is a directory"):
+        load_script(str(tmp_path))
+
+
+def _wav(path, data, rate=16000, subtype="FLOAT"):
+    soundfile.write(str(path), data, rate, subtype=subtype)
+    return str(path)
+
+
+@pytest.mark.parametrize("data, says", [
+    (np.zeros((1600, 6), np.float32), "no channel mix from 6 to 1"),
+    (np.zeros((0, 1), np.float32), "has no samples"),
+    (np.array([0.1, np.nan, 0.2, np.inf] * 400, np.float32), "800 NaN or infinite"),
+])
+def test_play_files_the_run_cannot_use_are_refused_naming_them(tmp_path, data, says):
+    path = _wav(tmp_path / "bad.wav", data)
+    with pytest.raises(ScriptError, match="bad.wav") as info:
+        _read_wav(path, 16000)
+    assert says in str(info.value)
+
+
+def test_play_files_mono_and_stereo_are_read_as_stream_reads_them(tmp_path):
+    stereo = np.stack([np.full(1600, 0.2, np.float32), np.full(1600, 0.4, np.float32)], 1)
+    got = _read_wav(_wav(tmp_path / "st.wav", stereo), 16000)
+    assert got.shape == (1600,) and np.allclose(got, 0.3)
+    mono = _read_wav(_wav(tmp_path / "mo.wav", stereo[:, 0]), 16000)
+    assert np.allclose(mono, 0.2)
+
+
+def test_a_cost_file_for_other_nodes_is_refused_naming_them(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"version": 1, "nodes": {"vad": [1.0], "stt": [2.0],
+                                                        "gone": [1.0]}}))
+    costs = Costs.load(str(path))
+    with pytest.raises(ScriptError, match=r"c.json.*no costs for node\(s\) llm, tts; costs "
+                                          r"for node\(s\) gone the manifest does not have"):
+        costs.expect_nodes(["vad", "stt", "llm", "tts"])
+    Costs.load(str(path)).expect_nodes(["vad", "stt", "gone"])     # exactly its nodes: fine
+
+
+def test_measured_costs_save_every_node_even_one_never_called(tmp_path):
+    costs = Costs()
+    costs.expect_nodes(["a", "b"])
+    costs.charge("a", 0.001)
+    costs.save(str(tmp_path / "c.json"))
+    Costs.load(str(tmp_path / "c.json")).expect_nodes(["a", "b"])
+    assert json.loads((tmp_path / "c.json").read_text())["nodes"]["b"] == []
 
 
 @given(st.lists(st.floats(0, 10, allow_nan=False), min_size=1, max_size=20))
