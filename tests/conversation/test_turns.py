@@ -62,21 +62,33 @@ def test_reply_before_transcript_is_not_taken_for_this_turn():
     assert meter.current.reply_text_s is None
 
 
-def test_a_graph_that_only_passes_the_users_audio_on_has_no_bot_to_interrupt():
-    """converse on a graph with no reply nodes: the user's audio reaching the output is not
-    the bot speaking (no barge-in, no interruption, no reply timed)."""
+def test_the_users_own_audio_at_the_output_is_not_the_bot():
+    """converse on a graph that plays the user's audio beside the bot's reply: only the reply
+    is the bot speaking (no barge-in when the user speaks after it), and the speech ends at its
+    last sound, not the VAD's pad_ms later."""
     import os
 
     from remotemedia.conversation import ConversationRun
     from remotemedia.converse import UserTurn
+    from remotemedia.engine.node import registry
+
+    from ..unit.turn_nodes import BLOCK, RATE, Heard, Reply, Synth
+    for cls in (Heard, Reply, Synth):
+        if cls.node_type not in registry.names():
+            registry.register(cls)
     wav = os.path.join(os.path.dirname(__file__), "..", "data", "speech_fox_16k.wav")
-    doc = {"version": "v1", "audio": {"sample_rate": 16000, "block_size": 512, "channels": 1},
-           "nodes": [{"id": "vad", "node_type": "VAD", "params": {"pad_ms": 300}}],
-           "connections": [{"from": "input", "to": "vad"}, {"from": "vad", "to": "output"}]}
+    doc = {"version": "v1", "audio": {"sample_rate": RATE, "block_size": BLOCK, "channels": 1},
+           "nodes": [{"id": "vad", "node_type": "EnergyVAD", "params": {"pad_ms": 300}},
+                     {"id": "stt", "node_type": "TestHeard", "params": {"delay": 0}},
+                     {"id": "llm", "node_type": "TestReply"},
+                     {"id": "tts", "node_type": "TestSynth", "params": {"blocks": 10}}],
+           "connections": [{"from": "input", "to": "vad"}, {"from": "vad", "to": "stt"},
+                           {"from": "stt", "to": "llm"}, {"from": "llm", "to": "tts"},
+                           {"from": "tts", "to": "output"}, {"from": "vad", "to": "output"}]}
     report = ConversationRun(doc, [UserTurn(play=wav), UserTurn(play=wav, after_ms=200)],
                              timing="measured").run()
     turns = report["stats"]["turns"]
-    assert turns["count"] == 2 and turns["replied"] == 0
+    assert turns["count"] == 2 and turns["replied"] == 2
     assert turns["interruptions"] == 0 and report["stats"]["interrupts"] == 0
     assert not any(t["interrupted"] for t in report["turns"])
     # the speech ends at its last sound (2.88 s into the file), not 300 ms later
