@@ -55,6 +55,9 @@ class ConversationRun:
     ScriptError (exit 2) for a bad script or cost file, ManifestError for a bad manifest,
     NodeError while running."""
 
+    #: the simulation's class (conversation_record.py's keeps what the bot heard and played)
+    sim_class = _Sim
+
     def __init__(self, manifest: Any, script: Any, *, timing: Any = "measured", seed: int = 0,
                  allow_import=()):
         self.script_name = script if isinstance(script, str) else "<script>"
@@ -113,7 +116,7 @@ class ConversationRun:
         rate, block = m.audio.sample_rate, m.audio.block_size
         voices = self._voices(rate, block)
         meter = TurnMeter()
-        sim = _Sim(m, self.costs, meter)
+        sim = self.sim = self.sim_class(m, self.costs, meter)
         rng = np.random.default_rng(self.seed)
         noise = 10 ** (NOISE_DBFS / 20)
         period = block / rate
@@ -181,6 +184,7 @@ class ConversationRun:
             sim.close()
             if room is not None:
                 room.close()
+        self.spans = [list(s) for s in spans]     # the user's turns, (start_s, end_s)
         self.report = self._report(sim, meter, spans, k * period, time.perf_counter() - wall0)
         if meter_room is not None:
             spans_now = [tuple(s) for s in spans]

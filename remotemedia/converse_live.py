@@ -123,10 +123,12 @@ class LiveConversation:
     """A scripted user against a voice manifest, live on a JACK server (module docstring).
 
     `input_spec`, `output_spec`: the graph's device SPECs (`device:NAME_OR_INDEX`), both on
-    the JACK host API. `seed`: the user's noise floor."""
+    the JACK host API. `seed`: the user's noise floor. `loopback`: the graph's output is also
+    connected into its input (unity gain, mixed by JACK with the user's voice): a loudspeaker
+    the microphone hears, the real room an echo canceller works against."""
 
     def __init__(self, manifest: Any, script: Any, *, input_spec: str, output_spec: str,
-                 seed: int = 0, allow_import=()):
+                 seed: int = 0, allow_import=(), loopback: bool = False):
         self.script_name = script if isinstance(script, str) else "<script>"
         self.turns = list(script) if isinstance(script, list) else load_script(script)
         self.manifest_name = manifest if isinstance(manifest, str) else "<manifest>"
@@ -134,6 +136,7 @@ class LiveConversation:
         check_voice_graph(self.pipeline.manifest, self.manifest_name)   # as simulated runs
         self.input_spec, self.output_spec = input_spec, output_spec
         self.seed = seed
+        self.loopback = loopback
         self.report: dict | None = None
         for tool in ("jack_lsp", "jack_connect", "jack_disconnect"):
             if shutil.which(tool) is None:
@@ -214,6 +217,8 @@ class LiveConversation:
             _cut(graph_in, graph_out)
             _connect(user_out, graph_in)
             _connect(graph_out, user_in)
+            if self.loopback:   # the loudspeaker the microphone hears: JACK mixes it in
+                _connect(graph_out, graph_in)
             self._converse(user, runner)
         finally:
             if user.stream is not None:
@@ -312,7 +317,7 @@ class LiveConversation:
                 "timing": "live", "seed": self.seed, "turns": rows,
                 "passed": all(x["passed"] for t in rows for x in t["expect"]),
                 "simulated_s": None, "wall_s": round(wall_s, 3),
-                "live": {"round_trip_ms": round_trip, "xruns": stats.get("xruns"),
+                "live": {"loopback": self.loopback, "round_trip_ms": round_trip, "xruns": stats.get("xruns"),
                          "barge_in": stats.get("barge_in"), "device": stats.get("device"),
                          "drops": stats.get("drops")},
                 "stats": {"interrupts": (stats.get("barge_in") or {}).get("interrupts", 0),

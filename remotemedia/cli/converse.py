@@ -40,10 +40,18 @@ def add_converse_parser(sub) -> None:
                         "--save-timing (then two runs give the same report but wall_s)")
     p.add_argument("--save-timing", metavar="FILE",
                    help="write the per-node costs this run charged, for --timing FILE")
+    p.add_argument("--record", metavar="DIR",
+                   help="keep the conversation in a new folder DIR (what the bot heard and "
+                        "played, its events, the report, the costs charged) for "
+                        "`remotemedia replay DIR`, which re-runs it bit for bit")
     p.add_argument("--realtime", action="store_true",
                    help="run live on sound devices of a JACK server instead of in simulated "
                         "time: the user's side plays the turns into --input and records "
                         "--output; turn times come from the captured audio")
+    p.add_argument("--loopback", action="store_true",
+                   help="with --realtime: also connect the graph's output back into its input "
+                        "(a loudspeaker the microphone hears, at unity gain on the JACK "
+                        "server): the bot hears its own voice, as an echo canceller must")
     p.add_argument("--input", "-i", metavar="DEV",
                    help="with --realtime: the graph's input device (device:NAME_OR_INDEX)")
     p.add_argument("--output", "-o", metavar="DEV",
@@ -55,18 +63,35 @@ def cmd_converse(args) -> int:
     """Run the conversation; a summary on stderr (none with -q), the report with --json; exit
     1 on a failed expectation, 2 for bad input (nothing written), 130/143 when SIGINT/SIGTERM
     stopped it (the turns so far reported, `stop_reason` in the JSON)."""
-    from ..conversation import ConversationRun as Conversation
+    from ..conversation import ConversationRun
+    Conversation = ConversationRun
     if args.manifest == "-" and args.script == "-":
         raise UsageError("--manifest - and --script -: only one of them can read stdin")
     if args.manifest == "-":
         common.resolve_manifest(args)
+    record = getattr(args, "record", None)
+    if record:
+        from ..conversation_record import check_record_dir, recording_run
+        if args.realtime:
+            raise UsageError("--record keeps a simulated-time conversation; a --realtime run "
+                             "cannot be replayed bit for bit")
+        check_record_dir(record)   # before minutes of work, and before anything is written
+        Conversation = recording_run   # the run that keeps what replay needs
     if args.realtime:
         conv, received = _live(args), []
         report = conv.run()
     else:
-        if args.input or args.output:
-            raise UsageError("--input and --output go with --realtime (a live run on devices)")
+        if args.input or args.output or args.loopback:
+            raise UsageError("--input, --output and --loopback go with --realtime (a live run "
+                             "on devices)")
         conv, report, received = _simulated(args, Conversation)
+        if record:
+            from ..conversation_record import write_recording
+            from ..engine.manifest import read_manifest_document
+            summary = write_recording(record, conv, read_manifest_document(args.manifest)[0])
+            report["recording"] = summary
+            print(f"recorded {summary['blocks_recorded']} blocks and {summary['events']} "
+                  f"events to {record} (replay: remotemedia replay {record})", file=sys.stderr)
     if args.save_timing and not args.realtime:
         conv.costs.save(args.save_timing)
     say = (lambda line: None) if common.QUIET else (lambda line: print(line, file=sys.stderr))
@@ -76,15 +101,18 @@ def cmd_converse(args) -> int:
         stop = "" if t["barge_in_stop_ms"] is None else \
             f"; barge-in stop {t['barge_in_stop_ms']:.0f} ms"
         echo = "" if "erle_db" not in t else (
-            f"; ERLE {t['erle_db']} dB, residual echo {t['residual_echo_dbfs']} dBFS, "
-            f"self-interruptions {t['self_interruptions']}, double talk {t['double_talk_s']} s")
-        say(f"turn {i}: said {t['user']!r} heard {t['heard']!r} (WER {t['wer']}) -> "
+            f"; ERLE {_fig(t['erle_db'], 'dB')}, residual echo "
+            f"{_fig(t['residual_echo_dbfs'], 'dBFS')}, self-interruptions "
+            f"{t['self_interruptions']}, double talk {_fig(t['double_talk_s'], 's')}")
+        say(f"turn {i}: said {t['user']!r} heard {t['heard']!r} (WER {_fig(t['wer'])}) -> "
             f"{t['reply']!r}; voice-to-voice {v2v} ({parts}){stop}{echo}")
     room = report.get("room")
     if room is not None:
-        say(f"room: ERLE {room['erle_db']} dB ({room['erle_after_convergence_db']} dB after "
-            f"convergence in {room['convergence_s']} s), residual echo "
-            f"{room['residual_echo_dbfs']} dBFS, self-interruptions "
+        converged = "not converged" if room["convergence_s"] is None else (
+            f"{_fig(room['erle_after_convergence_db'], 'dB')} after convergence in "
+            f"{_fig(room['convergence_s'], 's')}")
+        say(f"room: ERLE {_fig(room['erle_db'], 'dB')} ({converged}), residual echo "
+            f"{_fig(room['residual_echo_dbfs'], 'dBFS')}, self-interruptions "
             f"{room['self_interruptions']} of {room['barge_ins']} barge-ins")
     stopped = report.get("stop_reason")
     for line in ([] if stopped else conv.failures()):   # a stopped run did not fail them
@@ -151,4 +179,11 @@ def _live(args):
                          "run measures the audio itself")
     return LiveConversation(args.manifest, args.script, input_spec=args.input,
                             output_spec=args.output, seed=args.seed,
-                            allow_import=args.allow_import)
+                            allow_import=args.allow_import, loopback=args.loopback)
+
+
+def _fig(value, unit: str = "") -> str:
+    """A figure for the human summary: '-' where it does not apply (null in --json)."""
+    if value is None:
+        return "-"
+    return f"{value} {unit}".rstrip()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 
 from ..engine import strictjson
+from ..engine.errors import UsageError
 from ..engine.node import DEFAULT_BLOCK_SIZE, DEFAULT_SAMPLE_RATE
 from .common import (EXIT_FAILED, EXIT_OK, PROG, _note, _print_stdout, add_json_argument,
                      add_manifest_arguments, add_trace_argument, parse_block_size,
@@ -15,11 +16,14 @@ from .common import (EXIT_FAILED, EXIT_OK, PROG, _note, _print_stdout, add_json_
 
 def add_observability_commands(sub) -> None:
     """Add the `replay`, `report` and `latency` commands to the subparsers `sub`."""
-    p = sub.add_parser("replay", help="re-run a recording (stream --record DIR) through its "
-                                      "manifest or another, in simulated time",
+    p = sub.add_parser("replay", help="re-run a recording (stream or converse --record DIR) "
+                                      "through its manifest or another, in simulated time",
                        description="Replay the input a `stream --record DIR` run kept, with its "
                                    "recorded arrival times, and compare the output and events "
-                                   "with the recording's.")
+                                   "with the recording's. A `converse --record DIR` "
+                                   "conversation is re-run with its recorded node costs and "
+                                   "compared block for block, event for event and turn for "
+                                   "turn.")
     p.add_argument("directory", metavar="DIR")
     add_manifest_arguments(p, help="run this manifest instead of the recorded one")
     p.add_argument("--output", "-o", metavar="SPEC", help="also send the audio here")
@@ -87,6 +91,9 @@ def cmd_replay(args) -> int:
     stdout. Returns 0; an unreadable recording or bad manifest raises
     UsageError/ManifestError (exit 2), a failure while replaying its RemoteMediaError (exit
     1)."""
+    from ..conversation_record import is_conversation_recording
+    if is_conversation_recording(args.directory):
+        return _replay_conversation(args)
     from ..recording import Recording
     from ..replay import (audio_difference, compare_results, event_differences,
                          format_comparison, replay)
@@ -158,6 +165,25 @@ def cmd_replay(args) -> int:
         from ..media_time import TimeBase
         lines.append(format_comparison(cmp, TimeBase.of(rec)))
     print("\n".join(lines), file=sys.stdout if not args.json else sys.stderr)
+    if args.json:
+        _print_stdout(strictjson.dumps(result))
+    return EXIT_OK
+
+
+def _replay_conversation(args) -> int:
+    """`replay DIR` of a `converse --record DIR` recording (conversation_record.py): re-run in
+    simulated time with the recorded costs and compared; the stream replay's options do not
+    apply (one-line UsageError)."""
+    from ..conversation_record import format_replay, replay_conversation
+    for flag, given in (("--manifest", args.manifest), ("--output", args.output),
+                        ("--realtime", args.realtime), ("--compare", args.compare),
+                        ("--trace", args.trace)):
+        if given:
+            raise UsageError(f"replay {args.directory}: a conversation recording replays as "
+                             f"it was recorded; {flag} is for stream recordings")
+    result = replay_conversation(args.directory, allow_import=args.allow_import)
+    print(format_replay(args.directory, result), file=sys.stdout if not args.json
+          else sys.stderr)
     if args.json:
         _print_stdout(strictjson.dumps(result))
     return EXIT_OK

@@ -1,0 +1,194 @@
+"""`converse --record DIR` and `replay DIR`: a conversation kept and re-run bit for bit
+(remotemedia/conversation_record.py), with real Whisper tiny.en, espeak-ng and the VAD."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+
+from remotemedia.conversation_record import (_mask_wall_clock, check_record_dir,
+                                             played_audio)
+from remotemedia.engine.errors import UsageError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ASSISTANT = os.path.join(ROOT, "manifests", "assistant.yaml")
+ASSISTANT_AEC = os.path.join(ROOT, "manifests", "assistant-aec.yaml")
+
+TWO_TURNS = """\
+turns:
+  - say: "Hello there."
+    expect: {heard: "hello", reply: "help"}
+  - say: "What is the weather like today?"
+    after_ms: 400
+    expect: {heard: "weather", reply: "sunny"}
+"""
+ROOM = """\
+room: {echo_delay_ms: 100, echo_gain_db: -6, rt60_ms: 300, seed: 7}
+turns:
+  - say: "Hello there."
+  - say: "What is the weather like today?"
+    after_ms: 400
+"""
+
+
+def rm(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "remotemedia", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=600)
+
+
+def replay_json(directory, cwd):
+    r = rm("replay", str(directory), "--json", cwd=cwd)
+    assert r.returncode == 0, r.stderr
+    return r, json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """The 2-turn script run once with --record (costs measured on this machine)."""
+    d = tmp_path_factory.mktemp("convrec")
+    (d / "s.yaml").write_text(TWO_TURNS)
+    r = rm("converse", "-m", ASSISTANT, "-s", "s.yaml", "--json", "--record", "rec", cwd=d)
+    assert r.returncode == 0, r.stderr
+    return d, json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_a_recorded_conversation_replays_identical_block_for_block_and_event_for_event(
+        recorded):
+    d, report = recorded
+    rec = d / "rec"
+    assert sorted(os.listdir(rec)) == sorted(
+        ["input.wav", "output.wav", "events.jsonl", "report.json", "manifest.json",
+         "conversation.json", "versions.json"])
+    blocks = report["recording"]["blocks_recorded"]
+    mic, rate = soundfile.read(rec / "input.wav", dtype="float32")
+    assert rate == 48000 and mic.shape[0] == blocks * 960
+    out, out_rate = soundfile.read(rec / "output.wav", dtype="float32")
+    assert out_rate == 48000 and np.abs(out).max() > 0.05         # the bot spoke
+    saved = json.loads((rec / "report.json").read_text())
+    assert [t["heard"] for t in saved["turns"]] == [t["heard"] for t in report["turns"]]
+    assert saved["turns"][1]["reply"] == "It is sunny today."
+    r, result = replay_json(rec, d)
+    assert result["identical"] is True
+    assert result["blocks"] == blocks
+    assert result["output"]["identical"] and result["output"]["frames"] == [out.shape[0]] * 2
+    assert result["events"]["count"] == 0
+    assert result["events"]["events"][0] == report["recording"]["events"] > 0
+    assert result["turns"] == {"count": 0, "turns": 2, "first": []}
+    # Respond's reply events carry wall-clock ms: masked, and said so
+    assert result["events"]["wall_clock_masked"] >= 2
+    text = rm("replay", str(rec), cwd=d)
+    assert text.returncode == 0
+    assert "output: identical to the recorded output, bit for bit" in text.stdout
+    assert "events: identical to the recorded events" in text.stdout
+    assert "identical: yes" in text.stdout
+
+
+@pytest.mark.slow
+def test_one_sample_changed_in_output_wav_is_reported_different(recorded, tmp_path):
+    d, _ = recorded
+    import shutil
+    bad = tmp_path / "tampered"
+    shutil.copytree(d / "rec", bad)
+    out, rate = soundfile.read(bad / "output.wav", dtype="float32", always_2d=True)
+    i = int(np.flatnonzero(out[:, 0])[50])
+    out[i, 0] += np.float32(1e-4)
+    soundfile.write(bad / "output.wav", out, rate, subtype="FLOAT")
+    r, result = replay_json(bad, d)
+    assert result["identical"] is False
+    assert result["output"]["identical"] is False
+    assert result["output"]["first_difference"] == i
+    assert result["events"]["count"] == 0
+    assert "identical: NO" in r.stderr
+
+
+@pytest.mark.slow
+def test_the_replay_really_reruns_the_graph_with_the_recorded_costs(recorded, tmp_path):
+    # Charge Whisper 0.5 s more per call: the replayed reply comes later, so the output, the
+    # events' times and the turns' latencies differ from the recording.
+    d, _ = recorded
+    import shutil
+    other = tmp_path / "costs"
+    shutil.copytree(d / "rec", other)
+    doc = json.loads((other / "conversation.json").read_text())
+    doc["costs_s"]["stt"] = [c + 0.5 for c in doc["costs_s"]["stt"]]
+    (other / "conversation.json").write_text(json.dumps(doc))
+    _, result = replay_json(other, d)
+    assert result["identical"] is False
+    assert not result["output"]["identical"]
+    assert result["events"]["count"] > 0
+    assert any(x["field"] == "voice_to_voice_ms" for x in result["turns"]["first"])
+
+
+@pytest.mark.slow
+def test_a_room_with_an_echo_canceller_fed_back_replays_identical(tmp_path):
+    # The canceller's reference is a feedback connection: in simulated time it is fed what
+    # the output played, which the replay plays again exactly.
+    (tmp_path / "room.yaml").write_text(ROOM)
+    r = rm("converse", "-m", ASSISTANT_AEC, "-s", "room.yaml", "--record", "rec",
+           cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    _, result = replay_json(tmp_path / "rec", tmp_path)
+    assert result["identical"] is True and result["output"]["identical"]
+    assert any("room figures" in n for n in result["notes"])
+
+
+def test_record_into_a_non_empty_dir_is_refused_in_one_line_before_anything_runs(tmp_path):
+    (tmp_path / "s.yaml").write_text(TWO_TURNS)
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "notes.txt").write_text("mine")
+    r = rm("converse", "-m", ASSISTANT, "-s", "s.yaml", "--record", "full", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "remotemedia: error: --record: full is not empty; give a new directory"]
+    assert os.listdir(full) == ["notes.txt"] and (full / "notes.txt").read_text() == "mine"
+
+
+def test_record_with_realtime_is_refused_and_nothing_is_made(tmp_path):
+    (tmp_path / "s.yaml").write_text(TWO_TURNS)
+    r = rm("converse", "-m", ASSISTANT, "-s", "s.yaml", "--record", "new", "--realtime",
+           "-i", "device:x", "-o", "device:y", cwd=tmp_path)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "--record" in r.stderr and not (tmp_path / "new").exists()
+
+
+def test_check_record_dir_refuses_a_link_a_file_and_a_non_empty_dir(tmp_path):
+    (tmp_path / "real").mkdir()
+    os.symlink(tmp_path / "real", tmp_path / "link")
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "a").write_text("")
+    for name, says in (("link", "symbolic link"), ("file", "not a directory"),
+                       ("busy", "not empty")):
+        with pytest.raises(UsageError, match=says):
+            check_record_dir(tmp_path / name)
+    assert check_record_dir(tmp_path / "real") == tmp_path / "real"     # empty: taken
+    assert check_record_dir(tmp_path / "new") == tmp_path / "new"       # made later
+    assert not (tmp_path / "new").exists()
+
+
+def test_played_audio_places_each_block_at_its_start_with_silence_between():
+    a = np.full(4, 0.5, dtype=np.float32)
+    b = np.full((2, 1), -0.25, dtype=np.float32)
+    out = played_audio([(0.001, a), (0.005, b)], out_rate=1000, rate=1000, blocks=8,
+                       channels=1)
+    assert out.shape == (8, 1) and out.dtype == np.float32
+    assert out[:, 0].tolist() == [0, 0.5, 0.5, 0.5, 0.5, -0.25, -0.25, 0]
+
+
+def test_only_the_wall_clock_fields_of_reply_events_are_masked():
+    recs = [{"seq": 1, "event": {"type": "reply", "reply": "hi", "total_ms": 0.1,
+                                 "first_text_ms": 0.05}},
+            {"seq": 2, "event": {"type": "speech_end", "total_ms": 3}}]
+    masked, n = _mask_wall_clock(recs)
+    assert n == 1
+    assert masked[0]["event"] == {"type": "reply", "reply": "hi", "total_ms": None,
+                                  "first_text_ms": None}
+    assert masked[1] == recs[1] and recs[0]["event"]["total_ms"] == 0.1   # not changed
