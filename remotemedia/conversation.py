@@ -239,11 +239,10 @@ class ConversationRun:
             timed = [mt for mt in mine if mt.out_s is not None]
             v2v = timed[-1].voice_to_voice_ms() if timed else None
             parts = timed[-1].breakdown_ms() if timed else None
-            # A barge-in belongs to the user turn it began (the VAD pads its start a little
-            # before the audio: the nearest turn start at or before it, with that slack).
-            barged = [mt for mt in measured if mt.barge_media_s is not None
-                      and _owner(mt.barge_media_s, spans) == i]
-            stop = barged[0].barge_in_stop_ms() if barged else None
+            # A barge-in belongs to the user turn that barged in: the measured turn its speech
+            # opened carries it (TurnMeter), as stats.turns lists it.
+            stops = [mt.barged.barge_in_stop_ms() for mt in mine if mt.barged is not None]
+            stop = next((v for v in stops if v is not None), None)
             row = {"user": turn.label, "heard": heard, "wer": _wer(turn.say, heard),
                    "reply": reply, "voice_to_voice_ms": v2v, "breakdown_ms": parts,
                    "barge_in_stop_ms": stop,
@@ -274,15 +273,6 @@ class ConversationRun:
         return [f"turn {i + 1} ({t['user']}): {e['why']}"
                 for i, t in enumerate(self.report["turns"]) for e in t["expect"]
                 if not e["passed"]]
-
-
-def _owner(media_s: float, spans, slack_s: float = 0.5) -> int | None:
-    """The index of the user turn whose audio began last at or before `media_s + slack_s`."""
-    owner = None
-    for j, (start, _) in enumerate(spans):
-        if start <= media_s + slack_s:
-            owner = j
-    return owner
 
 
 def _expectations(expect: dict, row: dict) -> list[dict]:

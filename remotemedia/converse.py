@@ -250,7 +250,7 @@ class Costs:
         self.measured = table is None
         self.source = source
         self._table = {k: list(v) for k, v in (table or {}).items()}
-        self._median = {k: (sorted(v)[len(v) // 2] if v else 0.0) for k, v in
+        self._median = {k: (float(np.median(v)) if v else 0.0) for k, v in
                         self._table.items()}
         self.charged: dict[str, list[float]] = {}
         self._expected: set[str] = set()
@@ -372,6 +372,9 @@ class _Sim:
         self.vad_ids, self.reply_ids = set(vad_ids), set(reply_ids)
         self.barge = BargeIn(self.bot_busy, self._interrupt_at_now)
         self.out_queue: list[tuple[float, np.ndarray]] = []
+        #: id() -> block: the audio blocks the reply nodes made, not yet at the output (held,
+        #: so an id is not reused meanwhile)
+        self.bot_blocks: dict[int, NumpyData] = {}
         self.playing_until = 0.0         # end of the bot block playing now
         self.played = []                 # (start_s, block) of every bot block played
         self.events: list[dict] = []     # Json events that reached the output or were made
@@ -393,11 +396,14 @@ class _Sim:
                 self._push(t, target, item, source)
 
     def bot_busy(self) -> bool:
-        """The bot is speaking or about to: audio queued or playing, or reply work pending."""
+        """The bot is speaking or about to: its audio queued or playing, or reply work pending
+        (the user's own audio on its way to the output is not the bot)."""
         if self.out_queue or self.playing_until > self.now:
             return True
-        return any(target == "output" or target in self.reply_ids or source in self.reply_ids
-                   for _, _, target, source, _ in self.heap) or \
+        bot = self.bot_blocks
+        return any(target in self.reply_ids or source in self.reply_ids or (
+                   target == "output" and bot.get(id(item)) is item)
+                   for _, _, target, source, item in self.heap) or \
             any(self.free[i] > self.now for i in self.reply_ids)
 
     def run_until(self, t_end: float) -> None:
@@ -470,6 +476,8 @@ class _Sim:
         """`outs`, made by `node_id` at `at`: observed then delivered, at `at`."""
         for o in outs:
             self._push(at, OBSERVE, o, node_id)
+            if node_id in self.reply_ids and o.kind == "numpy":
+                self.bot_blocks[id(o)] = o
         for source, target, name in self.made_feedback:
             if source == node_id:
                 for o in outs:
@@ -495,7 +503,7 @@ class _Sim:
             typ = v.get("type")
             self.events.append({"t_s": round(t, 6), "node": node_id, **v})
             if node_id in self.vad_ids and typ in ("speech_start", "speech_end"):
-                media = v["pts"] / v["sample_rate"]
+                media = v.get("edge_pts", v["pts"]) / v["sample_rate"]
                 if typ == "speech_end":
                     meter.speech_end(t, media, node_id)
                 else:
@@ -503,7 +511,7 @@ class _Sim:
                     if self.barge.speech_started():
                         self.barge_ins.append((t, media))
             elif typ == "transcript" and v.get("final"):
-                meter.transcript(t, v.get("text", ""), node_id)
+                meter.transcript(t, v.get("text", ""), node_id, v.get("start_s"))
             elif typ == "reply":
                 meter.reply(v.get("reply", ""), v.get("error"))
         elif kind == "text" and node_id in self.reply_ids:
@@ -524,11 +532,16 @@ class _Sim:
         and the output queue dropped; the block playing finishes. Returns the audio dropped:
         (blocks, samples)."""
         self.meter.interrupted(t)
-        gone = [e[4] for e in self.heap if e[2] == "output" and e[4].kind == "numpy"] + \
+        bot = self.bot_blocks
+
+        def bots(e) -> bool:      # the bot's audio on its way to the output (not the user's)
+            return e[2] == "output" and bot.get(id(e[4])) is e[4]
+
+        gone = [e[4].array for e in self.heap if bots(e)] + \
             [block for _, block in self.out_queue]
-        gone = [g.array if hasattr(g, "array") else g for g in gone]
         self.heap = [e for e in self.heap if not (e[3] in self.reply_ids or
-                                                  e[2] in self.reply_ids or e[2] == "output")]
+                                                  e[2] in self.reply_ids or bots(e))]
+        bot.clear()       # what the reply nodes made is dropped with them
         heapq.heapify(self.heap)
         self.out_queue.clear()
         for node_id in sorted(self.reply_ids):
@@ -539,7 +552,10 @@ class _Sim:
 
     def _output(self, t: float, item) -> None:
         if item.kind == "numpy":
-            self.out_queue.append((t, item.array))
+            # only the bot's audio (a reply node made it) is the bot speaking: the user's own
+            # audio passed on to the output neither times a reply nor makes a barge-in
+            if self.bot_blocks.pop(id(item), None) is item:
+                self.out_queue.append((t, item.array))
         elif item.kind == "json" and isinstance(item.value, dict):
             self.events.append({"t_s": round(t, 6), "node": "output", **item.value})
 

@@ -24,8 +24,10 @@ recorded sample above SOUND after it (after a gap of at least GAP_S, so a reply 
 is not taken for the answer). Voice-to-voice = the difference: it includes the device path
 both ways (JACK's period and PortAudio's buffers), the error bar `round_trip_ms` in the report
 gives (measured at the start: a click from the user's output straight to its input). Barge-in
-stop time = the bot's last recorded sample - the moment the graph decided to interrupt (the
-user's sample clock read when the VAD's speech_start interrupted the bot).
+stop time = the bot's last recorded sample after the graph decided to interrupt (the user's
+sample clock read when the VAD's speech_start interrupted the bot) - the user's speech start
+(the barging turn's first sample above the sound level: as the simulated run, from the speech,
+not from the VAD's decision, which comes min_speech_ms later).
 
 The report has the simulated run's shape (remotemedia.conversation), with `breakdown_ms` null
 (the audio alone does not attribute latency to nodes), `simulated_s` null, and `live`:
@@ -297,7 +299,8 @@ class LiveConversation:
                     d = decided[0]
                     window = loud[d:min(end + int(0.25 * rate), rec.shape[0])]
                     hits = np.flatnonzero(window)
-                    stop = round(((d + int(hits[-1]) + 1 if hits.size else d) - d)
+                    spoke = s + _first_sound(user.voices[i])
+                    stop = round(((d + int(hits[-1]) + 1 if hits.size else d) - spoke)
                                  / rate * 1e3, 3)
             if i + 1 < len(self.turns) and self.turns[i + 1].barge_in_after_ms is not None \
                     and starts[i + 1] >= 0:
@@ -373,6 +376,12 @@ class _Sound:
                 break
             found = start
         return found
+
+
+def _first_sound(voice: np.ndarray) -> int:
+    """The voice's first sample above SOUND (0 when none is)."""
+    hits = np.flatnonzero(np.abs(voice) > SOUND)
+    return int(hits[0]) if hits.size else 0
 
 
 def _last_sound(voice: np.ndarray) -> int:

@@ -17,9 +17,10 @@ Tracks (one pid, one tid each):
                      holding one span per stage of its breakdown (endpoint, each node,
                      output), and a "barge-in" span from the user's speech over the reply to
                      the bot's last sample; a turn that overlaps the one before goes on a
-                     further track (4, 5, ...). Turn times are media time, placed at the
-                     block whose push saw them (between blocks, in proportion; past the
-                     last block, at real-time speed)
+                     further track (4, 5, ...). Turn tracks keep media time (anchored at
+                     the first push, one media second per trace second), so each span's
+                     dur is exactly its figure (a stage's breakdown_ms); a file run read
+                     faster than real time shows them later than the engine's spans
 
 Zero cost when off: the session compiles traced variants of its per-node closures only when a
 tracer is given (`Session(trace=...)`; engine/template.py generates each step with or without
@@ -33,7 +34,6 @@ traced for an hour (180,000 blocks) keeps about 30 MB. Trace runs, not days.
 
 from __future__ import annotations
 
-import bisect
 import json
 import sys
 import math
@@ -214,20 +214,18 @@ class Tracer(Observer):
         b = self.blocks
         if not rows or len(b) < 3:
             return [], []
-        period = runner.period_s
-        media = [(b[i] + 1) * period for i in range(0, len(b) - 2, 3)]   # a push's media end
-        wall = [b[i + 2] for i in range(0, len(b) - 2, 3)]                 # and its end
+        # The turns' figures are media time: the tracks keep that timeline (anchored at the
+        # first push, one media second per trace second), so every span is exactly its
+        # figure: a stage's dur is its breakdown_ms, a turn's its voice_to_voice_ms. Mapping
+        # each time onto the pushes' wall clock would stretch or squeeze them (a file run goes
+        # faster than real time), and only the sums would match.
+        origin = b[2] - (b[0] + 1) * runner.period_s
 
         def at(t: float) -> float:
-            if t <= media[0]:
-                return wall[0] - (media[0] - t)
-            if t >= media[-1]:
-                return wall[-1] + (t - media[-1])
-            k = bisect.bisect_left(media, t)
-            f = (t - media[k - 1]) / (media[k] - media[k - 1])
-            return wall[k - 1] + f * (wall[k] - wall[k - 1])
+            return origin + t
 
         out, instants, track_ends = [], [], []
+        placed: list[tuple[int, float]] = []    # each row's (tid, media end of its span)
         for n, row in enumerate(rows, 1):
             start = float(row["end_s"])
             marks = [(start, None)]
@@ -236,28 +234,31 @@ class Tracer(Observer):
                 t += ms / 1e3
                 marks.append((t, stage))
             end = marks[-1][0]
-            stop = row.get("barge_in_stop_ms")
-            barge = row.get("barge_in_s")
-            if barge is not None and stop is not None:
-                end = max(end, barge + stop / 1e3)
+            # a barge-in belongs to this (the barging) turn, but it cut the reply of the turn
+            # before: drawn on that turn's track, after that turn's span
+            stop, barge = row.get("barge_in_stop_ms"), row.get("barge_in_s")
+            if barge is not None and placed:
+                cut_tid, cut_end = placed[-1]
+                if stop is not None and barge >= cut_end:
+                    out.append((cut_tid, at(barge), stop / 1e3, "barge-in",
+                                {"barge_in_stop_ms": stop, "turn": n}))
+                    k = cut_tid - TURNS_TID
+                    track_ends[k] = max(track_ends[k], barge + stop / 1e3)
+                else:     # before the reply's first sample: a mark, no span
+                    instants.append((at(barge), "barge-in", "turn", cut_tid,
+                                     {"barge_in_stop_ms": stop, "turn": n}))
             tid = next((TURNS_TID + k for k, e in enumerate(track_ends) if e <= start), None)
             if tid is None:
                 tid = TURNS_TID + len(track_ends)
                 track_ends.append(end)
             track_ends[tid - TURNS_TID] = end
-            w0, w1 = at(start), at(end)
-            out.append((tid, w0, w1 - w0, f"turn {n}",
+            placed.append((tid, end))
+            out.append((tid, at(start), end - start, f"turn {n}",
                         {"turn": n, "voice_to_voice_ms": row.get("voice_to_voice_ms"),
                          "heard": row.get("heard"), "reply": row.get("reply")}))
             for (a, _), (z, stage) in zip(marks, marks[1:]):
-                out.append((tid, at(a), at(z) - at(a), stage,
+                out.append((tid, at(a), z - a, stage,
                             {"ms": (row["breakdown_ms"] or {}).get(stage)}))
-            if barge is not None and stop is not None and barge >= marks[-1][0]:
-                out.append((tid, at(barge), at(barge + stop / 1e3) - at(barge), "barge-in",
-                            {"barge_in_stop_ms": stop}))
-            elif barge is not None:   # before the reply's first sample: a mark, no span
-                instants.append((at(barge), "barge-in", "turn", tid,
-                                 {"barge_in_stop_ms": stop}))
         return out, instants
 
     # -- the file --------------------------------------------------------------------------------

@@ -4,11 +4,15 @@
 (a node of type VAD, EnergyVAD or SileroVADNode), and does nothing otherwise (None: a run with
 no VAD carries no tap and no observer). It feeds a `turns.TurnMeter` from:
 
-- the VAD's `speech_start` / `speech_end` events (the user's speech end: the event's pts);
-- the transcriber's final `transcript` events (a node that `emits_text`, as Transcribe);
+- the VAD's `speech_start` / `speech_end` events (the user's speech start and end: the
+  event's unpadded `edge_pts`, else its pts);
+- the transcriber's final `transcript` events (a node that `emits_text`, as Transcribe), each
+  credited to the utterance whose audio it covers (its `start_s`);
 - the reply nodes' outputs (every node after a transcriber): the first reply Text (the
   responder), the first reply frame (the synthesizer), the responder's closing `reply` event;
-- the output's audio blocks.
+- the output's audio blocks that are the bot's: those a reply node made. The user's own audio
+  passed on to the output (a graph with no bot, or one that also plays the input) is not the
+  bot speaking: it neither times a reply nor makes a speech_start a barge-in.
 
 It sees the nodes' outputs through the session's taps (Session's `taps`: a node's output as
 the node makes it, on the pushing thread), so no manifest changes and nothing on a node
@@ -29,7 +33,8 @@ by the frame's seq), brought onto the run's time by reading the stream's clock a
 Barge-in: a `speech_start` while the bot's audio is still playing on that timeline counts as
 an interruption of the turn being answered; the bot stopped when the last block of that reply
 (on the same timeline; a block belongs to the latest reply whose synthesis had begun when it
-left the graph) ended: barge-in stop = that end - the VAD's speech_start. Where the engine
+left the graph) ended: barge-in stop = that end - the user's speech start (the speech_start's
+unpadded edge, media time), listed on the turn that barged in. Where the engine
 interrupts the bot itself (a schedule with a `barge_in`) and the output drops its queued
 audio (a device), the reply ends with the block playing: one block after the push that
 interrupted it.
@@ -102,6 +107,10 @@ class TurnObserver(Observer):
         self._engine_barge = None
         self._cuts = 0
         self._drops_queue = hasattr(runner.sink, "drop_queued")
+        #: id() -> (block, push) of the audio blocks the reply nodes made (the bot's audio),
+        #: until the output takes them (held, so an id is not reused meanwhile); what never
+        #: reaches the output (a block a later reply node remade) is forgotten after a while
+        self._bot_blocks: dict[int, tuple] = {}
 
     @classmethod
     def attach(cls, runner) -> "TurnObserver | None":
@@ -139,7 +148,7 @@ class TurnObserver(Observer):
             if kind not in ("speech_start", "speech_end"):
                 return
             t = self.now()
-            media = value["pts"] / value["sample_rate"]
+            media = value.get("edge_pts", value["pts"]) / value["sample_rate"]
             if kind == "speech_end":
                 # a new turn (the one before is over: block_out sends its event, on the
                 # runner's thread, never here on a pushing thread that may be the callback)
@@ -157,12 +166,14 @@ class TurnObserver(Observer):
             value = data.value
             if isinstance(value, dict) and value.get("type") == "transcript" \
                     and value.get("final"):
-                self.meter.transcript(self.now(), value.get("text", ""), node_id)
+                self.meter.transcript(self.now(), value.get("text", ""), node_id,
+                                      value.get("start_s"))
         return tap
 
     def _reply_tap(self, node_id: str):
         def tap(data: RuntimeData) -> None:
             if type(data) is NumpyData:
+                self._bot_blocks[id(data)] = (data, self.runner.frames_released)
                 self.meter.reply_audio(self.now(), node_id)
             elif data.kind == "text":
                 self.meter.reply_text(self.now(), data.text, node_id)
@@ -183,8 +194,9 @@ class TurnObserver(Observer):
         if barge is not None and barge.interrupts != self._cuts:
             self._cut(barge.interrupts)
         now = None
+        bot = self._bot_blocks
         for out in event.outputs:
-            if type(out) is NumpyData:
+            if type(out) is NumpyData and bot.pop(id(out), (None,))[0] is out:
                 if now is None:
                     now = self.now()
                 start = self.playhead_s if self.playhead_s > now else now
@@ -197,6 +209,12 @@ class TurnObserver(Observer):
                 owner = self._speaking()
                 if owner is not None:
                     self._audio_end[id(owner)] = self.playhead_s
+        if len(bot) > 64:
+            # taps may add from the pushing thread meanwhile: a copy, then drop the stale
+            cutoff = self.runner.frames_released - 64
+            for key, (_, made) in list(bot.items()):
+                if made < cutoff:
+                    bot.pop(key, None)
         if self._dac_pending is not None:
             self._dac()
         if self._stop_pending is not None or self.emitted < len(self.meter.turns):

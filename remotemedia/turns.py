@@ -4,15 +4,21 @@ A `TurnMeter` is told, in the run's time (seconds on the run's clock: simulated 
 scripted conversation, the device's for a live run), what happened as it happened:
 
 - `speech_end(t, media_s, node)`: the VAD decided the user's turn ended (the endpoint) at `t`;
-  the user's speech ended at media time `media_s` (the VAD's speech_end pts: the last speech
-  block, padded by its pad_ms). This opens a measured turn.
-- `transcript(t, text, node)`, `reply_text(t, text, node)`, `reply_audio(t, node)`: the first
-  transcript, first reply text and first synthesized block after the endpoint;
+  the user's speech ended at media time `media_s` (the VAD's speech_end `edge_pts`: one past
+  the last speech sample, unpadded). This opens a measured turn.
+- `transcript(t, text, node, media_s)`: a transcript of the audio from media time `media_s`
+  on; it belongs to the utterance that audio is in (a piece of a long utterance comes before
+  its endpoint, and waits for it), and the first one after that utterance's endpoint times it;
+- `reply_text(t, text, node)`, `reply_audio(t, node)`: the first reply text and first
+  synthesized block after the transcript;
 - `played(t)`: a block of the bot's audio started at the output at `t` (DAC or media time);
 - `reply(text)`: the whole reply, when the responder has finished;
 - `speech_start(t, media_s)` and `interrupted(t)`, `stopped(t)`: a barge-in: the user began at
-  `media_s`, the VAD said so at `t`, the bot was interrupted, and its last sample left at
-  `stopped`.
+  `media_s` (the speech_start's unpadded `edge_pts`), the VAD said so at `t`, the bot's reply
+  to the current turn was interrupted (that turn is `interrupted`; without a turn there is no
+  reply to interrupt and nothing is counted), and its last sample left at `stopped`. The
+  barge-in stop (`stopped` - `media_s`) belongs to the user turn that barged in: the turn the
+  next endpoint opens.
 
 Each measured turn gives voice-to-voice = first reply sample out - user speech end (ms), and a
 breakdown that sums to it: `endpoint` (speech end -> endpoint decided), then one entry per node
@@ -24,6 +30,8 @@ queueing and buffering at the output). `summary()` is the `turns` section of a s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+import numpy as np
 
 
 @dataclass
@@ -48,6 +56,10 @@ class MeasuredTurn:
     interrupted_s: float | None = None
     stopped_s: float | None = None
     barge_media_s: float | None = None
+    #: the user's speech start (media time, unpadded), when the VAD's start was seen
+    start_media_s: float | None = None
+    #: the turn whose reply this turn's speech interrupted (its barge-in stop is this turn's)
+    barged: "MeasuredTurn | None" = None
     errors: list = field(default_factory=list)
 
     def breakdown_ms(self) -> dict | None:
@@ -75,22 +87,27 @@ class MeasuredTurn:
     def row(self) -> dict:
         """This turn as the `turns` section lists it: {"end_s", "endpoint_s",
         "voice_to_voice_ms", "breakdown_ms", "barge_in_stop_ms", "barge_in_s" (when the
-        user's speech over this turn's reply was heard, None without one), "heard",
-        "reply"}."""
+        user's speech over the previous reply began, media time; None when this turn did not
+        barge in), "heard", "reply", "interrupted" (the user spoke over this turn's reply and
+        cut it; the section's `interruptions` counts these)}."""
         return {"end_s": round(self.end_media_s, 4), "endpoint_s": round(self.endpoint_s, 4),
                 "voice_to_voice_ms": self.voice_to_voice_ms(),
                 "breakdown_ms": self.breakdown_ms(),
-                "barge_in_stop_ms": self.barge_in_stop_ms(),
-                "barge_in_s": None if self.interrupted_s is None else round(
-                    self.interrupted_s, 4),
-                "heard": self.transcript, "reply": self.reply}
+                "barge_in_stop_ms": None if self.barged is None else
+                self.barged.barge_in_stop_ms(),
+                "barge_in_s": None if self.barged is None or self.barged.barge_media_s is None
+                else round(self.barged.barge_media_s, 4),
+                "heard": self.transcript, "reply": self.reply,
+                "interrupted": self.interrupted_s is not None}
 
     def barge_in_stop_ms(self) -> float | None:
-        """Last bot sample out - the VAD's speech_start of the barge-in, in ms; None when the
-        bot was not interrupted (or had not stopped)."""
+        """Last sample of this turn's reply out - the barging user's speech start (media time,
+        unpadded; the VAD's decision time when unknown), in ms; None when this turn's reply was
+        not interrupted (or had not stopped). The report lists it on the barging turn."""
         if self.interrupted_s is None or self.stopped_s is None:
             return None
-        return round((self.stopped_s - self.interrupted_s) * 1e3, 3)
+        start = self.barge_media_s if self.barge_media_s is not None else self.interrupted_s
+        return round((self.stopped_s - start) * 1e3, 3)
 
 
 class TurnMeter:
@@ -99,9 +116,17 @@ class TurnMeter:
 
     def __init__(self) -> None:
         self.turns: list[MeasuredTurn] = []
-        #: barge-ins (the bot stopped for the user) and speech starts while it was silent
-        self.interruptions = 0
+        #: the last speech_start (t, media_s), and the turn its speech interrupted
         self._barge: tuple[float, float] | None = None
+        self._barged: MeasuredTurn | None = None
+        #: transcripts of audio after the current turn's end: (media_s, text) of the utterance
+        #: not yet ended (a long one is transcribed in pieces)
+        self._early: list[tuple[float, str]] = []
+
+    @property
+    def interruptions(self) -> int:
+        """Turns whose reply was interrupted (each turn's `interrupted`, counted)."""
+        return sum(1 for t in list(self.turns) if t.interrupted_s is not None)
 
     @property
     def current(self) -> MeasuredTurn | None:
@@ -111,19 +136,40 @@ class TurnMeter:
     def speech_start(self, t: float, media_s: float) -> None:
         """The VAD said the user started (at `t`; the speech began at `media_s`)."""
         self._barge = (t, media_s)
+        self._barged = None
 
     def speech_end(self, t: float, media_s: float, node: str) -> None:
-        """The endpoint: opens a turn."""
-        self.turns.append(MeasuredTurn(end_media_s=media_s, endpoint_s=t, vad=node))
+        """The endpoint: opens a turn (with the transcripts of its audio that came before)."""
+        turn = MeasuredTurn(end_media_s=media_s, endpoint_s=t, vad=node,
+                            start_media_s=self._barge[1] if self._barge else None,
+                            barged=self._barged)
+        turn.transcript = " ".join(text for m, text in self._early if m < media_s)
+        self._early = [(m, text) for m, text in self._early if m >= media_s]
+        self._barge, self._barged = None, None
+        self.turns.append(turn)
 
-    def transcript(self, t: float, text: str, node: str) -> None:
-        """A final transcript: the first after the endpoint times the turn; all are kept."""
-        turn = self.current
+    def transcript(self, t: float, text: str, node: str,
+                   media_s: float | None = None) -> None:
+        """A final transcript of the audio from `media_s` on (None: the current turn's): added
+        to the turn whose speech that is; the first after that turn's endpoint times it."""
+        turn = self._owner(media_s)
         if turn is None:
+            if media_s is not None:
+                self._early.append((media_s, text))
             return
-        if turn.transcript_s is None:
+        if turn.transcript_s is None and t >= turn.endpoint_s:
             turn.transcript_s, turn.stt = t, node
         turn.transcript = f"{turn.transcript} {text}".strip()
+
+    def _owner(self, media_s: float | None) -> MeasuredTurn | None:
+        """The turn whose speech holds media time `media_s`: the first ending after it (None:
+        the utterance has not ended yet); the current turn when `media_s` is None."""
+        if media_s is None:
+            return self.current
+        for turn in self.turns:
+            if media_s < turn.end_media_s:
+                return turn
+        return None
 
     def reply_text(self, t: float, text: str, node: str) -> None:
         """A piece of reply text."""
@@ -152,13 +198,13 @@ class TurnMeter:
             turn.out_s = t
 
     def interrupted(self, t: float) -> MeasuredTurn | None:
-        """The bot was interrupted at `t` (the VAD's speech_start): counted, and set on the
-        turn whose reply it cut. Returns that turn."""
-        self.interruptions += 1
+        """The bot was interrupted at `t` (the VAD's speech_start): set on the current turn,
+        whose reply it cut, once. Returns that turn (None: no turn, so no reply to cut)."""
         turn = self.current
-        if turn is not None:
+        if turn is not None and turn.interrupted_s is None:
             turn.interrupted_s = t
             turn.barge_media_s = self._barge[1] if self._barge else None
+            self._barged = turn
         return turn
 
     def stopped(self, t: float, turn: MeasuredTurn | None = None) -> None:
@@ -182,11 +228,12 @@ class TurnMeter:
 
 
 def _quantiles(values: list[float]) -> dict:
+    """{"p50", "p90", "max"} of `values` (ms; numpy's linear quantiles), None when empty."""
     if not values:
         return {"p50": None, "p90": None, "max": None}
-    return {"p50": values[len(values) // 2], "p90": values[min(len(values) - 1,
-                                                               int(len(values) * 0.9))],
-            "max": values[-1]}
+    p50, p90 = np.quantile(np.asarray(values, dtype=np.float64), (0.5, 0.9))
+    return {"p50": round(float(p50), 3), "p90": round(float(p90), 3),
+            "max": float(max(values))}
 
 
 __all__ = ["MeasuredTurn", "TurnMeter"]

@@ -180,7 +180,7 @@ class Speak(Node):
             "engine": self._engine.name, "pieces": self.pieces,
             "synthesis_s": round(self._synthesis_s, 6), "audio_s": round(audio_s, 6),
             "rtf": round(self._synthesis_s / audio_s, 6) if audio_s else None,
-            "first_piece_ms": {"p50": round(firsts[len(firsts) // 2] * 1e3, 3) if firsts
+            "first_piece_ms": {"p50": round(float(np.median(firsts)) * 1e3, 3) if firsts
                                else None, "max": round(firsts[-1] * 1e3, 3) if firsts
                                else None},
             "peak_held_samples": self.peak_held_samples}}

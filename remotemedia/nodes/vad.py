@@ -2,16 +2,19 @@
 
 Both pass their audio on unchanged and emit Json events when speech starts and ends:
 
-    {"type": "speech_start", "node": "vad", "pts": 12000, "sample_rate": 16000, "time_s": 0.75}
+    {"type": "speech_start", "node": "vad", "pts": 12000, "sample_rate": 16000, "time_s": 0.75,
+     "edge_pts": 12480}
     {"type": "speech_end",   "node": "vad", "pts": 40480, "sample_rate": 16000, "time_s": 2.53,
-     "duration_s": 1.78}
+     "duration_s": 1.78, "edge_pts": 40000}
 
 With `pause_events: true` they also emit `{"type": "speech_pause", ...}` at the first silent
 window of speech, its pts where speech_end will be if the silence lasts (for speculative
 transcription; speech that goes on simply gives another pause later).
 
 `pts` is the edge itself (in samples at the node's input rate, padded by pad_ms), not the moment
-the decision was made: a start is only confirmed after min_speech_ms of speech and an end after
+the decision was made; `edge_pts` is the same edge unpadded (the first speech sample of a
+start, one past the last speech sample of an end: what a latency measured from the user's
+speech starts or ends at). A start is only confirmed after min_speech_ms of speech and an end after
 min_silence_ms of silence, so events arrive that much after the edge they name. Silero's
 probability trails the audio by a window or two (about 40 ms measured on espeak-ng speech, at
 both edges), so its edges land that much late; pad_ms moves starts back and ends on.
@@ -122,8 +125,9 @@ class SpeechGate:
         self.gap = None                # start of the silence in progress, if any
 
     def step(self, active: bool, inactive: bool, start: int, length: int):
-        """Feed one window starting at pts `start`; return ('speech_start'|'speech_end', pts)
-        when a decision is made, else None."""
+        """Feed one window starting at pts `start`; return ('speech_start'|'speech_end'|
+        'speech_pause', pts, edge) when a decision is made, else None: `pts` the padded edge,
+        `edge` the unpadded one (samples)."""
         end = start + length
         if active:
             if not self.speaking and self.candidate is None:
@@ -133,10 +137,10 @@ class SpeechGate:
         elif inactive and self.gap is None and (self.speaking or self.candidate is not None):
             self.gap = start
             if self.speaking and self.pauses and end - start < self.min_silence:
-                return "speech_pause", self.last_active_end + self.pad
+                return "speech_pause", self.last_active_end + self.pad, self.last_active_end
         if self.speaking:
             if self.gap is not None and end - self.gap >= self.min_silence:
-                return self._end(self.last_active_end + self.pad)
+                return self._end(self.last_active_end + self.pad, self.last_active_end)
         elif self.candidate is not None:
             if self.gap is not None:
                 if end - self.gap >= self.min_silence:   # too short: it was not speech
@@ -144,22 +148,25 @@ class SpeechGate:
             elif self.last_active_end - self.candidate >= self.min_speech:
                 self.speaking = True
                 edge = max(self.floor, self.candidate - self.pad)
-                self.candidate = None
-                return "speech_start", edge
+                first, self.candidate = self.candidate, None
+                return "speech_start", edge, first
         return None
 
     def close(self, end: int):
         """At the end of the stream: speech still open ends at `end`, or at its padded last
-        active window if silence had begun."""
+        active window if silence had begun (the 3-tuple of `step`)."""
         if not self.speaking:
             return None
-        return self._end(end if self.gap is None else min(end, self.last_active_end + self.pad))
+        if self.gap is None:
+            return self._end(end, end)
+        return self._end(min(end, self.last_active_end + self.pad),
+                         min(end, self.last_active_end))
 
-    def _end(self, pts: int):
+    def _end(self, pts: int, edge: int):
         self.speaking = False
         self.gap = None
         self.floor = pts
-        return "speech_end", pts
+        return "speech_end", pts, edge
 
 
 class _VadBase(Node):
@@ -175,9 +182,9 @@ class _VadBase(Node):
                           int(round(self.min_silence_ms * ms)), int(round(self.pad_ms * ms)),
                           pauses=getattr(self, "pause_events", False))
 
-    def _event(self, kind: str, pts: int, rate: int) -> JsonData:
+    def _event(self, kind: str, pts: int, edge: int, rate: int) -> JsonData:
         value = {"type": kind, "node": self.node_id, "pts": pts, "sample_rate": rate,
-                 "time_s": round(pts / rate, 4)}
+                 "time_s": round(pts / rate, 4), "edge_pts": edge}
         if kind == "speech_end":
             value["duration_s"] = round((pts - self._speech_pts) / rate, 4)
         elif kind == "speech_start":
@@ -206,7 +213,7 @@ class _VadBase(Node):
             end = self._next_pts + self._partial()
             # in this order: the last window's verdict may open or end speech before the close
             hits = (self._last_window() if self._partial() else None, self._gate.close(end))
-            events = [self._event(hit[0], hit[1], self._rate) for hit in hits
+            events = [self._event(*hit, rate=self._rate) for hit in hits
                       if hit is not None] or None
         if name in ("flush", "end_of_stream", "discontinuity", "reset"):
             self._restart()
@@ -343,7 +350,7 @@ class VAD(_VadBase):
                 hit = gate.step(p >= self.threshold, p < self._off, start, WINDOW)
                 if hit is not None:
                     events = events or []
-                    events.append(self._event(hit[0], hit[1], MODEL_RATE))
+                    events.append(self._event(*hit, rate=MODEL_RATE))
         return self._out(frame, events)
 
     def _partial(self) -> int:
@@ -424,7 +431,7 @@ class EnergyVAD(_VadBase):
                 hit = self._decide()
                 if hit is not None:
                     events = events or []
-                    events.append(self._event(hit[0], hit[1], self._rate))
+                    events.append(self._event(*hit, rate=self._rate))
         return self._out(frame, events)
 
     def _decide(self):

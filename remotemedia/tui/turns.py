@@ -70,9 +70,9 @@ class TurnsPane(DataTable):
 
 def row_cells(n: int, row: Mapping[str, Any]) -> tuple:
     """The cells of turn `n`: number, heard, reply, voice-to-voice (ms, "—" while there is
-    none; "!" when the user barged in)."""
+    none; "!" when the user spoke over this turn's reply: its `interrupted`)."""
     v2v = row.get("voice_to_voice_ms")
-    barged = row.get("barge_in_s") is not None or row.get("barge_in_stop_ms") is not None
+    barged = bool(row.get("interrupted"))
     cell = Text("—" if v2v is None else f"{v2v:.0f}", justify="right",
                 style=MUTED if v2v is None else "")
     if barged:

@@ -68,6 +68,10 @@ def test_three_turns_with_a_barge_in_pass_in_simulated_time(three):
     # The third turn barged in on the second reply: that reply was cut, the bot stopped.
     assert turns[1]["interrupted"] and not turns[0]["interrupted"]
     assert turns[2]["barge_in_stop_ms"] is not None and turns[0]["barge_in_stop_ms"] is None
+    # the turns list and stats.turns agree on which turn carries it, and on `interrupted`
+    rows = report["stats"]["turns"]["turns"]
+    assert [r["barge_in_stop_ms"] for r in rows] == [t["barge_in_stop_ms"] for t in turns]
+    assert [r["interrupted"] for r in rows] == [t["interrupted"] for t in turns]
     assert report["stats"]["interrupts"] == 1 == report["stats"]["turns"]["interruptions"]
     for t in turns:
         assert set(t["breakdown_ms"]) == {"endpoint", "stt", "llm", "tts", "output"}

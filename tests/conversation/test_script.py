@@ -194,3 +194,11 @@ def test_measured_costs_save_every_node_even_one_never_called(tmp_path):
     costs.save(str(tmp_path / "c.json"))
     Costs.load(str(tmp_path / "c.json")).expect_nodes(["a", "b"])
     assert json.loads((tmp_path / "c.json").read_text())["nodes"]["b"] == []
+
+
+@given(st.lists(st.floats(0, 10, allow_nan=False), min_size=1, max_size=20))
+def test_a_call_past_the_cost_file_costs_the_median(costs):
+    replay = Costs({"n": costs})
+    for _ in costs:
+        replay.charge("n", 0.0)
+    assert replay.charge("n", 0.0) == pytest.approx(float(np.median(costs)))

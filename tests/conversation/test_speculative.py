@@ -41,7 +41,9 @@ def test_every_end_is_the_edge_of_the_pause_before_it(pattern):
     gate = SpeechGate(min_speech=3 * W, min_silence=5 * W, pad=64, pauses=True)
     events = _run(gate, pattern + [False] * 6)
     speaking, last_pause = False, None
-    for kind, pts in events:
+    for kind, pts, edge in events:
+        # the unpadded edge: the pad moves starts back and ends on, never past the floor
+        assert (edge - pts if kind == "speech_start" else pts - edge) in range(0, 65)
         if kind == "speech_start":
             speaking, last_pause = True, None
         elif kind == "speech_pause":

@@ -46,9 +46,13 @@ def test_interruption_is_counted_and_stop_time_measured():
     turn = meter.interrupted(3.25)
     meter.stopped(3.26)
     assert meter.interruptions == 1 and turn.barge_media_s == 3.0
-    assert turn.barge_in_stop_ms() == 10.0
+    # from the user's speech start (3.0 s), not from the VAD's decision (3.25 s)
+    assert turn.barge_in_stop_ms() == 260.0
+    meter.speech_end(4.3, 4.0, "vad")              # the turn that barged in carries it
     summary = meter.summary()
-    assert summary["interruptions"] == 1 and summary["barge_in_stop_ms"]["max"] == 10.0
+    assert summary["interruptions"] == 1 and summary["barge_in_stop_ms"]["max"] == 260.0
+    assert [r["barge_in_stop_ms"] for r in summary["turns"]] == [None, 260.0]
+    assert [r["interrupted"] for r in summary["turns"]] == [True, False]
 
 
 def test_reply_before_transcript_is_not_taken_for_this_turn():
@@ -56,3 +60,37 @@ def test_reply_before_transcript_is_not_taken_for_this_turn():
     meter.speech_end(1.3, 1.0, "vad")
     meter.reply_text(1.4, "stale", "llm")     # the previous turn's late reply
     assert meter.current.reply_text_s is None
+
+
+def test_the_users_own_audio_at_the_output_is_not_the_bot():
+    """converse on a graph that plays the user's audio beside the bot's reply: only the reply
+    is the bot speaking (no barge-in when the user speaks after it), and the speech ends at its
+    last sound, not the VAD's pad_ms later."""
+    import os
+
+    from remotemedia.conversation import ConversationRun
+    from remotemedia.converse import UserTurn
+    from remotemedia.engine.node import registry
+
+    from ..unit.turn_nodes import BLOCK, RATE, Heard, Reply, Synth
+    for cls in (Heard, Reply, Synth):
+        if cls.node_type not in registry.names():
+            registry.register(cls)
+    wav = os.path.join(os.path.dirname(__file__), "..", "data", "speech_fox_16k.wav")
+    doc = {"version": "v1", "audio": {"sample_rate": RATE, "block_size": BLOCK, "channels": 1},
+           "nodes": [{"id": "vad", "node_type": "EnergyVAD", "params": {"pad_ms": 300}},
+                     {"id": "stt", "node_type": "TestHeard", "params": {"delay": 0}},
+                     {"id": "llm", "node_type": "TestReply"},
+                     {"id": "tts", "node_type": "TestSynth", "params": {"blocks": 10}}],
+           "connections": [{"from": "input", "to": "vad"}, {"from": "vad", "to": "stt"},
+                           {"from": "stt", "to": "llm"}, {"from": "llm", "to": "tts"},
+                           {"from": "tts", "to": "output"}, {"from": "vad", "to": "output"}]}
+    report = ConversationRun(doc, [UserTurn(play=wav), UserTurn(play=wav, after_ms=200)],
+                             timing="measured").run()
+    turns = report["stats"]["turns"]
+    assert turns["count"] == 2 and turns["replied"] == 2
+    assert turns["interruptions"] == 0 and report["stats"]["interrupts"] == 0
+    assert not any(t["interrupted"] for t in report["turns"])
+    # the speech ends at its last sound (2.88 s into the file), not 300 ms later
+    first = turns["turns"][0]["end_s"] - report["turns"][0]["start_s"]
+    assert 2.85 <= first <= 2.98, first

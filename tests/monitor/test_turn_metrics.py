@@ -45,7 +45,7 @@ def test_turn_histograms_and_interruptions_fire(tmp_path):
     stop = families["remotemedia_barge_in_stop_seconds"]
     assert _value(stop, "remotemedia_barge_in_stop_seconds_count") == 1
     assert _value(stop, "remotemedia_barge_in_stop_seconds_sum") == pytest.approx(
-        rows[0]["barge_in_stop_ms"] / 1e3)
+        rows[1]["barge_in_stop_ms"] / 1e3)   # on the turn that barged in
 
 
 def test_no_vad_no_turn_metrics(tmp_path):

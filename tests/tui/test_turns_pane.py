@@ -52,3 +52,12 @@ async def test_no_vad_no_turns_pane(tmp_path):
         pane = app.query_one(TurnsPane)
         assert not pane.display and pane.row_count == 0
         assert app.runner.taps == {}
+
+
+def test_the_bang_marks_the_turn_whose_reply_was_cut():
+    from remotemedia.tui.turns import row_cells
+    cut = row_cells(1, {"voice_to_voice_ms": 400.0, "interrupted": True,
+                        "barge_in_stop_ms": None})
+    barging = row_cells(2, {"voice_to_voice_ms": 500.0, "interrupted": False,
+                            "barge_in_stop_ms": 120.0, "barge_in_s": 3.0})
+    assert str(cut[3]).endswith("!") and not str(barging[3]).endswith("!")

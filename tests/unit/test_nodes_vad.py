@@ -269,6 +269,8 @@ def test_gate_edges_are_exact_on_clean_bursts_and_padded():
                                                       ("speech_end", 96000)]
     padded = energy(bursts([(1.0, 2.0)]), pad_ms=50)
     assert [e["pts"] for e in padded] == [48000 - 2400, 96000 + 2400]
+    # edge_pts: the same edges unpadded (the first speech sample, one past the last)
+    assert [e["edge_pts"] for e in padded] == [48000, 96000]
     # Padding never reaches before the stream's start.
     early = energy(bursts([(0.02, 1.0)]), pad_ms=100)
     assert early[0]["pts"] == 0

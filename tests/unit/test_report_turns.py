@@ -52,7 +52,7 @@ def test_turns_figure_from_a_saved_report(tmp_path):
     figures = build_stats_figures(stats)
     fig, description = figures["turns.png"]
     check_turn_bars(fig, rows)
-    assert description.startswith("turns: 2, replied 2, voice to voice p50")
+    assert description.startswith("turns: 2, replied 2, interrupted 1, voice to voice p50")
     # a report without turns has no turns figure
     assert "turns.png" not in build_stats_figures({k: v for k, v in stats.items()
                                                    if k != "turns"})
@@ -80,3 +80,22 @@ def test_turns_figure_from_a_recording(tmp_path):
     assert rec.report["turns"]["count"] == 1
     fig, _ = build_recording_figures(rec)["turns.png"]
     check_turn_bars(fig, stats["turns"]["turns"])
+
+
+def test_turns_without_a_reply_and_interrupted_turns_are_marked():
+    def row(v2v, interrupted=False):
+        parts = None if v2v is None else {"endpoint": 300.0, "stt": v2v - 300.0}
+        return {"end_s": 1.0, "endpoint_s": 1.3, "voice_to_voice_ms": v2v,
+                "breakdown_ms": parts, "barge_in_stop_ms": None, "barge_in_s": None,
+                "heard": "x", "reply": None, "interrupted": interrupted}
+    rows = [row(358.0, interrupted=True), row(None), row(406.0)]
+    fig, description = build_stats_figures({"turns": {"turns": rows}})["turns.png"]
+    ax = fig.axes[0]
+    no_reply = [t for t in ax.texts if t.get_gid() == "turn-mark:no-reply"]
+    assert [t.get_position()[0] for t in no_reply] == [2]
+    cut = [p for p in ax.patches if p.get_gid() == "turn-mark:interrupted"]
+    assert len(cut) == 1 and cut[0].get_x() + cut[0].get_width() / 2 == pytest.approx(1)
+    assert cut[0].get_height() == pytest.approx(358.0) and cut[0].get_hatch()
+    # the median of two is their mean, not the larger
+    assert description == ("turns: 3, replied 2, interrupted 1, voice to voice p50 382 ms, "
+                           "max 406 ms")

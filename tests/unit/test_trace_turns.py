@@ -42,12 +42,19 @@ def test_turns_are_spans_holding_their_stages(tmp_path):
         assert sorted(by_name) == sorted(row["breakdown_ms"])
         stages = [by_name[name] for name in row["breakdown_ms"]]   # in the breakdown's order
         assert [e["args"]["ms"] for e in stages] == list(row["breakdown_ms"].values())
+        # each span is its figure (media time), not the wall time between the pushes
+        for e in stages:
+            assert e["dur"] == pytest.approx(e["args"]["ms"] * 1e3, abs=0.01)
+        assert span["dur"] == pytest.approx(row["voice_to_voice_ms"] * 1e3, abs=0.01)
         # consecutive: each stage starts where the one before ended
         for a, b in zip(stages, stages[1:]):
             assert b["ts"] == pytest.approx(a["ts"] + a["dur"], abs=1e-2)
-    # the user spoke over the first reply: its barge-in span, with its stop time
+    # the user spoke over the first reply: a barge-in span as long as its stop time (the
+    # second turn's figure), on the first turn's track
     barge = [e for e in events if e["name"] == "barge-in"]
-    assert len(barge) == 1 and barge[0]["args"]["barge_in_stop_ms"] == rows[0]["barge_in_stop_ms"]
+    assert len(barge) == 1 and barge[0]["args"]["barge_in_stop_ms"] == rows[1]["barge_in_stop_ms"]
+    assert rows[1]["barge_in_stop_ms"] is not None and barge[0]["tid"] == turns[0]["tid"]
+    assert barge[0]["dur"] == pytest.approx(rows[1]["barge_in_stop_ms"] * 1e3, abs=0.01)
     names = {e["args"]["name"] for e in events if e["ph"] == "M" and e["tid"] >= TURNS_TID}
     assert "turns" in names
 

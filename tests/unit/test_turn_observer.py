@@ -62,11 +62,51 @@ def test_speech_over_the_bots_reply_is_an_interruption_with_its_stop_time(tmp_pa
     assert section["interruptions"] == 1
     first = observer.meter.turns[0]
     assert first.interrupted_s is not None
-    # nothing stops this bot: its last sample left when its reply ended on the output
+    # nothing stops this bot: its last sample left when its reply ended on the output; the
+    # stop is measured from the user's speech start (2.2 s), not from the VAD's decision
     end_of_reply = first.out_s + 100 * PERIOD
-    assert first.barge_in_stop_ms() == pytest.approx((end_of_reply - first.interrupted_s) * 1e3)
+    assert first.barge_media_s == pytest.approx(2.2, abs=1e-6)
+    assert first.interrupted_s > first.barge_media_s       # min_speech_ms later
+    assert first.barge_in_stop_ms() == pytest.approx((end_of_reply - 2.2) * 1e3)
     assert section["barge_in_stop_ms"]["max"] == first.barge_in_stop_ms()
     assert [e["interrupted"] for e in turn_events] == [True, False]
+    # the stop belongs to the user turn that barged in, in the report and in the events
+    rows = section["turns"]
+    assert [r["barge_in_stop_ms"] for r in rows] == [None, first.barge_in_stop_ms()]
+    assert [e["barge_in_stop_ms"] for e in turn_events] == [None, first.barge_in_stop_ms()]
+    assert rows[1]["barge_in_s"] == pytest.approx(2.2)
+
+
+def test_speech_end_is_the_last_speech_sample_not_the_padded_edge(tmp_path):
+    doc = manifest(heard_delay=0)
+    doc["nodes"][0]["params"]["pad_ms"] = 300
+    wav = speech_wav(tmp_path / "in.wav", [(0.5, 1.5)], 4.0)
+    stats, _, _ = run(doc, wav)
+    (row,) = stats["turns"]["turns"]
+    assert row["end_s"] == pytest.approx(1.5, abs=1e-6)
+    # voice-to-voice from there: the endpoint part holds the whole min_silence_ms wait
+    assert row["breakdown_ms"]["endpoint"] >= 200.0
+
+
+def test_a_graph_that_passes_the_users_audio_on_has_no_bot_and_no_interruptions(tmp_path):
+    # the VAD and a meter only: what reaches the output is the user's own audio
+    doc = manifest()
+    doc["nodes"] = doc["nodes"][:1]
+    doc["connections"] = [{"from": "input", "to": "vad"}, {"from": "vad", "to": "output"}]
+    wav = speech_wav(tmp_path / "in.wav", [(0.5, 1.0), (1.4, 2.0), (2.4, 3.0)], 4.0)
+    stats, observer, turn_events = run(doc, wav)
+    section = stats["turns"]
+    assert section["count"] == 3 and section["replied"] == 0
+    assert section["interruptions"] == 0
+    assert not any(e["interrupted"] for e in turn_events)
+    # a bot that also plays the user's audio: only its reply is the bot speaking
+    doc = manifest(heard_delay=0, reply_blocks=10)
+    doc["connections"].append({"from": "vad", "to": "output"})
+    wav = speech_wav(tmp_path / "two.wav", [(0.5, 1.0), (2.5, 3.0)], 5.0)
+    stats, _, turn_events = run(doc, wav)
+    section = stats["turns"]
+    assert section["replied"] == 2 and section["interruptions"] == 0
+    assert [e["interrupted"] for e in turn_events] == [False, False]
 
 
 def test_a_run_without_a_vad_has_no_taps_no_observer_and_no_turns(tmp_path):
@@ -206,3 +246,20 @@ def test_a_tap_sees_what_a_node_hands_on_later_through_poll():
         assert session.node("a").poll() is None
     assert [o.value["type"] for o in handed] == ["later"] * 3
     assert len(seen) == 3 and all(s is h for s, h in zip(seen, handed))
+
+
+def test_a_long_utterances_first_piece_is_its_own_not_the_turn_befores(tmp_path):
+    # the second utterance (1.5-3.0 s) is transcribed in two parts, the first 0.8 s in, while
+    # the first turn is still the latest one
+    doc = manifest(heard_delay=2)
+    doc["nodes"][1]["params"]["piece_after"] = 40
+    wav = speech_wav(tmp_path / "in.wav", [(0.5, 1.0), (1.5, 3.0)], 5.0)
+    stats, observer, turn_events = run(doc, wav)
+    rows = stats["turns"]["turns"]
+    assert [r["heard"] for r in rows] == ["words 1", "piece words 2"]
+    assert [e["heard"] for e in turn_events] == ["words 1", "piece words 2"]
+    # (the first utterance ends before its piece is due); each turn is timed by its transcript
+    # after its endpoint, so the breakdown still sums
+    second = observer.meter.turns[1]
+    assert second.transcript_s >= second.endpoint_s
+    assert rows[1]["voice_to_voice_ms"] == pytest.approx(sum(rows[1]["breakdown_ms"].values()))

@@ -23,21 +23,37 @@ REGISTRY = isolated_registry()
 
 class Heard(Node):
     """A transcriber stand-in: `delay` audio blocks after a speech_end, a final transcript
-    (Json and Text)."""
+    (Json and Text) with `start_s` (where its audio begins, media time); with `piece_after`,
+    also a final "piece" that many blocks into each utterance (a long utterance's first part,
+    as Transcribe's max_utterance_s gives)."""
     node_type = "TestHeard"
     accepts = ("numpy", "json")
     emits_text = True
-    params = (Param("delay", int, 5, "blocks from speech_end to the transcript", min=0),)
+    params = (Param("delay", int, 5, "blocks from speech_end to the transcript", min=0),
+              Param("piece_after", int, 0, "blocks into speech to a piece (0: none)", min=0))
 
     def setup(self):
         self.due = None
         self.turn = 0
+        self.start_s = 0.0
+        self.piece_due = None
 
     def process(self, data):
         if data.kind == "json":
             if data.value.get("type") == "speech_end":
                 self.due = self.delay
+                self.piece_due = None
+            elif data.value.get("type") == "speech_start":
+                self.start_s = data.value["pts"] / data.value["sample_rate"]
+                self.piece_due = self.piece_after or None
             return None
+        if self.piece_due is not None:
+            self.piece_due -= 1
+            if self.piece_due == 0:
+                self.piece_due = None
+                start, self.start_s = self.start_s, self.start_s + self.piece_after * PERIOD
+                return [JsonData({"type": "transcript", "node": self.node_id, "text": "piece",
+                                  "final": True, "start_s": start}), TextData("piece")]
         if self.due is None:
             return None
         if self.due > 0:
@@ -47,7 +63,7 @@ class Heard(Node):
         self.turn += 1
         text = f"words {self.turn}"
         return [JsonData({"type": "transcript", "node": self.node_id, "text": text,
-                          "final": True}), TextData(text)]
+                          "final": True, "start_s": self.start_s}), TextData(text)]
 
 
 class Reply(Node):
