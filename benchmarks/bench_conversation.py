@@ -7,7 +7,9 @@ measured on this machine (remotemedia.conversation). Reports:
 
 - voice-to-voice p50 and max (ms): first reply sample out - user speech end, from the audio,
   and the p50 of each part of its breakdown (endpoint, stt, llm, tts, output);
-- barge-in stop time (ms): the VAD's speech_start -> the bot's last sample out, p50 and max;
+- barge-in stop time (ms): the user's speech start -> the bot's last sample out, p50 and max,
+  and from the VAD's speech_start decision (the issue's <= 150 ms target: how fast the loop acts
+  once the VAD is sure; the first figure adds the VAD's min_speech_ms);
 - speculative transcription: what it saves (the same script without it, same run: p50 of
   voice-to-voice without - with), and its runs / used / discarded;
 - speed: simulated seconds / wall seconds (the baseline is real time, measured in the same run:
@@ -103,6 +105,7 @@ def main(argv=None) -> int:
         "breakdown_p50_ms": {k: _p50(v) for k, v in parts.items()},
         "barge_in_stop_ms": {"p50": _p50(stops), "max": max(stops, default=None),
                              "count": len(stops)},
+        "barge_in_decided_stop_ms": report["stats"]["turns"]["barge_in_decided_stop_ms"],
         "interrupts": report["stats"]["interrupts"],
         "speculative": report["stats"]["nodes"]["stt"].get("speculative"),
         "voice_to_voice_p50_without_speculation_ms": plain_p50,
@@ -125,8 +128,10 @@ def main(argv=None) -> int:
     print(f"speculative transcription: {out['speculative']}; without it voice-to-voice p50 "
           f"{out['voice_to_voice_p50_without_speculation_ms']} ms (saves "
           f"{out['speculation_saves_p50_ms']} ms)")
-    print(f"barge-in stop p50 {out['barge_in_stop_ms']['p50']} ms, max "
-          f"{out['barge_in_stop_ms']['max']} ms (target <= 150)")
+    decided = out["barge_in_decided_stop_ms"] or {}
+    print(f"barge-in stop from the user's speech start p50 {out['barge_in_stop_ms']['p50']} ms, "
+          f"max {out['barge_in_stop_ms']['max']} ms; from the VAD's speech_start p50 "
+          f"{decided.get('p50')} ms, max {decided.get('max')} ms (target <= 150)")
     print(f"speed: {out['simulated_s']:.1f} s simulated in {out['wall_s']:.1f} s wall = "
           f"{out['speed_vs_real_time']}x real time (target >= 3x)")
     if args.live:

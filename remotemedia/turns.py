@@ -97,6 +97,8 @@ class MeasuredTurn:
                 self.barged.barge_in_stop_ms(),
                 "barge_in_s": None if self.barged is None or self.barged.barge_media_s is None
                 else round(self.barged.barge_media_s, 4),
+                "barge_in_decided_stop_ms": None if self.barged is None else
+                self.barged.decided_stop_ms(),
                 "heard": self.transcript, "reply": self.reply,
                 "interrupted": self.interrupted_s is not None}
 
@@ -108,6 +110,14 @@ class MeasuredTurn:
             return None
         start = self.barge_media_s if self.barge_media_s is not None else self.interrupted_s
         return round((self.stopped_s - start) * 1e3, 3)
+
+    def decided_stop_ms(self) -> float | None:
+        """Last sample of this turn's reply out - the VAD's speech_start decision, in ms: how
+        fast the loop acts once it knows (barge_in_stop_ms adds the time the VAD took to be
+        sure, its min_speech_ms); None when the reply was not interrupted or had not stopped."""
+        if self.interrupted_s is None or self.stopped_s is None:
+            return None
+        return round((self.stopped_s - self.interrupted_s) * 1e3, 3)
 
 
 class TurnMeter:
@@ -217,13 +227,16 @@ class TurnMeter:
     def summary(self) -> dict:
         """The stats report's `turns` section: {"count", "replied", "interruptions",
         "voice_to_voice_ms": {"p50", "p90", "max"} (None without a reply),
-        "barge_in_stop_ms": {"p50", "max"}, "turns": [per turn: MeasuredTurn.row()]}."""
+        "barge_in_stop_ms" and "barge_in_decided_stop_ms": {"p50", "p90", "max"}, "turns": [per
+        turn: MeasuredTurn.row()]}."""
         turns = list(self.turns)   # a UI or a scrape may read while the run appends
         v2v = sorted(v for v in (t.voice_to_voice_ms() for t in turns) if v is not None)
         stops = sorted(v for v in (t.barge_in_stop_ms() for t in turns) if v is not None)
+        decided = sorted(v for v in (t.decided_stop_ms() for t in turns) if v is not None)
         return {
             "count": len(self.turns), "replied": len(v2v), "interruptions": self.interruptions,
             "voice_to_voice_ms": _quantiles(v2v), "barge_in_stop_ms": _quantiles(stops),
+            "barge_in_decided_stop_ms": _quantiles(decided),
             "turns": [t.row() for t in turns]}
 
 
