@@ -55,16 +55,15 @@ class BargeIn:
     `interrupt() -> (blocks, samples)` are the caller's; both run on the thread that calls
     `speech_started` (the thread that pushes). Allocates nothing per call."""
 
-    __slots__ = ("busy", "interrupt", "interrupts", "speech_starts", "dropped_blocks",
-                 "dropped_samples")
+    #: what it counts (the stats report's `barge_in` section)
+    COUNTERS = ("interrupts", "speech_starts", "dropped_blocks", "dropped_samples")
+    __slots__ = ("busy", "interrupt") + COUNTERS
 
     def __init__(self, busy: Callable[[], bool], interrupt: Callable[[], tuple]):
         self.busy = busy
         self.interrupt = interrupt
-        self.interrupts = 0
-        self.speech_starts = 0
-        self.dropped_blocks = 0
-        self.dropped_samples = 0
+        for name in self.COUNTERS:
+            setattr(self, name, 0)
 
     def speech_started(self) -> bool:
         """A detector said speech_start: interrupt the bot if it is speaking. True if it did."""
@@ -85,8 +84,7 @@ class BargeIn:
 
     def report(self) -> dict:
         """{"interrupts", "speech_starts", "dropped_blocks", "dropped_samples"}."""
-        return {"interrupts": self.interrupts, "speech_starts": self.speech_starts,
-                "dropped_blocks": self.dropped_blocks, "dropped_samples": self.dropped_samples}
+        return {name: getattr(self, name) for name in self.COUNTERS}
 
 
 __all__ = ["BargeIn", "VAD_CLASSES", "roles"]

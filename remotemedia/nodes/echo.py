@@ -117,6 +117,17 @@ def _dbfs(mean_square: float) -> float:
     return round(10.0 * math.log10(max(mean_square, 1e-20)), 2)
 
 
+#: the canceller's counters: blocks processed, reference samples found missing, reference
+#: samples a device run never played (dropped at the output, or waited for longer than the
+#: ring holds), non-finite samples zeroed
+COUNTERS = ("blocks", "reference_missing", "reference_unplayed", "non_finite")
+
+
+def _tracked(name: str, doc: str) -> property:
+    """A read-only property of the node that reads its ConvergenceTracker's `name`."""
+    return property(lambda self: getattr(self.tracker, name), doc=doc)
+
+
 @register_node
 class EchoCancel(Node):
     """Echo cancellation (WebRTC AEC3): near end in, echo of `reference` removed.
@@ -204,13 +215,8 @@ class EchoCancel(Node):
         self._on_device = False
         self._lead = 0
         self._snap = 0
-        #: blocks processed, reference samples found missing, non-finite samples zeroed,
-        #: reference samples a device run never played (dropped at the output, or waited
-        #: for longer than the ring holds)
-        self.blocks = 0
-        self.reference_missing = 0
-        self.non_finite = 0
-        self.reference_unplayed = 0
+        for name in COUNTERS:
+            setattr(self, name, 0)
         self._restart()
 
     def _resolve(self) -> str:
@@ -491,31 +497,18 @@ class EchoCancel(Node):
         converged, was lost and recovered (media time, s)."""
         t = self.tracker
         return {"echo": {"delay_ms": self.delay_used_ms, "delay_source": self._mode,
-                         "blocks": self.blocks, "reference_missing": self.reference_missing,
-                         "reference_unplayed": self.reference_unplayed,
-                         "non_finite": self.non_finite, "converged": t.converged,
+                         **{name: getattr(self, name) for name in COUNTERS},
+                         "converged": t.converged,
                          "converged_at_s": t.converged_at_s, "lost_at_s": t.lost_at_s,
                          "recovered_at_s": t.recovered_at_s, "losses_withdrawn": t.withdrawn}}
 
-    @property
-    def converged(self) -> bool:
-        """The canceller has the echo (ConvergenceTracker.converged)."""
-        return self.tracker.converged
-
-    @property
-    def converged_at_s(self) -> float | None:
-        """When it first converged (media time, s), or None."""
-        return self.tracker.converged_at_s
-
-    @property
-    def lost_at_s(self) -> float | None:
-        """When it last lost the echo (media time, s), or None."""
-        return self.tracker.lost_at_s
-
-    @property
-    def recovered_at_s(self) -> float | None:
-        """When it had the echo back after that loss (media time, s), or None."""
-        return self.tracker.recovered_at_s
+    # the tracker's state, read through the node (ConvergenceTracker's attributes)
+    converged = _tracked("converged", "The canceller has the echo (bool).")
+    converged_at_s = _tracked("converged_at_s", "When it first converged (media time, s), "
+                              "or None.")
+    lost_at_s = _tracked("lost_at_s", "When it last lost the echo (media time, s), or None.")
+    recovered_at_s = _tracked("recovered_at_s", "When it had the echo back after that loss "
+                              "(media time, s), or None.")
 
     @property
     def delay_used_ms(self) -> float | None:
