@@ -20,15 +20,20 @@ pytestmark = pytest.mark.slow
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ASSISTANT = os.path.join(ROOT, "manifests", "assistant.yaml")
 
-THREE_TURNS = """\
+# the first two turns (what the recording and loopback tests script too), then a barge-in
+TWO_TURNS = """\
 turns:
   - say: "Hello there."
     expect: {heard: "hello", reply: "help"}
   - say: "What is the weather like today?"
     after_ms: 400
     expect: {heard: "weather", reply: "sunny"}
+"""
+BARGE_IN = """\
   - say: "What time is it?"
     barge_in_after_ms: 500
+"""
+THREE_TURNS = TWO_TURNS + BARGE_IN + """\
     expect: {heard: "time", reply: "noon"}
 """
 

@@ -16,18 +16,12 @@ from remotemedia.conversation_record import (_mask_wall_clock, check_record_dir,
                                              played_audio)
 from remotemedia.engine.errors import UsageError
 
+from .test_conversation import TWO_TURNS
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ASSISTANT = os.path.join(ROOT, "manifests", "assistant.yaml")
 ASSISTANT_AEC = os.path.join(ROOT, "manifests", "assistant-aec.yaml")
 
-TWO_TURNS = """\
-turns:
-  - say: "Hello there."
-    expect: {heard: "hello", reply: "help"}
-  - say: "What is the weather like today?"
-    after_ms: 400
-    expect: {heard: "weather", reply: "sunny"}
-"""
 ROOM = """\
 room: {echo_delay_ms: 100, echo_gain_db: -6, rt60_ms: 300, seed: 7}
 turns:
