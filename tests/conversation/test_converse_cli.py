@@ -30,12 +30,15 @@ def _run(*args, cwd, stdin=None):
                           text=True, cwd=cwd, timeout=300, input=stdin)
 
 
-def _one_line_exit_2(r, *says):
+def _one_line_exit_2(r, *says) -> bool:
+    """True for a refusal: exit 2, one line on stderr saying each of `says`, nothing on
+    stdout (an AssertionError naming what differs otherwise)."""
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     for s in says:
         assert s in r.stderr, r.stderr
     assert r.stdout == ""
+    return True
 
 
 @pytest.mark.parametrize("option, value", [("--seed", "-1"), ("--seed", "x"),
@@ -100,7 +103,7 @@ def test_save_timing_never_writes_over_a_file_the_run_reads(tmp_path, target):
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     r = _run("converse", "-m", "m.yaml", "-s", "s.yaml", "--timing", "c.json",
              "--save-timing", target, cwd=tmp_path)
-    _one_line_exit_2(r, f"--save-timing {target} is the same file as")
+    assert _one_line_exit_2(r, f"--save-timing {target} is the same file as")
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
@@ -111,7 +114,7 @@ def test_convert_manifest_never_rewrites_its_own_input(tmp_path):
     os.link(src, tmp_path / "hard.yaml")
     for out in ("g.yaml", "./g.yaml", "hard.yaml"):
         r = _run("convert-manifest", "g.yaml", "-o", out, cwd=tmp_path)
-        _one_line_exit_2(r, "is the same file as FILE g.yaml")
+        assert _one_line_exit_2(r, "is the same file as FILE g.yaml")
         assert src.read_bytes() == before
     r = _run("convert-manifest", "g.yaml", "-o", "native.yaml", cwd=tmp_path)
     assert r.returncode == 0 and (tmp_path / "native.yaml").exists(), r.stderr
@@ -125,7 +128,7 @@ def test_replay_never_writes_over_the_recording_it_reads(tmp_path):
     for args in (["--output", "file:rec/input.wav"], ["--trace", "rec/report.json"],
                  ["--output", "rec/output.wav"]):
         r = _run("replay", "rec", *args, cwd=tmp_path)
-        _one_line_exit_2(r, "is the same file as the recording's")
+        assert _one_line_exit_2(r, "is the same file as the recording's")
     assert {p.name: p.read_bytes() for p in (tmp_path / "rec").iterdir()} == before
 
 
@@ -134,7 +137,7 @@ def test_a_manifest_that_cannot_hold_a_conversation_is_refused(tmp_path, name):
     (tmp_path / "s.yaml").write_text(HELLO)
     r = _run("converse", "-m", os.path.join(MANIFESTS, name), "-s", "s.yaml", "--json",
              "--save-timing", "c.json", cwd=tmp_path)
-    _one_line_exit_2(r, "cannot hold a conversation", "Speak")
+    assert _one_line_exit_2(r, "cannot hold a conversation", "Speak")
     assert not (tmp_path / "c.json").exists()
 
 
@@ -143,14 +146,14 @@ def test_a_cost_file_for_another_manifest_is_refused_naming_the_nodes(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps(
         {"version": 1, "nodes": {"resample": [1.0], "vad": [1.0], "whisper": [1.0]}}))
     r = _run("converse", "-m", ASSISTANT, "-s", "s.yaml", "--timing", "c.json", cwd=tmp_path)
-    _one_line_exit_2(r, "c.json", "no costs for node(s) llm, stt, tts",
+    assert _one_line_exit_2(r, "c.json", "no costs for node(s) llm, stt, tts",
                      "costs for node(s) whisper the manifest does not have")
 
 
 def test_bad_script_from_stdin_is_named_stdin(tmp_path):
     r = _run("converse", "-m", ASSISTANT, "-s", "-", cwd=tmp_path,
              stdin="turns:\n  - {say: a, after_ms: 1e12}\n")
-    _one_line_exit_2(r, "<stdin>: turns[0]: after_ms must be a number of ms from 0 to 60000")
+    assert _one_line_exit_2(r, "<stdin>: turns[0]: after_ms must be a number of ms from 0 to 60000")
 
 
 def _caught(pid: int, signum: int) -> bool:
