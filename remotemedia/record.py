@@ -139,6 +139,7 @@ class Recorder(Observer):
         self._cost_block = 0.0
         self._seq = -1
         self._row_index = -1
+        self._in_flight = False   # between a taken block's block() and its outputs()
         self._done = 0            # rows whose outputs() has run: their events are queued
         self._dir = None
         self._in_file = self._out_file = None
@@ -253,11 +254,15 @@ class Recorder(Observer):
         """Copies the input block into the ring for the writer thread and starts its timeline row.
         Runs on the runner thread (or the audio callback); never blocks in a realtime run: a full
         ring counts blocks_dropped."""
+        # first: close() sets accepting False, then waits while a block is in flight; a block
+        # that starts after that sees accepting False, one that started before is waited for
+        self._in_flight = True
         t0 = _clock()
         self._t_block = t0
         self._seq = seq
         self._row_index = -1
         if not self.accepting:
+            self._in_flight = False
             return
         w = self._w
         if w - self._r >= self.capacity:
@@ -304,7 +309,14 @@ class Recorder(Observer):
         the block's timeline row. Same thread and rules as block(); a frame whose channel count is
         not the output format's counts outputs_mismatched."""
         t0 = _clock()
-        if not self.accepting:
+        # A block's outputs belong to the recording exactly when its input does: not those of
+        # the block in flight when the recording joined, and those of the block in flight
+        # when it stopped (its input was taken); otherwise output.wav and input.wav would be
+        # a block apart and the recording would not replay to itself.
+        if final:
+            if not self.accepting:
+                return
+        elif self._row_index < 0 or self.closed:
             return
         row = self._rows[self._row_index] if self._row_index >= 0 and not final else None
         audio = events = 0
@@ -329,6 +341,8 @@ class Recorder(Observer):
             self._cost[n & 0xFFFF] = self._cost_block + (_clock() - t0)
             self._cost_block = 0.0
             self._cost_n = n + 1
+            self._row_index = -1   # this block's outputs are in: nothing more belongs to it
+            self._in_flight = False
 
     def _node_times(self) -> list:
         # Each node's call count now; the writer turns a count that moved into that call's
@@ -544,8 +558,13 @@ class Recorder(Observer):
         failed (a full disk, a file-size limit): everything written before it is kept."""
         if self.closed:
             return self.summary()
-        self.closed = True
         self.accepting = False
+        # the block in flight when the recording stopped: wait (bounded: the run may have
+        # died) for its outputs, so output.wav ends where input.wav does
+        deadline = time.monotonic() + 1.0
+        while self._in_flight and time.monotonic() < deadline:
+            time.sleep(0.001)
+        self.closed = True
         if self._thread is not None:
             self._closing = True
             self._kick.set()

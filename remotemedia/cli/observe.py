@@ -54,10 +54,12 @@ class _Observers:
         recorder, self.recorder = self.recorder, None
         if recorder is None:
             raise ValueError("not recording")
-        if recorder.runner is not None:
-            recorder.runner.observers.leave(recorder)
         recorder.stop()
-        summary = recorder.close(stats)
+        try:
+            summary = recorder.close(stats)   # waits for the block in flight, then leaves
+        finally:
+            if recorder.runner is not None:
+                recorder.runner.observers.leave(recorder)
         return {"recorded": str(recorder.path), "blocks_recorded": summary["blocks_recorded"]}
 
     def close(self, stats: dict | None) -> None:

@@ -106,17 +106,21 @@ class SavingActions:
         if recorder is None:
             return
         runner = recorder.runner
-        if runner is not None:
-            runner.observers.leave(recorder)
         recorder.stop()
         try:
             stats = runner.stats() if runner is not None and runner.session is not None \
                 else None
+            # close() waits for the block in flight (its outputs belong to the recording) so
+            # the recorder leaves the run only after it
             summary = recorder.close(stats)
         except (RemoteMediaError, OSError) as exc:
+            if runner is not None:
+                runner.observers.leave(recorder)
             self.notify(one_line(exc), title="recording failed", severity="error", timeout=10,
                         markup=False)
             return
+        if runner is not None:
+            runner.observers.leave(recorder)
         self.last_recording = recorder.path
         self.notify(f"recorded {summary['blocks_recorded']} blocks to {recorder.path}",
                     title="recording", markup=False)
