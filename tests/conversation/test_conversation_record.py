@@ -15,6 +15,7 @@ import soundfile
 from remotemedia.conversation_record import (_mask_wall_clock, check_record_dir,
                                              played_audio)
 from remotemedia.engine.errors import UsageError
+from tests.signal_support import CliRun, each_signal, handler_installed
 
 from .test_conversation import TWO_TURNS
 
@@ -242,3 +243,21 @@ def test_only_the_wall_clock_fields_of_reply_events_are_masked():
     assert masked[0]["event"] == {"type": "reply", "reply": "hi", "total_ms": None,
                                   "first_text_ms": None}
     assert masked[1] == recs[1] and recs[0]["event"]["total_ms"] == 0.1   # not changed
+
+
+@pytest.mark.slow
+@each_signal
+def test_a_signal_stops_a_conversation_replay_with_exit_130_or_143(recorded, sig, code,
+                                                                   reason):
+    d, report = recorded
+    with CliRun(["replay", d / "rec", "--json"], cwd=d) as run:
+        # its handler is in place before the models load: the signal comes before the end
+        run.wait_ready(lambda: handler_installed(run.proc.pid), "replay's stop handler")
+        done = run.stop(sig)
+    done.assert_clean_stop(sig)
+    result = done.report()
+    blocks = report["recording"]["blocks_recorded"]
+    assert result["stop_reason"] == reason and "identical" not in result
+    assert result["blocks"] == blocks and 0 <= result["blocks_replayed"] < blocks
+    assert f"stopped ({reason}) after {result['blocks_replayed']} of {blocks} blocks" in \
+        done.stderr
