@@ -255,15 +255,28 @@ def cmd_report(args) -> int:
 def cmd_latency(args) -> int:
     """`remotemedia latency`: play a click train on the output device, record the input device
     in one duplex stream and print the measured round trip (or with --json one JSON line).
-    Returns 0 when the clicks were found, 1 when not; a device that cannot open raises
+    Returns 0 when the clicks were found, 1 when not, 130/143 when SIGINT/SIGTERM ended the
+    train early (the clicks played until then measured, `stop_reason` in the JSON); a device that cannot open raises
     DeviceError (exit 2 for a name that matches none) and bad numbers raise UsageError (exit
     2)."""
+    import threading
     from ..latency import format_latency, measure_latency
-    result = measure_latency(args.input, args.output, duration=args.duration,
-                             sample_rate=args.rate, block_size=args.block_size,
-                             jack_loopback=args.jack_loopback, seed=args.seed)
+    from ..stop_signals import StopSignals
+    stop = threading.Event()
+    signals = StopSignals(lambda signum: stop.set())
+    signals.install()
+    try:
+        result = measure_latency(args.input, args.output, duration=args.duration,
+                                 sample_rate=args.rate, block_size=args.block_size,
+                                 jack_loopback=args.jack_loopback, seed=args.seed, stop=stop)
+    finally:
+        signals.restore()
+    if signals.received is not None:
+        result["stop_reason"] = STOP_REASON[signals.received]
     if args.json:
         _print_stdout(strictjson.dumps(result))
     else:
         print(format_latency(result))
+    if signals.received is not None:
+        return EXIT_SIGNAL[signals.received]
     return EXIT_OK if result["found"] else EXIT_FAILED
