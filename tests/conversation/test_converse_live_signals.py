@@ -13,18 +13,13 @@ from remotemedia.converse_live import LiveConversation, _ports, jack_connections
 from tests.signal_support import CliRun, each_signal
 from tests.streaming.device_support import jack_device  # noqa: F401 (fixture)
 
-from .test_conversation import ASSISTANT
+from .test_conversation import ASSISTANT, TWO_TURNS
 
 pytestmark = [pytest.mark.slow, pytest.mark.device]
 
 # One answered turn, then a user who waits a minute: a signal always lands mid-run.
-HELLO_THEN_WAIT = """\
-turns:
-  - say: "Hello there."
-    expect: {heard: "hello", reply: "help"}
-  - say: "What is the weather like today?"
-    after_ms: 60000
-"""
+HELLO_THEN_WAIT = TWO_TURNS.replace("after_ms: 400", "after_ms: 60000")
+assert HELLO_THEN_WAIT != TWO_TURNS
 
 
 def _talking(client: str) -> bool:
