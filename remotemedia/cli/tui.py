@@ -14,7 +14,8 @@ from .common import EXIT_FAILED, EXIT_SIGNAL, EXIT_USAGE, PROG, _error, _note
 def cmd_tui(args) -> int:
     """`remotemedia tui`: run the interactive TUI in this process, or hand over to
     cmd_tui_attach (--attach) or cmd_tui_spawn (--spawn). Returns the TUI's exit code (0 on a
-    normal quit), 1 when Textual cannot be imported. Raises UsageError (exit 2) for --attach
+    normal quit; 130/143 when SIGINT/SIGTERM quit it as q does, the run stopped and any
+    recording finished), 1 when Textual cannot be imported. Raises UsageError (exit 2) for --attach
     with --spawn, --keep-running without --spawn, no interactive terminal, or a bad manifest
     or SPEC."""
     if getattr(args, "attach", None) is not None:
@@ -34,9 +35,19 @@ def cmd_tui(args) -> int:
     except ImportError as exc:
         _error(f"the TUI is not available: {exc}")
         return EXIT_FAILED
-    return int(run_app(manifest=args.manifest, input_spec=args.input,
-                       output_spec=args.output, mode=args.mode,
-                       reconnect=args.reconnect) or 0)
+    from ..stop_signals import StopSignals
+    apps: list = []
+    signals = StopSignals(lambda signum: _quit_from_signal(apps, early=True))
+    signals.install()
+    try:
+        rc = int(run_app(manifest=args.manifest, input_spec=args.input,
+                         output_spec=args.output, mode=args.mode, reconnect=args.reconnect,
+                         on_app=apps.append) or 0)
+    except _StoppedBeforeTheApp:
+        rc = EXIT_FAILED
+    finally:
+        signals.restore()
+    return rc if signals.received is None else EXIT_SIGNAL[signals.received]
 
 
 def cmd_tui_attach(args) -> int:
@@ -103,14 +114,22 @@ def cmd_tui_spawn(args) -> int:
     return rc if signals.received is None else EXIT_SIGNAL[signals.received]
 
 
-def _quit_from_signal(apps: list) -> None:
-    """A signal handler's way to quit the TUI as q does (a spawned run is asked to stop): on
-    the app's own loop, which runs in this thread (the handler may not touch it directly)."""
+class _StoppedBeforeTheApp(Exception):
+    """A signal came while no app ran (it was being made): nothing to quit but the command."""
+
+
+def _quit_from_signal(apps: list, early: bool = False) -> None:
+    """A signal handler's way to quit the TUI as q does (the run stopped, or a spawned run
+    asked to stop): on the app's own loop, which runs in this thread (the handler may not
+    touch the app directly). With no app running, `early` raises _StoppedBeforeTheApp."""
     import asyncio
     loop = asyncio._get_running_loop()
+    if loop is None:
+        if early:
+            raise _StoppedBeforeTheApp
+        return
     for app in apps:
-        if loop is not None:
-            loop.call_soon_threadsafe(lambda app=app: loop.create_task(app.action_quit()))
+        loop.call_soon_threadsafe(lambda app=app: loop.create_task(app.action_quit()))
 
 
 def _spawned(args, child, log_path, folder, signals, apps: list) -> int:
