@@ -25,7 +25,8 @@ def add_converse_parser(sub) -> None:
                     "the reply, voice-to-voice latency with its per-node breakdown, barge-in "
                     "stop time; with --realtime, live on devices of a JACK server, measured "
                     "from the captured audio. Exit 1 when an expectation fails, 2 for bad "
-                    "input.")
+                    "input, 130/143 when SIGINT/SIGTERM stopped it (the turns so far "
+                    "reported).")
     add_manifest_arguments(p, required=True)
     p.add_argument("--script", "-s", required=True, metavar="FILE",
                    help="(- reads it from stdin) YAML: {turns: [{say|play, after_ms, "
