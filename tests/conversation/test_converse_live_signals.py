@@ -5,12 +5,13 @@ traceback; as the simulated conversation stops."""
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 import yaml
 
 from remotemedia.converse_live import LiveConversation, _ports, jack_connections
-from tests.signal_support import CliRun, each_signal
+from tests.signal_support import CliRun, each_signal, handler_installed
 from tests.streaming.device_support import jack_device  # noqa: F401 (fixture)
 
 from .test_conversation import ASSISTANT, TWO_TURNS
@@ -83,3 +84,18 @@ def test_a_stopped_live_conversation_reports_the_turn_it_finished_and_closes_its
     assert len(opened) >= 4, (client, sorted(run.open_ports - before))
     assert not opened & _ports()
 
+
+
+def test_a_signal_before_the_graph_opens_stops_with_no_turn(jack_device, tmp_path):
+    (tmp_path / "s.yaml").write_text(HELLO_THEN_WAIT)
+    dev = f"device:{jack_device.index}"
+    env = {**os.environ, "REMOTEMEDIA_AUDIO_SERVER": "jack"}
+    with CliRun(["converse", "-m", ASSISTANT, "-s", "s.yaml", "--realtime", "-i", dev,
+                 "-o", dev, "--json"], env=env, cwd=tmp_path) as run:
+        # the handler is in place before the models load: the graph is not open yet
+        run.wait_ready(lambda: handler_installed(run.proc.pid), "converse's stop handler")
+        done = run.stop(signal.SIGTERM)
+    done.assert_clean_stop(signal.SIGTERM)
+    report = done.report()
+    assert report["stop_reason"] == "terminated" and report["turns"] == []
+    assert report["passed"] is False
