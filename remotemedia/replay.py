@@ -174,6 +174,9 @@ class RecordingSource(Source):
         t = recording.timeline
         self._samples = t["samples"]
         self._seq = t["seq"]
+        if self._seq.size:
+            # a recording started mid-run (the TUI's R) keeps the run's numbering on replay
+            self.first_seq, self.first_pts = int(self._seq[0]), int(t["pts"][0])
         self._steps = {}
         for name in ("input_overflow", "output_underflow", "device_drops"):
             col = t[name]
