@@ -33,9 +33,9 @@ BARGE_IN = """\
   - say: "What time is it?"
     barge_in_after_ms: 500
 """
-THREE_TURNS = TWO_TURNS + BARGE_IN + """\
-    expect: {heard: "time", reply: "noon"}
-"""
+#: the shipped example (conversations/hello.yaml): the same two turns, then the barge-in
+with open(os.path.join(ROOT, "conversations", "hello.yaml")) as _f:
+    THREE_TURNS = _f.read()
 
 
 def assistant(**llm) -> dict:

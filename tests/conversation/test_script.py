@@ -202,3 +202,17 @@ def test_a_call_past_the_cost_file_costs_the_median(costs):
     for _ in costs:
         replay.charge("n", 0.0)
     assert replay.charge("n", 0.0) == pytest.approx(float(np.median(costs)))
+
+
+@pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(ROOT, "conversations"))))
+def test_every_shipped_conversation_script_loads(name):
+    """The README's examples (conversations/*.yaml) are scripts converse accepts."""
+    import yaml
+    from remotemedia.conversation_room import load_room
+    path = os.path.join(ROOT, "conversations", name)
+    turns = load_script(path)
+    assert turns and all(t.say for t in turns)
+    assert any(t.barge_in_after_ms is not None for t in turns)
+    with open(path) as f:
+        raw = yaml.safe_load(f).get("room")
+    assert (load_room(raw, path) is not None) == (raw is not None)
