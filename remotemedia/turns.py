@@ -105,17 +105,23 @@ class MeasuredTurn:
     def barge_in_stop_ms(self) -> float | None:
         """Last sample of this turn's reply out - the barging user's speech start (media time,
         unpadded; the VAD's decision time when unknown), in ms; None when this turn's reply was
-        not interrupted (or had not stopped). The report lists it on the barging turn."""
+        not interrupted (or had not stopped), and when the bot's last sample had left before the
+        user began: the interrupt dropped a reply that had not sounded yet, so nothing was
+        stopped (it was -644 ms). The report lists it on the barging turn."""
         if self.interrupted_s is None or self.stopped_s is None:
             return None
         start = self.barge_media_s if self.barge_media_s is not None else self.interrupted_s
+        if self.stopped_s < start:
+            return None
         return round((self.stopped_s - start) * 1e3, 3)
 
     def decided_stop_ms(self) -> float | None:
         """Last sample of this turn's reply out - the VAD's speech_start decision, in ms: how
         fast the loop acts once it knows (barge_in_stop_ms adds the time the VAD took to be
-        sure, its min_speech_ms); None when the reply was not interrupted or had not stopped."""
-        if self.interrupted_s is None or self.stopped_s is None:
+        sure, its min_speech_ms); None when the reply was not interrupted or had not stopped,
+        or the bot had already gone silent before the decision (nothing was stopped)."""
+        if self.interrupted_s is None or self.stopped_s is None \
+                or self.stopped_s < self.interrupted_s:
             return None
         return round((self.stopped_s - self.interrupted_s) * 1e3, 3)
 

@@ -94,3 +94,19 @@ def test_the_users_own_audio_at_the_output_is_not_the_bot():
     # the speech ends at its last sound (2.88 s into the file), not 300 ms later
     first = turns["turns"][0]["end_s"] - report["turns"][0]["start_s"]
     assert 2.85 <= first <= 2.98, first
+
+
+@given(stop=st.floats(0.0, 20.0), start=st.floats(0.0, 20.0), decide_after=st.floats(0.0, 1.0))
+def test_a_barge_in_stop_is_never_negative(stop, start, decide_after):
+    """An interrupt that drops a reply before it sounded stops nothing: the bot's last sample
+    left before the user began (a room run reported -644 ms). Then there is no stop time;
+    otherwise the stop time is last sample out - speech start, from 0 up."""
+    meter = TurnMeter()
+    _turn(meter, [0.0, 0.1, 0.2, 0.21, 0.22, 0.23])
+    meter.speech_start(start + decide_after, start)
+    turn = meter.interrupted(start + decide_after)
+    meter.stopped(stop)
+    value, decided = turn.barge_in_stop_ms(), turn.decided_stop_ms()
+    assert value is None if stop < start else value == round((stop - start) * 1e3, 3)
+    assert decided is None if stop < start + decide_after else decided >= 0
+    assert all(v is None or v >= 0 for v in (value, decided))
