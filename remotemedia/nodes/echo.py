@@ -79,6 +79,7 @@ import numpy as np
 from ..engine.data import JsonData
 from ..engine.node import (DEFAULT_BLOCK_SIZE, DEFAULT_SAMPLE_RATE, AudioFormat, InputRequirement,
                            Node, Param, register_node)
+from .echo_linear import DoubleTalk, LinearEcho, speex_library
 
 RATES = (16000, 32000, 48000)
 REFERENCE = "reference"
@@ -120,7 +121,8 @@ def _dbfs(mean_square: float) -> float:
 #: the canceller's counters: blocks processed, reference samples found missing, reference
 #: samples a device run never played (dropped at the output, or waited for longer than the
 #: ring holds), non-finite samples zeroed
-COUNTERS = ("blocks", "reference_missing", "reference_unplayed", "non_finite")
+COUNTERS = ("blocks", "reference_missing", "reference_unplayed", "non_finite",
+            "double_talk_blocks")
 
 
 def _tracked(name: str, doc: str) -> property:
@@ -161,12 +163,18 @@ class EchoCancel(Node):
               "had settled at counts as lost (dB)", min=0.0, max=100.0),
         Param("far_active_dbfs", float, -50.0, "reference level above which the far end is "
               "active (dBFS RMS over a block)", min=-120.0, max=0.0),
+        Param("double_talk", str, "linear", "while the user talks over the far end: linear "
+              "(a linear canceller's output, the near end whole; nodes/echo_linear.py) or "
+              "off (AEC3's, whose suppressor can swallow the user's words)",
+              choices=("linear", "off")),
     )
 
     @classmethod
     def check_config(cls, config):
-        """pywebrtc-audio installed."""
+        """pywebrtc-audio installed; libspeexdsp too for double_talk: linear."""
         load_webrtc()
+        if config.get("double_talk", "linear") == "linear":
+            speex_library()
 
     def merge_formats(self, formats: dict[str, AudioFormat]) -> AudioFormat:
         """Two inputs, one named `reference`; mono; 16, 32 or 48 kHz; whole 10 ms frames."""
@@ -217,7 +225,17 @@ class EchoCancel(Node):
         self._snap = 0
         for name in COUNTERS:
             setattr(self, name, 0)
+        self._linear = None
+        if self.double_talk == "linear":
+            self._lin_out = np.zeros(block, dtype=np.float32)
+            self._talk = DoubleTalk(block)
         self._restart()
+
+    def teardown(self):
+        """Frees the linear canceller's state."""
+        if self._linear is not None:
+            self._linear.close()
+            self._linear = None
 
     def _resolve(self) -> str:
         # The play clock is set once the run's ends are open, after setup(): resolved lazily.
@@ -238,6 +256,11 @@ class EchoCancel(Node):
 
     def _restart(self) -> None:
         self._aec = self._webrtc.EchoCanceller(self._rate, 1, int(round(self.delay_ms or 0.0)))
+        if self.double_talk == "linear":
+            if self._linear is not None:
+                self._linear.close()
+            self._linear = LinearEcho(self._rate, self._far.shape[0])
+            self._talk.reset()
         self._ring[:] = 0
         self._ref_end: int | None = None      # pts just after the newest reference sample
         self._ref_next = 0                    # pts of a reference block that carries none
@@ -259,6 +282,7 @@ class EchoCancel(Node):
         self._w_ref_samples = 0
         self._w_missing = 0
         self._w_non_finite = 0
+        self._w_talk = 0
 
     # -- the block path ---------------------------------------------------------------------------
     def process(self, frames):
@@ -274,9 +298,13 @@ class EchoCancel(Node):
         if n % (self._rate // 100):
             raise ValueError(f"a block of {n} samples is not a whole number of 10 ms frames at "
                              f"{self._rate} Hz")
-        if self._far.shape[0] != n:
+        if self._far.shape[0] < n:      # a longer block than the format said: grown once
             self._far = np.zeros(n, dtype=np.float32)
             self._near_buf = np.zeros(n, dtype=np.float32)
+            if self._linear is not None:
+                self._lin_out = np.zeros(n, dtype=np.float32)
+                self._talk = DoubleTalk(n)
+                self._restart()
         ref = frames.get(REFERENCE)      # absent when the reference is a feedback connection
         if ref is not None:
             self.feedback(REFERENCE, ref)
@@ -288,7 +316,8 @@ class EchoCancel(Node):
         self._near_next = pts + n
         if self._p_count:
             self._place_played()
-        missing = self._reference_at(pts, self._far)
+        far = self._far[:n]
+        missing = self._reference_at(pts, far)
         if self._on_device:
             missing = 0       # on a device, nothing played is silence, not a missing reference
         self.reference_missing += missing
@@ -299,7 +328,9 @@ class EchoCancel(Node):
         if not math.isfinite(p_near):
             near = self._contain(near)
             p_near = float(np.dot(near, near))
-        out = self._aec.process(near, self._far)
+        out = self._aec.process(near, far)
+        if self._linear is not None:
+            self._double_talk(near, far, out, p_near)
         self.blocks += 1
         # ERLE bookkeeping: the far end `delay` earlier, the near end's own speech from the room
         self._w_missing += missing
@@ -319,6 +350,17 @@ class EchoCancel(Node):
         if self.report_blocks and self._w_blocks >= self.report_blocks:
             return [result, self._report((pts + n) / self._rate)]
         return result
+
+    def _double_talk(self, near, far, out, p_near: float) -> None:
+        # the linear canceller beside AEC3; its output in AEC3's while the user talks over
+        lin = self._lin_out[:near.shape[0]]
+        self._linear.process(near, far, lin)
+        talk = self._talk.decide(near.shape[0], p_near, float(np.dot(lin, lin)),
+                                 float(np.dot(out, out)), float(np.dot(far, far)))
+        self._talk.mix(talk, lin, out)
+        if talk:
+            self.double_talk_blocks += 1
+            self._w_talk += 1
 
     def feedback(self, name, frame) -> None:
         """A reference block (float32 mono, any length) into the ring: at its pts (the next
@@ -483,7 +525,7 @@ class EchoCancel(Node):
                               else round(t.converged_at_s - first, 3)),
             "far_active_blocks": self._w_far, "reference_missing": self._w_missing,
             "reference_unplayed": self.reference_unplayed,
-            "non_finite": self._w_non_finite,
+            "non_finite": self._w_non_finite, "double_talk_blocks": self._w_talk,
             "lost_at_s": t.lost_at_s, "recovered_at_s": t.recovered_at_s,
             "recovery_s": (None if t.recovered_at_s is None
                            else round(t.recovered_at_s - t.lost_at_s, 3)),
