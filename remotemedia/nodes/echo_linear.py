@@ -21,8 +21,8 @@ over the block):
   that floor once it has converged;
 - the linear canceller's ERLE (mic / lin, dB), tracked over single-talk blocks with echo well
   above the microphone's floor (fast up, slow down: the filter's steady state);
-- evidence in a block: AEC3's output > FLOOR_DB above its floor (something it does not
-  explain) and the linear output > DROP_DB more than its ERLE predicts (the same), and the
+- evidence in a block: AEC3's output > FLOOR_DB above its floor and less than BELOW_MIC_DB
+  below the microphone (something it does not explain) and the linear output > DROP_DB more than its ERLE predicts (the same), and the
   linear ERLE >= NEED_DB (a filter that has learnt nothing explains nothing);
 - near speech starts after TRIGGER blocks of evidence in a row, while the far end is active
   and has been for ONSET blocks (a reply's onset after a pause leaks through both cancellers
@@ -43,14 +43,19 @@ import numpy as np
 #: the linear filter's length (s): the room's delay and the louder part of its tail
 FILTER_S = 0.3
 FLOOR_DB = 10.0
+#: ... and no more than this below the microphone (a quiet room has no floor to speak of:
+#: AEC3's single talk sits 30-50 dB below the microphone, its double talk 10-20 dB)
+BELOW_MIC_DB = 25.0
 DROP_DB = 3.0
-NEED_DB = 6.0
+NEED_DB = 10.0
 TRIGGER = 3
 ONSET = 15
 HANG = 20
 #: far end active: reference above this mean square (-50 dBFS)
 FAR_ACTIVE = 1e-5
 _ECHO_SET_SAMPLING_RATE = 24
+_SCALE_IN = np.float32(32768.0)
+_SCALE_OUT = np.float32(1.0 / 32768.0)
 _lib = None
 
 
@@ -98,7 +103,7 @@ class LinearEcho:
 
     def _to_int16(self, x: np.ndarray, dst: np.ndarray) -> None:
         s = self._scratch[:x.shape[0]]
-        np.multiply(x, 32768.0, out=s)
+        np.multiply(x, _SCALE_IN, out=s)
         np.clip(s, -32768.0, 32767.0, out=s)
         np.copyto(dst[:x.shape[0]], s, casting="unsafe")
 
@@ -110,7 +115,9 @@ class LinearEcho:
         run, st = self._lib.speex_echo_cancellation, self._st
         for a, b, c in self._ptr[:n // self.frame]:
             run(st, a, b, c)
-        np.multiply(self._out[:n], 1.0 / 32768.0, out=out[:n], casting="unsafe")
+        # a plain cast, then a float32 scale: a mixed-type ufunc would allocate cast buffers
+        np.copyto(out[:n], self._out[:n], casting="unsafe")
+        np.multiply(out[:n], _SCALE_OUT, out=out[:n])
 
     def close(self) -> None:
         """Frees the Speex state (idempotent)."""
@@ -158,6 +165,7 @@ class DoubleTalk:
                 self.far_run = 0
         ratio = 10.0 * math.log10(mic_ms / lin_ms)
         raw = (aec_ms > self.aec_floor * 10.0 ** (FLOOR_DB / 10.0)
+               and aec_ms > mic_ms * 10.0 ** (-BELOW_MIC_DB / 10.0)
                and ratio < self.erle_lin - DROP_DB and self.erle_lin >= NEED_DB)
         self.streak = self.streak + 1 if raw and self.far_run >= ONSET else 0
         near = (active or self.left > 0) and (self.streak >= TRIGGER or (self.left > 0 and raw))
