@@ -21,8 +21,9 @@ over the block):
   that floor once it has converged;
 - the linear canceller's ERLE (mic / lin, dB), tracked over single-talk blocks with echo well
   above the microphone's floor (fast up, slow down: the filter's steady state);
-- evidence in a block: AEC3's output > FLOOR_DB above its floor and less than BELOW_MIC_DB
-  below the microphone (something it does not explain) and the linear output > DROP_DB more than its ERLE predicts (the same), and the
+- evidence in a block: AEC3's output > FLOOR_DB above its floor, less than BELOW_MIC_DB
+  below the microphone and AEC_LEAK_DB above what its single-talk ERLE leaves (something it
+  does not explain) and the linear output > DROP_DB more than its ERLE predicts (the same), and the
   linear ERLE >= NEED_DB (a filter that has learnt nothing explains nothing);
 - near speech starts after TRIGGER blocks of evidence in a row, while the far end is active
   and has been for ONSET blocks (a reply's onset after a pause leaks through both cancellers
@@ -46,8 +47,16 @@ FLOOR_DB = 10.0
 #: ... and no more than this below the microphone (a quiet room has no floor to speak of:
 #: AEC3's single talk sits 30-50 dB below the microphone, its double talk 10-20 dB)
 BELOW_MIC_DB = 25.0
+#: ... and AEC3 passing this much more than in single talk (dB)
+AEC_LEAK_DB = 10.0
 DROP_DB = 3.0
+#: ... and the linear output within this of the microphone (the user's voice, about as loud
+#: as the echo, is in it whole: measured 0-11 dB below the microphone in double talk)
+NEAR_RATIO_DB = 8.0
 NEED_DB = 10.0
+#: ... and AEC3's to reach this (dB): before, AEC3 leaks the echo itself, which reads as near
+#: speech
+AEC_NEED_DB = 20.0
 TRIGGER = 3
 ONSET = 15
 HANG = 20
@@ -140,6 +149,7 @@ class DoubleTalk:
     def reset(self) -> None:
         """Forgets everything (a new canceller)."""
         self.erle_lin = 0.0          # the linear canceller's ERLE in single talk (dB)
+        self.erle_aec = 0.0          # AEC3's, likewise
         self.mic_floor = 1.0         # mean square
         self.aec_floor = 1.0
         self.far_peak = 0.0          # mean square, decaying 1 dB a block
@@ -165,12 +175,16 @@ class DoubleTalk:
                 self.far_run = 0
         ratio = 10.0 * math.log10(mic_ms / lin_ms)
         raw = (aec_ms > self.aec_floor * 10.0 ** (FLOOR_DB / 10.0)
-               and aec_ms > mic_ms * 10.0 ** (-BELOW_MIC_DB / 10.0)
-               and ratio < self.erle_lin - DROP_DB and self.erle_lin >= NEED_DB)
+               and aec_ms > mic_ms * 10.0 ** (-min(BELOW_MIC_DB, self.erle_aec - AEC_LEAK_DB)
+                                             / 10.0)
+               and ratio < min(self.erle_lin - DROP_DB, NEAR_RATIO_DB)
+               and self.erle_lin >= NEED_DB and self.erle_aec >= AEC_NEED_DB)
         self.streak = self.streak + 1 if raw and self.far_run >= ONSET else 0
         near = (active or self.left > 0) and (self.streak >= TRIGGER or (self.left > 0 and raw))
         if not raw and not self.left and mic_ms > 20.0 * 2.0 * self.mic_floor:
             self.erle_lin += (0.2 if ratio > self.erle_lin else 0.05) * (ratio - self.erle_lin)
+            r = 10.0 * math.log10(mic_ms / aec_ms)
+            self.erle_aec += (0.2 if r > self.erle_aec else 0.05) * (r - self.erle_aec)
         self.left = HANG if near else max(0, self.left - 1)
         return self.left > 0
 
