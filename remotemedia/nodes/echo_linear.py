@@ -51,8 +51,8 @@ BELOW_MIC_DB = 25.0
 AEC_LEAK_DB = 10.0
 DROP_DB = 3.0
 #: ... and the linear output within this of the microphone (the user's voice, about as loud
-#: as the echo, is in it whole: measured 0-11 dB below the microphone in double talk)
-NEAR_RATIO_DB = 8.0
+#: as the echo, is in it whole: 0-11 dB below the microphone in 80% of double-talk blocks)
+NEAR_RATIO_DB = 12.0
 NEED_DB = 10.0
 #: ... and AEC3's to reach this (dB): before, AEC3 leaks the echo itself, which reads as near
 #: speech
