@@ -13,7 +13,12 @@ Denoise does to the word error rate in noise.
   time; and the ERLE of the echo alone (remotemedia.echo_measure: the residual the echo
   explains, the noise the canceller passes left out), after 3 s;
 - word error rate (Transcribe, Whisper tiny.en; jiwer) of six espeak-ng sentences in white
-  noise and in babble at 5 dB SNR, without Denoise and with each engine.
+  noise and in babble at 5 dB SNR, without Denoise and with each engine;
+- double talk (tests/echo/double_talk.py): the user's sentence alone and spoken over the bot
+  after 3, 5 and 12 s of its speech (the bot talking on), in the issue's room with babble,
+  Whisper tiny.en's WER on EchoCancel's output with `double_talk: off` (AEC3 alone) and
+  `linear` (the linear canceller's output while the user talks), and the blocks taken for
+  double talk.
 
 Measures and prints; asserts nothing about time. Times drift on shared machines: read ratios.
 
@@ -186,6 +191,17 @@ def wer_runs() -> dict:
     return out
 
 
+def double_talk_runs() -> dict:
+    from tests.echo.double_talk import heard
+    out = {}
+    for mode in ("off", "linear"):
+        for bot_s in (None, 3.0, 5.0, 12.0):
+            rate, text = heard(bot_s, {"double_talk": mode})
+            out[f"{mode}, {'alone' if bot_s is None else f'over {bot_s:g} s of the bot'}"] = {
+                "wer": round(rate, 3), "text": text}
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--blocks", type=at_least(10), default=500, help="blocks timed per node")
@@ -198,6 +214,7 @@ def main(argv=None) -> int:
               "cost_us": costs(args.blocks), "erle": erle_runs(args.repeat)}
     if not args.no_wer:
         report["wer"] = wer_runs()
+        report["double_talk"] = double_talk_runs()
     if args.json:
         print(json.dumps(report))
         return 0
@@ -221,6 +238,9 @@ def main(argv=None) -> int:
         print("word error rate, six sentences at 5 dB SNR")
         for name, rate in report["wer"].items():
             print(f"  {name:28s} {rate:.3f}")
+        print("double talk: WER of the user's sentence (double_talk mode, when)")
+        for name, row in report["double_talk"].items():
+            print(f"  {name:36s} {row['wer']:.3f}  {row['text']!r}")
     return 0
 
 
