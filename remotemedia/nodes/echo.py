@@ -270,6 +270,8 @@ class EchoCancel(Node):
         self._device_delay: int | None = None  # samples, arrival -> played, newest block
         self._first_far_s: float | None = None
         self.tracker = ConvergenceTracker(self.converged_db, self.dip_db)
+        self._erles: list[float] = []         # each converged window's ERLE (dB)
+        self._residual: float | None = None   # the newest residual_echo_dbfs
         self._window()
 
     def _window(self) -> None:
@@ -512,6 +514,10 @@ class EchoCancel(Node):
         erle = _db(self._w_in, self._w_out) if enough else None
         t = self.tracker
         t.update(erle, time_s)
+        if t.converged and erle is not None and len(self._erles) < 100_000:
+            self._erles.append(erle)      # a float per window, not per block
+        if self._w_far:
+            self._residual = _dbfs(self._w_out / self._w_samples)
         first = self._first_far_s
         value = {
             "type": "echo", "node": self.node_id, "time_s": round(time_s, 3),
@@ -535,10 +541,16 @@ class EchoCancel(Node):
 
     def executor_stats(self) -> dict:
         """{"echo": {...}} for the stats report: the delay it used and its source, blocks,
-        reference samples missing and unplayed, non-finite samples zeroed, and when it
-        converged, was lost and recovered (media time, s)."""
+        reference samples missing and unplayed, non-finite samples zeroed, blocks taken for
+        double talk, when it converged, was lost and recovered (media time, s), and ERLE: the
+        median of the windows while converged (`erle_after_convergence_db`, dB, None before)
+        and the newest residual_echo_dbfs."""
         t = self.tracker
+        erles = sorted(self._erles)
         return {"echo": {"delay_ms": self.delay_used_ms, "delay_source": self._mode,
+                         "erle_after_convergence_db": (erles[len(erles) // 2] if erles
+                                                       else None),
+                         "residual_echo_dbfs": self._residual,
                          **{name: getattr(self, name) for name in COUNTERS},
                          "converged": t.converged,
                          "converged_at_s": t.converged_at_s, "lost_at_s": t.lost_at_s,

@@ -75,3 +75,12 @@ def test_double_talk_off_leaves_the_linear_canceller_out():
     node.setup()
     assert node._linear is None
     node.teardown()
+
+
+def test_a_live_report_gets_the_cancellers_erle_from_the_run_stats():
+    from remotemedia.conversation_room import live_echo_summary
+    _, res = run_room(room_manifest(noise="none"), stereo(bot_speech()))
+    room = live_echo_summary(res.stats)
+    assert room["canceller"] is True and room["erle_after_convergence_db"] >= 30.0
+    assert room["residual_echo_dbfs"] < -60.0 and room["converged_at_s"] is not None
+    assert live_echo_summary({"nodes": {"vad": {"calls": 3}}}) is None
