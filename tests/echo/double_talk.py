@@ -41,10 +41,14 @@ def _bind(node):
     return node
 
 
-def through_room(bot_s: float | None, canceller: dict) -> tuple[np.ndarray, int, int]:
+def through_room(bot_s: float | None, canceller: dict, stop_after_s: float | None = None,
+                 counts: dict | None = None) -> tuple[np.ndarray, int, int]:
     """The canceller's output (float32 at 48 kHz) for the user's sentence starting `bot_s`
     seconds into the bot's speech (None: the bot silent throughout), and the sentence's
-    [start, end) samples in it. `canceller`: EchoCancel's params."""
+    [start, end) samples in it. `canceller`: EchoCancel's params. `stop_after_s`: the bot
+    stops that long after the user starts (a barge-in; None: it talks on). `counts`, when
+    given, gets the node's double_talk_blocks before the sentence ("before"), at the end
+    ("after") and in its stats ("stats")."""
     from remotemedia.nodes.echo import EchoCancel
     from remotemedia.nodes.room import EchoPath
     user = user_speech()
@@ -54,6 +58,8 @@ def through_room(bot_s: float | None, canceller: dict) -> tuple[np.ndarray, int,
     if bot_s is not None:
         bot = bot_speech(repeat=2)
         far[:min(total, bot.shape[0])] = bot[:total]
+        if stop_after_s is not None:
+            far[start + int(stop_after_s * RATE):] = 0.0
     near = np.zeros(total, np.float32)
     near[start:start + user.shape[0]] = user
     room = _bind(EchoPath("room", **EchoPath.check_params(dict(ROOM))))
@@ -61,17 +67,25 @@ def through_room(bot_s: float | None, canceller: dict) -> tuple[np.ndarray, int,
                                                              **canceller})))
     out = np.zeros(total, np.float32)
     for k in range(0, total, BLOCK):
+        if k == start and counts is not None:
+            counts["before"] = aec.double_talk_blocks
         mic = room.process({"far": NumpyData(far[k:k + BLOCK], pts=k),
                             "near": NumpyData(near[k:k + BLOCK], pts=k)})
         res = aec.process({"mic": mic, "reference": NumpyData(far[k:k + BLOCK], pts=k)})
         out[k:k + BLOCK] = res.array
+    if counts is not None:
+        counts["after"] = aec.double_talk_blocks
+        counts["stats"] = aec.executor_stats()["echo"]["double_talk_blocks"]
+    aec.teardown()
     return out, start, start + user.shape[0]
 
 
-def heard(bot_s: float | None, canceller: dict) -> tuple[float, str]:
-    """(WER, text) of the sentence as Whisper hears it in the canceller's output."""
+def heard(bot_s: float | None, canceller: dict, stop_after_s: float | None = None
+          ) -> tuple[float, str]:
+    """(WER, text) of the sentence as Whisper hears it in the canceller's output (through_room's
+    arguments)."""
     from remotemedia.nodes import whisper
-    out, a, b = through_room(bot_s, canceller)
+    out, a, b = through_room(bot_s, canceller, stop_after_s)
     seg = out[max(0, a - int(PAD_S[0] * RATE)):b + int(PAD_S[1] * RATE)]
     audio = soxr.resample(seg, RATE, 16000).astype(np.float32)
     model = whisper.load_model(whisper.default_model_dir())
