@@ -201,8 +201,9 @@ def _node(cls, node_id: str, rate: int, block: int, params: dict):
 
 class RoomMeter:
     """The room's figures (module docstring). `heard(k, echo, mic, user_speaking,
-    bot_playing)` for each block as it is heard; `canceller(t, output)` with what the canceller handed on (its
-    Numpy blocks, by pts, and its echo events); `turn_figures` and `summary` after the run."""
+    bot_playing)` for each block as it is heard; `canceller(t, output)` with what the
+    canceller handed on (its Numpy blocks, by pts, and its echo events); `turn_figures` and
+    `summary` after the run."""
 
     def __init__(self, rate: int, block: int, has_canceller: bool):
         self.rate = rate
