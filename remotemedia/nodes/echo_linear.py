@@ -21,13 +21,16 @@ over the block):
   that floor once it has converged;
 - the linear canceller's ERLE (mic / lin, dB), tracked over single-talk blocks with echo well
   above the microphone's floor (fast up, slow down: the filter's steady state);
-- evidence in a block: AEC3's output > FLOOR_DB above its floor, less than BELOW_MIC_DB
-  below the microphone and AEC_LEAK_DB above what its single-talk ERLE leaves (something it
-  does not explain) and the linear output > DROP_DB more than its ERLE predicts (the same), and the
-  linear ERLE >= NEED_DB (a filter that has learnt nothing explains nothing);
+- evidence in a block, each a sign of something neither canceller explains: the microphone
+  > FLOOR_DB above its floor; the linear output no more than DROP_DB above the microphone (a
+  filter that adds its own error explains nothing), DROP_DB more than its ERLE predicts and
+  within NEAR_RATIO_DB of the microphone; AEC3's output > FLOOR_DB above its floor, less
+  than BELOW_MIC_DB below the microphone and AEC_LEAK_DB above what its single-talk ERLE
+  leaves; and both filters grown (the linear ERLE >= NEED_DB, AEC3's >= AEC_NEED_DB);
 - near speech starts after TRIGGER blocks of evidence in a row, while the far end is active
   and has been for ONSET blocks (a reply's onset after a pause leaks through both cancellers
-  for a few blocks); it goes on while the evidence does, and HANG blocks after;
+  for a few blocks); it goes on while the evidence does and the far end is active, and HANG
+  blocks after, but never into a new onset of the far end (after 5 quiet blocks);
 - then the linear output goes on; switching crossfades over one block.
 Single talk stays AEC3's (deep suppression, so the bot never hears itself); an onset missed
 leaves AEC3's output, a false start passes the linear residual for HANG blocks.
@@ -174,19 +177,23 @@ class DoubleTalk:
             if self.far_quiet >= 5:
                 self.far_run = 0
         ratio = 10.0 * math.log10(mic_ms / lin_ms)
-        raw = (aec_ms > self.aec_floor * 10.0 ** (FLOOR_DB / 10.0)
+        raw = (mic_ms > self.mic_floor * 10.0 ** (FLOOR_DB / 10.0)
+               and ratio > -DROP_DB
+               and aec_ms > self.aec_floor * 10.0 ** (FLOOR_DB / 10.0)
                and aec_ms > mic_ms * 10.0 ** (-min(BELOW_MIC_DB, self.erle_aec - AEC_LEAK_DB)
                                              / 10.0)
                and ratio < min(self.erle_lin - DROP_DB, NEAR_RATIO_DB)
                and self.erle_lin >= NEED_DB and self.erle_aec >= AEC_NEED_DB)
         self.streak = self.streak + 1 if raw and self.far_run >= ONSET else 0
-        near = (active or self.left > 0) and (self.streak >= TRIGGER or (self.left > 0 and raw))
+        near = active and (self.streak >= TRIGGER or (self.left > 0 and raw))
         if not raw and not self.left and mic_ms > 20.0 * 2.0 * self.mic_floor:
             self.erle_lin += (0.2 if ratio > self.erle_lin else 0.05) * (ratio - self.erle_lin)
             r = 10.0 * math.log10(mic_ms / aec_ms)
             self.erle_aec += (0.2 if r > self.erle_aec else 0.05) * (r - self.erle_aec)
         self.left = HANG if near else max(0, self.left - 1)
-        return self.left > 0
+        # only over a reply under way: where the far end starts again (after a pause, or the
+        # next reply) AEC3's output goes on, whatever was left of the hold
+        return self.left > 0 and self.far_run >= ONSET
 
     def mix(self, talk: bool, lin: np.ndarray, aec: np.ndarray) -> None:
         """`aec` becomes the output: the linear output while `talk`, crossfaded over the
