@@ -17,7 +17,8 @@ Denoise does to the word error rate in noise.
 - word error rate (Transcribe, Whisper tiny.en; jiwer) of six espeak-ng sentences in white
   noise and in babble at 5 dB SNR, without Denoise and with each engine;
 - double talk (tests/echo/double_talk.py): the user's sentence alone and spoken over the bot
-  after 3, 5 and 12 s of its speech (the bot talking on), in the issue's room with babble,
+  after 3, 5 and 12 s of its speech (the bot talking on, or stopping 0.35 s after the user
+  starts, as a barge-in stops it), in the issue's room with babble,
   Whisper tiny.en's WER on EchoCancel's output with `double_talk: off` (AEC3 alone) and
   `linear` (the linear canceller's output while the user talks), and the blocks taken for
   double talk.
@@ -205,10 +206,13 @@ def double_talk_runs() -> dict:
     from tests.echo.double_talk import heard
     out = {}
     for mode in ("off", "linear"):
-        for bot_s in (None, 3.0, 5.0, 12.0):
-            rate, text = heard(bot_s, {"double_talk": mode})
-            out[f"{mode}, {'alone' if bot_s is None else f'over {bot_s:g} s of the bot'}"] = {
-                "wer": round(rate, 3), "text": text}
+        for bot_s, stop in ((None, None), (3.0, None), (5.0, None), (12.0, None),
+                            (3.0, 0.35), (5.0, 0.35), (12.0, 0.35)):
+            rate, text = heard(bot_s, {"double_talk": mode}, stop)
+            when = "alone" if bot_s is None else f"over {bot_s:g} s of the bot"
+            if stop is not None:
+                when += f", bot stops {stop:g} s in"
+            out[f"{mode}, {when}"] = {"wer": round(rate, 3), "text": text}
     return out
 
 
@@ -251,7 +255,7 @@ def main(argv=None) -> int:
             print(f"  {name:28s} {rate:.3f}")
         print("double talk: WER of the user's sentence (double_talk mode, when)")
         for name, row in report["double_talk"].items():
-            print(f"  {name:36s} {row['wer']:.3f}  {row['text']!r}")
+            print(f"  {name:56s} {row['wer']:.3f}  {row['text']!r}")
     return 0
 
 
