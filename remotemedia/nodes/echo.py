@@ -317,10 +317,13 @@ class EchoCancel(Node):
         if self._far.shape[0] < n:      # a longer block than the format said: grown once
             self._far = np.zeros(n, dtype=np.float32)
             self._near_buf = np.zeros(n, dtype=np.float32)
-            if self._linear is not None:
+            if self._linear is not None:     # the linear stage's buffers are per block
+                self._linear.close()
+                self._linear = LinearEcho(self._rate, n)
                 self._lin_out = np.zeros(n, dtype=np.float32)
                 self._talk = DoubleTalk(n)
-                self._restart()
+                if self._meter is not None:
+                    self._meter = EchoEstimateWindow(self._rate, n * self.report_blocks)
         ref = frames.get(REFERENCE)      # absent when the reference is a feedback connection
         if ref is not None:
             self.feedback(REFERENCE, ref)
