@@ -57,3 +57,45 @@ def test_a_live_report_gets_the_cancellers_erle_from_the_run_stats():
     assert room["canceller"] is True and room["erle_after_convergence_db"] >= 30.0
     assert room["residual_echo_dbfs"] < -60.0 and room["converged_at_s"] is not None
     assert live_echo_summary({"nodes": {"vad": {"calls": 3}}}) is None
+
+
+def test_without_libspeexdsp_the_manifest_is_refused_naming_the_package(monkeypatch):
+    import ctypes
+
+    import remotemedia as rm
+    import remotemedia.nodes.echo_linear as el
+    from remotemedia.engine.errors import ManifestError
+
+    def missing(*args, **kwargs):
+        raise OSError("libspeexdsp.so.1: cannot open shared object file")
+    monkeypatch.setattr(el, "_lib", None)
+    monkeypatch.setattr(ctypes, "CDLL", missing)
+    with pytest.raises(ManifestError) as err:
+        rm.Pipeline.from_manifest(room_manifest())
+    assert "libspeexdsp1" in str(err.value) and "double_talk: off" in str(err.value)
+    m = room_manifest()
+    next(n for n in m["nodes"] if n["id"] == "aec")["params"]["double_talk"] = "off"
+    rm.Pipeline.from_manifest(m)          # off: the linear stage is not needed
+
+
+def test_blocks_longer_than_the_format_said_grow_the_linear_stage():
+    """A graph whose block size is unknown until the first block (the node set up for 960)."""
+    import numpy as np
+
+    from remotemedia.engine.data import NumpyData
+    from remotemedia.nodes.echo import EchoCancel
+    node = EchoCancel("aec", **EchoCancel.check_params({"report_blocks": 25}))
+    node.bind(NodeContext("aec", AudioFormat(RATE, 1, None)))
+    node.setup()
+    far = bot_speech()
+    echo = np.concatenate([np.zeros(RATE // 20, np.float32), far])[:far.shape[0]] * 0.5
+    events = []
+    for k in range(0, far.shape[0] - 2 * BLOCK, 2 * BLOCK):
+        out = node.process({"mic": NumpyData(echo[k:k + 2 * BLOCK], pts=k),
+                            "reference": NumpyData(far[k:k + 2 * BLOCK], pts=k)})
+        if isinstance(out, list):
+            assert out[0].array.shape == (2 * BLOCK,)
+            events.append(out[1].value)
+    assert node.double_talk_blocks == 0
+    assert max(e["echo_erle_db"] or 0.0 for e in events) >= 30.0
+    node.teardown()
