@@ -18,6 +18,8 @@ ensure_system_packages libportaudio2 jackd2 espeak-ng tmux python3-gst-1.0 \
     gstreamer1.0-plugins-base
 # alsa-utils ships human speech recordings (/usr/share/sounds/alsa): WER on real voices
 ensure_system_packages alsa-utils
+# libspeexdsp1: EchoCancel's linear canceller (double talk), loaded with ctypes
+ensure_system_packages libspeexdsp1
 # sox and ffmpeg (ffprobe): the tests check that they read our WAV output without a warning
 ensure_system_packages sox ffmpeg
 ensure_venv "test,voice,speech,tts,echo" || exit 1

@@ -10,10 +10,18 @@ Denoise does to the word error rate in noise.
   RT60 300 ms) without noise, with babble and white noise at 20 dB SNR, with the delay jumping
   by 40 ms at 10 s, with the reference silent from 8 to 12 s and with one reference block
   dropped: the node's own echo events (time, ERLE, converged, lost/recovered), in simulated
-  time; and the ERLE of the echo alone (remotemedia.echo_measure: the residual the echo
-  explains, the noise the canceller passes left out), after 3 s;
+  time, erle_db (near/out, the noise counted) and echo_erle_db (the node's own echo in /
+  residual echo out, from its linear canceller's estimate of the echo); and the ERLE of the
+  echo alone (remotemedia.echo_measure: the residual the echo explains, the noise the
+  canceller passes left out; ground truth), after 3 s;
 - word error rate (Transcribe, Whisper tiny.en; jiwer) of six espeak-ng sentences in white
-  noise and in babble at 5 dB SNR, without Denoise and with each engine.
+  noise and in babble at 5 dB SNR, without Denoise and with each engine;
+- double talk (tests/echo/double_talk.py): the user's sentence alone and spoken over the bot
+  after 3, 5 and 12 s of its speech (the bot talking on, or stopping 0.35 s after the user
+  starts, as a barge-in stops it), in the issue's room with babble,
+  Whisper tiny.en's WER on EchoCancel's output with `double_talk: off` (AEC3 alone) and
+  `linear` (the linear canceller's output while the user talks), and the blocks taken for
+  double talk.
 
 Measures and prints; asserts nothing about time. Times drift on shared machines: read ratios.
 
@@ -130,6 +138,11 @@ def echo_alone(far: np.ndarray, **room) -> np.ndarray:
                            for k in range(0, far.shape[0] - BLOCK + 1, BLOCK)])
 
 
+def _median(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return round(float(np.median(values)), 1) if values else None
+
+
 def erle_runs(repeat: int) -> dict:
     from remotemedia.echo_measure import echo_erle_db
     from tests.echo.room_audio import (bot_speech, room_manifest, run_room, stereo,
@@ -157,6 +170,9 @@ def erle_runs(repeat: int) -> dict:
         out[name] = {
             "series": [[e["time_s"], e["erle_db"]] for e in events],
             "median_erle_db_after_3s": round(float(np.median(erle)), 1) if erle else None,
+            # the node's echo_erle_db: echo in / residual echo out, the noise left out
+            "median_echo_erle_db_after_3s": _median([e.get("echo_erle_db") for e in events
+                                                     if e["time_s"] > 3]),
             "min_erle_db_after_3s": min(erle) if erle else None,
             # the echo alone against the output's part the echo explains (echo_measure.py)
             "echo_erle_after_3s": echo_erle_db(alone[:audio.shape[0]], audio,
@@ -186,6 +202,20 @@ def wer_runs() -> dict:
     return out
 
 
+def double_talk_runs() -> dict:
+    from tests.echo.double_talk import heard
+    out = {}
+    for mode in ("off", "linear"):
+        for bot_s, stop in ((None, None), (3.0, None), (5.0, None), (12.0, None),
+                            (3.0, 0.35), (5.0, 0.35), (12.0, 0.35)):
+            rate, text = heard(bot_s, {"double_talk": mode}, stop)
+            when = "alone" if bot_s is None else f"over {bot_s:g} s of the bot"
+            if stop is not None:
+                when += f", bot stops {stop:g} s in"
+            out[f"{mode}, {when}"] = {"wer": round(rate, 3), "text": text}
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--blocks", type=at_least(10), default=500, help="blocks timed per node")
@@ -198,6 +228,7 @@ def main(argv=None) -> int:
               "cost_us": costs(args.blocks), "erle": erle_runs(args.repeat)}
     if not args.no_wer:
         report["wer"] = wer_runs()
+        report["double_talk"] = double_talk_runs()
     if args.json:
         print(json.dumps(report))
         return 0
@@ -209,7 +240,8 @@ def main(argv=None) -> int:
     print("ERLE over time (echo events, simulated time)")
     for name, row in report["erle"].items():
         alone = row["echo_erle_after_3s"]
-        print(f"  {name}: median {row['median_erle_db_after_3s']} dB after 3 s, min "
+        print(f"  {name}: median {row['median_erle_db_after_3s']} dB after 3 s (echo_erle_db "
+              f"{row['median_echo_erle_db_after_3s']}), min "
               f"{row['min_erle_db_after_3s']}; echo alone {alone['erle_db']} dB (residual "
               f"echo {alone['residual_echo_dbfs']} dBFS, output {alone['output_dbfs']} dBFS); "
               f"convergence {row['convergence_s']} s, lost and recovered at {row['episodes']}"
@@ -221,6 +253,9 @@ def main(argv=None) -> int:
         print("word error rate, six sentences at 5 dB SNR")
         for name, rate in report["wer"].items():
             print(f"  {name:28s} {rate:.3f}")
+        print("double talk: WER of the user's sentence (double_talk mode, when)")
+        for name, row in report["double_talk"].items():
+            print(f"  {name:56s} {row['wer']:.3f}  {row['text']!r}")
     return 0
 
 

@@ -200,9 +200,10 @@ def _node(cls, node_id: str, rate: int, block: int, params: dict):
 
 
 class RoomMeter:
-    """The room's figures (module docstring). `heard(k, echo, mic, user_speaking, bot_playing)` for each
-    block as it is heard; `canceller(t, output)` with what the canceller handed on (its
-    Numpy blocks, by pts, and its echo events); `turn_figures` and `summary` after the run."""
+    """The room's figures (module docstring). `heard(k, echo, mic, user_speaking,
+    bot_playing)` for each block as it is heard; `canceller(t, output)` with what the
+    canceller handed on (its Numpy blocks, by pts, and its echo events); `turn_figures` and
+    `summary` after the run."""
 
     def __init__(self, rate: int, block: int, has_canceller: bool):
         self.rate = rate
@@ -319,6 +320,23 @@ class RoomMeter:
         return echo_erle_db(echo, out)
 
 
+def live_echo_summary(stats: dict) -> dict | None:
+    """The `room` section of a live run's report (no simulated room, so no ground truth):
+    the first echo canceller's own figures from the run's stats (`stats["nodes"]`, each
+    node's `echo` section: ERLE median while converged, residual echo, convergence, double
+    talk blocks, delay). None when the graph has no canceller."""
+    nodes = stats.get("nodes") or {}
+    rows = nodes.values() if isinstance(nodes, dict) else nodes
+    for row in rows:
+        echo = row.get("echo") if isinstance(row, dict) else None
+        if echo is None and isinstance(row, dict):
+            echo = (row.get("executor") or {}).get("echo") if isinstance(
+                row.get("executor"), dict) else None
+        if isinstance(echo, dict):
+            return {"canceller": True, **echo}
+    return None
+
+
 def user_at(media_s: float, spans, slack_s: float = USER_SLACK_S) -> bool:
     """Whether the user's audio (spans: [start_s, end_s or None]) covers `media_s`, widened
     by `slack_s` on each side."""
@@ -330,4 +348,5 @@ def user_at(media_s: float, spans, slack_s: float = USER_SLACK_S) -> bool:
 
 
 __all__ = ["RoomSpec", "load_room", "SimRoom", "RoomMeter", "Playback", "user_at",
+           "live_echo_summary",
            "ECHO_ACTIVE_DBFS"]

@@ -36,10 +36,11 @@ device round trip).
 
 Measurement, as Json events every `report_blocks` blocks (times are media time, s):
 
-    {"type": "echo", "node": "aec", "time_s": 2.0, "erle_db": 41.3,
+    {"type": "echo", "node": "aec", "time_s": 2.0, "erle_db": 41.3, "echo_erle_db": 44.0,
      "residual_echo_dbfs": -68.2, "reference_dbfs": -21.5, "delay_ms": 100.0,
      "delay_source": "param", "converged": true, "converged_at_s": 1.4, "convergence_s": 1.3,
      "far_active_blocks": 25, "reference_missing": 0, "reference_unplayed": 0, "non_finite": 0,
+     "double_talk_blocks": 0,
      "lost_at_s": null, "recovered_at_s": null, "recovery_s": null}
 
 - `erle_db`: echo return loss enhancement over the window, 10*log10(power(near) /
@@ -48,6 +49,12 @@ Measurement, as Json events every `report_blocks` blocks (times are media time, 
   metadata says `near_speech: true`, as EchoPath's do, is left out; without that key every
   far-active block counts, double talk included). null when fewer than a quarter of the
   window's blocks qualified (a few quiet edges of a pause measure the noise, not the echo).
+- `echo_erle_db` (with `double_talk: linear`): echo power in over residual echo power out,
+  the noise and the user's voice left out: the echo in is the linear canceller's estimate of
+  it, the residual the part of the output that estimate explains (EchoEstimateWindow in
+  nodes/echo_linear.py; measured at 16 kHz, 2 ms a window). null when too little echo.
+- `double_talk_blocks`: blocks in the window where the user was taken to talk over the far
+  end and the linear canceller's output went on (nodes/echo_linear.py, DoubleTalk).
 - `converged`: the window's ERLE reached `converged_db`; `converged_at_s` is when it first did
   (`convergence_s` the time from the first far-end activity to it). After that a window below
   `converged_db`, or more than `dip_db` below the ERLE it had settled at (a running average),
@@ -79,6 +86,8 @@ import numpy as np
 from ..engine.data import JsonData
 from ..engine.node import (DEFAULT_BLOCK_SIZE, DEFAULT_SAMPLE_RATE, AudioFormat, InputRequirement,
                            Node, Param, register_node)
+from .echo_convergence import ConvergenceTracker
+from .echo_linear import DoubleTalk, EchoEstimateWindow, LinearEcho, speex_library
 
 RATES = (16000, 32000, 48000)
 REFERENCE = "reference"
@@ -120,7 +129,8 @@ def _dbfs(mean_square: float) -> float:
 #: the canceller's counters: blocks processed, reference samples found missing, reference
 #: samples a device run never played (dropped at the output, or waited for longer than the
 #: ring holds), non-finite samples zeroed
-COUNTERS = ("blocks", "reference_missing", "reference_unplayed", "non_finite")
+COUNTERS = ("blocks", "reference_missing", "reference_unplayed", "non_finite",
+            "double_talk_blocks")
 
 
 def _tracked(name: str, doc: str) -> property:
@@ -161,12 +171,18 @@ class EchoCancel(Node):
               "had settled at counts as lost (dB)", min=0.0, max=100.0),
         Param("far_active_dbfs", float, -50.0, "reference level above which the far end is "
               "active (dBFS RMS over a block)", min=-120.0, max=0.0),
+        Param("double_talk", str, "linear", "while the user talks over the far end: linear "
+              "(a linear canceller's output, the near end whole; nodes/echo_linear.py) or "
+              "off (AEC3's, whose suppressor can swallow the user's words)",
+              choices=("linear", "off")),
     )
 
     @classmethod
     def check_config(cls, config):
-        """pywebrtc-audio installed."""
+        """pywebrtc-audio installed; libspeexdsp too for double_talk: linear."""
         load_webrtc()
+        if config.get("double_talk", "linear") == "linear":
+            speex_library()
 
     def merge_formats(self, formats: dict[str, AudioFormat]) -> AudioFormat:
         """Two inputs, one named `reference`; mono; 16, 32 or 48 kHz; whole 10 ms frames."""
@@ -217,7 +233,20 @@ class EchoCancel(Node):
         self._snap = 0
         for name in COUNTERS:
             setattr(self, name, 0)
+        self._linear = None
+        self._meter = None
+        if self.double_talk == "linear":
+            self._lin_out = np.zeros(block, dtype=np.float32)
+            self._talk = DoubleTalk(block)
+            if self.report_blocks:
+                self._meter = EchoEstimateWindow(rate, block * self.report_blocks)
         self._restart()
+
+    def teardown(self):
+        """Frees the linear canceller's state."""
+        if self._linear is not None:
+            self._linear.close()
+            self._linear = None
 
     def _resolve(self) -> str:
         # The play clock is set once the run's ends are open, after setup(): resolved lazily.
@@ -238,6 +267,13 @@ class EchoCancel(Node):
 
     def _restart(self) -> None:
         self._aec = self._webrtc.EchoCanceller(self._rate, 1, int(round(self.delay_ms or 0.0)))
+        if self.double_talk == "linear":
+            if self._linear is not None:
+                self._linear.close()
+            self._linear = LinearEcho(self._rate, self._far.shape[0])
+            self._talk.reset()
+            if self._meter is not None:
+                self._meter.clear()
         self._ring[:] = 0
         self._ref_end: int | None = None      # pts just after the newest reference sample
         self._ref_next = 0                    # pts of a reference block that carries none
@@ -247,6 +283,9 @@ class EchoCancel(Node):
         self._device_delay: int | None = None  # samples, arrival -> played, newest block
         self._first_far_s: float | None = None
         self.tracker = ConvergenceTracker(self.converged_db, self.dip_db)
+        self._erles: list[float] = []         # each converged window's ERLE (dB)
+        self._echo_erles: list[float] = []    # and its echo_erle_db
+        self._residual: float | None = None   # the newest residual_echo_dbfs
         self._window()
 
     def _window(self) -> None:
@@ -259,6 +298,7 @@ class EchoCancel(Node):
         self._w_ref_samples = 0
         self._w_missing = 0
         self._w_non_finite = 0
+        self._w_talk = 0
 
     # -- the block path ---------------------------------------------------------------------------
     def process(self, frames):
@@ -274,9 +314,16 @@ class EchoCancel(Node):
         if n % (self._rate // 100):
             raise ValueError(f"a block of {n} samples is not a whole number of 10 ms frames at "
                              f"{self._rate} Hz")
-        if self._far.shape[0] != n:
+        if self._far.shape[0] < n:      # a longer block than the format said: grown once
             self._far = np.zeros(n, dtype=np.float32)
             self._near_buf = np.zeros(n, dtype=np.float32)
+            if self._linear is not None:     # the linear stage's buffers are per block
+                self._linear.close()
+                self._linear = LinearEcho(self._rate, n)
+                self._lin_out = np.zeros(n, dtype=np.float32)
+                self._talk = DoubleTalk(n)
+                if self._meter is not None:
+                    self._meter = EchoEstimateWindow(self._rate, n * self.report_blocks)
         ref = frames.get(REFERENCE)      # absent when the reference is a feedback connection
         if ref is not None:
             self.feedback(REFERENCE, ref)
@@ -288,7 +335,8 @@ class EchoCancel(Node):
         self._near_next = pts + n
         if self._p_count:
             self._place_played()
-        missing = self._reference_at(pts, self._far)
+        far = self._far[:n]
+        missing = self._reference_at(pts, far)
         if self._on_device:
             missing = 0       # on a device, nothing played is silence, not a missing reference
         self.reference_missing += missing
@@ -299,7 +347,9 @@ class EchoCancel(Node):
         if not math.isfinite(p_near):
             near = self._contain(near)
             p_near = float(np.dot(near, near))
-        out = self._aec.process(near, self._far)
+        out = self._aec.process(near, far)
+        if self._linear is not None:
+            self._double_talk(near, far, out, p_near)
         self.blocks += 1
         # ERLE bookkeeping: the far end `delay` earlier, the near end's own speech from the room
         self._w_missing += missing
@@ -319,6 +369,19 @@ class EchoCancel(Node):
         if self.report_blocks and self._w_blocks >= self.report_blocks:
             return [result, self._report((pts + n) / self._rate)]
         return result
+
+    def _double_talk(self, near, far, out, p_near: float) -> None:
+        # the linear canceller beside AEC3; its output in AEC3's while the user talks over
+        lin = self._lin_out[:near.shape[0]]
+        self._linear.process(near, far, lin)
+        talk = self._talk.decide(near.shape[0], p_near, float(np.dot(lin, lin)),
+                                 float(np.dot(out, out)), float(np.dot(far, far)))
+        self._talk.mix(talk, lin, out)
+        if self._meter is not None:
+            self._meter.add(near, lin, out)
+        if talk:
+            self.double_talk_blocks += 1
+            self._w_talk += 1
 
     def feedback(self, name, frame) -> None:
         """A reference block (float32 mono, any length) into the ring: at its pts (the next
@@ -470,10 +533,17 @@ class EchoCancel(Node):
         erle = _db(self._w_in, self._w_out) if enough else None
         t = self.tracker
         t.update(erle, time_s)
+        echo_erle = None if self._meter is None else self._meter.measure()
+        if t.converged and erle is not None and len(self._erles) < 100_000:
+            self._erles.append(erle)      # a float per window, not per block
+            if echo_erle is not None:
+                self._echo_erles.append(echo_erle)
+        if self._w_far:
+            self._residual = _dbfs(self._w_out / self._w_samples)
         first = self._first_far_s
         value = {
             "type": "echo", "node": self.node_id, "time_s": round(time_s, 3),
-            "erle_db": erle, "residual_echo_dbfs": (
+            "erle_db": erle, "echo_erle_db": echo_erle, "residual_echo_dbfs": (
                 None if not self._w_far else _dbfs(self._w_out / self._w_samples)),
             "reference_dbfs": (None if not self._w_ref_samples
                                else _dbfs(self._w_ref / self._w_ref_samples)),
@@ -483,7 +553,7 @@ class EchoCancel(Node):
                               else round(t.converged_at_s - first, 3)),
             "far_active_blocks": self._w_far, "reference_missing": self._w_missing,
             "reference_unplayed": self.reference_unplayed,
-            "non_finite": self._w_non_finite,
+            "non_finite": self._w_non_finite, "double_talk_blocks": self._w_talk,
             "lost_at_s": t.lost_at_s, "recovered_at_s": t.recovered_at_s,
             "recovery_s": (None if t.recovered_at_s is None
                            else round(t.recovered_at_s - t.lost_at_s, 3)),
@@ -493,10 +563,18 @@ class EchoCancel(Node):
 
     def executor_stats(self) -> dict:
         """{"echo": {...}} for the stats report: the delay it used and its source, blocks,
-        reference samples missing and unplayed, non-finite samples zeroed, and when it
-        converged, was lost and recovered (media time, s)."""
+        reference samples missing and unplayed, non-finite samples zeroed, blocks taken for
+        double talk, when it converged, was lost and recovered (media time, s), and ERLE: the
+        median of the windows while converged (`erle_after_convergence_db`, dB, None before)
+        and the newest residual_echo_dbfs."""
         t = self.tracker
+        erles, echo_erles = sorted(self._erles), sorted(self._echo_erles)
         return {"echo": {"delay_ms": self.delay_used_ms, "delay_source": self._mode,
+                         "erle_after_convergence_db": (erles[len(erles) // 2] if erles
+                                                       else None),
+                         "echo_erle_after_convergence_db": (
+                             echo_erles[len(echo_erles) // 2] if echo_erles else None),
+                         "residual_echo_dbfs": self._residual,
                          **{name: getattr(self, name) for name in COUNTERS},
                          "converged": t.converged,
                          "converged_at_s": t.converged_at_s, "lost_at_s": t.lost_at_s,
@@ -529,78 +607,6 @@ class EchoCancel(Node):
         elif name in ("end_of_stream", "flush") and self.report_blocks and self._w_blocks:
             return [self._report(self._near_next / self._rate)]
         return None
-
-
-class ConvergenceTracker:
-    """Whether the canceller has the echo, one report window's ERLE at a time.
-
-    `update(erle_db, time_s)`: erle_db the window's ERLE (dB; None when the far end was too
-    little active to measure: the bot quiet), time_s the window's end (media time, s). Then:
-    - converged: the first window at or above `converged_db` sets `converged_at_s`.
-    - lost: once converged, a window below the floor (`converged_db`, or `dip_db` below the
-      running average it had settled at) sets `lost_at_s` and `converged` false, at once.
-      When the next window has no far end (the reply ended or was cut: its quiet end, or a
-      barge-in's double talk, read low), that loss is taken back: the previous state returns,
-      as if the low window had not been; a silent reference is no loss.
-    - recovered: after a loss, a window back above the floor, or two in a row at or above
-      `converged_db` within SETTLE_DB of each other (settled at a new level: the room
-      changed; that level becomes the one it settled at), set `recovered_at_s` and
-      `converged`."""
-
-    SETTLE_DB = 3.0
-
-    __slots__ = ("converged_db", "dip_db", "converged", "converged_at_s", "lost_at_s",
-                 "recovered_at_s", "steady", "withdrawn", "_before", "_last")
-
-    def __init__(self, converged_db: float, dip_db: float):
-        self.converged_db = converged_db
-        self.dip_db = dip_db
-        self.converged = False
-        self.converged_at_s: float | None = None
-        self.lost_at_s: float | None = None
-        self.recovered_at_s: float | None = None
-        self.steady: float | None = None    # the ERLE it settled at (running average)
-        #: losses taken back (a low window the far end's silence followed)
-        self.withdrawn = 0
-        # (lost_at_s, recovered_at_s) before a loss one window old: what a withdrawal restores
-        self._before: tuple | None = None
-        self._last: float | None = None     # the previous window's ERLE
-
-    def floor(self) -> float:
-        """Below this a window is low (dB)."""
-        return self.converged_db if self.steady is None else max(
-            self.converged_db, self.steady - self.dip_db)
-
-    def update(self, erle_db: float | None, time_s: float) -> None:
-        """Take one window (the class docstring says how)."""
-        last, self._last = self._last, erle_db
-        before, self._before = self._before, None
-        if erle_db is None:
-            if before is not None:           # the low window was the end of the far end
-                self.lost_at_s, self.recovered_at_s = before
-                self.converged = True
-                self.withdrawn += 1
-            return
-        time_s = round(time_s, 3)
-        if erle_db >= self.floor():
-            if not self.converged:
-                if self.converged_at_s is None:
-                    self.converged_at_s = time_s
-                else:
-                    self.recovered_at_s = time_s
-                self.converged = True
-            self.steady = erle_db if self.steady is None else 0.8 * self.steady + 0.2 * erle_db
-        elif self.converged:
-            self._before = (self.lost_at_s, self.recovered_at_s)
-            self.converged = False
-            self.lost_at_s = time_s
-            self.recovered_at_s = None
-        elif (self.lost_at_s is not None and last is not None
-              and min(erle_db, last) >= self.converged_db
-              and abs(erle_db - last) <= self.SETTLE_DB):
-            self.converged = True
-            self.recovered_at_s = time_s
-            self.steady = 0.5 * (erle_db + last)
 
 
 def _mono(array: np.ndarray, name: str) -> np.ndarray:
