@@ -51,6 +51,7 @@ import numpy as np
 
 from .converse import NOISE_DBFS, REPLY_TIMEOUT_S, TAIL_S, check_voice_graph, load_script
 from .conversation import ConversationRun, _expectations, _wer
+from .conversation_room import live_echo_summary
 from .engine.errors import DeviceError, UsageError
 from .engine.session import Pipeline
 
@@ -351,6 +352,7 @@ class LiveConversation:
                 "timing": "live", "seed": self.seed, "turns": rows,
                 "passed": all(x["passed"] for t in rows for x in t["expect"]),
                 "simulated_s": None, "wall_s": round(wall_s, 3),
+                "room": live_echo_summary(stats),
                 "live": {"loopback": self.loopback, "round_trip_ms": round_trip, "xruns": stats.get("xruns"),
                          "barge_in": stats.get("barge_in"), "device": stats.get("device"),
                          "drops": stats.get("drops")},

@@ -98,6 +98,7 @@ def cmd_converse(args) -> int:
     for i, t in enumerate(report["turns"], 1):
         v2v = "-" if t["voice_to_voice_ms"] is None else f"{t['voice_to_voice_ms']:.0f} ms"
         parts = ", ".join(f"{k} {v:.0f}" for k, v in (t["breakdown_ms"] or {}).items())
+        parts = f" ({parts})" if parts else ""
         stop = "" if t["barge_in_stop_ms"] is None else \
             f"; barge-in stop {t['barge_in_stop_ms']:.0f} ms"
         echo = "" if "erle_db" not in t else (
@@ -105,9 +106,16 @@ def cmd_converse(args) -> int:
             f"{_fig(t['residual_echo_dbfs'], 'dBFS')}, self-interruptions "
             f"{t['self_interruptions']}, double talk {_fig(t['double_talk_s'], 's')}")
         say(f"turn {i}: said {t['user']!r} heard {t['heard']!r} (WER {_fig(t['wer'])}) -> "
-            f"{t['reply']!r}; voice-to-voice {v2v} ({parts}){stop}{echo}")
+            f"{t['reply']!r}; voice-to-voice {v2v}{parts}{stop}{echo}")
     room = report.get("room")
-    if room is not None:
+    if room is not None and "convergence_s" not in room:
+        # live: no simulated room to measure against, so the canceller's own figures
+        say(f"echo canceller: ERLE {_fig(room.get('erle_after_convergence_db'), 'dB')} after "
+            f"convergence at {_fig(room.get('converged_at_s'), 's')} (echo ERLE "
+            f"{_fig(room.get('echo_erle_after_convergence_db'), 'dB')}), residual echo "
+            f"{_fig(room.get('residual_echo_dbfs'), 'dBFS')}, delay "
+            f"{_fig(room.get('delay_ms'), 'ms')} from {room.get('delay_source')}")
+    elif room is not None:
         converged = "not converged" if room["convergence_s"] is None else (
             f"{_fig(room['erle_after_convergence_db'], 'dB')} after convergence in "
             f"{_fig(room['convergence_s'], 's')}")

@@ -80,6 +80,7 @@ output array (pywebrtc-audio has no `out=`), which becomes the output frame.
 from __future__ import annotations
 
 import math
+import statistics
 
 import numpy as np
 
@@ -568,12 +569,12 @@ class EchoCancel(Node):
         median of the windows while converged (`erle_after_convergence_db`, dB, None before)
         and the newest residual_echo_dbfs."""
         t = self.tracker
-        erles, echo_erles = sorted(self._erles), sorted(self._echo_erles)
+        erles, echo_erles = self._erles, self._echo_erles
         return {"echo": {"delay_ms": self.delay_used_ms, "delay_source": self._mode,
-                         "erle_after_convergence_db": (erles[len(erles) // 2] if erles
+                         "erle_after_convergence_db": (statistics.median(erles) if erles
                                                        else None),
                          "echo_erle_after_convergence_db": (
-                             echo_erles[len(echo_erles) // 2] if echo_erles else None),
+                             statistics.median(echo_erles) if echo_erles else None),
                          "residual_echo_dbfs": self._residual,
                          **{name: getattr(self, name) for name in COUNTERS},
                          "converged": t.converged,

@@ -45,6 +45,7 @@ def test_without_a_canceller_the_bot_interrupts_itself(jack_device, tmp_path):
     report = converse_live("assistant.yaml", jack_device.index, tmp_path)
     # one barge-in was scripted; the bot's own voice, heard back, made the others
     assert report["live"]["barge_in"]["interrupts"] > 1, report["live"]["barge_in"]
+    assert report["room"] is None                   # no canceller, so no echo figures
 
 
 def test_with_the_canceller_only_the_user_interrupts_and_the_bot_still_stops(
@@ -55,3 +56,6 @@ def test_with_the_canceller_only_the_user_interrupts_and_the_bot_still_stops(
     assert [e["passed"] for t in turns[:2] for e in t["expect"]] == [True] * 4, turns[:2]
     assert turns[1]["interrupted"] and turns[2]["barge_in_stop_ms"] is not None
     assert turns[2]["barge_in_stop_ms"] < 1000, turns[2]     # generous: the bound is 150 ms
+    # the canceller's own figures of the run, as the simulated room's report has them
+    room = report["room"]
+    assert room["canceller"] is True and room["erle_after_convergence_db"] > 0, room
