@@ -1,0 +1,129 @@
+"""Voice-to-voice from the audio alone, the same way live and simulated (so the benchmark's
+live/simulated ratio compares like with like), and Whisper run once at load (so neither
+run's first turn pays for the model's first run)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import yaml
+
+from remotemedia.conversation import ConversationRun
+from remotemedia.converse import load_script
+from remotemedia.converse_live import LiveConversation, _User, _graph_row, _graph_turns
+from remotemedia.turns import SOUND, last_sound, onset
+
+from .test_conversation import ASSISTANT, TWO_TURNS
+
+
+@pytest.fixture(scope="module")
+def two():
+    run = ConversationRun(ASSISTANT, yaml.safe_load(TWO_TURNS))
+    run.run()
+    return run
+
+
+def _as_live_recording(run: ConversationRun):
+    """The simulated run as the live user's stream would have captured it: its voices played
+    from the spans' starts, the bot's output recorded sample by sample on the same clock."""
+    rate, block = 48000, 960
+    frames = int(round(run.report["simulated_s"] * rate)) + rate
+    user = _User(run.voices, rate, block, frames, seed=0)
+    for start, b in run.sim.played:
+        at = int(round(start * rate))
+        user.rec[at:at + b.shape[0]] = b[:max(0, frames - at)]
+    for i, (start, end) in enumerate(run.spans):
+        user.starts[i] = int(round(start * rate))
+        user.ends[i] = int(round(end * rate))
+    user.k = frames // block
+    return user
+
+
+def test_simulated_turns_are_measured_from_the_audio_as_live_ones(two):
+    """The same audio gives the same voice-to-voice through the live measurement
+    (LiveConversation._report on a captured recording) and the simulated one the benchmark
+    compares it with (audio_voice_to_voice); the report's own figure, from the VAD's edge,
+    is another measure (the benchmark compared it with the live one before)."""
+    audio = two.audio_voice_to_voice()
+    assert len(audio) == 2 and all(v is not None and v > 0 for v in audio), audio
+    user = _as_live_recording(two)
+    fake = SimpleNamespace(turns=load_script(yaml.safe_load(TWO_TURNS)), manifest_name="m",
+                           script_name="s", seed=0, loopback=False)
+    live = LiveConversation._report(fake, user, [], [], None, {}, 0.0)
+    assert [t["voice_to_voice_ms"] for t in live["turns"]] == pytest.approx(audio, abs=0.03)
+    # each is the voice's last loud sample -> the bot's first loud sample after it
+    for i, (start, _) in enumerate(two.spans):
+        end = int(round(start * 48000)) + last_sound(two.voices[i])
+        first = onset(np.abs(user.rec) > SOUND, end, user.rec.shape[0], 9600)
+        assert audio[i] == pytest.approx((first - end) / 48, abs=0.03)
+    vad = [t["voice_to_voice_ms"] for t in two.report["turns"]]
+    assert any(abs(a - v) > 1.0 for a, v in zip(audio, vad)), (audio, vad)
+
+
+def test_audio_voice_to_voice_needs_a_finished_run():
+    run = ConversationRun(ASSISTANT, yaml.safe_load(TWO_TURNS))
+    with pytest.raises(RuntimeError, match="finished run"):
+        run.audio_voice_to_voice()
+
+
+def test_the_graph_turns_map_onto_the_users_clock():
+    """A graph block captured in JACK period g is the user's period g - graph_tick0: the
+    graph's turn ends land on the user's samples, and each user turn takes the last answered
+    graph turn of its own span."""
+    rate, block = 48000, 960
+    user = _User([np.zeros(10, np.float32)] * 2, rate, block, rate * 20, seed=0)
+    size = 4096
+    graph = SimpleNamespace(seq_tag=np.full(size, -1, np.int64),
+                            seq_capture_tick=np.zeros(size, np.int64), last_read=-1, ticks=0)
+    for seq in range(600):                 # the graph began capturing at its period 7
+        graph.seq_tag[seq] = seq
+        graph.seq_capture_tick[seq] = seq + 7
+    graph.last_read = 599
+    user.graph, user.graph_tick0 = graph, 57   # the user's first period was the graph's 57th
+    rows = [{"end_s": 2.5 + 100 / rate, "voice_to_voice_ms": None, "breakdown_ms": None},
+            {"end_s": 3.0 + 100 / rate, "voice_to_voice_ms": 700.0,
+             "breakdown_ms": {"endpoint": 350.0}},
+            {"end_s": 9.0, "voice_to_voice_ms": 650.0, "breakdown_ms": {"endpoint": 330.0}}]
+    mapped = _graph_turns({"turns": {"turns": rows}}, user)
+    # 3.0 s is graph block 150, captured in graph period 157 = the user's period 100
+    assert mapped[1][0] == 100 * block + 100
+    assert mapped[0][0] == (125 + 7 - 57) * block + 100
+    row = _graph_row(mapped, 0, 6 * rate, 100 * block, rate)
+    assert row == {"voice_to_voice_ms": 700.0, "breakdown_ms": {"endpoint": 350.0},
+                   "vad_end_after_audio_ms": pytest.approx(100 / 48, abs=1e-3)}
+    # clocks not tied (no graph stream, or a block its tables no longer hold): no mapping
+    user.graph_tick0 = -1
+    assert all(u is None for u, _ in _graph_turns({"turns": {"turns": rows}}, user))
+    assert _graph_row(_graph_turns({"turns": {"turns": rows}}, user), 0, 6 * rate, 0,
+                      rate) is None
+
+
+def test_whisper_runs_once_when_it_loads(monkeypatch):
+    """The model's first run (slower than the next: buffers, kernels) happens in setup, on
+    silence through the decoder and the word alignment, not on the first utterance."""
+    import faster_whisper
+    from remotemedia.nodes import whisper
+    calls = []
+    aligned = []
+    transcribe = faster_whisper.WhisperModel.transcribe
+    align = faster_whisper.WhisperModel.add_word_timestamps
+
+    def counting(self, audio, *args, **kwargs):
+        calls.append(audio.shape)
+        return transcribe(self, audio, *args, **kwargs)
+
+    def counting_align(self, *args, **kwargs):
+        aligned.append(1)
+        return align(self, *args, **kwargs)
+    monkeypatch.setattr(faster_whisper.WhisperModel, "transcribe", counting)
+    monkeypatch.setattr(faster_whisper.WhisperModel, "add_word_timestamps", counting_align)
+    monkeypatch.setattr(whisper, "_models", {})        # a load of its own, not the cached one
+    monkeypatch.setattr(whisper, "warmups", {})
+    model = whisper.load_model(whisper.resolve_model(None), threads=1)
+    assert calls == [(int(whisper.RATE * whisper.WARMUP_S),)] and aligned, (calls, aligned)
+    assert list(whisper.warmups.values())[0] > 0
+    # cached: the next node of the process neither loads nor warms it again
+    assert whisper.load_model(whisper.resolve_model(None), threads=1) is model
+    assert len(calls) == 1
