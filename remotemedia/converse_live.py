@@ -31,7 +31,14 @@ not from the VAD's decision, which comes min_speech_ms later).
 
 The report has the simulated run's shape (remotemedia.conversation), with `breakdown_ms` null
 (the audio alone does not attribute latency to nodes), `simulated_s` null, and `live`:
-{"round_trip_ms", "xruns", "barge_in", "device"} from the graph's stats report.
+{"round_trip_ms", "xruns", "barge_in", "device"} from the graph's stats report. Each turn also
+has `graph`: the graph's own measurement of it (turn_observer.py, as a `stream` run makes it:
+from the VAD's speech_end edge, node by node, to the DAC time of the first reply block)
+{"voice_to_voice_ms", "breakdown_ms", "vad_end_after_audio_ms" (that edge - the voice's last
+sample above SOUND, on the user's clock: the device path in and the VAD's own lag)}, null when
+the graph measured no turn there; the difference between the audio's figure and the graph's
+is the device path both ways. The simulated run measures the same audio figure
+(ConversationRun.audio_voice_to_voice), for a like-for-like comparison.
 
 Errors: ScriptError (exit 2) for a bad script; UsageError (exit 2) for a device that is not on a
 JACK server; DeviceError when the ports cannot be found or connected; NodeError while running.
