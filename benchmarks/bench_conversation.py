@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -96,6 +97,7 @@ def main(argv=None) -> int:
     parser.add_argument("--live-turns", type=at_least(1), default=6,
                         help="turns of the live run (default 6: it takes real time)")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
     run = Conversation(str(ROOT / "manifests" / "assistant.yaml"), script(args.turns))
     report = run.run()
     audio = run.audio_voice_to_voice()
@@ -129,6 +131,8 @@ def main(argv=None) -> int:
     }
     if args.live:
         out["live"] = live(args.live, args.live_turns)
+    # Measured costs are this machine's at this moment: the load says what else ran meanwhile
+    out["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     if args.json:
         print(json.dumps(out))
         return 0
@@ -152,6 +156,8 @@ def main(argv=None) -> int:
           f"{out['speed_vs_real_time']}x real time (target >= 3x)")
     if args.live:
         _print_live(args.live, out["live"])
+    print(f"load average (1 min) {out['load_average'][0]} before, {out['load_average'][1]} "
+          f"after (2 cores)")
     return 0
 
 
@@ -164,6 +170,9 @@ def _print_live(device: str, lv: dict) -> None:
           f"{lv['round_trip_ms']} ms (error bar)")
     print(f"  from the VAD's edge (the graph's own figures): p50 {lv['graph_p50_ms']['live']} "
           f"ms live, {lv['graph_p50_ms']['simulated']} ms simulated")
+    print("  live - simulated, p50 per part of the graph's breakdown: " + ", ".join(
+        f"{k} {v:+.0f} ms" for k, v in lv["breakdown_live_minus_sim_p50_ms"].items()
+        if v is not None))
     for i, r in enumerate(lv["per_turn"], 1):
         parts = "/".join(f"{(r['live_breakdown_ms'] or {}).get(k, float('nan')):.0f}:"
                          f"{r['sim_breakdown_ms'].get(k, float('nan')):.0f}"
@@ -245,6 +254,12 @@ def live(device: str, turns: int) -> dict:
             "live_over_simulated_per_turn_p50": _p50([r["live_over_sim"] for r in rows]),
             "graph_p50_ms": {"live": _p50([r["live_graph_ms"] for r in rows]),
                              "simulated": _p50([r["sim_graph_ms"] for r in rows])},
+            # where the live extra goes: per part of the graph's breakdown, p50 of live - sim
+            "breakdown_live_minus_sim_p50_ms": {
+                k: _p50([r["live_breakdown_ms"][k] - r["sim_breakdown_ms"][k] for r in rows
+                         if (r["live_breakdown_ms"] or {}).get(k) is not None
+                         and r["sim_breakdown_ms"].get(k) is not None])
+                for k in (rows[0]["sim_breakdown_ms"] if rows else {})},
             "per_turn": rows,
             "targets": {"live_p50_le_800": p50 is not None and p50 <= 800,
                         "simulated_p50_le_800": sim_p50 is not None and sim_p50 <= 800,
