@@ -31,7 +31,8 @@ not from the VAD's decision, which comes min_speech_ms later).
 
 The report has the simulated run's shape (remotemedia.conversation), with `breakdown_ms` null
 (the audio alone does not attribute latency to nodes), `simulated_s` null, and `live`:
-{"round_trip_ms", "xruns", "barge_in", "device"} from the graph's stats report. Each turn also
+{"round_trip_ms", "xruns", "barge_in", "device", "drops"} from the graph's stats report and
+"speculative" (each speculative transcriber's runs, used, discarded, as simulated runs report). Each turn also
 has `graph`: the graph's own measurement of it (turn_observer.py, as a `stream` run makes it:
 from the VAD's speech_end edge, node by node, to the DAC time of the first reply block)
 {"voice_to_voice_ms", "breakdown_ms", "vad_end_after_audio_ms" (that edge - the voice's last
@@ -245,6 +246,7 @@ class LiveConversation:
         if runner.error is not None:
             raise runner.error
         stats = runner.stats()
+        stats["speculative"] = _speculative(runner)
         self.report = self._report(user, replies, marks, round_trip, stats,
                                    time.perf_counter() - wall0)
         return self.report
@@ -337,13 +339,28 @@ class LiveConversation:
                 "simulated_s": None, "wall_s": round(wall_s, 3),
                 "live": {"loopback": self.loopback, "round_trip_ms": round_trip, "xruns": stats.get("xruns"),
                          "barge_in": stats.get("barge_in"), "device": stats.get("device"),
-                         "drops": stats.get("drops")},
+                         "drops": stats.get("drops"),
+                         "speculative": stats.get("speculative")},
                 "stats": {"interrupts": (stats.get("barge_in") or {}).get("interrupts", 0),
                           "nodes": stats.get("nodes")}}
 
     def failures(self) -> list[str]:
         """One line per expectation that failed: 'turn N (USER): WHY'."""
         return ConversationRun.failures(self)
+
+
+def _speculative(runner) -> dict:
+    """{NODE_ID: {"runs", "used", "discarded"}} of each speculative transcriber of the run (as
+    a simulated run reports them under its node's stats), the node found behind its executor
+    when it runs on one."""
+    out = {}
+    schedule = getattr(runner.session, "schedule", None)
+    for step in getattr(schedule, "steps", ()):
+        node = getattr(step.node, "node", step.node)
+        if getattr(node, "speculative", False) and hasattr(node, "speculative_runs"):
+            out[step.node_id] = {"runs": node.speculative_runs, "used": node.speculative_used,
+                                 "discarded": node.speculative_discarded}
+    return out
 
 
 def _graph_turns(stats: dict, user: _User) -> list[tuple[int | None, dict]]:
