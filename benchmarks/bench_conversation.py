@@ -274,7 +274,7 @@ def live(device: str, turns: int) -> dict:
                         "within_10_percent": ratio is not None and 0.9 <= ratio <= 1.1},
             "barge_in_stop_ms": {"p50": _p50(stops), "max": max(stops, default=None),
                                  "count": len(stops)},
-            "barge_in_decided_stop_ms": ((report["stats"].get("turns") or {})
+            "barge_in_decided_stop_ms": ((report["live"].get("graph_turns") or {})
                                          .get("barge_in_decided_stop_ms")),
             "speculative": report["live"].get("speculative"),
             "round_trip_ms": report["live"]["round_trip_ms"],
