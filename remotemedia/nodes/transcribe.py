@@ -30,7 +30,8 @@ Silence, noise and music give nothing: only speech the VAD found is transcribed,
 segment whose no_speech_prob exceeds `no_speech_max` while its avg_logprob is below
 `logprob_min` (Whisper's own rule, tightened), or that has no words, is dropped.
 
-Threads: the model loads in setup() (about a second; shared by the nodes of a process) and
+Threads: the model loads in setup() (about a second, and a warm-up run on silence: its first
+run is slower than the next; shared by the nodes of a process) and
 runs in process() when an utterance or window completes: 0.3-1 s on two cores whatever its
 length (the encoder always sees 30 s). In a live run put it off the block path
 (`executor: thread`, the default for speech nodes where the engine has it). Errors:
