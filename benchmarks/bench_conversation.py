@@ -118,6 +118,7 @@ def main(argv=None) -> int:
         "voice_to_voice_audio_p50_ms": _p50(audio),
         "breakdown_p50_ms": {k: _p50(v) for k, v in parts.items()},
         "whisper_warmup_ms": _warmups(),
+        "whisper_run_p50_ms": _p50(run.sim.nodes["stt"].run_ms),
         "barge_in_stop_ms": {"p50": _p50(stops), "max": max(stops, default=None),
                              "count": len(stops)},
         "barge_in_decided_stop_ms": report["stats"]["turns"]["barge_in_decided_stop_ms"],
@@ -143,6 +144,7 @@ def main(argv=None) -> int:
     print(f"  from the audio (the user's last sample above -60 dBFS -> the bot's first, as a "
           f"live run measures it): p50 {out['voice_to_voice_audio_p50_ms']} ms; Whisper warmed "
           f"up at load (one run on {WARMUP_S:g} s of silence: {out['whisper_warmup_ms']} ms)")
+    print(f"  Whisper per run p50 {out['whisper_run_p50_ms']} ms")
     print("  breakdown p50: " + ", ".join(f"{k} {v:.1f} ms" for k, v in
                                           out["breakdown_p50_ms"].items()))
     print(f"speculative transcription: {out['speculative']}; without it voice-to-voice p50 "
@@ -170,7 +172,8 @@ def _print_live(device: str, lv: dict) -> None:
           f"{lv['round_trip_ms']} ms (error bar)")
     print(f"  less the user side's own round trip ({lv['round_trip_ms']} ms): ratio "
           f"{lv['live_less_round_trip_over_simulated']}; speculative transcription live "
-          f"{lv['speculative']}")
+          f"{lv['speculative']}; Whisper per run p50 {lv['whisper_run_p50_ms']['live']} ms "
+          f"live, {lv['whisper_run_p50_ms']['simulated']} ms simulated")
     print(f"  from the VAD's edge (the graph's own figures): p50 {lv['graph_p50_ms']['live']} "
           f"ms live, {lv['graph_p50_ms']['simulated']} ms simulated")
     print("  live - simulated, p50 per part of the graph's breakdown: " + ", ".join(
@@ -277,6 +280,12 @@ def live(device: str, turns: int) -> dict:
             "barge_in_decided_stop_ms": ((report["live"].get("graph_turns") or {})
                                          .get("barge_in_decided_stop_ms")),
             "speculative": report["live"].get("speculative"),
+            # what Whisper cost per run, live (beside the audio threads) and simulated (alone,
+            # at the load of before and after): the stt part's difference, explained
+            "whisper_run_p50_ms": {
+                "live": _p50((report["live"].get("model_run_ms") or {}).get("stt") or []),
+                "simulated": _p50([x for r in (before, after)
+                                   for x in r.sim.nodes["stt"].run_ms])},
             "round_trip_ms": report["live"]["round_trip_ms"],
             "xruns": report["live"]["xruns"], "wall_s": report["wall_s"]}
 

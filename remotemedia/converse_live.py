@@ -32,8 +32,9 @@ not from the VAD's decision, which comes min_speech_ms later).
 The report has the simulated run's shape (remotemedia.conversation), with `breakdown_ms` null
 (the audio alone does not attribute latency to nodes), `simulated_s` null, and `live`:
 {"round_trip_ms", "xruns", "barge_in", "device", "drops"} from the graph's stats report,
-"speculative" (each speculative transcriber's runs, used, discarded, as simulated runs report)
-and "graph_turns" (the graph's `turns` section without its rows: p50s from the VAD's edges). Each turn also
+"speculative" (each speculative transcriber's runs, used, discarded, as simulated runs report),
+"model_run_ms" (each transcriber's model runs, wall ms: what Whisper cost beside the audio
+threads) and "graph_turns" (the graph's `turns` section without its rows: p50s from the VAD's edges). Each turn also
 has `graph`: the graph's own measurement of it (turn_observer.py, as a `stream` run makes it:
 from the VAD's speech_end edge, node by node, to the DAC time of the first reply block)
 {"voice_to_voice_ms", "breakdown_ms", "vad_end_after_audio_ms" (that edge - the voice's last
@@ -197,11 +198,11 @@ class LiveConversation:
         TurnObserver.attach(runner)
         opened = threading.Event()
 
-        speculators: dict = {}
+        transcribers: dict = {}
 
         def on_open() -> None:
             schedule = runner.session.schedule
-            speculators.update(_speculators(schedule))
+            transcribers.update(_transcribers(schedule))
             watched[0] = any([_watch_replies(step.node, replies, user)
                               for step in schedule.reply_steps])
             barge = schedule.barge_in
@@ -250,7 +251,8 @@ class LiveConversation:
         if runner.error is not None:
             raise runner.error
         stats = runner.stats()
-        stats["speculative"] = _speculative(speculators)
+        stats["speculative"] = _speculative(transcribers)
+        stats["model_run_ms"] = {k: list(n.run_ms) for k, n in transcribers.items()}
         self.report = self._report(user, replies, marks, round_trip, stats,
                                    time.perf_counter() - wall0)
         return self.report
@@ -345,6 +347,7 @@ class LiveConversation:
                          "barge_in": stats.get("barge_in"), "device": stats.get("device"),
                          "drops": stats.get("drops"),
                          "speculative": stats.get("speculative"),
+                         "model_run_ms": stats.get("model_run_ms"),
                          "graph_turns": {k: v for k, v in (stats.get("turns") or {}).items()
                                          if k != "turns"} or None},
                 "stats": {"interrupts": (stats.get("barge_in") or {}).get("interrupts", 0),
@@ -355,24 +358,26 @@ class LiveConversation:
         return ConversationRun.failures(self)
 
 
-def _speculators(schedule) -> dict:
-    """{NODE_ID: node} of the run's speculative transcribers: the node itself, behind its
-    executor when it runs on one (its worker's instance, kept: the executor lets go of it at
-    teardown). Call once the run stands."""
+def _transcribers(schedule) -> dict:
+    """{NODE_ID: node} of the run's transcribers (nodes that keep their model's run times,
+    Transcribe's `run_ms`): the node itself, behind its executor when it runs on one (its
+    worker's instance, kept: the executor lets go of it at teardown). Call once the run
+    stands."""
     out = {}
     for step in schedule.steps:
         transport = getattr(step.node, "transport", None)
         node = getattr(transport, "instance", step.node)
-        if getattr(node, "speculative", False) and hasattr(node, "speculative_runs"):
+        if hasattr(node, "run_ms"):
             out[step.node_id] = node
     return out
 
 
 def _speculative(nodes: dict) -> dict:
-    """{NODE_ID: {"runs", "used", "discarded"}} of `nodes` (_speculators), as a simulated run
-    reports them under its node's stats."""
+    """{NODE_ID: {"runs", "used", "discarded"}} of the speculative ones of `nodes`
+    (_transcribers), as a simulated run reports them under its node's stats."""
     return {k: {"runs": n.speculative_runs, "used": n.speculative_used,
-                "discarded": n.speculative_discarded} for k, n in nodes.items()}
+                "discarded": n.speculative_discarded} for k, n in nodes.items()
+            if getattr(n, "speculative", False)}
 
 
 def _graph_turns(stats: dict, user: _User) -> list[tuple[int | None, dict]]:

@@ -54,6 +54,9 @@ def test_three_turns_with_a_barge_in_pass_live_on_jack(jack_device, tmp_path):
     spec = live["speculative"]["stt"]
     assert spec["runs"] >= 1 and spec["used"] >= 1, spec
     assert spec["used"] + spec["discarded"] <= spec["runs"], spec
+    # and each of its model runs was timed (beside the audio threads)
+    runs = live["model_run_ms"]["stt"]
+    assert len(runs) >= spec["runs"] and all(ms > 0 for ms in runs), runs
     # The graph's own view of each turn, tied to the user's clock: from the VAD's edge, which
     # comes after the voice's last loud sample (the device path in and the VAD's own lag:
     # never before the voice by more than a VAD window), node by node, summing to its figure

@@ -62,6 +62,15 @@ def test_simulated_turns_are_measured_from_the_audio_as_live_ones(two):
     assert any(abs(a - v) > 1.0 for a, v in zip(audio, vad)), (audio, vad)
 
 
+def test_transcribe_keeps_its_model_run_times(two):
+    """Each Whisper run's wall time is kept (what the model cost as it ran), one per run."""
+    stt = two.sim.nodes["stt"]
+    assert stt.runs >= 2 and len(stt.run_ms) == stt.runs, (stt.runs, list(stt.run_ms))
+    assert all(ms > 0 for ms in stt.run_ms)
+    # each was charged to the simulated clock within the call that ran it
+    assert max(stt.run_ms) <= max(two.costs.charged["stt"]) * 1e3 + 1e-3
+
+
 def test_audio_voice_to_voice_needs_a_finished_run():
     run = ConversationRun(ASSISTANT, yaml.safe_load(TWO_TURNS))
     with pytest.raises(RuntimeError, match="finished run"):
