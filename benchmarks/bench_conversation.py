@@ -21,13 +21,22 @@ measured on this machine (remotemedia.conversation). Reports:
         [--live DEV [--live-turns N]]
 
 With `--live DEV` (a device on the JACK server, e.g. device:system; run with
-REMOTEMEDIA_AUDIO_SERVER=jack) the same kind of script also runs live
-(remotemedia.converse_live: the user's side plays into the graph's input device and records
-its output, turn times from the captured audio), right after the simulated run, and the
-report adds `live`: voice-to-voice p50 live and simulated (the simulated run of the same
-live-sized script, measured in this run), their ratio (target within 10%), barge-in stop p50
-and max live (target <= 150 ms after the VAD's speech_start), xruns, the user side's device
-round trip (the error bar), and wall time.
+REMOTEMEDIA_AUDIO_SERVER=jack) the same kind of script (`--live-turns`, default 6) also runs
+live (remotemedia.converse_live: the user's side plays into the graph's input device and
+records its output, turn times from the captured audio), between two simulated runs of that
+script (each simulated figure is the mean of before and after: the machine's load drifts).
+Both sides are measured from the audio the same way (the voice's last sample above -60 dBFS
+-> the bot's first sample above it: ConversationRun.audio_voice_to_voice on the simulated
+side), so `live` compares like with like: voice-to-voice p50 live and simulated, their ratio
+(target within 10%) and the ratio per turn, the ratio less the user side's own device round
+trip (calibrated in the run: the harness's apparatus, not the bot), and beside each turn the
+graph's own figures from the VAD's edge with their breakdown, live and simulated, so the
+live extra is attributed part by part (`breakdown_live_minus_sim_p50_ms`); Whisper's cost
+per run live and simulated; barge-in stop p50 and max live, xruns, wall time; and `targets`:
+whether each target holds. Whisper is warmed up at load (one run on 1 s of silence, in
+setup, live and simulated alike: `whisper_warmup_ms`), so no first turn pays for its first
+run. Measured costs are this machine's at that moment: `load_average` (1 min, before and
+after) says what else ran, and Whisper's cost follows it.
 
 Measures and prints; asserts nothing about time. Targets (the issue): v2v p50 <= 800 ms,
 barge-in stop <= 150 ms, speed >= 3x.
