@@ -164,6 +164,9 @@ def write_recording(directory, conv, manifest_document: dict | None) -> dict:
                       "barge_in_after_ms": t.barge_in_after_ms, "expect": t.expect}
                      for t in conv.turns],
            "metadata": {str(k): md for k, md in enumerate(sim.metadata) if md},
+           # what input.wav holds, so that a replay of an altered one is told apart even
+           # where the change leaves the output and events as they were (a noise floor)
+           "input_sha256": _samples_digest(mic),
            "manifest_name": conv.manifest_name, "script_name": conv.script_name}
     full = dict(report)
     full["recording"] = summary
@@ -197,16 +200,24 @@ def write_recording(directory, conv, manifest_document: dict | None) -> dict:
     return summary
 
 
+def _samples_digest(samples: np.ndarray) -> str:
+    """SHA-256 of the samples as float32 (hex): what input.wav holds, whatever its header."""
+    import hashlib
+    return hashlib.sha256(np.ascontiguousarray(samples, dtype=np.float32).tobytes()).hexdigest()
+
+
 def is_conversation_recording(directory) -> bool:
     """True when DIR holds a conversation recording (its conversation.json)."""
     return os.path.isfile(os.path.join(os.fspath(directory), MARKER))
 
 
 # -- replaying -----------------------------------------------------------------------------------
-def replay_conversation(directory, allow_import=()) -> dict:
+def replay_conversation(directory, allow_import=(), stopped=None) -> dict:
     """Re-run the conversation recorded in DIR and compare it with the recording: returns
     {"blocks", "output": audio_difference, "events": event_differences, "turns": {"count",
     "first"} (turn fields that differ, room figures left out), "identical", "notes"}.
+    `stopped()`, asked before each block, returns a stop reason (a signal's) to end the
+    replay there: then {"blocks", "blocks_replayed", "stop_reason"}, nothing compared.
     UsageError (exit 2) for a folder that is not a readable conversation recording."""
     from .conversation_room import Playback
     from .engine.loader import read_document
@@ -250,6 +261,8 @@ def replay_conversation(directory, allow_import=()) -> dict:
         # The recorded run's loop (conversation.py ConversationRun.run), its microphone read
         # back instead of made: the same calls in the same order at the same times.
         for k in range(blocks + 1):
+            if stopped is not None and stopped():
+                return {"blocks": blocks, "blocks_replayed": k, "stop_reason": stopped()}
             t = k * period
             sim.run_until(t)
             sim.now = t
@@ -272,6 +285,12 @@ def replay_conversation(directory, allow_import=()) -> dict:
     channels = int(doc.get("output_channels") or 1)
     replayed = played_audio(sim.played, sim.out_rate, rate, blocks, channels)
     result = {"blocks": blocks, "notes": []}
+    digest = doc.get("input_sha256")
+    if digest is None:
+        result["notes"].append("the recording keeps no digest of input.wav (made before "
+                               "there was one): its input is taken as recorded")
+    else:
+        result["input"] = {"identical": _samples_digest(mic[:, 0]) == digest}
     result["output"] = audio_difference(out, replayed) if out_rate == sim.out_rate else \
         {"sample_rates": [out_rate, sim.out_rate], "identical": False}
     masked_a, n_masked = _mask_wall_clock(recorded_events)
@@ -288,7 +307,8 @@ def replay_conversation(directory, allow_import=()) -> dict:
                                "self-interruptions, double talk) are not recomputed: the echo "
                                "alone is not kept")
     result["identical"] = bool(result["output"].get("identical")) and \
-        result["events"]["count"] == 0 and result["turns"]["count"] == 0
+        result["events"]["count"] == 0 and result["turns"]["count"] == 0 and \
+        result.get("input", {}).get("identical", True)
     return result
 
 
@@ -339,9 +359,17 @@ def _turn_differences(doc: dict, report: dict, sim, meter, costs) -> dict:
 def format_replay(path, result: dict) -> str:
     """The replay's verdict for people, one line per part."""
     from .replay import describe_output
+    if "stop_reason" in result:
+        return (f"replay of the conversation recorded in {path} stopped "
+                f"({result['stop_reason']}) after {result['blocks_replayed']} of "
+                f"{result['blocks']} blocks: not compared with the recording")
     o, e, t = result["output"], result["events"], result["turns"]
     lines = [f"replayed the conversation recorded in {path}: {result['blocks']} blocks, in "
              f"simulated time with the recorded node costs"]
+    if "input" in result:
+        lines.append("  input: input.wav holds the samples recorded" if result["input"][
+            "identical"] else "  input: input.wav is not what was recorded (its samples' "
+                              "SHA-256 differs from conversation.json's)")
     lines.append(describe_output(o))
     lines.append("  events: identical to the recorded events" if e["count"] == 0 else
                  f"  events: {e['count']} differ from the recorded events "

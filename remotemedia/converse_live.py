@@ -74,6 +74,10 @@ POLL_S = 0.01
 MAX_S = 600.0
 
 
+class _StoppedEarly(Exception):
+    """stop() came before the graph's run opened: nothing to converse."""
+
+
 class _User:
     """The user's side: one duplex stream; its callback plays the scheduled voice over a noise
     floor and records the graph's output, into buffers made before the stream starts."""
@@ -152,9 +156,17 @@ class LiveConversation:
         self.seed = seed
         self.loopback = loopback
         self.report: dict | None = None
+        #: why the run was asked to stop early (stop()), None while it runs to its end
+        self.stop_reason: str | None = None
         for tool in ("jack_lsp", "jack_connect", "jack_disconnect"):
             if shutil.which(tool) is None:
                 raise UsageError(f"converse --realtime needs JACK's {tool} (Debian: jackd2)")
+
+    def stop(self, reason: str = "stopped") -> None:
+        """Ask the run to end within POLL_S (a signal handler may call this): the user falls
+        silent, both streams close, and the report holds the turns the user began, `passed`
+        false and `stop_reason` = `reason`."""
+        self.stop_reason = reason
 
     def run(self) -> dict:
         """Run the conversation live; returns the report (module docstring)."""
@@ -218,10 +230,9 @@ class LiveConversation:
         runner.on_open = on_open
         before = _ports()
         runner.start()
+        round_trip = None
         try:
-            if not opened.wait(60) or runner.error is not None:
-                runner.join(5)
-                raise runner.error or DeviceError("the graph's run did not start in 60 s")
+            self._wait_open(opened, runner)
             from .io import portaudio
             client = portaudio._jack_client_name.decode() or None
             graph_in, graph_out = _new_ports(before, runner, client)
@@ -241,7 +252,10 @@ class LiveConversation:
             _connect(graph_out, user_in)
             if self.loopback:   # the loudspeaker the microphone hears: JACK mixes it in
                 _connect(graph_out, graph_in)
-            self._converse(user, runner)
+            if self.stop_reason is None:
+                self._converse(user, runner)
+        except _StoppedEarly:
+            pass   # stopped before the graph opened: no turn to report
         finally:
             if user.stream is not None:
                 user.stream.stop()
@@ -250,19 +264,39 @@ class LiveConversation:
             runner.join(30)
         if runner.error is not None:
             raise runner.error
-        stats = runner.stats()
+        stats = runner.stats() if runner.session is not None else {}
         stats["speculative"] = _speculative(transcribers)
         stats["model_run_ms"] = {k: list(n.run_ms) for k, n in transcribers.items()}
         self.report = self._report(user, replies, marks, round_trip, stats,
                                    time.perf_counter() - wall0)
+        if self.stop_reason is not None:
+            # Stopped: the turns the user began are reported; the script did not pass.
+            began = int(np.count_nonzero(user.starts >= 0))
+            self.report["turns"] = self.report["turns"][:began]
+            self.report["passed"] = False
+            self.report["stop_reason"] = self.stop_reason
         return self.report
+
+    def _wait_open(self, opened: threading.Event, runner, timeout_s: float = 60.0) -> None:
+        """Until the graph's run has opened (on_open); _StoppedEarly when stop() came first,
+        the run's error or DeviceError when it failed or took longer than `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while not opened.wait(POLL_S):
+            if self.stop_reason is not None:
+                raise _StoppedEarly
+            if runner.error is not None or time.monotonic() > deadline:
+                break
+        if runner.error is not None or not opened.is_set():
+            runner.join(5)
+            raise runner.error or DeviceError(f"the graph's run did not start in "
+                                              f"{timeout_s:g} s")
 
     # -- the user's turns, in real time -------------------------------------------------------
     def _converse(self, user: _User, runner) -> None:
         rate, block = user.rate, user.block
         sound = _Sound(user.rec, block)
         i = 0
-        while runner.error is None:
+        while runner.error is None and self.stop_reason is None:
             time.sleep(POLL_S)
             now = user.now
             sound.scan(min(now, user.rec.shape[0]))

@@ -164,10 +164,13 @@ class _Duplex:
 def measure_latency(input_device="default", output_device="default", *,
                     duration: float = 4.0, sample_rate: int = DEFAULT_SAMPLE_RATE,
                     block_size: int = DEFAULT_BLOCK_SIZE,
-                    jack_loopback: bool = False, seed: int = 1, on_started=None) -> dict:
+                    jack_loopback: bool = False, seed: int = 1, on_started=None,
+                    stop: threading.Event | None = None) -> dict:
     """Play a click train on `output_device`, capture `input_device` in the same duplex stream,
     and measure (module doc). `on_started()` runs once the stream runs, before the train (to
-    connect a loopback yourself). Returns a dict ready for JSON. DeviceError for a device that
+    connect a loopback yourself). `stop`, once set (a signal handler may), ends the train
+    within 50 ms: the clicks played at least TAIL_S before are measured, `clicks` counts only
+    them and `stopped_after_s` says when. Returns a dict ready for JSON. DeviceError for a device that
     cannot open (exit code 2 for a name that matches none); UsageError for bad numbers."""
     from .io import devices, portaudio
     if duration <= 0 or sample_rate <= 0 or block_size <= 0:
@@ -203,12 +206,18 @@ def measure_latency(input_device="default", output_device="default", *,
         reported = (float(lat[0]), float(lat[1]))
         limit = time.monotonic() + (signal.size / sample_rate) + MAX_ARM_S + 2.0
         while not state.done.wait(0.05):
+            if stop is not None and stop.is_set():
+                break
             if time.monotonic() > limit:
                 raise DeviceError(f"latency: the stream stopped delivering callbacks "
                                   f"({state.ticks} so far)")
     start = state.start
-    result = analyse(state.capture[:state.pos], positions + max(start, 0), values, sample_rate,
-                     block_size)
+    stopped = stop is not None and stop.is_set() and not state.done.is_set()
+    played, end = positions + max(start, 0), state.pos
+    if stopped:
+        played, values, end = _before_stop(state.capture, played, values, end, sample_rate,
+                                           block_size)
+    result = analyse(state.capture[:end], played, values, sample_rate, block_size)
     n = min(state.ticks, 512)
     ts = float(np.median(state.ts_latency[:n])) if n else None
     result.update({
@@ -220,7 +229,23 @@ def measure_latency(input_device="default", output_device="default", *,
             "timestamps_samples": None if ts is None else round(ts * sample_rate, 3),
         },
     })
+    if stopped:
+        result["stopped_after_s"] = round(max(state.pos - max(start, 0), 0) / sample_rate, 3)
     return result
+
+
+def _before_stop(capture, played, values, end: int, sample_rate: int, block_size: int):
+    """A train stopped at stream position `end`: (played, values, end) of the clicks played at
+    least TAIL_S before it (the others may not have come back), and the capture cut before
+    the first later click could return (its return would count as a pop)."""
+    keep = played + int(TAIL_S * sample_rate) <= end
+    if keep.all():
+        return played, values, end
+    cut = int(played[~keep][0])           # nothing returns before it was played
+    rough = analyse(capture[:end], played[keep], values[keep], sample_rate, block_size)
+    if rough["found"]:                    # nor sooner than the shortest round trip
+        cut += max(rough["round_trip_samples"]["min"] - RING, 0)
+    return played[keep], values[keep], min(cut, end)
 
 
 def _device(devices, spec, kind):

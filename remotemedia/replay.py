@@ -174,6 +174,9 @@ class RecordingSource(Source):
         t = recording.timeline
         self._samples = t["samples"]
         self._seq = t["seq"]
+        if self._seq.size:
+            # a recording started mid-run (the TUI's R) keeps the run's numbering on replay
+            self.first_seq, self.first_pts = int(self._seq[0]), int(t["pts"][0])
         self._steps = {}
         for name in ("input_overflow", "output_underflow", "device_drops"):
             col = t[name]
@@ -300,10 +303,12 @@ class EventCollector(Observer):
 class ReplayResult:
     """One replay: `stats` (the report), `output` (float32 (frames, channels)), `rate`,
     `events`, `manifest` (the name of the one used), `seconds` (wall clock), `audio_seconds`,
-    `frames_before_final` (output frames of the blocks themselves, before the end's flush)."""
+    `frames_before_final` (output frames of the blocks themselves, before the end's flush),
+    `blocks` (how many recorded blocks were replayed: fewer when it was stopped)."""
 
     def __init__(self, stats, output, rate, events, manifest, seconds, audio_seconds,
-                 frames_before_final: int | None = None):
+                 frames_before_final: int | None = None, blocks: int | None = None):
+        self.blocks = blocks
         self.frames_before_final = output.shape[0] if frames_before_final is None \
             else frames_before_final
         self.stats = stats
@@ -332,11 +337,14 @@ def _recorded_fuse(rec: Recording, manifest) -> bool:
 
 
 def replay(recording: Recording | str | Path, *, manifest=None, output: str | None = None,
-           realtime: bool = False, allow_import=(), tracer=None) -> ReplayResult:
+           realtime: bool = False, allow_import=(), tracer=None,
+           on_runner=None) -> ReplayResult:
     """Run a recording through its manifest (or `manifest`: a path or a dict) and collect the
-    output and events. `output`: an output SPEC to also send the audio to. Raises what the run
-    raises (ManifestError, UsageError for a bad SPEC or a manifest whose audio format does not
-    match the recording)."""
+    output and events. `output`: an output SPEC to also send the audio to. `on_runner(runner)`
+    is called with the StreamRunner before it runs (a signal handler may stop() it: the
+    replay then ends after the current block, `output` finalized, `stop_reason` in the stats).
+    Raises what the run raises (ManifestError, UsageError for a bad SPEC or a manifest whose
+    audio format does not match the recording)."""
     from .engine.session import Pipeline
     from .io.spec import make_sink
     from .runner import StreamRunner
@@ -369,6 +377,8 @@ def replay(recording: Recording | str | Path, *, manifest=None, output: str | No
                           observers=[events], fuse=_recorded_fuse(rec, manifest))
     if tracer is not None:
         tracer.bind(runner)
+    if on_runner is not None:
+        on_runner(runner)
     t0 = time.perf_counter()
     stats = runner.run()
     seconds = time.perf_counter() - t0
@@ -377,7 +387,7 @@ def replay(recording: Recording | str | Path, *, manifest=None, output: str | No
     audio_seconds = float(rec.timeline["samples"].sum()) / m.audio.sample_rate
     return ReplayResult(stats, sink.samples(channels), out.sample_rate or m.audio.sample_rate,
                         events.events, m.name, seconds, audio_seconds,
-                        events.frames_before_final)
+                        events.frames_before_final, source._n)
 
 
 # -- comparing -------------------------------------------------------------------------------
@@ -588,6 +598,35 @@ def format_comparison(cmp: dict, base=None) -> str:
     if not ev["count"]:
         text += f"\nevents: {ev['events'][0]} vs {ev['events'][1]}, identical"
     return text
+
+def mismatch(output: dict, events: dict, turns: dict | None = None,
+             input: dict | None = None) -> str:
+    """What differs between a replay and its recording, in one line ('' when nothing does):
+    `output` as audio_difference() gives it, `events` as event_differences(), `turns` as a
+    conversation replay's {"count", "first"}, `input` its {"identical"} (input.wav against
+    the recorded digest)."""
+    parts = []
+    if input is not None and not input.get("identical"):
+        parts.append("input.wav is not what was recorded")
+    if not output.get("identical"):
+        if "sample_rates" in output:
+            parts.append(f"the output is at {output['sample_rates'][1]} Hz, the recording's "
+                         f"at {output['sample_rates'][0]} Hz")
+        elif "channels" in output:
+            parts.append(f"the output has {output['channels'][1]} channel(s), the "
+                         f"recording's {output['channels'][0]}")
+        else:
+            frames = output.get("frames") or ["?", "?"]
+            parts.append(f"the output differs from frame {output.get('first_difference')} "
+                         f"({frames[0]} recorded, {frames[1]} replayed)")
+    if events.get("count"):
+        parts.append(f"{events['count']} event(s) differ")
+    if turns and turns.get("count"):
+        first = turns["first"][0] if turns.get("first") else None
+        where = f" (first: turn {first['turn']} {first['field']})" if first else ""
+        parts.append(f"{turns['count']} turn field(s) differ{where}")
+    return "; ".join(parts)
+
 
 def describe_output(o: dict) -> str:
     """One indented line for people: how a replay's output compares with the recorded one.

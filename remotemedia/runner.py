@@ -376,6 +376,7 @@ class StreamRunner:
         spoken, text_lead = 0, max(1, round(TEXT_LEAD_S / self.period_s))
         pts = 0
         n = 0
+        seq0, pts0 = source.first_seq, source.first_pts
         late = 0.0
         while not stop.is_set():
             if max_frames is not None and n >= max_frames:
@@ -407,7 +408,7 @@ class StreamRunner:
                 continue
             if max_frames is not None and n == max_frames - 1 and block.ndim:
                 block = block[:self.max_samples - pts]
-            deliver(take(block, n, pts, late))
+            deliver(take(block, seq0 + n, pts0 + pts, late))
             pts += block.shape[0] if block.ndim else 1
             n += 1
         # Let buffering nodes release what they hold, on every clean path. The end_of_stream

@@ -23,8 +23,9 @@
     remotemedia converse --manifest FILE --script S.yaml [--json] [--seed N]
                          [--timing measured|FILE] [--save-timing FILE]
 
-Exit codes: 0 success, 1 failure while running, 2 bad input (arguments, SPEC, manifest, file),
-130 after SIGINT and 143 after SIGTERM (the report is printed and files are finalized first).
+Exit codes: 0 success, 1 failure while running (a replay that differs from its recording, a
+failed expectation), 2 bad input (arguments, SPEC, manifest, file), 130 after SIGINT and 143
+after SIGTERM (the report is printed and files are finalized first).
 A RemoteMediaError or bad input is one line on stderr, never a traceback.
 
 stdout carries data only: events (one JSON object per line), then with --json the stats report

@@ -12,6 +12,7 @@ import signal
 import sys
 
 from ..engine.errors import UsageError
+from ..engine.node import AUDIO_LIMITS
 
 PROG = "remotemedia"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -126,8 +127,8 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-#: the largest --block-size (samples): 21.8 s at 48 kHz; more only allocates what fails
-MAX_BLOCK_SIZE = 1 << 20
+#: the largest --block-size (samples): the engine's limit wherever a block size comes from
+MAX_BLOCK_SIZE = AUDIO_LIMITS["block_size"]
 
 
 def _whole_number(text: str, low: int, high: int | None, expected: str) -> int:
@@ -161,9 +162,10 @@ def parse_seed(text: str) -> int:
 
 
 def parse_rate(text: str) -> int:
-    """argparse type for a sample rate: a whole number of Hz from 1 to 768000;
+    """argparse type for a sample rate: a whole number of Hz from 1 to AUDIO_LIMITS' 768000;
     ArgumentTypeError otherwise."""
-    return _whole_number(text, 1, 768000, "a sample rate in Hz from 1 to 768000")
+    high = AUDIO_LIMITS["sample_rate"]
+    return _whole_number(text, 1, high, f"a sample rate in Hz from 1 to {high}")
 
 
 def parse_workers(text: str) -> int:

@@ -25,7 +25,8 @@ def add_converse_parser(sub) -> None:
                     "the reply, voice-to-voice latency with its per-node breakdown, barge-in "
                     "stop time; with --realtime, live on devices of a JACK server, measured "
                     "from the captured audio. Exit 1 when an expectation fails, 2 for bad "
-                    "input.")
+                    "input, 130/143 when SIGINT/SIGTERM stopped it (the turns so far "
+                    "reported).")
     add_manifest_arguments(p, required=True)
     p.add_argument("--script", "-s", required=True, metavar="FILE",
                    help="(- reads it from stdin) YAML: {turns: [{say|play, after_ms, "
@@ -78,8 +79,7 @@ def cmd_converse(args) -> int:
         check_record_dir(record)   # before minutes of work, and before anything is written
         Conversation = recording_run   # the run that keeps what replay needs
     if args.realtime:
-        conv, received = _live(args), []
-        report = conv.run()
+        conv, report, received = _stoppable(lambda: _live(args))
     else:
         if args.input or args.output or args.loopback:
             raise UsageError("--input, --output and --loopback go with --realtime (a live run "
@@ -131,10 +131,11 @@ def cmd_converse(args) -> int:
     return EXIT_OK if report["passed"] else EXIT_FAILED
 
 
-def _simulated(args, Conversation):
-    """The run in simulated time: (the run, its report, the signals received). SIGINT/SIGTERM
-    end it at the next block period with the turns so far (a second signal stops waiting:
-    KeyboardInterrupt, exit 130); --save-timing is checked before anything runs."""
+def _stoppable(make, check=None):
+    """Make the run (`make()`), `check(run)` it, run it: (the run, its report, the signals
+    received). SIGINT/SIGTERM, from before the run is made, end it with the turns so far (the
+    simulated run at its next block period, the live one within its poll; `stop_reason` in
+    the report); a second signal stops waiting (KeyboardInterrupt, exit 130)."""
     from ..stop_signals import StopSignals
     conv = None
     received: list[int] = []
@@ -146,10 +147,20 @@ def _simulated(args, Conversation):
     signals = StopSignals(on_stop)
     signals.install()
     try:
-        conv = Conversation(args.manifest, args.script, timing=args.timing, seed=args.seed,
-                            allow_import=args.allow_import)
+        conv = make()
         if received:
             conv.stop(STOP_REASON[received[0]])
+        if check is not None:
+            check(conv)
+        return conv, conv.run(), received
+    finally:
+        signals.restore()
+
+
+def _simulated(args, Conversation):
+    """The run in simulated time, stoppable (_stoppable); --save-timing is checked before
+    anything runs."""
+    def check(conv) -> None:
         if args.save_timing:
             # Refuse before running (minutes of work) rather than after: never over a file
             # the run reads (the manifest, the script, the cost file, a play: file).
@@ -163,9 +174,9 @@ def _simulated(args, Conversation):
             if os.path.islink(target):   # save() replaces the name: a link would be lost
                 raise UsageError(f"--save-timing {target}: is a symbolic link; name a file")
             check_output(target, "--save-timing")
-        return conv, conv.run(), received
-    finally:
-        signals.restore()
+    return _stoppable(lambda: Conversation(args.manifest, args.script, timing=args.timing,
+                                           seed=args.seed, allow_import=args.allow_import),
+                      check)
 
 
 def _live(args):

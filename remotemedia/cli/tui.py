@@ -8,13 +8,14 @@ import os
 import sys
 
 from ..engine.errors import UsageError
-from .common import EXIT_FAILED, EXIT_USAGE, PROG, _error, _note
+from .common import EXIT_FAILED, EXIT_SIGNAL, EXIT_USAGE, PROG, _error, _note
 
 
 def cmd_tui(args) -> int:
     """`remotemedia tui`: run the interactive TUI in this process, or hand over to
     cmd_tui_attach (--attach) or cmd_tui_spawn (--spawn). Returns the TUI's exit code (0 on a
-    normal quit), 1 when Textual cannot be imported. Raises UsageError (exit 2) for --attach
+    normal quit; 130/143 when SIGINT/SIGTERM quit it as q does, the run stopped and any
+    recording finished), 1 when Textual cannot be imported. Raises UsageError (exit 2) for --attach
     with --spawn, --keep-running without --spawn, no interactive terminal, or a bad manifest
     or SPEC."""
     if getattr(args, "attach", None) is not None:
@@ -34,9 +35,19 @@ def cmd_tui(args) -> int:
     except ImportError as exc:
         _error(f"the TUI is not available: {exc}")
         return EXIT_FAILED
-    return int(run_app(manifest=args.manifest, input_spec=args.input,
-                       output_spec=args.output, mode=args.mode,
-                       reconnect=args.reconnect) or 0)
+    from ..stop_signals import StopSignals
+    apps: list = []
+    signals = StopSignals(lambda signum: _quit_from_signal(apps, early=True))
+    signals.install()
+    try:
+        rc = int(run_app(manifest=args.manifest, input_spec=args.input,
+                         output_spec=args.output, mode=args.mode, reconnect=args.reconnect,
+                         on_app=apps.append) or 0)
+    except _StoppedBeforeTheApp:
+        rc = EXIT_FAILED
+    finally:
+        signals.restore()
+    return rc if signals.received is None else EXIT_SIGNAL[signals.received]
 
 
 def cmd_tui_attach(args) -> int:
@@ -69,12 +80,12 @@ SPAWN_TIMEOUT_S = 15.0
 def cmd_tui_spawn(args) -> int:
     """`tui --spawn`: `remotemedia stream --monitor` in a child process of its own session
     (a crash of the TUI leaves it running), then the attached TUI over it. q stops the run
-    (waits for it to write its report) unless --keep-running. The child's stderr and report go
-    to a log file beside its socket, named in the last line."""
+    (waits for it to write its report) unless --keep-running, and so do SIGINT and SIGTERM,
+    which then give exit code 130/143. The child's stderr and report go to a log file beside
+    its socket, named in the last line."""
     import subprocess
-    import time
     from ..monitor import protocol
-    from ..monitor.client import MonitorClient
+    from ..stop_signals import StopSignals
     if not _has_terminal():
         raise UsageError("tui needs an interactive terminal (stdin and stdout); use "
                          "`remotemedia stream` to run without one")
@@ -93,9 +104,49 @@ def cmd_tui_spawn(args) -> int:
     with open_output(log_path, "tui --spawn: log", binary=True) as log:
         child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                  start_new_session=True)
+    apps: list = []
+    signals = StopSignals(lambda signum: _quit_from_signal(apps))
+    signals.install()
+    try:
+        rc = _spawned(args, child, log_path, folder, signals, apps)
+    finally:
+        signals.restore()
+    return rc if signals.received is None else EXIT_SIGNAL[signals.received]
+
+
+class _StoppedBeforeTheApp(Exception):
+    """A signal came while no app ran (it was being made): nothing to quit but the command."""
+
+
+def _quit_from_signal(apps: list, early: bool = False) -> None:
+    """A signal handler's way to quit the TUI as q does (the run stopped, or a spawned run
+    asked to stop): on the app's own loop, which runs in this thread (the handler may not
+    touch the app directly). With no app running, `early` raises _StoppedBeforeTheApp."""
+    import asyncio
+    loop = asyncio._get_running_loop()
+    if loop is None:
+        if early:
+            raise _StoppedBeforeTheApp
+        return
+    for app in apps:
+        loop.call_soon_threadsafe(lambda app=app: loop.create_task(app.action_quit()))
+
+
+def _spawned(args, child, log_path, folder, signals, apps: list) -> int:
+    """cmd_tui_spawn once the child runs: wait for its monitor socket, run the TUI over it,
+    then wait for the child's end (unless --keep-running)."""
+    import subprocess
+    import time
+    from ..monitor import protocol
+    from ..monitor.client import MonitorClient
     path = folder / f"{child.pid}{protocol.SUFFIX}"
     deadline = time.monotonic() + SPAWN_TIMEOUT_S
     while not (path.exists() and protocol.socket_listening(path)):
+        if signals.received is not None and not args.keep_running:
+            child.terminate()     # stopped before the TUI was up: the run stops too
+            child.wait(STOP_TIMEOUT_S)
+            _note(f"the run ended with exit code {child.returncode}; its report: {log_path}")
+            return EXIT_FAILED
         if child.poll() is not None:
             tail = log_path.read_text(errors="replace").strip().splitlines()[-1:]
             _error(f"the run did not start: {tail[0] if tail else 'no output'}")
@@ -110,8 +161,15 @@ def cmd_tui_spawn(args) -> int:
         time.sleep(0.05)
     client = MonitorClient.attach(str(path))
     from ..tui.attached import run_attached
+    if signals.received is not None:   # came before the app's loop could take it
+        client.close()
+        if not args.keep_running:
+            child.terminate()
+            child.wait(STOP_TIMEOUT_S)
+        return EXIT_FAILED
     try:
-        rc = int(run_attached(client, owns_run=not args.keep_running) or 0)
+        rc = int(run_attached(client, owns_run=not args.keep_running, on_app=apps.append)
+                 or 0)
     except BaseException:
         # A crash of the TUI is not the run's: it goes on, and says where to find it.
         _note(f"the TUI failed; the run goes on as PID {child.pid}: `{PROG} tui --attach "

@@ -44,7 +44,8 @@ from .manifest_keys import (INPUT, NATIVE, OUTPUT, RESERVED_IDS, RUNTIME_HINTS, 
                             NODE_KEYS as _NODE_KEYS)
 from .executors import INLINE, executors
 from .node import (DEFAULT_BLOCK_SIZE, DEFAULT_CHANNELS, DEFAULT_SAMPLE_RATE, AudioFormat, Node,
-                   NodeRegistry, UnknownNodeType, registry as default_registry)
+                   NodeRegistry, UnknownNodeType, audio_value_problem,
+                   registry as default_registry)
 from .precedence import REPLACEABLE, Decision, decide
 from .pipeline_file import is_pipeline_file, pipeline_file_to_native
 from .upstream_shape import manifest_shape, upstream_to_native
@@ -225,6 +226,11 @@ def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (
         "default": {"sample_rate": defaults.sample_rate, "channels": defaults.channels,
                     "block_size": defaults.block_size}})
     audio = decision.format
+    for key in ("sample_rate", "channels", "block_size"):
+        # the layers checked above plus what an input file's header or a node declares
+        problem = audio_value_problem(key, getattr(audio, key))
+        if problem:
+            fail(f"the {key} from the {decision.origin[key]} {problem}")
     weak = frozenset(k for k in ("sample_rate", "channels")
                      if decision.origin[k] in REPLACEABLE - {"input file"})
     formats, input_formats = _propagate_formats(order, by_id, connections, audio, fail,
@@ -242,7 +248,7 @@ def validate_manifest(doc: dict, *, source: str, allow_import: Iterable[str] = (
 
 
 def _check_audio(raw, fail) -> dict:
-    """The `audio` block's keys, checked (positive integers)."""
+    """The `audio` block's keys, checked (whole numbers within node.AUDIO_LIMITS)."""
     values: dict = {}
     if raw is not None:
         if not isinstance(raw, dict):
@@ -250,8 +256,9 @@ def _check_audio(raw, fail) -> dict:
         for key, value in raw.items():
             if key not in ("sample_rate", "channels", "block_size"):
                 fail(f"unknown key 'audio.{key}' (expected: sample_rate, block_size, channels)")
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                fail(f"'audio.{key}' must be a positive integer, got {value!r}")
+            problem = audio_value_problem(key, value)
+            if problem:
+                fail(f"'audio.{key}' {problem}")
             values[key] = value
     return values
 

@@ -170,6 +170,21 @@ class InputRequirement:
 DEFAULT_SAMPLE_RATE = 48000     # Hz
 DEFAULT_BLOCK_SIZE = 960        # samples per channel per block
 DEFAULT_CHANNELS = 1
+#: The largest value of each audio key a run accepts, wherever it comes from (a manifest's
+#: `audio`, an upstream manifest's `metadata.cli_defaults`, the command line): beyond them a run
+#: only allocates what then fails. 768 kHz is the highest rate audio interfaces offer;
+#: 1024 channels is libsndfile's SF_MAX_CHANNELS; 2**20 samples is 21.8 s at 48 kHz.
+AUDIO_LIMITS = {"sample_rate": 768_000, "channels": 1024, "block_size": 1 << 20}
+_AUDIO_UNITS = {"sample_rate": " Hz", "channels": " channels", "block_size": " samples"}
+
+
+def audio_value_problem(key: str, value) -> str | None:
+    """Why `value` cannot be the audio key `key` ('sample_rate', 'channels', 'block_size'):
+    'must be a whole number from 1 to LIMIT UNIT, got VALUE', or None when it can."""
+    limit = AUDIO_LIMITS[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+        return f"must be a whole number from 1 to {limit}{_AUDIO_UNITS[key]}, got {value!r}"
+    return None
 
 
 @dataclass(frozen=True)

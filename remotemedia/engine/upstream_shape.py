@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from .manifest_keys import (INPUT, NATIVE, NODE_KEYS, OUTPUT, RESERVED_IDS, RUNTIME_HINTS,
                             UPSTREAM, UPSTREAM_AUDIO, UPSTREAM_NODE_KEYS)
-from .node import AudioFormat
+from .node import AudioFormat, audio_value_problem
 
 
 def manifest_shape(doc: Mapping) -> str:
@@ -29,10 +29,6 @@ def manifest_shape(doc: Mapping) -> str:
         if isinstance(c, Mapping) and (c.get("from") in ends or c.get("to") in ends):
             return NATIVE
     return UPSTREAM
-
-
-def _positive_int(value) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int) and value > 0
 
 
 def upstream_to_native(doc: Mapping, fail) -> tuple[dict, list[str], AudioFormat]:
@@ -69,9 +65,9 @@ def upstream_to_native(doc: Mapping, fail) -> tuple[dict, list[str], AudioFormat
         for key, target in (("sample_rate", "sample_rate"), ("channels", "channels"),
                             ("chunk_size", "block_size")):
             if key in cli:
-                if not _positive_int(cli[key]):
-                    fail(f"'metadata.cli_defaults.{key}' must be a positive integer, "
-                         f"got {cli[key]!r}")
+                problem = audio_value_problem(target, cli[key])
+                if problem:
+                    fail(f"'metadata.cli_defaults.{key}' {problem}")
                 base[target] = cli[key]
 
     raw_nodes = doc.get("nodes")

@@ -103,6 +103,10 @@ class Source(_Endpoint):
     #: the stop reason when read() returns None: a device that captured the run's duration
     #: (limit_frames) ends for that reason, even when it skipped a block to catch up
     end_reason: str = "end_of_input"
+    #: the seq and pts (samples) of the first block read(): 0 for a new run; a recording that
+    #: joined a run mid-way replays with the numbering it recorded (replay.RecordingSource)
+    first_seq: int = 0
+    first_pts: int = 0
 
     def read(self) -> np.ndarray | None:
         """The next block, shape (block_size,) or (block_size, channels), given up to the

@@ -30,6 +30,7 @@ import os
 import re
 import secrets
 import stat
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -293,4 +294,4 @@ class Spinner:
             return
         window = self.samples[spun]
         window.append(seconds)
-        self.median[spun] = sorted(window)[len(window) // 2]
+        self.median[spun] = statistics.median(window)

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..engine.data import NumpyData
 from ..engine.kernels import Scaler, fill_from_pending
-from ..engine.node import InputRequirement, Node, Param, register_node
+from ..engine.node import AUDIO_LIMITS, InputRequirement, Node, Param, register_node
 
 # Scaling or summing in place needs a float buffer: an int16 buffer cannot hold 0.5 x a sample or
 # the sum of two full-scale ones. Such nodes declare it, and the engine converts once (counted).
@@ -174,7 +174,8 @@ class Reframe(Node):
     # Partial blocks wait in _pending as views of their input buffers: no one may write those.
     retains_input = True
     params = (
-        Param("size", int, None, "samples per output frame", min=1, max=1 << 24),
+        Param("size", int, None, "samples per output frame", min=1,
+              max=AUDIO_LIMITS["block_size"]),
         Param("pad", bool, False, "pad the last partial frame with zeros at end of stream"),
     )
 

@@ -15,15 +15,16 @@ import soxr
 
 from ..engine.data import JsonData
 from ..engine.levels import finite_or_zero
-from ..engine.node import AudioFormat, InputRequirement, Node, Param, register_node
+from ..engine.node import AUDIO_LIMITS, AudioFormat, InputRequirement, Node, Param, register_node
 
 QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")
 SOXR_DTYPES = frozenset({np.dtype(np.float32), np.dtype(np.float64),
                          np.dtype(np.int16), np.dtype(np.int32)})
 
 
-# The highest rate audio interfaces offer (768 kHz, DXD x 2); soxr's own limit is far above.
-MAX_RATE = 768_000
+# The engine's limit on any sample rate (768 kHz, what audio interfaces offer at most); soxr's
+# own limit is far above.
+MAX_RATE = AUDIO_LIMITS["sample_rate"]
 
 
 @register_node

@@ -616,8 +616,9 @@ class RemoteMediaApp(SavingActions, App[None]):
 
 def run_app(manifest: str | Path | None = None, input_spec: str | None = "default",
             output_spec: str | None = "default", mode: str | None = None,
-            reconnect: bool = True) -> int:
-    """Run the TUI in this terminal; return the exit code.
+            reconnect: bool = True, on_app=None) -> int:
+    """Run the TUI in this terminal; return the exit code. `on_app(app)` is called with the
+    app before it runs (to quit it from a signal handler).
 
     A bad manifest or SPEC raises its RemoteMediaError (exit code 2) before the screen changes,
     so the command line reports it in one line like every other command."""
@@ -637,6 +638,8 @@ def run_app(manifest: str | Path | None = None, input_spec: str | None = "defaul
     make_sink(output_spec, out_fmt).close()
     app = RemoteMediaApp(manifest, input_spec, output_spec, freeze_gc=True, mode=mode,
                          reconnect=reconnect)
+    if on_app is not None:
+        on_app(app)
     previous = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:

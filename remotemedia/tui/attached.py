@@ -260,9 +260,12 @@ class SpawnedApp(AttachedApp):
     ]
 
 
-def run_attached(client, owns_run: bool = False) -> int:
-    """Run the attached TUI in this terminal; return the exit code (0 on detach)."""
+def run_attached(client, owns_run: bool = False, on_app=None) -> int:
+    """Run the attached TUI in this terminal; return the exit code (0 on detach). `on_app(app)`
+    is called with the app before it runs (to quit it from a signal handler)."""
     app = (SpawnedApp if owns_run else AttachedApp)(client, owns_run=owns_run, freeze_gc=False)
+    if on_app is not None:
+        on_app(app)
     try:
         app.run()
     finally:

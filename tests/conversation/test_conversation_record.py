@@ -15,6 +15,7 @@ import soundfile
 from remotemedia.conversation_record import (_mask_wall_clock, check_record_dir,
                                              played_audio)
 from remotemedia.engine.errors import UsageError
+from tests.signal_support import CliRun, each_signal, handler_installed
 
 from .test_conversation import TWO_TURNS
 
@@ -36,10 +37,22 @@ def rm(*args, cwd):
                           text=True, cwd=cwd, timeout=600)
 
 
-def replay_json(directory, cwd):
+def replay_json(directory, cwd, code=0):
+    """`replay DIR --json`: (the process, its result); exit `code` (0 identical, 1 not)."""
     r = rm("replay", str(directory), "--json", cwd=cwd)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == code, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
     return r, json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def differs_line(r, directory, *says) -> str:
+    """The one line on stderr saying why the replay of `directory` differs."""
+    lines = [x for x in r.stderr.splitlines() if x.startswith("remotemedia: error:")]
+    assert len(lines) == 1, r.stderr
+    assert f"replay {directory}: differs from the recording: " in lines[0], lines
+    for s in says:
+        assert s in lines[0], lines
+    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +88,7 @@ def test_a_recorded_conversation_replays_identical_block_for_block_and_event_for
     assert result["events"]["count"] == 0
     assert result["events"]["events"][0] == report["recording"]["events"] > 0
     assert result["turns"] == {"count": 0, "turns": 2, "first": []}
+    assert result["input"] == {"identical": True}
     # Respond's reply events carry wall-clock ms: masked, and said so
     assert result["events"]["wall_clock_masked"] >= 2
     text = rm("replay", str(rec), cwd=d)
@@ -94,12 +108,54 @@ def test_one_sample_changed_in_output_wav_is_reported_different(recorded, tmp_pa
     i = int(np.flatnonzero(out[:, 0])[50])
     out[i, 0] += np.float32(1e-4)
     soundfile.write(bad / "output.wav", out, rate, subtype="FLOAT")
-    r, result = replay_json(bad, d)
+    r, result = replay_json(bad, d, code=1)
     assert result["identical"] is False
     assert result["output"]["identical"] is False
     assert result["output"]["first_difference"] == i
     assert result["events"]["count"] == 0
     assert "identical: NO" in r.stderr
+    differs_line(r, bad, f"the output differs from frame {i}")
+
+
+def _copy(rec, to):
+    import shutil
+    shutil.copytree(rec, to)
+    return to
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sample", [10, -1], ids=["noise-floor", "middle"])
+def test_one_byte_changed_in_input_wav_exits_1_with_one_line(recorded, tmp_path, sample):
+    # A byte of a sample in the noise floor before the user speaks changes neither output nor
+    # events: the recorded digest of the input tells. One in the middle changes more.
+    d, _ = recorded
+    bad = _copy(d / "rec", tmp_path / "tampered")
+    data = bytearray((bad / "input.wav").read_bytes())
+    n = soundfile.info(bad / "input.wav").frames
+    at = data.find(b"data") + 8 + 4 * (n // 2 if sample < 0 else sample)
+    data[at] ^= 0x01
+    (bad / "input.wav").write_bytes(bytes(data))
+    r, result = replay_json(bad, d, code=1)
+    assert result["identical"] is False and result["input"] == {"identical": False}
+    differs_line(r, bad, "input.wav is not what was recorded")
+    assert "input: input.wav is not what was recorded" in r.stderr
+
+
+@pytest.mark.slow
+def test_a_node_param_changed_in_the_recorded_manifest_exits_1_with_one_line(recorded,
+                                                                            tmp_path):
+    d, _ = recorded
+    bad = _copy(d / "rec", tmp_path / "tampered")
+    doc = json.loads((bad / "manifest.json").read_text())
+    llm = next(n for n in doc["nodes"] if n["id"] == "llm")
+    rule = next(x for x in llm["params"]["rules"] if x["match"] == "weather")
+    rule["reply"] = "It is raining."
+    (bad / "manifest.json").write_text(json.dumps(doc))
+    r, result = replay_json(bad, d, code=1)
+    assert result["identical"] is False and result["input"] == {"identical": True}
+    assert any(x["field"] == "reply" and x["replayed"] == "It is raining."
+               for x in result["turns"]["first"]), result["turns"]
+    differs_line(r, bad, "turn field(s) differ (first: turn 2 reply)")
 
 
 @pytest.mark.slow
@@ -113,7 +169,8 @@ def test_the_replay_really_reruns_the_graph_with_the_recorded_costs(recorded, tm
     doc = json.loads((other / "conversation.json").read_text())
     doc["costs_s"]["stt"] = [c + 0.5 for c in doc["costs_s"]["stt"]]
     (other / "conversation.json").write_text(json.dumps(doc))
-    _, result = replay_json(other, d)
+    r, result = replay_json(other, d, code=1)
+    differs_line(r, other, "the output differs", "event(s) differ", "turn field(s) differ")
     assert result["identical"] is False
     assert not result["output"]["identical"]
     assert result["events"]["count"] > 0
@@ -186,3 +243,21 @@ def test_only_the_wall_clock_fields_of_reply_events_are_masked():
     assert masked[0]["event"] == {"type": "reply", "reply": "hi", "total_ms": None,
                                   "first_text_ms": None}
     assert masked[1] == recs[1] and recs[0]["event"]["total_ms"] == 0.1   # not changed
+
+
+@pytest.mark.slow
+@each_signal
+def test_a_signal_stops_a_conversation_replay_with_exit_130_or_143(recorded, sig, code,
+                                                                   reason):
+    d, report = recorded
+    with CliRun(["replay", d / "rec", "--json"], cwd=d) as run:
+        # its handler is in place before the models load: the signal comes before the end
+        run.wait_ready(lambda: handler_installed(run.proc.pid), "replay's stop handler")
+        done = run.stop(sig)
+    done.assert_clean_stop(sig)
+    result = done.report()
+    blocks = report["recording"]["blocks_recorded"]
+    assert result["stop_reason"] == reason and "identical" not in result
+    assert result["blocks"] == blocks and 0 <= result["blocks_replayed"] < blocks
+    assert f"stopped ({reason}) after {result['blocks_replayed']} of {blocks} blocks" in \
+        done.stderr

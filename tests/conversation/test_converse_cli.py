@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 
@@ -17,7 +16,7 @@ from hypothesis import strategies as st
 
 from remotemedia.cli.common import MAX_BLOCK_SIZE, parse_block_size, parse_rate, parse_seed
 from remotemedia.conversation import ConversationRun
-from remotemedia.testing import wait_until
+from tests.signal_support import CliRun, each_signal, handler_installed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MANIFESTS = os.path.join(ROOT, "manifests")
@@ -156,38 +155,19 @@ def test_bad_script_from_stdin_is_named_stdin(tmp_path):
     assert _one_line_exit_2(r, "<stdin>: turns[0]: after_ms must be a number of ms from 0 to 60000")
 
 
-def _caught(pid: int, signum: int) -> bool:
-    """True once process `pid` has a handler for `signum` (/proc's SigCgt mask)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            mask = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt"))
-    except (OSError, StopIteration):
-        return False
-    return bool(mask >> (signum - 1) & 1)
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("signum, code, reason", [(signal.SIGINT, 130, "interrupted"),
-                                                  (signal.SIGTERM, 143, "terminated")])
-def test_a_signal_ends_the_run_with_its_report_and_exit_code(tmp_path, signum, code, reason):
+@each_signal
+def test_a_signal_ends_the_run_with_its_report_and_exit_code(tmp_path, sig, code, reason):
     # Minutes of simulated silence: the signal arrives while the run goes on.
     (tmp_path / "s.yaml").write_text(HELLO + "".join(
         f"  - {{say: \"turn {i}\", after_ms: 60000}}\n" for i in range(30)))
-    p = subprocess.Popen([sys.executable, "-m", "remotemedia", "converse", "-m", ASSISTANT,
-                          "-s", "s.yaml", "--json"], cwd=tmp_path, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    try:
+    with CliRun(["converse", "-m", ASSISTANT, "-s", "s.yaml", "--json"], cwd=tmp_path) as run:
         # SIGTERM's handler is converse's own (Python has none): the run is under way
-        wait_until(lambda: _caught(p.pid, signal.SIGTERM) or p.poll() is not None,
-                   "converse installs its stop handler", timeout=120)
-        p.send_signal(signum)
-        out, err = p.communicate(timeout=300)
-    finally:
-        if p.poll() is None:
-            p.kill()
-    assert p.returncode == code, err
-    assert "Traceback" not in err and f"stopped ({reason})" in err, err
-    report = json.loads(out.strip().splitlines()[-1])
+        run.wait_ready(lambda: handler_installed(run.proc.pid), "converse's stop handler")
+        done = run.stop(sig, timeout=300)
+    done.assert_clean_stop(sig)
+    assert f"stopped ({reason})" in done.stderr, done.stderr
+    report = done.report()
     assert report["stop_reason"] == reason and report["passed"] is False
     assert len(report["turns"]) < 31
 

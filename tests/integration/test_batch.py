@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ import soundfile as sf
 from remotemedia.testing import chain as harness_chain, to_yaml
 from remotemedia.batch import expand_inputs, input_key, strict_json
 from remotemedia.engine.errors import UsageError
+from tests.signal_support import CliRun, each_signal
 
 ROOT = Path(__file__).resolve().parents[2]
 MONITOR = ROOT / "manifests" / "monitor.yaml"
@@ -214,32 +213,22 @@ def test_a_rerun_skips_inputs_done_and_retries_failed_ones(env, recordings, tmp_
     assert report(out, late)["status"] == "ok"
 
 
-@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@each_signal
 def test_a_signal_stops_cleanly_keeping_finished_inputs_and_a_rerun_finishes(env, tmp_path,
-                                                                            sig, code):
+                                                                            sig, code, reason):
     d = tmp_path / "many"
     d.mkdir()
     wavs = [write_wav(d / f"r{i:02d}.wav", 1, seed=i) for i in range(12)]
     # 50 blocks x 2 ms: 0.1 s an input
     manifest = chain(tmp_path, "rm_batch_nodes:Slow", "LevelMeter")
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "remotemedia", "batch", "--manifest",
-                             str(manifest), "--allow-import", "rm_batch_nodes", str(d), "--out",
-                             str(out), "--workers", "1"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not (out / "reports").exists() or not list((out / "reports").glob("*.json")):
-            assert proc.poll() is None, proc.communicate()[1]
-            assert time.monotonic() < deadline, "no input finished within 60 s"
-            time.sleep(0.02)
-        proc.send_signal(sig)
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == code, stderr
-    assert "Traceback" not in stderr
+    with CliRun(["batch", "--manifest", manifest, "--allow-import", "rm_batch_nodes", d,
+                 "--out", out, "--workers", "1"], env=env) as run:
+        run.wait_ready(lambda: any((out / "reports").glob("*.json")), "a finished input",
+                       timeout=60)
+        done = run.stop(sig)
+    done.assert_clean_stop(sig)
+    stderr = done.stderr
     summary = strict_loads((out / "summary.json").read_text())
     assert summary["interrupted"] is True
     assert summary["ok"] >= 1 and summary["not_run"] >= 1

@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 
 from tests.conftest import sine
+from tests.signal_support import CliRun
 from remotemedia.testing import chain, to_yaml
 
 REPORT_KEYS = {"frames_in", "frames_out", "duration_s", "realtime_factor",
@@ -202,16 +203,11 @@ def test_raw_stdout_keeps_events_off_it_and_says_so(remotemedia_cmd, ten_frames,
     assert proc.stderr.count(b"events are not written") == 1
 
 
-def test_an_unbounded_fast_run_is_pointed_out(remotemedia_cmd, manifests_dir):
-    proc = subprocess.Popen(remotemedia_cmd + [
-        "stream", "--manifest", str(manifests_dir / "passthrough.yaml"), "--input", "sine",
-        "--output", "null"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        first_lines = [proc.stderr.readline(), proc.stderr.readline()]
-        proc.send_signal(signal.SIGINT)
-        _, rest = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert "never ends" in first_lines[1] and "--duration" in first_lines[1]
-    assert proc.returncode == 130 and "ended: interrupted" in rest
+def test_an_unbounded_fast_run_is_pointed_out(manifests_dir):
+    with CliRun(["stream", "--manifest", manifests_dir / "passthrough.yaml", "--input", "sine",
+                 "--output", "null"]) as run:
+        run.wait_line("never ends")
+        done = run.stop(signal.SIGINT)
+    done.assert_clean_stop(signal.SIGINT)
+    line = next(x for x in done.stderr.splitlines() if "never ends" in x)
+    assert "--duration" in line and "ended: interrupted" in done.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from remotemedia.ipc.channel import Spinner
 
 
@@ -48,3 +50,15 @@ def test_the_first_wait_after_a_switch_is_not_recorded():
 
 def test_a_zero_budget_never_spins():
     assert _run(Spinner(0.0), {True: 1e-6, False: 1.0}, 200) == [False] * 200
+
+
+def test_each_modes_figure_is_the_median_of_its_window_even_with_an_even_count():
+    """The figure that picks spin or sleep is a median (the middle two averaged for an even
+    window), not the upper of the two middles that `sorted()[n // 2]` gave."""
+    spinner = Spinner(budget_s=0.001)
+    spinner.switched = False
+    for seconds in (1e-4, 3e-4):
+        spinner.record(True, seconds)
+    assert spinner.median[True] == pytest.approx(2e-4)
+    spinner.record(True, 1e-3)
+    assert spinner.median[True] == pytest.approx(3e-4)

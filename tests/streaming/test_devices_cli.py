@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from tests.signal_support import CliRun, each_signal
 from tests.streaming.device_support import (JACK_PERIOD, assert_clean_under_load,  # noqa: F401
                                             jack_device)
 
@@ -149,40 +150,21 @@ def test_fast_makes_default_the_virtual_device_and_refuses_a_sound_device(
 
 
 @pytest.mark.parametrize("mode", ["queued", "callback"])
-def test_sigint_stops_a_device_stream_cleanly_with_every_frame_accounted(
-        jack_device, remotemedia_cmd, manifests_dir, mode, tmp_path):
-    import signal
-
-    from remotemedia.monitor.client import MonitorClient
-    from remotemedia.monitor.protocol import socket_listening
-    from remotemedia.testing import wait_until
+@each_signal
+def test_a_signal_stops_a_device_stream_cleanly_with_every_frame_accounted(
+        jack_device, manifests_dir, mode, tmp_path, sig, code, reason):
     sock = tmp_path / "run.sock"
-    proc = subprocess.Popen(remotemedia_cmd + [
-        "stream", "-m", str(manifests_dir / "five.yaml"), "--input", f"device:{jack_device.index}",
-        "--output", f"device:{jack_device.index}", "--mode", mode, "--json",
-        "--monitor", str(sock)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        # until 20 blocks are out (however long a loaded machine takes to start the run)
-        wait_until(lambda: proc.poll() is not None or socket_listening(sock),
-                   "the run's monitor socket", timeout=60)
-        with MonitorClient.attach(str(sock)) as client:
-            for msg in client.messages(timeout=60):
-                if msg.get("type") == "snapshot" and (msg.get("stats") or {}).get(
-                        "frames_out", 0) > 20:
-                    break
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, err
-    stats = json.loads(out.strip().splitlines()[-1])
-    assert stats["stop_reason"] == "interrupted"
+    with CliRun(["stream", "-m", manifests_dir / "five.yaml", "--input",
+                 f"device:{jack_device.index}", "--output", f"device:{jack_device.index}",
+                 "--mode", mode, "--json", "--monitor", sock]) as run:
+        run.wait_monitor_frames(sock, 21)
+        done = run.stop(sig)
+    done.assert_clean_stop(sig)
+    stats = done.report()
+    assert stats["stop_reason"] == reason
     assert stats["frames_out"] > 20
     assert stats["frames_in"] == stats["frames_out"] + stats["drops"] + stats["in_flight"]
     assert stats["device"]["unplayed_at_stop"] == 0
-    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize("mode", ["queued", "callback"])

@@ -16,7 +16,7 @@ from remotemedia.engine.data import NumpyData
 from remotemedia.engine.session import Pipeline
 from tests.conftest import MANIFESTS
 from tests.streaming.device_support import (JACK_PERIOD, jack_device, jack_ports,  # noqa: F401
-                                            loop_back, new_ports)
+                                            load_allowance, loop_back, new_ports)
 
 pytestmark = pytest.mark.device
 
@@ -73,22 +73,35 @@ def test_chirp_comes_back_sample_exact_and_round_trip_matches_portaudio(jack_dev
     played_tags = stream.play_tag[:BLOCKS]
     stats = session.stats()
 
-    # Every block was captured in consecutive callbacks, and every frame was played.
-    assert np.array_equal(np.diff(capture_ticks), np.ones(BLOCKS - 1))
-    assert np.array_equal(played_tags, np.arange(BLOCKS))
-    assert stats["xruns"] == {"input_overflow": 0, "output_underflow": 0}
-    assert stats["drops"] == 0
+    # Every block is accounted for, and a busy machine costs at most a few (a block refused by
+    # a full ring, an xrun), each counted.
+    xruns = sum(stats["xruns"].values())
+    assert stats["drops"] <= load_allowance(BLOCKS) and xruns <= load_allowance(BLOCKS), stats
+    assert stats["frames_in"] == stats["frames_out"] + stats["drops"] + source.in_flight()
+    assert stats["frames_out"] == BLOCKS
+    # io copies: one per block into the ring, one per block out to PortAudio, nothing else.
+    assert stream.copies_out == BLOCKS
+    assert stats["copies"] == {"engine": 0, "cow": 0,
+                               "io": stream.ring.written + stream.copies_out}
+    clean = stats["drops"] == 0 and xruns == 0
+    assert np.all(np.diff(capture_ticks) >= 1)
+    if clean:   # the load left it alone: consecutive callbacks, every frame played in order
+        assert np.array_equal(np.diff(capture_ticks), np.ones(BLOCKS - 1))
+        assert np.array_equal(played_tags, np.arange(BLOCKS))
 
-    # Sample-exact: the sweep is in the captured stream, bit for bit.
+    # Sample-exact: the sweep is in the captured stream, bit for bit; a run that altered it
+    # counted the loss that did (never a silent one).
     recorded = np.concatenate(captured)[:, 0] if captured[0].ndim == 2 else \
         np.concatenate(captured)
     hits = np.flatnonzero(recorded)
     assert hits.size, "nothing came back through the loop"
     start = hits[0] - np.flatnonzero(sweep)[0]
     back = recorded[start:start + sweep.size]
-    assert back.size == sweep.size, "the sweep came back cut short"
-    assert np.array_equal(back, sweep)
-    assert not np.any(recorded[start + sweep.size:])  # and nothing else
+    exact = back.size == sweep.size and np.array_equal(back, sweep) and \
+        not np.any(recorded[start + sweep.size:])       # and nothing else
+    assert exact or not clean, "the sweep came back altered and nothing was counted lost"
+    if not exact:
+        return    # what follows measures the round trip on the sweep that came back
 
     # Round trip in stream samples: from where the sweep was written into the output stream to
     # where it was read from the input stream (one duplex stream: one sample clock).
@@ -117,11 +130,3 @@ def test_chirp_comes_back_sample_exact_and_round_trip_matches_portaudio(jack_dev
     assert hop == 1  # queued: captured in callback k, played in callback k + 1
     expected_us = (ts_latency_s + hop * block / rate) * 1e6
     assert abs(e2e["p50"] - expected_us) < 0.5 * block / rate * 1e6, (e2e, expected_us)
-
-    # io copies: one per block into the ring, one per block out to PortAudio, nothing else.
-    assert stream.copies_out == BLOCKS
-    assert stats["copies"] == {"engine": 0, "cow": 0,
-                               "io": stream.ring.written + stream.copies_out}
-    # Blocks captured after the last read are frames in, still in flight at stop.
-    assert stats["frames_in"] == stats["frames_out"] + stats["drops"] + source.in_flight()
-    assert stats["frames_out"] == BLOCKS

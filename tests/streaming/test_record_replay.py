@@ -25,6 +25,7 @@ from remotemedia.record import Recording
 from remotemedia.replay import replay
 from remotemedia.trace import DEVICE_TID, validate_trace
 from tests.streaming.device_support import (_unavailable, jack_cmd,  # noqa: F401
+                                            load_allowance,
                                             jack_device, jack_ports, new_ports)
 from tests.unit.test_record_replay_sim import METERED
 
@@ -117,11 +118,20 @@ def test_latency_finds_the_loopback_round_trip(jack_device, remotemedia_cmd):
         capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert r["clicks_found"] == r["clicks"] >= 8
     s = r["round_trip_samples"]
-    assert s["min"] == s["max"] == 1920 and s["jitter"] == 0
-    assert r["round_trip_ms"]["mean"] == 40.0
-    assert r["dropped_samples"] == r["added_samples"] == r["spurious_peaks"] == 0
+    if r["callbacks_flagged"] == 0:
+        # no xrun: every click back, at exactly the loop's 1920 samples (JACK's two periods)
+        assert r["clicks_found"] == r["clicks"] >= 8
+        assert s["min"] == s["max"] == 1920 and s["jitter"] == 0
+        assert r["round_trip_ms"]["mean"] == 40.0
+        assert r["dropped_samples"] == r["added_samples"] == r["spurious_peaks"] == 0
+    else:
+        # a busy machine's xruns (each flagged) may cost a click or shift one by a period;
+        # the loop's own round trip is still among those measured
+        allowance = load_allowance(r["clicks"])
+        assert r["callbacks_flagged"] <= load_allowance(150)
+        assert r["clicks_missing"] <= allowance and r["clicks_found"] >= r["clicks"] - allowance
+        assert s is not None and s["min"] <= 1920 <= s["max"], s
     assert r["reported"]["portaudio_latency_samples"] > 0
     assert r["reported"]["timestamps_samples"] > 0
 

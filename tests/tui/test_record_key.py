@@ -8,6 +8,7 @@ import soundfile as sf
 
 from remotemedia.record import Recording
 from remotemedia.replay import replay
+from tests.streaming.device_support import load_allowance
 from tests.tui.conftest import make_app, wait_for
 from tests.tui.test_app import SIZE, digits, notified, press
 
@@ -29,10 +30,16 @@ async def test_r_starts_and_stops_a_recording_that_replays(tmp_path):
     rec = Recording(app.last_recording)
     seq = rec.timeline["seq"]
     assert rec.blocks >= 30 and seq[0] > 0          # it started mid-run ...
-    assert list(seq) == list(range(seq[0], seq[0] + rec.blocks))   # ... and missed nothing
+    # ... and kept every block in order, or counted the few its writer could not keep (a
+    # whole ring behind: at ten times real time a busy machine can stall it that long)
+    assert rec.report is not None
+    dropped = rec.report["recording"]["blocks_dropped"]
+    assert np.all(np.diff(seq) >= 1)
+    assert seq[-1] - seq[0] + 1 <= rec.blocks + dropped
+    assert dropped <= load_allowance(rec.blocks + dropped)
     data, _ = sf.read(rec.path / "input.wav", dtype="float32")
+    assert data.shape[0] == rec.blocks * 960
     assert np.abs(data).max() > 0.4                  # the sine
-    assert rec.report is not None and rec.report["recording"]["blocks_dropped"] == 0
     # gain and meter hold no state: the replay's audio is the recorded audio
     out, _ = rec.output()
     assert replay(rec).output.tobytes() == out.tobytes()

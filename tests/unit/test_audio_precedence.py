@@ -96,3 +96,53 @@ def test_the_vad_declares_its_own_16k_mono():
     m = load_manifest(doc)
     assert (m.audio.sample_rate, m.audio.channels) == (16000, 1)
     assert m.audio_origin["sample_rate"] == "nodes"
+
+
+# Every layer that can name an audio value is held to the same limits (engine/node.AUDIO_LIMITS):
+# before, a manifest's `audio: {channels: 100000}` ran (800 MB), `block_size: 100000000` ran
+# (440 MB) and a WAV header's 10 MHz rate decided the run's rate; only --block-size was bounded.
+from remotemedia.engine.errors import ManifestError  # noqa: E402
+from remotemedia.engine.manifest import validate_manifest  # noqa: E402
+from remotemedia.engine.node import AUDIO_LIMITS  # noqa: E402
+
+GAIN = {"version": "v1", "nodes": [{"id": "g", "node_type": "Gain"}],
+        "connections": [{"from": "input", "to": "g"}, {"from": "g", "to": "output"}]}
+UPSTREAM_KEY = {"sample_rate": "sample_rate", "channels": "channels", "block_size": "chunk_size"}
+
+
+def _validate(layer: str, key: str, value):
+    if layer == "audio block":
+        return validate_manifest({**GAIN, "audio": {key: value}}, source="m.yaml")
+    if layer == "cli_defaults":
+        doc = upstream_vad({UPSTREAM_KEY[key]: value})
+        return validate_manifest(doc, source="m.json")
+    if layer == "command line":
+        return validate_manifest(GAIN, source="m.yaml", audio_overrides={key: value})
+    return validate_manifest(GAIN, source="m.yaml", input_format={key: value})
+
+
+@settings(max_examples=150, deadline=None)
+@given(layer=st.sampled_from(["audio block", "cli_defaults", "command line", "input file"]),
+       key=st.sampled_from(KEYS), over=st.integers(1, 10**9),
+       kind=st.sampled_from(["above", "zero or less", "not a whole number"]))
+def test_an_audio_value_beyond_its_limit_is_refused_in_one_line_naming_it(layer, key, over,
+                                                                          kind):
+    if layer == "input file" and key == "block_size":
+        key = "sample_rate"                  # a file header has no block size
+    value = {"above": AUDIO_LIMITS[key] + over, "zero or less": 1 - over,
+             "not a whole number": over + 0.5}[kind]
+    with pytest.raises(ManifestError) as refused:
+        _validate(layer, key, value)
+    message = str(refused.value)
+    assert "\n" not in message and str(AUDIO_LIMITS[key]) in message
+    assert (UPSTREAM_KEY[key] if layer == "cli_defaults" else key) in message
+
+
+# a file header has no block size; the upstream VAD's resampler declares its own 48 kHz input
+@pytest.mark.parametrize("layer,key", [
+    (layer, key) for layer in ("audio block", "cli_defaults", "command line", "input file")
+    for key in KEYS
+    if (layer, key) not in {("input file", "block_size"), ("cli_defaults", "sample_rate")}])
+def test_an_audio_value_at_its_limit_is_accepted(layer, key):
+    manifest = _validate(layer, key, AUDIO_LIMITS[key])
+    assert getattr(manifest.audio, key) == AUDIO_LIMITS[key]

@@ -81,7 +81,7 @@ def test_loads_yaml_json_dict_and_json_string(manifests_dir, tmp_path):
           connections=[{"from": "input", "to": "sel"}, {"from": "sel", "to": "output"}],
           audio={"channels": 2}),
      "sel", "channel 3 does not exist in a 2-channel stream"),
-    (base(audio={"sample_rate": -5}), None, "'audio.sample_rate' must be a positive integer"),
+    (base(audio={"sample_rate": -5}), None, "'audio.sample_rate' must be a whole number from 1 to 768000 Hz"),
     (base(nodes=[{"id": "input", "node_type": "Gain"}]), "input", "reserved"),
     (base(nodes=[{"id": "gain", "node_type": "Gain", "on_error": "explode"}]), "gain",
      "'on_error' must be one of fail, skip"),

@@ -405,3 +405,36 @@ def test_the_manifest_is_kept_as_resolved_with_every_default(tmp_path):
     assert nodes["gain"]["params"]["db"] == -6.0 and nodes["gain"]["on_error"] == "fail"
     assert doc["audio"]["block_size"] == 960
     assert replay(path).output.tobytes() == Recording(path).output()[0].tobytes()
+
+
+@pytest.mark.parametrize("joined_at", [1, 37])
+def test_a_recording_that_joined_mid_run_replays_with_the_runs_seq_and_pts(tmp_path, joined_at):
+    """The TUI's R and the monitor's `record` join a run between blocks. The replay must number
+    its blocks as the run did (the bug: the runner numbered them from 0, so every event's seq
+    differed and `replay` exited 1 on a recording whose audio was bit-exact)."""
+    from remotemedia.observers import Observer
+    manifest = {**METERED, "nodes": [METERED["nodes"][0],
+                                     {"id": "meter", "node_type": "LevelMeter",
+                                      "params": {"every": 1}}]}
+    pipeline = Pipeline.from_manifest(manifest)
+    m = pipeline.manifest
+    runner = StreamRunner(pipeline, make_source("noise", m.audio),
+                          make_sink("null", m.output_format), duration=2.0)
+    rec = Recorder(tmp_path / "rec", manifest_document=manifest).bind(runner)
+
+    class JoinAt(Observer):
+        def block_in(self, event):
+            if event.seq == joined_at - 1 and rec not in runner.observers.members:
+                rec.open()
+                runner.observers.join(rec)           # told from the next block on
+
+    runner.observers.join(JoinAt())
+    stats = runner.run()
+    rec.close(stats)
+    recording = Recording(tmp_path / "rec")
+    assert int(recording.timeline["seq"][0]) == joined_at
+    assert int(recording.timeline["pts"][0]) == 960 * joined_at
+    result = replay(tmp_path / "rec")
+    assert [e["seq"] for e in result.events] == [e["seq"] for e in recording.events]
+    assert event_differences(recording.events, result.events)["count"] == 0
+    assert result.output.tobytes() == recording.output()[0].tobytes()

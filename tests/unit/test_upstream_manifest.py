@@ -169,7 +169,7 @@ def test_an_audio_block_in_an_upstream_manifest_pins_its_keys():
 
 @pytest.mark.parametrize("bad, fragment", [
     ({"metadata": {"cli_defaults": {"chunk_size": 0}}},
-     "'metadata.cli_defaults.chunk_size' must be a positive integer"),
+     "'metadata.cli_defaults.chunk_size' must be a whole number from 1 to 1048576 samples"),
     ({"metadata": {"cli_defaults": [1]}}, "'metadata.cli_defaults' must be a mapping"),
     ({"python_env": {"scope": "galaxy"}}, "'python_env.scope' must be one of"),
 ])
