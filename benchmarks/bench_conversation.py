@@ -297,6 +297,10 @@ def live(device: str, turns: int) -> dict:
                 "live": _p50((report["live"].get("model_run_ms") or {}).get("stt") or []),
                 "simulated": _p50([x for r in (before, after)
                                    for x in r.sim.nodes["stt"].run_ms])},
+            "whisper_runs_ms": {
+                "live": (report["live"].get("model_run_ms") or {}).get("stt"),
+                "simulated_before": list(before.sim.nodes["stt"].run_ms),
+                "simulated_after": list(after.sim.nodes["stt"].run_ms)},
             "round_trip_ms": report["live"]["round_trip_ms"],
             "xruns": report["live"]["xruns"], "wall_s": report["wall_s"]}
 
