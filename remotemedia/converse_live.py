@@ -34,13 +34,13 @@ The report has the simulated run's shape (remotemedia.conversation), with `break
 {"round_trip_ms", "xruns", "barge_in", "device", "drops"} from the graph's stats report,
 "speculative" (each speculative transcriber's runs, used, discarded, as simulated runs report),
 "model_run_ms" (each transcriber's model runs, wall ms: what Whisper cost beside the audio
-threads) and "graph_turns" (the graph's `turns` section without its rows: p50s from the VAD's edges). Each turn also
-has `graph`: the graph's own measurement of it (turn_observer.py, as a `stream` run makes it:
-from the VAD's speech_end edge, node by node, to the DAC time of the first reply block)
-{"voice_to_voice_ms", "breakdown_ms", "vad_end_after_audio_ms" (that edge - the voice's last
-sample above SOUND, on the user's clock: the device path in and the VAD's own lag)}, null when
-the graph measured no turn there; the difference between the audio's figure and the graph's
-is the device path both ways. The simulated run measures the same audio figure
+threads) and "graph_turns" (the graph's `turns` section without its rows: p50s from the VAD's
+edges). Each turn also has `graph`: the graph's own measurement of it (turn_observer.py, as a
+`stream` run makes it: from the VAD's speech_end edge, node by node, to the DAC time of the
+first reply block) {"voice_to_voice_ms", "breakdown_ms", "vad_end_after_audio_ms" (that edge -
+the voice's last sample above SOUND, on the user's clock: the device path in and the VAD's own
+lag)}, null when the graph measured no turn there; the difference between the audio's figure
+and the graph's is the device path both ways. The simulated run measures the same audio figure
 (ConversationRun.audio_voice_to_voice), for a like-for-like comparison.
 
 Errors: ScriptError (exit 2) for a bad script; UsageError (exit 2) for a device that is not on a
