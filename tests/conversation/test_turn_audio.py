@@ -9,6 +9,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from remotemedia.conversation import ConversationRun
 from remotemedia.converse import load_script
@@ -136,3 +138,74 @@ def test_whisper_runs_once_when_it_loads(monkeypatch):
     # cached: the next node of the process neither loads nor warms it again
     assert whisper.load_model(whisper.resolve_model(None), threads=1) is model
     assert len(calls) == 1
+
+
+# -- the kind: one measurement, whoever makes it -------------------------------------------------
+RATE, BLOCK = 48000, 960
+
+
+@st.composite
+def _conversations(draw):
+    """Voices (a loud stretch between quiet edges) and the bot's played blocks: each reply a
+    run of blocks from a block boundary, loud from some sample on, sometimes still playing
+    when the next voice ends, sometimes never loud."""
+    n = draw(st.integers(1, 4))
+    voices, spans, played = [], [], []
+    t = draw(st.integers(0, 20)) * BLOCK
+    for _ in range(n):
+        lead = draw(st.integers(0, 2000))
+        body = draw(st.integers(100, 20000))
+        tail = draw(st.integers(0, 3000))
+        v = np.zeros(lead + body + tail, np.float32)
+        v[lead:lead + body] = 0.2
+        v[lead + body - 1] = 0.01          # the last loud sample, just above SOUND
+        voices.append(v)
+        end = t + v.shape[0]
+        spans.append([t / RATE, end / RATE])
+        start = (end // BLOCK + draw(st.integers(-3, 40))) * BLOCK   # may overlap the voice
+        blocks = draw(st.integers(1, 30))
+        quiet = draw(st.integers(0, 3 * BLOCK))
+        loud = draw(st.booleans())
+        for k in range(blocks):
+            b = np.zeros(BLOCK, np.float32)
+            first = quiet - k * BLOCK
+            if loud and first < BLOCK:
+                b[max(first, 0):] = 0.05
+            played.append((max(start, 0) + k * BLOCK, b))
+        t = max(end, max(start, 0) + blocks * BLOCK) + draw(st.integers(0, 40)) * BLOCK
+    total = t + 20 * BLOCK
+    played.sort(key=lambda p: p[0])
+    # one block plays at a time: a later block replaces what an earlier one would have played
+    keep = {}
+    for at, b in played:
+        keep[at] = b
+    return voices, spans, sorted(keep.items()), total
+
+
+@settings(max_examples=150, deadline=None)
+@given(_conversations())
+def test_live_and_simulated_measure_any_conversation_alike(case):
+    """Whatever the voices and wherever the bot's replies fall (before the voice ends, still
+    playing, quiet at first, never loud), the simulated run's audio figure is the live run's
+    for the same audio, turn by turn."""
+    voices, spans, played, total = case
+    sim = SimpleNamespace(
+        report={"simulated_s": total / RATE}, spans=spans, voices=voices,
+        turns=[None] * len(voices),
+        sim=SimpleNamespace(out_rate=RATE, played=[(at / RATE, b) for at, b in played]),
+        pipeline=SimpleNamespace(manifest=SimpleNamespace(
+            audio=SimpleNamespace(sample_rate=RATE))))
+    simulated = ConversationRun.audio_voice_to_voice(sim)
+    user = _User(voices, RATE, BLOCK, total, seed=0)
+    for at, b in played:
+        user.rec[at:at + BLOCK] = b[:max(0, total - at)]
+    for i, (s, e) in enumerate(spans):
+        user.starts[i], user.ends[i] = round(s * RATE), round(e * RATE)
+    user.k = total // BLOCK
+    fake = SimpleNamespace(turns=[SimpleNamespace(say=None, label=str(i), expect={},
+                                                  barge_in_after_ms=None)
+                                  for i in range(len(voices))],
+                           manifest_name="m", script_name="s", seed=0, loopback=False)
+    live = [t["voice_to_voice_ms"] for t in
+            LiveConversation._report(fake, user, [], [], None, {}, 0.0)["turns"]]
+    assert live == pytest.approx(simulated, abs=0.03), (live, simulated)
