@@ -41,7 +41,7 @@ from .engine.data import NumpyData
 from .engine.node import AudioFormat, NodeContext
 from .engine.session import Pipeline
 from .conversation_room import Playback, RoomMeter, SimRoom, load_room
-from .turns import TurnMeter
+from .turns import GAP_S, SOUND, TurnMeter, last_sound, onset
 
 #: the user's voice: espeak-ng, whose output is the same on every run
 USER_ENGINE = "espeak"
@@ -114,7 +114,7 @@ class ConversationRun:
         wall0 = time.perf_counter()
         m = self.pipeline.manifest
         rate, block = m.audio.sample_rate, m.audio.block_size
-        voices = self._voices(rate, block)
+        voices = self.voices = self._voices(rate, block)
         meter = TurnMeter()
         sim = self.sim = self.sim_class(m, self.costs, meter)
         rng = np.random.default_rng(self.seed)
@@ -199,6 +199,37 @@ class ConversationRun:
             self.report["passed"] = False
             self.report["stop_reason"] = self.stop_reason
         return self.report
+
+    def audio_voice_to_voice(self) -> list[float | None]:
+        """Per user turn of the finished run, voice-to-voice (ms) measured from the audio
+        alone, as `converse --realtime` measures it (converse_live.py): the user's speech end
+        is the last sample of its voice above turns.SOUND (-60 dBFS) as it entered, the bot's
+        answer the first sample above it the output played after that (past a gap of
+        turns.GAP_S if the bot was still speaking), before the next user turn began. The
+        report's `voice_to_voice_ms` starts at the VAD's speech_end edge instead, which lags
+        or leads the audio by a window or more; this is the figure a live run is compared
+        with. None for a turn with no such sample. RuntimeError before run()."""
+        if self.report is None:
+            raise RuntimeError("audio_voice_to_voice() needs a finished run()")
+        rate = self.pipeline.manifest.audio.sample_rate
+        out_rate = self.sim.out_rate
+        spans = self.spans
+        total = self.report["simulated_s"]
+        last = max((start + b.shape[0] / out_rate for start, b in self.sim.played),
+                   default=0.0)
+        loud = np.zeros(int(np.ceil(max(total, last) * out_rate)) + 1, dtype=bool)
+        for start, b in self.sim.played:
+            at = int(round(start * out_rate))
+            level = np.abs(b) if b.ndim == 1 else np.abs(b).max(axis=1)
+            loud[at:at + level.shape[0]] |= level > SOUND
+        out = []
+        for i, (start, _end) in enumerate(spans):
+            end_s = start + last_sound(self.voices[i]) / rate
+            nxt = spans[i + 1][0] if i + 1 < len(spans) else loud.shape[0] / out_rate
+            first = onset(loud, int(round(end_s * out_rate)), int(round(nxt * out_rate)),
+                          int(GAP_S * out_rate))
+            out.append(None if first is None else round((first / out_rate - end_s) * 1e3, 3))
+        return out + [None] * (len(self.turns) - len(spans))
 
     def _starts(self, i: int, t: float, spans, sim: _Sim, idle_since) -> bool:
         turn: UserTurn = self.turns[i]

@@ -31,7 +31,17 @@ not from the VAD's decision, which comes min_speech_ms later).
 
 The report has the simulated run's shape (remotemedia.conversation), with `breakdown_ms` null
 (the audio alone does not attribute latency to nodes), `simulated_s` null, and `live`:
-{"round_trip_ms", "xruns", "barge_in", "device"} from the graph's stats report.
+{"round_trip_ms", "xruns", "barge_in", "device", "drops"} from the graph's stats report,
+"speculative" (each speculative transcriber's runs, used, discarded, as simulated runs report),
+"model_run_ms" (each transcriber's model runs, wall ms: what Whisper cost beside the audio
+threads) and "graph_turns" (the graph's `turns` section without its rows: p50s from the VAD's
+edges). Each turn also has `graph`: the graph's own measurement of it (turn_observer.py, as a
+`stream` run makes it: from the VAD's speech_end edge, node by node, to the DAC time of the
+first reply block) {"voice_to_voice_ms", "breakdown_ms", "vad_end_after_audio_ms" (that edge -
+the voice's last sample above SOUND, on the user's clock: the device path in and the VAD's own
+lag)}, null when the graph measured no turn there; the difference between the audio's figure
+and the graph's is the device path both ways. The simulated run measures the same audio figure
+(ConversationRun.audio_voice_to_voice), for a like-for-like comparison.
 
 Errors: ScriptError (exit 2) for a bad script; UsageError (exit 2) for a device that is not on a
 JACK server; DeviceError when the ports cannot be found or connected; NodeError while running.
@@ -54,11 +64,9 @@ from .conversation import ConversationRun, _expectations, _wer
 from .conversation_room import live_echo_summary
 from .engine.errors import DeviceError, UsageError
 from .engine.session import Pipeline
+from .turns import GAP_S, SOUND, first_sound as _first_sound, last_sound as _last_sound, \
+    onset as _onset
 
-#: a recorded sample above this (60 dB below full scale) is the bot speaking
-SOUND = 1e-3
-#: silence before a bot reply's first sample (so a reply still playing is not its answer)
-GAP_S = 0.2
 #: the bot is done when it has been silent this long
 IDLE_S = 0.6
 #: the control thread's look at the recording
@@ -91,9 +99,15 @@ class _User:
         self.ends = np.full(len(voices), -1, np.int64)     # sample after its last
         self.click_at = -1             # calibration: a click leaves at this block
         self.stream = None
+        #: the graph's DeviceStream, and its callback count at this stream's first callback:
+        #: both tick once per JACK period, so a graph block maps onto this stream's samples
+        self.graph = None
+        self.graph_tick0 = -1
 
     def callback(self, indata, outdata, frames, t, status):
         k = self.k
+        if k == 0 and self.graph is not None:
+            self.graph_tick0 = self.graph.ticks
         base = k * frames
         rec = self.rec
         if base + frames <= rec.shape[0]:
@@ -191,10 +205,17 @@ class LiveConversation:
                 replies.append((user.now, value))
 
         runner = StreamRunner(self.pipeline, source, sink, realtime=True, on_event=on_event)
+        # The graph's own view of each turn (VAD edge, node by node, the DAC time out), as a
+        # `stream` run measures it: the breakdown the audio alone cannot give.
+        from .turn_observer import TurnObserver
+        TurnObserver.attach(runner)
         opened = threading.Event()
+
+        transcribers: dict = {}
 
         def on_open() -> None:
             schedule = runner.session.schedule
+            transcribers.update(_transcribers(schedule))
             watched[0] = any([_watch_replies(step.node, replies, user)
                               for step in schedule.reply_steps])
             barge = schedule.barge_in
@@ -219,6 +240,7 @@ class LiveConversation:
             import sounddevice as sd
             before = _ports()
             dev = devices[0].index
+            user.graph = getattr(source, "stream", None)
             user.stream = sd.Stream(device=(dev, dev), channels=1, samplerate=rate,
                                     blocksize=block, dtype="float32", callback=user.callback,
                                     latency="low")
@@ -244,6 +266,8 @@ class LiveConversation:
         if runner.error is not None:
             raise runner.error
         stats = runner.stats() if runner.session is not None else {}
+        stats["speculative"] = _speculative(transcribers)
+        stats["model_run_ms"] = {k: list(n.run_ms) for k, n in transcribers.items()}
         self.report = self._report(user, replies, marks, round_trip, stats,
                                    time.perf_counter() - wall0)
         if self.stop_reason is not None:
@@ -316,6 +340,7 @@ class LiveConversation:
         loud = np.abs(rec) > SOUND
         starts, ends = user.starts, user.ends
         rows = []
+        graph_turns = _graph_turns(stats, user)
         for i, turn in enumerate(self.turns):
             s, e = int(starts[i]), int(ends[i])
             played = s >= 0 and e >= 0
@@ -346,6 +371,7 @@ class LiveConversation:
                    "barge_in_stop_ms": stop, "interrupted": interrupted_next,
                    "start_s": round(s / rate, 4) if played else None,
                    "end_s": round(e / rate, 4) if played else None}
+            row["graph"] = _graph_row(graph_turns, s, nxt, end, rate) if played else None
             row["expect"] = _expectations(turn.expect, row)
             rows.append(row)
         return {"manifest": self.manifest_name, "script": self.script_name,
@@ -355,13 +381,81 @@ class LiveConversation:
                 "room": live_echo_summary(stats),
                 "live": {"loopback": self.loopback, "round_trip_ms": round_trip, "xruns": stats.get("xruns"),
                          "barge_in": stats.get("barge_in"), "device": stats.get("device"),
-                         "drops": stats.get("drops")},
+                         "drops": stats.get("drops"),
+                         "speculative": stats.get("speculative"),
+                         "model_run_ms": stats.get("model_run_ms"),
+                         "graph_turns": {k: v for k, v in (stats.get("turns") or {}).items()
+                                         if k != "turns"} or None},
                 "stats": {"interrupts": (stats.get("barge_in") or {}).get("interrupts", 0),
                           "nodes": stats.get("nodes")}}
 
     def failures(self) -> list[str]:
         """One line per expectation that failed: 'turn N (USER): WHY'."""
         return ConversationRun.failures(self)
+
+
+def _transcribers(schedule) -> dict:
+    """{NODE_ID: node} of the run's transcribers (nodes that keep their model's run times,
+    Transcribe's `run_ms`): the node itself, behind its executor when it runs on one (its
+    worker's instance, kept: the executor lets go of it at teardown). Call once the run
+    stands."""
+    out = {}
+    for step in schedule.steps:
+        transport = getattr(step.node, "transport", None)
+        node = getattr(transport, "instance", step.node)
+        if hasattr(node, "run_ms"):
+            out[step.node_id] = node
+    return out
+
+
+def _speculative(nodes: dict) -> dict:
+    """{NODE_ID: {"runs", "used", "discarded"}} of the speculative ones of `nodes`
+    (_transcribers), as a simulated run reports them under its node's stats."""
+    return {k: {"runs": n.speculative_runs, "used": n.speculative_used,
+                "discarded": n.speculative_discarded} for k, n in nodes.items()
+            if getattr(n, "speculative", False)}
+
+
+def _graph_turns(stats: dict, user: _User) -> list[tuple[int | None, dict]]:
+    """The graph's measured turns (its stats report's `turns` rows: VAD edge, node by node,
+    DAC time out, on the graph's media time), each with the sample of the user's stream its
+    speech end maps to (None when the two streams' clocks cannot be tied: no graph stream, or
+    the block no longer in its tables). A graph input block is captured in a JACK period the
+    user's stream also ticks in: graph tick g is the user's tick g - graph_tick0 (one period
+    either way, by the order JACK runs the two in)."""
+    rows = ((stats.get("turns") or {}).get("turns")) or []
+    graph, block = user.graph, user.block
+    if graph is None or user.graph_tick0 < 0 or graph.last_read < 0:
+        return [(None, r) for r in rows]
+    tags, ticks = graph.seq_tag, graph.seq_capture_tick
+    mask = tags.shape[0] - 1
+    out = []
+    for r in rows:
+        sample = int(round(r["end_s"] * user.rate))
+        seq = sample // block
+        if int(tags[seq & mask]) != seq:
+            out.append((None, r))
+            continue
+        tick = int(ticks[seq & mask]) - user.graph_tick0
+        out.append((tick * block + sample % block, r))
+    return out
+
+
+def _graph_row(graph_turns, start: int, stop: int, end: int, rate: int) -> dict | None:
+    """The graph's view of the user turn whose voice played from sample `start` (the next one
+    from `stop`) and ended at `end`: the last of its measured turns that was answered (as the
+    simulated report takes it), {"voice_to_voice_ms" (from the VAD's edge to the DAC time of
+    the first reply block), "breakdown_ms", "vad_end_after_audio_ms" (the VAD's edge - the
+    voice's last sample above SOUND, on the user's clock; None when the clocks are not
+    tied)}; None when the graph measured none."""
+    mine = [(u, r) for u, r in graph_turns if u is not None and start <= u < stop]
+    if not mine:
+        return None
+    timed = [(u, r) for u, r in mine if r.get("voice_to_voice_ms") is not None]
+    u, r = (timed or mine)[-1]
+    return {"voice_to_voice_ms": r.get("voice_to_voice_ms"),
+            "breakdown_ms": r.get("breakdown_ms"),
+            "vad_end_after_audio_ms": round((u - end) / rate * 1e3, 3)}
 
 
 def _watch_replies(node, replies: list, user: _User) -> bool:
@@ -412,31 +506,6 @@ class _Sound:
                 break
             found = start
         return found
-
-
-def _first_sound(voice: np.ndarray) -> int:
-    """The voice's first sample above SOUND (0 when none is)."""
-    hits = np.flatnonzero(np.abs(voice) > SOUND)
-    return int(hits[0]) if hits.size else 0
-
-
-def _last_sound(voice: np.ndarray) -> int:
-    """The sample after the voice's last one above SOUND."""
-    hits = np.flatnonzero(np.abs(voice) > SOUND)
-    return int(hits[-1]) + 1 if hits.size else voice.shape[0]
-
-
-def _onset(loud: np.ndarray, start: int, stop: int, gap: int) -> int | None:
-    """The first loud sample in [start, stop) that follows at least `gap` quiet samples (or
-    starts the window quiet): the bot's answer, not the end of what it was saying."""
-    hits = np.flatnonzero(loud[start:stop])
-    if not hits.size:
-        return None
-    if hits[0] > 0:
-        return start + int(hits[0])
-    # still speaking at `start`: the next sound after a gap
-    jumps = np.flatnonzero(np.diff(hits) > gap)
-    return start + int(hits[jumps[0] + 1]) if jumps.size else None
 
 
 # -- JACK's ports -------------------------------------------------------------------------------

@@ -246,6 +246,40 @@ class TurnMeter:
             "turns": [t.row() for t in turns]}
 
 
+# -- turns measured from the audio alone (a scripted user knows its own voice) ----------------
+#: a sample above this (60 dB below full scale) is sound: the user's voice, the bot's reply
+SOUND = 1e-3
+#: silence before a bot reply's first sample (so a reply still playing is not its answer), s
+GAP_S = 0.2
+
+
+def first_sound(voice: np.ndarray) -> int:
+    """Index of the first sample of `voice` (float, (samples,)) above SOUND; 0 when none is."""
+    hits = np.flatnonzero(np.abs(voice) > SOUND)
+    return int(hits[0]) if hits.size else 0
+
+
+def last_sound(voice: np.ndarray) -> int:
+    """Index after the last sample of `voice` above SOUND: where the speech ends (the voice's
+    length when none is)."""
+    hits = np.flatnonzero(np.abs(voice) > SOUND)
+    return int(hits[-1]) + 1 if hits.size else voice.shape[0]
+
+
+def onset(loud: np.ndarray, start: int, stop: int, gap: int) -> int | None:
+    """The first True of `loud` (bool, (samples,)) in [start, stop) that follows at least `gap`
+    quiet samples (or starts the window quiet): the bot's answer, not the end of what it was
+    saying. None when there is none."""
+    hits = np.flatnonzero(loud[start:stop])
+    if not hits.size:
+        return None
+    if hits[0] > 0:
+        return start + int(hits[0])
+    # still speaking at `start`: the next sound after a gap
+    jumps = np.flatnonzero(np.diff(hits) > gap)
+    return start + int(hits[jumps[0] + 1]) if jumps.size else None
+
+
 def _quantiles(values: list[float]) -> dict:
     """{"p50", "p90", "max"} of `values` (ms; numpy's linear quantiles), None when empty."""
     if not values:
@@ -255,4 +289,4 @@ def _quantiles(values: list[float]) -> dict:
             "max": float(max(values))}
 
 
-__all__ = ["MeasuredTurn", "TurnMeter"]
+__all__ = ["GAP_S", "MeasuredTurn", "SOUND", "TurnMeter", "first_sound", "last_sound", "onset"]

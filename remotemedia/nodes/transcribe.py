@@ -30,7 +30,8 @@ Silence, noise and music give nothing: only speech the VAD found is transcribed,
 segment whose no_speech_prob exceeds `no_speech_max` while its avg_logprob is below
 `logprob_min` (Whisper's own rule, tightened), or that has no words, is dropped.
 
-Threads: the model loads in setup() (about a second; shared by the nodes of a process) and
+Threads: the model loads in setup() (about a second, and a warm-up run on silence: its first
+run is slower than the next; shared by the nodes of a process) and
 runs in process() when an utterance or window completes: 0.3-1 s on two cores whatever its
 length (the encoder always sees 30 s). In a live run put it off the block path
 (`executor: thread`, the default for speech nodes where the engine has it). Errors:
@@ -41,6 +42,8 @@ ModelError at setup when the model cannot be loaded.
 from __future__ import annotations
 
 import sys
+import time
+from collections import deque
 from typing import ClassVar
 
 import numpy as np
@@ -61,6 +64,8 @@ CONTEXT_S = 0.3
 #: a word ending before this (s after an utterance's start) is taken as the context's
 LEAD_END_S = 0.05
 _said: set[str] = set()
+#: model run times a node keeps (its run_ms)
+RUN_MS_KEPT = 256
 
 
 def say_once(message: str) -> None:
@@ -147,6 +152,9 @@ class Transcribe(Node):
         #: Whisper segments dropped for no_speech_prob above no_speech_max, and model runs
         self.gated = 0
         self.runs = 0
+        #: wall time of the latest model runs (ms, at most RUN_MS_KEPT): what Whisper costs on
+        #: this machine as it runs, live (beside the audio thread) or simulated
+        self.run_ms: deque = deque(maxlen=RUN_MS_KEPT)
         #: speech events received from a VAD upstream (they then bound the utterances)
         self.vad_events = 0
         #: speculative transcriptions run, used (speech_end came at their edge), discarded
@@ -439,8 +447,10 @@ class Transcribe(Node):
             # Whisper is unsure of very short clips: give it a second, the rest silence.
             audio = np.concatenate([audio, np.zeros(RATE - audio.shape[0], np.float32)])
         self.runs += 1
+        t0 = time.perf_counter()
         segments, language = whisper.transcribe(self._model, audio, language=self.language,
                                                 beam_size=self.beam_size)
+        self.run_ms.append(round((time.perf_counter() - t0) * 1e3, 3))
         if lead:
             segments = [whisper.shifted(s, -lead / RATE) for s in segments]
         return segments, language

@@ -118,6 +118,12 @@ def install_advice(name: str) -> str:
 
 _models: dict[tuple, object] = {}
 _lock = threading.Lock()
+#: the silence a model is run on once after loading (s)
+WARMUP_S = 1.0
+#: tokens it may decode (enough to run the decoder and the word alignment, no more)
+WARMUP_TOKENS = 4
+#: (directory, threads) -> how long the warm-up run took (ms), one per model loaded
+warmups: dict[tuple, float] = {}
 
 
 def default_threads() -> int:
@@ -149,8 +155,35 @@ def load_model(path: Path, threads: int = 0):
         except Exception as exc:  # CTranslate2 raises RuntimeError/ValueError of its own
             raise ModelError(f"cannot load the Whisper model in {path}: "
                              f"{type(exc).__name__}: {exc}") from exc
+        warm_up(model, key)
         _models[key] = model
         return model
+
+
+def warm_up(model, key: tuple = ("?", 0)) -> float:
+    """Run `model` once on WARMUP_S of silence, through every step a transcription takes (the
+    encoder, the decoder and the word alignment: the silence gate is off for it), and note
+    how long it took in `warmups[key]` (ms). A model's first run is slower than the next (its
+    buffers are allocated and its kernels chosen then): done at load, in setup(), it is not
+    the first utterance that pays for it, live or simulated. Returns the ms. ModelError when
+    the model fails to run."""
+    import time
+    import numpy as np
+    t0 = time.perf_counter()
+    try:
+        segments, _ = model.transcribe(
+            np.zeros(int(RATE * WARMUP_S), dtype=np.float32), language="en", beam_size=1,
+            temperature=0.0, word_timestamps=True, condition_on_previous_text=False,
+            vad_filter=False, without_timestamps=False, no_speech_threshold=None,
+            max_new_tokens=WARMUP_TOKENS)
+        for _ in segments:      # a generator: the model runs as it is drawn
+            pass
+    except Exception as exc:   # CTranslate2 raises RuntimeError/ValueError of its own
+        raise ModelError(f"the Whisper model in {key[0]} fails to run: "
+                         f"{type(exc).__name__}: {exc}") from exc
+    ms = round((time.perf_counter() - t0) * 1e3, 3)
+    warmups[key] = ms
+    return ms
 
 
 @dataclass(frozen=True)

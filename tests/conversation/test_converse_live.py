@@ -53,6 +53,23 @@ def test_three_turns_with_a_barge_in_pass_live_on_jack(jack_device, tmp_path):
     assert device["silent_callbacks"] > 0
     lost = device["skipped_to_catch_up"] + device["refused"]
     assert lost <= live["drops"] and lost <= load_allowance(device["captured"]), device
+    # Whisper ran speculatively at the pauses, as in simulated time, and its result was used
+    spec = live["speculative"]["stt"]
+    assert spec["runs"] >= 1 and spec["used"] >= 1, spec
+    assert spec["used"] + spec["discarded"] <= spec["runs"], spec
+    # and each of its model runs was timed (beside the audio threads)
+    runs = live["model_run_ms"]["stt"]
+    assert len(runs) >= spec["runs"] and all(ms > 0 for ms in runs), runs
+    # The graph's own view of each turn, tied to the user's clock: from the VAD's edge, which
+    # comes after the voice's last loud sample (the device path in and the VAD's own lag:
+    # never before the voice by more than a VAD window), node by node, summing to its figure
+    for t in turns:
+        graph = t["graph"]
+        assert graph is not None and graph["voice_to_voice_ms"] is not None, t
+        assert sum(graph["breakdown_ms"].values()) == pytest.approx(
+            graph["voice_to_voice_ms"], abs=0.01), graph
+        assert {"endpoint", "stt", "llm", "tts", "output"} <= set(graph["breakdown_ms"]), graph
+        assert -40 < graph["vad_end_after_audio_ms"] < 1000, graph
 
 
 def test_realtime_needs_devices_on_jack(tmp_path):
