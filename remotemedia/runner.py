@@ -41,7 +41,7 @@ import numpy as np
 from .engine.data import NumpyData, RuntimeData
 from .engine.errors import RemoteMediaError, one_line
 from .engine.session import Pipeline, Session
-from .io.base import Sink, Source
+from .io.base import POLL, Sink, Source
 from .io.clock import Clock, RealtimeClock, SimulatedClock
 from .observers import BlockIn, BlockOut, ObserverList, RunEnded, RunStarted
 from .engine.levels import SILENCE_DBFS, measure, to_dbfs
@@ -117,6 +117,20 @@ def _output_for_barge_in(schedule, sink) -> None:
         # through keeps taking every answer at once, so a late node catches up).
         schedule.poll_room = sink.room
         sink.speaks_in_bursts()
+
+
+def _answers_between_blocks(schedule, source) -> None:
+    """Nodes on an executor that answer between blocks (a voice loop's Transcribe, Respond,
+    Speak on their threads) wake a source that can be woken (a device in queued mode), so
+    their answers go on through the graph then, not at the next block: each hop waited up to
+    a block period (20 ms) before."""
+    wake = source.wake_for_poll
+    if wake is None or source.runs_schedule:
+        return
+    polled = {node_id for node_id, _, _ in schedule.pollers}
+    for step in schedule.steps:
+        if step.node_id in polled:
+            step.node.on_ready = wake
 
 
 class BlockPath:
@@ -319,6 +333,7 @@ class StreamRunner:
             with self.session, self.source, self.sink:
                 give_play_clock(self.session, self.sink)
                 _output_for_barge_in(self.session.schedule, self.sink)
+                _answers_between_blocks(self.session.schedule, self.source)
                 if self.on_open is not None:
                     self.on_open()   # what may be created only once the run stands
                 self._tell(RunStarted(self), "run_started")
@@ -387,6 +402,9 @@ class StreamRunner:
                 if late > self.max_lateness_s:
                     self.max_lateness_s = late
             block = source.read()
+            if block is POLL:      # an executor's answer is in: on through the graph now
+                deliver(session.poll())
+                continue
             if block is None:
                 self.stop_reason = self.stop_reason or source.end_reason
                 break

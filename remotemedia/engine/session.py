@@ -120,6 +120,13 @@ class Session:
         """Sets bypass: True sends each input block straight to the output, skipping the graph."""
         self._schedule.bypass = bool(value)
 
+    def poll(self) -> list[RuntimeData]:
+        """What nodes on an executor answered since the last push, taken through the rest of
+        the graph now (without an input); [] for a graph without such nodes. For a run that
+        hears between blocks that an answer is in (RemoteNode.on_ready). Raises NodeError as
+        push() does."""
+        return self._schedule.poll()
+
     # -- control and streaming -------------------------------------------------------------------
     def flush(self) -> list[RuntimeData]:
         """Send a `flush` event through the graph so buffering nodes release what they hold."""

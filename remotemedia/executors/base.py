@@ -217,6 +217,10 @@ class RemoteNode(Node):
 
     wrapped: ClassVar[type[Node]] = Node
     transport_class: ClassVar[type[Transport]] = Transport
+    #: called (from the worker's thread, never blocking) when an answer is in for poll():
+    #: set by a run whose source can wake its loop between blocks (runner.py); the thread
+    #: executor calls it, the others leave the answer for the next push
+    on_ready: Callable[[], None] | None = None
 
     def __init__(self, spec):
         self.node_id = spec.id

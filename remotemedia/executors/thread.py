@@ -248,6 +248,9 @@ class ThreadTransport(Transport):
                 return True
             self._done.append(reply)
             self._cond.notify_all()
+        ready = self.node.on_ready
+        if ready is not None:
+            ready()            # the run takes it now, not at its next block
         return True
 
     def _clock(self) -> float:

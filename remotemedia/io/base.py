@@ -91,6 +91,19 @@ class _Endpoint:
         self.close()
 
 
+class _Poll:
+    """read()'s answer when the run asked it to wake between blocks (Source.wake_for_poll)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "POLL"
+
+
+#: what read() returns, instead of a block, after wake_for_poll(): an executor's answer is in
+POLL = _Poll()
+
+
 class Source(_Endpoint):
     """Base class: set `format`, override `read()`."""
 
@@ -107,6 +120,9 @@ class Source(_Endpoint):
     #: joined a run mid-way replays with the numbering it recorded (replay.RecordingSource)
     first_seq: int = 0
     first_pts: int = 0
+    #: a source whose read() waits for its input can be woken between blocks to return POLL
+    #: (a device in queued mode): a callable safe from any thread, or None when it cannot be
+    wake_for_poll = None
 
     def read(self) -> np.ndarray | None:
         """The next block, shape (block_size,) or (block_size, channels), given up to the

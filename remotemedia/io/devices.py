@@ -30,7 +30,7 @@ import numpy as np
 
 from ..engine.errors import DeviceError, DeviceNotFound, UsageError
 from ..engine.node import AudioFormat
-from .base import Sink, Source
+from .base import POLL, Sink, Source
 from .device_stream import (DEFAULT_MODE, MODES, RECONNECT_POLL_S, DeviceStream, _as_frames,
                             _ends_by_session, _Ends)
 from .play_clock import lead_samples, played_at as _played_at
@@ -271,6 +271,17 @@ class DeviceSource(_DeviceEnd, Source):
         self._interrupted = False
         self._unread_at_stop = 0
         self._counted_unread = False
+        self._poll_due = False
+        if self.mode != "callback":      # callback mode polls in the audio callback
+            self.wake_for_poll = self._wake_for_poll
+
+    def _wake_for_poll(self) -> None:
+        """Any thread (an executor's worker): read() returns POLL as soon as no captured
+        block is waiting, so the run hands on an executor's answer between blocks."""
+        self._poll_due = True
+        stream = self.stream
+        if stream is not None:
+            stream.wakeup.ring()
 
     @property
     def runs_schedule(self) -> bool:
@@ -330,6 +341,9 @@ class DeviceSource(_DeviceEnd, Source):
                 if limit is not None:
                     self.end_reason = "duration"
                 return None
+            if self._poll_due:
+                self._poll_due = False
+                return POLL
             if not stream.wakeup.wait(stream.period_s * 2) and stream.lost():
                 if not self.reconnect:
                     raise stream.lost_error()

@@ -271,3 +271,66 @@ def test_a_slow_node_in_simulated_time_loses_nothing_under_block_and_copies_noth
     assert [f.seq for f in result.frames] == list(range(25))
     np.testing.assert_array_equal(result.audio, np.arange(960 * 25, dtype=np.float32))
     assert stats["serialization_events"] == 0 and stats["copies"]["engine"] == 0
+
+
+class _WakingSource:
+    """A source shaped like a device in queued mode (io/devices.py): read() gives block 0,
+    then waits until the run wakes it for an executor's answer and returns POLL, then gives
+    block 1. `delivered_at_poll` holds what the sink had when block 1 was read."""
+
+    def __new__(cls, fmt):
+        from remotemedia.io.base import POLL, Source
+
+        class Waking(Source):
+            clocked = True
+            realtime = True
+
+            def __init__(self):
+                super().__init__(fmt)
+                self.woken = threading.Event()
+                self.wake_for_poll = self.woken.set
+                self.reads = 0
+                self.sink = None
+                self.delivered_at_poll = None
+
+            def read(self):
+                self.reads += 1
+                if self.reads == 1:
+                    return np.full(fmt.block_size, 0.5, dtype=np.float32)
+                if self.reads == 2:
+                    assert self.woken.wait(30), "the executor's answer never woke the run"
+                    return POLL
+                if self.reads == 3:
+                    self.delivered_at_poll = len(self.sink.frames)
+                    return np.full(fmt.block_size, 0.25, dtype=np.float32)
+                return None
+        return Waking()
+
+
+def test_an_executors_answer_between_blocks_goes_on_when_it_is_in_not_at_the_next_block():
+    """A voice loop's Transcribe/Respond/Speak answer between blocks: the worker wakes a source
+    that can be woken (a device in queued mode) and the run takes the answer through the rest
+    of the graph then. Before, it waited for the next block: up to 20 ms per hop."""
+    from remotemedia.io.base import Sink
+    from remotemedia.runner import StreamRunner
+    m = manifest([node("Slow", params={"delay_ms": 30}),
+                  {"id": "gain", "node_type": "Gain", "params": {"db": -6}}],
+                 [{"from": "input", "to": "t"}, {"from": "t", "to": "gain"},
+                  {"from": "gain", "to": "output"}])
+    pipeline = Pipeline.from_manifest(m, allow_import=ALLOW)
+
+    class Keep(Sink):
+        def __init__(self, fmt):
+            super().__init__(fmt)
+            self.frames = []
+
+        def write(self, frame):
+            self.frames.append(frame.array.copy())
+
+    source = _WakingSource(pipeline.manifest.audio)
+    sink = source.sink = Keep(pipeline.manifest.output_format)
+    stats = StreamRunner(pipeline, source, sink).run()
+    # block 0's answer, through the gain after the executor, was out before block 1 was read
+    assert source.delivered_at_poll == 1
+    assert np.allclose(sink.frames[0], 0.5 * 10 ** (-6 / 20))
+    assert len(sink.frames) == 2 and stats["frames_out"] == 2 and stats["frames_in"] == 2
