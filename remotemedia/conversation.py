@@ -47,6 +47,14 @@ from .turns import GAP_S, SOUND, TurnMeter, last_sound, onset
 USER_ENGINE = "espeak"
 
 
+def _users(turn, spans) -> bool:
+    """Whether the speech that interrupted `turn` (a MeasuredTurn) was the user's: it began
+    while the user's audio played (conversation_room.user_at), not over the bot's echo alone."""
+    from .conversation_room import user_at
+    start = turn.barge_media_s if turn.barge_media_s is not None else turn.interrupted_s
+    return user_at(start, spans)
+
+
 class ConversationRun:
     """A scripted user against a voice manifest, in simulated time.
 
@@ -271,8 +279,10 @@ class ConversationRun:
             v2v = timed[-1].voice_to_voice_ms() if timed else None
             parts = timed[-1].breakdown_ms() if timed else None
             # A barge-in belongs to the user turn that barged in: the measured turn its speech
-            # opened carries it (TurnMeter), as stats.turns lists it.
-            stops = [mt.barged.barge_in_stop_ms() for mt in mine if mt.barged is not None]
+            # opened carries it (TurnMeter), as stats.turns lists it. In a room the bot's own
+            # voice can barge in too: a self-interruption is the room's figure, not the user's.
+            stops = [mt.barged.barge_in_stop_ms() for mt in mine if mt.barged is not None
+                     and (self.room is None or _users(mt.barged, spans))]
             stop = next((v for v in stops if v is not None), None)
             row = {"user": turn.label, "heard": heard, "wer": _wer(turn.say, heard),
                    "reply": reply, "voice_to_voice_ms": v2v, "breakdown_ms": parts,

@@ -171,6 +171,12 @@ def test_without_a_canceller_the_bot_interrupts_itself(runs):
     assert room["self_interruptions"] == sum(t["self_interruptions"] for t in report["turns"])
     # nothing removes the echo: the microphone's echo is all there after "cancelling"
     assert room["erle_db"] < 3.0 and room["residual_echo_dbfs"] > -35.0
+    # a self-interruption is the room's figure, not a user's barge-in: only the turn the
+    # script made barge in may carry a barge-in stop time, and none is negative
+    scripted = [t.get("barge_in_after_ms") is not None for t in TURNS]
+    for turn, barges in zip(report["turns"], scripted):
+        stop = turn["barge_in_stop_ms"]
+        assert stop is None or (barges and stop >= 0), (turn["user"], stop)
 
 
 @pytest.mark.slow
