@@ -354,14 +354,13 @@ class LiveConversation:
             stop = None
             interrupted_next = False
             if played and turn.barge_in_after_ms is not None:
-                decided = [k for k in marks if k >= s]
-                if decided:
-                    d = decided[0]
-                    window = loud[d:min(end + int(0.25 * rate), rec.shape[0])]
-                    hits = np.flatnonzero(window)
+                if any(k >= s for k in marks):       # the bot was interrupted
+                    # the bot's last sample from the user's first on (None when it was
+                    # already silent: the interrupt dropped a reply that had not sounded)
                     spoke = s + _first_sound(user.voices[i])
-                    stop = round(((d + int(hits[-1]) + 1 if hits.size else d) - spoke)
-                                 / rate * 1e3, 3)
+                    window = loud[spoke:max(spoke, min(end + int(0.25 * rate), rec.shape[0]))]
+                    hits = np.flatnonzero(window)
+                    stop = round((int(hits[-1]) + 1) / rate * 1e3, 3) if hits.size else None
             if i + 1 < len(self.turns) and self.turns[i + 1].barge_in_after_ms is not None \
                     and starts[i + 1] >= 0:
                 interrupted_next = any(k >= starts[i + 1] for k in marks)
