@@ -39,13 +39,15 @@ ours, a link) before anything runs, and for a folder that is not a conversation 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
-from .converse import Costs, UserTurn, _Sim
+from .converse import Costs, ScriptError, UserTurn, _Sim, _ms, check_costs, script_turns
 from .engine import strictjson
 from .engine.data import NumpyData
 from .engine.errors import RemoteMediaError, UsageError
@@ -59,6 +61,8 @@ VERSION = 1
 #: says how many it masked
 WALL_CLOCK_FIELDS = {"reply": ("first_text_ms", "total_ms")}
 #: the turn fields a replay cannot recompute (they need the echo apart: conversation_room)
+#: the fields of each recorded turn (UserTurn's)
+_TURN_FIELDS = {"say", "play", "after_ms", "barge_in_after_ms", "expect"}
 ROOM_FIELDS = ("erle_db", "residual_echo_dbfs", "self_interruptions", "double_talk_s")
 
 
@@ -167,7 +171,9 @@ def write_recording(directory, conv, manifest_document: dict | None) -> dict:
            # what input.wav holds, so that a replay of an altered one is told apart even
            # where the change leaves the output and events as they were (a noise floor)
            "input_sha256": _samples_digest(mic),
-           "manifest_name": conv.manifest_name, "script_name": conv.script_name}
+           "manifest_name": conv.manifest_name, "script_name": conv.script_name,
+           # a run SIGINT/SIGTERM stopped: the replay stops where it did
+           "stop_reason": getattr(conv, "stop_reason", None)}
     full = dict(report)
     full["recording"] = summary
     folder = SafeDir.make(Path(directory), "--record")
@@ -237,21 +243,34 @@ def replay_conversation(directory, allow_import=(), stopped=None) -> dict:
     except (OSError, ValueError, RuntimeError) as exc:
         raise UsageError(f"{path} is not a readable conversation recording: "
                          f"{getattr(exc, 'strerror', None) or exc}") from None
-    if not isinstance(doc, dict) or doc.get("version") != VERSION:
-        raise UsageError(f"{path / MARKER}: not a conversation recording (version {VERSION} "
-                         f"expected)")
+    table = check_document(doc, path / MARKER)
+    if not isinstance(report, dict) or not isinstance(report.get("turns", []), list) or \
+            not isinstance(report.get("stats") or {}, dict):
+        raise UsageError(f"{path / 'report.json'}: not a conversation report ({{turns: [...], "
+                         f"stats: {{...}}}} expected)")
+    # the stop of a recording made before conversation.json kept it is in its report
+    stop_reason = doc["stop_reason"] if "stop_reason" in doc else report.get("stop_reason")
+    if stop_reason is not None and not isinstance(stop_reason, str):
+        raise UsageError(f"{path / 'report.json'}: stop_reason must be text, got "
+                         f"{stop_reason!r:.60}")
     pipeline = Pipeline.from_manifest(manifest, allow_import=allow_import)
     m = pipeline.manifest
     rate, block = m.audio.sample_rate, m.audio.block_size
-    blocks = int(doc["blocks"])
-    if rate != doc["sample_rate"] or block != doc["block_size"] or \
-            mic.shape[0] != blocks * block:
-        raise UsageError(f"{path}: input.wav holds {mic.shape[0]} samples, the recording "
-                         f"says {blocks} blocks of {block}")
-    costs = Costs({k: [float(x) for x in v] for k, v in doc["costs_s"].items()},
-                  source=doc.get("timing", "recorded"))
+    blocks = doc["blocks"]
+    for key, theirs in (("sample_rate", rate), ("block_size", block)):
+        if doc[key] != theirs:
+            raise UsageError(f"{path / MARKER}: {key} {doc[key]} is not the recorded "
+                             f"manifest's ({theirs}, manifest.json)")
+    if mic.shape[0] != blocks * block:
+        raise UsageError(f"{path / 'input.wav'}: holds {mic.shape[0]} samples; "
+                         f"conversation.json says {blocks} blocks of {block}")
+    costs = Costs(table, source=doc["timing"])
     meter = TurnMeter()
     sim = _Sim(m, costs, meter)
+    if doc["played_feedback"] != bool(sim.played_feedback):
+        sim.close()
+        raise UsageError(f"{path / MARKER}: played_feedback {doc['played_feedback']} does "
+                         f"not match the recorded manifest (manifest.json)")
     period = block / rate
     playback = Playback(rate, block) if doc["room"] or sim.played_feedback else None
     far = np.zeros(block, dtype=np.float32)
@@ -260,7 +279,9 @@ def replay_conversation(directory, allow_import=(), stopped=None) -> dict:
     try:
         # The recorded run's loop (conversation.py ConversationRun.run), its microphone read
         # back instead of made: the same calls in the same order at the same times.
-        for k in range(blocks + 1):
+        # A run a signal stopped ended after its last block was delivered, without the
+        # next period's tick (its loop's condition), as the replay does.
+        for k in range(blocks + (stop_reason is None)):
             if stopped is not None and stopped():
                 return {"blocks": blocks, "blocks_replayed": k, "stop_reason": stopped()}
             t = k * period
@@ -301,7 +322,10 @@ def replay_conversation(directory, allow_import=(), stopped=None) -> dict:
         result["events"]["wall_clock_masked"] = n_masked
         result["notes"].append(f"{n_masked} event(s) carry wall-clock measurements ({fields}: "
                                f"measured by the node on this machine's clock), not compared")
-    result["turns"] = _turn_differences(doc, report, sim, meter, costs)
+    result["turns"] = _turn_differences(doc, report, sim, meter, costs, stop_reason)
+    if stop_reason is not None:
+        result["notes"].append(f"the recorded run was stopped ({stop_reason}) after "
+                               f"{blocks} blocks: replayed to there")
     if doc["room"]:
         result["notes"].append("the room figures of each turn (ERLE, residual echo, "
                                "self-interruptions, double talk) are not recomputed: the echo "
@@ -310,6 +334,69 @@ def replay_conversation(directory, allow_import=(), stopped=None) -> dict:
         result["events"]["count"] == 0 and result["turns"]["count"] == 0 and \
         result.get("input", {}).get("identical", True)
     return result
+
+
+def _count(value, where, key: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise UsageError(f"{where}: {key} must be a whole number >= {low}, got {value!r:.60}")
+    return value
+
+
+def check_document(doc, where) -> dict[str, list[float]]:
+    """Check every field of a recording's conversation.json `doc` with the checks a live run's
+    inputs get (the script's turns and times: converse.script_turns; the costs:
+    converse.check_costs, in seconds); returns the cost table (s). UsageError (exit 2, one
+    line naming `where` and the field) otherwise."""
+    if not isinstance(doc, dict) or doc.get("version") != VERSION:
+        raise UsageError(f"{where}: not a conversation recording (version {VERSION} expected)")
+    for key, low in (("blocks", 0), ("block_size", 1), ("sample_rate", 1), ("output_rate", 1),
+                     ("output_channels", 1), ("seed", 0)):
+        _count(doc.get(key), where, key, low)
+    for key in ("room", "played_feedback"):
+        if not isinstance(doc.get(key), bool):
+            raise UsageError(f"{where}: {key} must be true or false, got {doc.get(key)!r:.60}")
+    for key, need in (("timing", True), ("manifest_name", False), ("script_name", False),
+                      ("input_sha256", False), ("stop_reason", False)):
+        value = doc.get(key)
+        if not isinstance(value, str) and (need or value is not None):
+            raise UsageError(f"{where}: {key} must be text, got {value!r:.60}")
+    digest = doc.get("input_sha256")
+    if digest is not None and not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise UsageError(f"{where}: input_sha256 must be 64 hex digits, got {digest!r:.60}")
+    try:
+        table = check_costs(doc.get("costs_s"), f"{where}: costs_s", "s")
+        turns = doc.get("turns")
+        if not isinstance(turns, list) or not turns:
+            raise ScriptError(f"{where}: turns must be a list of at least one turn, got "
+                              f"{turns!r:.60}")
+        for i, t in enumerate(turns):
+            if not isinstance(t, dict) or set(t) != _TURN_FIELDS:
+                fields = ", ".join(sorted(_TURN_FIELDS))
+                raise ScriptError(f"{where}: turns[{i}] must be {{{fields}}}, got {t!r:.60}")
+            _ms(t["after_ms"], f"{where}: turns[{i}].after_ms")
+        # as a script states them (say or play, after_ms or barge_in_after_ms), files unread
+        script_turns({"turns": [
+            {k: v for k, v in t.items() if v is not None and not (
+                k == "after_ms" and t["barge_in_after_ms"] is not None)} for t in turns]},
+            str(where), "/", check_files=False)
+    except ScriptError as exc:
+        raise UsageError(str(exc)) from None
+    spans = doc.get("spans")
+    if spans is not None:
+        if not isinstance(spans, list) or len(spans) > len(turns) or not all(
+                isinstance(s, list) and len(s) == 2 and all(
+                    not isinstance(x, bool) and isinstance(x, (int, float)) and
+                    math.isfinite(x) and x >= 0 for x in s) and s[0] <= s[1]
+                for s in spans):
+            raise UsageError(f"{where}: spans must be [[start_s, end_s], ...], one per turn "
+                             f"begun, got {spans!r:.60}")
+    metadata = doc.get("metadata", {})
+    if not isinstance(metadata, dict) or not all(
+            isinstance(v, dict) and k.isdigit() and int(k) < doc["blocks"]
+            for k, v in metadata.items()):
+        raise UsageError(f"{where}: metadata must be {{block: {{...}}}} for blocks recorded, "
+                         f"got {metadata!r:.60}")
+    return table
 
 
 def _mask_wall_clock(records: list) -> tuple[list, int]:
@@ -326,17 +413,21 @@ def _mask_wall_clock(records: list) -> tuple[list, int]:
     return out, n
 
 
-def _turn_differences(doc: dict, report: dict, sim, meter, costs) -> dict:
+def _turn_differences(doc: dict, report: dict, sim, meter, costs, stop_reason=None) -> dict:
     """The replayed report's turns (conversation.py's own _report on the replayed run) against
     the recorded ones, field by field, room figures left out."""
     from .conversation import ConversationRun
     spans = doc.get("spans") or []
     turns = [UserTurn(**t) for t in doc["turns"]]
     fake = SimpleNamespace(turns=turns, costs=costs, manifest_name=doc.get("manifest_name"),
-                           script_name=doc.get("script_name"), seed=doc.get("seed"))
+                           script_name=doc.get("script_name"), seed=doc.get("seed"),
+                           # _report asks only whether there was a room (not which)
+                           room=True if doc["room"] else None)
     simulated = doc["blocks"] * sim.period
     again = ConversationRun._report(fake, sim, meter, [list(s) for s in spans], simulated, 0.0)
     again = json.loads(strictjson.dumps(again))
+    if stop_reason is not None:   # as the stopped run reported: the turns the user began
+        again["turns"] = again["turns"][:len(spans)]
     diffs = []
     recorded = report.get("turns") or []
     for i in range(max(len(recorded), len(again["turns"]))):

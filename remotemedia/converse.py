@@ -73,6 +73,12 @@ COST_FILE_VERSION = 1
 MAX_SCRIPT_MS = 60_000.0
 #: the longest `play:` file (s): the run simulates every block of it
 MAX_PLAY_S = 600.0
+#: the longest `say:` text (characters): espeak-ng speaks about 15 a second, so 2,000 speak
+#: in a few minutes, well under MAX_PLAY_S (the run simulates every block of it)
+MAX_SAY_CHARS = 2_000
+#: the most one node call may cost (s, in a cost file or a recording): a minute of compute
+#: for one block, sentence or reply is already far past any voice loop's budget
+MAX_COST_S = 60.0
 #: the heap's target for "a node made this" (seen by the turn meter in time order)
 OBSERVE = "@observe"
 
@@ -155,10 +161,12 @@ def read_script(source: Any) -> tuple[dict, str, str]:
     return source, where, base
 
 
-def script_turns(doc: dict, where: str, base: str) -> list[UserTurn]:
+def script_turns(doc: dict, where: str, base: str, check_files: bool = True
+                 ) -> list[UserTurn]:
     """The checked turns of a script document read by read_script (ScriptError naming the
-    file and the turn)."""
-    return [_turn(t, f"{where}: turns[{i}]", base, first=i == 0)
+    file and the turn). `check_files=False` leaves a play: file's existence unchecked (a
+    recording's turns name files it does not need to replay)."""
+    return [_turn(t, f"{where}: turns[{i}]", base, first=i == 0, check_files=check_files)
             for i, t in enumerate(doc["turns"])]
 
 
@@ -171,7 +179,8 @@ def _ms(value: Any, where: str) -> float:
     return float(value)
 
 
-def _turn(raw: Any, where: str, base: str, first: bool = False) -> UserTurn:
+def _turn(raw: Any, where: str, base: str, first: bool = False,
+          check_files: bool = True) -> UserTurn:
     if not isinstance(raw, dict):
         raise ScriptError(f"{where}: a turn is a mapping (say:, play:, ...), got {raw!r}")
     extra = set(raw) - _TURN_KEYS
@@ -183,11 +192,16 @@ def _turn(raw: Any, where: str, base: str, first: bool = False) -> UserTurn:
     say, play = raw.get("say"), raw.get("play")
     if say is not None and (not isinstance(say, str) or not say.strip()):
         raise ScriptError(f"{where}: say: must be non-empty text")
+    if say is not None and len(say) > MAX_SAY_CHARS:
+        raise ScriptError(f"{where}: say: is {len(say)} characters; at most {MAX_SAY_CHARS} "
+                          f"(split it into turns, or play: a recording)")
     if play is not None:
         if not isinstance(play, str):
             raise ScriptError(f"{where}: play: must be a file name")
         play = os.path.join(base, play)
-        if os.path.isdir(play):
+        if not check_files:
+            pass
+        elif os.path.isdir(play):
             raise ScriptError(f"{where}: play: is a directory, not a WAV file: {play}")
         if not os.path.isfile(play):
             raise ScriptError(f"{where}: play: no such file: {play}")
@@ -209,6 +223,9 @@ def _turn(raw: Any, where: str, base: str, first: bool = False) -> UserTurn:
         raise ScriptError(f"{where}: expect: takes {', '.join(sorted(_EXPECT_KEYS))}")
     for key in ("heard", "reply"):
         if key in expect:
+            if not isinstance(expect[key], str):
+                raise ScriptError(f"{where}: expect.{key} must be a regex (text), got "
+                                  f"{expect[key]!r}")
             try:
                 re.compile(str(expect[key]))
             except re.error as exc:
@@ -267,12 +284,7 @@ class Costs:
             raise ScriptError(f"{path}: not a cost file (JSON: {exc})") from None
         if not isinstance(data, dict) or data.get("version") != COST_FILE_VERSION:
             raise ScriptError(f"{path}: not a cost file (version {COST_FILE_VERSION} expected)")
-        nodes = data.get("nodes")
-        if not isinstance(nodes, dict) or not all(
-                isinstance(v, list) and all(isinstance(x, (int, float)) and x >= 0 for x in v)
-                for v in nodes.values()):
-            raise ScriptError(f"{path}: not a cost file ('nodes': {{ID: [ms, ...]}} expected)")
-        return cls({k: [x / 1e3 for x in v] for k, v in nodes.items()}, source=path)
+        return cls(check_costs(data.get("nodes"), f"{path}: nodes", "ms"), source=path)
 
     def expect_nodes(self, node_ids) -> None:
         """The run's node ids: a cost file must cost exactly these (ScriptError naming the
@@ -314,6 +326,26 @@ class Costs:
         with open(tmp, "x", encoding="utf-8") as f:
             json.dump(data, f)
         os.replace(tmp, path)
+
+
+def check_costs(raw: Any, where: str, unit: str = "s") -> dict[str, list[float]]:
+    """A cost table {NODE_ID: [cost, ...]} in `unit` ("ms" or "s") checked and turned to
+    seconds: each cost a finite number (not a bool) from 0 to MAX_COST_S s. ScriptError
+    (exit 2) naming `where`, the node and the call otherwise."""
+    div = 1e3 if unit == "ms" else 1.0
+    if not isinstance(raw, dict):
+        raise ScriptError(f"{where} must be {{NODE_ID: [{unit}, ...]}}, got {raw!r:.60}")
+    out = {}
+    for node, values in raw.items():
+        if not isinstance(values, list):
+            raise ScriptError(f"{where}.{node} must be a list of {unit}, got {values!r:.60}")
+        for i, x in enumerate(values):
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or \
+                    not math.isfinite(x) or not 0 <= x <= MAX_COST_S * div:
+                raise ScriptError(f"{where}.{node}[{i}] must be a cost from 0 to "
+                                  f"{MAX_COST_S * div:g} {unit}, got {x!r:.60}")
+        out[str(node)] = [x / div for x in values]
+    return out
 
 
 # -- the simulation ---------------------------------------------------------------------------
