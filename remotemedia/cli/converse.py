@@ -90,8 +90,10 @@ def cmd_converse(args) -> int:
             from ..engine.manifest import read_manifest_document
             summary = write_recording(record, conv, read_manifest_document(args.manifest)[0])
             report["recording"] = summary
-            print(f"recorded {summary['blocks_recorded']} blocks and {summary['events']} "
-                  f"events to {record} (replay: remotemedia replay {record})", file=sys.stderr)
+            if not common.QUIET:
+                print(f"recorded {summary['blocks_recorded']} blocks and {summary['events']} "
+                      f"events to {record} (replay: remotemedia replay {record})",
+                      file=sys.stderr)
     if args.save_timing and not args.realtime:
         conv.costs.save(args.save_timing)
     say = (lambda line: None) if common.QUIET else (lambda line: print(line, file=sys.stderr))
@@ -189,16 +191,31 @@ def _simulated(args, Conversation):
 
 def _live(args):
     """The live run (remotemedia.converse_live), its options checked first."""
+    from ..converse import read_script, script_turns
     from ..converse_live import LiveConversation
+    from ..io.spec import bare_path, split_spec
     if not args.input or not args.output:
         raise UsageError("converse --realtime needs --input DEV and --output DEV (devices on "
                          "a JACK server)")
+    # what the options are before what is in the files they name (a file's rate, say)
+    for option, spec, kind in (("--input", args.input, "input"),
+                               ("--output", args.output, "output")):
+        if split_spec(bare_path(spec), kind)[0] != "device":
+            raise UsageError(f"converse --realtime: {option} {spec} must be a device "
+                             f"(device:NAME_OR_INDEX) on a JACK server: the user's side "
+                             f"connects its ports to the graph's")
     if args.timing != "measured" or args.save_timing:
         raise UsageError("--timing and --save-timing are for simulated time; a --realtime "
                          "run measures the audio itself")
-    return LiveConversation(args.manifest, args.script, input_spec=args.input,
-                            output_spec=args.output, seed=args.seed,
+    doc, where, base = read_script(args.script)
+    if doc.get("room") is not None:
+        raise UsageError(f"{where}: room: is simulated; live, use --loopback (the bot hears "
+                         f"its own voice through the JACK server)")
+    conv = LiveConversation(args.manifest, script_turns(doc, where, base),
+                            input_spec=args.input, output_spec=args.output, seed=args.seed,
                             allow_import=args.allow_import, loopback=args.loopback)
+    conv.script_name = args.script
+    return conv
 
 
 def _fig(value, unit: str = "") -> str:
