@@ -39,7 +39,6 @@ ours, a link) before anything runs, and for a folder that is not a conversation 
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from pathlib import Path
@@ -61,6 +60,8 @@ VERSION = 1
 #: says how many it masked
 WALL_CLOCK_FIELDS = {"reply": ("first_text_ms", "total_ms")}
 #: the turn fields a replay cannot recompute (they need the echo apart: conversation_room)
+#: the latest a recorded span may end (s): past any run the script's bounds allow
+MAX_SPAN_S = 1e7
 #: the fields of each recorded turn (UserTurn's)
 _TURN_FIELDS = {"say", "play", "after_ms", "barge_in_after_ms", "expect"}
 ROOM_FIELDS = ("erle_db", "residual_echo_dbfs", "self_interruptions", "double_talk_s")
@@ -386,7 +387,7 @@ def check_document(doc, where) -> dict[str, list[float]]:
         if not isinstance(spans, list) or len(spans) > len(turns) or not all(
                 isinstance(s, list) and len(s) == 2 and all(
                     not isinstance(x, bool) and isinstance(x, (int, float)) and
-                    math.isfinite(x) and x >= 0 for x in s) and s[0] <= s[1]
+                    0 <= x <= MAX_SPAN_S for x in s) and s[0] <= s[1]
                 for s in spans):
             raise UsageError(f"{where}: spans must be [[start_s, end_s], ...], one per turn "
                              f"begun, got {spans!r:.60}")

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import heapq
 import json
-import math
 import os
 import re
 import time
@@ -173,7 +172,7 @@ def script_turns(doc: dict, where: str, base: str, check_files: bool = True
 def _ms(value: Any, where: str) -> float:
     """A script time in ms: a finite number from 0 to MAX_SCRIPT_MS, else ScriptError."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value) or not 0 <= value <= MAX_SCRIPT_MS:
+            or not 0 <= value <= MAX_SCRIPT_MS:   # NaN compares false; a huge int is no float
         raise ScriptError(f"{where} must be a number of ms from 0 to {MAX_SCRIPT_MS:.0f}, "
                           f"got {value!r}")
     return float(value)
@@ -341,7 +340,7 @@ def check_costs(raw: Any, where: str, unit: str = "s") -> dict[str, list[float]]
             raise ScriptError(f"{where}.{node} must be a list of costs in {unit}, got {values!r:.60}")
         for i, x in enumerate(values):
             if isinstance(x, bool) or not isinstance(x, (int, float)) or \
-                    not math.isfinite(x) or not 0 <= x <= MAX_COST_S * div:
+                    not 0 <= x <= MAX_COST_S * div:   # NaN compares false; an int is no float
                 raise ScriptError(f"{where}.{node}[{i}] must be a cost from 0 to "
                                   f"{MAX_COST_S * div:g} {unit}, got {x!r:.60}")
         out[str(node)] = [x / div for x in values]

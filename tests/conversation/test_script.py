@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from remotemedia.conversation import _read_wav
-from remotemedia.converse import MAX_SCRIPT_MS, Costs, ScriptError, load_script
+from remotemedia.converse import (MAX_COST_S, MAX_SAY_CHARS, MAX_SCRIPT_MS, Costs, ScriptError,
+                                 check_costs, load_script)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ASSISTANT = os.path.join(ROOT, "manifests", "assistant.yaml")
@@ -106,7 +107,7 @@ def test_cli_bad_cost_file_exit_2(tmp_path):
     (tmp_path / "s.yaml").write_text("turns:\n  - {say: hi}\n")
     (tmp_path / "c.json").write_text(json.dumps({"version": 1, "nodes": {"a": ["x"]}}))
     r = _cli("-m", ASSISTANT, "-s", "s.yaml", "--timing", "c.json", cwd=tmp_path)
-    assert r.returncode == 2 and "c.json: not a cost file" in r.stderr
+    assert r.returncode == 2 and "c.json: nodes.a[0] must be a cost from 0 to 60000 ms" in r.stderr
 
 
 def test_barge_in_on_the_first_turn_is_refused():
@@ -116,7 +117,8 @@ def test_barge_in_on_the_first_turn_is_refused():
 
 @settings(max_examples=200, deadline=None)
 @given(key=st.sampled_from(["after_ms", "barge_in_after_ms", "within_ms"]),
-       value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(),
+       value=st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                       st.integers(-10**400, 10**400),    # YAML's ints have no bound
                        st.booleans(), st.text(max_size=3), st.none()))
 def test_every_script_time_is_a_number_of_ms_within_the_bound_or_refused(key, value):
     turn = {"say": "a"}
@@ -125,7 +127,7 @@ def test_every_script_time_is_a_number_of_ms_within_the_bound_or_refused(key, va
     else:
         turn[key] = value
     ok = value is None or (not isinstance(value, bool) and isinstance(value, (int, float))
-                           and math.isfinite(value) and 0 <= value <= MAX_SCRIPT_MS)
+                           and 0 <= value <= MAX_SCRIPT_MS)
     if value is None and key == "within_ms":
         ok = False                           # within_ms: null is not a number of ms
     try:
@@ -216,3 +218,62 @@ def test_every_shipped_conversation_script_loads(name):
     with open(path) as f:
         raw = yaml.safe_load(f).get("room")
     assert (load_room(raw, path) is not None) == (raw is not None)
+
+
+# -- the kind: a cost (cost file in ms, recording in s) is a finite number from 0 to MAX_COST_S,
+# never a bool; anything else is refused in one line naming the node and the call
+_ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-10**400, 10**400),
+                       st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=4),
+                       st.lists(st.integers(0, 5), max_size=2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_ANY_VALUE, unit=st.sampled_from(["ms", "s"]))
+def test_a_cost_is_a_finite_bounded_number_or_refused_naming_node_and_call(value, unit):
+    div = 1e3 if unit == "ms" else 1.0
+    valid = not isinstance(value, bool) and isinstance(value, (int, float)) and \
+        0 <= value <= MAX_COST_S * div
+    table = {"vad": [0.5, value]}
+    if valid:
+        assert check_costs(table, "f", unit) == {"vad": [0.5 / div, value / div]}
+    else:
+        with pytest.raises(ScriptError) as info:
+            check_costs(table, "f", unit)
+        assert str(info.value).startswith("f.vad[1] must be a cost from 0 to ")
+        assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("text", ['{"version": 1, "nodes": {"vad": [1e300]}}',
+                                  '{"version": 1, "nodes": {"vad": [true]}}',
+                                  '{"version": 1, "nodes": {"vad": [NaN]}}',
+                                  '{"version": 1, "nodes": {"vad": [60000.001]}}',
+                                  '{"version": 1, "nodes": {"vad": 5}}'])
+def test_a_cost_file_with_an_unusable_cost_is_refused_naming_the_node(tmp_path, text):
+    path = tmp_path / "c.json"
+    path.write_text(text)
+    with pytest.raises(ScriptError, match=r"c.json: nodes.vad"):
+        Costs.load(str(path))
+
+
+def test_a_cost_file_keeps_each_cost_exactly_as_before():
+    # ms / 1e3, the division a saved cost was written for (not * 1e-3: a bit may differ)
+    assert check_costs({"n": [0.1, 3, 123.456]}, "f", "ms") == {"n": [0.1 / 1e3, 3 / 1e3,
+                                                                     123.456 / 1e3]}
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 3 * MAX_SAY_CHARS))
+def test_say_text_is_capped_in_characters(n):
+    doc = {"turns": [{"say": "a" * n}]}
+    if n <= MAX_SAY_CHARS:
+        assert load_script(doc)[0].say == "a" * n
+    else:
+        with pytest.raises(ScriptError, match=rf"turns\[0\]: say: is {n} characters; at most "
+                                              rf"{MAX_SAY_CHARS}"):
+            load_script(doc)
+
+
+@pytest.mark.parametrize("key", ["heard", "reply"])
+def test_an_expected_regex_that_is_not_text_is_refused(key):
+    with pytest.raises(ScriptError, match=rf"expect.{key} must be a regex"):
+        load_script({"turns": [{"say": "hi", "expect": {key: 5}}]})
