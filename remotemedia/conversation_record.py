@@ -348,7 +348,8 @@ def check_document(doc, where) -> dict[str, list[float]]:
     inputs get (the script's turns and times: converse.script_turns; the costs:
     converse.check_costs, in seconds); returns the cost table (s). UsageError (exit 2, one
     line naming `where` and the field) otherwise."""
-    if not isinstance(doc, dict) or doc.get("version") != VERSION:
+    if not isinstance(doc, dict) or type(doc.get("version")) is not int or \
+            doc["version"] != VERSION:   # not True, not 1.0
         raise UsageError(f"{where}: not a conversation recording (version {VERSION} expected)")
     for key, low in (("blocks", 0), ("block_size", 1), ("sample_rate", 1), ("output_rate", 1),
                      ("output_channels", 1), ("seed", 0)):

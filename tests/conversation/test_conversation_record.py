@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 
@@ -12,8 +14,13 @@ import numpy as np
 import pytest
 import soundfile
 
-from remotemedia.conversation_record import (_mask_wall_clock, check_record_dir,
-                                             played_audio)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from remotemedia.conversation import ConversationRun
+from remotemedia.conversation_record import (RecordingSim, _mask_wall_clock, check_document,
+                                             check_record_dir, played_audio,
+                                             replay_conversation, write_recording)
 from remotemedia.engine.errors import UsageError
 from tests.signal_support import CliRun, each_signal, handler_installed
 
@@ -261,3 +268,162 @@ def test_a_signal_stops_a_conversation_replay_with_exit_130_or_143(recorded, sig
     assert result["blocks"] == blocks and 0 <= result["blocks_replayed"] < blocks
     assert f"stopped ({reason}) after {result['blocks_replayed']} of {blocks} blocks" in \
         done.stderr
+
+
+# -- conversation.json is input: every field checked as the live inputs are ---------------------
+GOOD_DOC = {
+    "version": 1, "blocks": 300, "block_size": 960, "sample_rate": 48000,
+    "output_rate": 48000, "output_channels": 1, "seed": 0, "room": False,
+    "played_feedback": False, "timing": "measured",
+    "costs_s": {"vad": [0.001, 0.002], "stt": [0.5], "llm": [], "tts": [0.01]},
+    "spans": [[0.5, 1.5], [5.54, 7.38]],
+    "turns": [{"say": "Hello there.", "play": None, "after_ms": 500.0,
+               "barge_in_after_ms": None, "expect": {"heard": "hello"}},
+              {"say": "What time is it?", "play": None, "after_ms": 500.0,
+               "barge_in_after_ms": 500.0, "expect": {"reply": "noon", "within_ms": 2000}}],
+    "metadata": {"3": {"x": 1}}, "input_sha256": "ab" * 32,
+    "manifest_name": "assistant.yaml", "script_name": "s.yaml", "stop_reason": None}
+_ANY = st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**30),
+                 st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=4),
+                 st.lists(st.one_of(st.integers(-2, 2), st.lists(st.integers(-2, 2),
+                                                                 max_size=3)), max_size=3),
+                 st.dictionaries(st.text(max_size=3), st.one_of(st.integers(-2, 2),
+                                                                st.lists(st.floats()))))
+
+
+def test_the_good_document_passes_and_gives_its_costs():
+    assert check_document(GOOD_DOC, "R/conversation.json") == GOOD_DOC["costs_s"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(key=st.sampled_from(sorted(GOOD_DOC)), value=_ANY)
+def test_any_field_of_conversation_json_replaced_is_refused_in_one_line_or_valid(key, value):
+    doc = {**GOOD_DOC, key: value}
+    try:
+        check_document(doc, "R/conversation.json")
+    except UsageError as exc:
+        msg = str(exc)
+        assert "\n" not in msg and msg.startswith("R/conversation.json: ")
+        assert key in msg, msg
+    else:
+        # accepted: a value of the field's own kind, in its range
+        old = GOOD_DOC[key]
+        if value is None:
+            assert key in ("manifest_name", "script_name", "input_sha256", "stop_reason",
+                           "spans"), key
+        elif old is None:
+            assert isinstance(value, str)
+        elif isinstance(old, bool):
+            assert isinstance(value, bool)
+        elif isinstance(old, int):
+            assert type(value) is int and value >= (0 if key in ("blocks", "seed") else 1) \
+                and (key != "version" or value == 1)
+        else:
+            assert type(value) is type(old), (key, value)
+
+
+@pytest.mark.parametrize("key, value, says", [
+    ("blocks", True, "blocks must be a whole number >= 0"),
+    ("turns", [{"say": "a" * 2001, "play": None, "after_ms": 500.0,
+                "barge_in_after_ms": None, "expect": {}}], "say: is 2001 characters"),
+    ("turns", [{"say": "a", "play": None, "after_ms": -5, "barge_in_after_ms": None,
+                "expect": {}}], "turns[0].after_ms must be a number of ms"),
+    ("turns", [GOOD_DOC["turns"][1]], "barge_in_after_ms on the first turn"),
+    ("spans", [[2.0, 1.0]], "spans must be"),
+    ("spans", [[0, 1]] * 3, "spans must be"),          # more turns begun than the script has
+    ("metadata", {"300": {}}, "metadata must be"),      # a block that was not recorded
+    ("input_sha256", "zz", "input_sha256 must be 64 hex digits"),
+    ("costs_s", {"vad": [61.0]}, "costs_s.vad[0] must be a cost from 0 to 60 s"),
+])
+def test_fields_out_of_range_are_refused_naming_them(key, value, says):
+    with pytest.raises(UsageError, match=re.escape(says)):
+        check_document({**GOOD_DOC, key: value}, "R/conversation.json")
+
+
+def _tamper(rec, to, **fields):
+    bad = _copy(rec, to)
+    doc = json.loads((bad / "conversation.json").read_text())
+    doc.update(fields)
+    (bad / "conversation.json").write_text(json.dumps(doc))
+    return bad
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("field, value, says", [
+    ("costs_s", {"vad": "x"}, "costs_s.vad must be a list of costs in s"),
+    ("turns", None, "turns must be a list"),
+    ("spans", [[1]], "spans must be"),
+    ("costs_s", "nan", "costs_s.vad[0] must be a cost"),
+    ("costs_s", "neg", "costs_s.vad[0] must be a cost"),
+    ("room", {"echo_delay_ms": -5}, "room must be true or false"),
+    ("seed", "x", "seed must be a whole number"),
+    ("timing", 5, "timing must be text"),
+    ("played_feedback", "zz", "played_feedback must be true or false"),
+    ("played_feedback", True, "played_feedback True does not match the recorded manifest"),
+    ("block_size", 0, "block_size must be a whole number >= 1"),
+    ("block_size", 480, "block_size 480 is not the recorded manifest's (960"),
+    ("sample_rate", "fast", "sample_rate must be a whole number >= 1"),
+])
+def test_a_tampered_conversation_json_is_refused_in_one_line_exit_2(recorded, tmp_path, field,
+                                                                    value, says):
+    d, _ = recorded
+    doc = json.loads((d / "rec" / "conversation.json").read_text())
+    if value in ("nan", "neg"):
+        costs = doc["costs_s"]
+        costs["vad"][0] = float("nan") if value == "nan" else -1
+        value = costs
+    bad = _tamper(d / "rec", tmp_path / "bad", **{field: value})
+    r = rm("replay", str(bad), cwd=d)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"{bad / 'conversation.json'}: {says}" in r.stderr, r.stderr
+
+
+# -- a recording of a stopped run replays to where it stopped ------------------------------------
+def _stopped_run(script, after_blocks: int):
+    """A recording ConversationRun whose stop() is called (as a signal handler does) once
+    `after_blocks` microphone blocks were delivered (0: before it runs)."""
+    box = []
+
+    class Sim(RecordingSim):
+        def deliver(self, t, source, items):
+            super().deliver(t, source, items)
+            if source == "input" and len(self.mic) >= after_blocks:
+                box[0].stop("terminated")
+
+    class Run(ConversationRun):
+        sim_class = Sim
+
+    box.append(Run(ASSISTANT, script))
+    if after_blocks == 0:
+        box[0].stop("terminated")
+    return box[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("after_blocks", [0, 200], ids=["before-any-block", "mid-turn-2"])
+def test_a_recording_of_a_stopped_run_replays_identical_to_where_it_stopped(tmp_path,
+                                                                            after_blocks):
+    import yaml
+    conv = _stopped_run(yaml.safe_load(TWO_TURNS), after_blocks)
+    report = conv.run()
+    assert report["stop_reason"] == "terminated"
+    write_recording(tmp_path / "rec", conv, None)
+    result = replay_conversation(tmp_path / "rec")
+    assert result["blocks"] == after_blocks
+    assert result["turns"]["count"] == 0, result["turns"]
+    assert result["events"]["count"] == 0 and result["identical"] is True, result
+    assert any("stopped (terminated)" in n for n in result["notes"])
+
+
+@pytest.mark.slow
+def test_a_conversation_recorded_until_sigterm_replays_identical(tmp_path):
+    (tmp_path / "s.yaml").write_text(TWO_TURNS + "".join(
+        f"  - {{say: \"turn {i}\", after_ms: 60000}}\n" for i in range(10)))
+    with CliRun(["converse", "-m", ASSISTANT, "-s", "s.yaml", "--json", "--record", "rec"],
+                cwd=tmp_path) as run:
+        run.wait_ready(lambda: handler_installed(run.proc.pid), "converse's stop handler")
+        done = run.stop(signal.SIGTERM, timeout=300)
+    done.assert_clean_stop(signal.SIGTERM)
+    r, result = replay_json(tmp_path / "rec", tmp_path, code=0)
+    assert result["identical"] is True and "stopped (terminated)" in r.stderr
