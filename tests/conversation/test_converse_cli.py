@@ -200,3 +200,31 @@ def test_quiet_says_nothing_and_script_from_stdin_runs(tmp_path):
     report = json.loads(r.stdout.strip().splitlines()[-1])
     assert report["script"] == "-" and report["passed"] is True
     assert "stop_reason" not in report
+
+
+@pytest.mark.slow
+def test_quiet_silences_the_recorded_line_too(tmp_path):
+    r = _run("-q", "converse", "-m", ASSISTANT, "-s", "-", "--record", "rec", cwd=tmp_path,
+             stdin=HELLO)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    assert (tmp_path / "rec" / "conversation.json").is_file()
+
+
+def test_a_room_with_realtime_is_refused_before_any_device_opens(tmp_path):
+    (tmp_path / "s.yaml").write_text("room: {echo_delay_ms: 100}\n" + HELLO)
+    r = _run("converse", "--realtime", "-m", ASSISTANT, "-s", "s.yaml", "--input",
+             "device:nosuch", "--output", "device:nosuch", cwd=tmp_path)
+    assert _one_line_exit_2(r, "s.yaml: room: is simulated; live, use --loopback")
+
+
+@pytest.mark.parametrize("option", ["--input", "--output"])
+def test_realtime_with_a_file_says_it_must_be_a_device_before_reading_it(tmp_path, option):
+    import soundfile
+    soundfile.write(tmp_path / "x.wav", np.zeros(2205, dtype=np.float32), 22050)
+    (tmp_path / "s.yaml").write_text(HELLO)
+    ends = {"--input": "device:nosuch", "--output": "device:nosuch", option: "file:x.wav"}
+    r = _run("converse", "--realtime", "-m", ASSISTANT, "-s", "s.yaml", *[
+        x for kv in ends.items() for x in kv], cwd=tmp_path)
+    assert _one_line_exit_2(r, f"{option} file:x.wav must be a device (device:NAME_OR_INDEX)")
+    assert "22050" not in r.stderr
