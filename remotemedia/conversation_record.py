@@ -214,8 +214,12 @@ def _samples_digest(samples: np.ndarray) -> str:
 
 
 def is_conversation_recording(directory) -> bool:
-    """True when DIR holds a conversation recording (its conversation.json)."""
-    return os.path.isfile(os.path.join(os.fspath(directory), MARKER))
+    """True when `replay DIR` is for replay_conversation: DIR holds conversation.json, or it
+    exists and is not a stream recording either (no timeline.csv: replay_conversation then
+    says in one line what it is not)."""
+    path = os.fspath(directory)
+    return os.path.isfile(os.path.join(path, MARKER)) or (
+        os.path.lexists(path) and not os.path.isfile(os.path.join(path, "timeline.csv")))
 
 
 # -- replaying -----------------------------------------------------------------------------------
@@ -233,17 +237,34 @@ def replay_conversation(directory, allow_import=(), stopped=None) -> dict:
     from .turns import TurnMeter
     import soundfile as sf
     path = Path(directory)
+    if not path.is_dir():
+        raise UsageError(f"{path} is not a recording: not a directory (a recording is the "
+                         f"folder `converse --record` or `stream --record` made)")
+    missing = [name for name in FILES if name != "versions.json" and not (path / name).is_file()]
+    if MARKER in missing:
+        raise UsageError(f"{path} is not a recording: neither {MARKER} (converse --record) "
+                         f"nor timeline.csv (stream --record) is in it")
+    if missing:
+        raise UsageError(f"{path} is not a readable conversation recording: "
+                         f"{', '.join(missing)} missing")
+    name = MARKER
     try:
         doc = json.loads((path / MARKER).read_text(encoding="utf-8"))
+        name = "manifest.json"
         manifest, _ = read_document(path / "manifest.json")
+        name = "input.wav"
         mic, _ = sf.read(str(path / "input.wav"), dtype="float32", always_2d=True)
+        name = "output.wav"
         out, out_rate = sf.read(str(path / "output.wav"), dtype="float32", always_2d=True)
+        name = "events.jsonl"
         lines = (path / "events.jsonl").read_text(encoding="utf-8").splitlines()
         recorded_events = [json.loads(x) for x in lines if x.strip()]
+        name = "report.json"
         report = json.loads((path / "report.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, RuntimeError) as exc:
-        raise UsageError(f"{path} is not a readable conversation recording: "
-                         f"{getattr(exc, 'strerror', None) or exc}") from None
+        detail = str(getattr(exc, "strerror", None) or exc).splitlines()[0]
+        raise UsageError(f"{path / name}: not readable as part of a conversation recording: "
+                         f"{detail}") from None
     table = check_document(doc, path / MARKER)
     if not isinstance(report, dict) or not isinstance(report.get("turns", []), list) or \
             not isinstance(report.get("stats") or {}, dict):

@@ -427,3 +427,24 @@ def test_a_conversation_recorded_until_sigterm_replays_identical(tmp_path):
     done.assert_clean_stop(signal.SIGTERM)
     r, result = replay_json(tmp_path / "rec", tmp_path, code=0)
     assert result["identical"] is True and "stopped (terminated)" in r.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("remove, says", [
+    ("conversation.json", "is not a recording: neither conversation.json (converse --record) "
+                          "nor timeline.csv (stream --record) is in it"),
+    ("events.jsonl", "is not a readable conversation recording: events.jsonl missing")])
+def test_a_recording_missing_a_file_names_it(recorded, tmp_path, remove, says):
+    d, _ = recorded
+    bad = _copy(d / "rec", tmp_path / "bad")
+    (bad / remove).unlink()
+    r = rm("replay", str(bad), cwd=d)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert says in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_replay_of_a_regular_file_says_it_is_not_a_directory(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    r = rm("replay", "afile", cwd=tmp_path)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "afile is not a recording: not a directory" in r.stderr, r.stderr
