@@ -240,7 +240,8 @@ def replay_conversation(directory, allow_import=(), stopped=None) -> dict:
     if not path.is_dir():
         raise UsageError(f"{path} is not a recording: not a directory (a recording is the "
                          f"folder `converse --record` or `stream --record` made)")
-    missing = [name for name in FILES if name != "versions.json" and not (path / name).is_file()]
+    missing = [name for name in FILES
+               if name != "versions.json" and not (path / name).is_file()]
     if MARKER in missing:
         raise UsageError(f"{path} is not a recording: neither {MARKER} (converse --record) "
                          f"nor timeline.csv (stream --record) is in it")

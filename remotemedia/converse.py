@@ -337,7 +337,8 @@ def check_costs(raw: Any, where: str, unit: str = "s") -> dict[str, list[float]]
     out = {}
     for node, values in raw.items():
         if not isinstance(values, list):
-            raise ScriptError(f"{where}.{node} must be a list of costs in {unit}, got {values!r:.60}")
+            raise ScriptError(f"{where}.{node} must be a list of costs in {unit}, got "
+                              f"{values!r:.60}")
         for i, x in enumerate(values):
             if isinstance(x, bool) or not isinstance(x, (int, float)) or \
                     not 0 <= x <= MAX_COST_S * div:   # NaN compares false; an int is no float
