@@ -17,7 +17,8 @@ through a link the run did not make) holds:
     conversation.json  what the replay needs besides: the node costs charged to the clock
                        (seconds, exactly as charged: measured on this machine or from
                        --timing FILE), the blocks, the turn spans, the turns, whether the
-                       output was fed back (played feedback) and each block's metadata
+                       output was fed back (played feedback), each block's metadata and
+                       the stop_reason of a run SIGINT/SIGTERM stopped (null otherwise)
     versions.json      remotemedia and its libraries
 
 `remotemedia replay DIR` sees conversation.json and re-runs the simulation (converse._Sim)
@@ -32,8 +33,13 @@ server answers differently): the replay then reports where it differs, it never 
 The room figures (ERLE, residual echo) need the echo apart from the voice, which is not kept:
 the replay compares every other field of each turn and says so.
 
+A stopped run's recording replays to where it stopped (the blocks it recorded, no tick after
+the last, the turns the user began), so it too comes out identical.
+
 Errors: UsageError (exit 2, one line) for a DIR that cannot take a recording (not empty, not
-ours, a link) before anything runs, and for a folder that is not a conversation recording.
+ours, a link) before anything runs, and for a folder that is not a conversation recording:
+a file of it missing or unreadable, or a field of conversation.json that a live run's input
+checks would refuse (check_document: named with the file).
 """
 
 from __future__ import annotations

@@ -112,7 +112,8 @@ _EXPECT_KEYS = {"heard", "reply", "within_ms"}
 def load_script(source: Any) -> list[UserTurn]:
     """The turns of a script: a path to YAML/JSON, or the parsed dict. ScriptError naming the
     file and the turn for anything malformed (unknown keys, both or neither of say/play, a
-    missing WAV or a directory, a regex that does not compile, a time outside 0 to
+    say: longer than MAX_SAY_CHARS characters, a missing WAV or a directory, a regex that is
+    not text or does not compile, a time outside 0 to
     MAX_SCRIPT_MS ms, barge_in_after_ms on the first turn or with after_ms, a duplicate
     key). `source` "-" reads the script from stdin."""
     return script_turns(*read_script(source))
@@ -273,7 +274,9 @@ class Costs:
 
     @classmethod
     def load(cls, path: str) -> "Costs":
-        """A cost file written by save(); ScriptError naming the file if it is not one."""
+        """A cost file written by save(); ScriptError naming the file if it is not one, and
+        the node and the call for a cost that is not a number of ms from 0 to MAX_COST_S s
+        (check_costs)."""
         try:
             with open(path, encoding="utf-8") as f:
                 data = json.load(f)
