@@ -271,6 +271,8 @@ class Costs:
                         self._table.items()}
         self.charged: dict[str, list[float]] = {}
         self._expected: set[str] = set()
+        #: per node, the calls past the end of its list in the file (charged the median)
+        self.past_end: dict[str, int] = {}
 
     @classmethod
     def load(cls, path: str) -> "Costs":
@@ -313,10 +315,24 @@ class Costs:
             cost = round(spent_s, 6)
         else:
             table = self._table.get(node_id, ())
-            cost = table[len(done)] if len(done) < len(table) else \
-                self._median.get(node_id, 0.0)
+            if len(done) < len(table):
+                cost = table[len(done)]
+            else:
+                cost = self._median.get(node_id, 0.0)
+                self.past_end[node_id] = self.past_end.get(node_id, 0) + 1
         done.append(cost)
         return cost
+
+    def shortfall(self) -> str | None:
+        """One line saying which nodes a cost file had too few costs for (called more often
+        than its list: the rest were charged its median, so the run does not repeat the one
+        the file was saved from), or None."""
+        if not self.past_end:
+            return None
+        parts = [f"{k} called {len(self.charged.get(k, ()))} times, {len(self._table.get(k, ()))}"
+                 f" costs" for k in sorted(self.past_end)]
+        return (f"{self.source}: too few costs for {'; '.join(parts)} (the rest charged the "
+                f"median; --save-timing writes a file for this script)")
 
     def save(self, path: str) -> None:
         """Write the charged costs (ms, 3 decimals: microseconds) for a later run."""

@@ -134,6 +134,9 @@ def cmd_converse(args) -> int:
             f"{live['round_trip_ms']} ms, xruns {live['xruns']})")
     else:
         say(f"{verdict}: {report['simulated_s']:.1f} s simulated in {report['wall_s']:.1f} s")
+    short = None if args.realtime else conv.costs.shortfall()
+    if short:   # the run does not repeat the one the file was saved from
+        say(f"remotemedia: note: {short}")
     if args.json:
         _print_stdout(json.dumps(report, allow_nan=False))
     if stopped:

@@ -276,3 +276,22 @@ def test_say_text_is_capped_in_characters(n):
 def test_an_expected_regex_that_is_not_text_is_refused(key):
     with pytest.raises(ScriptError, match=rf"expect.{key} must be a regex"):
         load_script({"turns": [{"say": "hi", "expect": {key: 5}}]})
+
+
+@settings(max_examples=50, deadline=None)
+@given(have=st.integers(0, 4), calls=st.integers(0, 8))
+def test_calls_past_a_cost_files_list_are_counted_and_said_in_one_line(have, calls):
+    costs = Costs({"stt": [0.25] * have, "vad": [0.001]}, source="c.json")
+    for _ in range(calls):
+        costs.charge("stt", 0.0)
+    costs.charge("vad", 0.0)
+    over = max(0, calls - have)
+    assert costs.past_end == ({"stt": over} if over else {})
+    line = costs.shortfall()
+    if over:
+        assert line == (f"c.json: too few costs for stt called {calls} times, {have} costs "
+                        f"(the rest charged the median; --save-timing writes a file for this "
+                        f"script)")
+    else:
+        assert line is None
+    assert Costs().shortfall() is None        # measured: no file to run short of
