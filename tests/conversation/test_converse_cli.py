@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -228,3 +229,25 @@ def test_realtime_with_a_file_says_it_must_be_a_device_before_reading_it(tmp_pat
         x for kv in ends.items() for x in kv], cwd=tmp_path)
     assert _one_line_exit_2(r, f"{option} file:x.wav must be a device (device:NAME_OR_INDEX)")
     assert "22050" not in r.stderr
+
+
+@pytest.mark.slow
+def test_a_cost_file_with_too_few_costs_for_a_node_says_so_in_one_line(tmp_path):
+    (tmp_path / "s.yaml").write_text(HELLO)
+    r = _run("converse", "-m", ASSISTANT, "-s", "s.yaml", "--save-timing", "c.json",
+             cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "c.json").read_text())
+    node = max(doc["nodes"], key=lambda k: len(doc["nodes"][k]))
+    calls = len(doc["nodes"][node])
+    assert calls > 1
+    doc["nodes"][node] = doc["nodes"][node][:1]
+    (tmp_path / "short.json").write_text(json.dumps(doc))
+    r = _run("converse", "-m", ASSISTANT, "-s", "s.yaml", "--timing", "short.json",
+             cwd=tmp_path)
+    notes = [x for x in r.stderr.splitlines() if x.startswith("remotemedia: note:")]
+    # (the call count may move: the median is not what each call cost)
+    assert len(notes) == 1 and re.fullmatch(
+        rf"remotemedia: note: short\.json: too few costs for {node} called \d+ times, 1 "
+        rf"costs \(the rest charged the median; --save-timing writes a file for this "
+        rf"script\)", notes[0]), r.stderr
