@@ -175,7 +175,7 @@ def _ms(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) \
             or not 0 <= value <= MAX_SCRIPT_MS:   # NaN compares false; a huge int is no float
         raise ScriptError(f"{where} must be a number of ms from 0 to {MAX_SCRIPT_MS:.0f}, "
-                          f"got {value!r}")
+                          f"got {value!r:.60}")
     return float(value)
 
 
