@@ -333,7 +333,8 @@ def _turn_differences(doc: dict, report: dict, sim, meter, costs) -> dict:
     spans = doc.get("spans") or []
     turns = [UserTurn(**t) for t in doc["turns"]]
     fake = SimpleNamespace(turns=turns, costs=costs, manifest_name=doc.get("manifest_name"),
-                           script_name=doc.get("script_name"), seed=doc.get("seed"))
+                           script_name=doc.get("script_name"), seed=doc.get("seed"),
+                           room=doc.get("room") or None)
     simulated = doc["blocks"] * sim.period
     again = ConversationRun._report(fake, sim, meter, [list(s) for s in spans], simulated, 0.0)
     again = json.loads(strictjson.dumps(again))
