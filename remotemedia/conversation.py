@@ -187,7 +187,8 @@ class ConversationRun:
                 sim.deliver(t + period, "input", [mic])
                 k += 1
             sim.run_until(sim.now + period)
-            if spans and spans[-1][1] is None:     # stopped while the user spoke
+            cut = bool(spans) and spans[-1][1] is None
+            if cut:                                # stopped while the user spoke
                 spans[-1][1] = k * period
         finally:
             sim.close()
@@ -205,6 +206,10 @@ class ConversationRun:
         if self.stop_reason is not None:
             # Stopped: the turns the user began are reported; the script did not pass.
             self.report["turns"] = self.report["turns"][:len(spans)]
+            if cut and self.report["turns"]:
+                # the user had not finished saying it: nothing to score (it read WER 1.0)
+                self.report["turns"][-1]["wer"] = None
+                self.report["turns"][-1]["cut"] = True
             self.report["passed"] = False
             self.report["stop_reason"] = self.stop_reason
         return self.report
