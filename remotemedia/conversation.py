@@ -48,8 +48,9 @@ USER_ENGINE = "espeak"
 
 
 def _users(turn, spans) -> bool:
-    """Whether the speech that interrupted `turn` (a MeasuredTurn) was the user's: it began
-    while the user's audio played (conversation_room.user_at), not over the bot's echo alone."""
+    """Whether the speech that interrupted the reply of `turn` (a MeasuredTurn) was the
+    user's: it began while the user's audio played (conversation_room.user_at), not over the
+    bot's echo alone."""
     from .conversation_room import user_at
     start = turn.barge_media_s if turn.barge_media_s is not None else turn.interrupted_s
     return user_at(start, spans)
@@ -186,7 +187,8 @@ class ConversationRun:
                 sim.deliver(t + period, "input", [mic])
                 k += 1
             sim.run_until(sim.now + period)
-            if spans and spans[-1][1] is None:     # stopped while the user spoke
+            cut = bool(spans) and spans[-1][1] is None
+            if cut:                                # stopped while the user spoke
                 spans[-1][1] = k * period
         finally:
             sim.close()
@@ -204,6 +206,10 @@ class ConversationRun:
         if self.stop_reason is not None:
             # Stopped: the turns the user began are reported; the script did not pass.
             self.report["turns"] = self.report["turns"][:len(spans)]
+            if cut and self.report["turns"]:
+                # the user had not finished saying it: nothing to score (it read WER 1.0)
+                self.report["turns"][-1]["wer"] = None
+                self.report["turns"][-1]["cut"] = True
             self.report["passed"] = False
             self.report["stop_reason"] = self.stop_reason
         return self.report
@@ -267,6 +273,12 @@ class ConversationRun:
                 wall_s: float) -> dict:
         turns = []
         measured = meter.turns
+        if getattr(self, "room", None) is not None:
+            # the bot's own voice can barge in too: a self-interruption is the room's figure,
+            # not a user's barge-in, in the turns and in stats.turns alike
+            for mt in measured:
+                if mt.interrupted_s is not None and not _users(mt, spans):
+                    mt.self_interrupted = True
         for i, turn in enumerate(self.turns):
             start, end = spans[i] if i < len(spans) else (None, None)
             nxt = spans[i + 1][0] if i + 1 < len(spans) else float("inf")
@@ -281,8 +293,7 @@ class ConversationRun:
             # A barge-in belongs to the user turn that barged in: the measured turn its speech
             # opened carries it (TurnMeter), as stats.turns lists it. In a room the bot's own
             # voice can barge in too: a self-interruption is the room's figure, not the user's.
-            stops = [mt.barged.barge_in_stop_ms() for mt in mine if mt.barged is not None
-                     and (self.room is None or _users(mt.barged, spans))]
+            stops = [mt.barged.barge_in_stop_ms() for mt in mine if mt.barged is not None]
             stop = next((v for v in stops if v is not None), None)
             row = {"user": turn.label, "heard": heard, "wer": _wer(turn.say, heard),
                    "reply": reply, "voice_to_voice_ms": v2v, "breakdown_ms": parts,

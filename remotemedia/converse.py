@@ -243,8 +243,11 @@ def check_voice_graph(manifest, where: str = "the manifest") -> None:
     (the reply's audio). `manifest` is a loaded Manifest."""
     vads, replies = roles(manifest)
     stts = [s.id for s in manifest.nodes if getattr(s.node_class, "emits_text", False)]
+    # only a node whose output is audio speaks the reply (Respond feeding the output would
+    # "pass" a reply: expectation while nothing is heard)
     feeds = {c.source for c in manifest.connections
-             if c.target == "output" and not getattr(c, "feedback", False)}
+             if c.target == "output" and not getattr(c, "feedback", False)
+             and getattr(manifest.formats.get(c.source), "carries_audio", True)}
     missing = [what for what, found in (("a VAD (VAD, EnergyVAD) to end the user's turns",
                                          vads),
                                         ("a transcriber (Transcribe)", stts),
@@ -618,9 +621,9 @@ class _Sim:
         if self.out_queue and self.out_queue[0][0] <= t and self.playing_until <= t + 1e-9:
             _, block = self.out_queue.pop(0)
             self.played.append((t, block))
-            self.meter.played(t)
             # a block of another size than the input's plays for its own length
             length = block.shape[0] / self.out_rate
+            self.meter.played(t, length)
             self.playing_until = t + length
             self.spoken += length
 

@@ -60,6 +60,9 @@ class MeasuredTurn:
     start_media_s: float | None = None
     #: the turn whose reply this turn's speech interrupted (its barge-in stop is this turn's)
     barged: "MeasuredTurn | None" = None
+    #: the speech that interrupted this turn's reply was the bot's own echo (a room run knows
+    #: the user's spans): an interruption, but no user's barge-in, so no barge-in stop time
+    self_interrupted: bool = False
     errors: list = field(default_factory=list)
 
     def breakdown_ms(self) -> dict | None:
@@ -108,7 +111,7 @@ class MeasuredTurn:
         not interrupted (or had not stopped), and when the bot's last sample had left before the
         user began: the interrupt dropped a reply that had not sounded yet, so nothing was
         stopped (it was -644 ms). The report lists it on the barging turn."""
-        if self.interrupted_s is None or self.stopped_s is None:
+        if self.interrupted_s is None or self.stopped_s is None or self.self_interrupted:
             return None
         start = self.barge_media_s if self.barge_media_s is not None else self.interrupted_s
         if self.stopped_s < start:
@@ -120,7 +123,7 @@ class MeasuredTurn:
         fast the loop acts once it knows (barge_in_stop_ms adds the time the VAD took to be
         sure, its min_speech_ms); None when the reply was not interrupted or had not stopped,
         or the bot had already gone silent before the decision (nothing was stopped)."""
-        if self.interrupted_s is None or self.stopped_s is None \
+        if self.interrupted_s is None or self.stopped_s is None or self.self_interrupted \
                 or self.stopped_s < self.interrupted_s:
             return None
         return round((self.stopped_s - self.interrupted_s) * 1e3, 3)
