@@ -295,9 +295,16 @@ class ConversationRun:
             # voice can barge in too: a self-interruption is the room's figure, not the user's.
             stops = [mt.barged.barge_in_stop_ms() for mt in mine if mt.barged is not None]
             stop = next((v for v in stops if v is not None), None)
+            opening = mine[0] if mine else None
+            dead = v2v if v2v is not None or end is None or nxt == float("inf") \
+                else round((nxt - end) * 1e3, 3)
             row = {"user": turn.label, "heard": heard, "wer": _wer(turn.say, heard),
                    "reply": reply, "voice_to_voice_ms": v2v, "breakdown_ms": parts,
                    "barge_in_stop_ms": stop,
+                   "gap_ms": None if opening is None else opening.gap_ms(),
+                   "overlap_ms": None if opening is None else opening.overlap_ms(),
+                   "dead_air_ms": dead,
+                   "false_barge_ins": sum(mt.false_barge_in() for mt in mine),
                    "interrupted": any(mt.interrupted_s is not None for mt in mine),
                    "start_s": None if start is None else round(start, 4),
                    "end_s": None if end is None else round(end, 4)}

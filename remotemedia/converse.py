@@ -559,7 +559,7 @@ class _Sim:
             if node_id in self.vad_ids and typ in ("speech_start", "speech_end"):
                 media = v.get("edge_pts", v["pts"]) / v["sample_rate"]
                 if typ == "speech_end":
-                    meter.speech_end(t, media, node_id)
+                    meter.speech_end(t, media, node_id, v.get("closed_by"))
                 else:
                     meter.speech_start(t, media)
                     if self.barge.speech_started():

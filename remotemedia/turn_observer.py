@@ -152,7 +152,7 @@ class TurnObserver(Observer):
             if kind == "speech_end":
                 # a new turn (the one before is over: block_out sends its event, on the
                 # runner's thread, never here on a pushing thread that may be the callback)
-                self.meter.speech_end(t, media, node_id)
+                self.meter.speech_end(t, media, node_id, value.get("closed_by"))
                 return
             self.meter.speech_start(t, media)
             if self.playhead_s > t:                 # the bot is still speaking: barge-in
@@ -202,7 +202,7 @@ class TurnObserver(Observer):
                 start = self.playhead_s if self.playhead_s > now else now
                 turn = self.meter.current
                 waiting = turn is not None and turn.out_s is None
-                self.meter.played(start)
+                self.meter.played(start, out.array.shape[0] / self.out_rate)
                 if waiting and turn.out_s is not None and self._device and out.seq is not None:
                     self._await_dac(turn, out.seq, now)
                 self.playhead_s = start + out.array.shape[0] / self.out_rate

@@ -25,6 +25,14 @@ breakdown that sums to it: `endpoint` (speech end -> endpoint decided), then one
 by id (the transcriber: endpoint -> transcript; the responder: transcript -> first reply text;
 the synthesizer: first text -> first audio), and `output` (first audio -> first sample out:
 queueing and buffering at the output). `summary()` is the `turns` section of a stats report.
+
+At each change of speaker (conversation analysis' terms; `played(t, length_s)` tells the meter
+where the bot's audio ends): `gap_ms`, the silence from the end of the bot's audio to the
+user's speech start, or `overlap_ms`, the time both spoke (the bot's audio past the user's
+start, up to the user's end); `dead_air_ms`, the silence the user waited through after
+speaking (voice-to-voice when the bot answered; to the user's next speech when it did not);
+a `false_barge_in`, speech that interrupted the bot but held no words (a cough, a noise; in a
+room run, the bot's own echo).
 """
 
 from __future__ import annotations
@@ -63,12 +71,41 @@ class MeasuredTurn:
     #: the speech that interrupted this turn's reply was the bot's own echo (a room run knows
     #: the user's spans): an interruption, but no user's barge-in, so no barge-in stop time
     self_interrupted: bool = False
+    #: where the bot's audio ended before this turn's speech began (run's clock), and how far
+    #: it went on into it (None: the bot had not spoken)
+    bot_end_s: float | None = None
+    #: what ended the utterance when it was not the VAD's silence (its speech_end's
+    #: `closed_by`: "end_of_stream", "flush", "discontinuity"): no endpoint, no voice-to-voice
+    closed_by: str | None = None
     errors: list = field(default_factory=list)
+
+    def gap_ms(self) -> float | None:
+        """Silence from the end of the bot's audio to this turn's speech start (ms); None when
+        they overlapped, the bot had not spoken or the start is unknown."""
+        if self.bot_end_s is None or self.start_media_s is None \
+                or self.bot_end_s > self.start_media_s:
+            return None
+        return round((self.start_media_s - self.bot_end_s) * 1e3, 3)
+
+    def overlap_ms(self) -> float | None:
+        """The time the bot's audio went on into this turn's speech (ms, up to its end); None
+        when it did not."""
+        if self.bot_end_s is None or self.start_media_s is None \
+                or self.bot_end_s <= self.start_media_s:
+            return None
+        return round((min(self.bot_end_s, self.end_media_s) - self.start_media_s) * 1e3, 3)
+
+    def false_barge_in(self) -> bool:
+        """This turn's speech interrupted the bot and held no words (or was the bot's own
+        echo, in a room)."""
+        barged = self.barged
+        return barged is not None and (barged.self_interrupted or not self.transcript.strip())
 
     def breakdown_ms(self) -> dict | None:
         """{"endpoint", STT_ID, LLM_ID, TTS_ID, "output"} in ms, summing to voice-to-voice;
-        None when no reply sample reached the output."""
-        if self.out_s is None:
+        None when no reply sample reached the output, or no endpoint was decided (the stream
+        ended the utterance: `closed_by`)."""
+        if self.out_s is None or self.closed_by is not None:
             return None
         marks = [("endpoint", self.endpoint_s), (self.stt, self.transcript_s),
                  (self.llm, self.reply_text_s), (self.tts, self.reply_audio_s),
@@ -92,7 +129,8 @@ class MeasuredTurn:
         "voice_to_voice_ms", "breakdown_ms", "barge_in_stop_ms", "barge_in_s" (when the
         user's speech over the previous reply began, media time; None when this turn did not
         barge in), "heard", "reply", "interrupted" (the user spoke over this turn's reply and
-        cut it; the section's `interruptions` counts these)}."""
+        cut it; the section's `interruptions` counts these), "gap_ms", "overlap_ms",
+        "false_barge_in"}."""
         return {"end_s": round(self.end_media_s, 4), "endpoint_s": round(self.endpoint_s, 4),
                 "voice_to_voice_ms": self.voice_to_voice_ms(),
                 "breakdown_ms": self.breakdown_ms(),
@@ -103,7 +141,9 @@ class MeasuredTurn:
                 "barge_in_decided_stop_ms": None if self.barged is None else
                 self.barged.decided_stop_ms(),
                 "heard": self.transcript, "reply": self.reply,
-                "interrupted": self.interrupted_s is not None}
+                "interrupted": self.interrupted_s is not None,
+                "gap_ms": self.gap_ms(), "overlap_ms": self.overlap_ms(),
+                "false_barge_in": self.false_barge_in(), "closed_by": self.closed_by}
 
     def barge_in_stop_ms(self) -> float | None:
         """Last sample of this turn's reply out - the barging user's speech start (media time,
@@ -141,6 +181,8 @@ class TurnMeter:
         #: transcripts of audio after the current turn's end: (media_s, text) of the utterance
         #: not yet ended (a long one is transcribed in pieces)
         self._early: list[tuple[float, str]] = []
+        #: where the bot's audio played so far ends (run's clock; None before it spoke)
+        self._bot_until: float | None = None
 
     @property
     def interruptions(self) -> int:
@@ -157,11 +199,15 @@ class TurnMeter:
         self._barge = (t, media_s)
         self._barged = None
 
-    def speech_end(self, t: float, media_s: float, node: str) -> None:
-        """The endpoint: opens a turn (with the transcripts of its audio that came before)."""
+    def speech_end(self, t: float, media_s: float, node: str,
+                   closed_by: str | None = None) -> None:
+        """The endpoint: opens a turn (with the transcripts of its audio that came before).
+        `closed_by`: what ended the utterance when no endpoint was decided (the end of the
+        stream): the turn is then measured (heard, replied) but has no voice-to-voice."""
         turn = MeasuredTurn(end_media_s=media_s, endpoint_s=t, vad=node,
                             start_media_s=self._barge[1] if self._barge else None,
-                            barged=self._barged)
+                            barged=self._barged, bot_end_s=self._bot_until,
+                            closed_by=closed_by)
         turn.transcript = " ".join(text for m, text in self._early if m < media_s)
         self._early = [(m, text) for m, text in self._early if m >= media_s]
         self._barge, self._barged = None, None
@@ -210,8 +256,11 @@ class TurnMeter:
         if turn is not None and turn.reply_audio_s is None and turn.reply_text_s is not None:
             turn.reply_audio_s, turn.tts = t, node
 
-    def played(self, t: float) -> None:
-        """A block of the bot's reply began to play at the output at `t`."""
+    def played(self, t: float, length_s: float = 0.0) -> None:
+        """A block of the bot's reply (`length_s` long) began to play at the output at `t`."""
+        end = t + length_s
+        if self._bot_until is None or end > self._bot_until:
+            self._bot_until = end
         turn = self.current
         if turn is not None and turn.out_s is None and turn.reply_audio_s is not None:
             turn.out_s = t
@@ -232,21 +281,45 @@ class TurnMeter:
         turn = turn if turn is not None else self.current
         if turn is not None and turn.interrupted_s is not None and turn.stopped_s is None:
             turn.stopped_s = t
+            if self._bot_until is not None and t < self._bot_until:
+                self._bot_until = t          # the audio queued after it was dropped
 
     def summary(self) -> dict:
         """The stats report's `turns` section: {"count", "replied", "interruptions",
         "voice_to_voice_ms": {"p50", "p90", "max"} (None without a reply),
-        "barge_in_stop_ms" and "barge_in_decided_stop_ms": {"p50", "p90", "max"}, "turns": [per
-        turn: MeasuredTurn.row()]}."""
+        "barge_in_stop_ms", "barge_in_decided_stop_ms", "gap_ms", "overlap_ms": {"p50", "p90",
+        "max"}, "dead_air_ms": {"total", "max"}, "false_barge_ins" (a count), "turns": [per turn:
+        MeasuredTurn.row() and its "dead_air_ms"]} (module docstring for the definitions)."""
         turns = list(self.turns)   # a UI or a scrape may read while the run appends
         v2v = sorted(v for v in (t.voice_to_voice_ms() for t in turns) if v is not None)
+        rows = [t.row() for t in turns]
+        for i, (turn, row) in enumerate(zip(turns, rows)):
+            row["dead_air_ms"] = _dead_air_ms(turn, turns[i + 1] if i + 1 < len(turns)
+                                              else None)
+        dead = [r["dead_air_ms"] for r in rows if r["dead_air_ms"] is not None]
+        gaps = sorted(r["gap_ms"] for r in rows if r["gap_ms"] is not None)
+        overlaps = sorted(r["overlap_ms"] for r in rows if r["overlap_ms"] is not None)
         stops = sorted(v for v in (t.barge_in_stop_ms() for t in turns) if v is not None)
         decided = sorted(v for v in (t.decided_stop_ms() for t in turns) if v is not None)
         return {
             "count": len(self.turns), "replied": len(v2v), "interruptions": self.interruptions,
             "voice_to_voice_ms": _quantiles(v2v), "barge_in_stop_ms": _quantiles(stops),
             "barge_in_decided_stop_ms": _quantiles(decided),
-            "turns": [t.row() for t in turns]}
+            "gap_ms": _quantiles(gaps), "overlap_ms": _quantiles(overlaps),
+            "dead_air_ms": {"total": round(sum(dead), 3), "max": max(dead) if dead else None},
+            "false_barge_ins": sum(r["false_barge_in"] for r in rows),
+            "turns": rows}
+
+
+def _dead_air_ms(turn: MeasuredTurn, following: MeasuredTurn | None) -> float | None:
+    """The silence the user waited through after `turn`'s speech (ms): voice-to-voice when the
+    bot answered; else up to the user's next speech start (None when there is none yet)."""
+    v2v = turn.voice_to_voice_ms()
+    if v2v is not None:
+        return v2v
+    if following is None or following.start_media_s is None:
+        return None
+    return round(max(0.0, following.start_media_s - turn.end_media_s) * 1e3, 3)
 
 
 # -- turns measured from the audio alone (a scripted user knows its own voice) ----------------

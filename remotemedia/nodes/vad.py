@@ -215,6 +215,11 @@ class _VadBase(Node):
             hits = (self._last_window() if self._partial() else None, self._gate.close(end))
             events = [self._event(*hit, rate=self._rate) for hit in hits
                       if hit is not None] or None
+            for e in events or ():
+                if e.value["type"] == "speech_end":
+                    # the stream ended the utterance, not min_silence_ms of silence: no endpoint
+                    # was decided (a turn meter measures no voice-to-voice from it)
+                    e.value["closed_by"] = name
         if name in ("flush", "end_of_stream", "discontinuity", "reset"):
             self._restart()
         return events

@@ -110,3 +110,68 @@ def test_a_barge_in_stop_is_never_negative(stop, start, decide_after):
     assert value is None if stop < start else value == round((stop - start) * 1e3, 3)
     assert decided is None if stop < start + decide_after else decided >= 0
     assert all(v is None or v >= 0 for v in (value, decided))
+
+
+@given(reply_end=st.floats(0.3, 10.0), start=st.floats(0.3, 10.0), length=st.floats(0.1, 3.0),
+       words=st.booleans())
+def test_a_change_of_speaker_is_a_gap_or_an_overlap_never_both(reply_end, start, length,
+                                                                  words):
+    """The bot's audio ends at `reply_end` (its 20 ms blocks as they played); the user then
+    speaks from `start` for `length` s, barging in when the bot still speaks. Either a gap
+    (silence between them) or an overlap (both at once, up to the user's end), each >= 0; a
+    barge-in with no words is a false one."""
+    meter = TurnMeter()
+    _turn(meter, [0.0, 0.1, 0.2, 0.21, 0.22, 0.23])     # its reply starts playing at 0.23 s
+    t = 0.23
+    while t + 0.02 <= reply_end:
+        meter.played(t, 0.02)
+        t += 0.02
+    bot_end = max(0.25, t)                                # _turn's blocks are at 0.23, 0.25
+    meter.speech_start(start + 0.25, start)
+    barged = start < bot_end
+    if barged:
+        assert meter.interrupted(start + 0.25) is not None
+        meter.stopped(min(bot_end, start + 0.27))
+        bot_end = min(bot_end, start + 0.27)
+    meter.speech_end(start + length + 0.3, start + length, "vad")
+    if words:
+        meter.transcript(start + length + 0.6, "hello", "stt", start)
+    row = meter.summary()["turns"][-1]
+    gap, overlap = row["gap_ms"], row["overlap_ms"]
+    assert (gap is None) != (overlap is None)
+    if gap is not None:
+        assert abs(gap - (start - bot_end) * 1e3) < 1e-3 and gap >= 0
+    else:
+        assert abs(overlap - (min(bot_end, start + length) - start) * 1e3) < 1e-3
+        assert overlap > 0
+    assert row["false_barge_in"] == (barged and not words)
+    assert meter.summary()["false_barge_ins"] == int(barged and not words)
+
+
+def test_dead_air_is_voice_to_voice_or_the_wait_for_the_next_turn_when_the_bot_was_silent():
+    meter = TurnMeter()
+    _turn(meter, [1.0, 1.3, 1.8, 1.81, 1.85, 1.86])       # answered: 860 ms after speaking
+    meter.speech_start(4.2, 4.0)
+    meter.speech_end(5.3, 5.0, "vad")                     # never answered
+    meter.speech_start(8.7, 8.5)
+    meter.speech_end(9.3, 9.0, "vad")                     # the last: not answered yet
+    summary = meter.summary()
+    assert [r["dead_air_ms"] for r in summary["turns"]] == [860.0, 3500.0, None]
+    assert summary["dead_air_ms"] == {"total": 4360.0, "max": 3500.0}
+
+
+def test_a_turn_the_stream_ended_has_no_voice_to_voice():
+    """A file that ends while the user speaks: the VAD closes the utterance at the end of the
+    stream (`closed_by`), no endpoint was decided, so the turn is heard and answered but its
+    voice-to-voice (it read 244 ms, less than the 300 ms endpoint itself) is not measured."""
+    meter = TurnMeter()
+    meter.speech_end(1.3, 1.0, "vad", "end_of_stream")
+    meter.transcript(1.8, "hello", "stt")
+    meter.reply_text(1.81, "Hi.", "llm")
+    meter.reply_audio(1.85, "tts")
+    meter.played(1.86, 0.02)
+    turn = meter.current
+    assert turn.voice_to_voice_ms() is None and turn.breakdown_ms() is None
+    summary = meter.summary()
+    assert summary["turns"][0]["closed_by"] == "end_of_stream"
+    assert summary["turns"][0]["heard"] == "hello" and summary["voice_to_voice_ms"]["p50"] is None

@@ -335,3 +335,18 @@ def test_vad_reset_forgets_the_model_state(speech):
         outs += s.end_of_stream()
     again = [o.value for o in outs if o.kind == "json"]
     assert fresh and again == fresh
+
+
+@pytest.mark.parametrize("node_type", ["VAD", "EnergyVAD"])
+def test_an_utterance_the_stream_ends_says_so_and_one_silence_ends_does_not(speech, node_type):
+    """The end of the stream closes an open utterance (speech_end `closed_by`
+    "end_of_stream"): no endpoint was decided, so a turn meter measures no voice-to-voice from
+    it. An utterance silence ended has no `closed_by`."""
+    if node_type == "VAD" and _model_skip_reason():
+        pytest.skip(_model_skip_reason())
+    signal, edges = speech
+    cut = edges[1][0] + (edges[1][1] - edges[1][0]) // 2     # in the middle of "voice"
+    _, events = run_events(vad_manifest(node_type), signal[:cut], RATE, 320)
+    ends = [e for e in events if e["type"] == "speech_end"]
+    assert len(ends) == 2
+    assert "closed_by" not in ends[0] and ends[1]["closed_by"] == "end_of_stream"
