@@ -50,6 +50,7 @@ import numpy as np
 from .converse import ScriptError
 from .engine.data import NumpyData
 from .engine.node import AudioFormat, NodeContext
+from .engine.numbers import as_float, shown
 
 #: the echo counts as audible in a block above this level (dBFS RMS at the microphone)
 ECHO_ACTIVE_DBFS = -50.0
@@ -98,8 +99,9 @@ def load_room(raw, where: str) -> RoomSpec | None:
             values[key] = _number(raw[key], f"{where}: room.{key}", lo, hi)
     if "seed" in raw:
         seed = raw["seed"]
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ScriptError(f"{where}: room.seed must be an integer >= 0, got {seed!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 63:
+            raise ScriptError(f"{where}: room.seed must be an integer from 0 to 2**63 - 1, "
+                              f"got {shown(seed)}")
         values["seed"] = seed
     noise = raw.get("noise")
     if noise is not None:
@@ -118,9 +120,9 @@ def load_room(raw, where: str) -> RoomSpec | None:
 
 
 def _number(value, where: str, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value) or not lo <= value <= hi:
-        raise ScriptError(f"{where} must be a number from {lo:g} to {hi:g}, got {value!r}")
+    if as_float(value) is None or not lo <= value <= hi:
+        raise ScriptError(f"{where} must be a number from {lo:g} to {hi:g}, "
+                          f"got {shown(value)}")
     return float(value)
 
 

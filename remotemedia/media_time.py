@@ -22,12 +22,12 @@ after min_speech_ms) is usually earlier.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from .engine.node import DEFAULT_BLOCK_SIZE, DEFAULT_SAMPLE_RATE
+from .engine.numbers import as_float
 
 #: event fields holding media time in seconds, first found wins
 SECONDS_FIELDS = ("time_s", "start_s", "timestamp_s")
@@ -108,10 +108,8 @@ def _output_rate(rec) -> int | None:
 
 
 def _number(value) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) and value >= 0 else None
+    value = as_float(value)
+    return value if value is not None and value >= 0 else None
 
 
 def event_time(event, seq, base: TimeBase) -> tuple[float, str]:

@@ -30,7 +30,6 @@ manifest that stays an error). Warnings never stop a load: they are kept on `Man
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -46,6 +45,7 @@ from .executors import INLINE, executors
 from .node import (DEFAULT_BLOCK_SIZE, DEFAULT_CHANNELS, DEFAULT_SAMPLE_RATE, AudioFormat, Node,
                    NodeRegistry, UnknownNodeType, audio_value_problem,
                    registry as default_registry)
+from .numbers import as_float, shown
 from .precedence import REPLACEABLE, Decision, decide
 from .pipeline_file import is_pipeline_file, pipeline_file_to_native
 from .upstream_shape import manifest_shape, upstream_to_native
@@ -385,9 +385,9 @@ def _check_resources(raw, executor, node_id, fail) -> dict:
     for name, value in raw.items():
         if not isinstance(name, str) or not name:
             fail(f"'resources' names must be strings, got {name!r}", node_id)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not math.isfinite(value) or value < 0:
-            fail(f"'resources.{name}' must be a non-negative number, got {value!r}", node_id)
+        if as_float(value) is None or value < 0:
+            fail(f"'resources.{name}' must be a non-negative number, got {shown(value)}",
+                 node_id)
         out[name] = value
     return out
 

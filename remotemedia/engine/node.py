@@ -24,6 +24,7 @@ import numpy as np
 
 from .data import NumpyData, RuntimeData
 from .errors import UnknownNodeType  # noqa: F401 (re-exported: its historic home)
+from .numbers import as_float, shown
 from .errors import one_line
 from .levels import from_unit_float, to_unit_float
 
@@ -70,6 +71,9 @@ class Param:
             return None
         t = self.type
         if t is float and isinstance(value, int) and not isinstance(value, bool):
+            if as_float(value) is None:      # beyond a float: OverflowError before
+                raise ValueError(f"param '{self.name}' must be a finite number, "
+                                 f"got {shown(value)}")
             value = float(value)
         elif t is int and isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -78,16 +82,16 @@ class Param:
                              f"got {type(value).__name__} {value!r}")
         if t is float and not math.isfinite(value):
             # `.nan` or `.inf` in YAML: no gain, threshold or duration means that.
-            raise ValueError(f"param '{self.name}' must be a finite number, got {value!r}")
+            raise ValueError(f"param '{self.name}' must be a finite number, got {shown(value)}")
         if self.choices is not None and value not in self.choices:
             raise ValueError(f"param '{self.name}' must be one of "
-                             f"{', '.join(map(repr, self.choices))}, got {value!r}")
+                             f"{', '.join(map(repr, self.choices))}, got {shown(value)}")
         if self.min is not None and value < self.min:
             raise ValueError(f"param '{self.name}' must be >= {self.min:g}{self._why()}, "
-                             f"got {value!r}")
+                             f"got {shown(value)}")
         if self.max is not None and value > self.max:
             raise ValueError(f"param '{self.name}' must be <= {self.max:g}{self._why()}, "
-                             f"got {value!r}")
+                             f"got {shown(value)}")
         return value
 
     def _why(self) -> str:
@@ -183,7 +187,7 @@ def audio_value_problem(key: str, value) -> str | None:
     'must be a whole number from 1 to LIMIT UNIT, got VALUE', or None when it can."""
     limit = AUDIO_LIMITS[key]
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
-        return f"must be a whole number from 1 to {limit}{_AUDIO_UNITS[key]}, got {value!r}"
+        return f"must be a whole number from 1 to {limit}{_AUDIO_UNITS[key]}, got {shown(value)}"
     return None
 
 

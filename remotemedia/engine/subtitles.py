@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+from .numbers import as_float
+
 U64_MAX = 2 ** 64 - 1  # the upstream casts milliseconds to u64, saturating
 MAX_LINE = 42        # characters (UTF-8 bytes) per subtitle line, the broadcast norm
 MAX_LINES = 2        # lines per cue
@@ -81,8 +83,8 @@ def _cue(group, width):
 
 
 def _num(value) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
-        else 0.0
+    number = as_float(value)            # a huge int is no float (OverflowError before)
+    return 0.0 if number is None else number
 
 
 def srt_cue(n: int | None, start: float, end: float, text: str) -> str:

@@ -120,7 +120,8 @@ class ChannelSelect(Node):
 
     node_type = "ChannelSelect"
     description = "Pick one channel of a (samples, channels) frame as a mono view, no copy."
-    params = (Param("channel", int, 0, "zero-based channel index", min=0),)
+    params = (Param("channel", int, 0, "zero-based channel index", min=0,
+                    max=AUDIO_LIMITS["channels"] - 1),)
 
     def output_format(self, fmt):
         """One channel; ValueError if `channel` is not below the input's channel count."""

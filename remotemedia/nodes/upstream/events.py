@@ -4,14 +4,15 @@ the health nodes emit, converted (`health_events`, `health_event_lines`) so thei
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timezone
+
+from ...engine.numbers import as_float
 
 
 
 
 def _num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return as_float(v) is not None
 
 
 def _int(v) -> bool:

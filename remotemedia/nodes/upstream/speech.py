@@ -187,10 +187,12 @@ class SileroVADNode(UpstreamNode, VAD):
         Param("neg_threshold", float, None, "probability below which speech ends (default "
               "threshold - 0.15)", min=0.0, max=1.0),
         Param("sampling_rate", int, 16000, "the model's rate; only 16000", choices=(16000,)),
-        Param("min_speech_duration_ms", int, 250, "speech must last this long", min=0),
+        # the same minute as the native VAD's own ms params
+        Param("min_speech_duration_ms", int, 250, "speech must last this long", min=0,
+              max=60_000),
         Param("min_silence_duration_ms", int, 100, "silence must last this long to end speech",
-              min=0),
-        Param("speech_pad_ms", int, 30, "pad each edge by this", min=0),
+              min=0, max=60_000),
+        Param("speech_pad_ms", int, 30, "pad each edge by this", min=0, max=60_000),
     )
 
     @classmethod

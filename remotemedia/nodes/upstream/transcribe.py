@@ -35,6 +35,7 @@ import os
 
 from ...engine.data import TextData
 from ...engine.node import Node, Param, register_node
+from ...engine.numbers import as_float
 from ...engine.subtitles import cues, is_final_transcript, srt_cue, wrap
 from ..transcribe import MAX_WINDOW_S, Transcribe, say_once
 from .common import UpstreamNode, UpstreamPassThrough, device_params
@@ -328,8 +329,8 @@ class SrtOutput(UpstreamNode):
 
 
 def _f(value) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
-        else 0.0
+    number = as_float(value)            # a huge int is no float (OverflowError before)
+    return 0.0 if number is None else number
 
 
 
