@@ -74,7 +74,7 @@ FAR_ACTIVE = 1e-5
 #: voice through: neither canceller reaches NEED_DB / AEC_NEED_DB when there is nothing to
 #: cancel, and AEC3's suppressor turns the user down all the while the far end plays.
 FAR_HOLD = 16
-CLEAR_DB = 10.0
+CLEAR_DB = 6.0
 #: ... once the linear filter has heard the far end this many blocks (its estimate is young
 #: before)
 LEARN = 15
