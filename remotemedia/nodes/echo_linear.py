@@ -74,7 +74,12 @@ FAR_ACTIVE = 1e-5
 #: voice through: neither canceller reaches NEED_DB / AEC_NEED_DB when there is nothing to
 #: cancel, and AEC3's suppressor turns the user down all the while the far end plays.
 FAR_HOLD = 16
-CLEAR_DB = 6.0
+CLEAR_DB = 3.0
+#: the path is learned where the held far end is above this mean square (-30 dBFS: the
+#: microphone's noise over a quiet far end would read as a loud path) ...
+PATH_FAR = 1e-3
+#: ... as the peak of microphone over held far end, falling this much a block (dB)
+PATH_FALL_DB = 0.1
 #: ... once the linear filter has heard the far end this many blocks (its estimate is young
 #: before)
 LEARN = 15
@@ -211,10 +216,14 @@ class DoubleTalk:
                and self.erle_lin >= NEED_DB and self.erle_aec >= AEC_NEED_DB)
         self.streak = self.streak + 1 if raw and self.far_run >= ONSET else 0
         near = active and (self.streak >= TRIGGER or (self.left > 0 and raw) or clear)
-        if not raw and not clear and not self.left and held > FAR_ACTIVE:
-            r = 10.0 * math.log10(est / n / held + 1e-20)
+        if not raw and not clear and not self.left and held > PATH_FAR:
+            # the microphone, not the linear estimate: a young filter's estimate falls short
+            # of the echo, and the blocks it then takes for near speech would never correct
+            # it; the peak (falling PATH_FALL_DB a block), not a mean: the echo of one block
+            # can rise well above the mean
+            r = 10.0 * math.log10(mic_ms / held)
             p = self.path_db
-            self.path_db = r if p is None else p + (0.3 if r > p else 0.02) * (r - p)
+            self.path_db = r if p is None else max(r, p - PATH_FALL_DB)
         if not raw and not self.left and mic_ms > 20.0 * 2.0 * self.mic_floor:
             self.erle_lin += (0.2 if ratio > self.erle_lin else 0.05) * (ratio - self.erle_lin)
             r = 10.0 * math.log10(mic_ms / aec_ms)
