@@ -78,6 +78,9 @@ CLEAR_DB = 3.0
 #: the path is learned where the held far end is above this mean square (-30 dBFS: the
 #: microphone's noise over a quiet far end would read as a loud path) ...
 PATH_FAR = 1e-3
+#: ... and within 6 dB of its loudest (falling 0.02 dB a block): the microphone's noise over
+#: the far end's quieter parts would read as a path too
+PATH_TOP = 0.25
 #: ... as the peak of microphone over held far end, falling this much a block (dB)
 PATH_FALL_DB = 0.1
 #: ... once the linear filter has heard the far end this many blocks (its estimate is young
@@ -182,7 +185,8 @@ class DoubleTalk:
         self.far_hist = [0.0] * FAR_HOLD     # the far end's mean square, the last blocks
         self.far_i = 0
         self.far_seen = 0            # blocks the far end has been active, all told
-        self.path_db = None          # echo estimate over the held far end (dB), or None
+        self.path_db = None          # microphone over the held far end, peak (dB), or None
+        self.far_top = 0.0           # the held far end's loudest, falling slowly
 
     def decide(self, n: int, mic: float, lin: float, aec: float, far: float,
                est: float) -> bool:
@@ -216,7 +220,9 @@ class DoubleTalk:
                and self.erle_lin >= NEED_DB and self.erle_aec >= AEC_NEED_DB)
         self.streak = self.streak + 1 if raw and self.far_run >= ONSET else 0
         near = active and (self.streak >= TRIGGER or (self.left > 0 and raw) or clear)
-        if not raw and not clear and not self.left and held > PATH_FAR:
+        self.far_top = max(self.far_top * 0.995, held)
+        if (not raw and not clear and not self.left
+                and held > max(PATH_FAR, self.far_top * PATH_TOP)):
             # the microphone, not the linear estimate: a young filter's estimate falls short
             # of the echo, and the blocks it then takes for near speech would never correct
             # it; the peak (falling PATH_FALL_DB a block), not a mean: the echo of one block
