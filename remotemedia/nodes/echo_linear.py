@@ -74,7 +74,9 @@ FAR_ACTIVE = 1e-5
 #: voice through: neither canceller reaches NEED_DB / AEC_NEED_DB when there is nothing to
 #: cancel, and AEC3's suppressor turns the user down all the while the far end plays.
 FAR_HOLD = 16
-CLEAR_DB = 3.0
+CLEAR_DB = 6.0
+#: ... and the microphone no more than this above the linear output (dB)
+CLEAR_RATIO_DB = 1.5
 #: the path is learned where the held far end is above this mean square (-30 dBFS: the
 #: microphone's noise over a quiet far end would read as a loud path) ...
 PATH_FAR = 1e-3
@@ -209,8 +211,10 @@ class DoubleTalk:
         hist[self.far_i] = far / n
         self.far_i = (self.far_i + 1) % FAR_HOLD
         held = max(hist)
-        clear = self._little_echo(mic_ms, est / n + 1e-12, held)
         ratio = 10.0 * math.log10(mic_ms / lin_ms)
+        # ... and the linear canceller's echo estimate negligible against the microphone: its
+        # output carries nearly all of it (a converged filter's single talk does not)
+        clear = ratio < CLEAR_RATIO_DB and self._little_echo(mic_ms, est / n + 1e-12, held)
         raw = (mic_ms > self.mic_floor * 10.0 ** (FLOOR_DB / 10.0)
                and ratio > -DROP_DB
                and aec_ms > self.aec_floor * 10.0 ** (FLOOR_DB / 10.0)
