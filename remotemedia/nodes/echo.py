@@ -238,7 +238,6 @@ class EchoCancel(Node):
         self._meter = None
         if self.double_talk == "linear":
             self._lin_out = np.zeros(block, dtype=np.float32)
-            self._est = np.zeros(block, dtype=np.float32)
             self._talk = DoubleTalk(block)
             if self.report_blocks:
                 self._meter = EchoEstimateWindow(rate, block * self.report_blocks)
@@ -323,7 +322,6 @@ class EchoCancel(Node):
                 self._linear.close()
                 self._linear = LinearEcho(self._rate, n)
                 self._lin_out = np.zeros(n, dtype=np.float32)
-                self._est = np.zeros(n, dtype=np.float32)
                 self._talk = DoubleTalk(n)
                 if self._meter is not None:
                     self._meter = EchoEstimateWindow(self._rate, n * self.report_blocks)
@@ -377,10 +375,8 @@ class EchoCancel(Node):
         # the linear canceller beside AEC3; its output in AEC3's while the user talks over
         lin = self._lin_out[:near.shape[0]]
         self._linear.process(near, far, lin)
-        est = np.subtract(near, lin, out=self._est[:near.shape[0]])    # its echo estimate
         talk = self._talk.decide(near.shape[0], p_near, float(np.dot(lin, lin)),
-                                 float(np.dot(out, out)), float(np.dot(far, far)),
-                                 float(np.dot(est, est)))
+                                 float(np.dot(out, out)), float(np.dot(far, far)))
         self._talk.mix(talk, lin, out)
         if self._meter is not None:
             self._meter.add(near, lin, out)

@@ -65,29 +65,6 @@ ONSET = 15
 HANG = 20
 #: far end active: reference above this mean square (-50 dBFS)
 FAR_ACTIVE = 1e-5
-#: Little echo (the other way to near speech): the echo path's gain, the linear canceller's
-#: echo estimate (microphone - linear output) over the loudest far-end block of the last
-#: FAR_HOLD blocks (the room's delay and tail: 16 blocks, 320 ms at 20 ms a block), tracked
-#: over single talk (fast up, slow down), predicts the echo in each block; the microphone
-#: CLEAR_DB above that prediction (and FLOOR_DB above its floor) is near speech, whatever
-#: either canceller's ERLE. Without it a room with no or little echo never let the user's
-#: voice through: neither canceller reaches NEED_DB / AEC_NEED_DB when there is nothing to
-#: cancel, and AEC3's suppressor turns the user down all the while the far end plays.
-FAR_HOLD = 16
-CLEAR_DB = 6.0
-#: ... and the microphone no more than this above the linear output (dB)
-CLEAR_RATIO_DB = 1.5
-#: the path is learned where the held far end is above this mean square (-30 dBFS: the
-#: microphone's noise over a quiet far end would read as a loud path) ...
-PATH_FAR = 1e-3
-#: ... and within 6 dB of its loudest (falling 0.02 dB a block): the microphone's noise over
-#: the far end's quieter parts would read as a path too
-PATH_TOP = 0.25
-#: ... as the peak of microphone over held far end, falling this much a block (dB)
-PATH_FALL_DB = 0.1
-#: ... once the linear filter has heard the far end this many blocks (its estimate is young
-#: before)
-LEARN = 15
 _ECHO_SET_SAMPLING_RATE = 24
 _SCALE_IN = np.float32(32768.0)
 _SCALE_OUT = np.float32(1.0 / 32768.0)
@@ -184,17 +161,9 @@ class DoubleTalk:
         self.streak = 0
         self.left = 0                # blocks of near speech left (HANG after the last)
         self.linear = False          # the linear output went on last block
-        self.far_hist = [0.0] * FAR_HOLD     # the far end's mean square, the last blocks
-        self.far_i = 0
-        self.far_seen = 0            # blocks the far end has been active, all told
-        self.path_db = None          # microphone over the held far end, peak (dB), or None
-        self.far_top = 0.0           # the held far end's loudest, falling slowly
 
-    def decide(self, n: int, mic: float, lin: float, aec: float, far: float,
-               est: float) -> bool:
-        """Whether near speech is taken to be there this block (updates the state). Powers
-        as sums of squares over the block's n samples: the microphone, the linear output,
-        AEC3's output, the far end and the linear canceller's echo estimate (mic - lin)."""
+    def decide(self, n: int, mic: float, lin: float, aec: float, far: float) -> bool:
+        """Whether near speech is taken to be there this block (updates the state)."""
         mic_ms, lin_ms, aec_ms = mic / n + 1e-12, lin / n + 1e-12, aec / n + 1e-12
         self.mic_floor = mic_ms if mic_ms < self.mic_floor else self.mic_floor * 1.005
         self.aec_floor = aec_ms if aec_ms < self.aec_floor else self.aec_floor * 1.005
@@ -207,14 +176,7 @@ class DoubleTalk:
             self.far_quiet += 1
             if self.far_quiet >= 5:
                 self.far_run = 0
-        hist = self.far_hist
-        hist[self.far_i] = far / n
-        self.far_i = (self.far_i + 1) % FAR_HOLD
-        held = max(hist)
         ratio = 10.0 * math.log10(mic_ms / lin_ms)
-        # ... and the linear canceller's echo estimate negligible against the microphone: its
-        # output carries nearly all of it (a converged filter's single talk does not)
-        clear = ratio < CLEAR_RATIO_DB and self._little_echo(mic_ms, est / n + 1e-12, held)
         raw = (mic_ms > self.mic_floor * 10.0 ** (FLOOR_DB / 10.0)
                and ratio > -DROP_DB
                and aec_ms > self.aec_floor * 10.0 ** (FLOOR_DB / 10.0)
@@ -223,17 +185,7 @@ class DoubleTalk:
                and ratio < min(self.erle_lin - DROP_DB, NEAR_RATIO_DB)
                and self.erle_lin >= NEED_DB and self.erle_aec >= AEC_NEED_DB)
         self.streak = self.streak + 1 if raw and self.far_run >= ONSET else 0
-        near = active and (self.streak >= TRIGGER or (self.left > 0 and raw) or clear)
-        self.far_top = max(self.far_top * 0.995, held)
-        if (not raw and not clear and not self.left
-                and held > max(PATH_FAR, self.far_top * PATH_TOP)):
-            # the microphone, not the linear estimate: a young filter's estimate falls short
-            # of the echo, and the blocks it then takes for near speech would never correct
-            # it; the peak (falling PATH_FALL_DB a block), not a mean: the echo of one block
-            # can rise well above the mean
-            r = 10.0 * math.log10(mic_ms / held)
-            p = self.path_db
-            self.path_db = r if p is None else max(r, p - PATH_FALL_DB)
+        near = active and (self.streak >= TRIGGER or (self.left > 0 and raw))
         if not raw and not self.left and mic_ms > 20.0 * 2.0 * self.mic_floor:
             self.erle_lin += (0.2 if ratio > self.erle_lin else 0.05) * (ratio - self.erle_lin)
             r = 10.0 * math.log10(mic_ms / aec_ms)
@@ -241,17 +193,7 @@ class DoubleTalk:
         self.left = HANG if near else max(0, self.left - 1)
         # only over a reply under way: where the far end starts again (after a pause, or the
         # next reply) AEC3's output goes on, whatever was left of the hold
-        return self.left > 0 and (self.far_run >= ONSET or clear)
-
-    def _little_echo(self, mic_ms: float, est_ms: float, held: float) -> bool:
-        # near speech where the echo the path predicts is negligible against the microphone
-        if held <= FAR_ACTIVE:
-            return False
-        self.far_seen += 1
-        p = self.path_db
-        return (p is not None and self.far_seen >= LEARN
-                and mic_ms > self.mic_floor * 10.0 ** (FLOOR_DB / 10.0)
-                and mic_ms > held * 10.0 ** ((p + CLEAR_DB) / 10.0))
+        return self.left > 0 and self.far_run >= ONSET
 
     def mix(self, talk: bool, lin: np.ndarray, aec: np.ndarray) -> None:
         """`aec` becomes the output: the linear output while `talk`, crossfaded over the
