@@ -260,7 +260,10 @@ class RoomMeter:
             n += 1
         if not n:
             return None, None, 0
-        erle = round(10.0 * math.log10(max(num, 1e-30) / max(den, 1e-30)), 2)
+        # no canceller: nothing enhanced the return loss; 0 dB would read as a canceller
+        # that did nothing
+        erle = None if not self.has_canceller else \
+            round(10.0 * math.log10(max(num, 1e-30) / max(den, 1e-30)), 2)
         level = round(10.0 * math.log10(max(den / (n * self.block), 1e-20)), 2)
         return erle, level, n
 
@@ -291,10 +294,12 @@ class RoomMeter:
         after = None
         if converged_at is not None:
             after = self._window(int(converged_at * self.rate) // self.block, end)[0]
-        first = 0 if converged_at is None else int(converged_at * self.rate) // self.block
+        # after convergence: null when nothing converged (no canceller, or not yet)
+        echo_after = None if converged_at is None or not self.has_canceller else \
+            self._echo_alone(int(converged_at * self.rate) // self.block, end)
         return {**spec.as_dict(), "canceller": self.has_canceller,
                 "erle_db": erle, "erle_after_convergence_db": after,
-                "echo_erle_after_convergence": self._echo_alone(first, end),
+                "echo_erle_after_convergence": echo_after,
                 "residual_echo_dbfs": level, "echo_blocks": blocks,
                 "self_interruptions": sum(1 for b in barge_ins if not user_at(b[1], spans)),
                 "barge_ins": len(barge_ins),
@@ -309,8 +314,11 @@ class RoomMeter:
     def _echo_alone(self, k0: int, k1: int) -> dict:
         """echo_measure.echo_erle_db over blocks [k0, k1): the echo alone against what the
         canceller handed on (blocks it did not hand on are silence)."""
-        from .echo_measure import echo_erle_db
+        from .echo_measure import N_FFT, echo_erle_db
         n = max(0, k1 - k0)
+        if n * self.block < N_FFT:        # shorter than one analysis frame: nothing to measure
+            return {"erle_db": None, "residual_echo_dbfs": None, "output_dbfs": None,
+                    "frames": 0}
         echo = np.zeros(n * self.block, dtype=np.float32)
         out = np.zeros_like(echo)
         for k in range(k0, k1):

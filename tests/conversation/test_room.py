@@ -18,7 +18,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remotemedia.conversation_room import Playback, RoomSpec, load_room, user_at
+from remotemedia.conversation_room import Playback, RoomMeter, RoomSpec, load_room, user_at
 from remotemedia.converse import ScriptError
 
 from ..echo.room_audio import needs_echo
@@ -160,6 +160,40 @@ def runs(tmp_path_factory):
 
 
 
+@settings(max_examples=30, deadline=None)
+@given(canceller=st.booleans(), converged_at=st.one_of(st.none(), st.floats(0.0, 0.4)),
+       gain=st.floats(0.05, 1.0), blocks=st.integers(1, 40))
+def test_room_erle_is_null_without_a_canceller_and_after_convergence_only_once_converged(
+        canceller, converged_at, gain, blocks):
+    # never -0.0 dB (a canceller that did nothing) where there is none; never an
+    # after-convergence figure where nothing converged
+    rate, block = 16000, 160
+    meter = RoomMeter(rate, block, canceller)
+    rng = np.random.default_rng(blocks)
+    for k in range(blocks):
+        echo = (gain * rng.standard_normal(block)).astype(np.float32)
+        meter.heard(k, echo, echo, False, True)
+    if canceller:
+        from remotemedia.engine.data import JsonData, NumpyData
+        for k in range(blocks):
+            meter.canceller(k * block / rate, NumpyData(np.full(block, 1e-3, np.float32),
+                                                        pts=k * block))
+        meter.canceller(0.5, JsonData({"type": "echo", "converged_at_s": converged_at,
+                                       "convergence_s": converged_at, "erle_db": 30.0,
+                                       "time_s": 0.5}))
+    room = meter.summary(RoomSpec(), [], [])
+    turn = meter.turn_figures(0.0, None, [], [])
+    assert room["canceller"] is canceller
+    assert room["residual_echo_dbfs"] is not None
+    if not canceller:
+        assert room["erle_db"] is None and turn["erle_db"] is None
+    else:
+        assert room["erle_db"] is not None and room["erle_db"] > 20.0
+    if not canceller or converged_at is None:
+        assert room["erle_after_convergence_db"] is None
+        assert room["echo_erle_after_convergence"] is None
+
+
 @pytest.mark.slow
 @needs_echo
 @needs_model
@@ -169,8 +203,11 @@ def test_without_a_canceller_the_bot_interrupts_itself(runs):
     room = report["room"]
     assert room["canceller"] is False and room["self_interruptions"] > 0
     assert room["self_interruptions"] == sum(t["self_interruptions"] for t in report["turns"])
-    # nothing removes the echo: the microphone's echo is all there after "cancelling"
-    assert room["erle_db"] < 3.0 and room["residual_echo_dbfs"] > -35.0
+    # nothing removes the echo: the microphone's echo is all there; no ERLE without a canceller
+    assert room["residual_echo_dbfs"] > -35.0
+    assert room["erle_db"] is None and room["erle_after_convergence_db"] is None
+    assert room["echo_erle_after_convergence"] is None and room["convergence_s"] is None
+    assert all(t["erle_db"] is None for t in report["turns"])
     # a self-interruption is the room's figure, not a user's barge-in: only the turn the
     # script made barge in may carry a barge-in stop time, and none is negative
     scripted = [t.get("barge_in_after_ms") is not None for t in TURNS]

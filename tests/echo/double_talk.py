@@ -42,13 +42,15 @@ def _bind(node):
 
 
 def through_room(bot_s: float | None, canceller: dict, stop_after_s: float | None = None,
-                 counts: dict | None = None) -> tuple[np.ndarray, int, int]:
+                 counts: dict | None = None, room: dict | None = None
+                 ) -> tuple[np.ndarray, int, int]:
     """The canceller's output (float32 at 48 kHz) for the user's sentence starting `bot_s`
     seconds into the bot's speech (None: the bot silent throughout), and the sentence's
     [start, end) samples in it. `canceller`: EchoCancel's params. `stop_after_s`: the bot
     stops that long after the user starts (a barge-in; None: it talks on). `counts`, when
     given, gets the node's double_talk_blocks before the sentence ("before"), at the end
-    ("after") and in its stats ("stats")."""
+    ("after") and in its stats ("stats"). `room`: EchoPath params over ROOM's (e.g.
+    {"gain_db": -120.0}: no echo)."""
     from remotemedia.nodes.echo import EchoCancel
     from remotemedia.nodes.room import EchoPath
     user = user_speech()
@@ -62,7 +64,7 @@ def through_room(bot_s: float | None, canceller: dict, stop_after_s: float | Non
             far[start + int(stop_after_s * RATE):] = 0.0
     near = np.zeros(total, np.float32)
     near[start:start + user.shape[0]] = user
-    room = _bind(EchoPath("room", **EchoPath.check_params(dict(ROOM))))
+    room = _bind(EchoPath("room", **EchoPath.check_params({**ROOM, **(room or {})})))
     aec = _bind(EchoCancel("aec", **EchoCancel.check_params({"report_blocks": 0,
                                                              **canceller})))
     out = np.zeros(total, np.float32)
@@ -80,12 +82,12 @@ def through_room(bot_s: float | None, canceller: dict, stop_after_s: float | Non
     return out, start, start + user.shape[0]
 
 
-def heard(bot_s: float | None, canceller: dict, stop_after_s: float | None = None
-          ) -> tuple[float, str]:
+def heard(bot_s: float | None, canceller: dict, stop_after_s: float | None = None,
+          room: dict | None = None) -> tuple[float, str]:
     """(WER, text) of the sentence as Whisper hears it in the canceller's output (through_room's
     arguments)."""
     from remotemedia.nodes import whisper
-    out, a, b = through_room(bot_s, canceller, stop_after_s)
+    out, a, b = through_room(bot_s, canceller, stop_after_s, room=room)
     seg = out[max(0, a - int(PAD_S[0] * RATE)):b + int(PAD_S[1] * RATE)]
     audio = soxr.resample(seg, RATE, 16000).astype(np.float32)
     model = whisper.load_model(whisper.default_model_dir())
