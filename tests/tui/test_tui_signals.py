@@ -20,19 +20,25 @@ from .test_terminal import HEIGHT, TMUX, WIDTH, Tmux, read_big_counter, wait_for
 pytestmark = pytest.mark.skipif(TMUX is None, reason="needs tmux (run_test.sh installs it)")
 
 
-@each_signal
-def test_a_signal_quits_a_spawned_tui_and_stops_its_run(tmp_path, sig, code, reason):
-    env = {**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-           "XDG_RUNTIME_DIR": str(tmp_path)}
+def _start(cwd, args: str, rc_file, **env_extra) -> Tmux:
+    """`remotemedia ARGS` in a detached tmux session run from `cwd`, its exit code written to
+    `rc_file` when it ends."""
+    env = {**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", **env_extra}
     env.pop("TMUX", None)
-    rc_file = tmp_path / "rc"
-    command = (f"cd {shlex.quote(str(ROOT))} && {shlex.quote(sys.executable)} -m remotemedia "
-               f"tui --spawn -m manifests/meter.yaml -i sine -o null; "
-               f"echo $? > {shlex.quote(str(rc_file))}")
+    command = (f"cd {shlex.quote(str(cwd))} && {shlex.quote(sys.executable)} -m remotemedia "
+               f"{args}; echo $? > {shlex.quote(str(rc_file))}")
     tmux = Tmux()
     subprocess.run([TMUX, "-L", tmux.socket, "-f", "/dev/null", "-u", "new-session", "-d",
                     "-s", "tui", "-x", str(WIDTH), "-y", str(HEIGHT), command],
                    check=True, env=env, timeout=20)
+    return tmux
+
+
+@each_signal
+def test_a_signal_quits_a_spawned_tui_and_stops_its_run(tmp_path, sig, code, reason):
+    rc_file = tmp_path / "rc"
+    tmux = _start(ROOT, "tui --spawn -m manifests/meter.yaml -i sine -o null", rc_file,
+                  XDG_RUNTIME_DIR=str(tmp_path))
     folder = tmp_path / "remotemedia"
     child = None
     try:
@@ -76,16 +82,9 @@ def _pane_child(tmux: Tmux) -> int:
 
 @each_signal
 def test_a_signal_quits_the_tui_finishing_its_recording(tmp_path, sig, code, reason):
-    env = {**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
-    env.pop("TMUX", None)
     rc_file = tmp_path / "rc"
-    command = (f"cd {shlex.quote(str(tmp_path))} && {shlex.quote(sys.executable)} -m "
-               f"remotemedia tui --manifest {shlex.quote(str(ROOT / 'manifests/meter.yaml'))} "
-               f"-i sine -o null; echo $? > {shlex.quote(str(rc_file))}")
-    tmux = Tmux()
-    subprocess.run([TMUX, "-L", tmux.socket, "-f", "/dev/null", "-u", "new-session", "-d",
-                    "-s", "tui", "-x", str(WIDTH), "-y", str(HEIGHT), command],
-                   check=True, env=env, timeout=20)
+    tmux = _start(tmp_path, f"tui --manifest {shlex.quote(str(ROOT / 'manifests/meter.yaml'))} "
+                  "-i sine -o null", rc_file)
     try:
         wait_for(lambda: read_big_counter(tmux.screen(), "frames in"),
                  "the frame counter on screen", screen=tmux.screen)
