@@ -78,7 +78,8 @@ def test_realtime_needs_devices_on_jack(tmp_path):
     for extra, words in ((["--realtime"], "needs --input DEV and --output DEV"),
                          (["-i", "device:0"], "go with --realtime"),
                          (["--realtime", "-i", "sine:440", "-o", "null"],
-                          "must both be devices on a JACK server")):
+                          "--input sine:440 must be a device (device:NAME_OR_INDEX) on a JACK "
+                          "server")):
         r = subprocess.run(base + extra, capture_output=True, text=True, cwd=tmp_path,
                            timeout=120)
         assert r.returncode == 2, (extra, r.stderr)

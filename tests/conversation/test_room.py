@@ -208,12 +208,14 @@ def test_without_a_canceller_the_bot_interrupts_itself(runs):
     assert room["erle_db"] is None and room["erle_after_convergence_db"] is None
     assert room["echo_erle_after_convergence"] is None and room["convergence_s"] is None
     assert all(t["erle_db"] is None for t in report["turns"])
-    # a self-interruption is the room's figure, not a user's barge-in: only the turn the
-    # script made barge in may carry a barge-in stop time, and none is negative
-    scripted = [t.get("barge_in_after_ms") is not None for t in TURNS]
-    for turn, barges in zip(report["turns"], scripted):
-        stop = turn["barge_in_stop_ms"]
-        assert stop is None or (barges and stop >= 0), (turn["user"], stop)
+    # a self-interruption is the room's figure, not a user's barge-in: the turns carry a
+    # barge-in stop time for the user's barge-ins only (a loaded machine's late reply can be
+    # barged into by a turn the script did not make barge in), and none is negative
+    stops = [t["barge_in_stop_ms"] for t in report["turns"]]
+    assert all(v is None or v >= 0 for v in stops), stops
+    users = room["barge_ins"] - room["self_interruptions"]
+    assert sum(v is not None for v in stops) <= users, (stops, room["barge_ins"],
+                                                         room["self_interruptions"])
 
 
 @pytest.mark.slow
