@@ -343,6 +343,8 @@ class Recorder(Observer):
             self._cost_n = n + 1
             self._row_index = -1   # this block's outputs are in: nothing more belongs to it
             self._in_flight = False
+            if self._stopped and self._end is None and self._counters is not None:
+                self._end = snapshot(self._counters)   # the window ends after this block
 
     def _node_times(self) -> list:
         # Each node's call count now; the writer turns a count that moved into that call's
@@ -524,7 +526,9 @@ class Recorder(Observer):
         counters now minus those before its first block."""
         self.accepting = False
         self._stopped = True
-        if self._counters is not None and self._end is None:
+        # a block in flight is the recording's (its input was taken): its outputs are counted
+        # when they come (outputs()), so the window's counts hold the events it records
+        if self._counters is not None and self._end is None and not self._in_flight:
             self._end = snapshot(self._counters)
 
     def _close_files(self) -> list[str]:
