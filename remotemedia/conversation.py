@@ -273,7 +273,7 @@ class ConversationRun:
                 wall_s: float) -> dict:
         turns = []
         measured = meter.turns
-        if getattr(self, "room", None) is not None:
+        if self.room is not None:
             # the bot's own voice can barge in too: a self-interruption is the room's figure,
             # not a user's barge-in, in the turns and in stats.turns alike
             for mt in measured:
