@@ -56,9 +56,21 @@ def make_source(spec: str, fmt, mode: str | None = None):
 def make_app(tmp_path: Path, manifest: str | Path | None = MANIFESTS / "meter.yaml",
              input_spec: str = "sine:440", output_spec: str = "null", **kwargs) -> RemoteMediaApp:
     kwargs.setdefault("manifests_dir", MANIFESTS)
-    return RemoteMediaApp(manifest, input_spec, output_spec, stats_dir=tmp_path / "stats",
-                          make_source=make_source, make_sink=io_spec.make_sink,
-                          clock_factory=fast_clock, **kwargs)
+    app = RemoteMediaApp(manifest, input_spec, output_spec, stats_dir=tmp_path / "stats",
+                         make_source=make_source, make_sink=io_spec.make_sink,
+                         clock_factory=fast_clock, **kwargs)
+    # Every message the app posts, kept: a toast expires after its timeout (10 s at most), and
+    # a loaded CI machine can starve the test's wait that long (CI: the device-lost toast had
+    # gone before the test looked).
+    app.posted_notices = []
+    post = app.notify
+
+    def notify(message, *args, **kw):
+        app.posted_notices.append(str(message))
+        return post(message, *args, **kw)
+
+    app.notify = notify
+    return app
 
 
 def runner_threads() -> list[threading.Thread]:

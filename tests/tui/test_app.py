@@ -88,7 +88,8 @@ def text_of(app: RemoteMediaApp, selector: str) -> str:
 
 
 def notices(app: RemoteMediaApp) -> list[str]:
-    return [n.message for n in app._notifications]
+    """Every notification the app posted (make_app keeps them), and those it shows now."""
+    return list(getattr(app, "posted_notices", [])) + [n.message for n in app._notifications]
 
 
 def node_rows(app: RemoteMediaApp) -> list[str]:
