@@ -80,15 +80,16 @@ POLL_S = 0.2                      # the longest the driver waits before checking
 
 # -- inputs ----------------------------------------------------------------------------------------
 
-def expand_inputs(items: list[str]) -> list[Path]:
-    """Audio file paths from files, directories, globs and list files, in order, each once.
+def expand_inputs(items: list[str], lists: list[Path] | None = None) -> list[Path]:
+    """Audio file paths from files, directories, globs and list files, in order, each once;
+    the list files read are appended to `lists` when it is given.
 
     Raises UsageError (exit 2) for a pattern with no match, an empty directory, a list file that
     cannot be read, or no input at all. A plain path is kept even if it does not exist: that is
     the input's own failure, reported with the others."""
     out: list[Path] = []
     for item in items:
-        out.extend(_expand_one(item, Path.cwd()))
+        out.extend(_expand_one(item, Path.cwd(), lists=lists))
     if not out:
         raise UsageError("batch: no inputs given")
     seen, unique = set(), []
@@ -100,7 +101,8 @@ def expand_inputs(items: list[str]) -> list[Path]:
     return unique
 
 
-def _expand_one(item: str, base: Path, depth: int = 0) -> list[Path]:
+def _expand_one(item: str, base: Path, depth: int = 0,
+                lists: list[Path] | None = None) -> list[Path]:
     if depth > 8:
         raise UsageError(f"batch: list files nest too deeply at {item}")
     is_list = item.startswith("@")
@@ -112,11 +114,13 @@ def _expand_one(item: str, base: Path, depth: int = 0) -> list[Path]:
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"batch: cannot read list file {text}: "
                              f"{getattr(exc, 'strerror', None) or exc}") from None
+        if lists is not None:
+            lists.append(path)
         found: list[Path] = []
         for line in lines:
             line = line.strip()
             if line and not line.startswith("#"):
-                found.extend(_expand_one(line, path.parent, depth + 1))
+                found.extend(_expand_one(line, path.parent, depth + 1, lists))
         return found
     if any(c in text for c in GLOB_CHARS) and not path.exists():
         matches = sorted(glob.glob(str(path), recursive=True))
@@ -435,8 +439,16 @@ def run_batch(manifest: str, inputs: list[str], out: str | os.PathLike, *,
 
     doc, source_name = read_manifest_document(manifest)
     checked = validate_manifest(doc, source=source_name, allow_import=allow_import)
-    paths = expand_inputs(inputs)
+    lists: list[Path] = []
+    paths = expand_inputs(inputs, lists)
     out = Path(out)
+    from .io.samefile import check_paths, manifest_reads
+    # never over what the batch reads (`-m out/summary.json`, an input kept under OUT)
+    check_paths(reads=manifest_reads(manifest, allow_import) + [("list file", p) for p in lists]
+                + [("input", p) for p in paths],
+                writes=[("batch: --out", out / "summary.json")]
+                + [("batch: --out", out / sub / f"{input_key(p)}{ext}") for p in paths
+                   for sub, ext in (("reports", ".json"), ("events", ".jsonl"))])
     from .io.safefile import SafeDir, check_dir
     check_dir(out, "batch: --out")   # refuse before anything starts or is made
     if use_ray:

@@ -11,7 +11,7 @@ from ..engine.errors import UsageError
 from . import common
 from .common import (EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, STOP_REASON, _print_stdout,
                      add_json_argument, add_manifest_arguments, parse_seed)
-from .paths import _named, check_paths
+from .paths import _named, check_paths, manifest_reads
 
 
 def add_converse_parser(sub) -> None:
@@ -181,7 +181,8 @@ def _simulated(args, Conversation):
             reads = _named("--manifest", args.manifest if isinstance(args.manifest, str)
                            else None) + _named("--script", args.script) + \
                 ([] if args.timing == "measured" else _named("--timing", args.timing)) + \
-                [("play:", t.play) for t in conv.turns if t.play is not None]
+                [("play:", t.play) for t in conv.turns if t.play is not None] + \
+                manifest_reads(None, args.allow_import)
             check_paths(reads=reads, writes=[("--save-timing", args.save_timing)])
             target = args.save_timing
             if os.path.islink(target):   # save() replaces the name: a link would be lost

@@ -63,9 +63,11 @@ def cmd_convert_manifest(args) -> int:
     manifest raises ManifestError and an unwritable OUT raises UsageError (both exit 2)."""
     import yaml
     from ..engine.manifest import native_document
-    from .paths import _named, check_paths
-    # never rewrite its own input (`convert-manifest X.yaml -o X.yaml`), as no run does
-    check_paths(reads=_named("FILE", args.file), writes=_named("--output", args.output))
+    from .paths import _named, check_paths, manifest_reads
+    # never rewrite its own input (`convert-manifest X.yaml -o X.yaml`, or a module it may
+    # import), as no run does
+    check_paths(reads=manifest_reads(args.file, args.allow_import, what="FILE"),
+                writes=_named("--output", args.output))
     resolve_manifest(args, "file")
     doc, notes = native_document(args.file, allow_import=args.allow_import)
     text = (f"# Native form of {os.path.basename(manifest_label(args.file))}, written by "

@@ -69,11 +69,11 @@ def add_observability_commands(sub) -> None:
 
 def _check_replay_paths(args) -> None:
     """Refuse (exit 2, nothing opened) a replay whose --output or --trace is a file it reads:
-    the recording's own files, --manifest, --compare."""
+    the recording's own files, --manifest, --compare, an --allow-import module."""
     from ..engine.errors import UsageError
     from ..engine.node import AudioFormat
     from ..io.spec import make_sink
-    from .paths import _named, _recording_files, check_paths
+    from .paths import _named, _recording_files, check_paths, manifest_reads
     writes = _named("--trace", args.trace)
     if args.output:
         try:   # only its file name is wanted here: the replay makes the real sink
@@ -83,7 +83,8 @@ def _check_replay_paths(args) -> None:
             pass   # the replay refuses the SPEC itself, with the recording's format
     reads = [("the recording's", path) for _, path in _recording_files(args.directory)]
     check_paths(reads=reads + _named("--manifest", args.manifest)
-                + _named("--compare", args.compare), writes=writes)
+                + _named("--compare", args.compare)
+                + manifest_reads(None, args.allow_import), writes=writes)
 
 
 def cmd_replay(args) -> int:

@@ -21,7 +21,7 @@ from ..io.safefile import check_output, open_output
 from ..stop_signals import StopSignals
 from .observe import (_arrivals_clock, _finish_observers, _observers, check_observers,
                       start_observers)
-from .paths import _named, _recording_files, check_paths
+from .paths import _named, _recording_files, check_paths, manifest_reads
 
 
 STATUS_INTERVAL_S = 0.25
@@ -93,7 +93,8 @@ def cmd_stream(args) -> int:
     if args.realtime is False and (source.clocked or sink.clocked):
         raise UsageError("--fast cannot hurry a sound device, which plays and records in real "
                          "time; use a file, a generator or the virtual device")
-    check_paths(reads=source.reads() + _named("--arrivals", args.arrivals),
+    check_paths(reads=manifest_reads(args.manifest, args.allow_import) + source.reads()
+                + _named("--arrivals", args.arrivals),
                 writes=sink.writes() + _named("--events", args.events)
                 + _named("--trace", args.trace) + _recording_files(args.record))
     check_observers(args)

@@ -46,6 +46,7 @@ from ..engine.session import Pipeline
 from ..io.base import Sink, Source
 from ..io.clock import Clock
 from ..io.devices import DEFAULT_MODE   # sounddevice itself loads only when a device is used
+from ..io.samefile import check_paths, manifest_reads
 from ..io.spec import file_input
 from ..runner import FAILED, FINISHED, IDLE, RUNNING, Levels, StreamRunner
 from ..turn_observer import TurnObserver
@@ -278,6 +279,13 @@ class RemoteMediaApp(SavingActions, App[None]):
                 sink = make_sink(self.output_spec, manifest.output_format)
             except BaseException:
                 source.close()
+                raise
+            try:   # never over what the run reads (`-i take.wav -o take.wav`), as stream
+                check_paths(reads=manifest_reads(self.manifest_path) + source.reads(),
+                            writes=sink.writes())
+            except BaseException:
+                source.close()
+                sink.close()
                 raise
         except RemoteMediaError as exc:
             self.failure = one_line(exc)
@@ -634,8 +642,12 @@ def run_app(manifest: str | Path | None = None, input_spec: str | None = "defaul
     from ..io.devices import portaudio_available
     portaudio_available()
     make_source, make_sink = _spec_factories()
-    make_source(input_spec, fmt, mode=mode).close()   # construct only: opened by a run
-    make_sink(output_spec, out_fmt).close()
+    source = make_source(input_spec, fmt, mode=mode)   # construct only: opened by a run
+    sink = make_sink(output_spec, out_fmt)
+    source.close()
+    sink.close()
+    # `tui -i take.wav -o take.wav` would truncate its input: refused here, in one line
+    check_paths(reads=manifest_reads(manifest) + source.reads(), writes=sink.writes())
     app = RemoteMediaApp(manifest, input_spec, output_spec, freeze_gc=True, mode=mode,
                          reconnect=reconnect)
     if on_app is not None:

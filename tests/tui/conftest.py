@@ -38,11 +38,11 @@ class BrokenDevice(Source):
     def __init__(self, fmt, after: int = 10):
         super().__init__(fmt)
         self.after = after
-        self.reads = 0
+        self.blocks_read = 0   # not `reads`: that is Source.reads(), the path check's
 
     def read(self):
-        self.reads += 1
-        if self.reads > self.after:
+        self.blocks_read += 1
+        if self.blocks_read > self.after:
             raise DeviceError("test device vanished (unplugged)")
         return np.zeros(self.format.block_size, np.float32)
 
