@@ -11,7 +11,7 @@ import re
 import signal
 import sys
 
-from ..engine.errors import UsageError
+from ..engine.errors import UsageError, escape_controls
 from ..engine.node import AUDIO_LIMITS
 
 PROG = "remotemedia"
@@ -32,7 +32,8 @@ EXIT_PIPE = 141
 
 
 def _error(message: str) -> None:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    # one line whatever it quotes (a key or file name with a newline or an escape sequence)
+    print(f"{PROG}: error: {escape_controls(message)}", file=sys.stderr)
 
 
 def add_exact_format_argument(parser) -> None:
@@ -47,7 +48,7 @@ def add_exact_format_argument(parser) -> None:
 
 def _note(message: str) -> None:
     if not QUIET:
-        print(f"{PROG}: {message}", file=sys.stderr)
+        print(f"{PROG}: {escape_controls(message)}", file=sys.stderr)
 
 
 def quiet_stdout() -> None:

@@ -62,7 +62,8 @@ class ManifestError(RemoteMediaError):
         where = source or "<manifest>"
         if node_id is not None:
             where = f"{where}: node '{node_id}'"
-        super().__init__(f"{where}: {problem}")
+        # a key or value written into the message may hold a newline or a terminal escape
+        super().__init__(escape_controls(f"{where}: {problem}"))
 
 
 class UsageError(RemoteMediaError):
@@ -222,6 +223,19 @@ class OutputClosed(RemoteMediaError):
 
     exit_code = 141
     stop_reason = "output_closed"
+
+
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7f, *range(0x80, 0xa0))}
+_CONTROLS.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", 0x2028: "\\u2028",
+                  0x2029: "\\u2029", 0x85: "\\x85"})
+
+
+def escape_controls(text: str) -> str:
+    """`text` with every control character (C0, DEL, C1, the Unicode line and paragraph
+    separators) written as its Python escape (`\\n`, `\\x1b`), so a message that quotes a
+    user's key, value or file name stays one line and cannot move a terminal's cursor. A
+    surrogate escape (a file name that is not UTF-8) is kept: it prints as its own bytes."""
+    return text.translate(_CONTROLS)
 
 
 def one_line(value: BaseException | str) -> str:

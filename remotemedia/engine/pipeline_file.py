@@ -67,6 +67,8 @@ def pipeline_file_to_native(doc: Mapping, fail: Callable[..., Any]) -> tuple[dic
     metadata = {k: doc[k] for k in ("name", "description") if isinstance(doc.get(k), str)}
     for key in sorted(set(doc) - {"name", "description", "version", "nodes", "connections"}):
         warnings.append(f"top-level key '{key}' is not part of a pipeline file; ignored")
+    if not isinstance(doc.get("connections"), (list, type(None))):
+        fail("'connections' must be a list of {from, to} mappings")
     nodes: list[dict] = []
     starts: list[dict] = []       # input -> each AudioInput kept as its resampler
     into: dict[str, str] = {}     # a dropped node's id -> the session end standing for it
@@ -74,8 +76,12 @@ def pipeline_file_to_native(doc: Mapping, fail: Callable[..., Any]) -> tuple[dic
         if not isinstance(raw, Mapping):
             fail(f"nodes[{i}] must be a mapping with 'id' and 'node_type'")
         node_id, kind = raw.get("id"), raw.get("node_type")
+        if not isinstance(node_id, str):
+            fail(f"nodes[{i}]: 'id' must be a string, got {type(node_id).__name__}")
         if kind is None:
             fail("missing 'node_type'", node_id)
+        if not isinstance(kind, str):
+            fail(f"'node_type' must be a string, got {type(kind).__name__}", node_id)
         if kind == "RemotePipelineNode":
             url = (raw.get("config") or {}).get("server_url") if isinstance(
                 raw.get("config"), Mapping) else None
@@ -125,10 +131,10 @@ def pipeline_file_to_native(doc: Mapping, fail: Callable[..., Any]) -> tuple[dic
         if not isinstance(c, Mapping):
             connections.append(c)     # the native checks name it
             continue
-        c = dict(c)
-        c["from"] = INPUT if into.get(c.get("from")) == INPUT else c.get("from")
-        c["to"] = OUTPUT if into.get(c.get("to")) == OUTPUT else c.get("to")
-        if c["from"] in into or c["to"] in into:
+        c = dict(c)   # a non-string end stays as it is: the native checks name it
+        c["from"] = INPUT if _end(into, c.get("from")) == INPUT else c.get("from")
+        c["to"] = OUTPUT if _end(into, c.get("to")) == OUTPUT else c.get("to")
+        if _end(into, c["from"]) or _end(into, c["to"]):
             continue   # an edge between two dropped ends carries nothing
         connections.append(c)
     out = {"version": "v1", "metadata": metadata, "nodes": nodes,
@@ -151,3 +157,8 @@ def _params(kind: str, config: Mapping, node_id, fail) -> dict:
     if kind == "WhisperSTT" and config.get("task") == "translate":
         params["translate"] = True
     return params
+
+
+def _end(into: dict, name):
+    """The session end a dropped node stands for, or None (also for an id that is no string)."""
+    return into.get(name) if isinstance(name, str) else None

@@ -23,10 +23,13 @@ def manifest_shape(doc: Mapping) -> str:
     if not isinstance(conns, list):
         return NATIVE
     nodes = doc.get("nodes") if isinstance(doc.get("nodes"), list) else []
-    declared = {n.get("id") for n in nodes if isinstance(n, Mapping)} & RESERVED_IDS
+    # only strings can name an end: an `id: [a]` is refused later, in one line, not here
+    declared = {n.get("id") for n in nodes if isinstance(n, Mapping)
+                and isinstance(n.get("id"), str)} & RESERVED_IDS
     ends = RESERVED_IDS - declared
     for c in conns:
-        if isinstance(c, Mapping) and (c.get("from") in ends or c.get("to") in ends):
+        if isinstance(c, Mapping) and any(isinstance(c.get(role), str) and c.get(role) in ends
+                                          for role in ("from", "to")):
             return NATIVE
     return UPSTREAM
 
@@ -79,6 +82,8 @@ def upstream_to_native(doc: Mapping, fail) -> tuple[dict, list[str], AudioFormat
             fail(f"nodes[{i}] must be a mapping with 'id' and 'node_type'")
         node = dict(raw)
         node_id = node.get("id")
+        if node_id is not None and not isinstance(node_id, str):
+            fail(f"nodes[{i}]: 'id' must be a string, got {type(node_id).__name__}")
         label = f"node '{node_id}'" if isinstance(node_id, str) else f"nodes[{i}]"
         for key in UPSTREAM_NODE_KEYS:
             if key not in node:
@@ -104,8 +109,11 @@ def upstream_to_native(doc: Mapping, fail) -> tuple[dict, list[str], AudioFormat
     conns = list(doc.get("connections") or [])
     conns = _rename_reserved(nodes, conns, warnings)
     ids = [n.get("id") for n in nodes]
-    has_in = {c.get("to") for c in conns if isinstance(c, Mapping)}
-    has_out = {c.get("from") for c in conns if isinstance(c, Mapping)}
+    # a connection end that is no string names no node here (the native checks refuse it)
+    has_in = {c.get("to") for c in conns if isinstance(c, Mapping)
+              and isinstance(c.get("to"), str)}
+    has_out = {c.get("from") for c in conns if isinstance(c, Mapping)
+               and isinstance(c.get("from"), str)}
     roots = [i for i in ids if i not in has_in]
     sinks = [i for i in ids if i not in has_out or i in marked]
     out["connections"] = ([{"from": INPUT, "to": i} for i in roots] + conns
@@ -131,5 +139,6 @@ def _rename_reserved(nodes: list[dict], conns: list, warnings: list[str]) -> lis
                             f"'{old}' is the session's own {'start' if old == INPUT else 'end'}")
     if not renames:
         return conns
-    return [{**c, **{k: renames.get(c.get(k), c.get(k)) for k in ("from", "to")
-                     if k in c}} if isinstance(c, Mapping) else c for c in conns]
+    return [{**c, **{k: renames.get(c[k], c[k]) if isinstance(c[k], str) else c[k]
+                     for k in ("from", "to") if k in c}} if isinstance(c, Mapping) else c
+            for c in conns]

@@ -49,13 +49,15 @@ class TranscriptSink(Sink):
         self.path = path
         self.description = f"file {path} (transcripts)"
         parent = path.parent
-        if not parent.is_dir():
+        # os.path answers False where pathlib raises (a name too long: ENAMETOOLONG)
+        if not os.path.isdir(parent):
             raise UsageError(f"output directory does not exist: {parent}")
-        if path.is_symlink():
+        if os.path.islink(path):
             raise UsageError(f"output is a symbolic link, which this run did not make: {path}")
-        if path.is_dir():
+        if os.path.isdir(path):
             raise UsageError(f"output is a directory: {path}")
-        if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        if not os.access(parent, os.W_OK) or (os.path.lexists(path)
+                                              and not os.access(path, os.W_OK)):
             raise UsageError(f"output file is not writable: {path}")
         self.transcripts = 0
         self.audio_frames_discarded = 0

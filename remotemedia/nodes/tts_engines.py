@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 import shutil
 import subprocess
 import threading
@@ -83,10 +84,10 @@ def piper_model(voice: str | None) -> tuple[Path, Path]:
     voice = voice or DEFAULT_PIPER_VOICE
     if voice.endswith(".onnx") or "/" in voice:
         model = Path(voice).expanduser()
-        if not model.is_file():
+        if not os.path.isfile(model):   # False, not OSError, for a name too long
             raise EngineUnavailable(f"voice file '{voice}' not found")
         config = Path(f"{model}.json")
-        if not config.is_file():
+        if not os.path.isfile(config):
             raise EngineUnavailable(f"voice '{voice}' has no config beside it ({config.name})")
         return model, config
     module = voice.replace("-", "_")
@@ -99,7 +100,7 @@ def piper_model(voice: str | None) -> tuple[Path, Path]:
                                 f"{module.replace('_', '-')}, or give a .onnx file)")
     data = Path(next(iter(spec.submodule_search_locations))) / "data"
     models = sorted(data.glob("*.onnx"))
-    if not models or not Path(f"{models[0]}.json").is_file():
+    if not models or not os.path.isfile(f"{models[0]}.json"):
         raise EngineUnavailable(f"package '{module}' holds no Piper voice (data/*.onnx and "
                                 f"its .onnx.json)")
     return models[0], Path(f"{models[0]}.json")

@@ -48,7 +48,8 @@ class NeedsDownload(ModelNotInstalled):
 
 
 def _missing(path: Path) -> list[str]:
-    return [f for f in MODEL_FILES if not (path / f).is_file()]
+    # os.path answers False where pathlib raises (a name too long: ENAMETOOLONG)
+    return [f for f in MODEL_FILES if not os.path.isfile(path / f)]
 
 
 def _package_dir(name: str) -> Path | None:
@@ -84,7 +85,7 @@ def resolve_model(model: str | None) -> Path:
     if importlib.util.find_spec("faster_whisper") is None:
         raise ModelNotInstalled(f"faster-whisper is not installed ({INSTALL_HINT})")
     path = Path(model).expanduser()
-    if path.is_dir():
+    if os.path.isdir(path):
         missing = _missing(path)
         if missing:
             raise ModelNotInstalled(f"model directory {path} is not a CTranslate2 Whisper model "
