@@ -109,11 +109,9 @@ def _expand_one(item: str, base: Path, depth: int = 0,
     text = item[1:] if is_list else item
     path = Path(text) if Path(text).is_absolute() else base / text
     if is_list or (path.suffix.lower() in LIST_SUFFIXES and path.is_file()):
-        try:
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"batch: cannot read list file {text}: "
-                             f"{getattr(exc, 'strerror', None) or exc}") from None
+        from .engine.loader import read_text_file
+        # bounded: `@/dev/zero` or a FIFO that never ends is refused, not read for ever
+        lines = read_text_file(path, "batch", "list file ", shown=text).splitlines()
         if lists is not None:
             lists.append(path)
         found: list[Path] = []

@@ -282,11 +282,12 @@ class Costs:
         """A cost file written by save(); ScriptError naming the file if it is not one, and
         the node and the call for a cost that is not a number of ms from 0 to MAX_COST_S s
         (check_costs)."""
-        try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-        except OSError as exc:
-            raise ScriptError(f"{path}: cannot read the cost file: {exc.strerror}") from None
+        from .engine.errors import UsageError
+        from .engine.loader import read_text_file
+        try:   # bounded: a FIFO or /dev/zero is refused, not read for ever
+            data = json.loads(read_text_file(path, "--timing"))
+        except UsageError as exc:
+            raise ScriptError(str(exc)) from None
         except ValueError as exc:
             raise ScriptError(f"{path}: not a cost file (JSON: {exc})") from None
         if not isinstance(data, dict) or data.get("version") != COST_FILE_VERSION:

@@ -40,19 +40,21 @@ from .observers import Observer
 from .recording import Recording
 
 _LINE = re.compile(r"^\s*(b(?:lock)?\s*)?(\d+)\s*:\s*(\S+)\s*$")
+#: blocks an arrivals file may cover: 16,777,216, 93 hours of 20 ms blocks (a 128 MiB array)
+MAX_ARRIVAL_BLOCKS = 1 << 24
+
+
+def _shown(digits: str) -> str:
+    return digits if len(digits) <= 24 else f"{digits[:12]}... ({len(digits)} digits)"
 
 
 def parse_arrivals(path, block_size: int, sample_rate: int) -> np.ndarray:
     """Arrival time in seconds of each block listed, from an arrivals file (module doc).
     UsageError (exit 2) naming the file and line for anything malformed, a time that is not
     finite or negative, or an arrival earlier than the one before."""
+    from .engine.loader import read_text_file
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise UsageError(f"--arrivals: cannot read {p}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"--arrivals: {p} is not a text file") from None
+    text = read_text_file(p, "--arrivals")   # bounded: a FIFO or /dev/zero is refused
     entries = []   # (last block it completes at or after, arrival_s)
     blocks = []
     last_us = -math.inf
@@ -65,6 +67,10 @@ def parse_arrivals(path, block_size: int, sample_rate: int) -> np.ndarray:
             raise UsageError(f"--arrivals: {p} line {n}: expected 'INDEX: MICROSECONDS' "
                              f"(or 'bN: MICROSECONDS' for a block), got '{stripped}'")
         is_block, index = m.group(1) is not None, int(m.group(2))
+        limit = MAX_ARRIVAL_BLOCKS * (1 if is_block else block_size)
+        if index >= limit:   # the timeline is one array entry per block up to the last
+            raise UsageError(f"--arrivals: {p} line {n}: index {_shown(m.group(2))} is past "
+                             f"the {MAX_ARRIVAL_BLOCKS:,} blocks a timeline may cover")
         try:
             us = float(m.group(3))
         except ValueError:

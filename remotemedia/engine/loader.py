@@ -90,3 +90,31 @@ def _parse_text(text: str, name: str, suffix: str) -> dict:
         raise ManifestError(f"top level must be a mapping, got {type(doc).__name__}",
                             source=name)
     return doc
+
+
+#: the most read of a line-oriented text file a command is given (an arrivals file, a batch
+#: list file): 16 MiB, a million lines and more; a FIFO or /dev/zero costs no more than that
+MAX_TEXT_FILE_BYTES = 16 << 20
+
+
+def read_text_file(path, what: str, noun: str = "", limit: int = MAX_TEXT_FILE_BYTES,
+                   shown=None) -> str:
+    """The UTF-8 text (a BOM skipped) of a line-oriented file a command was given, read once
+    and never more than `limit` bytes. UsageError (exit 2), "`what`: ... `noun`PATH ...", when
+    it cannot be read, is a directory, is longer or is not UTF-8; PATH is `shown` (the name
+    as the user typed it) when given."""
+    from .errors import UsageError
+    name = path if shown is None else shown
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise UsageError(f"{what}: cannot read {noun}{name}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise UsageError(f"{what}: {noun}{name} is longer than {limit:,} bytes (the most "
+                         f"read of such a file)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{what}: {noun}{name} is not UTF-8 text (byte {exc.start})") \
+            from None

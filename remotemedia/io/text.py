@@ -19,12 +19,19 @@ everything has been spoken. `--duration` counts Text frames, not audio, so give 
 A file is checked when the source is made, before anything is opened for writing: one that is
 missing, unreadable or not UTF-8 is a UsageError (exit 2) naming the file and, for bad UTF-8, the
 byte offset. It is then read line by line, so a file of any length needs no more memory than
-its longest line.
+its longest line, and a line longer than MAX_LINE characters is taken MAX_LINE at a time.
+
+A FIFO, `/dev/stdin` or another file that is not a regular one can be read only once and may
+never end (`/dev/zero`): it is opened and read once when the run opens its input (before any
+output is opened), at most MAX_PIPED_BYTES of it, and a longer text or one that is not UTF-8
+is a UsageError naming it.
 """
 
 from __future__ import annotations
 
 import codecs
+import os
+import stat
 from pathlib import Path
 from typing import Iterator
 
@@ -35,6 +42,11 @@ from ..sentences import sentences
 from .base import Source
 
 _CHECK_CHUNK = 1 << 16
+#: characters of one line taken at a time (a file with no line break is still read in pieces)
+MAX_LINE = 1 << 16
+#: the most read from a text file that is not a regular file (a pipe, /dev/zero): 1 MiB,
+#: some 19 hours of speech
+MAX_PIPED_BYTES = 1 << 20
 
 
 class TextSource(Source):
@@ -51,8 +63,12 @@ class TextSource(Source):
             raise ValueError("give text or path")
         self.text = text
         self.path = path
+        #: the text file is a FIFO, a pipe or a device: read once, bounded, at open()
+        self.piped = False
         if path is not None:
-            check_utf8(path)
+            self.piped = _not_regular(path)
+            if not self.piped:
+                check_utf8(path)      # reading it all would empty a FIFO: see open()
             self.description = f"text file {path}"
         else:
             shown = text if len(text) <= 24 else text[:21] + "..."
@@ -68,9 +84,11 @@ class TextSource(Source):
 
     def open(self) -> None:
         """Opens the file (if any) for reading line by line."""
-        if self.path is not None:
+        if self.path is not None and self.piped:
+            lines = iter(_read_piped(self.path).splitlines())
+        elif self.path is not None:
             self._file = open(self.path, encoding="utf-8-sig", newline=None)
-            lines = iter(self._file)
+            lines = iter(lambda: self._file.readline(MAX_LINE), "")
         else:
             lines = iter(self.text.splitlines())
         self._pieces = self._frames(lines)
@@ -123,6 +141,35 @@ def check_utf8(path: Path) -> None:
         raise UsageError(f"text file {path} is a directory") from None
     except OSError as exc:
         raise UsageError(f"text file {path} cannot be read: {exc.strerror or exc}") from None
+
+
+def _not_regular(path: Path) -> bool:
+    """True for a path that exists and is not a regular file (a FIFO, a character device, a
+    pipe behind /dev/stdin); a missing or unreadable one is check_utf8's to name."""
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode) and not stat.S_ISDIR(
+            os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _read_piped(path: Path) -> str:
+    """All of a text that is not a regular file, read once: at most MAX_PIPED_BYTES, UTF-8 (a
+    BOM skipped). UsageError (exit 2) naming the file when it is longer, not UTF-8 or cannot
+    be read."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_PIPED_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"text file {path} cannot be read: {exc.strerror or exc}") from None
+    if len(data) > MAX_PIPED_BYTES:
+        raise UsageError(f"text file {path} is not a regular file and holds more than "
+                         f"{MAX_PIPED_BYTES:,} bytes (the most read from a pipe or a device)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"text file {path} is not UTF-8: byte {exc.start} "
+                         f"(0x{data[exc.start]:02x}) {exc.reason}") from None
 
 
 def text_source(spec: str, arg: str | None, fmt: AudioFormat) -> TextSource:
