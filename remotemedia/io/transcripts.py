@@ -48,17 +48,10 @@ class TranscriptSink(Sink):
         super().__init__(fmt)
         self.path = path
         self.description = f"file {path} (transcripts)"
-        parent = path.parent
-        # os.path answers False where pathlib raises (a name too long: ENAMETOOLONG)
-        if not os.path.isdir(parent):
-            raise UsageError(f"output directory does not exist: {parent}")
-        if os.path.islink(path):
-            raise UsageError(f"output is a symbolic link, which this run did not make: {path}")
-        if os.path.isdir(path):
-            raise UsageError(f"output is a directory: {path}")
-        if not os.access(parent, os.W_OK) or (os.path.lexists(path)
-                                              and not os.access(path, os.W_OK)):
-            raise UsageError(f"output file is not writable: {path}")
+        # by io/safefile.py's rules, as every output: someone else's file or link in a
+        # directory others can write is refused, before anything is opened
+        from .safefile import check_output
+        check_output(path, "--output")
         self.transcripts = 0
         self.audio_frames_discarded = 0
         self._fd: int | None = None
@@ -68,14 +61,11 @@ class TranscriptSink(Sink):
         return [("--output", self.path)]
 
     def open(self) -> None:
-        """Create (truncate) the file, refusing a symbolic link (O_NOFOLLOW); UsageError if it
-        cannot be created. Writes the header, if the format has one."""
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) \
-            | getattr(os, "O_CLOEXEC", 0)
-        try:
-            self._fd = os.open(self.path, flags, 0o666)
-        except OSError as exc:
-            raise UsageError(f"cannot create {self.path}: {exc.strerror}") from None
+        """Create or replace the file by io/safefile.py's rules (a link or file someone else
+        could have planted is refused, never followed or truncated); UsageError if it cannot
+        be created. Writes the header, if the format has one."""
+        from .safefile import open_output_fd
+        self._fd = open_output_fd(self.path, "--output")
         self._put(self.header())
 
     def header(self) -> str:

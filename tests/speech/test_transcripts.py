@@ -138,20 +138,15 @@ def test_an_srtoutput_nodes_text_is_written_as_it_is_and_the_events_not_twice(tm
     assert path.read_text() == ready
 
 
-def test_a_transcript_file_is_not_created_through_a_symbolic_link(tmp_path):
-    target = tmp_path / "elsewhere.txt"
-    target.write_text("keep me")
+def test_a_transcript_file_follows_only_a_link_nobody_else_could_have_made(tmp_path):
+    """The rule every output keeps (io/safefile.py): this user's own link in a private
+    directory is followed, as `--events` and WAV outputs follow it; a link another user
+    planted is refused (tests/integration/test_planted_outputs.py)."""
+    target = tmp_path / "elsewhere.srt"
     link = tmp_path / "out.srt"
     link.symlink_to(target)
-    with pytest.raises(UsageError, match="symbolic link"):
-        make_sink(f"file:{link}", FMT)
-    # and if the link appears after the check, opening refuses it (O_NOFOLLOW)
-    path = tmp_path / "late.srt"
-    sink = make_sink(f"file:{path}", FMT)
-    path.symlink_to(target)
-    with pytest.raises(UsageError, match="cannot create"):
-        sink.open()
-    assert target.read_text() == "keep me"
+    feed(make_sink(f"file:{link}", FMT), [transcript("Hi", 0.0, 1.0)])
+    assert "Hi" in target.read_text() and link.is_symlink()
 
 
 def test_a_transcript_output_in_a_missing_directory_is_refused_before_anything_runs(tmp_path):
