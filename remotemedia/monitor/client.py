@@ -23,6 +23,10 @@ from ..engine.errors import MonitorClosed
 from . import protocol
 
 
+#: the longest message read (the `end` message of a run of thousands of nodes is well under)
+MAX_MESSAGE_BYTES = 64 << 20
+
+
 class MonitorClient:
     """A client of a run's monitor socket: read() the hello, snapshots, events and the end
     message as dicts; send commands (stop, reset, bypass, record). attach(PATH|PID|None)
@@ -35,7 +39,11 @@ class MonitorClient:
         self._send_lock = threading.Lock()
         self._reader: threading.Thread | None = None
         self.closed = False
-        self.hello = self.read(timeout=5.0)
+        try:
+            self.hello = self.read(timeout=5.0)
+        except BaseException:
+            self.close()
+            raise
         if self.hello is None or self.hello.get("type") != "hello":
             error = (self.hello or {}).get("error", "no hello from the monitor")
             self.close()
@@ -56,7 +64,14 @@ class MonitorClient:
             nl = self._buf.find(b"\n")
             if nl >= 0:
                 line, self._buf = self._buf[:nl], self._buf[nl + 1:]
-                return json.loads(line)
+                try:
+                    return json.loads(line)
+                except ValueError:
+                    raise MonitorClosed(f"{self.path}: the monitor sent a line that is not "
+                                        f"JSON") from None
+            if len(self._buf) > MAX_MESSAGE_BYTES:   # never more memory than one message
+                raise MonitorClosed(f"{self.path}: the monitor sent a message longer than "
+                                    f"{MAX_MESSAGE_BYTES:,} bytes")
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:

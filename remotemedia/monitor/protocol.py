@@ -33,6 +33,7 @@ import errno
 import json
 import os
 import socket
+import struct
 import stat
 import tempfile
 import time
@@ -186,6 +187,28 @@ def _connect_unix(path: Path | str, timeout: float) -> socket.socket:
     return s
 
 
+def peer_uid(sock: socket.socket) -> int | None:
+    """The uid of the process at the other end of a connected unix socket (SO_PEERCRED);
+    None where the platform cannot tell."""
+    so_peercred = getattr(socket, "SO_PEERCRED", None)
+    if so_peercred is None:
+        return None
+    creds = sock.getsockopt(socket.SOL_SOCKET, so_peercred, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid
+
+
+def _check_server(s: socket.socket, path) -> None:
+    # The mirror of the server's own check: a socket at a path anyone could have made (a
+    # shared folder, a name typed by hand) may be served by another user, whose "run" would
+    # then be shown and sent our commands. Only this user's runs (or root's) are attached to.
+    uid = peer_uid(s)
+    if uid is not None and uid not in (os.geteuid(), 0):
+        s.close()
+        raise UsageError(f"cannot attach to {path}: it is served by uid {uid}, not by this "
+                         f"user ({os.geteuid()}); refusing to trust it")
+
+
 def socket_listening(path: Path | str, timeout: float = 0.5) -> bool:
     """True when something accepts connections on the unix socket at `path`."""
     try:
@@ -277,7 +300,7 @@ def connect(path: Path | str, timeout: float = 3.0, retry_s: float = CONNECT_RET
     delay = BACKOFF_S[0]
     while True:
         try:
-            return _connect_unix(path, timeout)
+            s = _connect_unix(path, timeout)
         except OSError as exc:
             waited = time.monotonic() - start
             if (exc.errno == errno.EAGAIN and waited + delay <= retry_s) or \
@@ -292,3 +315,5 @@ def connect(path: Path | str, timeout: float = 3.0, retry_s: float = CONNECT_RET
                                  f"{waited:.1f} s)",
                    errno.ENOENT: "no such socket"}.get(exc.errno, exc.strerror)
             raise UsageError(f"cannot attach to {path}: {why}") from None
+        _check_server(s, path)
+        return s

@@ -33,7 +33,6 @@ import os
 import selectors
 import socket
 import stat
-import struct
 import threading
 import time
 from pathlib import Path
@@ -67,13 +66,7 @@ def _warm_up() -> None:
     encode({"warm": [0.5, float("nan")]})
 
 
-def _peer_uid(sock: socket.socket) -> int | None:
-    so_peercred = getattr(socket, "SO_PEERCRED", None)
-    if so_peercred is None:
-        return None
-    creds = sock.getsockopt(socket.SOL_SOCKET, so_peercred, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return uid
+_peer_uid = protocol.peer_uid   # one reading of SO_PEERCRED for server and client
 
 
 class Monitor(Snapshots):
