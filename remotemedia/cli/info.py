@@ -61,7 +61,6 @@ def cmd_convert_manifest(args) -> int:
     """`remotemedia convert-manifest FILE`: write the native form of the manifest as YAML to
     stdout or --output OUT, with the conversion notes on stderr. Returns 0; an invalid
     manifest raises ManifestError and an unwritable OUT raises UsageError (both exit 2)."""
-    import yaml
     from ..engine.manifest import native_document
     from .paths import _named, check_paths, manifest_reads
     # never rewrite its own input (`convert-manifest X.yaml -o X.yaml`, or a module it may
@@ -70,9 +69,16 @@ def cmd_convert_manifest(args) -> int:
                 writes=_named("--output", args.output))
     resolve_manifest(args, "file")
     doc, notes = native_document(args.file, allow_import=args.allow_import)
-    text = (f"# Native form of {os.path.basename(manifest_label(args.file))}, written by "
-            f"`remotemedia convert-manifest`.\n"
-            + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None))
+    if args.output and args.output.lower().endswith(".json"):
+        # a .json is read back with the JSON parser: YAML there would not load
+        from ..engine import strictjson
+        text = strictjson.dumps(doc, indent=2) + "\n"
+    else:
+        # dumped so that our YAML 1.2 reader reads it back equal: `1e5` stays a string
+        from ..engine.docparse import dump_yaml
+        text = (f"# Native form of {os.path.basename(manifest_label(args.file))}, written by "
+                f"`remotemedia convert-manifest`.\n"
+                + dump_yaml(doc, sort_keys=False, default_flow_style=None))
     for note in notes:
         _note(f"note: {note}")
     if args.output and args.output != "-":     # `-` is stdout, as in every Unix tool

@@ -157,19 +157,21 @@ def _check_expansion(root, limit: int) -> None:
                             f"a manifest)")
 
 
+_CORE_RESOLVERS = (
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$",
+     "-+0123456789"),
+    ("tag:yaml.org,2002:float",
+     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+.0123456789"),
+    ("tag:yaml.org,2002:merge", r"^(?:<<)$", "<"),
+)
+
+
 def _core_schema(loader: type) -> None:
     loader.yaml_implicit_resolvers = {}
-    resolvers = (
-        ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
-        ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
-        ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$",
-         "-+0123456789"),
-        ("tag:yaml.org,2002:float",
-         r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-         r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+.0123456789"),
-        ("tag:yaml.org,2002:merge", r"^(?:<<)$", "<"),
-    )
-    for tag, pattern, first in resolvers:
+    for tag, pattern, first in _CORE_RESOLVERS:
         loader.add_implicit_resolver(tag, re.compile(pattern), list(first))
 
 
@@ -258,3 +260,29 @@ def load_json(text: str, limits: ParseLimits = LIMITS):
         except DocumentError as exc:
             line = exc.line
         raise DocumentError(f"duplicate key '{dup.key}'", line) from None
+
+
+class _Yaml12Dumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, quoting every string that a YAML 1.2 core-schema reader (ours) or
+    a YAML 1.1 one would read as something else: `1e5`, `0o17`, `.5` stay strings both ways."""
+
+
+for _tag, _pattern, _first in _CORE_RESOLVERS:
+    _Yaml12Dumper.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
+_BREAKS = re.compile("[\x85\u2028\u2029\ufeff]")
+
+
+def _represent_str(dumper, value: str):
+    # PyYAML writes NEL and the Unicode line separators as they are outside double quotes,
+    # and a reader folds them into line breaks: double quotes escape them
+    style = '"' if _BREAKS.search(value) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Yaml12Dumper.add_representer(str, _represent_str)
+
+
+def dump_yaml(doc, **kwargs) -> str:
+    """`doc` as YAML text that load_yaml reads back equal to `doc` (strings that look like
+    numbers, booleans or null are quoted); kwargs go to yaml.dump (sort_keys, ...)."""
+    return yaml.dump(doc, Dumper=_Yaml12Dumper, allow_unicode=True, **kwargs)

@@ -44,8 +44,8 @@ def one_node(node_type: str, *, audio: dict | None = None, node_id: str = "n",
 
 def to_yaml(manifest: dict) -> str:
     """The manifest as YAML text, for a test that runs the command line on a file."""
-    import yaml
-    return yaml.safe_dump(manifest, sort_keys=False)
+    from ..engine.docparse import dump_yaml   # reads back equal: `1e5` stays a string
+    return dump_yaml(manifest, sort_keys=False)
 
 
 def _nodes(nodes: Iterable[Any]) -> list[dict]:
