@@ -238,6 +238,7 @@ def replay_conversation(directory, allow_import=(), stopped=None) -> dict:
     UsageError (exit 2) for a folder that is not a readable conversation recording."""
     from .conversation_room import Playback
     from .engine.loader import read_document
+    from .recording import check_recorded_file, read_recorded_text
     from .engine.session import Pipeline
     from .replay import audio_difference, event_differences
     from .turns import TurnMeter
@@ -256,18 +257,19 @@ def replay_conversation(directory, allow_import=(), stopped=None) -> dict:
                          f"{', '.join(missing)} missing")
     name = MARKER
     try:
-        doc = json.loads((path / MARKER).read_text(encoding="utf-8"))
+        doc = json.loads(read_recorded_text(path / MARKER))
         name = "manifest.json"
+        check_recorded_file(path / "manifest.json")
         manifest, _ = read_document(path / "manifest.json")
         name = "input.wav"
         mic, _ = sf.read(str(path / "input.wav"), dtype="float32", always_2d=True)
         name = "output.wav"
         out, out_rate = sf.read(str(path / "output.wav"), dtype="float32", always_2d=True)
         name = "events.jsonl"
-        lines = (path / "events.jsonl").read_text(encoding="utf-8").splitlines()
+        lines = read_recorded_text(path / "events.jsonl").splitlines()
         recorded_events = [json.loads(x) for x in lines if x.strip()]
         name = "report.json"
-        report = json.loads((path / "report.json").read_text(encoding="utf-8"))
+        report = json.loads(read_recorded_text(path / "report.json"))
     except (OSError, ValueError, RuntimeError) as exc:
         detail = str(getattr(exc, "strerror", None) or exc).splitlines()[0]
         raise UsageError(f"{path / name}: not readable as part of a conversation recording: "

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import stat
 import math
 from pathlib import Path
 
@@ -51,6 +53,7 @@ class Recording:
         from .engine.loader import read_document
         # a manifest like any other: through the bounded loader (size, depth, aliases), as it
         # ran (nothing expanded again)
+        check_recorded_file(path / "manifest.json")   # a FIFO there would block the loader
         self.manifest, _ = read_document(path / "manifest.json")
         self.report = _read_report(path / "report.json")
         self.versions = _read_json(path / "versions.json") \
@@ -129,10 +132,38 @@ class Recording:
         return data, rate
 
 
+def read_recorded_text(path: Path) -> str:
+    """The UTF-8 text of one of a recording's files. The recorder makes only regular files
+    (O_EXCL | O_NOFOLLOW): anything else there (a FIFO, a link to /dev/zero, a device) was put
+    there afterwards and is refused with UsageError naming it, never read for ever or waited
+    on. FileNotFoundError, OSError and UnicodeDecodeError as open() and decode give them."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UsageError(f"{path}: not a regular file (the recorder writes only regular "
+                             f"files); refusing to read it")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read()
+    finally:
+        os.close(fd)
+    return data.decode("utf-8")
+
+
+def check_recorded_file(path: Path) -> None:
+    """read_recorded_text's refusal, for a file another reader opens (manifest.json)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return   # the reader names a missing or unreadable file itself
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"{path}: not a regular file (the recorder writes only regular "
+                         f"files); refusing to read it")
+
+
 def _read_report(path: Path) -> dict | None:
     """report.json, or None when the run never wrote it whole (killed, a full disk)."""
     try:
-        report = json.loads(path.read_text(encoding="utf-8"))
+        report = json.loads(read_recorded_text(path))
     except FileNotFoundError:
         return None
     except (OSError, ValueError):
@@ -142,7 +173,7 @@ def _read_report(path: Path) -> dict | None:
 
 def _read_json(path: Path):
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_recorded_text(path))
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from None
 
@@ -151,8 +182,7 @@ def _whole_lines(path: Path) -> list[str]:
     """The file's lines that end with a newline: a line cut by a kill or a full disk is not
     read (it was never whole)."""
     try:
-        with open(path, encoding="utf-8", newline="") as f:
-            text = f.read()
+        text = read_recorded_text(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") \
             from None
