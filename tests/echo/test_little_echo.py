@@ -27,13 +27,6 @@ def _wer_alone() -> float:
     return _alone["wer"][0]
 
 
-#: not fixed yet (branch aecfix's report): the little-echo detector that passed the grid below
-#: also took the bot alone for the user (the echo-room single-talk tests), so it was taken out
-PENDING = pytest.mark.xfail(reason="issue 25: no double-talk path without echo to cancel yet",
-                            strict=False)
-
-
-@PENDING
 @pytest.mark.slow
 @needs_model
 @pytest.mark.parametrize("bot_s", [1.0, 2.0, 5.0])
@@ -57,7 +50,6 @@ def test_the_bot_alone_is_never_taken_for_the_user_where_its_echo_is_heard(gain_
     assert counts["before"] < 12, (gain_db, seed, counts)
 
 
-@PENDING
 @settings(max_examples=6, deadline=None, derandomize=True)
 @given(gain_db=st.sampled_from([-120.0, -40.0, -20.0]), bot_s=st.floats(1.0, 5.0))
 def test_over_little_echo_the_users_voice_is_passed_through(gain_db, bot_s):
