@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from ..speech.speech_audio import needs_espeak, needs_model
@@ -37,16 +37,14 @@ def test_over_little_echo_the_users_sentence_is_heard_within_10_wer_points_of_al
     assert over <= _wer_alone() + 0.10, (gain_db, bot_s, text, _alone["wer"][1])
 
 
-@settings(max_examples=3, deadline=None, derandomize=True)
-@given(gain_db=st.sampled_from([-6.0, 0.0, 20.0]), seed=st.just(7))
-def test_the_bot_alone_is_never_taken_for_the_user_where_its_echo_is_heard(gain_db, seed):
-    # single talk: AEC3's output (deep suppression: the bot never hears itself) but for fewer
-    # blocks, all told, than the VAD needs to call speech (manifests' min_speech_ms 250 ms: 12
-    # blocks of 20 ms), so no self-interruption. Quieter echoes (-40 dB and less) sit under
-    # the room's babble: a babble burst taken for the user passes the linear output, which
-    # has no echo to speak of either.
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(gain_db=st.sampled_from([-120.0, -6.0, 0.0, 20.0]), seed=st.sampled_from([1, 3, 7]),
+       noise=st.sampled_from(["babble", "none"]))
+def test_the_bot_alone_is_never_taken_for_the_user_where_its_echo_is_heard(gain_db, seed, noise):
+    assume((gain_db, seed, noise) != (-6.0, 1, "babble"))   # the loud-echo route's fault (below)
     counts: dict = {}
-    through_room(8.0, {}, counts=counts, room={"gain_db": gain_db, "seed": seed})
+    through_room(8.0, {}, counts=counts, room={"gain_db": gain_db, "seed": seed,
+                                                "noise": noise})
     assert counts["before"] < 12, (gain_db, seed, counts)
 
 
@@ -62,3 +60,18 @@ def test_over_little_echo_the_users_voice_is_passed_through(gain_db, bot_s):
                if float(np.mean(np.square(user[k:k + BLOCK]))) > 10.0 ** (-36 / 10))
     taken = counts["after"] - counts["before"]
     assert taken >= 0.8 * loud, (gain_db, bot_s, taken, loud, RATE)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 25: the loud-echo route (the cancellers' ERLE "
+                   "gates) takes the bot alone for the user in these rooms; on main too")
+@pytest.mark.parametrize("gain_db, seed, noise", [(-40.0, 3, "none"), (-20.0, 1, "babble"),
+                                                  (-6.0, 1, "babble")])
+def test_loud_route_takes_the_bot_alone_for_the_user_in_some_rooms(gain_db, seed, noise):
+    # measured (single talk, the user silent, 8 s of the bot): 23, 55 and 20 blocks. Not the
+    # little-echo route's (it takes none in any of them): a gate on the measured path (the
+    # microphone within 10 dB of path * held far end) cured -40 dB and -6 dB but cost early
+    # double talk at -6 and 0 dB, and left -20 dB with babble
+    counts: dict = {}
+    through_room(8.0, {}, counts=counts, room={"gain_db": gain_db, "seed": seed,
+                                               "noise": noise})
+    assert counts["before"] == 0, counts
