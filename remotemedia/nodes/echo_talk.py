@@ -36,7 +36,10 @@ Two routes to near speech, one for each kind of room:
   more than DROP_DB above the microphone, DROP_DB more than its ERLE predicts and within
   NEAR_RATIO_DB of the microphone; AEC3's output > FLOOR_DB above its floor, less than
   BELOW_MIC_DB below the microphone and AEC_LEAK_DB above what its single-talk ERLE leaves;
-  and both filters grown (the linear ERLE >= NEED_DB, AEC3's >= AEC_NEED_DB). Near speech
+  and both filters grown (the linear ERLE >= NEED_DB, AEC3's >= AEC_NEED_DB); and the
+  microphone FLOOR_DB above the room's noise and above NEAR_MIN (without these two, a babble
+  burst over a faint echo, or an echo's tail in a silent room, held the linear output on for
+  20-115 blocks of the bot alone in rooms of -40, -20 and -6 dB). Near speech
   starts after TRIGGER blocks of evidence in a row, while the far end has been active ONSET
   blocks (a reply's onset after a pause leaks through both cancellers for a few blocks).
 
@@ -73,6 +76,8 @@ ONSET = 15
 HANG = 20
 #: far end active: reference above this mean square (-50 dBFS)
 FAR_ACTIVE = 1e-5
+#: the quietest near speech (mean square, -60 dBFS: EchoPath's near_speech threshold)
+NEAR_MIN = 1e-6
 #: Little echo: blocks of the far end held (the room's delay and tail: 320 ms at 20 ms a block)
 FAR_HOLD = 16
 #: the path is learned where the held far end is above this mean square (-30 dBFS) ...
@@ -177,8 +182,13 @@ class DoubleTalk:
                                              / 10.0)
                and ratio < min(self.erle_lin - DROP_DB, NEAR_RATIO_DB)
                and self.erle_lin >= NEED_DB and self.erle_aec >= AEC_NEED_DB)
-        self.streak = self.streak + 1 if raw and self.far_run >= ONSET else 0
-        near = active and (little or self.streak >= TRIGGER or (self.left > 0 and raw))
+        # ... and the microphone FLOOR_DB above the room's noise (a babble burst over a faint
+        # echo reads as evidence) and above NEAR_MIN (an echo's tail in a silent room does);
+        # not a gate on what the ERLEs learn from (that moves them, and with them the route)
+        noise = self.mic_floor if self.noise is None else max(self.noise, self.mic_floor)
+        heard = raw and mic_ms > _FLOOR * noise and mic_ms > NEAR_MIN
+        self.streak = self.streak + 1 if heard and self.far_run >= ONSET else 0
+        near = active and (little or self.streak >= TRIGGER or (self.left > 0 and heard))
         if not raw and not little and not self.left and mic_ms > 20.0 * 2.0 * self.mic_floor:
             self.erle_lin += (0.2 if ratio > self.erle_lin else 0.05) * (ratio - self.erle_lin)
             r = 10.0 * math.log10(mic_ms / aec_ms)
