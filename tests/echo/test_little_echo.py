@@ -29,7 +29,7 @@ def _wer_alone() -> float:
 
 @pytest.mark.slow
 @needs_model
-@pytest.mark.parametrize("bot_s", [1.0, 2.0, 5.0])
+@pytest.mark.parametrize("bot_s", [0.5, 1.0, 2.0, 5.0])
 @pytest.mark.parametrize("gain_db", [-120.0, -40.0, -20.0])
 def test_over_little_echo_the_users_sentence_is_heard_within_10_wer_points_of_alone(
         gain_db, bot_s):
@@ -42,6 +42,9 @@ def test_over_little_echo_the_users_sentence_is_heard_within_10_wer_points_of_al
        seed=st.sampled_from([1, 3, 7]),
        noise=st.sampled_from(["babble", "none"]))
 def test_the_bot_alone_is_never_taken_for_the_user_where_its_echo_is_heard(gain_db, seed, noise):
+    # single talk: AEC3's output (deep suppression: the bot never hears itself) but for fewer
+    # blocks, all told, than the VAD needs to call speech (manifests' min_speech_ms 250 ms: 12
+    # blocks of 20 ms), so no self-interruption (measured: none at all in any of these rooms)
     counts: dict = {}
     through_room(8.0, {}, counts=counts, room={"gain_db": gain_db, "seed": seed,
                                                 "noise": noise})
