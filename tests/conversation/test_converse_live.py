@@ -42,6 +42,9 @@ def test_three_turns_with_a_barge_in_pass_live_on_jack(jack_device, tmp_path):
     assert 250 <= turns[2]["barge_in_stop_ms"] < 1000, turns[2]
     live = report["live"]
     assert live["barge_in"]["interrupts"] == 1 == report["stats"]["interrupts"]
+    # the graph's turns section counts the same interruption (the reply taken block by block
+    # as it plays: the observer's timeline ends where the push that barged in begins)
+    assert live["graph_turns"]["interruptions"] == 1, live["graph_turns"]
     assert live["barge_in"]["dropped_blocks"] > 0, live["barge_in"]
     assert live["barge_in"]["dropped_samples"] >= live["barge_in"]["dropped_blocks"]
     # The user's own device round trip, the error bar of the figures (a period or two).
