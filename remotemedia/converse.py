@@ -264,11 +264,27 @@ class Costs:
     """What each node call costs, in seconds: measured now (`measured=True`: perf_counter
     around the call, recorded) or replayed from a cost file (the k-th call of a node costs the
     file's k-th figure for it; past the end, the median of its figures). `save(path)` writes
-    what was charged: {"version": 1, "nodes": {NODE_ID: [ms, ...]}}."""
+    what was charged: {"version": 1, "nodes": {NODE_ID: [ms, ...]}}.
 
-    def __init__(self, table: dict[str, list[float]] | None = None, source: str = "measured"):
+    `model_runs` {NODE_ID: [ms, ...]} (measured costs only): a node that times its own model
+    runs (`runs`, a count, and `run_ms`: Transcribe's Whisper) is charged, for its j-th run,
+    the j-th figure in place of what that run took here (past the end, their median), the
+    rest of the call as measured. A live run's own Whisper costs (LiveConversation's
+    `live.model_run_ms`) so charged make a simulated run of the same script pay what the
+    live one paid: the two then differ by the loop and the device path, not by the load of
+    the moment. ScriptError for a figure that is not a number of ms from 0 to MAX_COST_S s."""
+
+    def __init__(self, table: dict[str, list[float]] | None = None, source: str = "measured",
+                 model_runs: dict[str, list[float]] | None = None):
         self.measured = table is None
         self.source = source
+        if model_runs is not None and not self.measured:
+            raise ValueError("model_runs go with measured costs (a cost file costs each call)")
+        #: NODE_ID -> the model runs to charge (s), and how many of them were charged
+        self.model_runs = check_costs(model_runs or {}, "model_runs", "ms")
+        self._run_median = {k: (float(np.median(v)) if v else 0.0)
+                            for k, v in self.model_runs.items()}
+        self.model_charged: dict[str, list[float]] = {}
         self._table = {k: list(v) for k, v in (table or {}).items()}
         self._median = {k: (float(np.median(v)) if v else 0.0) for k, v in
                         self._table.items()}
@@ -311,10 +327,14 @@ class Costs:
                               f"{'; '.join(parts)} (write one for this manifest with "
                               f"--save-timing)")
 
-    def charge(self, node_id: str, spent_s: float) -> float:
-        """The cost to charge for a call that took `spent_s` here (recorded either way)."""
+    def charge(self, node_id: str, spent_s: float, runs_s=()) -> float:
+        """The cost to charge for a call that took `spent_s` here (recorded either way), of
+        which `runs_s` (s each) were the node's model runs (charged from `model_runs`)."""
         done = self.charged.setdefault(node_id, [])
         if self.measured:
+            if runs_s:
+                spent_s = max(0.0, spent_s - sum(runs_s) + sum(
+                    self._model_run(node_id) for _ in runs_s))
             cost = round(spent_s, 6)
         else:
             table = self._table.get(node_id, ())
@@ -324,6 +344,13 @@ class Costs:
                 cost = self._median.get(node_id, 0.0)
                 self.past_end[node_id] = self.past_end.get(node_id, 0) + 1
         done.append(cost)
+        return cost
+
+    def _model_run(self, node_id: str) -> float:
+        runs = self.model_charged.setdefault(node_id, [])
+        table = self.model_runs[node_id]
+        cost = table[len(runs)] if len(runs) < len(table) else self._run_median[node_id]
+        runs.append(cost)
         return cost
 
     def shortfall(self) -> str | None:
@@ -419,6 +446,12 @@ class _Sim:
                 raise NodeError(node_id, exc, during="setup") from exc
             self.nodes[node_id] = node
             self.free[node_id] = 0.0
+        for node_id in costs.model_runs:
+            if not hasattr(self.nodes.get(node_id), "run_ms"):
+                raise ScriptError(f"model_runs: node '{node_id}' is not one of this manifest's "
+                                  f"nodes that time their model runs (Transcribe)")
+        #: the output device's latency (s): a block taken at a tick is heard this much later
+        self.output_latency_s = 0.0
         # The barge-in rule is the live run's (engine/bargein.py): the detectors, and the nodes
         # that make the reply (interrupted on a barge-in; the bot is speaking while they have
         # work pending)
@@ -490,13 +523,16 @@ class _Sim:
         start = max(t, self.free[node_id])
         if node.inputs == "many":
             item = {self.input_name[node_id]: item}
+        runs0 = node.runs if node_id in self.costs.model_runs else None
         t0 = time.perf_counter()
         try:
             result = node.process(item)
         except Exception as exc:
             raise NodeError(node_id, exc) from exc
         spent = time.perf_counter() - t0
-        at = start + self.costs.charge(node_id, spent)
+        runs_s = () if runs0 is None or node.runs == runs0 else \
+            [ms / 1e3 for ms in list(node.run_ms)[runs0 - node.runs:]]
+        at = start + self.costs.charge(node_id, spent, runs_s)
         if result is None:
             outs = []
         elif isinstance(result, (list, tuple)):
@@ -614,16 +650,18 @@ class _Sim:
             self.events.append({"t_s": round(t, 6), "node": "output", **item.value})
 
     def tick(self, t: float) -> None:
-        """The output device takes its next block at `t` (one period of sound)."""
+        """The output device takes its next block at `t` (one period of sound), heard
+        `output_latency_s` later (its start in `played`, and the turn meter's times)."""
+        heard = t + self.output_latency_s
         if self.pending_stop and self.playing_until <= t + 1e-9:
-            self.meter.stopped(self.playing_until)
+            self.meter.stopped(self.playing_until + self.output_latency_s)
             self.pending_stop = False
         if self.out_queue and self.out_queue[0][0] <= t and self.playing_until <= t + 1e-9:
             _, block = self.out_queue.pop(0)
-            self.played.append((t, block))
+            self.played.append((heard, block))
             # a block of another size than the input's plays for its own length
             length = block.shape[0] / self.out_rate
-            self.meter.played(t, length)
+            self.meter.played(heard, length)
             self.playing_until = t + length
             self.spoken += length
 

@@ -1,0 +1,76 @@
+"""A simulated run made like a live one: charged a live run's own model costs (Costs'
+model_runs) and heard through an output device's latency (ConversationRun's
+output_latency_ms), so the two differ by the loop alone (benchmarks/bench_conversation.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from remotemedia.conversation import ConversationRun
+from remotemedia.converse import Costs, ScriptError
+
+from .test_conversation import ASSISTANT
+
+pytestmark = pytest.mark.slow
+ONE_TURN = {"turns": [{"say": "Hello there.", "after_ms": 300}]}
+
+
+def test_a_live_runs_model_costs_are_charged_in_place_of_the_measured_ones():
+    # Whisper's runs charged 2 s each (what a slow live run might have paid): every run is
+    # charged exactly that, and the turn waits for it; the rest of each call is measured
+    costs = Costs(model_runs={"stt": [2000.0]})
+    run = ConversationRun(ASSISTANT, ONE_TURN, timing=costs)
+    report = run.run()
+    runs = run.sim.nodes["stt"].runs
+    assert runs >= 1
+    # the first from the list, the rest its median (the same here)
+    assert costs.model_charged["stt"] == [2.0] * runs
+    charged = costs.charged["stt"]
+    assert sum(c >= 2.0 for c in charged) == runs, charged
+    (turn,) = report["turns"]
+    # (Whisper starts speculatively at the first silent window, while the endpoint is
+    # decided: its run spans both parts)
+    parts = turn["breakdown_ms"]
+    assert parts["endpoint"] + parts["stt"] >= 2000.0, turn
+    assert turn["voice_to_voice_ms"] > 2000.0 and "hello" in turn["heard"].lower(), turn
+
+
+def test_model_runs_are_checked_and_go_with_measured_costs():
+    with pytest.raises(ScriptError, match=r"model_runs\.stt\[0\]"):
+        Costs(model_runs={"stt": [-1.0]})
+    with pytest.raises(ValueError, match="measured"):
+        Costs({"stt": [1.0]}, model_runs={"stt": [1.0]})
+    with pytest.raises(ScriptError, match="'tts'.*time their model runs"):
+        ConversationRun(ASSISTANT, ONE_TURN, timing=Costs(model_runs={"tts": [1.0]})).run()
+
+
+def test_an_output_latency_delays_what_the_user_hears_by_exactly_that(tmp_path):
+    first = ConversationRun(ASSISTANT, ONE_TURN)
+    first.run()
+    path = str(tmp_path / "costs.json")
+    first.costs.save(path)
+    plain = ConversationRun(ASSISTANT, ONE_TURN, timing=path)
+    plain_report = plain.run()
+    late = ConversationRun(ASSISTANT, ONE_TURN, timing=path, output_latency_ms=60.0)
+    late_report = late.run()
+    # the same costs, the same loop: the reply heard 60 ms later, from the audio and from the
+    # VAD's edge (its `output` part), and said in the report
+    (a,), (b,) = plain.audio_voice_to_voice(), late.audio_voice_to_voice()
+    assert b - a == pytest.approx(60.0, abs=0.01)
+    (pa,), (pb,) = plain_report["turns"], late_report["turns"]
+    assert pb["voice_to_voice_ms"] - pa["voice_to_voice_ms"] == pytest.approx(60.0, abs=0.01)
+    assert pb["breakdown_ms"]["output"] - pa["breakdown_ms"]["output"] == pytest.approx(60.0,
+                                                                                      abs=0.01)
+    assert late_report["output_latency_ms"] == 60.0 and "output_latency_ms" not in plain_report
+    assert [p[0] for p in late.sim.played] == pytest.approx(
+        [p[0] + 0.06 for p in plain.sim.played])
+    json.dumps(late_report, allow_nan=False)
+
+
+@pytest.mark.parametrize("bad", [-1.0, math.nan, math.inf, True, "60"])
+def test_an_output_latency_that_is_not_a_number_of_ms_is_refused(bad):
+    with pytest.raises(ValueError, match="output_latency_ms"):
+        ConversationRun(ASSISTANT, ONE_TURN, output_latency_ms=bad)
