@@ -61,6 +61,8 @@ from .turns import TurnMeter
 VAD_TYPES = frozenset({"VAD", "EnergyVAD", "SileroVADNode"})
 #: the `node` field of the turn events
 EVENT_NODE = "turns"
+#: times closer than this (s) are the same instant (the timeline adds block lengths)
+_EPS = 1e-6
 
 
 def turn_roles(manifest) -> tuple[list[str], list[str], list[str]] | None:
@@ -278,11 +280,14 @@ class TurnObserver(Observer):
             self._stop_pending = turn
         if not self._drops_queue:
             return                  # a file keeps what was written: it plays on the timeline
-        cut = self.now() + self.period_s
-        if self.playhead_s > cut:
+        # A reply still going now ends one block from now, also one taken block by block as
+        # it plays (its last block taken ends now on this timeline; the device plays it on).
+        now = self.now()
+        cut = now + self.period_s
+        if self.playhead_s >= now - _EPS:
             self.playhead_s = cut
         for turn in (self._stop_pending, self._speaking()):
-            if turn is not None and self._audio_end.get(id(turn), 0.0) > cut:
+            if turn is not None and self._audio_end.get(id(turn), -1.0) >= now - _EPS:
                 self._audio_end[id(turn)] = cut
 
     def _settle(self, final: bool) -> None:

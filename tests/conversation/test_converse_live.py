@@ -45,6 +45,10 @@ def test_three_turns_with_a_barge_in_pass_live_on_jack(jack_device, tmp_path):
     # the graph's turns section counts the same interruption (the reply taken block by block
     # as it plays: the observer's timeline ends where the push that barged in begins)
     assert live["graph_turns"]["interruptions"] == 1, live["graph_turns"]
+    # and the bot's last block after it: the one the device was playing (a block, not 0: the
+    # reply taken as it plays had more to come, which the interrupt dropped)
+    decided = live["graph_turns"]["barge_in_decided_stop_ms"]["max"]
+    assert decided is not None and 0 < decided <= 150, live["graph_turns"]
     assert live["barge_in"]["dropped_blocks"] > 0, live["barge_in"]
     assert live["barge_in"]["dropped_samples"] >= live["barge_in"]["dropped_blocks"]
     # The user's own device round trip, the error bar of the figures (a period or two).
