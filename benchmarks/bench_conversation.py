@@ -23,17 +23,23 @@ measured on this machine (remotemedia.conversation). Reports:
 With `--live DEV` (a device on the JACK server, e.g. device:system; run with
 REMOTEMEDIA_AUDIO_SERVER=jack) the same kind of script (`--live-turns`, default 6) also runs
 live (remotemedia.converse_live: the user's side plays into the graph's input device and
-records its output, turn times from the captured audio), between two simulated runs of that
-script (each simulated figure is the mean of before and after: the machine's load drifts).
-Both sides are measured from the audio the same way (the voice's last sample above -60 dBFS
--> the bot's first sample above it: ConversationRun.audio_voice_to_voice on the simulated
-side), so `live` compares like with like: voice-to-voice p50 live and simulated, their ratio
-(target within 10%) and the ratio per turn, the ratio less the user side's own device round
-trip (calibrated in the run: the harness's apparatus, not the bot), and beside each turn the
-graph's own figures from the VAD's edge with their breakdown, live and simulated, so the
-live extra is attributed part by part (`breakdown_live_minus_sim_p50_ms`); Whisper's cost
-per run live and simulated; barge-in stop p50 and max live, xruns, wall time; and `targets`:
-whether each target holds. Whisper is warmed up at load (one run on 1 s of silence, in
+records its output, turn times from the captured audio), then simulated like for like: the
+simulated run is charged the live run's own Whisper runs (what each cost live, beside the
+audio threads: Costs' model_runs) and hears the bot through the live device's path (its
+reported input + output latency, which on the JACK server is also the user side's calibrated
+round trip, plus queued mode's one block: ConversationRun's output_latency_ms), the rest
+measured in the run. Both sides are measured from the audio the same way (the voice's last
+sample above -60 dBFS -> the bot's first sample above it: ConversationRun.
+audio_voice_to_voice on the simulated side). `live` has voice-to-voice p50 live and
+simulated, their ratio (target within 10%) and what the simulated side was given
+(`simulated_with`); the mean difference per turn split into parts that sum to it
+(`live_minus_sim_mean_ms`: `input` the VAD's edge after the voice's last sound, the graph's
+breakdown from that edge, `after_dac` what the audio holds past the graph's DAC time); per
+turn both sides' parts; for reference the same script simulated with its own measured costs
+and no device (`simulated_own_costs_p50_ms`: Whisper's cost then follows the load of that
+minute, which is what made the comparison swing before); barge-in stop p50 and max live, the
+graph's interruptions beside the barge-ins, xruns, wall time; and `targets`: whether each
+target holds. Whisper is warmed up at load (one run on 1 s of silence, in
 setup, live and simulated alike: `whisper_warmup_ms`), so no first turn pays for its first
 run. Measured costs are this machine's at that moment: `load_average` (1 min, before and
 after) says what else ran, and Whisper's cost follows it.
@@ -183,8 +189,8 @@ def _print_live(device: str, lv: dict) -> None:
           f"-60 dBFS -> the bot's first); the simulated side charged the live run's own "
           f"{len(w['whisper_runs_ms'])} Whisper runs (p50 {lv['whisper_run_p50_ms']['live']} "
           f"ms; {w['whisper_runs_past_the_live_ones']} more charged their median) and heard "
-          f"through {w['output_latency_ms']} ms of output latency (the device's reported "
-          f"{w['device_reported_output_latency_ms']} ms + queued mode's "
+          f"through {w['output_latency_ms']} ms of device path (PortAudio's reported input + "
+          f"output latency {w['device_reported_latency_ms']} ms + queued mode's "
           f"{w['queued_block_ms']} ms block); the rest measured in the run")
     print(f"  for reference, simulated with its own measured costs and no device: p50 "
           f"{lv['simulated_own_costs_p50_ms']} ms, ratio "
@@ -274,10 +280,10 @@ def _parts(row: dict) -> dict:
 def live(device: str, turns: int) -> dict:
     """The live run, then two simulated runs of the same script: one charged the live run's
     own Whisper costs (Costs' model_runs: what each run cost live, beside the audio threads)
-    and heard through the live output device's reported latency (ConversationRun's
-    output_latency_ms: PortAudio's output latency, the JACK period(s) behind the block the
-    callback takes) plus queued mode's one block (the output plays a block the period after
-    the callback that captured the input it answers): the like-for-like comparison; and one
+    and heard through the live device's path (ConversationRun's output_latency_ms: PortAudio's
+    reported input + output latency, on the JACK server the user side's calibrated round trip
+    too, plus queued mode's one block: the output plays a block the period after the callback
+    that captured the input it answers): the like-for-like comparison; and one
     with its own measured costs and no device (for reference: Whisper's cost then follows the
     machine's load of that minute, so the two sides differ by the load too). Both sides are
     measured from the audio the same way (the user's voice's last sample above -60 dBFS ->
@@ -290,7 +296,11 @@ def live(device: str, turns: int) -> dict:
                               output_spec=device).run()
     lv = report["live"]
     whisper_live = (lv.get("model_run_ms") or {}).get("stt") or []
-    reported = ((lv.get("device") or {}).get("latency_s") or {}).get("output") or 0.0
+    # the device path a simulated run has not: PortAudio's reported latency both ways (on the
+    # JACK server the same 40 ms as the user side's calibrated round trip) and queued mode's
+    # block (the answer plays a block after the callback that captured what it answers)
+    lat = (lv.get("device") or {}).get("latency_s") or {}
+    reported = (lat.get("input") or 0.0) + (lat.get("output") or 0.0)
     own = Conversation(manifest, script(turns))
     audio = own.pipeline.manifest.audio
     period_ms = round(1e3 * audio.block_size / audio.sample_rate, 3)
@@ -337,7 +347,7 @@ def live(device: str, turns: int) -> dict:
             # what the simulated side was given from the live run
             "simulated_with": {"whisper_runs_ms": whisper_live,
                                "output_latency_ms": output_latency_ms,
-                               "device_reported_output_latency_ms": round(reported * 1e3, 3),
+                               "device_reported_latency_ms": round(reported * 1e3, 3),
                                "queued_block_ms": period_ms,
                                "whisper_runs_past_the_live_ones": max(0, len(
                                    costs.model_charged.get("stt", ())) - len(whisper_live))},
