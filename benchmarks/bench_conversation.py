@@ -212,7 +212,12 @@ def _print_live(device: str, lv: dict) -> None:
           f"{lv['barge_in_stop_ms']['p50']} ms, max {lv['barge_in_stop_ms']['max']} ms"
           + ("" if decided is None else f"; from the VAD's speech_start (the graph's "
              f"timeline) p50 {decided} ms (target <= 150)")
-          + f"; xruns {lv['xruns']}; {lv['wall_s']:.1f} s wall")
+          + f"; {lv['wall_s']:.1f} s wall")
+    wait = lv["callback_wait_ms"] or {}
+    print(f"  xruns {lv['xruns']}, {lv['xruns_conversing']} flagged callbacks after the setup "
+          f"(the models running); the JACK callbacks' wait for the GIL p99 {wait.get('p99')} "
+          f"ms, max {wait.get('max')} ms (an xrun without a wait came from outside the "
+          f"process)")
     t = lv["targets"]
     print(f"  targets: live p50 <= 800 {'holds' if t['live_p50_le_800'] else 'MISSED'}; "
           f"simulated p50 <= 800 {'holds' if t['simulated_p50_le_800'] else 'MISSED'}; "
@@ -374,7 +379,8 @@ def live(device: str, turns: int) -> dict:
                 "simulated_own_costs": _p50(list(own.sim.nodes["stt"].run_ms))},
             "whisper_runs_ms": {"live": whisper_live,
                                 "simulated_own_costs": list(own.sim.nodes["stt"].run_ms)},
-            "xruns": lv["xruns"], "wall_s": report["wall_s"]}
+            "xruns": lv["xruns"], "xruns_conversing": lv["xruns_conversing"],
+            "callback_wait_ms": lv["callback_wait_ms"], "wall_s": report["wall_s"]}
 
 
 def _split(rows: list[dict]) -> dict:

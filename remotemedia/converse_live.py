@@ -32,6 +32,8 @@ not from the VAD's decision, which comes min_speech_ms later).
 The report has the simulated run's shape (remotemedia.conversation), with `breakdown_ms` null
 (the audio alone does not attribute latency to nodes), `simulated_s` null, and `live`:
 {"round_trip_ms", "xruns", "barge_in", "device", "drops"} from the graph's stats report,
+"xruns_conversing" and "callback_wait_ms" (_while_conversing: the xruns after the setup, and
+whether this process kept its JACK callbacks waiting),
 "speculative" (each speculative transcriber's runs, used, discarded, as simulated runs report),
 "model_run_ms" (each transcriber's model runs, wall ms: what Whisper cost beside the audio
 threads) and "graph_turns" (the graph's `turns` section without its rows: p50s from the VAD's
@@ -103,11 +105,21 @@ class _User:
         #: both tick once per JACK period, so a graph block maps onto this stream's samples
         self.graph = None
         self.graph_tick0 = -1
+        #: per callback (s): from the JACK cycle's start (PortAudio's currentTime, set before
+        #: the Python callback waits for the GIL) to the callback running: what this
+        #: process's other Python threads (the engine, Whisper's and Speak's workers) cost a
+        #: JACK callback
+        self.wait = np.zeros(frames // block + 1, np.float64)
 
     def callback(self, indata, outdata, frames, t, status):
         k = self.k
         if k == 0 and self.graph is not None:
             self.graph_tick0 = self.graph.ticks
+        if k < self.wait.shape[0] and self.stream is not None:
+            try:
+                self.wait[k] = self.stream.time - t.currentTime
+            except Exception:   # the stream closing (PortAudio's time is 0): not measured
+                pass
         base = k * frames
         rec = self.rec
         if base + frames <= rec.shape[0]:
@@ -378,7 +390,8 @@ class LiveConversation:
                 "passed": all(x["passed"] for t in rows for x in t["expect"]),
                 "simulated_s": None, "wall_s": round(wall_s, 3),
                 "room": live_echo_summary(stats),
-                "live": {"loopback": self.loopback, "round_trip_ms": round_trip, "xruns": stats.get("xruns"),
+                "live": {"loopback": self.loopback, "round_trip_ms": round_trip,
+                         "xruns": stats.get("xruns"), **_while_conversing(user, stats),
                          "barge_in": stats.get("barge_in"), "device": stats.get("device"),
                          "drops": stats.get("drops"),
                          "speculative": stats.get("speculative"),
@@ -391,6 +404,27 @@ class LiveConversation:
     def failures(self) -> list[str]:
         """One line per expectation that failed: 'turn N (USER): WHY'."""
         return ConversationRun.failures(self)
+
+
+def _while_conversing(user: _User, stats: dict) -> dict:
+    """{"xruns_conversing": the graph stream's callbacks PortAudio flagged (an xrun) from the
+    user's first voice sample on, when every port is connected and the models run (None when
+    the streams' clocks are not tied); "callback_wait_ms": {"p50", "p99", "max"} of the user
+    callback's wait for the GIL (_User.wait), over the whole conversation}. An xrun with no
+    wait beside it came from outside this process (another JACK client, the server)."""
+    first = int(user.starts[0]) if user.starts.size and user.starts[0] >= 0 else -1
+    flagged = (stats.get("device") or {}).get("flagged_callbacks")
+    conversing = None
+    if first >= 0 and user.graph_tick0 >= 0 and flagged is not None:
+        tick = user.graph_tick0 + first // user.block
+        conversing = sum(1 for k in flagged if k >= tick)
+    wait = user.wait[:min(user.k, user.wait.shape[0])] * 1e3
+    if first >= 0:
+        wait = wait[first // user.block:]
+    figures = None if not wait.size else {
+        "p50": round(float(np.median(wait)), 3),
+        "p99": round(float(np.quantile(wait, 0.99)), 3), "max": round(float(wait.max()), 3)}
+    return {"xruns_conversing": conversing, "callback_wait_ms": figures}
 
 
 def _transcribers(schedule) -> dict:

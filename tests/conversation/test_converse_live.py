@@ -51,6 +51,13 @@ def test_three_turns_with_a_barge_in_pass_live_on_jack(jack_device, tmp_path):
     assert decided is not None and 0 < decided <= 150, live["graph_turns"]
     assert live["barge_in"]["dropped_blocks"] > 0, live["barge_in"]
     assert live["barge_in"]["dropped_samples"] >= live["barge_in"]["dropped_blocks"]
+    # xruns after the setup (every port connected, the models running) are among all of
+    # them; the user's JACK callback's GIL wait was measured over the conversation
+    flagged = live["device"]["flagged_callbacks"]
+    assert live["xruns_conversing"] is not None and 0 <= live["xruns_conversing"] <= len(
+        flagged), live
+    wait = live["callback_wait_ms"]
+    assert wait is not None and 0 <= wait["p50"] <= wait["p99"] <= wait["max"], wait
     # The user's own device round trip, the error bar of the figures (a period or two).
     assert live["round_trip_ms"] is not None and 0 <= live["round_trip_ms"] < 500
     # The gaps between replies are silence, not underflows; the user's audio is heard block
