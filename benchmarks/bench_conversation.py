@@ -297,19 +297,15 @@ def live(device: str, turns: int) -> dict:
     from remotemedia.converse import Costs
     from remotemedia.converse_live import LiveConversation
     manifest = str(ROOT / "manifests" / "assistant.yaml")
-    report = LiveConversation(manifest, script(turns), input_spec=device,
-                              output_spec=device).run()
+    conv = LiveConversation(manifest, script(turns), input_spec=device, output_spec=device)
+    report = conv.run()
     lv = report["live"]
     whisper_live = (lv.get("model_run_ms") or {}).get("stt") or []
-    # the device path a simulated run has not: PortAudio's reported latency both ways (on the
-    # JACK server the same 40 ms as the user side's calibrated round trip) and queued mode's
-    # block (the answer plays a block after the callback that captured what it answers)
-    lat = (lv.get("device") or {}).get("latency_s") or {}
-    reported = (lat.get("input") or 0.0) + (lat.get("output") or 0.0)
     own = Conversation(manifest, script(turns))
     audio = own.pipeline.manifest.audio
     period_ms = round(1e3 * audio.block_size / audio.sample_rate, 3)
-    output_latency_ms = round(reported * 1e3 + period_ms, 3)
+    # the device path a simulated run has not (LiveConversation.device_path_ms)
+    output_latency_ms = conv.device_path_ms()
     costs = Costs(model_runs={"stt": whisper_live} if whisper_live else None)
     like = Conversation(manifest, script(turns), timing=costs,
                         output_latency_ms=output_latency_ms)
@@ -352,7 +348,8 @@ def live(device: str, turns: int) -> dict:
             # what the simulated side was given from the live run
             "simulated_with": {"whisper_runs_ms": whisper_live,
                                "output_latency_ms": output_latency_ms,
-                               "device_reported_latency_ms": round(reported * 1e3, 3),
+                               "device_reported_latency_ms": round(
+                                   output_latency_ms - period_ms, 3),
                                "queued_block_ms": period_ms,
                                "whisper_runs_past_the_live_ones": max(0, len(
                                    costs.model_charged.get("stt", ())) - len(whisper_live))},

@@ -65,8 +65,9 @@ class ConversationRun:
     `output_latency_ms`: the output device's latency (default 0: the simulated output is
     heard as it takes a block), which a live device adds after the block it takes (PortAudio's
     buffering and the server's period: a comparison with a live run adds what that run's
-    device reported); the bot's audio is heard that much later (`played`, the turn times, the
-    user's barge-in timing) and the report has `output_latency_ms`. ScriptError (exit 2) for
+    device reported; a live run's cost file, Costs.save_live, gives it when this is 0); the
+    bot's audio is heard that much later (`played`, the turn times, the user's barge-in
+    timing) and the report has `output_latency_ms`. ScriptError (exit 2) for
     a bad script or cost file, ValueError for a latency that is not a number of ms from 0 to
     MAX_SCRIPT_MS, ManifestError for a bad manifest, NodeError while running."""
 
@@ -97,6 +98,9 @@ class ConversationRun:
             self.costs = Costs()
         else:
             self.costs = Costs.load(timing)
+        if self.costs.device_latency_ms is not None and not output_latency_ms:
+            # a live run's cost file: its device path too (the output heard that much later)
+            self.output_latency_ms = self.costs.device_latency_ms
         self.seed = seed
         self.report: dict | None = None
         #: why the run was asked to stop early (stop()), None while it runs to its end

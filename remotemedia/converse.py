@@ -282,6 +282,8 @@ class Costs:
             raise ValueError("model_runs go with measured costs (a cost file costs each call)")
         #: NODE_ID -> the model runs to charge (s), and how many of them were charged
         self.model_runs = check_costs(model_runs or {}, "model_runs", "ms")
+        #: a live run's device path (ms, from its cost file; None otherwise)
+        self.device_latency_ms: float | None = None
         self._run_median = {k: (float(np.median(v)) if v else 0.0)
                             for k, v in self.model_runs.items()}
         self.model_charged: dict[str, list[float]] = {}
@@ -307,7 +309,36 @@ class Costs:
             raise ScriptError(f"{path}: not a cost file (JSON: {exc})") from None
         if not isinstance(data, dict) or data.get("version") != COST_FILE_VERSION:
             raise ScriptError(f"{path}: not a cost file (version {COST_FILE_VERSION} expected)")
+        if "model_runs" in data:     # a live run's (save_live): its model runs and device path
+            extra = set(data) - {"version", "model_runs", "device_latency_ms"}
+            latency = data.get("device_latency_ms")
+            if extra or isinstance(latency, bool) or not isinstance(latency, (int, float)) \
+                    or not 0 <= latency <= MAX_COST_S * 1e3:
+                raise ScriptError(f"{path}: a live run's cost file is {{version, model_runs: "
+                                  f"{{NODE_ID: [ms, ...]}}, device_latency_ms: ms from 0 to "
+                                  f"{MAX_COST_S * 1e3:g}}}")
+            check_costs(data["model_runs"], f"{path}: model_runs", "ms")   # names the file
+            costs = cls(source=path, model_runs=data["model_runs"])
+            costs.device_latency_ms = float(latency)
+            return costs
         return cls(check_costs(data.get("nodes"), f"{path}: nodes", "ms"), source=path)
+
+    @staticmethod
+    def save_live(path: str, model_runs: dict[str, list[float]], device_latency_ms: float
+                  ) -> None:
+        """Write a live run's cost file: its model runs (ms, per node that times them) and
+        its device path (ms), for a simulated run of the same script that pays what the live
+        one paid (load: measured costs with these model runs; ConversationRun hears the
+        output that much later). Such a run measures every other call, so two runs from it
+        differ by those."""
+        data = {"version": COST_FILE_VERSION,
+                "model_runs": {k: [round(float(x), 3) for x in v]
+                               for k, v in sorted(model_runs.items())},
+                "device_latency_ms": round(float(device_latency_ms), 3)}
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "x", encoding="utf-8") as f:
+            json.dump(data, f)
+        os.replace(tmp, path)
 
     def expect_nodes(self, node_ids) -> None:
         """The run's node ids: a cost file must cost exactly these (ScriptError naming the
@@ -448,8 +479,9 @@ class _Sim:
             self.free[node_id] = 0.0
         for node_id in costs.model_runs:
             if not hasattr(self.nodes.get(node_id), "run_ms"):
-                raise ScriptError(f"model_runs: node '{node_id}' is not one of this manifest's "
-                                  f"nodes that time their model runs (Transcribe)")
+                raise ScriptError(f"{costs.source}: model_runs: node '{node_id}' is not one "
+                                  f"of this manifest's nodes that time their model runs "
+                                  f"(Transcribe)")
         #: the output device's latency (s): a block taken at a tick is heard this much later
         self.output_latency_s = 0.0
         # The barge-in rule is the live run's (engine/bargein.py): the detectors, and the nodes

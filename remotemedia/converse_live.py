@@ -405,6 +405,27 @@ class LiveConversation:
         """One line per expectation that failed: 'turn N (USER): WHY'."""
         return ConversationRun.failures(self)
 
+    def device_path_ms(self) -> float:
+        """The device path a simulated run does not have (ms), from the finished run:
+        PortAudio's reported input + output latency of the graph's stream (on the JACK server
+        also the user side's calibrated round trip) plus queued mode's one block (the answer
+        plays a block after the callback that captured what it answers). RuntimeError before
+        run()."""
+        if self.report is None:
+            raise RuntimeError("device_path_ms() needs a finished run()")
+        lat = (self.report["live"].get("device") or {}).get("latency_s") or {}
+        audio = self.pipeline.manifest.audio
+        return round(((lat.get("input") or 0.0) + (lat.get("output") or 0.0)) * 1e3
+                     + 1e3 * audio.block_size / audio.sample_rate, 3)
+
+    def save_timing(self, path: str) -> None:
+        """Write this finished run's cost file (Costs.save_live): each transcriber's model
+        runs as they cost live, and device_path_ms(); `converse --timing FILE` then simulates
+        the script paying what this run paid. RuntimeError before run()."""
+        from .converse import Costs
+        path_ms = self.device_path_ms()
+        Costs.save_live(path, self.report["live"].get("model_run_ms") or {}, path_ms)
+
 
 def _while_conversing(user: _User, stats: dict) -> dict:
     """{"xruns_conversing": the graph stream's callbacks PortAudio flagged (an xrun) from the

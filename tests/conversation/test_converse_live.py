@@ -86,6 +86,34 @@ def test_three_turns_with_a_barge_in_pass_live_on_jack(jack_device, tmp_path):
         assert -40 < graph["vad_end_after_audio_ms"] < 1000, graph
 
 
+def test_a_live_runs_cost_file_simulates_it_like_for_like(jack_device, tmp_path):
+    # --realtime --save-timing keeps the live run's Whisper runs and device path; --timing
+    # with that file simulates the script paying them
+    (tmp_path / "s.yaml").write_text("turns: [{say: 'Hello there.', after_ms: 300}]\n")
+    dev = f"device:{jack_device.index}"
+    env = {**os.environ, "REMOTEMEDIA_AUDIO_SERVER": "jack"}
+    r = subprocess.run([sys.executable, "-m", "remotemedia", "converse", "-m", ASSISTANT,
+                        "-s", "s.yaml", "--realtime", "-i", dev, "-o", dev, "--json",
+                        "--save-timing", "live.json"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr
+    live = json.loads(r.stdout.strip().splitlines()[-1])["live"]
+    saved = json.loads((tmp_path / "live.json").read_text())
+    assert saved["model_runs"]["stt"] == live["model_run_ms"]["stt"] and saved["model_runs"]["stt"]
+    # PortAudio's reported latency both ways and queued mode's 20 ms block
+    lat = live["device"]["latency_s"]
+    assert saved["device_latency_ms"] == pytest.approx(
+        (lat["input"] + lat["output"]) * 1e3 + 20.0, abs=0.01)
+    r = subprocess.run([sys.executable, "-m", "remotemedia", "converse", "-m", ASSISTANT,
+                        "-s", "s.yaml", "--timing", "live.json", "--json"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr
+    sim = json.loads(r.stdout.strip().splitlines()[-1])
+    assert sim["timing"] == "live.json"
+    assert sim["output_latency_ms"] == saved["device_latency_ms"]
+    assert sim["turns"][0]["voice_to_voice_ms"] is not None
+
+
 def test_realtime_needs_devices_on_jack(tmp_path):
     (tmp_path / "s.yaml").write_text(THREE_TURNS)
     base = [sys.executable, "-m", "remotemedia", "converse", "-m", ASSISTANT, "-s", "s.yaml"]

@@ -74,3 +74,58 @@ def test_an_output_latency_delays_what_the_user_hears_by_exactly_that(tmp_path):
 def test_an_output_latency_that_is_not_a_number_of_ms_is_refused(bad):
     with pytest.raises(ValueError, match="output_latency_ms"):
         ConversationRun(ASSISTANT, ONE_TURN, output_latency_ms=bad)
+
+
+def _live_file(tmp_path, doc) -> str:
+    path = tmp_path / "live.json"
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+def test_a_live_runs_cost_file_gives_its_model_runs_and_device_path(tmp_path):
+    path = str(tmp_path / "live.json")
+    Costs.save_live(path, {"stt": [512.25, 480.0]}, 60.0)
+    costs = Costs.load(path)
+    assert costs.measured and costs.source == path
+    assert costs.model_runs == {"stt": [0.51225, 0.48]} and costs.device_latency_ms == 60.0
+    run = ConversationRun(ASSISTANT, ONE_TURN, timing=path)
+    assert run.output_latency_ms == 60.0            # the file's, unless one is given
+    assert ConversationRun(ASSISTANT, ONE_TURN, timing=path,
+                           output_latency_ms=20.0).output_latency_ms == 20.0
+
+
+@pytest.mark.parametrize("doc, says", [
+    ({"version": 1, "model_runs": {"stt": [-5]}, "device_latency_ms": 60},
+     r"model_runs\.stt\[0\]"),
+    ({"version": 1, "model_runs": {"stt": [5]}}, "device_latency_ms"),
+    ({"version": 1, "model_runs": {"stt": [5]}, "device_latency_ms": True}, "device_latency_ms"),
+    ({"version": 1, "model_runs": {"stt": [5]}, "device_latency_ms": 60, "nodes": {}},
+     "device_latency_ms"),
+])
+def test_a_bad_live_cost_file_is_refused_naming_it(tmp_path, doc, says):
+    path = _live_file(tmp_path, doc)
+    with pytest.raises(ScriptError, match=says) as err:
+        Costs.load(path)
+    assert path in str(err.value)
+
+
+def test_a_live_cost_file_for_a_node_without_model_runs_is_refused_naming_it(tmp_path):
+    path = _live_file(tmp_path, {"version": 1, "model_runs": {"tts": [5]},
+                                 "device_latency_ms": 60})
+    with pytest.raises(ScriptError, match="'tts'.*time their model runs") as err:
+        ConversationRun(ASSISTANT, ONE_TURN, timing=path).run()
+    assert path in str(err.value)
+
+
+def test_realtime_refuses_timing_in_one_line(tmp_path):
+    import subprocess
+    import sys
+    (tmp_path / "s.yaml").write_text("turns: [{say: hi}]\n")
+    (tmp_path / "c.json").write_text("{}")
+    r = subprocess.run([sys.executable, "-m", "remotemedia", "converse", "-m", ASSISTANT,
+                        "-s", "s.yaml", "--realtime", "-i", "device:x", "-o", "device:x",
+                        "--timing", "c.json"], capture_output=True, text=True, cwd=tmp_path,
+                       timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "--timing is for simulated time" in \
+        r.stderr, r.stderr
