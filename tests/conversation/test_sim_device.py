@@ -129,3 +129,18 @@ def test_realtime_refuses_timing_in_one_line(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "--timing is for simulated time" in \
         r.stderr, r.stderr
+
+
+def test_realtime_save_timing_never_writes_over_a_file_the_run_reads(tmp_path):
+    # refused before any device is opened (device:x names none)
+    import subprocess
+    import sys
+    (tmp_path / "s.yaml").write_text("turns: [{say: hi}]\n")
+    r = subprocess.run([sys.executable, "-m", "remotemedia", "converse", "-m", ASSISTANT,
+                        "-s", "s.yaml", "--realtime", "-i", "device:x", "-o", "device:x",
+                        "--save-timing", "s.yaml"], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "--save-timing s.yaml" in r.stderr, \
+        r.stderr
+    assert (tmp_path / "s.yaml").read_text() == "turns: [{say: hi}]\n"
