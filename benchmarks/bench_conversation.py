@@ -187,8 +187,9 @@ def _print_live(device: str, lv: dict) -> None:
           f"0.9-1.1; per-turn ratios' p50 {lv['live_over_simulated_per_turn_p50']})")
     print(f"  the ratio includes: both sides from the audio (the voice's last sample above "
           f"-60 dBFS -> the bot's first); the simulated side charged the live run's own "
-          f"{len(w['whisper_runs_ms'])} Whisper runs (p50 {lv['whisper_run_p50_ms']['live']} "
-          f"ms; {w['whisper_runs_past_the_live_ones']} more charged their median) and heard "
+          f"{len(w['whisper_runs_ms'])} Whisper runs turn by turn (p50 "
+          f"{lv['whisper_run_p50_ms']['live']} ms; {w['whisper_runs_past_the_live_ones']} more "
+          f"charged their turn's median) and heard "
           f"through {w['output_latency_ms']} ms of device path (PortAudio's reported input + "
           f"output latency {w['device_reported_latency_ms']} ms + queued mode's "
           f"{w['queued_block_ms']} ms block); the rest measured in the run")
@@ -301,12 +302,14 @@ def live(device: str, turns: int) -> dict:
     report = conv.run()
     lv = report["live"]
     whisper_live = (lv.get("model_run_ms") or {}).get("stt") or []
+    # the live run's Whisper runs per user turn: the simulated turn i pays what live turn i paid
+    whisper_turns = (lv.get("model_runs_by_turn") or {}).get("stt") or []
     own = Conversation(manifest, script(turns))
     audio = own.pipeline.manifest.audio
     period_ms = round(1e3 * audio.block_size / audio.sample_rate, 3)
     # the device path a simulated run has not (LiveConversation.device_path_ms)
     output_latency_ms = conv.device_path_ms()
-    costs = Costs(model_runs={"stt": whisper_live} if whisper_live else None)
+    costs = Costs(model_runs={"stt": whisper_turns} if any(whisper_turns) else None)
     like = Conversation(manifest, script(turns), timing=costs,
                         output_latency_ms=output_latency_ms)
     like.run()
@@ -351,8 +354,9 @@ def live(device: str, turns: int) -> dict:
                                "device_reported_latency_ms": round(
                                    output_latency_ms - period_ms, 3),
                                "queued_block_ms": period_ms,
-                               "whisper_runs_past_the_live_ones": max(0, len(
-                                   costs.model_charged.get("stt", ())) - len(whisper_live))},
+                               "whisper_runs_by_turn_ms": whisper_turns,
+                               "whisper_runs_past_the_live_ones":
+                                   costs.model_past_end.get("stt", 0)},
             # the same script simulated with its own measured costs and no device
             "simulated_own_costs_p50_ms": own_p50,
             "live_over_simulated_own_costs": _ratio(p50, own_p50),

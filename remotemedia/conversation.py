@@ -176,6 +176,7 @@ class ConversationRun:
                     elif self._starts(i, t, spans, sim, idle_since):
                         speaking, pos = True, 0
                         spans.append([t, None])
+                        sim.user_turn = len(spans) - 1
                 frame = (rng.standard_normal(block) * noise).astype(np.float32)
                 voiced = speaking
                 if speaking:

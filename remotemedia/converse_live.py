@@ -36,7 +36,8 @@ The report has the simulated run's shape (remotemedia.conversation), with `break
 whether this process kept its JACK callbacks waiting),
 "speculative" (each speculative transcriber's runs, used, discarded, as simulated runs report),
 "model_run_ms" (each transcriber's model runs, wall ms: what Whisper cost beside the audio
-threads) and "graph_turns" (the graph's `turns` section without its rows: p50s from the VAD's
+threads), "model_runs_by_turn" (the same, a list per user turn they ended in: what
+`--save-timing` keeps for a like-for-like simulated run) and "graph_turns" (the graph's `turns` section without its rows: p50s from the VAD's
 edges). Each turn also has `graph`: the graph's own measurement of it (turn_observer.py, as a
 `stream` run makes it: from the VAD's speech_end edge, node by node, to the DAC time of the
 first reply block) {"voice_to_voice_ms", "breakdown_ms", "vad_end_after_audio_ms" (that edge -
@@ -224,10 +225,12 @@ class LiveConversation:
         opened = threading.Event()
 
         transcribers: dict = {}
+        tagged = _ModelRuns(transcribers)
 
         def on_open() -> None:
             schedule = runner.session.schedule
             transcribers.update(_transcribers(schedule))
+            tagged.start()
             watched[0] = any([_watch_replies(step.node, replies, user)
                               for step in schedule.reply_steps])
             barge = schedule.barge_in
@@ -266,7 +269,7 @@ class LiveConversation:
             if self.loopback:   # the loudspeaker the microphone hears: JACK mixes it in
                 _connect(graph_out, graph_in)
             if self.stop_reason is None:
-                self._converse(user, runner)
+                self._converse(user, runner, tagged)
         except _StoppedEarly:
             pass   # stopped before the graph opened: no turn to report
         finally:
@@ -280,6 +283,8 @@ class LiveConversation:
         stats = runner.stats() if runner.session is not None else {}
         stats["speculative"] = _speculative(transcribers)
         stats["model_run_ms"] = {k: list(n.run_ms) for k, n in transcribers.items()}
+        tagged.poll(user)
+        stats["model_runs_by_turn"] = tagged.by_turn
         self.report = self._report(user, replies, marks, round_trip, stats,
                                    time.perf_counter() - wall0)
         if self.stop_reason is not None:
@@ -305,12 +310,13 @@ class LiveConversation:
                                               f"{timeout_s:g} s")
 
     # -- the user's turns, in real time -------------------------------------------------------
-    def _converse(self, user: _User, runner) -> None:
+    def _converse(self, user: _User, runner, tagged: "_ModelRuns") -> None:
         rate, block = user.rate, user.block
         sound = _Sound(user.rec, block)
         i = 0
         while runner.error is None and self.stop_reason is None:
             time.sleep(POLL_S)
+            tagged.poll(user)
             now = user.now
             sound.scan(min(now, user.rec.shape[0]))
             if now >= user.rec.shape[0] - rate:
@@ -396,6 +402,7 @@ class LiveConversation:
                          "drops": stats.get("drops"),
                          "speculative": stats.get("speculative"),
                          "model_run_ms": stats.get("model_run_ms"),
+                         "model_runs_by_turn": stats.get("model_runs_by_turn"),
                          "graph_turns": {k: v for k, v in (stats.get("turns") or {}).items()
                                          if k != "turns"} or None},
                 "stats": {"interrupts": (stats.get("barge_in") or {}).get("interrupts", 0),
@@ -424,7 +431,7 @@ class LiveConversation:
         the script paying what this run paid. RuntimeError before run()."""
         from .converse import Costs
         path_ms = self.device_path_ms()
-        Costs.save_live(path, self.report["live"].get("model_run_ms") or {}, path_ms)
+        Costs.save_live(path, self.report["live"].get("model_runs_by_turn") or {}, path_ms)
 
 
 def _while_conversing(user: _User, stats: dict) -> dict:
@@ -446,6 +453,34 @@ def _while_conversing(user: _User, stats: dict) -> dict:
         "p50": round(float(np.median(wait)), 3),
         "p99": round(float(np.quantile(wait, 0.99)), 3), "max": round(float(wait.max()), 3)}
     return {"xruns_conversing": conversing, "callback_wait_ms": figures}
+
+
+class _ModelRuns:
+    """Each transcriber's model runs (its `run_ms`), grouped by the user turn they ended in,
+    as the control loop sees them (`poll`, every POLL_S): the run that answers turn i ends
+    before the bot answers it, so before turn i+1 begins. `by_turn` {NODE_ID: [[ms, ...] per
+    user turn]}; runs past a transcriber's RUN_MS_KEPT are not seen."""
+
+    def __init__(self, nodes: dict):
+        self.nodes = nodes                # filled once the run stands (start)
+        self.seen: dict = {}
+        self.by_turn: dict = {}
+
+    def start(self) -> None:
+        """The runs so far (a warm-up, the setup) belong to no turn."""
+        self.seen = {k: len(n.run_ms) for k, n in self.nodes.items()}
+        self.by_turn = {k: [] for k in self.nodes}
+
+    def poll(self, user: _User) -> None:
+        turn = max(0, int(np.count_nonzero(user.starts >= 0)) - 1)
+        for k, node in self.nodes.items():
+            n = len(node.run_ms)
+            if n > self.seen.get(k, 0):
+                groups = self.by_turn.setdefault(k, [])
+                while len(groups) <= turn:
+                    groups.append([])
+                groups[turn].extend(list(node.run_ms)[self.seen.get(k, 0):n])
+                self.seen[k] = n
 
 
 def _transcribers(schedule) -> dict:

@@ -82,12 +82,26 @@ def _live_file(tmp_path, doc) -> str:
     return str(path)
 
 
+def test_model_runs_per_user_turn_are_charged_in_their_turn():
+    # turn 0 had two runs live, turn 1 one: a third run in turn 0 pays turn 0's median, and
+    # turn 1's first run still pays turn 1's (a run more in one turn shifts no other's)
+    costs = Costs(model_runs={"stt": [[100.0, 300.0], [50.0]]})
+    got = [costs.charge("stt", 1.0, [1.0], turn) for turn in (0, 0, 0, 1, 1, 2)]
+    assert got == pytest.approx([0.1, 0.3, 0.2, 0.05, 0.05, 0.1])   # turn 2: all runs' median
+    assert costs.model_past_end == {"stt": 3}      # turn 0's third, turn 1's second, turn 2's
+    # a flat list is charged in order, whatever the turn
+    flat = Costs(model_runs={"stt": [100.0, 300.0]})
+    assert [flat.charge("stt", 1.0, [1.0], t) for t in (5, 0, 3)] == pytest.approx(
+        [0.1, 0.3, 0.2])
+
+
 def test_a_live_runs_cost_file_gives_its_model_runs_and_device_path(tmp_path):
     path = str(tmp_path / "live.json")
-    Costs.save_live(path, {"stt": [512.25, 480.0]}, 60.0)
+    Costs.save_live(path, {"stt": [[512.25], [480.0, 300.0]]}, 60.0)
     costs = Costs.load(path)
     assert costs.measured and costs.source == path
-    assert costs.model_runs == {"stt": [0.51225, 0.48]} and costs.device_latency_ms == 60.0
+    assert costs.model_runs == {"stt": [[0.51225], [0.48, 0.3]]}
+    assert costs.device_latency_ms == 60.0
     run = ConversationRun(ASSISTANT, ONE_TURN, timing=path)
     assert run.output_latency_ms == 60.0            # the file's, unless one is given
     assert ConversationRun(ASSISTANT, ONE_TURN, timing=path,
@@ -97,6 +111,8 @@ def test_a_live_runs_cost_file_gives_its_model_runs_and_device_path(tmp_path):
 @pytest.mark.parametrize("doc, says", [
     ({"version": 1, "model_runs": {"stt": [-5]}, "device_latency_ms": 60},
      r"model_runs\.stt\[0\]"),
+    ({"version": 1, "model_runs": {"stt": [[5], [1, "x"]]}, "device_latency_ms": 60},
+     r"model_runs\.stt\[1\]\[1\]"),
     ({"version": 1, "model_runs": {"stt": [5]}}, "device_latency_ms"),
     ({"version": 1, "model_runs": {"stt": [5]}, "device_latency_ms": True}, "device_latency_ms"),
     ({"version": 1, "model_runs": {"stt": [5]}, "device_latency_ms": 60, "nodes": {}},
