@@ -37,8 +37,8 @@ whether this process kept its JACK callbacks waiting),
 "speculative" (each speculative transcriber's runs, used, discarded, as simulated runs report),
 "model_run_ms" (each transcriber's model runs, wall ms: what Whisper cost beside the audio
 threads), "model_runs_by_turn" (the same, a list per user turn they ended in: what
-`--save-timing` keeps for a like-for-like simulated run) and "graph_turns" (the graph's `turns` section without its rows: p50s from the VAD's
-edges). Each turn also has `graph`: the graph's own measurement of it (turn_observer.py, as a
+`--save-timing` keeps for a like-for-like simulated run) and "graph_turns" (the graph's
+`turns` section without its rows: p50s from the VAD's edges). Each turn also has `graph`: the graph's own measurement of it (turn_observer.py, as a
 `stream` run makes it: from the VAD's speech_end edge, node by node, to the DAC time of the
 first reply block) {"voice_to_voice_ms", "breakdown_ms", "vad_end_after_audio_ms" (that edge -
 the voice's last sample above SOUND, on the user's clock: the device path in and the VAD's own
