@@ -23,17 +23,23 @@ measured on this machine (remotemedia.conversation). Reports:
 With `--live DEV` (a device on the JACK server, e.g. device:system; run with
 REMOTEMEDIA_AUDIO_SERVER=jack) the same kind of script (`--live-turns`, default 6) also runs
 live (remotemedia.converse_live: the user's side plays into the graph's input device and
-records its output, turn times from the captured audio), between two simulated runs of that
-script (each simulated figure is the mean of before and after: the machine's load drifts).
-Both sides are measured from the audio the same way (the voice's last sample above -60 dBFS
--> the bot's first sample above it: ConversationRun.audio_voice_to_voice on the simulated
-side), so `live` compares like with like: voice-to-voice p50 live and simulated, their ratio
-(target within 10%) and the ratio per turn, the ratio less the user side's own device round
-trip (calibrated in the run: the harness's apparatus, not the bot), and beside each turn the
-graph's own figures from the VAD's edge with their breakdown, live and simulated, so the
-live extra is attributed part by part (`breakdown_live_minus_sim_p50_ms`); Whisper's cost
-per run live and simulated; barge-in stop p50 and max live, xruns, wall time; and `targets`:
-whether each target holds. Whisper is warmed up at load (one run on 1 s of silence, in
+records its output, turn times from the captured audio), then simulated like for like: the
+simulated run is charged the live run's own Whisper runs (what each cost live, beside the
+audio threads: Costs' model_runs) and hears the bot through the live device's path (its
+reported input + output latency, which on the JACK server is also the user side's calibrated
+round trip, plus queued mode's one block: ConversationRun's output_latency_ms), the rest
+measured in the run. Both sides are measured from the audio the same way (the voice's last
+sample above -60 dBFS -> the bot's first sample above it: ConversationRun.
+audio_voice_to_voice on the simulated side). `live` has voice-to-voice p50 live and
+simulated, their ratio (target within 10%) and what the simulated side was given
+(`simulated_with`); the mean difference per turn split into parts that sum to it
+(`live_minus_sim_mean_ms`: `input` the VAD's edge after the voice's last sound, the graph's
+breakdown from that edge, `after_dac` what the audio holds past the graph's DAC time); per
+turn both sides' parts; for reference the same script simulated with its own measured costs
+and no device (`simulated_own_costs_p50_ms`: Whisper's cost then follows the load of that
+minute, which is what made the comparison swing before); barge-in stop p50 and max live, the
+graph's interruptions beside the barge-ins, xruns, wall time; and `targets`: whether each
+target holds. Whisper is warmed up at load (one run on 1 s of silence, in
 setup, live and simulated alike: `whisper_warmup_ms`), so no first turn pays for its first
 run. Measured costs are this machine's at that moment: `load_average` (1 min, before and
 after) says what else ran, and Whisper's cost follows it.
@@ -173,47 +179,87 @@ def main(argv=None) -> int:
 
 
 def _print_live(device: str, lv: dict) -> None:
+    w = lv["simulated_with"]
     print(f"live on {device} ({lv['turns']} turns, {lv['replied']} replied, "
-          f"{lv['interrupts']} barge-ins): voice-to-voice p50 {lv['voice_to_voice_p50_ms']}"
-          f" ms live vs {lv['simulated_p50_ms']} ms simulated (same script, this run, both "
-          f"from the audio): ratio {lv['live_over_simulated']} (target 0.9-1.1; per-turn "
-          f"ratios' p50 {lv['live_over_simulated_per_turn_p50']}); device round trip "
-          f"{lv['round_trip_ms']} ms (error bar)")
-    print(f"  less the user side's own round trip ({lv['round_trip_ms']} ms): ratio "
-          f"{lv['live_less_round_trip_over_simulated']}; speculative transcription live "
-          f"{lv['speculative']}; Whisper per run p50 {lv['whisper_run_p50_ms']['live']} ms "
-          f"live, {lv['whisper_run_p50_ms']['simulated']} ms simulated")
-    print(f"  from the VAD's edge (the graph's own figures): p50 {lv['graph_p50_ms']['live']} "
-          f"ms live, {lv['graph_p50_ms']['simulated']} ms simulated")
-    print("  live - simulated, p50 per part of the graph's breakdown: " + ", ".join(
-        f"{k} {v:+.0f} ms" for k, v in lv["breakdown_live_minus_sim_p50_ms"].items()
-        if v is not None))
+          f"{lv['interrupts']} barge-ins, {lv['graph_interruptions']} interruptions in the "
+          f"graph's turns): voice-to-voice p50 {lv['voice_to_voice_p50_ms']} ms live vs "
+          f"{lv['simulated_p50_ms']} ms simulated: ratio {lv['live_over_simulated']} (target "
+          f"0.9-1.1; per-turn ratios' p50 {lv['live_over_simulated_per_turn_p50']})")
+    print(f"  the ratio includes: both sides from the audio (the voice's last sample above "
+          f"-60 dBFS -> the bot's first); the simulated side charged the live run's own "
+          f"{len(w['whisper_runs_ms'])} Whisper runs turn by turn (p50 "
+          f"{lv['whisper_run_p50_ms']['live']} ms; {w['whisper_runs_past_the_live_ones']} more "
+          f"charged their turn's median) and heard "
+          f"through {w['output_latency_ms']} ms of device path (PortAudio's reported input + "
+          f"output latency {w['device_reported_latency_ms']} ms + queued mode's "
+          f"{w['queued_block_ms']} ms block); the rest measured in the run")
+    print(f"  for reference, simulated with its own measured costs and no device: p50 "
+          f"{lv['simulated_own_costs_p50_ms']} ms, ratio "
+          f"{lv['live_over_simulated_own_costs']} (Whisper per run p50 "
+          f"{lv['whisper_run_p50_ms']['simulated_own_costs']} ms there, "
+          f"{lv['whisper_run_p50_ms']['live']} ms live); user side's round trip "
+          f"{lv['round_trip_ms']} ms (the harness's own apparatus)")
+    split = lv["live_minus_sim_mean_ms"]
+    if split:
+        print(f"  live - simulated, mean per turn {split['total']:+.0f} ms = " + ", ".join(
+            f"{k} {split[k]:+.0f}" for k in (*PARTS, "unattributed")))
     for i, r in enumerate(lv["per_turn"], 1):
-        parts = "/".join(f"{(r['live_breakdown_ms'] or {}).get(k, float('nan')):.0f}:"
-                         f"{r['sim_breakdown_ms'].get(k, float('nan')):.0f}"
-                         for k in r["sim_breakdown_ms"])
+        lp, sp = r["live_parts_ms"], r["sim_parts_ms"]
+        parts = "/".join(f"{_f(lp[k])}:{_f(sp[k])}" for k in PARTS)
         print(f"  turn {i}{' (barge-in)' if r['barge_in'] else ''}: live {r['live_ms']} sim "
-              f"{r['sim_ms']} ratio {r['live_over_sim']}; VAD edge {r['live_graph_ms']}:"
-              f"{r['sim_graph_ms']} (+{r['vad_end_after_audio_ms']} after the audio); "
-              f"live:sim {'/'.join(r['sim_breakdown_ms'])} {parts}")
+              f"{r['sim_ms']} ratio {r['live_over_sim']}; live:sim {'/'.join(PARTS)} {parts}")
     decided = (lv["barge_in_decided_stop_ms"] or {}).get("p50")
     print(f"  live barge-in stop from the user's speech start p50 "
           f"{lv['barge_in_stop_ms']['p50']} ms, max {lv['barge_in_stop_ms']['max']} ms"
           + ("" if decided is None else f"; from the VAD's speech_start (the graph's "
              f"timeline) p50 {decided} ms (target <= 150)")
-          + f"; xruns {lv['xruns']}; {lv['wall_s']:.1f} s wall")
+          + f"; {lv['wall_s']:.1f} s wall")
+    wait = lv["callback_wait_ms"] or {}
+    print(f"  xruns {lv['xruns']}, {lv['xruns_conversing']} flagged callbacks after the setup "
+          f"(the models running); the JACK callbacks' wait for the GIL p99 {wait.get('p99')} "
+          f"ms, max {wait.get('max')} ms (an xrun without a wait came from outside the "
+          f"process)")
     t = lv["targets"]
     print(f"  targets: live p50 <= 800 {'holds' if t['live_p50_le_800'] else 'MISSED'}; "
           f"simulated p50 <= 800 {'holds' if t['simulated_p50_le_800'] else 'MISSED'}; "
           f"within 10% {'holds' if t['within_10_percent'] else 'MISSED'}")
 
 
+def _f(v) -> str:
+    return "-" if v is None else f"{v:.0f}"
+
+
 def _sim_turns(run) -> list[dict]:
     """Per turn of a finished simulated run: voice-to-voice from the audio (as a live run
-    measures it), from the VAD's edge (the report's), and its breakdown."""
+    measures it), from the VAD's edge (the report's), its breakdown, and the two figures a
+    live run's graph row has beside them: the VAD's edge after the voice's last sound
+    (`vad_end_after_audio_ms`) and what the audio figure holds past the graph's (heard after
+    the DAC time: `after_dac_ms`, 0 here but for the measurement's rounding)."""
+    from remotemedia.turns import last_sound
     audio = run.audio_voice_to_voice()
-    return [{"audio_ms": a, "vad_ms": t["voice_to_voice_ms"], "breakdown_ms": t["breakdown_ms"]}
-            for a, t in zip(audio, run.report["turns"])]
+    rate = run.pipeline.manifest.audio.sample_rate
+    measured = run.sim.meter.turns
+    out = []
+    for i, (a, t) in enumerate(zip(audio, run.report["turns"])):
+        start = run.spans[i][0] if i < len(run.spans) else None
+        nxt = run.spans[i + 1][0] if i + 1 < len(run.spans) else float("inf")
+        mine = [mt for mt in measured if start is not None and start <= mt.end_media_s < nxt
+                and mt.out_s is not None]
+        edge = None if not mine or start is None else round(
+            (mine[-1].end_media_s - start - last_sound(run.voices[i]) / rate) * 1e3, 3)
+        v2v = t["voice_to_voice_ms"]
+        out.append({"audio_ms": a, "vad_ms": v2v, "breakdown_ms": t["breakdown_ms"],
+                    "vad_end_after_audio_ms": edge,
+                    "after_dac_ms": _after_dac(a, edge, v2v)})
+    return out
+
+
+def _after_dac(audio_ms, edge_ms, graph_ms):
+    """What the audio's figure holds past the VAD's edge and the graph's own (to the DAC time
+    of the first reply block): the way from the DAC to the user's recording."""
+    if None in (audio_ms, edge_ms, graph_ms):
+        return None
+    return round(audio_ms - edge_ms - graph_ms, 3)
 
 
 def _mean(values):
@@ -225,84 +271,131 @@ def _ratio(a, b):
     return None if a is None or not b else round(a / b, 3)
 
 
+#: the parts the live - simulated difference is split into, in the order the audio goes
+PARTS = ("input", "endpoint", "stt", "llm", "tts", "output", "after_dac")
+
+
+def _parts(row: dict) -> dict:
+    """One side's figures per PARTS (ms): `input` the VAD's edge after the voice's last sound
+    (the device path in and the VAD's own lag), the graph's breakdown, `after_dac`."""
+    b = row.get("breakdown_ms") or {}
+    return {"input": row.get("vad_end_after_audio_ms"), **{k: b.get(k) for k in PARTS[1:-1]},
+            "after_dac": row.get("after_dac_ms")}
+
+
 def live(device: str, turns: int) -> dict:
-    """The live run between two simulated runs of the same script (the machine's load drifts
-    from minute to minute: each simulated figure is the mean of before and after). Both
-    sides are measured from the audio the same way (the user's voice's last sample above
-    -60 dBFS -> the bot's first sample above it), so the ratio compares like with like; the
-    graph's own VAD-edge figures (the breakdown) are listed beside them, per turn."""
+    """The live run, then two simulated runs of the same script: one charged the live run's
+    own Whisper costs (Costs' model_runs: what each run cost live, beside the audio threads)
+    and heard through the live device's path (ConversationRun's output_latency_ms: PortAudio's
+    reported input + output latency, on the JACK server the user side's calibrated round trip
+    too, plus queued mode's one block: the output plays a block the period after the callback
+    that captured the input it answers): the like-for-like comparison; and one
+    with its own measured costs and no device (for reference: Whisper's cost then follows the
+    machine's load of that minute, so the two sides differ by the load too). Both sides are
+    measured from the audio the same way (the user's voice's last sample above -60 dBFS ->
+    the bot's first sample above it); the difference is split per turn into PARTS, which sum
+    to it (their means sum to the difference of the means)."""
+    from remotemedia.converse import Costs
     from remotemedia.converse_live import LiveConversation
     manifest = str(ROOT / "manifests" / "assistant.yaml")
-    before = Conversation(manifest, script(turns))
-    before.run()
-    report = LiveConversation(manifest, script(turns), input_spec=device,
-                              output_spec=device).run()
-    after = Conversation(manifest, script(turns))
-    after.run()
-    sims = [_sim_turns(before), _sim_turns(after)]
+    conv = LiveConversation(manifest, script(turns), input_spec=device, output_spec=device)
+    report = conv.run()
+    lv = report["live"]
+    whisper_live = (lv.get("model_run_ms") or {}).get("stt") or []
+    # the live run's Whisper runs per user turn: the simulated turn i pays what live turn i paid
+    whisper_turns = (lv.get("model_runs_by_turn") or {}).get("stt") or []
+    own = Conversation(manifest, script(turns))
+    audio = own.pipeline.manifest.audio
+    period_ms = round(1e3 * audio.block_size / audio.sample_rate, 3)
+    # the device path a simulated run has not (LiveConversation.device_path_ms)
+    output_latency_ms = conv.device_path_ms()
+    costs = Costs(model_runs={"stt": whisper_turns} if any(whisper_turns) else None)
+    like = Conversation(manifest, script(turns), timing=costs,
+                        output_latency_ms=output_latency_ms)
+    like.run()
+    own.run()
+    sims, owns = _sim_turns(like), _sim_turns(own)
     rows = []
     for i, t in enumerate(report["turns"]):
         graph = t.get("graph") or {}
-        sim_audio = _mean([s[i]["audio_ms"] for s in sims])
-        sim_vad = _mean([s[i]["vad_ms"] for s in sims])
-        sim_parts = {}
-        for s in sims:
-            for k, v in (s[i]["breakdown_ms"] or {}).items():
-                sim_parts.setdefault(k, []).append(v)
+        live_row = {"breakdown_ms": graph.get("breakdown_ms"),
+                    "vad_end_after_audio_ms": graph.get("vad_end_after_audio_ms"),
+                    "after_dac_ms": _after_dac(t["voice_to_voice_ms"],
+                                               graph.get("vad_end_after_audio_ms"),
+                                               graph.get("voice_to_voice_ms"))}
+        lp, sp = _parts(live_row), _parts(sims[i])
         rows.append({
             "user": t["user"], "barge_in": script(turns)["turns"][i].get("barge_in_after_ms")
             is not None,
-            "live_ms": t["voice_to_voice_ms"], "sim_ms": sim_audio,
-            "live_over_sim": _ratio(t["voice_to_voice_ms"], sim_audio),
-            "live_graph_ms": graph.get("voice_to_voice_ms"), "sim_graph_ms": sim_vad,
-            "live_breakdown_ms": graph.get("breakdown_ms"),
-            "sim_breakdown_ms": {k: _mean(v) for k, v in sim_parts.items()},
-            "vad_end_after_audio_ms": graph.get("vad_end_after_audio_ms")})
+            "live_ms": t["voice_to_voice_ms"], "sim_ms": sims[i]["audio_ms"],
+            "sim_own_costs_ms": owns[i]["audio_ms"],
+            "live_over_sim": _ratio(t["voice_to_voice_ms"], sims[i]["audio_ms"]),
+            "live_graph_ms": graph.get("voice_to_voice_ms"), "sim_graph_ms": sims[i]["vad_ms"],
+            "live_parts_ms": lp, "sim_parts_ms": sp,
+            "live_minus_sim_ms": {k: None if lp[k] is None or sp[k] is None
+                                  else round(lp[k] - sp[k], 3) for k in PARTS}})
     live_v = [r["live_ms"] for r in rows]
     sim_v = [r["sim_ms"] for r in rows]
     p50, sim_p50 = _p50(live_v), _p50(sim_v)
+    own_p50 = _p50([r["sim_own_costs_ms"] for r in rows])
     stops = [t["barge_in_stop_ms"] for t in report["turns"]
              if t["barge_in_stop_ms"] is not None]
     ratio = _ratio(p50, sim_p50)
+    both = [r for r in rows if r["live_ms"] is not None and r["sim_ms"] is not None]
     return {"turns": len(rows), "replied": sum(v is not None for v in live_v),
             "interrupts": report["stats"]["interrupts"],
+            "graph_interruptions": (lv.get("graph_turns") or {}).get("interruptions"),
             "voice_to_voice_p50_ms": p50, "simulated_p50_ms": sim_p50,
             "live_over_simulated": ratio,
-            # the harness's own user stream adds its device round trip (calibrated this run,
-            # from a click it records): the bot's figure as a zero-latency user would hear it
-            "live_less_round_trip_over_simulated": (
-                None if p50 is None or report["live"]["round_trip_ms"] is None
-                else _ratio(p50 - report["live"]["round_trip_ms"], sim_p50)),
             "live_over_simulated_per_turn_p50": _p50([r["live_over_sim"] for r in rows]),
+            # what the simulated side was given from the live run
+            "simulated_with": {"whisper_runs_ms": whisper_live,
+                               "output_latency_ms": output_latency_ms,
+                               "device_reported_latency_ms": round(
+                                   output_latency_ms - period_ms, 3),
+                               "queued_block_ms": period_ms,
+                               "whisper_runs_by_turn_ms": whisper_turns,
+                               "whisper_runs_past_the_live_ones":
+                                   costs.model_past_end.get("stt", 0)},
+            # the same script simulated with its own measured costs and no device
+            "simulated_own_costs_p50_ms": own_p50,
+            "live_over_simulated_own_costs": _ratio(p50, own_p50),
+            # the mean difference (live - simulated, turns both answered) and its parts: they
+            # sum to it (a part missing on either side leaves `unattributed`)
+            "live_minus_sim_mean_ms": _split([r for r in both]),
+            "round_trip_ms": lv["round_trip_ms"],
             "graph_p50_ms": {"live": _p50([r["live_graph_ms"] for r in rows]),
                              "simulated": _p50([r["sim_graph_ms"] for r in rows])},
-            # where the live extra goes: per part of the graph's breakdown, p50 of live - sim
-            "breakdown_live_minus_sim_p50_ms": {
-                k: _p50([r["live_breakdown_ms"][k] - r["sim_breakdown_ms"][k] for r in rows
-                         if (r["live_breakdown_ms"] or {}).get(k) is not None
-                         and r["sim_breakdown_ms"].get(k) is not None])
-                for k in (rows[0]["sim_breakdown_ms"] if rows else {})},
             "per_turn": rows,
             "targets": {"live_p50_le_800": p50 is not None and p50 <= 800,
                         "simulated_p50_le_800": sim_p50 is not None and sim_p50 <= 800,
                         "within_10_percent": ratio is not None and 0.9 <= ratio <= 1.1},
             "barge_in_stop_ms": {"p50": _p50(stops), "max": max(stops, default=None),
                                  "count": len(stops)},
-            "barge_in_decided_stop_ms": ((report["live"].get("graph_turns") or {})
+            "barge_in_decided_stop_ms": ((lv.get("graph_turns") or {})
                                          .get("barge_in_decided_stop_ms")),
-            "speculative": report["live"].get("speculative"),
-            # what Whisper cost per run, live (beside the audio threads) and simulated (alone,
-            # at the load of before and after): the stt part's difference, explained
+            "speculative": lv.get("speculative"),
             "whisper_run_p50_ms": {
-                "live": _p50((report["live"].get("model_run_ms") or {}).get("stt") or []),
-                "simulated": _p50([x for r in (before, after)
-                                   for x in r.sim.nodes["stt"].run_ms])},
-            "whisper_runs_ms": {
-                "live": (report["live"].get("model_run_ms") or {}).get("stt"),
-                "simulated_before": list(before.sim.nodes["stt"].run_ms),
-                "simulated_after": list(after.sim.nodes["stt"].run_ms)},
-            "round_trip_ms": report["live"]["round_trip_ms"],
-            "xruns": report["live"]["xruns"], "wall_s": report["wall_s"]}
+                "live": _p50(whisper_live),
+                "simulated_own_costs": _p50(list(own.sim.nodes["stt"].run_ms))},
+            "whisper_runs_ms": {"live": whisper_live,
+                                "simulated_own_costs": list(own.sim.nodes["stt"].run_ms)},
+            "xruns": lv["xruns"], "xruns_conversing": lv["xruns_conversing"],
+            "callback_wait_ms": lv["callback_wait_ms"], "wall_s": report["wall_s"]}
+
+
+def _split(rows: list[dict]) -> dict:
+    """{"total", PART..., "unattributed"}: the mean of live - simulated over `rows`, and the
+    mean of each part's difference (where both sides have it); what the parts leave."""
+    if not rows:
+        return {}
+    n = len(rows)
+    total = sum(r["live_ms"] - r["sim_ms"] for r in rows) / n
+    out = {"total": round(total, 3)}
+    for k in PARTS:
+        out[k] = round(sum(r["live_minus_sim_ms"][k] or 0.0 for r in rows) / n, 3)
+    out["unattributed"] = round(total - sum(out[k] for k in PARTS), 3)
+    return out
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ The report (a dict ready for strict JSON):
                                    "speculative": {"runs", "used", "discarded"} (Transcribe
                                    with speculative: true)}}, "turns": {...},
                "interrupts", "bot_speech_s"},
-     "room": {...} (a script with room: only; remotemedia.conversation_room)}
+     "room": {...} (a script with room: only; remotemedia.conversation_room),
+     "output_latency_ms" (only when the run was given one: ConversationRun)}
 
 With a `room:` in the script, each turn also has "erle_db", "residual_echo_dbfs",
 "self_interruptions" and "double_talk_s", and the bot's output reaches the graph's input
@@ -35,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from .converse import (REPLY_TIMEOUT_S, TAIL_S, NOISE_DBFS, Costs, ScriptError, UserTurn,
-                       _Sim, check_voice_graph, load_script, read_script, script_turns)
+from .converse import (MAX_SCRIPT_MS, REPLY_TIMEOUT_S, TAIL_S, NOISE_DBFS, Costs, ScriptError,
+                       UserTurn, _Sim, check_voice_graph, load_script, read_script, script_turns)
 from .engine.data import NumpyData
 from .engine.node import AudioFormat, NodeContext
 from .engine.session import Pipeline
@@ -60,15 +61,26 @@ class ConversationRun:
     """A scripted user against a voice manifest, in simulated time.
 
     `manifest`: a path, dict or text; `script`: a path, a parsed dict, or a list of UserTurn;
-    `timing`: "measured", a cost-file path, or a Costs; `seed`: the user's noise floor.
-    ScriptError (exit 2) for a bad script or cost file, ManifestError for a bad manifest,
-    NodeError while running."""
+    `timing`: "measured", a cost-file path, or a Costs; `seed`: the user's noise floor;
+    `output_latency_ms`: the output device's latency (default 0: the simulated output is
+    heard as it takes a block), which a live device adds after the block it takes (PortAudio's
+    buffering and the server's period: a comparison with a live run adds what that run's
+    device reported; a live run's cost file, Costs.save_live, gives it when this is 0); the
+    bot's audio is heard that much later (`played`, the turn times, the user's barge-in
+    timing) and the report has `output_latency_ms`. ScriptError (exit 2) for
+    a bad script or cost file, ValueError for a latency that is not a number of ms from 0 to
+    MAX_SCRIPT_MS, ManifestError for a bad manifest, NodeError while running."""
 
     #: the simulation's class (conversation_record.py's keeps what the bot heard and played)
     sim_class = _Sim
 
     def __init__(self, manifest: Any, script: Any, *, timing: Any = "measured", seed: int = 0,
-                 allow_import=()):
+                 allow_import=(), output_latency_ms: float = 0.0):
+        if isinstance(output_latency_ms, bool) or not isinstance(output_latency_ms, (int, float)) \
+                or not 0 <= output_latency_ms <= MAX_SCRIPT_MS:
+            raise ValueError(f"output_latency_ms must be a number of ms from 0 to "
+                             f"{MAX_SCRIPT_MS:g}, got {output_latency_ms!r:.40}")
+        self.output_latency_ms = float(output_latency_ms)
         self.script_name = script if isinstance(script, str) else "<script>"
         self.room = None
         if isinstance(script, list):
@@ -86,6 +98,9 @@ class ConversationRun:
             self.costs = Costs()
         else:
             self.costs = Costs.load(timing)
+        if self.costs.device_latency_ms is not None and not output_latency_ms:
+            # a live run's cost file: its device path too (the output heard that much later)
+            self.output_latency_ms = self.costs.device_latency_ms
         self.seed = seed
         self.report: dict | None = None
         #: why the run was asked to stop early (stop()), None while it runs to its end
@@ -126,6 +141,7 @@ class ConversationRun:
         voices = self.voices = self._voices(rate, block)
         meter = TurnMeter()
         sim = self.sim = self.sim_class(m, self.costs, meter)
+        sim.output_latency_s = self.output_latency_ms / 1e3
         rng = np.random.default_rng(self.seed)
         noise = 10 ** (NOISE_DBFS / 20)
         period = block / rate
@@ -160,6 +176,7 @@ class ConversationRun:
                     elif self._starts(i, t, spans, sim, idle_since):
                         speaking, pos = True, 0
                         spans.append([t, None])
+                        sim.user_turn = len(spans) - 1
                 frame = (rng.standard_normal(block) * noise).astype(np.float32)
                 voiced = speaking
                 if speaking:
@@ -196,6 +213,8 @@ class ConversationRun:
                 room.close()
         self.spans = [list(s) for s in spans]     # the user's turns, (start_s, end_s)
         self.report = self._report(sim, meter, spans, k * period, time.perf_counter() - wall0)
+        if self.output_latency_ms:
+            self.report["output_latency_ms"] = self.output_latency_ms
         if meter_room is not None:
             spans_now = [tuple(s) for s in spans]
             for i, row in enumerate(self.report["turns"]):

@@ -44,7 +44,6 @@ ManifestError for a bad manifest; NodeError from a node while running (exit 1).
 from __future__ import annotations
 
 import heapq
-import json
 import os
 import re
 import time
@@ -59,6 +58,9 @@ from .engine.errors import NodeError, UsageError
 from .engine.node import NodeContext
 from .engine.session import Pipeline
 from .turns import TurnMeter
+# the costs, their files and ScriptError live apart (converse_costs.py); named here too, where
+# callers have always found them
+from .converse_costs import COST_FILE_VERSION, MAX_COST_S, Costs, ScriptError, check_costs
 
 #: how long the user waits for a reply before going on with the script (simulated s)
 REPLY_TIMEOUT_S = 15.0
@@ -66,7 +68,6 @@ REPLY_TIMEOUT_S = 15.0
 TAIL_S = 15.0
 #: the user's noise floor (dBFS): a room is never digital silence
 NOISE_DBFS = -70.0
-COST_FILE_VERSION = 1
 #: the longest time a script may state (after_ms, barge_in_after_ms, within_ms), in ms: a
 #: minute of simulated silence is already longer than any pause a conversation has
 MAX_SCRIPT_MS = 60_000.0
@@ -75,15 +76,8 @@ MAX_PLAY_S = 600.0
 #: the longest `say:` text (characters): espeak-ng speaks about 15 a second, so 2,000 speak
 #: in a few minutes, well under MAX_PLAY_S (the run simulates every block of it)
 MAX_SAY_CHARS = 2_000
-#: the most one node call may cost (s, in a cost file or a recording): a minute of compute
-#: for one block, sentence or reply is already far past any voice loop's budget
-MAX_COST_S = 60.0
 #: the heap's target for "a node made this" (seen by the turn meter in time order)
 OBSERVE = "@observe"
-
-
-class ScriptError(UsageError):
-    """A bad conversation script, audio file or cost file (exit 2), naming it."""
 
 
 # -- the script -------------------------------------------------------------------------------
@@ -259,118 +253,6 @@ def check_voice_graph(manifest, where: str = "the manifest") -> None:
                          f"{'; '.join(missing)} (manifests/assistant.yaml has them)")
 
 
-# -- node costs -------------------------------------------------------------------------------
-class Costs:
-    """What each node call costs, in seconds: measured now (`measured=True`: perf_counter
-    around the call, recorded) or replayed from a cost file (the k-th call of a node costs the
-    file's k-th figure for it; past the end, the median of its figures). `save(path)` writes
-    what was charged: {"version": 1, "nodes": {NODE_ID: [ms, ...]}}."""
-
-    def __init__(self, table: dict[str, list[float]] | None = None, source: str = "measured"):
-        self.measured = table is None
-        self.source = source
-        self._table = {k: list(v) for k, v in (table or {}).items()}
-        self._median = {k: (float(np.median(v)) if v else 0.0) for k, v in
-                        self._table.items()}
-        self.charged: dict[str, list[float]] = {}
-        self._expected: set[str] = set()
-        #: per node, the calls past the end of its list in the file (charged the median)
-        self.past_end: dict[str, int] = {}
-
-    @classmethod
-    def load(cls, path: str) -> "Costs":
-        """A cost file written by save(); ScriptError naming the file if it is not one, and
-        the node and the call for a cost that is not a number of ms from 0 to MAX_COST_S s
-        (check_costs)."""
-        from .engine.errors import UsageError
-        from .engine.loader import read_text_file
-        try:   # bounded: a FIFO or /dev/zero is refused, not read for ever
-            data = json.loads(read_text_file(path, "--timing"))
-        except UsageError as exc:
-            raise ScriptError(str(exc)) from None
-        except ValueError as exc:
-            raise ScriptError(f"{path}: not a cost file (JSON: {exc})") from None
-        if not isinstance(data, dict) or data.get("version") != COST_FILE_VERSION:
-            raise ScriptError(f"{path}: not a cost file (version {COST_FILE_VERSION} expected)")
-        return cls(check_costs(data.get("nodes"), f"{path}: nodes", "ms"), source=path)
-
-    def expect_nodes(self, node_ids) -> None:
-        """The run's node ids: a cost file must cost exactly these (ScriptError naming the
-        file and the ids missing or unknown: a node it does not cost would be charged
-        nothing, and a partial file measured in part would no longer repeat exactly);
-        measured costs save an entry for each, even a node never called."""
-        ids = set(node_ids)
-        self._expected = ids
-        if self.measured:
-            return
-        missing, unknown = sorted(ids - set(self._table)), sorted(set(self._table) - ids)
-        if missing or unknown:
-            parts = ([f"no costs for node(s) {', '.join(missing)}"] if missing else []) + \
-                ([f"costs for node(s) {', '.join(unknown)} the manifest does not have"]
-                 if unknown else [])
-            raise ScriptError(f"{self.source}: this cost file is for another manifest: "
-                              f"{'; '.join(parts)} (write one for this manifest with "
-                              f"--save-timing)")
-
-    def charge(self, node_id: str, spent_s: float) -> float:
-        """The cost to charge for a call that took `spent_s` here (recorded either way)."""
-        done = self.charged.setdefault(node_id, [])
-        if self.measured:
-            cost = round(spent_s, 6)
-        else:
-            table = self._table.get(node_id, ())
-            if len(done) < len(table):
-                cost = table[len(done)]
-            else:
-                cost = self._median.get(node_id, 0.0)
-                self.past_end[node_id] = self.past_end.get(node_id, 0) + 1
-        done.append(cost)
-        return cost
-
-    def shortfall(self) -> str | None:
-        """One line saying which nodes a cost file had too few costs for (called more often
-        than its list: the rest were charged its median, so the run does not repeat the one
-        the file was saved from), or None."""
-        if not self.past_end:
-            return None
-        parts = [f"{k} called {len(self.charged.get(k, ()))} times, {len(self._table.get(k, ()))}"
-                 f" costs" for k in sorted(self.past_end)]
-        return (f"{self.source}: too few costs for {'; '.join(parts)} (the rest charged the "
-                f"median; --save-timing writes a file for this script)")
-
-    def save(self, path: str) -> None:
-        """Write the charged costs (ms, 3 decimals: microseconds) for a later run."""
-        charged = {k: self.charged.get(k, []) for k in
-                   sorted(set(self.charged) | self._expected)}
-        data = {"version": COST_FILE_VERSION,
-                "nodes": {k: [round(x * 1e3, 3) for x in v] for k, v in charged.items()}}
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "x", encoding="utf-8") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
-
-
-def check_costs(raw: Any, where: str, unit: str = "s") -> dict[str, list[float]]:
-    """A cost table {NODE_ID: [cost, ...]} in `unit` ("ms" or "s") checked and turned to
-    seconds: each cost a finite number (not a bool) from 0 to MAX_COST_S s. ScriptError
-    (exit 2) naming `where`, the node and the call otherwise."""
-    div = 1e3 if unit == "ms" else 1.0
-    if not isinstance(raw, dict):
-        raise ScriptError(f"{where} must be {{NODE_ID: [{unit}, ...]}}, got {raw!r:.60}")
-    out = {}
-    for node, values in raw.items():
-        if not isinstance(values, list):
-            raise ScriptError(f"{where}.{node} must be a list of costs in {unit}, got "
-                              f"{values!r:.60}")
-        for i, x in enumerate(values):
-            if isinstance(x, bool) or not isinstance(x, (int, float)) or \
-                    not 0 <= x <= MAX_COST_S * div:   # NaN compares false; an int is no float
-                raise ScriptError(f"{where}.{node}[{i}] must be a cost from 0 to "
-                                  f"{MAX_COST_S * div:g} {unit}, got {x!r:.60}")
-        out[str(node)] = [x / div for x in values]
-    return out
-
-
 # -- the simulation ---------------------------------------------------------------------------
 class _Sim:
     """The discrete-event run (module docstring). Times are simulated seconds."""
@@ -420,6 +302,15 @@ class _Sim:
                 raise NodeError(node_id, exc, during="setup") from exc
             self.nodes[node_id] = node
             self.free[node_id] = 0.0
+        for node_id in costs.model_runs:
+            if not hasattr(self.nodes.get(node_id), "run_ms"):
+                raise ScriptError(f"{costs.source}: model_runs: node '{node_id}' is not one "
+                                  f"of this manifest's nodes that time their model runs "
+                                  f"(Transcribe)")
+        #: the output device's latency (s): a block taken at a tick is heard this much later
+        self.output_latency_s = 0.0
+        #: the user turn being spoken or answered (0-based; the run sets it as turns begin)
+        self.user_turn = 0
         # The barge-in rule is the live run's (engine/bargein.py): the detectors, and the nodes
         # that make the reply (interrupted on a barge-in; the bot is speaking while they have
         # work pending)
@@ -491,13 +382,16 @@ class _Sim:
         start = max(t, self.free[node_id])
         if node.inputs == "many":
             item = {self.input_name[node_id]: item}
+        runs0 = node.runs if node_id in self.costs.model_runs else None
         t0 = time.perf_counter()
         try:
             result = node.process(item)
         except Exception as exc:
             raise NodeError(node_id, exc) from exc
         spent = time.perf_counter() - t0
-        at = start + self.costs.charge(node_id, spent)
+        runs_s = () if runs0 is None or node.runs == runs0 else \
+            [ms / 1e3 for ms in list(node.run_ms)[runs0 - node.runs:]]
+        at = start + self.costs.charge(node_id, spent, runs_s, self.user_turn)
         if result is None:
             outs = []
         elif isinstance(result, (list, tuple)):
@@ -615,16 +509,18 @@ class _Sim:
             self.events.append({"t_s": round(t, 6), "node": "output", **item.value})
 
     def tick(self, t: float) -> None:
-        """The output device takes its next block at `t` (one period of sound)."""
+        """The output device takes its next block at `t` (one period of sound), heard
+        `output_latency_s` later (its start in `played`, and the turn meter's times)."""
+        heard = t + self.output_latency_s
         if self.pending_stop and self.playing_until <= t + 1e-9:
-            self.meter.stopped(self.playing_until)
+            self.meter.stopped(self.playing_until + self.output_latency_s)
             self.pending_stop = False
         if self.out_queue and self.out_queue[0][0] <= t and self.playing_until <= t + 1e-9:
             _, block = self.out_queue.pop(0)
-            self.played.append((t, block))
+            self.played.append((heard, block))
             # a block of another size than the input's plays for its own length
             length = block.shape[0] / self.out_rate
-            self.meter.played(t, length)
+            self.meter.played(heard, length)
             self.playing_until = t + length
             self.spoken += length
 
@@ -641,4 +537,5 @@ class _Sim:
             raise first
 
 
-__all__ = ["Costs", "ScriptError", "UserTurn", "load_script", "REPLY_TIMEOUT_S"]
+__all__ = ["COST_FILE_VERSION", "Costs", "MAX_COST_S", "ScriptError", "UserTurn", "check_costs",
+           "load_script", "REPLY_TIMEOUT_S"]

@@ -32,10 +32,13 @@ not from the VAD's decision, which comes min_speech_ms later).
 The report has the simulated run's shape (remotemedia.conversation), with `breakdown_ms` null
 (the audio alone does not attribute latency to nodes), `simulated_s` null, and `live`:
 {"round_trip_ms", "xruns", "barge_in", "device", "drops"} from the graph's stats report,
+"xruns_conversing" and "callback_wait_ms" (_while_conversing: the xruns after the setup, and
+whether this process kept its JACK callbacks waiting),
 "speculative" (each speculative transcriber's runs, used, discarded, as simulated runs report),
 "model_run_ms" (each transcriber's model runs, wall ms: what Whisper cost beside the audio
-threads) and "graph_turns" (the graph's `turns` section without its rows: p50s from the VAD's
-edges). Each turn also has `graph`: the graph's own measurement of it (turn_observer.py, as a
+threads), "model_runs_by_turn" (the same, a list per user turn they ended in: what
+`--save-timing` keeps for a like-for-like simulated run) and "graph_turns" (the graph's
+`turns` section without its rows: p50s from the VAD's edges). Each turn also has `graph`: the graph's own measurement of it (turn_observer.py, as a
 `stream` run makes it: from the VAD's speech_end edge, node by node, to the DAC time of the
 first reply block) {"voice_to_voice_ms", "breakdown_ms", "vad_end_after_audio_ms" (that edge -
 the voice's last sample above SOUND, on the user's clock: the device path in and the VAD's own
@@ -103,11 +106,21 @@ class _User:
         #: both tick once per JACK period, so a graph block maps onto this stream's samples
         self.graph = None
         self.graph_tick0 = -1
+        #: per callback (s): from the JACK cycle's start (PortAudio's currentTime, set before
+        #: the Python callback waits for the GIL) to the callback running: what this
+        #: process's other Python threads (the engine, Whisper's and Speak's workers) cost a
+        #: JACK callback
+        self.wait = np.zeros(frames // block + 1, np.float64)
 
     def callback(self, indata, outdata, frames, t, status):
         k = self.k
         if k == 0 and self.graph is not None:
             self.graph_tick0 = self.graph.ticks
+        if k < self.wait.shape[0] and self.stream is not None:
+            try:
+                self.wait[k] = self.stream.time - t.currentTime
+            except Exception:   # the stream closing (PortAudio's time is 0): not measured
+                pass
         base = k * frames
         rec = self.rec
         if base + frames <= rec.shape[0]:
@@ -212,10 +225,12 @@ class LiveConversation:
         opened = threading.Event()
 
         transcribers: dict = {}
+        tagged = _ModelRuns(transcribers)
 
         def on_open() -> None:
             schedule = runner.session.schedule
             transcribers.update(_transcribers(schedule))
+            tagged.start()
             watched[0] = any([_watch_replies(step.node, replies, user)
                               for step in schedule.reply_steps])
             barge = schedule.barge_in
@@ -254,7 +269,7 @@ class LiveConversation:
             if self.loopback:   # the loudspeaker the microphone hears: JACK mixes it in
                 _connect(graph_out, graph_in)
             if self.stop_reason is None:
-                self._converse(user, runner)
+                self._converse(user, runner, tagged)
         except _StoppedEarly:
             pass   # stopped before the graph opened: no turn to report
         finally:
@@ -268,6 +283,8 @@ class LiveConversation:
         stats = runner.stats() if runner.session is not None else {}
         stats["speculative"] = _speculative(transcribers)
         stats["model_run_ms"] = {k: list(n.run_ms) for k, n in transcribers.items()}
+        tagged.poll(user)
+        stats["model_runs_by_turn"] = tagged.by_turn
         self.report = self._report(user, replies, marks, round_trip, stats,
                                    time.perf_counter() - wall0)
         if self.stop_reason is not None:
@@ -293,12 +310,13 @@ class LiveConversation:
                                               f"{timeout_s:g} s")
 
     # -- the user's turns, in real time -------------------------------------------------------
-    def _converse(self, user: _User, runner) -> None:
+    def _converse(self, user: _User, runner, tagged: "_ModelRuns") -> None:
         rate, block = user.rate, user.block
         sound = _Sound(user.rec, block)
         i = 0
         while runner.error is None and self.stop_reason is None:
             time.sleep(POLL_S)
+            tagged.poll(user)
             now = user.now
             sound.scan(min(now, user.rec.shape[0]))
             if now >= user.rec.shape[0] - rate:
@@ -378,11 +396,13 @@ class LiveConversation:
                 "passed": all(x["passed"] for t in rows for x in t["expect"]),
                 "simulated_s": None, "wall_s": round(wall_s, 3),
                 "room": live_echo_summary(stats),
-                "live": {"loopback": self.loopback, "round_trip_ms": round_trip, "xruns": stats.get("xruns"),
+                "live": {"loopback": self.loopback, "round_trip_ms": round_trip,
+                         "xruns": stats.get("xruns"), **_while_conversing(user, stats),
                          "barge_in": stats.get("barge_in"), "device": stats.get("device"),
                          "drops": stats.get("drops"),
                          "speculative": stats.get("speculative"),
                          "model_run_ms": stats.get("model_run_ms"),
+                         "model_runs_by_turn": stats.get("model_runs_by_turn"),
                          "graph_turns": {k: v for k, v in (stats.get("turns") or {}).items()
                                          if k != "turns"} or None},
                 "stats": {"interrupts": (stats.get("barge_in") or {}).get("interrupts", 0),
@@ -391,6 +411,76 @@ class LiveConversation:
     def failures(self) -> list[str]:
         """One line per expectation that failed: 'turn N (USER): WHY'."""
         return ConversationRun.failures(self)
+
+    def device_path_ms(self) -> float:
+        """The device path a simulated run does not have (ms), from the finished run:
+        PortAudio's reported input + output latency of the graph's stream (on the JACK server
+        also the user side's calibrated round trip) plus queued mode's one block (the answer
+        plays a block after the callback that captured what it answers). RuntimeError before
+        run()."""
+        if self.report is None:
+            raise RuntimeError("device_path_ms() needs a finished run()")
+        lat = (self.report["live"].get("device") or {}).get("latency_s") or {}
+        audio = self.pipeline.manifest.audio
+        return round(((lat.get("input") or 0.0) + (lat.get("output") or 0.0)) * 1e3
+                     + 1e3 * audio.block_size / audio.sample_rate, 3)
+
+    def save_timing(self, path: str) -> None:
+        """Write this finished run's cost file (Costs.save_live): each transcriber's model
+        runs as they cost live, and device_path_ms(); `converse --timing FILE` then simulates
+        the script paying what this run paid. RuntimeError before run()."""
+        from .converse import Costs
+        path_ms = self.device_path_ms()
+        Costs.save_live(path, self.report["live"].get("model_runs_by_turn") or {}, path_ms)
+
+
+def _while_conversing(user: _User, stats: dict) -> dict:
+    """{"xruns_conversing": the graph stream's callbacks PortAudio flagged (an xrun) from the
+    user's first voice sample on, when every port is connected and the models run (None when
+    the streams' clocks are not tied); "callback_wait_ms": {"p50", "p99", "max"} of the user
+    callback's wait for the GIL (_User.wait), over the whole conversation}. An xrun with no
+    wait beside it came from outside this process (another JACK client, the server)."""
+    first = int(user.starts[0]) if user.starts.size and user.starts[0] >= 0 else -1
+    flagged = (stats.get("device") or {}).get("flagged_callbacks")
+    conversing = None
+    if first >= 0 and user.graph_tick0 >= 0 and flagged is not None:
+        tick = user.graph_tick0 + first // user.block
+        conversing = sum(1 for k in flagged if k >= tick)
+    wait = user.wait[:min(user.k, user.wait.shape[0])] * 1e3
+    if first >= 0:
+        wait = wait[first // user.block:]
+    figures = None if not wait.size else {
+        "p50": round(float(np.median(wait)), 3),
+        "p99": round(float(np.quantile(wait, 0.99)), 3), "max": round(float(wait.max()), 3)}
+    return {"xruns_conversing": conversing, "callback_wait_ms": figures}
+
+
+class _ModelRuns:
+    """Each transcriber's model runs (its `run_ms`), grouped by the user turn they ended in,
+    as the control loop sees them (`poll`, every POLL_S): the run that answers turn i ends
+    before the bot answers it, so before turn i+1 begins. `by_turn` {NODE_ID: [[ms, ...] per
+    user turn]}; runs past a transcriber's RUN_MS_KEPT are not seen."""
+
+    def __init__(self, nodes: dict):
+        self.nodes = nodes                # filled once the run stands (start)
+        self.seen: dict = {}
+        self.by_turn: dict = {}
+
+    def start(self) -> None:
+        """The runs so far (a warm-up, the setup) belong to no turn."""
+        self.seen = {k: len(n.run_ms) for k, n in self.nodes.items()}
+        self.by_turn = {k: [] for k in self.nodes}
+
+    def poll(self, user: _User) -> None:
+        turn = max(0, int(np.count_nonzero(user.starts >= 0)) - 1)
+        for k, node in self.nodes.items():
+            n = len(node.run_ms)
+            if n > self.seen.get(k, 0):
+                groups = self.by_turn.setdefault(k, [])
+                while len(groups) <= turn:
+                    groups.append([])
+                groups[turn].extend(list(node.run_ms)[self.seen.get(k, 0):n])
+                self.seen[k] = n
 
 
 def _transcribers(schedule) -> dict:

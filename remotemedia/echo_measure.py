@@ -26,8 +26,11 @@ LAGS = (-1, 0, 1, 2, 3)
 
 
 def _stft(x: np.ndarray, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
-    """(frames, n_fft // 2 + 1) complex128: Hann-windowed frames `hop` apart."""
-    count = 1 + max(0, (x.shape[0] - n_fft) // hop)
+    """(frames, n_fft // 2 + 1) complex128: Hann-windowed frames `hop` apart; no frames when
+    `x` is shorter than one window."""
+    if x.shape[0] < n_fft:
+        return np.zeros((0, n_fft // 2 + 1), np.complex128)
+    count = 1 + (x.shape[0] - n_fft) // hop
     idx = np.arange(n_fft)[None, :] + hop * np.arange(count)[:, None]
     return np.fft.rfft(x.astype(np.float64)[idx] * np.hanning(n_fft), axis=1)
 

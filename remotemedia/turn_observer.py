@@ -35,9 +35,12 @@ an interruption of the turn being answered; the bot stopped when the last block 
 (on the same timeline; a block belongs to the latest reply whose synthesis had begun when it
 left the graph) ended: barge-in stop = that end - the user's speech start (the speech_start's
 unpadded edge, media time), listed on the turn that barged in. Where the engine
-interrupts the bot itself (a schedule with a `barge_in`) and the output drops its queued
-audio (a device), the reply ends with the block playing: one block after the push that
-interrupted it.
+interrupts the bot itself (a schedule with a `barge_in`), each of its interrupts is an
+interruption of the turn being answered; when the output also drops its queued audio (a
+device), the engine's decision is the only one (it sees the reply work in flight and the
+device's queue, which this timeline may not have reached yet: the section's `interruptions`
+then counts what the `barge_in` section's `interrupts` counts), and the reply ends with the
+block playing: one block after the push that interrupted it.
 
 Out of it: the `turns` section of the stats report (`extend_report`: TurnMeter.summary() plus
 `"clock"`), and a Json event `{"type": "turn", "node": "turns", "turn": N, "end_s",
@@ -58,6 +61,8 @@ from .turns import TurnMeter
 VAD_TYPES = frozenset({"VAD", "EnergyVAD", "SileroVADNode"})
 #: the `node` field of the turn events
 EVENT_NODE = "turns"
+#: times closer than this (s) are the same instant (the timeline adds block lengths)
+_EPS = 1e-6
 
 
 def turn_roles(manifest) -> tuple[list[str], list[str], list[str]] | None:
@@ -106,6 +111,8 @@ class TurnObserver(Observer):
         #: whether the output drops its queued audio when it fires
         self._engine_barge = None
         self._cuts = 0
+        #: the run's time of the last speech_start (the engine interrupts on it)
+        self._start_t: float | None = None
         self._drops_queue = hasattr(runner.sink, "drop_queued")
         #: id() -> (block, push) of the audio blocks the reply nodes made (the bot's audio),
         #: until the output takes them (held, so an id is not reused meanwhile); what never
@@ -155,7 +162,14 @@ class TurnObserver(Observer):
                 self.meter.speech_end(t, media, node_id, value.get("closed_by"))
                 return
             self.meter.speech_start(t, media)
-            if self.playhead_s > t:                 # the bot is still speaking: barge-in
+            self._start_t = t
+            # An engine barge-in is always an interruption (block_out's _cut). Where the
+            # engine also sees the output's queue (a device), its decision is the whole rule:
+            # it counts reply work in flight and audio made but not yet on this timeline
+            # (Speak's blocks, taken as they play), which the timeline alone misses. A file
+            # keeps what it was given: the bot speaks while the timeline plays.
+            if not (self._engine_barge is not None and self._drops_queue) \
+                    and self.playhead_s > t:
                 self._stop_pending = self.meter.interrupted(t)
         return tap
 
@@ -255,16 +269,25 @@ class TurnObserver(Observer):
         self._dac_pending = None
 
     def _cut(self, interrupts: int) -> None:
-        """The engine interrupted the bot: an output that drops its queue plays only the block
-        it is playing, so the reply's audio (and the timeline) ends one block from now."""
+        """The engine interrupted the bot: the current turn's reply is interrupted (at the
+        speech_start that did it), so `interruptions` counts what `barge_in.interrupts`
+        counts; and an output that drops its queue plays only the block it is playing, so the
+        reply's audio (and the timeline) ends one block from now."""
         self._cuts = interrupts
+        turn = self.meter.interrupted(self._start_t if self._start_t is not None
+                                      else self.now())
+        if turn is not None and turn.stopped_s is None:
+            self._stop_pending = turn
         if not self._drops_queue:
             return                  # a file keeps what was written: it plays on the timeline
-        cut = self.now() + self.period_s
-        if self.playhead_s > cut:
+        # A reply still going now ends one block from now, also one taken block by block as
+        # it plays (its last block taken ends now on this timeline; the device plays it on).
+        now = self.now()
+        cut = now + self.period_s
+        if self.playhead_s >= now - _EPS:
             self.playhead_s = cut
         for turn in (self._stop_pending, self._speaking()):
-            if turn is not None and self._audio_end.get(id(turn), 0.0) > cut:
+            if turn is not None and self._audio_end.get(id(turn), -1.0) >= now - _EPS:
                 self._audio_end[id(turn)] = cut
 
     def _settle(self, final: bool) -> None:

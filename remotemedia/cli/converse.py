@@ -38,9 +38,13 @@ def add_converse_parser(sub) -> None:
                    help="seed of the user's noise floor, a whole number >= 0 (default 0)")
     p.add_argument("--timing", default="measured", metavar="measured|FILE",
                    help="node costs: measured on this machine (default), or a cost file from "
-                        "--save-timing (then two runs give the same report but wall_s)")
+                        "--save-timing (then two runs give the same report but wall_s; a "
+                        "--realtime run's file charges its Whisper runs and device path, the "
+                        "rest measured)")
     p.add_argument("--save-timing", metavar="FILE",
-                   help="write the per-node costs this run charged, for --timing FILE")
+                   help="write the per-node costs this run charged, for --timing FILE (with "
+                        "--realtime: its model runs and device path, to simulate it like for "
+                        "like)")
     p.add_argument("--record", metavar="DIR",
                    help="keep the conversation in a new folder DIR (what the bot heard and "
                         "played, its events, the report, the costs charged) for "
@@ -94,8 +98,10 @@ def cmd_converse(args) -> int:
                 print(f"recorded {summary['blocks_recorded']} blocks and {summary['events']} "
                       f"events to {record} (replay: remotemedia replay {record})",
                       file=sys.stderr)
-    if args.save_timing and not args.realtime:
-        conv.costs.save(args.save_timing)
+    if args.save_timing:
+        # a live run's file holds its model runs and device path (the rest is measured
+        # again); a simulated run's, every call's cost
+        (conv.save_timing if args.realtime else conv.costs.save)(args.save_timing)
     say = (lambda line: None) if common.QUIET else (lambda line: print(line, file=sys.stderr))
     for i, t in enumerate(report["turns"], 1):
         v2v = "-" if t["voice_to_voice_ms"] is None else f"{t['voice_to_voice_ms']:.0f} ms"
@@ -174,23 +180,29 @@ def _simulated(args, Conversation):
     """The run in simulated time, stoppable (_stoppable); --save-timing is checked before
     anything runs."""
     def check(conv) -> None:
-        if args.save_timing:
-            # Refuse before running (minutes of work) rather than after: never over a file
-            # the run reads (the manifest, the script, the cost file, a play: file).
-            from ..io.safefile import check_output
-            reads = _named("--manifest", args.manifest if isinstance(args.manifest, str)
-                           else None) + _named("--script", args.script) + \
-                ([] if args.timing == "measured" else _named("--timing", args.timing)) + \
-                [("play:", t.play) for t in conv.turns if t.play is not None] + \
-                manifest_reads(None, args.allow_import)
-            check_paths(reads=reads, writes=[("--save-timing", args.save_timing)])
-            target = args.save_timing
-            if os.path.islink(target):   # save() replaces the name: a link would be lost
-                raise UsageError(f"--save-timing {target}: is a symbolic link; name a file")
-            check_output(target, "--save-timing")
+        _check_save_timing(args, conv.turns)
     return _stoppable(lambda: Conversation(args.manifest, args.script, timing=args.timing,
                                            seed=args.seed, allow_import=args.allow_import),
                       check)
+
+
+def _check_save_timing(args, turns) -> None:
+    """Refuse --save-timing before running (minutes of work) rather than after: never over a
+    file the run reads (the manifest, the script, the cost file, a play: file), a link, or
+    what cannot be written."""
+    if not args.save_timing:
+        return
+    from ..io.safefile import check_output
+    reads = _named("--manifest", args.manifest if isinstance(args.manifest, str)
+                   else None) + _named("--script", args.script) + \
+        ([] if args.timing == "measured" else _named("--timing", args.timing)) + \
+        [("play:", t.play) for t in turns if t.play is not None] + \
+        manifest_reads(None, args.allow_import)
+    check_paths(reads=reads, writes=[("--save-timing", args.save_timing)])
+    target = args.save_timing
+    if os.path.islink(target):   # save() replaces the name: a link would be lost
+        raise UsageError(f"--save-timing {target}: is a symbolic link; name a file")
+    check_output(target, "--save-timing")
 
 
 def _live(args):
@@ -208,14 +220,16 @@ def _live(args):
             raise UsageError(f"converse --realtime: {option} {spec} must be a device "
                              f"(device:NAME_OR_INDEX) on a JACK server: the user's side "
                              f"connects its ports to the graph's")
-    if args.timing != "measured" or args.save_timing:
-        raise UsageError("--timing and --save-timing are for simulated time; a --realtime "
-                         "run measures the audio itself")
+    if args.timing != "measured":
+        raise UsageError("--timing is for simulated time; a --realtime run measures the "
+                         "audio itself (its --save-timing file is for a simulated run)")
     doc, where, base = read_script(args.script)
     if doc.get("room") is not None:
         raise UsageError(f"{where}: room: is simulated; live, use --loopback (the bot hears "
                          f"its own voice through the JACK server)")
-    conv = LiveConversation(args.manifest, script_turns(doc, where, base),
+    turns = script_turns(doc, where, base)
+    _check_save_timing(args, turns)
+    conv = LiveConversation(args.manifest, turns,
                             input_spec=args.input, output_spec=args.output, seed=args.seed,
                             allow_import=args.allow_import, loopback=args.loopback)
     conv.script_name = args.script

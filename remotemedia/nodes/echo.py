@@ -54,7 +54,8 @@ Measurement, as Json events every `report_blocks` blocks (times are media time, 
   it, the residual the part of the output that estimate explains (EchoEstimateWindow in
   nodes/echo_linear.py; measured at 16 kHz, 2 ms a window). null when too little echo.
 - `double_talk_blocks`: blocks in the window where the user was taken to talk over the far
-  end and the linear canceller's output went on (nodes/echo_linear.py, DoubleTalk).
+  end and the linear canceller's output went on (nodes/echo_talk.py, DoubleTalk: the
+  microphone far above what the echo path explains, or neither canceller explaining it).
 - `converged`: the window's ERLE reached `converged_db`; `converged_at_s` is when it first did
   (`convergence_s` the time from the first far-end activity to it). After that a window below
   `converged_db`, or more than `dip_db` below the ERLE it had settled at (a running average),
@@ -88,7 +89,8 @@ from ..engine.data import JsonData
 from ..engine.node import (DEFAULT_BLOCK_SIZE, DEFAULT_SAMPLE_RATE, AudioFormat, InputRequirement,
                            Node, Param, register_node)
 from .echo_convergence import ConvergenceTracker
-from .echo_linear import DoubleTalk, EchoEstimateWindow, LinearEcho, speex_library
+from .echo_linear import EchoEstimateWindow, LinearEcho, speex_library
+from .echo_talk import DoubleTalk
 
 RATES = (16000, 32000, 48000)
 REFERENCE = "reference"

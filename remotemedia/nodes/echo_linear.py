@@ -14,57 +14,18 @@ its own double-talk-robust step control) from libspeexdsp (Xiph, BSD; Debian lib
 loaded with ctypes: its int16 frames go through buffers made once, so a block allocates
 nothing. 10 ms frames, a 300 ms filter.
 
-DoubleTalk decides per block which output goes on (float32, the same near end, powers summed
-over the block):
-- mic, lin, aec: the powers of the microphone, the linear output and AEC3's output;
-- AEC3's output floor (a minimum tracker rising 0.02 dB per block): AEC3 holds single talk near
-  that floor once it has converged;
-- the linear canceller's ERLE (mic / lin, dB), tracked over single-talk blocks with echo well
-  above the microphone's floor (fast up, slow down: the filter's steady state);
-- evidence in a block, each a sign of something neither canceller explains: the microphone
-  > FLOOR_DB above its floor; the linear output no more than DROP_DB above the microphone (a
-  filter that adds its own error explains nothing), DROP_DB more than its ERLE predicts and
-  within NEAR_RATIO_DB of the microphone; AEC3's output > FLOOR_DB above its floor, less
-  than BELOW_MIC_DB below the microphone and AEC_LEAK_DB above what its single-talk ERLE
-  leaves; and both filters grown (the linear ERLE >= NEED_DB, AEC3's >= AEC_NEED_DB);
-- near speech starts after TRIGGER blocks of evidence in a row, while the far end is active
-  and has been for ONSET blocks (a reply's onset after a pause leaks through both cancellers
-  for a few blocks); it goes on while the evidence does and the far end is active, and HANG
-  blocks after, but never into a new onset of the far end (after 5 quiet blocks);
-- then the linear output goes on; switching crossfades over one block.
-Single talk stays AEC3's (deep suppression, so the bot never hears itself); an onset missed
-leaves AEC3's output, a false start passes the linear residual for HANG blocks.
+Which output goes on in a block is DoubleTalk's decision (nodes/echo_talk.py).
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import math
 
 import numpy as np
 
 #: the linear filter's length (s): the room's delay and the louder part of its tail
 FILTER_S = 0.3
-FLOOR_DB = 10.0
-#: ... and no more than this below the microphone (a quiet room has no floor to speak of:
-#: AEC3's single talk sits 30-50 dB below the microphone, its double talk 10-20 dB)
-BELOW_MIC_DB = 25.0
-#: ... and AEC3 passing this much more than in single talk (dB)
-AEC_LEAK_DB = 10.0
-DROP_DB = 3.0
-#: ... and the linear output within this of the microphone (the user's voice, about as loud
-#: as the echo, is in it whole: 0-11 dB below the microphone in 80% of double-talk blocks)
-NEAR_RATIO_DB = 12.0
-NEED_DB = 10.0
-#: ... and AEC3's to reach this (dB): before, AEC3 leaks the echo itself, which reads as near
-#: speech
-AEC_NEED_DB = 20.0
-TRIGGER = 3
-ONSET = 15
-HANG = 20
-#: far end active: reference above this mean square (-50 dBFS)
-FAR_ACTIVE = 1e-5
 _ECHO_SET_SAMPLING_RATE = 24
 _SCALE_IN = np.float32(32768.0)
 _SCALE_OUT = np.float32(1.0 / 32768.0)
@@ -138,82 +99,6 @@ class LinearEcho:
             self._st = None
 
 
-class DoubleTalk:
-    """Which output goes on (module docstring): `choose(mic, lin, aec, far_power, out)` per
-    block, powers as sums of squares over the block's n samples; mixes into `out` (AEC3's
-    output array, modified in place) and returns True while near speech is taken to be
-    there. `ramp` is a float32 (block,) array 0 -> 1 made once."""
-
-    def __init__(self, block: int):
-        self.ramp = np.linspace(0.0, 1.0, block, dtype=np.float32)
-        self._tmp = np.zeros(block, np.float32)
-        self.reset()
-
-    def reset(self) -> None:
-        """Forgets everything (a new canceller)."""
-        self.erle_lin = 0.0          # the linear canceller's ERLE in single talk (dB)
-        self.erle_aec = 0.0          # AEC3's, likewise
-        self.mic_floor = 1.0         # mean square
-        self.aec_floor = 1.0
-        self.far_peak = 0.0          # mean square, decaying 1 dB a block
-        self.far_run = 0             # blocks the far end has been active
-        self.far_quiet = 0           # blocks it has been quiet
-        self.streak = 0
-        self.left = 0                # blocks of near speech left (HANG after the last)
-        self.linear = False          # the linear output went on last block
-
-    def decide(self, n: int, mic: float, lin: float, aec: float, far: float) -> bool:
-        """Whether near speech is taken to be there this block (updates the state)."""
-        mic_ms, lin_ms, aec_ms = mic / n + 1e-12, lin / n + 1e-12, aec / n + 1e-12
-        self.mic_floor = mic_ms if mic_ms < self.mic_floor else self.mic_floor * 1.005
-        self.aec_floor = aec_ms if aec_ms < self.aec_floor else self.aec_floor * 1.005
-        self.far_peak = max(0.8 * self.far_peak, far / n)      # the far end, held a little
-        active = self.far_peak > FAR_ACTIVE
-        if far / n > FAR_ACTIVE:
-            self.far_run += 1
-            self.far_quiet = 0
-        else:
-            self.far_quiet += 1
-            if self.far_quiet >= 5:
-                self.far_run = 0
-        ratio = 10.0 * math.log10(mic_ms / lin_ms)
-        raw = (mic_ms > self.mic_floor * 10.0 ** (FLOOR_DB / 10.0)
-               and ratio > -DROP_DB
-               and aec_ms > self.aec_floor * 10.0 ** (FLOOR_DB / 10.0)
-               and aec_ms > mic_ms * 10.0 ** (-min(BELOW_MIC_DB, self.erle_aec - AEC_LEAK_DB)
-                                             / 10.0)
-               and ratio < min(self.erle_lin - DROP_DB, NEAR_RATIO_DB)
-               and self.erle_lin >= NEED_DB and self.erle_aec >= AEC_NEED_DB)
-        self.streak = self.streak + 1 if raw and self.far_run >= ONSET else 0
-        near = active and (self.streak >= TRIGGER or (self.left > 0 and raw))
-        if not raw and not self.left and mic_ms > 20.0 * 2.0 * self.mic_floor:
-            self.erle_lin += (0.2 if ratio > self.erle_lin else 0.05) * (ratio - self.erle_lin)
-            r = 10.0 * math.log10(mic_ms / aec_ms)
-            self.erle_aec += (0.2 if r > self.erle_aec else 0.05) * (r - self.erle_aec)
-        self.left = HANG if near else max(0, self.left - 1)
-        # only over a reply under way: where the far end starts again (after a pause, or the
-        # next reply) AEC3's output goes on, whatever was left of the hold
-        return self.left > 0 and self.far_run >= ONSET
-
-    def mix(self, talk: bool, lin: np.ndarray, aec: np.ndarray) -> None:
-        """`aec` becomes the output: the linear output while `talk`, crossfaded over the
-        block where it changes."""
-        n = aec.shape[0]
-        if talk == self.linear:
-            if talk:
-                aec[:] = lin[:n]
-            return
-        self.linear = talk
-        ramp, tmp = self.ramp[:n], self._tmp[:n]
-        # talk: aec*(1-ramp) + lin*ramp; back: lin*(1-ramp) + aec*ramp
-        np.subtract(lin[:n], aec, out=tmp)
-        if talk:
-            np.multiply(tmp, ramp, out=tmp)
-        else:
-            np.multiply(tmp, ramp[::-1], out=tmp)
-        np.add(aec, tmp, out=aec)
-
-
 class EchoEstimateWindow:
     """ERLE as echo power in over residual echo power out, measured without ground truth: the
     linear canceller's estimate of the echo at the microphone (microphone - linear output) is
@@ -264,4 +149,4 @@ class EchoEstimateWindow:
         return echo_erle_db(echo, out, n_fft=512, hop=256)["erle_db"]
 
 
-__all__ = ["DoubleTalk", "EchoEstimateWindow", "LinearEcho", "speex_library"]
+__all__ = ["EchoEstimateWindow", "LinearEcho", "speex_library"]

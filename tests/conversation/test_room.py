@@ -250,3 +250,23 @@ def test_a_sentence_spoken_over_the_bot_is_heard_within_10_wer_points_of_it_alon
     assert over["interrupted"] is False and runs["assistant-aec", "talk"]["turns"][2][
         "interrupted"]
     assert over["wer"] <= alone["wer"] + 0.10, (over["heard"], alone["heard"])
+
+
+@pytest.mark.slow
+@needs_echo
+@needs_model
+@needs_espeak
+def test_with_no_room_at_all_the_canceller_still_hears_the_barge_in(tmp_path):
+    # conversations/hello.yaml has no room: nothing comes back, so there is no echo to cancel
+    # and neither canceller's ERLE grows. Before the little-echo route AEC3's suppressor
+    # turned the barge-in down for as long as the bot played: turn 3 was heard as '' or
+    # 'time.' through assistant-aec.yaml, right through assistant.yaml
+    script = os.path.join(ROOT, "conversations", "hello.yaml")
+    heard = {}
+    for name in ("assistant", "assistant-aec"):
+        r, report = converse(os.path.join(MANIFESTS, f"{name}.yaml"), script, tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert report["turns"][1]["interrupted"], name          # turn 3 barged in
+        heard[name] = report["turns"][2]
+    aec, plain = heard["assistant-aec"], heard["assistant"]
+    assert aec["wer"] <= plain["wer"] + 0.10, (aec["heard"], plain["heard"])

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import remotemedia as rm
-from remotemedia.engine.data import JsonData
+from remotemedia.engine.data import JsonData, TextData
 from remotemedia.engine.node import Node, Param
 from remotemedia.io.spec import make_sink, make_source
 from remotemedia.runner import StreamRunner
@@ -263,3 +263,56 @@ def test_a_long_utterances_first_piece_is_its_own_not_the_turn_befores(tmp_path)
     second = observer.meter.turns[1]
     assert second.transcript_s >= second.endpoint_s
     assert rows[1]["voice_to_voice_ms"] == pytest.approx(sum(rows[1]["breakdown_ms"].values()))
+
+
+class Thinking(Node):
+    """A responder stand-in that thinks until the engine interrupts it (GATE, set by the
+    test when the engine's barge-in fires): reply work in flight, with no audio played yet."""
+    node_type = "TestThinking"
+    accepts = ("text",)
+    GATE = None
+
+    def process(self, data):
+        assert self.GATE.wait(30.0), "the engine never interrupted the thinking responder"
+        return [TextData(f"reply to {data.text}"),
+                JsonData({"type": "reply", "node": self.node_id, "reply": "late",
+                          "error": None})]
+
+
+REGISTRY.register(Thinking)
+
+
+def test_an_engine_barge_in_on_reply_work_in_flight_is_an_interruption(tmp_path):
+    # The user speaks again (2.0 s) while the responder still thinks on its thread: the engine
+    # interrupts the bot (reply work in flight) though none of its audio has played, so the
+    # turns section counts the interruption the barge_in section counts (the observer's own
+    # timeline alone saw no bot audio and counted none).
+    import threading
+    Thinking.GATE = threading.Event()
+    doc = manifest(heard_delay=0)
+    doc["nodes"][2] = {"id": "llm", "node_type": "TestThinking", "executor": "thread"}
+    wav = speech_wav(tmp_path / "in.wav", [(0.5, 1.0), (2.0, 2.8)], 4.0)
+
+    def before_run(runner):
+        def on_open():
+            barge = runner.session.schedule.barge_in
+            decide = barge.interrupt
+
+            def interrupt():
+                try:
+                    return decide()
+                finally:
+                    Thinking.GATE.set()
+            barge.interrupt = interrupt
+        runner.on_open = on_open
+
+    try:
+        stats, observer, turn_events = run(doc, wav, before_run=before_run)
+    finally:
+        Thinking.GATE.set()
+    assert stats["barge_in"]["interrupts"] == 1
+    assert stats["turns"]["interruptions"] == 1
+    first = observer.meter.turns[0]
+    assert first.interrupted_s is not None and first.out_s is None
+    assert first.barge_media_s == pytest.approx(2.0, abs=0.03)
+    assert [e["interrupted"] for e in turn_events] == [True, False]

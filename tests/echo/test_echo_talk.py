@@ -1,0 +1,71 @@
+"""DoubleTalk's little-echo route on block powers (nodes/echo_talk.py), the kind of its two
+faults as properties: the bot alone, however loud its echo path, is never taken for the user
+(a path learned too low must not lock in), and the user well above the echo is taken however
+they start (their first syllables must not teach the path their own level and lock them out).
+Powers are sums of squares over a 960-sample block; the linear canceller is taken to explain
+nothing (its output is the microphone), the worst case for the route."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from remotemedia.nodes.echo_talk import FAR_HOLD, DoubleTalk
+
+N = 960
+
+
+def _far(rng: np.random.Generator, blocks: int) -> np.ndarray:
+    # speech-like: words of 5-30 blocks at -25 to -12 dBFS, pauses of 2-15 blocks
+    far = np.zeros(blocks)
+    k = 2
+    while k < blocks:
+        w = int(rng.integers(5, 30))
+        far[k:k + w] = 10.0 ** (rng.uniform(-25.0, -12.0, size=min(w, blocks - k)) / 10.0)
+        k += w + int(rng.integers(2, 15))
+    return far
+
+
+def _echo(far: np.ndarray, gain_db: float, delay: int, rng) -> np.ndarray:
+    # the echo of each block `delay` blocks later, at the path's gain, +-2 dB from block to
+    # block (the spectrum the path colours), under the held far end's bound
+    echo = np.zeros_like(far)
+    echo[delay:] = far[:far.shape[0] - delay] * 10.0 ** ((gain_db + rng.uniform(
+        -2.0, 2.0, size=far.shape[0] - delay)) / 10.0)
+    return echo
+
+
+def _run(far, mic) -> list[bool]:
+    talk = DoubleTalk(N)
+    return [talk.decide(N, m * N, m * N, m * N * 1e-3, f * N) for f, m in zip(far, mic)]
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(gain_db=st.floats(-60.0, 20.0), delay=st.integers(0, FAR_HOLD - 3),
+       noise_db=st.floats(-90.0, -40.0), seed=st.integers(0, 2 ** 16))
+def test_the_bot_alone_is_never_taken_whatever_its_echo_path(gain_db, delay, noise_db, seed):
+    rng = np.random.default_rng(seed)
+    far = _far(rng, 400)
+    noise = 10.0 ** ((noise_db + rng.uniform(-3.0, 3.0, size=far.shape[0])) / 10.0)
+    taken = _run(far, _echo(far, gain_db, delay, rng) + noise)
+    assert not any(taken), (gain_db, delay, noise_db, [i for i, t in enumerate(taken) if t])
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(gain_db=st.floats(-60.0, -20.0), delay=st.integers(0, FAR_HOLD - 3),
+       onset=st.integers(1, 8), start=st.integers(60, 200), seed=st.integers(0, 2 ** 16))
+def test_the_user_well_above_the_echo_is_taken_however_they_start(gain_db, delay, onset,
+                                                                    start, seed):
+    # the user at -26 dBFS (a sentence of 60 blocks) over a bot whose echo is 20 dB or more
+    # below it, rising to their level over `onset` blocks from 20 dB under it
+    rng = np.random.default_rng(seed)
+    far = _far(rng, start + 100)
+    far[start - 20:start + 80] = 10.0 ** (-15.0 / 10.0)       # the bot talks on throughout
+    user = np.zeros_like(far)
+    user[start:start + 60] = 10.0 ** (-26.0 / 10.0)
+    user[start:start + onset] *= 10.0 ** (np.linspace(-20.0, 0.0, onset) / 10.0)
+    mic = _echo(far, gain_db, delay, rng) + user + 1e-7
+    taken = _run(far, mic)
+    assert not any(taken[:start]), (gain_db, delay, onset)
+    assert sum(taken[start:start + 60]) >= 60 - onset - 3, (gain_db, delay, onset, start)
