@@ -186,6 +186,8 @@ class Monitor(Snapshots):
         raise ValueError(f"unknown command {name!r}")
 
     # -- lifecycle -------------------------------------------------------------------------------
+    _made: tuple[int, int] | None = None     # (st_dev, st_ino) of the socket file this run made
+
     def _listen(self, path: Path) -> None:
         path_bytes = os.fsencode(path)
         if len(path_bytes) >= 104:
@@ -193,6 +195,7 @@ class Monitor(Snapshots):
                              f"({len(path_bytes)} bytes, at most 103): {path}")
         if not path.parent.is_dir():
             raise UsageError(f"monitor socket folder {path.parent} does not exist")
+        _check_folder(path)
         if os.path.lexists(path):
             try:
                 mode = os.lstat(path).st_mode
@@ -213,6 +216,8 @@ class Monitor(Snapshots):
         finally:
             os.umask(previous)
         os.chmod(path, 0o600)
+        made = os.lstat(path)
+        self._made = (made.st_dev, made.st_ino)
         listener.listen(LISTEN_BACKLOG)
         listener.setblocking(False)
         self._listener = listener
@@ -258,7 +263,9 @@ class Monitor(Snapshots):
             self._listener = None
             if self.socket_path is not None:
                 try:
-                    self.socket_path.unlink()
+                    st = os.lstat(self.socket_path)
+                    if (st.st_dev, st.st_ino) == self._made:   # ours, not a replacement
+                        self.socket_path.unlink()
                 except FileNotFoundError:
                     pass
         for s in (self._wake_r, self._wake_w):
@@ -646,3 +653,19 @@ class Monitor(Snapshots):
                         self._flush(key.data)
         except Exception:
             pass
+
+
+def _check_folder(path: Path) -> None:
+    """Refuse (UsageError) a socket folder another user controls: one that belongs to another
+    user (not root), or that group or others can write without the sticky bit (/tmp's), where
+    they could replace the socket or make the run's unlink at exit remove something else."""
+    folder = path.parent
+    st = os.stat(folder)
+    uid = os.geteuid()
+    if st.st_uid not in (uid, 0):
+        raise UsageError(f"--monitor {path}: the folder {folder} belongs to uid {st.st_uid}, "
+                         f"not to this user ({uid}): refusing to serve a socket there")
+    if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+        raise UsageError(f"--monitor {path}: the folder {folder} can be written by group or "
+                         f"others without the sticky bit (mode {stat.S_IMODE(st.st_mode):o}): "
+                         f"refusing to serve a socket there")
