@@ -312,10 +312,21 @@ class Tracer(Observer):
         out += [e[4] for e in timed]
         return out
 
+    _file = None       # the trace file opened before the run (open()), written at write()
+
+    def open(self, path) -> None:
+        """Create the trace file `path` now, by io/safefile.py's rules (UsageError naming it
+        when refused or when the OS refuses), so a run whose trace cannot be written is
+        refused before it runs rather than after; `write` fills it. `-` (stdout) opens
+        nothing."""
+        if str(path) != "-" and self._file is None:
+            from .io.safefile import open_output
+            self._file = open_output(path, "--trace", binary=True)
+
     def write(self, path) -> int:
-        """Write the trace as JSON (strict RFC 8259) to `path`, created by io/safefile.py's
-        rules (never through a link this run did not make: UsageError); the number of events
-        written."""
+        """Write the trace as JSON (strict RFC 8259) to `path` (the file `open` made, else
+        created now by io/safefile.py's rules: never through a link this run did not make,
+        UsageError); the number of events written. OSError when the write fails."""
         events = self.events()
         doc = {"traceEvents": events, "displayTimeUnit": "ms",
                "otherData": {"producer": "remotemedia", "clock": "perf_counter"}}
@@ -323,6 +334,10 @@ class Tracer(Observer):
         if str(path) == "-":                 # stdout, as the CLI's `--trace -`
             sys.stdout.write(text + "\n")
             sys.stdout.flush()
+        elif self._file is not None:
+            f, self._file = self._file, None
+            with f:
+                f.write(text.encode("utf-8"))
         else:
             from .io.safefile import write_output
             write_output(path, "--trace", text)

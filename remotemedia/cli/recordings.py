@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 
 from ..engine import strictjson
-from ..engine.errors import UsageError
+from ..engine.errors import RemoteMediaError, UsageError
 from ..engine.node import DEFAULT_BLOCK_SIZE, DEFAULT_SAMPLE_RATE
 from .common import (EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, PROG, STOP_REASON, _error, _note,
                      _print_stdout, add_json_argument,
@@ -132,13 +132,22 @@ def _replay_stream(args, signals, runners: list) -> int:
         from ..trace import Tracer, check_trace_path
         check_trace_path(args.trace)
         tracer = Tracer()
+        tracer.open(args.trace)      # refused now, not after the replay ran
 
     def on_runner(runner) -> None:
         runners.append(runner)
         if signals.received is not None:   # a signal before the runner existed
             runner.stop(STOP_REASON[signals.received])
-    first = replay(rec, manifest=args.manifest, output=args.output, realtime=args.realtime,
-                   allow_import=args.allow_import, tracer=tracer, on_runner=on_runner)
+    try:
+        first = replay(rec, manifest=args.manifest, output=args.output, realtime=args.realtime,
+                       allow_import=args.allow_import, tracer=tracer, on_runner=on_runner)
+    except BaseException:
+        if tracer is not None:     # the file is made: it holds what was traced, as stream's
+            try:
+                tracer.write(args.trace)
+            except (RemoteMediaError, OSError):
+                pass               # the replay's own error is the one to report
+        raise
     if tracer is not None:
         tracer.write(args.trace)
     result = {"replay": first.stats, "speed_x_realtime": round(first.speed, 3),

@@ -118,10 +118,24 @@ def cmd_stream(args) -> int:
     recorder, tracer = _observers(args, runner, source)
     observers = start_observers(args, runner, input_spec, output_spec)
 
+    opened: list[bool] = []
+
     def on_open() -> None:   # the runner's thread, the session and both ends open
         events.open()
         if recorder is not None:
             recorder.open()
+        if tracer is not None:
+            tracer.open(args.trace)
+        opened.append(True)
+        # Said only now: a run its ends refuse (an output that cannot be made, a device that
+        # will not open) prints the error line alone.
+        _note(_start_line(manifest, source, sink, runner, args.duration)
+              + (f", arrivals from {args.arrivals}" if clock is not None else ""))
+        if not runner.realtime and args.duration is None and source.endless:
+            _note("the input never ends and the run is not paced: stop it with Ctrl-C, or "
+                  "give --duration")
+        if status is not None:
+            status.start()
     runner.on_open = on_open
     if observers.monitor is not None:
         runner.on_event = observers.monitor.tee(events)
@@ -136,13 +150,6 @@ def cmd_stream(args) -> int:
     failure: BaseException | None = None
     signals.install()  # before anything is said: from here on a signal means a clean stop
     try:
-        _note(_start_line(manifest, source, sink, runner, args.duration)
-              + (f", arrivals from {args.arrivals}" if clock is not None else ""))
-        if not runner.realtime and args.duration is None and source.endless:
-            _note("the input never ends and the run is not paced: stop it with Ctrl-C, or "
-                  "give --duration")
-        if status is not None:
-            status.start()
         runner.run()
     except (KeyboardInterrupt, Exception) as exc:
         # The runner has closed the session, the source and the sink (finalizing files) on
@@ -155,8 +162,12 @@ def cmd_stream(args) -> int:
         events.close()
 
     stats = runner.stats() if runner.session is not None else None
+    if not opened and isinstance(failure, RemoteMediaError):
+        stats = None      # refused while opening its ends: the error line alone, no summary
     if stats is not None and signals.received is not None:
         stats["stop_reason"] = STOP_REASON[signals.received]
+    if not opened:          # refused before the run stood: nothing ran to record or trace
+        recorder = tracer = None
     failure = _finish_observers(stats, recorder, tracer, args) or failure
     observers.close(stats)
     later = source.new_notes() if hasattr(source, "new_notes") else None
