@@ -6,7 +6,6 @@ once and counted; a new stream measures its round trip anew."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 import numpy as np
 from hypothesis import given, settings
