@@ -1,11 +1,11 @@
 """The device PlayClock (io/play_clock.py through DeviceSink.played_at) against a duplex
 stream's tables whose timestamps jitter, as JACK's dummy driver's do (issue 25): replies after
 a pause are placed exactly where the callbacks counted them, whatever the jitter, so the echo's
-lag stays put for the linear canceller; a real change of the round trip (40 ms) is followed at
-once and counted; a new stream measures its round trip anew."""
+lag stays put for the linear canceller (and EchoCancel's linear canceller keeps its filter from
+reply to reply); a real change of the round trip (40 ms) is followed at once and counted; a new
+stream measures its round trip anew."""
 
 from __future__ import annotations
-
 
 import numpy as np
 from hypothesis import given, settings
