@@ -33,7 +33,7 @@ from ..engine.node import AudioFormat
 from .base import POLL, Sink, Source
 from .device_stream import (DEFAULT_MODE, MODES, RECONNECT_POLL_S, DeviceStream, _as_frames,
                             _ends_by_session, _Ends)
-from .play_clock import lead_samples, played_at as _played_at
+from .play_clock import SteadyPlayClock, lead_samples
 from .portaudio import (DeviceInfo, DeviceLost, _is_jack, _sounddevice, abandon_portaudio,
                         default_device, format_devices, host_apis, jack_server_name,
                         jack_server_running, list_devices, portaudio_available, resolve_device)
@@ -465,6 +465,7 @@ class DeviceSink(_DeviceEnd, Sink):
         self._repaired_before = [0, 0]
         self._lead_of = None       # the stream whose lead_samples() is _lead
         self._lead = 0.0
+        self._placement = SteadyPlayClock()    # played_at without the timestamps' jitter
 
     def repair_report(self) -> dict:
         """{"non_finite", "clipped"}: samples the output callback repaired, over every stream
@@ -517,14 +518,16 @@ class DeviceSink(_DeviceEnd, Sink):
         return self
 
     def played_at(self, seq: int) -> float | None:
-        """PlayClock.played_at through the current stream (io/play_clock.py; after a
-        reconnect, the new one)."""
+        """PlayClock.played_at through the current stream (io/play_clock.py,
+        SteadyPlayClock: counted in callbacks, the round trip from the timestamps held through
+        their jitter; after a reconnect, the new stream's)."""
         stream = self.stream
         if stream is None or stream.last_read < 0:
             return None
         if self._lead_of is not stream:    # once per stream (a reconnect opens another)
             self._lead_of, self._lead = stream, lead_samples(stream)
-        return _played_at(stream, seq, self._lead)
+            self._placement.reset()
+        return self._placement.played_at(stream, seq, self._lead)
 
     def close(self) -> None:
         """Let the queued frames play (what is left is counted as unplayed), then release the
