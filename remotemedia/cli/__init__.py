@@ -63,6 +63,12 @@ __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_PIPE", "cmd_completion", "EXIT_SIGNAL
            "main", "parse_block_size", "parse_duration", "parse_port", "parse_workers"]
 
 
+
+def _stdin_input(spec: str) -> str:
+    """`-i -`: an audio file on stdin (WAV, FLAC, ... as sox and ffmpeg write to a pipe),
+    read as `file:/dev/stdin` is; any other SPEC as given."""
+    return "file:/dev/stdin" if spec.strip() == "-" else spec
+
 def main(argv: list[str] | None = None) -> int:
     """The `remotemedia` entry point: parse `argv` (default sys.argv[1:]) and run the chosen
     command; returns its exit code. A RemoteMediaError is printed as one line on stderr and
@@ -165,8 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("graph", nargs="?", metavar="GRAPH",
                    help="instead of --manifest, a chain on one line as gst-launch writes it: "
                         "\"Gain db=-3 ! LevelMeter every=5\" (input -> each -> output)")
-    p.add_argument("--input", "-i", default="default", metavar="SPEC",
-                   help="where frames come from (default: %(default)s)")
+    p.add_argument("--input", "-i", default="default", metavar="SPEC", type=_stdin_input,
+                   help="where frames come from (default: %(default)s; - is an audio file "
+                        "on stdin, as sox reads it)")
     p.add_argument("--output", "-o", default="default", metavar="SPEC",
                    help="where audio frames go (default: %(default)s)")
     p.add_argument("--duration", "-d", type=parse_duration, metavar="S",

@@ -112,6 +112,24 @@ _UNKNOWN_LENGTH = 1 << 62
 _RIFF_FORMATS = frozenset({"WAV", "WAVEX", "RF64"})
 
 
+#: a RIFF data size at or past this many bytes, written to a pipe, declares no length: sox
+#: writes 0x7ffff000 there and ffmpeg 0xffffffff, as neither can seek back to fill it in
+_RIFF_UNKNOWN_BYTES = 0x7FFFF000
+_SAMPLE_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "ULAW": 1, "ALAW": 1, "PCM_16": 2, "PCM_24": 3,
+                 "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+
+
+def _streamed_riff(f) -> bool:
+    """True for a WAV read from a pipe whose header holds a streaming writer's "length
+    unknown" data size rather than a length (libsndfile reports it as frames)."""
+    if f.format not in _RIFF_FORMATS:
+        return False
+    size = _SAMPLE_BYTES.get(f.subtype)
+    if size is None:
+        return f.frames >= 0x7FFFFFFF
+    return f.frames * f.channels * size >= _RIFF_UNKNOWN_BYTES - 4 * f.channels
+
+
 class WavSource(Source):
     """Blocks of a file libsndfile reads, as float32 `(block_size,)` or
     `(block_size, channels)`; the last one short. A WAV whose header a dying recorder left
@@ -228,7 +246,7 @@ class WavSource(Source):
         self._facts(f)
         self.samplerate, self.channels = f.samplerate, f.channels
         self.subtype = f.subtype
-        known = 0 < f.frames < _UNKNOWN_LENGTH
+        known = 0 < f.frames < _UNKNOWN_LENGTH and not _streamed_riff(f)
         self.frames = f.frames if known else 0
         self.declared_frames = f.frames if known else None
 
