@@ -40,13 +40,25 @@ def converse_live(script: str, device: int, cwd: Path) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+#: live runs are not repeatable (the server's and the machine's scheduling move every block),
+#: so the WER is judged as a majority: heard within 10 points in 2 of 3 conversations (one
+#: run alone was heard right in 9 of 10 here, stop 29); every other figure holds in each run
+RUNS, HEARD = 3, 2
+
+
 def test_live_the_barge_in_sentence_over_the_bot_is_heard_as_well_as_alone(jack_device,
                                                                            tmp_path):
     alone = converse_live(ALONE, jack_device.index, tmp_path)["turns"][0]
-    report = converse_live(TWO_TURNS + BARGE_IN, jack_device.index, tmp_path)
-    over = report["turns"][2]
-    assert report["live"]["barge_in"]["interrupts"] == 1, report["live"]["barge_in"]
-    assert report["turns"][1]["interrupted"]
-    assert over["wer"] <= alone["wer"] + 0.10, (over["heard"], alone["heard"])
-    # the canceller took the double talk for what it was
-    assert report["stats"]["nodes"]["aec"]["echo"]["double_talk_blocks"] > 0
+    heard = []
+    for _ in range(RUNS):
+        report = converse_live(TWO_TURNS + BARGE_IN, jack_device.index, tmp_path)
+        over = report["turns"][2]
+        assert report["live"]["barge_in"]["interrupts"] == 1, report["live"]["barge_in"]
+        assert report["turns"][1]["interrupted"]
+        # the canceller took the double talk for what it was
+        assert report["stats"]["nodes"]["aec"]["echo"]["double_talk_blocks"] > 0
+        heard.append((over["wer"] <= alone["wer"] + 0.10, over["heard"]))
+        if sum(ok for ok, _ in heard) >= HEARD or len(heard) - sum(ok for ok, _ in heard) \
+                > RUNS - HEARD:
+            break
+    assert sum(ok for ok, _ in heard) >= HEARD, (heard, alone["heard"])
