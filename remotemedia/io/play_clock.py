@@ -24,29 +24,15 @@ from .device_stream import _SEQ_MASK, DeviceStream
 JITTER_S = 0.005
 
 
-def played_at(stream: DeviceStream, seq: int, lead: float) -> float | None:
-    """The input pts (samples, float) at which output frame `seq` began playing by the
-    timestamps alone: its DAC time mapped onto the captured blocks' pts axis (block j spans pts
-    j*block_size on, from its ADC time) through the newest block read, so a skipped block or a
-    new stream after a reconnect re-anchors it; less `lead` (samples: lead_samples(stream)).
-    None while the frame has not started playing, or before any block was read. Engine thread;
-    allocates nothing. Jitters by the timestamps' jitter: SteadyPlayClock holds it still."""
-    j = stream.last_read
-    k = seq & _SEQ_MASK
-    # the callback writes a frame's tag after its DAC time: a tag seen means a time written
-    if j < 0 or seq < 0 or stream.play_tag[k] != seq:
-        return None
-    i = j & _SEQ_MASK
-    return j * stream.block_size + (float(stream.play_dac[k]) - float(stream.seq_adc[i])) \
-        * stream.rate - lead
-
-
 class SteadyPlayClock:
-    """played_at without the timestamps' jitter (module docstring): the frame's distance from
-    the newest block read counted in callbacks and samples, plus the round trip the timestamps
-    give, held while they stay within JITTER_S of it. One per stream (`reset()` for a new
-    one). `played_at(stream, seq, lead)`: input pts (samples, float) or None, as the function
-    played_at. `retaken`: times the held round trip was taken anew after the first (a real
+    """Where an output frame played, without the timestamps' jitter (module docstring): the
+    frame's distance from the newest block read counted in callbacks and samples, plus the
+    round trip the timestamps give, held while they stay within JITTER_S of it. One per
+    stream (`reset()` for a new one). `played_at(stream, seq, lead)`: the input pts (samples,
+    float) at which output frame `seq` began playing (its start mapped onto the captured
+    blocks' pts axis, block j spanning pts j*block_size on, through the newest block read, so
+    a skipped block or a new stream re-anchors it), less `lead` (samples: lead_samples());
+    None while the frame has not started playing or before any block was read. `retaken`: times the held round trip was taken anew after the first (a real
     change). Engine thread; allocates no arrays."""
 
     __slots__ = ("offset", "retaken")
@@ -93,4 +79,4 @@ def lead_samples(stream: DeviceStream) -> float:
     return max(0.0, ts - (lat_in + lat_out)) * stream.rate
 
 
-__all__ = ["JITTER_S", "SteadyPlayClock", "lead_samples", "played_at"]
+__all__ = ["JITTER_S", "SteadyPlayClock", "lead_samples"]
