@@ -276,7 +276,7 @@ class TeeSink(Sink):
 class EventCollector(Observer):
     """The graph's events as {"seq", "event"} records, as record.py writes them."""
 
-    def __init__(self, sink: "CollectingSink | None" = None):
+    def __init__(self, sink: "TeeSink | None" = None):
         self.events: list = []
         self._seq = -1
         self._sink = sink
