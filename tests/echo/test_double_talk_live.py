@@ -69,7 +69,8 @@ def _verdict(report: dict, alone: dict) -> tuple[bool, dict]:
             "interrupts": report["live"]["barge_in"]["interrupts"],
             "interrupted": report["turns"][1]["interrupted"],
             "double_talk_blocks": echo["double_talk_blocks"],
-            "xruns": report["live"]["xruns"], "drops": report["live"]["drops"]}
+            "xruns": report["live"]["xruns"], "drops": report["live"]["drops"],
+            "round_trip_retaken": report["live"]["device"].get("round_trip_retaken")}
     held = (seen["interrupts"] == 1 and seen["interrupted"]
             # the canceller took the double talk for what it was
             and seen["double_talk_blocks"] > 0

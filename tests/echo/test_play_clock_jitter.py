@@ -42,6 +42,10 @@ class FakeDuplex:
         self.latency = (LAT_IN, LAT_OUT)     # no lead: the timestamps and the ports agree
         self.has_input = self.has_output = True
 
+    def report(self) -> dict:
+        """The stream's own device section (DeviceStream.report): nothing of it is asked."""
+        return {}
+
     def now(self, tick: int) -> float:
         return tick * BLOCK / RATE + self.jitter[tick % len(self.jitter)]
 
@@ -119,6 +123,9 @@ def test_a_few_samples_of_jitter_between_replies_leave_the_lag_where_it_was():
     got = placements(sink, stream, REPLIES)
     assert steady(got)
     assert sink._placement.retaken == 0
+    report = {"device": {}}
+    sink.extend_report(report)
+    assert report["device"]["round_trip_retaken"] == 0
 
 
 def test_a_real_40_ms_jump_of_the_round_trip_is_followed_at_once_and_counted():
@@ -132,6 +139,9 @@ def test_a_real_40_ms_jump_of_the_round_trip_is_followed_at_once_and_counted():
     assert steady(after)
     assert sink._placement.retaken == 1
     assert 0.040 > JITTER_S                             # what makes it a jump, not jitter
+    report = {"device": {}}
+    sink.extend_report(report)                          # and the run's report says so
+    assert report["device"]["round_trip_retaken"] == 1
 
 
 def test_a_new_stream_measures_its_round_trip_anew():

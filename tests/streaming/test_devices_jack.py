@@ -86,6 +86,7 @@ def test_five_nodes_both_modes_clean_and_measured(jack_device, mode):
     assert device["mode"] == mode and device["host_api"].startswith("JACK")
     assert device["captured"] == frames and device["played"] == stats["frames_out"]
     assert device["unplayed_at_stop"] == 0
+    assert device["round_trip_retaken"] == 0     # no canceller asked where a frame played
     e2e = stats["latency_us"]["end_to_end"]
     assert e2e is not None
     # callback mode plays a block in the callback that captured it; queued one callback later
