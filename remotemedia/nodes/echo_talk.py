@@ -144,6 +144,7 @@ class DoubleTalk:
         self.path = 0.0              # the echo path's gain (mean-square ratio), envelope
         self.path_n = 0              # loud far-end blocks it was learned over
         self.little = False          # the hold under way began on the little-echo route
+        self.over = False            # ... or over a reply under way, the far end quiet since
         self.clear_run = 0           # blocks in a row the little-echo route found clear
         self.noise = None            # the room's noise at the microphone (mean square)
         self.pending[:] = _NONE      # what the last PENDING blocks will teach the path (-1: none)
@@ -200,10 +201,14 @@ class DoubleTalk:
             self.erle_aec += (0.2 if r > self.erle_aec else 0.05) * (r - self.erle_aec)
         self.left = HANG if near else max(0, self.left - 1)
         self.little = (little or self.little) and self.left > 0
+        # a hold over a reply under way outlives the reply's stop (the user's barge-in): AEC3's
+        # suppressor goes on turning the user down for 4-8 blocks after the far end stops
+        self.over = (self.over or (near and self.far_run >= ONSET)) and self.left > 0 \
+            and (self.far_run >= ONSET or self.far_quiet > 0)
         # only over a reply under way: where the far end starts again (after a pause, or the
         # next reply) AEC3's output goes on, whatever was left of the hold; a hold the level
         # began goes on (the far end explains none of it)
-        return self.left > 0 and (self.far_run >= ONSET or self.little)
+        return self.left > 0 and (self.far_run >= ONSET or self.little or self.over)
 
     def _little(self, mic_ms: float, lin_ms: float, held: float, above_floor: bool) -> bool:
         # the little-echo route (module docstring): the microphone far above what the path

@@ -93,3 +93,38 @@ def test_the_users_turn_between_replies_teaches_the_erles_nothing(erle_db, user_
     for u in user:
         talk.decide(N, u * N, u * N, u * N, 0.0)          # neither canceller has echo to take
     assert (talk.erle_lin, talk.erle_aec) == (lin_before, aec_before)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(gain_db=st.floats(-6.0, 6.0), delay=st.integers(0, 5), stop=st.integers(8, 20),
+       start=st.integers(60, 200), seed=st.integers(0, 2 ** 16))
+def test_a_barge_in_keeps_the_linear_output_after_the_bot_stops(gain_db, delay, stop, start,
+                                                                 seed):
+    """Loud echo (about as loud as the user): the user talks over a reply and the bot stops
+    `stop` blocks later (the barge-in); the user goes on. Before, the hold handed back to AEC3
+    five blocks after the far end stopped, and AEC3's suppressor, still set for the echo,
+    turned the user's next 4-8 blocks down (tests/echo/double_talk.py's sentence, 4 s into the
+    reply, the bot stopping 0.4 s after the user began: "Please help me ..." for "Please tell
+    me ..."). Now the linear output stays on for the hold's evidence and its hang, 400 ms at
+    least past the bot's stop; the next reply's onset is AEC3's again. The cancellers as
+    grown: the linear one takes 15 dB off the echo, AEC3 40 dB, and AEC3 turns the user down
+    10 dB while the echo lasts."""
+    rng = np.random.default_rng(seed)
+    far = _far(rng, start + 160)
+    far[start - 30:start + stop] = 10.0 ** (-15.0 / 10.0)     # the reply under way ...
+    far[start + stop:start + 100] = 0.0                        # ... stopped by the barge-in
+    far[start + 100:] = 10.0 ** (-15.0 / 10.0)                 # the next reply
+    echo = _echo(far, gain_db, delay, rng)
+    user = np.zeros_like(far)
+    user[start:start + 60] = 10.0 ** (-20.0 / 10.0)
+    noise = 1e-8
+    mic, lin = echo + user + noise, echo * 10.0 ** -1.5 + user + noise
+    aec = echo * 1e-4 + np.where(echo > 1e-6, 0.1, 1.0) * user + noise
+    talk = DoubleTalk(N)
+    taken = [talk.decide(N, m * N, l * N, a * N, f * N)
+             for f, m, l, a in zip(far, mic, lin, aec)]
+    assert not any(taken[:start]), (gain_db, [i for i, t in enumerate(taken[:start]) if t])
+    end = start + stop + 20
+    assert all(taken[start + 3:end]), (stop, [i - start for i, t in enumerate(taken)
+                                              if not t and start <= i < end])
+    assert not any(taken[start + 100:]), (stop, gain_db)       # the next reply: AEC3's
