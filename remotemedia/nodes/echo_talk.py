@@ -44,8 +44,10 @@ Two routes to near speech, one for each kind of room:
   blocks (a reply's onset after a pause leaks through both cancellers for a few blocks).
 
 Either way near speech goes on while the evidence does and the far end is active, and HANG
-blocks after, but never into a new onset of the far end (after 5 quiet blocks). Single talk
-stays AEC3's (deep suppression, so the bot never hears itself).
+blocks after, but never into a new onset of the far end (after 5 quiet blocks). A hold begun
+over a reply under way goes on when the reply stops (the user's barge-in): AEC3's suppressor,
+still set for the echo, turns the user down for 4-8 blocks after the far end stops. Single
+talk stays AEC3's (deep suppression, so the bot never hears itself).
 
 Per block: a few float operations and a FAR_HOLD-long max; `mix` works in buffers made once.
 """
