@@ -54,9 +54,13 @@ from .engine.numbers import as_float, shown
 
 #: the echo counts as audible in a block above this level (dBFS RMS at the microphone)
 ECHO_ACTIVE_DBFS = -50.0
-#: slack around a user's audio when deciding who a barge-in belongs to (s): the VAD pads its
-#: speech_start before the audio and decides it min_speech_ms after
-USER_SLACK_S = 0.5
+#: slack before a user's audio when deciding who a barge-in belongs to (s): a barge-in is
+#: judged by the unpadded edge of the speech that made it (the VAD's edge_pts), which can fall
+#: up to one VAD window (32 ms at 16 kHz) and the resampler's delay before the user's first
+#: sample. None after the audio ends: speech that starts after the user stopped is not theirs
+#: (with 0.5 s each side, the bot's own echo 0.4-0.5 s after the user's last word, a fast
+#: reply's, counted as the user's: 1 self-interruption reported of 4)
+USER_SLACK_S = 0.1
 NOISE_KINDS = ("none", "white", "pink", "babble")
 _KEYS = ("echo_delay_ms", "echo_gain_db", "rt60_ms", "noise", "seed")
 _LIMITS = {"echo_delay_ms": (0.0, 2000.0), "echo_gain_db": (-120.0, 20.0),
@@ -348,11 +352,11 @@ def live_echo_summary(stats: dict) -> dict | None:
 
 
 def user_at(media_s: float, spans, slack_s: float = USER_SLACK_S) -> bool:
-    """Whether the user's audio (spans: [start_s, end_s or None]) covers `media_s`, widened
-    by `slack_s` on each side."""
+    """Whether speech that starts at `media_s` (s, media time) is the user's: the user's audio
+    (spans: [start_s, end_s or None], s) covers it, its start widened by `slack_s` (s)."""
     for start, end in spans:
         stop = math.inf if end is None else end
-        if start - slack_s <= media_s <= stop + slack_s:
+        if start - slack_s <= media_s <= stop:
             return True
     return False
 

@@ -123,10 +123,21 @@ def test_playback_places_each_block_at_the_time_it_started_and_forgets_what_was_
     assert not out.any()
 
 
-def test_a_barge_in_is_the_users_when_their_audio_covers_it_with_slack():
+def test_a_barge_in_is_the_users_when_their_audio_covers_its_start():
     spans = [[1.0, 2.0], [5.0, None]]
-    assert user_at(0.6, spans) and user_at(2.4, spans) and user_at(9.0, spans)
+    # from a VAD window before the user's first sample to their last
+    assert user_at(0.95, spans) and user_at(2.0, spans) and user_at(9.0, spans)
     assert not user_at(3.0, spans) and not user_at(0.4, spans)
+    # speech that starts after the user stopped is not theirs: the bot's echo 0.4 s after the
+    # user's last word (a fast reply's) counted as the user's with 0.5 s of slack after it
+    assert not user_at(2.4, spans) and not user_at(2.01, spans)
+
+
+@settings(max_examples=50, deadline=None)
+@given(start=st.floats(0.0, 100.0), length=st.floats(0.1, 10.0), at=st.floats(0.0, 120.0))
+def test_speech_that_starts_after_the_users_audio_ends_is_never_theirs(start, length, at):
+    spans = [[start, start + length]]
+    assert user_at(at, spans) == (start - 0.1 <= at <= start + length)
 
 
 # -- the room, end to end ------------------------------------------------------------
