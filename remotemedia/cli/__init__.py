@@ -63,11 +63,11 @@ __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_PIPE", "cmd_completion", "EXIT_SIGNAL
            "main", "parse_block_size", "parse_duration", "parse_port", "parse_workers"]
 
 
-
 def _stdin_input(spec: str) -> str:
     """`-i -`: an audio file on stdin (WAV, FLAC, ... as sox and ffmpeg write to a pipe),
     read as `file:/dev/stdin` is; any other SPEC as given."""
     return "file:/dev/stdin" if spec.strip() == "-" else spec
+
 
 def main(argv: list[str] | None = None) -> int:
     """The `remotemedia` entry point: parse `argv` (default sys.argv[1:]) and run the chosen

@@ -546,9 +546,9 @@ class DeviceSink(_DeviceEnd, Sink):
     def extend_report(self, report: dict) -> None:
         """The device section, plus `unplayed_at_stop`: frames queued but never played, and
         `round_trip_retaken`: times the round trip that places played frames for an echo
-        canceller was taken anew after its first reading, a real change of the device's delay
-        (SteadyPlayClock; 0 when nothing asked where a frame played); the reply audio its
-        queue dropped on a barge-in adds to the `barge_in` section."""
+        canceller was taken anew after its first reading, the timestamps having moved beyond
+        their jitter (SteadyPlayClock; 0 when nothing asked where a frame played); the reply
+        audio its queue dropped on a barge-in adds to the `barge_in` section."""
         super().extend_report(report)
         if "device" in report:
             report["device"]["unplayed_at_stop"] = self._unplayed

@@ -32,8 +32,10 @@ class SteadyPlayClock:
     float) at which output frame `seq` began playing (its start mapped onto the captured
     blocks' pts axis, block j spanning pts j*block_size on, through the newest block read, so
     a skipped block or a new stream re-anchors it), less `lead` (samples: lead_samples());
-    None while the frame has not started playing or before any block was read. `retaken`: times the held round trip was taken anew after the first (a real
-    change). Engine thread; allocates no arrays."""
+    None while the frame has not started playing or before any block was read. `retaken`:
+    times the held round trip was taken anew after the first reading (the timestamps moved
+    beyond JITTER_S: a device whose delay changed, or a clock whose time base moved; they
+    cannot tell which). Engine thread; allocates no arrays."""
 
     __slots__ = ("offset", "retaken")
 
