@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import collections
 import os
+import select
 import selectors
 import socket
 import stat
@@ -370,6 +371,8 @@ class Monitor(Snapshots):
             self._refuse(sock, "refused: this run belongs to another user")
             return
         if len(self._clients) >= MAX_CLIENTS:
+            self._reap_hung_up()
+        if len(self._clients) >= MAX_CLIENTS:
             self.clients_over_limit += 1
             self._refuse(sock, f"refused: {MAX_CLIENTS} clients are attached already")
             return
@@ -386,6 +389,17 @@ class Monitor(Snapshots):
         # The first bytes it gets, whatever follows: the hello, then the recent events.
         client.pending = self._hello_line + b"".join(self.backlog)
         self._flush(client)
+
+    def _reap_hung_up(self) -> None:
+        """Drop the clients whose peers have closed but whose EOF select() has not yet served:
+        a client that hung up is not attached, so it must not take a place of MAX_CLIENTS."""
+        poller = select.poll()
+        for fd in self._clients:
+            poller.register(fd, select.POLLRDHUP)
+        for fd, _ in poller.poll(0):
+            client = self._clients.get(fd)
+            if client is not None:
+                self._drop_client(client)
 
     def _read(self, client: Client) -> None:
         """One recv of at most READ_CHUNK bytes, then serve what the budgets allow. Not called

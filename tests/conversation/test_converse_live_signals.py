@@ -10,8 +10,9 @@ import signal
 import pytest
 import yaml
 
-from remotemedia.converse_live import LiveConversation, _ports, jack_connections
+from remotemedia.converse_live import LiveConversation, _ports
 from tests.signal_support import CliRun, each_signal, handler_installed
+from tests.streaming.device_support import jack_connections_polled
 from tests.streaming.device_support import jack_device  # noqa: F401 (fixture)
 
 from .test_conversation import ASSISTANT, TWO_TURNS
@@ -26,7 +27,7 @@ assert HELLO_THEN_WAIT != TWO_TURNS
 def _talking(client: str) -> bool:
     """The conversation is under way: the user's ports and the graph's ports of JACK client
     `client` are connected to each other (done just before the first turn)."""
-    conns = jack_connections()
+    conns = jack_connections_polled()
     return sum(1 for port, peers in conns.items() if port.startswith(f"{client}:")
                for peer in peers if peer.startswith(f"{client}:")) >= 2
 

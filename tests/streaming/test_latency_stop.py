@@ -9,9 +9,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remotemedia.converse_live import jack_connections
 from remotemedia.latency import TAIL_S, _before_stop, analyse, click_train
 from tests.signal_support import CliRun, each_signal
+from tests.streaming.device_support import jack_connections_polled
 from tests.streaming.device_support import jack_device  # noqa: F401 (fixture)
 
 RATE, BLOCK = 48000, 960
@@ -39,7 +39,7 @@ def test_a_train_stopped_anywhere_measures_the_clicks_that_came_back_and_no_more
 def _looped(client: str) -> bool:
     """The latency stream's output port is connected to its own input (--jack-loopback)."""
     return any(p.startswith(f"{client}:") and any(q.startswith(f"{client}:") for q in peers)
-               for p, peers in jack_connections().items())
+               for p, peers in jack_connections_polled().items())
 
 
 @each_signal

@@ -145,3 +145,40 @@ def test_the_monitor_thread_survives_its_own_errors_and_counts_them():
     finally:
         monitor.close()
     assert not monitor._thread.is_alive()
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.sets(st.integers(0, 255), max_size=4), st.booleans())
+def test_a_client_that_hung_up_never_takes_a_place_of_the_limit(closed, shut_only_writes):
+    """A full monitor whose select() has not yet served some clients' EOF takes a new client
+    in their place (a CI run refused one after 276 clients had closed); it refuses only when
+    all MAX_CLIENTS are still there."""
+    import socket
+
+    from remotemedia.monitor.clients import MAX_CLIENTS
+    monitor = Monitor(runner=None)
+    monitor._hello_line = b'{"type": "hello"}\n'   # the hello's content is not what is tested
+    peers = []
+    try:
+        for _ in range(MAX_CLIENTS):
+            ours, theirs = socket.socketpair()
+            monitor._admit(ours)
+            peers.append(theirs)
+        for i in closed:
+            if shut_only_writes:
+                peers[i].shutdown(socket.SHUT_WR)
+            else:
+                peers[i].close()
+        ours, theirs = socket.socketpair()
+        peers.append(theirs)
+        monitor._admit(ours)
+        assert monitor.clients_over_limit == (0 if closed else 1)
+        assert len(monitor._clients) == MAX_CLIENTS - len(closed) + (1 if closed else 0)
+        first = theirs.recv(65536).split(b"\n")[0]
+        assert json.loads(first)["type"] == ("hello" if closed else "error")
+    finally:
+        for client in list(monitor._clients.values()):
+            monitor._drop_client(client)
+        for peer in peers:
+            peer.close()
+        monitor._selector.close()
