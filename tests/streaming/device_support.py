@@ -122,7 +122,10 @@ def new_ports(before: set[str], timeout: float = 5.0) -> tuple[str, str]:
     """The (input, output) ports a stream opened after `before` was taken registered."""
     deadline = time.monotonic() + timeout
     while True:
-        added = jack_ports() - before
+        try:
+            added = jack_ports() - before
+        except subprocess.SubprocessError:     # stalled: "not yet" (jack_connections_polled)
+            added = set()
         ins = sorted(p for p in added if p.split(":")[-1].startswith("in_"))
         outs = sorted(p for p in added if p.split(":")[-1].startswith("out_"))
         if ins and outs:
