@@ -58,6 +58,10 @@ SEND_BUFFER = 64 * 1024
 #: how often the monitor looks for the end of a block before a tick (see _wait_for_gap)
 GAP_POLL_S = 0.001
 
+# A peer that closed or shut its writing side (POLLRDHUP is Linux's; POLLHUP elsewhere).
+_HUNG_UP = getattr(select, "POLLRDHUP", 0) | select.POLLHUP
+
+
 def _warm_up() -> None:
     import importlib
 
@@ -395,7 +399,7 @@ class Monitor(Snapshots):
         a client that hung up is not attached, so it must not take a place of MAX_CLIENTS."""
         poller = select.poll()
         for fd in self._clients:
-            poller.register(fd, select.POLLRDHUP)
+            poller.register(fd, _HUNG_UP)
         for fd, _ in poller.poll(0):
             client = self._clients.get(fd)
             if client is not None:
