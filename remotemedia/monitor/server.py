@@ -396,13 +396,15 @@ class Monitor(Snapshots):
 
     def _reap_hung_up(self) -> None:
         """Drop the clients whose peers have closed but whose EOF select() has not yet served:
-        a client that hung up is not attached, so it must not take a place of MAX_CLIENTS."""
+        a client that hung up is not attached, so it must not take a place of MAX_CLIENTS.
+        What each sent last (`stop`, then close) is carried out first, as on any departure."""
         poller = select.poll()
         for fd in self._clients:
             poller.register(fd, _HUNG_UP)
         for fd, _ in poller.poll(0):
             client = self._clients.get(fd)
             if client is not None:
+                self._salvage(client)
                 self._drop_client(client)
 
     def _read(self, client: Client) -> None:

@@ -151,12 +151,19 @@ def test_the_monitor_thread_survives_its_own_errors_and_counts_them():
 @given(st.sets(st.integers(0, 255), max_size=4), st.booleans())
 def test_a_client_that_hung_up_never_takes_a_place_of_the_limit(closed, shut_only_writes):
     """A full monitor whose select() has not yet served some clients' EOF takes a new client
-    in their place (a CI run refused one after 276 clients had closed); it refuses only when
-    all MAX_CLIENTS are still there."""
+    in their place (a CI run refused one after 276 clients had closed), after carrying out
+    what they sent last; it refuses only when all MAX_CLIENTS are still there."""
     import socket
 
     from remotemedia.monitor.clients import MAX_CLIENTS
-    monitor = Monitor(runner=None)
+    class Runner:
+        session = None
+        stops: list = []
+
+        def stop(self, why):
+            self.stops.append(why)
+
+    monitor = Monitor(runner=Runner())
     monitor._hello_line = b'{"type": "hello"}\n'   # the hello's content is not what is tested
     peers = []
     try:
@@ -168,6 +175,7 @@ def test_a_client_that_hung_up_never_takes_a_place_of_the_limit(closed, shut_onl
             if shut_only_writes:
                 peers[i].shutdown(socket.SHUT_WR)
             else:
+                peers[i].sendall(b'{"cmd": "stop"}\n')     # a TUI that quits: stop, close
                 peers[i].close()
         ours, theirs = socket.socketpair()
         peers.append(theirs)
@@ -176,6 +184,8 @@ def test_a_client_that_hung_up_never_takes_a_place_of_the_limit(closed, shut_onl
         assert len(monitor._clients) == MAX_CLIENTS - len(closed) + (1 if closed else 0)
         first = theirs.recv(65536).split(b"\n")[0]
         assert json.loads(first)["type"] == ("hello" if closed else "error")
+        # what a departed client sent last is carried out, as on any departure
+        assert len(Runner.stops) == (0 if shut_only_writes else len(closed))
     finally:
         for client in list(monitor._clients.values()):
             monitor._drop_client(client)
